@@ -1,0 +1,74 @@
+# wick — one `make` builds the library (static and shared), the CLI and the tests.
+#   make            build/libwick.a build/libwick.so build/wick
+#   make test       build and run every test (tests/run.sh prints "N passed, N failed")
+#   make install    PREFIX=/usr/local DESTDIR= : header, libraries, wick, wick.pc
+#   make SANITIZE=1 BUILD=build-asan test   the suite under ASan + UBSan
+BUILD    ?= build
+PREFIX   ?= /usr/local
+CC       ?= gcc
+NATIVE   ?= -march=native
+OPT      ?= -O3
+CFLAGS   ?= $(OPT) $(NATIVE) -g
+WARN     := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes
+CPPFLAGS += -Iinclude -Isrc -D_GNU_SOURCE
+LIBS     := -lopenblas -llapacke -ldnnl -ljansson -lz -lm
+ifeq ($(SANITIZE),1)
+  CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+  LDFLAGS += -fsanitize=address,undefined
+endif
+ALLFLAGS := -std=c11 $(WARN) $(CFLAGS) -fopenmp -fPIC -fvisibility=hidden
+
+SRC      := $(sort $(wildcard src/*/*.c))
+OBJ      := $(SRC:%.c=$(BUILD)/%.o)
+TOOLSRC  := $(sort $(wildcard tools/*.c))
+TOOLOBJ  := $(TOOLSRC:%.c=$(BUILD)/%.o)
+TESTSRC  := $(sort $(wildcard tests/test_*.c))
+TESTBIN  := $(TESTSRC:tests/%.c=$(BUILD)/tests/%)
+TESTLIB  := $(sort $(wildcard tests/lib/*.c))
+EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
+
+all: $(BUILD)/libwick.a $(BUILD)/libwick.so $(BUILD)/wick $(TESTBIN) $(EXAMPLES)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALLFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libwick.a: $(OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libwick.so: $(OBJ)
+	$(CC) -shared -fopenmp $(LDFLAGS) -Wl,-soname,libwick.so.0 -o $@ $^ $(LIBS)
+
+$(BUILD)/wick: $(TOOLOBJ) $(BUILD)/libwick.a
+	$(CC) -fopenmp $(LDFLAGS) -o $@ $(TOOLOBJ) $(BUILD)/libwick.a $(LIBS)
+
+# Tests link the static library, so they may call internal functions too.
+$(BUILD)/tests/%: tests/%.c $(TESTLIB) $(BUILD)/libwick.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Itests $(ALLFLAGS) $(LDFLAGS) -o $@ $< $(TESTLIB) $(BUILD)/libwick.a $(LIBS)
+
+$(BUILD)/examples/%: examples/%.c $(BUILD)/libwick.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALLFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libwick.a $(LIBS)
+
+test: all
+	BUILD=$(BUILD) bash tests/run.sh
+
+wick.pc: wick.pc.in
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define WICK_VERSION "\(.*\)"/\1/p' include/wick.h)|' $< > $(BUILD)/wick.pc
+
+install: all wick.pc
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
+	install -m 644 include/wick.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 $(BUILD)/libwick.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(BUILD)/libwick.so $(DESTDIR)$(PREFIX)/lib/libwick.so.0
+	ln -sf libwick.so.0 $(DESTDIR)$(PREFIX)/lib/libwick.so
+	install -m 644 $(BUILD)/wick.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	install -m 755 $(BUILD)/wick $(DESTDIR)$(PREFIX)/bin/
+
+clean:
+	rm -rf $(BUILD)
+
+.PHONY: all test install clean wick.pc
+-include $(OBJ:.o=.d) $(TOOLOBJ:.o=.d)

@@ -1,0 +1,247 @@
+/* wick.h — the one public header of wick, a deep-learning system in C.
+ *
+ * wick trains neural networks on the CPU (MLPs, fast) and predicts them from
+ * first principles with the effective theory of "The Principles of Deep
+ * Learning Theory" (Roberts, Yaida, Hanin).  Everything public is prefixed
+ * wick_ / WICK_.
+ *
+ * Conventions:
+ *  - Functions that can fail return a wick_status; wick_last_error() gives a
+ *    one-line message naming the problem (file, offset, tensor, ...).  The
+ *    library never prints and never exits.
+ *  - Who allocates frees: every _new / _read has its _free.
+ *  - Randomness is counter based (Philox4x32-10): a draw depends only on
+ *    (seed, stream, index), never on the thread count.
+ */
+#ifndef WICK_H
+#define WICK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define WICK_API __attribute__((visibility("default")))
+#else
+#define WICK_API
+#endif
+
+#define WICK_VERSION "0.1.0"
+
+/* ---------------------------------------------------------------------------
+ * Status and errors
+ * ------------------------------------------------------------------------- */
+
+typedef enum {
+    WICK_OK = 0,
+    WICK_EINVAL,       /* an argument is out of range or inconsistent */
+    WICK_ENOMEM,       /* allocation failed */
+    WICK_EIO,          /* a file could not be opened, read or written */
+    WICK_EFORMAT,      /* a file's content is malformed */
+    WICK_ESHAPE,       /* shapes do not match */
+    WICK_EDTYPE,       /* element types do not match */
+    WICK_ENUMERIC,     /* a numerical failure: not positive definite, no convergence */
+    WICK_EDIVERGED,    /* a training run produced a non-finite or exploding loss */
+    WICK_EINTERRUPTED, /* stopped by a signal */
+    WICK_EUNSUPPORTED  /* a valid request this build cannot serve */
+} wick_status;
+
+/* A fixed short description of a status code. */
+WICK_API const char *wick_strerror(wick_status s);
+
+/* The message of the last failure on this thread (one line, no newline);
+ * "" when there was none. */
+WICK_API const char *wick_last_error(void);
+
+/* Version of wick and of the libraries it links, e.g. for a run's first line. */
+WICK_API const char *wick_version(void);
+WICK_API const char *wick_library_versions(void);
+
+/* ---------------------------------------------------------------------------
+ * Threads
+ * ------------------------------------------------------------------------- */
+
+/* Number of threads wick uses: set explicitly, else OMP_NUM_THREADS, else the
+ * core count.  n <= 0 restores that default.  Results do not depend on it
+ * except for the order of floating-point sums. */
+WICK_API void wick_set_threads(int n);
+WICK_API int  wick_threads(void);
+
+/* ---------------------------------------------------------------------------
+ * Activations (the book's ch. 2.2; SPEC §1)
+ * ------------------------------------------------------------------------- */
+
+typedef enum {
+    WICK_ACT_PERCEPTRON = 0, /* 1 if z >= 0 else 0 */
+    WICK_ACT_SIGMOID,
+    WICK_ACT_TANH,
+    WICK_ACT_SIN,
+    WICK_ACT_LINEAR,
+    WICK_ACT_RELU,
+    WICK_ACT_LEAKY_RELU,     /* z if z >= 0 else slope*z */
+    WICK_ACT_SOFTPLUS,
+    WICK_ACT_SWISH,          /* z * sigmoid(z) */
+    WICK_ACT_GELU,           /* z * Phi(z), exact erf form */
+    WICK_ACT_COUNT
+} wick_act_kind;
+
+typedef struct {
+    wick_act_kind kind;
+    double slope;            /* leaky ReLU's negative slope (default 0.01); unused otherwise */
+} wick_act;
+
+#define WICK_LEAKY_DEFAULT 0.01
+
+/* Parses "relu", "tanh", "leaky_relu", "leaky_relu:0.1", "gelu", ... */
+WICK_API wick_status wick_act_parse(const char *name, wick_act *out);
+/* The canonical name ("leaky_relu" for any slope). */
+WICK_API const char *wick_act_name(wick_act a);
+/* sigma(z), sigma'(z), sigma''(z) in double precision.  The perceptron's
+ * derivatives are deltas: its deriv returns 0 away from z = 0 and
+ * wick_act_has_derivative() says they are not usable. */
+WICK_API double wick_act_eval(wick_act a, double z);
+WICK_API double wick_act_deriv(wick_act a, double z);
+WICK_API double wick_act_deriv2(wick_act a, double z);
+WICK_API int    wick_act_has_derivative(wick_act a);
+
+/* ---------------------------------------------------------------------------
+ * Random numbers: Philox4x32-10, keyed by seed, addressed by (stream, index)
+ * ------------------------------------------------------------------------- */
+
+/* The raw generator: 4 x 32 random bits for a 128-bit counter and 64-bit key. */
+WICK_API void wick_philox4x32(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
+
+/* Draw number `index` of stream `stream` under `seed`: a uniform in (0, 1)
+ * and a standard normal.  Pure functions of their arguments. */
+WICK_API double wick_rand_uniform(uint64_t seed, uint64_t stream, uint64_t index);
+WICK_API double wick_rand_normal(uint64_t seed, uint64_t stream, uint64_t index);
+
+/* Fill x[0..n) with mean + std * N(0,1), draw i being index offset+i of the
+ * stream; parallel and identical for every thread count. */
+WICK_API void wick_fill_normal_f32(float *x, size_t n, double mean, double std,
+                                   uint64_t seed, uint64_t stream, uint64_t offset);
+WICK_API void wick_fill_normal_f64(double *x, size_t n, double mean, double std,
+                                   uint64_t seed, uint64_t stream, uint64_t offset);
+
+/* A uniformly random permutation of 0..n-1 (Fisher-Yates on stream draws). */
+WICK_API void wick_permutation(uint32_t *perm, size_t n, uint64_t seed, uint64_t stream);
+
+/* ---------------------------------------------------------------------------
+ * Data sets and readers (src/io)
+ * ------------------------------------------------------------------------- */
+
+/* A labelled data set held in memory: x is n rows of dim floats, y the labels
+ * in [0, classes). */
+typedef struct {
+    size_t n, dim;
+    int classes;
+    float *x;
+    int32_t *y;
+} wick_dataset;
+
+WICK_API void wick_dataset_free(wick_dataset *d);
+
+/* A decoded IDX file (MNIST format), plain or gzip-compressed. */
+typedef struct {
+    uint8_t type;            /* 0x08 u8, 0x09 i8, 0x0B i16, 0x0C i32, 0x0D f32, 0x0E f64 */
+    int ndim;
+    uint32_t dims[8];
+    size_t count;            /* product of dims */
+    void *data;              /* count elements in host order */
+} wick_idx;
+
+#define WICK_IDX_MAX_DIMS 8
+
+WICK_API wick_status wick_idx_read(const char *path, wick_idx **out);
+WICK_API void        wick_idx_free(wick_idx *t);
+
+/* Images (u8, any trailing shape, scaled to [0,1]) and labels (u8 below
+ * `classes`) into a data set.  classes <= 0 means 1 + the largest label. */
+WICK_API wick_status wick_dataset_load_idx(const char *images, const char *labels,
+                                           int classes, wick_dataset **out);
+
+/* A numeric CSV: rows x cols doubles, parsed in the C locale.  Refuses ragged
+ * rows, empty fields, junk, nan/inf (unless allow_nonfinite), overflow, an
+ * empty file; the message names the line. */
+WICK_API wick_status wick_csv_read(const char *path, int allow_nonfinite,
+                                   double **out, size_t *rows, size_t *cols);
+
+/* A labelled CSV: one sample per row, the label in column label_col (0 the
+ * first, -1 the last), a non-negative integer. */
+WICK_API wick_status wick_dataset_load_csv(const char *path, int label_col, int classes,
+                                           wick_dataset **out);
+
+/* ---------------------------------------------------------------------------
+ * safetensors (src/io/safetensors.c)
+ * ------------------------------------------------------------------------- */
+
+typedef enum {
+    WICK_DT_F32 = 0, WICK_DT_F64, WICK_DT_F16, WICK_DT_BF16,
+    WICK_DT_I64, WICK_DT_I32, WICK_DT_I16, WICK_DT_I8, WICK_DT_U8, WICK_DT_BOOL,
+    WICK_DT_COUNT
+} wick_dtype;
+
+WICK_API const char *wick_dtype_name(wick_dtype t);   /* "F32", ... */
+WICK_API size_t      wick_dtype_size(wick_dtype t);
+
+#define WICK_ST_MAX_DIMS 8
+
+/* One tensor to write, or one read. */
+typedef struct {
+    const char *name;
+    wick_dtype dtype;
+    int ndim;
+    int64_t shape[WICK_ST_MAX_DIMS];
+    const void *data;        /* little-endian, C order */
+} wick_st_tensor;
+
+typedef struct wick_st_file wick_st_file;  /* a parsed, validated file */
+
+/* Reads and validates a whole file (every case of the bad-input checklist). */
+WICK_API wick_status wick_st_read(const char *path, wick_st_file **out);
+WICK_API void        wick_st_free(wick_st_file *f);
+WICK_API int         wick_st_count(const wick_st_file *f);
+/* Tensor i in file order of offsets; NULL past the end. */
+WICK_API const wick_st_tensor *wick_st_get(const wick_st_file *f, int i);
+WICK_API const wick_st_tensor *wick_st_find(const wick_st_file *f, const char *name);
+/* The __metadata__ string for key, or NULL. */
+WICK_API const char *wick_st_meta(const wick_st_file *f, const char *key);
+
+/* Writes n tensors and nmeta key/value pairs (meta[2k], meta[2k+1]) to path
+ * atomically: a temporary file in the same directory, fsync, rename, fsync of
+ * the directory.  On failure the old file at path is untouched. */
+WICK_API wick_status wick_st_write(const char *path, const wick_st_tensor *t, int n,
+                                   const char *const *meta, int nmeta);
+
+/* ---------------------------------------------------------------------------
+ * Plots through gnuplot (src/io/plot.c)
+ * ------------------------------------------------------------------------- */
+
+typedef struct {
+    const char *title;        /* legend entry */
+    const double *x, *y;
+    const double *err;        /* error bars, or NULL */
+    size_t n;
+    int points;               /* 1: points (with error bars if err), 0: a line */
+} wick_series;
+
+/* Draws the series into a PNG.  logx/logy select log axes.  WICK_EUNSUPPORTED
+ * with a clear message when gnuplot is not installed. */
+WICK_API wick_status wick_plot_png(const char *path, const char *title, const char *xlabel,
+                                   const char *ylabel, const wick_series *s, int ns,
+                                   int logx, int logy);
+
+/* ---------------------------------------------------------------------------
+ * Theory engine (src/theory; SPEC.md).  No dependency on the training engine.
+ * ------------------------------------------------------------------------- */
+
+/* @@THEORY@@ */
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* WICK_H */

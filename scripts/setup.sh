@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the Debian packages wick needs, when they are missing.
+#   scripts/setup.sh          build + run dependencies
+#   scripts/setup.sh --test   also what the test suite's cross-checks need
+set -eu
+pkgs="build-essential libopenblas-dev liblapacke-dev libdnnl-dev zlib1g-dev libjansson-dev
+      gnuplot-nox dataset-fashion-mnist"
+[ "${1:-}" = "--test" ] && pkgs="$pkgs python3-torch python3-numpy"
+missing=""
+for p in $pkgs; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+    echo "wick setup: missing Debian packages:$missing" >&2
+    echo "wick setup: run as root, or: sudo apt-get install$missing" >&2
+    exit 1
+fi
+echo "wick setup: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null
+apt-get install -y -qq --no-install-recommends $missing >/dev/null

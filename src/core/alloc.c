@@ -1,0 +1,46 @@
+/* alloc.c — allocation with failure injection, so that every reader, model
+ * construction and checkpoint save can be tested against malloc failing at
+ * the 1st, 2nd, 3rd, ... call. */
+#include "core.h"
+#include <stdatomic.h>
+
+static atomic_long alloc_calls;
+static atomic_long fail_at;   /* 0: never fail; else the call number that fails */
+
+long wick_alloc_fail_at(long n) {
+    long c = atomic_exchange(&alloc_calls, 0);
+    atomic_store(&fail_at, n);
+    return c;
+}
+
+long wick_alloc_count(void) { return atomic_load(&alloc_calls); }
+
+static int should_fail(void) {
+    long c = atomic_fetch_add(&alloc_calls, 1) + 1;
+    long f = atomic_load(&fail_at);
+    return f > 0 && c == f;
+}
+
+void *wick_malloc(size_t n) {
+    if (should_fail()) return NULL;
+    return malloc(n ? n : 1);
+}
+
+void *wick_calloc(size_t count, size_t size) {
+    if (should_fail()) return NULL;
+    return calloc(count ? count : 1, size ? size : 1);
+}
+
+void *wick_realloc(void *p, size_t n) {
+    if (should_fail()) return NULL;
+    return realloc(p, n ? n : 1);
+}
+
+void *wick_aligned_alloc(size_t n) {
+    if (should_fail()) return NULL;
+    void *p = NULL;
+    if (posix_memalign(&p, 64, n ? n : 64) != 0) return NULL;
+    return p;
+}
+
+void wick_free(void *p) { free(p); }

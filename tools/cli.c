@@ -1,0 +1,36 @@
+/* cli.c — helpers shared by the command files. */
+#include "cli.h"
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+int cli_fail(const char *cmd, wick_status s) {
+    const char *m = wick_last_error();
+    fprintf(stderr, "wick %s: %s\n", cmd, *m ? m : wick_strerror(s));
+    return s == WICK_EDIVERGED ? EXIT_DIVERGED : s == WICK_EINTERRUPTED ? EXIT_INTERRUPTED : EXIT_FAIL;
+}
+
+int cli_double(const char *flag, const char *s, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end || errno == ERANGE || !isfinite(v)) {
+        fprintf(stderr, "wick: %s expects a finite number, got '%s'\n", flag, s);
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+int cli_int(const char *flag, const char *s, long lo, long hi, long *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end || errno == ERANGE || v < lo || v > hi) {
+        fprintf(stderr, "wick: %s expects an integer in [%ld, %ld], got '%s'\n", flag, lo, hi, s);
+        return 0;
+    }
+    *out = v;
+    return 1;
+}

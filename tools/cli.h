@@ -1,0 +1,20 @@
+/* cli.h — shared by the CLI's command files. */
+#ifndef WICK_CLI_H
+#define WICK_CLI_H
+#include "wick.h"
+
+/* Exit codes (conventions.md). */
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_DIVERGED = 3, EXIT_INTERRUPTED = 130 };
+
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_theory(int argc, char **argv);
+
+/* Prints "wick CMD: <last error>" on stderr and returns EXIT_FAIL (or
+ * EXIT_DIVERGED for a diverged run). */
+int cli_fail(const char *cmd, wick_status s);
+
+/* Strict number parsing for flags; print a usage error and return 0 on junk. */
+int cli_double(const char *flag, const char *s, double *out);
+int cli_int(const char *flag, const char *s, long lo, long hi, long *out);
+#endif

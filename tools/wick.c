@@ -1,0 +1,36 @@
+/* wick.c — the command-line front end: parses the subcommand and hands over
+ * to tools/cmd_<name>.c.  Only the CLI prints and exits. */
+#include "cli.h"
+#include <stdio.h>
+#include <string.h>
+
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *what;
+} commands[] = {
+    {"train", cmd_train, "train an MLP (default: Fashion-MNIST, critical init)"},
+    {"eval", cmd_eval, "evaluate a model or checkpoint on a test set"},
+    {"theory", cmd_theory, "predict a network at infinite width and order 1/n"},
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: wick COMMAND [FLAGS]   (wick COMMAND --help lists a command's flags)\n\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].what);
+    fprintf(f, "\n  --version  print the version and the linked libraries\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) { usage(stderr); return 2; }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) { usage(stdout); return 0; }
+    if (!strcmp(argv[1], "--version")) {
+        printf("wick %s (%s)\n", wick_version(), wick_library_versions());
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "wick: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
