@@ -236,6 +236,104 @@ WICK_API wick_status wick_plot_png(const char *path, const char *title, const ch
                                    int logx, int logy);
 
 /* ---------------------------------------------------------------------------
+ * Optimisers, learning-rate schedules, metrics (src/nn/optim.c, schedule.c,
+ * metrics.c).  They work on plain float arrays, so the executor can update a
+ * weight as soon as its gradient is complete.  Semantics follow torch.optim
+ * exactly, so a wick run and a PyTorch run take the same steps.
+ * ------------------------------------------------------------------------- */
+
+typedef enum { WICK_OPT_SGD = 0, WICK_OPT_ADAM, WICK_OPT_ADAMW } wick_opt_kind;
+
+typedef struct {
+    wick_opt_kind kind;
+    double momentum;          /* SGD: heavy-ball coefficient; 0 is plain SGD */
+    int nesterov;             /* SGD with momentum: Nesterov's form (torch's nesterov=True) */
+    double beta1, beta2, eps; /* Adam, AdamW */
+    double weight_decay;      /* SGD, Adam: L2, wd*w added to the gradient; AdamW: decoupled */
+    double l1;                /* L1: l1*sign(w) added to the gradient (all kinds) */
+} wick_opt_config;
+
+/* Defaults of torch.optim: momentum 0, betas (0.9, 0.999), eps 1e-8, weight
+ * decay 0 (AdamW: 0.01), no L1. */
+WICK_API wick_opt_config wick_opt_defaults(wick_opt_kind kind);
+WICK_API wick_status wick_opt_parse(const char *name, wick_opt_kind *out); /* sgd|adam|adamw */
+
+typedef struct wick_opt wick_opt;
+
+/* An optimiser for nparam tensors of sizes[i] floats.  decay[i] (NULL: all 1)
+ * says whether weight decay and L1 apply to tensor i. */
+WICK_API wick_status wick_opt_new(wick_opt **out, const wick_opt_config *c, int nparam,
+                                  const size_t *sizes, const int *decay);
+WICK_API void wick_opt_free(wick_opt *o);
+
+/* One update of tensor i with this step's gradient, at learning rate lr.
+ * Each tensor keeps its own step count (Adam's bias correction), as torch
+ * does, so tensors may be updated in any order within a step. */
+WICK_API void wick_opt_update(wick_opt *o, int i, float *param, const float *grad, double lr);
+
+/* The optimiser's state, for checkpoints: tensor i has wick_opt_state_count
+ * buffers of sizes[i] floats, named e.g. "momentum", "exp_avg", "exp_avg_sq",
+ * and a step count. */
+WICK_API int    wick_opt_state_count(const wick_opt *o, int i);
+WICK_API float *wick_opt_state(wick_opt *o, int i, int k, const char **name);
+WICK_API uint64_t wick_opt_steps(const wick_opt *o, int i);
+WICK_API void     wick_opt_set_steps(wick_opt *o, int i, uint64_t steps);
+
+/* Learning-rate schedules, per epoch. */
+typedef enum {
+    WICK_SCHED_CONSTANT = 0,
+    WICK_SCHED_STEP,          /* lr0 * gamma^floor(epoch / step_size) */
+    WICK_SCHED_EXP,           /* lr0 * gamma^epoch */
+    WICK_SCHED_LINEAR,        /* lr0 -> floor linearly over `epochs`, then floor */
+    WICK_SCHED_PLATEAU        /* lr *= factor after `patience` epochs without improvement */
+} wick_sched_kind;
+
+typedef struct {
+    wick_sched_kind kind;
+    double lr0;
+    int step_size;            /* STEP */
+    double gamma;             /* STEP, EXP */
+    double floor;             /* LINEAR: final lr; PLATEAU: lowest lr */
+    int epochs;               /* LINEAR: epochs to reach the floor */
+    int patience;             /* PLATEAU */
+    double factor;            /* PLATEAU, e.g. 0.1 */
+    double threshold;         /* PLATEAU: relative improvement that counts (torch: 1e-4) */
+} wick_sched_config;
+
+/* The schedule's whole state: a checkpoint stores these numbers. */
+typedef struct {
+    wick_sched_config c;
+    double lr;                /* the current learning rate */
+    double best;              /* PLATEAU: best observed metric */
+    int bad_epochs;           /* PLATEAU */
+} wick_sched;
+
+WICK_API wick_status wick_sched_parse(const char *name, wick_sched_kind *out); /* constant|step|exp|linear|plateau */
+WICK_API wick_status wick_sched_init(wick_sched *s, const wick_sched_config *c);
+/* The learning rate for epoch e (0-based); for PLATEAU the current one. */
+WICK_API double wick_sched_lr(wick_sched *s, int epoch);
+/* PLATEAU: report the epoch's validation loss (lower is better). */
+WICK_API void   wick_sched_observe(wick_sched *s, double val_loss);
+
+/* Classification metrics from true and predicted labels. */
+typedef struct {
+    int classes;
+    size_t n;
+    double accuracy;
+    int64_t *confusion;       /* classes x classes, [true][predicted] */
+    double *precision, *recall, *f1;   /* per class; 0 where undefined (no predictions / no samples) */
+    double macro_f1;
+} wick_metrics;
+
+WICK_API wick_status wick_metrics_compute(const int32_t *truth, const int32_t *pred, size_t n,
+                                          int classes, wick_metrics **out);
+WICK_API void wick_metrics_free(wick_metrics *m);
+/* A readable report: accuracy, per-class precision/recall/F1, the confusion matrix. */
+WICK_API void wick_metrics_print(FILE *f, const wick_metrics *m, const char *const *class_names);
+
+/* @@NN@@ */
+
+/* ---------------------------------------------------------------------------
  * Theory engine (src/theory; SPEC.md).  No dependency on the training engine.
  * ------------------------------------------------------------------------- */
 

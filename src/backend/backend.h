@@ -1,0 +1,38 @@
+/* backend.h — matrix products behind one interface.  The graph's dense op
+ * calls these; which library serves each product (OpenBLAS, oneDNN, own
+ * kernels) is chosen here, by measurement (bench/gemm), not by the caller.
+ *
+ * Layouts are PyTorch's: x is [B, in] row-major, W is [out, in], b is [out],
+ * y is [B, out].  Results for a given thread count are deterministic. */
+#ifndef WICK_BACKEND_H
+#define WICK_BACKEND_H
+
+#include "wick.h"
+
+/* C[M,N] = alpha * op(A) op(B) + beta * C, row-major, op = transpose if t*. */
+void wick_gemm_f32(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                   const float *B, int ldb, float beta, float *C, int ldc);
+void wick_gemm_f64(int ta, int tb, int M, int N, int K, double alpha, const double *A, int lda,
+                   const double *B, int ldb, double beta, double *C, int ldc);
+
+/* A dense layer's three products at a fixed shape, planned once (primitive
+ * creation, packing decisions) and run every step without allocating. */
+typedef struct wick_dense wick_dense;
+
+/* relu != 0 fuses max(0, .) into the forward product's epilogue. */
+wick_status wick_dense_new(wick_dense **out, int batch, int in, int outdim, int relu);
+void wick_dense_free(wick_dense *d);
+
+/* y = x W^T + b (then ReLU if planned so). */
+void wick_dense_forward(wick_dense *d, const float *x, const float *W, const float *b, float *y);
+/* dW = dy^T x, db = column sums of dy (both overwritten; db may be NULL). */
+void wick_dense_backward_weights(wick_dense *d, const float *x, const float *dy, float *dW,
+                                 float *db);
+/* dx = dy W (overwritten). */
+void wick_dense_backward_data(wick_dense *d, const float *dy, const float *W, float *dx);
+
+/* Which library serves each product, for logs and benchmarks: e.g.
+ * "fwd=onednn bwd_w=onednn bwd_d=openblas". */
+const char *wick_dense_describe(const wick_dense *d);
+
+#endif
