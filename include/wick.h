@@ -331,6 +331,76 @@ WICK_API void wick_metrics_free(wick_metrics *m);
 /* A readable report: accuracy, per-class precision/recall/F1, the confusion matrix. */
 WICK_API void wick_metrics_print(FILE *f, const wick_metrics *m, const char *const *class_names);
 
+/* ---------------------------------------------------------------------------
+ * Static computation graph with reverse-mode autodiff (src/graph)
+ *
+ * Build the graph once (constructors only record nodes), compile it (every
+ * buffer is allocated then, sized for max_batch rows), then run forward and
+ * backward as often as needed without allocating.  Values are float32 or
+ * float64 for the whole graph; every op has one source for both.  Tensors are
+ * 2-D: "batched" nodes have one row per sample and follow the current batch
+ * size; parameters and scalars do not.
+ *
+ * A constructor returns the new node's index, or -1 after an error (shape
+ * mismatch, bad argument); the error is sticky and wick_graph_compile
+ * returns it, so a builder may check once at the end.
+ * ------------------------------------------------------------------------- */
+
+typedef struct wick_graph wick_graph;
+typedef int wick_node;
+
+WICK_API wick_status wick_graph_new(wick_graph **out, wick_dtype dtype, int max_batch);
+WICK_API void        wick_graph_free(wick_graph *g);
+
+WICK_API wick_node wick_g_input(wick_graph *g, const char *name, int cols);   /* [batch, cols] */
+WICK_API wick_node wick_g_labels(wick_graph *g, const char *name);            /* [batch] int32 */
+WICK_API wick_node wick_g_param(wick_graph *g, const char *name, int rows, int cols);
+WICK_API wick_node wick_g_matmul(wick_graph *g, wick_node a, wick_node b, int trans_b); /* a b or a b^T */
+WICK_API wick_node wick_g_bias(wick_graph *g, wick_node x, wick_node b);      /* x + b (b: [1, cols]) */
+WICK_API wick_node wick_g_act(wick_graph *g, wick_node x, wick_act act);
+/* act(x W^T + b): one fused op, one backward; W is [out, in] as in PyTorch. */
+WICK_API wick_node wick_g_dense(wick_graph *g, wick_node x, wick_node W, wick_node b, wick_act act);
+WICK_API wick_node wick_g_add(wick_graph *g, wick_node a, wick_node b);
+WICK_API wick_node wick_g_mul(wick_graph *g, wick_node a, wick_node b);       /* element-wise */
+WICK_API wick_node wick_g_scale(wick_graph *g, wick_node a, double c);
+WICK_API wick_node wick_g_sum(wick_graph *g, wick_node x);                    /* scalar */
+WICK_API wick_node wick_g_mean(wick_graph *g, wick_node x);                   /* scalar */
+WICK_API wick_node wick_g_softmax(wick_graph *g, wick_node x);                /* row-wise */
+WICK_API wick_node wick_g_log_softmax(wick_graph *g, wick_node x);            /* row-wise */
+/* Mean squared error over all elements (torch's MSELoss). */
+WICK_API wick_node wick_g_mse(wick_graph *g, wick_node pred, wick_node target);
+/* Cross-entropy on logits, mean over rows, stable log-sum-exp; label smoothing
+ * eps mixes the one-hot target with the uniform (torch's label_smoothing). */
+WICK_API wick_node wick_g_cross_entropy(wick_graph *g, wick_node logits, wick_node labels,
+                                        double smoothing);
+
+WICK_API wick_status wick_graph_compile(wick_graph *g);
+/* Rows of every batched node for the next runs: 1 <= rows <= max_batch. */
+WICK_API wick_status wick_graph_set_batch(wick_graph *g, int rows);
+WICK_API int   wick_graph_batch(const wick_graph *g);
+WICK_API int   wick_graph_rows(const wick_graph *g, wick_node n);
+WICK_API int   wick_graph_cols(const wick_graph *g, wick_node n);
+WICK_API const char *wick_graph_name(const wick_graph *g, wick_node n);
+/* The node's value and gradient buffers (float* or double*, int32* for
+ * labels); a gradient is NULL where none is kept. */
+WICK_API void *wick_graph_value(wick_graph *g, wick_node n);
+WICK_API void *wick_graph_grad(wick_graph *g, wick_node n);
+/* Parameters in creation order; returns their count (fills at most max). */
+WICK_API int   wick_graph_params(const wick_graph *g, wick_node *out, int max);
+
+WICK_API void wick_graph_forward(wick_graph *g);
+/* Called during backward as soon as a parameter's gradient is complete. */
+typedef void (*wick_grad_ready_fn)(void *user, wick_node param);
+/* Gradients of the scalar node `loss` with respect to every parameter and
+ * every node on the way (seed 1).  ready may be NULL. */
+WICK_API void wick_graph_backward(wick_graph *g, wick_node loss, wick_grad_ready_fn ready, void *user);
+/* Gradients of sum(seed * out) for a non-scalar out (seed has out's shape):
+ * vector-Jacobian products, e.g. for the empirical NTK. */
+WICK_API void wick_graph_backward_seed(wick_graph *g, wick_node out, const void *seed,
+                                       wick_grad_ready_fn ready, void *user);
+/* Which backend serves the dense products, for the run's first lines. */
+WICK_API const char *wick_graph_backend(const wick_graph *g);
+
 /* @@NN@@ */
 
 /* ---------------------------------------------------------------------------

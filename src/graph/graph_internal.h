@@ -1,0 +1,63 @@
+/* graph_internal.h — the static graph's nodes and the op kernels' interface.
+ * graph.c builds, compiles and runs the graph; ops.c holds each op's forward
+ * and backward side by side, written once for float and double. */
+#ifndef WICK_GRAPH_INTERNAL_H
+#define WICK_GRAPH_INTERNAL_H
+
+#include "backend/backend.h"
+#include "core/core.h"
+
+typedef enum {
+    OP_INPUT, OP_LABELS, OP_PARAM,           /* leaves */
+    OP_MATMUL, OP_BIAS, OP_ACT, OP_DENSE,
+    OP_ADD, OP_MUL, OP_SCALE,
+    OP_SUM, OP_MEAN,
+    OP_SOFTMAX, OP_LOG_SOFTMAX,
+    OP_MSE, OP_XENT
+} op_kind;
+
+typedef struct {
+    op_kind op;
+    int in[3], n_in;
+    int rows, cols;     /* rows == max_batch for batched nodes until set_batch */
+    int batched;        /* rows follow the batch size */
+    int needs_grad;     /* a parameter lies upstream */
+    wick_act act;       /* OP_ACT, OP_DENSE */
+    double scalar;      /* OP_SCALE: factor; OP_XENT: label smoothing */
+    int trans_b;        /* OP_MATMUL */
+    char name[64];
+    void *val, *grad;   /* rows x cols elements (grad NULL unless needs_grad) */
+    void *aux;          /* per-op scratch: pre-activation (ACT/DENSE), probabilities (XENT),
+                           gradient of the pre-activation (DENSE) */
+    void *aux2;
+    int grad_begun;     /* backward: 0 until the first contribution wrote grad */
+    int pending;        /* backward: consumers that have not yet contributed */
+    int consumers;      /* nodes that take this one as input and need its gradient */
+    wick_dense *plan;   /* OP_DENSE, float: the backend plan for the current batch */
+    wick_dense *plan_full;
+    wick_dense *plan_part;
+    int part_rows;      /* batch size plan_part was made for */
+} node;
+
+struct wick_graph {
+    wick_dtype dt;
+    size_t esize;
+    node *nodes;
+    int n, cap;
+    int max_batch, batch;
+    int compiled;
+    wick_status err;
+    void *arena;
+    size_t arena_bytes;
+};
+
+/* Per-op kernels (ops.c).  acc: add into the gradient instead of writing it. */
+void op_forward(wick_graph *g, node *nd);
+/* Propagates nd->grad into the gradients of nd's inputs. */
+void op_backward(wick_graph *g, node *nd);
+/* Extra scratch an op needs beyond val/grad (elements of the graph's dtype). */
+size_t op_aux_elems(const wick_graph *g, const node *nd, size_t *aux2);
+
+static inline size_t node_elems(const node *nd) { return (size_t)nd->rows * nd->cols; }
+
+#endif

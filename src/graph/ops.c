@@ -1,0 +1,48 @@
+/* ops.c — instantiates ops_impl.h for float and double and dispatches on the
+ * graph's dtype: one source per op, two precisions. */
+#include "graph/graph_internal.h"
+#include <string.h>
+#include <tgmath.h>
+
+#define T float
+#define SFX(name) name##_f32
+#define IS_FLOAT 1
+#define GEMM wick_gemm_f32
+#include "graph/ops_impl.h"
+#undef T
+#undef SFX
+#undef IS_FLOAT
+#undef GEMM
+
+#define T double
+#define SFX(name) name##_f64
+#define IS_FLOAT 0
+#define GEMM wick_gemm_f64
+#include "graph/ops_impl.h"
+#undef T
+#undef SFX
+#undef IS_FLOAT
+#undef GEMM
+
+void op_forward(wick_graph *g, node *nd) {
+    if (g->dt == WICK_DT_F32) forward_f32(g, nd);
+    else forward_f64(g, nd);
+}
+
+void op_backward(wick_graph *g, node *nd) {
+    if (g->dt == WICK_DT_F32) backward_f32(g, nd);
+    else backward_f64(g, nd);
+}
+
+size_t op_aux_elems(const wick_graph *g, const node *nd, size_t *aux2) {
+    *aux2 = 0;
+    switch (nd->op) {
+    case OP_DENSE: {
+        int k = nd->act.kind;
+        if (k != WICK_ACT_LINEAR && nd->needs_grad) *aux2 = node_elems(nd);    /* dz */
+        return (k == WICK_ACT_RELU || k == WICK_ACT_LINEAR) ? 0 : node_elems(nd); /* z */
+    }
+    case OP_XENT: return node_elems(&g->nodes[nd->in[0]]);                    /* p */
+    default: return 0;
+    }
+}
