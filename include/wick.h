@@ -389,6 +389,8 @@ WICK_API void *wick_graph_grad(wick_graph *g, wick_node n);
 WICK_API int   wick_graph_params(const wick_graph *g, wick_node *out, int max);
 
 WICK_API void wick_graph_forward(wick_graph *g);
+/* Forward up to node n only (e.g. outputs without the loss). */
+WICK_API void wick_graph_forward_to(wick_graph *g, wick_node n);
 /* Called during backward as soon as a parameter's gradient is complete. */
 typedef void (*wick_grad_ready_fn)(void *user, wick_node param);
 /* Gradients of the scalar node `loss` with respect to every parameter and
@@ -401,7 +403,140 @@ WICK_API void wick_graph_backward_seed(wick_graph *g, wick_node out, const void 
 /* Which backend serves the dense products, for the run's first lines. */
 WICK_API const char *wick_graph_backend(const wick_graph *g);
 
-/* @@NN@@ */
+/* ---------------------------------------------------------------------------
+ * Multilayer perceptrons (src/nn/mlp.c)
+ *
+ * z1 = b1 + W1 x,  z(l+1) = b(l+1) + W(l+1) act(z(l)),  output z(L) (no
+ * activation after the last layer), built as fused dense ops on a graph.
+ * Parameters are named as in a PyTorch nn.Sequential(Linear, Act, Linear, ...)
+ * state_dict: "0.weight" [n1, n0], "0.bias", "2.weight", ...
+ * ------------------------------------------------------------------------- */
+
+#define WICK_MAX_LAYERS 64
+
+typedef enum {
+    WICK_INIT_CRITICAL = 0, /* the book's init at the activation's critical (C_b, C_W), from the theory engine */
+    WICK_INIT_BOOK,         /* biases ~ N(0, C_b), weights ~ N(0, C_W / fan_in), per layer */
+    WICK_INIT_HE,           /* weights ~ N(0, 2 / fan_in), biases 0 (Kaiming normal) */
+    WICK_INIT_GLOROT        /* weights ~ U(-a, a), a = sqrt(6 / (fan_in + fan_out)), biases 0 */
+} wick_init_kind;
+
+typedef enum { WICK_LOSS_XENT = 0, WICK_LOSS_MSE } wick_loss_kind;
+
+typedef struct {
+    int layers;                        /* dense layers L */
+    int widths[WICK_MAX_LAYERS + 1];   /* n_0 (inputs) .. n_L (outputs) */
+    wick_act act;
+    wick_init_kind init;
+    double cb[WICK_MAX_LAYERS];        /* BOOK: C_b and C_W of each layer */
+    double cw[WICK_MAX_LAYERS];
+    wick_loss_kind loss;
+    double smoothing;                  /* cross-entropy label smoothing */
+} wick_mlp_config;
+
+/* Parses "784-512-512-10"; "784-[128]x16-10" repeats a width.  Sets layers
+ * and widths only. */
+WICK_API wick_status wick_arch_parse(const char *spec, wick_mlp_config *c);
+/* Writes the spec back ("784-512-512-10") into buf. */
+WICK_API void wick_arch_format(const wick_mlp_config *c, char *buf, size_t size);
+WICK_API wick_status wick_init_parse(const char *name, wick_init_kind *out); /* critical|book|he|glorot */
+WICK_API const char *wick_init_name(wick_init_kind k);
+
+typedef struct wick_mlp wick_mlp;
+
+/* An MLP on a graph of the given dtype, for batches of up to max_batch rows.
+ * WICK_INIT_CRITICAL resolves C_b, C_W here (WICK_ENUMERIC where the
+ * activation has no critical point). */
+WICK_API wick_status wick_mlp_new(wick_mlp **out, const wick_mlp_config *c, wick_dtype dtype,
+                                  int max_batch);
+WICK_API void wick_mlp_free(wick_mlp *m);
+WICK_API const wick_mlp_config *wick_mlp_config_of(const wick_mlp *m);
+
+/* Draws every parameter from (seed, stream): layer l's weights use stream
+ * 2l, its biases 2l+1; independent of the thread count. */
+WICK_API void wick_mlp_init(wick_mlp *m, uint64_t seed);
+
+WICK_API wick_graph *wick_mlp_graph(wick_mlp *m);
+WICK_API wick_node   wick_mlp_input(const wick_mlp *m);    /* [batch, n_0] */
+WICK_API wick_node   wick_mlp_output(const wick_mlp *m);   /* [batch, n_L] */
+WICK_API wick_node   wick_mlp_labels(const wick_mlp *m);   /* XENT: class indices */
+WICK_API wick_node   wick_mlp_target(const wick_mlp *m);   /* MSE: [batch, n_L] targets */
+WICK_API wick_node   wick_mlp_loss(const wick_mlp *m);
+WICK_API wick_node   wick_mlp_weight(const wick_mlp *m, int layer);
+WICK_API wick_node   wick_mlp_bias(const wick_mlp *m, int layer);
+/* Samples per forward + backward step's FLOPs (2mnk per product, no input
+ * gradient for the first layer). */
+WICK_API double      wick_mlp_flops_per_sample(const wick_mlp *m);
+
+/* Outputs for n rows of x (float), in batches; out is n x n_L floats. */
+WICK_API wick_status wick_mlp_predict(wick_mlp *m, const float *x, size_t n, float *out);
+
+/* Model files: the state_dict tensors (as float32) and the architecture in
+ * __metadata__.  Load checks every name, shape and dtype. */
+WICK_API wick_status wick_mlp_save(wick_mlp *m, const char *path);
+WICK_API wick_status wick_mlp_load_params(wick_mlp *m, const char *path);
+/* The architecture of a model or checkpoint file: from __metadata__, else
+ * inferred from the tensor shapes (then c->act is left as given). */
+WICK_API wick_status wick_mlp_config_from_file(const char *path, wick_mlp_config *c, int *has_act);
+
+/* ---------------------------------------------------------------------------
+ * Training (src/nn/train.c)
+ * ------------------------------------------------------------------------- */
+
+typedef struct {
+    int epoch;                 /* 1-based */
+    double train_loss;         /* mean over the epoch's steps */
+    double val_loss, val_acc;  /* NAN without a validation set */
+    double lr;
+    double seconds;            /* training loop only */
+    double samples_per_s;
+} wick_epoch_report;
+
+typedef struct {
+    int epochs, batch;
+    uint64_t seed;
+    int shuffle;                       /* 0: the data's order every epoch */
+    wick_opt_config opt;
+    wick_sched_config sched;
+    int patience;                      /* early stopping on validation loss; 0: off */
+    double diverge_factor;             /* stop when a loss exceeds factor * the first loss (0: only non-finite) */
+    const char *checkpoint;            /* written atomically after every epoch and on interrupt; NULL: none */
+    int checkpoint_steps;              /* also every this many steps (0: epochs only) */
+    long max_steps;                    /* stop after this many steps in all (0: no limit) */
+    volatile int *stop;                /* set non-zero (e.g. by SIGINT) to stop at the next step */
+    void (*on_step)(void *user, long step, int epoch, int batch_in_epoch, int batches, double loss);
+    void (*on_epoch)(void *user, const wick_epoch_report *r);
+    void *user;
+} wick_train_config;
+
+WICK_API wick_train_config wick_train_defaults(void);
+
+typedef struct wick_trainer wick_trainer;
+
+/* A training run of m on train (val may be NULL).  The data sets must
+ * outlive the trainer. */
+WICK_API wick_status wick_trainer_new(wick_trainer **out, wick_mlp *m, const wick_dataset *train,
+                                      const wick_dataset *val, const wick_train_config *c);
+WICK_API void wick_trainer_free(wick_trainer *t);
+/* Continues from a checkpoint: weights, optimiser and schedule state, early-
+ * stopping state, and the position in the data order, so that the rest of
+ * the run is bit-identical to an uninterrupted one. */
+WICK_API wick_status wick_trainer_resume(wick_trainer *t, const char *checkpoint);
+/* Runs to the end (epochs, max_steps, early stop).  WICK_EDIVERGED on a
+ * non-finite or exploding loss (the weights stay those of the last good step),
+ * WICK_EINTERRUPTED when *stop was set (a checkpoint is written first). */
+WICK_API wick_status wick_trainer_run(wick_trainer *t);
+WICK_API wick_status wick_trainer_save(wick_trainer *t, const char *path);
+/* Totals so far: steps, training-loop seconds, samples seen. */
+WICK_API long   wick_trainer_steps(const wick_trainer *t);
+WICK_API double wick_trainer_seconds(const wick_trainer *t);
+WICK_API double wick_trainer_samples(const wick_trainer *t);
+WICK_API int    wick_trainer_best_epoch(const wick_trainer *t);
+
+/* Predicted classes (argmax of the outputs) for a data set, and metrics. */
+WICK_API wick_status wick_evaluate(wick_mlp *m, const wick_dataset *d, wick_metrics **out,
+                                   double *mean_loss);
+
 
 /* ---------------------------------------------------------------------------
  * Theory engine (src/theory; SPEC.md).  No dependency on the training engine.

@@ -325,12 +325,14 @@ const char *wick_graph_backend(const wick_graph *g) {
 
 /* ---- execution --------------------------------------------------------- */
 
-void wick_graph_forward(wick_graph *g) {
-    for (int i = 0; i < g->n; i++) {
+void wick_graph_forward_to(wick_graph *g, wick_node n) {
+    for (int i = 0; i <= n && i < g->n; i++) {
         node *nd = &g->nodes[i];
         if (nd->op > OP_PARAM) op_forward(g, nd);
     }
 }
+
+void wick_graph_forward(wick_graph *g) { wick_graph_forward_to(g, g->n - 1); }
 
 /* Runs backward from `out`, whose gradient the caller has set. */
 static void backward_from(wick_graph *g, wick_node out, wick_grad_ready_fn ready, void *user) {

@@ -1,0 +1,38 @@
+/* nn_internal.h — what the nn files share: the MLP's fields and row copies
+ * between float data and the graph's dtype. */
+#ifndef WICK_NN_INTERNAL_H
+#define WICK_NN_INTERNAL_H
+
+#include "wick.h"
+#include <string.h>
+
+struct wick_mlp {
+    wick_mlp_config c;         /* C_b, C_W resolved for CRITICAL */
+    wick_dtype dt;
+    int max_batch;
+    wick_graph *g;
+    wick_node x, out, labels, target, loss;
+    wick_node W[WICK_MAX_LAYERS], b[WICK_MAX_LAYERS];
+};
+
+/* Copies rows x cols floats into node n's value (converting for float64). */
+static inline void nn_load_rows(wick_mlp *m, wick_node n, const float *src, int rows, int cols) {
+    void *v = wick_graph_value(m->g, n);
+    size_t k = (size_t)rows * cols;
+    if (m->dt == WICK_DT_F32) memcpy(v, src, k * sizeof *src);
+    else for (size_t i = 0; i < k; i++) ((double *)v)[i] = src[i];
+}
+
+static inline void nn_store_rows(wick_mlp *m, wick_node n, float *dst, int rows, int cols) {
+    const void *v = wick_graph_value(m->g, n);
+    size_t k = (size_t)rows * cols;
+    if (m->dt == WICK_DT_F32) memcpy(dst, v, k * sizeof *dst);
+    else for (size_t i = 0; i < k; i++) dst[i] = (float)((const double *)v)[i];
+}
+
+/* Elements of parameter tensor n. */
+static inline size_t nn_param_size(wick_mlp *m, wick_node n) {
+    return (size_t)wick_graph_rows(m->g, n) * wick_graph_cols(m->g, n);
+}
+
+#endif
