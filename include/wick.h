@@ -284,8 +284,11 @@ typedef enum {
     WICK_SCHED_CONSTANT = 0,
     WICK_SCHED_STEP,          /* lr0 * gamma^floor(epoch / step_size) */
     WICK_SCHED_EXP,           /* lr0 * gamma^epoch */
-    WICK_SCHED_LINEAR,        /* lr0 -> floor linearly over `epochs`, then floor */
-    WICK_SCHED_PLATEAU        /* lr *= factor after `patience` epochs without improvement */
+    WICK_SCHED_LINEAR,        /* lr0 -> floor linearly over `epochs`, then floor:
+                               * t = min(e, epochs)/epochs, lr = (1-t)*lr0 + t*floor */
+    WICK_SCHED_PLATEAU        /* torch ReduceLROnPlateau (mode min, rel threshold, cooldown 0):
+                               * lr = max(lr*factor, floor) once more than `patience`
+                               * epochs in a row fail to beat best*(1 - threshold) */
 } wick_sched_kind;
 
 typedef struct {
@@ -309,10 +312,15 @@ typedef struct {
 } wick_sched;
 
 WICK_API wick_status wick_sched_parse(const char *name, wick_sched_kind *out); /* constant|step|exp|linear|plateau */
+/* Defaults: lr0 1e-3, step_size 30, gamma 0.1, floor 0, epochs 10, and
+ * ReduceLROnPlateau's patience 10, factor 0.1, threshold 1e-4. */
+WICK_API wick_sched_config wick_sched_defaults(wick_sched_kind kind);
 WICK_API wick_status wick_sched_init(wick_sched *s, const wick_sched_config *c);
-/* The learning rate for epoch e (0-based); for PLATEAU the current one. */
+/* The learning rate for epoch e (0-based; torch's get_last_lr() after e calls
+ * of scheduler.step()); for PLATEAU the current one. */
 WICK_API double wick_sched_lr(wick_sched *s, int epoch);
-/* PLATEAU: report the epoch's validation loss (lower is better). */
+/* PLATEAU: report the epoch's validation loss (lower is better); a no-op for
+ * the other kinds. */
 WICK_API void   wick_sched_observe(wick_sched *s, double val_loss);
 
 /* Classification metrics from true and predicted labels. */
