@@ -541,6 +541,11 @@ WICK_API double wick_trainer_seconds(const wick_trainer *t);
 WICK_API double wick_trainer_samples(const wick_trainer *t);
 WICK_API int    wick_trainer_best_epoch(const wick_trainer *t);
 
+/* Splits d into a training and a validation set: nval samples chosen by a
+ * seeded permutation (stream 999), the rest kept in their order. */
+WICK_API wick_status wick_dataset_split(const wick_dataset *d, size_t nval, uint64_t seed,
+                                        wick_dataset **train, wick_dataset **val);
+
 /* Predicted classes (argmax of the outputs) for a data set, and metrics. */
 WICK_API wick_status wick_evaluate(wick_mlp *m, const wick_dataset *d, wick_metrics **out,
                                    double *mean_loss);

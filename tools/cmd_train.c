@@ -1,5 +1,630 @@
-/* cmd_train.c — wick train and wick eval. */
+/* cmd_train.c — `wick train` and `wick eval`.
+ *
+ * With no flags, `wick train` is the main job: a critical-initialised
+ * 784-512-512-10 ReLU MLP on Fashion-MNIST, then the test accuracy and the
+ * confusion matrix.  Results go to stdout, progress and logs to stderr. */
 #include "cli.h"
+#include "core/core.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <math.h>
+#include <signal.h>
 #include <stdio.h>
-int cmd_train(int argc, char **argv) { fprintf(stderr, "wick train: not built yet\n"); return 1; }
-int cmd_eval(int argc, char **argv) { fprintf(stderr, "wick eval: not built yet\n"); return 1; }
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define FMNIST_DIR "/usr/share/datasets/fashion-mnist"
+
+static const char *const fmnist_names[] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                           "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+/* ---- data -------------------------------------------------------------- */
+
+typedef struct {
+    const char *dir, *train_csv, *test_csv;
+    int label_col;
+} data_opts;
+
+static wick_status load_data(const data_opts *o, int test, wick_dataset **out) {
+    if (test ? o->test_csv : o->train_csv)
+        return wick_dataset_load_csv(test ? o->test_csv : o->train_csv, o->label_col, 0, out);
+    if (!test && o->test_csv && !o->train_csv)
+        return wick_fail(WICK_EINVAL, "--test-csv given without --train-csv");
+    char img[4096], lab[4096];
+    const char *stem = test ? "t10k" : "train";
+    snprintf(img, sizeof img, "%s/%s-images-idx3-ubyte.gz", o->dir, stem);
+    snprintf(lab, sizeof lab, "%s/%s-labels-idx1-ubyte.gz", o->dir, stem);
+    if (access(img, R_OK) != 0) {   /* also accept uncompressed files */
+        snprintf(img, sizeof img, "%s/%s-images-idx3-ubyte", o->dir, stem);
+        snprintf(lab, sizeof lab, "%s/%s-labels-idx1-ubyte", o->dir, stem);
+    }
+    if (access(img, R_OK) != 0)
+        return wick_fail(WICK_EIO, "%s/%s-images-idx3-ubyte[.gz]: %s%s", o->dir, stem, strerror(errno),
+                         strcmp(o->dir, FMNIST_DIR) ? "" : " (install the Debian package dataset-fashion-mnist)");
+    return wick_dataset_load_idx(img, lab, 10, out);
+}
+
+/* An output path must be writable before hours of training, not after. */
+static wick_status check_writable(const char *path) {
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return wick_fail(WICK_EIO, "%s: is a directory", path);
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = 0;
+    else snprintf(dir, sizeof dir, ".");
+    char probe[4200];
+    snprintf(probe, sizeof probe, "%s/.wick-probe.%d", *dir ? dir : "/", (int)getpid());
+    int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd < 0) return wick_fail(WICK_EIO, "%s: cannot write in '%s': %s", path, *dir ? dir : "/", strerror(errno));
+    close(fd);
+    unlink(probe);
+    return WICK_OK;
+}
+
+/* ---- progress and logs ------------------------------------------------- */
+
+typedef struct {
+    int bar;                  /* a progress bar on a terminal */
+    int quiet;
+    FILE *log;                /* JSON line per epoch (NULL: none) */
+    FILE *steps;              /* --log-steps */
+    int epochs;
+    double t_epoch;
+    json_t *reports;          /* array of per-epoch objects */
+} progress;
+
+static void on_step(void *user, long step, int epoch, int b, int nb, double loss) {
+    progress *p = user;
+    if (p->steps) fprintf(p->steps, "%.9g\n", loss);
+    if (!p->bar || (b % 20 != 0 && b != nb)) return;
+    int w = 30, done = (int)((double)b / nb * w);
+    char bar[64];
+    for (int i = 0; i < w; i++) bar[i] = i < done ? '=' : i == done ? '>' : ' ';
+    bar[w] = 0;
+    double dt = now() - p->t_epoch;
+    fprintf(stderr, "\repoch %d/%d [%s] %d/%d  loss %.4f  %.0f steps/s ", epoch, p->epochs, bar, b, nb,
+            loss, dt > 0 ? b / dt : 0);
+    fflush(stderr);
+}
+
+static void on_epoch(void *user, const wick_epoch_report *r) {
+    progress *p = user;
+    json_t *o = json_pack("{s:i, s:f, s:f, s:f, s:f, s:f, s:f}", "epoch", r->epoch, "train_loss",
+                          r->train_loss, "val_loss", isnan(r->val_loss) ? 0 : r->val_loss, "val_acc",
+                          isnan(r->val_acc) ? 0 : r->val_acc, "lr", r->lr, "seconds", r->seconds,
+                          "samples_per_s", r->samples_per_s);
+    if (isnan(r->val_loss)) {
+        json_object_set_new(o, "val_loss", json_null());
+        json_object_set_new(o, "val_acc", json_null());
+    }
+    json_array_append(p->reports, o);
+    if (p->bar) fprintf(stderr, "\r\033[K");
+    if (!p->quiet) {
+        if (p->bar || !p->log)
+            fprintf(stderr, "epoch %2d  train loss %.4f  val loss %.4f  val acc %.4f  lr %.3g  %.1fs  %.0f samples/s\n",
+                    r->epoch, r->train_loss, r->val_loss, r->val_acc, r->lr, r->seconds, r->samples_per_s);
+    }
+    if (p->log) {
+        char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(9));
+        fprintf(p->log, "%s\n", s);
+        fflush(p->log);
+        free(s);
+    }
+    json_decref(o);
+    p->t_epoch = now();
+}
+
+/* ---- signals ----------------------------------------------------------- */
+
+static volatile int stop_flag;
+
+static void on_signal(int sig) { stop_flag = sig; }
+
+static void install_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESETHAND;   /* a second SIGINT kills at once */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+/* ---- flags ------------------------------------------------------------- */
+
+/* A single value or a comma list with one value per layer. */
+static int parse_per_layer(const char *flag, const char *s, double *out, int *count) {
+    int n = 0;
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", s);
+    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+        if (n == WICK_MAX_LAYERS || !cli_double(flag, tok, &out[n])) return 0;
+        n++;
+    }
+    *count = n;
+    return n > 0;
+}
+
+static void usage_train(FILE *f) {
+    fprintf(f,
+"usage: wick train [FLAGS]\n"
+"Trains an MLP.  With no flags: the main job, a critical-initialised 784-512-512-10 ReLU\n"
+"net on Fashion-MNIST, reporting test accuracy and the confusion matrix.\n\n"
+"Data\n"
+"  --data DIR             IDX files (train-*, t10k-*)            [" FMNIST_DIR "]\n"
+"  --train-csv FILE       training CSV (one sample a row, a label column)\n"
+"  --test-csv FILE        test CSV\n"
+"  --label-col N          label column: 0 first, -1 last          [0]\n"
+"  --val N                samples held out for validation         [5000]\n"
+"Model\n"
+"  --arch SPEC            widths, e.g. 784-512-512-10 or 784-[128]x16-10  [784-512-512-10]\n"
+"  --act NAME             perceptron sigmoid tanh sin linear relu leaky_relu[:a]\n"
+"                         softplus swish gelu                      [relu]\n"
+"  --init KIND            critical | book | he | glorot            [critical]\n"
+"  --cb X[,X..]           C_b, for --init book (one value or one per layer)  [0]\n"
+"  --cw X[,X..]           C_W, for --init book                     [1]\n"
+"  --loss KIND            xent | mse                               [xent]\n"
+"  --label-smoothing X    cross-entropy label smoothing            [0]\n"
+"  --init-from FILE       start from the weights of a model file\n"
+"Optimiser\n"
+"  --optimizer KIND       sgd | adam | adamw                       [sgd]\n"
+"  --lr X                 learning rate                            [0.05]\n"
+"  --momentum X           SGD momentum                             [0.9]\n"
+"  --nesterov             Nesterov momentum\n"
+"  --beta1 X --beta2 X --eps X   Adam's                            [0.9 0.999 1e-8]\n"
+"  --weight-decay X       L2 (AdamW: decoupled)                    [0]\n"
+"  --l1 X                 L1 penalty                               [0]\n"
+"  --schedule KIND        constant | step | exp | linear | plateau [linear]\n"
+"  --gamma X              step/exp decay factor                    [0.1 / 0.95]\n"
+"  --step-size N          step schedule: epochs per decay          [10]\n"
+"  --lr-floor X           linear: final lr; plateau: lowest lr     [0.01 * lr]\n"
+"  --plateau-patience N   plateau: epochs without improvement      [2]\n"
+"  --factor X             plateau: lr factor                       [0.1]\n"
+"Run\n"
+"  --batch N              minibatch size                           [128]\n"
+"  --epochs N             epochs                                   [15]\n"
+"  --max-steps N          stop after N steps in all                [no limit]\n"
+"  --seed N               seed of every random draw                [1]\n"
+"  --shuffle on|off       reshuffle every epoch                    [on]\n"
+"  --threads N            threads (else OMP_NUM_THREADS, else all cores)\n"
+"  --patience N           early stopping on validation loss, restoring the best weights [off]\n"
+"  --diverge-factor X     stop when a loss exceeds X times the first [1e4]\n"
+"Output\n"
+"  --out FILE             the trained model (safetensors, PyTorch state_dict names)\n"
+"  --checkpoint FILE      checkpoint written atomically each epoch and on SIGINT\n"
+"  --checkpoint-steps N   also every N steps\n"
+"  --resume FILE          continue a checkpoint bit-identically\n"
+"  --log FILE             one JSON line per epoch (default: stderr when it is not a terminal)\n"
+"  --log-steps FILE       every step's training loss, one per line\n"
+"  --json                 last stdout line: one JSON object with the figures\n"
+"  --quiet                no progress or epoch lines\n"
+"  --help                 this text\n");
+}
+
+enum {
+    O_DATA = 256, O_TRAIN_CSV, O_TEST_CSV, O_LABEL_COL, O_VAL, O_ARCH, O_ACT, O_INIT, O_CB, O_CW,
+    O_LOSS, O_SMOOTH, O_INIT_FROM, O_OPT, O_LR, O_MOM, O_NESTEROV, O_BETA1, O_BETA2, O_EPS, O_WD, O_L1,
+    O_SCHED, O_GAMMA, O_STEP_SIZE, O_FLOOR, O_PPAT, O_FACTOR, O_BATCH, O_EPOCHS, O_MAX_STEPS, O_SEED,
+    O_SHUFFLE, O_THREADS, O_PATIENCE, O_DIVERGE, O_OUT, O_CKPT, O_CKPT_STEPS, O_RESUME, O_LOG,
+    O_LOG_STEPS, O_JSON, O_QUIET, O_HELP, O_MODEL, O_LOGITS
+};
+
+static const struct option train_opts[] = {
+    {"data", 1, 0, O_DATA}, {"train-csv", 1, 0, O_TRAIN_CSV}, {"test-csv", 1, 0, O_TEST_CSV},
+    {"label-col", 1, 0, O_LABEL_COL}, {"val", 1, 0, O_VAL}, {"arch", 1, 0, O_ARCH}, {"act", 1, 0, O_ACT},
+    {"init", 1, 0, O_INIT}, {"cb", 1, 0, O_CB}, {"cw", 1, 0, O_CW}, {"loss", 1, 0, O_LOSS},
+    {"label-smoothing", 1, 0, O_SMOOTH}, {"init-from", 1, 0, O_INIT_FROM}, {"optimizer", 1, 0, O_OPT},
+    {"lr", 1, 0, O_LR}, {"momentum", 1, 0, O_MOM}, {"nesterov", 0, 0, O_NESTEROV},
+    {"beta1", 1, 0, O_BETA1}, {"beta2", 1, 0, O_BETA2}, {"eps", 1, 0, O_EPS},
+    {"weight-decay", 1, 0, O_WD}, {"l1", 1, 0, O_L1}, {"schedule", 1, 0, O_SCHED},
+    {"gamma", 1, 0, O_GAMMA}, {"step-size", 1, 0, O_STEP_SIZE}, {"lr-floor", 1, 0, O_FLOOR},
+    {"plateau-patience", 1, 0, O_PPAT}, {"factor", 1, 0, O_FACTOR}, {"batch", 1, 0, O_BATCH},
+    {"epochs", 1, 0, O_EPOCHS}, {"max-steps", 1, 0, O_MAX_STEPS}, {"seed", 1, 0, O_SEED},
+    {"shuffle", 1, 0, O_SHUFFLE}, {"threads", 1, 0, O_THREADS}, {"patience", 1, 0, O_PATIENCE},
+    {"diverge-factor", 1, 0, O_DIVERGE}, {"out", 1, 0, O_OUT}, {"checkpoint", 1, 0, O_CKPT},
+    {"checkpoint-steps", 1, 0, O_CKPT_STEPS}, {"resume", 1, 0, O_RESUME}, {"log", 1, 0, O_LOG},
+    {"log-steps", 1, 0, O_LOG_STEPS}, {"json", 0, 0, O_JSON}, {"quiet", 0, 0, O_QUIET},
+    {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
+
+/* Prints the test report: accuracy, per-class metrics, confusion matrix. */
+static void print_report(const wick_metrics *mt, int fmnist) {
+    wick_metrics_print(stdout, mt, fmnist && mt->classes == 10 ? fmnist_names : NULL);
+}
+
+static json_t *metrics_json(const wick_metrics *mt) {
+    json_t *cm = json_array(), *f1 = json_array();
+    for (int i = 0; i < mt->classes; i++) {
+        json_t *row = json_array();
+        for (int j = 0; j < mt->classes; j++) json_array_append_new(row, json_integer(mt->confusion[i * mt->classes + j]));
+        json_array_append_new(cm, row);
+        json_array_append_new(f1, json_real(mt->f1[i]));
+    }
+    return json_pack("{s:f, s:f, s:o, s:o}", "accuracy", mt->accuracy, "macro_f1", mt->macro_f1, "f1", f1,
+                     "confusion", cm);
+}
+
+static void print_json(json_t *o) {
+    char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(9));
+    printf("%s\n", s);
+    free(s);
+}
+
+int cmd_train(int argc, char **argv) {
+    data_opts d = {FMNIST_DIR, NULL, NULL, 0};
+    wick_mlp_config mc;
+    memset(&mc, 0, sizeof mc);
+    wick_arch_parse("784-512-512-10", &mc);
+    mc.act = (wick_act){WICK_ACT_RELU, WICK_LEAKY_DEFAULT};
+    mc.init = WICK_INIT_CRITICAL;
+    double cb[WICK_MAX_LAYERS] = {0}, cw[WICK_MAX_LAYERS] = {1};
+    int ncb = 1, ncw = 1;
+    wick_train_config tc = wick_train_defaults();
+    tc.epochs = 15;
+    tc.seed = 1;
+    tc.opt.momentum = 0.9;
+    double lr = 0.05, gamma = NAN, floor_lr = NAN, factor = 0.1;
+    int step_size = 10, ppat = 2;
+    wick_sched_kind sk = WICK_SCHED_LINEAR;
+    long val = 5000, threads = 0, v;
+    const char *out = NULL, *resume = NULL, *init_from = NULL, *log_path = NULL, *steps_path = NULL;
+    int json = 0, quiet = 0, c, val_given = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", train_opts, NULL)) != -1) {
+        switch (c) {
+        case O_DATA: d.dir = optarg; break;
+        case O_TRAIN_CSV: d.train_csv = optarg; break;
+        case O_TEST_CSV: d.test_csv = optarg; break;
+        case O_LABEL_COL: if (!cli_int("--label-col", optarg, -1, 1 << 20, &v)) return EXIT_USAGE; d.label_col = (int)v; break;
+        case O_VAL: if (!cli_int("--val", optarg, 0, 1L << 40, &val)) return EXIT_USAGE; val_given = 1; break;
+        case O_ARCH: if (wick_arch_parse(optarg, &mc)) goto bad; break;
+        case O_ACT: if (wick_act_parse(optarg, &mc.act)) goto bad; break;
+        case O_INIT: if (wick_init_parse(optarg, &mc.init)) goto bad; break;
+        case O_CB: if (!parse_per_layer("--cb", optarg, cb, &ncb)) return EXIT_USAGE; break;
+        case O_CW: if (!parse_per_layer("--cw", optarg, cw, &ncw)) return EXIT_USAGE; break;
+        case O_LOSS:
+            if (!strcmp(optarg, "xent")) mc.loss = WICK_LOSS_XENT;
+            else if (!strcmp(optarg, "mse")) mc.loss = WICK_LOSS_MSE;
+            else { fprintf(stderr, "wick train: --loss is xent or mse, not '%s'\n", optarg); return EXIT_USAGE; }
+            break;
+        case O_SMOOTH: if (!cli_double("--label-smoothing", optarg, &mc.smoothing)) return EXIT_USAGE; break;
+        case O_INIT_FROM: init_from = optarg; break;
+        case O_OPT: {
+            wick_opt_kind k;
+            if (wick_opt_parse(optarg, &k)) goto bad;
+            double mom = tc.opt.momentum;
+            tc.opt = wick_opt_defaults(k);
+            if (k == WICK_OPT_SGD) tc.opt.momentum = mom;
+            break;
+        }
+        case O_LR: if (!cli_double("--lr", optarg, &lr)) return EXIT_USAGE; break;
+        case O_MOM: if (!cli_double("--momentum", optarg, &tc.opt.momentum)) return EXIT_USAGE; break;
+        case O_NESTEROV: tc.opt.nesterov = 1; break;
+        case O_BETA1: if (!cli_double("--beta1", optarg, &tc.opt.beta1)) return EXIT_USAGE; break;
+        case O_BETA2: if (!cli_double("--beta2", optarg, &tc.opt.beta2)) return EXIT_USAGE; break;
+        case O_EPS: if (!cli_double("--eps", optarg, &tc.opt.eps)) return EXIT_USAGE; break;
+        case O_WD: if (!cli_double("--weight-decay", optarg, &tc.opt.weight_decay)) return EXIT_USAGE; break;
+        case O_L1: if (!cli_double("--l1", optarg, &tc.opt.l1)) return EXIT_USAGE; break;
+        case O_SCHED: if (wick_sched_parse(optarg, &sk)) goto bad; break;
+        case O_GAMMA: if (!cli_double("--gamma", optarg, &gamma)) return EXIT_USAGE; break;
+        case O_STEP_SIZE: if (!cli_int("--step-size", optarg, 1, 1 << 30, &v)) return EXIT_USAGE; step_size = (int)v; break;
+        case O_FLOOR: if (!cli_double("--lr-floor", optarg, &floor_lr)) return EXIT_USAGE; break;
+        case O_PPAT: if (!cli_int("--plateau-patience", optarg, 0, 1 << 30, &v)) return EXIT_USAGE; ppat = (int)v; break;
+        case O_FACTOR: if (!cli_double("--factor", optarg, &factor)) return EXIT_USAGE; break;
+        case O_BATCH: if (!cli_int("--batch", optarg, 1, 1 << 20, &v)) return EXIT_USAGE; tc.batch = (int)v; break;
+        case O_EPOCHS: if (!cli_int("--epochs", optarg, 1, 1 << 30, &v)) return EXIT_USAGE; tc.epochs = (int)v; break;
+        case O_MAX_STEPS: if (!cli_int("--max-steps", optarg, 1, 1L << 62, &tc.max_steps)) return EXIT_USAGE; break;
+        case O_SEED: {
+            char *end;
+            errno = 0;
+            tc.seed = strtoull(optarg, &end, 10);
+            if (end == optarg || *end || errno || optarg[0] == '-') {
+                fprintf(stderr, "wick train: --seed expects a non-negative integer, got '%s'\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        }
+        case O_SHUFFLE:
+            if (!strcmp(optarg, "on")) tc.shuffle = 1;
+            else if (!strcmp(optarg, "off")) tc.shuffle = 0;
+            else { fprintf(stderr, "wick train: --shuffle is on or off, not '%s'\n", optarg); return EXIT_USAGE; }
+            break;
+        case O_THREADS: if (!cli_int("--threads", optarg, 1, 1024, &threads)) return EXIT_USAGE; break;
+        case O_PATIENCE: if (!cli_int("--patience", optarg, 0, 1 << 30, &v)) return EXIT_USAGE; tc.patience = (int)v; break;
+        case O_DIVERGE: if (!cli_double("--diverge-factor", optarg, &tc.diverge_factor)) return EXIT_USAGE; break;
+        case O_OUT: out = optarg; break;
+        case O_CKPT: tc.checkpoint = optarg; break;
+        case O_CKPT_STEPS: if (!cli_int("--checkpoint-steps", optarg, 1, 1L << 40, &v)) return EXIT_USAGE; tc.checkpoint_steps = (int)v; break;
+        case O_RESUME: resume = optarg; break;
+        case O_LOG: log_path = optarg; break;
+        case O_LOG_STEPS: steps_path = optarg; break;
+        case O_JSON: json = 1; break;
+        case O_QUIET: quiet = 1; break;
+        case O_HELP: usage_train(stdout); return EXIT_OK;
+        default: usage_train(stderr); return EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "wick train: unexpected argument '%s'\n", argv[optind]);
+        return EXIT_USAGE;
+    }
+    /* per-layer C_b, C_W: one value for all, or one per layer */
+    for (int k = 0; k < 2; k++) {
+        int n = k ? ncw : ncb;
+        double *src = k ? cw : cb, *dst = k ? mc.cw : mc.cb;
+        if (n != 1 && n != mc.layers) {
+            fprintf(stderr, "wick train: --%s takes 1 or %d values (one per layer), got %d\n", k ? "cw" : "cb",
+                    mc.layers, n);
+            return EXIT_USAGE;
+        }
+        for (int l = 0; l < mc.layers; l++) dst[l] = src[n == 1 ? 0 : l];
+    }
+    tc.sched = wick_sched_defaults(sk);
+    tc.sched.lr0 = lr;
+    tc.sched.epochs = tc.epochs;
+    tc.sched.step_size = step_size;
+    tc.sched.patience = ppat;
+    tc.sched.factor = factor;
+    tc.sched.floor = isnan(floor_lr) ? (sk == WICK_SCHED_LINEAR ? 0.01 * lr : 0) : floor_lr;
+    if (!isnan(gamma)) tc.sched.gamma = gamma;
+    else if (sk == WICK_SCHED_EXP) tc.sched.gamma = 0.95;
+    if (tc.opt.kind != WICK_OPT_SGD) tc.opt.momentum = 0;
+
+    wick_set_threads((int)threads);
+    wick_status s;
+    wick_dataset *all = NULL, *train = NULL, *valset = NULL, *test = NULL;
+    wick_mlp *m = NULL;
+    wick_trainer *t = NULL;
+    wick_metrics *mt = NULL;
+    FILE *logf = NULL, *stepf = NULL;
+    json_t *reports = json_array();
+    int rc = EXIT_FAIL;
+
+    if ((out && (s = check_writable(out))) || (tc.checkpoint && (s = check_writable(tc.checkpoint)))) goto fail;
+    double t_load = now();
+    if ((s = load_data(&d, 0, &all))) goto fail;
+    if (!d.train_csv || d.test_csv) {
+        if ((s = load_data(&d, 1, &test))) goto fail;
+    }
+    if (!val_given && d.train_csv) val = (long)(all->n / 10);
+    if (val > 0) {
+        if ((s = wick_dataset_split(all, (size_t)val, tc.seed, &train, &valset))) goto fail;
+        wick_dataset_free(all);
+        all = NULL;
+    } else {
+        train = all;
+        all = NULL;
+    }
+    t_load = now() - t_load;
+    if ((s = wick_mlp_new(&m, &mc, WICK_DT_F32, tc.batch))) goto fail;
+    mc = *wick_mlp_config_of(m);   /* critical C_b, C_W resolved */
+    wick_mlp_init(m, tc.seed);
+    if (init_from && (s = wick_mlp_load_params(m, init_from))) goto fail;
+
+    progress p = {.bar = isatty(2) && !quiet, .quiet = quiet, .epochs = tc.epochs, .reports = reports};
+    if (log_path && !(logf = p.log = fopen(log_path, "w"))) {
+        s = wick_fail(WICK_EIO, "%s: %s", log_path, strerror(errno));
+        goto fail;
+    }
+    if (!log_path && !isatty(2) && !quiet) p.log = stderr;
+    if (steps_path && !(stepf = p.steps = fopen(steps_path, "w"))) {
+        s = wick_fail(WICK_EIO, "%s: %s", steps_path, strerror(errno));
+        goto fail;
+    }
+    tc.on_step = on_step;
+    tc.on_epoch = on_epoch;
+    tc.user = &p;
+    tc.stop = &stop_flag;
+    if ((s = wick_trainer_new(&t, m, train, valset, &tc))) goto fail;
+    if (resume && (s = wick_trainer_resume(t, resume))) goto fail;
+
+    char arch[512];
+    wick_arch_format(&mc, arch, sizeof arch);
+    if (!quiet)
+        fprintf(stderr, "wick %s | threads %d | seed %llu | %s\n%s %s, init %s (C_b %g, C_W %g), %s lr %g, batch %d, "
+                "%d epochs | %zu train, %zu val, %zu test | backend %s\n",
+                wick_version(), wick_threads(), (unsigned long long)tc.seed, wick_library_versions(), arch,
+                wick_act_name(mc.act), wick_init_name(mc.init), mc.cb[0], mc.cw[0],
+                tc.opt.kind == WICK_OPT_SGD ? "sgd" : tc.opt.kind == WICK_OPT_ADAM ? "adam" : "adamw", lr,
+                tc.batch, tc.epochs, train->n, valset ? valset->n : 0, test ? test->n : 0,
+                wick_graph_backend(wick_mlp_graph(m)));
+    install_signals();
+    p.t_epoch = now();
+    s = wick_trainer_run(t);
+    if (p.bar) fprintf(stderr, "\r\033[K");
+    if (s) goto fail;
+
+    double t_eval = now(), test_loss = NAN;
+    if (test && (s = wick_evaluate(m, test, &mt, &test_loss))) goto fail;
+    t_eval = now() - t_eval;
+    if (out && (s = wick_mlp_save(m, out))) goto fail;
+
+    double secs = wick_trainer_seconds(t), samples = wick_trainer_samples(t);
+    double sps = secs > 0 ? samples / secs : 0;
+    double gflops = sps * wick_mlp_flops_per_sample(m) / 1e9;
+    if (mt) {
+        printf("test accuracy %.4f (%zu samples), test loss %.4f\n", mt->accuracy, test->n, test_loss);
+        print_report(mt, !d.test_csv);
+    }
+    printf("training: %ld steps in %.2f s, %.0f samples/s, %.1f GFLOP/s (data load %.2f s, test %.2f s)\n",
+           wick_trainer_steps(t), secs, sps, gflops, t_load, t_eval);
+    if (out) printf("model written to %s\n", out);
+    if (json) {
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:f, s:f, s:i, s:i, s:I, s:I, s:f, s:f, s:f, s:f, s:f}",
+                              "command", "train", "arch", arch, "act", wick_act_name(mc.act), "init",
+                              wick_init_name(mc.init), "cb", mc.cb[0], "cw", mc.cw[0], "batch", tc.batch,
+                              "threads", wick_threads(), "seed", (json_int_t)tc.seed, "steps",
+                              (json_int_t)wick_trainer_steps(t), "train_seconds", secs, "samples_per_s", sps,
+                              "gflops", gflops, "load_seconds", t_load, "eval_seconds", t_eval);
+        json_t *tl = json_array(), *vl = json_array();
+        size_t i;
+        json_t *r;
+        json_array_foreach(reports, i, r) {
+            json_array_append(tl, json_object_get(r, "train_loss"));
+            json_array_append(vl, json_object_get(r, "val_loss"));
+        }
+        json_object_set_new(o, "train_loss", tl);
+        json_object_set_new(o, "val_loss", vl);
+        json_object_set(o, "epochs", reports);
+        json_object_set_new(o, "best_epoch", json_integer(wick_trainer_best_epoch(t)));
+        if (mt) {
+            json_object_set_new(o, "test_acc", json_real(mt->accuracy));
+            json_object_set_new(o, "test_loss", json_real(test_loss));
+            json_object_set_new(o, "test", metrics_json(mt));
+        }
+        print_json(o);
+        json_decref(o);
+    }
+    rc = EXIT_OK;
+    goto done;
+bad:
+    fprintf(stderr, "wick train: %s\n", wick_last_error());
+    return EXIT_USAGE;
+fail:
+    rc = cli_fail("train", s);
+done:
+    if (logf) fclose(logf);
+    if (stepf) fclose(stepf);
+    json_decref(reports);
+    wick_metrics_free(mt);
+    wick_trainer_free(t);
+    wick_mlp_free(m);
+    wick_dataset_free(all);
+    wick_dataset_free(train);
+    wick_dataset_free(valset);
+    wick_dataset_free(test);
+    return rc;
+}
+
+/* ---- wick eval --------------------------------------------------------- */
+
+static void usage_eval(FILE *f) {
+    fprintf(f,
+"usage: wick eval --model FILE [FLAGS]\n"
+"Evaluates a model or checkpoint (safetensors; PyTorch state_dict names) on a test set:\n"
+"accuracy, per-class precision/recall/F1, the confusion matrix.\n\n"
+"  --model FILE       model or checkpoint file (required)\n"
+"  --data DIR         IDX test files t10k-*                    [" FMNIST_DIR "]\n"
+"  --test-csv FILE    test CSV instead (one sample a row, a label column)\n"
+"  --label-col N      label column: 0 first, -1 last           [0]\n"
+"  --arch SPEC        the architecture, where the file does not say it\n"
+"  --act NAME         the activation, where the file does not say it\n"
+"  --batch N          evaluation batch                         [256]\n"
+"  --threads N        threads\n"
+"  --logits FILE      write the outputs, one row per sample (CSV, %%.9g)\n"
+"  --json             last stdout line: one JSON object with the figures\n"
+"  --help             this text\n");
+}
+
+static const struct option eval_opts[] = {
+    {"model", 1, 0, O_MODEL}, {"data", 1, 0, O_DATA}, {"test-csv", 1, 0, O_TEST_CSV},
+    {"label-col", 1, 0, O_LABEL_COL}, {"arch", 1, 0, O_ARCH}, {"act", 1, 0, O_ACT},
+    {"batch", 1, 0, O_BATCH}, {"threads", 1, 0, O_THREADS}, {"logits", 1, 0, O_LOGITS},
+    {"json", 0, 0, O_JSON}, {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
+
+int cmd_eval(int argc, char **argv) {
+    data_opts d = {FMNIST_DIR, NULL, NULL, 0};
+    const char *model = NULL, *arch = NULL, *act = NULL, *logits = NULL;
+    long batch = 256, threads = 0, v;
+    int json = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", eval_opts, NULL)) != -1) {
+        switch (c) {
+        case O_MODEL: model = optarg; break;
+        case O_DATA: d.dir = optarg; break;
+        case O_TEST_CSV: d.test_csv = optarg; break;
+        case O_LABEL_COL: if (!cli_int("--label-col", optarg, -1, 1 << 20, &v)) return EXIT_USAGE; d.label_col = (int)v; break;
+        case O_ARCH: arch = optarg; break;
+        case O_ACT: act = optarg; break;
+        case O_BATCH: if (!cli_int("--batch", optarg, 1, 1 << 20, &batch)) return EXIT_USAGE; break;
+        case O_THREADS: if (!cli_int("--threads", optarg, 1, 1024, &threads)) return EXIT_USAGE; break;
+        case O_LOGITS: logits = optarg; break;
+        case O_JSON: json = 1; break;
+        case O_HELP: usage_eval(stdout); return EXIT_OK;
+        default: usage_eval(stderr); return EXIT_USAGE;
+        }
+    }
+    if (!model || optind < argc) {
+        fprintf(stderr, "wick eval: %s\n", model ? "unexpected argument" : "--model FILE is required");
+        usage_eval(stderr);
+        return EXIT_USAGE;
+    }
+    wick_set_threads((int)threads);
+    wick_mlp_config mc;
+    memset(&mc, 0, sizeof mc);
+    mc.act = (wick_act){WICK_ACT_RELU, WICK_LEAKY_DEFAULT};
+    mc.init = WICK_INIT_BOOK;
+    for (int l = 0; l < WICK_MAX_LAYERS; l++) mc.cw[l] = 1;
+    int has_act = 0;
+    wick_status s;
+    wick_mlp *m = NULL;
+    wick_dataset *test = NULL;
+    wick_metrics *mt = NULL;
+    float *out = NULL;
+    int rc = EXIT_FAIL;
+    if ((s = wick_mlp_config_from_file(model, &mc, &has_act))) goto fail;
+    if (arch) {
+        wick_mlp_config given = mc;
+        if ((s = wick_arch_parse(arch, &given))) goto fail;
+        if (given.layers != mc.layers || memcmp(given.widths, mc.widths, (mc.layers + 1) * sizeof(int))) {
+            char a[512];
+            wick_arch_format(&mc, a, sizeof a);
+            s = wick_fail(WICK_ESHAPE, "%s holds a %s network, not --arch %s", model, a, arch);
+            goto fail;
+        }
+    }
+    if (act) {
+        if ((s = wick_act_parse(act, &mc.act))) goto fail;
+    } else if (!has_act) {
+        s = wick_fail(WICK_EINVAL, "%s does not say its activation: give --act", model);
+        goto fail;
+    }
+    if ((s = wick_mlp_new(&m, &mc, WICK_DT_F32, (int)batch))) goto fail;
+    if ((s = wick_mlp_load_params(m, model))) goto fail;
+    d.train_csv = NULL;
+    if ((s = load_data(&d, 1, &test))) goto fail;
+    double loss;
+    if ((s = wick_evaluate(m, test, &mt, &loss))) goto fail;
+    if (logits) {
+        int nL = mc.widths[mc.layers];
+        out = malloc(test->n * nL * sizeof *out);
+        if (!out) { s = wick_fail(WICK_ENOMEM, "out of memory"); goto fail; }
+        if ((s = wick_mlp_predict(m, test->x, test->n, out))) goto fail;
+        FILE *f = fopen(logits, "w");
+        if (!f) { s = wick_fail(WICK_EIO, "%s: %s", logits, strerror(errno)); goto fail; }
+        for (size_t i = 0; i < test->n; i++)
+            for (int j = 0; j < nL; j++) fprintf(f, j + 1 < nL ? "%.9g," : "%.9g\n", out[i * nL + j]);
+        if (fclose(f) != 0) { s = wick_fail(WICK_EIO, "%s: write failed", logits); goto fail; }
+    }
+    printf("test accuracy %.4f (%zu samples), test loss %.4f\n", mt->accuracy, test->n, loss);
+    print_report(mt, !d.test_csv);
+    if (json) {
+        json_t *o = metrics_json(mt);
+        json_object_set_new(o, "command", json_string("eval"));
+        json_object_set_new(o, "test_acc", json_real(mt->accuracy));
+        json_object_set_new(o, "test_loss", json_real(loss));
+        print_json(o);
+        json_decref(o);
+    }
+    rc = EXIT_OK;
+    goto done;
+fail:
+    rc = cli_fail("eval", s);
+done:
+    free(out);
+    wick_metrics_free(mt);
+    wick_mlp_free(m);
+    wick_dataset_free(test);
+    return rc;
+}
