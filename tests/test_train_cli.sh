@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# wick train / wick eval from the command line: help, usage errors, bad outputs caught before
+# training, divergence and interrupt exit codes, --json, resume, a Fashion-MNIST slice.
+set -u
+W=${WICK:-build/wick}
+T=${WICK_TEST_TMP:-/tmp}
+pass=0; fail=0; skip=0
+ok() { if [ "$1" = 0 ]; then pass=$((pass+1)); echo "ok     $2" >&2; else fail=$((fail+1)); echo "not ok $2" >&2; echo "  FAIL $2" >&2; fi; }
+expect() { # expect CODE NEEDLE DESCRIPTION -- command...
+    local code=$1 needle=$2 what=$3; shift 4
+    local out rc
+    out=$("$@" 2>&1); rc=$?
+    [ "$rc" = "$code" ] && { [ -z "$needle" ] || grep -q -- "$needle" <<<"$out"; }
+    local r=$?
+    [ $r != 0 ] && echo "  got exit $rc: $(tail -n 3 <<<"$out")" >&2
+    ok $r "$what"
+}
+
+# a small CSV problem: label first, 6 features
+python3 - "$T" <<'PY'
+import sys, random
+random.seed(1)
+with open(sys.argv[1] + "/d.csv", "w") as f:
+    for i in range(400):
+        x = [random.gauss(0, 1) for _ in range(6)]
+        f.write(f"{int(x[0] + x[1] > 0) + 2 * int(x[2] > 0)}," + ",".join(f"{v:.6f}" for v in x) + "\n")
+PY
+D="--train-csv $T/d.csv --test-csv $T/d.csv --arch 6-16-4 --batch 16 --quiet"
+
+expect 0 "--arch SPEC" "train --help lists flags" -- $W train --help
+expect 0 "--model FILE" "eval --help lists flags" -- $W eval --help
+expect 0 "train" "wick --help lists commands" -- $W --help
+expect 0 "OpenBLAS" "--version names the libraries" -- $W --version
+expect 2 "unknown command" "unknown command is a usage error" -- $W frobnicate
+expect 2 "" "unknown flag is a usage error" -- $W train --frobnicate
+expect 2 "expects an integer" "bad number is a usage error" -- $W train --epochs x
+expect 2 "unknown activation" "unknown activation" -- $W train --act foo
+expect 1 "is a directory" "output path that is a directory fails before training" -- $W train $D --out "$T"
+expect 1 "cannot write in" "output in a missing directory fails before training" -- $W train $D --out "$T/no/such/dir/m.safetensors"
+expect 1 "No such file" "missing data file" -- $W train --train-csv "$T/none.csv" --quiet
+expect 1 "no critical point" "sigmoid has no critical init" -- $W train $D --act sigmoid --epochs 1
+expect 3 "diverged at step" "a diverging run exits 3" -- $W train $D --lr 1e4 --epochs 3
+
+out=$($W train $D --epochs 2 --json --out "$T/m.safetensors" 2>/dev/null | tail -n 1)
+python3 -c "import json,sys; o=json.loads(sys.argv[1]); assert o['command']=='train' and len(o['train_loss'])==2 and o['samples_per_s']>0 and 0<=o['test_acc']<=1" "$out"
+ok $? "--json: the last stdout line is one object with losses, samples/s, test accuracy"
+expect 0 "test accuracy" "eval reads the trained model" -- $W eval --model "$T/m.safetensors" --test-csv "$T/d.csv"
+
+# resume through the CLI: 2 + 2 epochs equal 4 epochs, step by step
+$W train $D --epochs 4 --log-steps "$T/full.txt" --seed 5 >/dev/null 2>&1
+$W train $D --epochs 4 --max-steps 38 --checkpoint "$T/c.safetensors" --log-steps "$T/a.txt" --seed 5 >/dev/null 2>&1
+$W train $D --epochs 4 --resume "$T/c.safetensors" --log-steps "$T/b.txt" --seed 5 >/dev/null 2>&1
+cat "$T/a.txt" "$T/b.txt" | cmp -s - "$T/full.txt"
+ok $? "stop at step 38 and resume: the same per-step losses as an uninterrupted run"
+
+# SIGINT: a checkpoint is left, exit 130
+$W train $D --epochs 100000 --checkpoint "$T/int.safetensors" >/dev/null 2>&1 &
+pid=$!; sleep 1; kill -INT $pid; wait $pid; rc=$?
+[ $rc = 130 ] && [ -s "$T/int.safetensors" ]
+ok $? "SIGINT stops with exit 130 and leaves a checkpoint (exit $rc)"
+
+# a truncated checkpoint is refused
+head -c 100 "$T/c.safetensors" > "$T/trunc.safetensors"
+expect 1 "trunc.safetensors" "a truncated checkpoint is refused, naming the file" -- $W train $D --resume "$T/trunc.safetensors"
+
+# a slice of the real data: 20 steps of the main job's net
+if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+    out=$($W train --max-steps 20 --val 1000 --quiet --json 2>/dev/null | tail -n 1)
+    python3 -c "import json,sys; o=json.loads(sys.argv[1]); assert o['steps']==20 and o['test_acc']>0.5, o" "$out"
+    ok $? "20 steps on Fashion-MNIST reach > 0.5 test accuracy"
+else
+    echo "  SKIP Fashion-MNIST slice: dataset-fashion-mnist not installed" >&2; skip=$((skip+1))
+fi
+echo "RESULT $pass $fail $skip"
+[ $fail = 0 ]
