@@ -555,7 +555,134 @@ WICK_API wick_status wick_evaluate(wick_mlp *m, const wick_dataset *d, wick_metr
  * Theory engine (src/theory; SPEC.md).  No dependency on the training engine.
  * ------------------------------------------------------------------------- */
 
-/* @@THEORY@@ */
+/* Universality classes of criticality (SPEC §4). */
+typedef enum {
+    WICK_UNIV_NONE = 0,        /* no critical initialisation (sigmoid, softplus, perceptron) */
+    WICK_UNIV_SCALE_INVARIANT, /* linear, ReLU, leaky ReLU: chi_par = chi_perp = C_W A2 at every K */
+    WICK_UNIV_KSTAR_ZERO,      /* sigma(0) = 0, a1 < 0 (tanh, sin): K* = 0, power-law approach */
+    WICK_UNIV_HALF_STABLE      /* sigma(0) = 0, a1 > 0 (swish, gelu): a non-zero K* */
+} wick_universality;
+
+/* "scale-invariant", "K*=0", "half-stable", "none". */
+WICK_API const char *wick_universality_name(wick_universality u);
+
+/* A network for the theory engine: activation, depth L and per-layer
+ * hyperparameters (SPEC §1, §7).  Scalars apply to every layer unless the
+ * per-layer array (index l-1 for layer l) is given. */
+typedef struct {
+    wick_act act;
+    int depth;                  /* L >= 1 */
+    double cb, cw;              /* C_b, C_W (default 0, 1) */
+    double lambda_b, lambda_w;  /* NTK learning rates (default 1, 1) */
+    size_t width;               /* every hidden width n_1..n_{L-1} (default 128) */
+    const double *cb_l, *cw_l;  /* [depth] or NULL */
+    const double *lambda_b_l, *lambda_w_l; /* [depth] or NULL */
+    const size_t *width_l;      /* n_0..n_L, [depth + 1], or NULL: `width` (n_0 never matters) */
+    int tabulate;               /* Gram flows: 1 = when a layer's diagonal is constant, tabulate
+                                   the map over the correlation once and interpolate (fast, for
+                                   thousands of inputs); 0 = direct quadrature per entry */
+} wick_theory_config;
+
+WICK_API wick_theory_config wick_theory_defaults(wick_act act, int depth);
+
+/* Gaussian expectations (SPEC §2): <sigma^(d1)(z1) sigma^(d2)(z2)> over the
+ * zero-mean Gaussian with covariance [[K11, K12], [K12, K22]], d1, d2 in
+ * {0, 1, 2} derivative orders.  Closed forms for the scale-invariant class and
+ * the perceptron, quadrature otherwise (about 1e-12 for smooth activations
+ * over K in [1e-4, 1e2]; tests/test_theory_gauss.c measures it).  Fails with
+ * WICK_EINVAL for a derivative the activation does not have (a delta),
+ * a negative variance, or |K12| > sqrt(K11 K22). */
+WICK_API wick_status wick_gauss_expect2(wick_act a, int d1, int d2, double K11, double K12,
+                                        double K22, double *out);
+/* <(sigma^(d)(z))^p> for z ~ N(0, K), p in 1..4. */
+WICK_API wick_status wick_gauss_expect1(wick_act a, int d, int p, double K, double *out);
+
+/* chi_par(K) = C_W d<sigma^2>_K/dK and chi_perp(K) = C_W <sigma'^2>_K (SPEC §4).
+ * WICK_EINVAL for the perceptron (its derivative is a delta). */
+WICK_API wick_status wick_chi(wick_act a, double cw, double K, double *chi_par, double *chi_perp);
+
+/* The fixed point K* = C_b + C_W <sigma^2>_{K*} reached from K0 by iterating
+ * the single-input map (SPEC §4).  0 when the flow decays to K* = 0 (as a
+ * power law at criticality); WICK_ENUMERIC when the kernel grows without
+ * bound or does not settle. */
+WICK_API wick_status wick_fixed_point(wick_act a, double cb, double cw, double K0, double *kstar);
+
+/* The critical initialisation and universality class of an activation (SPEC §4). */
+typedef struct {
+    wick_universality cls;
+    double cb, cw;             /* the critical C_b, C_W; NAN when cls is NONE */
+    double kstar;              /* the fixed point at criticality (NAN: any K, scale-invariant) */
+    double a1;                 /* K*=0 and half-stable: K' = K + a1 K^2 + ...; NAN otherwise */
+    double power_exponent;     /* K*=0 class: K ~ coeff * l^-exponent, exponent 1 */
+    double power_coeff;        /* K*=0 class: 1/(-a1); NAN otherwise */
+} wick_critical_info;
+
+/* Fills *out; for WICK_UNIV_NONE the status is WICK_ENUMERIC with the message
+ * "no critical point for sigmoid" (the struct is filled all the same). */
+WICK_API wick_status wick_critical(wick_act a, wick_critical_info *out);
+/* For `wick train --init critical`: the critical (C_b, C_W) and class (cls may be NULL). */
+WICK_API wick_status wick_critical_init(wick_act a, double *cb, double *cw, wick_universality *cls);
+
+/* Per-layer single-input quantities (SPEC §3, §4, §6, §7) for an input of
+ * normalised squared norm q = |x|^2 / n0.  out[l-1] holds layer l.
+ * chi_par/chi_perp of layer l are taken at K^(l) with C_W of layer l+1 (the
+ * last layer's own C_W for l = L).  V is the vertex V^(l) itself; the
+ * connected four-point function of one neuron is 3 V / n_{l-1}.
+ * Derivative quantities (chi, V, ntk) are NAN for the perceptron. */
+typedef struct {
+    double K, chi_par, chi_perp, V, ntk;
+} wick_layer_theory;
+
+WICK_API wick_status wick_theory_single(const wick_theory_config *c, double q,
+                                        wick_layer_theory *out);
+
+/* Kernel (NNGP) and NTK flows for n inputs from the first layer's input Gram
+ * matrix G0[a*n+b] = (1/n0) sum_j x_ja x_jb (n x n, symmetric PSD):
+ * K[(l-1)*n*n + a*n + b] = K^(l)_ab for l = 1..L (SPEC §3); Theta likewise
+ * (SPEC §7), or NULL to skip it (it must be NULL for the perceptron).
+ * Parallel over entries (OpenMP).  See wick_theory_config.tabulate. */
+WICK_API wick_status wick_gram_flow(const wick_theory_config *c, const double *G0, size_t n,
+                                    double *K, double *Theta);
+/* G0 from inputs x (n rows of n0 doubles). */
+WICK_API wick_status wick_input_gram(const double *x, size_t n, size_t n0, double *G0);
+
+/* The four-point vertex for two inputs (SPEC §6): V[(l-1)*16 + p*4 + q] =
+ * V^(l)_{(p)(q)} for ordered pairs p = 2*a1 + a2, q = 2*a3 + a4 (inputs
+ * 0 and 1), from the 2x2 input Gram G0.  The single-input vertex is the
+ * (0,0)(0,0) component. */
+WICK_API wick_status wick_vertex2(const wick_theory_config *c, const double G0[4], double *V);
+
+/* The connected four-point correlator E[z_i1;a1 z_i2;a2 z_i3;a3 z_i4;a4]_conn at
+ * order 1/n predicted by the vertex V (16 components, as wick_vertex2) of a
+ * layer whose previous width is n_prev (SPEC §6). */
+WICK_API double wick_four_point(const double V[16], size_t n_prev, const int i[4], const int a[4]);
+
+/* Deep linear network, exact at any width (SPEC §5): K^(l) = C_W^(l-1) K1 and
+ * E[z^4] = 3 K^2 (1 + 2/n)^(l-1) with every hidden width n. */
+WICK_API wick_status wick_deep_linear(double cw, double K1, int l, size_t n, double *K,
+                                      double *Ez4);
+
+/* Bayesian inference at infinite width (SPEC §8).  K is the (nA+nB)^2 kernel
+ * Gram over training inputs (first nA) then test inputs; yA is nA x nout
+ * (row per input).  mean (nB x nout), cov (nB x nB) and logev (summed over
+ * the nout components) may each be NULL.  Cholesky throughout;
+ * WICK_ENUMERIC when K_AA + noise I is not positive definite. */
+WICK_API wick_status wick_gp_posterior(const double *K, size_t nA, size_t nB, const double *yA,
+                                       size_t nout, double noise, double *mean, double *cov,
+                                       double *logev);
+
+/* Gradient descent with MSE at infinite width under the frozen NTK (SPEC §9):
+ * loss 1/2 sum (z - y)^2, global rate eta, t steps (t < 0: t -> infinity).
+ * Theta and K are (nA+nB)^2 Grams (training inputs first).
+ *  - z0 (n x nout, or NULL) the outputs at initialisation; zt (n x nout, or
+ *    NULL) receives z(t) for every input;
+ *  - mean (nB x nout) and cov (nB x nB), or NULL, receive the ensemble mean
+ *    and covariance of the trained test outputs over z(0) ~ GP(0, K).
+ * WICK_EINVAL when eta is not in (0, 2/lambda_max(Theta_AA)) (finite t);
+ * WICK_ENUMERIC when Theta_AA is not positive definite. */
+WICK_API wick_status wick_gd_predict(const double *Theta, const double *K, size_t nA, size_t nB,
+                                     const double *yA, size_t nout, double eta, long t,
+                                     const double *z0, double *zt, double *mean, double *cov);
 
 #ifdef __cplusplus
 }

@@ -1,4 +1,284 @@
-/* cmd_theory.c — wick theory. */
+/* cmd_theory.c — wick theory: the infinite-width and order-1/n predictions of
+ * SPEC.md for an MLP: kernel, chi_par/chi_perp, four-point vertex and NTK
+ * per layer, and the activation's critical initialisation. */
 #include "cli.h"
+#include "core/core.h"   /* wick_free for wick_csv_read's buffer */
+#include <getopt.h>
+#include <jansson.h>
+#include <math.h>
 #include <stdio.h>
-int cmd_theory(int argc, char **argv) { fprintf(stderr, "wick theory: not built yet\n"); return 1; }
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f) {
+    fprintf(f,
+        "usage: wick theory [FLAGS]\n"
+        "Predicts an MLP at initialisation from the effective theory (SPEC.md): per layer the\n"
+        "kernel K, chi_par, chi_perp, the four-point vertex V (shown as V/(n K^2)) and the NTK.\n\n"
+        "  --act NAME        activation (default relu): perceptron, sigmoid, tanh, sin, linear,\n"
+        "                    relu, leaky_relu[:slope] (slope default 0.01), softplus, swish, gelu\n"
+        "  --cb X            bias variance C_b (default: the critical value, else 0)\n"
+        "  --cw X            weight variance C_W (default: the critical value, else 1)\n"
+        "  --depth L         number of layers (default 10)\n"
+        "  --width N         hidden width n for V/(nK^2) and fluctuations (default 128)\n"
+        "  --lambda-b X      NTK bias learning rate lambda_b (default 1)\n"
+        "  --lambda-w X      NTK weight learning rate lambda_W (default 1)\n"
+        "  --q X             one input of normalised squared norm |x|^2/n0 (default 1)\n"
+        "  --inputs FILE     several inputs instead: a CSV, one input per row\n"
+        "  --critical        print the critical initialisation and universality class\n"
+        "                    (and the large-depth power law of the K*=0 class)\n"
+        "  --json            last line of stdout: one JSON object with per-layer arrays\n"
+        "  --plot FILE.png   draw the flows with gnuplot\n"
+        "  --help            this text\n");
+}
+
+static json_t *jnum(double v) { return isfinite(v) ? json_real(v) : json_null(); }
+
+static json_t *jmatrix(const double *m, size_t r, size_t c) {
+    json_t *a = json_array();
+    for (size_t i = 0; i < r; i++) {
+        json_t *row = json_array();
+        for (size_t j = 0; j < c; j++) json_array_append_new(row, jnum(m[i * c + j]));
+        json_array_append_new(a, row);
+    }
+    return a;
+}
+
+static void fmt(char *buf, size_t n, double v) {
+    if (isfinite(v)) snprintf(buf, n, "%.9g", v);
+    else snprintf(buf, n, "n/a");
+}
+
+int cmd_theory(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"act", required_argument, 0, 'a'},   {"cb", required_argument, 0, 'b'},
+        {"cw", required_argument, 0, 'w'},    {"depth", required_argument, 0, 'L'},
+        {"width", required_argument, 0, 'n'}, {"lambda-b", required_argument, 0, 'B'},
+        {"lambda-w", required_argument, 0, 'W'}, {"q", required_argument, 0, 'q'},
+        {"inputs", required_argument, 0, 'i'}, {"critical", no_argument, 0, 'c'},
+        {"json", no_argument, 0, 'j'},        {"plot", required_argument, 0, 'p'},
+        {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
+    const char *act_name = "relu", *inputs = NULL, *plot = NULL;
+    double cb = NAN, cw = NAN, lb = 1, lw = 1, q = 1;
+    long depth = 10, width = 128;
+    int critical = 0, json = 0, c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'a': act_name = optarg; break;
+        case 'b': if (!cli_double("--cb", optarg, &cb)) return EXIT_USAGE; break;
+        case 'w': if (!cli_double("--cw", optarg, &cw)) return EXIT_USAGE; break;
+        case 'L': if (!cli_int("--depth", optarg, -1000000, 1000000, &depth)) return EXIT_USAGE; break;
+        case 'n': if (!cli_int("--width", optarg, 1, 1000000000, &width)) return EXIT_USAGE; break;
+        case 'B': if (!cli_double("--lambda-b", optarg, &lb)) return EXIT_USAGE; break;
+        case 'W': if (!cli_double("--lambda-w", optarg, &lw)) return EXIT_USAGE; break;
+        case 'q': if (!cli_double("--q", optarg, &q)) return EXIT_USAGE; break;
+        case 'i': inputs = optarg; break;
+        case 'c': critical = 1; break;
+        case 'j': json = 1; break;
+        case 'p': plot = optarg; break;
+        case 'h': usage(stdout); return EXIT_OK;
+        default:
+            fprintf(stderr, "wick theory: unknown or incomplete flag '%s' (see wick theory --help)\n",
+                    argv[optind - 1]);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "wick theory: unexpected argument '%s' (see wick theory --help)\n",
+                argv[optind]);
+        return EXIT_USAGE;
+    }
+    wick_act act;
+    wick_status st = wick_act_parse(act_name, &act);
+    if (st) return cli_fail("theory", st);
+    if (depth < 1) {
+        fprintf(stderr, "wick theory: --depth %ld: a network has at least 1 layer\n", depth);
+        return EXIT_FAIL;
+    }
+
+    /* the critical point: the default (C_b, C_W) where one exists */
+    wick_critical_info crit;
+    wick_status cst = wick_critical(act, &crit);
+    char crit_msg[512] = "";
+    if (cst == WICK_ENUMERIC) snprintf(crit_msg, sizeof crit_msg, "%s", wick_last_error());
+    else if (cst) return cli_fail("theory", cst);
+    if (isnan(cb)) cb = cst ? 0.0 : crit.cb;
+    if (isnan(cw)) cw = cst ? 1.0 : crit.cw;
+
+    wick_theory_config cfg = wick_theory_defaults(act, (int)depth);
+    cfg.cb = cb; cfg.cw = cw; cfg.lambda_b = lb; cfg.lambda_w = lw;
+    cfg.width = (size_t)width;
+    cfg.tabulate = 1;
+    int undefined = act.kind == WICK_ACT_PERCEPTRON;
+
+    /* inputs: one q, or the rows of a CSV */
+    size_t n = 1, n0 = 0;
+    double *x = NULL, *G0 = NULL;
+    if (inputs) {
+        size_t rows, cols;
+        if ((st = wick_csv_read(inputs, 0, &x, &rows, &cols))) return cli_fail("theory", st);
+        n = rows; n0 = cols;
+        G0 = malloc(sizeof(double) * n * n);
+        if (!G0) { wick_free(x); fprintf(stderr, "wick theory: out of memory\n"); return EXIT_FAIL; }
+        if ((st = wick_input_gram(x, n, n0, G0))) { wick_free(x); free(G0); return cli_fail("theory", st); }
+        wick_free(x);
+    } else {
+        G0 = malloc(sizeof(double));
+        if (!G0) return EXIT_FAIL;
+        G0[0] = q;
+    }
+
+    int ret = EXIT_OK;
+    size_t L = (size_t)depth;
+    wick_layer_theory *per = calloc(L * n, sizeof *per);  /* [input][layer] */
+    double *Kg = n > 1 ? malloc(sizeof(double) * L * n * n) : NULL;
+    double *Tg = n > 1 && !undefined ? malloc(sizeof(double) * L * n * n) : NULL;
+    double *V2 = n == 2 && !undefined ? malloc(sizeof(double) * L * 16) : NULL;
+    json_t *root = NULL;
+    if (!per || (n > 1 && (!Kg || (!undefined && !Tg))) || (n == 2 && !undefined && !V2)) {
+        fprintf(stderr, "wick theory: out of memory for %zu inputs\n", n);
+        ret = EXIT_FAIL;
+        goto done;
+    }
+    for (size_t a = 0; a < n; a++)
+        if ((st = wick_theory_single(&cfg, G0[a * n + a], per + a * L))) {
+            ret = cli_fail("theory", st);
+            goto done;
+        }
+    if (n > 1 && (st = wick_gram_flow(&cfg, G0, n, Kg, Tg))) { ret = cli_fail("theory", st); goto done; }
+    if (V2) {
+        double g[4] = {G0[0], G0[1], G0[2], G0[3]};
+        if ((st = wick_vertex2(&cfg, g, V2))) { ret = cli_fail("theory", st); goto done; }
+    }
+
+    /* ---- readable output ---- */
+    char b1[32], b2[32], b3[32], b4[32], b5[32];
+    printf("# wick theory: %s, C_b = %.9g, C_W = %.9g, depth %zu, width %ld, lambda_b = %.9g, "
+           "lambda_W = %.9g, %s\n", wick_act_name(act), cb, cw, L, width, lb, lw,
+           inputs ? "inputs from file" : "one input");
+    if (critical) {
+        if (cst) {
+            printf("critical: %s\n", crit_msg);
+        } else {
+            printf("critical: C_b = %.9g, C_W = %.9g, class %s", crit.cb, crit.cw,
+                   wick_universality_name(crit.cls));
+            if (crit.cls == WICK_UNIV_HALF_STABLE) printf(", K* = %.9g", crit.kstar);
+            printf("\n");
+            if (crit.cls == WICK_UNIV_KSTAR_ZERO)
+                printf("power law: K(l) ~ %.9g * l^-%.9g at large depth (a1 = %.9g)\n",
+                       crit.power_coeff, crit.power_exponent, crit.a1);
+        }
+    }
+    if (n == 1 || !json) {
+        for (size_t a = 0; a < n; a++) {
+            if (n > 1) printf("input %zu (q = %.9g)\n", a, G0[a * n + a]);
+            printf("%6s %16s %16s %16s %16s %16s\n", "layer", "K", "chi_par", "chi_perp",
+                   "V/(nK^2)", "Theta");
+            for (size_t l = 0; l < L; l++) {
+                const wick_layer_theory *o = per + a * L + l;
+                fmt(b1, sizeof b1, o->K); fmt(b2, sizeof b2, o->chi_par);
+                fmt(b3, sizeof b3, o->chi_perp);
+                fmt(b4, sizeof b4, o->K > 0 ? o->V / ((double)width * o->K * o->K) : NAN);
+                fmt(b5, sizeof b5, o->ntk);
+                printf("%6zu %16s %16s %16s %16s %16s\n", l + 1, b1, b2, b3, b4, b5);
+            }
+        }
+        if (n > 1) {
+            printf("kernel K and NTK Theta of the last layer:\n");
+            for (size_t a = 0; a < n; a++) {
+                for (size_t b = 0; b < n; b++) printf(" %.9g", Kg[(L - 1) * n * n + a * n + b]);
+                printf("   |");
+                for (size_t b = 0; b < n; b++)
+                    printf(" %s", Tg ? (fmt(b1, sizeof b1, Tg[(L - 1) * n * n + a * n + b]), b1) : "n/a");
+                printf("\n");
+            }
+        }
+    }
+
+    if (plot) {
+        double *lx = malloc(sizeof(double) * L), *ys = malloc(sizeof(double) * L * 4);
+        if (!lx || !ys) { free(lx); free(ys); fprintf(stderr, "wick theory: out of memory\n"); ret = EXIT_FAIL; goto done; }
+        for (size_t l = 0; l < L; l++) {
+            const wick_layer_theory *o = per + l;
+            lx[l] = (double)(l + 1);
+            ys[l] = o->K; ys[L + l] = o->chi_par; ys[2 * L + l] = o->chi_perp;
+            ys[3 * L + l] = o->K > 0 ? o->V / ((double)width * o->K * o->K) : NAN;
+        }
+        wick_series s[4] = {{"K", lx, ys, NULL, L, 0}, {"chi_par", lx, ys + L, NULL, L, 0},
+                            {"chi_perp", lx, ys + 2 * L, NULL, L, 0},
+                            {"V/(nK^2)", lx, ys + 3 * L, NULL, L, 0}};
+        char title[256];
+        snprintf(title, sizeof title, "%s, C_b = %g, C_W = %g, n = %ld%s", wick_act_name(act), cb,
+                 cw, width, n > 1 ? " (input 0)" : "");
+        st = wick_plot_png(plot, title, "layer", "value", s, undefined ? 1 : 4, 0, 0);
+        free(lx); free(ys);
+        if (st) { ret = cli_fail("theory", st); goto done; }
+    }
+
+    if (json) {
+        root = json_object();
+        json_object_set_new(root, "activation", json_string(wick_act_name(act)));
+        json_object_set_new(root, "cb", json_real(cb));
+        json_object_set_new(root, "cw", json_real(cw));
+        json_object_set_new(root, "depth", json_integer((json_int_t)L));
+        json_object_set_new(root, "width", json_integer(width));
+        json_object_set_new(root, "lambda_b", json_real(lb));
+        json_object_set_new(root, "lambda_w", json_real(lw));
+        json_object_set_new(root, "inputs", json_integer((json_int_t)n));
+        if (critical) {
+            json_t *cj = json_object();
+            json_object_set_new(cj, "class", json_string(wick_universality_name(crit.cls)));
+            json_object_set_new(cj, "cb", jnum(crit.cb));
+            json_object_set_new(cj, "cw", jnum(crit.cw));
+            json_object_set_new(cj, "kstar", jnum(crit.kstar));
+            json_object_set_new(cj, "a1", jnum(crit.a1));
+            json_object_set_new(cj, "power_exponent", jnum(crit.power_exponent));
+            json_object_set_new(cj, "power_coeff", jnum(crit.power_coeff));
+            if (cst) json_object_set_new(cj, "message", json_string(crit_msg));
+            json_object_set_new(root, "critical", cj);
+        }
+        json_t *jK = json_array(), *jp = json_array(), *jq = json_array(), *jV = json_array(),
+               *jT = json_array();
+        for (size_t l = 0; l < L; l++) {
+            if (n == 1) {
+                const wick_layer_theory *o = per + l;
+                json_array_append_new(jK, jnum(o->K));
+                json_array_append_new(jp, jnum(o->chi_par));
+                json_array_append_new(jq, jnum(o->chi_perp));
+                json_array_append_new(jV, jnum(o->V));
+                json_array_append_new(jT, jnum(o->ntk));
+                continue;
+            }
+            /* several inputs: Gram matrices per layer; chi per input (at K_aa);
+             * V the two-input vertex (4 x 4 over ordered pairs) for two inputs,
+             * else the single-input vertex of each input */
+            json_array_append_new(jK, jmatrix(Kg + l * n * n, n, n));
+            json_array_append_new(jT, Tg ? jmatrix(Tg + l * n * n, n, n) : json_null());
+            json_t *ap = json_array(), *aq = json_array(), *av = json_array();
+            for (size_t a = 0; a < n; a++) {
+                json_array_append_new(ap, jnum(per[a * L + l].chi_par));
+                json_array_append_new(aq, jnum(per[a * L + l].chi_perp));
+                if (!V2) json_array_append_new(av, jnum(per[a * L + l].V));
+            }
+            json_array_append_new(jp, ap);
+            json_array_append_new(jq, aq);
+            if (V2) { json_decref(av); av = jmatrix(V2 + l * 16, 4, 4); }
+            json_array_append_new(jV, av);
+        }
+        json_object_set_new(root, "K", jK);
+        json_object_set_new(root, "chi_par", jp);
+        json_object_set_new(root, "chi_perp", jq);
+        json_object_set_new(root, "V", jV);
+        json_object_set_new(root, "ntk", jT);
+        char *s = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(17));
+        if (!s) { fprintf(stderr, "wick theory: out of memory for the JSON\n"); ret = EXIT_FAIL; goto done; }
+        printf("%s\n", s);
+        free(s);
+    }
+done:
+    json_decref(root);
+    free(per); free(Kg); free(Tg); free(V2); free(G0);
+    return ret;
+}

@@ -1,0 +1,68 @@
+/* theory.h — private to src/theory: the quadrature engine behind the
+ * Gaussian expectations of SPEC §2, shared by the flows and the tests. */
+#ifndef WICK_THEORY_H
+#define WICK_THEORY_H
+#include "core/core.h"
+
+/* Basis functions of one preactivation z; the flows need expectations of
+ * products B_a(z1) B_b(z2), which th_expect2 computes for requested pairs. */
+enum {
+    TB_ONE = 0, TB_S, TB_S1, TB_S2,  /* 1, sigma, sigma', sigma'' */
+    TB_SQ, TB_CUBE, TB_QUART,        /* sigma^2, sigma^3, sigma^4 */
+    TB_S1SQ, TB_SS2,                 /* sigma'^2, sigma sigma'' */
+    TB_ZS, TB_ZSS1,                  /* z sigma, z sigma sigma' */
+    TB_COUNT
+};
+
+typedef struct { int a, b; } th_pair;
+
+/* A test function outside wick_act for the quadrature: erf(z), whose pair
+ * expectation has a closed form (SPEC §2).  Only th_expect1/2 accept it. */
+#define TH_ACT_ERF ((wick_act_kind)100)
+
+/* How to integrate: TH_AUTO picks Gauss-Hermite for smooth activations at
+ * small variance and the graded composite Gauss-Legendre rule otherwise. */
+enum { TH_AUTO = 0, TH_HERMITE, TH_COMPOSITE };
+typedef struct {
+    int method;
+    int gh_n;      /* Gauss-Hermite nodes (default TH_GH_N) */
+    int leg_m;     /* Gauss-Legendre nodes per panel (default TH_LEG_M) */
+} th_quad;
+
+#define TH_GH_N 96
+#define TH_LEG_M 16
+#define TH_GH_MAX 1024
+#define TH_LEG_MAX 64
+
+/* Probabilists' Gauss-Hermite nodes and weights (weights sum to 1), and
+ * Gauss-Legendre on [-1, 1]; computed once (Golub-Welsch, LAPACKE_dstev). */
+wick_status th_hermite(int n, const double **x, const double **w);
+wick_status th_legendre(int m, const double **x, const double **w);
+
+/* out[k] = <B_{p[k].a}(z1) B_{p[k].b}(z2)> over [[K11,K12],[K12,K22]] by
+ * quadrature (no closed forms).  q may be NULL.  The covariance must be
+ * valid (checked by the callers). */
+wick_status th_expect2(wick_act act, double K11, double K12, double K22, int np,
+                       const th_pair *p, double *out, const th_quad *q);
+/* out[k] = <B_{b[k]}(z)>, z ~ N(0, K). */
+wick_status th_expect1(wick_act act, double K, int nb, const int *b, double *out,
+                       const th_quad *q);
+
+/* The scale-invariant class sigma = a+ z (z >= 0), a- z (z < 0): 1 with a+, a-. */
+int th_scale_invariant(wick_act act, double *ap, double *am);
+/* Closed forms (SPEC §2): <sigma sigma> and <sigma' sigma'> for the scale-
+ * invariant class, <sigma sigma> for the perceptron.  G11 = dG/dK11 (the
+ * diagonal variable) for the scale-invariant class. */
+void th_si_pair(double ap, double am, double K11, double K12, double K22, double *ss,
+                double *s1s1, double *dss_dK11, double *dss_dK22);
+double th_perceptron_pair(double K11, double K12, double K22);
+
+/* Validates a 2x2 covariance and clamps |K12| to sqrt(K11 K22) when it is
+ * over by rounding only; `what` names it in the message. */
+wick_status th_check_cov(double K11, double *K12, double K22, const char *what);
+
+/* <sigma sigma> and (if s1s1) <sigma' sigma'> for one entry, closed form
+ * where one exists. */
+wick_status th_pair_ss(wick_act act, double K11, double K12, double K22, double *ss,
+                       double *s1s1);
+#endif
