@@ -166,7 +166,10 @@ WICK_API wick_status wick_dataset_load_idx(const char *images, const char *label
 
 /* A numeric CSV: rows x cols doubles, parsed in the C locale.  Refuses ragged
  * rows, empty fields, junk, nan/inf (unless allow_nonfinite), overflow, an
- * empty file; the message names the line. */
+ * empty file; the message names the line.  A first row with no number in it
+ * is a header and is skipped; a UTF-8 BOM, "\r\n", spaces around fields and
+ * "quoted" fields are accepted, hex floats refused, underflow reads as 0
+ * (src/io/csv.c lists every decision). */
 WICK_API wick_status wick_csv_read(const char *path, int allow_nonfinite,
                                    double **out, size_t *rows, size_t *cols);
 

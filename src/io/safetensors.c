@@ -37,8 +37,16 @@ static const char *const foreign_dtypes[] = {"U16", "U32", "U64", "F8_E5M2", "F8
                                              "F8_E8M0", "F6_E2M3", "F6_E3M2", "F4", "C64"};
 
 /* jansson allocates through wick_malloc, so the failure-injection tests reach
- * the allocations inside json_loadb and json_dumps too. */
-static void *json_alloc(size_t n) { return wick_malloc(n); }
+ * the allocations inside json_loadb and json_dumps too.  jansson does not
+ * always report a failed allocation as such (json_loadb may call it a syntax
+ * error, json_dumps may drop a key), so we note every failure ourselves and
+ * treat any result obtained across one as out of memory. */
+static _Thread_local int json_alloc_failed;
+static void *json_alloc(size_t n) {
+    void *p = wick_malloc(n);
+    if (!p) json_alloc_failed = 1;
+    return p;
+}
 static pthread_once_t json_once = PTHREAD_ONCE_INIT;
 static void json_setup(void) { json_set_alloc_funcs(json_alloc, wick_free); }
 
@@ -238,10 +246,14 @@ static wick_status parse_header(const char *path, const char *hdr, size_t hlen, 
         return wick_fail(WICK_EFORMAT, "%s: NUL byte in the JSON header at file offset %zu (pad with spaces)",
                          path, (size_t)(nul - hdr) + 8);
     json_error_t err;
-    json_t *root = json_loadb(hdr, hlen, JSON_REJECT_DUPLICATES, &err);
+    /* JSON_DECODE_ANY: a top level that is not an object gets our message */
+    json_alloc_failed = 0;
+    json_t *root = json_loadb(hdr, hlen, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
+    if (json_alloc_failed) {
+        json_decref(root);
+        return wick_fail(WICK_ENOMEM, "%s: out of memory parsing the header", path);
+    }
     if (!root) {
-        if (json_error_code(&err) == json_error_out_of_memory)
-            return wick_fail(WICK_ENOMEM, "%s: out of memory parsing the header", path);
         return wick_fail(WICK_EFORMAT, "%s: header is not valid JSON: %s (header byte %d)", path,
                          err.text, err.position);
     }
@@ -604,8 +616,9 @@ wick_status wick_st_write(const char *path, const wick_st_tensor *t, int n, cons
         strcpy(dir, ".");
     }
     snprintf(tmp, cap, "%.*s%s.%s.tmp.%ld", (int)dlen, path, slash ? "/" : "", base, (long)getpid());
+    json_alloc_failed = 0;
     hdr = build_header(t, n, meta, nmeta);
-    if (!hdr) {
+    if (!hdr || json_alloc_failed) {
         s = wick_fail(WICK_ENOMEM, "%s: out of memory building the header", path);
         goto out;
     }
