@@ -343,10 +343,15 @@ typedef struct {
     double macro_f1;
 } wick_metrics;
 
+/* A label outside [0, classes) is WICK_EINVAL naming its index.  Macro F1 is
+ * the mean over all `classes` classes (sklearn's average='macro',
+ * zero_division=0); n = 0 gives accuracy 0. */
 WICK_API wick_status wick_metrics_compute(const int32_t *truth, const int32_t *pred, size_t n,
                                           int classes, wick_metrics **out);
 WICK_API void wick_metrics_free(wick_metrics *m);
-/* A readable report: accuracy, per-class precision/recall/F1, the confusion matrix. */
+/* A readable report: accuracy, per-class precision/recall/F1/support and
+ * their macro average, the confusion matrix (rows: true class "index name",
+ * columns: predicted class index).  class_names may be NULL (indices only). */
 WICK_API void wick_metrics_print(FILE *f, const wick_metrics *m, const char *const *class_names);
 
 /* @@NN@@ */
