@@ -52,6 +52,9 @@ $(BUILD)/examples/%: examples/%.c $(BUILD)/libwick.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALLFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libwick.a $(LIBS)
 
+# The optimisers' Adam loop vectorises only when sqrtf need not set errno.
+$(BUILD)/src/nn/optim.o: ALLFLAGS += -fno-math-errno
+
 test: all
 	BUILD=$(BUILD) bash tests/run.sh
 

@@ -264,19 +264,29 @@ WICK_API wick_status wick_opt_parse(const char *name, wick_opt_kind *out); /* sg
 typedef struct wick_opt wick_opt;
 
 /* An optimiser for nparam tensors of sizes[i] floats.  decay[i] (NULL: all 1)
- * says whether weight decay and L1 apply to tensor i. */
+ * says whether weight decay and L1 apply to tensor i.  WICK_EINVAL, as
+ * torch.optim refuses them: a negative or non-finite momentum, weight_decay
+ * or l1; nesterov without momentum; betas outside [0, 1); eps <= 0; and
+ * momentum/nesterov given to Adam or AdamW.  Fields a kind does not use are
+ * not checked (SGD ignores betas and eps). */
 WICK_API wick_status wick_opt_new(wick_opt **out, const wick_opt_config *c, int nparam,
                                   const size_t *sizes, const int *decay);
 WICK_API void wick_opt_free(wick_opt *o);
 
 /* One update of tensor i with this step's gradient, at learning rate lr.
  * Each tensor keeps its own step count (Adam's bias correction), as torch
- * does, so tensors may be updated in any order within a step. */
+ * does, so tensors may be updated in any order within a step.  The gradient
+ * used is grad + l1*sign(w) (sign(0) = 0) + weight_decay*w (Adam, SGD);
+ * AdamW first scales w by 1 - lr*weight_decay.  SGD's momentum buffer is the
+ * gradient itself on a tensor's first step (step count 0), as torch's.
+ * Allocates nothing; element-wise, so independent of the thread count; an
+ * index out of range does nothing. */
 WICK_API void wick_opt_update(wick_opt *o, int i, float *param, const float *grad, double lr);
 
 /* The optimiser's state, for checkpoints: tensor i has wick_opt_state_count
- * buffers of sizes[i] floats, named e.g. "momentum", "exp_avg", "exp_avg_sq",
- * and a step count. */
+ * buffers of sizes[i] floats (SGD with momentum: "momentum"; Adam, AdamW:
+ * "exp_avg", "exp_avg_sq"; plain SGD: none), zero until the first update,
+ * and a step count.  Restoring is writing the buffers and setting the count. */
 WICK_API int    wick_opt_state_count(const wick_opt *o, int i);
 WICK_API float *wick_opt_state(wick_opt *o, int i, int k, const char **name);
 WICK_API uint64_t wick_opt_steps(const wick_opt *o, int i);
@@ -336,10 +346,15 @@ typedef struct {
     double macro_f1;
 } wick_metrics;
 
+/* A label outside [0, classes) is WICK_EINVAL naming its index.  Macro F1 is
+ * the mean over all `classes` classes (sklearn's average='macro',
+ * zero_division=0); n = 0 gives accuracy 0. */
 WICK_API wick_status wick_metrics_compute(const int32_t *truth, const int32_t *pred, size_t n,
                                           int classes, wick_metrics **out);
 WICK_API void wick_metrics_free(wick_metrics *m);
-/* A readable report: accuracy, per-class precision/recall/F1, the confusion matrix. */
+/* A readable report: accuracy, per-class precision/recall/F1/support and
+ * their macro average, the confusion matrix (rows: true class "index name",
+ * columns: predicted class index).  class_names may be NULL (indices only). */
 WICK_API void wick_metrics_print(FILE *f, const wick_metrics *m, const char *const *class_names);
 
 /* ---------------------------------------------------------------------------

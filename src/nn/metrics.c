@@ -116,6 +116,7 @@ void wick_metrics_print(FILE *f, const wick_metrics *m, const char *const *class
     int cw = snprintf(NULL, 0, "%lld", (long long)maxcount);
     int iw = snprintf(NULL, 0, "%d", m->classes - 1);
     if (iw > cw) cw = iw;
+    if (cw < 4) cw = 4;  /* room to read small matrices at a glance */
     fprintf(f, "confusion matrix (rows: true class, columns: predicted class)\n");
     fprintf(f, "%-*s", w, "true \\ pred");
     for (int c = 0; c < m->classes; c++) fprintf(f, " %*d", cw, c);

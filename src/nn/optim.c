@@ -22,6 +22,8 @@
 
 /* Tensors larger than this are updated in parallel. */
 #define OPT_PARALLEL_MIN ((size_t)1 << 15)
+/* ... in chunks of this many elements */
+#define OPT_CHUNK ((size_t)8192)
 
 struct wick_opt {
     wick_opt_config c;
@@ -161,21 +163,28 @@ nomem:
 /* sign(0) = 0 (and sign(NaN) = 0), as torch.sign. */
 static inline float sgnf(float x) { return (float)((x > 0.0f) - (x < 0.0f)); }
 
+/* One tensor's update with its scalars precomputed.  The kernels below run
+ * over one range of elements, called once for a small tensor and per fixed
+ * chunk for a big one; they are plain functions with restrict arguments, so
+ * that GCC unswitches the flags and vectorises each variant (an OpenMP
+ * "parallel for simd" body is vectorised in one variant only). */
+typedef struct {
+    int use_l1, use_wd, use_shrink, first, nesterov;
+    float l1, wd, shrink, mom, nlr;                 /* SGD; l1, wd, shrink also Adam */
+    float b1, omb1, b2, omb2, nstep, bc2s, eps;     /* Adam */
+} upd;
+
 /* torch: d_p = grad (+ L1, our addition, so that it acts as a penalty's
- * gradient) ; d_p = d_p.add(param, alpha=weight_decay);
+ * gradient); d_p = d_p.add(param, alpha=weight_decay);
  * buf = clone(d_p) on the first step, else buf.mul_(momentum).add_(d_p);
  * nesterov: d_p = d_p.add(buf, alpha=momentum), else d_p = buf;
  * param.add_(d_p, alpha=-lr). */
-static void sgd_update(const wick_opt *o, size_t n, float *restrict p, const float *restrict g,
-                       float *restrict buf, int first, int decay, double lr) {
-    const float wd = decay ? (float)o->c.weight_decay : 0.0f;
-    const float l1 = decay ? (float)o->c.l1 : 0.0f;
-    const int use_wd = wd != 0.0f, use_l1 = l1 != 0.0f;
-    const float mom = (float)o->c.momentum;
-    const int nesterov = o->c.nesterov;
-    const float nlr = (float)-lr;
+static void sgd_range(const upd *u, size_t n, float *restrict p, const float *restrict g,
+                      float *restrict buf, float *restrict unused) {
+    (void)unused;
+    const int use_l1 = u->use_l1, use_wd = u->use_wd, first = u->first, nesterov = u->nesterov;
+    const float l1 = u->l1, wd = u->wd, mom = u->mom, nlr = u->nlr;
     if (!buf) {
-        #pragma omp parallel for simd schedule(static) if (n > OPT_PARALLEL_MIN)
         for (size_t j = 0; j < n; j++) {
             float d = g[j];
             if (use_l1) d = d + l1 * sgnf(p[j]);
@@ -184,7 +193,6 @@ static void sgd_update(const wick_opt *o, size_t n, float *restrict p, const flo
         }
         return;
     }
-    #pragma omp parallel for simd schedule(static) if (n > OPT_PARALLEL_MIN)
     for (size_t j = 0; j < n; j++) {
         float d = g[j];
         if (use_l1) d = d + l1 * sgnf(p[j]);
@@ -202,24 +210,15 @@ static void sgd_update(const wick_opt *o, size_t n, float *restrict p, const flo
  * exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1-beta2);
  * bc1 = 1 - beta1**step; bc2 = 1 - beta2**step  (double);
  * denom = (exp_avg_sq.sqrt() / sqrt(bc2)).add_(eps);
- * param.addcdiv_(exp_avg, denom, value=-lr/bc1). */
-static void adam_update(const wick_opt *o, size_t n, float *restrict p, const float *restrict g,
-                        float *restrict m, float *restrict v, uint64_t step, int decay, double lr) {
-    const int adamw = o->c.kind == WICK_OPT_ADAMW;
-    const float l1 = decay ? (float)o->c.l1 : 0.0f;
-    const float wd = decay && !adamw ? (float)o->c.weight_decay : 0.0f;
-    const float shrink = (float)(1.0 - lr * o->c.weight_decay);
-    const int use_shrink = adamw && decay && o->c.weight_decay != 0.0;
-    const int use_wd = wd != 0.0f, use_l1 = l1 != 0.0f;
-    const double beta1 = o->c.beta1, beta2 = o->c.beta2;
-    const float b1 = (float)beta1, omb1 = (float)(1.0 - beta1);
-    const float b2 = (float)beta2, omb2 = (float)(1.0 - beta2);
-    const double bc1 = 1.0 - pow(beta1, (double)step);
-    const double bc2 = 1.0 - pow(beta2, (double)step);
-    const float nstep = (float)-(lr / bc1);
-    const float bc2s = (float)sqrt(bc2);
-    const float eps = (float)o->c.eps;
-    #pragma omp parallel for simd schedule(static) if (n > OPT_PARALLEL_MIN)
+ * param.addcdiv_(exp_avg, denom, value=-lr/bc1).
+ * The loop vectorises only without errno from sqrtf: the Makefile builds this
+ * file with -fno-math-errno (GCC cannot switch it per function).  The
+ * argument is a sum of squares, so errno would never be set anyway. */
+static void adam_range(const upd *u, size_t n, float *restrict p, const float *restrict g,
+                       float *restrict m, float *restrict v) {
+    const int use_shrink = u->use_shrink, use_l1 = u->use_l1, use_wd = u->use_wd;
+    const float shrink = u->shrink, l1 = u->l1, wd = u->wd, b1 = u->b1, omb1 = u->omb1;
+    const float b2 = u->b2, omb2 = u->omb2, nstep = u->nstep, bc2s = u->bc2s, eps = u->eps;
     for (size_t j = 0; j < n; j++) {
         float w = p[j];
         if (use_shrink) w = w * shrink;
@@ -235,16 +234,60 @@ static void adam_update(const wick_opt *o, size_t n, float *restrict p, const fl
     }
 }
 
+typedef void (*range_fn)(const upd *, size_t, float *restrict, const float *restrict,
+                         float *restrict, float *restrict);
+
+/* Element-wise, so the result is the same whichever thread takes a chunk. */
+static void run(range_fn k, const upd *u, size_t n, float *p, const float *g, float *s0, float *s1) {
+    if (n <= OPT_PARALLEL_MIN) {
+        k(u, n, p, g, s0, s1);
+        return;
+    }
+    size_t nchunk = (n + OPT_CHUNK - 1) / OPT_CHUNK;
+    #pragma omp parallel for schedule(static)
+    for (size_t c = 0; c < nchunk; c++) {
+        size_t lo = c * OPT_CHUNK, len = n - lo < OPT_CHUNK ? n - lo : OPT_CHUNK;
+        k(u, len, p + lo, g + lo, s0 ? s0 + lo : NULL, s1 ? s1 + lo : NULL);
+    }
+}
+
 void wick_opt_update(wick_opt *o, int i, float *param, const float *grad, double lr) {
     /* A bad index is a programming error the void signature cannot report;
      * doing nothing is safer than writing out of bounds. */
     if (!o || i < 0 || i >= o->nparam) return;
+    const wick_opt_config *c = &o->c;
     size_t n = o->sizes[i];
     uint64_t step = ++o->steps[i];
-    if (o->c.kind == WICK_OPT_SGD)
-        sgd_update(o, n, param, grad, o->state[i], step == 1, o->decay[i], lr);
-    else
-        adam_update(o, n, param, grad, o->state[i], o->state[i] + n, step, o->decay[i], lr);
+    int decay = o->decay[i];
+    /* hyperparameters rounded to float where torch hands them to a float kernel */
+    upd u = {
+        .use_l1 = decay && c->l1 != 0.0,
+        .l1 = (float)c->l1,
+        .wd = (float)c->weight_decay,
+    };
+    if (c->kind == WICK_OPT_SGD) {
+        u.use_wd = decay && c->weight_decay != 0.0;
+        u.first = step == 1;          /* torch: the buffer is None before the first step */
+        u.nesterov = c->nesterov;
+        u.mom = (float)c->momentum;
+        u.nlr = (float)-lr;
+        run(sgd_range, &u, n, param, grad, o->state[i], NULL);
+        return;
+    }
+    const int adamw = c->kind == WICK_OPT_ADAMW;
+    u.use_wd = !adamw && decay && c->weight_decay != 0.0;
+    u.use_shrink = adamw && decay && c->weight_decay != 0.0;
+    u.shrink = (float)(1.0 - lr * c->weight_decay);
+    u.b1 = (float)c->beta1;
+    u.omb1 = (float)(1.0 - c->beta1);
+    u.b2 = (float)c->beta2;
+    u.omb2 = (float)(1.0 - c->beta2);
+    const double bc1 = 1.0 - pow(c->beta1, (double)step);  /* in double, as torch in Python */
+    const double bc2 = 1.0 - pow(c->beta2, (double)step);
+    u.nstep = (float)-(lr / bc1);
+    u.bc2s = (float)sqrt(bc2);
+    u.eps = (float)c->eps;
+    run(adam_range, &u, n, param, grad, o->state[i], o->state[i] + n);
 }
 
 int wick_opt_state_count(const wick_opt *o, int i) {
