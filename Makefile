@@ -26,6 +26,7 @@ TESTSRC  := $(sort $(wildcard tests/test_*.c))
 TESTBIN  := $(TESTSRC:tests/%.c=$(BUILD)/tests/%)
 TESTLIB  := $(sort $(wildcard tests/lib/*.c))
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
+BENCHBIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 
 all: $(BUILD)/libwick.a $(BUILD)/libwick.so $(BUILD)/wick $(TESTBIN) $(EXAMPLES)
 
@@ -52,6 +53,13 @@ $(BUILD)/examples/%: examples/%.c $(BUILD)/libwick.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALLFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libwick.a $(LIBS)
 
+# Benchmarks (bench/*.c), not part of `all`: libxsmm is linked only here.
+bench: $(BENCHBIN)
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libwick.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALLFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libwick.a -lxsmm $(LIBS) -ldl -lpthread
+
 test: all
 	BUILD=$(BUILD) bash tests/run.sh
 
@@ -70,5 +78,5 @@ install: all wick.pc
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all test install clean wick.pc
+.PHONY: all test bench install clean wick.pc
 -include $(OBJ:.o=.d) $(TOOLOBJ:.o=.d)
