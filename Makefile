@@ -11,7 +11,17 @@ OPT      ?= -O3
 CFLAGS   ?= $(OPT) $(NATIVE) -g
 WARN     := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes
 CPPFLAGS += -Iinclude -Isrc -D_GNU_SOURCE
-LIBS     := -lopenblas -llapacke -ldnnl -ljansson -lz -lm
+# OpenBLAS threaded with OpenMP (Debian's libopenblas0-openmp) when installed:
+# then OpenBLAS and oneDNN share libgomp's thread pool.  Debian's default
+# pthread OpenBLAS keeps its own spinning workers beside the OpenMP team, and
+# on 2 cores the two pools starve each other (bench/README.md).
+# OPENBLAS_VARIANT=pthread links the system default instead.
+OPENBLAS_VARIANT ?= openmp
+OPENBLAS_DIR := /usr/lib/x86_64-linux-gnu/openblas-$(OPENBLAS_VARIANT)
+ifneq ($(wildcard $(OPENBLAS_DIR)/libopenblas.so),)
+  BLASLINK := -L$(OPENBLAS_DIR) -Wl,-rpath,$(OPENBLAS_DIR) -Wl,--disable-new-dtags
+endif
+LIBS     := $(BLASLINK) -lopenblas -llapacke -ldnnl -ljansson -lz -lm
 ifeq ($(SANITIZE),1)
   CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
   LDFLAGS += -fsanitize=address,undefined
@@ -56,9 +66,9 @@ $(BUILD)/examples/%: examples/%.c $(BUILD)/libwick.a
 # Benchmarks (bench/*.c), not part of `all`: libxsmm is linked only here.
 bench: $(BENCHBIN)
 
-$(BUILD)/bench/%: bench/%.c $(BUILD)/libwick.a
+$(BUILD)/bench/%: bench/%.c $(wildcard bench/*.h) $(BUILD)/libwick.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(ALLFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libwick.a -lxsmm $(LIBS) -ldl -lpthread
+	$(CC) $(CPPFLAGS) $(ALLFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libwick.a -lxsmmext -lxsmm $(LIBS) -ldl -lpthread
 
 test: all
 	BUILD=$(BUILD) bash tests/run.sh
