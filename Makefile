@@ -11,12 +11,24 @@ OPT      ?= -O3
 CFLAGS   ?= $(OPT) $(NATIVE) -g
 WARN     := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes
 CPPFLAGS += -Iinclude -Isrc -D_GNU_SOURCE
-LIBS     := -lopenblas -llapacke -ldnnl -ljansson -lz -lm
+# OpenBLAS threaded with OpenMP (Debian's libopenblas0-openmp) when installed:
+# then OpenBLAS and oneDNN share libgomp's thread pool.  Debian's default
+# pthread OpenBLAS keeps its own spinning workers beside the OpenMP team, and
+# on 2 cores the two pools starve each other (bench/README.md).
+# OPENBLAS_VARIANT=pthread links the system default instead.
+OPENBLAS_VARIANT ?= openmp
+OPENBLAS_DIR := /usr/lib/x86_64-linux-gnu/openblas-$(OPENBLAS_VARIANT)
+ifneq ($(wildcard $(OPENBLAS_DIR)/libopenblas.so),)
+  BLASLINK := -L$(OPENBLAS_DIR) -Wl,-rpath,$(OPENBLAS_DIR) -Wl,--disable-new-dtags
+endif
+LIBS     := $(BLASLINK) -lopenblas -llapacke -ldnnl -ljansson -lz -lm
 ifeq ($(SANITIZE),1)
   CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
   LDFLAGS += -fsanitize=address,undefined
 endif
-ALLFLAGS := -std=c11 $(WARN) $(CFLAGS) -fopenmp -fPIC -fvisibility=hidden
+# -fno-math-errno: wick never reads errno after a math call, and with it set
+# loops over sqrtf, expf, tanhf can vectorise.
+ALLFLAGS := -std=c11 $(WARN) $(CFLAGS) -fno-math-errno -fopenmp -fPIC -fvisibility=hidden
 
 SRC      := $(sort $(wildcard src/*/*.c))
 OBJ      := $(SRC:%.c=$(BUILD)/%.o)
@@ -26,6 +38,7 @@ TESTSRC  := $(sort $(wildcard tests/test_*.c))
 TESTBIN  := $(TESTSRC:tests/%.c=$(BUILD)/tests/%)
 TESTLIB  := $(sort $(wildcard tests/lib/*.c))
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
+BENCHBIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 
 all: $(BUILD)/libwick.a $(BUILD)/libwick.so $(BUILD)/wick $(TESTBIN) $(EXAMPLES)
 
@@ -52,8 +65,12 @@ $(BUILD)/examples/%: examples/%.c $(BUILD)/libwick.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALLFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libwick.a $(LIBS)
 
-# The optimisers' Adam loop vectorises only when sqrtf need not set errno.
-$(BUILD)/src/nn/optim.o: ALLFLAGS += -fno-math-errno
+# Benchmarks (bench/*.c), not part of `all`: libxsmm is linked only here.
+bench: $(BENCHBIN)
+
+$(BUILD)/bench/%: bench/%.c $(wildcard bench/*.h) $(BUILD)/libwick.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALLFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libwick.a -lxsmmext -lxsmm $(LIBS) -ldl -lpthread
 
 test: all
 	BUILD=$(BUILD) bash tests/run.sh
@@ -73,5 +90,5 @@ install: all wick.pc
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all test install clean wick.pc
+.PHONY: all test bench install clean wick.pc
 -include $(OBJ:.o=.d) $(TOOLOBJ:.o=.d)

@@ -3,7 +3,7 @@
 #   scripts/setup.sh          build + run dependencies
 #   scripts/setup.sh --test   also what the test suite's cross-checks need
 set -eu
-pkgs="build-essential libopenblas-dev liblapacke-dev libdnnl-dev zlib1g-dev libjansson-dev
+pkgs="build-essential libopenblas-dev libopenblas-openmp-dev liblapacke-dev libdnnl-dev zlib1g-dev libjansson-dev
       gnuplot-nox dataset-fashion-mnist"
 [ "${1:-}" = "--test" ] && pkgs="$pkgs python3-torch python3-numpy"
 missing=""

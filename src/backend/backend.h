@@ -31,6 +31,22 @@ void wick_dense_backward_weights(wick_dense *d, const float *x, const float *dy,
 /* dx = dy W (overwritten). */
 void wick_dense_backward_data(wick_dense *d, const float *dy, const float *W, float *dx);
 
+/* Which library serves a product. */
+typedef enum { WICK_LIB_AUTO = 0, WICK_LIB_OPENBLAS, WICK_LIB_ONEDNN } wick_lib;
+
+/* As wick_dense_new, but every product is served by `lib` (WICK_LIB_AUTO:
+ * the measured rule in dense.c).  For benchmarks and tests. */
+wick_status wick_dense_new_lib(wick_dense **out, int batch, int in, int outdim, int relu,
+                               wick_lib lib);
+
+/* Sets flush-to-zero and denormals-are-zero (MXCSR) on the calling thread and
+ * on every thread of the OpenMP team, where oneDNN and wick's own loops run.
+ * wick_dense_new calls it: training never needs float denormals, and one in
+ * a product costs a microcode assist on every FMA that touches it.  OpenBLAS's
+ * own worker threads (pthreads, created when the library loads) keep their
+ * setting. */
+void wick_flush_denormals(void);
+
 /* Which library serves each product, for logs and benchmarks: e.g.
  * "fwd=onednn bwd_w=onednn bwd_d=openblas". */
 const char *wick_dense_describe(const wick_dense *d);

@@ -1,27 +1,114 @@
-/* dense.c — the dense layer's products.  For now every product goes through
- * OpenBLAS with the bias and ReLU applied in a second pass over y; the
- * oneDNN path (fused epilogue) is chosen per product by measurement. */
+/* dense.c — the dense layer's products, each served by the library that
+ * bench/gemm measured faster on the target machine (a fixed rule below, not
+ * a run-time autotune: a run stays bit-identical for a given thread count).
+ * Both libraries run on libgomp's one thread pool: wick links Debian's
+ * OpenMP build of OpenBLAS (Makefile), because the default pthread build's
+ * spinning workers and the OpenMP team starve each other on 2 cores.
+ *
+ * OpenBLAS path: sgemm, with the bias copied into y first (beta = 1) and the
+ * ReLU a second pass over y; the bias gradient a column sum in fixed order.
+ * oneDNN path: inner-product primitives, bias and ReLU fused (onednn.c). */
 #include "backend/backend.h"
+#include "backend/onednn.h"
 #include "core/core.h"
+#include <immintrin.h>
+#include <omp.h>
+#include <stdio.h>
 #include <string.h>
 
 struct wick_dense {
     int batch, in, out, relu;
+    wick_lib lib[WICK_PROD_COUNT];
+    wick_onednn_dense *dnn;   /* NULL when no product uses oneDNN */
+    char desc[96];
 };
 
-wick_status wick_dense_new(wick_dense **out, int batch, int in, int outdim, int relu) {
+/* The measured rule: bench/gemm on the 2-core AMD EPYC (Zen 3, AVX2) box,
+ * oneDNN 2.6.3 (inner product = its jit gemm for plain layouts), OpenBLAS
+ * 0.3.21 (OpenMP build), 1 thread, batch 128, best of 9 samples, GFLOP/s
+ * OpenBLAS / oneDNN (bench/README.md has the whole table, 1 and 2 threads,
+ * batch 32/128/512):
+ *
+ *   forward (oneDNN fuses bias + ReLU; OpenBLAS needs two more passes):
+ *     784->512 87/90  512->512 88/92  512->10 41/50  128->128 75/92
+ *     256->256 83/93  1024->512 86/82  (OpenBLAS ahead only within noise)
+ *   weight gradient dW = dy^T x:
+ *     oneDNN ahead: 784->512 83/93  640->512 84/93  1024->512 74/85
+ *                   512->1024 83/89  512->10 38/59  128->128 76/81
+ *     OpenBLAS ahead: 512->512 83/62  256->512 81/62  500->512 80/61
+ *                   520->512 83/73  512->256 81/63  512->128 79/66
+ *                   512->64 74/61  256->256 81/70  (384->384 83/82)
+ *   input gradient dx = dy W:
+ *     OpenBLAS ahead when in is a multiple of 512 (the rows of W and dx
+ *     are a multiple of 2 KiB apart; oneDNN's kernel suffers, OpenBLAS's
+ *     packing does not): 512->512 79/57  1024->512 75/43  512->1024 89/63
+ *     512->256 86/67  512->128 81/73  512->64 72/64  2048->256 86/46
+ *     oneDNN ahead otherwise: 500->512 87/91  520->512 87/95  256->256 86/94
+ *     128->128 79/96, and for tiny out (K = out): 512->10 32/70.
+ *
+ * Two threads (noisier: the machine is shared) agree where measured cleanly,
+ * e.g. batch 128: forward 784->512 115/164, 512->512 131/147; weight
+ * gradient 512->512 150/120, 128->128 62/96.  The rule is the simplest that
+ * matches these cells; shapes far from them fall to oneDNN. */
+static wick_lib pick(int prod, int batch, int in, int out) {
+    (void)batch;   /* batch 32 and 512 agree with 128 (bench/README.md) */
+    switch (prod) {
+    case WICK_PROD_BWD_W:
+        return out >= 64 && out <= 512 && in >= 256 && in <= 520 ? WICK_LIB_OPENBLAS : WICK_LIB_ONEDNN;
+    case WICK_PROD_BWD_D:
+        return in % 512 == 0 && out >= 64 ? WICK_LIB_OPENBLAS : WICK_LIB_ONEDNN;
+    default:
+        return WICK_LIB_ONEDNN;
+    }
+}
+
+static const char *lib_name(wick_lib l) { return l == WICK_LIB_ONEDNN ? "onednn" : "openblas"; }
+
+void wick_flush_denormals(void) {
+    _mm_setcsr(_mm_getcsr() | 0x8040);   /* FTZ (bit 15) | DAZ (bit 6) */
+    #pragma omp parallel
+    _mm_setcsr(_mm_getcsr() | 0x8040);
+}
+
+wick_status wick_dense_new_lib(wick_dense **out, int batch, int in, int outdim, int relu,
+                               wick_lib lib) {
+    *out = NULL;
     if (batch <= 0 || in <= 0 || outdim <= 0)
         return wick_fail(WICK_EINVAL, "dense layer: non-positive shape [%d, %d] -> %d", batch, in, outdim);
     wick_dense *d = wick_calloc(1, sizeof *d);
     if (!d) return wick_fail(WICK_ENOMEM, "dense layer: out of memory");
     d->batch = batch; d->in = in; d->out = outdim; d->relu = relu;
+    unsigned need = 0;
+    for (int p = 0; p < WICK_PROD_COUNT; p++) {
+        d->lib[p] = lib == WICK_LIB_AUTO ? pick(p, batch, in, outdim) : lib;
+        if (d->lib[p] == WICK_LIB_ONEDNN) need |= 1u << p;
+    }
+    if (need) {
+        wick_status s = wick_onednn_dense_new(&d->dnn, batch, in, outdim, relu, need);
+        if (s) { wick_free(d); return s; }
+    }
+    snprintf(d->desc, sizeof d->desc, "fwd=%s bwd_w=%s bwd_d=%s", lib_name(d->lib[WICK_PROD_FWD]),
+             lib_name(d->lib[WICK_PROD_BWD_W]), lib_name(d->lib[WICK_PROD_BWD_D]));
+    wick_flush_denormals();
     *out = d;
     return WICK_OK;
 }
 
-void wick_dense_free(wick_dense *d) { wick_free(d); }
+wick_status wick_dense_new(wick_dense **out, int batch, int in, int outdim, int relu) {
+    return wick_dense_new_lib(out, batch, in, outdim, relu, WICK_LIB_AUTO);
+}
+
+void wick_dense_free(wick_dense *d) {
+    if (!d) return;
+    wick_onednn_dense_free(d->dnn);
+    wick_free(d);
+}
 
 void wick_dense_forward(wick_dense *d, const float *x, const float *W, const float *b, float *y) {
+    if (d->lib[WICK_PROD_FWD] == WICK_LIB_ONEDNN) {
+        wick_onednn_forward(d->dnn, x, W, b, y);
+        return;
+    }
     int B = d->batch, N = d->out;
     /* y = b broadcast, then y += x W^T */
     if (b) {
@@ -37,23 +124,34 @@ void wick_dense_forward(wick_dense *d, const float *x, const float *W, const flo
 
 void wick_dense_backward_weights(wick_dense *d, const float *x, const float *dy, float *dW,
                                  float *db) {
+    if (d->lib[WICK_PROD_BWD_W] == WICK_LIB_ONEDNN) {
+        wick_onednn_backward_weights(d->dnn, x, dy, dW, db);
+        return;
+    }
     int B = d->batch, N = d->out;
     wick_gemm_f32(1, 0, N, d->in, B, 1.0f, dy, N, x, d->in, 0.0f, dW, d->in);
     if (db) {
-        /* column sums in a fixed order: the same for every thread count */
-        #pragma omp parallel for schedule(static) if (N >= 64)
-        for (int j = 0; j < N; j++) {
-            float s = 0;
-            for (int i = 0; i < B; i++) s += dy[(size_t)i * N + j];
-            db[j] = s;
+        /* column sums, each over i = 0..B-1 in order whatever the thread
+         * count; blocks of 64 columns keep the row walk vectorised */
+        #pragma omp parallel for schedule(static) if (N >= 128)
+        for (int j0 = 0; j0 < N; j0 += 64) {
+            int j1 = j0 + 64 < N ? j0 + 64 : N;
+            for (int j = j0; j < j1; j++) db[j] = 0;
+            for (int i = 0; i < B; i++) {
+                const float *r = dy + (size_t)i * N;
+                #pragma omp simd
+                for (int j = j0; j < j1; j++) db[j] += r[j];
+            }
         }
     }
 }
 
 void wick_dense_backward_data(wick_dense *d, const float *dy, const float *W, float *dx) {
+    if (d->lib[WICK_PROD_BWD_D] == WICK_LIB_ONEDNN) {
+        wick_onednn_backward_data(d->dnn, dy, W, dx);
+        return;
+    }
     wick_gemm_f32(0, 0, d->batch, d->in, d->out, 1.0f, dy, d->out, W, d->in, 0.0f, dx, d->in);
 }
 
-const char *wick_dense_describe(const wick_dense *d) {
-    return "fwd=openblas bwd_w=openblas bwd_d=openblas";
-}
+const char *wick_dense_describe(const wick_dense *d) { return d->desc; }
