@@ -99,6 +99,9 @@ static void test_errors(void) {
     CHECK(strcmp(wick_strerror(WICK_EFORMAT), "malformed file") == 0);
     CHECK(wick_fail(WICK_EIO, "x.bin: line\nbreak") == WICK_EIO);
     CHECK(strcmp(wick_last_error(), "x.bin: line break") == 0);
+    /* a message may wrap the last one */
+    wick_fail(WICK_EIO, "outer: %s", wick_last_error());
+    CHECK(strcmp(wick_last_error(), "outer: x.bin: line break") == 0);
 }
 
 static void test_alloc_injection(void) {

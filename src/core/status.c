@@ -25,10 +25,14 @@ const char *wick_strerror(wick_status s) {
 const char *wick_last_error(void) { return last_error; }
 
 wick_status wick_fail(wick_status s, const char *fmt, ...) {
+    /* format into a scratch buffer: the arguments may include
+       wick_last_error() itself, to wrap a message with context */
+    char buf[sizeof last_error];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
+    memcpy(last_error, buf, sizeof buf);
     /* one line: a message never carries a newline into a log */
     for (char *p = last_error; *p; p++)
         if (*p == '\n' || *p == '\r') *p = ' ';
