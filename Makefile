@@ -38,9 +38,11 @@ TESTSRC  := $(sort $(wildcard tests/test_*.c))
 TESTBIN  := $(TESTSRC:tests/%.c=$(BUILD)/tests/%)
 TESTLIB  := $(sort $(wildcard tests/lib/*.c))
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
+# helper programs the tests run (e.g. tests/tools/optim_trace for the torch cross-check)
+TESTTOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(wildcard tests/tools/*.c))
 BENCHBIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 
-all: $(BUILD)/libwick.a $(BUILD)/libwick.so $(BUILD)/wick $(TESTBIN) $(EXAMPLES)
+all: $(BUILD)/libwick.a $(BUILD)/libwick.so $(BUILD)/wick $(TESTBIN) $(TESTTOOLS) $(EXAMPLES)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)

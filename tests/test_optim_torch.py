@@ -2,7 +2,7 @@
 """test_optim_torch.py — wick's optimisers and learning-rate schedules against
 torch.optim and torch.optim.lr_scheduler (Debian's torch 1.13).
 
-The optimisers: build/examples/optim_trace runs wick on a fixed parameter and
+The optimisers: build/tests/tools/optim_trace runs wick on a fixed parameter and
 gradient sequence (p0[i] = 0.5 cos(0.11 i + 0.3), p0[0] = 0; g_t[i] =
 sin(0.37 i + 1.3 t), both rounded to float) and prints the parameters after
 each of 100 steps; torch takes the same steps here, and every parameter of
@@ -10,7 +10,7 @@ every step must agree to 1e-5 relative: |w - t| <= 1e-5 max(|t|, 0.01).  The
 floor: parameters are O(0.5) and some cross zero, where the difference is a
 few float ulps of the O(0.1) terms summed (torch's vectorised kernels fuse
 multiply-adds that wick rounds twice), not a relative error of the result.
-The schedules: build/examples/sched_trace prints the rate of each of 30
+The schedules: build/tests/tools/sched_trace prints the rate of each of 30
 epochs; torch's scheduler must give the same rates to 1e-12 relative.
 
 Run from the repository root (tests/run.sh does); honours $BUILD.  Prints
@@ -32,8 +32,8 @@ except Exception as e:  # no torch: nothing to compare against
 warnings.filterwarnings("ignore")
 torch.set_num_threads(1)
 BUILD = os.environ.get("BUILD", "build")
-OPTIM_TRACE = os.path.join(BUILD, "examples", "optim_trace")
-SCHED_TRACE = os.path.join(BUILD, "examples", "sched_trace")
+OPTIM_TRACE = os.path.join(BUILD, "tests", "tools", "optim_trace")
+SCHED_TRACE = os.path.join(BUILD, "tests", "tools", "sched_trace")
 passed = failed = 0
 
 
