@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# `make install` honours PREFIX and DESTDIR, and a program finds wick through pkg-config,
+# both with the shared and the static library.
+set -u
+T=${WICK_TEST_TMP:-/tmp}/install
+BUILD=${BUILD:-build}
+pass=0; fail=0
+ok() { if [ "$1" = 0 ]; then pass=$((pass+1)); echo "ok     $2" >&2; else fail=$((fail+1)); echo "  FAIL $2" >&2; fi; }
+rm -rf "$T"; mkdir -p "$T"
+make -s install BUILD="$BUILD" PREFIX=/opt/wick DESTDIR="$T/root" >"$T/log" 2>&1
+ok $? "make install PREFIX=/opt/wick DESTDIR=..."
+for f in include/wick.h lib/libwick.a lib/libwick.so lib/pkgconfig/wick.pc bin/wick; do
+    [ -e "$T/root/opt/wick/$f" ]; ok $? "installed $f"
+done
+cat > "$T/p.c" <<'C'
+#include <wick.h>
+#include <stdio.h>
+int main(void) {
+    wick_act a;
+    if (wick_act_parse("gelu", &a) != WICK_OK) return 1;
+    printf("%s %.6f\n", wick_version(), wick_act_eval(a, 1.0));
+    return 0;
+}
+C
+export PKG_CONFIG_PATH="$T/root/opt/wick/lib/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$T/root"
+cc "$T/p.c" -o "$T/p_shared" $(pkg-config --cflags --libs wick) -Wl,-rpath,"$T/root/opt/wick/lib" 2>>"$T/log" \
+    && "$T/p_shared" | grep -q "0.841345"
+ok $? "a program links the shared library through pkg-config and runs"
+cc "$T/p.c" -o "$T/p_static" $(pkg-config --cflags wick) "$T/root/opt/wick/lib/libwick.a" \
+    $(pkg-config --libs-only-other --libs-only-l --static wick | sed 's/-lwick//') 2>>"$T/log" \
+    && "$T/p_static" | grep -q "0.841345"
+ok $? "a program links the static library with Libs.private and runs"
+[ $fail = 0 ] || tail -n 20 "$T/log" >&2
+echo "RESULT $pass $fail 0"
+[ $fail = 0 ]
