@@ -4,6 +4,8 @@
  * matrices, plus the deep linear network's exact finite-width oracle (§5). */
 #include "theory.h"
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 wick_theory_config wick_theory_defaults(wick_act act, int depth) {
@@ -29,6 +31,19 @@ static double lw_at(const wick_theory_config *c, int l) {
 /* n_l for l = 0..L */
 static double width_at(const wick_theory_config *c, int l) {
     return (double)(c->width_l ? c->width_l[l] : c->width);
+}
+
+/* Re-fails with context around the current message; the message is copied
+ * first because wick_fail formats into the buffer wick_last_error returns. */
+static wick_status refail(wick_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static wick_status refail(wick_status st, const char *fmt, ...) {
+    char old[512], pre[256];
+    snprintf(old, sizeof old, "%s", wick_last_error());
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(pre, sizeof pre, fmt, ap);
+    va_end(ap);
+    return wick_fail(st, "%s: %s", pre, old);
 }
 
 static wick_status check_config(const wick_theory_config *c) {
@@ -113,7 +128,7 @@ wick_status wick_theory_single(const wick_theory_config *c, double q, wick_layer
     for (int l = 1; l <= c->depth; l++) {
         moments1 m;
         if ((st = get_moments1(c->act, K, &m)))
-            return wick_fail(st, "theory: layer %d (K = %g): %s", l, K, wick_last_error());
+            return refail(st, "theory: layer %d (K = %g)", l, K);
         int nx = l < c->depth ? l + 1 : l;
         double cwn = cw_at(c, nx);
         wick_layer_theory *o = &out[l - 1];
@@ -222,8 +237,8 @@ wick_status wick_gram_flow(const wick_theory_config *c, const double *G0, size_t
                 return wick_fail(WICK_EINVAL, "Gram flow: input Gram entry (%zu, %zu) = %g is not "
                                  "finite and symmetric", a, b, g);
             double k12 = g;
-            if (b > a && (st = th_check_cov(G0[a * n + a], &k12, G0[b * n + b], "Gram flow: input Gram")))
-                return wick_fail(st, "%s (inputs %zu, %zu)", wick_last_error(), a, b);
+            if (b > a && (st = th_check_cov(G0[a * n + a], &k12, G0[b * n + b], "input Gram")))
+                return refail(st, "Gram flow: inputs %zu, %zu", a, b);
         }
     }
     /* layer 1 */
@@ -253,7 +268,7 @@ wick_status wick_gram_flow(const wick_theory_config *c, const double *G0, size_t
                 if (fabs(Kl[a * n + a] - Kd) > 1e-12 * Kd) use_tab = 0;
             if (use_tab && (st = build_table(c->act, Kd, Theta != NULL, tab))) {
                 wick_free(tab);
-                return wick_fail(st, "Gram flow: layer %d: %s", l, wick_last_error());
+                return refail(st, "Gram flow: layer %d", l);
             }
         }
         par_err err = {0, ""};
@@ -312,12 +327,12 @@ wick_status wick_vertex2(const wick_theory_config *c, const double G0[4], double
         double cw = cw_at(c, l + 1), cb = cb_at(c, l + 1);
         double ratio = l == 1 ? 1.0 : width_at(c, l) / width_at(c, l - 1);
         if ((st = th_check_cov(k[0][0], &k[0][1], k[1][1], "vertex")))
-            return wick_fail(st, "vertex: layer %d: %s", l, wick_last_error());
+            return refail(st, "vertex: layer %d", l);
         k[1][0] = k[0][1];
         moments1 m[2];
         for (int a = 0; a < 2; a++)
             if ((st = get_moments1(c->act, k[a][a], &m[a])))
-                return wick_fail(st, "vertex: layer %d: %s", l, wick_last_error());
+                return refail(st, "vertex: layer %d", l);
         /* E4[c] = <sigma_0^c sigma_1^(4-c)>, E2 the two-point functions */
         double E4[5], ss, s1s1, dK00, dK11;
         E4[4] = m[0].s4; E4[0] = m[1].s4;
@@ -333,7 +348,7 @@ wick_status wick_vertex2(const wick_theory_config *c, const double G0[4], double
             /* Price: dG/dK_aa = (1/2) <sigma''_a sigma_b> */
             ss = o[3]; s1s1 = o[4]; dK00 = 0.5 * o[5]; dK11 = 0.5 * o[6];
         }
-        if (st) return wick_fail(st, "vertex: layer %d: %s", l, wick_last_error());
+        if (st) return refail(st, "vertex: layer %d", l);
         E4[3] = o[0]; E4[2] = o[1]; E4[1] = o[2];
         double E2[2][2] = {{m[0].s2, ss}, {ss, m[1].s2}};
         /* F and D over ordered pairs p = 2 a1 + a2 */
