@@ -425,6 +425,11 @@ WICK_API wick_status wick_theory_single(const wick_theory_config *c, double q,
  * Parallel over entries (OpenMP).  See wick_theory_config.tabulate. */
 WICK_API wick_status wick_gram_flow(const wick_theory_config *c, const double *G0, size_t n,
                                     double *K, double *Theta);
+/* The same for the last layer only: K and Theta (n x n) receive layer L,
+ * updated in place layer by layer, so the memory is n^2 whatever the depth
+ * (10,000 inputs: 800 MB per matrix instead of L times that). */
+WICK_API wick_status wick_gram_flow_last(const wick_theory_config *c, const double *G0,
+                                         size_t n, double *K, double *Theta);
 /* G0 from inputs x (n rows of n0 doubles). */
 WICK_API wick_status wick_input_gram(const double *x, size_t n, size_t n0, double *G0);
 

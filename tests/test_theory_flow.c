@@ -194,6 +194,15 @@ static void test_ntk(void) {
             CHECK_REL(T[l * 9 + a * 4], L[l].ntk, 1e-12);
         }
     }
+    /* the last layer alone, in place: the same numbers */
+    double Kl[9], Tlast[9];
+    CHECK_OK(wick_gram_flow_last(&c, G0, 3, Kl, Tlast));
+    CHECK(memcmp(Kl, K + 27, sizeof Kl) == 0);
+    CHECK(memcmp(Tlast, T + 27, sizeof Tlast) == 0);
+    c.tabulate = 1;
+    CHECK_OK(wick_gram_flow_last(&c, G0, 3, Kl, Tlast));  /* unequal norms: direct */
+    CHECK(memcmp(Kl, K + 27, sizeof Kl) == 0);
+    c.tabulate = 0;
     /* the perceptron has no NTK */
     c.act = act_of("perceptron");
     CHECK_FAILS(wick_gram_flow(&c, G0, 3, K, T), WICK_EINVAL, "NTK is undefined");
@@ -344,6 +353,24 @@ static void test_deep_linear_monte_carlo(void) {
     CHECK_NEAR(mu2, K, 4 * sqrt(v22 / M));  /* E[z^2] = K exactly */
 }
 
+/* Allocation failure at each allocation of a tabulated flow: a clean
+ * WICK_ENOMEM, never a crash (the quadrature nodes are cached after the
+ * first successful call). */
+static void test_alloc_failure(void) {
+    wick_theory_config c = wick_theory_defaults(act_of("tanh"), 3);
+    c.tabulate = 1;
+    double G0[4] = {1, 0.3, 0.3, 1}, K[12], T[12];
+    int failures = 0;
+    for (long k = 1; k <= 6; k++) {
+        wick_alloc_fail_at(k);
+        wick_status st = wick_gram_flow(&c, G0, 2, K, T);
+        wick_alloc_fail_at(0);
+        CHECK(st == WICK_OK || st == WICK_ENOMEM);
+        if (st == WICK_ENOMEM) { failures++; CHECK(strstr(wick_last_error(), "out of memory") != NULL); }
+    }
+    CHECK(failures >= 2);
+}
+
 static void test_invalid(void) {
     wick_theory_config c = wick_theory_defaults(act_of("tanh"), 0);
     wick_layer_theory L[4];
@@ -382,6 +409,7 @@ int main(void) {
     RUN(test_vertex_two_inputs);
     RUN(test_gram_table);
     RUN(test_deep_linear_monte_carlo);
+    RUN(test_alloc_failure);
     RUN(test_invalid);
     return chk_finish();
 }

@@ -3,6 +3,7 @@
  * under the frozen NTK against explicit iteration and its t = 0 / t -> inf
  * reductions, the step-size and positivity checks; and wick_plot_png. */
 #include "check.h"
+#include "core/core.h"
 
 /* Solves A X = B (n x n, n x m, row-major) by Gaussian elimination with
  * partial pivoting: the test's independent reference. */
@@ -172,6 +173,24 @@ static void test_gd_invalid(void) {
                 "not positive definite");
 }
 
+/* Allocation failure at each allocation: WICK_ENOMEM, never a crash. */
+static void test_alloc_failure(void) {
+    double K[25], T[25], y[3] = {1, -0.5, 0.25}, mean[2], cov[4], lev;
+    make_grams(K, T);
+    int fails = 0;
+    for (long k = 1; k <= 10; k++) {
+        wick_alloc_fail_at(k);
+        wick_status a = wick_gp_posterior(K, 3, 2, y, 1, 0.0, mean, cov, &lev);
+        wick_alloc_fail_at(k);
+        wick_status b = wick_gd_predict(T, K, 3, 2, y, 1, 0.1, 10, NULL, NULL, mean, cov);
+        wick_alloc_fail_at(0);
+        CHECK(a == WICK_OK || a == WICK_ENOMEM);
+        CHECK(b == WICK_OK || b == WICK_ENOMEM);
+        fails += (a == WICK_ENOMEM) + (b == WICK_ENOMEM);
+    }
+    CHECK(fails >= 5);
+}
+
 static int have_gnuplot(void) { return system("command -v gnuplot >/dev/null 2>&1") == 0; }
 
 static void test_plot(void) {
@@ -205,6 +224,7 @@ int main(void) {
     RUN(test_gp_invalid);
     RUN(test_gd);
     RUN(test_gd_invalid);
+    RUN(test_alloc_failure);
     RUN(test_plot);
     return chk_finish();
 }

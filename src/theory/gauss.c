@@ -30,18 +30,18 @@ static pthread_mutex_t node_lock = PTHREAD_MUTEX_INITIALIZER;
  * total weight. */
 static wick_status golub_welsch(int n, const double *off, double mass, double **xo,
                                 double **wo) {
-    double *d = malloc(sizeof(double) * n), *e = malloc(sizeof(double) * n);
-    double *z = malloc(sizeof(double) * (size_t)n * n);
-    double *x = malloc(sizeof(double) * n), *w = malloc(sizeof(double) * n);
+    double *d = wick_malloc(sizeof(double) * n), *e = wick_malloc(sizeof(double) * n);
+    double *z = wick_malloc(sizeof(double) * (size_t)n * n);
+    double *x = wick_malloc(sizeof(double) * n), *w = wick_malloc(sizeof(double) * n);
     if (!d || !e || !z || !x || !w) {
-        free(d); free(e); free(z); free(x); free(w);
+        wick_free(d); wick_free(e); wick_free(z); wick_free(x); wick_free(w);
         return wick_fail(WICK_ENOMEM, "quadrature nodes: out of memory for %d nodes", n);
     }
     for (int i = 0; i < n; i++) d[i] = 0.0;
     for (int i = 0; i + 1 < n; i++) e[i] = off[i];
     lapack_int info = LAPACKE_dstev(LAPACK_COL_MAJOR, 'V', n, d, e, z, n);
     if (info != 0) {
-        free(d); free(e); free(z); free(x); free(w);
+        wick_free(d); wick_free(e); wick_free(z); wick_free(x); wick_free(w);
         return wick_fail(WICK_ENUMERIC, "quadrature nodes: dstev failed (info %d) for %d nodes",
                          (int)info, n);
     }
@@ -54,7 +54,7 @@ static wick_status golub_welsch(int n, const double *off, double mass, double **
         x[i] = -xs; x[n - 1 - i] = xs; w[i] = w[n - 1 - i] = ws;
     }
     if (n % 2) x[n / 2] = 0.0;
-    free(d); free(e); free(z);
+    wick_free(d); wick_free(e); wick_free(z);
     *xo = x; *wo = w;
     return WICK_OK;
 }
