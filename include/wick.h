@@ -606,8 +606,11 @@ WICK_API wick_theory_config wick_theory_defaults(wick_act act, int depth);
 /* Gaussian expectations (SPEC §2): <sigma^(d1)(z1) sigma^(d2)(z2)> over the
  * zero-mean Gaussian with covariance [[K11, K12], [K12, K22]], d1, d2 in
  * {0, 1, 2} derivative orders.  Closed forms for the scale-invariant class and
- * the perceptron, quadrature otherwise (about 1e-12 for smooth activations
- * over K in [1e-4, 1e2]; tests/test_theory_gauss.c measures it).  Fails with
+ * the perceptron; otherwise Gauss-Hermite at small variance and a graded
+ * composite Gauss-Legendre rule with a break at z = 0 elsewhere (measured:
+ * within 1e-13 relative for every smooth activation over K in [1e-4, 1e2]
+ * and correlations in [-1, 1], and to ~1e-15 for kinked ones; see
+ * tests/test_theory_gauss.c).  Fails with
  * WICK_EINVAL for a derivative the activation does not have (a delta),
  * a negative variance, or |K12| > sqrt(K11 K22). */
 WICK_API wick_status wick_gauss_expect2(wick_act a, int d1, int d2, double K11, double K12,
@@ -661,6 +664,11 @@ WICK_API wick_status wick_theory_single(const wick_theory_config *c, double q,
  * Parallel over entries (OpenMP).  See wick_theory_config.tabulate. */
 WICK_API wick_status wick_gram_flow(const wick_theory_config *c, const double *G0, size_t n,
                                     double *K, double *Theta);
+/* The same for the last layer only: K and Theta (n x n) receive layer L,
+ * updated in place layer by layer, so the memory is n^2 whatever the depth
+ * (10,000 inputs: 800 MB per matrix instead of L times that). */
+WICK_API wick_status wick_gram_flow_last(const wick_theory_config *c, const double *G0,
+                                         size_t n, double *K, double *Theta);
 /* G0 from inputs x (n rows of n0 doubles). */
 WICK_API wick_status wick_input_gram(const double *x, size_t n, size_t n0, double *G0);
 

@@ -23,7 +23,7 @@ wick_status wick_fixed_point(wick_act a, double cb, double cw, double K0, double
         return wick_fail(WICK_EINVAL, "fixed point: C_b = %g, C_W = %g, K0 = %g must be finite "
                          "and non-negative", cb, cw, K0);
     double K = K0;
-    for (int it = 0; it < 100000; it++) {
+    for (int it = 0; it < 20000; it++) {
         double s2;
         wick_status st = s2_at(a, K, &s2);
         if (st) return st;
@@ -38,7 +38,7 @@ wick_status wick_fixed_point(wick_act a, double cb, double cw, double K0, double
      * meets the tolerance above; say 0 when that is where it is heading */
     if (cb == 0 && wick_act_eval(a, 0) == 0 && K < 1e-3) { *kstar = 0; return WICK_OK; }
     return wick_fail(WICK_ENUMERIC, "fixed point of %s at C_b = %g, C_W = %g: no convergence "
-                     "after 100000 layers (K = %g)", wick_act_name(a), cb, cw, K);
+                     "after 20000 layers (K = %g)", wick_act_name(a), cb, cw, K);
 }
 
 /* sigma'''(0): exact for the activations of ch. 2.2 with sigma(0) = 0

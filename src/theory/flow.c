@@ -4,6 +4,8 @@
  * matrices, plus the deep linear network's exact finite-width oracle (§5). */
 #include "theory.h"
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 wick_theory_config wick_theory_defaults(wick_act act, int depth) {
@@ -29,6 +31,19 @@ static double lw_at(const wick_theory_config *c, int l) {
 /* n_l for l = 0..L */
 static double width_at(const wick_theory_config *c, int l) {
     return (double)(c->width_l ? c->width_l[l] : c->width);
+}
+
+/* Re-fails with context around the current message; the message is copied
+ * first because wick_fail formats into the buffer wick_last_error returns. */
+static wick_status refail(wick_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static wick_status refail(wick_status st, const char *fmt, ...) {
+    char old[512], pre[256];
+    snprintf(old, sizeof old, "%s", wick_last_error());
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(pre, sizeof pre, fmt, ap);
+    va_end(ap);
+    return wick_fail(st, "%s: %s", pre, old);
 }
 
 static wick_status check_config(const wick_theory_config *c) {
@@ -113,7 +128,7 @@ wick_status wick_theory_single(const wick_theory_config *c, double q, wick_layer
     for (int l = 1; l <= c->depth; l++) {
         moments1 m;
         if ((st = get_moments1(c->act, K, &m)))
-            return wick_fail(st, "theory: layer %d (K = %g): %s", l, K, wick_last_error());
+            return refail(st, "theory: layer %d (K = %g)", l, K);
         int nx = l < c->depth ? l + 1 : l;
         double cwn = cw_at(c, nx);
         wick_layer_theory *o = &out[l - 1];
@@ -205,8 +220,69 @@ static wick_status build_table(wick_act act, double Kd, int want_g, corr_table *
     return WICK_OK;
 }
 
-wick_status wick_gram_flow(const wick_theory_config *c, const double *G0, size_t n, double *K,
-                           double *Theta) {
+/* Validates the input Gram matrix (finite, symmetric, every 2x2 minor PSD). */
+static wick_status check_input_gram(const double *G0, size_t n) {
+    for (size_t a = 0; a < n; a++)
+        for (size_t b = a; b < n; b++) {
+            double g = G0[a * n + b];
+            if (!isfinite(g) || g != G0[b * n + a])
+                return wick_fail(WICK_EINVAL, "Gram flow: input Gram entry (%zu, %zu) = %g is not "
+                                 "finite and symmetric", a, b, g);
+            double k12 = g;
+            wick_status st = th_check_cov(G0[a * n + a], &k12, G0[b * n + b], "input Gram");
+            if (st) return refail(st, "Gram flow: inputs %zu, %zu", a, b);
+        }
+    return WICK_OK;
+}
+
+/* One layer, in place: K (and Theta) hold layer l and receive layer l+1.
+ * Entry (a, b) of layer l+1 needs K_aa, K_bb, K_ab and Theta_ab of layer l,
+ * so the old diagonal is kept in diag[] and every other entry is read before
+ * it is overwritten by its own update. */
+static wick_status gram_step(const wick_theory_config *c, int l, size_t n, double *K,
+                             double *Theta, double *diag, corr_table *tab) {
+    wick_status st;
+    double cb = cb_at(c, l + 1), cw = cw_at(c, l + 1), lb = lb_at(c, l + 1), lw = lw_at(c, l + 1);
+    for (size_t a = 0; a < n; a++) diag[a] = K[a * n + a];
+    /* a constant diagonal makes every entry a function of the correlation */
+    int use_tab = 0;
+    double Kd = diag[0];
+    if (tab) {
+        use_tab = Kd > 0;
+        for (size_t a = 1; a < n && use_tab; a++)
+            if (fabs(diag[a] - Kd) > 1e-12 * Kd) use_tab = 0;
+        if (use_tab && (st = build_table(c->act, Kd, Theta != NULL, tab)))
+            return refail(st, "Gram flow: layer %d", l);
+    }
+    par_err err = {0, ""};
+#pragma omp parallel for schedule(dynamic, 4)
+    for (size_t a = 0; a < n; a++) {
+        for (size_t b = a; b < n; b++) {
+            double K11 = diag[a], K22 = diag[b], K12 = K[a * n + b];
+            double ss, s1 = 0;
+            if (fabs(K12) > sqrt(K11 * K22)) K12 = copysign(sqrt(K11 * K22), K12);  /* rounding */
+            if (use_tab) {
+                double rho = K12 / Kd;
+                double th = rho >= 1 ? 0 : rho <= -1 ? M_PI : acos(rho);
+                ss = hermite_interp(tab->f, tab->df, th);
+                if (Theta) s1 = hermite_interp(tab->g, tab->dg, th);
+            } else {
+                wick_status s2 = th_pair_ss(c->act, K11, K12, K22, &ss, Theta ? &s1 : NULL);
+                if (s2) { record_err(&err, s2); continue; }
+            }
+            K[a * n + b] = K[b * n + a] = cb + cw * ss;
+            if (Theta)
+                Theta[a * n + b] = Theta[b * n + a] = lb + lw * ss + cw * s1 * Theta[a * n + b];
+        }
+    }
+    if (err.st) return wick_fail(err.st, "Gram flow: layer %d: %s", l + 1, err.msg);
+    return WICK_OK;
+}
+
+/* The common driver: every layer into K[(l-1) n^2 ...] when all_layers,
+ * else only the last layer, in place (n^2 memory whatever the depth). */
+static wick_status gram_flow(const wick_theory_config *c, const double *G0, size_t n, double *K,
+                             double *Theta, int all_layers) {
     wick_status st = check_config(c);
     if (st) return st;
     if (!G0 || !K || n == 0) return wick_fail(WICK_EINVAL, "Gram flow: no inputs");
@@ -215,74 +291,45 @@ wick_status wick_gram_flow(const wick_theory_config *c, const double *G0, size_t
                          "delta)");
     size_t nn;
     if (!wick_mul_size(n, n, &nn)) return wick_fail(WICK_EINVAL, "Gram flow: %zu inputs", n);
-    for (size_t a = 0; a < n; a++) {
-        for (size_t b = 0; b < n; b++) {
-            double g = G0[a * n + b];
-            if (!isfinite(g) || g != G0[b * n + a])
-                return wick_fail(WICK_EINVAL, "Gram flow: input Gram entry (%zu, %zu) = %g is not "
-                                 "finite and symmetric", a, b, g);
-            double k12 = g;
-            if (b > a && (st = th_check_cov(G0[a * n + a], &k12, G0[b * n + b], "Gram flow: input Gram")))
-                return wick_fail(st, "%s (inputs %zu, %zu)", wick_last_error(), a, b);
-        }
-    }
-    /* layer 1 */
-    for (size_t i = 0; i < nn; i++) {
+    if ((st = check_input_gram(G0, n))) return st;
+    for (size_t i = 0; i < nn; i++) {  /* layer 1 */
         K[i] = cb_at(c, 1) + cw_at(c, 1) * G0[i];
         if (Theta) Theta[i] = lb_at(c, 1) + lw_at(c, 1) * G0[i];
     }
     double ap, am;
     int closed = th_scale_invariant(c->act, &ap, &am) || c->act.kind == WICK_ACT_PERCEPTRON;
     corr_table *tab = NULL;
-    if (c->tabulate && !closed) {
-        tab = wick_malloc(sizeof *tab);
-        if (!tab) return wick_fail(WICK_ENOMEM, "Gram flow: out of memory for the table");
+    double *diag = wick_malloc(sizeof(double) * n);
+    if (!diag) return wick_fail(WICK_ENOMEM, "Gram flow: out of memory for %zu inputs", n);
+    if (c->tabulate && !closed && !(tab = wick_malloc(sizeof *tab))) {
+        wick_free(diag);
+        return wick_fail(WICK_ENOMEM, "Gram flow: out of memory for the table");
     }
-    for (int l = 1; l < c->depth; l++) {
-        const double *Kl = K + (size_t)(l - 1) * nn;
-        double *Kn = K + (size_t)l * nn;
-        const double *Tl = Theta ? Theta + (size_t)(l - 1) * nn : NULL;
-        double *Tn = Theta ? Theta + (size_t)l * nn : NULL;
-        double cb = cb_at(c, l + 1), cw = cw_at(c, l + 1), lb = lb_at(c, l + 1), lw = lw_at(c, l + 1);
-        /* a constant diagonal makes every entry a function of the correlation */
-        int use_tab = 0;
-        double Kd = Kl[0];
-        if (tab) {
-            use_tab = Kd > 0;
-            for (size_t a = 1; a < n && use_tab; a++)
-                if (fabs(Kl[a * n + a] - Kd) > 1e-12 * Kd) use_tab = 0;
-            if (use_tab && (st = build_table(c->act, Kd, Theta != NULL, tab))) {
-                wick_free(tab);
-                return wick_fail(st, "Gram flow: layer %d: %s", l, wick_last_error());
+    for (int l = 1; l < c->depth && !st; l++) {
+        double *Kl = K, *Tl = Theta;
+        if (all_layers) {
+            Kl = K + (size_t)l * nn;
+            memcpy(Kl, Kl - nn, sizeof(double) * nn);
+            if (Theta) {
+                Tl = Theta + (size_t)l * nn;
+                memcpy(Tl, Tl - nn, sizeof(double) * nn);
             }
         }
-        par_err err = {0, ""};
-#pragma omp parallel for schedule(dynamic, 4)
-        for (size_t a = 0; a < n; a++) {
-            for (size_t b = a; b < n; b++) {
-                double K11 = Kl[a * n + a], K22 = Kl[b * n + b], K12 = Kl[a * n + b];
-                double ss, s1 = 0;
-                if (fabs(K12) > sqrt(K11 * K22)) K12 = copysign(sqrt(K11 * K22), K12);  /* rounding */
-                if (use_tab) {
-                    double rho = K12 / Kd;
-                    double th = rho >= 1 ? 0 : rho <= -1 ? M_PI : acos(rho);
-                    ss = hermite_interp(tab->f, tab->df, th);
-                    if (Tn) s1 = hermite_interp(tab->g, tab->dg, th);
-                } else {
-                    wick_status s2 = th_pair_ss(c->act, K11, K12, K22, &ss, Tn ? &s1 : NULL);
-                    if (s2) { record_err(&err, s2); continue; }
-                }
-                Kn[a * n + b] = Kn[b * n + a] = cb + cw * ss;
-                if (Tn) Tn[a * n + b] = Tn[b * n + a] = lb + lw * ss + cw * s1 * Tl[a * n + b];
-            }
-        }
-        if (err.st) {
-            wick_free(tab);
-            return wick_fail(err.st, "Gram flow: layer %d: %s", l + 1, err.msg);
-        }
+        st = gram_step(c, l, n, Kl, Tl, diag, tab);
     }
     wick_free(tab);
-    return WICK_OK;
+    wick_free(diag);
+    return st;
+}
+
+wick_status wick_gram_flow(const wick_theory_config *c, const double *G0, size_t n, double *K,
+                           double *Theta) {
+    return gram_flow(c, G0, n, K, Theta, 1);
+}
+
+wick_status wick_gram_flow_last(const wick_theory_config *c, const double *G0, size_t n,
+                                double *K, double *Theta) {
+    return gram_flow(c, G0, n, K, Theta, 0);
 }
 
 /* ---------------------------------------------------------------------------
@@ -312,12 +359,12 @@ wick_status wick_vertex2(const wick_theory_config *c, const double G0[4], double
         double cw = cw_at(c, l + 1), cb = cb_at(c, l + 1);
         double ratio = l == 1 ? 1.0 : width_at(c, l) / width_at(c, l - 1);
         if ((st = th_check_cov(k[0][0], &k[0][1], k[1][1], "vertex")))
-            return wick_fail(st, "vertex: layer %d: %s", l, wick_last_error());
+            return refail(st, "vertex: layer %d", l);
         k[1][0] = k[0][1];
         moments1 m[2];
         for (int a = 0; a < 2; a++)
             if ((st = get_moments1(c->act, k[a][a], &m[a])))
-                return wick_fail(st, "vertex: layer %d: %s", l, wick_last_error());
+                return refail(st, "vertex: layer %d", l);
         /* E4[c] = <sigma_0^c sigma_1^(4-c)>, E2 the two-point functions */
         double E4[5], ss, s1s1, dK00, dK11;
         E4[4] = m[0].s4; E4[0] = m[1].s4;
@@ -333,7 +380,7 @@ wick_status wick_vertex2(const wick_theory_config *c, const double G0[4], double
             /* Price: dG/dK_aa = (1/2) <sigma''_a sigma_b> */
             ss = o[3]; s1s1 = o[4]; dK00 = 0.5 * o[5]; dK11 = 0.5 * o[6];
         }
-        if (st) return wick_fail(st, "vertex: layer %d: %s", l, wick_last_error());
+        if (st) return refail(st, "vertex: layer %d", l);
         E4[3] = o[0]; E4[2] = o[1]; E4[1] = o[2];
         double E2[2][2] = {{m[0].s2, ss}, {ss, m[1].s2}};
         /* F and D over ordered pairs p = 2 a1 + a2 */

@@ -30,18 +30,18 @@ static pthread_mutex_t node_lock = PTHREAD_MUTEX_INITIALIZER;
  * total weight. */
 static wick_status golub_welsch(int n, const double *off, double mass, double **xo,
                                 double **wo) {
-    double *d = malloc(sizeof(double) * n), *e = malloc(sizeof(double) * n);
-    double *z = malloc(sizeof(double) * (size_t)n * n);
-    double *x = malloc(sizeof(double) * n), *w = malloc(sizeof(double) * n);
+    double *d = wick_malloc(sizeof(double) * n), *e = wick_malloc(sizeof(double) * n);
+    double *z = wick_malloc(sizeof(double) * (size_t)n * n);
+    double *x = wick_malloc(sizeof(double) * n), *w = wick_malloc(sizeof(double) * n);
     if (!d || !e || !z || !x || !w) {
-        free(d); free(e); free(z); free(x); free(w);
+        wick_free(d); wick_free(e); wick_free(z); wick_free(x); wick_free(w);
         return wick_fail(WICK_ENOMEM, "quadrature nodes: out of memory for %d nodes", n);
     }
     for (int i = 0; i < n; i++) d[i] = 0.0;
     for (int i = 0; i + 1 < n; i++) e[i] = off[i];
     lapack_int info = LAPACKE_dstev(LAPACK_COL_MAJOR, 'V', n, d, e, z, n);
     if (info != 0) {
-        free(d); free(e); free(z); free(x); free(w);
+        wick_free(d); wick_free(e); wick_free(z); wick_free(x); wick_free(w);
         return wick_fail(WICK_ENUMERIC, "quadrature nodes: dstev failed (info %d) for %d nodes",
                          (int)info, n);
     }
@@ -54,7 +54,7 @@ static wick_status golub_welsch(int n, const double *off, double mass, double **
         x[i] = -xs; x[n - 1 - i] = xs; w[i] = w[n - 1 - i] = ws;
     }
     if (n % 2) x[n / 2] = 0.0;
-    free(d); free(e); free(z);
+    wick_free(d); wick_free(e); wick_free(z);
     *xo = x; *wo = w;
     return WICK_OK;
 }
@@ -187,8 +187,8 @@ static wick_status rule_init(rule_it *r, wick_act act, double mean, double s, do
     /* Every activation's features (kink, step, curvature, poles at Im z = pi/2
      * for tanh) sit within |z| ~ 1 of z = 0, i.e. within 1/s of v0 = -mean/s;
      * sin oscillates with period 2 pi in z everywhere, so its panels stay
-     * below 4 in z.  Panels no wider than 2 in v resolve the Gaussian. */
-    r->wmax = 2.0;
+     * below 4 in z.  Panels no wider than 3 in v resolve the Gaussian. */
+    r->wmax = 3.0;
     if (act.kind == WICK_ACT_SIN && 4.0 / s < r->wmax) r->wmax = 4.0 / s;
     r->wmin = 2.0 / s;
     if (extra_min > 0 && extra_min < r->wmin) r->wmin = extra_min;
@@ -207,15 +207,50 @@ static wick_status rule_init(rule_it *r, wick_act act, double mean, double s, do
     return WICK_OK;
 }
 
+/* sigma, sigma', sigma'' at z sharing the transcendental calls (the three
+ * functions of act.c would each call tanh or exp again); same formulas. */
+static inline void eval3(wick_act act, double z, int need1, int need2, double *s, double *s1,
+                         double *s2) {
+    switch ((int)act.kind) {
+    case WICK_ACT_TANH: {
+        double t = tanh(z), d = 1 - t * t;
+        *s = t; *s1 = d; *s2 = -2 * t * d;
+        return;
+    }
+    case WICK_ACT_SIGMOID: {
+        double e = exp(-fabs(z)), p = 1 / (1 + e), sg = z >= 0 ? p : e * p, d = sg * (1 - sg);
+        *s = sg; *s1 = d; *s2 = d * (1 - 2 * sg);
+        return;
+    }
+    case WICK_ACT_SOFTPLUS: {
+        double e = exp(-fabs(z)), p = 1 / (1 + e), sg = z >= 0 ? p : e * p;
+        *s = (z > 0 ? z : 0) + log1p(e); *s1 = sg; *s2 = sg * (1 - sg);
+        return;
+    }
+    case WICK_ACT_SWISH: {
+        double e = exp(-fabs(z)), p = 1 / (1 + e), sg = z >= 0 ? p : e * p;
+        *s = z * sg; *s1 = sg + z * sg * (1 - sg); *s2 = sg * (1 - sg) * (2 + z * (1 - 2 * sg));
+        return;
+    }
+    case WICK_ACT_GELU: {
+        double Phi = 0.5 * erfc(-z * 0.70710678118654752440), phi = INV_SQRT2PI * exp(-0.5 * z * z);
+        *s = z * Phi; *s1 = Phi + z * phi; *s2 = phi * (2 - z * z);
+        return;
+    }
+    case WICK_ACT_SIN: *s = sin(z); *s1 = need1 ? cos(z) : 0; *s2 = -*s; return;
+    case TH_ACT_ERF: *s = erf(z); *s1 = 1.1283791670955125739 * exp(-z * z); *s2 = -2 * z * *s1; return;
+    default:
+        *s = wick_act_eval(act, z);
+        *s1 = need1 ? wick_act_deriv(act, z) : 0;
+        *s2 = need2 ? wick_act_deriv2(act, z) : 0;
+    }
+}
+
 static inline void eval_basis(wick_act act, double z, unsigned need, double *B) {
     double s = 0, s1 = 0, s2 = 0;
-    if (act.kind == TH_ACT_ERF) {
-        s = erf(z); s1 = 1.1283791670955125739 * exp(-z * z); s2 = -2 * z * s1;
-    } else {
-    if (need & ~(1u << TB_ONE)) s = wick_act_eval(act, z);
-    if (need & ((1u << TB_S1) | (1u << TB_S1SQ) | (1u << TB_ZSS1))) s1 = wick_act_deriv(act, z);
-    if (need & ((1u << TB_S2) | (1u << TB_SS2))) s2 = wick_act_deriv2(act, z);
-    }
+    int need1 = (need & ((1u << TB_S1) | (1u << TB_S1SQ) | (1u << TB_ZSS1))) != 0;
+    int need2 = (need & ((1u << TB_S2) | (1u << TB_SS2))) != 0;
+    if (need & ~(1u << TB_ONE)) eval3(act, z, need1, need2, &s, &s1, &s2);
     B[TB_ONE] = 1.0; B[TB_S] = s; B[TB_S1] = s1; B[TB_S2] = s2;
     B[TB_SQ] = s * s; B[TB_CUBE] = s * s * s; B[TB_QUART] = B[TB_SQ] * B[TB_SQ];
     B[TB_S1SQ] = s1 * s1; B[TB_SS2] = s * s2; B[TB_ZS] = z * s; B[TB_ZSS1] = z * s * s1;
