@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -601,7 +602,7 @@ wick_status wick_st_write(const char *path, const wick_st_tensor *t, int n, cons
     size_t dlen = slash ? (size_t)(slash - path) : 0;
     const char *base = slash ? slash + 1 : path;
     if (!*base) return wick_fail(WICK_EINVAL, "%s: path names a directory", path);
-    size_t cap = strlen(path) + 40;
+    size_t cap = strlen(path) + 64;
     char *tmp = wick_malloc(cap), *dir = wick_malloc(dlen + 2);
     char *hdr = NULL;
     int fd = -1;
@@ -615,7 +616,11 @@ wick_status wick_st_write(const char *path, const wick_st_tensor *t, int n, cons
     } else {
         strcpy(dir, ".");
     }
-    snprintf(tmp, cap, "%.*s%s.%s.tmp.%ld", (int)dlen, path, slash ? "/" : "", base, (long)getpid());
+    /* pid and a counter: two threads saving the same path never share a
+     * temporary file */
+    static atomic_long tmp_serial;
+    snprintf(tmp, cap, "%.*s%s.%s.tmp.%ld.%ld", (int)dlen, path, slash ? "/" : "", base,
+             (long)getpid(), atomic_fetch_add(&tmp_serial, 1));
     json_alloc_failed = 0;
     hdr = build_header(t, n, meta, nmeta);
     if (!hdr || json_alloc_failed) {
