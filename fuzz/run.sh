@@ -27,6 +27,8 @@ for p in $parsers; do
     mkdir -p "$out/corpus-$p"
     echo "fuzz/run.sh: fuzzing $p for ${secs}s" >&2
     # -malloc_limit_mb: no input of at most 4 KiB justifies a 64 MiB allocation
-    "$out/fuzz_$p" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=64 \
+    dict=
+    [ -f "fuzz/$p.dict" ] && dict="-dict=fuzz/$p.dict"
+    "$out/fuzz_$p" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=64 $dict \
         -artifact_prefix="fuzz/corpus/$p/crash-" -print_final_stats=1 "$out/corpus-$p" "fuzz/corpus/$p"
 done
