@@ -506,7 +506,7 @@ static void test_alloc_failure_write(void) {
         CHECK(n1 == n0 && memcmp(now, old, n0) == 0);
         free(now);
     }
-    CHECK(failures >= 5);
+    CHECK(failures >= 2);   /* the paths; jansson's allocations are not injected */
     CHECK(count_tmp_files() == 0);
     CHECK_OK(rd(p));
     CHECK(F && wick_st_count(F) == 2);
