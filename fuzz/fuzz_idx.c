@@ -32,6 +32,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         __builtin_trap();
     }
     wick_idx_free(t);
+    /* again with the k-th allocation failing: same outcome or ENOMEM */
+    wick_idx *t2 = NULL;
+    wick_alloc_fail_at(1 + (size ? data[size - 1] % 3 : 0));
+    wick_status s2 = wick_idx_read(path, &t2);
+    wick_alloc_fail_at(0);
+    if ((s2 != s && s2 != WICK_ENOMEM) || (s2 != WICK_OK && t2)) __builtin_trap();
+    wick_idx_free(t2);
     wick_dataset *d = NULL;
     s = wick_dataset_load_idx(path, path, 0, &d);
     if (s == WICK_OK) {

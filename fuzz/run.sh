@@ -3,7 +3,8 @@
 #   fuzz/run.sh [SECONDS] [PARSER ...]      (default: 60 s each; safetensors idx csv)
 # New interesting inputs go to build-fuzz/corpus-PARSER; a crash is written
 # into fuzz/corpus/PARSER/crash-*, which the test suite then replays
-# (tests/test_fuzz_corpus.c): fix the bug and keep the file.
+# (tests/test_fuzz_corpus.c): fix the bug and keep the file.  Exits non-zero
+# when any fuzzer found a crash.
 # Needs Debian's clang (apt-get install clang); not needed to build wick.
 set -eu
 cd "$(dirname "$0")/.."
@@ -16,6 +17,7 @@ out=build-fuzz
 mkdir -p "$out"
 flags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -std=c11 -D_GNU_SOURCE -Iinclude -Isrc"
 core="src/core/alloc.c src/core/status.c src/core/dtype.c"
+crashed=
 for p in $parsers; do
     case $p in
         safetensors) src=src/io/safetensors.c ;;
@@ -27,6 +29,10 @@ for p in $parsers; do
     mkdir -p "$out/corpus-$p"
     echo "fuzz/run.sh: fuzzing $p for ${secs}s" >&2
     # -malloc_limit_mb: no input of at most 4 KiB justifies a 64 MiB allocation
-    "$out/fuzz_$p" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=64 \
-        -artifact_prefix="fuzz/corpus/$p/crash-" -print_final_stats=1 "$out/corpus-$p" "fuzz/corpus/$p"
+    dict=
+    [ -f "fuzz/$p.dict" ] && dict="-dict=fuzz/$p.dict"
+    "$out/fuzz_$p" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=64 $dict \
+        -artifact_prefix="fuzz/corpus/$p/" -print_final_stats=1 "$out/corpus-$p" "fuzz/corpus/$p" ||
+        { echo "fuzz/run.sh: $p: crash, see fuzz/corpus/$p/crash-*" >&2; crashed="$crashed $p"; }
 done
+[ -z "$crashed" ] || { echo "fuzz/run.sh: crashes in:$crashed" >&2; exit 1; }

@@ -13,7 +13,7 @@ through ctypes on build/libwick.so.  Checks:
      section 8-byte aligned;
   3. a malformed file is refused with a message naming the tensor.
 Prints "RESULT passed failed skipped" last (tests/run.sh)."""
-import ctypes, json, os, struct, sys, tempfile
+import ctypes, json, os, struct, subprocess, sys, tempfile
 
 passed = failed = skipped = 0
 
@@ -29,12 +29,16 @@ except ImportError:
     result()
 
 build = os.path.dirname(os.environ["WICK"]) if os.environ.get("WICK") else "build"
-try:
-    lib = ctypes.CDLL(os.path.join(build, "libwick.so"))
-except OSError as e:   # e.g. an ASan build cannot be loaded into python
-    print(f"  SKIP: cannot load libwick.so: {e}", file=sys.stderr)
+so = os.path.join(build, "libwick.so")
+# An ASan build (make SANITIZE=1) aborts the process that loads it without the
+# ASan runtime first: probe in a child process.
+probe = subprocess.run([sys.executable, "-c", f"import ctypes; ctypes.CDLL({so!r})"],
+                       capture_output=True, text=True)
+if probe.returncode != 0:
+    print(f"  SKIP: cannot load {so} into python: {probe.stderr.strip()[:200]}", file=sys.stderr)
     skipped = 3
     result()
+lib = ctypes.CDLL(so)
 
 MAXD = 8
 class Tensor(ctypes.Structure):
