@@ -59,7 +59,7 @@ record() {   # config system threads json-line
         echo "run.sh: $2 ($3 threads, $1) printed no JSON line" >&2
         return
     fi
-    printf '{"config": "%s", "sys": "%s", "thr": %s, "r": %s}\n' "$1" "$2" "$3" "$line" >> "$out"
+    printf '{"config": "%s", "arch": "%s", "sys": "%s", "thr": %s, "r": %s}\n' "$1" "$arch" "$2" "$3" "$line" >> "$out"
 }
 
 # PyTorch's best configuration on this machine: with 2 threads, libgomp's
@@ -115,17 +115,18 @@ def fps(arch):
 print(f"FMA peak (best of start/end): 1 core {peak1:.1f} GFLOP/s, 2 cores {peak2:.1f} GFLOP/s")
 print(f"{'config':9} {'system':28} {'thr':>3} {'n':>2} {'samples/s':>10} {'(min-max)':>17} {'GFLOP/s':>8} {'%peak2':>6} {'acc':>6}")
 configs = list(dict.fromkeys(r["config"] for r in rows))
+arch = {}
 for c in configs:
     groups = {}
     for r in rows:
         if r["config"] == c:
+            arch[c] = r["arch"]
             groups.setdefault((r["sys"], r["thr"], r["r"].get("system", r["sys"])), []).append(r["r"])
     best_torch, wick = 0, None
     for (sys_, thr, label), rs in groups.items():
         sps = [x["samples_per_s"] for x in rs]
         med = statistics.median(sps)
-        arch = rs[0].get("arch", "")
-        f = rs[0].get("flops_per_sample") or fps(arch)
+        f = rs[0].get("flops_per_sample") or fps(arch[c])
         gf = med * f / 1e9
         acc = statistics.median(x.get("test_acc", float("nan")) for x in rs)
         print(f"{c:9} {label[:28]:28} {thr:>3} {len(rs):>2} {med:>10.0f} {min(sps):>8.0f}-{max(sps):<8.0f} {gf:>8.1f} {100 * gf / peak2:>5.1f}% {acc:>6.3f}")
