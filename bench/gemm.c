@@ -27,6 +27,8 @@
  *
  *   build/bench/gemm [--json] [--samples N] [--ms T] [--libs openblas,ip,...]
  *                    [--threads MAX] [--batch B] [--shape IN,OUT,RELU]...
+ *                    [--peak G1,G2]   (percentages of a given peak, e.g. the
+ *                                      best measured when the machine is busy)
  *   (the default set: about 25 s) */
 #include "fma_peak.h"
 #include "backend/backend.h"
@@ -268,6 +270,7 @@ static float *buf(size_t n, uint64_t stream_id) {
 int main(int argc, char **argv) {
     int json = 0, nsamp = 7, maxthr = 2, onlybatch = 0, nshapes = 0;
     int shapes[16][3];
+    double given1 = 0, given2 = 0;
     double ms = 4;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--json")) json = 1;
@@ -285,6 +288,12 @@ int main(int argc, char **argv) {
             }
         } else if (!strcmp(argv[i], "--threads") && i + 1 < argc) maxthr = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc) onlybatch = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--peak") && i + 1 < argc) {
+            if (sscanf(argv[++i], "%lf,%lf", &given1, &given2) != 2 || given1 <= 0 || given2 <= 0) {
+                fprintf(stderr, "gemm: --peak G1,G2 (GFLOP/s on 1 and 2 threads)\n");
+                return 2;
+            }
+        }
         else if (!strcmp(argv[i], "--shape") && i + 1 < argc && nshapes < 16) {
             int *sh = shapes[nshapes++];
             if (sscanf(argv[++i], "%d,%d,%d", &sh[0], &sh[1], &sh[2]) != 3 || sh[0] < 1 || sh[1] < 1) {
@@ -294,7 +303,7 @@ int main(int argc, char **argv) {
         }
         else {
             fprintf(stderr, "usage: %s [--json] [--samples N] [--ms T] [--libs openblas,ip,ipB,mm,xsmm] "
-                            "[--threads MAX] [--batch B] [--shape IN,OUT,RELU]...\n", argv[0]);
+                            "[--threads MAX] [--batch B] [--shape IN,OUT,RELU]... [--peak G1,G2]\n", argv[0]);
             return 2;
         }
     }
@@ -314,6 +323,11 @@ int main(int argc, char **argv) {
     printf("# libraries: %s; oneDNN cpu_runtime %s; libxsmm %s\n", wick_library_versions(),
            v->cpu_runtime == DNNL_RUNTIME_OMP ? "OpenMP" : "other", LIBXSMM_VERSION);
     printf("# FMA peak at start: 1 thread %.1f, %d threads %.1f GFLOP/s\n", pk1, nt, pkn);
+    if (given1 > 0) {
+        pk1 = given1;
+        pkn = given2;
+        printf("# percentages of the given peak: %.1f, %.1f GFLOP/s\n", pk1, pkn);
+    }
     static const int batches[] = {32, 128, 512};
     if (!json)
         printf("%-12s %4s %-6s %3s | %-16s %-16s %-16s %-16s %-16s %-16s | best\n", "layer", "B", "prod",

@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# run.sh — wick's training speed beside PyTorch's, in one run (issue 7).
+#
+# For each configuration, alternately, REPS times: wick, PyTorch from PyPI
+# (bench/venv, made by bench/torch_venv.sh) with 1 and 2 intra-op threads,
+# Debian's python3-torch 1.13 (/usr/bin/python3) with 1 and 2 threads.  Every
+# run is one epoch of Fashion-MNIST (60000 samples), SGD momentum 0.9,
+# lr 0.05.  The machine's FMA peak (build/bench/peak) is measured at the
+# start and the end; the table gives medians over the repetitions:
+# samples/s, GFLOP/s (issue 7's count: 3.21 MFLOP a sample for
+# 784-512-512-10), the fraction of the 2-core peak, and wick / best PyTorch.
+#
+#   bench/run.sh                       everything: about 20 min on 2 cores
+#   REPS=1 CONFIGS=headline bench/run.sh   one configuration once: ~1 min
+#   SYSTEMS="torch-pypi debian"        leave wick out (e.g. before `wick train` exists)
+#   LIMIT=20000                        PyTorch trains on the first N samples only (quick probes)
+#
+# Configurations: headline (784-512-512-10 relu b128), tanh, b32, b512, deep
+# (784-[128]x16-10 relu b128).  Raw JSON lines go to bench/out/run-*.jsonl.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPS=${REPS:-5}
+CONFIGS=${CONFIGS:-"headline tanh b32 b512 deep"}
+SYSTEMS=${SYSTEMS:-"wick torch-pypi debian"}
+deep_arch="784$(printf -- '-128%.0s' $(seq 16))-10"
+venv_py=bench/venv/bin/python
+out=bench/out/run-$(date -u +%Y%m%dT%H%M%SZ).jsonl
+mkdir -p bench/out
+: > "$out"
+
+make -s bench >/dev/null
+if [[ " $SYSTEMS " == *" wick "* ]]; then
+    make -s -j2 build/wick >/dev/null
+    if ! build/wick train --help >/dev/null 2>&1; then
+        echo "run.sh: build/wick has no 'train' command yet; wick rows are skipped" >&2
+        SYSTEMS=${SYSTEMS//wick/}
+    fi
+fi
+if [[ " $SYSTEMS " == *" torch-pypi "* ]] && ! [ -x "$venv_py" ]; then
+    echo "run.sh: no $venv_py; run bench/torch_venv.sh first (PyPI rows skipped)" >&2
+    SYSTEMS=${SYSTEMS//torch-pypi/}
+fi
+
+config() {   # name -> "arch act batch"
+    case $1 in
+    headline) echo "784-512-512-10 relu 128" ;;
+    tanh) echo "784-512-512-10 tanh 128" ;;
+    b32) echo "784-512-512-10 relu 32" ;;
+    b512) echo "784-512-512-10 relu 512" ;;
+    deep) echo "$deep_arch relu 128" ;;
+    *) echo "run.sh: unknown configuration $1" >&2; exit 2 ;;
+    esac
+}
+
+record() {   # config system threads json-line
+    local line
+    line=$(printf '%s\n' "$4" | tail -n 1)
+    if [[ $line != "{"* ]]; then
+        echo "run.sh: $2 ($3 threads, $1) printed no JSON line" >&2
+        return
+    fi
+    printf '{"config": "%s", "arch": "%s", "sys": "%s", "thr": %s, "r": %s}\n' "$1" "$arch" "$2" "$3" "$line" >> "$out"
+}
+
+# PyTorch's best configuration on this machine: with 2 threads, libgomp's
+# default spin-waiting made both PyTorch builds 4-17x slower than passive
+# waiting (Debian 1.13: 435 vs 7257 samples/s; PyPI: 1669-1957 vs
+# 4883-7137, measured on the shared 2-core box), so 2-thread runs wait
+# passively.  TORCH_WAIT=active restores the default.
+TORCH_WAIT=${TORCH_WAIT:-passive}
+torch_run() {   # python threads arch act batch
+    local wait=active
+    [ "$2" -gt 1 ] && wait=$TORCH_WAIT
+    OMP_NUM_THREADS=$2 MKL_NUM_THREADS=$2 OPENBLAS_NUM_THREADS=$2 OMP_WAIT_POLICY=$wait \
+        "$1" bench/torch_mlp.py --threads "$2" --arch "$3" --act "$4" --batch "$5" ${LIMIT:+--limit $LIMIT} \
+        2>/dev/null || true
+}
+
+build/bench/peak --json > bench/out/peak-start.json
+echo "run.sh: peak $(cat bench/out/peak-start.json)" >&2
+start=$(date +%s)
+for name in $CONFIGS; do
+    read -r arch act batch <<< "$(config "$name")"
+    for rep in $(seq "$REPS"); do
+        echo "run.sh: $name rep $rep/$REPS ($(($(date +%s) - start)) s)" >&2
+        for sys in $SYSTEMS; do
+            case $sys in
+            wick)
+                record "$name" wick 2 "$(build/wick train --arch "$arch" --act "$act" --batch "$batch" \
+                    --epochs 1 --optimizer sgd --momentum 0.9 --lr 0.05 --json 2>/dev/null || true)" ;;
+            torch-pypi)
+                for t in 1 2; do record "$name" torch-pypi $t "$(torch_run "$venv_py" $t "$arch" "$act" "$batch")"; done ;;
+            debian)
+                for t in 1 2; do record "$name" torch-debian $t "$(torch_run /usr/bin/python3 $t "$arch" "$act" "$batch")"; done ;;
+            esac
+        done
+    done
+done
+build/bench/peak --json > bench/out/peak-end.json
+echo "run.sh: done in $(($(date +%s) - start)) s; raw results in $out" >&2
+
+/usr/bin/python3 - "$out" bench/out/peak-start.json bench/out/peak-end.json <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+p0, p1 = (json.load(open(f)) for f in sys.argv[2:4])
+peak1 = max(p0["peak_gflops_1"], p1["peak_gflops_1"])
+peak2 = max(p0["peak_gflops_all"], p1["peak_gflops_all"])
+def fps(arch):
+    d = []
+    for part in arch.split("-"):
+        w, _, n = part.partition("x")
+        d += [int(w)] * (int(n) if n else 1)
+    lin = [d[i] * d[i + 1] for i in range(len(d) - 1)]
+    return 2 * (2 * sum(lin) + sum(lin[1:]))
+print(f"FMA peak (best of start/end): 1 core {peak1:.1f} GFLOP/s, 2 cores {peak2:.1f} GFLOP/s")
+print(f"{'config':9} {'system':28} {'thr':>3} {'n':>2} {'samples/s':>10} {'(min-max)':>17} {'GFLOP/s':>8} {'%peak2':>6} {'acc':>6}")
+configs = list(dict.fromkeys(r["config"] for r in rows))
+arch = {}
+for c in configs:
+    groups = {}
+    for r in rows:
+        if r["config"] == c:
+            arch[c] = r["arch"]
+            groups.setdefault((r["sys"], r["thr"], r["r"].get("system", r["sys"])), []).append(r["r"])
+    best_torch, wick = 0, None
+    for (sys_, thr, label), rs in groups.items():
+        sps = [x["samples_per_s"] for x in rs]
+        med = statistics.median(sps)
+        f = rs[0].get("flops_per_sample") or fps(arch[c])
+        gf = med * f / 1e9
+        acc = statistics.median(x.get("test_acc", float("nan")) for x in rs)
+        print(f"{c:9} {label[:28]:28} {thr:>3} {len(rs):>2} {med:>10.0f} {min(sps):>8.0f}-{max(sps):<8.0f} {gf:>8.1f} {100 * gf / peak2:>5.1f}% {acc:>6.3f}")
+        if sys_.startswith("torch"):
+            best_torch = max(best_torch, med)
+        else:
+            wick = med
+    if wick and best_torch:
+        print(f"{c:9} wick / best PyTorch (medians): {wick / best_torch:.2f}")
+PY
