@@ -33,6 +33,6 @@ for p in $parsers; do
     [ -f "fuzz/$p.dict" ] && dict="-dict=fuzz/$p.dict"
     "$out/fuzz_$p" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=64 $dict \
         -artifact_prefix="fuzz/corpus/$p/" -print_final_stats=1 "$out/corpus-$p" "fuzz/corpus/$p" ||
-        { echo "fuzz/run.sh: $p: crash, see fuzz/corpus/$p/crash-*" >&2; crashed="$crashed $p"; }
+        { echo "fuzz/run.sh: $p: the fuzzer failed (a crash: see fuzz/corpus/$p/crash-*)" >&2; crashed="$crashed $p"; }
 done
 [ -z "$crashed" ] || { echo "fuzz/run.sh: crashes in:$crashed" >&2; exit 1; }
