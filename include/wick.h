@@ -57,6 +57,10 @@ WICK_API const char *wick_strerror(wick_status s);
  * "" when there was none. */
 WICK_API const char *wick_last_error(void);
 
+/* Frees memory that wick allocated and handed to the caller (e.g. the matrix
+ * of wick_csv_read).  NULL is fine. */
+WICK_API void wick_free(void *p);
+
 /* Version of wick and of the libraries it links, e.g. for a run's first line. */
 WICK_API const char *wick_version(void);
 WICK_API const char *wick_library_versions(void);
@@ -169,7 +173,7 @@ WICK_API wick_status wick_dataset_load_idx(const char *images, const char *label
  * empty file; the message names the line.  A first row with no number in it
  * is a header and is skipped; a UTF-8 BOM, "\r\n", spaces around fields and
  * "quoted" fields are accepted, hex floats refused, underflow reads as 0
- * (src/io/csv.c lists every decision). */
+ * (src/io/csv.c lists every decision).  *out is freed with wick_free. */
 WICK_API wick_status wick_csv_read(const char *path, int allow_nonfinite,
                                    double **out, size_t *rows, size_t *cols);
 

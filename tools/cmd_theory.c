@@ -2,7 +2,7 @@
  * SPEC.md for an MLP: kernel, chi_par/chi_perp, four-point vertex and NTK
  * per layer, and the activation's critical initialisation. */
 #include "cli.h"
-#include "core/core.h"   /* wick_free for wick_csv_read's buffer */
+
 #include <getopt.h>
 #include <jansson.h>
 #include <math.h>
