@@ -184,7 +184,7 @@ static void usage_train(FILE *f) {
 "  --momentum X           SGD momentum                             [0.9]\n"
 "  --nesterov             Nesterov momentum\n"
 "  --beta1 X --beta2 X --eps X   Adam's                            [0.9 0.999 1e-8]\n"
-"  --weight-decay X       L2 (AdamW: decoupled)                    [0]\n"
+"  --weight-decay X       L2 (AdamW: decoupled 0.01)               [0]\n"
 "  --l1 X                 L1 penalty                               [0]\n"
 "  --schedule KIND        constant | step | exp | linear | plateau [linear]\n"
 "  --gamma X              step/exp decay factor                    [0.1 / 0.95]\n"
@@ -194,7 +194,7 @@ static void usage_train(FILE *f) {
 "  --factor X             plateau: lr factor                       [0.1]\n"
 "Run\n"
 "  --batch N              minibatch size                           [128]\n"
-"  --epochs N             epochs                                   [15]\n"
+"  --epochs N             epochs                                   [20]\n"
 "  --max-steps N          stop after N steps in all                [no limit]\n"
 "  --seed N               seed of every random draw                [1]\n"
 "  --shuffle on|off       reshuffle every epoch                    [on]\n"
@@ -271,7 +271,7 @@ int cmd_train(int argc, char **argv) {
     double cb[WICK_MAX_LAYERS] = {0}, cw[WICK_MAX_LAYERS] = {1};
     int ncb = 1, ncw = 1;
     wick_train_config tc = wick_train_defaults();
-    tc.epochs = 15;
+    tc.epochs = 20;
     tc.seed = 1;
     tc.opt.momentum = 0.9;
     double lr = 0.05, gamma = NAN, floor_lr = NAN, factor = 0.1;
@@ -303,9 +303,10 @@ int cmd_train(int argc, char **argv) {
         case O_OPT: {
             wick_opt_kind k;
             if (wick_opt_parse(optarg, &k)) goto bad;
-            double mom = tc.opt.momentum;
+            double mom = tc.opt.momentum, wd = tc.opt.weight_decay;
             tc.opt = wick_opt_defaults(k);
             if (k == WICK_OPT_SGD) tc.opt.momentum = mom;
+            if (k != WICK_OPT_ADAMW) tc.opt.weight_decay = wd;   /* AdamW keeps its own 0.01 */
             break;
         }
         case O_LR: if (!cli_double("--lr", optarg, &lr)) return EXIT_USAGE; break;
