@@ -22,11 +22,14 @@ int main(void) {
     return 0;
 }
 C
+# under a sanitizer build the program must link the sanitizer runtime too
+SAN=""
+nm "$T/root/opt/wick/lib/libwick.a" 2>/dev/null | grep -q __asan_report && SAN="-fsanitize=address,undefined"
 export PKG_CONFIG_PATH="$T/root/opt/wick/lib/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$T/root"
-cc "$T/p.c" -o "$T/p_shared" $(pkg-config --cflags --libs wick) -Wl,-rpath,"$T/root/opt/wick/lib" 2>>"$T/log" \
+cc $SAN "$T/p.c" -o "$T/p_shared" $(pkg-config --cflags --libs wick) -Wl,-rpath,"$T/root/opt/wick/lib" 2>>"$T/log" \
     && "$T/p_shared" | grep -q "0.841345"
 ok $? "a program links the shared library through pkg-config and runs"
-cc "$T/p.c" -o "$T/p_static" $(pkg-config --cflags wick) "$T/root/opt/wick/lib/libwick.a" \
+cc $SAN "$T/p.c" -o "$T/p_static" $(pkg-config --cflags wick) "$T/root/opt/wick/lib/libwick.a" \
     $(pkg-config --libs-only-other --libs-only-l --static wick | sed 's/-lwick//') 2>>"$T/log" \
     && "$T/p_static" | grep -q "0.841345"
 ok $? "a program links the static library with Libs.private and runs"
