@@ -208,6 +208,7 @@ static void usage_train(FILE *f) {
 "  --resume FILE          continue a checkpoint bit-identically\n"
 "  --log FILE             one JSON line per epoch (default: stderr when it is not a terminal)\n"
 "  --log-steps FILE       every step's training loss, one per line\n"
+"  --plot FILE.png        training and validation loss per epoch (gnuplot)\n"
 "  --json                 last stdout line: one JSON object with the figures\n"
 "  --quiet                no progress or epoch lines\n"
 "  --help                 this text\n");
@@ -218,7 +219,7 @@ enum {
     O_LOSS, O_SMOOTH, O_INIT_FROM, O_OPT, O_LR, O_MOM, O_NESTEROV, O_BETA1, O_BETA2, O_EPS, O_WD, O_L1,
     O_SCHED, O_GAMMA, O_STEP_SIZE, O_FLOOR, O_PPAT, O_FACTOR, O_BATCH, O_EPOCHS, O_MAX_STEPS, O_SEED,
     O_SHUFFLE, O_THREADS, O_PATIENCE, O_DIVERGE, O_OUT, O_CKPT, O_CKPT_STEPS, O_RESUME, O_LOG,
-    O_LOG_STEPS, O_JSON, O_QUIET, O_HELP, O_MODEL, O_LOGITS
+    O_LOG_STEPS, O_PLOT, O_JSON, O_QUIET, O_HELP, O_MODEL, O_LOGITS
 };
 
 static const struct option train_opts[] = {
@@ -235,7 +236,7 @@ static const struct option train_opts[] = {
     {"shuffle", 1, 0, O_SHUFFLE}, {"threads", 1, 0, O_THREADS}, {"patience", 1, 0, O_PATIENCE},
     {"diverge-factor", 1, 0, O_DIVERGE}, {"out", 1, 0, O_OUT}, {"checkpoint", 1, 0, O_CKPT},
     {"checkpoint-steps", 1, 0, O_CKPT_STEPS}, {"resume", 1, 0, O_RESUME}, {"log", 1, 0, O_LOG},
-    {"log-steps", 1, 0, O_LOG_STEPS}, {"json", 0, 0, O_JSON}, {"quiet", 0, 0, O_QUIET},
+    {"log-steps", 1, 0, O_LOG_STEPS}, {"plot", 1, 0, O_PLOT}, {"json", 0, 0, O_JSON}, {"quiet", 0, 0, O_QUIET},
     {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
 
 /* Prints the test report: accuracy, per-class metrics, confusion matrix. */
@@ -253,6 +254,27 @@ static json_t *metrics_json(const wick_metrics *mt) {
     }
     return json_pack("{s:f, s:f, s:o, s:o}", "accuracy", mt->accuracy, "macro_f1", mt->macro_f1, "f1", f1,
                      "confusion", cm);
+}
+
+/* Training and validation loss per epoch. */
+static wick_status plot_losses(const char *path, json_t *reports, const char *arch) {
+    size_t n = json_array_size(reports);
+    double *ep = calloc(n + 1, sizeof *ep), *tl = calloc(n + 1, sizeof *tl), *vl = calloc(n + 1, sizeof *vl);
+    size_t nv = 0;
+    for (size_t i = 0; i < n; i++) {
+        json_t *r = json_array_get(reports, i);
+        ep[i] = (double)json_integer_value(json_object_get(r, "epoch"));
+        tl[i] = json_real_value(json_object_get(r, "train_loss"));
+        json_t *v = json_object_get(r, "val_loss");
+        if (json_is_real(v)) vl[nv++] = json_real_value(v);
+    }
+    wick_series s[2] = {{"training loss", ep, tl, NULL, n, 0}, {"validation loss", ep, vl, NULL, nv, 0}};
+    char title[600];
+    snprintf(title, sizeof title, "wick train %s", arch);
+    wick_status st = n ? wick_plot_png(path, title, "epoch", "loss", s, nv ? 2 : 1, 0, 1)
+                       : wick_fail(WICK_EINVAL, "%s: no epoch finished, nothing to plot", path);
+    free(ep); free(tl); free(vl);
+    return st;
 }
 
 static void print_json(json_t *o) {
@@ -279,6 +301,7 @@ int cmd_train(int argc, char **argv) {
     wick_sched_kind sk = WICK_SCHED_LINEAR;
     long val = 5000, threads = 0, v;
     const char *out = NULL, *resume = NULL, *init_from = NULL, *log_path = NULL, *steps_path = NULL;
+    const char *plot = NULL;
     int json = 0, quiet = 0, c, val_given = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", train_opts, NULL)) != -1) {
@@ -350,6 +373,7 @@ int cmd_train(int argc, char **argv) {
         case O_RESUME: resume = optarg; break;
         case O_LOG: log_path = optarg; break;
         case O_LOG_STEPS: steps_path = optarg; break;
+        case O_PLOT: plot = optarg; break;
         case O_JSON: json = 1; break;
         case O_QUIET: quiet = 1; break;
         case O_HELP: usage_train(stdout); return EXIT_OK;
@@ -461,6 +485,9 @@ int cmd_train(int argc, char **argv) {
     printf("training: %ld steps in %.2f s, %.0f samples/s, %.1f GFLOP/s (data load %.2f s, test %.2f s)\n",
            wick_trainer_steps(t), secs, sps, gflops, t_load, t_eval);
     if (out) printf("model written to %s\n", out);
+    if (plot && (s = plot_losses(plot, reports, arch))) {
+        cli_fail("train", s);   /* a missing gnuplot loses the picture, not the run */
+    }
     if (json) {
         json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:f, s:f, s:i, s:i, s:I, s:I, s:f, s:f, s:f, s:f, s:f}",
                               "command", "train", "arch", arch, "act", wick_act_name(mc.act), "init",
