@@ -4,6 +4,19 @@
 #include <string.h>
 #include <tgmath.h>
 
+/* glibc (2.35+) ships 8-wide AVX2 versions of these in libmvec, within 4 ulp;
+ * its headers declare them SIMD only under -ffast-math, which would also drop
+ * NaN checks.  Declaring them here lets the vectoriser call them in the float
+ * activation loops (tanh, sigmoid, GELU, ...) and nowhere else. */
+#if defined(__x86_64__) && defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 35)
+__attribute__((simd("notinbranch"))) float tanhf(float);
+__attribute__((simd("notinbranch"))) float expf(float);
+__attribute__((simd("notinbranch"))) float sinf(float);
+__attribute__((simd("notinbranch"))) float cosf(float);
+__attribute__((simd("notinbranch"))) float log1pf(float);
+__attribute__((simd("notinbranch"))) float erff(float);
+#endif
+
 #define T float
 #define SFX(name) name##_f32
 #define IS_FLOAT 1

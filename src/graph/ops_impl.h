@@ -41,7 +41,9 @@ static void SFX(act_fwd)(wick_act a, const T *z, T *y, size_t n) {
         break;
     case WICK_ACT_SWISH: for (size_t i = 0; i < n; i++) y[i] = z[i] * SFX(sigmoid)(z[i]); break;
     case WICK_ACT_GELU:
-        for (size_t i = 0; i < n; i++) y[i] = (T)0.5 * z[i] * erfc(-z[i] * r2);
+        /* 1 + erf rather than erfc(-x): erf has a vector version; the two
+           differ only where GELU is below 1e-7 in absolute value */
+        for (size_t i = 0; i < n; i++) y[i] = (T)0.5 * z[i] * (1 + erf(z[i] * r2));
         break;
     default: break;
     }
@@ -77,7 +79,7 @@ static void SFX(act_bwd)(wick_act a, const T *z, const T *y, const T *dy, T *dz,
         break;
     case WICK_ACT_GELU:
         for (size_t i = 0; i < n; i++)
-            ACC(dz, i, dy[i] * ((T)0.5 * erfc(-z[i] * r2) + z[i] * rpi * exp((T)-0.5 * z[i] * z[i])));
+            ACC(dz, i, dy[i] * ((T)0.5 * (1 + erf(z[i] * r2)) + z[i] * rpi * exp((T)-0.5 * z[i] * z[i])));
         break;
     default: break;
     }
