@@ -112,6 +112,20 @@ static inline const char *chk_tmp(const char *name) {
     return p;
 }
 
+/* A whole file into a malloc'd buffer (one spare byte for a terminator);
+ * NULL if it cannot be opened. */
+static inline uint8_t *chk_read_file(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long sz = ftell(f);
+    rewind(f);
+    uint8_t *b = malloc(sz + 1);
+    *n = fread(b, 1, sz, f);
+    fclose(f);
+    return b;
+}
+
 /* Writes n bytes to a scratch file and returns its path. */
 static inline const char *chk_write_file(const char *name, const void *data, size_t n) {
     const char *p = chk_tmp(name);

@@ -9,24 +9,12 @@
 #include "io/io.h"
 #include <dirent.h>
 
-static uint8_t *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    rewind(f);
-    uint8_t *b = malloc(sz + 1);
-    *n = fread(b, 1, sz, f);
-    fclose(f);
-    return b;
-}
-
 static int defined_status(wick_status s) { return s >= WICK_OK && s <= WICK_EUNSUPPORTED; }
 
 /* Parses one file; returns its status, or -1 when the parser misbehaved. */
 static int parse_one(const char *parser, const char *path) {
     size_t n = 0;
-    uint8_t *b = slurp(path, &n);
+    uint8_t *b = chk_read_file(path, &n);
     if (!b) return -1;
     wick_status s;
     int bad = 0;
@@ -72,7 +60,7 @@ static int parse_one(const char *parser, const char *path) {
  * clean run or ENOMEM, never a partial result. */
 static int parse_failing_allocs(const char *parser, const char *path, int clean) {
     size_t n = 0;
-    uint8_t *b = slurp(path, &n);
+    uint8_t *b = chk_read_file(path, &n);
     int bad = !b;
     for (long k = 1; k <= 12 && !bad; k++) {
         wick_status s;

@@ -32,17 +32,6 @@ static const char *write_gz(const char *name, const void *data, size_t n) {
     return p;
 }
 
-static uint8_t *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    rewind(f);
-    uint8_t *b = malloc(sz + 1);
-    *n = fread(b, 1, sz, f);
-    fclose(f);
-    return b;
-}
-
 static wick_idx *T;
 static wick_status rd(const char *path) {
     wick_idx_free(T);
@@ -180,8 +169,8 @@ static void test_gz_truncated(void) {
     for (int i = 0; i < 4000; i++) px[i] = (uint8_t)(i * 7 + i / 13);
     size_t n = idx_bytes(b, 0x08, 1, d, px, 4000);
     const char *p = write_gz("full.gz", b, n);
-    size_t gn;
-    uint8_t *g = slurp(p, &gn);
+    size_t gn = 0;
+    uint8_t *g = chk_read_file(p, &gn);
     CHECK_OK(rd(p));
     /* cut inside the trailer (CRC32 + length), then inside the deflate data */
     CHECK_FAILS(rd(chk_write_file("cut1.gz", g, gn - 3)), WICK_EFORMAT, "truncated");

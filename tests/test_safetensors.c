@@ -35,18 +35,6 @@ static wick_status rd(const char *path) {
     return wick_st_read(path, &F);
 }
 
-static uint8_t *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    rewind(f);
-    uint8_t *b = malloc(sz + 1);
-    *n = fread(b, 1, sz, f);
-    fclose(f);
-    return b;
-}
-
 static const uint8_t zeros[64];
 
 /* ---- good files ------------------------------------------------------- */
@@ -94,7 +82,7 @@ static void test_roundtrip(void) {
     /* Layout: data section 8-byte aligned, header padded with spaces,
      * __metadata__ first. */
     size_t n = 0;
-    uint8_t *raw = slurp(p, &n);
+    uint8_t *raw = chk_read_file(p, &n);
     uint64_t hl = 0;
     for (int i = 7; i >= 0; i--) hl = hl << 8 | raw[i];
     CHECK((8 + hl) % 8 == 0);
@@ -119,7 +107,7 @@ static void test_reference_bytes(void) {
     CHECK_OK(wick_st_write(p, &t, 1, NULL, 0));
     const char *hdr = "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}  ";
     size_t n = 0;
-    uint8_t *raw = slurp(p, &n);
+    uint8_t *raw = chk_read_file(p, &n);
     CHECK(strlen(hdr) == 56 && n == 8 + 56 + 8);
     CHECK(raw[0] == 56 && memcmp(raw + 1, zeros, 7) == 0);
     CHECK(memcmp(raw + 8, hdr, 56) == 0);
@@ -403,13 +391,13 @@ static void test_write_atomic(void) {
     wick_st_tensor ta[2] = {{"x", WICK_DT_F32, 1, {4}, a}, {"y", WICK_DT_F32, 1, {4}, b}};
     CHECK_OK(wick_st_write(p, ta, 2, NULL, 0));
     size_t n0 = 0, n1 = 0;
-    uint8_t *old = slurp(p, &n0);
+    uint8_t *old = chk_read_file(p, &n0);
     wick_st_tensor tb[2] = {{"x", WICK_DT_F32, 1, {4}, b}, {"y", WICK_DT_F32, 1, {4}, a}};
     for (int w = 1; w <= 4; w++) {
         wick_io_fail_write_at(w);   /* 1: length, 2: header, 3: padding or data, ... */
         CHECK_FAILS(wick_st_write(p, tb, 2, NULL, 0), WICK_EIO, "No space left on device");
         wick_io_fail_write_at(0);
-        uint8_t *now = slurp(p, &n1);
+        uint8_t *now = chk_read_file(p, &n1);
         CHECK(n1 == n0 && memcmp(now, old, n0) == 0);
         free(now);
         CHECK(count_tmp_files() == 0);
@@ -493,7 +481,7 @@ static void test_alloc_failure_write(void) {
     const char *p = chk_tmp("allocw.safetensors");
     CHECK_OK(wick_st_write(p, t, 1, NULL, 0));
     size_t n0 = 0, n1 = 0;
-    uint8_t *old = slurp(p, &n0);
+    uint8_t *old = chk_read_file(p, &n0);
     int failures = 0;
     for (long n = 1; n < 1000; n++) {
         wick_alloc_fail_at(n);
@@ -502,7 +490,7 @@ static void test_alloc_failure_write(void) {
         if (s == WICK_OK) break;
         failures++;
         CHECK_FAILS(s, WICK_ENOMEM, "");
-        uint8_t *now = slurp(p, &n1);
+        uint8_t *now = chk_read_file(p, &n1);
         CHECK(n1 == n0 && memcmp(now, old, n0) == 0);
         free(now);
     }
