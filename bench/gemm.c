@@ -18,6 +18,9 @@
  *   xsmm      libxsmm 1.17's libxsmm_sgemm_omp, with the same bias/ReLU
  *             passes as openblas
  *
+ * Before timing, every library's output is compared with the OpenBLAS path's
+ * (a "# WARNING" line if they differ by more than 1e-4 of the largest entry).
+ *
  * FLOPs per product: 2 B in out.  Each cell is the best and the median of
  * 7 samples of >= 4 ms; the libraries are sampled in turn so that noise from
  * other users of the machine hits them alike.  On a shared machine noise only
@@ -35,6 +38,7 @@
 #include "core/core.h"
 #include <dnnl.h>
 #include <libxsmm.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -255,6 +259,36 @@ static int available(const ctx *c, int lib, int p) {
     return 1;
 }
 
+/* Each library's result against the OpenBLAS path's, once per plan, so that a
+ * fast but wrong call (a transposition libxsmm ignored, say) cannot win.
+ * ipB is skipped: it runs on its own reordered (zero) weights. */
+static void check(ctx *c) {
+    size_t n[P_N] = {(size_t)c->B * c->out, (size_t)c->out * c->in, (size_t)c->B * c->in};
+    float *outp[P_N] = {c->y, c->dW, c->dx};
+    for (int p = 0; p < P_N; p++) {
+        float *ref = malloc(n[p] * sizeof(float));
+        if (!ref) { fprintf(stderr, "gemm: out of memory\n"); exit(1); }
+        run(c, L_BLAS, p);
+        memcpy(ref, outp[p], n[p] * sizeof(float));
+        double scale = 0;
+        for (size_t i = 0; i < n[p]; i++) scale = fmax(scale, fabs(ref[i]));
+        for (int l = 0; l < L_N; l++) {
+            if (l == L_BLAS || l == L_IPB || !available(c, l, p)) continue;
+            memset(outp[p], 0xff, n[p] * sizeof(float));   /* NaN: must be overwritten */
+            run(c, l, p);
+            double err = 0;
+            for (size_t i = 0; i < n[p]; i++) {
+                double e = fabs((double)outp[p][i] - ref[i]);
+                err = e > err || e != e ? e : err;
+            }
+            if (!(err <= 1e-4 * scale))
+                printf("# WARNING: %s %s [%d,%d]->%d differs from openblas by %.3g (max |ref| %.3g)\n",
+                       lname[l], pname[p], c->B, c->in, c->out, err, scale);
+        }
+        free(ref);
+    }
+}
+
 static int cmp(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -353,6 +387,7 @@ int main(int argc, char **argv) {
                 if (t == 1 && !json)
                     printf("# [%d,%d]->%d: oneDNN impl: ipB fwd %s, bwd_d %s; mm fwd %s\n",
                            c.B, c.in, c.out, c.ipb[P_FWD].impl, c.ipb[P_BWD_D].impl, c.mm[P_FWD].impl);
+                check(&c);
                 double peak = t == 1 ? pk1 : pkn;
                 for (int p = 0; p < P_N; p++) {
                     double flop = 2.0 * c.B * c.in * c.out;

@@ -19,7 +19,10 @@ void wick_gemm_f64(int ta, int tb, int M, int N, int K, double alpha, const doub
  * creation, packing decisions) and run every step without allocating. */
 typedef struct wick_dense wick_dense;
 
-/* relu != 0 fuses max(0, .) into the forward product's epilogue. */
+/* relu != 0 fuses max(0, .) into the forward product's epilogue.  Plan after
+ * wick_set_threads: oneDNN (OpenMP build) and OpenBLAS (OpenMP build, see the
+ * Makefile) both take the thread count from the OpenMP team.  Also sets FTZ
+ * and DAZ (wick_flush_denormals).  Calls on one plan must not overlap. */
 wick_status wick_dense_new(wick_dense **out, int batch, int in, int outdim, int relu);
 void wick_dense_free(wick_dense *d);
 

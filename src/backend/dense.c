@@ -12,7 +12,6 @@
 #include "backend/onednn.h"
 #include "core/core.h"
 #include <immintrin.h>
-#include <omp.h>
 #include <stdio.h>
 #include <string.h>
 
