@@ -570,6 +570,59 @@ WICK_API wick_status wick_evaluate(wick_mlp *m, const wick_dataset *d, wick_metr
 
 
 /* ---------------------------------------------------------------------------
+ * Experiments (src/experiments): real finite-width networks measured beside
+ * the theory engine's predictions (SPEC §5-§7, §9-§11).
+ * ------------------------------------------------------------------------- */
+
+/* An ensemble of M independent MLPs at initialisation (SPEC §1): depth L,
+ * every layer of width n (the last too, so that each layer has n neurons to
+ * average over), biases N(0, C_b), weights N(0, C_W/n_{l-1}).  Network k's
+ * layer l draws from Philox stream (k << 20 | l) of `seed`, so network k is
+ * the same whatever M, the depth or the thread count.  The first layer is
+ * drawn directly from its exact law z^(1) ~ N(0, C_b + C_W G0) per neuron
+ * (G0 the inputs' Gram), which costs nothing whatever n_0. */
+typedef struct {
+    wick_act act;
+    double cb, cw;
+    int depth;                  /* L >= 1 */
+    size_t width;               /* n >= 2 */
+    size_t samples;             /* M >= 2 networks */
+    uint64_t seed;
+    const double *G0;           /* [ninputs^2] (1/n0) x_a . x_b, symmetric PSD */
+    size_t ninputs;             /* 1..64 */
+} wick_ensemble_config;
+
+/* Measured per layer l (index l-1), with standard errors over networks: each
+ * network's neurons are averaged first and each network is one sample
+ * (SPEC §11); the connected correlators' errors by the delta method. */
+typedef struct {
+    int depth;
+    size_t ninputs, samples, width;
+    double *kernel, *kernel_stderr;    /* [L][ni][ni]: E[z_{i;a} z_{i;b}] */
+    double *connected4, *connected4_stderr; /* [L][ni]: E[z_{i;a}^4] - 3 E[z_{i;a}^2]^2 */
+    double *pair4, *pair4_stderr;      /* [L][ni]: E[z_i^2 z_j^2] - E[z_i^2]^2, i != j, input a */
+    double seconds;                    /* wall time of the sampling */
+    int threads;
+} wick_ensemble_result;
+
+/* Samples and measures the ensemble, parallel over networks (OpenMP, the
+ * wick_threads() count); results are bit-identical for every thread count
+ * (per-network statistics, reduced over networks in a fixed order). */
+WICK_API wick_status wick_ensemble_run(const wick_ensemble_config *c, wick_ensemble_result **out);
+WICK_API void wick_ensemble_free(wick_ensemble_result *r);
+
+/* The theory's values beside a result's (arrays laid out as the result's):
+ * kernel K^(l) (SPEC §3), connected4 = 3 V^(l)_aa / n_{l-1} and pair4 =
+ * V^(l)_aa / n_{l-1} at order 1/n (SPEC §6; 0 at l = 1).  exact4 (or NULL)
+ * receives the exact finite-width connected4 where one exists, NAN
+ * otherwise: the deep linear network (SPEC §5, C_b = 0) and, by the same
+ * argument, the scale-invariant class at C_b = 0: 3K^2((1 + kappa/n)^(l-1) - 1)
+ * with kappa = 3A4/A2^2 - 1 (5 for ReLU).  Vertex entries are NAN for the
+ * perceptron. */
+WICK_API wick_status wick_ensemble_theory(const wick_ensemble_config *c, double *kernel,
+                                          double *connected4, double *pair4, double *exact4);
+
+/* ---------------------------------------------------------------------------
  * Theory engine (src/theory; SPEC.md).  No dependency on the training engine.
  * ------------------------------------------------------------------------- */
 

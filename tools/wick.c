@@ -12,6 +12,7 @@ static const struct {
     {"train", cmd_train, "train an MLP (default: Fashion-MNIST, critical init)"},
     {"eval", cmd_eval, "evaluate a model or checkpoint on a test set"},
     {"theory", cmd_theory, "predict a network at infinite width and order 1/n"},
+    {"ensemble", cmd_ensemble, "measure M finite-width networks at initialisation beside the theory"},
 };
 
 static void usage(FILE *f) {

@@ -70,7 +70,7 @@ wick_status wick_plot_png(const char *path, const char *title, const char *xlabe
     put_quoted(g, xlabel ? xlabel : "");
     fprintf(g, "\nset ylabel ");
     put_quoted(g, ylabel ? ylabel : "");
-    fprintf(g, "\nset key best\nset grid\n");
+    fprintf(g, "\nset key outside right top\nset grid\n");
     if (logx) fprintf(g, "set logscale x\n");
     if (logy) fprintf(g, "set logscale y\n");
     /* lines first so that points with error bars are drawn over them */

@@ -1,0 +1,163 @@
+/* test_experiments.c — ensembles, the empirical NTK and kernel predictions
+ * against exact or independently computed values (SPEC §5-§9, §11).  Monte
+ * Carlo checks use fixed seeds and state their tolerance in standard errors;
+ * each also shows it can fail (SPEC §11: the same measurement rejects the
+ * prediction scaled by 1.2). */
+#include "check.h"
+#include "experiments/experiments.h"
+
+static wick_act act_of(wick_act_kind k) {
+    wick_act a = {k, WICK_LEAKY_DEFAULT};
+    return a;
+}
+
+/* The fast normal fill draws wick_rand_normal's numbers (to a few ulps:
+ * vector log/sin/cos), at any offset and length. */
+static void test_fill_normal_matches_rng(void) {
+    double x[53];
+    for (uint64_t off = 0; off < 3; off++)
+        for (size_t n = 0; n <= 53; n += 13) {
+            ex_fill_normal(x, n, 9, ((uint64_t)1 << 40) + 1234567, off);
+            for (size_t i = 0; i < n; i++)
+                CHECK_NEAR(x[i], wick_rand_normal(9, ((uint64_t)1 << 40) + 1234567, off + i), 1e-14);
+        }
+}
+
+/* SPEC §5 and §11: deep linear, C_W = 1, n = 16, L = 4, M = 4e4.  The exact
+ * connected four-point function 3K^2((1 + 2/16)^3 - 1) must lie within 4
+ * standard errors; the 1/n formula 3K^2 * 0.375 (several s.e. away) and the
+ * exact value scaled by 1.2 must not. */
+static void test_deep_linear_four_point(void) {
+    double G0 = 1.0;
+    wick_ensemble_config c = {act_of(WICK_ACT_LINEAR), 0.0, 1.0, 4, 16, 40000, 2026, &G0, 1};
+    wick_ensemble_result *r = NULL;
+    CHECK_OK(wick_ensemble_run(&c, &r));
+    if (!r) return;
+    double ex[4], k4[4], th[4];
+    CHECK_OK(wick_ensemble_theory(&c, th, k4, NULL, ex));
+    double K = 1.0, exact = 3 * K * K * (1.423828125 - 1);
+    CHECK_NEAR(ex[3], exact, 1e-12);
+    CHECK_NEAR(k4[3], 3 * K * K * 0.375, 1e-9);      /* 3V/n with V = 2(l-1)K^2 */
+    double m = r->connected4[3], se = r->connected4_stderr[3];
+    fprintf(stderr, "    deep linear l=4: measured %.5f +- %.5f, exact %.5f, 1/n %.5f\n", m, se,
+            exact, 3 * 0.375);
+    CHECK(se > 0 && se < 0.05 * exact);
+    CHECK_NEAR(m, exact, 4 * se);
+    CHECK(fabs(m - 1.2 * exact) > 4 * se);           /* it can fail */
+    /* every layer: kernel exactly K = 1 in expectation, within 4 s.e. */
+    for (int l = 0; l < 4; l++) {
+        CHECK_NEAR(r->kernel[l], 1.0, 4 * r->kernel_stderr[l]);
+        CHECK_NEAR(r->connected4[l], ex[l], 4 * r->connected4_stderr[l] + 1e-12);
+        /* two neurons: E[z_i^2 z_j^2] - K^2 = exact / 3 (SPEC §5: given the
+         * previous layer, z_i and z_j are independent with one variance) */
+        CHECK_NEAR(r->pair4[l], ex[l] / 3, 4 * r->pair4_stderr[l] + 1e-12);
+    }
+    CHECK_NEAR(r->connected4[0], 0.0, 4 * r->connected4_stderr[0]);
+    wick_ensemble_free(r);
+}
+
+/* ReLU at criticality (C_b = 0, C_W = 2) with two inputs.  The diagonal of
+ * the kernel is exact at any width (the ReLU recursion of E[z^2] is linear
+ * when C_b = 0) and so is the one-neuron four-point function, 3K^2((1 +
+ * 5/n)^(l-1) - 1) (SPEC §5's argument with kappa = 3A4/A2^2 - 1 = 5): both
+ * within 4 s.e., and 1.2 x the exact value rejected.  The off-diagonal
+ * kernel agrees with the recursion up to O(1/n): 4 s.e. + 1%. */
+static void test_relu_kernel_vs_recursion(void) {
+    double G0[4] = {1.0, 0.6, 0.6, 1.5};
+    wick_ensemble_config c = {act_of(WICK_ACT_RELU), 0.0, 2.0, 6, 64, 6000, 7, G0, 2};
+    wick_ensemble_result *r = NULL;
+    CHECK_OK(wick_ensemble_run(&c, &r));
+    if (!r) return;
+    double K[6 * 4], k4[6 * 2], ex[6 * 2];
+    CHECK_OK(wick_ensemble_theory(&c, K, k4, NULL, ex));
+    /* the recursion's own checks: the diagonal stays 2 G0 at criticality */
+    CHECK_NEAR(K[5 * 4 + 0], 2.0, 1e-12);
+    CHECK_NEAR(K[5 * 4 + 3], 3.0, 1e-12);
+    int rejected = 0;
+    for (int l = 0; l < 6; l++) {
+        for (int q = 0; q < 4; q++) {
+            double tol = 4 * r->kernel_stderr[l * 4 + q] + (q == 1 || q == 2 ? 0.01 * K[l * 4 + q] : 0);
+            CHECK_NEAR(r->kernel[l * 4 + q], K[l * 4 + q], tol);
+        }
+        if (fabs(r->kernel[l * 4] - 1.2 * K[l * 4]) > 4 * r->kernel_stderr[l * 4]) rejected++;
+        for (int a = 0; a < 2; a++)
+            CHECK_NEAR(r->connected4[l * 2 + a], ex[l * 2 + a], 4 * r->connected4_stderr[l * 2 + a] + 1e-12);
+    }
+    CHECK(rejected == 6);
+    double m = r->connected4[5 * 2], se = r->connected4_stderr[5 * 2];
+    double exact = 3 * 4.0 * (pow(1 + 5.0 / 64, 5) - 1);
+    fprintf(stderr, "    relu l=6 n=64: connected4 %.4f +- %.4f, exact %.4f, 1/n theory %.4f\n", m, se,
+            exact, k4[5 * 2]);
+    CHECK_REL(ex[5 * 2], exact, 1e-12);
+    CHECK_REL(k4[5 * 2], 3 * 5 * 5 * 4.0 / 64, 1e-9);  /* 3V/n, V = 5(l-1)K^2 (SPEC §6) */
+    CHECK(fabs(m - 1.2 * exact) > 4 * se);              /* it can fail */
+    wick_ensemble_free(r);
+}
+
+/* The exact scale-invariant oracle expands to the theory's 3V/n at large n:
+ * two independent routes to the same number (SPEC §5 and §6). */
+static void test_exact_oracle_matches_vertex(void) {
+    double G0 = 0.7;
+    wick_act acts[3] = {act_of(WICK_ACT_RELU), act_of(WICK_ACT_LINEAR), {WICK_ACT_LEAKY_RELU, 0.3}};
+    double cws[3] = {2.0, 1.0, 2.0 / 1.09};
+    for (int k = 0; k < 3; k++) {
+        wick_ensemble_config c = {acts[k], 0.0, cws[k], 7, 50000, 2, 1, &G0, 1};
+        double ex[7] = {0}, k4[7] = {0};
+        CHECK_OK(wick_ensemble_theory(&c, NULL, k4, NULL, ex));
+        /* exact/(1/n) - 1 = (l-1) kappa / (2n) + ...: below 5e-4 here */
+        for (int l = 1; l < 7; l++) CHECK_REL(ex[l], k4[l], 5e-4);
+    }
+}
+
+/* Bit-identical results for 1 and 2 threads and any M split. */
+static void test_ensemble_thread_independent(void) {
+    double G0 = 0.8;
+    wick_ensemble_config c = {act_of(WICK_ACT_TANH), 0.1, 1.5, 5, 24, 600, 11, &G0, 1};
+    wick_ensemble_result *a = NULL, *b = NULL;
+    int keep = wick_threads();
+    wick_set_threads(1);
+    CHECK_OK(wick_ensemble_run(&c, &a));
+    wick_set_threads(2);
+    CHECK_OK(wick_ensemble_run(&c, &b));
+    wick_set_threads(keep);
+    if (!a || !b) { wick_ensemble_free(a); wick_ensemble_free(b); return; }
+    CHECK(a->threads == 1 && b->threads == 2);
+    CHECK(memcmp(a->kernel, b->kernel, 5 * sizeof(double)) == 0);
+    CHECK(memcmp(a->connected4, b->connected4, 5 * sizeof(double)) == 0);
+    CHECK(memcmp(a->connected4_stderr, b->connected4_stderr, 5 * sizeof(double)) == 0);
+    wick_ensemble_free(a);
+    wick_ensemble_free(b);
+}
+
+static void test_ensemble_bad_config(void) {
+    double G0 = 1.0, Gbad[4] = {1, 2, 2, 1};  /* not PSD */
+    wick_ensemble_result *r = NULL;
+    wick_ensemble_config c = {act_of(WICK_ACT_RELU), 0.0, 2.0, 3, 1, 10, 1, &G0, 1};
+    CHECK_FAILS(wick_ensemble_run(&c, &r), WICK_EINVAL, "width 1");
+    c.width = 8; c.samples = 1;
+    CHECK_FAILS(wick_ensemble_run(&c, &r), WICK_EINVAL, "1 networks");
+    c.samples = 10; c.cw = -1;
+    CHECK_FAILS(wick_ensemble_run(&c, &r), WICK_EINVAL, "C_W = -1");
+    c.cw = 2; c.G0 = Gbad; c.ninputs = 2;
+    CHECK_FAILS(wick_ensemble_run(&c, &r), WICK_ENUMERIC, "not positive semi-definite");
+    CHECK(r == NULL);
+    /* allocation failure at each call: a clean error, nothing returned */
+    c.G0 = &G0; c.ninputs = 1;
+    for (long k = 1; k <= 12; k++) {
+        wick_alloc_fail_at(k);
+        wick_status s = wick_ensemble_run(&c, &r);
+        wick_alloc_fail_at(0);
+        if (s == WICK_OK) { wick_ensemble_free(r); r = NULL; break; }
+        CHECK(s == WICK_ENOMEM && r == NULL);
+    }
+}
+
+int main(void) {
+    RUN(test_fill_normal_matches_rng);
+    RUN(test_deep_linear_four_point);
+    RUN(test_relu_kernel_vs_recursion);
+    RUN(test_exact_oracle_matches_vertex);
+    RUN(test_ensemble_thread_independent);
+    RUN(test_ensemble_bad_config);
+    return chk_finish();
+}
