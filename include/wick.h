@@ -622,6 +622,49 @@ WICK_API void wick_ensemble_free(wick_ensemble_result *r);
 WICK_API wick_status wick_ensemble_theory(const wick_ensemble_config *c, double *kernel,
                                           double *connected4, double *pair4, double *exact4);
 
+/* A float64 MLP in the book's parameterisation (SPEC §1, §7) on a wick_graph,
+ * for the empirical NTK and full-batch gradient descent: depth L, input n_0,
+ * hidden width n, nout outputs; per-layer learning rates lambda_b (biases)
+ * and lambda_W / n_{l-1} (weights). */
+typedef struct {
+    wick_act act;
+    double cb, cw;
+    double lambda_b, lambda_w;  /* SPEC §7 (defaults 1, 1) */
+    int depth;                  /* L >= 1 */
+    size_t n0, width, nout;
+} wick_net64_config;
+
+typedef struct wick_net64 wick_net64;
+
+/* max_batch: the most inputs one forward or GD step takes at once. */
+WICK_API wick_status wick_net64_new(wick_net64 **out, const wick_net64_config *c, int max_batch);
+WICK_API void        wick_net64_free(wick_net64 *m);
+/* Draws network k of `seed`: layer l from Philox stream (k << 20 | l), W^(l)
+ * (row-major [n_l, n_{l-1}]) then b^(l). */
+WICK_API void        wick_net64_init(wick_net64 *m, uint64_t seed, uint64_t k);
+/* Parameter access: W^(l) [n_l x n_{l-1}] and b^(l) [n_l], l = 1..L. */
+WICK_API double     *wick_net64_weight(wick_net64 *m, int l);
+WICK_API double     *wick_net64_bias(wick_net64 *m, int l);
+/* z (n x nout) for inputs x (n x n0), any n. */
+WICK_API wick_status wick_net64_forward(wick_net64 *m, const double *x, size_t n, double *z);
+/* The empirical NTK (SPEC §7) for n inputs: H[(a*nout+i)*(n*nout) + b*nout+j] =
+ * H_{ij;ab}.  Per-sample, per-output vector-Jacobian products through the
+ * graph's autodiff (wick_graph_backward_seed): the bias gradients give
+ * delta^(l) = dz_i/db^(l), and each weight group's sum factorises, since
+ * dz_i/dW^(l)_jk = delta^(l)_j h^(l-1)_k for one sample:
+ *   H = sum_l (delta^(l)_a . delta^(l)_b) (lambda_b + lambda_W/n_{l-1} h^(l-1)_a . h^(l-1)_b).
+ * direct = 1 instead sums the products of every parameter's gradient (the
+ * definition; slower, for tests). */
+WICK_API wick_status wick_net64_ntk(wick_net64 *m, const double *x, size_t n, int direct,
+                                    double *H);
+/* One step of full-batch gradient descent on the loss 1/2 sum_a sum_i
+ * (z_ia - y_ia)^2 (SPEC §9): theta <- theta - eta lambda dL/dtheta, with
+ * lambda_b for biases and lambda_W/n_{l-1} for weights.  (A mean-MSE
+ * trainer needs eta_engine = eta |A| n_L / 2 for the same trajectory.)
+ * n <= max_batch.  *loss (or NULL) receives the loss before the step. */
+WICK_API wick_status wick_net64_gd_step(wick_net64 *m, const double *x, const double *y,
+                                        size_t n, double eta, double *loss);
+
 /* ---------------------------------------------------------------------------
  * Theory engine (src/theory; SPEC.md).  No dependency on the training engine.
  * ------------------------------------------------------------------------- */

@@ -152,6 +152,89 @@ static void test_ensemble_bad_config(void) {
     }
 }
 
+/* The empirical NTK of a one-hidden-layer ReLU network with weights set by
+ * hand (n0 = 2, n1 = 2, one output), against the value worked out on paper
+ * from SPEC §7: dz/db2 = 1, dz/dW2_j = s_j, dz/db1_j = W2_j s'_j,
+ * dz/dW1_jk = W2_j s'_j x_k, so
+ * H_ab = lb (1 + sum_j W2_j^2 s'_ja s'_jb)
+ *      + lw (1/n1 sum_j s_ja s_jb + 1/n0 sum_j W2_j^2 s'_ja s'_jb x_a.x_b).
+ * W1 = [[1, 0], [0.5, -1]], b1 = [0, 0.5], W2 = [2, -1], b2 = 0.3,
+ * x_a = (1, 2), x_b = (2, -1): z1_a = (1, -1), z1_b = (2, 2.5), x_a.x_b = 0.
+ * lb = lw = 1: H_aa = 1 + 0.5 + 4 + 10 = 15.5, H_ab = 1 + 1 + 4 + 0 = 6,
+ * H_bb = 1 + 5.125 + 5 + 12.5 = 23.625; lb = 0.5, lw = 2: H_aa = 2.5 + 21. */
+static void test_ntk_one_hidden_layer_by_hand(void) {
+    double lbs[2] = {1.0, 0.5}, lws[2] = {1.0, 2.0};
+    double want[2][4] = {{15.5, 6, 6, 23.625}, {23.5, 0.5 * 5 + 2 * 1, 0.5 * 5 + 2 * 1, 0.5 * 6 + 2 * 17.625}};
+    for (int v = 0; v < 2; v++) {
+        wick_net64_config c = {act_of(WICK_ACT_RELU), 0.0, 2.0, lbs[v], lws[v], 2, 2, 2, 1};
+        wick_net64 *m = NULL;
+        CHECK_OK(wick_net64_new(&m, &c, 4));
+        if (!m) return;
+        double W1[4] = {1, 0, 0.5, -1}, b1[2] = {0, 0.5}, W2[2] = {2, -1}, b2 = 0.3;
+        memcpy(wick_net64_weight(m, 1), W1, sizeof W1);
+        memcpy(wick_net64_bias(m, 1), b1, sizeof b1);
+        memcpy(wick_net64_weight(m, 2), W2, sizeof W2);
+        *wick_net64_bias(m, 2) = b2;
+        double x[4] = {1, 2, 2, -1}, H[4], Hd[4], z[2];
+        CHECK_OK(wick_net64_forward(m, x, 2, z));
+        CHECK_NEAR(z[0], 0.3 + 2 * 1, 1e-15);
+        CHECK_NEAR(z[1], 0.3 + 2 * 2 - 2.5, 1e-15);
+        CHECK_OK(wick_net64_ntk(m, x, 2, 0, H));
+        CHECK_OK(wick_net64_ntk(m, x, 2, 1, Hd));
+        for (int q = 0; q < 4; q++) {
+            CHECK_NEAR(H[q], want[v][q], 1e-12);
+            CHECK_NEAR(Hd[q], want[v][q], 1e-12);
+        }
+        wick_net64_free(m);
+    }
+}
+
+/* The factorised NTK equals the definition (every parameter's gradient) for
+ * a deeper tanh network with several outputs and biases. */
+static void test_ntk_factorised_equals_direct(void) {
+    wick_net64_config c = {act_of(WICK_ACT_TANH), 0.2, 1.3, 0.7, 1.9, 4, 5, 6, 3};
+    wick_net64 *m = NULL;
+    CHECK_OK(wick_net64_new(&m, &c, 8));
+    if (!m) return;
+    wick_net64_init(m, 5, 17);
+    double x[3 * 5], H[81], Hd[81];
+    for (int i = 0; i < 15; i++) x[i] = wick_rand_normal(1, 2, (uint64_t)i);
+    CHECK_OK(wick_net64_ntk(m, x, 3, 0, H));
+    CHECK_OK(wick_net64_ntk(m, x, 3, 1, Hd));
+    for (int q = 0; q < 81; q++) CHECK_NEAR(H[q], Hd[q], 1e-12 * (1 + fabs(Hd[q])));
+    CHECK(H[0] > 0 && H[1] != 0);   /* off-diagonal outputs do not vanish at finite width */
+    wick_net64_free(m);
+}
+
+/* Gradient descent steps: the loss 1/2 sum (z - y)^2 decreases for a small
+ * rate, and one step moves z by -eta H (z - y) to first order (SPEC §9). */
+static void test_gd_step_follows_ntk(void) {
+    wick_net64_config c = {act_of(WICK_ACT_TANH), 0.0, 1.0, 1.0, 1.0, 3, 4, 16, 1};
+    wick_net64 *m = NULL;
+    CHECK_OK(wick_net64_new(&m, &c, 3));
+    if (!m) return;
+    wick_net64_init(m, 3, 0);
+    double x[12], y[3] = {0.5, -0.5, 1.0}, H[9], z0[3], z1[3], loss0, loss1;
+    for (int i = 0; i < 12; i++) x[i] = wick_rand_normal(4, 0, (uint64_t)i);
+    CHECK_OK(wick_net64_ntk(m, x, 3, 0, H));
+    CHECK_OK(wick_net64_forward(m, x, 3, z0));
+    double eta = 1e-5;
+    CHECK_OK(wick_net64_gd_step(m, x, y, 3, eta, &loss0));
+    CHECK_OK(wick_net64_forward(m, x, 3, z1));
+    CHECK_OK(wick_net64_gd_step(m, x, y, 3, eta, &loss1));
+    CHECK(loss1 < loss0);
+    double l0 = 0;
+    for (int a = 0; a < 3; a++) l0 += 0.5 * (z0[a] - y[a]) * (z0[a] - y[a]);
+    CHECK_NEAR(loss0, l0, 1e-12);
+    for (int a = 0; a < 3; a++) {
+        double dz = 0;
+        for (int b = 0; b < 3; b++) dz -= eta * H[a * 3 + b] * (z0[b] - y[b]);
+        CHECK_NEAR(z1[a] - z0[a], dz, 1e-3 * fabs(dz) + 1e-13);
+    }
+    CHECK_FAILS(wick_net64_gd_step(m, x, y, 4, eta, NULL), WICK_EINVAL, "4 inputs");
+    wick_net64_free(m);
+}
+
 int main(void) {
     RUN(test_fill_normal_matches_rng);
     RUN(test_deep_linear_four_point);
@@ -159,5 +242,8 @@ int main(void) {
     RUN(test_exact_oracle_matches_vertex);
     RUN(test_ensemble_thread_independent);
     RUN(test_ensemble_bad_config);
+    RUN(test_ntk_one_hidden_layer_by_hand);
+    RUN(test_ntk_factorised_equals_direct);
+    RUN(test_gd_step_follows_ntk);
     return chk_finish();
 }
