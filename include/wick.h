@@ -665,6 +665,32 @@ WICK_API wick_status wick_net64_ntk(wick_net64 *m, const double *x, size_t n, in
 WICK_API wick_status wick_net64_gd_step(wick_net64 *m, const double *x, const double *y,
                                         size_t n, double eta, double *loss);
 
+/* The empirical NTK over an ensemble of M networks (wick_net64_init's
+ * networks k = 0..M-1) for ni inputs x (ni x net.n0), each network one
+ * sample: mean[a*ni+b] = E[H_{ii;ab}] (averaged over the outputs i of each
+ * network), var = Var[H_{00;ab}] over networks (the O(1/n) fluctuation,
+ * SPEC §7), with standard errors (var's from the sample fourth moment), and
+ * theory = Theta^(L)_ab (SPEC §7).  Parallel over networks; independent of
+ * the thread count. */
+typedef struct {
+    wick_net64_config net;
+    size_t samples;             /* M >= 2 */
+    uint64_t seed;
+    const double *x;            /* [ni][net.n0] */
+    size_t ninputs;             /* 1..64 */
+} wick_ntk_ensemble_config;
+
+typedef struct {
+    size_t ninputs, samples;
+    double *mean, *mean_stderr, *var, *var_stderr, *theory, *kernel_theory; /* [ni][ni] */
+    double seconds;
+    int threads;
+} wick_ntk_ensemble_result;
+
+WICK_API wick_status wick_ntk_ensemble(const wick_ntk_ensemble_config *c,
+                                       wick_ntk_ensemble_result **out);
+WICK_API void wick_ntk_ensemble_free(wick_ntk_ensemble_result *r);
+
 /* ---------------------------------------------------------------------------
  * Theory engine (src/theory; SPEC.md).  No dependency on the training engine.
  * ------------------------------------------------------------------------- */
