@@ -13,6 +13,7 @@ static const struct {
     {"eval", cmd_eval, "evaluate a model or checkpoint on a test set"},
     {"theory", cmd_theory, "predict a network at infinite width and order 1/n"},
     {"ensemble", cmd_ensemble, "measure M finite-width networks at initialisation beside the theory"},
+    {"ntk", cmd_ntk, "the empirical NTK of M networks against the infinite-width Theta"},
 };
 
 static void usage(FILE *f) {
