@@ -601,6 +601,8 @@ typedef struct {
     double *kernel, *kernel_stderr;    /* [L][ni][ni]: E[z_{i;a} z_{i;b}] */
     double *connected4, *connected4_stderr; /* [L][ni]: E[z_{i;a}^4] - 3 E[z_{i;a}^2]^2 */
     double *pair4, *pair4_stderr;      /* [L][ni]: E[z_i^2 z_j^2] - E[z_i^2]^2, i != j, input a */
+    double *ratio4, *ratio4_stderr;    /* [L][ni]: E[z^4] / (3 E[z^2]^2) - 1, the normalised
+                                          deviation from Gaussianity (theory: V/(n K^2)) */
     double seconds;                    /* wall time of the sampling */
     int threads;
 } wick_ensemble_result;
@@ -690,6 +692,14 @@ typedef struct {
 WICK_API wick_status wick_ntk_ensemble(const wick_ntk_ensemble_config *c,
                                        wick_ntk_ensemble_result **out);
 WICK_API void wick_ntk_ensemble_free(wick_ntk_ensemble_result *r);
+
+/* Weighted least squares y = slope x + intercept with weights 1/err^2 (err
+ * > 0 each): the parameters' standard errors from (X^T W X)^-1, scaled by
+ * sqrt(chi2/dof) when chi2/dof > 1 (a poor fit widens them, never narrows
+ * them).  *chi2_dof (or NULL) receives chi2/(n-2).  n >= 3. */
+WICK_API wick_status wick_fit_line(const double *x, const double *y, const double *err, size_t n,
+                                   double *slope, double *slope_err, double *intercept,
+                                   double *intercept_err, double *chi2_dof);
 
 /* ---------------------------------------------------------------------------
  * Theory engine (src/theory; SPEC.md).  No dependency on the training engine.

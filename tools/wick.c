@@ -14,6 +14,7 @@ static const struct {
     {"theory", cmd_theory, "predict a network at infinite width and order 1/n"},
     {"ensemble", cmd_ensemble, "measure M finite-width networks at initialisation beside the theory"},
     {"ntk", cmd_ntk, "the empirical NTK of M networks against the infinite-width Theta"},
+    {"sweep", cmd_sweep, "the aspect-ratio law: finite-width deviation against L/n, fitted"},
 };
 
 static void usage(FILE *f) {

@@ -261,6 +261,7 @@ void wick_ensemble_free(wick_ensemble_result *r) {
     wick_free(r->kernel); wick_free(r->kernel_stderr);
     wick_free(r->connected4); wick_free(r->connected4_stderr);
     wick_free(r->pair4); wick_free(r->pair4_stderr);
+    wick_free(r->ratio4); wick_free(r->ratio4_stderr);
     wick_free(r);
 }
 
@@ -298,9 +299,12 @@ wick_status wick_ensemble_run(const wick_ensemble_config *c, wick_ensemble_resul
         r->connected4_stderr = wick_malloc(sizeof(double) * L * ni);
         r->pair4 = wick_malloc(sizeof(double) * L * ni);
         r->pair4_stderr = wick_malloc(sizeof(double) * L * ni);
+        r->ratio4 = wick_malloc(sizeof(double) * L * ni);
+        r->ratio4_stderr = wick_malloc(sizeof(double) * L * ni);
     }
     if (!F1 || !K1 || !sums || !stats || !bufs || !r || !r->kernel || !r->kernel_stderr ||
-        !r->connected4 || !r->connected4_stderr || !r->pair4 || !r->pair4_stderr) {
+        !r->connected4 || !r->connected4_stderr || !r->pair4 || !r->pair4_stderr || !r->ratio4 ||
+        !r->ratio4_stderr) {
         st = wick_fail(WICK_ENOMEM, "ensemble: out of memory (width %zu, %zu inputs, %d threads)",
                        n, ni, nt);
         goto fail;
@@ -352,6 +356,11 @@ wick_status wick_ensemble_run(const wick_ensemble_config *c, wick_ensemble_resul
             double vp = var[qp] + 4 * g * g * var[qg] - 4 * g * covp;
             r->connected4[l * ni + a] = mean[q4] - 3 * g * g;
             r->connected4_stderr[l * ni + a] = sqrt((v4 > 0 ? v4 : 0) / Md);
+            /* f = m4 / (3 g^2) - 1: grad (1/(3 g^2), -2 m4 / (3 g^3)) */
+            double d4 = 1 / (3 * g * g), dg = -2 * mean[q4] / (3 * g * g * g);
+            double vr = d4 * d4 * var[q4] + dg * dg * var[qg] + 2 * d4 * dg * cov4;
+            r->ratio4[l * ni + a] = g > 0 ? mean[q4] * d4 - 1 : NAN;
+            r->ratio4_stderr[l * ni + a] = g > 0 ? sqrt((vr > 0 ? vr : 0) / Md) : NAN;
             r->pair4[l * ni + a] = mean[qp] - g * g;
             r->pair4_stderr[l * ni + a] = sqrt((vp > 0 ? vp : 0) / Md);
         }
