@@ -701,6 +701,33 @@ WICK_API wick_status wick_fit_line(const double *x, const double *y, const doubl
                                    double *slope, double *slope_err, double *intercept,
                                    double *intercept_err, double *chi2_dof);
 
+/* Kernel predictions on a data set at infinite width: the NNGP posterior
+ * mean (SPEC §8, observation noise `noise`) and the fully trained network's
+ * ensemble mean under the frozen NTK, Theta_BA Theta_AA^-1 y_A (SPEC §9, t ->
+ * infinity).  Inputs are rows of n0 doubles; the Gram flows run through
+ * wick_gram_flow with its tabulated path, which needs equal input norms
+ * (wick_kernel_normalise).  Test inputs go in batches of `batch` (the
+ * training block is recomputed per batch: memory ~ 2 L (nA + batch)^2
+ * doubles).  gp_mean, ntk_mean (nB x nout, or NULL) receive the predictions;
+ * logev (or NULL) the GP log evidence of the training targets (SPEC §8,
+ * summed over outputs). */
+typedef struct {
+    wick_act act;
+    double cb, cw;
+    double lambda_b, lambda_w;  /* NTK learning rates (SPEC §7) */
+    int depth;
+    double noise;               /* GP observation noise variance */
+} wick_kernel_hyper;
+
+WICK_API wick_status wick_kernel_predict(const wick_kernel_hyper *h, const double *xA,
+                                         const double *yA, size_t nA, const double *xB,
+                                         size_t nB, size_t n0, size_t nout, size_t batch,
+                                         double *gp_mean, double *ntk_mean, double *logev);
+/* Preprocessing for the tabulated Gram flow: subtract the mean of the first
+ * nA rows (the training inputs) from all n rows, then scale each row to
+ * |x|^2/n0 = 1.  WICK_EINVAL for a row that is zero after centring. */
+WICK_API wick_status wick_kernel_normalise(double *x, size_t n, size_t n0, size_t nA);
+
 /* ---------------------------------------------------------------------------
  * Theory engine (src/theory; SPEC.md).  No dependency on the training engine.
  * ------------------------------------------------------------------------- */

@@ -262,6 +262,96 @@ static void test_ntk_ensemble_deep_linear(void) {
     wick_ntk_ensemble_free(r);
 }
 
+/* Solves A x = b (n x n, row-major, copies) by Gaussian elimination with
+ * partial pivoting: the direct solve the kernel predictions are held to. */
+static void dense_solve(const double *A0, const double *b0, int n, int nrhs, double *x) {
+    double A[64 * 64], b[64 * 4];
+    memcpy(A, A0, sizeof(double) * n * n);
+    memcpy(b, b0, sizeof(double) * n * nrhs);
+    for (int k = 0; k < n; k++) {
+        int p = k;
+        for (int i = k + 1; i < n; i++) if (fabs(A[i * n + k]) > fabs(A[p * n + k])) p = i;
+        for (int j = 0; j < n; j++) { double t = A[k * n + j]; A[k * n + j] = A[p * n + j]; A[p * n + j] = t; }
+        for (int j = 0; j < nrhs; j++) { double t = b[k * nrhs + j]; b[k * nrhs + j] = b[p * nrhs + j]; b[p * nrhs + j] = t; }
+        for (int i = k + 1; i < n; i++) {
+            double f = A[i * n + k] / A[k * n + k];
+            for (int j = k; j < n; j++) A[i * n + j] -= f * A[k * n + j];
+            for (int j = 0; j < nrhs; j++) b[i * nrhs + j] -= f * b[k * nrhs + j];
+        }
+    }
+    for (int i = n - 1; i >= 0; i--)
+        for (int j = 0; j < nrhs; j++) {
+            double s = b[i * nrhs + j];
+            for (int c = i + 1; c < n; c++) s -= A[i * n + c] * x[c * nrhs + j];
+            x[i * nrhs + j] = s / A[i * n + i];
+        }
+}
+
+/* Kernel regression on a tiny problem (5 training, 3 test inputs, 2 outputs,
+ * test batches of 2) against a direct solve on the Gram flow of all 8
+ * inputs: NNGP mean K_BA (K_AA + noise I)^-1 y_A (SPEC §8) and NTK mean
+ * Theta_BA Theta_AA^-1 y_A, which must also equal wick_gd_predict at
+ * t -> infinity (SPEC §9).  ReLU (closed forms, 1e-10) and tanh (the
+ * tabulated flow on normalised inputs against direct quadrature, 1e-7). */
+static void test_kernel_regression_tiny(void) {
+    enum { NA = 5, NB = 3, N = 8, D = 4, O = 2 };
+    double x[N * D], y[NA * O];
+    for (int i = 0; i < N * D; i++) x[i] = wick_rand_normal(21, 0, (uint64_t)i);
+    for (int i = 0; i < NA * O; i++) y[i] = wick_rand_normal(21, 1, (uint64_t)i);
+    CHECK_OK(wick_kernel_normalise(x, N, D, NA));
+    double nrm = 0;
+    for (int j = 0; j < D; j++) nrm += x[6 * D + j] * x[6 * D + j];
+    CHECK_NEAR(nrm / D, 1.0, 1e-12);
+    wick_act acts[2] = {act_of(WICK_ACT_RELU), act_of(WICK_ACT_TANH)};
+    double cws[2] = {2.0, 1.0}, tols[2] = {1e-10, 1e-7};
+    for (int k = 0; k < 2; k++) {
+        wick_kernel_hyper h = {acts[k], 0.1, cws[k], 1.0, 1.0, 3, 0.05};
+        double gp[NB * O], nt[NB * O], logev;
+        CHECK_OK(wick_kernel_predict(&h, x, y, NA, x + NA * D, NB, D, O, 2, gp, nt, &logev));
+        /* the direct route */
+        wick_theory_config tc = wick_theory_defaults(h.act, h.depth);
+        tc.cb = h.cb; tc.cw = h.cw;
+        double G0[N * N], K[3 * N * N], T[3 * N * N];
+        CHECK_OK(wick_input_gram(x, N, D, G0));
+        CHECK_OK(wick_gram_flow(&tc, G0, N, K, T));
+        const double *KL = K + 2 * N * N, *TL = T + 2 * N * N;
+        double A[NA * NA], At[NA * NA], al[NA * O], alt[NA * O];
+        for (int i = 0; i < NA; i++)
+            for (int j = 0; j < NA; j++) {
+                A[i * NA + j] = KL[i * N + j] + (i == j ? h.noise : 0);
+                At[i * NA + j] = TL[i * N + j];
+            }
+        dense_solve(A, y, NA, O, al);
+        dense_solve(At, y, NA, O, alt);
+        double logdet = 0, quad = 0, Ac[NA * NA];
+        memcpy(Ac, A, sizeof A);
+        for (int c = 0; c < NA; c++) {      /* log det by elimination (A is SPD) */
+            logdet += log(Ac[c * NA + c]);
+            for (int i = c + 1; i < NA; i++) {
+                double f = Ac[i * NA + c] / Ac[c * NA + c];
+                for (int j = c; j < NA; j++) Ac[i * NA + j] -= f * Ac[c * NA + j];
+            }
+        }
+        for (int i = 0; i < NA * O; i++) quad += y[i] * al[i];
+        double want_logev = -0.5 * quad - O * 0.5 * logdet - O * NA / 2.0 * log(2 * M_PI);
+        CHECK_NEAR(logev, want_logev, 1e-9);
+        for (int b = 0; b < NB; b++)
+            for (int o = 0; o < O; o++) {
+                double g = 0, t = 0;
+                for (int a = 0; a < NA; a++) {
+                    g += KL[(NA + b) * N + a] * al[a * O + o];
+                    t += TL[(NA + b) * N + a] * alt[a * O + o];
+                }
+                CHECK_NEAR(gp[b * O + o], g, tols[k] * (1 + fabs(g)));
+                CHECK_NEAR(nt[b * O + o], t, tols[k] * (1 + fabs(t)));
+            }
+        /* wick_gd_predict at t -> infinity gives the same ensemble mean */
+        double mean[NB * O];
+        CHECK_OK(wick_gd_predict(TL, KL, NA, NB, y, O, 1e-3, -1, NULL, NULL, mean, NULL));
+        for (int i = 0; i < NB * O; i++) CHECK_NEAR(nt[i], mean[i], tols[k] * (1 + fabs(mean[i])));
+    }
+}
+
 int main(void) {
     RUN(test_fill_normal_matches_rng);
     RUN(test_deep_linear_four_point);
@@ -273,5 +363,6 @@ int main(void) {
     RUN(test_ntk_factorised_equals_direct);
     RUN(test_gd_step_follows_ntk);
     RUN(test_ntk_ensemble_deep_linear);
+    RUN(test_kernel_regression_tiny);
     return chk_finish();
 }
