@@ -15,6 +15,7 @@ static const struct {
     {"ensemble", cmd_ensemble, "measure M finite-width networks at initialisation beside the theory"},
     {"ntk", cmd_ntk, "the empirical NTK of M networks against the infinite-width Theta"},
     {"sweep", cmd_sweep, "the aspect-ratio law: finite-width deviation against L/n, fitted"},
+    {"kernel", cmd_kernel, "NNGP and NTK predictions on a data set (default Fashion-MNIST)"},
 };
 
 static void usage(FILE *f) {
