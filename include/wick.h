@@ -728,6 +728,46 @@ WICK_API wick_status wick_kernel_predict(const wick_kernel_hyper *h, const doubl
  * |x|^2/n0 = 1.  WICK_EINVAL for a row that is zero after centring. */
 WICK_API wick_status wick_kernel_normalise(double *x, size_t n, size_t n0, size_t nA);
 
+/* Training against the infinite-width prediction (SPEC §9, §10): M networks
+ * (wick_net64_init's k = 0..M-1) trained by `steps` steps of full-batch GD on
+ * the loss 1/2 sum (z - y)^2 at rate eta (book units, per-layer lambdas),
+ * their test outputs compared with the frozen-NTK prediction at t = steps
+ * (Theta, K of the last layer from wick_gram_flow over training and test
+ * inputs), and the NTK's motion measured on the first nprobe training inputs. */
+typedef struct {
+    wick_net64_config net;
+    size_t samples;             /* M >= 2 */
+    uint64_t seed;
+    double eta;                 /* in (0, 1/lambda_max(Theta_AA)); <= 0: 0.5/lambda_max */
+    long steps;                 /* T >= 0 */
+    const double *xA, *yA;      /* nA x n0 inputs, nA x nout targets */
+    size_t nA;
+    const double *xB;           /* nB x n0 test inputs */
+    size_t nB;
+    size_t nprobe;              /* 1..nA (at most 64) */
+} wick_gd_ensemble_config;
+
+typedef struct {
+    size_t nB, nout, samples;
+    double eta;                       /* the rate used */
+    double *mean, *var;               /* [nB x nout] measured over networks at t = T */
+    double *mean_theory, *var_theory; /* the frozen-NTK ensemble prediction at t = T */
+    double gap_mean;        /* RMS(mean - mean_theory) / RMS(mean_theory) */
+    double gap_mean_floor;  /* the Monte Carlo part of it: sqrt(avg var / M) / RMS(mean_theory) */
+    double gap_var;         /* avg |var - var_theory| / avg var_theory */
+    double gap_net, gap_net_stderr;   /* per network, given its own z(0): RMS_B(z_B(T) -
+                                         prediction) / RMS_B(prediction - z_B(0)), averaged */
+    double ntk_change, ntk_change_stderr;  /* ||H(T) - H(0)||_F / ||H(0)||_F on the probes */
+    double ntk_init_dev, ntk_init_dev_stderr; /* ||H(0) - Theta||_F / ||Theta||_F on the probes */
+    double train_loss, train_loss_theory;  /* 1/2 sum over A at T, averaged over networks:
+                                              measured, and frozen-NTK from each z(0) */
+    double seconds;
+    int threads;
+} wick_gd_ensemble_result;
+
+WICK_API wick_status wick_gd_ensemble(const wick_gd_ensemble_config *c, wick_gd_ensemble_result **out);
+WICK_API void wick_gd_ensemble_free(wick_gd_ensemble_result *r);
+
 /* ---------------------------------------------------------------------------
  * Theory engine (src/theory; SPEC.md).  No dependency on the training engine.
  * ------------------------------------------------------------------------- */

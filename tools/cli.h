@@ -13,6 +13,7 @@ int cmd_ensemble(int argc, char **argv);
 int cmd_ntk(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
 int cmd_kernel(int argc, char **argv);
+int cmd_gd(int argc, char **argv);
 
 /* Prints "wick CMD: <last error>" on stderr and returns EXIT_FAIL (or
  * EXIT_DIVERGED for a diverged run). */
