@@ -745,6 +745,9 @@ typedef struct {
     const double *xB;           /* nB x n0 test inputs */
     size_t nB;
     size_t nprobe;              /* 1..nA (at most 64) */
+    int antithetic;             /* 1: networks come in pairs, 2j+1 being 2j with the last layer's
+                                   W and b negated (z(0) -> -z(0), same NTK): the ensemble mean
+                                   loses most of its init noise; M must be even */
 } wick_gd_ensemble_config;
 
 typedef struct {
@@ -753,7 +756,8 @@ typedef struct {
     double *mean, *var;               /* [nB x nout] measured over networks at t = T */
     double *mean_theory, *var_theory; /* the frozen-NTK ensemble prediction at t = T */
     double gap_mean;        /* RMS(mean - mean_theory) / RMS(mean_theory) */
-    double gap_mean_floor;  /* the Monte Carlo part of it: sqrt(avg var / M) / RMS(mean_theory) */
+    double gap_mean_floor;  /* its Monte Carlo noise: sqrt(avg var of the mean) / RMS(mean_theory),
+                               over pairs when antithetic */
     double gap_var;         /* avg |var - var_theory| / avg var_theory */
     double gap_net, gap_net_stderr;   /* per network, given its own z(0): RMS_B(z_B(T) -
                                          prediction) / RMS_B(prediction - z_B(0)), averaged */

@@ -368,7 +368,7 @@ static void test_gd_ensemble_approaches_ntk(void) {
     size_t widths[2] = {16, 1024};
     for (int w = 0; w < 2; w++) {
         wick_gd_ensemble_config c = {{act_of(WICK_ACT_RELU), 0.0, 2.0, 1.0, 1.0, 2, D, widths[w], 1},
-                                     4, 5, 0, 20, x, y, NA, x + NA * D, NB, 4};
+                                     4, 5, 0, 20, x, y, NA, x + NA * D, NB, 4, 0};
         wick_gd_ensemble_result *r = NULL;
         CHECK_OK(wick_gd_ensemble(&c, &r));
         if (!r) return;
@@ -383,7 +383,7 @@ static void test_gd_ensemble_approaches_ntk(void) {
     CHECK(dH[1] < dH[0] / 8);
     /* a rate the finite-t prediction cannot serve is refused */
     wick_gd_ensemble_config bad = {{act_of(WICK_ACT_RELU), 0.0, 2.0, 1.0, 1.0, 2, D, 8, 1},
-                                   2, 5, 1e6, 2, x, y, NA, x + NA * D, NB, 4};
+                                   2, 5, 1e6, 2, x, y, NA, x + NA * D, NB, 4, 0};
     wick_gd_ensemble_result *r = NULL;
     CHECK_FAILS(wick_gd_ensemble(&bad, &r), WICK_EINVAL, "1/lambda_max");
 }

@@ -45,6 +45,9 @@ static void usage(FILE *f) {
         "  --eta X           global rate in the book's units, below 1/lambda_max(Theta_AA)\n"
         "                    (default 0.5/lambda_max)\n"
         "  --probes P        training inputs on which the NTK's motion is measured (default 16)\n"
+        "  --antithetic B    1: networks in mirror pairs (last layer negated: z(0) -> -z(0), same\n"
+        "                    NTK), so the ensemble mean sheds its init noise; 0: independent\n"
+        "                    (default 1; M must then be even)\n"
         "  --threads N       threads (default: OMP_NUM_THREADS, else all cores)\n"
         "  --json            last line of stdout: one JSON object, arrays over widths\n"
         "  --plot FILE.png   gap_net, dH and H0-Theta against the width (log-log, +- 1 s.e.)\n"
@@ -114,12 +117,12 @@ int cmd_gd(int argc, char **argv) {
         {"pool", 1, 0, 'P'}, {"act", 1, 0, 'a'}, {"cb", 1, 0, 'b'}, {"cw", 1, 0, 'w'},
         {"lambda-b", 1, 0, 'x'}, {"lambda-w", 1, 0, 'y'}, {"depth", 1, 0, 'L'}, {"widths", 1, 0, 'n'},
         {"samples", 1, 0, 'M'}, {"seed", 1, 0, 's'}, {"steps", 1, 0, 'T'}, {"eta", 1, 0, 'e'},
-        {"probes", 1, 0, 'r'}, {"threads", 1, 0, 't'}, {"json", 0, 0, 'j'}, {"plot", 1, 0, 'p'},
+        {"probes", 1, 0, 'r'}, {"antithetic", 1, 0, 'U'}, {"threads", 1, 0, 't'}, {"json", 0, 0, 'j'}, {"plot", 1, 0, 'p'},
         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     const char *dir = DEFAULT_DATA, *act_name = "relu", *plot = NULL, *widths_s = "64,256,1024";
     double cb = NAN, cw = NAN, lb = 1, lw = 1, eta = 0;
     long ntrain = 256, ntest = 500, classes = 2, pool = 2, depth = 2, samples = 8, seed = 1;
-    long steps = 100, probes = 16, threads = 0;
+    long steps = 100, probes = 16, threads = 0, anti = 1;
     int json = 0, c;
     optind = 1;
     opterr = 0;
@@ -142,6 +145,7 @@ int cmd_gd(int argc, char **argv) {
         case 'T': if (!cli_int("--steps", optarg, 0, 100000000, &steps)) return EXIT_USAGE; break;
         case 'e': if (!cli_double("--eta", optarg, &eta)) return EXIT_USAGE; break;
         case 'r': if (!cli_int("--probes", optarg, 1, 64, &probes)) return EXIT_USAGE; break;
+        case 'U': if (!cli_int("--antithetic", optarg, 0, 1, &anti)) return EXIT_USAGE; break;
         case 't': if (!cli_int("--threads", optarg, 1, 1024, &threads)) return EXIT_USAGE; break;
         case 'j': json = 1; break;
         case 'p': plot = optarg; break;
@@ -201,15 +205,15 @@ int cmd_gd(int argc, char **argv) {
     }
     printf("# wick gd: %s, C_b = %.9g, C_W = %.9g, lambda_b = %.9g, lambda_W = %.9g, depth %ld, %zu "
            "training / %zu test images (%ld classes, %zu inputs), %ld steps, %ld networks per width, "
-           "seed %ld\n", wick_act_name(act), cb, cw, lb, lw, depth, nA, nB, classes, dim, steps,
-           samples, seed);
+           "seed %ld%s\n", wick_act_name(act), cb, cw, lb, lw, depth, nA, nB, classes, dim, steps,
+           samples, seed, anti ? " (antithetic pairs)" : "");
     printf("%6s %9s %9s %9s %9s %8s %9s %8s %9s %8s %7s %7s %10s %10s %8s\n", "n", "gap_mean", "floor",
            "gap_var", "gap_net", "+-", "dH", "+-", "H0-Theta", "+-", "acc", "acc_th", "loss", "loss_th",
            "seconds");
     for (int w = 0; w < nw; w++) {
         wick_gd_ensemble_config gc = {{act, cb, cw, lb, lw, (int)depth, dim, (size_t)widths[w], nout},
                                       (size_t)samples, (uint64_t)seed, eta, steps, x, yA, nA,
-                                      x + nA * dim, nB, (size_t)probes};
+                                      x + nA * dim, nB, (size_t)probes, (int)anti};
         wick_gd_ensemble_result *r = NULL;
         if ((st = wick_gd_ensemble(&gc, &r))) { ret = cli_fail("gd", st); goto done; }
         double *o = res + (size_t)w * 16;

@@ -33,6 +33,9 @@ wick_status wick_gd_ensemble(const wick_gd_ensemble_config *c, wick_gd_ensemble_
     if (c->nprobe < 1 || c->nprobe > c->nA || c->nprobe > 64)
         return wick_fail(WICK_EINVAL, "gd ensemble: %zu probe inputs, expected 1..min(64, %zu)",
                          c->nprobe, c->nA);
+    if (c->antithetic && c->samples % 2)
+        return wick_fail(WICK_EINVAL, "gd ensemble: antithetic pairs need an even number of "
+                         "networks, not %zu", c->samples);
     if (!wick_act_has_derivative(c->net.act))
         return wick_fail(WICK_EINVAL, "gd ensemble: %s has no derivative", wick_act_name(c->net.act));
     size_t nA = c->nA, nB = c->nB, n = nA + nB, no = c->net.nout, n0 = c->net.n0, M = c->samples;
@@ -126,7 +129,14 @@ wick_status wick_gd_ensemble(const wick_gd_ensemble_config *c, wick_gd_ensemble_
         double *z0 = tbuf + tb * (size_t)t, *zp = z0 + n * no, *H0 = zp + n * no, *HT = H0 + np * np;
         double *o = per + k * per_n;
         wick_status s = WICK_OK;
-        wick_net64_init(m, c->seed, k);
+        wick_net64_init(m, c->seed, c->antithetic ? k / 2 : k);
+        if (c->antithetic && k % 2) {
+            /* the mirror network: z(0) -> -z(0), the NTK unchanged (every
+             * gradient flips sign or not at all, pairwise products stay) */
+            double *WL = wick_net64_weight(m, c->net.depth), *bL = wick_net64_bias(m, c->net.depth);
+            for (size_t q = 0; q < no * (L > 1 ? c->net.width : n0); q++) WL[q] = -WL[q];
+            for (size_t q = 0; q < no; q++) bL[q] = -bL[q];
+        }
         if (!s) s = wick_net64_forward(m, x, n, z0);
         if (!s) s = wick_net64_ntk(m, c->xA, c->nprobe, 0, H0);
         for (long step = 0; step < c->steps && !s; step++)
@@ -177,6 +187,22 @@ wick_status wick_gd_ensemble(const wick_gd_ensemble_config *c, wick_gd_ensemble_
     }
     r->gap_mean = sqrt(msq / tsq);
     r->gap_mean_floor = sqrt(vsum / Md / tsq);
+    if (c->antithetic) {
+        /* the mean's noise from the spread of the pair averages */
+        double Pd = Md / 2, vp = 0;
+        for (size_t q = 0; q < nB * no; q++) {
+            double s = 0, v = 0;
+            for (size_t j = 0; j < M / 2; j++)
+                s += 0.5 * (per[2 * j * per_n + q] + per[(2 * j + 1) * per_n + q]);
+            double mu = s / Pd;
+            for (size_t j = 0; j < M / 2; j++) {
+                double d = 0.5 * (per[2 * j * per_n + q] + per[(2 * j + 1) * per_n + q]) - mu;
+                v += d * d;
+            }
+            vp += Pd > 1 ? v / (Pd - 1) / Pd : NAN;
+        }
+        r->gap_mean_floor = sqrt(vp / tsq);
+    }
     r->gap_var = vdev / vth;
     double *stat[3] = {&r->gap_net, &r->ntk_change, &r->ntk_init_dev};
     double *serr[3] = {&r->gap_net_stderr, &r->ntk_change_stderr, &r->ntk_init_dev_stderr};
