@@ -27,6 +27,9 @@ static void usage(FILE *f) {
         "  --seed S          seed (default 1)\n"
         "  --q X             the input's normalised squared norm |x|^2/n0 (default 1)\n"
         "  --fit-max X       fit over points with L/n <= X (default 0.5)\n"
+        "  --fit-log         fit log(1 + R) instead of R (error s.e./(1 + R)): for the scale-\n"
+        "                    invariant class log(1 + R) = (L-1) log(1 + kappa/n) exactly, linear in\n"
+        "                    L/n at any depth, where R itself grows like exp(kappa L/n)\n"
         "  --threads N       threads (default: OMP_NUM_THREADS, else all cores)\n"
         "  --json            last line of stdout: one JSON object (arrays over the points)\n"
         "  --plot FILE.png   R against L/n per width, with error bars, over the theory curves\n"
@@ -50,12 +53,12 @@ int cmd_sweep(int argc, char **argv) {
     static const struct option opts[] = {
         {"act", 1, 0, 'a'}, {"cb", 1, 0, 'b'}, {"cw", 1, 0, 'w'}, {"widths", 1, 0, 'n'},
         {"depths", 1, 0, 'L'}, {"samples", 1, 0, 'M'}, {"seed", 1, 0, 's'}, {"q", 1, 0, 'q'},
-        {"fit-max", 1, 0, 'f'}, {"threads", 1, 0, 't'}, {"json", 0, 0, 'j'}, {"plot", 1, 0, 'p'},
+        {"fit-max", 1, 0, 'f'}, {"fit-log", 0, 0, 'g'}, {"threads", 1, 0, 't'}, {"json", 0, 0, 'j'}, {"plot", 1, 0, 'p'},
         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     const char *act_name = "relu", *plot = NULL, *widths_s = "32,64,128", *depths_s = "4,16,64";
     double cb = NAN, cw = NAN, q = 1, fit_max = 0.5;
     long samples = 10000, seed = 1, threads = 0;
-    int json = 0, c;
+    int json = 0, fit_log = 0, c;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -69,6 +72,7 @@ int cmd_sweep(int argc, char **argv) {
         case 's': if (!cli_int("--seed", optarg, 0, 0x7fffffffffffffffL, &seed)) return EXIT_USAGE; break;
         case 'q': if (!cli_double("--q", optarg, &q)) return EXIT_USAGE; break;
         case 'f': if (!cli_double("--fit-max", optarg, &fit_max)) return EXIT_USAGE; break;
+        case 'g': fit_log = 1; break;
         case 't': if (!cli_int("--threads", optarg, 1, 1024, &threads)) return EXIT_USAGE; break;
         case 'j': json = 1; break;
         case 'p': plot = optarg; break;
@@ -151,8 +155,13 @@ int cmd_sweep(int argc, char **argv) {
     size_t nf = 0;
     for (size_t i = 0; i < np && nf < 512; i++) {
         const double *p = P + i * 10;
-        if (p[2] <= fit_max && p[4] > 0 && isfinite(p[3])) {
-            fx[nf] = p[2]; fy[nf] = p[3]; fe[nf] = p[4]; ft[nf] = p[5]; nf++;
+        if (p[2] <= fit_max && p[4] > 0 && isfinite(p[3]) && (!fit_log || p[3] > -1)) {
+            fx[nf] = p[2]; fy[nf] = p[3]; fe[nf] = p[4]; ft[nf] = p[5];
+            if (fit_log) {
+                fy[nf] = log1p(p[3]); fe[nf] = p[4] / (1 + p[3]);
+                ft[nf] = log1p(isfinite(p[6]) ? p[6] : p[5]);
+            }
+            nf++;
         }
     }
     double slope = NAN, slope_se = NAN, icpt = NAN, icpt_se = NAN, chi2 = NAN;
@@ -164,9 +173,11 @@ int cmd_sweep(int argc, char **argv) {
         }
         double tse, ise, tchi;
         wick_fit_line(fx, ft, fe, nf, &tslope, &tse, &ticpt, &ise, &tchi);
-        printf("fit over %zu points with L/n <= %g: R = (%.6g +- %.3g) L/n + (%.6g +- %.3g), "
-               "chi2/dof = %.3g\n", nf, fit_max, slope, slope_se, icpt, icpt_se, chi2);
-        printf("theory (V/(nK^2)) fitted the same way: slope %.6g, intercept %.6g\n", tslope, ticpt);
+        const char *yv = fit_log ? "log(1+R)" : "R";
+        printf("fit over %zu points with L/n <= %g: %s = (%.6g +- %.3g) L/n + (%.6g +- %.3g), "
+               "chi2/dof = %.3g\n", nf, fit_max, yv, slope, slope_se, icpt, icpt_se, chi2);
+        printf("theory (%s) fitted the same way: slope %.6g, intercept %.6g\n",
+               fit_log ? "log(1 + exact R), else log(1 + V/(nK^2))" : "V/(nK^2)", tslope, ticpt);
     } else {
         printf("fit: only %zu points with L/n <= %g, no fit\n", nf, fit_max);
     }
@@ -191,7 +202,11 @@ int cmd_sweep(int argc, char **argv) {
         }
         double *lx = buf + np * 4, *ly = lx + 64;
         if (isfinite(slope)) {
-            for (int i = 0; i < 64; i++) { lx[i] = fit_max * i / 63.0; ly[i] = icpt + slope * lx[i]; }
+            for (int i = 0; i < 64; i++) {
+                lx[i] = fit_max * i / 63.0;
+                ly[i] = icpt + slope * lx[i];
+                if (fit_log) ly[i] = expm1(ly[i]);
+            }
             snprintf(names[ns], 64, "fit: slope %.3g +- %.2g", slope, slope_se);
             sr[ns++] = (wick_series){names[ns - 1], lx, ly, NULL, 64, 0};
         }
@@ -218,6 +233,7 @@ int cmd_sweep(int argc, char **argv) {
             json_object_set_new(root, keys[k], a);
         }
         json_object_set_new(root, "fit_max", json_real(fit_max));
+        json_object_set_new(root, "fit_log", json_boolean(fit_log));
         json_object_set_new(root, "slope", jnum(slope));
         json_object_set_new(root, "slope_stderr", jnum(slope_se));
         json_object_set_new(root, "intercept", jnum(icpt));
