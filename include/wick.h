@@ -759,6 +759,8 @@ typedef struct {
     double gap_mean_floor;  /* its Monte Carlo noise: sqrt(avg var of the mean) / RMS(mean_theory),
                                over pairs when antithetic */
     double gap_var;         /* avg |var - var_theory| / avg var_theory */
+    double gap_var_floor;   /* what sampling alone gives for Gaussian outputs:
+                               sqrt(2/pi) sqrt(2/(M_eff - 1)), M_eff = M (M/2 antithetic) */
     double gap_net, gap_net_stderr;   /* per network, given its own z(0): RMS_B(z_B(T) -
                                          prediction) / RMS_B(prediction - z_B(0)), averaged */
     double ntk_change, ntk_change_stderr;  /* ||H(T) - H(0)||_F / ||H(0)||_F on the probes */

@@ -22,7 +22,8 @@ static void usage(FILE *f) {
         "the test outputs with the frozen-NTK prediction at the same step:\n"
         "  gap_mean  RMS(ensemble mean - predicted mean) / RMS(predicted mean), beside its Monte\n"
         "            Carlo floor sqrt(avg var/M) / RMS(predicted mean)\n"
-        "  gap_var   avg |ensemble variance - predicted variance| / avg predicted variance\n"
+        "  gap_var   avg |ensemble variance - predicted variance| / avg predicted variance, beside\n"
+        "            what sampling alone gives (vfloor, Gaussian outputs)\n"
         "  gap_net   per network, given its own z(0): RMS(z(T) - prediction) / RMS(prediction - z(0))\n"
         "  dH        ||H(T) - H(0)|| / ||H(0)|| on the probe inputs (the NTK's motion)\n"
         "  H0-Theta  ||H(0) - Theta|| / ||Theta|| on the probe inputs (the NTK's fluctuation at init)\n"
@@ -207,8 +208,8 @@ int cmd_gd(int argc, char **argv) {
            "training / %zu test images (%ld classes, %zu inputs), %ld steps, %ld networks per width, "
            "seed %ld%s\n", wick_act_name(act), cb, cw, lb, lw, depth, nA, nB, classes, dim, steps,
            samples, seed, anti ? " (antithetic pairs)" : "");
-    printf("%6s %9s %9s %9s %9s %8s %9s %8s %9s %8s %7s %7s %10s %10s %8s\n", "n", "gap_mean", "floor",
-           "gap_var", "gap_net", "+-", "dH", "+-", "H0-Theta", "+-", "acc", "acc_th", "loss", "loss_th",
+    printf("%6s %9s %9s %9s %7s %9s %8s %9s %8s %9s %8s %7s %7s %10s %10s %8s\n", "n", "gap_mean", "floor",
+           "gap_var", "vfloor", "gap_net", "+-", "dH", "+-", "H0-Theta", "+-", "acc", "acc_th", "loss", "loss_th",
            "seconds");
     for (int w = 0; w < nw; w++) {
         wick_gd_ensemble_config gc = {{act, cb, cw, lb, lw, (int)depth, dim, (size_t)widths[w], nout},
@@ -223,9 +224,10 @@ int cmd_gd(int argc, char **argv) {
         o[9] = accuracy(r->mean, lab + nA, nB, nout);
         o[10] = accuracy(r->mean_theory, lab + nA, nB, nout);
         o[11] = r->train_loss; o[12] = r->train_loss_theory; o[13] = r->seconds; o[14] = r->eta;
-        printf("%6ld %9.4g %9.3g %9.4g %9.4g %8.2g %9.4g %8.2g %9.4g %8.2g %7.4f %7.4f %10.5g %10.5g %8.1f\n",
-               widths[w], o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7], o[8], o[9], o[10], o[11],
-               o[12], o[13]);
+        o[15] = r->gap_var_floor;
+        printf("%6ld %9.4g %9.3g %9.4g %7.3g %9.4g %8.2g %9.4g %8.2g %9.4g %8.2g %7.4f %7.4f %10.5g %10.5g %8.1f\n",
+               widths[w], o[0], o[1], o[2], o[15], o[3], o[4], o[5], o[6], o[7], o[8], o[9], o[10],
+               o[11], o[12], o[13]);
         fflush(stdout);
         wick_gd_ensemble_free(r);
     }
@@ -292,6 +294,9 @@ int cmd_gd(int argc, char **argv) {
             for (int w = 0; w < nw; w++) json_array_append_new(a, jnum(res[(size_t)w * 16 + k]));
             json_object_set_new(root, keys[k], a);
         }
+        json_t *vf = json_array();
+        for (int w = 0; w < nw; w++) json_array_append_new(vf, jnum(res[(size_t)w * 16 + 15]));
+        json_object_set_new(root, "gap_var_floor", vf);
         json_object_set_new(root, "gap_net_power", jnum(pw[0]));
         json_object_set_new(root, "gap_net_power_stderr", jnum(pe[0]));
         json_object_set_new(root, "ntk_change_power", jnum(pw[1]));

@@ -204,6 +204,11 @@ wick_status wick_gd_ensemble(const wick_gd_ensemble_config *c, wick_gd_ensemble_
         r->gap_mean_floor = sqrt(vp / tsq);
     }
     r->gap_var = vdev / vth;
+    {
+        /* E|s^2 - sigma^2| / sigma^2 for s^2 from m Gaussian samples ~ sqrt(2/pi) sqrt(2/(m-1)) */
+        double me = c->antithetic ? Md / 2 : Md;
+        r->gap_var_floor = me > 1 ? sqrt(2 / M_PI) * sqrt(2 / (me - 1)) : NAN;
+    }
     double *stat[3] = {&r->gap_net, &r->ntk_change, &r->ntk_init_dev};
     double *serr[3] = {&r->gap_net_stderr, &r->ntk_change_stderr, &r->ntk_init_dev_stderr};
     for (int j = 0; j < 3; j++) {
