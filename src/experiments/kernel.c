@@ -91,8 +91,10 @@ wick_status wick_kernel_predict(const wick_kernel_hyper *h, const double *xA, co
             /* t -> infinity: E[z_B] = Theta_BA Theta_AA^-1 y_A (SPEC §9), the GP
              * posterior formula with Theta in place of K and no noise (a
              * Cholesky solve; wick_gd_predict gives the same, see the tests) */
-            if ((st = wick_gp_posterior(T + (L - 1) * m * m, nA, nb, yA, nout, 0.0, mb, NULL, NULL)))
+            if ((st = wick_gp_posterior(T + (L - 1) * m * m, nA, nb, yA, nout, 0.0, mb, NULL, NULL))) {
+                st = wick_fail(st, "kernel: the NTK solve Theta_AA^-1 y_A (%s)", wick_last_error());
                 goto out;
+            }
             memcpy(ntk_mean + b0 * nout, mb, sizeof(double) * nb * nout);
         }
         b0 += nb;
