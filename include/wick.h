@@ -733,7 +733,9 @@ WICK_API wick_status wick_kernel_normalise(double *x, size_t n, size_t n0, size_
  * the loss 1/2 sum (z - y)^2 at rate eta (book units, per-layer lambdas),
  * their test outputs compared with the frozen-NTK prediction at t = steps
  * (Theta, K of the last layer from wick_gram_flow over training and test
- * inputs), and the NTK's motion measured on the first nprobe training inputs. */
+ * inputs), and the NTK's motion measured on the first nprobe training inputs.
+ * Parallel over networks; per-network results are the same for every thread
+ * count, the theory's prediction (BLAS) up to the rounding of its sums. */
 typedef struct {
     wick_net64_config net;
     size_t samples;             /* M >= 2 */

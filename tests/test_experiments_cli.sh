@@ -52,6 +52,10 @@ $W ensemble --act tanh --width 12 --depth 3 --samples 300 --threads 1 --json 2>/
 $W ensemble --act tanh --width 12 --depth 3 --samples 300 --threads 2 --json 2>/dev/null | tail -n 1 | sed 's/"threads":[0-9]*,//; s/"seconds":[^,]*,//' > "$T/t2"
 cmp -s "$T/t1" "$T/t2"; ok $? "ensemble: same JSON for 1 and 2 threads"
 
+$W ntk --act tanh --width 12 --depth 3 --samples 40 --threads 1 --json 2>/dev/null | tail -n 1 > "$T/n1"
+$W ntk --act tanh --width 12 --depth 3 --samples 40 --threads 2 --json 2>/dev/null | tail -n 1 > "$T/n2"
+cmp -s "$T/n1" "$T/n2"; ok $? "ntk: same JSON for 1 and 2 threads"
+
 # several inputs from a CSV: matrices per layer
 printf '1,0,0\n0.5,0.5,0\n' > "$T/in.csv"
 $W ensemble --act relu --width 16 --depth 3 --samples 500 --inputs "$T/in.csv" --json > "$T/two.json" 2>/dev/null
