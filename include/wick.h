@@ -574,6 +574,213 @@ WICK_API wick_status wick_evaluate(wick_mlp *m, const wick_dataset *d, wick_metr
 
 
 /* ---------------------------------------------------------------------------
+ * Experiments (src/experiments): real finite-width networks measured beside
+ * the theory engine's predictions (SPEC §5-§7, §9-§11).
+ * ------------------------------------------------------------------------- */
+
+/* An ensemble of M independent MLPs at initialisation (SPEC §1): depth L,
+ * every layer of width n (the last too, so that each layer has n neurons to
+ * average over), biases N(0, C_b), weights N(0, C_W/n_{l-1}).  Network k's
+ * layer l draws from Philox stream (k << 20 | l) of `seed`, so network k is
+ * the same whatever M, the depth or the thread count.  The first layer is
+ * drawn directly from its exact law z^(1) ~ N(0, C_b + C_W G0) per neuron
+ * (G0 the inputs' Gram), which costs nothing whatever n_0. */
+typedef struct {
+    wick_act act;
+    double cb, cw;
+    int depth;                  /* L >= 1 */
+    size_t width;               /* n >= 2 */
+    size_t samples;             /* M >= 2 networks */
+    uint64_t seed;
+    const double *G0;           /* [ninputs^2] (1/n0) x_a . x_b, symmetric PSD */
+    size_t ninputs;             /* 1..64 */
+} wick_ensemble_config;
+
+/* Measured per layer l (index l-1), with standard errors over networks: each
+ * network's neurons are averaged first and each network is one sample
+ * (SPEC §11); the connected correlators' errors by the delta method. */
+typedef struct {
+    int depth;
+    size_t ninputs, samples, width;
+    double *kernel, *kernel_stderr;    /* [L][ni][ni]: E[z_{i;a} z_{i;b}] */
+    double *connected4, *connected4_stderr; /* [L][ni]: E[z_{i;a}^4] - 3 E[z_{i;a}^2]^2 */
+    double *pair4, *pair4_stderr;      /* [L][ni]: E[z_i^2 z_j^2] - E[z_i^2]^2, i != j, input a */
+    double *ratio4, *ratio4_stderr;    /* [L][ni]: E[z^4] / (3 E[z^2]^2) - 1, the normalised
+                                          deviation from Gaussianity (theory: V/(n K^2)) */
+    double seconds;                    /* wall time of the sampling */
+    int threads;
+} wick_ensemble_result;
+
+/* Samples and measures the ensemble, parallel over networks (OpenMP, the
+ * wick_threads() count); results are bit-identical for every thread count
+ * (per-network statistics, reduced over networks in a fixed order). */
+WICK_API wick_status wick_ensemble_run(const wick_ensemble_config *c, wick_ensemble_result **out);
+WICK_API void wick_ensemble_free(wick_ensemble_result *r);
+
+/* The theory's values beside a result's (arrays laid out as the result's):
+ * kernel K^(l) (SPEC §3), connected4 = 3 V^(l)_aa / n_{l-1} and pair4 =
+ * V^(l)_aa / n_{l-1} at order 1/n (SPEC §6; 0 at l = 1).  exact4 (or NULL)
+ * receives the exact finite-width connected4 where one exists, NAN
+ * otherwise: the deep linear network (SPEC §5, C_b = 0) and, by the same
+ * argument, the scale-invariant class at C_b = 0: 3K^2((1 + kappa/n)^(l-1) - 1)
+ * with kappa = 3A4/A2^2 - 1 (5 for ReLU).  Vertex entries are NAN for the
+ * perceptron. */
+WICK_API wick_status wick_ensemble_theory(const wick_ensemble_config *c, double *kernel,
+                                          double *connected4, double *pair4, double *exact4);
+
+/* A float64 MLP in the book's parameterisation (SPEC §1, §7) on a wick_graph,
+ * for the empirical NTK and full-batch gradient descent: depth L, input n_0,
+ * hidden width n, nout outputs; per-layer learning rates lambda_b (biases)
+ * and lambda_W / n_{l-1} (weights). */
+typedef struct {
+    wick_act act;
+    double cb, cw;
+    double lambda_b, lambda_w;  /* SPEC §7 (defaults 1, 1) */
+    int depth;                  /* L >= 1 */
+    size_t n0, width, nout;
+} wick_net64_config;
+
+typedef struct wick_net64 wick_net64;
+
+/* max_batch: the most inputs one forward or GD step takes at once. */
+WICK_API wick_status wick_net64_new(wick_net64 **out, const wick_net64_config *c, int max_batch);
+WICK_API void        wick_net64_free(wick_net64 *m);
+/* Draws network k of `seed`: layer l from Philox stream (k << 20 | l), W^(l)
+ * (row-major [n_l, n_{l-1}]) then b^(l). */
+WICK_API void        wick_net64_init(wick_net64 *m, uint64_t seed, uint64_t k);
+/* Parameter access: W^(l) [n_l x n_{l-1}] and b^(l) [n_l], l = 1..L. */
+WICK_API double     *wick_net64_weight(wick_net64 *m, int l);
+WICK_API double     *wick_net64_bias(wick_net64 *m, int l);
+/* z (n x nout) for inputs x (n x n0), any n. */
+WICK_API wick_status wick_net64_forward(wick_net64 *m, const double *x, size_t n, double *z);
+/* The empirical NTK (SPEC §7) for n inputs: H[(a*nout+i)*(n*nout) + b*nout+j] =
+ * H_{ij;ab}.  Per-sample, per-output vector-Jacobian products through the
+ * graph's autodiff (wick_graph_backward_seed): the bias gradients give
+ * delta^(l) = dz_i/db^(l), and each weight group's sum factorises, since
+ * dz_i/dW^(l)_jk = delta^(l)_j h^(l-1)_k for one sample:
+ *   H = sum_l (delta^(l)_a . delta^(l)_b) (lambda_b + lambda_W/n_{l-1} h^(l-1)_a . h^(l-1)_b).
+ * direct = 1 instead sums the products of every parameter's gradient (the
+ * definition; slower, for tests). */
+WICK_API wick_status wick_net64_ntk(wick_net64 *m, const double *x, size_t n, int direct,
+                                    double *H);
+/* One step of full-batch gradient descent on the loss 1/2 sum_a sum_i
+ * (z_ia - y_ia)^2 (SPEC §9): theta <- theta - eta lambda dL/dtheta, with
+ * lambda_b for biases and lambda_W/n_{l-1} for weights.  (A mean-MSE
+ * trainer needs eta_engine = eta |A| n_L / 2 for the same trajectory.)
+ * n <= max_batch.  *loss (or NULL) receives the loss before the step. */
+WICK_API wick_status wick_net64_gd_step(wick_net64 *m, const double *x, const double *y,
+                                        size_t n, double eta, double *loss);
+
+/* The empirical NTK over an ensemble of M networks (wick_net64_init's
+ * networks k = 0..M-1) for ni inputs x (ni x net.n0), each network one
+ * sample: mean[a*ni+b] = E[H_{ii;ab}] (averaged over the outputs i of each
+ * network), var = Var[H_{00;ab}] over networks (the O(1/n) fluctuation,
+ * SPEC §7), with standard errors (var's from the sample fourth moment), and
+ * theory = Theta^(L)_ab (SPEC §7).  Parallel over networks; independent of
+ * the thread count. */
+typedef struct {
+    wick_net64_config net;
+    size_t samples;             /* M >= 2 */
+    uint64_t seed;
+    const double *x;            /* [ni][net.n0] */
+    size_t ninputs;             /* 1..64 */
+} wick_ntk_ensemble_config;
+
+typedef struct {
+    size_t ninputs, samples;
+    double *mean, *mean_stderr, *var, *var_stderr, *theory, *kernel_theory; /* [ni][ni] */
+    double seconds;
+    int threads;
+} wick_ntk_ensemble_result;
+
+WICK_API wick_status wick_ntk_ensemble(const wick_ntk_ensemble_config *c,
+                                       wick_ntk_ensemble_result **out);
+WICK_API void wick_ntk_ensemble_free(wick_ntk_ensemble_result *r);
+
+/* Weighted least squares y = slope x + intercept with weights 1/err^2 (err
+ * > 0 each): the parameters' standard errors from (X^T W X)^-1, scaled by
+ * sqrt(chi2/dof) when chi2/dof > 1 (a poor fit widens them, never narrows
+ * them).  *chi2_dof (or NULL) receives chi2/(n-2).  n >= 3. */
+WICK_API wick_status wick_fit_line(const double *x, const double *y, const double *err, size_t n,
+                                   double *slope, double *slope_err, double *intercept,
+                                   double *intercept_err, double *chi2_dof);
+
+/* Kernel predictions on a data set at infinite width: the NNGP posterior
+ * mean (SPEC §8, observation noise `noise`) and the fully trained network's
+ * ensemble mean under the frozen NTK, Theta_BA Theta_AA^-1 y_A (SPEC §9, t ->
+ * infinity).  Inputs are rows of n0 doubles; the Gram flows run through
+ * wick_gram_flow with its tabulated path, which needs equal input norms
+ * (wick_kernel_normalise).  Test inputs go in batches of `batch` (the
+ * training block is recomputed per batch: memory ~ 2 L (nA + batch)^2
+ * doubles).  gp_mean, ntk_mean (nB x nout, or NULL) receive the predictions;
+ * logev (or NULL) the GP log evidence of the training targets (SPEC §8,
+ * summed over outputs). */
+typedef struct {
+    wick_act act;
+    double cb, cw;
+    double lambda_b, lambda_w;  /* NTK learning rates (SPEC §7) */
+    int depth;
+    double noise;               /* GP observation noise variance */
+} wick_kernel_hyper;
+
+WICK_API wick_status wick_kernel_predict(const wick_kernel_hyper *h, const double *xA,
+                                         const double *yA, size_t nA, const double *xB,
+                                         size_t nB, size_t n0, size_t nout, size_t batch,
+                                         double *gp_mean, double *ntk_mean, double *logev);
+/* Preprocessing for the tabulated Gram flow: subtract the mean of the first
+ * nA rows (the training inputs) from all n rows, then scale each row to
+ * |x|^2/n0 = 1.  WICK_EINVAL for a row that is zero after centring. */
+WICK_API wick_status wick_kernel_normalise(double *x, size_t n, size_t n0, size_t nA);
+
+/* Training against the infinite-width prediction (SPEC §9, §10): M networks
+ * (wick_net64_init's k = 0..M-1) trained by `steps` steps of full-batch GD on
+ * the loss 1/2 sum (z - y)^2 at rate eta (book units, per-layer lambdas),
+ * their test outputs compared with the frozen-NTK prediction at t = steps
+ * (Theta, K of the last layer from wick_gram_flow over training and test
+ * inputs), and the NTK's motion measured on the first nprobe training inputs.
+ * Parallel over networks; per-network results are the same for every thread
+ * count, the theory's prediction (BLAS) up to the rounding of its sums. */
+typedef struct {
+    wick_net64_config net;
+    size_t samples;             /* M >= 2 */
+    uint64_t seed;
+    double eta;                 /* in (0, 1/lambda_max(Theta_AA)); <= 0: 0.5/lambda_max */
+    long steps;                 /* T >= 0 */
+    const double *xA, *yA;      /* nA x n0 inputs, nA x nout targets */
+    size_t nA;
+    const double *xB;           /* nB x n0 test inputs */
+    size_t nB;
+    size_t nprobe;              /* 1..nA (at most 64) */
+    int antithetic;             /* 1: networks come in pairs, 2j+1 being 2j with the last layer's
+                                   W and b negated (z(0) -> -z(0), same NTK): the ensemble mean
+                                   loses most of its init noise; M must be even */
+} wick_gd_ensemble_config;
+
+typedef struct {
+    size_t nB, nout, samples;
+    double eta;                       /* the rate used */
+    double *mean, *var;               /* [nB x nout] measured over networks at t = T */
+    double *mean_theory, *var_theory; /* the frozen-NTK ensemble prediction at t = T */
+    double gap_mean;        /* RMS(mean - mean_theory) / RMS(mean_theory) */
+    double gap_mean_floor;  /* its Monte Carlo noise: sqrt(avg var of the mean) / RMS(mean_theory),
+                               over pairs when antithetic */
+    double gap_var;         /* avg |var - var_theory| / avg var_theory */
+    double gap_var_floor;   /* what sampling alone gives for Gaussian outputs:
+                               sqrt(2/pi) sqrt(2/(M_eff - 1)), M_eff = M (M/2 antithetic) */
+    double gap_net, gap_net_stderr;   /* per network, given its own z(0): RMS_B(z_B(T) -
+                                         prediction) / RMS_B(prediction - z_B(0)), averaged */
+    double ntk_change, ntk_change_stderr;  /* ||H(T) - H(0)||_F / ||H(0)||_F on the probes */
+    double ntk_init_dev, ntk_init_dev_stderr; /* ||H(0) - Theta||_F / ||Theta||_F on the probes */
+    double train_loss, train_loss_theory;  /* 1/2 sum over A at T, averaged over networks:
+                                              measured, and frozen-NTK from each z(0) */
+    double seconds;
+    int threads;
+} wick_gd_ensemble_result;
+
+WICK_API wick_status wick_gd_ensemble(const wick_gd_ensemble_config *c, wick_gd_ensemble_result **out);
+WICK_API void wick_gd_ensemble_free(wick_gd_ensemble_result *r);
+
+/* ---------------------------------------------------------------------------
  * Theory engine (src/theory; SPEC.md).  No dependency on the training engine.
  * ------------------------------------------------------------------------- */
 

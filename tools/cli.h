@@ -9,6 +9,11 @@ enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_DIVERGED = 3, EXIT_INTER
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_theory(int argc, char **argv);
+int cmd_ensemble(int argc, char **argv);
+int cmd_ntk(int argc, char **argv);
+int cmd_sweep(int argc, char **argv);
+int cmd_kernel(int argc, char **argv);
+int cmd_gd(int argc, char **argv);
 
 /* Prints "wick CMD: <last error>" on stderr and returns EXIT_FAIL (or
  * EXIT_DIVERGED for a diverged run). */

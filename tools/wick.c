@@ -12,6 +12,11 @@ static const struct {
     {"train", cmd_train, "train an MLP (default: Fashion-MNIST, critical init)"},
     {"eval", cmd_eval, "evaluate a model or checkpoint on a test set"},
     {"theory", cmd_theory, "predict a network at infinite width and order 1/n"},
+    {"ensemble", cmd_ensemble, "measure M finite-width networks at initialisation beside the theory"},
+    {"ntk", cmd_ntk, "the empirical NTK of M networks against the infinite-width Theta"},
+    {"sweep", cmd_sweep, "the aspect-ratio law: finite-width deviation against L/n, fitted"},
+    {"kernel", cmd_kernel, "NNGP and NTK predictions on a data set (default Fashion-MNIST)"},
+    {"gd", cmd_gd, "train finite-width ensembles by gradient descent against the frozen-NTK prediction"},
 };
 
 static void usage(FILE *f) {

@@ -1,0 +1,33 @@
+/* experiments.h — private to src/experiments: helpers shared by the
+ * ensemble, empirical-NTK and training experiments. */
+#ifndef WICK_EXPERIMENTS_H
+#define WICK_EXPERIMENTS_H
+#include "core/core.h"
+
+/* The Philox stream of network k's layer l (1-based): every network and layer
+ * has its own stream, so network k is the same whatever M, the thread count
+ * or the depth (a depth-16 network is the first 16 layers of the depth-64
+ * one with the same seed and index). */
+static inline uint64_t ex_stream(uint64_t k, int l) { return (k << 20) | (uint64_t)l; }
+#define EX_MAX_DEPTH ((1 << 20) - 1)
+
+/* x[i] = wick_rand_normal(seed, stream, offset + i) for i < n (the same
+ * Philox bits and Box-Muller pairs, to within a few ulps: with AVX2, four
+ * blocks at a time with glibc's vector log/sin/cos), using both halves of
+ * each pair: about 10x faster than drawing one by one.  The values depend
+ * only on the arguments (and the build), never on the thread count. */
+void ex_fill_normal(double *x, size_t n, uint64_t seed, uint64_t stream, uint64_t offset);
+
+/* The covariance's symmetric square root factor: F (n x n) with F F^T = K,
+ * from the eigendecomposition with negative eigenvalues (rounding) set to
+ * 0, so rank-deficient Grams (repeated inputs) work.  WICK_ENUMERIC if an
+ * eigenvalue is clearly negative (K is not PSD). */
+wick_status ex_sqrt_psd(const double *K, size_t n, double *F);
+
+/* The MLP of SPEC §1 in float64 with hidden and output width n (n_0 = n0),
+ * weights drawn as wick_ensemble_run draws them for network k.  Raw standard
+ * normals: W^(l) = sqrt(C_W/n_{l-1}) * raw, b^(l) = sqrt(C_b) * raw.  The
+ * layer-l stream holds W (row-major [n_l, n_{l-1}]) then b. */
+void ex_draw_layer(double *W, double *b, size_t nout, size_t nin, double cb, double cw,
+                   uint64_t seed, uint64_t k, int l);
+#endif

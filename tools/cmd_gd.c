@@ -1,0 +1,313 @@
+/* cmd_gd.c — wick gd: ensembles of finite-width MLPs trained by full-batch
+ * gradient descent on a small Fashion-MNIST subset, against the
+ * infinite-width frozen-NTK prediction (SPEC §9), and the NTK's motion
+ * during training (SPEC §10), for several widths. */
+#include "cli.h"
+#include "core/core.h"
+#include <getopt.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_DATA "/usr/share/datasets/fashion-mnist"
+
+static void usage(FILE *f) {
+    fprintf(f,
+        "usage: wick gd [FLAGS]\n"
+        "Trains M float64 MLPs per width by full-batch gradient descent on the loss\n"
+        "1/2 sum (z - y)^2 with per-layer rates eta*lambda_b, eta*lambda_W/n_{l-1} (SPEC §9; a\n"
+        "mean-MSE trainer needs eta_engine = eta |A| n_L / 2 for the same steps) and compares\n"
+        "the test outputs with the frozen-NTK prediction at the same step:\n"
+        "  gap_mean  RMS(ensemble mean - predicted mean) / RMS(predicted mean), beside its Monte\n"
+        "            Carlo floor sqrt(avg var/M) / RMS(predicted mean)\n"
+        "  gap_var   avg |ensemble variance - predicted variance| / avg predicted variance, beside\n"
+        "            what sampling alone gives (vfloor, Gaussian outputs)\n"
+        "  gap_net   per network, given its own z(0): RMS(z(T) - prediction) / RMS(prediction - z(0))\n"
+        "  dH        ||H(T) - H(0)|| / ||H(0)|| on the probe inputs (the NTK's motion)\n"
+        "  H0-Theta  ||H(0) - Theta|| / ||Theta|| on the probe inputs (the NTK's fluctuation at init)\n"
+        "Images: 2x2-pooled (--pool), centred, |x|^2/n0 = 1; targets +-1 (2 classes) or one-hot\n"
+        "minus 1/classes.\n\n"
+        "  --data DIR        Fashion-MNIST directory (default " DEFAULT_DATA ")\n"
+        "  --train N         training images of the class subset (default 256)\n"
+        "  --test N          test images of the class subset (default 500)\n"
+        "  --classes K       classes 0..K-1 (default 2: one output, targets +-1)\n"
+        "  --pool P          average-pool P x P pixels (default 2: 784 -> 196 inputs; 1 keeps all)\n"
+        "  --act NAME        activation (default relu)\n"
+        "  --cb X, --cw X    variances (default: the critical values, else 0 and 1)\n"
+        "  --lambda-b X      bias learning rate lambda_b (default 1)\n"
+        "  --lambda-w X      weight learning rate lambda_W (default 1)\n"
+        "  --depth L         layers (default 2: one hidden layer)\n"
+        "  --widths LIST     hidden widths (default 64,256,1024)\n"
+        "  --samples M       networks per width (default 8)\n"
+        "  --seed S          seed (default 1)\n"
+        "  --steps T         gradient-descent steps (default 100)\n"
+        "  --eta X           global rate in the book's units, below 1/lambda_max(Theta_AA)\n"
+        "                    (default 0.5/lambda_max)\n"
+        "  --probes P        training inputs on which the NTK's motion is measured (default 16)\n"
+        "  --antithetic B    1: networks in mirror pairs (last layer negated: z(0) -> -z(0), same\n"
+        "                    NTK), so the ensemble mean sheds its init noise; 0: independent\n"
+        "                    (default 1; M must then be even)\n"
+        "  --threads N       threads (default: OMP_NUM_THREADS, else all cores)\n"
+        "  --json            last line of stdout: one JSON object, arrays over widths\n"
+        "  --plot FILE.png   gap_net, dH and H0-Theta against the width (log-log, +- 1 s.e.)\n"
+        "  --help            this text\n");
+}
+
+static wick_status load(const char *dir, const char *stem, wick_dataset **d) {
+    char img[1024], lab[1024];
+    const char *sfx[2] = {".gz", ""};
+    for (int k = 0; k < 2; k++) {
+        snprintf(img, sizeof img, "%s/%s-images-idx3-ubyte%s", dir, stem, sfx[k]);
+        snprintf(lab, sizeof lab, "%s/%s-labels-idx1-ubyte%s", dir, stem, sfx[k]);
+        FILE *f = fopen(img, "rb");
+        if (!f) continue;
+        fclose(f);
+        return wick_dataset_load_idx(img, lab, 10, d);
+    }
+    return wick_fail(WICK_EIO, "%s/%s-images-idx3-ubyte[.gz]: not found (see --data)", dir, stem);
+}
+
+/* The first `want` samples with label < classes, pooled P x P (square images). */
+static size_t take(const wick_dataset *d, int classes, size_t want, int P, double *x, int32_t *y,
+                   size_t *dim) {
+    size_t side = (size_t)(sqrt((double)d->dim) + 0.5), ps = side / (size_t)P;
+    if (side * side != d->dim || ps == 0) { P = 1; side = d->dim; ps = d->dim; }
+    *dim = side * side == d->dim ? ps * ps : d->dim;
+    size_t k = 0;
+    for (size_t i = 0; i < d->n && k < want; i++) {
+        if (d->y[i] >= classes) continue;
+        const float *im = d->x + i * d->dim;
+        double *o = x + k * *dim;
+        if (side * side != d->dim) {
+            for (size_t j = 0; j < d->dim; j++) o[j] = im[j];
+        } else {
+            for (size_t r = 0; r < ps; r++)
+                for (size_t c = 0; c < ps; c++) {
+                    double s = 0;
+                    for (int a = 0; a < P; a++)
+                        for (int b = 0; b < P; b++) s += im[(r * P + a) * side + c * P + b];
+                    o[r * ps + c] = s / (P * P);
+                }
+        }
+        y[k++] = d->y[i];
+    }
+    return k;
+}
+
+static double accuracy(const double *z, const int32_t *y, size_t n, size_t nout) {
+    size_t ok = 0;
+    for (size_t i = 0; i < n; i++) {
+        int best;
+        if (nout == 1) best = z[i] > 0;
+        else {
+            best = 0;
+            for (size_t c = 1; c < nout; c++) if (z[i * nout + c] > z[i * nout + best]) best = (int)c;
+        }
+        ok += best == y[i];
+    }
+    return (double)ok / (double)n;
+}
+
+static json_t *jnum(double v) { return isfinite(v) ? json_real(v) : json_null(); }
+
+int cmd_gd(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"data", 1, 0, 'd'}, {"train", 1, 0, 'A'}, {"test", 1, 0, 'B'}, {"classes", 1, 0, 'k'},
+        {"pool", 1, 0, 'P'}, {"act", 1, 0, 'a'}, {"cb", 1, 0, 'b'}, {"cw", 1, 0, 'w'},
+        {"lambda-b", 1, 0, 'x'}, {"lambda-w", 1, 0, 'y'}, {"depth", 1, 0, 'L'}, {"widths", 1, 0, 'n'},
+        {"samples", 1, 0, 'M'}, {"seed", 1, 0, 's'}, {"steps", 1, 0, 'T'}, {"eta", 1, 0, 'e'},
+        {"probes", 1, 0, 'r'}, {"antithetic", 1, 0, 'U'}, {"threads", 1, 0, 't'}, {"json", 0, 0, 'j'}, {"plot", 1, 0, 'p'},
+        {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    const char *dir = DEFAULT_DATA, *act_name = "relu", *plot = NULL, *widths_s = "64,256,1024";
+    double cb = NAN, cw = NAN, lb = 1, lw = 1, eta = 0;
+    long ntrain = 256, ntest = 500, classes = 2, pool = 2, depth = 2, samples = 8, seed = 1;
+    long steps = 100, probes = 16, threads = 0, anti = 1;
+    int json = 0, c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': dir = optarg; break;
+        case 'A': if (!cli_int("--train", optarg, 2, 60000, &ntrain)) return EXIT_USAGE; break;
+        case 'B': if (!cli_int("--test", optarg, 1, 10000, &ntest)) return EXIT_USAGE; break;
+        case 'k': if (!cli_int("--classes", optarg, 2, 10, &classes)) return EXIT_USAGE; break;
+        case 'P': if (!cli_int("--pool", optarg, 1, 28, &pool)) return EXIT_USAGE; break;
+        case 'a': act_name = optarg; break;
+        case 'b': if (!cli_double("--cb", optarg, &cb)) return EXIT_USAGE; break;
+        case 'w': if (!cli_double("--cw", optarg, &cw)) return EXIT_USAGE; break;
+        case 'x': if (!cli_double("--lambda-b", optarg, &lb)) return EXIT_USAGE; break;
+        case 'y': if (!cli_double("--lambda-w", optarg, &lw)) return EXIT_USAGE; break;
+        case 'L': if (!cli_int("--depth", optarg, 1, 1000, &depth)) return EXIT_USAGE; break;
+        case 'n': widths_s = optarg; break;
+        case 'M': if (!cli_int("--samples", optarg, 2, 1000000, &samples)) return EXIT_USAGE; break;
+        case 's': if (!cli_int("--seed", optarg, 0, 0x7fffffffffffffffL, &seed)) return EXIT_USAGE; break;
+        case 'T': if (!cli_int("--steps", optarg, 0, 100000000, &steps)) return EXIT_USAGE; break;
+        case 'e': if (!cli_double("--eta", optarg, &eta)) return EXIT_USAGE; break;
+        case 'r': if (!cli_int("--probes", optarg, 1, 64, &probes)) return EXIT_USAGE; break;
+        case 'U': if (!cli_int("--antithetic", optarg, 0, 1, &anti)) return EXIT_USAGE; break;
+        case 't': if (!cli_int("--threads", optarg, 1, 1024, &threads)) return EXIT_USAGE; break;
+        case 'j': json = 1; break;
+        case 'p': plot = optarg; break;
+        case 'h': usage(stdout); return EXIT_OK;
+        default:
+            fprintf(stderr, "wick gd: unknown or incomplete flag '%s' (see wick gd --help)\n", argv[optind - 1]);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "wick gd: unexpected argument '%s' (see wick gd --help)\n", argv[optind]);
+        return EXIT_USAGE;
+    }
+    long widths[16];
+    int nw = 0;
+    {
+        char buf[512];
+        snprintf(buf, sizeof buf, "%s", widths_s);
+        for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+            if (nw == 16 || !cli_int("--widths", tok, 1, 1 << 20, &widths[nw])) return EXIT_USAGE;
+            nw++;
+        }
+    }
+    if (!nw) { fprintf(stderr, "wick gd: --widths: no width given\n"); return EXIT_USAGE; }
+    if (probes > ntrain) probes = ntrain;
+    wick_act act;
+    wick_status st = wick_act_parse(act_name, &act);
+    if (st) return cli_fail("gd", st);
+    wick_critical_info crit;
+    wick_status cst = wick_critical(act, &crit);
+    if (cst && cst != WICK_ENUMERIC) return cli_fail("gd", cst);
+    if (isnan(cb)) cb = cst ? 0.0 : crit.cb;
+    if (isnan(cw)) cw = cst ? 1.0 : crit.cw;
+    wick_set_threads((int)threads);
+    fprintf(stderr, "wick %s | threads %d | seed %ld | %s\n", wick_version(), wick_threads(), seed,
+            wick_library_versions());
+
+    wick_dataset *tr = NULL, *te = NULL;
+    if ((st = load(dir, "train", &tr)) || (st = load(dir, "t10k", &te))) {
+        wick_dataset_free(tr);
+        return cli_fail("gd", st);
+    }
+    size_t nout = classes == 2 ? 1 : (size_t)classes, dim = 0, dim2 = 0;
+    double *x = malloc(sizeof(double) * (size_t)(ntrain + ntest) * tr->dim);
+    int32_t *lab = malloc(sizeof(int32_t) * (size_t)(ntrain + ntest));
+    double *yA = malloc(sizeof(double) * (size_t)ntrain * nout);
+    double *res = calloc((size_t)nw * 16, sizeof(double));
+    json_t *root = NULL;
+    int ret = EXIT_OK;
+    if (!x || !lab || !yA || !res) { fprintf(stderr, "wick gd: out of memory\n"); ret = EXIT_FAIL; goto done; }
+    size_t nA = take(tr, (int)classes, (size_t)ntrain, (int)pool, x, lab, &dim);
+    size_t nB = take(te, (int)classes, (size_t)ntest, (int)pool, x + nA * dim, lab + nA, &dim2);
+    if ((st = wick_kernel_normalise(x, nA + nB, dim, nA))) { ret = cli_fail("gd", st); goto done; }
+    for (size_t i = 0; i < nA; i++) {
+        if (nout == 1) yA[i] = lab[i] == 1 ? 1.0 : -1.0;
+        else for (size_t k = 0; k < nout; k++) yA[i * nout + k] = (k == (size_t)lab[i]) - 1.0 / (double)nout;
+    }
+    printf("# wick gd: %s, C_b = %.9g, C_W = %.9g, lambda_b = %.9g, lambda_W = %.9g, depth %ld, %zu "
+           "training / %zu test images (%ld classes, %zu inputs), %ld steps, %ld networks per width, "
+           "seed %ld%s\n", wick_act_name(act), cb, cw, lb, lw, depth, nA, nB, classes, dim, steps,
+           samples, seed, anti ? " (antithetic pairs)" : "");
+    printf("%6s %9s %9s %9s %7s %9s %8s %9s %8s %9s %8s %7s %7s %10s %10s %8s\n", "n", "gap_mean", "floor",
+           "gap_var", "vfloor", "gap_net", "+-", "dH", "+-", "H0-Theta", "+-", "acc", "acc_th", "loss", "loss_th",
+           "seconds");
+    for (int w = 0; w < nw; w++) {
+        wick_gd_ensemble_config gc = {{act, cb, cw, lb, lw, (int)depth, dim, (size_t)widths[w], nout},
+                                      (size_t)samples, (uint64_t)seed, eta, steps, x, yA, nA,
+                                      x + nA * dim, nB, (size_t)probes, (int)anti};
+        wick_gd_ensemble_result *r = NULL;
+        if ((st = wick_gd_ensemble(&gc, &r))) { ret = cli_fail("gd", st); goto done; }
+        double *o = res + (size_t)w * 16;
+        o[0] = r->gap_mean; o[1] = r->gap_mean_floor; o[2] = r->gap_var; o[3] = r->gap_net;
+        o[4] = r->gap_net_stderr; o[5] = r->ntk_change; o[6] = r->ntk_change_stderr;
+        o[7] = r->ntk_init_dev; o[8] = r->ntk_init_dev_stderr;
+        o[9] = accuracy(r->mean, lab + nA, nB, nout);
+        o[10] = accuracy(r->mean_theory, lab + nA, nB, nout);
+        o[11] = r->train_loss; o[12] = r->train_loss_theory; o[13] = r->seconds; o[14] = r->eta;
+        o[15] = r->gap_var_floor;
+        printf("%6ld %9.4g %9.3g %9.4g %7.3g %9.4g %8.2g %9.4g %8.2g %9.4g %8.2g %7.4f %7.4f %10.5g %10.5g %8.1f\n",
+               widths[w], o[0], o[1], o[2], o[15], o[3], o[4], o[5], o[6], o[7], o[8], o[9], o[10],
+               o[11], o[12], o[13]);
+        fflush(stdout);
+        wick_gd_ensemble_free(r);
+    }
+    printf("eta = %.9g in the book's units (loss 1/2 sum); a mean-MSE trainer would need eta_engine = "
+           "%.9g\n", res[14], res[14] * (double)nA * (double)nout / 2);
+    /* power laws against the width: log(quantity) = p log n + c */
+    double pw[3] = {NAN, NAN, NAN}, pe[3] = {NAN, NAN, NAN};
+    if (nw >= 3) {
+        static const int col[3] = {3, 5, 7};
+        static const char *nm[3] = {"gap_net", "dH", "H0-Theta"};
+        for (int k = 0; k < 3; k++) {
+            double lx[16], ly[16], le[16], ic, ie, chi;
+            for (int w = 0; w < nw; w++) {
+                const double *o = res + (size_t)w * 16;
+                lx[w] = log((double)widths[w]);
+                ly[w] = log(o[col[k]]);
+                le[w] = o[col[k] + 1] / o[col[k]];
+            }
+            if (wick_fit_line(lx, ly, le, (size_t)nw, &pw[k], &pe[k], &ic, &ie, &chi) == WICK_OK)
+                printf("%s ~ n^p: p = %.3f +- %.3f (chi2/dof %.2g)\n", nm[k], pw[k], pe[k], chi);
+        }
+    }
+    if (plot) {
+        double *px = malloc(sizeof(double) * 7 * (size_t)nw);
+        if (!px) { ret = EXIT_FAIL; goto done; }
+        for (int w = 0; w < nw; w++) {
+            const double *o = res + (size_t)w * 16;
+            px[w] = (double)widths[w];
+            px[nw + w] = o[3]; px[2 * nw + w] = o[4];
+            px[3 * nw + w] = o[5]; px[4 * nw + w] = o[6];
+            px[5 * nw + w] = o[7]; px[6 * nw + w] = o[8];
+        }
+        wick_series sr[3] = {{"gap_net: trained vs frozen-NTK prediction", px, px + nw, px + 2 * nw, (size_t)nw, 1},
+                             {"dH: NTK motion ||H(T)-H(0)||/||H(0)||", px, px + 3 * nw, px + 4 * nw, (size_t)nw, 1},
+                             {"H0-Theta: NTK at init vs Theta", px, px + 5 * nw, px + 6 * nw, (size_t)nw, 1}};
+        char title[256];
+        snprintf(title, sizeof title, "%s, depth %ld, %zu images, %ld GD steps, M = %ld", wick_act_name(act),
+                 depth, nA, steps, samples);
+        st = wick_plot_png(plot, title, "width n", "relative deviation", sr, 3, 1, 1);
+        free(px);
+        if (st) { ret = cli_fail("gd", st); goto done; }
+    }
+    if (json) {
+        root = json_object();
+        json_object_set_new(root, "activation", json_string(wick_act_name(act)));
+        json_object_set_new(root, "cb", json_real(cb));
+        json_object_set_new(root, "cw", json_real(cw));
+        json_object_set_new(root, "depth", json_integer(depth));
+        json_object_set_new(root, "train", json_integer((json_int_t)nA));
+        json_object_set_new(root, "test", json_integer((json_int_t)nB));
+        json_object_set_new(root, "steps", json_integer(steps));
+        json_object_set_new(root, "samples", json_integer(samples));
+        json_object_set_new(root, "eta", json_real(res[14]));
+        json_object_set_new(root, "eta_engine_mean_mse", json_real(res[14] * (double)nA * (double)nout / 2));
+        static const char *keys[14] = {"gap_mean", "gap_mean_floor", "gap_var", "gap_net", "gap_net_stderr",
+                                       "ntk_change", "ntk_change_stderr", "ntk_init_dev",
+                                       "ntk_init_dev_stderr", "accuracy", "accuracy_theory",
+                                       "train_loss", "train_loss_theory", "seconds"};
+        json_t *jw = json_array();
+        for (int w = 0; w < nw; w++) json_array_append_new(jw, json_integer(widths[w]));
+        json_object_set_new(root, "width", jw);
+        for (int k = 0; k < 14; k++) {
+            json_t *a = json_array();
+            for (int w = 0; w < nw; w++) json_array_append_new(a, jnum(res[(size_t)w * 16 + k]));
+            json_object_set_new(root, keys[k], a);
+        }
+        json_t *vf = json_array();
+        for (int w = 0; w < nw; w++) json_array_append_new(vf, jnum(res[(size_t)w * 16 + 15]));
+        json_object_set_new(root, "gap_var_floor", vf);
+        json_object_set_new(root, "gap_net_power", jnum(pw[0]));
+        json_object_set_new(root, "gap_net_power_stderr", jnum(pe[0]));
+        json_object_set_new(root, "ntk_change_power", jnum(pw[1]));
+        json_object_set_new(root, "ntk_change_power_stderr", jnum(pe[1]));
+        char *s = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(17));
+        if (s) printf("%s\n", s);
+        free(s);
+    }
+done:
+    json_decref(root);
+    wick_dataset_free(tr); wick_dataset_free(te);
+    free(x); free(lab); free(yA); free(res);
+    return ret;
+}

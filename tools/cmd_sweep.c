@@ -1,0 +1,252 @@
+/* cmd_sweep.c — wick sweep: the aspect-ratio law.  Ensembles over widths and
+ * depths measure the normalised deviation from Gaussianity
+ * E[z^4]/(3E[z^2]^2) - 1 (theory V/(nK^2), SPEC §6) and fit it against L/n:
+ * the book's claim is that depth-to-width, not depth or width alone, sets the
+ * distance from infinite width. */
+#include "cli.h"
+#include <getopt.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f) {
+    fprintf(f,
+        "usage: wick sweep [FLAGS]\n"
+        "The aspect-ratio law: for every width n, M networks of the largest depth are sampled\n"
+        "(wick ensemble) and each listed layer L gives R = E[z^4]/(3E[z^2]^2) - 1 with its standard\n"
+        "error, beside the theory's V/(nK^2) at order 1/n (and the exact value where one exists).\n"
+        "R is fitted as slope * L/n + intercept over the points with L/n <= --fit-max.\n\n"
+        "  --act NAME        activation (default relu)\n"
+        "  --cb X            bias variance C_b (default: the critical value, else 0)\n"
+        "  --cw X            weight variance C_W (default: the critical value, else 1)\n"
+        "  --widths LIST     widths, comma separated (default 32,64,128)\n"
+        "  --depths LIST     layers to read, comma separated (default 4,16,64)\n"
+        "  --samples M       networks per width (default 10000)\n"
+        "  --seed S          seed (default 1)\n"
+        "  --q X             the input's normalised squared norm |x|^2/n0 (default 1)\n"
+        "  --fit-max X       fit over points with L/n <= X (default 0.5)\n"
+        "  --fit-log         fit log(1 + R) instead of R (error s.e./(1 + R)): for the scale-\n"
+        "                    invariant class log(1 + R) = (L-1) log(1 + kappa/n) exactly, linear in\n"
+        "                    L/n at any depth, where R itself grows like exp(kappa L/n)\n"
+        "  --threads N       threads (default: OMP_NUM_THREADS, else all cores)\n"
+        "  --json            last line of stdout: one JSON object (arrays over the points)\n"
+        "  --plot FILE.png   R against L/n per width, with error bars, over the theory curves\n"
+        "  --help            this text\n");
+}
+
+static int parse_list(const char *flag, const char *s, long lo, long hi, long *out, int max) {
+    int k = 0;
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", s);
+    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+        if (k == max || !cli_int(flag, tok, lo, hi, &out[k])) return 0;
+        k++;
+    }
+    return k;
+}
+
+static json_t *jnum(double v) { return isfinite(v) ? json_real(v) : json_null(); }
+
+int cmd_sweep(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"act", 1, 0, 'a'}, {"cb", 1, 0, 'b'}, {"cw", 1, 0, 'w'}, {"widths", 1, 0, 'n'},
+        {"depths", 1, 0, 'L'}, {"samples", 1, 0, 'M'}, {"seed", 1, 0, 's'}, {"q", 1, 0, 'q'},
+        {"fit-max", 1, 0, 'f'}, {"fit-log", 0, 0, 'g'}, {"threads", 1, 0, 't'}, {"json", 0, 0, 'j'}, {"plot", 1, 0, 'p'},
+        {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    const char *act_name = "relu", *plot = NULL, *widths_s = "32,64,128", *depths_s = "4,16,64";
+    double cb = NAN, cw = NAN, q = 1, fit_max = 0.5;
+    long samples = 10000, seed = 1, threads = 0;
+    int json = 0, fit_log = 0, c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'a': act_name = optarg; break;
+        case 'b': if (!cli_double("--cb", optarg, &cb)) return EXIT_USAGE; break;
+        case 'w': if (!cli_double("--cw", optarg, &cw)) return EXIT_USAGE; break;
+        case 'n': widths_s = optarg; break;
+        case 'L': depths_s = optarg; break;
+        case 'M': if (!cli_int("--samples", optarg, 2, 1000000000000L, &samples)) return EXIT_USAGE; break;
+        case 's': if (!cli_int("--seed", optarg, 0, 0x7fffffffffffffffL, &seed)) return EXIT_USAGE; break;
+        case 'q': if (!cli_double("--q", optarg, &q)) return EXIT_USAGE; break;
+        case 'f': if (!cli_double("--fit-max", optarg, &fit_max)) return EXIT_USAGE; break;
+        case 'g': fit_log = 1; break;
+        case 't': if (!cli_int("--threads", optarg, 1, 1024, &threads)) return EXIT_USAGE; break;
+        case 'j': json = 1; break;
+        case 'p': plot = optarg; break;
+        case 'h': usage(stdout); return EXIT_OK;
+        default:
+            fprintf(stderr, "wick sweep: unknown or incomplete flag '%s' (see wick sweep --help)\n",
+                    argv[optind - 1]);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "wick sweep: unexpected argument '%s' (see wick sweep --help)\n", argv[optind]);
+        return EXIT_USAGE;
+    }
+    long widths[16], depths[32];
+    int nw = parse_list("--widths", widths_s, 2, 65536, widths, 16);
+    int nd = nw ? parse_list("--depths", depths_s, 1, 100000, depths, 32) : 0;
+    if (!nw || !nd) {
+        fprintf(stderr, "wick sweep: --widths and --depths take comma-separated integers (at most 16 "
+                "widths, 32 depths)\n");
+        return EXIT_USAGE;
+    }
+    if (q <= 0) { fprintf(stderr, "wick sweep: --q %g must be positive\n", q); return EXIT_USAGE; }
+    wick_act act;
+    wick_status st = wick_act_parse(act_name, &act);
+    if (st) return cli_fail("sweep", st);
+    wick_critical_info crit;
+    wick_status cst = wick_critical(act, &crit);
+    if (cst && cst != WICK_ENUMERIC) return cli_fail("sweep", cst);
+    if (isnan(cb)) cb = cst ? 0.0 : crit.cb;
+    if (isnan(cw)) cw = cst ? 1.0 : crit.cw;
+    wick_set_threads((int)threads);
+    long Lmax = 0;
+    for (int d = 0; d < nd; d++) if (depths[d] > Lmax) Lmax = depths[d];
+
+    size_t np = (size_t)nw * (size_t)nd;
+    /* per point: n, L, L/n, R, se, R theory, R exact, K, K se, K theory */
+    double *P = calloc(np * 10, sizeof(double));
+    double *Kt = malloc(sizeof(double) * (size_t)Lmax * 3);
+    if (!P || !Kt) { free(P); free(Kt); fprintf(stderr, "wick sweep: out of memory\n"); return EXIT_FAIL; }
+    double *c4t = Kt + Lmax, *ex4 = Kt + 2 * Lmax;
+    fprintf(stderr, "wick %s | threads %d | seed %ld | %s\n", wick_version(), wick_threads(), seed,
+            wick_library_versions());
+    printf("# wick sweep: %s, C_b = %.9g, C_W = %.9g, %ld networks per width, seed %ld, q = %.9g\n",
+           wick_act_name(act), cb, cw, samples, seed, q);
+    printf("# R = E[z^4]/(3E[z^2]^2) - 1; theory V/(nK^2) at order 1/n; exact where known\n");
+    printf("%6s %6s %8s %13s %11s %13s %13s %7s %11s %11s %11s\n", "n", "L", "L/n", "R", "+-",
+           "V/(nK^2)", "R exact", "z", "K", "+-", "K theory");
+    int ret = EXIT_OK;
+    json_t *root = NULL;
+    for (int w = 0; w < nw; w++) {
+        wick_ensemble_config ec = {act, cb, cw, (int)Lmax, (size_t)widths[w], (size_t)samples,
+                                   (uint64_t)seed, &q, 1};
+        wick_ensemble_result *r = NULL;
+        if ((st = wick_ensemble_theory(&ec, Kt, c4t, NULL, ex4)) || (st = wick_ensemble_run(&ec, &r))) {
+            ret = cli_fail("sweep", st);
+            goto done;
+        }
+        for (int d = 0; d < nd; d++) {
+            size_t l = (size_t)depths[d] - 1;
+            double *p = P + ((size_t)w * nd + d) * 10;
+            p[0] = (double)widths[w]; p[1] = (double)depths[d]; p[2] = p[1] / p[0];
+            p[3] = r->ratio4[l]; p[4] = r->ratio4_stderr[l];
+            p[5] = c4t[l] / (3 * Kt[l] * Kt[l]);
+            p[6] = ex4[l] / (3 * Kt[l] * Kt[l]);
+            p[7] = r->kernel[l]; p[8] = r->kernel_stderr[l]; p[9] = Kt[l];
+            double ref = isfinite(p[6]) ? p[6] : p[5];
+            printf("%6ld %6ld %8.4f %13.6g %11.3g %13.6g %13.6g %7.2f %11.6g %11.3g %11.6g\n",
+                   widths[w], depths[d], p[2], p[3], p[4], p[5], p[6],
+                   p[4] > 0 ? (p[3] - ref) / p[4] : 0.0, p[7], p[8], p[9]);
+        }
+        fprintf(stderr, "width %ld: %ld networks of depth %ld in %.2f s on %d threads\n", widths[w],
+                samples, Lmax, r->seconds, r->threads);
+        fflush(stdout);
+        wick_ensemble_free(r);
+    }
+
+    /* the fit over L/n <= fit_max, measured and theory alike */
+    double fx[512], fy[512], fe[512], ft[512];
+    size_t nf = 0;
+    for (size_t i = 0; i < np && nf < 512; i++) {
+        const double *p = P + i * 10;
+        if (p[2] <= fit_max && p[4] > 0 && isfinite(p[3]) && (!fit_log || p[3] > -1)) {
+            fx[nf] = p[2]; fy[nf] = p[3]; fe[nf] = p[4]; ft[nf] = p[5];
+            if (fit_log) {
+                fy[nf] = log1p(p[3]); fe[nf] = p[4] / (1 + p[3]);
+                ft[nf] = log1p(isfinite(p[6]) ? p[6] : p[5]);
+            }
+            nf++;
+        }
+    }
+    double slope = NAN, slope_se = NAN, icpt = NAN, icpt_se = NAN, chi2 = NAN;
+    double tslope = NAN, ticpt = NAN;
+    if (nf >= 3) {
+        if ((st = wick_fit_line(fx, fy, fe, nf, &slope, &slope_se, &icpt, &icpt_se, &chi2))) {
+            ret = cli_fail("sweep", st);
+            goto done;
+        }
+        double tse, ise, tchi;
+        wick_fit_line(fx, ft, fe, nf, &tslope, &tse, &ticpt, &ise, &tchi);
+        const char *yv = fit_log ? "log(1+R)" : "R";
+        printf("fit over %zu points with L/n <= %g: %s = (%.6g +- %.3g) L/n + (%.6g +- %.3g), "
+               "chi2/dof = %.3g\n", nf, fit_max, yv, slope, slope_se, icpt, icpt_se, chi2);
+        printf("theory (%s) fitted the same way: slope %.6g, intercept %.6g\n",
+               fit_log ? "log(1 + exact R), else log(1 + V/(nK^2))" : "V/(nK^2)", tslope, ticpt);
+    } else {
+        printf("fit: only %zu points with L/n <= %g, no fit\n", nf, fit_max);
+    }
+
+    if (plot) {
+        wick_series sr[33];
+        int ns = 0;
+        static char names[33][64];
+        double *buf = malloc(sizeof(double) * np * 4 + 2 * 64 * sizeof(double));
+        if (!buf) { fprintf(stderr, "wick sweep: out of memory\n"); ret = EXIT_FAIL; goto done; }
+        for (int w = 0; w < nw && ns < 30; w++) {
+            double *x = buf + (size_t)w * nd * 4, *y = x + nd, *e = y + nd, *t = e + nd;
+            for (int d = 0; d < nd; d++) {
+                const double *p = P + ((size_t)w * nd + d) * 10;
+                x[d] = p[2]; y[d] = p[3]; e[d] = p[4]; t[d] = isfinite(p[6]) ? p[6] : p[5];
+            }
+            snprintf(names[ns], 64, "n = %ld measured", widths[w]);
+            sr[ns++] = (wick_series){names[ns - 1], x, y, e, (size_t)nd, 1};
+            snprintf(names[ns], 64, "n = %ld %s", widths[w],
+                     isfinite(P[((size_t)w * nd) * 10 + 6]) ? "exact" : "theory V/(nK^2)");
+            sr[ns++] = (wick_series){names[ns - 1], x, t, NULL, (size_t)nd, 0};
+        }
+        double *lx = buf + np * 4, *ly = lx + 64;
+        if (isfinite(slope)) {
+            for (int i = 0; i < 64; i++) {
+                lx[i] = fit_max * i / 63.0;
+                ly[i] = icpt + slope * lx[i];
+                if (fit_log) ly[i] = expm1(ly[i]);
+            }
+            snprintf(names[ns], 64, "fit: slope %.3g +- %.2g", slope, slope_se);
+            sr[ns++] = (wick_series){names[ns - 1], lx, ly, NULL, 64, 0};
+        }
+        char title[256];
+        snprintf(title, sizeof title, "aspect-ratio law: %s, C_b = %g, C_W = %g, M = %ld", wick_act_name(act),
+                 cb, cw, samples);
+        st = wick_plot_png(plot, title, "L/n", "E[z^4]/(3 E[z^2]^2) - 1", sr, ns, 0, 0);
+        free(buf);
+        if (st) { ret = cli_fail("sweep", st); goto done; }
+    }
+    if (json) {
+        root = json_object();
+        json_object_set_new(root, "activation", json_string(wick_act_name(act)));
+        json_object_set_new(root, "cb", json_real(cb));
+        json_object_set_new(root, "cw", json_real(cw));
+        json_object_set_new(root, "samples", json_integer(samples));
+        json_object_set_new(root, "seed", json_integer(seed));
+        static const char *keys[10] = {"width", "depth", "aspect_ratio", "ratio4", "ratio4_stderr",
+                                       "ratio4_theory", "ratio4_exact", "kernel", "kernel_stderr",
+                                       "kernel_theory"};
+        for (int k = 0; k < 10; k++) {
+            json_t *a = json_array();
+            for (size_t i = 0; i < np; i++) json_array_append_new(a, jnum(P[i * 10 + k]));
+            json_object_set_new(root, keys[k], a);
+        }
+        json_object_set_new(root, "fit_max", json_real(fit_max));
+        json_object_set_new(root, "fit_log", json_boolean(fit_log));
+        json_object_set_new(root, "slope", jnum(slope));
+        json_object_set_new(root, "slope_stderr", jnum(slope_se));
+        json_object_set_new(root, "intercept", jnum(icpt));
+        json_object_set_new(root, "intercept_stderr", jnum(icpt_se));
+        json_object_set_new(root, "chi2_dof", jnum(chi2));
+        json_object_set_new(root, "slope_theory", jnum(tslope));
+        char *s = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(17));
+        if (!s) { fprintf(stderr, "wick sweep: out of memory for the JSON\n"); ret = EXIT_FAIL; goto done; }
+        printf("%s\n", s);
+        free(s);
+    }
+done:
+    json_decref(root);
+    free(P); free(Kt);
+    return ret;
+}
