@@ -381,11 +381,11 @@ static void test_gd_ensemble_approaches_ntk(void) {
             gap[1], dH[0], dH[1]);
     CHECK(gap[1] < gap[0] / 2);
     CHECK(dH[1] < dH[0] / 8);
-    /* a rate the finite-t prediction cannot serve is refused */
+    /* a rate at which gradient descent diverges is refused */
     wick_gd_ensemble_config bad = {{act_of(WICK_ACT_RELU), 0.0, 2.0, 1.0, 1.0, 2, D, 8, 1},
                                    2, 5, 1e6, 2, x, y, NA, x + NA * D, NB, 4, 0};
     wick_gd_ensemble_result *r = NULL;
-    CHECK_FAILS(wick_gd_ensemble(&bad, &r), WICK_EINVAL, "1/lambda_max");
+    CHECK_FAILS(wick_gd_ensemble(&bad, &r), WICK_EINVAL, "2/lambda_max");
 }
 
 int main(void) {

@@ -43,7 +43,7 @@ static void usage(FILE *f) {
         "  --samples M       networks per width (default 8)\n"
         "  --seed S          seed (default 1)\n"
         "  --steps T         gradient-descent steps (default 100)\n"
-        "  --eta X           global rate in the book's units, below 1/lambda_max(Theta_AA)\n"
+        "  --eta X           global rate in the book's units, below 2/lambda_max(Theta_AA)\n"
         "                    (default 0.5/lambda_max)\n"
         "  --probes P        training inputs on which the NTK's motion is measured (default 16)\n"
         "  --antithetic B    1: networks in mirror pairs (last layer negated: z(0) -> -z(0), same\n"

@@ -85,10 +85,7 @@ wick_status wick_gd_ensemble(const wick_gd_ensemble_config *c, wick_gd_ensemble_
             for (size_t b = 0; b < c->nprobe; b++)
                 for (size_t j = 0; j < no; j++)
                     Tp[(a * no + i) * np + b * no + j] = i == j ? TL[a * n + b] : 0.0;
-    /* lambda_max(Theta_AA): the default rate, and the range the prediction
-     * serves.  main's wick_gd_predict evaluates (1 - eta lambda)^t through
-     * log1p(-eta lambda), which is NaN for eta lambda > 1, although GD
-     * converges up to 2/lambda_max: so rates are kept below 1/lambda_max. */
+    /* lambda_max(Theta_AA): the default rate and the bound of convergence */
     double eta = c->eta, lmax = NAN;
     {
         double *Q = wick_malloc(sizeof(double) * nA * nA), *lam = wick_malloc(sizeof(double) * nA);
@@ -101,9 +98,9 @@ wick_status wick_gd_ensemble(const wick_gd_ensemble_config *c, wick_gd_ensemble_
         if (!isfinite(lmax)) { st = wick_fail(WICK_ENUMERIC, "gd ensemble: no lambda_max of Theta_AA"); goto out; }
     }
     if (!(eta > 0)) eta = 0.5 / lmax;
-    if (!(eta * lmax < 0.999)) {
-        st = wick_fail(WICK_EINVAL, "gd ensemble: eta = %g is at or above 1/lambda_max(Theta_AA) = %g, "
-                       "where the frozen-NTK prediction at finite t is not available", eta, 1 / lmax);
+    if (!(eta * lmax < 2)) {
+        st = wick_fail(WICK_EINVAL, "gd ensemble: eta = %g is at or above 2/lambda_max(Theta_AA) = %g: "
+                       "gradient descent would not converge", eta, 2 / lmax);
         goto out;
     }
     /* the ensemble prediction (z(0) ~ GP(0, K)) at t = T */

@@ -163,9 +163,13 @@ wick_status wick_gd_predict(const double *Theta, const double *K, size_t nA, siz
         goto done;
     }
     for (size_t i = 0; i < nA; i++) {
-        /* phi_i = (1 - (1 - eta lambda_i)^t) / lambda_i without cancellation */
+        /* phi_i = (1 - (1 - eta lambda_i)^t) / lambda_i, without cancellation
+           where 0 < eta lambda_i < 1; above 1 the base is negative (the
+           iteration oscillates while it converges) and pow is exact enough */
         double x = eta * lam[i];
-        lam[i] = t < 0 ? 1.0 / lam[i] : -expm1((double)t * log1p(-x)) / lam[i];
+        if (t < 0) lam[i] = 1.0 / lam[i];
+        else if (x < 1) lam[i] = -expm1((double)t * log1p(-x)) / lam[i];
+        else lam[i] = (1 - pow(1 - x, (double)t)) / lam[i];
     }
     mt_op op = {nA, t, L, Q, lam, tmp};
     if (zt) {
