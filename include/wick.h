@@ -287,6 +287,15 @@ WICK_API void wick_opt_free(wick_opt *o);
  * index out of range does nothing. */
 WICK_API void wick_opt_update(wick_opt *o, int i, float *param, const float *grad, double lr);
 
+/* The same update restricted to elements [lo, hi) of tensor i, without
+ * advancing its step count, so that threads can each update their own rows
+ * of a weight; wick_opt_advance then counts the step once for every tensor.
+ * Calling the range version over a partition of every tensor, then advance,
+ * equals calling wick_opt_update on every tensor. */
+WICK_API void wick_opt_update_range(wick_opt *o, int i, float *param, const float *grad, double lr,
+                                    size_t lo, size_t hi);
+WICK_API void wick_opt_advance(wick_opt *o);
+
 /* The optimiser's state, for checkpoints: tensor i has wick_opt_state_count
  * buffers of sizes[i] floats (SGD with momentum: "momentum"; Adam, AdamW:
  * "exp_avg", "exp_avg_sq"; plain SGD: none), zero until the first update,

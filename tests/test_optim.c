@@ -373,6 +373,35 @@ static void test_alloc_failure(void) {
     CHECK(failures >= 5); /* the struct, 4 arrays, 3 state buffers */
 }
 
+/* Range updates over a partition of the tensor, then advance, take exactly
+ * the steps of whole-tensor updates (Adam, whose bias correction reads the
+ * step count, and SGD with momentum, whose first step is special). */
+static void test_range_updates_equal_whole(void) {
+    for (int kind = 0; kind < 2; kind++) {
+        wick_opt_config c = wick_opt_defaults(kind ? WICK_OPT_ADAM : WICK_OPT_SGD);
+        if (!kind) c.momentum = 0.9;
+        size_t sizes[2] = {1000, 7};
+        wick_opt *a, *b;
+        CHECK_OK(wick_opt_new(&a, &c, 2, sizes, NULL));
+        CHECK_OK(wick_opt_new(&b, &c, 2, sizes, NULL));
+        float pa[1007], pb[1007], g[1007];
+        for (int i = 0; i < 1007; i++) pa[i] = pb[i] = 0.5f * cosf(0.1f * i);
+        for (int step = 0; step < 5; step++) {
+            for (int i = 0; i < 1007; i++) g[i] = sinf(0.37f * i + 1.3f * step);
+            wick_opt_update(a, 0, pa, g, 0.01);
+            wick_opt_update(a, 1, pa + 1000, g + 1000, 0.01);
+            wick_opt_update_range(b, 0, pb, g, 0.01, 0, 384);
+            wick_opt_update_range(b, 1, pb + 1000, g + 1000, 0.01, 0, 7);
+            wick_opt_update_range(b, 0, pb, g, 0.01, 384, 1000);
+            wick_opt_advance(b);
+        }
+        CHECK(memcmp(pa, pb, sizeof pa) == 0);
+        CHECK(wick_opt_steps(b, 0) == 5 && wick_opt_steps(b, 1) == 5);
+        wick_opt_free(a);
+        wick_opt_free(b);
+    }
+}
+
 int main(void) {
     RUN(test_sgd_plain);
     RUN(test_sgd_weight_decay);
@@ -388,5 +417,6 @@ int main(void) {
     RUN(test_parse_and_defaults);
     RUN(test_bad_configs);
     RUN(test_alloc_failure);
+    RUN(test_range_updates_equal_whole);
     return chk_finish();
 }

@@ -251,43 +251,67 @@ static void run(range_fn k, const upd *u, size_t n, float *p, const float *g, fl
     }
 }
 
-void wick_opt_update(wick_opt *o, int i, float *param, const float *grad, double lr) {
-    /* A bad index is a programming error the void signature cannot report;
-     * doing nothing is safer than writing out of bounds. */
-    if (!o || i < 0 || i >= o->nparam) return;
+/* The kernel, its scalars and state buffers for tensor i at step `step`. */
+static range_fn prepare(const wick_opt *o, int i, uint64_t step, double lr, upd *u, float **s0,
+                        float **s1) {
     const wick_opt_config *c = &o->c;
     size_t n = o->sizes[i];
-    uint64_t step = ++o->steps[i];
     int decay = o->decay[i];
     /* hyperparameters rounded to float where torch hands them to a float kernel */
-    upd u = {
+    *u = (upd){
         .use_l1 = decay && c->l1 != 0.0,
         .l1 = (float)c->l1,
         .wd = (float)c->weight_decay,
     };
     if (c->kind == WICK_OPT_SGD) {
-        u.use_wd = decay && c->weight_decay != 0.0;
-        u.first = step == 1;          /* torch: the buffer is None before the first step */
-        u.nesterov = c->nesterov;
-        u.mom = (float)c->momentum;
-        u.nlr = (float)-lr;
-        run(sgd_range, &u, n, param, grad, o->state[i], NULL);
-        return;
+        u->use_wd = decay && c->weight_decay != 0.0;
+        u->first = step == 1;          /* torch: the buffer is None before the first step */
+        u->nesterov = c->nesterov;
+        u->mom = (float)c->momentum;
+        u->nlr = (float)-lr;
+        *s0 = o->state[i];
+        *s1 = NULL;
+        return sgd_range;
     }
     const int adamw = c->kind == WICK_OPT_ADAMW;
-    u.use_wd = !adamw && decay && c->weight_decay != 0.0;
-    u.use_shrink = adamw && decay && c->weight_decay != 0.0;
-    u.shrink = (float)(1.0 - lr * c->weight_decay);
-    u.b1 = (float)c->beta1;
-    u.omb1 = (float)(1.0 - c->beta1);
-    u.b2 = (float)c->beta2;
-    u.omb2 = (float)(1.0 - c->beta2);
+    u->use_wd = !adamw && decay && c->weight_decay != 0.0;
+    u->use_shrink = adamw && decay && c->weight_decay != 0.0;
+    u->shrink = (float)(1.0 - lr * c->weight_decay);
+    u->b1 = (float)c->beta1;
+    u->omb1 = (float)(1.0 - c->beta1);
+    u->b2 = (float)c->beta2;
+    u->omb2 = (float)(1.0 - c->beta2);
     const double bc1 = 1.0 - pow(c->beta1, (double)step);  /* in double, as torch in Python */
     const double bc2 = 1.0 - pow(c->beta2, (double)step);
-    u.nstep = (float)-(lr / bc1);
-    u.bc2s = (float)sqrt(bc2);
-    u.eps = (float)c->eps;
-    run(adam_range, &u, n, param, grad, o->state[i], o->state[i] + n);
+    u->nstep = (float)-(lr / bc1);
+    u->bc2s = (float)sqrt(bc2);
+    u->eps = (float)c->eps;
+    *s0 = o->state[i];
+    *s1 = o->state[i] + n;
+    return adam_range;
+}
+
+void wick_opt_update(wick_opt *o, int i, float *param, const float *grad, double lr) {
+    /* A bad index is a programming error the void signature cannot report;
+     * doing nothing is safer than writing out of bounds. */
+    if (!o || i < 0 || i >= o->nparam) return;
+    upd u;
+    float *s0, *s1;
+    range_fn k = prepare(o, i, ++o->steps[i], lr, &u, &s0, &s1);
+    run(k, &u, o->sizes[i], param, grad, s0, s1);
+}
+
+void wick_opt_update_range(wick_opt *o, int i, float *param, const float *grad, double lr,
+                           size_t lo, size_t hi) {
+    if (!o || i < 0 || i >= o->nparam || hi > o->sizes[i] || lo >= hi) return;
+    upd u;
+    float *s0, *s1;
+    range_fn k = prepare(o, i, o->steps[i] + 1, lr, &u, &s0, &s1);
+    k(&u, hi - lo, param + lo, grad + lo, s0 ? s0 + lo : NULL, s1 ? s1 + lo : NULL);
+}
+
+void wick_opt_advance(wick_opt *o) {
+    for (int i = 0; o && i < o->nparam; i++) o->steps[i]++;
 }
 
 int wick_opt_state_count(const wick_opt *o, int i) {
