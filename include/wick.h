@@ -543,6 +543,7 @@ typedef struct {
     int checkpoint_steps;              /* also every this many steps (0: epochs only) */
     long max_steps;                    /* stop after this many steps in all (0: no limit) */
     volatile int *stop;                /* set non-zero (e.g. by SIGINT) to stop at the next step */
+    int general_executor;              /* 1: no fast path, op by op (tests compare the two) */
     void (*on_step)(void *user, long step, int epoch, int batch_in_epoch, int batches, double loss);
     void (*on_epoch)(void *user, const wick_epoch_report *r);
     void *user;

@@ -402,6 +402,47 @@ static void test_alloc_failures(void) {
     wick_dataset_free(d);
 }
 
+/* The executor's fast path (one parallel region a step, chain.c) computes
+ * what the general executor does: the same losses and weights, up to the
+ * order of float sums, for every activation kind it handles, with a partial
+ * last batch, 1 and 2 threads. */
+static void test_fast_path_matches_general(void) {
+    const wick_act_kind acts[] = {WICK_ACT_RELU, WICK_ACT_TANH, WICK_ACT_GELU};
+    for (int threads = 1; threads <= 2; threads++)
+        for (int a = 0; a < 3; a++) {
+            wick_set_threads(threads);
+            wick_dataset *d = make_data(300, 12, 3, 2, 0);
+            static trace tr[2];
+            float w[2][48 * 48];
+            for (int k = 0; k < 2; k++) {
+                wick_mlp *m = make_mlp("12-48-48-3", acts[a], 32);
+                wick_train_config c = wick_train_defaults();
+                c.epochs = 3;
+                c.batch = 32;
+                c.opt = wick_opt_defaults(WICK_OPT_ADAM);
+                c.opt.weight_decay = 1e-3;
+                c.sched.lr0 = 3e-3;
+                c.general_executor = k;
+                memset(&tr[k], 0, sizeof tr[k]);
+                c.on_step = record;
+                c.user = &tr[k];
+                wick_trainer *t;
+                CHECK_OK(wick_trainer_new(&t, m, d, NULL, &c));
+                CHECK_OK(wick_trainer_run(t));
+                memcpy(w[k], wick_graph_value(wick_mlp_graph(m), wick_mlp_weight(m, 1)), sizeof w[k]);
+                wick_trainer_free(t);
+                wick_mlp_free(m);
+            }
+            CHECK(tr[0].n == 30 && tr[1].n == 30);
+            for (int i = 0; i < 30; i++) CHECK_REL(tr[0].loss[i], tr[1].loss[i], 1e-5);
+            double worst = 0;
+            for (int i = 0; i < 48 * 48; i++) worst = fmax(worst, fabs(w[0][i] - w[1][i]));
+            CHECK(worst < 1e-5);
+            wick_dataset_free(d);
+        }
+    wick_set_threads(0);
+}
+
 int main(void) {
     RUN(test_arch_parse);
     RUN(test_flops);
@@ -414,5 +455,6 @@ int main(void) {
     RUN(test_divergence_stops);
     RUN(test_model_files);
     RUN(test_alloc_failures);
+    RUN(test_fast_path_matches_general);
     return chk_finish();
 }

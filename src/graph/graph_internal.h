@@ -58,6 +58,10 @@ void op_backward(wick_graph *g, node *nd);
 /* Extra scratch an op needs beyond val/grad (elements of the graph's dtype). */
 size_t op_aux_elems(const wick_graph *g, const node *nd, size_t *aux2);
 
+/* Float kernels over n contiguous elements, for the chain executor. */
+void op_act_fwd_f32(wick_act a, const float *z, float *y, size_t n);
+void op_act_bwd_f32(wick_act a, const float *z, const float *y, const float *dy, float *dz, size_t n);
+
 static inline size_t node_elems(const node *nd) { return (size_t)nd->rows * nd->cols; }
 
 #endif

@@ -59,3 +59,9 @@ size_t op_aux_elems(const wick_graph *g, const node *nd, size_t *aux2) {
     default: return 0;
     }
 }
+
+/* Row-range kernels for the chain executor (chain.c), float only. */
+void op_act_fwd_f32(wick_act a, const float *z, float *y, size_t n) { act_fwd_f32(a, z, y, n); }
+void op_act_bwd_f32(wick_act a, const float *z, const float *y, const float *dy, float *dz, size_t n) {
+    act_bwd_f32(a, z, y, dy, dz, n, 0);
+}

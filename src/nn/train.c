@@ -7,6 +7,7 @@
  * Randomness: epoch e's order is wick_permutation(seed, STREAM_SHUFFLE + e),
  * so a resumed run recomputes it from the epoch number alone. */
 #include "core/core.h"
+#include "graph/chain.h"
 #include "nn/model_io.h"
 #include "nn/nn_internal.h"
 #include <math.h>
@@ -23,6 +24,7 @@ struct wick_trainer {
     const wick_dataset *train, *val;
     wick_train_config c;
     wick_opt *opt;
+    wick_chain *chain;                   /* the executor's fast path, or NULL */
     wick_sched sched;
     int np;                              /* parameter tensors: W0, b0, W1, ... */
     wick_node param[2 * WICK_MAX_LAYERS];
@@ -115,6 +117,12 @@ wick_status wick_trainer_new(wick_trainer **out, wick_mlp *m, const wick_dataset
         wick_trainer_free(t);
         return s;
     }
+    /* the one-parallel-region path when the graph is a dense chain into
+       cross-entropy; anything else runs on the general executor */
+    if (!c->general_executor && wick_chain_new(&t->chain, m->g, m->loss) == WICK_ENOMEM) {
+        wick_trainer_free(t);
+        return WICK_ENOMEM;
+    }
     for (int i = 0; i < nodes; i++) t->slot[i] = -1;
     for (int i = 0; i < t->np; i++) t->slot[t->param[i]] = i;
     *out = t;
@@ -124,6 +132,7 @@ wick_status wick_trainer_new(wick_trainer **out, wick_mlp *m, const wick_dataset
 void wick_trainer_free(wick_trainer *t) {
     if (!t) return;
     wick_opt_free(t->opt);
+    wick_chain_free(t->chain);
     wick_free(t->slot);
     wick_free(t->perm);
     wick_free(t->best);
@@ -143,6 +152,13 @@ static void update_param(void *user, wick_node p) {
     int i = t->slot[p];
     wick_graph *g = t->m->g;
     wick_opt_update(t->opt, i, wick_graph_value(g, p), wick_graph_grad(g, p), t->lr);
+}
+
+/* The fast path's update: rows [lo, hi) of parameter p, from one thread. */
+static void update_range(void *user, wick_node p, size_t lo, size_t hi) {
+    wick_trainer *t = user;
+    wick_graph *g = t->m->g;
+    wick_opt_update_range(t->opt, t->slot[p], wick_graph_value(g, p), wick_graph_grad(g, p), t->lr, lo, hi);
 }
 
 static void ensure_perm(wick_trainer *t) {
@@ -185,16 +201,26 @@ static wick_status train_step(wick_trainer *t, double *loss_out) {
     int rows = (int)(t->train->n - first < (size_t)t->c.batch ? t->train->n - first : (size_t)t->c.batch);
     wick_status s = wick_graph_set_batch(m->g, rows);
     if (s != WICK_OK) return s;
-    gather(m, t->train, t->perm + first, 0, rows);
-    wick_graph_forward(m->g);
-    double loss = *(float *)wick_graph_value(m->g, m->loss);
+    double limit = t->c.diverge_factor > 0 && !isnan(t->first_loss)
+                       ? t->c.diverge_factor * fmax(t->first_loss, 1e-3) : INFINITY;
+    double loss;
+    if (t->chain) {
+        /* forward, check, backward and updates in one parallel region */
+        loss = wick_chain_step(t->chain, t->train->x, t->train->y, t->perm + first, 0, limit,
+                               update_range, t);
+    } else {
+        gather(m, t->train, t->perm + first, 0, rows);
+        wick_graph_forward(m->g);
+        loss = *(float *)wick_graph_value(m->g, m->loss);
+    }
     if (isnan(t->first_loss)) t->first_loss = loss;
-    if (!isfinite(loss) || (t->c.diverge_factor > 0 && loss > t->c.diverge_factor * fmax(t->first_loss, 1e-3)))
+    if (!isfinite(loss) || loss > limit)
         return wick_fail(WICK_EDIVERGED,
                          "diverged at step %ld (epoch %d): loss %g%s; the weights are those of step %ld",
                          t->step + 1, t->epoch + 1, loss,
                          isfinite(loss) ? " exceeds the divergence limit" : " is not finite", t->step);
-    wick_graph_backward(m->g, m->loss, update_param, t);
+    if (t->chain) wick_opt_advance(t->opt);
+    else wick_graph_backward(m->g, m->loss, update_param, t);
     *loss_out = loss;
     return WICK_OK;
 }

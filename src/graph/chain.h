@@ -1,0 +1,29 @@
+/* chain.h — the executor's fast path for a chain of dense ops ending in
+ * cross-entropy: one parallel region per training step (see chain.c). */
+#ifndef WICK_GRAPH_CHAIN_H
+#define WICK_GRAPH_CHAIN_H
+
+#include "wick.h"
+
+#define WICK_CHAIN_MAX WICK_MAX_LAYERS
+
+typedef struct wick_chain wick_chain;
+
+/* WICK_EUNSUPPORTED when the graph is not such a chain (the caller then uses
+ * the general executor). */
+wick_status wick_chain_new(wick_chain **out, wick_graph *g, wick_node loss);
+void wick_chain_free(wick_chain *c);
+
+/* Applies the optimiser to elements [lo, hi) of parameter p, whose gradient
+ * in those elements is final; called from several threads at once, on
+ * disjoint ranges. */
+typedef void (*wick_chain_update_fn)(void *user, wick_node p, size_t lo, size_t hi);
+
+/* One step on the graph's current batch: gathers rows idx[0..batch) (or
+ * first.. when idx is NULL) of X (rows of the input's width) and labels Y,
+ * forward, loss; then, only if the loss is finite and <= max_loss, backward
+ * with every weight updated through `update`.  Returns the loss. */
+double wick_chain_step(wick_chain *c, const float *X, const int32_t *Y, const uint32_t *idx,
+                       size_t first, double max_loss, wick_chain_update_fn update, void *user);
+
+#endif
