@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DIR "/usr/share/datasets/fashion-mnist/"
+#define DIR "/usr/share/datasets/fashion-mnist"
 
 static void on_epoch(void *user, const wick_epoch_report *r) {
     printf("epoch %d: train loss %.4f, val loss %.4f, val acc %.4f (%.0f samples/s)\n", r->epoch,
@@ -21,8 +21,7 @@ static int die(const char *what) {
 
 int main(int argc, char **argv) {
     wick_dataset *all, *train, *val, *test;
-    if (wick_dataset_load_idx(DIR "train-images-idx3-ubyte.gz", DIR "train-labels-idx1-ubyte.gz", 10, &all) ||
-        wick_dataset_load_idx(DIR "t10k-images-idx3-ubyte.gz", DIR "t10k-labels-idx1-ubyte.gz", 10, &test))
+    if (wick_dataset_load_idx_dir(DIR, "train", 10, &all) || wick_dataset_load_idx_dir(DIR, "t10k", 10, &test))
         return die("loading Fashion-MNIST");
     if (wick_dataset_split(all, 5000, 1, &train, &val)) return die("split");
 

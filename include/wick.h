@@ -168,6 +168,12 @@ WICK_API void        wick_idx_free(wick_idx *t);
 WICK_API wick_status wick_dataset_load_idx(const char *images, const char *labels,
                                            int classes, wick_dataset **out);
 
+/* The same from a directory in MNIST's naming: <dir>/<stem>-images-idx3-ubyte
+ * and <stem>-labels-idx1-ubyte, each with or without .gz (e.g. stem "train"
+ * or "t10k" in /usr/share/datasets/fashion-mnist). */
+WICK_API wick_status wick_dataset_load_idx_dir(const char *dir, const char *stem, int classes,
+                                               wick_dataset **out);
+
 /* A numeric CSV: rows x cols doubles, parsed in the C locale.  Refuses ragged
  * rows, empty fields, junk, nan/inf (unless allow_nonfinite), overflow, an
  * empty file; the message names the line.  A first row with no number in it

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <getopt.h>
 
 int cli_fail(const char *cmd, wick_status s) {
     const char *m = wick_last_error();
@@ -33,4 +34,14 @@ int cli_int(const char *flag, const char *s, long lo, long hi, long *out) {
     }
     *out = v;
     return 1;
+}
+
+int cli_bad_flag(const char *cmd, char **argv) {
+    fprintf(stderr, "wick %s: unknown or incomplete flag '%s' (see wick %s --help)\n", cmd, argv[optind - 1], cmd);
+    return EXIT_USAGE;
+}
+
+int cli_extra_argument(const char *cmd, char **argv) {
+    fprintf(stderr, "wick %s: unexpected argument '%s' (see wick %s --help)\n", cmd, argv[optind], cmd);
+    return EXIT_USAGE;
 }

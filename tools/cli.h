@@ -19,6 +19,11 @@ int cmd_gd(int argc, char **argv);
  * EXIT_DIVERGED for a diverged run). */
 int cli_fail(const char *cmd, wick_status s);
 
+/* Usage errors from getopt_long's loop: an unknown or incomplete flag (the
+ * one before optind), or a stray argument at optind.  Both return EXIT_USAGE. */
+int cli_bad_flag(const char *cmd, char **argv);
+int cli_extra_argument(const char *cmd, char **argv);
+
 /* Strict number parsing for flags; print a usage error and return 0 on junk. */
 int cli_double(const char *flag, const char *s, double *out);
 int cli_int(const char *flag, const char *s, long lo, long hi, long *out);

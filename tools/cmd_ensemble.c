@@ -89,16 +89,10 @@ int cmd_ensemble(int argc, char **argv) {
         case 'p': plot = optarg; break;
         case 'h': usage(stdout); return EXIT_OK;
         default:
-            fprintf(stderr, "wick ensemble: unknown or incomplete flag '%s' (see wick ensemble --help)\n",
-                    argv[optind - 1]);
-            return EXIT_USAGE;
+            return cli_bad_flag("ensemble", argv);
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "wick ensemble: unexpected argument '%s' (see wick ensemble --help)\n",
-                argv[optind]);
-        return EXIT_USAGE;
-    }
+    if (optind < argc) return cli_extra_argument("ensemble", argv);
     wick_act act;
     wick_status st = wick_act_parse(act_name, &act);
     if (st) return cli_fail("ensemble", st);

@@ -55,20 +55,6 @@ static void usage(FILE *f) {
         "  --help            this text\n");
 }
 
-static wick_status load(const char *dir, const char *stem, wick_dataset **d) {
-    char img[1024], lab[1024];
-    const char *sfx[2] = {".gz", ""};
-    for (int k = 0; k < 2; k++) {
-        snprintf(img, sizeof img, "%s/%s-images-idx3-ubyte%s", dir, stem, sfx[k]);
-        snprintf(lab, sizeof lab, "%s/%s-labels-idx1-ubyte%s", dir, stem, sfx[k]);
-        FILE *f = fopen(img, "rb");
-        if (!f) continue;
-        fclose(f);
-        return wick_dataset_load_idx(img, lab, 10, d);
-    }
-    return wick_fail(WICK_EIO, "%s/%s-images-idx3-ubyte[.gz]: not found (see --data)", dir, stem);
-}
-
 /* The first `want` samples with label < classes, pooled P x P (square images). */
 static size_t take(const wick_dataset *d, int classes, size_t want, int P, double *x, int32_t *y,
                    size_t *dim) {
@@ -152,14 +138,10 @@ int cmd_gd(int argc, char **argv) {
         case 'p': plot = optarg; break;
         case 'h': usage(stdout); return EXIT_OK;
         default:
-            fprintf(stderr, "wick gd: unknown or incomplete flag '%s' (see wick gd --help)\n", argv[optind - 1]);
-            return EXIT_USAGE;
+            return cli_bad_flag("gd", argv);
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "wick gd: unexpected argument '%s' (see wick gd --help)\n", argv[optind]);
-        return EXIT_USAGE;
-    }
+    if (optind < argc) return cli_extra_argument("gd", argv);
     long widths[16];
     int nw = 0;
     {
@@ -185,7 +167,7 @@ int cmd_gd(int argc, char **argv) {
             wick_library_versions());
 
     wick_dataset *tr = NULL, *te = NULL;
-    if ((st = load(dir, "train", &tr)) || (st = load(dir, "t10k", &te))) {
+    if ((st = wick_dataset_load_idx_dir(dir, "train", 10, &tr)) || (st = wick_dataset_load_idx_dir(dir, "t10k", 10, &te))) {
         wick_dataset_free(tr);
         return cli_fail("gd", st);
     }

@@ -56,20 +56,6 @@ static int parse_dlist(const char *flag, const char *s, double *out, int max) {
 }
 
 /* Reads images and labels, trying the .gz name first. */
-static wick_status load(const char *dir, const char *stem, wick_dataset **d) {
-    char img[1024], lab[1024];
-    const char *sfx[2] = {".gz", ""};
-    for (int k = 0; k < 2; k++) {
-        snprintf(img, sizeof img, "%s/%s-images-idx3-ubyte%s", dir, stem, sfx[k]);
-        snprintf(lab, sizeof lab, "%s/%s-labels-idx1-ubyte%s", dir, stem, sfx[k]);
-        FILE *f = fopen(img, "rb");
-        if (!f) continue;
-        fclose(f);
-        return wick_dataset_load_idx(img, lab, 10, d);
-    }
-    return wick_fail(WICK_EIO, "%s/%s-images-idx3-ubyte[.gz]: not found (see --data)", dir, stem);
-}
-
 /* The first `want` samples with label < classes: x as double, labels. */
 static size_t take(const wick_dataset *d, int classes, size_t want, double *x, int32_t *y) {
     size_t k = 0;
@@ -124,15 +110,10 @@ int cmd_kernel(int argc, char **argv) {
         case 'p': plot = optarg; break;
         case 'h': usage(stdout); return EXIT_OK;
         default:
-            fprintf(stderr, "wick kernel: unknown or incomplete flag '%s' (see wick kernel --help)\n",
-                    argv[optind - 1]);
-            return EXIT_USAGE;
+            return cli_bad_flag("kernel", argv);
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "wick kernel: unexpected argument '%s' (see wick kernel --help)\n", argv[optind]);
-        return EXIT_USAGE;
-    }
+    if (optind < argc) return cli_extra_argument("kernel", argv);
     double cbs[16], dd[16], noises[16];
     int ncb = parse_dlist("--cbs", cbs_s, cbs, 16), nd = parse_dlist("--depths", depths_s, dd, 16);
     int nno = parse_dlist("--noises", noises_s, noises, 16);
@@ -156,7 +137,7 @@ int cmd_kernel(int argc, char **argv) {
     fprintf(stderr, "wick %s | threads %d | %s\n", wick_version(), wick_threads(), wick_library_versions());
 
     wick_dataset *tr = NULL, *te = NULL;
-    if ((st = load(dir, "train", &tr)) || (st = load(dir, "t10k", &te))) {
+    if ((st = wick_dataset_load_idx_dir(dir, "train", 10, &tr)) || (st = wick_dataset_load_idx_dir(dir, "t10k", 10, &te))) {
         wick_dataset_free(tr);
         return cli_fail("kernel", st);
     }

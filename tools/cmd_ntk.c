@@ -94,15 +94,10 @@ int cmd_ntk(int argc, char **argv) {
         case 'p': plot = optarg; break;
         case 'h': usage(stdout); return EXIT_OK;
         default:
-            fprintf(stderr, "wick ntk: unknown or incomplete flag '%s' (see wick ntk --help)\n",
-                    argv[optind - 1]);
-            return EXIT_USAGE;
+            return cli_bad_flag("ntk", argv);
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "wick ntk: unexpected argument '%s' (see wick ntk --help)\n", argv[optind]);
-        return EXIT_USAGE;
-    }
+    if (optind < argc) return cli_extra_argument("ntk", argv);
     long depths[64];
     int nd = parse_list(depth_s, depths, 64);
     if (!nd) {

@@ -78,15 +78,10 @@ int cmd_sweep(int argc, char **argv) {
         case 'p': plot = optarg; break;
         case 'h': usage(stdout); return EXIT_OK;
         default:
-            fprintf(stderr, "wick sweep: unknown or incomplete flag '%s' (see wick sweep --help)\n",
-                    argv[optind - 1]);
-            return EXIT_USAGE;
+            return cli_bad_flag("sweep", argv);
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "wick sweep: unexpected argument '%s' (see wick sweep --help)\n", argv[optind]);
-        return EXIT_USAGE;
-    }
+    if (optind < argc) return cli_extra_argument("sweep", argv);
     long widths[16], depths[32];
     int nw = parse_list("--widths", widths_s, 2, 65536, widths, 16);
     int nd = nw ? parse_list("--depths", depths_s, 1, 100000, depths, 32) : 0;

@@ -80,16 +80,10 @@ int cmd_theory(int argc, char **argv) {
         case 'p': plot = optarg; break;
         case 'h': usage(stdout); return EXIT_OK;
         default:
-            fprintf(stderr, "wick theory: unknown or incomplete flag '%s' (see wick theory --help)\n",
-                    argv[optind - 1]);
-            return EXIT_USAGE;
+            return cli_bad_flag("theory", argv);
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "wick theory: unexpected argument '%s' (see wick theory --help)\n",
-                argv[optind]);
-        return EXIT_USAGE;
-    }
+    if (optind < argc) return cli_extra_argument("theory", argv);
     wick_act act;
     wick_status st = wick_act_parse(act_name, &act);
     if (st) return cli_fail("theory", st);

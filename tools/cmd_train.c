@@ -41,18 +41,10 @@ static wick_status load_data(const data_opts *o, int test, wick_dataset **out) {
         return wick_dataset_load_csv(test ? o->test_csv : o->train_csv, o->label_col, 0, out);
     if (!test && o->test_csv && !o->train_csv)
         return wick_fail(WICK_EINVAL, "--test-csv given without --train-csv");
-    char img[4096], lab[4096];
-    const char *stem = test ? "t10k" : "train";
-    snprintf(img, sizeof img, "%s/%s-images-idx3-ubyte.gz", o->dir, stem);
-    snprintf(lab, sizeof lab, "%s/%s-labels-idx1-ubyte.gz", o->dir, stem);
-    if (access(img, R_OK) != 0) {   /* also accept uncompressed files */
-        snprintf(img, sizeof img, "%s/%s-images-idx3-ubyte", o->dir, stem);
-        snprintf(lab, sizeof lab, "%s/%s-labels-idx1-ubyte", o->dir, stem);
-    }
-    if (access(img, R_OK) != 0)
-        return wick_fail(WICK_EIO, "%s/%s-images-idx3-ubyte[.gz]: %s%s", o->dir, stem, strerror(errno),
-                         strcmp(o->dir, FMNIST_DIR) ? "" : " (install the Debian package dataset-fashion-mnist)");
-    return wick_dataset_load_idx(img, lab, 10, out);
+    wick_status s = wick_dataset_load_idx_dir(o->dir, test ? "t10k" : "train", 10, out);
+    if (s == WICK_EIO && !strcmp(o->dir, FMNIST_DIR))
+        return wick_fail(s, "%s (install the Debian package dataset-fashion-mnist)", wick_last_error());
+    return s;
 }
 
 /* An output path must be writable before hours of training, not after. */
@@ -304,6 +296,7 @@ int cmd_train(int argc, char **argv) {
     const char *plot = NULL;
     int json = 0, quiet = 0, c, val_given = 0;
     optind = 1;
+    opterr = 0;   /* cli_bad_flag says it in one line */
     while ((c = getopt_long(argc, argv, "", train_opts, NULL)) != -1) {
         switch (c) {
         case O_DATA: d.dir = optarg; break;
@@ -377,13 +370,10 @@ int cmd_train(int argc, char **argv) {
         case O_JSON: json = 1; break;
         case O_QUIET: quiet = 1; break;
         case O_HELP: usage_train(stdout); return EXIT_OK;
-        default: usage_train(stderr); return EXIT_USAGE;
+        default: return cli_bad_flag("train", argv);
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "wick train: unexpected argument '%s'\n", argv[optind]);
-        return EXIT_USAGE;
-    }
+    if (optind < argc) return cli_extra_argument("train", argv);
     /* per-layer C_b, C_W: one value for all, or one per layer */
     for (int k = 0; k < 2; k++) {
         int n = k ? ncw : ncb;
@@ -567,6 +557,7 @@ int cmd_eval(int argc, char **argv) {
     long batch = 256, threads = 0, v;
     int json = 0, c;
     optind = 1;
+    opterr = 0;
     while ((c = getopt_long(argc, argv, "", eval_opts, NULL)) != -1) {
         switch (c) {
         case O_MODEL: model = optarg; break;
@@ -580,12 +571,12 @@ int cmd_eval(int argc, char **argv) {
         case O_LOGITS: logits = optarg; break;
         case O_JSON: json = 1; break;
         case O_HELP: usage_eval(stdout); return EXIT_OK;
-        default: usage_eval(stderr); return EXIT_USAGE;
+        default: return cli_bad_flag("eval", argv);
         }
     }
-    if (!model || optind < argc) {
-        fprintf(stderr, "wick eval: %s\n", model ? "unexpected argument" : "--model FILE is required");
-        usage_eval(stderr);
+    if (optind < argc) return cli_extra_argument("eval", argv);
+    if (!model) {
+        fprintf(stderr, "wick eval: --model FILE is required (see wick eval --help)\n");
         return EXIT_USAGE;
     }
     wick_set_threads((int)threads);

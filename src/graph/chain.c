@@ -132,12 +132,13 @@ double wick_chain_step(wick_chain *c, const float *X, const int32_t *Y, const ui
                        size_t first, double max_loss, wick_chain_update_fn update, void *user) {
     wick_graph *g = c->g;
     const int B = g->batch, L = c->L, D = c->input->cols;
-    const int C = g->nodes[c->loss->in[0]].cols;
+    const int C = c->loss->n_in ? g->nodes[c->loss->in[0]].cols : 0;
     float *xin = c->input->val;
     int32_t *lab = c->labels->val;
     double total = 0;
     int T = omp_get_max_threads();
     if (T > c->max_threads) T = c->max_threads;
+    if (T > B) T = B;
     if (T < 1) T = 1;
 
     #pragma omp parallel num_threads(T)
@@ -145,31 +146,25 @@ double wick_chain_step(wick_chain *c, const float *X, const int32_t *Y, const ui
         const int nt = omp_get_num_threads(), t = omp_get_thread_num();
         int r0, r1;
         share(B, nt, t, 1, &r0, &r1);
+        const int R = r1 - r0;
         /* gather this thread's rows of the batch */
         for (int r = r0; r < r1; r++) {
             size_t i = idx ? idx[r] : first + r;
             memcpy(xin + (size_t)r * D, X + i * D, D * sizeof *xin);
             lab[r] = Y[i];
         }
-        #pragma omp barrier
-        /* forward: this thread's neurons of each layer, over the whole batch */
-        for (int l = 0; l < L; l++) {
+        /* forward over own rows: no other thread's rows are needed */
+        for (int l = 0; l < L && R > 0; l++) {
             node *d = c->dense[l];
             const node *xn = l ? c->dense[l - 1] : c->input;
             const int K = xn->cols, N = d->cols;
-            int n0, n1;
-            share(N, nt, t, 8, &n0, &n1);
+            const float *x = xn->val, *W = g->nodes[c->W[l]].val, *b = g->nodes[c->b[l]].val;
             const int direct = d->act.kind == WICK_ACT_RELU || d->act.kind == WICK_ACT_LINEAR;
             float *y = d->val, *z = direct ? y : (float *)d->aux;
-            if (n1 > n0) {
-                const float *W = g->nodes[c->W[l]].val, *b = g->nodes[c->b[l]].val;
-                for (int r = 0; r < B; r++) memcpy(z + (size_t)r * N + n0, b + n0, (n1 - n0) * sizeof *z);
-                wick_gemm_f32(0, 1, B, n1 - n0, K, 1.0f, xn->val, K, W + (size_t)n0 * K, K, 1.0f, z + n0, N);
-                if (d->act.kind != WICK_ACT_LINEAR)
-                    for (int r = 0; r < B; r++)
-                        op_act_fwd_f32(d->act, z + (size_t)r * N + n0, y + (size_t)r * N + n0, n1 - n0);
-            }
-            #pragma omp barrier   /* the next layer reads every neuron */
+            for (int r = r0; r < r1; r++) memcpy(z + (size_t)r * N, b, N * sizeof *z);
+            wick_gemm_f32(0, 1, R, N, K, 1.0f, x + (size_t)r0 * K, K, W, K, 1.0f, z + (size_t)r0 * N, N);
+            if (d->act.kind != WICK_ACT_LINEAR)
+                op_act_fwd_f32(d->act, z + (size_t)r0 * N, y + (size_t)r0 * N, (size_t)R * N);
         }
         node *top = c->dense[L - 1];
         c->part[t] = xent_rows(top->val, lab, c->loss->aux, top->grad, r0, r1, C, B, c->loss->scalar);
@@ -178,16 +173,34 @@ double wick_chain_step(wick_chain *c, const float *X, const int32_t *Y, const ui
         double s = 0;
         for (int k = 0; k < nt; k++) s += c->part[k];
         s /= B;
+        int ok = isfinite(s) && s <= max_loss;
         if (t == 0) total = s;
-        if (isfinite(s) && s <= max_loss) {
+        if (ok) {
             for (int l = L - 1; l >= 0; l--) {
                 node *d = c->dense[l];
                 const node *xn = l ? c->dense[l - 1] : c->input;
                 const int K = xn->cols, N = d->cols;
                 node *wn = &g->nodes[c->W[l]], *bn = &g->nodes[c->b[l]];
-                /* dz of layer l is complete (the barrier before); dz is the
-                   logits' gradient at the top, else aux2 */
-                const float *dz = d->act.kind == WICK_ACT_LINEAR ? d->grad : d->aux2;
+                const float *dz = d->grad;
+                if (d->act.kind != WICK_ACT_LINEAR && R > 0) {
+                    const int direct = d->act.kind == WICK_ACT_RELU;
+                    size_t o = (size_t)r0 * N;
+                    op_act_bwd_f32(d->act, direct ? NULL : (const float *)d->aux + o, (const float *)d->val + o,
+                                   (const float *)d->grad + o, (float *)d->aux2 + o, (size_t)R * N);
+                    dz = d->aux2;
+                } else if (d->act.kind != WICK_ACT_LINEAR) {
+                    dz = d->aux2;
+                }
+                #pragma omp barrier
+                /* every dx of layer l+1 is done: its weights may change now */
+                if (l + 1 < L) {
+                    int n0, n1, Kp = d->cols;
+                    share(c->dense[l + 1]->cols, nt, t, 8, &n0, &n1);
+                    if (n1 > n0) {
+                        update(user, c->W[l + 1], (size_t)n0 * Kp, (size_t)n1 * Kp);
+                        update(user, c->b[l + 1], (size_t)n0, (size_t)n1);
+                    }
+                }
                 int n0, n1;
                 share(N, nt, t, 8, &n0, &n1);
                 if (n1 > n0) {
@@ -201,32 +214,16 @@ double wick_chain_step(wick_chain *c, const float *X, const int32_t *Y, const ui
                         for (int j = n0; j < n1; j++) db[j] += row[j];
                     }
                 }
-                if (l > 0) {
-                    /* dx[:, k0:k1] = dz W[:, k0:k1], then dz of layer l-1 on
-                       the same columns: this thread's neurons of layer l-1 */
-                    node *p = c->dense[l - 1];
-                    int k0, k1;
-                    share(K, nt, t, 8, &k0, &k1);
-                    if (k1 > k0) {
-                        float *dx = p->grad;
-                        wick_gemm_f32(0, 0, B, k1 - k0, N, 1.0f, dz, N, (const float *)wn->val + k0, K, 0.0f,
-                                      dx + k0, K);
-                        if (p->act.kind != WICK_ACT_LINEAR) {
-                            const int direct = p->act.kind == WICK_ACT_RELU;
-                            for (int r = 0; r < B; r++) {
-                                size_t o = (size_t)r * K + k0;
-                                op_act_bwd_f32(p->act, direct ? NULL : (const float *)p->aux + o,
-                                               (const float *)p->val + o, dx + o, (float *)p->aux2 + o, k1 - k0);
-                            }
-                        }
-                    }
-                    /* every dx has read W[l]; every dz of layer l-1 is complete */
-                    #pragma omp barrier
-                }
-                if (n1 > n0) {
-                    update(user, c->W[l], (size_t)n0 * K, (size_t)n1 * K);
-                    update(user, c->b[l], (size_t)n0, (size_t)n1);
-                }
+                if (l > 0 && R > 0)   /* dx = dz W over own rows */
+                    wick_gemm_f32(0, 0, R, K, N, 1.0f, dz + (size_t)r0 * N, N, wn->val, K, 0.0f,
+                                  (float *)c->dense[l - 1]->grad + (size_t)r0 * K, K);
+            }
+            /* the first layer: nobody reads W[0] after its own gradient */
+            int n0, n1, K0 = c->input->cols;
+            share(c->dense[0]->cols, nt, t, 8, &n0, &n1);
+            if (n1 > n0) {
+                update(user, c->W[0], (size_t)n0 * K0, (size_t)n1 * K0);
+                update(user, c->b[0], (size_t)n0, (size_t)n1);
             }
         }
     }

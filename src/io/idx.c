@@ -13,6 +13,7 @@
  * against the header exactly, and we never inflate more than the header
  * implies plus one byte: a gzip bomb stops there. */
 #include "core/core.h"
+#include <unistd.h>
 #include "io/io.h"
 #include <errno.h>
 #include <limits.h>
@@ -300,4 +301,16 @@ done:
     wick_idx_free(im);
     wick_idx_free(lb);
     return s;
+}
+
+wick_status wick_dataset_load_idx_dir(const char *dir, const char *stem, int classes, wick_dataset **out) {
+    /* MNIST-style names, compressed or not: <stem>-images-idx3-ubyte[.gz] */
+    char img[4096], lab[4096];
+    static const char *const sfx[2] = {".gz", ""};
+    for (int k = 0; k < 2; k++) {
+        snprintf(img, sizeof img, "%s/%s-images-idx3-ubyte%s", dir, stem, sfx[k]);
+        snprintf(lab, sizeof lab, "%s/%s-labels-idx1-ubyte%s", dir, stem, sfx[k]);
+        if (access(img, R_OK) == 0) return wick_dataset_load_idx(img, lab, classes, out);
+    }
+    return wick_fail(WICK_EIO, "%s/%s-images-idx3-ubyte[.gz]: not found or not readable", dir, stem);
 }
