@@ -5,7 +5,7 @@
 set -eu
 pkgs="build-essential libopenblas-dev libopenblas-openmp-dev liblapacke-dev libdnnl-dev zlib1g-dev libjansson-dev
       gnuplot-nox dataset-fashion-mnist"
-[ "${1:-}" = "--test" ] && pkgs="$pkgs python3-torch python3-numpy"
+[ "${1:-}" = "--test" ] && pkgs="$pkgs python3-torch python3-numpy locales"   # locales: the CSV test under de_DE
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
