@@ -78,7 +78,7 @@ test: all
 	BUILD=$(BUILD) bash tests/run.sh
 
 wick.pc: wick.pc.in
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define WICK_VERSION "\(.*\)"/\1/p' include/wick.h)|' $< > $(BUILD)/wick.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@BLASLINK@|$(BLASLINK)|' -e 's|@VERSION@|$(shell sed -n 's/^#define WICK_VERSION "\(.*\)"/\1/p' include/wick.h)|' $< > $(BUILD)/wick.pc
 
 install: all wick.pc
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
