@@ -45,3 +45,17 @@ int cli_extra_argument(const char *cmd, char **argv) {
     fprintf(stderr, "wick %s: unexpected argument '%s' (see wick %s --help)\n", cmd, argv[optind], cmd);
     return EXIT_USAGE;
 }
+
+json_t *cli_jnum(double v) { return isfinite(v) ? json_real(v) : json_null(); }
+
+int cli_write_json(FILE *f, const char *cmd, const json_t *o, int digits) {
+    char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(digits));
+    if (!s) {
+        fprintf(stderr, "wick %s: out of memory for the JSON\n", cmd);
+        return EXIT_FAIL;
+    }
+    fprintf(f, "%s\n", s);
+    fflush(f);
+    free(s);
+    return EXIT_OK;
+}

@@ -2,6 +2,8 @@
 #ifndef WICK_CLI_H
 #define WICK_CLI_H
 #include "wick.h"
+#include <jansson.h>
+#include <stdio.h>
 
 /* Exit codes (conventions.md). */
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_DIVERGED = 3, EXIT_INTERRUPTED = 130 };
@@ -23,6 +25,12 @@ int cli_fail(const char *cmd, wick_status s);
  * one before optind), or a stray argument at optind.  Both return EXIT_USAGE. */
 int cli_bad_flag(const char *cmd, char **argv);
 int cli_extra_argument(const char *cmd, char **argv);
+
+/* A JSON number, or null where v is not finite (JSON has no NaN). */
+json_t *cli_jnum(double v);
+/* Writes o as one compact line to f, reals with `digits` significant digits
+ * (9 for float figures, 17 for double); EXIT_OK, or EXIT_FAIL with a message. */
+int cli_write_json(FILE *f, const char *cmd, const json_t *o, int digits);
 
 /* Strict number parsing for flags; print a usage error and return 0 on junk. */
 int cli_double(const char *flag, const char *s, double *out);

@@ -36,7 +36,6 @@ static void usage(FILE *f) {
         "  --help            this text\n");
 }
 
-static json_t *jnum(double v) { return isfinite(v) ? json_real(v) : json_null(); }
 
 /* A per-layer array: a number per layer when rows = cols = 1, else per layer
  * an array of rows (cols = 1) or a rows x cols matrix. */
@@ -45,12 +44,12 @@ static json_t *jlayers(const double *v, size_t L, size_t rows, size_t cols) {
     size_t per = rows * cols;
     for (size_t l = 0; l < L; l++) {
         const double *p = v + l * per;
-        if (per == 1) { json_array_append_new(a, jnum(p[0])); continue; }
+        if (per == 1) { json_array_append_new(a, cli_jnum(p[0])); continue; }
         json_t *row = json_array();
         for (size_t i = 0; i < rows; i++) {
-            if (cols == 1) { json_array_append_new(row, jnum(p[i])); continue; }
+            if (cols == 1) { json_array_append_new(row, cli_jnum(p[i])); continue; }
             json_t *r2 = json_array();
-            for (size_t j = 0; j < cols; j++) json_array_append_new(r2, jnum(p[i * cols + j]));
+            for (size_t j = 0; j < cols; j++) json_array_append_new(r2, cli_jnum(p[i * cols + j]));
             json_array_append_new(row, r2);
         }
         json_array_append_new(a, row);
@@ -215,10 +214,7 @@ int cmd_ensemble(int argc, char **argv) {
         json_object_set_new(root, "pair4", jlayers(r->pair4, L, ni, 1));
         json_object_set_new(root, "pair4_stderr", jlayers(r->pair4_stderr, L, ni, 1));
         json_object_set_new(root, "pair4_theory", jlayers(p4t, L, ni, 1));
-        char *s = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(17));
-        if (!s) { fprintf(stderr, "wick ensemble: out of memory for the JSON\n"); ret = EXIT_FAIL; goto done; }
-        printf("%s\n", s);
-        free(s);
+        if (cli_write_json(stdout, "ensemble", root, 17)) { ret = EXIT_FAIL; goto done; }
     }
 done:
     json_decref(root);

@@ -96,7 +96,6 @@ static double accuracy(const double *z, const int32_t *y, size_t n, size_t nout)
     return (double)ok / (double)n;
 }
 
-static json_t *jnum(double v) { return isfinite(v) ? json_real(v) : json_null(); }
 
 int cmd_gd(int argc, char **argv) {
     static const struct option opts[] = {
@@ -273,19 +272,17 @@ int cmd_gd(int argc, char **argv) {
         json_object_set_new(root, "width", jw);
         for (int k = 0; k < 14; k++) {
             json_t *a = json_array();
-            for (int w = 0; w < nw; w++) json_array_append_new(a, jnum(res[(size_t)w * 16 + k]));
+            for (int w = 0; w < nw; w++) json_array_append_new(a, cli_jnum(res[(size_t)w * 16 + k]));
             json_object_set_new(root, keys[k], a);
         }
         json_t *vf = json_array();
-        for (int w = 0; w < nw; w++) json_array_append_new(vf, jnum(res[(size_t)w * 16 + 15]));
+        for (int w = 0; w < nw; w++) json_array_append_new(vf, cli_jnum(res[(size_t)w * 16 + 15]));
         json_object_set_new(root, "gap_var_floor", vf);
-        json_object_set_new(root, "gap_net_power", jnum(pw[0]));
-        json_object_set_new(root, "gap_net_power_stderr", jnum(pe[0]));
-        json_object_set_new(root, "ntk_change_power", jnum(pw[1]));
-        json_object_set_new(root, "ntk_change_power_stderr", jnum(pe[1]));
-        char *s = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(17));
-        if (s) printf("%s\n", s);
-        free(s);
+        json_object_set_new(root, "gap_net_power", cli_jnum(pw[0]));
+        json_object_set_new(root, "gap_net_power_stderr", cli_jnum(pe[0]));
+        json_object_set_new(root, "ntk_change_power", cli_jnum(pw[1]));
+        json_object_set_new(root, "ntk_change_power_stderr", cli_jnum(pe[1]));
+        if (cli_write_json(stdout, "gd", root, 17)) { ret = EXIT_FAIL; goto done; }
     }
 done:
     json_decref(root);

@@ -235,9 +235,7 @@ int cmd_kernel(int argc, char **argv) {
         json_object_set_new(root, "log_evidence", json_real(ev[best]));
         json_object_set_new(root, "accuracy_nngp", json_real(acc_gp));
         json_object_set_new(root, "accuracy_ntk", json_real(acc_nt));
-        char *s = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(17));
-        if (s) printf("%s\n", s);
-        free(s);
+        if (cli_write_json(stdout, "kernel", root, 17)) { ret = EXIT_FAIL; goto done; }
     }
 done:
     json_decref(root);

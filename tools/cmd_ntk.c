@@ -36,14 +36,13 @@ static void usage(FILE *f) {
         "  --help            this text\n");
 }
 
-static json_t *jnum(double v) { return isfinite(v) ? json_real(v) : json_null(); }
 
 static json_t *jmat(const double *m, size_t n) {
-    if (n == 1) return jnum(m[0]);
+    if (n == 1) return cli_jnum(m[0]);
     json_t *a = json_array();
     for (size_t i = 0; i < n; i++) {
         json_t *row = json_array();
-        for (size_t j = 0; j < n; j++) json_array_append_new(row, jnum(m[i * n + j]));
+        for (size_t j = 0; j < n; j++) json_array_append_new(row, cli_jnum(m[i * n + j]));
         json_array_append_new(a, row);
     }
     return a;
@@ -212,15 +211,12 @@ int cmd_ntk(int argc, char **argv) {
         for (int d = 0; d < nd; d++) {
             const double *o = res + (size_t)d * (6 * nn + 1);
             double s = (double)width / (o[2 * nn] * o[2 * nn]);
-            json_array_append_new(a, jnum(s * o[3 * nn]));
-            json_array_append_new(ae, jnum(s * o[4 * nn]));
+            json_array_append_new(a, cli_jnum(s * o[3 * nn]));
+            json_array_append_new(ae, cli_jnum(s * o[4 * nn]));
         }
         json_object_set_new(root, "ntk_var_normalised", a);
         json_object_set_new(root, "ntk_var_normalised_stderr", ae);
-        char *s = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(17));
-        if (!s) { fprintf(stderr, "wick ntk: out of memory for the JSON\n"); ret = EXIT_FAIL; goto done; }
-        printf("%s\n", s);
-        free(s);
+        if (cli_write_json(stdout, "ntk", root, 17)) { ret = EXIT_FAIL; goto done; }
     }
 done:
     json_decref(root);

@@ -47,7 +47,6 @@ static int parse_list(const char *flag, const char *s, long lo, long hi, long *o
     return k;
 }
 
-static json_t *jnum(double v) { return isfinite(v) ? json_real(v) : json_null(); }
 
 int cmd_sweep(int argc, char **argv) {
     static const struct option opts[] = {
@@ -224,21 +223,18 @@ int cmd_sweep(int argc, char **argv) {
                                        "kernel_theory"};
         for (int k = 0; k < 10; k++) {
             json_t *a = json_array();
-            for (size_t i = 0; i < np; i++) json_array_append_new(a, jnum(P[i * 10 + k]));
+            for (size_t i = 0; i < np; i++) json_array_append_new(a, cli_jnum(P[i * 10 + k]));
             json_object_set_new(root, keys[k], a);
         }
         json_object_set_new(root, "fit_max", json_real(fit_max));
         json_object_set_new(root, "fit_log", json_boolean(fit_log));
-        json_object_set_new(root, "slope", jnum(slope));
-        json_object_set_new(root, "slope_stderr", jnum(slope_se));
-        json_object_set_new(root, "intercept", jnum(icpt));
-        json_object_set_new(root, "intercept_stderr", jnum(icpt_se));
-        json_object_set_new(root, "chi2_dof", jnum(chi2));
-        json_object_set_new(root, "slope_theory", jnum(tslope));
-        char *s = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(17));
-        if (!s) { fprintf(stderr, "wick sweep: out of memory for the JSON\n"); ret = EXIT_FAIL; goto done; }
-        printf("%s\n", s);
-        free(s);
+        json_object_set_new(root, "slope", cli_jnum(slope));
+        json_object_set_new(root, "slope_stderr", cli_jnum(slope_se));
+        json_object_set_new(root, "intercept", cli_jnum(icpt));
+        json_object_set_new(root, "intercept_stderr", cli_jnum(icpt_se));
+        json_object_set_new(root, "chi2_dof", cli_jnum(chi2));
+        json_object_set_new(root, "slope_theory", cli_jnum(tslope));
+        if (cli_write_json(stdout, "sweep", root, 17)) { ret = EXIT_FAIL; goto done; }
     }
 done:
     json_decref(root);

@@ -32,13 +32,12 @@ static void usage(FILE *f) {
         "  --help            this text\n");
 }
 
-static json_t *jnum(double v) { return isfinite(v) ? json_real(v) : json_null(); }
 
 static json_t *jmatrix(const double *m, size_t r, size_t c) {
     json_t *a = json_array();
     for (size_t i = 0; i < r; i++) {
         json_t *row = json_array();
-        for (size_t j = 0; j < c; j++) json_array_append_new(row, jnum(m[i * c + j]));
+        for (size_t j = 0; j < c; j++) json_array_append_new(row, cli_jnum(m[i * c + j]));
         json_array_append_new(a, row);
     }
     return a;
@@ -224,12 +223,12 @@ int cmd_theory(int argc, char **argv) {
         if (critical) {
             json_t *cj = json_object();
             json_object_set_new(cj, "class", json_string(wick_universality_name(crit.cls)));
-            json_object_set_new(cj, "cb", jnum(crit.cb));
-            json_object_set_new(cj, "cw", jnum(crit.cw));
-            json_object_set_new(cj, "kstar", jnum(crit.kstar));
-            json_object_set_new(cj, "a1", jnum(crit.a1));
-            json_object_set_new(cj, "power_exponent", jnum(crit.power_exponent));
-            json_object_set_new(cj, "power_coeff", jnum(crit.power_coeff));
+            json_object_set_new(cj, "cb", cli_jnum(crit.cb));
+            json_object_set_new(cj, "cw", cli_jnum(crit.cw));
+            json_object_set_new(cj, "kstar", cli_jnum(crit.kstar));
+            json_object_set_new(cj, "a1", cli_jnum(crit.a1));
+            json_object_set_new(cj, "power_exponent", cli_jnum(crit.power_exponent));
+            json_object_set_new(cj, "power_coeff", cli_jnum(crit.power_coeff));
             if (cst) json_object_set_new(cj, "message", json_string(crit_msg));
             json_object_set_new(root, "critical", cj);
         }
@@ -238,11 +237,11 @@ int cmd_theory(int argc, char **argv) {
         for (size_t l = 0; l < L; l++) {
             if (n == 1) {
                 const wick_layer_theory *o = per + l;
-                json_array_append_new(jK, jnum(o->K));
-                json_array_append_new(jp, jnum(o->chi_par));
-                json_array_append_new(jq, jnum(o->chi_perp));
-                json_array_append_new(jV, jnum(o->V));
-                json_array_append_new(jT, jnum(o->ntk));
+                json_array_append_new(jK, cli_jnum(o->K));
+                json_array_append_new(jp, cli_jnum(o->chi_par));
+                json_array_append_new(jq, cli_jnum(o->chi_perp));
+                json_array_append_new(jV, cli_jnum(o->V));
+                json_array_append_new(jT, cli_jnum(o->ntk));
                 continue;
             }
             /* several inputs: Gram matrices per layer; chi per input (at K_aa);
@@ -252,9 +251,9 @@ int cmd_theory(int argc, char **argv) {
             json_array_append_new(jT, Tg ? jmatrix(Tg + l * n * n, n, n) : json_null());
             json_t *ap = json_array(), *aq = json_array(), *av = json_array();
             for (size_t a = 0; a < n; a++) {
-                json_array_append_new(ap, jnum(per[a * L + l].chi_par));
-                json_array_append_new(aq, jnum(per[a * L + l].chi_perp));
-                if (!V2) json_array_append_new(av, jnum(per[a * L + l].V));
+                json_array_append_new(ap, cli_jnum(per[a * L + l].chi_par));
+                json_array_append_new(aq, cli_jnum(per[a * L + l].chi_perp));
+                if (!V2) json_array_append_new(av, cli_jnum(per[a * L + l].V));
             }
             json_array_append_new(jp, ap);
             json_array_append_new(jq, aq);
@@ -266,10 +265,7 @@ int cmd_theory(int argc, char **argv) {
         json_object_set_new(root, "chi_perp", jq);
         json_object_set_new(root, "V", jV);
         json_object_set_new(root, "ntk", jT);
-        char *s = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(17));
-        if (!s) { fprintf(stderr, "wick theory: out of memory for the JSON\n"); ret = EXIT_FAIL; goto done; }
-        printf("%s\n", s);
-        free(s);
+        if (cli_write_json(stdout, "theory", root, 17)) { ret = EXIT_FAIL; goto done; }
     }
 done:
     json_decref(root);

@@ -109,12 +109,7 @@ static void on_epoch(void *user, const wick_epoch_report *r) {
             fprintf(stderr, "epoch %2d  train loss %.4f  val loss %.4f  val acc %.4f  lr %.3g  %.1fs  %.0f samples/s\n",
                     r->epoch, r->train_loss, r->val_loss, r->val_acc, r->lr, r->seconds, r->samples_per_s);
     }
-    if (p->log) {
-        char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(9));
-        fprintf(p->log, "%s\n", s);
-        fflush(p->log);
-        free(s);
-    }
+    if (p->log) cli_write_json(p->log, "train", o, 9);
     json_decref(o);
     p->t_epoch = now();
 }
@@ -267,12 +262,6 @@ static wick_status plot_losses(const char *path, json_t *reports, const char *ar
                        : wick_fail(WICK_EINVAL, "%s: no epoch finished, nothing to plot", path);
     free(ep); free(tl); free(vl);
     return st;
-}
-
-static void print_json(json_t *o) {
-    char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(9));
-    printf("%s\n", s);
-    free(s);
 }
 
 int cmd_train(int argc, char **argv) {
@@ -501,7 +490,7 @@ int cmd_train(int argc, char **argv) {
             json_object_set_new(o, "test_loss", json_real(test_loss));
             json_object_set_new(o, "test", metrics_json(mt));
         }
-        print_json(o);
+        cli_write_json(stdout, "train", o, 9);
         json_decref(o);
     }
     rc = EXIT_OK;
@@ -633,7 +622,7 @@ int cmd_eval(int argc, char **argv) {
         json_object_set_new(o, "command", json_string("eval"));
         json_object_set_new(o, "test_acc", json_real(mt->accuracy));
         json_object_set_new(o, "test_loss", json_real(loss));
-        print_json(o);
+        cli_write_json(stdout, "eval", o, 9);
         json_decref(o);
     }
     rc = EXIT_OK;
