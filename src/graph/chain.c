@@ -99,35 +99,6 @@ static void share(int n, int T, int t, int align, int *lo, int *hi) {
     *hi = (int)(b < a ? a : b);
 }
 
-/* Cross-entropy rows [r0, r1): probabilities into p, dlogits into dx (already
- * divided by the batch), the sum of the rows' losses returned. */
-static double xent_rows(const float *x, const int32_t *lab, float *p, float *dx, int r0, int r1,
-                        int C, int B, double eps) {
-    double total = 0;
-    const float u = (float)(eps / C), on = (float)(1 - eps), scale = 1.0f / B;
-    for (int r = r0; r < r1; r++) {
-        const float *xr = x + (size_t)r * C;
-        float *pr = p + (size_t)r * C, *dr = dx + (size_t)r * C;
-        float m = xr[0];
-        for (int k = 1; k < C; k++) m = xr[k] > m ? xr[k] : m;
-        double s = 0, sumx = 0;
-        for (int k = 0; k < C; k++) {
-            pr[k] = expf(xr[k] - m);
-            s += pr[k];
-            sumx += xr[k];
-        }
-        double lse = m + log(s);
-        int y = lab[r];
-        for (int k = 0; k < C; k++) {
-            pr[k] = (float)(pr[k] / s);
-            dr[k] = scale * (pr[k] - u - (k == y ? on : 0));
-        }
-        double nll = (y >= 0 && y < C) ? lse - xr[y] : NAN;
-        total += (1 - eps) * nll + (eps > 0 ? eps * (lse - sumx / C) : 0);
-    }
-    return total;
-}
-
 double wick_chain_step(wick_chain *c, const float *X, const int32_t *Y, const uint32_t *idx,
                        size_t first, double max_loss, wick_chain_update_fn update, void *user) {
     wick_graph *g = c->g;
@@ -167,7 +138,8 @@ double wick_chain_step(wick_chain *c, const float *X, const int32_t *Y, const ui
                 op_act_fwd_f32(d->act, z + (size_t)r0 * N, y + (size_t)r0 * N, (size_t)R * N);
         }
         node *top = c->dense[L - 1];
-        c->part[t] = xent_rows(top->val, lab, c->loss->aux, top->grad, r0, r1, C, B, c->loss->scalar);
+        c->part[t] = op_xent_rows_f32(top->val, lab, c->loss->aux, r0, r1, C, c->loss->scalar);
+        op_xent_grad_rows_f32(c->loss->aux, lab, 1.0f / B, top->grad, r0, r1, C, c->loss->scalar);
         #pragma omp barrier
         /* every thread sums the parts in the same order: one decision */
         double s = 0;

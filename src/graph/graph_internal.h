@@ -61,6 +61,11 @@ size_t op_aux_elems(const wick_graph *g, const node *nd, size_t *aux2);
 /* Float kernels over n contiguous elements, for the chain executor. */
 void op_act_fwd_f32(wick_act a, const float *z, float *y, size_t n);
 void op_act_bwd_f32(wick_act a, const float *z, const float *y, const float *dy, float *dz, size_t n);
+/* Cross-entropy over rows [r0, r1): probabilities into p, the rows' summed
+ * loss returned; and dx = scale (p - q) over the same rows. */
+double op_xent_rows_f32(const float *x, const int32_t *lab, float *p, int r0, int r1, int cols, double eps);
+void op_xent_grad_rows_f32(const float *p, const int32_t *lab, float scale, float *dx, int r0, int r1,
+                           int cols, double eps);
 
 static inline size_t node_elems(const node *nd) { return (size_t)nd->rows * nd->cols; }
 

@@ -65,3 +65,10 @@ void op_act_fwd_f32(wick_act a, const float *z, float *y, size_t n) { act_fwd_f3
 void op_act_bwd_f32(wick_act a, const float *z, const float *y, const float *dy, float *dz, size_t n) {
     act_bwd_f32(a, z, y, dy, dz, n, 0);
 }
+double op_xent_rows_f32(const float *x, const int32_t *lab, float *p, int r0, int r1, int cols, double eps) {
+    return xent_rows_f32(x, lab, p, r0, r1, cols, eps);
+}
+void op_xent_grad_rows_f32(const float *p, const int32_t *lab, float scale, float *dx, int r0, int r1,
+                           int cols, double eps) {
+    xent_grad_rows_f32(p, lab, scale, dx, r0, r1, cols, eps, 0);
+}

@@ -246,10 +246,11 @@ static void SFX(softmax_bwd)(const T *y, const T *dy, T *dx, int rows, int cols,
 
 /* Cross-entropy with label smoothing eps over C classes, mean over rows:
  *   loss_r = -(1 - eps) log p[y_r] - (eps / C) sum_c log p_c
- * p is kept in aux for the backward pass: dlogits = (p - q) / rows. */
-static void SFX(xent_fwd)(const T *x, const int32_t *lab, T *p, T *loss, int rows, int cols, double eps) {
+ * p is kept in aux for the backward pass: dlogits = (p - q) / rows.
+ * The row-range kernels also serve the chain executor (chain.c). */
+static double SFX(xent_rows)(const T *x, const int32_t *lab, T *p, int r0, int r1, int cols, double eps) {
     double total = 0;
-    for (int r = 0; r < rows; r++) {
+    for (int r = r0; r < r1; r++) {
         const T *xr = x + (size_t)r * cols;
         T *pr = p + (size_t)r * cols;
         T m = xr[0];
@@ -266,17 +267,27 @@ static void SFX(xent_fwd)(const T *x, const int32_t *lab, T *p, T *loss, int row
         double nll = (y >= 0 && y < cols) ? lse - xr[y] : NAN;
         total += (1 - eps) * nll + (eps > 0 ? eps * (lse - sumx / cols) : 0);
     }
-    *loss = (T)(total / rows);
+    return total;
 }
 
-static void SFX(xent_bwd)(const T *p, const int32_t *lab, T g, T *dx, int rows, int cols, double eps, int acc) {
-    T scale = g / rows, u = (T)(eps / cols), on = (T)(1 - eps);
-    PAR_ROWS(rows, cols)
-    for (int r = 0; r < rows; r++)
+/* dx = scale (p - q) over rows [r0, r1). */
+static void SFX(xent_grad_rows)(const T *p, const int32_t *lab, T scale, T *dx, int r0, int r1, int cols,
+                                double eps, int acc) {
+    T u = (T)(eps / cols), on = (T)(1 - eps);
+    for (int r = r0; r < r1; r++)
         for (int c = 0; c < cols; c++) {
             size_t i = (size_t)r * cols + c;
             ACC(dx, i, scale * (p[i] - u - (c == lab[r] ? on : 0)));
         }
+}
+
+static void SFX(xent_fwd)(const T *x, const int32_t *lab, T *p, T *loss, int rows, int cols, double eps) {
+    *loss = (T)(SFX(xent_rows)(x, lab, p, 0, rows, cols, eps) / rows);
+}
+
+static void SFX(xent_bwd)(const T *p, const int32_t *lab, T g, T *dx, int rows, int cols, double eps, int acc) {
+    PAR_ROWS(rows, cols)
+    for (int r = 0; r < rows; r++) SFX(xent_grad_rows)(p, lab, g / rows, dx, r, r + 1, cols, eps, acc);
 }
 
 /* ---- dispatch ---------------------------------------------------------- */
