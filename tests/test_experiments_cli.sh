@@ -6,17 +6,7 @@ set -u
 W=${WICK:-build/wick}
 T=${WICK_TEST_TMP:-/tmp}
 FM=/usr/share/datasets/fashion-mnist
-pass=0; fail=0; skip=0
-ok() { if [ "$1" = 0 ]; then pass=$((pass+1)); echo "ok     $2" >&2; else fail=$((fail+1)); echo "not ok $2" >&2; echo "  FAIL $2" >&2; fi; }
-expect() { # expect CODE NEEDLE DESCRIPTION -- command...
-    local code=$1 needle=$2 what=$3; shift 4
-    local out rc
-    out=$("$@" 2>&1); rc=$?
-    [ "$rc" = "$code" ] && { [ -z "$needle" ] || grep -q -- "$needle" <<<"$out"; }
-    local r=$?
-    [ $r != 0 ] && echo "  got exit $rc: $(tail -n 3 <<<"$out")" >&2
-    ok $r "$what"
-}
+. "$(dirname "$0")/check.sh"
 # pyjson FILE EXPR: evaluates a Python expression over j = the last line's JSON
 pyjson() { /usr/bin/python3 -c "import json,sys,math; j=json.loads(open(sys.argv[1]).read().strip().splitlines()[-1]); sys.exit(0 if ($2) else 1)" "$1"; }
 
@@ -94,4 +84,4 @@ else
     skip=$((skip+2)); echo "  SKIP Fashion-MNIST: not installed" >&2
 fi
 
-echo "RESULT $pass $fail $skip"
+finish

@@ -4,8 +4,7 @@
 set -u
 T=${WICK_TEST_TMP:-/tmp}/install
 BUILD=${BUILD:-build}
-pass=0; fail=0
-ok() { if [ "$1" = 0 ]; then pass=$((pass+1)); echo "ok     $2" >&2; else fail=$((fail+1)); echo "  FAIL $2" >&2; fi; }
+. "$(dirname "$0")/check.sh"
 rm -rf "$T"; mkdir -p "$T"
 make -s install BUILD="$BUILD" PREFIX=/opt/wick DESTDIR="$T/root" >"$T/log" 2>&1
 ok $? "make install PREFIX=/opt/wick DESTDIR=..."
@@ -34,5 +33,4 @@ cc $SAN "$T/p.c" -o "$T/p_static" $(pkg-config --cflags wick) "$T/root/opt/wick/
     && "$T/p_static" | grep -q "0.841345"
 ok $? "a program links the static library with Libs.private and runs"
 [ $fail = 0 ] || tail -n 20 "$T/log" >&2
-echo "RESULT $pass $fail 0"
-[ $fail = 0 ]
+finish

@@ -4,17 +4,7 @@
 set -u
 W=${WICK:-build/wick}
 T=${WICK_TEST_TMP:-/tmp}
-pass=0; fail=0; skip=0
-ok() { if [ "$1" = 0 ]; then pass=$((pass+1)); echo "ok     $2" >&2; else fail=$((fail+1)); echo "not ok $2" >&2; echo "  FAIL $2" >&2; fi; }
-expect() { # expect CODE NEEDLE DESCRIPTION -- command...
-    local code=$1 needle=$2 what=$3; shift 4
-    local out rc
-    out=$("$@" 2>&1); rc=$?
-    [ "$rc" = "$code" ] && { [ -z "$needle" ] || grep -q -- "$needle" <<<"$out"; }
-    local r=$?
-    [ $r != 0 ] && echo "  got exit $rc: $(tail -n 3 <<<"$out")" >&2
-    ok $r "$what"
-}
+. "$(dirname "$0")/check.sh"
 
 # a small CSV problem: label first, 6 features
 python3 - "$T" <<'PY'
@@ -71,5 +61,4 @@ if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
 else
     echo "  SKIP Fashion-MNIST slice: dataset-fashion-mnist not installed" >&2; skip=$((skip+1))
 fi
-echo "RESULT $pass $fail $skip"
-[ $fail = 0 ]
+finish
