@@ -1,0 +1,54 @@
+/* kernel.h — wick's own single-threaded float matrix product, for the chain
+ * executor (graph/chain.c), which splits a step's work across the cores
+ * itself and calls this from inside its one parallel region.
+ *
+ * Why its own: inside that region a library's sgemm packs both operands on
+ * every call, so each thread repacked every W twice per step (12% of a step
+ * in the profile, bench/README.md).  Here the weights are packed once per
+ * step into the two panel layouts below, shared by the threads, and the
+ * activations need no packing: the micro-kernel broadcasts A's entries from
+ * any strided layout and reads B as 16-wide rows.
+ *
+ *   C[i, j] (+)= sum_p A(i, p) B(p, j)      0 <= i < m, 0 <= j < n, 0 <= p < k
+ *   A(i, p) = A[i * rsa + p * csa]
+ *   B(p, j) = B[(j / 16) * bpanel + p * ldb + j % 16]
+ *
+ * B is read 16 columns at a time, so its column panels must be readable up to
+ * the next multiple of 16 (the packed layouts are zero-padded; a row-major
+ * operand needs a row stride of at least n rounded up to 16).  Results beyond
+ * n are never stored. */
+#ifndef WICK_BACKEND_KERNEL_H
+#define WICK_BACKEND_KERNEL_H
+
+#include <stddef.h>
+
+enum {
+    WICK_KERN_ACC = 1,    /* C += A B (else C = A B) */
+    WICK_KERN_BIAS = 2,   /* C = bias[j] + A B */
+    WICK_KERN_RELU = 4,   /* then max(0, .) */
+};
+
+/* Non-zero when this CPU runs the kernel (AVX2 and FMA). */
+int wick_kern_ok(void);
+
+void wick_kern_gemm(int m, int n, int k, const float *A, ptrdiff_t rsa, ptrdiff_t csa,
+                    const float *B, ptrdiff_t ldb, ptrdiff_t bpanel, float *C, ptrdiff_t ldc,
+                    const float *bias, int flags);
+
+/* W is [N, K] row-major (PyTorch's [out, in]).  Both pack rows [n0, n1) of
+ * W; n0 a multiple of 16, so that threads packing disjoint ranges never
+ * write the same panel.
+ *
+ * Forward layout, for y = x W^T (B(p, j) = W[j, p]): ceil(N/16) panels of
+ * K x 16, P[(n / 16) * K * 16 + p * 16 + n % 16] = W[n, p]; use ldb = 16,
+ * bpanel = 16 K.  Zero beyond N. */
+void wick_kern_pack_fwd(const float *W, int N, int K, int n0, int n1, float *P);
+size_t wick_kern_fwd_elems(int N, int K);
+
+/* Data-gradient layout, for dx = dy W (B(p, j) = W[p, j]): ceil(K/16) panels
+ * of N x 16, P[(j / 16) * N * 16 + n * 16 + j % 16] = W[n, j]; use ldb = 16,
+ * bpanel = 16 N.  Zero beyond K. */
+void wick_kern_pack_bwd(const float *W, int N, int K, int n0, int n1, float *P);
+size_t wick_kern_bwd_elems(int N, int K);
+
+#endif
