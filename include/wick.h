@@ -427,7 +427,9 @@ WICK_API int   wick_graph_rows(const wick_graph *g, wick_node n);
 WICK_API int   wick_graph_cols(const wick_graph *g, wick_node n);
 WICK_API const char *wick_graph_name(const wick_graph *g, wick_node n);
 /* The node's value and gradient buffers (float* or double*, int32* for
- * labels); a gradient is NULL where none is kept. */
+ * labels); a gradient is NULL where none is kept.  Taking a parameter's
+ * value counts as writing it: the trainer's fast path keeps packed copies of
+ * the weights between steps and repacks them after any such call. */
 WICK_API void *wick_graph_value(wick_graph *g, wick_node n);
 WICK_API void *wick_graph_grad(wick_graph *g, wick_node n);
 /* Parameters in creation order; returns their count (fills at most max). */

@@ -4,41 +4,82 @@
  * The general executor runs op after op, each product split across the cores
  * by the library that computes it; on two cores a 128 x 512 x 512 product
  * splits poorly and the threads spend a fifth of the step waiting at the
- * libraries' barriers.  Here one parallel region runs the whole step and each
- * thread owns a share of the work, every product single-threaded:
+ * libraries' barriers.  Here one parallel region runs the whole step, each
+ * thread owns a share of every stage, and every product is wick's own
+ * single-threaded kernel (backend/kernel.c):
  *
  *   forward        rows of the batch       (no barrier between layers)
  *   loss, dlogits  rows of the batch
- *   weight grad    output neurons          (rows of W: no reduction)
- *   input grad     rows of the batch
- *   update         output neurons          (the optimiser, on the rows of W
- *                                           whose gradient the thread made)
+ *   weight grad    output neurons          (rows of W: no reduction), then
+ *   update         the same rows           (the optimiser, at once: backward
+ *                                           reads only the packed copies),
+ *                                           in chunks of 48 rows, each packed
+ *                                           for the next forward while hot
+ *   input grad     input neurons           (columns of dx, then the previous
+ *                                           layer's activation derivative on
+ *                                           them: its weight gradient needs
+ *                                           exactly those columns)
  *
- * One barrier per layer in backward: dz must be complete before any dW, and
- * every dx (which reads W) must be done before W's rows are updated; the
- * update of layer l is deferred to just after the next layer's barrier.
+ * Barriers: one after the loss, one per layer before its input gradient
+ * (which needs every column of dz).  The weights stay packed between steps
+ * in the kernel's two layouts.  The data-gradient copy of W_l is repacked
+ * only after every thread's dx has read the old one (after the next barrier;
+ * layer 1's at the start of the next step).  Anything else that may change
+ * the weights goes through wick_graph_value, which counts the calls
+ * (graph.c); when the count has moved, the step first repacks everything.
+ *
+ * Hidden activations live in the chain's own buffers with a padded row
+ * stride: a 512-wide row is 2 KiB, and columns read down a power-of-two
+ * stride fall into two of L1's 64 sets.  The logits stay in the graph's
+ * nodes (the loss kernels read them there).
+ *
  * It computes what wick_graph_forward + wick_graph_backward + the updates
  * compute (tests/test_train.c holds the two paths to each other). */
 #include "graph/chain.h"
+#include "backend/kernel.h"
 #include "graph/graph_internal.h"
 #include <math.h>
 #include <omp.h>
 #include <string.h>
+
+/* One layer's operands as the step sees them. */
+typedef struct {
+    int K, N;            /* in, out */
+    int ld;              /* row stride of y, z, dz */
+    float *y, *z, *dz;   /* [batch, ld]; z == y when the activation needs only y */
+    float *pf, *pb;      /* W packed for the forward and the data gradient */
+    int direct;          /* ReLU or linear: the forward writes y, no z */
+} layer;
 
 struct wick_chain {
     wick_graph *g;
     int L;
     node *dense[WICK_CHAIN_MAX];
     wick_node W[WICK_CHAIN_MAX], b[WICK_CHAIN_MAX];
+    layer ly[WICK_CHAIN_MAX];
     node *input, *labels, *loss;
+    float *xin;                /* the gathered batch, [batch, ldx] */
+    int ldx;
+    void *mem;                 /* everything above in one block */
+    int fresh;                 /* the packed copies match W as of param_writes == gen ... */
+    unsigned long gen;
+    int pb1_stale;             /* ... except layer 1's data-gradient copy */
     double *part;              /* per-thread partial losses */
     int max_threads;
 };
+
+/* A row stride of at least n, a multiple of 16 (the kernel reads whole
+ * 16-column panels) and not a multiple of 128 floats (512 bytes). */
+static int padded(int n) {
+    int r = (n + 15) / 16 * 16;
+    return r % 128 ? r : r + 16;
+}
 
 wick_status wick_chain_new(wick_chain **out, wick_graph *g, wick_node loss) {
     *out = NULL;
     if (g->dt != WICK_DT_F32 || !g->compiled || loss < 0 || loss >= g->n || g->nodes[loss].op != OP_XENT)
         return wick_fail(WICK_EUNSUPPORTED, "chain: not a float32 graph ending in cross-entropy");
+    if (!wick_kern_ok()) return wick_fail(WICK_EUNSUPPORTED, "chain: this CPU has no AVX2/FMA");
     wick_chain *c = wick_calloc(1, sizeof *c);
     if (!c) return wick_fail(WICK_ENOMEM, "chain: out of memory");
     c->g = g;
@@ -68,11 +109,46 @@ wick_status wick_chain_new(wick_chain **out, wick_graph *g, wick_node loss) {
         c->W[l] = rw[L - 1 - l];
         c->b[l] = rb[L - 1 - l];
     }
+    /* sizes first, then one 64-byte aligned block */
+    const size_t B = (size_t)g->max_batch;
+    c->ldx = padded(n->cols);
+    size_t total = B * c->ldx;
+    for (int l = 0; l < L; l++) {
+        layer *y = &c->ly[l];
+        node *d = c->dense[l];
+        y->K = l ? c->dense[l - 1]->cols : n->cols;
+        y->N = d->cols;
+        y->direct = d->act.kind == WICK_ACT_RELU || d->act.kind == WICK_ACT_LINEAR;
+        y->ld = l < L - 1 ? padded(y->N) : y->N;
+        if (l < L - 1) total += B * y->ld * (y->direct ? 2 : 3);
+        total += (wick_kern_fwd_elems(y->N, y->K) + 15) / 16 * 16;
+        if (l) total += (wick_kern_bwd_elems(y->N, y->K) + 15) / 16 * 16;
+    }
     c->max_threads = omp_get_max_threads();
     c->part = wick_calloc(c->max_threads > 0 ? c->max_threads : 1, sizeof *c->part);
-    if (!c->part) {
-        wick_free(c);
+    c->mem = wick_aligned_alloc(total * sizeof(float));
+    if (!c->part || !c->mem) {
+        wick_chain_free(c);
         return wick_fail(WICK_ENOMEM, "chain: out of memory");
+    }
+    memset(c->mem, 0, total * sizeof(float));   /* padding columns stay zero */
+    float *p = c->mem;
+    c->xin = p, p += B * c->ldx;
+    for (int l = 0; l < L; l++) {
+        layer *y = &c->ly[l];
+        node *d = c->dense[l];
+        if (l < L - 1) {
+            y->y = p, p += B * y->ld;
+            y->z = y->direct ? y->y : p;
+            if (!y->direct) p += B * y->ld;
+            y->dz = p, p += B * y->ld;
+        } else {   /* the logits: the graph's own buffers */
+            y->y = d->val;
+            y->z = y->direct ? y->y : d->aux;
+            y->dz = d->act.kind == WICK_ACT_LINEAR ? d->grad : d->aux2;
+        }
+        y->pf = p, p += (wick_kern_fwd_elems(y->N, y->K) + 15) / 16 * 16;
+        if (l) y->pb = p, p += (wick_kern_bwd_elems(y->N, y->K) + 15) / 16 * 16;
     }
     *out = c;
     return WICK_OK;
@@ -81,12 +157,12 @@ wick_status wick_chain_new(wick_chain **out, wick_graph *g, wick_node loss) {
 void wick_chain_free(wick_chain *c) {
     if (!c) return;
     wick_free(c->part);
+    wick_free(c->mem);
     wick_free(c);
 }
 
-
-/* [lo, hi) of n split in T parts, part t; neuron splits fall on multiples of 8
- * so each thread's rows of W start on a SIMD boundary. */
+/* [lo, hi) of n split in T parts, part t; with align > 1 the cuts fall on
+ * multiples of align (whole 16-row panels of the packed weights). */
 static void share(int n, int T, int t, int align, int *lo, int *hi) {
     long a = (long)n * t / T, b = (long)n * (t + 1) / T;
     if (align > 1) {
@@ -99,105 +175,136 @@ static void share(int n, int T, int t, int align, int *lo, int *hi) {
     *hi = (int)(b < a ? a : b);
 }
 
+/* Rows of W per chunk of the weight gradient, update and repack: 8 tiles of
+ * 6 rows, whole 16-row panels; grad, W and the optimiser's state of a chunk
+ * of a 784-wide layer (150 KB each) stay in L2 from the product to the
+ * packing. */
+#define CHUNK 48
+
 double wick_chain_step(wick_chain *c, const float *X, const int32_t *Y, const uint32_t *idx,
                        size_t first, double max_loss, wick_chain_update_fn update, void *user) {
     wick_graph *g = c->g;
-    const int B = g->batch, L = c->L, D = c->input->cols;
-    const int C = c->loss->n_in ? g->nodes[c->loss->in[0]].cols : 0;
-    float *xin = c->input->val;
+    const int B = g->batch, L = c->L, D = c->input->cols, ldx = c->ldx;
+    const int C = c->ly[L - 1].N;
     int32_t *lab = c->labels->val;
     double total = 0;
+    int ok = 0;
     int T = omp_get_max_threads();
     if (T > c->max_threads) T = c->max_threads;
     if (T > B) T = B;
     if (T < 1) T = 1;
+    const int repack = !c->fresh || c->gen != g->param_writes;
 
     #pragma omp parallel num_threads(T)
     {
         const int nt = omp_get_num_threads(), t = omp_get_thread_num();
-        int r0, r1;
+        int r0, r1, n0, n1;
         share(B, nt, t, 1, &r0, &r1);
         const int R = r1 - r0;
+        if (repack) {   /* this thread's rows of every W */
+            for (int l = 0; l < L; l++) {
+                layer *y = &c->ly[l];
+                const float *W = g->nodes[c->W[l]].val;
+                share(y->N, nt, t, 16, &n0, &n1);
+                wick_kern_pack_fwd(W, y->N, y->K, n0, n1, y->pf);
+                if (l) wick_kern_pack_bwd(W, y->N, y->K, n0, n1, y->pb);
+            }
+        } else if (c->pb1_stale) {   /* first read after the loss barrier */
+            layer *y = &c->ly[1];
+            share(y->N, nt, t, 16, &n0, &n1);
+            wick_kern_pack_bwd(g->nodes[c->W[1]].val, y->N, y->K, n0, n1, y->pb);
+        }
         /* gather this thread's rows of the batch */
         for (int r = r0; r < r1; r++) {
             size_t i = idx ? idx[r] : first + r;
-            memcpy(xin + (size_t)r * D, X + i * D, D * sizeof *xin);
+            memcpy(c->xin + (size_t)r * ldx, X + i * D, D * sizeof *c->xin);
             lab[r] = Y[i];
+        }
+        if (repack) {
+            #pragma omp barrier
         }
         /* forward over own rows: no other thread's rows are needed */
         for (int l = 0; l < L && R > 0; l++) {
+            layer *y = &c->ly[l];
             node *d = c->dense[l];
-            const node *xn = l ? c->dense[l - 1] : c->input;
-            const int K = xn->cols, N = d->cols;
-            const float *x = xn->val, *W = g->nodes[c->W[l]].val, *b = g->nodes[c->b[l]].val;
-            const int direct = d->act.kind == WICK_ACT_RELU || d->act.kind == WICK_ACT_LINEAR;
-            float *y = d->val, *z = direct ? y : (float *)d->aux;
-            for (int r = r0; r < r1; r++) memcpy(z + (size_t)r * N, b, N * sizeof *z);
-            wick_gemm_f32(0, 1, R, N, K, 1.0f, x + (size_t)r0 * K, K, W, K, 1.0f, z + (size_t)r0 * N, N);
-            if (d->act.kind != WICK_ACT_LINEAR)
-                op_act_fwd_f32(d->act, z + (size_t)r0 * N, y + (size_t)r0 * N, (size_t)R * N);
+            const float *x = l ? c->ly[l - 1].y : c->xin;
+            const int lda = l ? c->ly[l - 1].ld : ldx;
+            const int relu = d->act.kind == WICK_ACT_RELU;
+            float *z = y->z + (size_t)r0 * y->ld;
+            wick_kern_gemm(R, y->N, y->K, x + (size_t)r0 * lda, lda, 1, y->pf, 16, 16L * y->K, z, y->ld,
+                           g->nodes[c->b[l]].val, WICK_KERN_BIAS | (relu ? WICK_KERN_RELU : 0));
+            if (!y->direct)
+                for (int r = r0; r < r1; r++)
+                    op_act_fwd_f32(d->act, y->z + (size_t)r * y->ld, y->y + (size_t)r * y->ld, y->N);
         }
-        node *top = c->dense[L - 1];
-        c->part[t] = op_xent_rows_f32(top->val, lab, c->loss->aux, r0, r1, C, c->loss->scalar);
-        op_xent_grad_rows_f32(c->loss->aux, lab, 1.0f / B, top->grad, r0, r1, C, c->loss->scalar);
+        /* the loss and dz of the logits over own rows */
+        layer *top = &c->ly[L - 1];
+        node *dt = c->dense[L - 1];
+        c->part[t] = op_xent_rows_f32(top->y, lab, c->loss->aux, r0, r1, C, c->loss->scalar);
+        op_xent_grad_rows_f32(c->loss->aux, lab, 1.0f / B, dt->grad, r0, r1, C, c->loss->scalar);
+        if (dt->act.kind != WICK_ACT_LINEAR && R > 0) {
+            size_t o = (size_t)r0 * C;
+            op_act_bwd_f32(dt->act, top->z + o, top->y + o, (const float *)dt->grad + o, top->dz + o,
+                           (size_t)R * C);
+        }
         #pragma omp barrier
         /* every thread sums the parts in the same order: one decision */
         double s = 0;
         for (int k = 0; k < nt; k++) s += c->part[k];
         s /= B;
-        int ok = isfinite(s) && s <= max_loss;
-        if (t == 0) total = s;
-        if (ok) {
-            for (int l = L - 1; l >= 0; l--) {
-                node *d = c->dense[l];
-                const node *xn = l ? c->dense[l - 1] : c->input;
-                const int K = xn->cols, N = d->cols;
-                node *wn = &g->nodes[c->W[l]], *bn = &g->nodes[c->b[l]];
-                const float *dz = d->grad;
-                if (d->act.kind != WICK_ACT_LINEAR && R > 0) {
-                    const int direct = d->act.kind == WICK_ACT_RELU;
-                    size_t o = (size_t)r0 * N;
-                    op_act_bwd_f32(d->act, direct ? NULL : (const float *)d->aux + o, (const float *)d->val + o,
-                                   (const float *)d->grad + o, (float *)d->aux2 + o, (size_t)R * N);
-                    dz = d->aux2;
-                } else if (d->act.kind != WICK_ACT_LINEAR) {
-                    dz = d->aux2;
+        const int go = isfinite(s) && s <= max_loss;
+        if (t == 0) total = s, ok = go;
+        for (int l = L - 1; l >= 0 && go; l--) {
+            layer *y = &c->ly[l];
+            const float *x = l ? c->ly[l - 1].y : c->xin;
+            const int lda = l ? c->ly[l - 1].ld : ldx;
+            node *wn = &g->nodes[c->W[l]], *bn = &g->nodes[c->b[l]];
+            float *W = wn->val, *gW = wn->grad, *b = bn->val, *gb = bn->grad;
+            share(y->N, nt, t, 16, &n0, &n1);
+            for (int q0 = n0; q0 < n1; q0 += CHUNK) {
+                const int q1 = q0 + CHUNK < n1 ? q0 + CHUNK : n1;
+                /* dW[q0:q1, :] = dz[:, q0:q1]^T x; db = column sums; the
+                   update; the forward copy of those rows */
+                wick_kern_gemm(q1 - q0, y->K, B, y->dz + q0, 1, y->ld, x, lda, 16, gW + (size_t)q0 * y->K,
+                               y->K, NULL, 0);
+                for (int j = q0; j < q1; j++) gb[j] = 0;
+                for (int r = 0; r < B; r++) {
+                    const float *row = y->dz + (size_t)r * y->ld;
+                    for (int j = q0; j < q1; j++) gb[j] += row[j];
                 }
-                #pragma omp barrier
-                /* every dx of layer l+1 is done: its weights may change now */
-                if (l + 1 < L) {
-                    int n0, n1, Kp = d->cols;
-                    share(c->dense[l + 1]->cols, nt, t, 8, &n0, &n1);
-                    if (n1 > n0) {
-                        update(user, c->W[l + 1], (size_t)n0 * Kp, (size_t)n1 * Kp);
-                        update(user, c->b[l + 1], (size_t)n0, (size_t)n1);
-                    }
-                }
-                int n0, n1;
-                share(N, nt, t, 8, &n0, &n1);
-                if (n1 > n0) {
-                    /* dW[n0:n1, :] = dz[:, n0:n1]^T x; db[n0:n1] = column sums */
-                    wick_gemm_f32(1, 0, n1 - n0, K, B, 1.0f, dz + n0, N, xn->val, K, 0.0f,
-                                  (float *)wn->grad + (size_t)n0 * K, K);
-                    float *db = bn->grad;
-                    for (int j = n0; j < n1; j++) db[j] = 0;
-                    for (int r = 0; r < B; r++) {
-                        const float *row = dz + (size_t)r * N;
-                        for (int j = n0; j < n1; j++) db[j] += row[j];
-                    }
-                }
-                if (l > 0 && R > 0)   /* dx = dz W over own rows */
-                    wick_gemm_f32(0, 0, R, K, N, 1.0f, dz + (size_t)r0 * N, N, wn->val, K, 0.0f,
-                                  (float *)c->dense[l - 1]->grad + (size_t)r0 * K, K);
+                update(user, c->W[l], W, gW, (size_t)q0 * y->K, (size_t)q1 * y->K);
+                update(user, c->b[l], b, gb, (size_t)q0, (size_t)q1);
+                wick_kern_pack_fwd(W, y->N, y->K, q0, q1, y->pf);
             }
-            /* the first layer: nobody reads W[0] after its own gradient */
-            int n0, n1, K0 = c->input->cols;
-            share(c->dense[0]->cols, nt, t, 8, &n0, &n1);
-            if (n1 > n0) {
-                update(user, c->W[0], (size_t)n0 * K0, (size_t)n1 * K0);
-                update(user, c->b[0], (size_t)n0, (size_t)n1);
+            if (l == 0) break;   /* no input gradient for the first layer */
+            #pragma omp barrier
+            /* every dx of layer l+1 has read its old packed W: repack it */
+            if (l + 1 < L) {
+                layer *u = &c->ly[l + 1];
+                share(u->N, nt, t, 16, &n0, &n1);
+                wick_kern_pack_bwd(g->nodes[c->W[l + 1]].val, u->N, u->K, n0, n1, u->pb);
+            }
+            /* dx[:, k0:k1] = dz W[:, k0:k1], then the previous layer's
+               activation derivative on those columns, in place */
+            layer *p = &c->ly[l - 1];
+            int k0, k1;
+            share(p->N, nt, t, 16, &k0, &k1);
+            if (k1 > k0) {
+                wick_kern_gemm(B, k1 - k0, y->N, y->dz, y->ld, 1, y->pb + (size_t)k0 * y->N, 16, 16L * y->N,
+                               p->dz + k0, p->ld, NULL, 0);
+                wick_act a = c->dense[l - 1]->act;
+                if (a.kind != WICK_ACT_LINEAR)
+                    for (int r = 0; r < B; r++) {
+                        size_t o = (size_t)r * p->ld + k0;
+                        op_act_bwd_f32(a, p->z + o, p->y + o, p->dz + o, p->dz + o, k1 - k0);
+                    }
             }
         }
     }
+    /* the packed copies now match W, but for layer 1's data-gradient copy
+       when W changed */
+    c->fresh = 1;
+    c->gen = g->param_writes;
+    c->pb1_stale = ok && L > 1;
     return total;
 }

@@ -14,10 +14,13 @@ typedef struct wick_chain wick_chain;
 wick_status wick_chain_new(wick_chain **out, wick_graph *g, wick_node loss);
 void wick_chain_free(wick_chain *c);
 
-/* Applies the optimiser to elements [lo, hi) of parameter p, whose gradient
- * in those elements is final; called from several threads at once, on
- * disjoint ranges. */
-typedef void (*wick_chain_update_fn)(void *user, wick_node p, size_t lo, size_t hi);
+/* Applies the optimiser to elements [lo, hi) of parameter p (value and
+ * gradient buffers given), whose gradient in those elements is final; called
+ * from several threads at once, on disjoint ranges.  It must not take the
+ * value through wick_graph_value (that would mark the weights as written
+ * from outside and force a repack every step). */
+typedef void (*wick_chain_update_fn)(void *user, wick_node p, float *value, const float *grad,
+                                     size_t lo, size_t hi);
 
 /* One step on the graph's current batch: gathers rows idx[0..batch) (or
  * first.. when idx is NULL) of X (rows of the input's width) and labels Y,

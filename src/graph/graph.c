@@ -304,7 +304,11 @@ int wick_graph_batch(const wick_graph *g) { return g->batch; }
 int wick_graph_rows(const wick_graph *g, wick_node n) { return n >= 0 && n < g->n ? g->nodes[n].rows : 0; }
 int wick_graph_cols(const wick_graph *g, wick_node n) { return n >= 0 && n < g->n ? g->nodes[n].cols : 0; }
 const char *wick_graph_name(const wick_graph *g, wick_node n) { return n >= 0 && n < g->n ? g->nodes[n].name : ""; }
-void *wick_graph_value(wick_graph *g, wick_node n) { return n >= 0 && n < g->n ? g->nodes[n].val : NULL; }
+void *wick_graph_value(wick_graph *g, wick_node n) {
+    if (n < 0 || n >= g->n) return NULL;
+    if (g->nodes[n].op == OP_PARAM) g->param_writes++;   /* the caller may write it */
+    return g->nodes[n].val;
+}
 void *wick_graph_grad(wick_graph *g, wick_node n) { return n >= 0 && n < g->n ? g->nodes[n].grad : NULL; }
 
 int wick_graph_params(const wick_graph *g, wick_node *out, int max) {

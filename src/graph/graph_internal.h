@@ -45,6 +45,7 @@ struct wick_graph {
     node *nodes;
     int n, cap;
     int max_batch, batch;
+    unsigned long param_writes;   /* wick_graph_value calls on parameters (chain.c) */
     int compiled;
     wick_status err;
     void *arena;

@@ -1,0 +1,106 @@
+/* steptime.c — the time of each training step of `wick train`'s loop, for
+ * comparing versions of the engine on a shared, noisy machine: noise only
+ * ever lengthens a step, so the lower quantiles of many short steps measure
+ * the engine, where one epoch's mean measures the neighbours too.
+ *
+ * Trains an MLP with SGD + momentum on random data (784 inputs, 10 classes)
+ * through the public trainer, timing each step from the on_step callback,
+ * and prints the 10th percentile and the median per step, as samples/s and
+ * as a fraction of the all-core FMA peak measured in the same run (FLOPs as
+ * issue 7 counts them).
+ *
+ *   build/bench/steptime [--arch 784-512-512-10] [--act relu] [--batch 128]
+ *                        [--steps 400] [--general] */
+#include "fma_peak.h"
+#include "wick.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static double *stamp;
+static long nstamp, cap;
+
+static void on_step(void *user, long step, int epoch, int b, int nb, double loss) {
+    if (nstamp < cap) stamp[nstamp++] = now();
+}
+
+static int cmp(const void *x, const void *y) {
+    double p = *(const double *)x, q = *(const double *)y;
+    return (p > q) - (p < q);
+}
+
+int main(int argc, char **argv) {
+    const char *arch = "784-512-512-10", *act = "relu";
+    int batch = 128, general = 0;
+    long steps = 400;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--arch") && i + 1 < argc) arch = argv[++i];
+        else if (!strcmp(argv[i], "--act") && i + 1 < argc) act = argv[++i];
+        else if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--general")) general = 1;
+        else {
+            fprintf(stderr, "usage: steptime [--arch A] [--act relu|tanh|...] [--batch B] [--steps N] [--general]\n");
+            return 2;
+        }
+    }
+    wick_mlp_config mc;
+    memset(&mc, 0, sizeof mc);
+    wick_act ak;
+    if (wick_arch_parse(arch, &mc) != WICK_OK || wick_act_parse(act, &ak) != WICK_OK) {
+        fprintf(stderr, "steptime: %s\n", wick_last_error());
+        return 2;
+    }
+    mc.act = ak;
+    mc.init = WICK_INIT_CRITICAL;
+    wick_mlp *m;
+    if (wick_mlp_new(&m, &mc, WICK_DT_F32, batch) != WICK_OK) {
+        fprintf(stderr, "steptime: %s\n", wick_last_error());
+        return 1;
+    }
+    wick_mlp_init(m, 1);
+    int D = mc.widths[0], classes = mc.widths[mc.layers];
+    wick_dataset d = {0};
+    d.n = (size_t)batch * 100;
+    d.dim = D;
+    d.classes = classes;
+    d.x = malloc(d.n * D * sizeof *d.x);
+    d.y = malloc(d.n * sizeof *d.y);
+    wick_fill_normal_f32(d.x, d.n * D, 0, 1, 1, 0, 0);
+    for (size_t i = 0; i < d.n; i++) d.y[i] = (int32_t)(i % classes);
+    wick_train_config c = wick_train_defaults();
+    c.batch = batch;
+    c.epochs = (int)((steps + 99) / 100);
+    c.opt = wick_opt_defaults(WICK_OPT_SGD);
+    c.opt.momentum = 0.9;
+    c.sched.lr0 = 0.01;
+    c.general_executor = general;
+    c.on_step = on_step;
+    cap = c.epochs * 100L + 1;
+    stamp = malloc(cap * sizeof *stamp);
+    double g1, gn;
+    int nt;
+    fma_peak(3, 30, &g1, &gn, &nt);
+    wick_trainer *t;
+    if (wick_trainer_new(&t, m, &d, NULL, &c) != WICK_OK || wick_trainer_run(t) != WICK_OK) {
+        fprintf(stderr, "steptime: %s\n", wick_last_error());
+        return 1;
+    }
+    /* differences of consecutive stamps, within an epoch (evaluation and
+       the epoch's bookkeeping fall between epochs) */
+    double *dt = malloc(cap * sizeof *dt);
+    long n = 0;
+    for (long i = 1; i < nstamp; i++)
+        if (i % 100) dt[n++] = stamp[i] - stamp[i - 1];
+    qsort(dt, n, sizeof *dt, cmp);
+    double flops = wick_mlp_flops_per_sample(m) * batch;
+    double p10 = dt[n / 10], med = dt[n / 2];
+    printf("%s %s batch %d %s: p10 %.3f ms %.0f samples/s %.1f%% of %.1f GFLOP/s; median %.3f ms %.0f/s %.1f%%\n",
+           arch, act, batch, general ? "general" : "default", p10 * 1e3, batch / p10,
+           100 * flops / p10 / 1e9 / gn, gn, med * 1e3, batch / med, 100 * flops / med / 1e9 / gn);
+    wick_trainer_free(t);
+    wick_mlp_free(m);
+    free(d.x);
+    free(d.y);
+    return 0;
+}
