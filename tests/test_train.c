@@ -443,6 +443,54 @@ static void test_fast_path_matches_general(void) {
     wick_set_threads(0);
 }
 
+/* A callback that changes the weights between steps, through the public
+ * accessor, as user code may: at step 5 it halves W[1] and shifts b[0]. */
+typedef struct { trace tr; wick_mlp *m; } meddler;
+
+static void meddle(void *user, long step, int epoch, int b, int nb, double loss) {
+    meddler *md = user;
+    record(&md->tr, step, epoch, b, nb, loss);
+    if (step != 5) return;
+    wick_graph *g = wick_mlp_graph(md->m);
+    float *W = wick_graph_value(g, wick_mlp_weight(md->m, 1));
+    for (int i = 0; i < 48 * 48; i++) W[i] *= 0.5f;
+    float *bias = wick_graph_value(g, wick_mlp_bias(md->m, 0));
+    for (int i = 0; i < 48; i++) bias[i] += 0.25f;
+}
+
+/* The fast path keeps packed copies of the weights between steps; weights
+ * changed from outside between two steps must reach the next step. */
+static void test_fast_path_sees_outside_writes(void) {
+    wick_set_threads(2);
+    wick_dataset *d = make_data(320, 12, 3, 4, 0);
+    static meddler md[2];
+    for (int k = 0; k < 2; k++) {
+        wick_mlp *m = make_mlp("12-48-48-3", WICK_ACT_RELU, 32);
+        wick_train_config c = wick_train_defaults();
+        c.epochs = 1;
+        c.batch = 32;
+        c.opt = wick_opt_defaults(WICK_OPT_SGD);
+        c.opt.momentum = 0.9;
+        c.sched.lr0 = 0.05;
+        c.general_executor = k;
+        memset(&md[k], 0, sizeof md[k]);
+        md[k].m = m;
+        c.on_step = meddle;
+        c.user = &md[k];
+        wick_trainer *t;
+        CHECK_OK(wick_trainer_new(&t, m, d, NULL, &c));
+        CHECK_OK(wick_trainer_run(t));
+        wick_trainer_free(t);
+        wick_mlp_free(m);
+    }
+    CHECK(md[0].tr.n == 10 && md[1].tr.n == 10);
+    /* the change moves the loss (so a stale copy would show) */
+    CHECK(fabs(md[1].tr.loss[5] - md[1].tr.loss[4]) > 1e-3);
+    for (int i = 0; i < 10; i++) CHECK_REL(md[0].tr.loss[i], md[1].tr.loss[i], 1e-5);
+    wick_dataset_free(d);
+    wick_set_threads(0);
+}
+
 int main(void) {
     RUN(test_arch_parse);
     RUN(test_flops);
@@ -456,5 +504,6 @@ int main(void) {
     RUN(test_model_files);
     RUN(test_alloc_failures);
     RUN(test_fast_path_matches_general);
+    RUN(test_fast_path_sees_outside_writes);
     return chk_finish();
 }
