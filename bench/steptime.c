@@ -10,7 +10,10 @@
  * issue 7 counts them).
  *
  *   build/bench/steptime [--arch 784-512-512-10] [--act relu] [--batch 128]
- *                        [--steps 400] [--general] */
+ *                        [--steps 400] [--general] [--data DIR]
+ *
+ * --data DIR: the training images of the Fashion-MNIST IDX files in DIR
+ * (e.g. /usr/share/datasets/fashion-mnist) instead of random normals. */
 #include "fma_peak.h"
 #include "wick.h"
 #include <stdio.h>
@@ -31,6 +34,7 @@ static int cmp(const void *x, const void *y) {
 
 int main(int argc, char **argv) {
     const char *arch = "784-512-512-10", *act = "relu";
+    const char *data = NULL;
     int batch = 128, general = 0;
     long steps = 400;
     for (int i = 1; i < argc; i++) {
@@ -39,8 +43,9 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atol(argv[++i]);
         else if (!strcmp(argv[i], "--general")) general = 1;
+        else if (!strcmp(argv[i], "--data") && i + 1 < argc) data = argv[++i];
         else {
-            fprintf(stderr, "usage: steptime [--arch A] [--act relu|tanh|...] [--batch B] [--steps N] [--general]\n");
+            fprintf(stderr, "usage: steptime [--arch A] [--act relu|tanh|...] [--batch B] [--steps N] [--general] [--data DIR]\n");
             return 2;
         }
     }
@@ -60,14 +65,22 @@ int main(int argc, char **argv) {
     }
     wick_mlp_init(m, 1);
     int D = mc.widths[0], classes = mc.widths[mc.layers];
-    wick_dataset d = {0};
-    d.n = (size_t)batch * 100;
-    d.dim = D;
-    d.classes = classes;
-    d.x = malloc(d.n * D * sizeof *d.x);
-    d.y = malloc(d.n * sizeof *d.y);
-    wick_fill_normal_f32(d.x, d.n * D, 0, 1, 1, 0, 0);
-    for (size_t i = 0; i < d.n; i++) d.y[i] = (int32_t)(i % classes);
+    wick_dataset rnd = {0}, *dd = &rnd;
+    if (data) {
+        if (wick_dataset_load_idx_dir(data, "train", classes, &dd) != WICK_OK) {
+            fprintf(stderr, "steptime: %s\n", wick_last_error());
+            return 1;
+        }
+        dd->n = (size_t)batch * 100 < dd->n ? (size_t)batch * 100 : dd->n;
+    } else {
+        rnd.n = (size_t)batch * 100;
+        rnd.dim = D;
+        rnd.classes = classes;
+        rnd.x = malloc(rnd.n * D * sizeof *rnd.x);
+        rnd.y = malloc(rnd.n * sizeof *rnd.y);
+        wick_fill_normal_f32(rnd.x, rnd.n * D, 0, 1, 1, 0, 0);
+        for (size_t i = 0; i < rnd.n; i++) rnd.y[i] = (int32_t)(i % classes);
+    }
     wick_train_config c = wick_train_defaults();
     c.batch = batch;
     c.epochs = (int)((steps + 99) / 100);
@@ -82,7 +95,7 @@ int main(int argc, char **argv) {
     int nt;
     fma_peak(3, 30, &g1, &gn, &nt);
     wick_trainer *t;
-    if (wick_trainer_new(&t, m, &d, NULL, &c) != WICK_OK || wick_trainer_run(t) != WICK_OK) {
+    if (wick_trainer_new(&t, m, dd, NULL, &c) != WICK_OK || wick_trainer_run(t) != WICK_OK) {
         fprintf(stderr, "steptime: %s\n", wick_last_error());
         return 1;
     }
@@ -100,7 +113,7 @@ int main(int argc, char **argv) {
            100 * flops / p10 / 1e9 / gn, gn, med * 1e3, batch / med, 100 * flops / med / 1e9 / gn);
     wick_trainer_free(t);
     wick_mlp_free(m);
-    free(d.x);
-    free(d.y);
+    if (data) wick_dataset_free(dd);
+    else free(rnd.x), free(rnd.y);
     return 0;
 }
