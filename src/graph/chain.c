@@ -4,29 +4,33 @@
  * The general executor runs op after op, each product split across the cores
  * by the library that computes it; on two cores a 128 x 512 x 512 product
  * splits poorly and the threads spend a fifth of the step waiting at the
- * libraries' barriers.  Here one parallel region runs the whole step, each
- * thread owns a share of every stage, and every product is wick's own
- * single-threaded kernel (backend/kernel.c):
+ * libraries' barriers.  Here one parallel region runs the whole step, in
+ * phases separated by barriers; within a phase the work is cut into items
+ * that the threads take as they come free (a dynamic schedule: on a shared
+ * machine one thread is often descheduled for a while, and the other then
+ * does its share instead of waiting for it).  Every product is wick's own
+ * single-threaded kernel (backend/kernel.c).
  *
- *   forward        rows of the batch       (no barrier between layers)
- *   loss, dlogits  rows of the batch
- *   weight grad    output neurons          (rows of W: no reduction), then
- *   update         the same rows           (the optimiser, at once: backward
- *                                           reads only the packed copies),
- *                                           in chunks of 48 rows, each packed
- *                                           for the next forward while hot
- *   input grad     input neurons           (columns of dx, then the previous
- *                                           layer's activation derivative on
- *                                           them: its weight gradient needs
- *                                           exactly those columns)
+ *   forward        items of about B/(3T) rows of the batch, each through every
+ *                  layer, the loss and dz of the logits
+ *   ---- barrier (the loss decides whether to go on)
+ *   phase l        for l = L-1 .. 0, each item one of
+ *                    dx:  32 columns of dx_{l-1} = dz_l W_l, then layer
+ *                         l-1's activation derivative on them, in place
+ *                    dW:  48 rows of dW_l = dz_l^T x_{l-1} and db_l, then
+ *                         the optimiser on those rows of W_l and b_l, then
+ *                         those rows packed for the next step's forward
+ *                         (grad, W and state still in L2)
+ *                    pb:  48 rows of W_{l+1} packed for the data gradient
+ *                         (every dx that read the old copy was in phase l+1)
+ *   ---- barrier after each phase but the last
  *
- * Barriers: one after the loss, one per layer before its input gradient
- * (which needs every column of dz).  The weights stay packed between steps
- * in the kernel's two layouts.  The data-gradient copy of W_l is repacked
- * only after every thread's dx has read the old one (after the next barrier;
- * layer 1's at the start of the next step).  Anything else that may change
- * the weights goes through wick_graph_value, which counts the calls
- * (graph.c); when the count has moved, the step first repacks everything.
+ * The weights stay packed between steps in the kernel's two layouts.
+ * Anything else that may change them goes through wick_graph_value, which
+ * counts the calls (graph.c); when the count has moved, the step first
+ * repacks everything.  Each item's numbers do not depend on which thread
+ * computes it, so the weights are bit-identical for any thread count; the
+ * loss, summed per item, may differ in its last bits across thread counts.
  *
  * Hidden activations live in the chain's own buffers with a padded row
  * stride: a 512-wide row is 2 KiB, and columns read down a power-of-two
@@ -61,10 +65,9 @@ struct wick_chain {
     float *xin;                /* the gathered batch, [batch, ldx] */
     int ldx;
     void *mem;                 /* everything above in one block */
-    int fresh;                 /* the packed copies match W as of param_writes == gen ... */
+    int fresh;                 /* the packed copies match W as of param_writes == gen */
     unsigned long gen;
-    int pb1_stale;             /* ... except layer 1's data-gradient copy */
-    double *part;              /* per-thread partial losses */
+    double *part;              /* per-item partial losses */
     int max_threads;
 };
 
@@ -125,7 +128,7 @@ wick_status wick_chain_new(wick_chain **out, wick_graph *g, wick_node loss) {
         if (l) total += (wick_kern_bwd_elems(y->N, y->K) + 15) / 16 * 16;
     }
     c->max_threads = omp_get_max_threads();
-    c->part = wick_calloc(c->max_threads > 0 ? c->max_threads : 1, sizeof *c->part);
+    c->part = wick_calloc(3 * (c->max_threads > 0 ? c->max_threads : 1), sizeof *c->part);
     c->mem = wick_aligned_alloc(total * sizeof(float));
     if (!c->part || !c->mem) {
         wick_chain_free(c);
@@ -175,136 +178,163 @@ static void share(int n, int T, int t, int align, int *lo, int *hi) {
     *hi = (int)(b < a ? a : b);
 }
 
-/* Rows of W per chunk of the weight gradient, update and repack: 8 tiles of
- * 6 rows, whole 16-row panels; grad, W and the optimiser's state of a chunk
- * of a 784-wide layer (150 KB each) stay in L2 from the product to the
- * packing. */
+/* Rows of W per dW or pb item: 8 tiles of 6 rows, whole 16-row panels; grad,
+ * W and the optimiser's state of 48 rows of a 784-wide layer (150 KB each)
+ * stay in L2 from the product to the packing.  Columns per dx item: two
+ * panels of the packed W. */
 #define CHUNK 48
+#define DXCOLS 32
+
+/* Start of forward item i of n over B rows: equal parts, cut at multiples of
+ * the kernel's 6-row tile where possible. */
+static int row_cut(int B, int n, int i) {
+    if (i >= n) return B;
+    int c = (int)(((long)B * i / n + 3) / 6 * 6);
+    return c < B ? c : B;
+}
+
+/* Forward item: rows [r0, r1) gathered, through every layer, their loss
+ * (returned, summed) and the gradient of the logits. */
+static double forward_rows(wick_chain *c, const float *X, const int32_t *Y, const uint32_t *idx,
+                           size_t first, int r0, int r1) {
+    wick_graph *g = c->g;
+    const int B = g->batch, L = c->L, D = c->input->cols, ldx = c->ldx, R = r1 - r0;
+    int32_t *lab = c->labels->val;
+    for (int r = r0; r < r1; r++) {
+        size_t i = idx ? idx[r] : first + r;
+        memcpy(c->xin + (size_t)r * ldx, X + i * D, D * sizeof *c->xin);
+        lab[r] = Y[i];
+    }
+    for (int l = 0; l < L; l++) {
+        layer *y = &c->ly[l];
+        node *d = c->dense[l];
+        const float *x = l ? c->ly[l - 1].y : c->xin;
+        const int lda = l ? c->ly[l - 1].ld : ldx;
+        const int relu = d->act.kind == WICK_ACT_RELU;
+        wick_kern_gemm(R, y->N, y->K, x + (size_t)r0 * lda, lda, 1, y->pf, 16, 16L * y->K,
+                       y->z + (size_t)r0 * y->ld, y->ld, g->nodes[c->b[l]].val,
+                       WICK_KERN_BIAS | (relu ? WICK_KERN_RELU : 0));
+        if (!y->direct)
+            for (int r = r0; r < r1; r++)
+                op_act_fwd_f32(d->act, y->z + (size_t)r * y->ld, y->y + (size_t)r * y->ld, y->N);
+    }
+    layer *top = &c->ly[L - 1];
+    node *dt = c->dense[L - 1];
+    const int C = top->N;
+    double loss = op_xent_rows_f32(top->y, lab, c->loss->aux, r0, r1, C, c->loss->scalar);
+    op_xent_grad_rows_f32(c->loss->aux, lab, 1.0f / B, dt->grad, r0, r1, C, c->loss->scalar);
+    if (dt->act.kind != WICK_ACT_LINEAR) {
+        size_t o = (size_t)r0 * C;
+        op_act_bwd_f32(dt->act, top->z + o, top->y + o, (const float *)dt->grad + o, top->dz + o,
+                       (size_t)R * C);
+    }
+    return loss;
+}
+
+/* dx item: columns [k0, k1) of layer l's input gradient, then layer l-1's
+ * activation derivative on them. */
+static void dx_cols(wick_chain *c, int l, int k0, int k1) {
+    const int B = c->g->batch;
+    layer *y = &c->ly[l], *p = &c->ly[l - 1];
+    wick_kern_gemm(B, k1 - k0, y->N, y->dz, y->ld, 1, y->pb + (size_t)k0 * y->N, 16, 16L * y->N,
+                   p->dz + k0, p->ld, NULL, 0);
+    wick_act a = c->dense[l - 1]->act;
+    if (a.kind != WICK_ACT_LINEAR)
+        for (int r = 0; r < B; r++) {
+            size_t o = (size_t)r * p->ld + k0;
+            op_act_bwd_f32(a, p->z + o, p->y + o, p->dz + o, p->dz + o, k1 - k0);
+        }
+}
+
+/* dW item: rows [q0, q1) of layer l's weight and bias gradients, the
+ * optimiser on them, and the forward copy of those rows of W. */
+static void dw_rows(wick_chain *c, int l, int q0, int q1, wick_chain_update_fn update, void *user) {
+    wick_graph *g = c->g;
+    const int B = g->batch;
+    layer *y = &c->ly[l];
+    const float *x = l ? c->ly[l - 1].y : c->xin;
+    const int lda = l ? c->ly[l - 1].ld : c->ldx;
+    node *wn = &g->nodes[c->W[l]], *bn = &g->nodes[c->b[l]];
+    float *W = wn->val, *gW = wn->grad, *b = bn->val, *gb = bn->grad;
+    wick_kern_gemm(q1 - q0, y->K, B, y->dz + q0, 1, y->ld, x, lda, 16, gW + (size_t)q0 * y->K, y->K,
+                   NULL, 0);
+    for (int j = q0; j < q1; j++) gb[j] = 0;
+    for (int r = 0; r < B; r++) {
+        const float *row = y->dz + (size_t)r * y->ld;
+        for (int j = q0; j < q1; j++) gb[j] += row[j];
+    }
+    update(user, c->W[l], W, gW, (size_t)q0 * y->K, (size_t)q1 * y->K);
+    update(user, c->b[l], b, gb, (size_t)q0, (size_t)q1);
+    wick_kern_pack_fwd(W, y->N, y->K, q0, q1, y->pf);
+}
+
+static int min_int(int a, int b) { return a < b ? a : b; }
 
 double wick_chain_step(wick_chain *c, const float *X, const int32_t *Y, const uint32_t *idx,
                        size_t first, double max_loss, wick_chain_update_fn update, void *user) {
     wick_graph *g = c->g;
-    const int B = g->batch, L = c->L, D = c->input->cols, ldx = c->ldx;
-    const int C = c->ly[L - 1].N;
-    int32_t *lab = c->labels->val;
+    const int B = g->batch, L = c->L;
     double total = 0;
-    int ok = 0;
     int T = omp_get_max_threads();
     if (T > c->max_threads) T = c->max_threads;
     if (T > B) T = B;
     if (T < 1) T = 1;
+    const int nf = 3 * T;   /* forward items */
     const int repack = !c->fresh || c->gen != g->param_writes;
 
     #pragma omp parallel num_threads(T)
     {
         const int nt = omp_get_num_threads(), t = omp_get_thread_num();
-        int r0, r1, n0, n1;
-        share(B, nt, t, 1, &r0, &r1);
-        const int R = r1 - r0;
-        if (repack) {   /* this thread's rows of every W */
+        if (repack) {   /* this thread's rows of every W, both layouts */
             for (int l = 0; l < L; l++) {
                 layer *y = &c->ly[l];
                 const float *W = g->nodes[c->W[l]].val;
+                int n0, n1;
                 share(y->N, nt, t, 16, &n0, &n1);
                 wick_kern_pack_fwd(W, y->N, y->K, n0, n1, y->pf);
                 if (l) wick_kern_pack_bwd(W, y->N, y->K, n0, n1, y->pb);
             }
-        } else if (c->pb1_stale) {   /* first read after the loss barrier */
-            layer *y = &c->ly[1];
-            share(y->N, nt, t, 16, &n0, &n1);
-            wick_kern_pack_bwd(g->nodes[c->W[1]].val, y->N, y->K, n0, n1, y->pb);
-        }
-        /* gather this thread's rows of the batch */
-        for (int r = r0; r < r1; r++) {
-            size_t i = idx ? idx[r] : first + r;
-            memcpy(c->xin + (size_t)r * ldx, X + i * D, D * sizeof *c->xin);
-            lab[r] = Y[i];
-        }
-        if (repack) {
             #pragma omp barrier
         }
-        /* forward over own rows: no other thread's rows are needed */
-        for (int l = 0; l < L && R > 0; l++) {
-            layer *y = &c->ly[l];
-            node *d = c->dense[l];
-            const float *x = l ? c->ly[l - 1].y : c->xin;
-            const int lda = l ? c->ly[l - 1].ld : ldx;
-            const int relu = d->act.kind == WICK_ACT_RELU;
-            float *z = y->z + (size_t)r0 * y->ld;
-            wick_kern_gemm(R, y->N, y->K, x + (size_t)r0 * lda, lda, 1, y->pf, 16, 16L * y->K, z, y->ld,
-                           g->nodes[c->b[l]].val, WICK_KERN_BIAS | (relu ? WICK_KERN_RELU : 0));
-            if (!y->direct)
-                for (int r = r0; r < r1; r++)
-                    op_act_fwd_f32(d->act, y->z + (size_t)r * y->ld, y->y + (size_t)r * y->ld, y->N);
-        }
-        /* the loss and dz of the logits over own rows */
-        layer *top = &c->ly[L - 1];
-        node *dt = c->dense[L - 1];
-        c->part[t] = op_xent_rows_f32(top->y, lab, c->loss->aux, r0, r1, C, c->loss->scalar);
-        op_xent_grad_rows_f32(c->loss->aux, lab, 1.0f / B, dt->grad, r0, r1, C, c->loss->scalar);
-        if (dt->act.kind != WICK_ACT_LINEAR && R > 0) {
-            size_t o = (size_t)r0 * C;
-            op_act_bwd_f32(dt->act, top->z + o, top->y + o, (const float *)dt->grad + o, top->dz + o,
-                           (size_t)R * C);
+        #pragma omp for schedule(dynamic, 1) nowait
+        for (int i = 0; i < nf; i++) {
+            int r0 = row_cut(B, nf, i), r1 = row_cut(B, nf, i + 1);
+            c->part[i] = r1 > r0 ? forward_rows(c, X, Y, idx, first, r0, r1) : 0.0;
         }
         #pragma omp barrier
         /* every thread sums the parts in the same order: one decision */
         double s = 0;
-        for (int k = 0; k < nt; k++) s += c->part[k];
+        for (int k = 0; k < nf; k++) s += c->part[k];
         s /= B;
         const int go = isfinite(s) && s <= max_loss;
-        if (t == 0) total = s, ok = go;
+        if (t == 0) total = s;
         for (int l = L - 1; l >= 0 && go; l--) {
-            layer *y = &c->ly[l];
-            const float *x = l ? c->ly[l - 1].y : c->xin;
-            const int lda = l ? c->ly[l - 1].ld : ldx;
-            node *wn = &g->nodes[c->W[l]], *bn = &g->nodes[c->b[l]];
-            float *W = wn->val, *gW = wn->grad, *b = bn->val, *gb = bn->grad;
-            share(y->N, nt, t, 16, &n0, &n1);
-            for (int q0 = n0; q0 < n1; q0 += CHUNK) {
-                const int q1 = q0 + CHUNK < n1 ? q0 + CHUNK : n1;
-                /* dW[q0:q1, :] = dz[:, q0:q1]^T x; db = column sums; the
-                   update; the forward copy of those rows */
-                wick_kern_gemm(q1 - q0, y->K, B, y->dz + q0, 1, y->ld, x, lda, 16, gW + (size_t)q0 * y->K,
-                               y->K, NULL, 0);
-                for (int j = q0; j < q1; j++) gb[j] = 0;
-                for (int r = 0; r < B; r++) {
-                    const float *row = y->dz + (size_t)r * y->ld;
-                    for (int j = q0; j < q1; j++) gb[j] += row[j];
+            const int N = c->ly[l].N;
+            const int ndx = l ? (c->ly[l - 1].N + DXCOLS - 1) / DXCOLS : 0;
+            const int ndw = (N + CHUNK - 1) / CHUNK;
+            const int npb = l + 1 < L ? (c->ly[l + 1].N + CHUNK - 1) / CHUNK : 0;
+            /* dx first: the next phase waits on it */
+            #pragma omp for schedule(dynamic, 1) nowait
+            for (int i = 0; i < ndx + ndw + npb; i++) {
+                if (i < ndx) {
+                    dx_cols(c, l, i * DXCOLS, min_int((i + 1) * DXCOLS, c->ly[l - 1].N));
+                } else if (i < ndx + ndw) {
+                    int q = (i - ndx) * CHUNK;
+                    dw_rows(c, l, q, min_int(q + CHUNK, N), update, user);
+                } else {
+                    layer *u = &c->ly[l + 1];
+                    int q = (i - ndx - ndw) * CHUNK;
+                    wick_kern_pack_bwd(g->nodes[c->W[l + 1]].val, u->N, u->K, q, min_int(q + CHUNK, u->N),
+                                       u->pb);
                 }
-                update(user, c->W[l], W, gW, (size_t)q0 * y->K, (size_t)q1 * y->K);
-                update(user, c->b[l], b, gb, (size_t)q0, (size_t)q1);
-                wick_kern_pack_fwd(W, y->N, y->K, q0, q1, y->pf);
             }
-            if (l == 0) break;   /* no input gradient for the first layer */
-            #pragma omp barrier
-            /* every dx of layer l+1 has read its old packed W: repack it */
-            if (l + 1 < L) {
-                layer *u = &c->ly[l + 1];
-                share(u->N, nt, t, 16, &n0, &n1);
-                wick_kern_pack_bwd(g->nodes[c->W[l + 1]].val, u->N, u->K, n0, n1, u->pb);
-            }
-            /* dx[:, k0:k1] = dz W[:, k0:k1], then the previous layer's
-               activation derivative on those columns, in place */
-            layer *p = &c->ly[l - 1];
-            int k0, k1;
-            share(p->N, nt, t, 16, &k0, &k1);
-            if (k1 > k0) {
-                wick_kern_gemm(B, k1 - k0, y->N, y->dz, y->ld, 1, y->pb + (size_t)k0 * y->N, 16, 16L * y->N,
-                               p->dz + k0, p->ld, NULL, 0);
-                wick_act a = c->dense[l - 1]->act;
-                if (a.kind != WICK_ACT_LINEAR)
-                    for (int r = 0; r < B; r++) {
-                        size_t o = (size_t)r * p->ld + k0;
-                        op_act_bwd_f32(a, p->z + o, p->y + o, p->dz + o, p->dz + o, k1 - k0);
-                    }
+            if (l > 0) {
+                #pragma omp barrier
             }
         }
     }
-    /* the packed copies now match W, but for layer 1's data-gradient copy
-       when W changed */
+    /* the packed copies match W again (every row was repacked after its update) */
     c->fresh = 1;
     c->gen = g->param_writes;
-    c->pb1_stale = ok && L > 1;
     return total;
 }
