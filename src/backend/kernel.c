@@ -156,21 +156,24 @@ TGT INLINE void transpose8(__m256 r[8]) {
 TGT void wick_kern_pack_fwd(const float *W, int N, int K, int n0, int n1, float *P) {
     for (int q = n0; q < n1; q += NR) {
         float *panel = P + (size_t)(q / NR) * K * NR;
-        int rows = n1 - q < NR ? n1 - q : NR;
-        for (int h = 0; h < NR; h += 8) {   /* 8 neurons at a time */
-            int p = 0;
-            if (rows - h >= 8) {
-                for (; p + 8 <= K; p += 8) {
-                    __m256 r[8];
-                    for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(W + (size_t)(q + h + i) * K + p);
-                    transpose8(r);
-                    for (int i = 0; i < 8; i++) _mm256_storeu_ps(panel + (size_t)(p + i) * NR + h, r[i]);
+        const float *w = W + (size_t)q * K;
+        int rows = n1 - q < NR ? n1 - q : NR, p = 0;
+        if (rows == NR)   /* 8 columns of 16 rows: two transposes, 8 whole lines out */
+            for (; p + 8 <= K; p += 8) {
+                __m256 lo[8], hi[8];
+                for (int i = 0; i < 8; i++) {
+                    lo[i] = _mm256_loadu_ps(w + (size_t)i * K + p);
+                    hi[i] = _mm256_loadu_ps(w + (size_t)(i + 8) * K + p);
+                }
+                transpose8(lo);
+                transpose8(hi);
+                for (int i = 0; i < 8; i++) {
+                    _mm256_storeu_ps(panel + (size_t)(p + i) * NR, lo[i]);
+                    _mm256_storeu_ps(panel + (size_t)(p + i) * NR + 8, hi[i]);
                 }
             }
-            for (; p < K; p++)
-                for (int i = h; i < h + 8; i++)
-                    panel[(size_t)p * NR + i] = i < rows ? W[(size_t)(q + i) * K + p] : 0.0f;
-        }
+        for (; p < K; p++)
+            for (int i = 0; i < NR; i++) panel[(size_t)p * NR + i] = i < rows ? w[(size_t)i * K + p] : 0.0f;
     }
 }
 
