@@ -71,7 +71,6 @@ int main(int argc, char **argv) {
             fprintf(stderr, "steptime: %s\n", wick_last_error());
             return 1;
         }
-        dd->n = (size_t)batch * 100 < dd->n ? (size_t)batch * 100 : dd->n;
     } else {
         rnd.n = (size_t)batch * 100;
         rnd.dim = D;
@@ -83,13 +82,14 @@ int main(int argc, char **argv) {
     }
     wick_train_config c = wick_train_defaults();
     c.batch = batch;
-    c.epochs = (int)((steps + 99) / 100);
+    const long per_epoch = (long)((dd->n + batch - 1) / batch);
+    c.epochs = (int)((steps + per_epoch - 1) / per_epoch);
     c.opt = wick_opt_defaults(WICK_OPT_SGD);
     c.opt.momentum = 0.9;
     c.sched.lr0 = 0.01;
     c.general_executor = general;
     c.on_step = on_step;
-    cap = c.epochs * 100L + 1;
+    cap = c.epochs * per_epoch + 1;
     stamp = malloc(cap * sizeof *stamp);
     double g1, gn;
     int nt;
@@ -104,13 +104,16 @@ int main(int argc, char **argv) {
     double *dt = malloc(cap * sizeof *dt);
     long n = 0;
     for (long i = 1; i < nstamp; i++)
-        if (i % 100) dt[n++] = stamp[i] - stamp[i - 1];
+        if (i % per_epoch) dt[n++] = stamp[i] - stamp[i - 1];
+    double mean = (stamp[nstamp - 1] - stamp[0]) / (nstamp - 1);
     qsort(dt, n, sizeof *dt, cmp);
     double flops = wick_mlp_flops_per_sample(m) * batch;
     double p10 = dt[n / 10], med = dt[n / 2];
-    printf("%s %s batch %d %s: p10 %.3f ms %.0f samples/s %.1f%% of %.1f GFLOP/s; median %.3f ms %.0f/s %.1f%%\n",
+    printf("%s %s batch %d %s: p10 %.3f ms %.0f samples/s %.1f%% of %.1f GFLOP/s; median %.3f ms %.0f/s %.1f%%;"
+           " mean %.3f ms %.0f/s\n",
            arch, act, batch, general ? "general" : "default", p10 * 1e3, batch / p10,
-           100 * flops / p10 / 1e9 / gn, gn, med * 1e3, batch / med, 100 * flops / med / 1e9 / gn);
+           100 * flops / p10 / 1e9 / gn, gn, med * 1e3, batch / med, 100 * flops / med / 1e9 / gn,
+           mean * 1e3, batch / mean);
     wick_trainer_free(t);
     wick_mlp_free(m);
     if (data) wick_dataset_free(dd);
