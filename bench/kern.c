@@ -9,11 +9,14 @@
  *
  * Each cell: best and median of 9 samples of about 20 ms, alternating with
  * OpenBLAS (the OpenMP build, called with one thread, as the chain's threads
- * call it), in GFLOP/s and as a fraction of the one-core FMA peak measured in
- * the same run.  The packing of W, once per step in the chain, is timed too.
+ * call it) and oneDNN (its inner-product primitives through wick's plan
+ * (backend/onednn.c) for a layer of the share's shape, bias and ReLU fused),
+ * in GFLOP/s and as a fraction of the one-core FMA peak measured in the same
+ * run.  The packing of W, once per step in the chain, is timed too.
  *
  *   build/bench/kern [--samples N] */
 #include "fma_peak.h"
+#include "backend/backend.h"
 #include "backend/kernel.h"
 #include <cblas.h>
 #include <stdio.h>
@@ -37,9 +40,10 @@ typedef struct {
     int m, n, k, mode;   /* mode: product kind + layout */
     float *A, *B, *P, *C, *bias;
     int lda, ldb, ldc;
+    wick_dense *dnn;   /* the oneDNN rows */
 } prob;
 
-enum { FWD_K, FWD_B, BW_K, BW_B, BD_KP, BD_KW, BD_B, PACK_F, PACK_B };
+enum { FWD_K, FWD_B, FWD_D, BW_K, BW_B, BW_D, BD_KP, BD_KW, BD_B, BD_D, PACK_F, PACK_B };
 
 static void run(void *v) {
     prob *p = v;
@@ -57,6 +61,15 @@ static void run(void *v) {
                 float *c = p->C + (size_t)i * p->ldc + j;
                 *c = *c > 0 ? *c : 0;
             }
+        break;
+    case FWD_D:   /* a layer of n outputs over m rows: x [m, k] contiguous */
+        wick_dense_forward(p->dnn, p->A, p->B, p->bias, p->C);
+        break;
+    case BW_D:    /* a layer of m outputs: dy [k, m], x [k, n] */
+        wick_dense_backward_weights(p->dnn, p->B, p->A, p->C, p->bias);
+        break;
+    case BD_D:    /* a layer of n inputs, k outputs: dy [m, k], W [k, n] */
+        wick_dense_backward_data(p->dnn, p->A, p->B, p->C);
         break;
     case BW_K:    /* dW[m, n] = dy[:, m]^T x: A(i, p) = dy[p, i], dy stride lda */
         wick_kern_gemm(p->m, p->n, p->k, p->A, 1, p->lda, p->B, p->ldb, 16, p->C, p->ldc, NULL, 0);
@@ -111,17 +124,22 @@ int main(int argc, char **argv) {
     struct { const char *name; int mode, m, n, k, lda, ldb; } rows[] = {
         {"fwd 784->512 (64 rows)", FWD_K, 64, 512, 784, 784, 0},
         {"fwd 784->512 openblas", FWD_B, 64, 512, 784, 784, 0},
+        {"fwd 784->512 onednn", FWD_D, 64, 512, 784, 784, 0},
         {"fwd 512->512 (64 rows)", FWD_K, 64, 512, 512, 528, 0},
         {"fwd 512->512 openblas", FWD_B, 64, 512, 512, 528, 0},
+        {"fwd 512->512 onednn", FWD_D, 64, 512, 512, 512, 0},
         {"fwd 512->10 (64 rows)", FWD_K, 64, 10, 512, 528, 0},
         {"fwd 512->10 openblas", FWD_B, 64, 10, 512, 528, 0},
         {"bwd_w 784->512 (256 neurons)", BW_K, 256, 784, 128, 528, 784},
         {"bwd_w 784->512 openblas", BW_B, 256, 784, 128, 528, 784},
+        {"bwd_w 784->512 onednn", BW_D, 256, 784, 128, 256, 784},
         {"bwd_w 512->512 (256 neurons)", BW_K, 256, 512, 128, 528, 528},
         {"bwd_w 512->512 openblas", BW_B, 256, 512, 128, 528, 528},
+        {"bwd_w 512->512 onednn", BW_D, 256, 512, 128, 256, 512},
         {"bwd_d 512->512 (256 cols) packed", BD_KP, 128, 256, 512, 528, 512},
         {"bwd_d 512->512 (256 cols) W itself", BD_KW, 128, 256, 512, 528, 512},
         {"bwd_d 512->512 openblas", BD_B, 128, 256, 512, 528, 512},
+        {"bwd_d 512->512 onednn", BD_D, 128, 256, 512, 512, 256},
         {"pack fwd 512x512", PACK_F, 0, 512, 512, 0, 0},
         {"pack bwd 512x512", PACK_B, 0, 512, 512, 0, 0},
     };
@@ -144,6 +162,14 @@ int main(int argc, char **argv) {
         /* forward B is W [n, k]; data gradient B is W [k, n] of stride ldb */
         if (q->mode == FWD_K) wick_kern_pack_fwd(q->B, q->n, q->k, 0, q->n, q->P);
         if (q->mode == BD_KP) wick_kern_pack_bwd(q->B, q->k, q->n, 0, q->k, q->P);
+        wick_status st = WICK_OK;
+        if (q->mode == FWD_D) st = wick_dense_new_lib(&q->dnn, q->m, q->k, q->n, 1, WICK_LIB_ONEDNN);
+        if (q->mode == BW_D) st = wick_dense_new_lib(&q->dnn, q->k, q->n, q->m, 0, WICK_LIB_ONEDNN);
+        if (q->mode == BD_D) st = wick_dense_new_lib(&q->dnn, q->m, q->n, q->k, 0, WICK_LIB_ONEDNN);
+        if (st != WICK_OK) {
+            fprintf(stderr, "kern: oneDNN plan: %s\n", wick_last_error());
+            return 1;
+        }
         /* calibrate to ~20 ms */
         double t0 = now();
         run(q);
