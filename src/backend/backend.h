@@ -1,6 +1,8 @@
 /* backend.h — matrix products behind one interface.  The graph's dense op
- * calls these; which library serves each product (OpenBLAS, oneDNN, own
- * kernels) is chosen here, by measurement (bench/gemm), not by the caller.
+ * calls these; which library serves each product (OpenBLAS, oneDNN) is
+ * chosen here, by measurement (bench/gemm), not by the caller.  The training
+ * fast path (graph/chain.c) splits the products across threads itself and
+ * calls wick's own single-threaded kernel instead (kernel.h, bench/kern).
  *
  * Layouts are PyTorch's: x is [B, in] row-major, W is [out, in], b is [out],
  * y is [B, out].  Results for a given thread count are deterministic. */
