@@ -5,7 +5,12 @@
  * cost per entry per layer, and the tabulation's accuracy against direct
  * quadrature on a subset of the inputs.
  *
- *   build/bench/gram [--n 10000] [--depth 10] [--check 300] [--json] */
+ *   build/bench/gram [--n 10000] [--depth 10] [--check 300] [--json] [--dump FILE]
+ *
+ * --dump FILE: the ReLU K and Theta of the first 64 inputs (after the same
+ * preprocessing), 64 x 64 doubles each, with the learning rates set to
+ * lambda_b = C_b, lambda_W = C_W, where Theta is neural-tangents' NTK in its
+ * NTK parameterisation (SPEC §7): bench/nt_gram.py checks its row with it. */
 #include <wick.h>
 #include <math.h>
 #include <omp.h>
@@ -28,12 +33,14 @@ static void die(const char *what) {
 int main(int argc, char **argv) {
     size_t n = 10000, check = 300;
     int depth = 10, json = 0;
+    const char *dump = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--n") && i + 1 < argc) n = strtoul(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--depth") && i + 1 < argc) depth = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--check") && i + 1 < argc) check = strtoul(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--json")) json = 1;
-        else { fprintf(stderr, "usage: gram [--n N] [--depth L] [--check M] [--json]\n"); return 2; }
+        else if (!strcmp(argv[i], "--dump") && i + 1 < argc) dump = argv[++i];
+        else { fprintf(stderr, "usage: gram [--n N] [--depth L] [--check M] [--json] [--dump FILE]\n"); return 2; }
     }
     wick_dataset *d;
     if (wick_dataset_load_idx_dir("/usr/share/datasets/fashion-mnist", "train", 10, &d)) die("data");
@@ -91,6 +98,20 @@ int main(int argc, char **argv) {
                    "max error %.2g (K), %.2g (NTK), relative to the largest entry\n",
                    acts[a], n, depth, omp_get_max_threads(), secs, 1e9 * secs / entries,
                    1e9 * direct_per, check, errK / scaleK, errT / scaleT);
+        if (dump && a == 0 && check >= 64) {   /* ReLU, first 64 inputs, NT's parameterisation */
+            const size_t m = 64;
+            for (size_t i = 0; i < m; i++)
+                for (size_t j = 0; j < m; j++) Gs[i * m + j] = G0[i * n + j];
+            c.lambda_b = c.cb;
+            c.lambda_w = c.cw;
+            if (wick_gram_flow_last(&c, Gs, m, Ks, Ts)) die("dump");
+            FILE *f = fopen(dump, "wb");
+            if (!f || fwrite(Ks, sizeof *Ks, m * m, f) != m * m || fwrite(Ts, sizeof *Ts, m * m, f) != m * m ||
+                fclose(f)) {
+                fprintf(stderr, "gram: cannot write %s\n", dump);
+                return 1;
+            }
+        }
         free(Gs); free(Ks); free(Ts);
     }
     if (json) printf("]\n");
