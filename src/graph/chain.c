@@ -178,12 +178,14 @@ static void share(int n, int T, int t, int align, int *lo, int *hi) {
     *hi = (int)(b < a ? a : b);
 }
 
-/* Rows of W per dW or pb item: 8 tiles of 6 rows, whole 16-row panels; grad,
- * W and the optimiser's state of 48 rows of a 784-wide layer (150 KB each)
- * stay in L2 from the product to the packing.  Columns per dx item: two
- * panels of the packed W. */
+/* Rows of W per dW or pb item: 8 tiles of 6 rows, whole 16-row panels (a
+ * panel packed by two items would be written by two threads).  The chunk's
+ * gradient is still in L2 when the optimiser reads it, and W's rows when
+ * they are packed (96 measured no faster).  Columns per dx item: two panels
+ * of the packed W. */
 #define CHUNK 48
 #define DXCOLS 32
+_Static_assert(CHUNK % 16 == 0 && DXCOLS % 16 == 0, "items must hold whole 16-row panels");
 
 /* Start of forward item i of n over B rows: equal parts, cut at multiples of
  * the kernel's 6-row tile where possible. */
