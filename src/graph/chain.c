@@ -14,18 +14,19 @@
  *   forward        items of about B/(3T) rows of the batch, each through every
  *                  layer, the loss and dz of the logits
  *   ---- barrier (the loss decides whether to go on)
- *   phase l        for l = L-1 .. 0, each item one of
- *                    dx:  32 columns of dx_{l-1} = dz_l W_l, then layer
- *                         l-1's activation derivative on them, in place
+ *   phase l        for l = L-1 .. 0, each item one of (larger items first,
+ *                  so that the phase ends evenly)
  *                    dW:  48 rows of dW_l = dz_l^T x_{l-1} and db_l, then
  *                         the optimiser on those rows of W_l and b_l, then
- *                         those rows packed for the next step's forward
- *                         (grad, W and state still in L2)
- *                    pb:  48 rows of W_{l+1} packed for the data gradient
- *                         (every dx that read the old copy was in phase l+1)
+ *                         those rows packed for the next step (grad, W and
+ *                         state still in L2)
+ *                    dx:  32 columns of dx_{l-1} = dz_l W_l, then layer
+ *                         l-1's activation derivative on them, in place
  *   ---- barrier after each phase but the last
  *
- * The weights stay packed between steps in the kernel's two layouts.
+ * The weights stay packed between steps in the kernel's two layouts.  The
+ * data-gradient copy is double-buffered: phase l's dx items read the copy of
+ * W_l from before the update while its dW items write the new one.
  * Anything else that may change them goes through wick_graph_value, which
  * counts the calls (graph.c); when the count has moved, the step first
  * repacks everything.  Each item's numbers do not depend on which thread
@@ -52,6 +53,7 @@ typedef struct {
     int ld;              /* row stride of y, z, dz */
     float *y, *z, *dz;   /* [batch, ld]; z == y when the activation needs only y */
     float *pf, *pb;      /* W packed for the forward and the data gradient */
+    float *pb_next;      /* the data-gradient copy being written this step */
     int direct;          /* ReLU or linear: the forward writes y, no z */
 } layer;
 
@@ -125,7 +127,7 @@ wick_status wick_chain_new(wick_chain **out, wick_graph *g, wick_node loss) {
         y->ld = l < L - 1 ? padded(y->N) : y->N;
         if (l < L - 1) total += B * y->ld * (y->direct ? 2 : 3);
         total += (wick_kern_fwd_elems(y->N, y->K) + 15) / 16 * 16;
-        if (l) total += (wick_kern_bwd_elems(y->N, y->K) + 15) / 16 * 16;
+        if (l) total += 2 * ((wick_kern_bwd_elems(y->N, y->K) + 15) / 16 * 16);
     }
     c->max_threads = omp_get_max_threads();
     c->part = wick_calloc(3 * (c->max_threads > 0 ? c->max_threads : 1), sizeof *c->part);
@@ -151,7 +153,10 @@ wick_status wick_chain_new(wick_chain **out, wick_graph *g, wick_node loss) {
             y->dz = d->act.kind == WICK_ACT_LINEAR ? d->grad : d->aux2;
         }
         y->pf = p, p += (wick_kern_fwd_elems(y->N, y->K) + 15) / 16 * 16;
-        if (l) y->pb = p, p += (wick_kern_bwd_elems(y->N, y->K) + 15) / 16 * 16;
+        if (l) {
+            y->pb = p, p += (wick_kern_bwd_elems(y->N, y->K) + 15) / 16 * 16;
+            y->pb_next = p, p += (wick_kern_bwd_elems(y->N, y->K) + 15) / 16 * 16;
+        }
     }
     *out = c;
     return WICK_OK;
@@ -249,7 +254,8 @@ static void dx_cols(wick_chain *c, int l, int k0, int k1) {
 }
 
 /* dW item: rows [q0, q1) of layer l's weight and bias gradients, the
- * optimiser on them, and the forward copy of those rows of W. */
+ * optimiser on them, and both packed copies of those rows of W (the data
+ * gradient's into the buffer of the next step). */
 static void dw_rows(wick_chain *c, int l, int q0, int q1, wick_chain_update_fn update, void *user) {
     wick_graph *g = c->g;
     const int B = g->batch;
@@ -268,6 +274,7 @@ static void dw_rows(wick_chain *c, int l, int q0, int q1, wick_chain_update_fn u
     update(user, c->W[l], W, gW, (size_t)q0 * y->K, (size_t)q1 * y->K);
     update(user, c->b[l], b, gb, (size_t)q0, (size_t)q1);
     wick_kern_pack_fwd(W, y->N, y->K, q0, q1, y->pf);
+    if (l) wick_kern_pack_bwd(W, y->N, y->K, q0, q1, y->pb_next);
 }
 
 static int min_int(int a, int b) { return a < b ? a : b; }
@@ -277,6 +284,7 @@ double wick_chain_step(wick_chain *c, const float *X, const int32_t *Y, const ui
     wick_graph *g = c->g;
     const int B = g->batch, L = c->L;
     double total = 0;
+    int went = 0;
     int T = omp_get_max_threads();
     if (T > c->max_threads) T = c->max_threads;
     if (T > B) T = B;
@@ -309,25 +317,19 @@ double wick_chain_step(wick_chain *c, const float *X, const int32_t *Y, const ui
         for (int k = 0; k < nf; k++) s += c->part[k];
         s /= B;
         const int go = isfinite(s) && s <= max_loss;
-        if (t == 0) total = s;
+        if (t == 0) total = s, went = go;
         for (int l = L - 1; l >= 0 && go; l--) {
             const int N = c->ly[l].N;
             const int ndx = l ? (c->ly[l - 1].N + DXCOLS - 1) / DXCOLS : 0;
             const int ndw = (N + CHUNK - 1) / CHUNK;
-            const int npb = l + 1 < L ? (c->ly[l + 1].N + CHUNK - 1) / CHUNK : 0;
-            /* dx first: the next phase waits on it */
             #pragma omp for schedule(dynamic, 1) nowait
-            for (int i = 0; i < ndx + ndw + npb; i++) {
-                if (i < ndx) {
-                    dx_cols(c, l, i * DXCOLS, min_int((i + 1) * DXCOLS, c->ly[l - 1].N));
-                } else if (i < ndx + ndw) {
-                    int q = (i - ndx) * CHUNK;
+            for (int i = 0; i < ndw + ndx; i++) {
+                if (i < ndw) {
+                    int q = i * CHUNK;
                     dw_rows(c, l, q, min_int(q + CHUNK, N), update, user);
                 } else {
-                    layer *u = &c->ly[l + 1];
-                    int q = (i - ndx - ndw) * CHUNK;
-                    wick_kern_pack_bwd(g->nodes[c->W[l + 1]].val, u->N, u->K, q, min_int(q + CHUNK, u->N),
-                                       u->pb);
+                    int k = (i - ndw) * DXCOLS;
+                    dx_cols(c, l, k, min_int(k + DXCOLS, c->ly[l - 1].N));
                 }
             }
             if (l > 0) {
@@ -336,6 +338,12 @@ double wick_chain_step(wick_chain *c, const float *X, const int32_t *Y, const ui
         }
     }
     /* the packed copies match W again (every row was repacked after its update) */
+    if (went)
+        for (int l = 1; l < L; l++) {
+            float *p = c->ly[l].pb;
+            c->ly[l].pb = c->ly[l].pb_next;
+            c->ly[l].pb_next = p;
+        }
     c->fresh = 1;
     c->gen = g->param_writes;
     return total;
