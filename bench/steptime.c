@@ -106,6 +106,11 @@ int main(int argc, char **argv) {
     for (long i = 1; i < nstamp; i++)
         if (i % per_epoch) dt[n++] = stamp[i] - stamp[i - 1];
     double mean = (stamp[nstamp - 1] - stamp[0]) / (nstamp - 1);
+    if (getenv("STEPTIME_DUMP")) {   /* every step's seconds, in order, one a line */
+        FILE *f = fopen(getenv("STEPTIME_DUMP"), "w");
+        for (long i = 0; f && i < n; i++) fprintf(f, "%.6f\n", dt[i]);
+        if (f) fclose(f);
+    }
     qsort(dt, n, sizeof *dt, cmp);
     double flops = wick_mlp_flops_per_sample(m) * batch;
     double p10 = dt[n / 10], med = dt[n / 2];

@@ -11,8 +11,8 @@
  * does its share instead of waiting for it).  Every product is wick's own
  * single-threaded kernel (backend/kernel.c).
  *
- *   forward        items of about B/(3T) rows of the batch, each through every
- *                  layer, the loss and dz of the logits
+ *   forward        B/T rows of the batch per item, each through every layer,
+ *                  the loss and dz of the logits
  *   ---- barrier (the loss decides whether to go on)
  *   phase l        for l = L-1 .. 0, each item one of (larger items first,
  *                  so that the phase ends evenly)
@@ -130,7 +130,7 @@ wick_status wick_chain_new(wick_chain **out, wick_graph *g, wick_node loss) {
         if (l) total += 2 * ((wick_kern_bwd_elems(y->N, y->K) + 15) / 16 * 16);
     }
     c->max_threads = omp_get_max_threads();
-    c->part = wick_calloc(3 * (c->max_threads > 0 ? c->max_threads : 1), sizeof *c->part);
+    c->part = wick_calloc(c->max_threads > 0 ? c->max_threads : 1, sizeof *c->part);
     c->mem = wick_aligned_alloc(total * sizeof(float));
     if (!c->part || !c->mem) {
         wick_chain_free(c);
@@ -289,7 +289,9 @@ double wick_chain_step(wick_chain *c, const float *X, const int32_t *Y, const ui
     if (T > c->max_threads) T = c->max_threads;
     if (T > B) T = B;
     if (T < 1) T = 1;
-    const int nf = 3 * T;   /* forward items */
+    /* forward items: each streams all of the packed W from L3, so one per
+       thread (three per thread: 8% slower a step, bench/README.md) */
+    const int nf = T;
     const int repack = !c->fresh || c->gen != g->param_writes;
 
     #pragma omp parallel num_threads(T)
