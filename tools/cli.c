@@ -12,6 +12,15 @@ int cli_fail(const char *cmd, wick_status s) {
     return s == WICK_EDIVERGED ? EXIT_DIVERGED : s == WICK_EINTERRUPTED ? EXIT_INTERRUPTED : EXIT_FAIL;
 }
 
+int cli_default_init(const char *cmd, wick_act act, double *cb, double *cw) {
+    wick_critical_info crit;
+    wick_status cst = wick_critical(act, &crit);
+    if (cst && cst != WICK_ENUMERIC) return cli_fail(cmd, cst);
+    if (isnan(*cb)) *cb = cst ? 0.0 : crit.cb;
+    if (isnan(*cw)) *cw = cst ? 1.0 : crit.cw;
+    return EXIT_OK;
+}
+
 int cli_double(const char *flag, const char *s, double *out) {
     char *end;
     errno = 0;

@@ -26,6 +26,11 @@ int cli_fail(const char *cmd, wick_status s);
 int cli_bad_flag(const char *cmd, char **argv);
 int cli_extra_argument(const char *cmd, char **argv);
 
+/* C_b and C_W left NaN (not given on the command line) become the
+ * activation's critical point, or (0, 1) where it has none.  EXIT_OK, or
+ * cli_fail's code when the critical point cannot be computed. */
+int cli_default_init(const char *cmd, wick_act act, double *cb, double *cw);
+
 /* A JSON number, or null where v is not finite (JSON has no NaN). */
 json_t *cli_jnum(double v);
 /* Writes o as one compact line to f, reals with `digits` significant digits

@@ -99,11 +99,8 @@ int cmd_ensemble(int argc, char **argv) {
         fprintf(stderr, "wick ensemble: --q %g: a squared norm is not negative\n", q);
         return EXIT_USAGE;
     }
-    wick_critical_info crit;
-    wick_status cst = wick_critical(act, &crit);
-    if (cst && cst != WICK_ENUMERIC) return cli_fail("ensemble", cst);
-    if (isnan(cb)) cb = cst ? 0.0 : crit.cb;
-    if (isnan(cw)) cw = cst ? 1.0 : crit.cw;
+    int rc = cli_default_init("ensemble", act, &cb, &cw);
+    if (rc != EXIT_OK) return rc;
     wick_set_threads((int)threads);
 
     size_t ni = 1;

@@ -156,11 +156,8 @@ int cmd_gd(int argc, char **argv) {
     wick_act act;
     wick_status st = wick_act_parse(act_name, &act);
     if (st) return cli_fail("gd", st);
-    wick_critical_info crit;
-    wick_status cst = wick_critical(act, &crit);
-    if (cst && cst != WICK_ENUMERIC) return cli_fail("gd", cst);
-    if (isnan(cb)) cb = cst ? 0.0 : crit.cb;
-    if (isnan(cw)) cw = cst ? 1.0 : crit.cw;
+    int rc = cli_default_init("gd", act, &cb, &cw);
+    if (rc != EXIT_OK) return rc;
     wick_set_threads((int)threads);
     fprintf(stderr, "wick %s | threads %d | seed %ld | %s\n", wick_version(), wick_threads(), seed,
             wick_library_versions());

@@ -108,11 +108,8 @@ int cmd_ntk(int argc, char **argv) {
     wick_act act;
     wick_status st = wick_act_parse(act_name, &act);
     if (st) return cli_fail("ntk", st);
-    wick_critical_info crit;
-    wick_status cst = wick_critical(act, &crit);
-    if (cst && cst != WICK_ENUMERIC) return cli_fail("ntk", cst);
-    if (isnan(cb)) cb = cst ? 0.0 : crit.cb;
-    if (isnan(cw)) cw = cst ? 1.0 : crit.cw;
+    int rc = cli_default_init("ntk", act, &cb, &cw);
+    if (rc != EXIT_OK) return rc;
     wick_set_threads((int)threads);
 
     double *x = NULL;
