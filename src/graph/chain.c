@@ -169,20 +169,6 @@ void wick_chain_free(wick_chain *c) {
     wick_free(c);
 }
 
-/* [lo, hi) of n split in T parts, part t; with align > 1 the cuts fall on
- * multiples of align (whole 16-row panels of the packed weights). */
-static void share(int n, int T, int t, int align, int *lo, int *hi) {
-    long a = (long)n * t / T, b = (long)n * (t + 1) / T;
-    if (align > 1) {
-        a = t == 0 ? 0 : (a + align / 2) / align * align;
-        b = t == T - 1 ? n : (b + align / 2) / align * align;
-        if (a > n) a = n;
-        if (b > n) b = n;
-    }
-    *lo = (int)a;
-    *hi = (int)(b < a ? a : b);
-}
-
 /* Rows of W per dW or pb item: 8 tiles of 6 rows, whole 16-row panels (a
  * panel packed by two items would be written by two threads).  The chunk's
  * gradient is still in L2 when the optimiser reads it, and W's rows when
@@ -278,6 +264,8 @@ static void dw_rows(wick_chain *c, int l, int q0, int q1, wick_chain_update_fn u
 }
 
 static int min_int(int a, int b) { return a < b ? a : b; }
+/* dW and repack items of a layer of n neurons */
+static int chunks(int n) { return (n + CHUNK - 1) / CHUNK; }
 
 double wick_chain_step(wick_chain *c, const float *X, const int32_t *Y, const uint32_t *idx,
                        size_t first, double max_loss, wick_chain_update_fn update, void *user) {
@@ -296,17 +284,22 @@ double wick_chain_step(wick_chain *c, const float *X, const int32_t *Y, const ui
 
     #pragma omp parallel num_threads(T)
     {
-        const int nt = omp_get_num_threads(), t = omp_get_thread_num();
-        if (repack) {   /* this thread's rows of every W, both layouts */
-            for (int l = 0; l < L; l++) {
+        const int t = omp_get_thread_num();
+        if (repack) {   /* every W in both layouts, CHUNK rows an item; the loop's
+                           closing barrier comes before any forward */
+            int items = 0;
+            for (int l = 0; l < L; l++) items += chunks(c->ly[l].N);
+            #pragma omp for schedule(dynamic, 1)
+            for (int i = 0; i < items; i++) {
+                int l = 0, k = i;   /* item i is chunk k of layer l */
+                while (k >= chunks(c->ly[l].N)) k -= chunks(c->ly[l].N), l++;
+                int q = k * CHUNK;
                 layer *y = &c->ly[l];
                 const float *W = g->nodes[c->W[l]].val;
-                int n0, n1;
-                share(y->N, nt, t, 16, &n0, &n1);
-                wick_kern_pack_fwd(W, y->N, y->K, n0, n1, y->pf);
-                if (l) wick_kern_pack_bwd(W, y->N, y->K, n0, n1, y->pb);
+                int q1 = min_int(q + CHUNK, y->N);
+                wick_kern_pack_fwd(W, y->N, y->K, q, q1, y->pf);
+                if (l) wick_kern_pack_bwd(W, y->N, y->K, q, q1, y->pb);
             }
-            #pragma omp barrier
         }
         #pragma omp for schedule(dynamic, 1) nowait
         for (int i = 0; i < nf; i++) {
@@ -323,7 +316,7 @@ double wick_chain_step(wick_chain *c, const float *X, const int32_t *Y, const ui
         for (int l = L - 1; l >= 0 && go; l--) {
             const int N = c->ly[l].N;
             const int ndx = l ? (c->ly[l - 1].N + DXCOLS - 1) / DXCOLS : 0;
-            const int ndw = (N + CHUNK - 1) / CHUNK;
+            const int ndw = chunks(N);
             #pragma omp for schedule(dynamic, 1) nowait
             for (int i = 0; i < ndw + ndx; i++) {
                 if (i < ndw) {
