@@ -1,6 +1,8 @@
 /* test_kernel.c — wick's own float product (src/backend/kernel.c) against a
  * double-precision loop: every tile height and width edge, every flag, the
- * three operand layouts the chain executor uses, and both packings. */
+ * three operand layouts the chain executor uses (two of them through the
+ * assembly loop of full tiles, with k not a multiple of its 4 steps), and
+ * both packings. */
 #include "check.h"
 #include "backend/kernel.h"
 #include <stdint.h>
