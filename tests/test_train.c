@@ -407,9 +407,11 @@ static void test_alloc_failures(void) {
  * order of float sums, for every activation kind it handles, with a partial
  * last batch, 1 and 2 threads. */
 static void test_fast_path_matches_general(void) {
-    const wick_act_kind acts[] = {WICK_ACT_RELU, WICK_ACT_TANH, WICK_ACT_GELU};
+    /* Adam with each activation; then SGD (the benchmark's optimiser):
+       momentum with Nesterov and weight decay, and plain */
+    const wick_act_kind acts[] = {WICK_ACT_RELU, WICK_ACT_TANH, WICK_ACT_GELU, WICK_ACT_RELU, WICK_ACT_TANH};
     for (int threads = 1; threads <= 2; threads++)
-        for (int a = 0; a < 3; a++) {
+        for (int a = 0; a < 5; a++) {
             wick_set_threads(threads);
             wick_dataset *d = make_data(300, 12, 3, 2, 0);
             static trace tr[2];
@@ -419,9 +421,11 @@ static void test_fast_path_matches_general(void) {
                 wick_train_config c = wick_train_defaults();
                 c.epochs = 3;
                 c.batch = 32;
-                c.opt = wick_opt_defaults(WICK_OPT_ADAM);
-                c.opt.weight_decay = 1e-3;
-                c.sched.lr0 = 3e-3;
+                c.opt = wick_opt_defaults(a < 3 ? WICK_OPT_ADAM : WICK_OPT_SGD);
+                c.opt.weight_decay = a < 4 ? 1e-3 : 0.0;
+                c.opt.momentum = a == 3 ? 0.9 : 0.0;
+                c.opt.nesterov = a == 3;
+                c.sched.lr0 = a < 3 ? 3e-3 : 0.05;
                 c.general_executor = k;
                 memset(&tr[k], 0, sizeof tr[k]);
                 c.on_step = record;
