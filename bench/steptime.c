@@ -15,6 +15,7 @@
  * --data DIR: the training images of the Fashion-MNIST IDX files in DIR
  * (e.g. /usr/share/datasets/fashion-mnist) instead of random normals. */
 #include "fma_peak.h"
+#include "graph/chain.h"
 #include "wick.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,35 @@ static void on_step(void *user, long step, int epoch, int b, int nb, double loss
 static int cmp(const void *x, const void *y) {
     double p = *(const double *)x, q = *(const double *)y;
     return (p > q) - (p < q);
+}
+
+/* With a library built with -DWICK_CHAIN_PROFILE (bench/README.md): each
+ * thread's microseconds a step in each phase of the fast path, beside the
+ * time its products would take at the thread's share of the FMA peak
+ * (assuming the work splits evenly). */
+static void print_profile(const wick_mlp_config *mc, int batch, double peak, int threads) {
+    const wick_chain_profile *p = wick_chain_profile_totals();
+    if (p->steps == 0) return;
+    const int L = mc->layers;
+    const double us = 1e6 / p->steps, per_thread = peak * 1e9 / threads;
+    double fwd = 0;
+    for (int l = 0; l < L; l++) fwd += 2.0 * batch * mc->widths[l] * mc->widths[l + 1];
+    for (int t = 0; t < threads && t < WICK_CHAIN_PROF_THREADS; t++) {
+        double total = 0;
+        for (int ph = 0; ph < WICK_CHAIN_PH_N; ph++)
+            for (int l = 0; l < L; l++) total += p->sec[t][ph][l] * us;
+        printf("profile, thread %d (us a step; in brackets: its products at the peak): total %.0f\n", t, total);
+        printf("  forward %.0f [%.0f]  wait for the loss %.0f\n", p->sec[t][WICK_CHAIN_PH_FORWARD][0] * us,
+               fwd / threads / per_thread * 1e6, p->sec[t][WICK_CHAIN_PH_WAIT_LOSS][0] * us);
+        for (int l = L - 1; l >= 0; l--) {
+            double prod = 2.0 * batch * mc->widths[l] * mc->widths[l + 1] / threads / per_thread * 1e6;
+            printf("  layer %d: dW %.0f [%.0f]", l, p->sec[t][WICK_CHAIN_PH_DW][l] * us, prod);
+            if (l > 0)
+                printf("  dx %.0f [%.0f]  wait %.0f", p->sec[t][WICK_CHAIN_PH_DX][l] * us, prod,
+                       p->sec[t][WICK_CHAIN_PH_WAIT][l] * us);
+            printf("\n");
+        }
+    }
 }
 
 int main(int argc, char **argv) {
@@ -119,6 +149,7 @@ int main(int argc, char **argv) {
            arch, act, batch, general ? "general" : "default", p10 * 1e3, batch / p10,
            100 * flops / p10 / 1e9 / gn, gn, med * 1e3, batch / med, 100 * flops / med / 1e9 / gn,
            mean * 1e3, batch / mean);
+    print_profile(&mc, batch, gn, nt);
     wick_trainer_free(t);
     wick_mlp_free(m);
     if (data) wick_dataset_free(dd);

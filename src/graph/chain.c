@@ -47,6 +47,20 @@
 #include <omp.h>
 #include <string.h>
 
+/* bench/steptime's profile (chain.h) */
+static wick_chain_profile profile;
+const wick_chain_profile *wick_chain_profile_totals(void) { return &profile; }
+#ifdef WICK_CHAIN_PROFILE
+#define PROF_START(v) double v = omp_get_wtime()
+#define PROF_ADD(t, ph, l, since)                                                               \
+    do {                                                                                      \
+        if ((t) < WICK_CHAIN_PROF_THREADS) profile.sec[t][ph][l] += omp_get_wtime() - (since); \
+    } while (0)
+#else
+#define PROF_START(v) (void)0
+#define PROF_ADD(t, ph, l, since) (void)0
+#endif
+
 /* One layer's operands as the step sees them. */
 typedef struct {
     int K, N;            /* in, out */
@@ -301,12 +315,16 @@ double wick_chain_step(wick_chain *c, const float *X, const int32_t *Y, const ui
                 if (l) wick_kern_pack_bwd(W, y->N, y->K, q, q1, y->pb);
             }
         }
+        PROF_START(t0);
         #pragma omp for schedule(dynamic, 1) nowait
         for (int i = 0; i < nf; i++) {
             int r0 = row_cut(B, nf, i), r1 = row_cut(B, nf, i + 1);
             c->part[i] = r1 > r0 ? forward_rows(c, X, Y, idx, first, r0, r1) : 0.0;
         }
+        PROF_ADD(t, WICK_CHAIN_PH_FORWARD, 0, t0);
+        PROF_START(t1);
         #pragma omp barrier
+        PROF_ADD(t, WICK_CHAIN_PH_WAIT_LOSS, 0, t1);
         /* every thread sums the parts in the same order: one decision */
         double s = 0;
         for (int k = 0; k < nf; k++) s += c->part[k];
@@ -319,19 +337,27 @@ double wick_chain_step(wick_chain *c, const float *X, const int32_t *Y, const ui
             const int ndw = chunks(N);
             #pragma omp for schedule(dynamic, 1) nowait
             for (int i = 0; i < ndw + ndx; i++) {
+                PROF_START(t2);
                 if (i < ndw) {
                     int q = i * CHUNK;
                     dw_rows(c, l, q, min_int(q + CHUNK, N), update, user);
+                    PROF_ADD(t, WICK_CHAIN_PH_DW, l, t2);
                 } else {
                     int k = (i - ndw) * DXCOLS;
                     dx_cols(c, l, k, min_int(k + DXCOLS, c->ly[l - 1].N));
+                    PROF_ADD(t, WICK_CHAIN_PH_DX, l, t2);
                 }
             }
             if (l > 0) {
+                PROF_START(t3);
                 #pragma omp barrier
+                PROF_ADD(t, WICK_CHAIN_PH_WAIT, l, t3);
             }
         }
     }
+#ifdef WICK_CHAIN_PROFILE
+    profile.steps++;
+#endif
     /* the packed copies match W again (every row was repacked after its update) */
     if (went)
         for (int l = 1; l < L; l++) {

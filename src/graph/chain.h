@@ -29,4 +29,23 @@ typedef void (*wick_chain_update_fn)(void *user, wick_node p, float *value, cons
 double wick_chain_step(wick_chain *c, const float *X, const int32_t *Y, const uint32_t *idx,
                        size_t first, double max_loss, wick_chain_update_fn update, void *user);
 
+/* Where a step's time goes, for bench/steptime: with -DWICK_CHAIN_PROFILE
+ * each thread adds up the seconds of each phase (wall clock, per layer for
+ * the backward phases) over every step of every chain; without it nothing
+ * is timed and the counts stay zero.  Not for concurrent chains. */
+enum {
+    WICK_CHAIN_PH_FORWARD,     /* the forward item(s), loss and dz of the logits */
+    WICK_CHAIN_PH_WAIT_LOSS,   /* at the barrier after the forward */
+    WICK_CHAIN_PH_DW,          /* dW items: product, bias gradient, optimiser, packing */
+    WICK_CHAIN_PH_DX,          /* dx items: product and activation derivative */
+    WICK_CHAIN_PH_WAIT,        /* at the barrier after a layer's phase */
+    WICK_CHAIN_PH_N
+};
+#define WICK_CHAIN_PROF_THREADS 4
+typedef struct {
+    long steps;
+    double sec[WICK_CHAIN_PROF_THREADS][WICK_CHAIN_PH_N][WICK_CHAIN_MAX];
+} wick_chain_profile;
+const wick_chain_profile *wick_chain_profile_totals(void);
+
 #endif
