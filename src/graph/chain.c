@@ -87,6 +87,9 @@ struct wick_chain {
     int max_threads;
 };
 
+/* Forward items of a step of B rows on T threads (row_cut below). */
+static int forward_items(int B, int T) { return T > 1 && B >= 48 * T ? 2 * T : T; }
+
 /* A row stride of at least n, a multiple of 16 (the kernel reads whole
  * 16-column panels) and not a multiple of 128 floats (512 bytes). */
 static int padded(int n) {
@@ -144,7 +147,7 @@ wick_status wick_chain_new(wick_chain **out, wick_graph *g, wick_node loss) {
         if (l) total += 2 * ((wick_kern_bwd_elems(y->N, y->K) + 15) / 16 * 16);
     }
     c->max_threads = omp_get_max_threads();
-    c->part = wick_calloc(c->max_threads > 0 ? c->max_threads : 1, sizeof *c->part);
+    c->part = wick_calloc(2 * (c->max_threads > 0 ? c->max_threads : 1), sizeof *c->part);
     c->mem = wick_aligned_alloc(total * sizeof(float));
     if (!c->part || !c->mem) {
         wick_chain_free(c);
@@ -192,11 +195,24 @@ void wick_chain_free(wick_chain *c) {
 #define DXCOLS 32
 _Static_assert(CHUNK % 16 == 0 && DXCOLS % 16 == 0, "items must hold whole 16-row panels");
 
-/* Start of forward item i of n over B rows: equal parts, cut at multiples of
- * the kernel's 6-row tile where possible. */
-static int row_cut(int B, int n, int i) {
+/* Forward items for T threads: T large ones (3/4 of the batch) taken first,
+ * then T small ones, which the threads take as they come free, so that a
+ * thread slowed by a neighbour does less (batch 128: median step 5% shorter
+ * on the shared machine, bench/README.md).  Each item streams all of the
+ * packed W, so items are few (six equal ones: 8% slower a step), and below
+ * 48 rows a thread, one item each (batch 32 was slower split).  Start of
+ * item i, at a multiple of the kernel's 6-row tile where possible. */
+static int row_cut(int B, int T, int i) {
+    const int n = forward_items(B, T);
     if (i >= n) return B;
-    int c = (int)(((long)B * i / n + 3) / 6 * 6);
+    if (n == T) {
+        int c = (int)(((long)B * i / T + 3) / 6 * 6);
+        return c < B ? c : B;
+    }
+    const int big = 3 * B / (4 * T) / 6 * 6;
+    if (i <= T) return i * big;
+    const int start = T * big, rest = B - start;
+    int c = start + (int)(((long)rest * (i - T) / T + 3) / 6 * 6);
     return c < B ? c : B;
 }
 
@@ -291,9 +307,7 @@ double wick_chain_step(wick_chain *c, const float *X, const int32_t *Y, const ui
     if (T > c->max_threads) T = c->max_threads;
     if (T > B) T = B;
     if (T < 1) T = 1;
-    /* forward items: each streams all of the packed W from L3, so one per
-       thread (three per thread: 8% slower a step, bench/README.md) */
-    const int nf = T;
+    const int nf = forward_items(B, T);
     const int repack = !c->fresh || c->gen != g->param_writes;
 
     #pragma omp parallel num_threads(T)
@@ -318,7 +332,7 @@ double wick_chain_step(wick_chain *c, const float *X, const int32_t *Y, const ui
         PROF_START(t0);
         #pragma omp for schedule(dynamic, 1) nowait
         for (int i = 0; i < nf; i++) {
-            int r0 = row_cut(B, nf, i), r1 = row_cut(B, nf, i + 1);
+            int r0 = row_cut(B, T, i), r1 = row_cut(B, T, i + 1);
             c->part[i] = r1 > r0 ? forward_rows(c, X, Y, idx, first, r0, r1) : 0.0;
         }
         PROF_ADD(t, WICK_CHAIN_PH_FORWARD, 0, t0);
