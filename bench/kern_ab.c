@@ -6,7 +6,8 @@
  * Per window each thread runs, with each version in turn (the order
  * alternating): a forward product whose B stays in L2 (60 x 128 x 256), the
  * forward's per-thread share of the 784->512 layer (64 x 512 x 784, B from
- * L3), and a weight-gradient item of that layer (48 x 784 x 128, A = dy^T).
+ * L3), a weight-gradient item of that layer (48 x 784 x 128, A = dy^T) and
+ * an input-gradient item of the 512->512 layer (128 x 32 x 512).
  * Prints each version's mean GFLOP/s (both threads) and the median and
  * quartiles of new / old over the windows. */
 #include "fma_peak.h"
@@ -20,9 +21,9 @@ void old_kern_gemm(int m, int n, int k, const float *A, ptrdiff_t rsa, ptrdiff_t
 typedef void (*gemm_fn)(int, int, int, const float *, ptrdiff_t, ptrdiff_t, const float *,
                         ptrdiff_t, ptrdiff_t, float *, ptrdiff_t, const float *, int);
 
-enum { NT = 3, MAXW = 1000 };
+enum { NT = 4, MAXW = 1000 };
 static const char *names[NT] = {"forward, B in L2  60x128x256", "forward, B in L3  64x512x784",
-                                "weight grad       48x784x128"};
+                                "weight grad       48x784x128", "input grad       128x32x512 "};
 
 static double rate(gemm_fn g, int test, const float *A, const float *X, const float *P2,
                    const float *P3, float *C) {
@@ -36,9 +37,13 @@ static double rate(gemm_fn g, int test, const float *A, const float *X, const fl
         for (int r = 0; r < 6; r++) g(64, 512, 784, A, 800, 1, P3, 16, 16L * 784, C, 528, NULL, 0);
         flop = 6.0 * 2 * 64 * 512 * 784;
         break;
-    default:   /* dW rows = dz^T x: A(i, p) = dz[p 528 + i], B(p, j) = x[p 800 + j] */
+    case 2:   /* dW rows = dz^T x: A(i, p) = dz[p 528 + i], B(p, j) = x[p 800 + j] */
         for (int r = 0; r < 20; r++) g(48, 784, 128, A, 1, 528, X, 800, 16, C, 784, NULL, 0);
         flop = 20.0 * 2 * 48 * 784 * 128;
+        break;
+    default:   /* a dx item: all 128 rows of dz, two 16-column panels of the packed W */
+        for (int r = 0; r < 60; r++) g(128, 32, 512, A, 528, 1, P3, 16, 16L * 512, C, 528, NULL, 0);
+        flop = 60.0 * 2 * 128 * 32 * 512;
         break;
     }
     return flop / (now() - t0) / 1e9;
@@ -59,7 +64,7 @@ int main(int argc, char **argv) {
     for (int t = 0; t < 2; t++) {
         A[t] = aligned_alloc(64, 128 * 800 * 4);
         X[t] = aligned_alloc(64, 128 * 800 * 4);
-        C[t] = aligned_alloc(64, 64 * 800 * 4);
+        C[t] = aligned_alloc(64, 128 * 800 * 4);
         for (int i = 0; i < 128 * 800; i++) A[t][i] = 0.01f * (i % 13), X[t][i] = 0.02f * (i % 7);
     }
     static double ratio[NT][MAXW];

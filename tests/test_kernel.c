@@ -64,7 +64,7 @@ static double one(int m, int n, int k, int a_t, int b_packed, int flags, uint64_
 static void test_products_match_reference(void) {
     if (!wick_kern_ok()) SKIP("this CPU has no AVX2/FMA");
     uint64_t s = 7;
-    static const int ms[] = {1, 5, 7, 13, 64, 250}, ns[] = {1, 8, 10, 16, 17, 40}, ks[] = {0, 1, 9, 300, 784};
+    static const int ms[] = {1, 5, 7, 13, 128, 250}, ns[] = {1, 8, 10, 16, 17, 40}, ks[] = {0, 1, 9, 300, 784};
     static const int fl[] = {0, WICK_KERN_ACC, WICK_KERN_BIAS, WICK_KERN_BIAS | WICK_KERN_RELU,
                              WICK_KERN_ACC | WICK_KERN_RELU};
     double worst = 0;
