@@ -61,6 +61,15 @@ const wick_chain_profile *wick_chain_profile_totals(void) { return &profile; }
 #define PROF_ADD(t, ph, l, since) (void)0
 #endif
 
+/* Rows of W per dW or pb item: 8 tiles of 6 rows, whole 16-row panels (a
+ * panel packed by two items would be written by two threads).  The chunk's
+ * gradient is still in L2 when the optimiser reads it, and W's rows when
+ * they are packed (96 measured no faster).  Columns per dx item: two panels
+ * of the packed W. */
+#define CHUNK 48
+#define DXCOLS 32
+_Static_assert(CHUNK % 16 == 0 && DXCOLS % 16 == 0, "items must hold whole 16-row panels");
+
 /* One layer's operands as the step sees them. */
 typedef struct {
     int K, N;            /* in, out */
@@ -84,6 +93,8 @@ struct wick_chain {
     int fresh;                 /* the packed copies match W as of param_writes == gen */
     unsigned long gen;
     double *part;              /* per-item partial losses */
+    float *scratch;            /* per thread: a dW item's rows, [CHUNK, max K] */
+    size_t scratch_stride;
     int max_threads;
 };
 
@@ -147,9 +158,13 @@ wick_status wick_chain_new(wick_chain **out, wick_graph *g, wick_node loss) {
         if (l) total += 2 * ((wick_kern_bwd_elems(y->N, y->K) + 15) / 16 * 16);
     }
     c->max_threads = omp_get_max_threads();
+    int maxK = 0;
+    for (int l = 0; l < L; l++) maxK = c->ly[l].K > maxK ? c->ly[l].K : maxK;
+    c->scratch_stride = ((size_t)CHUNK * maxK + 15) / 16 * 16;
+    c->scratch = wick_aligned_alloc(c->scratch_stride * (c->max_threads > 0 ? c->max_threads : 1) * sizeof(float));
     c->part = wick_calloc(2 * (c->max_threads > 0 ? c->max_threads : 1), sizeof *c->part);
     c->mem = wick_aligned_alloc(total * sizeof(float));
-    if (!c->part || !c->mem) {
+    if (!c->part || !c->mem || !c->scratch) {
         wick_chain_free(c);
         return wick_fail(WICK_ENOMEM, "chain: out of memory");
     }
@@ -183,17 +198,10 @@ void wick_chain_free(wick_chain *c) {
     if (!c) return;
     wick_free(c->part);
     wick_free(c->mem);
+    wick_free(c->scratch);
     wick_free(c);
 }
 
-/* Rows of W per dW or pb item: 8 tiles of 6 rows, whole 16-row panels (a
- * panel packed by two items would be written by two threads).  The chunk's
- * gradient is still in L2 when the optimiser reads it, and W's rows when
- * they are packed (96 measured no faster).  Columns per dx item: two panels
- * of the packed W. */
-#define CHUNK 48
-#define DXCOLS 32
-_Static_assert(CHUNK % 16 == 0 && DXCOLS % 16 == 0, "items must hold whole 16-row panels");
 
 /* Forward items for T threads: T large ones (3/4 of the batch) taken first,
  * then T small ones, which the threads take as they come free, so that a
@@ -272,23 +280,26 @@ static void dx_cols(wick_chain *c, int l, int k0, int k1) {
 /* dW item: rows [q0, q1) of layer l's weight and bias gradients, the
  * optimiser on them, and both packed copies of those rows of W (the data
  * gradient's into the buffer of the next step). */
-static void dw_rows(wick_chain *c, int l, int q0, int q1, wick_chain_update_fn update, void *user) {
+static void dw_rows(wick_chain *c, int l, int q0, int q1, wick_chain_update_fn update, void *user,
+                    int t) {
     wick_graph *g = c->g;
     const int B = g->batch;
     layer *y = &c->ly[l];
     const float *x = l ? c->ly[l - 1].y : c->xin;
     const int lda = l ? c->ly[l - 1].ld : c->ldx;
     node *wn = &g->nodes[c->W[l]], *bn = &g->nodes[c->b[l]];
-    float *W = wn->val, *gW = wn->grad, *b = bn->val, *gb = bn->grad;
-    wick_kern_gemm(q1 - q0, y->K, B, y->dz + q0, 1, y->ld, x, lda, 16, gW + (size_t)q0 * y->K, y->K,
-                   NULL, 0);
+    float *W = wn->val, *b = bn->val, *gb = bn->grad;
+    /* the rows' gradient in this thread's scratch, which stays in L2: the
+       whole dW would cost a write-back to L3 of every line each step */
+    float *gW = c->scratch + (size_t)t * c->scratch_stride;
+    wick_kern_gemm(q1 - q0, y->K, B, y->dz + q0, 1, y->ld, x, lda, 16, gW, y->K, NULL, 0);
     for (int j = q0; j < q1; j++) gb[j] = 0;
     for (int r = 0; r < B; r++) {
         const float *row = y->dz + (size_t)r * y->ld;
         for (int j = q0; j < q1; j++) gb[j] += row[j];
     }
     update(user, c->W[l], W, gW, (size_t)q0 * y->K, (size_t)q1 * y->K);
-    update(user, c->b[l], b, gb, (size_t)q0, (size_t)q1);
+    update(user, c->b[l], b, gb + q0, (size_t)q0, (size_t)q1);
     wick_kern_pack_fwd(W, y->N, y->K, q0, q1, y->pf);
     if (l) wick_kern_pack_bwd(W, y->N, y->K, q0, q1, y->pb_next);
 }
@@ -354,7 +365,7 @@ double wick_chain_step(wick_chain *c, const float *X, const int32_t *Y, const ui
                 PROF_START(t2);
                 if (i < ndw) {
                     int q = i * CHUNK;
-                    dw_rows(c, l, q, min_int(q + CHUNK, N), update, user);
+                    dw_rows(c, l, q, min_int(q + CHUNK, N), update, user, t);
                     PROF_ADD(t, WICK_CHAIN_PH_DW, l, t2);
                 } else {
                     int k = (i - ndw) * DXCOLS;

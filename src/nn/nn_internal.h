@@ -15,6 +15,12 @@ struct wick_mlp {
     wick_node W[WICK_MAX_LAYERS], b[WICK_MAX_LAYERS];
 };
 
+/* wick_opt_update_range with the gradient of elements [lo, hi) only:
+ * grad_span[0] is element lo's (the chain executor keeps a weight's gradient
+ * 48 rows at a time, in a scratch block that stays in L2). */
+void wick_opt_update_span(wick_opt *o, int i, float *param, const float *grad_span, double lr,
+                          size_t lo, size_t hi);
+
 /* Copies rows x cols floats into node n's value (converting for float64). */
 static inline void nn_load_rows(wick_mlp *m, wick_node n, const float *src, int rows, int cols) {
     void *v = wick_graph_value(m->g, n);

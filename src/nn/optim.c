@@ -17,6 +17,7 @@
  * The loops are element-wise (no reductions), so the result does not depend on
  * the thread count; big tensors are split across threads. */
 #include "core/core.h"
+#include "nn/nn_internal.h"
 #include <math.h>
 #include <string.h>
 
@@ -301,13 +302,18 @@ void wick_opt_update(wick_opt *o, int i, float *param, const float *grad, double
     run(k, &u, o->sizes[i], param, grad, s0, s1);
 }
 
-void wick_opt_update_range(wick_opt *o, int i, float *param, const float *grad, double lr,
-                           size_t lo, size_t hi) {
+void wick_opt_update_span(wick_opt *o, int i, float *param, const float *grad_span, double lr,
+                          size_t lo, size_t hi) {
     if (!o || i < 0 || i >= o->nparam || hi > o->sizes[i] || lo >= hi) return;
     upd u;
     float *s0, *s1;
     range_fn k = prepare(o, i, o->steps[i] + 1, lr, &u, &s0, &s1);
-    k(&u, hi - lo, param + lo, grad + lo, s0 ? s0 + lo : NULL, s1 ? s1 + lo : NULL);
+    k(&u, hi - lo, param + lo, grad_span, s0 ? s0 + lo : NULL, s1 ? s1 + lo : NULL);
+}
+
+void wick_opt_update_range(wick_opt *o, int i, float *param, const float *grad, double lr,
+                           size_t lo, size_t hi) {
+    if (grad) wick_opt_update_span(o, i, param, grad + lo, lr, lo, hi);
 }
 
 void wick_opt_advance(wick_opt *o) {

@@ -157,7 +157,7 @@ static void update_param(void *user, wick_node p) {
 /* The fast path's update: rows [lo, hi) of parameter p, from one thread. */
 static void update_range(void *user, wick_node p, float *value, const float *grad, size_t lo, size_t hi) {
     wick_trainer *t = user;
-    wick_opt_update_range(t->opt, t->slot[p], value, grad, t->lr, lo, hi);
+    wick_opt_update_span(t->opt, t->slot[p], value, grad, t->lr, lo, hi);
 }
 
 static void ensure_perm(wick_trainer *t) {
