@@ -53,7 +53,9 @@ static void print_profile(const wick_mlp_config *mc, int batch, double peak, int
                fwd / threads / per_thread * 1e6, p->sec[t][WICK_CHAIN_PH_WAIT_LOSS][0] * us);
         for (int l = L - 1; l >= 0; l--) {
             double prod = 2.0 * batch * mc->widths[l] * mc->widths[l + 1] / threads / per_thread * 1e6;
-            printf("  layer %d: dW %.0f [%.0f]", l, p->sec[t][WICK_CHAIN_PH_DW][l] * us, prod);
+            printf("  layer %d: dW %.0f [%.0f] + optimiser %.0f + packing %.0f", l,
+                   p->sec[t][WICK_CHAIN_PH_DW][l] * us, prod, p->sec[t][WICK_CHAIN_PH_OPT][l] * us,
+                   p->sec[t][WICK_CHAIN_PH_PACK][l] * us);
             if (l > 0)
                 printf("  dx %.0f [%.0f]  wait %.0f", p->sec[t][WICK_CHAIN_PH_DX][l] * us, prod,
                        p->sec[t][WICK_CHAIN_PH_WAIT][l] * us);

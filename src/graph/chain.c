@@ -292,16 +292,22 @@ static void dw_rows(wick_chain *c, int l, int q0, int q1, wick_chain_update_fn u
     /* the rows' gradient in this thread's scratch, which stays in L2: the
        whole dW would cost a write-back to L3 of every line each step */
     float *gW = c->scratch + (size_t)t * c->scratch_stride;
+    PROF_START(t0);
     wick_kern_gemm(q1 - q0, y->K, B, y->dz + q0, 1, y->ld, x, lda, 16, gW, y->K, NULL, 0);
     for (int j = q0; j < q1; j++) gb[j] = 0;
     for (int r = 0; r < B; r++) {
         const float *row = y->dz + (size_t)r * y->ld;
         for (int j = q0; j < q1; j++) gb[j] += row[j];
     }
+    PROF_ADD(t, WICK_CHAIN_PH_DW, l, t0);
+    PROF_START(t1);
     update(user, c->W[l], W, gW, (size_t)q0 * y->K, (size_t)q1 * y->K);
     update(user, c->b[l], b, gb + q0, (size_t)q0, (size_t)q1);
+    PROF_ADD(t, WICK_CHAIN_PH_OPT, l, t1);
+    PROF_START(t2);
     wick_kern_pack_fwd(W, y->N, y->K, q0, q1, y->pf);
     if (l) wick_kern_pack_bwd(W, y->N, y->K, q0, q1, y->pb_next);
+    PROF_ADD(t, WICK_CHAIN_PH_PACK, l, t2);
 }
 
 static int min_int(int a, int b) { return a < b ? a : b; }
@@ -363,10 +369,9 @@ double wick_chain_step(wick_chain *c, const float *X, const int32_t *Y, const ui
             #pragma omp for schedule(dynamic, 1) nowait
             for (int i = 0; i < ndw + ndx; i++) {
                 PROF_START(t2);
-                if (i < ndw) {
+                if (i < ndw) {   /* timed inside, part by part */
                     int q = i * CHUNK;
                     dw_rows(c, l, q, min_int(q + CHUNK, N), update, user, t);
-                    PROF_ADD(t, WICK_CHAIN_PH_DW, l, t2);
                 } else {
                     int k = (i - ndw) * DXCOLS;
                     dx_cols(c, l, k, min_int(k + DXCOLS, c->ly[l - 1].N));

@@ -38,7 +38,9 @@ double wick_chain_step(wick_chain *c, const float *X, const int32_t *Y, const ui
 enum {
     WICK_CHAIN_PH_FORWARD,     /* the forward item(s), loss and dz of the logits */
     WICK_CHAIN_PH_WAIT_LOSS,   /* at the barrier after the forward */
-    WICK_CHAIN_PH_DW,          /* dW items: product, bias gradient, optimiser, packing */
+    WICK_CHAIN_PH_DW,          /* dW items: the product and the bias gradient */
+    WICK_CHAIN_PH_OPT,         /* dW items: the optimiser on their rows */
+    WICK_CHAIN_PH_PACK,        /* dW items: packing the updated rows */
     WICK_CHAIN_PH_DX,          /* dx items: product and activation derivative */
     WICK_CHAIN_PH_WAIT,        /* at the barrier after a layer's phase */
     WICK_CHAIN_PH_N
