@@ -55,6 +55,14 @@ int cli_extra_argument(const char *cmd, char **argv) {
     return EXIT_USAGE;
 }
 
+json_t *cli_json_init(wick_act act, double cb, double cw) {
+    json_t *root = json_object();
+    json_object_set_new(root, "activation", json_string(wick_act_name(act)));
+    json_object_set_new(root, "cb", json_real(cb));
+    json_object_set_new(root, "cw", json_real(cw));
+    return root;
+}
+
 json_t *cli_jnum(double v) { return isfinite(v) ? json_real(v) : json_null(); }
 
 int cli_write_json(FILE *f, const char *cmd, const json_t *o, int digits) {

@@ -31,6 +31,10 @@ int cli_extra_argument(const char *cmd, char **argv);
  * cli_fail's code when the critical point cannot be computed. */
 int cli_default_init(const char *cmd, wick_act act, double *cb, double *cw);
 
+/* The JSON object every theory command's report starts with: the
+ * activation and the initialisation (C_b, C_W) it was run at. */
+json_t *cli_json_init(wick_act act, double cb, double cw);
+
 /* A JSON number, or null where v is not finite (JSON has no NaN). */
 json_t *cli_jnum(double v);
 /* Writes o as one compact line to f, reals with `digits` significant digits

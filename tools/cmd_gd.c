@@ -249,10 +249,7 @@ int cmd_gd(int argc, char **argv) {
         if (st) { ret = cli_fail("gd", st); goto done; }
     }
     if (json) {
-        root = json_object();
-        json_object_set_new(root, "activation", json_string(wick_act_name(act)));
-        json_object_set_new(root, "cb", json_real(cb));
-        json_object_set_new(root, "cw", json_real(cw));
+        root = cli_json_init(act, cb, cw);
         json_object_set_new(root, "depth", json_integer(depth));
         json_object_set_new(root, "train", json_integer((json_int_t)nA));
         json_object_set_new(root, "test", json_integer((json_int_t)nB));

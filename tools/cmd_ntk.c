@@ -182,10 +182,7 @@ int cmd_ntk(int argc, char **argv) {
         if (st) { ret = cli_fail("ntk", st); goto done; }
     }
     if (json) {
-        root = json_object();
-        json_object_set_new(root, "activation", json_string(wick_act_name(act)));
-        json_object_set_new(root, "cb", json_real(cb));
-        json_object_set_new(root, "cw", json_real(cw));
+        root = cli_json_init(act, cb, cw);
         json_object_set_new(root, "lambda_b", json_real(lb));
         json_object_set_new(root, "lambda_w", json_real(lw));
         json_object_set_new(root, "width", json_integer(width));

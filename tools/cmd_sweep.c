@@ -209,10 +209,7 @@ int cmd_sweep(int argc, char **argv) {
         if (st) { ret = cli_fail("sweep", st); goto done; }
     }
     if (json) {
-        root = json_object();
-        json_object_set_new(root, "activation", json_string(wick_act_name(act)));
-        json_object_set_new(root, "cb", json_real(cb));
-        json_object_set_new(root, "cw", json_real(cw));
+        root = cli_json_init(act, cb, cw);
         json_object_set_new(root, "samples", json_integer(samples));
         json_object_set_new(root, "seed", json_integer(seed));
         static const char *keys[10] = {"width", "depth", "aspect_ratio", "ratio4", "ratio4_stderr",

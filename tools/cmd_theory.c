@@ -211,10 +211,7 @@ int cmd_theory(int argc, char **argv) {
     }
 
     if (json) {
-        root = json_object();
-        json_object_set_new(root, "activation", json_string(wick_act_name(act)));
-        json_object_set_new(root, "cb", json_real(cb));
-        json_object_set_new(root, "cw", json_real(cw));
+        root = cli_json_init(act, cb, cw);
         json_object_set_new(root, "depth", json_integer((json_int_t)L));
         json_object_set_new(root, "width", json_integer(width));
         json_object_set_new(root, "lambda_b", json_real(lb));
