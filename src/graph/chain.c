@@ -162,6 +162,7 @@ wick_status wick_chain_new(wick_chain **out, wick_graph *g, wick_node loss) {
     for (int l = 0; l < L; l++) maxK = c->ly[l].K > maxK ? c->ly[l].K : maxK;
     c->scratch_stride = ((size_t)CHUNK * maxK + 15) / 16 * 16;
     c->scratch = wick_aligned_alloc(c->scratch_stride * (c->max_threads > 0 ? c->max_threads : 1) * sizeof(float));
+    /* one per forward item: at most 2 per thread (forward_items) */
     c->part = wick_calloc(2 * (c->max_threads > 0 ? c->max_threads : 1), sizeof *c->part);
     c->mem = wick_aligned_alloc(total * sizeof(float));
     if (!c->part || !c->mem || !c->scratch) {
@@ -211,16 +212,12 @@ void wick_chain_free(wick_chain *c) {
  * 48 rows a thread, one item each (batch 32 was slower split).  Start of
  * item i, at a multiple of the kernel's 6-row tile where possible. */
 static int row_cut(int B, int T, int i) {
-    const int n = forward_items(B, T);
-    if (i >= n) return B;
-    if (n == T) {
-        int c = (int)(((long)B * i / T + 3) / 6 * 6);
-        return c < B ? c : B;
-    }
-    const int big = 3 * B / (4 * T) / 6 * 6;
-    if (i <= T) return i * big;
-    const int start = T * big, rest = B - start;
-    int c = start + (int)(((long)rest * (i - T) / T + 3) / 6 * 6);
+    if (i >= forward_items(B, T)) return B;
+    /* T equal items after `start` rows, or all of them when there are only T */
+    const int big = forward_items(B, T) > T ? 3 * B / (4 * T) / 6 * 6 : 0;
+    if (i <= T && big) return i * big;
+    const int start = T * big, j = big ? i - T : i;
+    int c = start + (int)(((long)(B - start) * j / T + 3) / 6 * 6);
     return c < B ? c : B;
 }
 
