@@ -61,13 +61,13 @@ TGT INLINE void store_row(float *ci, __m256 x0, __m256 x1, __m256i m0, __m256i m
  *
  * trips x 4 steps of p of a full 6 x 16 tile, from zero, the sums left in
  * acc[0..96) (row i's 16 at 16 i).  ymm0-11 accumulate, 12-13 hold B's row,
- * 14 A's entry.  Why assembly: gcc's own loop is 26 instructions for 12 FMAs
+ * 14 A's entry (15 is unused but listed as clobbered, for simplicity).  Why assembly: gcc's own loop is 26 instructions for 12 FMAs
  * (the six row addresses recomputed every step), and unrolled by gcc it
  * reloads B's rows as memory operands of the FMAs (47 loads for 48 FMAs).
  * Here a trip of four steps is 85 instructions with 32 loads for 48 FMAs,
  * A's and B's addresses constant offsets from a few pointers.  Measured on
- * 2 threads beside the C loop (bench/README.md): +8% on the forward's
- * products, +10% on the weight gradient's. */
+ * 2 threads beside the C loop (bench/kern_ab.sh, bench/README.md): +6-8% on
+ * the forward's products, +5% on the weight gradient's. */
 #define F6(C0, C1)                                                                           \
     "vfmadd231ps %%ymm12, %%ymm14, %%ymm" C0 "\n\tvfmadd231ps %%ymm13, %%ymm14, %%ymm" C1 "\n\t"
 #define BCAST(ADDR, R) "vbroadcastss " ADDR ", %%ymm" R "\n\t"

@@ -365,11 +365,11 @@ double wick_chain_step(wick_chain *c, const float *X, const int32_t *Y, const ui
             const int ndw = chunks(N);
             #pragma omp for schedule(dynamic, 1) nowait
             for (int i = 0; i < ndw + ndx; i++) {
-                PROF_START(t2);
                 if (i < ndw) {   /* timed inside, part by part */
                     int q = i * CHUNK;
                     dw_rows(c, l, q, min_int(q + CHUNK, N), update, user, t);
                 } else {
+                    PROF_START(t2);
                     int k = (i - ndw) * DXCOLS;
                     dx_cols(c, l, k, min_int(k + DXCOLS, c->ly[l - 1].N));
                     PROF_ADD(t, WICK_CHAIN_PH_DX, l, t2);
