@@ -61,11 +61,13 @@ TGT INLINE void store_row(float *ci, __m256 x0, __m256 x1, __m256i m0, __m256i m
  *
  * trips x 4 steps of p of a full 6 x 16 tile, from zero, the sums left in
  * acc[0..96) (row i's 16 at 16 i).  ymm0-11 accumulate, 12-13 hold B's row,
- * 14 A's entry (15 is unused but listed as clobbered, for simplicity).  Why assembly: gcc's own loop is 26 instructions for 12 FMAs
- * (the six row addresses recomputed every step), and unrolled by gcc it
- * reloads B's rows as memory operands of the FMAs (47 loads for 48 FMAs).
- * Here a trip of four steps is 85 instructions with 32 loads for 48 FMAs,
- * A's and B's addresses constant offsets from a few pointers.  Measured on
+ * 14 A's entry (15 is unused but listed as clobbered, for simplicity).
+ * Why assembly: gcc's own loop is 26 instructions for 12 FMAs (the six row
+ * addresses recomputed every step), and unrolled by gcc it reloads B's rows
+ * as memory operands of the FMAs (47 loads for 48 FMAs).  Here a trip of
+ * four steps is 87 instructions (two for a prefetch of the next panel, see
+ * wick_kern_gemm) with 32 loads for 48 FMAs, A's and B's addresses constant
+ * offsets from a few pointers.  Measured on
  * 2 threads beside the C loop (bench/kern_ab.sh, bench/README.md): +6-8% on
  * the forward's products, +5% on the weight gradient's. */
 #define F6(C0, C1)                                                                           \
@@ -95,7 +97,8 @@ TGT INLINE void store_row(float *ci, __m256 x0, __m256 x1, __m256i m0, __m256i m
     BCAST(A3, "14") F6("6", "7") BCAST(A4, "14") F6("8", "9") BCAST(A5, "14") F6("10", "11")
 #define STEP6_(...) STEP6(__VA_ARGS__)
 
-TGT static void steps_rowmajor(long trips, const float *a, ptrdiff_t rsa, const float *b, float *acc) {
+TGT static void steps_rowmajor(long trips, const float *a, ptrdiff_t rsa, const float *b, float *acc,
+                               const float *pf, ptrdiff_t pfs) {
     /* A(i, p) = a[i rsa + p]: rows 0-2 off a0, 3-5 off a3; B packed 16 wide */
     const float *a3 = a + 3 * rsa;
     const ptrdiff_t rs = rsa * 4;
@@ -105,16 +108,17 @@ TGT static void steps_rowmajor(long trips, const float *a, ptrdiff_t rsa, const 
     __asm__ volatile(ZERO12
                      "1:\n\t"
                      STEPR(0, 0) STEPR(4, 64) STEPR(8, 128) STEPR(12, 192)
+                     "prefetcht1 (%[pf])\n\tadd %[pfs], %[pf]\n\t"
                      "add $16, %[a0]\n\tadd $16, %[a3]\n\tadd $256, %[b]\n\t"
                      "dec %[n]\n\tjnz 1b\n\t"
                      SAVE12
-                     : [a0] "+r"(a), [a3] "+r"(a3), [b] "+r"(b), [n] "+r"(trips)
-                     : [rs] "r"(rs), [acc] "r"(acc)
+                     : [a0] "+r"(a), [a3] "+r"(a3), [b] "+r"(b), [n] "+r"(trips), [pf] "+r"(pf)
+                     : [rs] "r"(rs), [acc] "r"(acc), [pfs] "r"(pfs)
                      : CLOBBERS);
 }
 
 TGT static void steps_colmajor(long trips, const float *a, ptrdiff_t csa, const float *b,
-                               ptrdiff_t ldb, float *acc) {
+                               ptrdiff_t ldb, float *acc, const float *pf, ptrdiff_t pfs) {
     /* A(i, p) = a[i + p csa]: steps 0-1 off (a0, b0), 2-3 off (a2, b2) */
     const float *a2 = a + 2 * csa, *b2 = b + 2 * ldb;
     const ptrdiff_t cs = csa * 4, lb = ldb * 4, cs4 = 16 * csa, lb4 = 16 * ldb;
@@ -125,11 +129,12 @@ TGT static void steps_colmajor(long trips, const float *a, ptrdiff_t csa, const 
                      "1:\n\t"
                      STEPC("a0", "", "b0", "") STEPC("a0", ",%[cs]", "b0", ",%[lb]")
                      STEPC("a2", "", "b2", "") STEPC("a2", ",%[cs]", "b2", ",%[lb]")
+                     "prefetcht1 (%[pf])\n\tadd %[pfs], %[pf]\n\t"
                      "add %[cs4], %[a0]\n\tadd %[cs4], %[a2]\n\tadd %[lb4], %[b0]\n\tadd %[lb4], %[b2]\n\t"
                      "dec %[n]\n\tjnz 1b\n\t"
                      SAVE12
-                     : [a0] "+r"(a), [a2] "+r"(a2), [b0] "+r"(b), [b2] "+r"(b2), [n] "+r"(trips)
-                     : [cs] "r"(cs), [lb] "r"(lb), [cs4] "r"(cs4), [lb4] "r"(lb4), [acc] "r"(acc)
+                     : [a0] "+r"(a), [a2] "+r"(a2), [b0] "+r"(b), [b2] "+r"(b2), [n] "+r"(trips), [pf] "+r"(pf)
+                     : [cs] "r"(cs), [lb] "r"(lb), [cs4] "r"(cs4), [lb4] "r"(lb4), [acc] "r"(acc), [pfs] "r"(pfs)
                      : CLOBBERS);
 }
 
@@ -144,13 +149,13 @@ enum { ANY, ROWMAJOR, COLMAJOR };
 
 TGT INLINE void tile(const int mr, const int layout, int nr, int kc, const float *a,
                      ptrdiff_t rsa, ptrdiff_t csa, const float *b, ptrdiff_t ldb, float *c,
-                     ptrdiff_t ldc, const float *bias, int flags) {
+                     ptrdiff_t ldc, const float *bias, int flags, const float *pf) {
 #define DECL(i) __m256 c##i##0 = _mm256_setzero_ps(), c##i##1 = _mm256_setzero_ps();
     ROWS(DECL)
     if (mr == MR && layout != ANY && kc >= 4) {   /* most of p in assembly, the rest below */
         float acc[96] __attribute__((aligned(32)));
-        if (layout == ROWMAJOR) steps_rowmajor(kc / 4, a, rsa, b, acc);
-        else steps_colmajor(kc / 4, a, csa, b, ldb, acc);
+        if (layout == ROWMAJOR) steps_rowmajor(kc / 4, a, rsa, b, acc, pf, 4 * ldb);
+        else steps_colmajor(kc / 4, a, csa, b, ldb, acc, pf, 4 * ldb);
         const int done = kc / 4 * 4;
         a += done * csa;
         b += done * ldb;
@@ -189,13 +194,14 @@ TGT INLINE void tile(const int mr, const int layout, int nr, int kc, const float
 #define TILE(R, LAYOUT)                                                                       \
     TGT static void tile##R##LAYOUT(int nr, int kc, const float *a, ptrdiff_t rsa,            \
                                     ptrdiff_t csa, const float *b, ptrdiff_t ldb, float *c,   \
-                                    ptrdiff_t ldc, const float *bias, int flags) {            \
-        tile(R, LAYOUT, nr, kc, a, rsa, csa, b, ldb, c, ldc, bias, flags);                    \
+                                    ptrdiff_t ldc, const float *bias, int flags,              \
+                                    const float *pf) {                                        \
+        tile(R, LAYOUT, nr, kc, a, rsa, csa, b, ldb, c, ldc, bias, flags, pf);                \
     }
 TILE(1, ANY) TILE(2, ANY) TILE(3, ANY) TILE(4, ANY) TILE(5, ANY) TILE(6, ANY)
 TILE(6, ROWMAJOR) TILE(6, COLMAJOR)
 typedef void (*tile_fn)(int, int, const float *, ptrdiff_t, ptrdiff_t, const float *, ptrdiff_t,
-                        float *, ptrdiff_t, const float *, int);
+                        float *, ptrdiff_t, const float *, int, const float *);
 static const tile_fn tiles[3][MR + 1] = {
     {NULL, tile1ANY, tile2ANY, tile3ANY, tile4ANY, tile5ANY, tile6ANY},
     {NULL, tile1ANY, tile2ANY, tile3ANY, tile4ANY, tile5ANY, tile6ROWMAJOR},
@@ -221,10 +227,24 @@ TGT void wick_kern_gemm(int m, int n, int k, const float *A, ptrdiff_t rsa, ptrd
                 int nr = n - j0 < NR ? n - j0 : NR;
                 const float *bp = B + (j0 / NR) * bpanel + (ptrdiff_t)k0 * ldb;
                 const float *bj = bias ? bias + j0 : NULL;
-                for (int i0 = ib; i0 < ie; i0 += MR) {
+                /* Each trip of a full tile's loop also prefetches (into L2)
+                   one row of the next panel of this block, tile t from row
+                   t x trips on, so that the tiles together fetch it while
+                   this panel is computed.  Without it the first tile of a
+                   panel waits on L3 for each of its rows (the packed W of
+                   the forward is 50 KiB a panel apart per block, a jump the
+                   hardware prefetcher does not follow): +2.7% on the
+                   forward's and the weight gradient's products in
+                   bench/kern_ab.sh, -5% step time in bench/steptime pairs.
+                   A prefetch past the end of B is harmless (it never
+                   faults). */
+                const float *bn = j0 + NR < n ? bp + bpanel : bp;
+                for (int i0 = ib, t = 0; i0 < ie; i0 += MR, t++) {
                     int mr = ie - i0 < MR ? ie - i0 : MR;
+                    const int first = t * ((k1 - k0) / 4);
                     tl[mr](nr, k1 - k0, A + i0 * rsa + (ptrdiff_t)k0 * csa, rsa, csa, bp, ldb,
-                              C + i0 * ldc + j0, ldc, bj, f);
+                           C + i0 * ldc + j0, ldc, bj, f,
+                           bn + (first < k1 - k0 ? first : 0) * ldb);
                 }
             }
         }
