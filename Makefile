@@ -40,8 +40,8 @@ TESTLIB  := $(sort $(wildcard tests/lib/*.c))
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 # helper programs the tests run (e.g. tests/tools/optim_trace for the torch cross-check)
 TESTTOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(wildcard tests/tools/*.c))
-# kern_ab.c links against an older kernel; bench/kern_ab.sh builds it
-BENCHBIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(filter-out bench/kern_ab.c,$(wildcard bench/*.c)))
+# kern_ab.c and step_ab*.c link against an older revision: bench/kern_ab.sh and bench/step_ab.sh build them
+BENCHBIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(filter-out bench/kern_ab.c bench/step_ab.c bench/step_ab_side.c,$(wildcard bench/*.c)))
 
 all: $(BUILD)/libwick.a $(BUILD)/libwick.so $(BUILD)/wick $(TESTBIN) $(TESTTOOLS) $(EXAMPLES)
 
