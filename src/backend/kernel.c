@@ -235,7 +235,8 @@ TGT void wick_kern_gemm(int m, int n, int k, const float *A, ptrdiff_t rsa, ptrd
                    the forward is 50 KiB a panel apart per block, a jump the
                    hardware prefetcher does not follow): +2.7% on the
                    forward's and the weight gradient's products in
-                   bench/kern_ab.sh, -5% step time in bench/steptime pairs.
+                   bench/kern_ab.sh; step time -0.5% and -3.3% in two runs
+                   of bench/step_ab.sh (150 block pairs each).
                    A prefetch past the end of B is harmless (it never
                    faults). */
                 const float *bn = j0 + NR < n ? bp + bpanel : bp;
