@@ -206,9 +206,10 @@ void wick_chain_free(wick_chain *c) {
 
 /* Forward items for T threads: T large ones (3/4 of the batch) taken first,
  * then T small ones, which the threads take as they come free, so that a
- * thread slowed by a neighbour does less (batch 128: median step 5% shorter
- * on the shared machine, bench/README.md).  Each item streams all of the
- * packed W, so items are few (six equal ones: 8% slower a step), and below
+ * thread slowed by a neighbour does less.  (In a quiet window it is level
+ * with one item a thread: bench/step_ab.sh, 0.9986; the 5% gain first
+ * measured came from separate runs, bench/README.md.)  Each item streams all
+ * of the packed W, so items are few (six equal ones: 8% slower a step), and below
  * 48 rows a thread, one item each (batch 32 was slower split).  Start of
  * item i, at a multiple of the kernel's 6-row tile where possible. */
 static int row_cut(int B, int T, int i) {
