@@ -11,8 +11,9 @@
  * does its share instead of waiting for it).  Every product is wick's own
  * single-threaded kernel (backend/kernel.c).
  *
- *   forward        B/T rows of the batch per item, each through every layer,
- *                  the loss and dz of the logits
+ *   forward        rows of the batch per item (row_cut: 3/8 of it, then
+ *                  smaller ones), each through every layer, the loss and
+ *                  dz of the logits
  *   ---- barrier (the loss decides whether to go on)
  *   phase l        for l = L-1 .. 0, each item one of (larger items first,
  *                  so that the phase ends evenly)
@@ -158,12 +159,13 @@ wick_status wick_chain_new(wick_chain **out, wick_graph *g, wick_node loss) {
         if (l) total += 2 * ((wick_kern_bwd_elems(y->N, y->K) + 15) / 16 * 16);
     }
     c->max_threads = omp_get_max_threads();
+    const size_t TM = c->max_threads > 0 ? (size_t)c->max_threads : 1;
     int maxK = 0;
     for (int l = 0; l < L; l++) maxK = c->ly[l].K > maxK ? c->ly[l].K : maxK;
     c->scratch_stride = ((size_t)CHUNK * maxK + 15) / 16 * 16;
-    c->scratch = wick_aligned_alloc(c->scratch_stride * (c->max_threads > 0 ? c->max_threads : 1) * sizeof(float));
+    c->scratch = wick_aligned_alloc(c->scratch_stride * TM * sizeof(float));
     /* one per forward item: at most 2 per thread (forward_items) */
-    c->part = wick_calloc(2 * (c->max_threads > 0 ? c->max_threads : 1), sizeof *c->part);
+    c->part = wick_calloc(2 * TM, sizeof *c->part);
     c->mem = wick_aligned_alloc(total * sizeof(float));
     if (!c->part || !c->mem || !c->scratch) {
         wick_chain_free(c);
@@ -275,6 +277,14 @@ static void dx_cols(wick_chain *c, int l, int k0, int k1) {
         }
 }
 
+/* Rows [q0, q1) of layer l's W into its forward copy and, but for the first
+ * layer (no data gradient), into the data-gradient copy pb. */
+static void pack_rows(wick_chain *c, int l, const float *W, int q0, int q1, float *pb) {
+    layer *y = &c->ly[l];
+    wick_kern_pack_fwd(W, y->N, y->K, q0, q1, y->pf);
+    if (l) wick_kern_pack_bwd(W, y->N, y->K, q0, q1, pb);
+}
+
 /* dW item: rows [q0, q1) of layer l's weight and bias gradients, the
  * optimiser on them, and both packed copies of those rows of W (the data
  * gradient's into the buffer of the next step). */
@@ -303,8 +313,7 @@ static void dw_rows(wick_chain *c, int l, int q0, int q1, wick_chain_update_fn u
     update(user, c->b[l], b, gb + q0, (size_t)q0, (size_t)q1);
     PROF_ADD(t, WICK_CHAIN_PH_OPT, l, t1);
     PROF_START(t2);
-    wick_kern_pack_fwd(W, y->N, y->K, q0, q1, y->pf);
-    if (l) wick_kern_pack_bwd(W, y->N, y->K, q0, q1, y->pb_next);
+    pack_rows(c, l, W, q0, q1, y->pb_next);
     PROF_ADD(t, WICK_CHAIN_PH_PACK, l, t2);
 }
 
@@ -337,11 +346,7 @@ double wick_chain_step(wick_chain *c, const float *X, const int32_t *Y, const ui
                 int l = 0, k = i;   /* item i is chunk k of layer l */
                 while (k >= chunks(c->ly[l].N)) k -= chunks(c->ly[l].N), l++;
                 int q = k * CHUNK;
-                layer *y = &c->ly[l];
-                const float *W = g->nodes[c->W[l]].val;
-                int q1 = min_int(q + CHUNK, y->N);
-                wick_kern_pack_fwd(W, y->N, y->K, q, q1, y->pf);
-                if (l) wick_kern_pack_bwd(W, y->N, y->K, q, q1, y->pb);
+                pack_rows(c, l, g->nodes[c->W[l]].val, q, min_int(q + CHUNK, c->ly[l].N), c->ly[l].pb);
             }
         }
         PROF_START(t0);
