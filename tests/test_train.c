@@ -410,25 +410,36 @@ static void test_fast_path_matches_general(void) {
     /* Adam with each activation; then SGD (the benchmark's optimiser):
        momentum with Nesterov and weight decay, and plain, at batch 120, where
        2 threads split the forward into four items (120, 120, then a partial
-       batch of 60: two items) */
-    const wick_act_kind acts[] = {WICK_ACT_RELU, WICK_ACT_TANH, WICK_ACT_GELU, WICK_ACT_RELU, WICK_ACT_TANH};
+       batch of 60: two items).  Steps: 3 epochs of 300 samples. */
+    static const struct {
+        wick_act_kind act;
+        int batch, steps;
+        wick_opt_kind opt;
+        double lr, momentum, weight_decay;
+        int nesterov;
+    } cases[] = {
+        {WICK_ACT_RELU, 32, 30, WICK_OPT_ADAM, 3e-3, 0.0, 1e-3, 0},
+        {WICK_ACT_TANH, 32, 30, WICK_OPT_ADAM, 3e-3, 0.0, 1e-3, 0},
+        {WICK_ACT_GELU, 32, 30, WICK_OPT_ADAM, 3e-3, 0.0, 1e-3, 0},
+        {WICK_ACT_RELU, 120, 9, WICK_OPT_SGD, 0.05, 0.9, 1e-3, 1},
+        {WICK_ACT_TANH, 120, 9, WICK_OPT_SGD, 0.05, 0.0, 0.0, 0},
+    };
     for (int threads = 1; threads <= 2; threads++)
-        for (int a = 0; a < 5; a++) {
+        for (size_t a = 0; a < sizeof cases / sizeof *cases; a++) {
             wick_set_threads(threads);
             wick_dataset *d = make_data(300, 12, 3, 2, 0);
             static trace tr[2];
             float w[2][48 * 48];
             for (int k = 0; k < 2; k++) {
-                const int batch = a < 3 ? 32 : 120;
-                wick_mlp *m = make_mlp("12-48-48-3", acts[a], batch);
+                wick_mlp *m = make_mlp("12-48-48-3", cases[a].act, cases[a].batch);
                 wick_train_config c = wick_train_defaults();
                 c.epochs = 3;
-                c.batch = batch;
-                c.opt = wick_opt_defaults(a < 3 ? WICK_OPT_ADAM : WICK_OPT_SGD);
-                c.opt.weight_decay = a < 4 ? 1e-3 : 0.0;
-                c.opt.momentum = a == 3 ? 0.9 : 0.0;
-                c.opt.nesterov = a == 3;
-                c.sched.lr0 = a < 3 ? 3e-3 : 0.05;
+                c.batch = cases[a].batch;
+                c.opt = wick_opt_defaults(cases[a].opt);
+                c.opt.weight_decay = cases[a].weight_decay;
+                c.opt.momentum = cases[a].momentum;
+                c.opt.nesterov = cases[a].nesterov;
+                c.sched.lr0 = cases[a].lr;
                 c.general_executor = k;
                 memset(&tr[k], 0, sizeof tr[k]);
                 c.on_step = record;
@@ -440,7 +451,7 @@ static void test_fast_path_matches_general(void) {
                 wick_trainer_free(t);
                 wick_mlp_free(m);
             }
-            const int steps = a < 3 ? 30 : 9;
+            const int steps = cases[a].steps;
             CHECK(tr[0].n == steps && tr[1].n == steps);
             for (int i = 0; i < steps; i++) CHECK_REL(tr[0].loss[i], tr[1].loss[i], 1e-5);
             double worst = 0;
