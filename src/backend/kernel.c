@@ -67,9 +67,9 @@ TGT INLINE void store_row(float *ci, __m256 x0, __m256 x1, __m256i m0, __m256i m
  * as memory operands of the FMAs (47 loads for 48 FMAs).  Here a trip of
  * four steps is 87 instructions (two for a prefetch of the next panel, see
  * wick_kern_gemm) with 32 loads for 48 FMAs, A's and B's addresses constant
- * offsets from a few pointers.  Measured on
- * 2 threads beside the C loop (bench/kern_ab.sh, bench/README.md): +6-8% on
- * the forward's products, +5% on the weight gradient's. */
+ * offsets from a few pointers.  Measured on 2 threads beside the C loop
+ * (bench/kern_ab.sh, bench/README.md): +6-8% on the forward's products, +5%
+ * on the weight gradient's. */
 #define F6(C0, C1)                                                                           \
     "vfmadd231ps %%ymm12, %%ymm14, %%ymm" C0 "\n\tvfmadd231ps %%ymm13, %%ymm14, %%ymm" C1 "\n\t"
 #define BCAST(ADDR, R) "vbroadcastss " ADDR ", %%ymm" R "\n\t"
