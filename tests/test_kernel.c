@@ -79,6 +79,25 @@ static void test_products_match_reference(void) {
     CHECK(worst < 1e-6);
 }
 
+/* Full tiles over all of p (k a multiple of 4 in every block) end in the
+ * assembly's epilogue, which applies the flags itself: every flag, in both
+ * layouts with an assembly loop, with one block of p and with two. */
+static void test_whole_tiles_every_flag(void) {
+    if (!wick_kern_ok()) SKIP("this CPU has no AVX2/FMA");
+    uint64_t s = 5;
+    static const int fl[] = {0, WICK_KERN_ACC, WICK_KERN_BIAS, WICK_KERN_BIAS | WICK_KERN_RELU,
+                             WICK_KERN_ACC | WICK_KERN_RELU};
+    static const int shapes[][3] = {{12, 32, 300}, {128, 48, 520}, {18, 40, 4}};
+    double worst = 0;
+    for (int sh = 0; sh < 3; sh++)
+        for (int f = 0; f < 5; f++)
+            for (int a_t = 0; a_t < 2; a_t++) {   /* row-major A with packed B; A^T */
+                double e = one(shapes[sh][0], shapes[sh][1], shapes[sh][2], a_t, !a_t, fl[f], &s);
+                if (e > worst) worst = e;
+            }
+    CHECK(worst < 1e-6);
+}
+
 /* Writes outside C's m x n block: none (the masked edges). */
 static void test_stores_stay_inside(void) {
     if (!wick_kern_ok()) SKIP("this CPU has no AVX2/FMA");
@@ -134,6 +153,7 @@ static void test_packings(void) {
 
 int main(void) {
     RUN(test_products_match_reference);
+    RUN(test_whole_tiles_every_flag);
     RUN(test_stores_stay_inside);
     RUN(test_packings);
     return chk_finish();

@@ -59,9 +59,11 @@ TGT INLINE void store_row(float *ci, __m256 x0, __m256 x1, __m256i m0, __m256i m
 
 /* ---- the loop of a full tile, in assembly ------------------------------
  *
- * trips x 4 steps of p of a full 6 x 16 tile, from zero, the sums left in
- * acc[0..96) (row i's 16 at 16 i).  ymm0-11 accumulate, 12-13 hold B's row,
- * 14 A's entry (15 is unused but listed as clobbered, for simplicity).
+ * trips x 4 steps of p of a full 6 x 16 tile, from zero, then the epilogue
+ * (EPILOGUE below): the sums go to C through the flags when the loop was all
+ * of p and all 16 columns, else to acc[0..96) (row i's 16 at 16 i) for the C
+ * code to finish.  ymm0-11 accumulate, 12-13 hold B's row, 14 A's entry (15
+ * is unused but listed as clobbered, for simplicity).
  * Why assembly: gcc's own loop is 26 instructions for 12 FMAs (the six row
  * addresses recomputed every step), and unrolled by gcc it reloads B's rows
  * as memory operands of the FMAs (47 loads for 48 FMAs).  Here a trip of
@@ -69,7 +71,9 @@ TGT INLINE void store_row(float *ci, __m256 x0, __m256 x1, __m256i m0, __m256i m
  * wick_kern_gemm) with 32 loads for 48 FMAs, A's and B's addresses constant
  * offsets from a few pointers.  Measured on 2 threads beside the C loop
  * (bench/kern_ab.sh, bench/README.md): +6-8% on the forward's products, +5%
- * on the weight gradient's. */
+ * on the weight gradient's.  The epilogue in assembly, rather than the sums
+ * stored to acc and reloaded by the C code, gained 2% on each product and 1%
+ * a step (bench/kern_ab.sh, bench/step_ab.sh, 150 windows each). */
 #define F6(C0, C1)                                                                           \
     "vfmadd231ps %%ymm12, %%ymm14, %%ymm" C0 "\n\tvfmadd231ps %%ymm13, %%ymm14, %%ymm" C1 "\n\t"
 #define BCAST(ADDR, R) "vbroadcastss " ADDR ", %%ymm" R "\n\t"
@@ -80,13 +84,51 @@ TGT INLINE void store_row(float *ci, __m256 x0, __m256 x1, __m256i m0, __m256i m
     "vxorps %%xmm6, %%xmm6, %%xmm6\n\tvxorps %%xmm7, %%xmm7, %%xmm7\n\t"                     \
     "vxorps %%xmm8, %%xmm8, %%xmm8\n\tvxorps %%xmm9, %%xmm9, %%xmm9\n\t"                     \
     "vxorps %%xmm10, %%xmm10, %%xmm10\n\tvxorps %%xmm11, %%xmm11, %%xmm11\n\t"
-#define SAVE12                                                                               \
-    "vmovups %%ymm0, 0(%[acc])\n\tvmovups %%ymm1, 32(%[acc])\n\t"                            \
-    "vmovups %%ymm2, 64(%[acc])\n\tvmovups %%ymm3, 96(%[acc])\n\t"                           \
-    "vmovups %%ymm4, 128(%[acc])\n\tvmovups %%ymm5, 160(%[acc])\n\t"                         \
-    "vmovups %%ymm6, 192(%[acc])\n\tvmovups %%ymm7, 224(%[acc])\n\t"                         \
-    "vmovups %%ymm8, 256(%[acc])\n\tvmovups %%ymm9, 288(%[acc])\n\t"                         \
-    "vmovups %%ymm10, 320(%[acc])\n\tvmovups %%ymm11, 352(%[acc])\n\t"
+/* The end of a tile's loop: rows 0-5 of the tile to C, through its flags.
+ * ep points at {c, ldc in bytes, bias, flags}; it is read into registers the
+ * loop no longer needs (C0, LC, BI, FL; C3 gets row 3's address).  Flags as
+ * in kernel.h: ACC adds C, else BIAS adds bias[0..16); RELU then clamps. */
+#define EPILOGUE(C0, C3, LC, BI, FL)                                                          \
+    "mov 0(%[ep]), %[" C0 "]\n\tmov 8(%[ep]), %[" LC "]\n\t"                                  \
+    "mov 16(%[ep]), %[" BI "]\n\tmov 24(%[ep]), %[" FL "]\n\t"                                \
+    "lea (%[" C0 "],%[" LC "],2), %[" C3 "]\n\tadd %[" LC "], %[" C3 "]\n\t"                    \
+    "test $1, %[" FL "]\n\tjz 2f\n\t"                                                        \
+    EPI_ACC(C0, C3, LC) "jmp 3f\n"                                    \
+    "2:\n\ttest $2, %[" FL "]\n\tjz 3f\n\t"                                                  \
+    "vmovups (%[" BI "]), %%ymm12\n\tvmovups 32(%[" BI "]), %%ymm13\n\t"                       \
+    EPI_BIAS                                                                                  \
+    "3:\n\ttest $4, %[" FL "]\n\tjz 4f\n\t"                                                  \
+    "vxorps %%xmm14, %%xmm14, %%xmm14\n\t" EPI_RELU                                            \
+    "4:\n\t" EPI_STORE(C0, C3, LC)
+/* C's six rows: (c0), (c0 + ldc), (c0 + 2 ldc), (c3), (c3 + ldc), (c3 + 2 ldc) */
+#define EPI_ACC(C0, C3, LC)                                                           \
+    "vaddps (%[" C0 "]), %%ymm0, %%ymm0\n\tvaddps 32(%[" C0 "]), %%ymm1, %%ymm1\n\t"             \
+    "vaddps (%[" C0 "],%[" LC "]), %%ymm2, %%ymm2\n\tvaddps 32(%[" C0 "],%[" LC "]), %%ymm3, %%ymm3\n\t" \
+    "vaddps (%[" C0 "],%[" LC "],2), %%ymm4, %%ymm4\n\tvaddps 32(%[" C0 "],%[" LC "],2), %%ymm5, %%ymm5\n\t" \
+    "vaddps (%[" C3 "]), %%ymm6, %%ymm6\n\tvaddps 32(%[" C3 "]), %%ymm7, %%ymm7\n\t"             \
+    "vaddps (%[" C3 "],%[" LC "]), %%ymm8, %%ymm8\n\tvaddps 32(%[" C3 "],%[" LC "]), %%ymm9, %%ymm9\n\t" \
+    "vaddps (%[" C3 "],%[" LC "],2), %%ymm10, %%ymm10\n\tvaddps 32(%[" C3 "],%[" LC "],2), %%ymm11, %%ymm11\n\t"
+#define EPI_STORE(C0, C3, LC)                                                                  \
+    "vmovups %%ymm0, (%[" C0 "])\n\tvmovups %%ymm1, 32(%[" C0 "])\n\t"                          \
+    "vmovups %%ymm2, (%[" C0 "],%[" LC "])\n\tvmovups %%ymm3, 32(%[" C0 "],%[" LC "])\n\t"        \
+    "vmovups %%ymm4, (%[" C0 "],%[" LC "],2)\n\tvmovups %%ymm5, 32(%[" C0 "],%[" LC "],2)\n\t"    \
+    "vmovups %%ymm6, (%[" C3 "])\n\tvmovups %%ymm7, 32(%[" C3 "])\n\t"                          \
+    "vmovups %%ymm8, (%[" C3 "],%[" LC "])\n\tvmovups %%ymm9, 32(%[" C3 "],%[" LC "])\n\t"        \
+    "vmovups %%ymm10, (%[" C3 "],%[" LC "],2)\n\tvmovups %%ymm11, 32(%[" C3 "],%[" LC "],2)\n\t"
+#define EPI_BIAS                                                                               \
+    "vaddps %%ymm12, %%ymm0, %%ymm0\n\tvaddps %%ymm13, %%ymm1, %%ymm1\n\t"                       \
+    "vaddps %%ymm12, %%ymm2, %%ymm2\n\tvaddps %%ymm13, %%ymm3, %%ymm3\n\t"                       \
+    "vaddps %%ymm12, %%ymm4, %%ymm4\n\tvaddps %%ymm13, %%ymm5, %%ymm5\n\t"                       \
+    "vaddps %%ymm12, %%ymm6, %%ymm6\n\tvaddps %%ymm13, %%ymm7, %%ymm7\n\t"                       \
+    "vaddps %%ymm12, %%ymm8, %%ymm8\n\tvaddps %%ymm13, %%ymm9, %%ymm9\n\t"                       \
+    "vaddps %%ymm12, %%ymm10, %%ymm10\n\tvaddps %%ymm13, %%ymm11, %%ymm11\n\t"
+#define EPI_RELU                                                                               \
+    "vmaxps %%ymm14, %%ymm0, %%ymm0\n\tvmaxps %%ymm14, %%ymm1, %%ymm1\n\t"                       \
+    "vmaxps %%ymm14, %%ymm2, %%ymm2\n\tvmaxps %%ymm14, %%ymm3, %%ymm3\n\t"                       \
+    "vmaxps %%ymm14, %%ymm4, %%ymm4\n\tvmaxps %%ymm14, %%ymm5, %%ymm5\n\t"                       \
+    "vmaxps %%ymm14, %%ymm6, %%ymm6\n\tvmaxps %%ymm14, %%ymm7, %%ymm7\n\t"                       \
+    "vmaxps %%ymm14, %%ymm8, %%ymm8\n\tvmaxps %%ymm14, %%ymm9, %%ymm9\n\t"                       \
+    "vmaxps %%ymm14, %%ymm10, %%ymm10\n\tvmaxps %%ymm14, %%ymm11, %%ymm11\n\t"
 #define CLOBBERS                                                                             \
     "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", \
         "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "memory", "cc"
@@ -97,11 +139,11 @@ TGT INLINE void store_row(float *ci, __m256 x0, __m256 x1, __m256i m0, __m256i m
     BCAST(A3, "14") F6("6", "7") BCAST(A4, "14") F6("8", "9") BCAST(A5, "14") F6("10", "11")
 #define STEP6_(...) STEP6(__VA_ARGS__)
 
-TGT static void steps_rowmajor(long trips, const float *a, ptrdiff_t rsa, const float *b, float *acc,
-                               const float *pf, ptrdiff_t pfs) {
+TGT static void steps_rowmajor(long trips, const float *a, ptrdiff_t rsa, const float *b,
+                               const float *pf, ptrdiff_t pfs, const long *ep) {
     /* A(i, p) = a[i rsa + p]: rows 0-2 off a0, 3-5 off a3; B packed 16 wide */
     const float *a3 = a + 3 * rsa;
-    const ptrdiff_t rs = rsa * 4;
+    ptrdiff_t rs = rsa * 4;
 #define R6(O) "" #O "(%[a0])", "" #O "(%[a0],%[rs])", "" #O "(%[a0],%[rs],2)", "" #O "(%[a3])", \
               "" #O "(%[a3],%[rs])", "" #O "(%[a3],%[rs],2)"
 #define STEPR(O, BO) STEP6_(#BO "(%[b])", #BO "+32(%[b])", R6(O))
@@ -111,17 +153,19 @@ TGT static void steps_rowmajor(long trips, const float *a, ptrdiff_t rsa, const 
                      "prefetcht1 (%[pf])\n\tadd %[pfs], %[pf]\n\t"
                      "add $16, %[a0]\n\tadd $16, %[a3]\n\tadd $256, %[b]\n\t"
                      "dec %[n]\n\tjnz 1b\n\t"
-                     SAVE12
-                     : [a0] "+r"(a), [a3] "+r"(a3), [b] "+r"(b), [n] "+r"(trips), [pf] "+r"(pf)
-                     : [rs] "r"(rs), [acc] "r"(acc), [pfs] "r"(pfs)
+                     EPILOGUE("a0", "a3", "rs", "b", "pf")
+                     : [a0] "+r"(a), [a3] "+r"(a3), [b] "+r"(b), [n] "+r"(trips), [pf] "+r"(pf),
+                       [rs] "+r"(rs)
+                     : [ep] "r"(ep), [pfs] "r"(pfs)
                      : CLOBBERS);
 }
 
 TGT static void steps_colmajor(long trips, const float *a, ptrdiff_t csa, const float *b,
-                               ptrdiff_t ldb, float *acc, const float *pf, ptrdiff_t pfs) {
+                               ptrdiff_t ldb, const float *pf, ptrdiff_t pfs, const long *ep) {
     /* A(i, p) = a[i + p csa]: steps 0-1 off (a0, b0), 2-3 off (a2, b2) */
     const float *a2 = a + 2 * csa, *b2 = b + 2 * ldb;
-    const ptrdiff_t cs = csa * 4, lb = ldb * 4, cs4 = 16 * csa, lb4 = 16 * ldb;
+    ptrdiff_t cs = csa * 4, lb = ldb * 4;
+    const ptrdiff_t cs4 = 16 * csa, lb4 = 16 * ldb;
 #define C6(A, X) "0(%[" A "]" X ")", "4(%[" A "]" X ")", "8(%[" A "]" X ")", "12(%[" A "]" X ")", \
                  "16(%[" A "]" X ")", "20(%[" A "]" X ")"
 #define STEPC(A, X, B, Y) STEP6_("(%[" B "]" Y ")", "32(%[" B "]" Y ")", C6(A, X))
@@ -132,9 +176,10 @@ TGT static void steps_colmajor(long trips, const float *a, ptrdiff_t csa, const 
                      "prefetcht1 (%[pf])\n\tadd %[pfs], %[pf]\n\t"
                      "add %[cs4], %[a0]\n\tadd %[cs4], %[a2]\n\tadd %[lb4], %[b0]\n\tadd %[lb4], %[b2]\n\t"
                      "dec %[n]\n\tjnz 1b\n\t"
-                     SAVE12
-                     : [a0] "+r"(a), [a2] "+r"(a2), [b0] "+r"(b), [b2] "+r"(b2), [n] "+r"(trips), [pf] "+r"(pf)
-                     : [cs] "r"(cs), [lb] "r"(lb), [cs4] "r"(cs4), [lb4] "r"(lb4), [acc] "r"(acc), [pfs] "r"(pfs)
+                     EPILOGUE("a0", "a2", "cs", "b0", "lb")
+                     : [a0] "+r"(a), [a2] "+r"(a2), [b0] "+r"(b), [b2] "+r"(b2), [n] "+r"(trips),
+                       [pf] "+r"(pf), [cs] "+r"(cs), [lb] "+r"(lb)
+                     : [cs4] "r"(cs4), [lb4] "r"(lb4), [ep] "r"(ep), [pfs] "r"(pfs)
                      : CLOBBERS);
 }
 
@@ -154,8 +199,14 @@ TGT INLINE void tile(const int mr, const int layout, int nr, int kc, const float
     ROWS(DECL)
     if (mr == MR && layout != ANY && kc >= 4) {   /* most of p in assembly, the rest below */
         float acc[96] __attribute__((aligned(32)));
-        if (layout == ROWMAJOR) steps_rowmajor(kc / 4, a, rsa, b, acc, pf, 4 * ldb);
-        else steps_colmajor(kc / 4, a, csa, b, ldb, acc, pf, 4 * ldb);
+        /* all of p and all 16 columns: the assembly's epilogue writes C;
+           else it leaves the sums in acc for the loop and stores below */
+        const int whole = kc % 4 == 0 && nr == NR;
+        const long ep[4] = {whole ? (long)c : (long)acc, whole ? (long)(ldc * 4) : 64,
+                            (long)bias, whole ? flags : 0};
+        if (layout == ROWMAJOR) steps_rowmajor(kc / 4, a, rsa, b, pf, 4 * ldb, ep);
+        else steps_colmajor(kc / 4, a, csa, b, ldb, pf, 4 * ldb, ep);
+        if (whole) return;
         const int done = kc / 4 * 4;
         a += done * csa;
         b += done * ldb;
