@@ -263,13 +263,16 @@ TGT void wick_kern_gemm(int m, int n, int k, const float *A, ptrdiff_t rsa, ptrd
                         const float *B, ptrdiff_t ldb, ptrdiff_t bpanel, float *C, ptrdiff_t ldc,
                         const float *bias, int flags) {
     if (m <= 0 || n <= 0) return;
-    /* equal blocks of at most KC (784 = 3 x 261.3, not 256 + 256 + 256 + 16) */
+    /* equal blocks of at most KC (784 = 4 x 196, not 256 + 256 + 256 + 16) */
     int nb = k > 0 ? (k + KC - 1) / KC : 1;
     /* row blocks of equal size, whole tiles */
     int mb = (m + MC - 1) / MC, mc = ((m + mb - 1) / mb + MR - 1) / MR * MR;
     const tile_fn *tl = tiles[csa == 1 && ldb == NR ? ROWMAJOR : rsa == 1 ? COLMAJOR : ANY];
     for (int blk = 0; blk < nb; blk++) {
-        int k0 = (int)((long)k * blk / nb), k1 = (int)((long)k * (blk + 1) / nb);
+        /* block edges at multiples of 4 (the assembly's trip), k % 4 in the
+           last block: the others end in the assembly's epilogue */
+        int k0 = 4 * (int)((long)(k / 4) * blk / nb);
+        int k1 = blk == nb - 1 ? k : 4 * (int)((long)(k / 4) * (blk + 1) / nb);
         int f = blk == 0 ? flags & (WICK_KERN_ACC | WICK_KERN_BIAS) : WICK_KERN_ACC;
         if (blk == nb - 1) f |= flags & WICK_KERN_RELU;
         for (int ib = 0; ib < m; ib += mc) {
