@@ -112,6 +112,25 @@ static void test_alloc_injection(void) {
     CHECK(wick_alloc_fail_at(0) == 3);
 }
 
+/* Large buffers come 2 MiB aligned and whole huge pages long (the advice
+ * needs both), small ones 64-byte aligned; both writable to their end, and
+ * counted by the failure injection like any allocation. */
+static void test_huge_alloc(void) {
+    const size_t big = (size_t)5 << 20, small = 1000;
+    char *a = wick_huge_alloc(big), *b = wick_huge_alloc(small);
+    CHECK(a && b);
+    CHECK((uintptr_t)a % ((size_t)2 << 20) == 0);
+    CHECK((uintptr_t)b % 64 == 0);
+    memset(a, 1, big);
+    memset(b, 1, small);
+    CHECK(a[big - 1] == 1 && b[small - 1] == 1);
+    wick_free(a);
+    wick_free(b);
+    wick_alloc_fail_at(1);
+    CHECK(wick_huge_alloc(big) == NULL);
+    wick_alloc_fail_at(0);
+}
+
 int main(void) {
     RUN(test_philox_known_answers);
     RUN(test_normal_moments);
@@ -121,5 +140,6 @@ int main(void) {
     RUN(test_act_derivatives);
     RUN(test_errors);
     RUN(test_alloc_injection);
+    RUN(test_huge_alloc);
     return chk_finish();
 }

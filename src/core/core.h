@@ -19,6 +19,7 @@ void *wick_malloc(size_t n);
 void *wick_calloc(size_t count, size_t size);
 void *wick_realloc(void *p, size_t n);
 void *wick_aligned_alloc(size_t n);     /* 64-byte aligned, free with wick_free */
+void *wick_huge_alloc(size_t n);        /* 2 MiB aligned, huge pages advised; wick_free */
 void  wick_free(void *p);
 
 /* Test hook: the n-th allocation from now fails (n >= 1); 0 disables.

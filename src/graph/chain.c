@@ -166,7 +166,7 @@ wick_status wick_chain_new(wick_chain **out, wick_graph *g, wick_node loss) {
     c->scratch = wick_aligned_alloc(c->scratch_stride * TM * sizeof(float));
     /* one per forward item: at most 2 per thread (forward_items) */
     c->part = wick_calloc(2 * TM, sizeof *c->part);
-    c->mem = wick_aligned_alloc(total * sizeof(float));
+    c->mem = wick_huge_alloc(total * sizeof(float));
     if (!c->part || !c->mem || !c->scratch) {
         wick_chain_free(c);
         return wick_fail(WICK_ENOMEM, "chain: out of memory");

@@ -244,7 +244,9 @@ wick_status wick_graph_compile(wick_graph *g) {
         }
         if (!pass) {
             total = off;
-            g->arena = wick_aligned_alloc(total);
+            /* huge pages: a training step streams the weights and their
+               gradients, megabytes of them (core/alloc.c) */
+            g->arena = wick_huge_alloc(total);
             if (!g->arena)
                 return g->err = wick_fail(WICK_ENOMEM, "graph: cannot allocate %zu bytes", total);
             memset(g->arena, 0, total);

@@ -148,9 +148,13 @@ wick_status wick_opt_new(wick_opt **out, const wick_opt_config *c, int nparam,
         o->sizes[i] = sizes[i];
         o->decay[i] = decay ? decay[i] != 0 : 1;
         if (nstate) {
-            /* zeroed, so that a checkpoint of a fresh optimiser is well defined */
-            o->state[i] = wick_calloc(sizes[i] * (size_t)nstate, sizeof(float));
+            /* zeroed, so that a checkpoint of a fresh optimiser is well
+               defined; huge pages, as the weights (graph.c), since every
+               step streams it */
+            const size_t bytes = sizes[i] * (size_t)nstate * sizeof(float);
+            o->state[i] = wick_huge_alloc(bytes);
             if (!o->state[i]) goto nomem;
+            memset(o->state[i], 0, bytes);
         }
     }
     *out = o;
