@@ -12,11 +12,15 @@
  * single-threaded kernel (backend/kernel.c).
  *
  *   forward        rows of the batch per item (row_cut: 3/8 of it, then
- *                  smaller ones), each through every layer, the loss and
- *                  dz of the logits
+ *                  smaller ones), each through every layer, the loss, dz of
+ *                  the logits and, rows being independent there, the top
+ *                  layer's input gradient and the activation derivative
+ *                  below it (dz of layer L-2)
  *   ---- barrier (the loss decides whether to go on)
  *   phase l        for l = L-1 .. 0, each item one of (larger items first,
- *                  so that the phase ends evenly)
+ *                  so that the phase ends evenly; the top layer's phase is
+ *                  its dW item(s) alone, with no barrier after it, since
+ *                  nothing below waits on them)
  *                    dW:  48 rows of dW_l = dz_l^T x_{l-1} and db_l, then
  *                         the optimiser on those rows of W_l and b_l, then
  *                         those rows packed for the next step (grad, W and
@@ -224,6 +228,23 @@ static int row_cut(int B, int T, int i) {
     return c < B ? c : B;
 }
 
+/* Rows [r0, r1) and columns [k0, k1) (k0 a multiple of 16) of layer l's
+ * input gradient, then layer l-1's activation derivative on them: a dx item
+ * is all rows and some columns, the top layer's all columns of a forward
+ * item's rows. */
+static void dx_rows(wick_chain *c, int l, int r0, int r1, int k0, int k1) {
+    layer *y = &c->ly[l], *p = &c->ly[l - 1];
+    wick_kern_gemm(r1 - r0, k1 - k0, y->N, y->dz + (size_t)r0 * y->ld, y->ld, 1,
+                   y->pb + (size_t)k0 * y->N, 16, 16L * y->N, p->dz + (size_t)r0 * p->ld + k0,
+                   p->ld, NULL, 0);
+    wick_act a = c->dense[l - 1]->act;
+    if (a.kind != WICK_ACT_LINEAR)
+        for (int r = r0; r < r1; r++) {
+            size_t o = (size_t)r * p->ld + k0;
+            op_act_bwd_f32(a, p->z + o, p->y + o, p->dz + o, p->dz + o, k1 - k0);
+        }
+}
+
 /* Forward item: rows [r0, r1) gathered, through every layer, their loss
  * (returned, summed) and the gradient of the logits. */
 static double forward_rows(wick_chain *c, const float *X, const int32_t *Y, const uint32_t *idx,
@@ -259,23 +280,13 @@ static double forward_rows(wick_chain *c, const float *X, const int32_t *Y, cons
         op_act_bwd_f32(dt->act, top->z + o, top->y + o, (const float *)dt->grad + o, top->dz + o,
                        (size_t)R * C);
     }
+    /* the top layer's input gradient for these rows, here rather than in a
+       phase of its own: that phase was a barrier for a product of k = 10
+       (W_L-1 is read before its update, from the data-gradient copy) */
+    if (L > 1) dx_rows(c, L - 1, r0, r1, 0, c->ly[L - 2].N);
     return loss;
 }
 
-/* dx item: columns [k0, k1) of layer l's input gradient, then layer l-1's
- * activation derivative on them. */
-static void dx_cols(wick_chain *c, int l, int k0, int k1) {
-    const int B = c->g->batch;
-    layer *y = &c->ly[l], *p = &c->ly[l - 1];
-    wick_kern_gemm(B, k1 - k0, y->N, y->dz, y->ld, 1, y->pb + (size_t)k0 * y->N, 16, 16L * y->N,
-                   p->dz + k0, p->ld, NULL, 0);
-    wick_act a = c->dense[l - 1]->act;
-    if (a.kind != WICK_ACT_LINEAR)
-        for (int r = 0; r < B; r++) {
-            size_t o = (size_t)r * p->ld + k0;
-            op_act_bwd_f32(a, p->z + o, p->y + o, p->dz + o, p->dz + o, k1 - k0);
-        }
-}
 
 /* Rows [q0, q1) of layer l's W into its forward copy and, but for the first
  * layer (no data gradient), into the data-gradient copy pb. */
@@ -367,7 +378,8 @@ double wick_chain_step(wick_chain *c, const float *X, const int32_t *Y, const ui
         if (t == 0) total = s, went = go;
         for (int l = L - 1; l >= 0 && go; l--) {
             const int N = c->ly[l].N;
-            const int ndx = l ? (c->ly[l - 1].N + DXCOLS - 1) / DXCOLS : 0;
+            /* the top layer's input gradient was done in the forward */
+            const int ndx = l && l < L - 1 ? (c->ly[l - 1].N + DXCOLS - 1) / DXCOLS : 0;
             const int ndw = chunks(N);
             #pragma omp for schedule(dynamic, 1) nowait
             for (int i = 0; i < ndw + ndx; i++) {
@@ -377,11 +389,11 @@ double wick_chain_step(wick_chain *c, const float *X, const int32_t *Y, const ui
                 } else {
                     PROF_START(t2);
                     int k = (i - ndw) * DXCOLS;
-                    dx_cols(c, l, k, min_int(k + DXCOLS, c->ly[l - 1].N));
+                    dx_rows(c, l, 0, B, k, min_int(k + DXCOLS, c->ly[l - 1].N));
                     PROF_ADD(t, WICK_CHAIN_PH_DX, l, t2);
                 }
             }
-            if (l > 0) {
+            if (l > 0 && l < L - 1) {
                 PROF_START(t3);
                 #pragma omp barrier
                 PROF_ADD(t, WICK_CHAIN_PH_WAIT, l, t3);
