@@ -87,48 +87,32 @@ TGT INLINE void store_row(float *ci, __m256 x0, __m256 x1, __m256i m0, __m256i m
 /* The end of a tile's loop: rows 0-5 of the tile to C, through its flags.
  * ep points at {c, ldc in bytes, bias, flags}; it is read into registers the
  * loop no longer needs (C0, LC, BI, FL; C3 gets row 3's address).  Flags as
- * in kernel.h: ACC adds C, else BIAS adds bias[0..16); RELU then clamps. */
+ * in kernel.h: ACC adds C, else BIAS adds bias[0..16); RELU then clamps.
+ * EPI_ROWS applies OP to each row: its two accumulators and its address in C,
+ * (c0), (c0 + ldc), (c0 + 2 ldc), (c3), (c3 + ldc), (c3 + 2 ldc). */
+#define EPI_ROWS(OP, C0, C3, LC)                                                              \
+    OP("0", "1", "(%[" C0 "])") OP("2", "3", "(%[" C0 "],%[" LC "])")                          \
+    OP("4", "5", "(%[" C0 "],%[" LC "],2)") OP("6", "7", "(%[" C3 "])")                       \
+    OP("8", "9", "(%[" C3 "],%[" LC "])") OP("10", "11", "(%[" C3 "],%[" LC "],2)")
+#define ADD_C(R0, R1, A)                                                                      \
+    "vaddps " A ", %%ymm" R0 ", %%ymm" R0 "\n\tvaddps 32" A ", %%ymm" R1 ", %%ymm" R1 "\n\t"
+#define ADD_BIAS(R0, R1, A)                                                                   \
+    "vaddps %%ymm12, %%ymm" R0 ", %%ymm" R0 "\n\tvaddps %%ymm13, %%ymm" R1 ", %%ymm" R1 "\n\t"
+#define CLAMP(R0, R1, A)                                                                      \
+    "vmaxps %%ymm14, %%ymm" R0 ", %%ymm" R0 "\n\tvmaxps %%ymm14, %%ymm" R1 ", %%ymm" R1 "\n\t"
+#define STORE_C(R0, R1, A) "vmovups %%ymm" R0 ", " A "\n\tvmovups %%ymm" R1 ", 32" A "\n\t"
 #define EPILOGUE(C0, C3, LC, BI, FL)                                                          \
     "mov 0(%[ep]), %[" C0 "]\n\tmov 8(%[ep]), %[" LC "]\n\t"                                  \
     "mov 16(%[ep]), %[" BI "]\n\tmov 24(%[ep]), %[" FL "]\n\t"                                \
     "lea (%[" C0 "],%[" LC "],2), %[" C3 "]\n\tadd %[" LC "], %[" C3 "]\n\t"                    \
     "test $1, %[" FL "]\n\tjz 2f\n\t"                                                        \
-    EPI_ACC(C0, C3, LC) "jmp 3f\n"                                    \
+    EPI_ROWS(ADD_C, C0, C3, LC) "jmp 3f\n"                                                    \
     "2:\n\ttest $2, %[" FL "]\n\tjz 3f\n\t"                                                  \
     "vmovups (%[" BI "]), %%ymm12\n\tvmovups 32(%[" BI "]), %%ymm13\n\t"                       \
-    EPI_BIAS                                                                                  \
+    EPI_ROWS(ADD_BIAS, C0, C3, LC)                                                            \
     "3:\n\ttest $4, %[" FL "]\n\tjz 4f\n\t"                                                  \
-    "vxorps %%xmm14, %%xmm14, %%xmm14\n\t" EPI_RELU                                            \
-    "4:\n\t" EPI_STORE(C0, C3, LC)
-/* C's six rows: (c0), (c0 + ldc), (c0 + 2 ldc), (c3), (c3 + ldc), (c3 + 2 ldc) */
-#define EPI_ACC(C0, C3, LC)                                                           \
-    "vaddps (%[" C0 "]), %%ymm0, %%ymm0\n\tvaddps 32(%[" C0 "]), %%ymm1, %%ymm1\n\t"             \
-    "vaddps (%[" C0 "],%[" LC "]), %%ymm2, %%ymm2\n\tvaddps 32(%[" C0 "],%[" LC "]), %%ymm3, %%ymm3\n\t" \
-    "vaddps (%[" C0 "],%[" LC "],2), %%ymm4, %%ymm4\n\tvaddps 32(%[" C0 "],%[" LC "],2), %%ymm5, %%ymm5\n\t" \
-    "vaddps (%[" C3 "]), %%ymm6, %%ymm6\n\tvaddps 32(%[" C3 "]), %%ymm7, %%ymm7\n\t"             \
-    "vaddps (%[" C3 "],%[" LC "]), %%ymm8, %%ymm8\n\tvaddps 32(%[" C3 "],%[" LC "]), %%ymm9, %%ymm9\n\t" \
-    "vaddps (%[" C3 "],%[" LC "],2), %%ymm10, %%ymm10\n\tvaddps 32(%[" C3 "],%[" LC "],2), %%ymm11, %%ymm11\n\t"
-#define EPI_STORE(C0, C3, LC)                                                                  \
-    "vmovups %%ymm0, (%[" C0 "])\n\tvmovups %%ymm1, 32(%[" C0 "])\n\t"                          \
-    "vmovups %%ymm2, (%[" C0 "],%[" LC "])\n\tvmovups %%ymm3, 32(%[" C0 "],%[" LC "])\n\t"        \
-    "vmovups %%ymm4, (%[" C0 "],%[" LC "],2)\n\tvmovups %%ymm5, 32(%[" C0 "],%[" LC "],2)\n\t"    \
-    "vmovups %%ymm6, (%[" C3 "])\n\tvmovups %%ymm7, 32(%[" C3 "])\n\t"                          \
-    "vmovups %%ymm8, (%[" C3 "],%[" LC "])\n\tvmovups %%ymm9, 32(%[" C3 "],%[" LC "])\n\t"        \
-    "vmovups %%ymm10, (%[" C3 "],%[" LC "],2)\n\tvmovups %%ymm11, 32(%[" C3 "],%[" LC "],2)\n\t"
-#define EPI_BIAS                                                                               \
-    "vaddps %%ymm12, %%ymm0, %%ymm0\n\tvaddps %%ymm13, %%ymm1, %%ymm1\n\t"                       \
-    "vaddps %%ymm12, %%ymm2, %%ymm2\n\tvaddps %%ymm13, %%ymm3, %%ymm3\n\t"                       \
-    "vaddps %%ymm12, %%ymm4, %%ymm4\n\tvaddps %%ymm13, %%ymm5, %%ymm5\n\t"                       \
-    "vaddps %%ymm12, %%ymm6, %%ymm6\n\tvaddps %%ymm13, %%ymm7, %%ymm7\n\t"                       \
-    "vaddps %%ymm12, %%ymm8, %%ymm8\n\tvaddps %%ymm13, %%ymm9, %%ymm9\n\t"                       \
-    "vaddps %%ymm12, %%ymm10, %%ymm10\n\tvaddps %%ymm13, %%ymm11, %%ymm11\n\t"
-#define EPI_RELU                                                                               \
-    "vmaxps %%ymm14, %%ymm0, %%ymm0\n\tvmaxps %%ymm14, %%ymm1, %%ymm1\n\t"                       \
-    "vmaxps %%ymm14, %%ymm2, %%ymm2\n\tvmaxps %%ymm14, %%ymm3, %%ymm3\n\t"                       \
-    "vmaxps %%ymm14, %%ymm4, %%ymm4\n\tvmaxps %%ymm14, %%ymm5, %%ymm5\n\t"                       \
-    "vmaxps %%ymm14, %%ymm6, %%ymm6\n\tvmaxps %%ymm14, %%ymm7, %%ymm7\n\t"                       \
-    "vmaxps %%ymm14, %%ymm8, %%ymm8\n\tvmaxps %%ymm14, %%ymm9, %%ymm9\n\t"                       \
-    "vmaxps %%ymm14, %%ymm10, %%ymm10\n\tvmaxps %%ymm14, %%ymm11, %%ymm11\n\t"
+    "vxorps %%xmm14, %%xmm14, %%xmm14\n\t" EPI_ROWS(CLAMP, C0, C3, LC)                         \
+    "4:\n\t" EPI_ROWS(STORE_C, C0, C3, LC)
 #define CLOBBERS                                                                             \
     "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", \
         "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "memory", "cc"
