@@ -7,9 +7,12 @@
  * broadcast.  (8 x 8 would need 8 broadcasts per 8 FMAs: bound by loads.)
  *
  * Blocking: p in blocks of at most KC so that one 16-column panel of B
- * (KC x 64 bytes, 16 KiB) stays in L1 while the tiles of a block of at most
- * MC rows of A pass over it; that block of A (MC x KC, 120 KiB) stays in L2
- * while every panel of B passes.  (Without MC, a 512-row A streamed from L3
+ * (KC x 64 bytes, 25 KiB of L1's 32) stays in L1 while the tiles of a block
+ * of at most MC rows of A pass over it; that block of A (MC x KC, 184 KiB)
+ * stays in L2
+ * while every panel of B passes.  (KC = 392 rather than 256: the 784-wide
+ * first layer's forward in 2 blocks rather than 4, a step 1% faster in two
+ * runs of bench/step_ab.sh; 128 was 4% slower.  Without MC, a 512-row A streamed from L3
  * once per panel: batch 512 ran 12% slower.)  Edges: m by tiles of 1..6 rows (each a
  * compile-time instance of the same body), n by masked loads and stores.
  * The p loop of full tiles in the two layouts the chain uses is in
@@ -21,7 +24,7 @@
 
 #define MR 6
 #define NR 16
-#define KC 256
+#define KC 392
 #define MC 120
 
 #define TGT __attribute__((target("avx2,fma")))
@@ -247,7 +250,7 @@ TGT void wick_kern_gemm(int m, int n, int k, const float *A, ptrdiff_t rsa, ptrd
                         const float *B, ptrdiff_t ldb, ptrdiff_t bpanel, float *C, ptrdiff_t ldc,
                         const float *bias, int flags) {
     if (m <= 0 || n <= 0) return;
-    /* equal blocks of at most KC (784 = 4 x 196, not 256 + 256 + 256 + 16) */
+    /* equal blocks of at most KC (784 = 2 x 392, 512 = 2 x 256, not 392 + 120) */
     int nb = k > 0 ? (k + KC - 1) / KC : 1;
     /* row blocks of equal size, whole tiles */
     int mb = (m + MC - 1) / MC, mc = ((m + mb - 1) / mb + MR - 1) / MR * MR;
