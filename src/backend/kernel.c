@@ -9,12 +9,12 @@
  * Blocking: p in blocks of at most KC so that one 16-column panel of B
  * (KC x 64 bytes, 25 KiB of L1's 32) stays in L1 while the tiles of a block
  * of at most MC rows of A pass over it; that block of A (MC x KC, 184 KiB)
- * stays in L2
- * while every panel of B passes.  (KC = 392 rather than 256: the 784-wide
- * first layer's forward in 2 blocks rather than 4, a step 1% faster in two
- * runs of bench/step_ab.sh; 128 was 4% slower.  Without MC, a 512-row A streamed from L3
- * once per panel: batch 512 ran 12% slower.)  Edges: m by tiles of 1..6 rows (each a
- * compile-time instance of the same body), n by masked loads and stores.
+ * stays in L2 while every panel of B passes.  (KC = 392 rather than 256:
+ * the 784-wide first layer's forward in 2 blocks rather than 4, a step 1%
+ * faster in two runs of bench/step_ab.sh; 128 was 4% slower.  Without MC, a
+ * 512-row A streamed from L3 once per panel: batch 512 ran 12% slower.)
+ * Edges: m by tiles of 1..6 rows (each a compile-time instance of the same
+ * body), n by masked loads and stores.
  * The p loop of full tiles in the two layouts the chain uses is in
  * assembly (below: gcc schedules it poorly). */
 #include "backend/kernel.h"
