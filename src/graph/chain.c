@@ -287,7 +287,6 @@ static double forward_rows(wick_chain *c, const float *X, const int32_t *Y, cons
     return loss;
 }
 
-
 /* Rows [q0, q1) of layer l's W into its forward copy and, but for the first
  * layer (no data gradient), into the data-gradient copy pb. */
 static void pack_rows(wick_chain *c, int l, const float *W, int q0, int q1, float *pb) {
