@@ -37,11 +37,14 @@ void *wick_realloc(void *p, size_t n) {
     return realloc(p, n ? n : 1);
 }
 
+static void *aligned(size_t align, size_t n) {
+    void *p = NULL;
+    return posix_memalign(&p, align, n ? n : align) == 0 ? p : NULL;
+}
+
 void *wick_aligned_alloc(size_t n) {
     if (should_fail()) return NULL;
-    void *p = NULL;
-    if (posix_memalign(&p, 64, n ? n : 64) != 0) return NULL;
-    return p;
+    return aligned(64, n);
 }
 
 /* Large working buffers the fast path streams every step (packed weights,
@@ -51,13 +54,10 @@ void *wick_aligned_alloc(size_t n) {
 void *wick_huge_alloc(size_t n) {
     if (should_fail()) return NULL;
     const size_t huge = (size_t)2 << 20;
-    if (n < huge / 2) {
-        void *p = NULL;
-        return posix_memalign(&p, 64, n ? n : 64) == 0 ? p : NULL;
-    }
+    if (n < huge / 2) return aligned(64, n);
     n = (n + huge - 1) / huge * huge;
-    void *p = NULL;
-    if (posix_memalign(&p, huge, n) != 0) return NULL;
+    void *p = aligned(huge, n);
+    if (!p) return NULL;
 #ifdef MADV_HUGEPAGE
     madvise(p, n, MADV_HUGEPAGE);   /* advice only: failure changes nothing */
 #endif
