@@ -19,6 +19,7 @@
  * assembly (below: gcc schedules it poorly). */
 #include "backend/kernel.h"
 #include <immintrin.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -87,8 +88,18 @@ TGT INLINE void store_row(float *ci, __m256 x0, __m256 x1, __m256i m0, __m256i m
     "vxorps %%xmm6, %%xmm6, %%xmm6\n\tvxorps %%xmm7, %%xmm7, %%xmm7\n\t"                     \
     "vxorps %%xmm8, %%xmm8, %%xmm8\n\tvxorps %%xmm9, %%xmm9, %%xmm9\n\t"                     \
     "vxorps %%xmm10, %%xmm10, %%xmm10\n\tvxorps %%xmm11, %%xmm11, %%xmm11\n\t"
+/* Where a tile's loop leaves its sums (EPILOGUE reads it by offset). */
+typedef struct {
+    float *c;
+    long ldc_bytes;
+    const float *bias;
+    long flags;
+} epi;
+_Static_assert(offsetof(epi, ldc_bytes) == 8 && offsetof(epi, bias) == 16 &&
+                   offsetof(epi, flags) == 24, "EPILOGUE's offsets");
+
 /* The end of a tile's loop: rows 0-5 of the tile to C, through its flags.
- * ep points at {c, ldc in bytes, bias, flags}; it is read into registers the
+ * ep points at an epi {c, ldc in bytes, bias, flags}; it is read into registers the
  * loop no longer needs (C0, LC, BI, FL; C3 gets row 3's address).  Flags as
  * in kernel.h: ACC adds C, else BIAS adds bias[0..16); RELU then clamps.
  * EPI_ROWS applies OP to each row: its two accumulators and its address in C,
@@ -127,7 +138,7 @@ TGT INLINE void store_row(float *ci, __m256 x0, __m256 x1, __m256i m0, __m256i m
 #define STEP6_(...) STEP6(__VA_ARGS__)
 
 TGT static void steps_rowmajor(long trips, const float *a, ptrdiff_t rsa, const float *b,
-                               const float *pf, ptrdiff_t pfs, const long *ep) {
+                               const float *pf, ptrdiff_t pfs, const epi *ep) {
     /* A(i, p) = a[i rsa + p]: rows 0-2 off a0, 3-5 off a3; B packed 16 wide */
     const float *a3 = a + 3 * rsa;
     ptrdiff_t rs = rsa * 4;
@@ -148,7 +159,7 @@ TGT static void steps_rowmajor(long trips, const float *a, ptrdiff_t rsa, const 
 }
 
 TGT static void steps_colmajor(long trips, const float *a, ptrdiff_t csa, const float *b,
-                               ptrdiff_t ldb, const float *pf, ptrdiff_t pfs, const long *ep) {
+                               ptrdiff_t ldb, const float *pf, ptrdiff_t pfs, const epi *ep) {
     /* A(i, p) = a[i + p csa]: steps 0-1 off (a0, b0), 2-3 off (a2, b2) */
     const float *a2 = a + 2 * csa, *b2 = b + 2 * ldb;
     ptrdiff_t cs = csa * 4, lb = ldb * 4;
@@ -189,10 +200,9 @@ TGT INLINE void tile(const int mr, const int layout, int nr, int kc, const float
         /* all of p and all 16 columns: the assembly's epilogue writes C;
            else it leaves the sums in acc for the loop and stores below */
         const int whole = kc % 4 == 0 && nr == NR;
-        const long ep[4] = {whole ? (long)c : (long)acc, whole ? (long)(ldc * 4) : 64,
-                            (long)bias, whole ? flags : 0};
-        if (layout == ROWMAJOR) steps_rowmajor(kc / 4, a, rsa, b, pf, 4 * ldb, ep);
-        else steps_colmajor(kc / 4, a, csa, b, ldb, pf, 4 * ldb, ep);
+        const epi ep = whole ? (epi){c, (long)ldc * 4, bias, flags} : (epi){acc, 64, bias, 0};
+        if (layout == ROWMAJOR) steps_rowmajor(kc / 4, a, rsa, b, pf, 4 * ldb, &ep);
+        else steps_colmajor(kc / 4, a, csa, b, ldb, pf, 4 * ldb, &ep);
         if (whole) return;
         const int done = kc / 4 * 4;
         a += done * csa;
