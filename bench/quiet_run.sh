@@ -47,7 +47,9 @@ w = med("wick", 2)
 deb = max(med("torch-debian", 1), med("torch-debian", 2))
 pypi = max(med("torch-pypi", 1), med("torch-pypi", 2))
 peak = json.load(open("bench/out/peak-start.json"))["peak_gflops_all"]
-pct = 100 * w * 3.209216e6 / 1e9 / peak   # 3.21 MFLOP a sample (run.sh)
+# FLOPs a sample as wick counts them (wick_mlp_flops_per_sample), from its own JSON
+first = next(r["r"] for r in rows if r["sys"] == "wick")
+pct = 100 * w * (first["gflops"] / first["samples_per_s"]) / peak
 good = pct >= 70.5 and w / deb >= 2.0 and w / pypi >= 1.0
 print(f"{'MET' if good else 'SHORT'} wick {w:.0f} ({pct:.1f}% of the start peak {peak:.1f}) "
       f"Debian's torch {deb:.0f} ({w / deb:.2f}x) PyPI's {pypi:.0f} ({w / pypi:.2f}x)")
