@@ -28,6 +28,7 @@ out=bench/out/run-$(date -u +%Y%m%dT%H%M%SZ).jsonl
 mkdir -p bench/out
 : > "$out"
 
+bash scripts/setup.sh --bench
 make -s bench >/dev/null
 if [[ " $SYSTEMS " == *" wick "* ]]; then
     make -s -j2 build/wick >/dev/null

@@ -2,10 +2,12 @@
 # Installs the Debian packages wick needs, when they are missing.
 #   scripts/setup.sh          build + run dependencies
 #   scripts/setup.sh --test   also what the test suite's cross-checks need
+#   scripts/setup.sh --bench  also what bench/ links beside wick (libxsmm) and Debian's torch
 set -eu
 pkgs="build-essential libopenblas-dev libopenblas-openmp-dev liblapacke-dev libdnnl-dev zlib1g-dev libjansson-dev
       gnuplot-nox dataset-fashion-mnist"
 [ "${1:-}" = "--test" ] && pkgs="$pkgs python3-torch python3-numpy locales"   # locales: the CSV test under de_DE
+[ "${1:-}" = "--bench" ] && pkgs="$pkgs libxsmm-dev python3-torch python3-numpy"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
