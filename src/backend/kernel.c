@@ -16,11 +16,14 @@
  * Edges: m by tiles of 1..6 rows (each a compile-time instance of the same
  * body), n by masked loads and stores.
  * The p loop of full tiles in the two layouts the chain uses is in
- * assembly (below: gcc schedules it poorly). */
+ * assembly (below: gcc schedules it poorly).
+ * On a CPU with AVX-512 the 8 x 32 zmm tile at the end of this file serves
+ * every product instead; the packed layouts are the same. */
 #include "backend/kernel.h"
 #include <immintrin.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MR 6
@@ -256,10 +259,32 @@ static const tile_fn tiles[3][MR + 1] = {
     {NULL, tile1ANY, tile2ANY, tile3ANY, tile4ANY, tile5ANY, tile6COLMAJOR},
 };
 
+static void gemm5(int m, int n, int k, const float *A, ptrdiff_t rsa, ptrdiff_t csa,
+                  const float *B, ptrdiff_t ldb, ptrdiff_t bpanel, float *C, ptrdiff_t ldc,
+                  const float *bias, int flags);
+
+/* The AVX-512 tile where the CPU has it (below); WICK_KERN_ISA=avx2 keeps the
+ * AVX2 one, for comparing the two on one machine. */
+static int use512(void) {
+    static int v = -1;   /* threads may race to set it, to the same value */
+    int u = __atomic_load_n(&v, __ATOMIC_RELAXED);
+    if (u < 0) {
+        __builtin_cpu_init();
+        const char *e = getenv("WICK_KERN_ISA");
+        u = __builtin_cpu_supports("avx512f") && !(e && !strcmp(e, "avx2"));
+        __atomic_store_n(&v, u, __ATOMIC_RELAXED);
+    }
+    return u;
+}
+
 TGT void wick_kern_gemm(int m, int n, int k, const float *A, ptrdiff_t rsa, ptrdiff_t csa,
                         const float *B, ptrdiff_t ldb, ptrdiff_t bpanel, float *C, ptrdiff_t ldc,
                         const float *bias, int flags) {
     if (m <= 0 || n <= 0) return;
+    if (use512()) {
+        gemm5(m, n, k, A, rsa, csa, B, ldb, bpanel, C, ldc, bias, flags);
+        return;
+    }
     /* equal blocks of at most KC (784 = 2 x 392, 512 = 2 x 256, not 392 + 120) */
     int nb = k > 0 ? (k + KC - 1) / KC : 1;
     /* row blocks of equal size, whole tiles */
@@ -363,6 +388,111 @@ TGT void wick_kern_pack_bwd(const float *W, int N, int K, int n0, int n1, float 
         }
         if (j < K) {
             for (int i = 0; i < NR; i++) dst[i] = j + i < K ? row[j + i] : 0.0f;
+        }
+    }
+}
+
+/* ---- AVX-512 ------------------------------------------------------------
+ *
+ * On a CPU with AVX-512 (Intel since Skylake-SP, AMD since Zen 4) a zmm FMA
+ * does twice the work of the ymm one above, so the AVX2 tile reaches at most
+ * half of the machine's peak.  Here the tile is 8 rows x 32 columns: two
+ * 16-column panels of B (b and b + bpanel, so the packed layouts are the
+ * same), 16 zmm accumulators, two loads of B and eight broadcasts of A per
+ * step of p for 16 FMAs.  Two FMA pipes of latency 4 need at least 8
+ * independent sums; 16 leave margin in 32 registers.  A tile of at most 16
+ * columns (an edge, or a layer of 10) runs the one-panel instance: 8 FMAs a
+ * step, no reads past its panel.  Edges: rows by instances of 1..8, columns by
+ * the store masks. */
+#define MR5 8
+#define KC5 256
+#define MC5 128
+#define TGT5 __attribute__((target("avx512f,avx512vl,avx512dq,fma")))
+
+TGT5 INLINE __m512 epi5(__m512 x, float *ci, __mmask16 m, __m512 bi, int flags) {
+    if (flags & WICK_KERN_ACC) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, ci));
+    else if (flags & WICK_KERN_BIAS) x = _mm512_add_ps(x, bi);
+    if (flags & WICK_KERN_RELU) x = _mm512_max_ps(x, _mm512_setzero_ps());
+    return x;
+}
+
+#define ROWS8(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+
+TGT5 INLINE void tile5(const int mr, const int two, int nr, int kc, const float *a, ptrdiff_t rsa,
+                       ptrdiff_t csa, const float *b, ptrdiff_t ldb, ptrdiff_t bpanel, float *c,
+                       ptrdiff_t ldc, const float *bias, int flags, const float *pf) {
+#define DECL5(i) __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = _mm512_setzero_ps();
+    ROWS8(DECL5)
+    const float *b2 = b + bpanel;
+    for (int p = 0; p < kc; p++) {
+        __m512 b0 = _mm512_loadu_ps(b + p * ldb), b1 = two ? _mm512_loadu_ps(b2 + p * ldb) : b0, ai;
+        if (pf) _mm_prefetch((const char *)(pf + p * ldb), _MM_HINT_T1);
+#define FMA5(i)                                                \
+        R(i) {                                                 \
+            ai = _mm512_set1_ps(a[i * rsa + p * csa]);         \
+            c##i##0 = _mm512_fmadd_ps(ai, b0, c##i##0);        \
+            if (two) c##i##1 = _mm512_fmadd_ps(ai, b1, c##i##1); \
+        }
+        ROWS8(FMA5)
+    }
+    const __mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
+    const __mmask16 m1 = nr >= 32 ? 0xffff : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
+    __m512 bi0 = _mm512_setzero_ps(), bi1 = bi0;
+    if (flags & WICK_KERN_BIAS) {
+        bi0 = _mm512_maskz_loadu_ps(m0, bias);
+        if (two) bi1 = _mm512_maskz_loadu_ps(m1, bias + 16);
+    }
+#define STORE5(i)                                                                            \
+    R(i) {                                                                                   \
+        float *ci = c + i * ldc;                                                             \
+        _mm512_mask_storeu_ps(ci, m0, epi5(c##i##0, ci, m0, bi0, flags));                    \
+        if (two) _mm512_mask_storeu_ps(ci + 16, m1, epi5(c##i##1, ci + 16, m1, bi1, flags)); \
+    }
+    ROWS8(STORE5)
+}
+
+#define TILE5(R, T)                                                                           \
+    TGT5 static void tile5_##R##_##T(int nr, int kc, const float *a, ptrdiff_t rsa,           \
+                                     ptrdiff_t csa, const float *b, ptrdiff_t ldb,            \
+                                     ptrdiff_t bpanel, float *c, ptrdiff_t ldc,               \
+                                     const float *bias, int flags, const float *pf) {         \
+        tile5(R, T, nr, kc, a, rsa, csa, b, ldb, bpanel, c, ldc, bias, flags, pf);            \
+    }
+#define TILE5_ROWS(T) TILE5(1, T) TILE5(2, T) TILE5(3, T) TILE5(4, T) TILE5(5, T) TILE5(6, T) \
+                      TILE5(7, T) TILE5(8, T)
+TILE5_ROWS(0) TILE5_ROWS(1)
+typedef void (*tile5_fn)(int, int, const float *, ptrdiff_t, ptrdiff_t, const float *, ptrdiff_t,
+                         ptrdiff_t, float *, ptrdiff_t, const float *, int, const float *);
+static const tile5_fn tiles5[2][MR5 + 1] = {
+    {NULL, tile5_1_0, tile5_2_0, tile5_3_0, tile5_4_0, tile5_5_0, tile5_6_0, tile5_7_0, tile5_8_0},
+    {NULL, tile5_1_1, tile5_2_1, tile5_3_1, tile5_4_1, tile5_5_1, tile5_6_1, tile5_7_1, tile5_8_1},
+};
+
+TGT5 static void gemm5(int m, int n, int k, const float *A, ptrdiff_t rsa, ptrdiff_t csa,
+                       const float *B, ptrdiff_t ldb, ptrdiff_t bpanel, float *C, ptrdiff_t ldc,
+                       const float *bias, int flags) {
+    int nb = k > 0 ? (k + KC5 - 1) / KC5 : 1;
+    int mb = (m + MC5 - 1) / MC5, mc = ((m + mb - 1) / mb + MR5 - 1) / MR5 * MR5;
+    for (int blk = 0; blk < nb; blk++) {
+        int k0 = (int)((long)k * blk / nb), k1 = (int)((long)k * (blk + 1) / nb);
+        int f = blk == 0 ? flags & (WICK_KERN_ACC | WICK_KERN_BIAS) : WICK_KERN_ACC;
+        if (blk == nb - 1) f |= flags & WICK_KERN_RELU;
+        for (int ib = 0; ib < m; ib += mc) {
+            int ie = ib + mc < m ? ib + mc : m;
+            for (int j0 = 0; j0 < n; j0 += 32) {
+                int nr = n - j0 < 32 ? n - j0 : 32;
+                const float *bp = B + (j0 / 16) * bpanel + (ptrdiff_t)k0 * ldb;
+                const float *bj = bias ? bias + j0 : NULL;
+                /* the first two tiles fetch the next column tile's two
+                   panels of this block into L2, a line each step of p */
+                const float *bn = j0 + 32 < n ? bp + 2 * bpanel : NULL;
+                for (int i0 = ib, t = 0; i0 < ie; i0 += MR5, t++) {
+                    int mr = ie - i0 < MR5 ? ie - i0 : MR5;
+                    const float *pf = bn && t < 2 && j0 + 32 + 16 * t < n ? bn + t * bpanel : NULL;
+                    tiles5[nr > 16][mr](nr, k1 - k0, A + i0 * rsa + (ptrdiff_t)k0 * csa, rsa, csa,
+                                        bp, ldb, bpanel, C + i0 * ldc + j0, ldc, bj, f, pf);
+                }
+            }
         }
     }
 }
