@@ -1,6 +1,7 @@
 /* peak.c — this machine's fp32 FMA throughput, the ceiling every wick speed
  * figure is divided by (issue 7).  The loop is in fma_peak.h: 12 independent
- * ymm FMA chains per thread, enough for Zen 3's two FMA pipes.  The best of
+ * FMA chains per thread of the widest vectors the CPU has (zmm with
+ * AVX-512, else ymm), enough for two FMA pipes.  The best of
  * several repetitions is reported, because the cores are shared.
  *
  *   build/bench/peak [--json] [--reps N] [--ms T]
@@ -28,9 +29,10 @@ int main(int argc, char **argv) {
     fma_peak(reps, ms, &g1, &gn, &nt);
     if (json)
         printf("{\"peak_gflops_1\": %.1f, \"peak_gflops_all\": %.1f, \"threads_all\": %d, "
-               "\"chains\": %d, \"reps\": %d}\n", g1, gn, nt, NACC, reps);
+               "\"chains\": %d, \"vector_bits\": %d, \"reps\": %d}\n", g1, gn, nt, NACC,
+               32 * fma_lanes(), reps);
     else
-        printf("fp32 FMA peak (%d ymm chains, best of %d): 1 thread %.1f GFLOP/s, "
-               "%d threads %.1f GFLOP/s\n", NACC, reps, g1, nt, gn);
+        printf("fp32 FMA peak (%d %s chains, best of %d): 1 thread %.1f GFLOP/s, "
+               "%d threads %.1f GFLOP/s\n", NACC, fma_lanes() == 16 ? "zmm" : "ymm", reps, g1, nt, gn);
     return 0;
 }
