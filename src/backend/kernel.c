@@ -424,7 +424,7 @@ TGT5 INLINE void tile5(const int mr, const int two, int nr, int kc, const float 
 #define DECL5(i) __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = _mm512_setzero_ps();
     ROWS8(DECL5)
     const float *b2 = b + bpanel;
-    for (int p = 0; p < kc; p++) {
+    _Pragma("GCC unroll 4") for (int p = 0; p < kc; p++) {
         __m512 b0 = _mm512_loadu_ps(b + p * ldb), b1 = two ? _mm512_loadu_ps(b2 + p * ldb) : b0, ai;
         if (pf) _mm_prefetch((const char *)(pf + p * ldb), _MM_HINT_T1);
 #define FMA5(i)                                                \
