@@ -468,9 +468,22 @@ static const tile5_fn tiles5[2][MR5 + 1] = {
     {NULL, tile5_1_1, tile5_2_1, tile5_3_1, tile5_4_1, tile5_5_1, tile5_6_1, tile5_7_1, tile5_8_1},
 };
 
+/* Rows [0, m) of a column-major A (A(i, p) = a[i + p csa]), p in [0, kc),
+ * into tiles of MR5 rows: P[t MR5 kc + p MR5 + i % MR5] = A(t MR5 + i, p). */
+TGT5 static void pack_a5(int m, int kc, const float *a, ptrdiff_t csa, float *P) {
+    for (int i0 = 0; i0 < m; i0 += MR5) {
+        const int mr = m - i0 < MR5 ? m - i0 : MR5;
+        const __mmask16 mk = (__mmask16)((1u << mr) - 1);
+        float *dst = P + (ptrdiff_t)i0 * kc;
+        for (int p = 0; p < kc; p++)
+            _mm256_mask_storeu_ps(dst + p * MR5, mk, _mm256_maskz_loadu_ps(mk, a + i0 + p * csa));
+    }
+}
+
 TGT5 static void gemm5(int m, int n, int k, const float *A, ptrdiff_t rsa, ptrdiff_t csa,
                        const float *B, ptrdiff_t ldb, ptrdiff_t bpanel, float *C, ptrdiff_t ldc,
                        const float *bias, int flags) {
+    static _Thread_local float apack[MC5 * KC5] __attribute__((aligned(64)));
     int nb = k > 0 ? (k + KC5 - 1) / KC5 : 1;
     int mb = (m + MC5 - 1) / MC5, mc = ((m + mb - 1) / mb + MR5 - 1) / MR5 * MR5;
     for (int blk = 0; blk < nb; blk++) {
@@ -479,6 +492,17 @@ TGT5 static void gemm5(int m, int n, int k, const float *A, ptrdiff_t rsa, ptrdi
         if (blk == nb - 1) f |= flags & WICK_KERN_RELU;
         for (int ib = 0; ib < m; ib += mc) {
             int ie = ib + mc < m ? ib + mc : m;
+            /* A column-major with a long stride (the weight gradient's
+               dy^T, a row of the batch per step of p): its rows of this
+               block copied into tiles of 8 x (k1 - k0), 32 bytes a step,
+               so that a tile reads one stream rather than a line every
+               step at a stride past what the L1 prefetcher follows */
+            const float *ab = A + ib * rsa + (ptrdiff_t)k0 * csa;
+            ptrdiff_t ars = rsa, acs = csa, atile = MR5 * rsa;
+            if (rsa == 1 && csa > 2 * MR5) {
+                pack_a5(ie - ib, k1 - k0, ab, csa, apack);
+                ab = apack, acs = MR5, atile = (ptrdiff_t)MR5 * (k1 - k0);
+            }
             for (int j0 = 0; j0 < n; j0 += 32) {
                 int nr = n - j0 < 32 ? n - j0 : 32;
                 const float *bp = B + (j0 / 16) * bpanel + (ptrdiff_t)k0 * ldb;
@@ -499,8 +523,8 @@ TGT5 static void gemm5(int m, int n, int k, const float *A, ptrdiff_t rsa, ptrdi
                     if (t < 8 && jt < n) pf = B + (jt / 16) * bpanel + (ptrdiff_t)k0 * ldb;
                     else if (t < 8 && blk + 1 < nb && ie == m && jt >= ncol && jt - ncol < n)
                         pf = B + ((jt - ncol) / 16) * bpanel + (ptrdiff_t)k1 * ldb;
-                    tiles5[nr > 16][mr](nr, k1 - k0, A + i0 * rsa + (ptrdiff_t)k0 * csa, rsa, csa,
-                                        bp, ldb, bpanel, C + i0 * ldc + j0, ldc, bj, f, pf);
+                    tiles5[nr > 16][mr](nr, k1 - k0, ab + t * atile, ars, acs, bp, ldb, bpanel,
+                                        C + i0 * ldc + j0, ldc, bj, f, pf);
                 }
             }
         }
