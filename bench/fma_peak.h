@@ -11,6 +11,7 @@
 #define WICK_BENCH_FMA_PEAK_H
 #include <immintrin.h>
 #include <omp.h>
+#include <string.h>
 #include <time.h>
 
 #define NACC 12
@@ -21,39 +22,26 @@ static inline double now(void) {
     return t.tv_sec + 1e-9 * t.tv_nsec;
 }
 
-/* iters x NACC FMAs of 8 lanes; returns a value that depends on every chain so
- * the compiler keeps them all. */
-static float fma_chains(long iters, float seed) {
-    __m256 a = _mm256_set1_ps(1.0f - 1e-7f), b = _mm256_set1_ps(1e-7f);
-    __m256 acc[NACC];
-    for (int i = 0; i < NACC; i++) acc[i] = _mm256_set1_ps(seed + i);
-    for (long n = 0; n < iters; n++) {
-        #pragma GCC unroll 12
-        for (int i = 0; i < NACC; i++) acc[i] = _mm256_fmadd_ps(acc[i], a, b);
-        /* keep a, b opaque so the chain cannot be folded */
-        __asm__ volatile("" : "+x"(a), "+x"(b));
+/* iters x NACC FMAs of VEC (8 or 16 floats); returns a value that depends on
+ * every chain so the compiler keeps them all.  One body for both widths. */
+#define FMA_CHAINS(NAME, TARGET, VEC, SET1, FMADD, ADD, REG)                              \
+    TARGET static float NAME(long iters, float seed) {                                    \
+        VEC a = SET1(1.0f - 1e-7f), b = SET1(1e-7f), acc[NACC];                           \
+        for (int i = 0; i < NACC; i++) acc[i] = SET1(seed + i);                           \
+        for (long n = 0; n < iters; n++) {                                                \
+            _Pragma("GCC unroll 12") for (int i = 0; i < NACC; i++) acc[i] = FMADD(acc[i], a, b); \
+            /* keep a, b opaque so the chain cannot be folded */                          \
+            __asm__ volatile("" : "+" REG(a), "+" REG(b));                                \
+        }                                                                                 \
+        VEC s = acc[0];                                                                   \
+        for (int i = 1; i < NACC; i++) s = ADD(s, acc[i]);                                \
+        float out[sizeof(VEC) / sizeof(float)];                                           \
+        memcpy(out, &s, sizeof s);                                                        \
+        return out[0] + out[sizeof(VEC) / sizeof(float) - 1];                             \
     }
-    __m256 s = acc[0];
-    for (int i = 1; i < NACC; i++) s = _mm256_add_ps(s, acc[i]);
-    float out[8];
-    _mm256_storeu_ps(out, s);
-    return out[0] + out[7];
-}
-
-/* The same with zmm registers. */
-__attribute__((target("avx512f"))) static float fma_chains512(long iters, float seed) {
-    __m512 a = _mm512_set1_ps(1.0f - 1e-7f), b = _mm512_set1_ps(1e-7f);
-    __m512 acc[NACC];
-    for (int i = 0; i < NACC; i++) acc[i] = _mm512_set1_ps(seed + i);
-    for (long n = 0; n < iters; n++) {
-        #pragma GCC unroll 12
-        for (int i = 0; i < NACC; i++) acc[i] = _mm512_fmadd_ps(acc[i], a, b);
-        __asm__ volatile("" : "+v"(a), "+v"(b));
-    }
-    __m512 s = acc[0];
-    for (int i = 1; i < NACC; i++) s = _mm512_add_ps(s, acc[i]);
-    return _mm512_reduce_add_ps(s);
-}
+FMA_CHAINS(fma_chains, , __m256, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps, "x")
+FMA_CHAINS(fma_chains512, __attribute__((target("avx512f"))), __m512, _mm512_set1_ps,
+           _mm512_fmadd_ps, _mm512_add_ps, "v")
 
 /* Floats in the widest FMA this CPU has: 16 with AVX-512, else 8. */
 static inline int fma_lanes(void) {
