@@ -473,7 +473,7 @@ static const tile5_fn tiles5[2][MR5 + 1] = {
 TGT5 static void pack_a5(int m, int kc, const float *a, ptrdiff_t csa, float *P) {
     for (int i0 = 0; i0 < m; i0 += MR5) {
         const int mr = m - i0 < MR5 ? m - i0 : MR5;
-        const __mmask16 mk = (__mmask16)((1u << mr) - 1);
+        const __mmask8 mk = (__mmask8)((1u << mr) - 1);
         float *dst = P + (ptrdiff_t)i0 * kc;
         for (int p = 0; p < kc; p++)
             _mm256_mask_storeu_ps(dst + p * MR5, mk, _mm256_maskz_loadu_ps(mk, a + i0 + p * csa));
@@ -513,11 +513,11 @@ TGT5 static void gemm5(int m, int n, int k, const float *A, ptrdiff_t rsa, ptrdi
                        1-4 ahead into L2 (t = 0, 1: the next tile's two
                        panels, t = 2, 3: the one after, ...), a line each
                        step of p; past the last column tile, the next
-                       block of p's first panels.  Reading the weights'
-                       panels from L3 (where the previous step's packing
-                       left them) is what slows the products most in a
-                       step: one tile ahead made a step 6.5% faster, up
-                       to four 4.5% more (bench/step_ab.sh, Xeon). */
+                       block of p's first panels.  In a step the packed
+                       weights come from L3, where the previous step's
+                       packing left them: one tile ahead made a step 6.5%
+                       faster than none, and four plus the next block's
+                       another 6.6% (bench/step_ab.sh, Xeon). */
                     const int jt = j0 + 32 * (1 + t / 2) + 16 * (t & 1), ncol = (n + 31) / 32 * 32;
                     const float *pf = NULL;
                     if (t < 8 && jt < n) pf = B + (jt / 16) * bpanel + (ptrdiff_t)k0 * ldb;
