@@ -319,11 +319,13 @@ int th_scale_invariant(wick_act act, double *ap, double *am) {
 }
 
 /* theta = arccos of the correlation, computed so that rho = +-1 exactly
- * gives 0 or pi without a NaN from rounding */
-static double corr_angle(double K11, double K12, double K22) {
+ * gives 0 or pi without a NaN from rounding; the clamped correlation to
+ * *rho_out when it is not NULL */
+static double corr_angle(double K11, double K12, double K22, double *rho_out) {
     double rho = K12 / sqrt(K11 * K22);
     if (rho > 1) rho = 1;
     if (rho < -1) rho = -1;
+    if (rho_out) *rho_out = rho;
     return acos(rho);
 }
 
@@ -339,7 +341,10 @@ void th_si_pair(double ap, double am, double K11, double K12, double K22, double
         if (dss_dK22) *dss_dK22 = 0.0;
         return;
     }
-    double th = corr_angle(K11, K12, K22), c = cos(th), sn = sin(th), r = sqrt(K11 * K22);
+    /* cos(theta) is the correlation itself and sin(theta) = sqrt(1 - rho^2):
+       one acos an entry rather than acos, cos and sin (the Gram flow's ReLU
+       layer spends most of its time here) */
+    double c, th = corr_angle(K11, K12, K22, &c), sn = sqrt((1 - c) * (1 + c)), r = sqrt(K11 * K22);
     double G = r / (2 * M_PI) * (A * (sn + (M_PI - th) * c) + B * (th * c - sn));
     double D = (A * (M_PI - th) + B * th) / (2 * M_PI);  /* dG/dK12 = <sigma' sigma'> */
     if (ss) *ss = G;
@@ -354,7 +359,7 @@ double th_perceptron_pair(double K11, double K12, double K22) {
     /* sigma(0) = 1: a zero variance makes that factor identically 1 */
     if (!(K11 > 0) && !(K22 > 0)) return 1.0;
     if (!(K11 > 0) || !(K22 > 0)) return 0.5;
-    return (M_PI - corr_angle(K11, K12, K22)) / (2 * M_PI);
+    return (M_PI - corr_angle(K11, K12, K22, NULL)) / (2 * M_PI);
 }
 
 wick_status th_check_cov(double K11, double *K12, double K22, const char *what) {
