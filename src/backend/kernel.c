@@ -259,6 +259,13 @@ static const tile_fn tiles[3][MR + 1] = {
     {NULL, tile1ANY, tile2ANY, tile3ANY, tile4ANY, tile5ANY, tile6COLMAJOR},
 };
 
+/* The flags of block blk of nb blocks of p: the first starts from C or the
+ * bias, the others add to what it left; only the last applies the ReLU. */
+static inline int block_flags(int flags, int blk, int nb) {
+    int f = blk == 0 ? flags & (WICK_KERN_ACC | WICK_KERN_BIAS) : WICK_KERN_ACC;
+    return blk == nb - 1 ? f | (flags & WICK_KERN_RELU) : f;
+}
+
 static void gemm5(int m, int n, int k, const float *A, ptrdiff_t rsa, ptrdiff_t csa,
                   const float *B, ptrdiff_t ldb, ptrdiff_t bpanel, float *C, ptrdiff_t ldc,
                   const float *bias, int flags);
@@ -295,8 +302,7 @@ TGT void wick_kern_gemm(int m, int n, int k, const float *A, ptrdiff_t rsa, ptrd
            last block: the others end in the assembly's epilogue */
         int k0 = 4 * (int)((long)(k / 4) * blk / nb);
         int k1 = blk == nb - 1 ? k : 4 * (int)((long)(k / 4) * (blk + 1) / nb);
-        int f = blk == 0 ? flags & (WICK_KERN_ACC | WICK_KERN_BIAS) : WICK_KERN_ACC;
-        if (blk == nb - 1) f |= flags & WICK_KERN_RELU;
+        const int f = block_flags(flags, blk, nb);
         for (int ib = 0; ib < m; ib += mc) {
             int ie = ib + mc < m ? ib + mc : m;
             for (int j0 = 0; j0 < n; j0 += NR) {
@@ -486,10 +492,10 @@ TGT5 static void gemm5(int m, int n, int k, const float *A, ptrdiff_t rsa, ptrdi
     static _Thread_local float apack[MC5 * KC5] __attribute__((aligned(64)));
     int nb = k > 0 ? (k + KC5 - 1) / KC5 : 1;
     int mb = (m + MC5 - 1) / MC5, mc = ((m + mb - 1) / mb + MR5 - 1) / MR5 * MR5;
+    const int ncol = (n + 31) / 32 * 32;   /* the columns the tiles span */
     for (int blk = 0; blk < nb; blk++) {
         int k0 = (int)((long)k * blk / nb), k1 = (int)((long)k * (blk + 1) / nb);
-        int f = blk == 0 ? flags & (WICK_KERN_ACC | WICK_KERN_BIAS) : WICK_KERN_ACC;
-        if (blk == nb - 1) f |= flags & WICK_KERN_RELU;
+        const int f = block_flags(flags, blk, nb);
         for (int ib = 0; ib < m; ib += mc) {
             int ie = ib + mc < m ? ib + mc : m;
             /* A column-major with a long stride (the weight gradient's
@@ -498,7 +504,7 @@ TGT5 static void gemm5(int m, int n, int k, const float *A, ptrdiff_t rsa, ptrdi
                so that a tile reads one stream rather than a line every
                step at a stride past what the L1 prefetcher follows */
             const float *ab = A + ib * rsa + (ptrdiff_t)k0 * csa;
-            ptrdiff_t ars = rsa, acs = csa, atile = MR5 * rsa;
+            ptrdiff_t acs = csa, atile = MR5 * rsa;
             if (rsa == 1 && csa > 2 * MR5) {
                 pack_a5(ie - ib, k1 - k0, ab, csa, apack);
                 ab = apack, acs = MR5, atile = (ptrdiff_t)MR5 * (k1 - k0);
@@ -518,12 +524,12 @@ TGT5 static void gemm5(int m, int n, int k, const float *A, ptrdiff_t rsa, ptrdi
                        packing left them: one tile ahead made a step 6.5%
                        faster than none, and four plus the next block's
                        another 6.6% (bench/step_ab.sh, Xeon). */
-                    const int jt = j0 + 32 * (1 + t / 2) + 16 * (t & 1), ncol = (n + 31) / 32 * 32;
+                    const int jt = j0 + 32 * (1 + t / 2) + 16 * (t & 1);
                     const float *pf = NULL;
                     if (t < 8 && jt < n) pf = B + (jt / 16) * bpanel + (ptrdiff_t)k0 * ldb;
                     else if (t < 8 && blk + 1 < nb && ie == m && jt >= ncol && jt - ncol < n)
                         pf = B + ((jt - ncol) / 16) * bpanel + (ptrdiff_t)k1 * ldb;
-                    tiles5[nr > 16][mr](nr, k1 - k0, ab + t * atile, ars, acs, bp, ldb, bpanel,
+                    tiles5[nr > 16][mr](nr, k1 - k0, ab + t * atile, rsa, acs, bp, ldb, bpanel,
                                         C + i0 * ldc + j0, ldc, bj, f, pf);
                 }
             }
