@@ -265,26 +265,29 @@ static wick_status gram_step(const wick_theory_config *c, int l, size_t n, doubl
     const size_t nt = (n + GRAM_TILE - 1) / GRAM_TILE;
 #pragma omp parallel for schedule(dynamic, 1)
     for (size_t ta = 0; ta < nt; ta++)
-    for (size_t tb = ta; tb < nt; tb++)
-    for (size_t a = ta * GRAM_TILE; a < n && a < (ta + 1) * GRAM_TILE; a++) {
-        for (size_t b = a > tb * GRAM_TILE ? a : tb * GRAM_TILE; b < n && b < (tb + 1) * GRAM_TILE; b++) {
-            double K11 = diag[a], K22 = diag[b], K12 = K[a * n + b];
-            double ss, s1 = 0;
-            if (fabs(K12) > sqrt(K11 * K22)) K12 = copysign(sqrt(K11 * K22), K12);  /* rounding */
-            if (use_tab) {
-                double rho = K12 / Kd;
-                double th = rho >= 1 ? 0 : rho <= -1 ? M_PI : acos(rho);
-                ss = hermite_interp(tab->f, tab->df, th);
-                if (Theta) s1 = hermite_interp(tab->g, tab->dg, th);
-            } else {
-                wick_status s2 = th_pair_ss(c->act, K11, K12, K22, &ss, Theta ? &s1 : NULL);
-                if (s2) { record_err(&err, s2); continue; }
+        for (size_t tb = ta; tb < nt; tb++) {
+            const size_t a1 = ta * GRAM_TILE + GRAM_TILE < n ? ta * GRAM_TILE + GRAM_TILE : n;
+            const size_t b0 = tb * GRAM_TILE, b1 = b0 + GRAM_TILE < n ? b0 + GRAM_TILE : n;
+            for (size_t a = ta * GRAM_TILE; a < a1; a++) {
+                for (size_t b = a > b0 ? a : b0; b < b1; b++) {
+                    double K11 = diag[a], K22 = diag[b], K12 = K[a * n + b];
+                    double ss, s1 = 0;
+                    if (fabs(K12) > sqrt(K11 * K22)) K12 = copysign(sqrt(K11 * K22), K12);  /* rounding */
+                    if (use_tab) {
+                        double rho = K12 / Kd;
+                        double th = rho >= 1 ? 0 : rho <= -1 ? M_PI : acos(rho);
+                        ss = hermite_interp(tab->f, tab->df, th);
+                        if (Theta) s1 = hermite_interp(tab->g, tab->dg, th);
+                    } else {
+                        wick_status s2 = th_pair_ss(c->act, K11, K12, K22, &ss, Theta ? &s1 : NULL);
+                        if (s2) { record_err(&err, s2); continue; }
+                    }
+                    K[a * n + b] = K[b * n + a] = cb + cw * ss;
+                    if (Theta)
+                        Theta[a * n + b] = Theta[b * n + a] = lb + lw * ss + cw * s1 * Theta[a * n + b];
+                }
             }
-            K[a * n + b] = K[b * n + a] = cb + cw * ss;
-            if (Theta)
-                Theta[a * n + b] = Theta[b * n + a] = lb + lw * ss + cw * s1 * Theta[a * n + b];
         }
-    }
     if (err.st) return wick_fail(err.st, "Gram flow: layer %d: %s", l + 1, err.msg);
     return WICK_OK;
 }
