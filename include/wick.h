@@ -592,6 +592,75 @@ WICK_API wick_status wick_evaluate(wick_mlp *m, const wick_dataset *d, wick_metr
 
 
 /* ---------------------------------------------------------------------------
+ * The layer language (src/nn/spec.c): a network as one token per entry of a
+ * PyTorch nn.Sequential, comma-separated, arguments after colons, e.g.
+ *   input:1x28x28,conv2d:32:3:pad=1,batchnorm,relu,maxpool:2,flatten,linear:10
+ * Tokens: input:CxHxW or input:F (shape only, no module; first),
+ * conv2d:OUT:K[:stride=S][:pad=P][:dilation=D][:groups=G][:bias=0] (K, S, P,
+ * D each N or HxW), linear:OUT[:bias=0], batchnorm[:eps=E][:momentum=M],
+ * dropout:P, maxpool:K[:stride=S][:pad=P] (stride defaults to K),
+ * avgpool:..., globalavgpool, flatten, and every activation name.  Layer i
+ * (0-based, after input) is module i of the nn.Sequential: its state_dict
+ * names are "i.weight", "i.bias", "i.running_mean", ...
+ * ------------------------------------------------------------------------- */
+
+typedef enum {
+    WICK_LAYER_LINEAR = 0, WICK_LAYER_CONV2D, WICK_LAYER_BATCHNORM, WICK_LAYER_DROPOUT,
+    WICK_LAYER_MAXPOOL, WICK_LAYER_AVGPOOL, WICK_LAYER_GLOBALAVGPOOL, WICK_LAYER_FLATTEN,
+    WICK_LAYER_ACT
+} wick_layer_kind;
+
+#define WICK_SPEC_MAX 256
+
+typedef struct {
+    wick_layer_kind kind;
+    int out;                    /* LINEAR: features; CONV2D: channels */
+    int kh, kw, sh, sw, ph, pw, dh, dw;   /* kernel, stride, padding, dilation */
+    int groups;                 /* CONV2D */
+    int bias;                   /* LINEAR, CONV2D: 1 (default) or 0 */
+    double p;                   /* DROPOUT: drop probability */
+    double eps, momentum;       /* BATCHNORM (PyTorch's 1e-5, 0.1) */
+    wick_act act;               /* ACT */
+    /* from shape inference: (C, H, W) of an image, (F, 0, 0) of a flat tensor */
+    int in[3], outshape[3];
+    long long params;           /* trainable parameters (batchnorm: weight and bias) */
+    double flops_fwd;           /* a sample's forward FLOPs: 2 per multiply-add of the products */
+    double flops_train;         /* forward + weight gradient + input gradient (none before the
+                                   first layer with parameters) */
+    long rf_h, rf_w;            /* receptive field of one output unit on the input; -1: all of it */
+} wick_layer;
+
+typedef struct {
+    int input[3];
+    int n;                      /* layers after input */
+    wick_layer layer[WICK_SPEC_MAX];
+    int outputs;                /* features of the last layer */
+    long long params;
+    double flops_fwd, flops_train;   /* per sample, summed over layers */
+} wick_spec;
+
+/* Parses and checks a spec through every shape; nothing is sized by it before
+ * it passes.  The message names the token and the reason ("conv2d:32: missing
+ * kernel size", "linear:10 after conv2d needs flatten ...").  Free with
+ * wick_spec_free. */
+WICK_API wick_status wick_spec_parse(const char *text, wick_spec **out);
+WICK_API void        wick_spec_free(wick_spec *s);
+/* The spec of an MLP config: input:n0,linear:n1,act,...,linear:nL. */
+WICK_API wick_status wick_spec_from_mlp(const wick_mlp_config *c, wick_spec **out);
+/* The canonical text of a spec or one layer (defaults omitted), snprintf-style:
+ * returns the length it needed.  Locale-independent. */
+WICK_API size_t wick_spec_format(const wick_spec *s, char *buf, size_t n);
+WICK_API size_t wick_layer_format(const wick_layer *L, char *buf, size_t n);
+/* The PyTorch module of a layer as Python source, e.g. "Conv2d(1, 32,
+ * kernel_size=(3, 3), ...)" (activations without a torch.nn module: "Sin()",
+ * "Perceptron()"). */
+WICK_API size_t wick_layer_torch(const wick_layer *L, char *buf, size_t n);
+WICK_API const char *wick_layer_kind_name(wick_layer_kind k);
+/* A table: each layer's output shape, parameters, FLOPs and receptive field,
+ * and the totals. */
+WICK_API void wick_spec_print(FILE *f, const wick_spec *s);
+
+/* ---------------------------------------------------------------------------
  * Experiments (src/experiments): real finite-width networks measured beside
  * the theory engine's predictions (SPEC §5-§7, §9-§11).
  * ------------------------------------------------------------------------- */

@@ -16,6 +16,11 @@ int cmd_ntk(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
 int cmd_kernel(int argc, char **argv);
 int cmd_gd(int argc, char **argv);
+int cmd_summary(int argc, char **argv);
+
+/* A spec in the layer language, or MLP widths ("784-512-10") joined by act
+ * (NULL: relu); the message names the problem (cmd_summary.c). */
+wick_status cli_parse_spec(const char *arch, const char *act, wick_spec **out);
 
 /* Prints "wick CMD: <last error>" on stderr and returns EXIT_FAIL (or
  * EXIT_DIVERGED for a diverged run). */

@@ -16,6 +16,7 @@ static const struct {
     {"ntk", cmd_ntk, "the empirical NTK of M networks against the infinite-width Theta"},
     {"sweep", cmd_sweep, "the aspect-ratio law: finite-width deviation against L/n, fitted"},
     {"kernel", cmd_kernel, "NNGP and NTK predictions on a data set (default Fashion-MNIST)"},
+    {"summary", cmd_summary, "a network's layers: output shapes, parameters, FLOPs, receptive fields"},
     {"gd", cmd_gd, "train finite-width ensembles by gradient descent against the frozen-NTK prediction"},
 };
 
