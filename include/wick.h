@@ -660,6 +660,24 @@ WICK_API const char *wick_layer_kind_name(wick_layer_kind k);
  * and the totals. */
 WICK_API void wick_spec_print(FILE *f, const wick_spec *s);
 
+/* Data augmentation of image samples (src/nn/augment.c), drawn per sample:
+ * Philox (seed, stream, 4 sample + slot), so a sample's transform depends on
+ * (seed, stream, sample) only, never on its batch or the thread count. */
+typedef struct {
+    int shift;                  /* shift by up to this many pixels each way, zeros brought in
+                                   (a random crop of the zero-padded image); 0: off */
+    int flip;                   /* horizontal flip with probability 1/2 (off for digits) */
+    double rotate;              /* rotation about the centre by an angle uniform in
+                                   [-rotate, rotate] degrees, bilinear; 0: off */
+} wick_augment;
+
+/* WICK_EINVAL for a shift of the image's size or more, or a rotation outside [0, 180]. */
+WICK_API wick_status wick_augment_check(const wick_augment *a, int C, int H, int W);
+WICK_API int         wick_augment_active(const wick_augment *a);
+/* dst = a random transform of the C x H x W image src (NCHW; no overlap). */
+WICK_API void        wick_augment_sample(const wick_augment *a, const float *src, float *dst, int C,
+                                         int H, int W, uint64_t seed, uint64_t stream, uint64_t sample);
+
 /* ---------------------------------------------------------------------------
  * Experiments (src/experiments): real finite-width networks measured beside
  * the theory engine's predictions (SPEC §5-§7, §9-§11).
