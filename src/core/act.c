@@ -3,6 +3,7 @@
  * these; the graph's vectorised kernels (src/graph/act_kernels.h) compute the
  * same formulas in float and double. */
 #include "core.h"
+#include "core/cnum.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,18 +32,19 @@ wick_status wick_act_parse(const char *name, wick_act *out) {
             continue;
         wick_act a = {act_names[i].kind, WICK_LEAKY_DEFAULT};
         if (colon) {
-            char *end;
-            double s = strtod(colon + 1, &end);
-            if (a.kind != WICK_ACT_LEAKY_RELU || *end || end == colon + 1 || !isfinite(s))
+            double s;
+            char e[96];
+            if (a.kind != WICK_ACT_LEAKY_RELU || !wick_parse_f64(colon + 1, 0, &s))
                 return wick_fail(WICK_EINVAL, "activation '%s': only leaky_relu takes a slope, "
-                                 "written leaky_relu:0.1", name);
+                                 "a finite number written leaky_relu:0.1", wick_escape(name, e, sizeof e));
             a.slope = s;
         }
         *out = a;
         return WICK_OK;
     }
+    char e[96];
     return wick_fail(WICK_EINVAL, "unknown activation '%s' (perceptron, sigmoid, tanh, sin, "
-                     "linear, relu, leaky_relu[:a], softplus, swish, gelu)", name);
+                     "linear, relu, leaky_relu[:a], softplus, swish, gelu)", wick_escape(name, e, sizeof e));
 }
 
 const char *wick_act_name(wick_act a) {

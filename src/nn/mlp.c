@@ -1,6 +1,7 @@
 /* mlp.c — multilayer perceptrons on the static graph: architecture specs,
  * the book's initialisation (and He, Glorot), prediction, model files. */
 #include "core/core.h"
+#include "core/cnum.h"
 #include "nn/nn_internal.h"
 #include <ctype.h>
 #include <errno.h>
@@ -14,6 +15,8 @@ wick_status wick_arch_parse(const char *spec, wick_mlp_config *c) {
     int w[WICK_MAX_LAYERS + 1], n = 0;
     const char *p = spec;
     if (!spec || !*spec) return wick_fail(WICK_EINVAL, "architecture: empty spec");
+    char e[128], ep[64];   /* the spec may come from a file: escaped in messages */
+    const char *es = wick_escape(spec, e, sizeof e);
     while (*p) {
         int bracket = *p == '[';
         if (bracket) p++;
@@ -21,26 +24,32 @@ wick_status wick_arch_parse(const char *spec, wick_mlp_config *c) {
         errno = 0;
         long v = strtol(p, &end, 10);
         if (end == p || v < 1 || v > 1 << 24 || errno)
-            return wick_fail(WICK_EINVAL, "architecture '%s': expected a width >= 1 at '%s'", spec, p);
+            return wick_fail(WICK_EINVAL, "architecture '%s': expected a width >= 1 at '%s'", es,
+                             wick_escape(p, ep, sizeof ep));
         p = end;
         long rep = 1;
         if (bracket) {
             if (p[0] != ']' || (p[1] != 'x' && p[1] != '*'))
-                return wick_fail(WICK_EINVAL, "architecture '%s': write a repeat as [128]x16", spec);
+                return wick_fail(WICK_EINVAL, "architecture '%s': write a repeat as [128]x16", es);
             p += 2;
+            errno = 0;
             rep = strtol(p, &end, 10);
-            if (end == p || rep < 1) return wick_fail(WICK_EINVAL, "architecture '%s': bad repeat count", spec);
+            if (end == p || rep < 1 || errno)
+                return wick_fail(WICK_EINVAL, "architecture '%s': bad repeat count", es);
             p = end;
         }
         for (long i = 0; i < rep; i++) {
             if (n > WICK_MAX_LAYERS)
-                return wick_fail(WICK_EINVAL, "architecture '%s': more than %d layers", spec, WICK_MAX_LAYERS);
+                return wick_fail(WICK_EINVAL, "architecture '%s': more than %d layers", es, WICK_MAX_LAYERS);
             w[n++] = (int)v;
         }
         if (*p == '-') p++;
-        else if (*p) return wick_fail(WICK_EINVAL, "architecture '%s': unexpected '%c'", spec, *p);
+        else if (*p) {
+            char ch[2] = {*p, 0};
+            return wick_fail(WICK_EINVAL, "architecture '%s': unexpected '%s'", es, wick_escape(ch, ep, sizeof ep));
+        }
     }
-    if (n < 2) return wick_fail(WICK_EINVAL, "architecture '%s': needs at least inputs and outputs, e.g. 784-10", spec);
+    if (n < 2) return wick_fail(WICK_EINVAL, "architecture '%s': needs at least inputs and outputs, e.g. 784-10", es);
     c->layers = n - 1;
     memcpy(c->widths, w, n * sizeof *w);
     return WICK_OK;

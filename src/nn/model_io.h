@@ -1,5 +1,7 @@
-/* model_io.h — shared by model_io.c and train.c: metadata lists, parameter
- * tensors, checksums. */
+/* model_io.h — shared by model_io.c, checksum.c and train.c (and the tests
+ * and fuzz harnesses): metadata lists, parameter tensors, checksums, and the
+ * loaders over an already parsed file, so that a harness can feed them bytes
+ * from memory. */
 #ifndef WICK_NN_MODEL_IO_H
 #define WICK_NN_MODEL_IO_H
 
@@ -15,6 +17,7 @@ typedef struct {
 } nn_meta;
 
 void nn_meta_set(nn_meta *meta, const char *key, const char *value);
+/* Formats in the C locale whatever the caller's ("%.17g" writes a point). */
 void nn_meta_setf(nn_meta *meta, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* The architecture keys every model file carries. */
@@ -23,13 +26,46 @@ void nn_model_meta(const wick_mlp *m, nn_meta *meta);
 /* The 2L parameter tensors in state_dict order (float64 models converted
  * into *scratch, which the caller frees with wick_free). */
 wick_status nn_param_tensors(wick_mlp *m, wick_st_tensor *t, float **scratch);
-/* Adds the "crc32" key over the tensors' bytes, then writes atomically. */
+
+/* ---- checksums (checksum.c) ---------------------------------------------
+ * __metadata__["checksum"] = "crc32:xxxxxxxx": zlib's CRC-32 over a canonical
+ * serialisation of every metadata key wick knows (nn_meta_known; all but the
+ * checksum itself, sorted by name, absent keys marked as absent) and every
+ * tensor in the file (sorted by name: name, dtype, shape, bytes).  Required
+ * for checkpoints; verified when present on model files (a PyTorch file has
+ * none); the older "crc32" key (tensors only) is still verified on model
+ * files and refused on checkpoints. */
+
+/* Adds the "checksum" key, then writes atomically.  Every key of meta must be
+ * one of nn_meta_known (WICK_EINVAL otherwise: the checksum would not cover
+ * it). */
 wick_status nn_write(const char *path, const wick_st_tensor *t, int n, const nn_meta *meta);
-/* Checks names, shapes, dtypes of the model's tensors under `prefix` ("" or
- * e.g. "optimizer.best."), refuses unknown tensors (prefix ""; the
- * "optimizer." ones aside), then copies. */
-wick_status nn_load_params(wick_mlp *m, const wick_st_file *f, const char *path, const char *prefix);
-/* Where the file carries a "crc32", the tensors' bytes must match it. */
+/* Verifies the file's checksum; refuses a checkpoint (format
+ * "wick-checkpoint") without one. */
 wick_status nn_verify_checksum(const wick_st_file *f, const char *path);
+/* 1 when key is one the checksum covers. */
+int nn_meta_known(const char *key);
+/* Test hook for the fuzz harnesses: 1 makes a checksum mismatch pass (the
+ * checksum must still be present and well formed), so that mutated metadata
+ * reaches the checks behind it.  0 (the default) restores. */
+void nn_checksum_bypass(int on);
+
+/* ---- loading (model_io.c) ---------------------------------------------- */
+
+/* Checks names, shapes, dtypes and finiteness of the model's tensors under
+ * `prefix` ("" or e.g. "optimizer.best."), and refuses unknown tensors
+ * (prefix ""; the "optimizer." ones aside); copies nothing. */
+wick_status nn_check_params(wick_mlp *m, const wick_st_file *f, const char *path, const char *prefix);
+/* Copies what nn_check_params accepted into the model. */
+void nn_copy_params(wick_mlp *m, const wick_st_file *f, const char *prefix);
+/* Both, so a refused file changes nothing. */
+wick_status nn_load_params(wick_mlp *m, const wick_st_file *f, const char *path, const char *prefix);
+/* The first non-finite value of v[0..n), named as tensor `name` of path;
+ * WICK_OK when all are finite. */
+wick_status nn_check_finite(const float *v, size_t n, const char *path, const char *name);
+/* wick_mlp_config_from_file over a parsed file (checksum verified first). */
+wick_status nn_config_from_st(const wick_st_file *f, const char *path, wick_mlp_config *c, int *has_act);
+/* wick_trainer_resume over a parsed file. */
+wick_status nn_trainer_resume_st(wick_trainer *t, const wick_st_file *f, const char *path);
 
 #endif

@@ -36,6 +36,18 @@ static inline void nn_store_rows(wick_mlp *m, wick_node n, float *dst, int rows,
     else for (size_t i = 0; i < k; i++) dst[i] = (float)((const double *)v)[i];
 }
 
+/* The index of v[0..n)'s first NaN or infinity; n when all are finite.  One
+ * vectorised pass first (x * 0 is NaN exactly for NaN and ±inf). */
+static inline size_t nn_first_nonfinite(const float *v, size_t n) {
+    float acc = 0;
+#pragma omp simd reduction(+ : acc)
+    for (size_t i = 0; i < n; i++) acc += v[i] * 0.0f;
+    if (acc == 0) return n;
+    size_t i = 0;
+    while (i < n && v[i] - v[i] == 0) i++;
+    return i;
+}
+
 /* Elements of parameter tensor n. */
 static inline size_t nn_param_size(wick_mlp *m, wick_node n) {
     return (size_t)wick_graph_rows(m->g, n) * wick_graph_cols(m->g, n);

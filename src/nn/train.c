@@ -7,10 +7,14 @@
  * Randomness: epoch e's order is wick_permutation(seed, STREAM_SHUFFLE + e),
  * so a resumed run recomputes it from the epoch number alone. */
 #include "core/core.h"
+#include "core/cnum.h"
 #include "graph/chain.h"
 #include "nn/model_io.h"
 #include "nn/nn_internal.h"
+#include <limits.h>
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -42,6 +46,8 @@ struct wick_trainer {
     double best_val;
     int best_epoch, bad_epochs;
     float *best;                         /* best weights so far (early stopping), or NULL */
+    float *good;                         /* the weights at the last finiteness check */
+    long good_step;                      /* ... and its step */
     double seconds, samples;
     int early_stopped;
 };
@@ -71,6 +77,21 @@ static size_t params_total(const wick_trainer *t) {
     return n;
 }
 
+/* A data set's features must be finite (a NaN feature becomes 0 behind a
+ * ReLU, where no loss check sees it, while it poisons the first layer's
+ * weights) and its labels in [0, outputs). */
+static wick_status check_data(const wick_dataset *d, int outputs, const char *what) {
+    size_t total = d->n * d->dim, i = nn_first_nonfinite(d->x, total);
+    if (i < total)
+        return wick_fail(WICK_EINVAL, "%s data: sample %zu, feature %zu is not finite (%g)", what, i / d->dim,
+                         i % d->dim, d->x[i]);
+    for (size_t j = 0; j < d->n; j++)
+        if (d->y[j] < 0 || d->y[j] >= outputs)
+            return wick_fail(WICK_EINVAL, "%s data: sample %zu has label %d, outside [0, %d)", what, j,
+                             (int)d->y[j], outputs);
+    return WICK_OK;
+}
+
 wick_status wick_trainer_new(wick_trainer **out, wick_mlp *m, const wick_dataset *train,
                              const wick_dataset *val, const wick_train_config *c) {
     const wick_mlp_config *mc = &m->c;
@@ -89,6 +110,8 @@ wick_status wick_trainer_new(wick_trainer **out, wick_mlp *m, const wick_dataset
         if (d->classes > mc->widths[mc->layers])
             return wick_fail(WICK_ESHAPE, "train: %d classes but the model has %d outputs", d->classes,
                              mc->widths[mc->layers]);
+        wick_status s = check_data(d, mc->widths[mc->layers], k ? "train: validation" : "train: training");
+        if (s != WICK_OK) return s;
     }
     if (train->n > UINT32_MAX) return wick_fail(WICK_EINVAL, "train: more than 2^32 samples");
     wick_trainer *t = wick_calloc(1, sizeof *t);
@@ -109,7 +132,9 @@ wick_status wick_trainer_new(wick_trainer **out, wick_mlp *m, const wick_dataset
     t->slot = wick_malloc(nodes * sizeof *t->slot);
     t->perm = wick_malloc(train->n * sizeof *t->perm);
     if (c->patience > 0) t->best = wick_malloc(params_total(t) * sizeof *t->best);
-    if (!t->slot || !t->perm || (c->patience > 0 && !t->best))
+    t->good = wick_malloc(params_total(t) * sizeof *t->good);
+    t->good_step = -1;
+    if (!t->slot || !t->perm || !t->good || (c->patience > 0 && !t->best))
         s = wick_fail(WICK_ENOMEM, "train: out of memory");
     if (s == WICK_OK) s = wick_opt_new(&t->opt, &c->opt, t->np, sizes, NULL);
     if (s == WICK_OK) s = wick_sched_init(&t->sched, &c->sched);
@@ -136,6 +161,7 @@ void wick_trainer_free(wick_trainer *t) {
     wick_free(t->slot);
     wick_free(t->perm);
     wick_free(t->best);
+    wick_free(t->good);
     wick_free(t);
 }
 
@@ -214,10 +240,8 @@ static wick_status train_step(wick_trainer *t, double *loss_out) {
     }
     if (isnan(t->first_loss)) t->first_loss = loss;
     if (!isfinite(loss) || loss > limit)
-        return wick_fail(WICK_EDIVERGED,
-                         "diverged at step %ld (epoch %d): loss %g%s; the weights are those of step %ld",
-                         t->step + 1, t->epoch + 1, loss,
-                         isfinite(loss) ? " exceeds the divergence limit" : " is not finite", t->step);
+        return wick_fail(WICK_EDIVERGED, "diverged at step %ld (epoch %d): loss %g%s", t->step + 1, t->epoch + 1,
+                         loss, isfinite(loss) ? " exceeds the divergence limit" : " is not finite");
     if (t->chain) wick_opt_advance(t->opt);
     else wick_graph_backward(m->g, m->loss, update_param, t);
     *loss_out = loss;
@@ -267,6 +291,8 @@ wick_status wick_evaluate(wick_mlp *m, const wick_dataset *d, wick_metrics **out
     if (d->classes > m->c.widths[m->c.layers])
         return wick_fail(WICK_ESHAPE, "evaluate: %d classes but the model has %d outputs", d->classes,
                          m->c.widths[m->c.layers]);
+    wick_status cs = check_data(d, m->c.widths[m->c.layers], "evaluate:");
+    if (cs != WICK_OK) return cs;
     int32_t *pred = wick_malloc(d->n * sizeof *pred);
     if (!pred) return wick_fail(WICK_ENOMEM, "evaluate: out of memory");
     double loss;
@@ -288,6 +314,56 @@ static void copy_params(wick_trainer *t, int to_best) {
         else memcpy(v, t->best + off, n * sizeof *v);
         off += n;
     }
+}
+
+/* ---- finiteness of the weights ----------------------------------------- */
+
+/* The loss check misses a weight gone NaN behind a ReLU (max(NaN, 0) is 0
+ * downstream, and its gradient 0 keeps it NaN), so the weights and the
+ * optimiser's state are checked at each epoch's end, before each checkpoint
+ * and at the end of the run: a pass over the parameters, nothing per step.
+ * Finite: they become the last good weights.  Not: the last good weights
+ * come back and the run stops as diverged, naming the tensor. */
+static void keep_good(wick_trainer *t, int restore) {
+    float *keep = t->best;
+    t->best = t->good;
+    copy_params(t, !restore);
+    t->best = keep;
+    if (!restore) t->good_step = t->step;
+}
+
+static wick_status check_state(wick_trainer *t) {
+    for (int i = 0; i < t->np; i++) {
+        wick_node p = t->param[i];
+        size_t n = nn_param_size(t->m, p);
+        const float *v = wick_graph_value(t->m->g, p);
+        const char *sn = NULL;
+        size_t at = nn_first_nonfinite(v, n);
+        for (int k = 0; k < wick_opt_state_count(t->opt, i) && at == n; k++) {
+            v = wick_opt_state(t->opt, i, k, &sn);
+            at = nn_first_nonfinite(v, n);
+        }
+        if (at == n) continue;
+        double x = v[at];
+        char name[128];
+        if (at < n && sn) snprintf(name, sizeof name, "optimizer.%s.%s", wick_graph_name(t->m->g, p), sn);
+        else snprintf(name, sizeof name, "%s", wick_graph_name(t->m->g, p));
+        if (t->good_step < 0)
+            return wick_fail(WICK_EINVAL, "train: tensor '%s' is not finite at index %zu (%g) before the first step",
+                             name, at, x);
+        keep_good(t, 1);
+        return wick_fail(WICK_EDIVERGED, "diverged by step %ld (epoch %d): tensor '%s' is not finite at index %zu "
+                         "(%g) while the loss is; the weights are those of step %ld", t->step, t->epoch + 1, name,
+                         at, x, t->good_step);
+    }
+    keep_good(t, 0);
+    return WICK_OK;
+}
+
+/* Finite weights and state, then the checkpoint. */
+static wick_status checked_save(wick_trainer *t, const char *path) {
+    wick_status s = check_state(t);
+    return s ? s : wick_trainer_save(t, path);
 }
 
 /* ---- checkpoints ------------------------------------------------------- */
@@ -359,101 +435,248 @@ done:
     return s;
 }
 
-/* Reads a number from the checkpoint's metadata. */
-static int meta_num(const wick_st_file *f, const char *key, double *out) {
-    const char *v = wick_st_meta(f, key);
-    if (!v) return 0;
-    char *end;
-    *out = strtod(v, &end);
-    return end != v && *end == 0;
+/* ---- resuming ---------------------------------------------------------- */
+
+/* A checkpoint's metadata is input like any other: each field is parsed
+ * strictly (integers as integers, no trailing junk, finite unless said),
+ * range-checked and checked against the others and this run before any of
+ * it is used; the first problem is reported naming the key and the value. */
+typedef struct {
+    const wick_st_file *f;
+    const char *path;
+    wick_status s;           /* the first failure; later reads do nothing */
+} meta_rd;
+
+static const char *meta_str(meta_rd *r, const char *key) {
+    if (r->s) return NULL;
+    const char *v = wick_st_meta(r->f, key);
+    if (!v) r->s = wick_fail(WICK_EFORMAT, "%s: __metadata__ lacks '%s' (not a complete wick checkpoint)", r->path, key);
+    return v;
+}
+
+__attribute__((format(printf, 3, 4)))
+static void meta_bad(meta_rd *r, const char *key, const char *fmt, ...) {
+    if (r->s) return;
+    char why[512], e[96];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    const char *v = wick_st_meta(r->f, key);
+    r->s = wick_fail(WICK_EFORMAT, "%s: __metadata__ %s = '%s' %s", r->path, key, wick_escape(v ? v : "", e, sizeof e), why);
+}
+
+static int64_t meta_int(meta_rd *r, const char *key, int64_t lo, int64_t hi) {
+    const char *v = meta_str(r, key);
+    int64_t x = 0;
+    if (v && !wick_parse_i64(v, lo, hi, &x)) meta_bad(r, key, "is not an integer in [%lld, %lld]", (long long)lo, (long long)hi);
+    return r->s ? 0 : x;
+}
+
+/* A number >= lo; +inf too where allow_inf, NaN where allow_nan. */
+static double meta_real(meta_rd *r, const char *key, double lo, int allow_inf, int allow_nan) {
+    const char *v = meta_str(r, key);
+    double x = 0;
+    if (v && (!wick_parse_f64(v, 1, &x) || (isnan(x) && !allow_nan) || (isinf(x) && !(allow_inf && x > 0)) ||
+              x < lo))
+        meta_bad(r, key, "is not a number >= %g%s%s", lo, allow_inf ? " or inf" : "", allow_nan ? " or nan" : "");
+    return r->s ? 0 : x;
+}
+
+/* Everything a checkpoint restores, parsed and checked, not yet applied. */
+typedef struct {
+    uint64_t seed, opt_steps[2 * WICK_MAX_LAYERS];
+    int shuffle, epoch, best_epoch, bad_epochs, sched_bad_epochs;
+    long step, batch_pos, epoch_steps;
+    double epoch_loss_sum, first_loss, best_val, sched_lr, sched_best, seconds, samples;
+} ckpt_state;
+
+static wick_status read_state(wick_trainer *t, meta_rd *r, ckpt_state *k) {
+    const wick_mlp *m = t->m;
+    char want[512];
+    /* the model: architecture, activation, loss */
+    wick_arch_format(&m->c, want, sizeof want);
+    const char *v = meta_str(r, "arch");
+    if (v && strcmp(v, want)) meta_bad(r, "arch", "differs from this run's model %s", want);
+    wick_act act;
+    if ((v = meta_str(r, "act")) && (wick_act_parse(v, &act) || act.kind != m->c.act.kind))
+        meta_bad(r, "act", "differs from this run's activation %s", wick_act_name(m->c.act));
+    double slope = meta_real(r, "act_slope", -INFINITY, 0, 0);
+    if (!r->s && m->c.act.kind == WICK_ACT_LEAKY_RELU && slope != m->c.act.slope)
+        meta_bad(r, "act_slope", "differs from this run's slope %.17g", m->c.act.slope);
+    const char *loss = m->c.loss == WICK_LOSS_XENT ? "cross_entropy" : "mse";
+    if ((v = meta_str(r, "loss")) && strcmp(v, loss)) meta_bad(r, "loss", "differs from this run's loss %s", loss);
+    /* the data order */
+    if ((v = meta_str(r, "seed")) && !wick_parse_u64(v, &k->seed)) meta_bad(r, "seed", "is not an unsigned 64-bit integer");
+    k->shuffle = (int)meta_int(r, "shuffle", 0, 1);
+    int64_t batch = meta_int(r, "batch", 1, INT32_MAX);
+    if (!r->s && batch != t->c.batch)
+        meta_bad(r, "batch", "differs from this run's batch %d (the data order would not continue)", t->c.batch);
+    int64_t n = meta_int(r, "train_samples", 1, INT64_MAX);
+    if (!r->s && (uint64_t)n != t->train->n)
+        meta_bad(r, "train_samples", "differs from this run's %zu training samples", t->train->n);
+    /* the position: step = epoch * batches + batch_in_epoch, exactly */
+    long nb = batches_per_epoch(t);
+    k->epoch = (int)meta_int(r, "epoch", 0, INT32_MAX - 1);
+    k->batch_pos = (long)meta_int(r, "batch_in_epoch", 0, nb);
+    k->step = (long)meta_int(r, "step", 0, LONG_MAX);
+    long expect;
+    if (!r->s && (__builtin_mul_overflow((long)k->epoch, nb, &expect) ||
+                  __builtin_add_overflow(expect, k->batch_pos, &expect) || expect != k->step))
+        meta_bad(r, "step", "is not epoch %d x %ld batches + batch_in_epoch %ld", k->epoch, nb, k->batch_pos);
+    k->epoch_steps = (long)meta_int(r, "epoch_steps", 0, nb);
+    if (!r->s && k->epoch_steps != k->batch_pos)
+        meta_bad(r, "epoch_steps", "differs from batch_in_epoch %ld", k->batch_pos);
+    k->epoch_loss_sum = meta_real(r, "epoch_loss_sum", 0, 0, 0);
+    if (!r->s && k->epoch_steps == 0 && k->epoch_loss_sum != 0)
+        meta_bad(r, "epoch_loss_sum", "is not 0 at the start of an epoch");
+    k->first_loss = meta_real(r, "first_loss", 0, 0, 1);
+    if (!r->s && isnan(k->first_loss) != (k->step == 0))
+        meta_bad(r, "first_loss", "%s", k->step ? "is not a finite loss after step 0" : "is not nan before the first step");
+    /* early stopping and the schedule */
+    k->best_epoch = (int)meta_int(r, "best_epoch", 0, k->epoch);
+    k->best_val = meta_real(r, "best_val", 0, 1, 0);
+    if (!r->s && isinf(k->best_val) != (k->best_epoch == 0))
+        meta_bad(r, "best_val", "does not go with best_epoch %d", k->best_epoch);
+    k->bad_epochs = (int)meta_int(r, "bad_epochs", 0, k->epoch - k->best_epoch);
+    k->sched_lr = meta_real(r, "sched_lr", 0, 0, 0);
+    if (!r->s && !(k->sched_lr > 0)) meta_bad(r, "sched_lr", "is not a learning rate > 0");
+    k->sched_best = meta_real(r, "sched_best", -INFINITY, 1, 0);
+    k->sched_bad_epochs = (int)meta_int(r, "sched_bad_epochs", 0, k->epoch);
+    /* the optimiser's step counts: one per parameter tensor, none past step */
+    if ((v = meta_str(r, "optimizer_steps"))) {
+        const char *p = v;
+        for (int i = 0; i < t->np && !r->s; i++) {
+            char num[24];
+            size_t len = strcspn(p, ",");
+            if (len >= sizeof num) len = sizeof num - 1;
+            memcpy(num, p, len);
+            num[len] = 0;
+            int64_t x = 0;
+            if (!wick_parse_i64(num, 0, k->step, &x) || p[len] != (i + 1 < t->np ? ',' : 0))
+                meta_bad(r, "optimizer_steps", "is not %d step counts in [0, step %ld] separated by commas "
+                         "(one per parameter tensor)", t->np, k->step);
+            k->opt_steps[i] = (uint64_t)x;
+            p += len + 1;
+        }
+    }
+    /* totals */
+    k->seconds = meta_real(r, "seconds", 0, 0, 0);
+    k->samples = meta_real(r, "samples", 0, 0, 0);
+    double part = (double)k->batch_pos * t->c.batch, ns = (double)t->train->n;
+    if (!r->s && k->samples != (double)k->epoch * ns + (part < ns ? part : ns))
+        meta_bad(r, "samples", "is not what epoch %d and batch_in_epoch %ld give", k->epoch, k->batch_pos);
+    return r->s;
+}
+
+/* The optimiser's buffer k of parameter i in the file, checked. */
+static const wick_st_tensor *opt_tensor(wick_trainer *t, const wick_st_file *f, const char *path, int i, int k,
+                                        wick_status *s) {
+    const char *sn;
+    wick_opt_state(t->opt, i, k, &sn);
+    char name[128];
+    wick_node p = t->param[i];
+    snprintf(name, sizeof name, "optimizer.%s.%s", wick_graph_name(t->m->g, p), sn);
+    const wick_st_tensor *ts = wick_st_find(f, name);
+    int rows = wick_graph_rows(t->m->g, p), cols = wick_graph_cols(t->m->g, p);
+    int bias = rows == 1;   /* biases are [1, out] in the graph, [out] in files */
+    int ok = ts && ts->dtype == WICK_DT_F32 &&
+             (bias ? ts->ndim == 1 && ts->shape[0] == cols
+                   : ts->ndim == 2 && ts->shape[0] == rows && ts->shape[1] == cols);
+    if (!ok) {
+        *s = wick_fail(WICK_EFORMAT, "%s: optimiser state '%s' missing or not F32 of the parameter's shape "
+                       "(was the checkpoint made with another optimiser?)", path, name);
+        return NULL;
+    }
+    *s = nn_check_finite(ts->data, (size_t)rows * cols, path, name);
+    return *s ? NULL : ts;
+}
+
+wick_status nn_trainer_resume_st(wick_trainer *t, const wick_st_file *f, const char *path) {
+    const char *fmt = wick_st_meta(f, "format");
+    char e[96];
+    if (!fmt || strcmp(fmt, "wick-checkpoint") != 0)
+        return wick_fail(WICK_EFORMAT, "%s: not a wick checkpoint (__metadata__ format is '%s')", path,
+                         wick_escape(fmt ? fmt : "", e, sizeof e));
+    wick_status s = nn_verify_checksum(f, path);
+    if (s != WICK_OK) return s;
+    ckpt_state k;
+    memset(&k, 0, sizeof k);
+    meta_rd r = {f, path, WICK_OK};
+    if ((s = read_state(t, &r, &k)) != WICK_OK) return s;
+    /* weights, optimiser state, best weights: all checked before any copy */
+    if ((s = nn_check_params(t->m, f, path, "")) != WICK_OK) return s;
+    for (int i = 0; i < t->np; i++)
+        for (int j = 0; j < wick_opt_state_count(t->opt, i); j++)
+            if (!opt_tensor(t, f, path, i, j, &s)) return s;
+    int with_best = t->best && k.best_epoch > 0;
+    if (with_best && (s = nn_check_params(t->m, f, path, "optimizer.best.")) != WICK_OK) return s;
+    /* no tensor under "optimizer." that this run would not read (best weights aside) */
+    for (int i = 0; i < wick_st_count(f); i++) {
+        const char *nm = wick_st_get(f, i)->name;
+        if (strncmp(nm, "optimizer.", 10)) continue;
+        int known = 0;
+        for (int p = 0; p < t->np && !known; p++) {
+            const char *pn = wick_graph_name(t->m->g, t->param[p]);
+            char name[128];
+            snprintf(name, sizeof name, "optimizer.best.%s", pn);
+            known = !strcmp(nm, name);
+            for (int j = 0; j < wick_opt_state_count(t->opt, p) && !known; j++) {
+                const char *sn;
+                wick_opt_state(t->opt, p, j, &sn);
+                snprintf(name, sizeof name, "optimizer.%s.%s", pn, sn);
+                known = !strcmp(nm, name);
+            }
+        }
+        if (!known)
+            return wick_fail(WICK_EFORMAT, "%s: tensor '%s' is no state of this run's optimiser (was the checkpoint "
+                             "made with another one?)", path, wick_escape(nm, e, sizeof e));
+    }
+    /* all checked: apply */
+    nn_copy_params(t->m, f, "");
+    for (int i = 0; i < t->np; i++) {
+        for (int j = 0; j < wick_opt_state_count(t->opt, i); j++) {
+            const char *sn;
+            const wick_st_tensor *ts = opt_tensor(t, f, path, i, j, &s);
+            memcpy(wick_opt_state(t->opt, i, j, &sn), ts->data, nn_param_size(t->m, t->param[i]) * sizeof(float));
+        }
+        wick_opt_set_steps(t->opt, i, k.opt_steps[i]);
+    }
+    if (with_best) {
+        size_t off = 0;
+        for (int i = 0; i < t->np; i++) {
+            char name[128];
+            snprintf(name, sizeof name, "optimizer.best.%s", wick_graph_name(t->m->g, t->param[i]));
+            size_t n = nn_param_size(t->m, t->param[i]);
+            memcpy(t->best + off, wick_st_find(f, name)->data, n * sizeof *t->best);
+            off += n;
+        }
+    }
+    t->c.seed = k.seed;
+    t->c.shuffle = k.shuffle;
+    t->step = k.step;
+    t->epoch = k.epoch;
+    t->batch_pos = k.batch_pos;
+    t->epoch_loss_sum = k.epoch_loss_sum;
+    t->epoch_steps = k.epoch_steps;
+    t->first_loss = k.first_loss;
+    t->best_val = k.best_val;
+    t->best_epoch = k.best_epoch;
+    t->bad_epochs = k.bad_epochs;
+    t->sched.lr = k.sched_lr;
+    t->sched.best = k.sched_best;
+    t->sched.bad_epochs = k.sched_bad_epochs;
+    t->seconds = k.seconds;
+    t->samples = k.samples;
+    t->perm_epoch = -1;
+    return WICK_OK;
 }
 
 wick_status wick_trainer_resume(wick_trainer *t, const char *path) {
     wick_st_file *f;
     wick_status s = wick_st_read(path, &f);
     if (s != WICK_OK) return s;
-    if ((s = nn_verify_checksum(f, path)) != WICK_OK) goto done;
-    const char *fmt = wick_st_meta(f, "format");
-    if (!fmt || strcmp(fmt, "wick-checkpoint") != 0) {
-        s = wick_fail(WICK_EFORMAT, "%s: not a wick checkpoint (__metadata__ format is '%s')", path, fmt ? fmt : "");
-        goto done;
-    }
-    static const char *keys[] = {"seed", "shuffle", "batch", "train_samples", "step", "epoch",
-                                 "batch_in_epoch", "epoch_loss_sum", "epoch_steps", "first_loss",
-                                 "best_val", "best_epoch", "bad_epochs", "sched_lr", "sched_best",
-                                 "sched_bad_epochs", "seconds", "samples"};
-    double v[WICK_ARRAY_LEN(keys)];
-    for (size_t i = 0; i < WICK_ARRAY_LEN(keys); i++)
-        if (!meta_num(f, keys[i], &v[i])) {
-            s = wick_fail(WICK_EFORMAT, "%s: __metadata__ lacks a number '%s'", path, keys[i]);
-            goto done;
-        }
-    if ((int)v[2] != t->c.batch || (size_t)v[3] != t->train->n) {
-        s = wick_fail(WICK_EINVAL, "%s: the checkpoint was made with batch %d on %zu samples, this run has "
-                      "batch %d on %zu", path, (int)v[2], (size_t)v[3], t->c.batch, t->train->n);
-        goto done;
-    }
-    /* weights, optimiser state, best weights: all checked before any copy */
-    if ((s = nn_load_params(t->m, f, path, "")) != WICK_OK) goto done;
-    for (int i = 0; i < t->np && s == WICK_OK; i++)
-        for (int k = 0; k < wick_opt_state_count(t->opt, i); k++) {
-            const char *sn;
-            float *buf = wick_opt_state(t->opt, i, k, &sn);
-            char name[128];
-            snprintf(name, sizeof name, "optimizer.%s.%s", wick_graph_name(t->m->g, t->param[i]), sn);
-            const wick_st_tensor *ts = wick_st_find(f, name);
-            size_t n = nn_param_size(t->m, t->param[i]), have = 1;
-            if (ts) for (int d = 0; d < ts->ndim; d++) have *= (size_t)ts->shape[d];
-            if (!ts || ts->dtype != WICK_DT_F32 || have != n) {
-                s = wick_fail(WICK_EFORMAT, "%s: optimiser state '%s' missing or of the wrong shape "
-                              "(was the checkpoint made with another optimiser?)", path, name);
-                break;
-            }
-            memcpy(buf, ts->data, n * sizeof *buf);
-        }
-    if (s != WICK_OK) goto done;
-    const char *steps = wick_st_meta(f, "optimizer_steps");
-    for (int i = 0; i < t->np; i++) {
-        char *end;
-        unsigned long long k = steps ? strtoull(steps, &end, 10) : 0;
-        if (!steps || end == steps) { s = wick_fail(WICK_EFORMAT, "%s: bad optimizer_steps", path); goto done; }
-        wick_opt_set_steps(t->opt, i, k);
-        steps = *end == ',' ? end + 1 : end;
-    }
-    t->c.seed = (uint64_t)strtoull(wick_st_meta(f, "seed"), NULL, 10);
-    t->c.shuffle = (int)v[1];
-    t->step = (long)v[4];
-    t->epoch = (int)v[5];
-    t->batch_pos = (long)v[6];
-    t->epoch_loss_sum = v[7];
-    t->epoch_steps = (long)v[8];
-    t->first_loss = v[9];
-    t->best_val = v[10];
-    t->best_epoch = (int)v[11];
-    t->bad_epochs = (int)v[12];
-    t->sched.lr = v[13];
-    t->sched.best = v[14];
-    t->sched.bad_epochs = (int)v[15];
-    t->seconds = v[16];
-    t->samples = v[17];
-    if (t->best && t->best_epoch > 0) {
-        /* the best weights go into t->best: load them through the model, then swap back */
-        size_t tot = params_total(t);
-        float *cur = wick_malloc(tot * sizeof *cur);
-        if (!cur) { s = wick_fail(WICK_ENOMEM, "%s: out of memory", path); goto done; }
-        float *keep = t->best;
-        t->best = cur;
-        copy_params(t, 1);            /* cur = current weights */
-        s = nn_load_params(t->m, f, path, "optimizer.best.");
-        t->best = keep;
-        if (s == WICK_OK) copy_params(t, 1);   /* best = loaded best */
-        t->best = cur;
-        copy_params(t, 0);            /* weights = cur */
-        t->best = keep;
-        wick_free(cur);
-    }
-    t->perm_epoch = -1;
-done:
+    s = nn_trainer_resume_st(t, f, path);
     wick_st_free(f);
     return s;
 }
@@ -487,13 +710,32 @@ static wick_status end_epoch(wick_trainer *t, double seconds) {
     return WICK_OK;
 }
 
+/* A loss that diverged: the weights are this step's, unless they were not
+ * finite already (then the last good ones come back). */
+static wick_status diverged(wick_trainer *t) {
+    char msg[600];
+    snprintf(msg, sizeof msg, "%s", wick_last_error());
+    long at = t->step;
+    for (int i = 0; i < t->np; i++) {
+        size_t n = nn_param_size(t->m, t->param[i]);
+        if (nn_first_nonfinite(wick_graph_value(t->m->g, t->param[i]), n) < n) {
+            keep_good(t, 1);
+            at = t->good_step;
+            break;
+        }
+    }
+    return wick_fail(WICK_EDIVERGED, "%s; the weights are those of step %ld", msg, at);
+}
+
 wick_status wick_trainer_run(wick_trainer *t) {
     /* Denormals cost a hundred cycles each and change nothing that training
      * can see: flush them, as oneDNN and PyTorch do. */
     _MM_SET_FLUSH_ZERO_MODE(_MM_FLUSH_ZERO_ON);
     _MM_SET_DENORMALS_ZERO_MODE(_MM_DENORMALS_ZERO_ON);
     long nb = batches_per_epoch(t);
-    wick_status s = WICK_OK;
+    t->good_step = -1;
+    wick_status s = check_state(t);   /* finite weights to start from, kept as the last good ones */
+    if (s != WICK_OK) return s;
     while (t->epoch < t->c.epochs && !t->early_stopped) {
         t->lr = t->c.sched.kind == WICK_SCHED_PLATEAU ? t->sched.lr : wick_sched_lr(&t->sched, t->epoch);
         ensure_perm(t);
@@ -501,7 +743,7 @@ wick_status wick_trainer_run(wick_trainer *t) {
         while (t->batch_pos < nb) {
             if (t->c.stop && *t->c.stop) {
                 t->seconds += now() - t0;
-                if (t->c.checkpoint && (s = wick_trainer_save(t, t->c.checkpoint)) != WICK_OK) return s;
+                if (t->c.checkpoint && (s = checked_save(t, t->c.checkpoint)) != WICK_OK) return s;
                 return wick_fail(WICK_EINTERRUPTED, "interrupted at step %ld (epoch %d)%s%s", t->step,
                                  t->epoch + 1, t->c.checkpoint ? "; checkpoint written to " : "",
                                  t->c.checkpoint ? t->c.checkpoint : "");
@@ -512,7 +754,7 @@ wick_status wick_trainer_run(wick_trainer *t) {
                                  ? t->train->n - (size_t)t->batch_pos * t->c.batch : (size_t)t->c.batch);
             if ((s = train_step(t, &loss)) != WICK_OK) {
                 t->seconds += now() - t0;
-                return s;
+                return s == WICK_EDIVERGED ? diverged(t) : s;
             }
             t->step++;
             t->batch_pos++;
@@ -522,18 +764,20 @@ wick_status wick_trainer_run(wick_trainer *t) {
             if (t->c.on_step) t->c.on_step(t->c.user, t->step, t->epoch + 1, (int)t->batch_pos, (int)nb, loss);
             if (t->c.checkpoint && t->c.checkpoint_steps > 0 && t->step % t->c.checkpoint_steps == 0) {
                 double tc = now();
-                if ((s = wick_trainer_save(t, t->c.checkpoint)) != WICK_OK) return s;
+                if ((s = checked_save(t, t->c.checkpoint)) != WICK_OK) return s;
                 t0 += now() - tc;   /* checkpoints are not training time */
             }
         }
         t_epoch = now() - t0;
         t->seconds += t_epoch;
         if (t->batch_pos < nb) break;   /* max_steps reached mid-epoch */
+        if ((s = check_state(t)) != WICK_OK) return s;
         if ((s = end_epoch(t, t_epoch)) != WICK_OK) return s;
         if (t->c.checkpoint && (s = wick_trainer_save(t, t->c.checkpoint)) != WICK_OK) return s;
     }
     /* With early stopping on, a finished run keeps the weights of the best
      * validation loss (when the last epoch was not the best). */
+    if ((s = check_state(t)) != WICK_OK) return s;
     int finished = t->early_stopped || t->epoch >= t->c.epochs;
     if (finished && t->best && t->best_epoch > 0 && t->bad_epochs > 0) copy_params(t, 0);
     if (t->c.checkpoint && (s = wick_trainer_save(t, t->c.checkpoint)) != WICK_OK) return s;
