@@ -1,0 +1,539 @@
+/* conv.c — a convolution layer's three products (conv.h), each served by the
+ * implementation bench/conv measured faster (a fixed rule, pick() below, not
+ * a run-time autotune: a run stays bit-identical for a given thread count).
+ *
+ * oneDNN path (C API, 2.6): convolution primitives planned once per shape,
+ * either in the layouts oneDNN prefers (format tag any: nChw8c activations
+ * and OIhw8i8o weights on AVX2) with reorder primitives from and to the
+ * caller's NCHW arrays, or forced to the plain nchw / goihw layouts.  As in
+ * onednn.c: memory objects for the caller's arrays are created without data
+ * and pointed at them on each call; the blocked copies, and a user-managed
+ * scratchpad per primitive, are allocated here; bias and ReLU are fused.
+ *
+ * im2col path: per sample and group, the receptive fields are unrolled into
+ * col [C/g kh kw, OH OW] and one OpenBLAS sgemm does the product; the
+ * samples are split over the OpenMP team in fixed static chunks (OpenBLAS
+ * runs single-threaded inside the team's region).  The weight gradient sums
+ * each thread's chunk into its own partial, then adds the partials in thread
+ * order, so it is deterministic for a given thread count. */
+#include "backend/conv.h"
+#include "backend/backend.h"
+#include "core/core.h"
+#include <dnnl.h>
+#include <dnnl_debug.h>
+#include <omp.h>
+#include <stdio.h>
+#include <string.h>
+
+enum { P_FWD = 0, P_BWD_W, P_BWD_D, P_N };
+#define MAXSTEPS 5
+#define MAXARGS 6
+#define MAXBUFS 4
+
+/* One primitive and its arguments.  slot[i] >= 0: argument i is the
+ * caller's array number slot[i] of the product's call, set per call; -1:
+ * fixed at plan time (a blocked copy or the scratchpad). */
+typedef struct {
+    dnnl_primitive_t prim;
+    dnnl_exec_arg_t args[MAXARGS];
+    int slot[MAXARGS];
+    int nargs;
+    void *scratch;
+} step;
+
+typedef struct {
+    wick_conv_impl impl;
+    step st[MAXSTEPS];
+    int nst;
+    void *buf[MAXBUFS];   /* blocked copies of the operands */
+    int nbuf;
+    char info[48];        /* oneDNN's implementation name */
+} product;
+
+struct wick_conv {
+    int B, C, H, W, OUT, OH, OW, relu;
+    int kh, kw, sh, sw, ph, pw, dh, dw, G;
+    int Cg, Og, Kg;       /* channels in and out per group, col rows per group */
+    int threads;          /* the OpenMP team at plan time */
+    int direct;           /* 1x1, stride 1, no padding: x is its own col */
+    product p[P_N];
+    dnnl_engine_t eng;
+    dnnl_stream_t stream;
+    float *zero_bias, *junk_bias;
+    float *col;           /* im2col: threads x Kg x OH OW */
+    float *dwpart;        /* im2col weight gradient: threads - 1 partials of OUT x Kg */
+    float *dbpart;        /* threads x OUT */
+    char desc[160];
+};
+
+static const char *impl_name[WICK_CONV_IMPL_COUNT] = {"auto", "dnnl-blocked", "dnnl-plain", "im2col"};
+
+/* The measured rule (bench/README.md, "Convolutions"). */
+static wick_conv_impl pick(const wick_conv *c, int prod) {
+    (void)c; (void)prod;
+    return WICK_CONV_DNNL_BLOCKED;
+}
+
+/* ---- oneDNN ------------------------------------------------------------ */
+
+static wick_status dnnl_err(dnnl_status_t s, const char *what, const wick_conv *c) {
+    return wick_fail(s == dnnl_unimplemented ? WICK_EUNSUPPORTED : WICK_EINVAL,
+                     "oneDNN conv %dx%dx%d -> %d (%dx%d kernel): %s failed: %s", c->C, c->H, c->W,
+                     c->OUT, c->kh, c->kw, what, dnnl_status2str(s));
+}
+
+#define TRY(call, what)                                                                           \
+    do {                                                                                          \
+        dnnl_status_t s_ = (call);                                                                \
+        if (s_ != dnnl_success) return dnnl_err(s_, what, c);                                     \
+    } while (0)
+
+typedef struct {
+    int arg;                        /* DNNL_ARG_* */
+    const dnnl_memory_desc_t *md;
+    int slot;                       /* caller's array number, or -1 */
+    void *fixed;                    /* when slot < 0 */
+} argspec;
+
+/* Appends the primitive of pd with arguments a[0..n) and its scratchpad. */
+static wick_status add_step(wick_conv *c, product *pr, const_dnnl_primitive_desc_t pd,
+                            const argspec *a, int n) {
+    if (pr->nst == MAXSTEPS) return wick_fail(WICK_EINVAL, "conv: too many steps");
+    step *s = &pr->st[pr->nst++];
+    TRY(dnnl_primitive_create(&s->prim, pd), "primitive_create");
+    const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    size_t sz = smd ? dnnl_memory_desc_get_size(smd) : 0;
+    for (int i = 0; i <= n; i++) {
+        argspec x = i < n ? a[i] : (argspec){DNNL_ARG_SCRATCHPAD, smd, -1, NULL};
+        if (i == n) {
+            if (!sz) break;
+            if (!(s->scratch = wick_aligned_alloc(sz)))
+                return wick_fail(WICK_ENOMEM, "conv: out of memory for a %zu-byte scratchpad", sz);
+            x.fixed = s->scratch;
+        }
+        TRY(dnnl_memory_create(&s->args[s->nargs].memory, x.md, c->eng, DNNL_MEMORY_NONE),
+            "memory_create");
+        if (x.slot < 0) TRY(dnnl_memory_set_data_handle(s->args[s->nargs].memory, x.fixed), "set handle");
+        s->args[s->nargs].arg = x.arg;
+        s->slot[s->nargs] = x.slot;
+        s->nargs++;
+    }
+    return WICK_OK;
+}
+
+static wick_status new_buf(wick_conv *c, product *pr, const dnnl_memory_desc_t *md, void **out) {
+    (void)c;
+    if (pr->nbuf == MAXBUFS) return wick_fail(WICK_EINVAL, "conv: too many buffers");
+    size_t sz = dnnl_memory_desc_get_size(md);
+    if (!(*out = pr->buf[pr->nbuf++] = wick_aligned_alloc(sz ? sz : 64)))
+        return wick_fail(WICK_ENOMEM, "conv: out of memory for a %zu-byte blocked copy", sz);
+    return WICK_OK;
+}
+
+static wick_status reorder(wick_conv *c, product *pr, const dnnl_memory_desc_t *from, int from_slot,
+                           void *from_buf, const dnnl_memory_desc_t *to, int to_slot, void *to_buf,
+                           const_dnnl_primitive_attr_t attr) {
+    dnnl_primitive_desc_t pd;
+    TRY(dnnl_reorder_primitive_desc_create(&pd, from, c->eng, to, c->eng, attr), "reorder");
+    argspec a[2] = {{DNNL_ARG_FROM, from, from_slot, from_buf}, {DNNL_ARG_TO, to, to_slot, to_buf}};
+    wick_status s = add_step(c, pr, pd, a, 2);
+    dnnl_primitive_desc_destroy(pd);
+    return s;
+}
+
+/* The convolution's operand `u` (a caller's array, slot, in the user layout
+ * umd) as the primitive wants it (cmd): directly when the layouts agree,
+ * else through a blocked copy; reorders in (input) run before the
+ * convolution, out (output) after, so inputs are planned first and outputs'
+ * reorders appended after the convolution's step (see plan_product). */
+typedef struct {
+    int arg, slot, out;
+    const dnnl_memory_desc_t *umd;
+} operand;
+
+static wick_status plan_product(wick_conv *c, product *pr, dnnl_primitive_desc_t pd,
+                                const operand *o, int n, const_dnnl_primitive_attr_t attr) {
+    argspec a[MAXARGS];
+    const dnnl_memory_desc_t *cmd[MAXARGS];
+    for (int i = 0; i < n; i++) {
+        cmd[i] = dnnl_primitive_desc_query_md(pd, dnnl_query_exec_arg_md, o[i].arg);
+        if (!cmd[i]) return wick_fail(WICK_EINVAL, "conv: no descriptor for argument %d", o[i].arg);
+        a[i] = (argspec){o[i].arg, cmd[i], o[i].slot, NULL};
+        if (dnnl_memory_desc_equal(cmd[i], o[i].umd)) continue;
+        void *buf;
+        wick_status s = new_buf(c, pr, cmd[i], &buf);
+        if (s) return s;
+        a[i].slot = -1;
+        a[i].fixed = buf;
+        if (!o[i].out && (s = reorder(c, pr, o[i].umd, o[i].slot, NULL, cmd[i], -1, buf, attr))) return s;
+    }
+    wick_status s = add_step(c, pr, pd, a, n);
+    for (int i = 0; i < n && !s; i++)
+        if (o[i].out && a[i].slot < 0)
+            s = reorder(c, pr, cmd[i], -1, a[i].fixed, o[i].umd, o[i].slot, NULL, attr);
+    const char *info = NULL;
+    dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &info);
+    snprintf(pr->info, sizeof pr->info, "%s", info ? info : "?");
+    return s;
+}
+
+static wick_status plan_dnnl(wick_conv *c, int blocked, unsigned need) {
+    dnnl_memory_desc_t xu, wu, bu, yu, xa, wa, ya;
+    dnnl_dims_t xd = {c->B, c->C, c->H, c->W}, yd = {c->B, c->OUT, c->OH, c->OW}, bd = {c->OUT};
+    dnnl_dims_t wd = {c->G, c->Og, c->Cg, c->kh, c->kw};
+    int wnd = c->G > 1 ? 5 : 4;
+    const int64_t *wdp = c->G > 1 ? wd : wd + 1;
+    TRY(dnnl_memory_desc_init_by_tag(&xu, 4, xd, dnnl_f32, dnnl_nchw), "x desc");
+    TRY(dnnl_memory_desc_init_by_tag(&wu, wnd, wdp, dnnl_f32, c->G > 1 ? dnnl_goihw : dnnl_oihw), "W desc");
+    TRY(dnnl_memory_desc_init_by_tag(&bu, 1, bd, dnnl_f32, dnnl_a), "b desc");
+    TRY(dnnl_memory_desc_init_by_tag(&yu, 4, yd, dnnl_f32, dnnl_nchw), "y desc");
+    xa = xu; wa = wu; ya = yu;
+    if (blocked) {
+        TRY(dnnl_memory_desc_init_by_tag(&xa, 4, xd, dnnl_f32, dnnl_format_tag_any), "x desc");
+        TRY(dnnl_memory_desc_init_by_tag(&wa, wnd, wdp, dnnl_f32, dnnl_format_tag_any), "W desc");
+        TRY(dnnl_memory_desc_init_by_tag(&ya, 4, yd, dnnl_f32, dnnl_format_tag_any), "y desc");
+    }
+    dnnl_dims_t str = {c->sh, c->sw}, dil = {c->dh - 1, c->dw - 1}, pad = {c->ph, c->pw};
+
+    dnnl_primitive_attr_t fattr = NULL, battr = NULL;
+    dnnl_post_ops_t po = NULL;
+    dnnl_convolution_desc_t fd, bwd, bdd;
+    dnnl_primitive_desc_t hint = NULL, pw = NULL, pd = NULL;
+    dnnl_status_t st = dnnl_primitive_attr_create(&fattr);
+    if (st == dnnl_success) st = dnnl_primitive_attr_set_scratchpad_mode(fattr, dnnl_scratchpad_mode_user);
+    if (st == dnnl_success && c->relu) {
+        st = dnnl_post_ops_create(&po);
+        if (st == dnnl_success) st = dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f);
+        if (st == dnnl_success) st = dnnl_primitive_attr_set_post_ops(fattr, po);
+    }
+    if (st == dnnl_success) st = dnnl_primitive_attr_create(&battr);
+    if (st == dnnl_success) st = dnnl_primitive_attr_set_scratchpad_mode(battr, dnnl_scratchpad_mode_user);
+    if (st == dnnl_success)
+        st = dnnl_dilated_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_direct,
+                                                        &xa, &wa, &bu, &ya, str, dil, pad, pad);
+    /* the backward primitives take the forward one as a hint */
+    if (st == dnnl_success) st = dnnl_primitive_desc_create(&hint, &fd, fattr, c->eng, NULL);
+    if (st == dnnl_success && (need & (1u << P_BWD_W))) {
+        st = dnnl_dilated_convolution_backward_weights_desc_init(&bwd, dnnl_convolution_direct, &xa, &wa,
+                                                                 &bu, &ya, str, dil, pad, pad);
+        if (st == dnnl_success) st = dnnl_primitive_desc_create(&pw, &bwd, battr, c->eng, hint);
+    }
+    if (st == dnnl_success && (need & (1u << P_BWD_D))) {
+        st = dnnl_dilated_convolution_backward_data_desc_init(&bdd, dnnl_convolution_direct, &xa, &wa,
+                                                              &ya, str, dil, pad, pad);
+        if (st == dnnl_success) st = dnnl_primitive_desc_create(&pd, &bdd, battr, c->eng, hint);
+    }
+    if (po) dnnl_post_ops_destroy(po);
+    wick_status s = st == dnnl_success ? WICK_OK : dnnl_err(st, "primitive descriptor", c);
+    if (!s && (need & (1u << P_FWD))) {
+        operand o[] = {{DNNL_ARG_SRC, 0, 0, &xu}, {DNNL_ARG_WEIGHTS, 1, 0, &wu},
+                       {DNNL_ARG_BIAS, 2, 0, &bu}, {DNNL_ARG_DST, 3, 1, &yu}};
+        s = plan_product(c, &c->p[P_FWD], hint, o, 4, battr);
+    }
+    if (!s && pw) {
+        operand o[] = {{DNNL_ARG_SRC, 0, 0, &xu}, {DNNL_ARG_DIFF_DST, 1, 0, &yu},
+                       {DNNL_ARG_DIFF_WEIGHTS, 2, 1, &wu}, {DNNL_ARG_DIFF_BIAS, 3, 1, &bu}};
+        s = plan_product(c, &c->p[P_BWD_W], pw, o, 4, battr);
+    }
+    if (!s && pd) {
+        operand o[] = {{DNNL_ARG_DIFF_DST, 0, 0, &yu}, {DNNL_ARG_WEIGHTS, 1, 0, &wu},
+                       {DNNL_ARG_DIFF_SRC, 2, 1, &xu}};
+        s = plan_product(c, &c->p[P_BWD_D], pd, o, 3, battr);
+    }
+    if (hint) dnnl_primitive_desc_destroy(hint);
+    if (pw) dnnl_primitive_desc_destroy(pw);
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    if (fattr) dnnl_primitive_attr_destroy(fattr);
+    if (battr) dnnl_primitive_attr_destroy(battr);
+    return s;
+}
+
+/* Runs the product's steps with the caller's arrays ptr[]. */
+static void run_dnnl(wick_conv *c, product *pr, void *const *ptr) {
+    for (int k = 0; k < pr->nst; k++) {
+        step *s = &pr->st[k];
+        for (int i = 0; i < s->nargs; i++)
+            if (s->slot[i] >= 0) dnnl_memory_set_data_handle(s->args[i].memory, ptr[s->slot[i]]);
+        dnnl_primitive_execute(s->prim, c->stream, s->nargs, s->args);
+    }
+    dnnl_stream_wait(c->stream);
+}
+
+/* ---- im2col ------------------------------------------------------------ */
+
+/* The ow range [*lo, *hi) whose input column ow*sw - pw + kj*dw lies in [0, W). */
+static void ow_range(const wick_conv *c, int kj, int *lo, int *hi) {
+    int off = kj * c->dw - c->pw;   /* iw = ow sw + off */
+    int a = off >= 0 ? 0 : (-off + c->sw - 1) / c->sw;
+    int b = c->W - off <= 0 ? 0 : (c->W - off + c->sw - 1) / c->sw;   /* first ow with iw >= W */
+    if (b > c->OW) b = c->OW;
+    if (a > b) a = b;
+    *lo = a; *hi = b;
+}
+
+/* col [Cg kh kw, OH OW] from one sample's group of channels x [Cg, H, W]. */
+static void im2col(const wick_conv *c, const float *x, float *col) {
+    int OHW = c->OH * c->OW;
+    for (int ci = 0; ci < c->Cg; ci++)
+        for (int ki = 0; ki < c->kh; ki++)
+            for (int kj = 0; kj < c->kw; kj++) {
+                float *r = col + (size_t)((ci * c->kh + ki) * c->kw + kj) * OHW;
+                int lo, hi, off = kj * c->dw - c->pw;
+                ow_range(c, kj, &lo, &hi);
+                for (int oh = 0; oh < c->OH; oh++, r += c->OW) {
+                    int ih = oh * c->sh - c->ph + ki * c->dh;
+                    if (ih < 0 || ih >= c->H) { memset(r, 0, c->OW * sizeof *r); continue; }
+                    const float *xr = x + ((size_t)ci * c->H + ih) * c->W + off;
+                    for (int ow = 0; ow < lo; ow++) r[ow] = 0;
+                    if (c->sw == 1) memcpy(r + lo, xr + lo, (hi - lo) * sizeof *r);
+                    else for (int ow = lo; ow < hi; ow++) r[ow] = xr[ow * c->sw];
+                    for (int ow = hi; ow < c->OW; ow++) r[ow] = 0;
+                }
+            }
+}
+
+/* x [Cg, H, W] += the columns of col, the adjoint of im2col (x zeroed by the caller). */
+static void col2im(const wick_conv *c, const float *col, float *x) {
+    int OHW = c->OH * c->OW;
+    for (int ci = 0; ci < c->Cg; ci++)
+        for (int ki = 0; ki < c->kh; ki++)
+            for (int kj = 0; kj < c->kw; kj++) {
+                const float *r = col + (size_t)((ci * c->kh + ki) * c->kw + kj) * OHW;
+                int lo, hi, off = kj * c->dw - c->pw;
+                ow_range(c, kj, &lo, &hi);
+                for (int oh = 0; oh < c->OH; oh++, r += c->OW) {
+                    int ih = oh * c->sh - c->ph + ki * c->dh;
+                    if (ih < 0 || ih >= c->H) continue;
+                    float *xr = x + ((size_t)ci * c->H + ih) * c->W + off;
+                    if (c->sw == 1) {
+                        #pragma omp simd
+                        for (int ow = lo; ow < hi; ow++) xr[ow] += r[ow];
+                    } else {
+                        for (int ow = lo; ow < hi; ow++) xr[ow * c->sw] += r[ow];
+                    }
+                }
+            }
+}
+
+static int team(const wick_conv *c) {
+    int t = omp_get_max_threads();
+    return t < c->threads ? t : c->threads;
+}
+
+static void fwd_im2col(wick_conv *c, const float *x, const float *Wt, const float *b, float *y) {
+    int OHW = c->OH * c->OW;
+    size_t xs = (size_t)c->C * c->H * c->W, ys = (size_t)c->OUT * OHW, cs = (size_t)c->Kg * OHW;
+    #pragma omp parallel num_threads(team(c))
+    {
+        float *col = c->col + omp_get_thread_num() * cs;
+        #pragma omp for schedule(static)
+        for (int n = 0; n < c->B; n++)
+            for (int g = 0; g < c->G; g++) {
+                const float *xg = x + n * xs + (size_t)g * c->Cg * c->H * c->W;
+                float *yg = y + n * ys + (size_t)g * c->Og * OHW;
+                if (!c->direct) im2col(c, xg, col);
+                if (b)
+                    for (int o = 0; o < c->Og; o++) {
+                        float v = b[g * c->Og + o];
+                        for (int i = 0; i < OHW; i++) yg[(size_t)o * OHW + i] = v;
+                    }
+                wick_gemm_f32(0, 0, c->Og, OHW, c->Kg, 1.0f, Wt + (size_t)g * c->Og * c->Kg, c->Kg,
+                              c->direct ? xg : col, OHW, b ? 1.0f : 0.0f, yg, OHW);
+                if (c->relu) {
+                    size_t m = (size_t)c->Og * OHW;
+                    #pragma omp simd
+                    for (size_t i = 0; i < m; i++) yg[i] = yg[i] > 0 ? yg[i] : 0;
+                }
+            }
+    }
+}
+
+static void bwd_w_im2col(wick_conv *c, const float *x, const float *dy, float *dW, float *db) {
+    int OHW = c->OH * c->OW;
+    size_t xs = (size_t)c->C * c->H * c->W, ys = (size_t)c->OUT * OHW, cs = (size_t)c->Kg * OHW;
+    size_t wn = (size_t)c->OUT * c->Kg;
+    int T = team(c);
+    #pragma omp parallel num_threads(T)
+    {
+        int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        float *col = c->col + t * cs;
+        float *dw = t ? c->dwpart + (t - 1) * wn : dW;   /* thread 0 sums into dW itself */
+        float *dbt = c->dbpart + (size_t)t * c->OUT;
+        memset(dw, 0, wn * sizeof *dw);
+        memset(dbt, 0, c->OUT * sizeof *dbt);
+        #pragma omp for schedule(static)
+        for (int n = 0; n < c->B; n++)
+            for (int g = 0; g < c->G; g++) {
+                const float *xg = x + n * xs + (size_t)g * c->Cg * c->H * c->W;
+                const float *dyg = dy + n * ys + (size_t)g * c->Og * OHW;
+                if (!c->direct) im2col(c, xg, col);
+                wick_gemm_f32(0, 1, c->Og, c->Kg, OHW, 1.0f, dyg, OHW, c->direct ? xg : col, OHW, 1.0f,
+                              dw + (size_t)g * c->Og * c->Kg, c->Kg);
+                for (int o = 0; o < c->Og; o++) {
+                    const float *r = dyg + (size_t)o * OHW;
+                    float s = 0;
+                    #pragma omp simd reduction(+ : s)
+                    for (int i = 0; i < OHW; i++) s += r[i];
+                    dbt[g * c->Og + o] += s;
+                }
+            }
+        /* the implicit barrier of the loop: every partial is complete */
+        #pragma omp for schedule(static)
+        for (size_t i = 0; i < wn; i++)
+            for (int u = 1; u < nt; u++) dW[i] += c->dwpart[(u - 1) * wn + i];
+        #pragma omp single
+        if (db)
+            for (int o = 0; o < c->OUT; o++) {
+                float s = 0;
+                for (int u = 0; u < nt; u++) s += c->dbpart[(size_t)u * c->OUT + o];
+                db[o] = s;
+            }
+    }
+}
+
+static void bwd_d_im2col(wick_conv *c, const float *dy, const float *Wt, float *dx) {
+    int OHW = c->OH * c->OW;
+    size_t xs = (size_t)c->C * c->H * c->W, ys = (size_t)c->OUT * OHW, cs = (size_t)c->Kg * OHW;
+    #pragma omp parallel num_threads(team(c))
+    {
+        float *col = c->col + omp_get_thread_num() * cs;
+        #pragma omp for schedule(static)
+        for (int n = 0; n < c->B; n++)
+            for (int g = 0; g < c->G; g++) {
+                float *dxg = dx + n * xs + (size_t)g * c->Cg * c->H * c->W;
+                const float *dyg = dy + n * ys + (size_t)g * c->Og * OHW;
+                wick_gemm_f32(1, 0, c->Kg, OHW, c->Og, 1.0f, Wt + (size_t)g * c->Og * c->Kg, c->Kg, dyg,
+                              OHW, 0.0f, c->direct ? dxg : col, OHW);
+                if (c->direct) continue;
+                memset(dxg, 0, (size_t)c->Cg * c->H * c->W * sizeof *dxg);
+                col2im(c, col, dxg);
+            }
+    }
+}
+
+/* ---- the plan ---------------------------------------------------------- */
+
+wick_status wick_conv_new_impl(wick_conv **out, int batch, int C, int H, int W, int OUT,
+                               const wick_conv2d_params *p, int relu, wick_conv_impl impl) {
+    *out = NULL;
+    int G = p->groups ? p->groups : 1;
+    int sh = p->stride_h ? p->stride_h : 1, sw = p->stride_w ? p->stride_w : 1;
+    int dh = p->dil_h ? p->dil_h : 1, dw = p->dil_w ? p->dil_w : 1;
+    if (batch <= 0 || C <= 0 || H <= 0 || W <= 0 || OUT <= 0 || p->kh <= 0 || p->kw <= 0 || G < 0 ||
+        sh < 0 || sw < 0 || dh < 0 || dw < 0 || p->pad_h < 0 || p->pad_w < 0)
+        return wick_fail(WICK_EINVAL, "conv: non-positive size in batch %d, %dx%dx%d -> %d, kernel %dx%d",
+                         batch, C, H, W, OUT, p->kh, p->kw);
+    if (C % G || OUT % G)
+        return wick_fail(WICK_EINVAL, "conv: groups %d do not divide channels %d -> %d", G, C, OUT);
+    int OH = (H + 2 * p->pad_h - dh * (p->kh - 1) - 1) / sh + 1;
+    int OW = (W + 2 * p->pad_w - dw * (p->kw - 1) - 1) / sw + 1;
+    if (H + 2 * p->pad_h < dh * (p->kh - 1) + 1 || W + 2 * p->pad_w < dw * (p->kw - 1) + 1)
+        return wick_fail(WICK_EINVAL, "conv: the %dx%d kernel (dilation %d, %d) is larger than the padded "
+                         "%dx%d input", p->kh, p->kw, dh, dw, H + 2 * p->pad_h, W + 2 * p->pad_w);
+    wick_conv *c = wick_calloc(1, sizeof *c);
+    if (!c) return wick_fail(WICK_ENOMEM, "conv: out of memory");
+    *c = (wick_conv){.B = batch, .C = C, .H = H, .W = W, .OUT = OUT, .OH = OH, .OW = OW, .relu = relu,
+                     .kh = p->kh, .kw = p->kw, .sh = sh, .sw = sw, .ph = p->pad_h, .pw = p->pad_w,
+                     .dh = dh, .dw = dw, .G = G, .Cg = C / G, .Og = OUT / G,
+                     .Kg = C / G * p->kh * p->kw, .threads = omp_get_max_threads()};
+    c->direct = p->kh == 1 && p->kw == 1 && sh == 1 && sw == 1 && p->pad_h == 0 && p->pad_w == 0;
+    unsigned need = 0, blocked = 0, im2col_need = 0;
+    for (int k = 0; k < P_N; k++) {
+        product *pr = &c->p[k];
+        pr->impl = impl == WICK_CONV_AUTO ? pick(c, k) : impl;
+        if (pr->impl == WICK_CONV_IM2COL) im2col_need |= 1u << k;
+        else need |= 1u << k;
+        if (pr->impl == WICK_CONV_DNNL_BLOCKED) blocked |= 1u << k;
+    }
+    wick_status s = WICK_OK;
+    size_t T = c->threads, OHW = (size_t)OH * OW;
+    c->zero_bias = wick_aligned_alloc(OUT * sizeof(float));
+    c->junk_bias = wick_aligned_alloc(OUT * sizeof(float));
+    if (!c->zero_bias || !c->junk_bias) s = wick_fail(WICK_ENOMEM, "conv: out of memory");
+    else memset(c->zero_bias, 0, OUT * sizeof(float));
+    if (!s && im2col_need) {
+        c->col = wick_aligned_alloc(T * c->Kg * OHW * sizeof(float));
+        c->dwpart = wick_aligned_alloc((T > 1 ? T - 1 : 1) * OUT * c->Kg * sizeof(float));
+        c->dbpart = wick_aligned_alloc(T * OUT * sizeof(float));
+        if (!c->col || !c->dwpart || !c->dbpart)
+            s = wick_fail(WICK_ENOMEM, "conv: out of memory for the im2col buffers");
+    }
+    if (!s && need) {
+        dnnl_status_t st = dnnl_engine_create(&c->eng, dnnl_cpu, 0);
+        if (st == dnnl_success) st = dnnl_stream_create(&c->stream, c->eng, dnnl_stream_default_flags);
+        if (st != dnnl_success) s = dnnl_err(st, "engine/stream", c);
+    }
+    /* a plan may mix the blocked and the plain oneDNN paths */
+    if (!s && (need & blocked)) s = plan_dnnl(c, 1, need & blocked);
+    if (!s && (need & ~blocked)) s = plan_dnnl(c, 0, need & ~blocked);
+    if (s) { wick_conv_free(c); return s; }
+    int n = 0;
+    static const char *pn[P_N] = {"fwd", "bwd_w", "bwd_d"};
+    for (int k = 0; k < P_N; k++) {
+        product *pr = &c->p[k];
+        n += snprintf(c->desc + n, sizeof c->desc - n, "%s%s=%s", k ? " " : "", pn[k], impl_name[pr->impl]);
+        if (pr->impl != WICK_CONV_IM2COL && n < (int)sizeof c->desc)
+            n += snprintf(c->desc + n, sizeof c->desc - n, "(%s)", pr->info);
+        if (n >= (int)sizeof c->desc) break;
+    }
+    wick_flush_denormals();
+    *out = c;
+    return WICK_OK;
+}
+
+wick_status wick_conv_new(wick_conv **out, int batch, int C, int H, int W, int OUT,
+                          const wick_conv2d_params *p, int relu) {
+    return wick_conv_new_impl(out, batch, C, H, W, OUT, p, relu, WICK_CONV_AUTO);
+}
+
+void wick_conv_free(wick_conv *c) {
+    if (!c) return;
+    for (int k = 0; k < P_N; k++) {
+        product *pr = &c->p[k];
+        for (int j = 0; j < pr->nst; j++) {
+            step *s = &pr->st[j];
+            for (int a = 0; a < s->nargs; a++) dnnl_memory_destroy(s->args[a].memory);
+            if (s->prim) dnnl_primitive_destroy(s->prim);
+            wick_free(s->scratch);
+        }
+        for (int j = 0; j < pr->nbuf; j++) wick_free(pr->buf[j]);
+    }
+    if (c->stream) dnnl_stream_destroy(c->stream);
+    if (c->eng) dnnl_engine_destroy(c->eng);
+    wick_free(c->zero_bias);
+    wick_free(c->junk_bias);
+    wick_free(c->col);
+    wick_free(c->dwpart);
+    wick_free(c->dbpart);
+    wick_free(c);
+}
+
+void wick_conv_forward(wick_conv *c, const float *x, const float *Wt, const float *b, float *y) {
+    if (c->p[P_FWD].impl == WICK_CONV_IM2COL) { fwd_im2col(c, x, Wt, b, y); return; }
+    void *ptr[] = {(void *)x, (void *)Wt, (void *)(b ? b : c->zero_bias), y};
+    run_dnnl(c, &c->p[P_FWD], ptr);
+}
+
+void wick_conv_backward_weights(wick_conv *c, const float *x, const float *dy, float *dW,
+                                float *db) {
+    if (c->p[P_BWD_W].impl == WICK_CONV_IM2COL) { bwd_w_im2col(c, x, dy, dW, db); return; }
+    void *ptr[] = {(void *)x, (void *)dy, dW, db ? db : c->junk_bias};
+    run_dnnl(c, &c->p[P_BWD_W], ptr);
+}
+
+void wick_conv_backward_data(wick_conv *c, const float *dy, const float *Wt, float *dx) {
+    if (c->p[P_BWD_D].impl == WICK_CONV_IM2COL) { bwd_d_im2col(c, dy, Wt, dx); return; }
+    void *ptr[] = {(void *)dy, (void *)Wt, dx};
+    run_dnnl(c, &c->p[P_BWD_D], ptr);
+}
+
+void wick_conv_out_hw(const wick_conv *c, int *OH, int *OW) {
+    *OH = c->OH;
+    *OW = c->OW;
+}
+
+double wick_conv_flops(const wick_conv *c) {
+    return 2.0 * c->B * c->OUT * c->OH * c->OW * c->Kg;
+}
+
+const char *wick_conv_describe(const wick_conv *c) { return c->desc; }
