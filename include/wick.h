@@ -450,6 +450,112 @@ WICK_API void wick_graph_backward_seed(wick_graph *g, wick_node out, const void 
 /* Which backend serves the dense products, for the run's first lines. */
 WICK_API const char *wick_graph_backend(const wick_graph *g);
 
+/* ---- images, convolutions and the regularisers (ops_impl.h) -------------
+ * An image node is still 2-D: one row per sample holding C*H*W values in
+ * NCHW order (PyTorch's contiguous layout), with (C, H, W) recorded on the
+ * node.  So flattening is free and a graph maps one-to-one onto a PyTorch
+ * nn.Sequential.  Output sizes follow PyTorch (floor, ceil_mode=False):
+ *   OH = (H + 2 pad_h - dil_h (kh - 1) - 1) / stride_h + 1.
+ * Ops with training-time behaviour (batch norm, dropout, noise) follow the
+ * graph's mode: training by default, as a fresh torch module. */
+
+/* [batch, C*H*W], image-shaped. */
+WICK_API wick_node wick_g_input_image(wick_graph *g, const char *name, int C, int H, int W);
+/* x's values seen as a C x H x W image (C*H*W == cols); no copy.  Works on
+ * any node, e.g. a parameter [rows, C*H*W] for a gradient check. */
+WICK_API wick_node wick_g_as_image(wick_graph *g, wick_node x, int C, int H, int W);
+/* The same values as a plain [rows, cols] node; no copy (nn.Flatten). */
+WICK_API wick_node wick_g_flatten(wick_graph *g, wick_node x);
+/* chw = (C, H, W) of an image node and returns 1; (cols, 1, 1) and 0 for a
+ * plain node; 0 and zeros for an index that is no node. */
+WICK_API int wick_graph_shape(const wick_graph *g, wick_node n, int chw[3]);
+
+/* Convolution geometry.  Zero in a stride, dilation or groups means 1, so
+ * (wick_conv2d_params){.kh = 3, .kw = 3, .pad_h = 1, .pad_w = 1} is torch's
+ * Conv2d(C, OUT, 3, padding=1). */
+typedef struct {
+    int kh, kw;
+    int stride_h, stride_w;
+    int pad_h, pad_w;           /* zeros on each side */
+    int dil_h, dil_w;
+    int groups;                 /* C and OUT divisible by it; groups = C: depthwise */
+} wick_conv2d_params;
+
+/* y = conv2d(x, W) + b, torch.nn.functional.conv2d (cross-correlation).
+ * x: image [batch, C*H*W]; W: parameter [OUT, (C/groups)*kh*kw], torch's
+ * [OUT, C/groups, kh, kw] weight row-major; b: [1, OUT] or -1 for none.
+ * Output: image [batch, OUT*OH*OW]. */
+WICK_API wick_node wick_g_conv2d(wick_graph *g, wick_node x, wick_node W, wick_node b,
+                                 const wick_conv2d_params *p);
+/* Pooling windows take the geometry of wick_conv2d_params: kh, kw, strides
+ * (0: the kernel size, torch's default), padding (at most half the kernel),
+ * dilation (max pooling only; 0 means 1); groups must be 0 or 1.
+ * Max pooling, torch's max_pool2d: padding counts as -inf, ties go to the
+ * first maximum in row-major window order and the gradient to that element. */
+WICK_API wick_node wick_g_maxpool2d(wick_graph *g, wick_node x, const wick_conv2d_params *p);
+/* Average pooling, torch's avg_pool2d with count_include_pad=True: every
+ * window is divided by kh*kw, padding counted as zeros. */
+WICK_API wick_node wick_g_avgpool2d(wick_graph *g, wick_node x, const wick_conv2d_params *p);
+/* Mean over H x W per channel: image [batch, C*H*W] -> [batch, C] (an image
+ * C x 1 x 1), torch's adaptive_avg_pool2d(x, 1) flattened. */
+WICK_API wick_node wick_g_global_avgpool(wick_graph *g, wick_node x);
+
+/* Graph state: values kept across steps and saved with the model, but no
+ * parameter (no gradient, not in wick_graph_params): batch norm's running
+ * statistics.  Filled with `init` at compile. */
+WICK_API wick_node wick_g_state(wick_graph *g, const char *name, int rows, int cols, double init);
+/* A state holding one int64_t counter, 0 at compile (num_batches_tracked). */
+WICK_API wick_node wick_g_counter(wick_graph *g, const char *name);
+/* Batch normalisation, torch's BatchNorm2d on an image node (statistics per
+ * channel over batch, H, W) and BatchNorm1d on a plain node (per column over
+ * the batch).  gamma, beta: parameters [1, C].  Training: normalises with the
+ * batch mean and biased variance, then running = (1 - momentum) running +
+ * momentum * batch statistic with the unbiased variance, and the counter + 1.
+ * Eval: normalises with the running statistics.  running_mean, running_var
+ * ([1, C] states, init 0 and 1) and the counter may be -1 for torch's
+ * track_running_stats=False (batch statistics in both modes).  torch's
+ * defaults: momentum 0.1, eps 1e-5. */
+WICK_API wick_node wick_g_batchnorm(wick_graph *g, wick_node x, wick_node gamma, wick_node beta,
+                                    wick_node running_mean, wick_node running_var,
+                                    wick_node num_batches_tracked, double momentum, double eps);
+/* The same, creating its five nodes named as torch's state_dict:
+ * "<prefix>.weight" (init 1), ".bias" (0), ".running_mean" (0),
+ * ".running_var" (1), ".num_batches_tracked" (0). */
+WICK_API wick_node wick_g_batchnorm_named(wick_graph *g, const char *prefix, wick_node x,
+                                          double momentum, double eps);
+
+/* Inverted dropout: in training each element is kept with
+ * probability 1 - p and scaled by 1 / (1 - p); in eval the identity (the
+ * weight-scaling inference rule).  Masks come from Philox keyed by the
+ * graph's seed, the step counter, the node and the element, so they do not
+ * depend on the thread count. */
+WICK_API wick_node wick_g_dropout(wick_graph *g, wick_node x, double p);
+/* x + std * N(0, 1) in training, x in eval (noise injection).  On a parameter node it
+ * is noise on the weights: use its output where the weight is used. */
+WICK_API wick_node wick_g_gaussian_noise(wick_graph *g, wick_node x, double std);
+/* mean(|x|) over all elements, a scalar (torch.mean(torch.abs(x))): the
+ * activation penalty that asks for sparse representations: loss + lambda l1(h).
+ * Gradient sign(x) / elements, with sign(0) = 0. */
+WICK_API wick_node wick_g_l1(wick_graph *g, wick_node x);
+
+/* Training (1, the default) or eval (0) mode for the whole graph. */
+WICK_API void wick_graph_set_training(wick_graph *g, int on);
+WICK_API int  wick_graph_training(const wick_graph *g);
+/* The random ops' seed (default 0) and step counter.  Each forward in
+ * training mode draws with the current step and then advances it; a
+ * checkpoint saves wick_graph_step and restores it with set_step, and
+ * setting the same step before two forwards repeats the masks. */
+WICK_API void     wick_graph_set_seed(wick_graph *g, uint64_t seed);
+WICK_API void     wick_graph_set_step(wick_graph *g, uint64_t step);
+WICK_API uint64_t wick_graph_step(const wick_graph *g);
+/* The node named `name`, or -1. */
+WICK_API wick_node wick_graph_find(const wick_graph *g, const char *name);
+/* State nodes in creation order; returns their count (fills at most max). */
+WICK_API int wick_graph_states(const wick_graph *g, wick_node *out, int max);
+/* A node's element type: the graph's dtype, WICK_DT_I32 for labels,
+ * WICK_DT_I64 for counters. */
+WICK_API wick_dtype wick_graph_dtype(const wick_graph *g, wick_node n);
+
 /* ---------------------------------------------------------------------------
  * Multilayer perceptrons (src/nn/mlp.c)
  *

@@ -5,6 +5,10 @@
  * array and backward one pass down it.  compile() allocates every buffer in
  * one arena; after that a step allocates nothing. */
 #include "graph/graph_internal.h"
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 /* ---- construction ------------------------------------------------------ */
@@ -18,6 +22,7 @@ wick_status wick_graph_new(wick_graph **out, wick_dtype dtype, int max_batch) {
     g->dt = dtype;
     g->esize = wick_dtype_size(dtype);
     g->max_batch = g->batch = max_batch;
+    g->training = 1;
     *out = g;
     return WICK_OK;
 }
@@ -30,6 +35,7 @@ void wick_graph_free(wick_graph *g) {
     }
     wick_free(g->nodes);
     wick_free(g->arena);
+    wick_free(g->scratch);
     wick_free(g);
 }
 
@@ -98,6 +104,13 @@ static wick_node add_op(wick_graph *g, op_kind op, int rows, int cols, int batch
     return id;
 }
 
+/* Element-wise ops keep their input's image shape. */
+static void keep_image(wick_graph *g, wick_node id, wick_node from) {
+    g->nodes[id].C = g->nodes[from].C;
+    g->nodes[id].H = g->nodes[from].H;
+    g->nodes[id].W = g->nodes[from].W;
+}
+
 static wick_node shape_error(wick_graph *g, const char *op, wick_node a, wick_node b) {
     node *x = &g->nodes[a], *y = &g->nodes[b];
     wick_fail(WICK_ESHAPE, "graph: %s of [%d, %d] ('%s') and [%d, %d] ('%s')", op, x->rows,
@@ -141,7 +154,10 @@ wick_node wick_g_act(wick_graph *g, wick_node x, wick_act act) {
         return graph_error(g, WICK_EINVAL);
     }
     wick_node id = add_op(g, OP_ACT, g->nodes[x].rows, g->nodes[x].cols, g->nodes[x].batched, 1, x, 0, 0);
-    if (id >= 0) g->nodes[id].act = act;
+    if (id >= 0) {
+        g->nodes[id].act = act;
+        keep_image(g, id, x);
+    }
     return id;
 }
 
@@ -164,7 +180,9 @@ static wick_node elementwise(wick_graph *g, op_kind op, const char *what, wick_n
     node *x = &g->nodes[a], *y = &g->nodes[b];
     if (x->rows != y->rows || x->cols != y->cols || x->batched != y->batched)
         return shape_error(g, what, a, b);
-    return add_op(g, op, x->rows, x->cols, x->batched, 2, a, b, 0);
+    wick_node id = add_op(g, op, x->rows, x->cols, x->batched, 2, a, b, 0);
+    if (id >= 0) keep_image(g, id, g->nodes[a].C > 0 ? a : b);
+    return id;
 }
 
 wick_node wick_g_add(wick_graph *g, wick_node a, wick_node b) { return elementwise(g, OP_ADD, "add", a, b); }
@@ -173,7 +191,10 @@ wick_node wick_g_mul(wick_graph *g, wick_node a, wick_node b) { return elementwi
 wick_node wick_g_scale(wick_graph *g, wick_node a, double c) {
     if (!valid(g, a)) return -1;
     wick_node id = add_op(g, OP_SCALE, g->nodes[a].rows, g->nodes[a].cols, g->nodes[a].batched, 1, a, 0, 0);
-    if (id >= 0) g->nodes[id].scalar = c;
+    if (id >= 0) {
+        g->nodes[id].scalar = c;
+        keep_image(g, id, a);
+    }
     return id;
 }
 
@@ -211,6 +232,317 @@ wick_node wick_g_cross_entropy(wick_graph *g, wick_node logits, wick_node labels
     return id;
 }
 
+/* ---- images, convolutions, normalisation, regularisers ----------------- */
+
+static wick_node op_error(wick_graph *g, wick_status s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static wick_node op_error(wick_graph *g, wick_status s, const char *fmt, ...) {
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    wick_fail(s, "graph: %s", msg);
+    return graph_error(g, s);
+}
+
+static void set_image(node *nd, int C, int H, int W) {
+    nd->C = C;
+    nd->H = H;
+    nd->W = W;
+}
+
+wick_node wick_g_input_image(wick_graph *g, const char *name, int C, int H, int W) {
+    if (g->err != WICK_OK) return -1;
+    if (C < 1 || H < 1 || W < 1 || (long long)C * H * W > INT_MAX)
+        return op_error(g, WICK_ESHAPE, "input image '%s': bad shape %dx%dx%d", name ? name : "", C, H, W);
+    wick_node id = add_node(g, OP_INPUT, name, g->max_batch, C * H * W, 1);
+    if (id >= 0) set_image(&g->nodes[id], C, H, W);
+    return id;
+}
+
+static wick_node view(wick_graph *g, wick_node x, int C, int H, int W) {
+    node *xn = &g->nodes[x];
+    if (xn->op == OP_LABELS || (xn->op == OP_STATE && xn->i64))
+        return op_error(g, WICK_EDTYPE, "view of '%s': not a floating-point node", xn->name);
+    wick_node id = add_op(g, OP_VIEW, xn->rows, xn->cols, xn->batched, 1, x, 0, 0);
+    if (id >= 0) set_image(&g->nodes[id], C, H, W);
+    return id;
+}
+
+wick_node wick_g_as_image(wick_graph *g, wick_node x, int C, int H, int W) {
+    if (!valid(g, x)) return -1;
+    if (C < 1 || H < 1 || W < 1 || (long long)C * H * W != g->nodes[x].cols)
+        return op_error(g, WICK_ESHAPE, "as_image: %dx%dx%d does not hold the %d columns of '%s'", C, H,
+                        W, g->nodes[x].cols, g->nodes[x].name);
+    return view(g, x, C, H, W);
+}
+
+wick_node wick_g_flatten(wick_graph *g, wick_node x) {
+    return valid(g, x) ? view(g, x, 0, 0, 0) : -1;
+}
+
+int wick_graph_shape(const wick_graph *g, wick_node n, int chw[3]) {
+    chw[0] = chw[1] = chw[2] = 0;
+    if (n < 0 || n >= g->n) return 0;
+    const node *nd = &g->nodes[n];
+    if (nd->C > 0) {
+        chw[0] = nd->C, chw[1] = nd->H, chw[2] = nd->W;
+        return 1;
+    }
+    chw[0] = nd->cols, chw[1] = chw[2] = 1;
+    return 0;
+}
+
+/* The image behind x, or an error naming the op. */
+static int need_image(wick_graph *g, const char *op, wick_node x) {
+    node *xn = &g->nodes[x];
+    if (xn->C > 0) return 1;
+    op_error(g, WICK_ESHAPE, "%s: input '%s' [%d, %d] is not an image (wick_g_input_image or wick_g_as_image)",
+             op, xn->name, xn->rows, xn->cols);
+    return 0;
+}
+
+static wick_conv2d_params conv_defaults(const wick_conv2d_params *p, int pool) {
+    wick_conv2d_params q = *p;
+    if (q.stride_h == 0) q.stride_h = pool ? q.kh : 1;
+    if (q.stride_w == 0) q.stride_w = pool ? q.kw : 1;
+    if (q.dil_h == 0) q.dil_h = 1;
+    if (q.dil_w == 0) q.dil_w = 1;
+    if (q.groups == 0) q.groups = 1;
+    return q;
+}
+
+/* Checks a window's geometry on an H x W input and gives the output size. */
+static int window_out(wick_graph *g, const char *op, const wick_conv2d_params *q, int H, int W,
+                      int *OH, int *OW) {
+    if (q->kh < 1 || q->kw < 1 || q->stride_h < 1 || q->stride_w < 1 || q->pad_h < 0 || q->pad_w < 0 ||
+        q->dil_h < 1 || q->dil_w < 1 || q->groups < 1) {
+        op_error(g, WICK_EINVAL,
+                 "%s: kernel %dx%d, stride %dx%d, padding %dx%d, dilation %dx%d, groups %d: each must be "
+                 ">= 1 (padding >= 0)", op, q->kh, q->kw, q->stride_h, q->stride_w, q->pad_h, q->pad_w,
+                 q->dil_h, q->dil_w, q->groups);
+        return 0;
+    }
+    long eh = (long)q->dil_h * (q->kh - 1) + 1, ew = (long)q->dil_w * (q->kw - 1) + 1;
+    long ph = H + 2L * q->pad_h, pw = W + 2L * q->pad_w;
+    if (eh > ph || ew > pw) {
+        op_error(g, WICK_ESHAPE, "%s: kernel %dx%d with dilation %dx%d larger than the padded input %ldx%ld",
+                 op, q->kh, q->kw, q->dil_h, q->dil_w, ph, pw);
+        return 0;
+    }
+    *OH = (int)((ph - eh) / q->stride_h + 1);
+    *OW = (int)((pw - ew) / q->stride_w + 1);
+    return 1;
+}
+
+wick_node wick_g_conv2d(wick_graph *g, wick_node x, wick_node W, wick_node b, const wick_conv2d_params *p) {
+    if (!valid(g, x) || !valid(g, W) || (b != -1 && !valid(g, b))) return -1;
+    if (!need_image(g, "conv2d", x)) return -1;
+    wick_conv2d_params q = conv_defaults(p, 0);
+    node *xn = &g->nodes[x], *wn = &g->nodes[W];
+    int C = xn->C, OH, OW;
+    if (!window_out(g, "conv2d", &q, xn->H, xn->W, &OH, &OW)) return -1;
+    if (C % q.groups)
+        return op_error(g, WICK_ESHAPE, "conv2d: %d input channels not divisible by %d groups", C, q.groups);
+    int OUT = wn->rows;
+    long kg = (long)(C / q.groups) * q.kh * q.kw;
+    if (wn->batched || wn->cols != kg || OUT % q.groups)
+        return op_error(g, WICK_ESHAPE,
+                        "conv2d: weight '%s' [%d, %d] should be [OUT, C/groups*kh*kw] = [OUT, %d*%d*%d] "
+                        "with OUT divisible by %d groups", wn->name, wn->rows, wn->cols, C / q.groups, q.kh,
+                        q.kw, q.groups);
+    if (b != -1 && (g->nodes[b].rows != 1 || g->nodes[b].cols != OUT || g->nodes[b].batched))
+        return op_error(g, WICK_ESHAPE, "conv2d: bias '%s' [%d, %d] should be [1, %d]", g->nodes[b].name,
+                        g->nodes[b].rows, g->nodes[b].cols, OUT);
+    if ((long long)OUT * OH * OW > INT_MAX)
+        return op_error(g, WICK_ESHAPE, "conv2d: output %dx%dx%d too large", OUT, OH, OW);
+    wick_node id = add_op(g, OP_CONV2D, xn->rows, OUT * OH * OW, xn->batched, b == -1 ? 2 : 3, x, W, b);
+    if (id < 0) return -1;
+    set_image(&g->nodes[id], OUT, OH, OW);
+    g->nodes[id].conv = q;
+    return id;
+}
+
+static wick_node pool(wick_graph *g, op_kind op, const char *what, wick_node x, const wick_conv2d_params *p) {
+    if (!valid(g, x) || !need_image(g, what, x)) return -1;
+    wick_conv2d_params q = conv_defaults(p, 1);
+    node *xn = &g->nodes[x];
+    int OH, OW;
+    if (q.groups != 1) return op_error(g, WICK_EINVAL, "%s: groups %d (pooling has none)", what, q.groups);
+    if (op == OP_AVGPOOL2D && (q.dil_h != 1 || q.dil_w != 1))
+        return op_error(g, WICK_EINVAL, "%s: dilation %dx%d (average pooling has none)", what, q.dil_h, q.dil_w);
+    if (!window_out(g, what, &q, xn->H, xn->W, &OH, &OW)) return -1;
+    if (2 * q.pad_h > q.kh || 2 * q.pad_w > q.kw)
+        return op_error(g, WICK_EINVAL, "%s: padding %dx%d more than half the kernel %dx%d", what, q.pad_h,
+                        q.pad_w, q.kh, q.kw);
+    wick_node id = add_op(g, op, xn->rows, xn->C * OH * OW, xn->batched, 1, x, 0, 0);
+    if (id < 0) return -1;
+    set_image(&g->nodes[id], xn->C, OH, OW);
+    g->nodes[id].conv = q;
+    return id;
+}
+
+wick_node wick_g_maxpool2d(wick_graph *g, wick_node x, const wick_conv2d_params *p) {
+    return pool(g, OP_MAXPOOL2D, "maxpool2d", x, p);
+}
+
+wick_node wick_g_avgpool2d(wick_graph *g, wick_node x, const wick_conv2d_params *p) {
+    return pool(g, OP_AVGPOOL2D, "avgpool2d", x, p);
+}
+
+wick_node wick_g_global_avgpool(wick_graph *g, wick_node x) {
+    if (!valid(g, x) || !need_image(g, "global_avgpool", x)) return -1;
+    node *xn = &g->nodes[x];
+    wick_node id = add_op(g, OP_GLOBAL_AVGPOOL, xn->rows, xn->C, xn->batched, 1, x, 0, 0);
+    if (id >= 0) set_image(&g->nodes[id], g->nodes[x].C, 1, 1);
+    return id;
+}
+
+wick_node wick_g_state(wick_graph *g, const char *name, int rows, int cols, double init) {
+    wick_node id = add_node(g, OP_STATE, name, rows, cols, 0);
+    if (id >= 0) {
+        g->nodes[id].init = init;
+        g->nodes[id].has_init = 1;
+    }
+    return id;
+}
+
+wick_node wick_g_counter(wick_graph *g, const char *name) {
+    wick_node id = add_node(g, OP_STATE, name, 1, 1, 0);
+    if (id >= 0) g->nodes[id].i64 = 1;
+    return id;
+}
+
+/* Channels of a batch norm's input: per channel of an image, per column else. */
+static int bn_channels(const node *xn) { return xn->C > 0 ? xn->C : xn->cols; }
+
+wick_node wick_g_batchnorm(wick_graph *g, wick_node x, wick_node gamma, wick_node beta,
+                           wick_node running_mean, wick_node running_var, wick_node num_batches_tracked,
+                           double momentum, double eps) {
+    if (!valid(g, x) || !valid(g, gamma) || !valid(g, beta)) return -1;
+    node *xn = &g->nodes[x];
+    int C = bn_channels(xn);
+    wick_node pv[2] = {gamma, beta};
+    for (int k = 0; k < 2; k++) {
+        node *pn = &g->nodes[pv[k]];
+        if (pn->rows != 1 || pn->cols != C || pn->batched)
+            return op_error(g, WICK_ESHAPE, "batchnorm: %s '%s' [%d, %d] should be [1, %d] for input '%s' [%d, %d]",
+                            k ? "beta" : "gamma", pn->name, pn->rows, pn->cols, C, xn->name, xn->rows, xn->cols);
+    }
+    if ((running_mean == -1) != (running_var == -1) || (running_mean == -1 && num_batches_tracked != -1))
+        return op_error(g, WICK_EINVAL, "batchnorm: running mean and variance (and counter) go together");
+    wick_node st[3] = {running_mean, running_var, num_batches_tracked};
+    for (int k = 0; k < 3; k++) {
+        if (st[k] == -1) continue;
+        if (!valid(g, st[k])) {
+            if (g->err == WICK_OK) op_error(g, WICK_EINVAL, "batchnorm: state %d is not a node", st[k]);
+            return -1;
+        }
+        node *sn = &g->nodes[st[k]];
+        int ok = k == 2 ? sn->op == OP_STATE && sn->i64
+                        : sn->op == OP_STATE && !sn->i64 && sn->rows == 1 && sn->cols == C;
+        if (!ok)
+            return op_error(g, WICK_ESHAPE, "batchnorm: '%s' should be %s", sn->name,
+                            k == 2 ? "a counter (wick_g_counter)" : "a state [1, C] (wick_g_state)");
+    }
+    if (!(momentum >= 0 && momentum <= 1) || !(eps > 0))
+        return op_error(g, WICK_EINVAL, "batchnorm: momentum %g outside [0, 1] or eps %g not > 0", momentum, eps);
+    if (!xn->batched && (long)xn->rows * xn->cols / C < 2)
+        return op_error(g, WICK_ESHAPE, "batchnorm: input '%s' [%d, %d] has one value per channel", xn->name,
+                        xn->rows, xn->cols);
+    wick_node id = add_op(g, OP_BATCHNORM, xn->rows, xn->cols, xn->batched, 3, x, gamma, beta);
+    if (id < 0) return -1;
+    node *nd = &g->nodes[id];
+    keep_image(g, id, x);
+    for (int k = 0; k < 3; k++) nd->state[k] = st[k];
+    nd->scalar = momentum;
+    nd->scalar2 = eps;
+    return id;
+}
+
+wick_node wick_g_batchnorm_named(wick_graph *g, const char *prefix, wick_node x, double momentum, double eps) {
+    if (!valid(g, x)) return -1;
+    int C = bn_channels(&g->nodes[x]);
+    static const char *suffix[5] = {"weight", "bias", "running_mean", "running_var", "num_batches_tracked"};
+    wick_node n[5];
+    for (int k = 0; k < 5; k++) {
+        char name[64];
+        if (snprintf(name, sizeof name, "%s.%s", prefix, suffix[k]) >= (int)sizeof name)
+            return op_error(g, WICK_EINVAL, "batchnorm: prefix '%s' too long", prefix);
+        if (k < 2) {
+            n[k] = wick_g_param(g, name, 1, C);
+            if (n[k] >= 0) {
+                g->nodes[n[k]].init = k == 0;
+                g->nodes[n[k]].has_init = 1;
+            }
+        } else if (k < 4) {
+            n[k] = wick_g_state(g, name, 1, C, k == 3);
+        } else {
+            n[k] = wick_g_counter(g, name);
+        }
+    }
+    return wick_g_batchnorm(g, x, n[0], n[1], n[2], n[3], n[4], momentum, eps);
+}
+
+wick_node wick_g_dropout(wick_graph *g, wick_node x, double p) {
+    if (!valid(g, x)) return -1;
+    if (!(p >= 0 && p <= 1)) return op_error(g, WICK_EINVAL, "dropout: probability %g outside [0, 1]", p);
+    node *xn = &g->nodes[x];
+    wick_node id = add_op(g, OP_DROPOUT, xn->rows, xn->cols, xn->batched, 1, x, 0, 0);
+    if (id < 0) return -1;
+    keep_image(g, id, x);
+    g->nodes[id].scalar = p;
+    return id;
+}
+
+wick_node wick_g_gaussian_noise(wick_graph *g, wick_node x, double std) {
+    if (!valid(g, x)) return -1;
+    if (!(std >= 0 && isfinite(std)))
+        return op_error(g, WICK_EINVAL, "gaussian_noise: standard deviation %g not >= 0", std);
+    node *xn = &g->nodes[x];
+    wick_node id = add_op(g, OP_GAUSS_NOISE, xn->rows, xn->cols, xn->batched, 1, x, 0, 0);
+    if (id < 0) return -1;
+    keep_image(g, id, x);
+    g->nodes[id].scalar = std;
+    return id;
+}
+
+wick_node wick_g_l1(wick_graph *g, wick_node x) {
+    return valid(g, x) ? add_op(g, OP_L1, 1, 1, 0, 1, x, 0, 0) : -1;
+}
+
+void wick_graph_set_training(wick_graph *g, int on) { g->training = on != 0; }
+int wick_graph_training(const wick_graph *g) { return g->training; }
+void wick_graph_set_seed(wick_graph *g, uint64_t seed) { g->seed = seed; }
+void wick_graph_set_step(wick_graph *g, uint64_t step) { g->step = step; }
+uint64_t wick_graph_step(const wick_graph *g) { return g->step; }
+
+wick_node wick_graph_find(const wick_graph *g, const char *name) {
+    if (!name || !*name) return -1;
+    for (int i = 0; i < g->n; i++)
+        if (!strcmp(g->nodes[i].name, name)) return i;
+    return -1;
+}
+
+int wick_graph_states(const wick_graph *g, wick_node *out, int max) {
+    int k = 0;
+    for (int i = 0; i < g->n; i++)
+        if (g->nodes[i].op == OP_STATE) {
+            if (out && k < max) out[k] = i;
+            k++;
+        }
+    return k;
+}
+
+wick_dtype wick_graph_dtype(const wick_graph *g, wick_node n) {
+    if (n >= 0 && n < g->n) {
+        if (g->nodes[n].op == OP_LABELS) return WICK_DT_I32;
+        if (g->nodes[n].op == OP_STATE && g->nodes[n].i64) return WICK_DT_I64;
+    }
+    return g->dt;
+}
+
 /* ---- compile ----------------------------------------------------------- */
 
 static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
@@ -218,15 +550,33 @@ static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
 wick_status wick_graph_compile(wick_graph *g) {
     if (g->err != WICK_OK) return g->err;
     if (g->compiled) return WICK_OK;
-    /* Pass 1 counts bytes, pass 2 hands out pointers into the arena. */
+    /* consumers that need a gradient from each node */
+    for (int i = 0; i < g->n; i++)
+        for (int k = 0; k < g->nodes[i].n_in; k++)
+            if (g->nodes[i].needs_grad) g->nodes[g->nodes[i].in[k]].consumers++;
+    /* Pass 1 counts bytes, pass 2 hands out pointers into the arena.  A view
+       takes its input's values, and its gradient too when it is the input's
+       only consumer (else its backward adds its gradient in). */
     size_t total = 0;
     for (int pass = 0; pass < 2; pass++) {
         char *base = pass ? g->arena : NULL;
         size_t off = 0;
         for (int i = 0; i < g->n; i++) {
             node *nd = &g->nodes[i];
-            size_t es = nd->op == OP_LABELS ? sizeof(int32_t) : g->esize;
+            size_t es = nd->op == OP_LABELS ? sizeof(int32_t) : nd->i64 ? sizeof(int64_t) : g->esize;
             size_t e = node_elems(nd), aux2 = 0, aux = op_aux_elems(g, nd, &aux2);
+            if (nd->op == OP_VIEW) {
+                node *in = &g->nodes[nd->in[0]];
+                nd->grad_alias = nd->needs_grad && in->consumers == 1;
+                if (pass) nd->val = in->val;
+                if (nd->grad_alias) {
+                    if (pass) nd->grad = in->grad;
+                } else if (nd->needs_grad) {
+                    if (pass) nd->grad = base + off;
+                    off += align64(e * es);
+                }
+                continue;
+            }
             if (pass) nd->val = base + off;
             off += align64(e * es);
             if (nd->needs_grad) {
@@ -243,7 +593,7 @@ wick_status wick_graph_compile(wick_graph *g) {
             }
         }
         if (!pass) {
-            total = off;
+            total = off ? off : 64;
             /* huge pages: a training step streams the weights and their
                gradients, megabytes of them (core/alloc.c) */
             g->arena = wick_huge_alloc(total);
@@ -253,10 +603,27 @@ wick_status wick_graph_compile(wick_graph *g) {
         }
     }
     g->arena_bytes = total;
-    /* consumers that need a gradient from each node */
-    for (int i = 0; i < g->n; i++)
-        for (int k = 0; k < g->nodes[i].n_in; k++)
-            if (g->nodes[i].needs_grad) g->nodes[g->nodes[i].in[k]].consumers++;
+    /* initial values: batch norm's weight 1, running variance 1 */
+    for (int i = 0; i < g->n; i++) {
+        node *nd = &g->nodes[i];
+        if (!nd->has_init) continue;
+        for (size_t j = 0; j < node_elems(nd); j++) {
+            if (g->dt == WICK_DT_F32) ((float *)nd->val)[j] = (float)nd->init;
+            else ((double *)nd->val)[j] = nd->init;
+        }
+    }
+    /* the ops' shared work space, one slot per thread of today's count */
+    g->scratch_threads = wick_threads() > 0 ? wick_threads() : 1;
+    size_t sb = 0;
+    for (int i = 0; i < g->n; i++) {
+        size_t b = op_scratch_bytes(g, &g->nodes[i], g->scratch_threads);
+        sb = b > sb ? b : sb;
+    }
+    if (sb) {
+        g->scratch = wick_aligned_alloc(sb);
+        if (!g->scratch) return g->err = wick_fail(WICK_ENOMEM, "graph: cannot allocate %zu bytes of scratch", sb);
+        g->scratch_bytes = sb;
+    }
     /* dense plans for float graphs at the full batch */
     if (g->dt == WICK_DT_F32)
         for (int i = 0; i < g->n; i++) {
@@ -334,8 +701,9 @@ const char *wick_graph_backend(const wick_graph *g) {
 void wick_graph_forward_to(wick_graph *g, wick_node n) {
     for (int i = 0; i <= n && i < g->n; i++) {
         node *nd = &g->nodes[i];
-        if (nd->op > OP_PARAM) op_forward(g, nd);
+        if (!op_is_leaf(nd->op)) op_forward(g, nd);
     }
+    if (g->training) g->step++;   /* the next forward draws new masks */
 }
 
 void wick_graph_forward(wick_graph *g) { wick_graph_forward_to(g, g->n - 1); }

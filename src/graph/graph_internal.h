@@ -8,13 +8,18 @@
 #include "core/core.h"
 
 typedef enum {
-    OP_INPUT, OP_LABELS, OP_PARAM,           /* leaves */
+    OP_INPUT, OP_LABELS, OP_PARAM, OP_STATE, /* leaves */
     OP_MATMUL, OP_BIAS, OP_ACT, OP_DENSE,
     OP_ADD, OP_MUL, OP_SCALE,
     OP_SUM, OP_MEAN,
     OP_SOFTMAX, OP_LOG_SOFTMAX,
-    OP_MSE, OP_XENT
+    OP_MSE, OP_XENT,
+    OP_VIEW,                                 /* as_image, flatten: shares its input's values */
+    OP_CONV2D, OP_MAXPOOL2D, OP_AVGPOOL2D, OP_GLOBAL_AVGPOOL,
+    OP_BATCHNORM, OP_DROPOUT, OP_GAUSS_NOISE, OP_L1
 } op_kind;
+
+static inline int op_is_leaf(op_kind op) { return op <= OP_STATE; }
 
 typedef struct {
     op_kind op;
@@ -25,6 +30,16 @@ typedef struct {
     wick_act act;       /* OP_ACT, OP_DENSE */
     double scalar;      /* OP_SCALE: factor; OP_XENT: label smoothing */
     int trans_b;        /* OP_MATMUL */
+    int C, H, W;        /* an image: cols == C*H*W, NCHW in each row; C == 0: plain */
+    wick_conv2d_params conv;  /* CONV2D, pools: geometry with the defaults filled in */
+    int state[3];       /* BATCHNORM: running mean, running var, counter (-1: none) */
+    double scalar2;     /* BATCHNORM: eps */
+    double init;        /* PARAM, STATE: fill at compile when has_init */
+    int has_init;
+    int i64;            /* STATE: one int64_t counter */
+    int grad_alias;     /* VIEW: grad is the input's grad (its only consumer) */
+    int ran_train;      /* BATCHNORM: the last forward used batch statistics;
+                           DROPOUT, GAUSS_NOISE: it drew a mask or noise */
     char name[64];
     void *val, *grad;   /* rows x cols elements (grad NULL unless needs_grad) */
     void *aux;          /* per-op scratch: pre-activation (ACT/DENSE), probabilities (XENT),
@@ -50,6 +65,11 @@ struct wick_graph {
     wick_status err;
     void *arena;
     size_t arena_bytes;
+    int training;                 /* 1 (default): batch statistics, dropout, noise */
+    uint64_t seed, step;          /* random ops: Philox key and the next step's counter */
+    void *scratch;                /* per-thread and per-chunk work space of the ops */
+    size_t scratch_bytes;
+    int scratch_threads;          /* threads the scratch holds a slot for */
 };
 
 /* Per-op kernels (ops.c).  acc: add into the gradient instead of writing it. */
@@ -58,6 +78,9 @@ void op_forward(wick_graph *g, node *nd);
 void op_backward(wick_graph *g, node *nd);
 /* Extra scratch an op needs beyond val/grad (elements of the graph's dtype). */
 size_t op_aux_elems(const wick_graph *g, const node *nd, size_t *aux2);
+/* Bytes of the graph-wide scratch an op needs while it runs with `threads`
+ * threads (shared by all ops: they run one at a time). */
+size_t op_scratch_bytes(const wick_graph *g, const node *nd, int threads);
 
 /* Float kernels over n contiguous elements, for the chain executor. */
 void op_act_fwd_f32(wick_act a, const float *z, float *y, size_t n);

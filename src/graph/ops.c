@@ -1,6 +1,7 @@
 /* ops.c — instantiates ops_impl.h for float and double and dispatches on the
  * graph's dtype: one source per op, two precisions. */
 #include "graph/graph_internal.h"
+#include <omp.h>
 #include <string.h>
 #include <tgmath.h>
 
@@ -16,6 +17,73 @@ __attribute__((simd("notinbranch"))) float cosf(float);
 __attribute__((simd("notinbranch"))) float log1pf(float);
 __attribute__((simd("notinbranch"))) float erff(float);
 #endif
+
+/* ---- shared by both precisions ----------------------------------------- */
+
+/* A convolution's (or pooling's) geometry with the defaults filled in. */
+typedef struct {
+    int C, H, W, OUT, OH, OW, kh, kw, sh, sw, ph, pw, dh, dw, G;
+} conv_geo;
+
+static conv_geo conv_geo_of(const wick_graph *g, const node *nd) {
+    const node *x = &g->nodes[nd->in[0]];
+    const wick_conv2d_params *k = &nd->conv;
+    return (conv_geo){x->C, x->H, x->W, nd->C, nd->H, nd->W, k->kh, k->kw, k->stride_h, k->stride_w,
+                      k->pad_h, k->pad_w, k->dil_h, k->dil_w, k->groups};
+}
+
+/* The outputs ox in [lo, hi) whose input column ox*s + off lies in [0, W). */
+static void conv_valid(int off, int s, int W, int OW, int *lo, int *hi) {
+    int a = off >= 0 ? 0 : (-off + s - 1) / s;
+    int b = W - 1 - off < 0 ? 0 : (W - 1 - off) / s + 1;
+    *lo = a < OW ? a : OW;
+    *hi = b < OW ? b : OW;
+    if (*hi < *lo) *hi = *lo;
+}
+
+/* 1x1 at stride 1 without padding: the input is its own column matrix. */
+static int conv_is_pointwise(const conv_geo *q) {
+    return q->kh == 1 && q->kw == 1 && q->sh == 1 && q->sw == 1 && q->ph == 0 && q->pw == 0;
+}
+
+/* One thread's scratch: the column matrix and its gradient, C*kh*kw x P each. */
+static size_t conv_slot_elems(const conv_geo *q) {
+    return 2 * (size_t)q->C * q->kh * q->kw * q->OH * q->OW;
+}
+
+/* The weight gradient's chunks of samples: a function of the batch alone, so
+ * the sums do not depend on the thread count. */
+#define CONV_CHUNKS 16
+static int conv_chunks(int batch) { return batch < CONV_CHUNKS ? batch : CONV_CHUNKS; }
+
+/* Threads for `items` samples or chunks: no more than the scratch has slots
+ * for, and one where the work is too small to share. */
+static int conv_threads(const wick_graph *g, const conv_geo *q, int items) {
+    int nt = omp_get_max_threads();
+    if (nt > g->scratch_threads) nt = g->scratch_threads;
+    if (nt > items) nt = items;
+    double flops = 2.0 * items * q->OUT * q->OH * q->OW * (q->C / q->G) * q->kh * q->kw;
+    return flops < 2e5 || nt < 1 ? 1 : nt;
+}
+
+/* 4 x 32 random bits: Philox block `blk` of node `id` at step `step`. */
+static void rand_block(uint64_t seed, uint64_t step, int id, uint64_t blk, uint32_t out[4]) {
+    uint32_t ctr[4] = {(uint32_t)blk, (uint32_t)id, (uint32_t)step, (uint32_t)(step >> 32)};
+    uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
+    wick_philox4x32(ctr, key, out);
+}
+
+/* 32 random bits to a uniform in (0, 1). */
+static double unit32(uint32_t r) { return ((double)r + 0.5) * (1.0 / 4294967296.0); }
+
+/* Four standard normals from four uniforms, two Box-Muller pairs. */
+static void box_muller(const uint32_t r[4], double z[4]) {
+    for (int k = 0; k < 4; k += 2) {
+        double rad = sqrt(-2.0 * log(unit32(r[k]))), th = 6.283185307179586477 * unit32(r[k + 1]);
+        z[k] = rad * cos(th);
+        z[k + 1] = rad * sin(th);
+    }
+}
 
 #define T float
 #define SFX(name) name##_f32
@@ -56,8 +124,21 @@ size_t op_aux_elems(const wick_graph *g, const node *nd, size_t *aux2) {
         return (k == WICK_ACT_RELU || k == WICK_ACT_LINEAR) ? 0 : node_elems(nd); /* z */
     }
     case OP_XENT: return node_elems(&g->nodes[nd->in[0]]);                    /* p */
+    case OP_MAXPOOL2D: return node_elems(nd);                                  /* argmax, int32 */
+    case OP_DROPOUT: return node_elems(nd);                                    /* mask */
+    case OP_BATCHNORM: {                                                       /* mean, invstd */
+        const node *x = &g->nodes[nd->in[0]];
+        return 2 * (size_t)(x->C > 0 ? x->C : x->cols);
+    }
     default: return 0;
     }
+}
+
+size_t op_scratch_bytes(const wick_graph *g, const node *nd, int threads) {
+    if (nd->op != OP_CONV2D) return 0;
+    conv_geo q = conv_geo_of(g, nd);
+    size_t kg = (size_t)q.C / q.G * q.kh * q.kw;
+    return (threads * conv_slot_elems(&q) + (size_t)conv_chunks(g->max_batch) * q.OUT * kg) * g->esize;
 }
 
 /* Row-range kernels for the chain executor (chain.c), float only. */

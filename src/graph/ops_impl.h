@@ -290,6 +290,415 @@ static void SFX(xent_bwd)(const T *p, const int32_t *lab, T g, T *dx, int rows, 
     for (int r = 0; r < rows; r++) SFX(xent_grad_rows)(p, lab, g / rows, dx, r, r + 1, cols, eps, acc);
 }
 
+/* The gradient of input k of nd: NULL when it needs none; *acc tells whether
+ * to add (a contribution was already written this pass). */
+static T *SFX(in_grad)(wick_graph *g, node *nd, int k, int *acc) {
+    node *a = &g->nodes[nd->in[k]];
+    if (!a->needs_grad) return NULL;
+    *acc = a->grad_begun;
+    a->grad_begun = 1;
+    return a->grad;
+}
+
+/* ---- conv2d: y = conv(x, W) + b, per sample im2col + GEMM ---------------
+ * x: [B, C*H*W]; W: [OUT, KG] with KG = (C/G)*kh*kw in (c, i, j) order;
+ * b: [1, OUT] or none; y: [B, OUT*OH*OW].  For one sample, col is the
+ * [C*kh*kw, P = OH*OW] matrix of input patches (im2col), group g's rows
+ * [g KG, (g+1) KG); then y_g [OG, P] = W_g [OG, KG] col_g [KG, P].
+ * Backward: dW_g += dy_g col_g^T, dcol_g = W_g^T dy_g, dx = col2im(dcol).
+ * A 1x1 kernel at stride 1 without padding is its own col (no copy).
+ * A float fast path (e.g. a oneDNN primitive planned at compile, as dense's
+ * plan) would slot in at the top of conv_fwd and conv_bwd. */
+
+/* col[(c kh + i) kw + j][oy OW + ox] = x[c][oy sh - ph + i dh][ox sw - pw + j dw], 0 outside. */
+static void SFX(im2col)(const conv_geo *q, const T *x, T *col) {
+    int P = q->OH * q->OW;
+    for (int c = 0; c < q->C; c++)
+        for (int i = 0; i < q->kh; i++)
+            for (int j = 0; j < q->kw; j++) {
+                T *row = col + (size_t)((c * q->kh + i) * q->kw + j) * P;
+                int off = j * q->dw - q->pw, lo, hi;
+                conv_valid(off, q->sw, q->W, q->OW, &lo, &hi);
+                for (int oy = 0; oy < q->OH; oy++) {
+                    int iy = oy * q->sh - q->ph + i * q->dh;
+                    T *r = row + (size_t)oy * q->OW;
+                    if (iy < 0 || iy >= q->H) {
+                        for (int ox = 0; ox < q->OW; ox++) r[ox] = 0;
+                        continue;
+                    }
+                    const T *xr = x + ((size_t)c * q->H + iy) * q->W + off;
+                    for (int ox = 0; ox < lo; ox++) r[ox] = 0;
+                    if (q->sw == 1) memcpy(r + lo, xr + lo, (size_t)(hi - lo) * sizeof *r);
+                    else for (int ox = lo; ox < hi; ox++) r[ox] = xr[(size_t)ox * q->sw];
+                    for (int ox = hi; ox < q->OW; ox++) r[ox] = 0;
+                }
+            }
+}
+
+/* dx += the patches of col put back where im2col took them (overlaps add). */
+static void SFX(col2im)(const conv_geo *q, const T *col, T *dx) {
+    int P = q->OH * q->OW;
+    for (int c = 0; c < q->C; c++)
+        for (int i = 0; i < q->kh; i++)
+            for (int j = 0; j < q->kw; j++) {
+                const T *row = col + (size_t)((c * q->kh + i) * q->kw + j) * P;
+                int off = j * q->dw - q->pw, lo, hi;
+                conv_valid(off, q->sw, q->W, q->OW, &lo, &hi);
+                for (int oy = 0; oy < q->OH; oy++) {
+                    int iy = oy * q->sh - q->ph + i * q->dh;
+                    if (iy < 0 || iy >= q->H) continue;
+                    const T *r = row + (size_t)oy * q->OW;
+                    T *xr = dx + ((size_t)c * q->H + iy) * q->W + off;
+                    for (int ox = lo; ox < hi; ox++) xr[(size_t)ox * q->sw] += r[ox];
+                }
+            }
+}
+
+static void SFX(conv_fwd)(wick_graph *g, node *nd) {
+    conv_geo q = conv_geo_of(g, nd);
+    const node *xn = &g->nodes[nd->in[0]];
+    const T *x = xn->val, *W = g->nodes[nd->in[1]].val;
+    const T *b = nd->n_in > 2 ? (const T *)g->nodes[nd->in[2]].val : NULL;
+    T *y = nd->val;
+    int B = nd->rows, P = q.OH * q.OW, OG = q.OUT / q.G, KG = q.C / q.G * q.kh * q.kw;
+    size_t slot = conv_slot_elems(&q);
+    int direct = conv_is_pointwise(&q), nt = conv_threads(g, &q, B);
+    T *scr = g->scratch;
+    _Pragma("omp parallel for schedule(static) num_threads(nt) if (nt > 1)")
+    for (int n = 0; n < B; n++) {
+        const T *xs = x + (size_t)n * xn->cols;
+        T *ys = y + (size_t)n * nd->cols, *col = scr + (size_t)omp_get_thread_num() * slot;
+        if (!direct) SFX(im2col)(&q, xs, col);
+        const T *cm = direct ? xs : col;
+        for (int gi = 0; gi < q.G; gi++) {
+            T *yg = ys + (size_t)gi * OG * P;
+            if (b)
+                for (int o = 0; o < OG; o++)
+                    for (int p = 0; p < P; p++) yg[(size_t)o * P + p] = b[gi * OG + o];
+            GEMM(0, 0, OG, P, KG, 1, W + (size_t)gi * OG * KG, KG, cm + (size_t)gi * KG * P, P, b ? 1 : 0,
+                 yg, P);
+        }
+    }
+}
+
+static void SFX(conv_bwd)(wick_graph *g, node *nd) {
+    conv_geo q = conv_geo_of(g, nd);
+    node *xn = &g->nodes[nd->in[0]], *wn = &g->nodes[nd->in[1]];
+    node *bn = nd->n_in > 2 ? &g->nodes[nd->in[2]] : NULL;
+    const T *x = xn->val, *W = wn->val, *dy = nd->grad;
+    int B = nd->rows, P = q.OH * q.OW, OG = q.OUT / q.G, KG = q.C / q.G * q.kh * q.kw;
+    int acc;
+    T *db = bn ? SFX(in_grad)(g, nd, 2, &acc) : NULL;
+    if (db) {   /* db[o] = sum over samples, then positions, in that order */
+        _Pragma("omp parallel for schedule(static) if ((size_t)B * nd->cols > 32768)")
+        for (int o = 0; o < q.OUT; o++) {
+            T s = 0;
+            for (int n = 0; n < B; n++) {
+                const T *r = dy + (size_t)n * nd->cols + (size_t)o * P;
+                for (int p = 0; p < P; p++) s += r[p];
+            }
+            ACC(db, o, s);
+        }
+    }
+    int accw = 0, accx = 0;
+    T *dW = SFX(in_grad)(g, nd, 1, &accw), *dx = SFX(in_grad)(g, nd, 0, &accx);
+    if (!dW && !dx) return;
+    /* The weight gradient sums over samples in fixed chunks, each into its own
+       partial, the partials then added in chunk order: the same sums for every
+       thread count.  One chunk writes dW itself. */
+    int nch = dW ? conv_chunks(B) : B;
+    size_t slot = conv_slot_elems(&q), wsz = (size_t)q.OUT * KG;
+    int direct = conv_is_pointwise(&q), nt = conv_threads(g, &q, nch);
+    T *scr = g->scratch, *part = scr + (size_t)g->scratch_threads * slot;
+    _Pragma("omp parallel for schedule(static) num_threads(nt) if (nt > 1)")
+    for (int c = 0; c < nch; c++) {
+        T *col = scr + (size_t)omp_get_thread_num() * slot, *dcol = col + slot / 2;
+        T *dWc = nch == 1 ? dW : part + (size_t)c * wsz;
+        int n0 = (int)((long)B * c / nch), n1 = (int)((long)B * (c + 1) / nch);
+        for (int n = n0; n < n1; n++) {
+            const T *xs = x + (size_t)n * xn->cols, *dys = dy + (size_t)n * nd->cols;
+            T *dxs = dx ? dx + (size_t)n * xn->cols : NULL;
+            if (dW && !direct) SFX(im2col)(&q, xs, col);
+            const T *cm = direct ? xs : col;
+            T beta = n > n0 ? 1 : (nch == 1 && accw) ? 1 : 0;
+            for (int gi = 0; gi < q.G; gi++) {
+                const T *dyg = dys + (size_t)gi * OG * P;
+                if (dW)
+                    GEMM(0, 1, OG, KG, P, 1, dyg, P, cm + (size_t)gi * KG * P, P, beta, dWc + (size_t)gi * OG * KG,
+                         KG);
+                if (dx)
+                    GEMM(1, 0, KG, P, OG, 1, W + (size_t)gi * OG * KG, KG, dyg, P, direct && accx ? 1 : 0,
+                         direct ? dxs + (size_t)gi * KG * P : dcol + (size_t)gi * KG * P, P);
+            }
+            if (dx && !direct) {
+                if (!accx) memset(dxs, 0, (size_t)xn->cols * sizeof *dxs);
+                SFX(col2im)(&q, dcol, dxs);
+            }
+        }
+    }
+    if (dW && nch > 1) {
+        _Pragma("omp parallel for schedule(static) if (wsz * nch > 32768)")
+        for (size_t i = 0; i < wsz; i++) {
+            T s = accw ? dW[i] : 0;
+            for (int c = 0; c < nch; c++) s += part[(size_t)c * wsz + i];
+            dW[i] = s;
+        }
+    }
+}
+
+/* ---- pooling ------------------------------------------------------------
+ * x: [B, C*H*W] -> y: [B, C*OH*OW].  Max pooling keeps, in aux, the index
+ * within the sample of each output's maximum (int32, -1 for a window of
+ * padding only) for the backward scatter. */
+
+static void SFX(maxpool_fwd)(wick_graph *g, node *nd) {
+    const node *xn = &g->nodes[nd->in[0]];
+    const wick_conv2d_params *k = &nd->conv;
+    int B = nd->rows, C = nd->C, H = xn->H, W = xn->W, OH = nd->H, OW = nd->W;
+    const T *x = xn->val;
+    T *y = nd->val;
+    int32_t *arg = nd->aux;
+    size_t work = (size_t)(B) * (nd->cols);
+    _Pragma("omp parallel for schedule(static) if (work > 32768)")
+    for (int n = 0; n < B; n++)
+        for (int c = 0; c < C; c++) {
+            const T *xp = x + (size_t)n * xn->cols + (size_t)c * H * W;
+            size_t o = (size_t)n * nd->cols + (size_t)c * OH * OW;
+            for (int oy = 0; oy < OH; oy++)
+                for (int ox = 0; ox < OW; ox++, o++) {
+                    T m = -INFINITY;
+                    int best = -1;
+                    for (int i = 0; i < k->kh; i++) {
+                        int iy = oy * k->stride_h - k->pad_h + i * k->dil_h;
+                        if (iy < 0 || iy >= H) continue;
+                        for (int j = 0; j < k->kw; j++) {
+                            int ix = ox * k->stride_w - k->pad_w + j * k->dil_w;
+                            if (ix < 0 || ix >= W) continue;
+                            T v = xp[iy * W + ix];
+                            if (v > m || isnan(v) || best < 0) {   /* first max; NaN wins, as torch */
+                                m = v;
+                                best = iy * W + ix;
+                                if (isnan(v)) goto done;
+                            }
+                        }
+                    }
+                done:
+                    y[o] = m;
+                    arg[o] = best < 0 ? -1 : c * H * W + best;
+                }
+        }
+}
+
+static void SFX(maxpool_bwd)(wick_graph *g, node *nd, T *dx, int acc) {
+    const node *xn = &g->nodes[nd->in[0]];
+    const T *dy = nd->grad;
+    const int32_t *arg = nd->aux;
+    size_t work = (size_t)(nd->rows) * (xn->cols);
+    _Pragma("omp parallel for schedule(static) if (work > 32768)")
+    for (int n = 0; n < nd->rows; n++) {
+        T *d = dx + (size_t)n * xn->cols;
+        if (!acc) memset(d, 0, (size_t)xn->cols * sizeof *d);
+        size_t o = (size_t)n * nd->cols;
+        for (int t = 0; t < nd->cols; t++)
+            if (arg[o + t] >= 0) d[arg[o + t]] += dy[o + t];
+    }
+}
+
+/* Average pooling, count_include_pad: each window sums what lies inside the
+ * input and divides by kh*kw.  back = 1: dx += dy / (kh kw) over each window. */
+static void SFX(avgpool)(wick_graph *g, node *nd, T *dx, int acc, int back) {
+    const node *xn = &g->nodes[nd->in[0]];
+    const wick_conv2d_params *k = &nd->conv;
+    int B = nd->rows, C = nd->C, H = xn->H, W = xn->W, OH = nd->H, OW = nd->W;
+    const T *x = xn->val, *dy = nd->grad;
+    T *y = nd->val, inv = (T)1 / ((T)k->kh * k->kw);
+    size_t work = (size_t)(B) * (nd->cols);
+    _Pragma("omp parallel for schedule(static) if (work > 32768)")
+    for (int n = 0; n < B; n++) {
+        if (back && !acc) memset(dx + (size_t)n * xn->cols, 0, (size_t)xn->cols * sizeof *dx);
+        for (int c = 0; c < C; c++) {
+            size_t xo = (size_t)n * xn->cols + (size_t)c * H * W;
+            size_t o = (size_t)n * nd->cols + (size_t)c * OH * OW;
+            for (int oy = 0; oy < OH; oy++)
+                for (int ox = 0; ox < OW; ox++, o++) {
+                    int y0 = oy * k->stride_h - k->pad_h, x0 = ox * k->stride_w - k->pad_w;
+                    int ya = y0 < 0 ? 0 : y0, yb = y0 + k->kh < H ? y0 + k->kh : H;
+                    int xa = x0 < 0 ? 0 : x0, xb = x0 + k->kw < W ? x0 + k->kw : W;
+                    if (back) {
+                        T v = dy[o] * inv;
+                        for (int iy = ya; iy < yb; iy++)
+                            for (int ix = xa; ix < xb; ix++) dx[xo + (size_t)iy * W + ix] += v;
+                    } else {
+                        T s = 0;
+                        for (int iy = ya; iy < yb; iy++)
+                            for (int ix = xa; ix < xb; ix++) s += x[xo + (size_t)iy * W + ix];
+                        y[o] = s * inv;
+                    }
+                }
+        }
+    }
+}
+
+/* x: [B, C*H*W] -> y: [B, C], the mean of each channel's H*W values. */
+static void SFX(gap)(wick_graph *g, node *nd, T *dx, int acc, int back) {
+    const node *xn = &g->nodes[nd->in[0]];
+    int HW = xn->H * xn->W, C = nd->C;
+    const T *x = xn->val, *dy = nd->grad;
+    T *y = nd->val, inv = (T)1 / (T)HW;
+    size_t work = (size_t)(nd->rows) * (xn->cols);
+    _Pragma("omp parallel for schedule(static) if (work > 32768)")
+    for (int n = 0; n < nd->rows; n++)
+        for (int c = 0; c < C; c++) {
+            size_t xo = (size_t)n * xn->cols + (size_t)c * HW, o = (size_t)n * C + c;
+            if (back) {
+                for (int p = 0; p < HW; p++) ACC(dx, xo + p, dy[o] * inv);
+            } else {
+                T s = 0;
+                for (int p = 0; p < HW; p++) s += x[xo + p];
+                y[o] = s * inv;
+            }
+        }
+}
+
+/* ---- batch normalisation ------------------------------------------------
+ * x, y: [B, C*HW] (HW = 1 for a plain node); gamma, beta, running mean and
+ * variance: [C].  aux = (mean[C], invstd[C]) of the last forward, M = B*HW:
+ *   xhat = (x - mean) invstd,  y = gamma xhat + beta.
+ * Training: mean and the biased variance of the batch; the running ones move
+ * by momentum with the unbiased variance var M / (M - 1).  Eval: the running
+ * statistics.  Each channel's sums run over samples then positions, in
+ * double, one channel per iteration: the same for every thread count. */
+
+static void SFX(bn_fwd)(wick_graph *g, node *nd) {
+    const node *xn = &g->nodes[nd->in[0]];
+    int B = nd->rows, C = xn->C > 0 ? xn->C : xn->cols, HW = nd->cols / C;
+    const T *x = xn->val, *gam = g->nodes[nd->in[1]].val, *bet = g->nodes[nd->in[2]].val;
+    T *y = nd->val, *mean = nd->aux, *inv = mean + C;
+    T *rm = nd->state[0] >= 0 ? (T *)g->nodes[nd->state[0]].val : NULL;
+    T *rv = nd->state[0] >= 0 ? (T *)g->nodes[nd->state[1]].val : NULL;
+    int batch = g->training || !rm;
+    double M = (double)B * HW, mom = nd->scalar, eps = nd->scalar2;
+    nd->ran_train = batch;
+    _Pragma("omp parallel for schedule(static) if ((size_t)B * nd->cols > 32768)")
+    for (int c = 0; c < C; c++) {
+        double mu, var;
+        if (batch) {
+            double s = 0, ss = 0;
+            for (int n = 0; n < B; n++) {
+                const T *r = x + (size_t)n * nd->cols + (size_t)c * HW;
+                for (int p = 0; p < HW; p++) s += r[p];
+            }
+            mu = s / M;
+            for (int n = 0; n < B; n++) {
+                const T *r = x + (size_t)n * nd->cols + (size_t)c * HW;
+                for (int p = 0; p < HW; p++) ss += ((double)r[p] - mu) * ((double)r[p] - mu);
+            }
+            var = ss / M;
+            if (rm && g->training) {
+                rm[c] = (T)((1 - mom) * rm[c] + mom * mu);
+                rv[c] = (T)((1 - mom) * rv[c] + mom * (M > 1 ? ss / (M - 1) : var));
+            }
+        } else {
+            mu = rm[c];
+            var = rv[c];
+        }
+        T m = (T)mu, is = (T)(1 / sqrt(var + eps)), ga = gam[c], be = bet[c];
+        mean[c] = m;
+        inv[c] = is;
+        for (int n = 0; n < B; n++) {
+            const T *r = x + (size_t)n * nd->cols + (size_t)c * HW;
+            T *o = y + (size_t)n * nd->cols + (size_t)c * HW;
+            for (int p = 0; p < HW; p++) o[p] = ga * ((r[p] - m) * is) + be;
+        }
+    }
+    if (batch && rm && g->training && nd->state[2] >= 0) ((int64_t *)g->nodes[nd->state[2]].val)[0]++;
+}
+
+/* dbeta = sum dy, dgamma = sum dy xhat; dx = gamma invstd dy in eval, and
+ * with batch statistics dx = gamma invstd (dy - (dbeta + xhat dgamma) / M). */
+static void SFX(bn_bwd)(wick_graph *g, node *nd) {
+    const node *xn = &g->nodes[nd->in[0]];
+    int B = nd->rows, C = xn->C > 0 ? xn->C : xn->cols, HW = nd->cols / C;
+    const T *x = xn->val, *gam = g->nodes[nd->in[1]].val, *dy = nd->grad;
+    const T *mean = nd->aux, *inv = mean + C;
+    int accx = 0, accg = 0, accb = 0;
+    T *dx = SFX(in_grad)(g, nd, 0, &accx), *dg = SFX(in_grad)(g, nd, 1, &accg), *dbe = SFX(in_grad)(g, nd, 2, &accb);
+    T M = (T)B * HW;
+    int batch = nd->ran_train;
+    _Pragma("omp parallel for schedule(static) if ((size_t)B * nd->cols > 32768)")
+    for (int c = 0; c < C; c++) {
+        T m = mean[c], is = inv[c], sdy = 0, sdyx = 0;
+        for (int n = 0; n < B; n++) {
+            const T *r = x + (size_t)n * nd->cols + (size_t)c * HW, *d = dy + (size_t)n * nd->cols + (size_t)c * HW;
+            for (int p = 0; p < HW; p++) {
+                sdy += d[p];
+                sdyx += d[p] * ((r[p] - m) * is);
+            }
+        }
+        if (dg) dg[c] = accg ? dg[c] + sdyx : sdyx;
+        if (dbe) dbe[c] = accb ? dbe[c] + sdy : sdy;
+        if (!dx) continue;
+        T k = gam[c] * is, a = batch ? sdy / M : 0, bq = batch ? sdyx / M : 0;
+        int acc = accx;
+        for (int n = 0; n < B; n++) {
+            size_t o = (size_t)n * nd->cols + (size_t)c * HW;
+            for (int p = 0; p < HW; p++) ACC(dx, o + p, k * (dy[o + p] - a - ((x[o + p] - m) * is) * bq));
+        }
+    }
+}
+
+/* ---- dropout, Gaussian noise, L1 ----------------------------------------
+ * Element e = r*cols + c of the node draws from Philox block e/4 under the
+ * graph's seed, with the node's index and the step in the counter
+ * (rand_block in ops.c): dropout keeps it when its 32-bit uniform is >= p;
+ * noise takes Box-Muller normals, two from each pair of uniforms.  Blocks are
+ * split over threads statically: the draws do not depend on the count. */
+
+static void SFX(dropout_fwd)(wick_graph *g, node *nd) {
+    const T *x = g->nodes[nd->in[0]].val;
+    T *y = nd->val, *mask = nd->aux;
+    size_t n = node_elems(nd), nb = (n + 3) / 4;
+    double p = nd->scalar;
+    int id = (int)(nd - g->nodes);
+    nd->ran_train = g->training && p > 0;
+    if (!nd->ran_train) {
+        memcpy(y, x, n * sizeof *y);
+        return;
+    }
+    T scale = p < 1 ? (T)(1 / (1 - p)) : 0;
+    _Pragma("omp parallel for schedule(static) if (n > 32768)")
+    for (size_t blk = 0; blk < nb; blk++) {
+        uint32_t r[4];
+        rand_block(g->seed, g->step, id, blk, r);
+        for (int l = 0; l < 4 && blk * 4 + l < n; l++) {
+            size_t e = blk * 4 + l;
+            mask[e] = unit32(r[l]) >= p ? scale : 0;
+            y[e] = x[e] * mask[e];
+        }
+    }
+}
+
+static void SFX(noise_fwd)(wick_graph *g, node *nd) {
+    const T *x = g->nodes[nd->in[0]].val;
+    T *y = nd->val;
+    size_t n = node_elems(nd), nb = (n + 3) / 4;
+    double sd = nd->scalar;
+    int id = (int)(nd - g->nodes);
+    nd->ran_train = g->training && sd > 0;
+    if (!nd->ran_train) {
+        memcpy(y, x, n * sizeof *y);
+        return;
+    }
+    _Pragma("omp parallel for schedule(static) if (n > 32768)")
+    for (size_t blk = 0; blk < nb; blk++) {
+        uint32_t r[4];
+        double z[4];
+        rand_block(g->seed, g->step, id, blk, r);
+        box_muller(r, z);
+        for (int l = 0; l < 4 && blk * 4 + l < n; l++) y[blk * 4 + l] = x[blk * 4 + l] + (T)(sd * z[l]);
+    }
+}
+
 /* ---- dispatch ---------------------------------------------------------- */
 
 static void SFX(forward)(wick_graph *g, node *nd) {
@@ -324,18 +733,23 @@ static void SFX(forward)(wick_graph *g, node *nd) {
         break;
     }
     case OP_XENT: SFX(xent_fwd)(x, b->val, nd->aux, y, a->rows, a->cols, nd->scalar); break;
+    case OP_VIEW: break;   /* shares its input's values */
+    case OP_CONV2D: SFX(conv_fwd)(g, nd); break;
+    case OP_MAXPOOL2D: SFX(maxpool_fwd)(g, nd); break;
+    case OP_AVGPOOL2D: SFX(avgpool)(g, nd, NULL, 0, 0); break;
+    case OP_GLOBAL_AVGPOOL: SFX(gap)(g, nd, NULL, 0, 0); break;
+    case OP_BATCHNORM: SFX(bn_fwd)(g, nd); break;
+    case OP_DROPOUT: SFX(dropout_fwd)(g, nd); break;
+    case OP_GAUSS_NOISE: SFX(noise_fwd)(g, nd); break;
+    case OP_L1: {
+        size_t m = node_elems(a);
+        double s = 0;              /* fixed order, as sum and mean */
+        for (size_t i = 0; i < m; i++) s += fabs((double)x[i]);
+        y[0] = (T)(s / m);
+        break;
+    }
     default: break;
     }
-}
-
-/* The gradient of input k of nd: NULL when it needs none; *acc tells whether
- * to add (a contribution was already written this pass). */
-static T *SFX(in_grad)(wick_graph *g, node *nd, int k, int *acc) {
-    node *a = &g->nodes[nd->in[k]];
-    if (!a->needs_grad) return NULL;
-    *acc = a->grad_begun;
-    a->grad_begun = 1;
-    return a->grad;
 }
 
 static void SFX(backward)(wick_graph *g, node *nd) {
@@ -394,6 +808,40 @@ static void SFX(backward)(wick_graph *g, node *nd) {
     case OP_XENT:
         if ((da = SFX(in_grad)(g, nd, 0, &acc)))
             SFX(xent_bwd)(nd->aux, b->val, dy[0], da, a->rows, a->cols, nd->scalar, acc);
+        return;
+    case OP_VIEW:
+        /* an aliased gradient is already the input's: only mark it written */
+        if ((da = SFX(in_grad)(g, nd, 0, &acc)) && !nd->grad_alias)
+            for (size_t i = 0; i < n; i++) ACC(da, i, dy[i]);
+        return;
+    case OP_CONV2D: SFX(conv_bwd)(g, nd); return;
+    case OP_MAXPOOL2D:
+        if ((da = SFX(in_grad)(g, nd, 0, &acc))) SFX(maxpool_bwd)(g, nd, da, acc);
+        return;
+    case OP_AVGPOOL2D:
+        if ((da = SFX(in_grad)(g, nd, 0, &acc))) SFX(avgpool)(g, nd, da, acc, 1);
+        return;
+    case OP_GLOBAL_AVGPOOL:
+        if ((da = SFX(in_grad)(g, nd, 0, &acc))) SFX(gap)(g, nd, da, acc, 1);
+        return;
+    case OP_BATCHNORM: SFX(bn_bwd)(g, nd); return;
+    case OP_DROPOUT:
+        if ((da = SFX(in_grad)(g, nd, 0, &acc))) {
+            const T *mask = nd->aux;
+            if (nd->ran_train) for (size_t i = 0; i < n; i++) ACC(da, i, dy[i] * mask[i]);
+            else for (size_t i = 0; i < n; i++) ACC(da, i, dy[i]);
+        }
+        return;
+    case OP_GAUSS_NOISE:
+        if ((da = SFX(in_grad)(g, nd, 0, &acc))) for (size_t i = 0; i < n; i++) ACC(da, i, dy[i]);
+        return;
+    case OP_L1:
+        if ((da = SFX(in_grad)(g, nd, 0, &acc))) {
+            size_t m = node_elems(a);
+            const T *x = a->val;
+            T v = dy[0] / (T)m;
+            for (size_t i = 0; i < m; i++) ACC(da, i, x[i] > 0 ? v : x[i] < 0 ? -v : 0);
+        }
         return;
     default: return;
     }
