@@ -53,6 +53,68 @@ ok $? "SIGINT stops with exit 130 and leaves a checkpoint (exit $rc)"
 head -c 100 "$T/c.safetensors" > "$T/trunc.safetensors"
 expect 1 "trunc.safetensors" "a truncated checkpoint is refused, naming the file" -- $W train $D --resume "$T/trunc.safetensors"
 
+# ---- files and runs from strangers (checklists/bad-inputs.md) ----
+# st.py IN OUT [drop-checksum] [set KEY VALUE] [nan TENSOR] [extra NAME]: rewrites a safetensors file
+cat > "$T/st.py" <<'PY'
+import json, struct, sys
+src, dst, *ops = sys.argv[1:]
+b = open(src, "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n]); data = bytearray(b[8 + n:])
+meta = h.get("__metadata__", {})
+while ops:
+    op = ops.pop(0)
+    if op == "drop-checksum":
+        meta.pop("checksum", None); meta.pop("crc32", None)
+    elif op == "set":
+        k, v = ops.pop(0), ops.pop(0); meta[k] = v
+    elif op == "nan":
+        lo, hi = h[ops.pop(0)]["data_offsets"]
+        for i in range(lo, hi, 4): data[i:i + 4] = struct.pack("<f", float("nan"))
+    elif op == "extra":
+        h[ops.pop(0)] = {"dtype": "F32", "shape": [1], "data_offsets": [len(data), len(data) + 4]}
+        data += bytes(4)
+h["__metadata__"] = meta
+j = json.dumps(h).encode(); j += b" " * (-len(j) % 8)
+open(dst, "wb").write(struct.pack("<Q", len(j)) + j + bytes(data))
+PY
+$W train $D --epochs 1 --out "$T/ok.safetensors" >/dev/null 2>&1
+python3 "$T/st.py" "$T/ok.safetensors" "$T/nan.safetensors" drop-checksum nan 2.weight
+expect 1 "'2.weight' is not finite at index 0" "eval refuses a model with a NaN layer, naming the tensor" -- $W eval --model "$T/nan.safetensors" --test-csv "$T/d.csv"
+expect 1 "'2.weight' is not finite" "--init-from refuses a NaN model" -- $W train $D --epochs 1 --init-from "$T/nan.safetensors"
+python3 "$T/st.py" "$T/ok.safetensors" "$T/esc.safetensors" drop-checksum extra $'x\e[2J\e]0;owned\a'
+err=$($W eval --model "$T/esc.safetensors" --test-csv "$T/d.csv" 2>&1 >/dev/null)
+! printf '%s' "$err" | LC_ALL=C grep -q $'[\x01-\x1f\x7f]' && printf '%s' "$err" | grep -q 'x1b'
+ok $? "a tensor name with control characters reaches the terminal escaped"
+$W train $D --epochs 2 --max-steps 30 --checkpoint "$T/k.safetensors" >/dev/null 2>&1
+python3 "$T/st.py" "$T/k.safetensors" "$T/k-nosum.safetensors" drop-checksum
+expect 1 "has no 'checksum'" "a checkpoint without its checksum is refused, saying how to re-save" -- $W train $D --epochs 2 --resume "$T/k-nosum.safetensors"
+python3 "$T/st.py" "$T/k.safetensors" "$T/k-edit.safetensors" set batch_in_epoch -5
+expect 1 "checksum mismatch" "an edited checkpoint counter is refused by the checksum" -- $W train $D --epochs 2 --resume "$T/k-edit.safetensors"
+
+# a run that stops early leaves its last good weights where the message says
+mkdir -p "$T/cwd" && rm -f "$T/cwd/"*
+expect 3 "written to wick-last-good.safetensors" "divergence writes the last good weights (cwd by default)" -- \
+    sh -c "cd '$T/cwd' && exec $W train $D --lr 1e4 --epochs 3"
+expect 0 "test accuracy" "... and they are a model eval reads" -- $W eval --model "$T/cwd/wick-last-good.safetensors" --test-csv "$T/d.csv"
+expect 3 "written to $T/dv.safetensors" "divergence with --out writes them there" -- $W train $D --lr 1e4 --epochs 3 --out "$T/dv.safetensors"
+expect 3 "written to $T/dc.last-good.safetensors" "divergence with only --checkpoint writes them beside it" -- $W train $D --lr 1e4 --epochs 3 --checkpoint "$T/dc.safetensors"
+rm -f "$T/cwd/"*
+(cd "$T/cwd" && exec $W train $D --epochs 100000) >/dev/null 2>"$T/int.err" &
+pid=$!; sleep 1.5; kill -INT $pid; wait $pid; rc=$?
+[ $rc = 130 ] && grep -q "written to wick-last-good.safetensors" "$T/int.err" && [ -s "$T/cwd/wick-last-good.safetensors" ]
+ok $? "SIGINT without --checkpoint writes the weights and says where (exit $rc)"
+
+# logs on a full disk fail the run
+expect 1 "/dev/full: writing the log failed" "--log-steps on a full disk fails" -- $W train $D --epochs 2 --log-steps /dev/full
+expect 1 "/dev/full: writing the log failed" "--log on a full disk fails" -- $W train $D --epochs 2 --log /dev/full
+
+# two runs on one checkpoint: the second is refused
+$W train $D --epochs 100000 --checkpoint "$T/lock.safetensors" >/dev/null 2>&1 &
+pid=$!; sleep 1.5
+expect 1 "locked by another wick run" "a second run on the same checkpoint is refused" -- $W train $D --epochs 1 --checkpoint "$T/lock.safetensors"
+kill -INT $pid; wait $pid
+
 # a slice of the real data: 20 steps of the main job's net
 if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     out=$($W train --max-steps 20 --val 1000 --quiet --json 2>/dev/null | tail -n 1)

@@ -1,9 +1,11 @@
 /* cli.c — helpers shared by the command files. */
 #include "cli.h"
+#include "core/cnum.h"
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <getopt.h>
 
 int cli_fail(const char *cmd, wick_status s) {
@@ -24,7 +26,7 @@ int cli_default_init(const char *cmd, wick_act act, double *cb, double *cw) {
 int cli_double(const char *flag, const char *s, double *out) {
     char *end;
     errno = 0;
-    double v = strtod(s, &end);
+    double v = wick_strtod_c(s, &end);   /* "0.5" whatever the locale */
     if (end == s || *end || errno == ERANGE || !isfinite(v)) {
         fprintf(stderr, "wick: %s expects a finite number, got '%s'\n", flag, s);
         return 0;
@@ -71,8 +73,12 @@ int cli_write_json(FILE *f, const char *cmd, const json_t *o, int digits) {
         fprintf(stderr, "wick %s: out of memory for the JSON\n", cmd);
         return EXIT_FAIL;
     }
-    fprintf(f, "%s\n", s);
-    fflush(f);
+    int bad = fprintf(f, "%s\n", s) < 0;
+    bad |= fflush(f) != 0;
     free(s);
+    if (bad) {
+        if (f != stderr) fprintf(stderr, "wick %s: writing the JSON failed: %s\n", cmd, strerror(errno));
+        return EXIT_FAIL;
+    }
     return EXIT_OK;
 }

@@ -5,6 +5,7 @@
  * confusion matrix.  Results go to stdout, progress and logs to stderr. */
 #include "cli.h"
 #include "core/core.h"
+#include "core/cnum.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -68,6 +69,8 @@ static wick_status check_writable(const char *path) {
 
 /* ---- progress and logs ------------------------------------------------- */
 
+static volatile int stop_flag;
+
 typedef struct {
     int bar;                  /* a progress bar on a terminal */
     int quiet;
@@ -76,11 +79,25 @@ typedef struct {
     int epochs;
     double t_epoch;
     json_t *reports;          /* array of per-epoch objects */
+    const char *log_path, *steps_path;
+    char io_error[600];       /* a log that could not be written: the run stops */
 } progress;
+
+/* A log file that fails (a full disk) stops the run at the next step, as an
+ * interrupt would (a checkpoint is written), and the run fails saying so. */
+static void log_failed(progress *p, const char *path, int err) {
+    if (p->io_error[0]) return;
+    snprintf(p->io_error, sizeof p->io_error, "%s: writing the log failed: %s", path, strerror(err ? err : EIO));
+    stop_flag = -1;
+}
 
 static void on_step(void *user, long step, int epoch, int b, int nb, double loss) {
     progress *p = user;
-    if (p->steps) fprintf(p->steps, "%.9g\n", loss);
+    if (p->steps) {
+        char num[40];
+        wick_snprintf_c(num, sizeof num, "%.9g\n", loss);
+        if (fputs(num, p->steps) == EOF || ferror(p->steps)) log_failed(p, p->steps_path, errno);
+    }
     if (!p->bar || (b % 20 != 0 && b != nb)) return;
     int w = 30, done = (int)((double)b / nb * w);
     char bar[64];
@@ -109,14 +126,39 @@ static void on_epoch(void *user, const wick_epoch_report *r) {
             fprintf(stderr, "epoch %2d  train loss %.4f  val loss %.4f  val acc %.4f  lr %.3g  %.1fs  %.0f samples/s\n",
                     r->epoch, r->train_loss, r->val_loss, r->val_acc, r->lr, r->seconds, r->samples_per_s);
     }
-    if (p->log) cli_write_json(p->log, "train", o, 9);
+    if (p->log && cli_write_json(p->log, "train", o, 9) != EXIT_OK && p->log != stderr)
+        log_failed(p, p->log_path, errno);
+    if (p->steps && fflush(p->steps) != 0) log_failed(p, p->steps_path, errno);
     json_decref(o);
     p->t_epoch = now();
 }
 
-/* ---- signals ----------------------------------------------------------- */
+/* ---- lost work --------------------------------------------------------- */
 
-static volatile int stop_flag;
+/* Where a run that stopped early (diverged, or interrupted without a
+ * checkpoint) leaves its last good weights: --out when given, else beside
+ * the checkpoint (c.safetensors -> c.last-good.safetensors), else
+ * wick-last-good.safetensors in the working directory.  The message of the
+ * failure says where, or why they could not be written. */
+static void save_last_good(wick_mlp *m, const char *out, const char *ckpt) {
+    char path[4200], msg[1200], why[700];
+    if (out) snprintf(path, sizeof path, "%s", out);
+    else if (ckpt) {
+        size_t n = strlen(ckpt), ext = strlen(".safetensors");
+        if (n > ext && !strcmp(ckpt + n - ext, ".safetensors")) n -= ext;
+        snprintf(path, sizeof path, "%.*s.last-good.safetensors", (int)n, ckpt);
+    } else snprintf(path, sizeof path, "wick-last-good.safetensors");
+    snprintf(msg, sizeof msg, "%s", wick_last_error());
+    /* wick_fail only records the message here: the caller keeps its status */
+    if (wick_mlp_save(m, path) == WICK_OK) {
+        wick_fail(WICK_OK, "%s; the last good weights are written to %s", msg, path);
+    } else {
+        snprintf(why, sizeof why, "%s", wick_last_error());
+        wick_fail(WICK_OK, "%s; the last good weights could not be written: %s", msg, why);
+    }
+}
+
+/* ---- signals ----------------------------------------------------------- */
 
 static void on_signal(int sig) { stop_flag = sig; }
 
@@ -393,9 +435,13 @@ int cmd_train(int argc, char **argv) {
     wick_metrics *mt = NULL;
     FILE *logf = NULL, *stepf = NULL;
     json_t *reports = json_array();
-    int rc = EXIT_FAIL;
+    int rc = EXIT_FAIL, lock_fd = -1;
+    progress p = {.bar = isatty(2) && !quiet, .quiet = quiet, .epochs = tc.epochs, .reports = reports,
+                  .log_path = log_path, .steps_path = steps_path};
 
     if ((out && (s = check_writable(out))) || (tc.checkpoint && (s = check_writable(tc.checkpoint)))) goto fail;
+    /* a second run writing the same checkpoint would interleave with ours */
+    if (tc.checkpoint && (s = wick_path_lock(tc.checkpoint, &lock_fd))) goto fail;
     double t_load = now();
     if ((s = load_data(&d, 0, &all))) goto fail;
     if (!d.train_csv || d.test_csv) {
@@ -416,7 +462,6 @@ int cmd_train(int argc, char **argv) {
     wick_mlp_init(m, tc.seed);
     if (init_from && (s = wick_mlp_load_params(m, init_from))) goto fail;
 
-    progress p = {.bar = isatty(2) && !quiet, .quiet = quiet, .epochs = tc.epochs, .reports = reports};
     if (log_path && !(logf = p.log = fopen(log_path, "w"))) {
         s = wick_fail(WICK_EIO, "%s: %s", log_path, strerror(errno));
         goto fail;
@@ -447,12 +492,34 @@ int cmd_train(int argc, char **argv) {
     p.t_epoch = now();
     s = wick_trainer_run(t);
     if (p.bar) fprintf(stderr, "\r\033[K");
+    if (p.io_error[0] && s == WICK_EINTERRUPTED) {   /* we stopped it: the log's failure is the news */
+        char why[700];
+        snprintf(why, sizeof why, "%s", wick_last_error());
+        s = wick_fail(WICK_EIO, "%s; %s", p.io_error, why);
+    }
+    if (s == WICK_EDIVERGED || (s != WICK_OK && !tc.checkpoint && t && wick_trainer_steps(t) > 0))
+        save_last_good(m, out, tc.checkpoint);
     if (s) goto fail;
+    if (p.io_error[0]) { s = wick_fail(WICK_EIO, "%s", p.io_error); goto fail; }
 
     double t_eval = now(), test_loss = NAN;
     if (test && (s = wick_evaluate(m, test, &mt, &test_loss))) goto fail;
     t_eval = now() - t_eval;
     if (out && (s = wick_mlp_save(m, out))) goto fail;
+    /* the logs complete on disk, or the run fails */
+    for (int k = 0; k < 2; k++) {
+        FILE **f = k ? &stepf : &logf;
+        if (!*f) continue;
+        int bad = fflush(*f) != 0 || ferror(*f);
+        int err = errno;
+        bad |= fclose(*f) != 0;
+        *f = NULL;
+        if (bad) {
+            s = wick_fail(WICK_EIO, "%s: writing the log failed: %s", k ? steps_path : log_path,
+                          strerror(err ? err : errno));
+            goto fail;
+        }
+    }
 
     double secs = wick_trainer_seconds(t), samples = wick_trainer_samples(t);
     double sps = secs > 0 ? samples / secs : 0;
@@ -503,6 +570,7 @@ fail:
 done:
     if (logf) fclose(logf);
     if (stepf) fclose(stepf);
+    wick_path_unlock(lock_fd);
     json_decref(reports);
     wick_metrics_free(mt);
     wick_trainer_free(t);
@@ -611,9 +679,15 @@ int cmd_eval(int argc, char **argv) {
         if ((s = wick_mlp_predict(m, test->x, test->n, out))) goto fail;
         FILE *f = fopen(logits, "w");
         if (!f) { s = wick_fail(WICK_EIO, "%s: %s", logits, strerror(errno)); goto fail; }
+        int bad = 0;
         for (size_t i = 0; i < test->n; i++)
-            for (int j = 0; j < nL; j++) fprintf(f, j + 1 < nL ? "%.9g," : "%.9g\n", out[i * nL + j]);
-        if (fclose(f) != 0) { s = wick_fail(WICK_EIO, "%s: write failed", logits); goto fail; }
+            for (int j = 0; j < nL; j++) {
+                char num[40];   /* the C locale's point whatever the environment's */
+                wick_snprintf_c(num, sizeof num, j + 1 < nL ? "%.9g," : "%.9g\n", out[i * nL + j]);
+                bad |= fputs(num, f) == EOF;
+            }
+        bad |= ferror(f) != 0;
+        if ((fclose(f) != 0) | bad) { s = wick_fail(WICK_EIO, "%s: write failed: %s", logits, strerror(errno)); goto fail; }
     }
     printf("test accuracy %.4f (%zu samples), test loss %.4f\n", mt->accuracy, test->n, loss);
     print_report(mt, !d.test_csv);
