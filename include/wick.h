@@ -202,6 +202,10 @@ WICK_API const char *wick_dtype_name(wick_dtype t);   /* "F32", ... */
 WICK_API size_t      wick_dtype_size(wick_dtype t);
 
 #define WICK_ST_MAX_DIMS 8
+/* At most this many tensors and __metadata__ entries in a file, far above
+ * any model: a header listing more is refused before wick allocates for it. */
+#define WICK_ST_MAX_TENSORS 65536
+#define WICK_ST_MAX_META    65536
 
 /* One tensor to write, or one read. */
 typedef struct {
@@ -226,9 +230,24 @@ WICK_API const char *wick_st_meta(const wick_st_file *f, const char *key);
 
 /* Writes n tensors and nmeta key/value pairs (meta[2k], meta[2k+1]) to path
  * atomically: a temporary file in the same directory, fsync, rename, fsync of
- * the directory.  On failure the old file at path is untouched. */
+ * the directory.  On failure the old file at path is untouched.  An existing
+ * path that is not a regular file (a device, FIFO, socket, directory or a
+ * symbolic link) is refused; an existing file's permissions (and, for root,
+ * its owner) are kept; a new file gets 0666 & ~umask (src/io/path.c). */
 WICK_API wick_status wick_st_write(const char *path, const wick_st_tensor *t, int n,
                                    const char *const *meta, int nmeta);
+
+/* An advisory lock on an output path (a checkpoint), so that two runs never
+ * write it at once: flock(LOCK_EX | LOCK_NB) on the sidecar file PATH.lock
+ * (created if missing, never followed if a link, refused if not a regular
+ * file; it holds the holder's pid and is left in place).  *fd_out gets the
+ * lock's descriptor, or -1 on failure; WICK_EIO with "PATH is locked by
+ * another wick run (pid N)" when it is held, by this process or another.
+ * The lock ends with wick_path_unlock(fd) or when the process exits (even by
+ * SIGKILL); it is not inherited across exec.  wick_path_unlock(-1) is a
+ * no-op. */
+WICK_API wick_status wick_path_lock(const char *path, int *fd_out);
+WICK_API void        wick_path_unlock(int fd);
 
 /* ---------------------------------------------------------------------------
  * Plots through gnuplot (src/io/plot.c)

@@ -4,7 +4,9 @@
 #include "check.h"
 #include "core/core.h"
 #include "io/io.h"
+#include "locale_de.h"
 #include <dirent.h>
+#include <time.h>
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -93,7 +95,7 @@ static void test_roundtrip(void) {
     /* no temporary file left beside it */
     DIR *dir = opendir(chk_tmp(""));
     struct dirent *e;
-    while (dir && (e = readdir(dir))) CHECK(!strstr(e->d_name, ".tmp."));
+    while (dir && (e = readdir(dir))) CHECK(!strstr(e->d_name, "tmp."));
     if (dir) closedir(dir);
 }
 
@@ -325,6 +327,157 @@ static void test_data_section_short(void) {
                 WICK_EFORMAT, "data section is 7 bytes, shorter than the 8 the offsets need");
 }
 
+
+/* ---- bounds on what a header can make wick allocate ------------------------ */
+
+/* A header of n zero-size tensors at [0, 0], then tail (e.g. "}"). */
+static char *many_tensors(int n, const char *tail) {
+    char *h = malloc((size_t)n * 64 + strlen(tail) + 8);
+    size_t k = (size_t)sprintf(h, "{");
+    for (int i = 0; i < n; i++)
+        k += (size_t)sprintf(h + k, "%s\"t%d\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0,0]}",
+                             i ? "," : "", i);
+    strcpy(h + k, tail);
+    return h;
+}
+
+static double seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* At most WICK_ST_MAX_TENSORS tensors and WICK_ST_MAX_META metadata entries
+ * (65,536 each, far above any model): a header listing more is refused
+ * before anything per tensor is allocated, and one far beyond the bound
+ * before the JSON is even parsed (1.5 million tensors in 69 MB of header
+ * had taken 16 s and 1.3 GB). */
+static void test_too_many_tensors(void) {
+    CHECK(WICK_ST_MAX_TENSORS == 65536 && WICK_ST_MAX_META == 65536);
+    char *h = many_tensors(WICK_ST_MAX_TENSORS, "}");
+    CHECK_OK(rd(st_file("max.st", h, NULL, 0)));
+    CHECK(F && wick_st_count(F) == WICK_ST_MAX_TENSORS);
+    free(h);
+    h = many_tensors(WICK_ST_MAX_TENSORS + 1, "}");
+    CHECK_FAILS(rd(st_file("max1.st", h, NULL, 0)), WICK_EFORMAT,
+                "max1.st: 65537 tensors, more than the 65536 wick accepts");
+    free(h);
+    /* refused before parsing: the JSON after the entries is not even valid */
+    h = many_tensors(300000, ",GARBAGE");
+    double t0 = seconds();
+    CHECK_FAILS(rd(st_file("many.st", h, NULL, 0)), WICK_EFORMAT,
+                "many.st: the header has 300000 top-level entries, more than the 65536 tensors wick accepts");
+    CHECK(seconds() - t0 < 5);
+    free(h);
+}
+
+static void test_too_many_metadata(void) {
+    int n = WICK_ST_MAX_META + 1;
+    char *h = malloc((size_t)n * 16 + 64);
+    size_t k = (size_t)sprintf(h, "{\"__metadata__\":{");
+    for (int i = 0; i < n; i++) k += (size_t)sprintf(h + k, "%s\"k%d\":\"\"", i ? "," : "", i);
+    strcpy(h + k, "}}");
+    CHECK_FAILS(rd(st_file("meta-many.st", h, NULL, 0)), WICK_EFORMAT,
+                "meta-many.st: __metadata__ has 65537 entries, more than the 65536 wick accepts");
+    free(h);
+}
+
+/* One tensor with a shape of 3 million entries: refused before parsing by
+ * the count of JSON values a valid header can hold. */
+static void test_too_many_values(void) {
+    size_t n = 3000000;
+    char *h = malloc(2 * n + 128);
+    size_t k = (size_t)sprintf(h, "{\"t\":{\"dtype\":\"U8\",\"data_offsets\":[0,0],\"shape\":[0");
+    for (size_t i = 1; i < n; i++) { h[k++] = ','; h[k++] = '0'; }
+    strcpy(h + k, ", GARBAGE");
+    CHECK_FAILS(rd(st_file("values.st", h, NULL, 0)), WICK_EFORMAT,
+                "values.st: the header holds about 3000011 JSON values, more than 65536 tensors");
+    free(h);
+}
+
+/* The writer never writes a file the reader refuses. */
+static void test_write_too_many_tensors(void) {
+    int n = WICK_ST_MAX_TENSORS + 1;
+    wick_st_tensor *t = calloc((size_t)n, sizeof *t);
+    for (int i = 0; i < n; i++) t[i] = (wick_st_tensor){"same", WICK_DT_U8, 1, {0}, NULL};
+    CHECK_FAILS(wick_st_write(chk_tmp("wmany.st"), t, n, NULL, 0), WICK_EINVAL,
+                "65537 tensors, more than the 65536 a file may hold");
+    const char *meta[2 * 65537];
+    for (int i = 0; i < 2 * 65537; i++) meta[i] = "k";
+    CHECK_FAILS(wick_st_write(chk_tmp("wmany.st"), t, 1, meta, 65537), WICK_EINVAL,
+                "65537 metadata entries, more than the 65536 a file may hold");
+    free(t);
+}
+
+/* ---- file-supplied text in messages ---------------------------------------- */
+
+/* No C0 control, DEL, C1 control (UTF-8 C2 80..9F) or bidi override
+ * (E2 80 AA..AE, E2 81 A6..A9) in the message. */
+static int clean_message(void) {
+    const unsigned char *s = (const unsigned char *)wick_last_error();
+    for (; *s; s++) {
+        if (*s < 0x20 || *s == 0x7f) return 0;
+        if (s[0] == 0xc2 && s[1] >= 0x80 && s[1] <= 0x9f) return 0;
+        if (s[0] == 0xe2 && s[1] == 0x80 && s[2] >= 0xaa && s[2] <= 0xae) return 0;
+        if (s[0] == 0xe2 && s[1] == 0x81 && s[2] >= 0xa6 && s[2] <= 0xa9) return 0;
+    }
+    return 1;
+}
+
+/* Tensor names, metadata keys and dtypes come from the file: escaped in
+ * messages, so a crafted name cannot drive the user's terminal. */
+static void test_names_escaped(void) {
+    CHECK_FAILS(rd(st_file("esc1.st", "{\"\\u001b[2J\\u001b]0;owned\\u0007\":{\"shape\":[1],\"data_offsets\":[0,1]}}", "x", 1)),
+                WICK_EFORMAT, "tensor '\\x1b[2J\\x1b]0;owned\\x07': missing field 'dtype'");
+    CHECK(clean_message());
+    CHECK_FAILS(rd(st_file("esc2.st", "{\"__metadata__\":{\"\\u001b[31mred\":1}}", NULL, 0)),
+                WICK_EFORMAT, "__metadata__ value of '\\x1b[31mred' is not a string");
+    CHECK(clean_message());
+    CHECK_FAILS(rd(st_file("esc3.st", "{\"t\":{\"dtype\":\"\\u001b[5m\",\"shape\":[1],\"data_offsets\":[0,1]}}", "x", 1)),
+                WICK_EFORMAT, "unknown dtype '\\x1b[5m'");
+    CHECK(clean_message());
+    /* C1 CSI (U+009B), a bidi override (U+202E), DEL */
+    CHECK_FAILS(rd(st_file("esc4.st", "{\"a\\u009b31m\\u202eb\\u007f\":{\"dtype\":\"U8\",\"shape\":[1.5],\"data_offsets\":[0,1]}}", "x", 1)),
+                WICK_EFORMAT, "tensor 'a\\u009b31m\\u202eb\\x7f': shape entry 1.5 is not an integer");
+    CHECK(clean_message());
+    /* a backslash is doubled: a name cannot pass for an escape */
+    CHECK_FAILS(rd(st_file("esc5.st", "{\"x\\\\x1b\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,1]}}", "x", 1)),
+                WICK_EFORMAT, "tensor 'x\\\\x1b': data offsets [0, 1] hold 1 bytes");
+    /* the tiling messages name two tensors */
+    CHECK_FAILS(rd(st_file("esc6.st",
+        "{\"\\u001bA\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,2]},"
+        "\"\\u001bB\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[1,3]}}", "xyz", 3)),
+        WICK_EFORMAT, "tensor '\\x1bB': data starts at offset 1 but tensor '\\x1bA' ends at 2 (overlap)");
+    CHECK(clean_message());
+    /* jansson quotes the offending token in its syntax errors */
+    CHECK_FAILS(rd(st_file("esc7.st", "{\"a\":\x1b[2J}", NULL, 0)), WICK_EFORMAT, "not valid JSON");
+    CHECK(clean_message());
+    CHECK_FAILS(rd(st_file("esc8.st", "{\"a\":tru\x1b[2J}", NULL, 0)), WICK_EFORMAT, "not valid JSON");
+    CHECK(clean_message());
+    /* a long name is cut, with a mark */
+    char h[2200];
+    size_t k = (size_t)sprintf(h, "{\"");
+    memset(h + k, 'n', 2000);
+    k += 2000;
+    strcpy(h + k, "\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,2]}}");
+    CHECK_FAILS(rd(st_file("esc9.st", h, "xy", 2)), WICK_EFORMAT, "nnn...': data offsets [0, 2] hold 2 bytes");
+}
+
+/* Numbers in messages use '.' whatever the caller's locale (a German user's
+ * program calls setlocale(LC_ALL, "")). */
+static void test_locale_messages(void) {
+    if (!chk_locale_de()) SKIP("de_DE.UTF-8 not available (locales / localedef)");
+    CHECK_FAILS(rd(st_file("loc.st", "{\"t\":{\"dtype\":\"U8\",\"shape\":[1.5],\"data_offsets\":[0,1]}}", "x", 1)),
+                WICK_EFORMAT, "shape entry 1.5 is not an integer");
+    double d[2] = {0.5, 1.25};
+    wick_st_tensor t = {"d", WICK_DT_F64, 1, {2}, d};
+    const char *meta[] = {"lr", "0.5"};
+    CHECK_OK(wick_st_write(chk_tmp("loc2.st"), &t, 1, meta, 1));
+    CHECK_OK(rd(chk_tmp("loc2.st")));
+    CHECK(F && strcmp(wick_st_meta(F, "lr"), "0.5") == 0);
+    chk_locale_c();
+}
+
 /* ---- the writer ---------------------------------------------------------- */
 
 static void test_write_refusals(void) {
@@ -378,7 +531,7 @@ static int count_tmp_files(void) {
     int k = 0;
     DIR *dir = opendir(chk_tmp(""));
     struct dirent *e;
-    while (dir && (e = readdir(dir))) k += strstr(e->d_name, ".tmp.") != NULL;
+    while (dir && (e = readdir(dir))) k += strstr(e->d_name, "tmp.") != NULL;
     if (dir) closedir(dir);
     return k;
 }
@@ -434,12 +587,14 @@ static void test_write_killed(void) {
         CHECK(v == 1 || v == 2);
         CHECK(memcmp(w, v == 1 ? one : two, n * sizeof *w) == 0);
     }
-    /* the killed saves leave temporaries behind: readers never look at them */
+    /* the killed saves leave temporaries behind: readers never look at
+     * them, and a later save removes them once they are old enough
+     * (test_io_paths.c) */
     DIR *dir = opendir(chk_tmp(""));
     struct dirent *e;
     char tmpname[600];
     while (dir && (e = readdir(dir)))
-        if (strstr(e->d_name, ".killed.safetensors.tmp.")) {
+        if (strstr(e->d_name, ".killed.safetensors.wick-tmp.")) {
             snprintf(tmpname, sizeof tmpname, "%s", chk_tmp(e->d_name));
             unlink(tmpname);
         }
@@ -540,6 +695,12 @@ int main(void) {
     RUN(test_count_overflow);
     RUN(test_bytes_after_last_tensor);
     RUN(test_data_section_short);
+    RUN(test_too_many_tensors);
+    RUN(test_too_many_metadata);
+    RUN(test_too_many_values);
+    RUN(test_write_too_many_tensors);
+    RUN(test_names_escaped);
+    RUN(test_locale_messages);
     RUN(test_write_refusals);
     RUN(test_write_bad_paths);
     RUN(test_write_atomic);

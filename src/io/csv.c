@@ -16,7 +16,10 @@
  * hex floats ("0x1p3"); nan/inf unless allow_nonfinite; overflow ("1e999");
  * an unterminated quote; a NUL byte (binary data); a line longer than
  * CSV_MAX_LINE; an empty or header-only file.  "1,5" meant as a decimal is a
- * ragged row. */
+ * ragged row.
+ * The file's text in a message (a field) is escaped (wick_io_esc), and
+ * messages print numbers in the C locale too.  The file is opened without
+ * blocking and must be a regular file (src/io/path.c). */
 #include "core/core.h"
 #include "io/io.h"
 #include <errno.h>
@@ -27,13 +30,13 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* Longest accepted line: bounds the scratch buffer for one field. */
 #define CSV_MAX_LINE (16u << 20)
 
-static locale_t c_locale;
-static pthread_once_t c_locale_once = PTHREAD_ONCE_INIT;
-static void c_locale_init(void) { c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0); }
+/* Room for a field in a message: cut with "..." past about 40 bytes. */
+#define CSV_TOK_CAP 48
 
 typedef struct {
     const char *name;
@@ -48,10 +51,11 @@ typedef struct {
 static int parse_number(csv_ctx *c, size_t col, const char *tok, double *v, int quiet) {
     const char *p = tok;
     if (*p == '+' || *p == '-') p++;
+    char et[CSV_TOK_CAP];
     if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
         if (!quiet)
-            wick_fail(WICK_EFORMAT, "%s: line %zu, column %zu: hex number '%.40s' refused", c->name,
-                      c->line, col, tok);
+            wick_fail(WICK_EFORMAT, "%s: line %zu, column %zu: hex number '%s' refused", c->name,
+                      c->line, col, wick_io_esc(et, sizeof et, tok));
         return 0;
     }
     if (!*tok) {
@@ -60,23 +64,23 @@ static int parse_number(csv_ctx *c, size_t col, const char *tok, double *v, int 
     }
     char *end;
     errno = 0;
-    double x = strtod_l(tok, &end, c_locale);
+    double x = strtod_l(tok, &end, wick_io_c_locale());
     if (end == tok || *end) {
         if (!quiet)
-            wick_fail(WICK_EFORMAT, "%s: line %zu, column %zu: '%.40s' is not a number", c->name,
-                      c->line, col, tok);
+            wick_fail(WICK_EFORMAT, "%s: line %zu, column %zu: '%s' is not a number", c->name,
+                      c->line, col, wick_io_esc(et, sizeof et, tok));
         return 0;
     }
     if (quiet) { *v = x; return 1; }
     if (errno == ERANGE && isinf(x)) {
-        wick_fail(WICK_EFORMAT, "%s: line %zu, column %zu: '%.40s' overflows a double", c->name,
-                  c->line, col, tok);
+        wick_fail(WICK_EFORMAT, "%s: line %zu, column %zu: '%s' overflows a double", c->name,
+                  c->line, col, wick_io_esc(et, sizeof et, tok));
         return 0;
     }
     /* ERANGE with a tiny result is underflow: accepted as 0 / subnormal. */
     if (!isfinite(x) && !c->allow_nonfinite) {
-        wick_fail(WICK_EFORMAT, "%s: line %zu, column %zu: '%.40s' is not finite (nan/inf refused)",
-                  c->name, c->line, col, tok);
+        wick_fail(WICK_EFORMAT, "%s: line %zu, column %zu: '%s' is not finite (nan/inf refused)",
+                  c->name, c->line, col, wick_io_esc(et, sizeof et, tok));
         return 0;
     }
     *v = x;
@@ -162,8 +166,7 @@ wick_status wick_csv_read_mem(const char *name, const char *buf, size_t len, int
         return wick_fail(WICK_EINVAL, "wick_csv_read: NULL argument");
     *out = NULL;
     *rows = *cols = 0;
-    pthread_once(&c_locale_once, c_locale_init);
-    if (!c_locale) return wick_fail(WICK_ENOMEM, "%s: cannot create the C locale", name);
+    if (!wick_io_c_locale()) return wick_fail(WICK_ENOMEM, "%s: cannot create the C locale", name);
     const char *p = buf ? buf : "", *end = p + len;
     if (len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) p += 3;   /* UTF-8 BOM */
     const char *nul = memchr(p, 0, (size_t)(end - p));
@@ -258,25 +261,29 @@ fail:
 /* The whole file in memory (a CSV is far smaller than the doubles it holds). */
 static wick_status slurp(const char *path, char **buf, size_t *len) {
     *buf = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return wick_fail(WICK_EIO, "%s: cannot open: %s", path, strerror(errno));
+    int fd;
     struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return wick_fail(WICK_EIO, "%s: not a regular file", path);
-    }
+    wick_status s = wick_io_open_input(path, &fd, &st);
+    if (s) return s;
     size_t n = (size_t)st.st_size;
     char *b = wick_malloc(n + 1);
     if (!b) {
-        fclose(f);
+        close(fd);
         return wick_fail(WICK_ENOMEM, "%s: out of memory for %zu bytes", path, n);
     }
-    size_t got = fread(b, 1, n, f);
-    int err = ferror(f);
-    fclose(f);
-    if (got != n || err) {
+    size_t got = 0;
+    int err = 0;
+    while (got < n) {
+        ssize_t r = read(fd, b + got, n - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) { err = r < 0 ? errno : 0; break; }
+        got += (size_t)r;
+    }
+    close(fd);
+    if (got != n) {
         wick_free(b);
-        return wick_fail(WICK_EIO, "%s: read error (%zu of %zu bytes)", path, got, n);
+        return wick_fail(WICK_EIO, "%s: read error (%zu of %zu bytes)%s%s", path, got, n,
+                         err ? ": " : "", err ? strerror(err) : "");
     }
     b[n] = 0;
     *buf = b;
@@ -291,7 +298,9 @@ static wick_status csv_read_file(const char *path, int allow_nonfinite, double *
     size_t len = 0;
     wick_status s = slurp(path, &buf, &len);
     if (s) return s;
+    locale_t loc = wick_io_locale_enter();
     s = wick_csv_read_mem(path, buf, len, allow_nonfinite, out, rows, cols, first_line);
+    wick_io_locale_leave(loc);
     wick_free(buf);
     return s;
 }
@@ -310,6 +319,8 @@ wick_status wick_dataset_load_csv(const char *path, int label_col, int classes, 
     wick_status s = csv_read_file(path, 0, &v, &rows, &cols, &first);
     if (s) return s;
     wick_dataset *d = NULL;
+    /* labels and values in messages: "2.5", not "2,5" */
+    locale_t loc = wick_io_locale_enter();
     if (cols < 2) {
         s = wick_fail(WICK_EFORMAT, "%s: %zu column: need features and a label", path, cols);
         goto done;
@@ -364,6 +375,7 @@ wick_status wick_dataset_load_csv(const char *path, int label_col, int classes, 
     *out = d;
     d = NULL;
 done:
+    wick_io_locale_leave(loc);
     wick_dataset_free(d);
     wick_free(v);
     return s;

@@ -11,7 +11,10 @@
  * a short read, not an error (gzerror/gzclose say Z_BUF_ERROR), and bytes
  * after the stream are ignored.  So the decompressed bytes are counted
  * against the header exactly, and we never inflate more than the header
- * implies plus one byte: a gzip bomb stops there. */
+ * implies plus one byte: a gzip bomb stops there.
+ *
+ * The file is opened once, without blocking, and checked to be a regular
+ * file (src/io/path.c); stdio or zlib then read that same descriptor. */
 #include "core/core.h"
 #include <unistd.h>
 #include "io/io.h"
@@ -101,25 +104,35 @@ wick_status wick_idx_read(const char *path, wick_idx **out) {
     idx_src src = {NULL, NULL, WICK_OK};
     wick_idx *t = NULL;
     wick_status s = WICK_OK;
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return wick_fail(WICK_EIO, "%s: cannot open: %s", path, strerror(errno));
+    int fd;
     struct stat st;
-    if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(fp);
-        return wick_fail(WICK_EIO, "%s: not a regular file", path);
-    }
+    if ((s = wick_io_open_input(path, &fd, &st))) return s;
     uint64_t fsize = (uint64_t)st.st_size;
     uint8_t m[4];
-    size_t nm = fread(m, 1, 2, fp);
+    ssize_t nm;
+    do nm = pread(fd, m, 2, 0); while (nm < 0 && errno == EINTR);
+    if (nm < 0) {
+        s = wick_fail(WICK_EIO, "%s: read error: %s", path, strerror(errno));
+        close(fd);
+        return s;
+    }
     int gz = nm == 2 && m[0] == 0x1f && m[1] == 0x8b;
+    /* pread left the offset at 0 for whichever reads on */
     if (gz) {
-        fclose(fp);
-        src.gz = gzopen(path, "rb");
-        if (!src.gz) return wick_fail(WICK_EIO, "%s: cannot open as gzip: %s", path, strerror(errno));
+        src.gz = gzdopen(fd, "rb");
+        if (!src.gz) {
+            close(fd);   /* gzdopen does not close it on failure */
+            return wick_fail(WICK_ENOMEM, "%s: out of memory opening the gzip stream", path);
+        }
         gzbuffer(src.gz, 1 << 17);
     } else {
-        rewind(fp);
-        src.fp = fp;
+        src.fp = fdopen(fd, "rb");
+        if (!src.fp) {
+            s = wick_fail(errno == ENOMEM ? WICK_ENOMEM : WICK_EIO, "%s: cannot open: %s", path,
+                          strerror(errno));
+            close(fd);
+            return s;
+        }
     }
     const char *what = gz ? " decompressed" : "";
 

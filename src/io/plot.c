@@ -1,7 +1,14 @@
 /* plot.c — line and point plots into a PNG through gnuplot (a pipe to
  * `gnuplot`, pngcairo terminal, else png).  The data go inline ('-'), so no
- * temporary files are left behind. */
+ * temporary files are left behind.  The script's numbers are printed in the
+ * C locale (under de_DE printf writes "0,5", which gnuplot reads as two
+ * columns), and the destination must be a regular file or nothing, as for
+ * every output of wick (src/io/path.c): gnuplot would open a FIFO, a device
+ * or a link's target as readily as a file. */
 #include "core/core.h"
+#include "io/io.h"
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,16 +57,24 @@ wick_status wick_plot_png(const char *path, const char *title, const char *xlabe
         if (!s[k].x || !s[k].y || s[k].n == 0)
             return wick_fail(WICK_EINVAL, "%s: series %d is empty", path, k);
     }
+    int exists;
+    wick_status st = wick_io_check_output(path, NULL, &exists);
+    if (st) return st;
     if (!have_gnuplot())
         return wick_fail(WICK_EUNSUPPORTED, "%s: gnuplot is not installed (apt-get install "
                          "gnuplot-nox); no plot written", path);
     /* refuse an unwritable destination here, with a clear message, rather
-     * than through gnuplot's stderr */
-    FILE *probe = fopen(path, "wb");
-    if (!probe) return wick_fail(WICK_EIO, "%s: cannot write the plot", path);
-    fclose(probe);
+     * than through gnuplot's stderr; O_NONBLOCK and O_NOFOLLOW: whatever
+     * took the name since the check cannot hang us or redirect the probe */
+    int probe = open(path, O_WRONLY | O_CREAT | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0666);
+    if (probe < 0) return wick_fail(WICK_EIO, "%s: cannot write the plot: %s", path, strerror(errno));
+    struct stat ps;
+    int regular = fstat(probe, &ps) == 0 && S_ISREG(ps.st_mode);
+    close(probe);
+    if (!regular) return wick_fail(WICK_EIO, "%s: is not a regular file: refusing to plot into it", path);
     FILE *g = popen("gnuplot 2>/dev/null", "w");
     if (!g) return wick_fail(WICK_EIO, "%s: cannot start gnuplot", path);
+    locale_t loc = wick_io_locale_enter();
     fprintf(g, "if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) { set terminal pngcairo size 900,600 "
                "noenhanced } else { set terminal png size 900,600 }\n");
     fprintf(g, "set output ");
@@ -98,6 +113,7 @@ wick_status wick_plot_png(const char *path, const char *title, const char *xlabe
             }
             fprintf(g, "e\n");
         }
+    wick_io_locale_leave(loc);
     int rc = pclose(g);
     struct stat sb;
     if (rc != 0 || stat(path, &sb) != 0 || sb.st_size == 0)

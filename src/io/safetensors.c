@@ -12,14 +12,22 @@
  * have been checked against the file's size.  JSON goes through jansson with
  * JSON_REJECT_DUPLICATES (jansson also validates UTF-8 and refuses NUL in
  * strings).  Tensor data is copied into a 64-byte aligned buffer, so a float
- * tensor can be read in place even when N is not a multiple of 8. */
+ * tensor can be read in place even when N is not a multiple of 8.
+ *
+ * What a header can make wick allocate is bounded: at most
+ * WICK_ST_MAX_TENSORS tensors and WICK_ST_MAX_META metadata entries, checked
+ * twice: roughly by a scan of the raw header that allocates nothing (so a
+ * header listing millions of tensors is refused before jansson builds
+ * them), exactly on the parsed object before any per-tensor allocation.
+ * Names, metadata keys and dtypes from the file reach messages only through
+ * wick_io_esc (src/io/text.c); messages print numbers in the C locale.
+ * Opening and replacing files by name is src/io/path.c's. */
 #include "core/core.h"
 #include "io/io.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -27,6 +35,13 @@
 
 /* The reference implementation's limit on the header length. */
 #define ST_MAX_HEADER 100000000ull
+
+/* Room for a file-supplied name in a message (escaped, cut with "..."). */
+#define ST_NAME_CAP 160
+
+/* A valid header holds at most 18 JSON values a tensor (8 dimensions) and 2
+ * a metadata entry; this allows unknown fields of a few values besides. */
+#define ST_MAX_VALUES (32ull * WICK_ST_MAX_TENSORS + 2ull * WICK_ST_MAX_META + 64)
 
 /* ---------------------------------------------------------------------------
  * dtypes
@@ -140,7 +155,7 @@ static int span_cmp(const void *a, const void *b) {
  * already refused by the parser as "too big integer"). */
 static wick_status get_uint(const char *path, const char *tensor, const char *what, json_t *v,
                             uint64_t *out) {
-    if (json_is_real(v))
+    if (json_is_real(v))   /* %g: the caller holds the C locale */
         return wick_fail(WICK_EFORMAT, "%s: tensor '%s': %s %g is not an integer", path, tensor,
                          what, json_real_value(v));
     if (!json_is_integer(v))
@@ -163,11 +178,14 @@ static wick_status parse_dtype(const char *path, const char *tensor, json_t *v, 
         if (strcmp(s, foreign_dtypes[k]) == 0)
             return wick_fail(WICK_EUNSUPPORTED, "%s: tensor '%s': dtype %s is not supported by wick",
                              path, tensor, s);
-    return wick_fail(WICK_EFORMAT, "%s: tensor '%s': unknown dtype '%.40s'", path, tensor, s);
+    char es[48];
+    return wick_fail(WICK_EFORMAT, "%s: tensor '%s': unknown dtype '%s'", path, tensor,
+                     wick_io_esc(es, sizeof es, s));
 }
 
 /* One tensor entry: fills t (name set by the caller) and its span; checks
- * that the offsets hold exactly elements x dtype size bytes. */
+ * that the offsets hold exactly elements x dtype size bytes.  name is the
+ * escaped name, for messages. */
 static wick_status parse_tensor(const char *path, const char *name, json_t *v, wick_st_tensor *t,
                                 st_span *sp) {
     wick_status s;
@@ -222,15 +240,19 @@ static wick_status parse_meta(const char *path, json_t *m, wick_st_file *f) {
     if (!json_is_object(m))
         return wick_fail(WICK_EFORMAT, "%s: __metadata__ is not a JSON object", path);
     size_t nm = json_object_size(m);
-    if (nm > (size_t)INT32_MAX / 2)
-        return wick_fail(WICK_EFORMAT, "%s: __metadata__ has too many entries", path);
+    if (nm > WICK_ST_MAX_META)
+        return wick_fail(WICK_EFORMAT, "%s: __metadata__ has %zu entries, more than the %d wick accepts",
+                         path, nm, WICK_ST_MAX_META);
     f->meta = wick_calloc(2 * nm + 1, sizeof *f->meta);
     if (!f->meta) return wick_fail(WICK_ENOMEM, "%s: out of memory for __metadata__", path);
     const char *key;
     json_t *v;
     json_object_foreach(m, key, v) {
-        if (!json_is_string(v))
-            return wick_fail(WICK_EFORMAT, "%s: __metadata__ value of '%.80s' is not a string", path, key);
+        if (!json_is_string(v)) {
+            char ek[ST_NAME_CAP];
+            return wick_fail(WICK_EFORMAT, "%s: __metadata__ value of '%s' is not a string", path,
+                             wick_io_esc(ek, sizeof ek, key));
+        }
         char *k = dup_str(key), *val = dup_str(json_string_value(v));
         if (!k || !val) {
             wick_free(k); wick_free(val);
@@ -243,6 +265,40 @@ static wick_status parse_meta(const char *path, json_t *m, wick_st_file *f) {
     return WICK_OK;
 }
 
+/* Counts, without allocating, what jansson would build from the raw header:
+ * the members of the top-level object (the tensors and __metadata__) and,
+ * roughly, the JSON values (each but the first follows a ',', ':', '[' or
+ * '{' outside a string).  A header far beyond the bounds is refused before
+ * it is parsed; parse_header checks the exact counts after. */
+static wick_status prescan(const char *path, const char *h, size_t n) {
+    size_t top = 0, values = 0;
+    long depth = 0;
+    int in_str = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = h[i];
+        if (in_str) {
+            if (c == '\\') i++;
+            else if (c == '"') in_str = 0;
+            continue;
+        }
+        switch (c) {
+        case '"': in_str = 1; break;
+        case '{': case '[': depth++; values++; break;
+        case '}': case ']': depth--; break;
+        case ':': values++; top += depth == 1; break;
+        case ',': values++; break;
+        }
+    }
+    if (top > (size_t)WICK_ST_MAX_TENSORS + 1)
+        return wick_fail(WICK_EFORMAT, "%s: the header has %zu top-level entries, more than the %d tensors wick accepts",
+                         path, top, WICK_ST_MAX_TENSORS);
+    if (values > ST_MAX_VALUES)
+        return wick_fail(WICK_EFORMAT, "%s: the header holds about %zu JSON values, more than %d tensors "
+                         "and %d metadata entries can need", path, values, WICK_ST_MAX_TENSORS,
+                         WICK_ST_MAX_META);
+    return WICK_OK;
+}
+
 /* Validates header hdr[0..hlen) against a data section of data_len bytes and
  * builds f's tensor table (data pointers still relative: set by the caller). */
 static wick_status parse_header(const char *path, const char *hdr, size_t hlen, uint64_t data_len,
@@ -251,6 +307,8 @@ static wick_status parse_header(const char *path, const char *hdr, size_t hlen, 
     if (nul)
         return wick_fail(WICK_EFORMAT, "%s: NUL byte in the JSON header at file offset %zu (pad with spaces)",
                          path, (size_t)(nul - hdr) + 8);
+    wick_status s = prescan(path, hdr, hlen);
+    if (s) return s;
     json_error_t err;
     /* JSON_DECODE_ANY: a top level that is not an object gets our message */
     json_alloc_failed = 0;
@@ -260,10 +318,11 @@ static wick_status parse_header(const char *path, const char *hdr, size_t hlen, 
         return wick_fail(WICK_ENOMEM, "%s: out of memory parsing the header", path);
     }
     if (!root) {
+        /* jansson quotes the offending token: the file's bytes */
+        char et[ST_NAME_CAP];
         return wick_fail(WICK_EFORMAT, "%s: header is not valid JSON: %s (header byte %d)", path,
-                         err.text, err.position);
+                         wick_io_esc(et, sizeof et, err.text), err.position);
     }
-    wick_status s = WICK_OK;
     st_span *spans = NULL;
     if (!json_is_object(root)) {
         s = wick_fail(WICK_EFORMAT, "%s: header's top level is not a JSON object", path);
@@ -271,8 +330,9 @@ static wick_status parse_header(const char *path, const char *hdr, size_t hlen, 
     }
     json_t *meta = json_object_get(root, "__metadata__");
     size_t total = json_object_size(root), nt = total - (meta != NULL);
-    if (nt > (size_t)INT32_MAX - 1) {
-        s = wick_fail(WICK_EFORMAT, "%s: too many tensors", path);
+    if (nt > WICK_ST_MAX_TENSORS) {
+        s = wick_fail(WICK_EFORMAT, "%s: %zu tensors, more than the %d wick accepts", path, nt,
+                      WICK_ST_MAX_TENSORS);
         goto done;
     }
     if (meta && (s = parse_meta(path, meta, f))) goto done;
@@ -293,7 +353,9 @@ static wick_status parse_header(const char *path, const char *hdr, size_t hlen, 
         if (v == meta) continue;
         tmp[k].name = key;
         spans[k].index = k;
-        if ((s = parse_tensor(path, key, v, &tmp[k], &spans[k]))) { wick_free(tmp); goto done; }
+        char en[ST_NAME_CAP];
+        wick_io_esc(en, sizeof en, key);
+        if ((s = parse_tensor(path, en, v, &tmp[k], &spans[k]))) { wick_free(tmp); goto done; }
         k++;
     }
     /* Second pass, in offset order: the tensors must tile [0, data_len)
@@ -305,12 +367,14 @@ static wick_status parse_header(const char *path, const char *hdr, size_t hlen, 
     for (size_t i = 0; i < nt; i++) {
         const char *nm = tmp[spans[i].index].name;
         if (spans[i].begin != at) {
+            char en[ST_NAME_CAP], ep[ST_NAME_CAP];
+            wick_io_esc(en, sizeof en, nm);
             if (!prev)
                 s = wick_fail(WICK_EFORMAT, "%s: tensor '%s': the first tensor's data starts at offset %llu, not 0",
-                              path, nm, (unsigned long long)spans[i].begin);
+                              path, en, (unsigned long long)spans[i].begin);
             else
                 s = wick_fail(WICK_EFORMAT, "%s: tensor '%s': data starts at offset %llu but tensor '%s' ends at %llu (%s)",
-                              path, nm, (unsigned long long)spans[i].begin, prev,
+                              path, en, (unsigned long long)spans[i].begin, wick_io_esc(ep, sizeof ep, prev),
                               (unsigned long long)at, spans[i].begin > at ? "a hole" : "overlap");
             wick_free(tmp);
             goto done;
@@ -429,18 +493,14 @@ fail:
 wick_status wick_st_read(const char *path, wick_st_file **out) {
     if (!out || !path) return wick_fail(WICK_EINVAL, "wick_st_read: NULL argument");
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return wick_fail(WICK_EIO, "%s: cannot open: %s", path, strerror(errno));
+    int fd;
     struct stat st;
-    wick_status s;
-    if (fstat(fd, &st) != 0)
-        s = wick_fail(WICK_EIO, "%s: cannot stat: %s", path, strerror(errno));
-    else if (!S_ISREG(st.st_mode))
-        s = wick_fail(WICK_EIO, "%s: not a regular file", path);
-    else {
-        st_source src = {fd, NULL};
-        s = st_load(path, &src, (uint64_t)st.st_size, out);
-    }
+    wick_status s = wick_io_open_input(path, &fd, &st);
+    if (s) return s;
+    st_source src = {fd, NULL};
+    locale_t loc = wick_io_locale_enter();
+    s = st_load(path, &src, (uint64_t)st.st_size, out);
+    wick_io_locale_leave(loc);
     close(fd);
     return s;
 }
@@ -449,7 +509,10 @@ wick_status wick_st_read_mem(const char *name, const void *buf, size_t len, wick
     if (!out || !name || (!buf && len)) return wick_fail(WICK_EINVAL, "wick_st_read_mem: NULL argument");
     *out = NULL;
     st_source src = {-1, buf ? buf : (const uint8_t *)""};
-    return st_load(name, &src, len, out);
+    locale_t loc = wick_io_locale_enter();
+    wick_status s = st_load(name, &src, len, out);
+    wick_io_locale_leave(loc);
+    return s;
 }
 
 /* ---------------------------------------------------------------------------
@@ -504,6 +567,13 @@ static wick_status check_tensors(const char *path, const wick_st_tensor *t, int 
                                  const char *const *meta, int nmeta, uint64_t *total) {
     if (n < 0 || nmeta < 0 || (n > 0 && !t) || (nmeta > 0 && !meta))
         return wick_fail(WICK_EINVAL, "%s: bad tensor or metadata list (n %d, nmeta %d)", path, n, nmeta);
+    /* never write a file the reader refuses */
+    if (n > WICK_ST_MAX_TENSORS)
+        return wick_fail(WICK_EINVAL, "%s: %d tensors, more than the %d a file may hold", path, n,
+                         WICK_ST_MAX_TENSORS);
+    if (nmeta > WICK_ST_MAX_META)
+        return wick_fail(WICK_EINVAL, "%s: %d metadata entries, more than the %d a file may hold", path,
+                         nmeta, WICK_ST_MAX_META);
     uint64_t at = 0;
     for (int i = 0; i < n; i++) {
         const char *nm = t[i].name;
@@ -598,36 +668,12 @@ wick_status wick_st_write(const char *path, const wick_st_tensor *t, int n, cons
     uint64_t total;
     wick_status s = check_tensors(path, t, n, meta, nmeta, &total);
     if (s) return s;
-    struct stat st;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-        return wick_fail(WICK_EIO, "%s: is a directory", path);
-
-    /* The temporary file lives beside the target, so the rename is atomic. */
-    const char *slash = strrchr(path, '/');
-    size_t dlen = slash ? (size_t)(slash - path) : 0;
-    const char *base = slash ? slash + 1 : path;
-    if (!*base) return wick_fail(WICK_EINVAL, "%s: path names a directory", path);
-    size_t cap = strlen(path) + 64;
-    char *tmp = wick_malloc(cap), *dir = wick_malloc(dlen + 2);
-    char *hdr = NULL;
-    int fd = -1;
-    if (!tmp || !dir) {
-        s = wick_fail(WICK_ENOMEM, "%s: out of memory", path);
-        goto out;
-    }
-    if (slash) {
-        memcpy(dir, path, dlen ? dlen : 1);   /* "/x" -> "/" */
-        dir[dlen ? dlen : 1] = 0;
-    } else {
-        strcpy(dir, ".");
-    }
-    /* pid and a counter: two threads saving the same path never share a
-     * temporary file */
-    static atomic_long tmp_serial;
-    snprintf(tmp, cap, "%.*s%s.%s.tmp.%ld.%ld", (int)dlen, path, slash ? "/" : "", base,
-             (long)getpid(), atomic_fetch_add(&tmp_serial, 1));
+    /* The target is checked and the temporary file created beside it (the
+     * rename must be atomic) by src/io/path.c. */
+    wick_io_out o;
+    if ((s = wick_io_out_open(&o, path))) return s;
     json_alloc_failed = 0;
-    hdr = build_header(t, n, meta, nmeta);
+    char *hdr = build_header(t, n, meta, nmeta);
     if (!hdr || json_alloc_failed) {
         s = wick_fail(WICK_ENOMEM, "%s: out of memory building the header", path);
         goto out;
@@ -639,49 +685,19 @@ wick_status wick_st_write(const char *path, const wick_st_tensor *t, int n, cons
     uint8_t lb[8 + 8];
     for (int i = 0; i < 8; i++) lb[i] = (uint8_t)(nh >> (8 * i));
     memset(lb + 8, ' ', 8);
-
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        s = wick_fail(WICK_EIO, "%s: cannot create the temporary file '%s': %s", path, tmp, strerror(errno));
-        goto out;
-    }
-    int bad = write_all(fd, lb, 8) || write_all(fd, hdr, hlen) || (pad && write_all(fd, lb + 8, pad));
+    int bad = write_all(o.fd, lb, 8) || write_all(o.fd, hdr, hlen) || (pad && write_all(o.fd, lb + 8, pad));
     for (int i = 0; i < n && !bad; i++) {
         uint64_t bytes = wick_dtype_size(t[i].dtype);
         for (int d = 0; d < t[i].ndim; d++) bytes *= (uint64_t)t[i].shape[d];
-        if (bytes) bad = write_all(fd, t[i].data, (size_t)bytes);
+        if (bytes) bad = write_all(o.fd, t[i].data, (size_t)bytes);
     }
     if (bad) {
-        s = wick_fail(WICK_EIO, "%s: writing '%s' failed: %s", path, tmp, strerror(errno));
+        s = wick_fail(WICK_EIO, "%s: writing '%s' failed: %s", path, o.tmp, strerror(errno));
         goto out;
     }
-    if (fsync(fd) != 0) {
-        s = wick_fail(WICK_EIO, "%s: fsync of '%s' failed: %s", path, tmp, strerror(errno));
-        goto out;
-    }
-    int rc = close(fd);
-    fd = -1;
-    if (rc != 0) {
-        s = wick_fail(WICK_EIO, "%s: closing '%s' failed: %s", path, tmp, strerror(errno));
-        goto out;
-    }
-    if (rename(tmp, path) != 0) {
-        s = wick_fail(WICK_EIO, "%s: cannot rename '%s' over it: %s", path, tmp, strerror(errno));
-        goto out;
-    }
-    /* The rename is durable only once the directory is on disk. */
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0 || fsync(dfd) != 0)
-        s = wick_fail(WICK_EIO, "%s: written, but syncing directory '%s' failed: %s", path, dir,
-                      strerror(errno));
-    if (dfd >= 0) close(dfd);
-    wick_free(tmp);
-    tmp = NULL;
+    s = wick_io_out_commit(&o);   /* releases o */
 out:
-    if (fd >= 0) close(fd);
-    if (tmp && s) unlink(tmp);   /* harmless when it was never created */
-    wick_free(tmp);
-    wick_free(dir);
-    if (hdr) json_release(hdr);  /* json_dumps' buffer, from jansson's allocator */
+    wick_io_out_abort(&o);        /* after a commit: nothing left to do */
+    if (hdr) json_release(hdr);   /* json_dumps' buffer, from jansson's allocator */
     return s;
 }
