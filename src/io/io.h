@@ -1,6 +1,10 @@
-/* io.h — internal entry points of src/io that the tests and fuzz harnesses
- * use: parsers over memory (no temporary file per fuzz input) and a hook that
- * makes the n-th write of the safetensors writer fail.  Not installed. */
+/* io.h — internal entry points of src/io: parsers over memory for the tests
+ * and fuzz harnesses (no temporary file per fuzz input), a hook that makes
+ * the n-th write of the safetensors writer fail, and the helpers every
+ * reader and writer of wick uses on files from strangers (path.c: opening
+ * inputs, replacing outputs; text.c: escaping names for messages, the C
+ * locale).  Other parts may use them too (e.g. src/nn for its messages).
+ * Not installed. */
 #ifndef WICK_IO_H
 #define WICK_IO_H
 
