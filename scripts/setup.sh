@@ -12,13 +12,23 @@ missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
-if [ "$(id -u)" -ne 0 ]; then
-    echo "wick setup: missing Debian packages:$missing" >&2
-    echo "wick setup: run as root, or: sudo apt-get install$missing" >&2
-    exit 1
+if [ -n "$missing" ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "wick setup: missing Debian packages:$missing" >&2
+        echo "wick setup: run as root, or: sudo apt-get install$missing" >&2
+        exit 1
+    fi
+    echo "wick setup: installing$missing" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
-echo "wick setup: installing$missing" >&2
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq >/dev/null
-apt-get install -y -qq --no-install-recommends $missing >/dev/null
+# the locale tests (test_csv, test_untrusted) run under de_DE.UTF-8; without
+# it generated they compile it themselves with localedef, or skip
+if [ "${1:-}" = "--test" ] && ! locale -a 2>/dev/null | grep -qi '^de_DE\.utf-\?8$'; then
+    if [ "$(id -u)" -eq 0 ] && [ -f /etc/locale.gen ]; then
+        sed -i 's/^# *de_DE.UTF-8 UTF-8/de_DE.UTF-8 UTF-8/' /etc/locale.gen && locale-gen >/dev/null
+    else
+        echo "wick setup: de_DE.UTF-8 is not generated (as root: locale-gen after enabling it in /etc/locale.gen)" >&2
+    fi
+fi

@@ -2,11 +2,13 @@
  * its parser without the fuzzer: seeds and the crash files the fuzzers found
  * (each one a fixed bug).  Each must give a defined status, a message when it
  * fails and no partial result; "seed-good-*" files must read, "seed-bad-*"
- * must not.  Under `make SANITIZE=1` this is the regression run with ASan and
+ * must not.  The loaders above the parsers (fuzz/corpus/model, resume) go
+ * through the harnesses' own code (fuzz/fuzz_nn.h).  Under `make SANITIZE=1` this is the regression run with ASan and
  * UBSan.  Paths are relative to the repository root (tests/run.sh runs
  * there). */
 #include "check.h"
 #include "io/io.h"
+#include "../fuzz/fuzz_nn.h"
 #include <dirent.h>
 
 static int defined_status(wick_status s) { return s >= WICK_OK && s <= WICK_EUNSUPPORTED; }
@@ -121,7 +123,39 @@ static void replay(const char *parser) {
     CHECK(files >= 5);
 }
 
+/* model and resume: the harness's outcome for every file, and whether
+ * it still loads ("seed-good-") or not ("seed-bad-"). */
+static void replay_nn(const char *what, int (*one)(const uint8_t *, size_t)) {
+    char dir[256];
+    snprintf(dir, sizeof dir, "fuzz/corpus/%s", what);
+    DIR *d = opendir(dir);
+    if (!d) SKIP("fuzz/corpus not found (run from the repository root)");
+    struct dirent *e;
+    int files = 0;
+    wick_set_threads(1);
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char path[600];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        size_t n = 0;
+        uint8_t *b = chk_read_file(path, &n);
+        int r = b ? one(b, n) : -1;
+        free(b);
+        files++;
+        int good = !strncmp(e->d_name, "seed-good-", 10), bad = !strncmp(e->d_name, "seed-bad-", 9);
+        if (r < 0 || (good && r == 0) || (bad && r > 0)) {
+            fprintf(stderr, "  %s: outcome %d (%s)\n", path, r, wick_last_error());
+            CHECK(0);
+        }
+    }
+    closedir(d);
+    wick_set_threads(0);
+    CHECK(files >= 5);
+}
+
 static void test_corpus_safetensors(void) { replay("safetensors"); }
+static void test_corpus_model(void) { replay_nn("model", fuzz_model_one); }
+static void test_corpus_resume(void) { replay_nn("resume", fuzz_resume_one); }
 static void test_corpus_idx(void) { replay("idx"); }
 static void test_corpus_csv(void) { replay("csv"); }
 
@@ -129,5 +163,7 @@ int main(void) {
     RUN(test_corpus_safetensors);
     RUN(test_corpus_idx);
     RUN(test_corpus_csv);
+    RUN(test_corpus_model);
+    RUN(test_corpus_resume);
     return chk_finish();
 }

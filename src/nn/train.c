@@ -669,6 +669,8 @@ wick_status nn_trainer_resume_st(wick_trainer *t, const wick_st_file *f, const c
     t->seconds = k.seconds;
     t->samples = k.samples;
     t->perm_epoch = -1;
+    /* a checkpoint written as early stopping ended the run stays ended */
+    t->early_stopped = t->c.patience > 0 && t->bad_epochs >= t->c.patience;
     return WICK_OK;
 }
 
