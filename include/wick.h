@@ -503,7 +503,9 @@ typedef struct {
 /* y = conv2d(x, W) + b, torch.nn.functional.conv2d (cross-correlation).
  * x: image [batch, C*H*W]; W: parameter [OUT, (C/groups)*kh*kw], torch's
  * [OUT, C/groups, kh, kw] weight row-major; b: [1, OUT] or -1 for none.
- * Output: image [batch, OUT*OH*OW]. */
+ * Output: image [batch, OUT*OH*OW].  Runs per sample (im2col and the BLAS
+ * product), threads over samples; compile sizes its work space for
+ * wick_threads() then, and a larger count set later runs it on that many. */
 WICK_API wick_node wick_g_conv2d(wick_graph *g, wick_node x, wick_node W, wick_node b,
                                  const wick_conv2d_params *p);
 /* Pooling windows take the geometry of wick_conv2d_params: kh, kw, strides

@@ -389,13 +389,16 @@ static void SFX(conv_bwd)(wick_graph *g, node *nd) {
     int B = nd->rows, P = q.OH * q.OW, OG = q.OUT / q.G, KG = q.C / q.G * q.kh * q.kw;
     int acc;
     T *db = bn ? SFX(in_grad)(g, nd, 2, &acc) : NULL;
-    if (db) {   /* db[o] = sum over samples, then positions, in that order */
+    if (db) {   /* db[o] = sum over samples of each sample's vector sum: one order per build */
         _Pragma("omp parallel for schedule(static) if ((size_t)B * nd->cols > 32768)")
         for (int o = 0; o < q.OUT; o++) {
             T s = 0;
             for (int n = 0; n < B; n++) {
                 const T *r = dy + (size_t)n * nd->cols + (size_t)o * P;
-                for (int p = 0; p < P; p++) s += r[p];
+                T sn = 0;
+                _Pragma("omp simd reduction(+ : sn)")
+                for (int p = 0; p < P; p++) sn += r[p];
+                s += sn;
             }
             ACC(db, o, s);
         }
@@ -566,8 +569,22 @@ static void SFX(gap)(wick_graph *g, node *nd, T *dx, int acc, int back) {
  *   xhat = (x - mean) invstd,  y = gamma xhat + beta.
  * Training: mean and the biased variance of the batch; the running ones move
  * by momentum with the unbiased variance var M / (M - 1).  Eval: the running
- * statistics.  Each channel's sums run over samples then positions, in
- * double, one channel per iteration: the same for every thread count. */
+ * statistics.  A channel's sums add each sample's vectorised sum in double,
+ * one channel per iteration: the same for every thread count. */
+
+/* The sum of r[0..n), or with sq of (r - m)^2, vectorised: one order per
+ * build, the same for every thread count. */
+static double SFX(seg_sum)(const T *r, int n, int sq, T m) {
+    T s = 0;
+    if (!sq) {
+        _Pragma("omp simd reduction(+ : s)")
+        for (int p = 0; p < n; p++) s += r[p];
+    } else {
+        _Pragma("omp simd reduction(+ : s)")
+        for (int p = 0; p < n; p++) s += (r[p] - m) * (r[p] - m);
+    }
+    return s;
+}
 
 static void SFX(bn_fwd)(wick_graph *g, node *nd) {
     const node *xn = &g->nodes[nd->in[0]];
@@ -584,15 +601,9 @@ static void SFX(bn_fwd)(wick_graph *g, node *nd) {
         double mu, var;
         if (batch) {
             double s = 0, ss = 0;
-            for (int n = 0; n < B; n++) {
-                const T *r = x + (size_t)n * nd->cols + (size_t)c * HW;
-                for (int p = 0; p < HW; p++) s += r[p];
-            }
+            for (int n = 0; n < B; n++) s += SFX(seg_sum)(x + (size_t)n * nd->cols + (size_t)c * HW, HW, 0, 0);
             mu = s / M;
-            for (int n = 0; n < B; n++) {
-                const T *r = x + (size_t)n * nd->cols + (size_t)c * HW;
-                for (int p = 0; p < HW; p++) ss += ((double)r[p] - mu) * ((double)r[p] - mu);
-            }
+            for (int n = 0; n < B; n++) ss += SFX(seg_sum)(x + (size_t)n * nd->cols + (size_t)c * HW, HW, 1, (T)mu);
             var = ss / M;
             if (rm && g->training) {
                 rm[c] = (T)((1 - mom) * rm[c] + mom * mu);
@@ -627,14 +638,20 @@ static void SFX(bn_bwd)(wick_graph *g, node *nd) {
     int batch = nd->ran_train;
     _Pragma("omp parallel for schedule(static) if ((size_t)B * nd->cols > 32768)")
     for (int c = 0; c < C; c++) {
-        T m = mean[c], is = inv[c], sdy = 0, sdyx = 0;
+        T m = mean[c], is = inv[c];
+        double sdy_ = 0, sdyx_ = 0;
         for (int n = 0; n < B; n++) {
-            const T *r = x + (size_t)n * nd->cols + (size_t)c * HW, *d = dy + (size_t)n * nd->cols + (size_t)c * HW;
+            size_t o = (size_t)n * nd->cols + (size_t)c * HW;
+            T a = 0, b = 0;
+            _Pragma("omp simd reduction(+ : a, b)")
             for (int p = 0; p < HW; p++) {
-                sdy += d[p];
-                sdyx += d[p] * ((r[p] - m) * is);
+                a += dy[o + p];
+                b += dy[o + p] * (x[o + p] - m);
             }
+            sdy_ += a;
+            sdyx_ += b;
         }
+        T sdy = (T)sdy_, sdyx = (T)(sdyx_ * is);
         if (dg) dg[c] = accg ? dg[c] + sdyx : sdyx;
         if (dbe) dbe[c] = accb ? dbe[c] + sdy : sdy;
         if (!dx) continue;
