@@ -16,7 +16,7 @@ static const char *st_file(const char *name, const char *hdr, const void *data, 
     uint8_t *b = malloc(8 + hl + dlen + 1);
     for (int i = 0; i < 8; i++) b[i] = (uint8_t)((uint64_t)hl >> (8 * i));
     memcpy(b + 8, hdr, hl);
-    if (dlen) memcpy(b + 8 + hl, data, dlen);
+    if (dlen && data) memcpy(b + 8 + hl, data, dlen);
     const char *p = chk_write_file(name, b, 8 + hl + dlen);
     free(b);
     return p;
