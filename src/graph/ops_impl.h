@@ -326,10 +326,10 @@ static void SFX(im2col)(const conv_geo *q, const T *x, T *col) {
                         for (int ox = 0; ox < q->OW; ox++) r[ox] = 0;
                         continue;
                     }
-                    const T *xr = x + ((size_t)c * q->H + iy) * q->W + off;
+                    const T *xr = x + ((size_t)c * q->H + iy) * q->W;   /* column ox*sw + off */
                     for (int ox = 0; ox < lo; ox++) r[ox] = 0;
-                    if (q->sw == 1) memcpy(r + lo, xr + lo, (size_t)(hi - lo) * sizeof *r);
-                    else for (int ox = lo; ox < hi; ox++) r[ox] = xr[(size_t)ox * q->sw];
+                    if (q->sw == 1) memcpy(r + lo, xr + lo + off, (size_t)(hi - lo) * sizeof *r);
+                    else for (int ox = lo; ox < hi; ox++) r[ox] = xr[ox * q->sw + off];
                     for (int ox = hi; ox < q->OW; ox++) r[ox] = 0;
                 }
             }
@@ -348,8 +348,8 @@ static void SFX(col2im)(const conv_geo *q, const T *col, T *dx) {
                     int iy = oy * q->sh - q->ph + i * q->dh;
                     if (iy < 0 || iy >= q->H) continue;
                     const T *r = row + (size_t)oy * q->OW;
-                    T *xr = dx + ((size_t)c * q->H + iy) * q->W + off;
-                    for (int ox = lo; ox < hi; ox++) xr[(size_t)ox * q->sw] += r[ox];
+                    T *xr = dx + ((size_t)c * q->H + iy) * q->W;
+                    for (int ox = lo; ox < hi; ox++) xr[ox * q->sw + off] += r[ox];
                 }
             }
 }
