@@ -240,6 +240,10 @@ static void test_checkpoint_checksum_required(void) {
     rewrite(bad, bad, "checksum", NULL, 0);
     CHECK_FAILS(try_resume(bad), WICK_EFORMAT, "checksum");
     CHECK(strstr(wick_last_error(), "save") != NULL);
+    /* its weights alone still load (eval, --init-from), as a PyTorch file's do */
+    wick_mlp *m = make_mlp("6-16-3", RELU, 4);
+    CHECK_OK(wick_mlp_load_params(m, bad));
+    wick_mlp_free(m);
     /* and with a flipped weight byte on top */
     flip_byte(bad, 7);
     CHECK(try_resume(bad) != WICK_OK);

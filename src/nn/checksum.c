@@ -153,11 +153,9 @@ done:
     return s;
 }
 
-wick_status nn_verify_checksum(const wick_st_file *f, const char *path) {
+wick_status nn_verify_checksum(const wick_st_file *f, const char *path, int required) {
     const char *want = wick_st_meta(f, SUM_KEY), *legacy = wick_st_meta(f, LEGACY_KEY);
-    const char *fmt = wick_st_meta(f, "format");
-    int checkpoint = fmt && !strcmp(fmt, "wick-checkpoint");
-    if (!want && checkpoint)
+    if (!want && required)
         return wick_fail(WICK_EFORMAT, "%s: the checkpoint has no '" SUM_KEY "' in __metadata__%s, so it cannot "
                          "be verified: resume it with the wick that wrote it and let that save it again, or start "
                          "a new run from its weights with --init-from", path,

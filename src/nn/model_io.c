@@ -172,7 +172,7 @@ wick_status wick_mlp_load_params(wick_mlp *m, const char *path) {
     wick_st_file *f;
     wick_status s = wick_st_read(path, &f);
     if (s != WICK_OK) return s;
-    s = nn_verify_checksum(f, path);
+    s = nn_verify_checksum(f, path, 0);
     if (s == WICK_OK) s = nn_load_params(m, f, path, "");
     wick_st_free(f);
     return s;
@@ -239,7 +239,7 @@ static wick_status check_arch_tensors(const wick_st_file *f, const char *path, c
 }
 
 wick_status nn_config_from_st(const wick_st_file *f, const char *path, wick_mlp_config *c, int *has_act) {
-    wick_status s = nn_verify_checksum(f, path);
+    wick_status s = nn_verify_checksum(f, path, 0);
     if (s != WICK_OK) return s;
     const char *arch = wick_st_meta(f, "arch"), *act = wick_st_meta(f, "act");
     char e[96];

@@ -32,17 +32,18 @@ wick_status nn_param_tensors(wick_mlp *m, wick_st_tensor *t, float **scratch);
  * serialisation of every metadata key wick knows (nn_meta_known; all but the
  * checksum itself, sorted by name, absent keys marked as absent) and every
  * tensor in the file (sorted by name: name, dtype, shape, bytes).  Required
- * for checkpoints; verified when present on model files (a PyTorch file has
- * none); the older "crc32" key (tensors only) is still verified on model
- * files and refused on checkpoints. */
+ * to resume from a checkpoint; verified where present when weights are
+ * loaded (a PyTorch file has none); the older "crc32" key (tensors only) is
+ * still verified when weights are loaded, and not enough to resume. */
 
 /* Adds the "checksum" key, then writes atomically.  Every key of meta must be
  * one of nn_meta_known (WICK_EINVAL otherwise: the checksum would not cover
  * it). */
 wick_status nn_write(const char *path, const wick_st_tensor *t, int n, const nn_meta *meta);
-/* Verifies the file's checksum; refuses a checkpoint (format
- * "wick-checkpoint") without one. */
-wick_status nn_verify_checksum(const wick_st_file *f, const char *path);
+/* Verifies the file's checksum where it has one; refuses a file without one
+ * when `required` (resuming: a checkpoint's counters drive the run, while
+ * loading only weights needs no more trust than a PyTorch file gets). */
+wick_status nn_verify_checksum(const wick_st_file *f, const char *path, int required);
 /* 1 when key is one the checksum covers. */
 int nn_meta_known(const char *key);
 /* Test hook for the fuzz harnesses: 1 makes a checksum mismatch pass (the

@@ -598,7 +598,7 @@ wick_status nn_trainer_resume_st(wick_trainer *t, const wick_st_file *f, const c
     if (!fmt || strcmp(fmt, "wick-checkpoint") != 0)
         return wick_fail(WICK_EFORMAT, "%s: not a wick checkpoint (__metadata__ format is '%s')", path,
                          wick_escape(fmt ? fmt : "", e, sizeof e));
-    wick_status s = nn_verify_checksum(f, path);
+    wick_status s = nn_verify_checksum(f, path, 1);
     if (s != WICK_OK) return s;
     ckpt_state k;
     memset(&k, 0, sizeof k);
