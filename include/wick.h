@@ -646,11 +646,16 @@ WICK_API double      wick_mlp_flops_per_sample(const wick_mlp *m);
 WICK_API wick_status wick_mlp_predict(wick_mlp *m, const float *x, size_t n, float *out);
 
 /* Model files: the state_dict tensors (as float32) and the architecture in
- * __metadata__.  Load checks every name, shape and dtype. */
+ * __metadata__, with a checksum over both ("checksum" = "crc32:...", src/nn/checksum.c).
+ * Load checks every name, shape and dtype, the checksum where the file has
+ * one (a PyTorch file has none), and refuses non-finite weights, naming the
+ * tensor and the first bad index. */
 WICK_API wick_status wick_mlp_save(wick_mlp *m, const char *path);
 WICK_API wick_status wick_mlp_load_params(wick_mlp *m, const char *path);
 /* The architecture of a model or checkpoint file: from __metadata__, else
- * inferred from the tensor shapes (then c->act is left as given). */
+ * inferred from the tensor shapes (then c->act is left as given).  The
+ * file's own tensors must be exactly those of the architecture it claims,
+ * so what a caller then allocates for the weights is bounded by the file. */
 WICK_API wick_status wick_mlp_config_from_file(const char *path, wick_mlp_config *c, int *has_act);
 
 /* ---------------------------------------------------------------------------
@@ -689,17 +694,25 @@ WICK_API wick_train_config wick_train_defaults(void);
 typedef struct wick_trainer wick_trainer;
 
 /* A training run of m on train (val may be NULL).  The data sets must
- * outlive the trainer. */
+ * outlive the trainer; a non-finite feature or a label outside the model's
+ * outputs is refused (WICK_EINVAL naming the sample). */
 WICK_API wick_status wick_trainer_new(wick_trainer **out, wick_mlp *m, const wick_dataset *train,
                                       const wick_dataset *val, const wick_train_config *c);
 WICK_API void wick_trainer_free(wick_trainer *t);
 /* Continues from a checkpoint: weights, optimiser and schedule state, early-
  * stopping state, and the position in the data order, so that the rest of
- * the run is bit-identical to an uninterrupted one. */
+ * the run is bit-identical to an uninterrupted one.  The checkpoint's
+ * checksum is required; every metadata field is checked (type, range,
+ * consistency with the others and with this run's model, batch and data)
+ * and every tensor (shape, finiteness) before anything is changed: a refused
+ * checkpoint leaves the trainer as it was. */
 WICK_API wick_status wick_trainer_resume(wick_trainer *t, const char *checkpoint);
 /* Runs to the end (epochs, max_steps, early stop).  WICK_EDIVERGED on a
  * non-finite or exploding loss (the weights stay those of the last good step),
- * WICK_EINTERRUPTED when *stop was set (a checkpoint is written first). */
+ * or on weights or optimiser state found non-finite at an epoch's end, before
+ * a checkpoint or at the end (then the weights of the last such check come
+ * back; no checkpoint is written with them); WICK_EINTERRUPTED when *stop was
+ * set (a checkpoint is written first). */
 WICK_API wick_status wick_trainer_run(wick_trainer *t);
 WICK_API wick_status wick_trainer_save(wick_trainer *t, const char *path);
 /* Totals so far: steps, training-loop seconds, samples seen. */
