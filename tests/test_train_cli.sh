@@ -29,7 +29,7 @@ expect 1 "is a directory" "output path that is a directory fails before training
 expect 1 "cannot write in" "output in a missing directory fails before training" -- $W train $D --out "$T/no/such/dir/m.safetensors"
 expect 1 "No such file" "missing data file" -- $W train --train-csv "$T/none.csv" --quiet
 expect 1 "no critical point" "sigmoid has no critical init" -- $W train $D --act sigmoid --epochs 1
-expect 3 "diverged at step" "a diverging run exits 3" -- $W train $D --lr 1e4 --epochs 3
+expect 3 "diverged at step" "a diverging run exits 3" -- $W train $D --lr 1e4 --epochs 3 --out "$T/div.safetensors"
 
 out=$($W train $D --epochs 2 --json --out "$T/m.safetensors" 2>/dev/null | tail -n 1)
 python3 -c "import json,sys; o=json.loads(sys.argv[1]); assert o['command']=='train' and len(o['train_loss'])==2 and o['samples_per_s']>0 and 0<=o['test_acc']<=1" "$out"
