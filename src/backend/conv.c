@@ -38,6 +38,7 @@ typedef struct {
     dnnl_exec_arg_t args[MAXARGS];
     int slot[MAXARGS];
     int nargs;
+    int is_reorder;
     void *scratch;
 } step;
 
@@ -56,6 +57,7 @@ struct wick_conv {
     int Cg, Og, Kg;       /* channels in and out per group, col rows per group */
     int threads;          /* the OpenMP team at plan time */
     int direct;           /* 1x1, stride 1, no padding: x is its own col */
+    int core_only;        /* bench/conv: skip the reorders */
     product p[P_N];
     dnnl_engine_t eng;
     dnnl_stream_t stream;
@@ -68,10 +70,21 @@ struct wick_conv {
 
 static const char *impl_name[WICK_CONV_IMPL_COUNT] = {"auto", "dnnl-blocked", "dnnl-plain", "im2col"};
 
-/* The measured rule (bench/README.md, "Convolutions"). */
+/* The measured rule (bench/conv; the numbers are in bench/README.md,
+ * "Convolutions"): oneDNN's blocked primitives serve the forward and input
+ * gradient products, im2col the weight gradient of ungrouped convolutions,
+ * and an input with fewer than 8 channels (less than one of oneDNN's
+ * 8-channel blocks, so the blocked path is mostly padding and reorders)
+ * takes im2col for the forward product and the plain primitive for the
+ * input gradient.  Grouped and depthwise convolutions, not measured, stay
+ * with the blocked primitives. */
 static wick_conv_impl pick(const wick_conv *c, int prod) {
-    (void)c; (void)prod;
-    return WICK_CONV_DNNL_BLOCKED;
+    int few = c->G == 1 && c->C < 8;
+    switch (prod) {
+    case P_FWD: return few ? WICK_CONV_IM2COL : WICK_CONV_DNNL_BLOCKED;
+    case P_BWD_W: return c->G == 1 ? WICK_CONV_IM2COL : WICK_CONV_DNNL_BLOCKED;
+    default: return few ? WICK_CONV_DNNL_PLAIN : WICK_CONV_DNNL_BLOCKED;
+    }
 }
 
 /* ---- oneDNN ------------------------------------------------------------ */
@@ -137,6 +150,7 @@ static wick_status reorder(wick_conv *c, product *pr, const dnnl_memory_desc_t *
     TRY(dnnl_reorder_primitive_desc_create(&pd, from, c->eng, to, c->eng, attr), "reorder");
     argspec a[2] = {{DNNL_ARG_FROM, from, from_slot, from_buf}, {DNNL_ARG_TO, to, to_slot, to_buf}};
     wick_status s = add_step(c, pr, pd, a, 2);
+    if (!s) pr->st[pr->nst - 1].is_reorder = 1;
     dnnl_primitive_desc_destroy(pd);
     return s;
 }
@@ -252,6 +266,7 @@ static wick_status plan_dnnl(wick_conv *c, int blocked, unsigned need) {
 static void run_dnnl(wick_conv *c, product *pr, void *const *ptr) {
     for (int k = 0; k < pr->nst; k++) {
         step *s = &pr->st[k];
+        if (s->is_reorder && c->core_only) continue;
         for (int i = 0; i < s->nargs; i++)
             if (s->slot[i] >= 0) dnnl_memory_set_data_handle(s->args[i].memory, ptr[s->slot[i]]);
         dnnl_primitive_execute(s->prim, c->stream, s->nargs, s->args);
@@ -537,3 +552,11 @@ double wick_conv_flops(const wick_conv *c) {
 }
 
 const char *wick_conv_describe(const wick_conv *c) { return c->desc; }
+
+void wick_conv_bench_core_only(wick_conv *c, int on) { c->core_only = on; }
+
+int wick_conv_reorders(const wick_conv *c, int prod) {
+    int n = 0;
+    for (int k = 0; prod >= 0 && prod < P_N && k < c->p[prod].nst; k++) n += c->p[prod].st[k].is_reorder;
+    return n;
+}

@@ -58,4 +58,12 @@ double wick_conv_flops(const wick_conv *c);
  * "fwd=dnnl-blocked(jit:avx2) bwd_w=im2col bwd_d=dnnl-blocked(jit:avx2)". */
 const char *wick_conv_describe(const wick_conv *c);
 
+/* For bench/conv only: on != 0 makes the oneDNN products skip their
+ * reorders from and to NCHW, so the convolution primitive is timed alone
+ * (the results are then wrong).  wick_conv_reorders says how many reorder
+ * primitives product prod (0 forward, 1 weight gradient, 2 input gradient)
+ * runs. */
+void wick_conv_bench_core_only(wick_conv *c, int on);
+int wick_conv_reorders(const wick_conv *c, int prod);
+
 #endif
