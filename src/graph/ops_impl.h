@@ -307,6 +307,8 @@ static T *SFX(in_grad)(wick_graph *g, node *nd, int k, int *acc) {
  * [g KG, (g+1) KG); then y_g [OG, P] = W_g [OG, KG] col_g [KG, P].
  * Backward: dW_g += dy_g col_g^T, dcol_g = W_g^T dy_g, dx = col2im(dcol).
  * A 1x1 kernel at stride 1 without padding is its own col (no copy).
+ * Threads take samples (forward) or chunks of samples (backward) dynamically:
+ * what a sample or chunk computes does not depend on which thread runs it.
  * A float fast path (e.g. a oneDNN primitive planned at compile, as dense's
  * plan) would slot in at the top of conv_fwd and conv_bwd. */
 
@@ -364,7 +366,7 @@ static void SFX(conv_fwd)(wick_graph *g, node *nd) {
     size_t slot = conv_slot_elems(&q);
     int direct = conv_is_pointwise(&q), nt = conv_threads(g, &q, B);
     T *scr = g->scratch;
-    _Pragma("omp parallel for schedule(static) num_threads(nt) if (nt > 1)")
+    _Pragma("omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1)")
     for (int n = 0; n < B; n++) {
         const T *xs = x + (size_t)n * xn->cols;
         T *ys = y + (size_t)n * nd->cols, *col = scr + (size_t)omp_get_thread_num() * slot;
@@ -413,7 +415,7 @@ static void SFX(conv_bwd)(wick_graph *g, node *nd) {
     size_t slot = conv_slot_elems(&q), wsz = (size_t)q.OUT * KG;
     int direct = conv_is_pointwise(&q), nt = conv_threads(g, &q, nch);
     T *scr = g->scratch, *part = scr + (size_t)g->scratch_threads * slot;
-    _Pragma("omp parallel for schedule(static) num_threads(nt) if (nt > 1)")
+    _Pragma("omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1)")
     for (int c = 0; c < nch; c++) {
         T *col = scr + (size_t)omp_get_thread_num() * slot, *dcol = col + slot / 2;
         T *dWc = nch == 1 ? dW : part + (size_t)c * wsz;
