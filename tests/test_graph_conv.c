@@ -113,6 +113,8 @@ static const conv_case conv_cases[] = {
     {4, 6, 5, 6, {3, 3, 1, 2, 1, 0, 1, 1, 2}, 1},     /* groups 2, strides 1x2 */
     {3, 5, 7, 3, {3, 3, 1, 1, 1, 1, 1, 1, 3}, 1},     /* depthwise */
     {3, 5, 7, 6, {2, 2, 1, 1, 0, 0, 1, 1, 3}, 0},     /* depthwise, multiplier 2 */
+    {4, 9, 8, 4, {3, 3, 2, 2, 1, 1, 2, 2, 4}, 1},     /* depthwise, stride 2, dilation 2 */
+    {2, 4, 5, 4, {1, 1, 1, 1, 0, 0, 1, 1, 2}, 1},     /* depthwise 1x1 */
     {4, 5, 6, 5, {1, 1, 1, 1, 0, 0, 1, 1, 1}, 1},     /* 1x1: the direct path */
     {4, 6, 6, 4, {1, 1, 2, 2, 0, 0, 1, 1, 2}, 1},     /* 1x1 stride 2, groups 2 */
     {1, 8, 5, 2, {5, 3, 1, 1, 2, 1, 1, 1, 1}, 1},     /* non-square image and kernel */
@@ -547,6 +549,8 @@ static void run_big(wick_dtype dt, int threads, void **vals, size_t *sizes, int 
     h = wick_g_batchnorm_named(g, "bn", h, 0.1, 1e-5);
     h = wick_g_act(g, h, (wick_act){WICK_ACT_RELU, 0});
     h = wick_g_maxpool2d(g, h, &(wick_conv2d_params){.kh = 2, .kw = 2});
+    wick_node Wd = wick_g_param(g, "Wd", 16, 9);   /* depthwise: the direct loops */
+    h = wick_g_conv2d(g, h, Wd, -1, &(wick_conv2d_params){.kh = 3, .kw = 3, .pad_h = 1, .pad_w = 1, .groups = 16});
     wick_node W2 = wick_g_param(g, "W2", 16, 4 * 9);
     h = wick_g_conv2d(g, h, W2, -1, &(wick_conv2d_params){.kh = 3, .kw = 3, .stride_h = 2, .stride_w = 2, .groups = 4});
     h = wick_g_dropout(g, h, 0.1);
@@ -558,7 +562,7 @@ static void run_big(wick_dtype dt, int threads, void **vals, size_t *sizes, int 
     for (int r = 0; r < 37; r++) ((int32_t *)wick_graph_value(g, lab))[r] = r % 5;
     forward(g);
     wick_graph_backward(g, loss, NULL, NULL);
-    wick_node keep[] = {loss, wick_graph_find(g, "bn.running_var"), W1, b1, W2, W3,
+    wick_node keep[] = {loss, wick_graph_find(g, "bn.running_var"), W1, b1, Wd, W2, W3,
                         wick_graph_find(g, "bn.weight")};
     *count = 0;
     for (size_t i = 0; i < sizeof keep / sizeof *keep; i++)
@@ -582,7 +586,7 @@ static void test_threads_identical(void) {
         int na, nb;
         run_big(d ? WICK_DT_F64 : WICK_DT_F32, 1, a, sa, &na);
         run_big(d ? WICK_DT_F64 : WICK_DT_F32, 2, b, sb, &nb);
-        CHECK(na == nb && na == 13);
+        CHECK(na == nb && na == 15);
         for (int i = 0; i < na && i < nb; i++) {
             if (sa[i] != sb[i] || memcmp(a[i], b[i], sa[i])) {
                 fprintf(stderr, "  %s: tensor %d differs between 1 and 2 threads\n", d ? "f64" : "f32", i);

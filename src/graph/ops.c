@@ -46,6 +46,9 @@ static int conv_is_pointwise(const conv_geo *q) {
     return q->kh == 1 && q->kw == 1 && q->sh == 1 && q->sw == 1 && q->ph == 0 && q->pw == 0;
 }
 
+/* One input channel per group: direct loops (ops_impl.h dw_sample). */
+static int conv_is_depthwise(const conv_geo *q) { return q->C == q->G; }
+
 /* One thread's scratch: the column matrix and its gradient, C*kh*kw x P each. */
 static size_t conv_slot_elems(const conv_geo *q) {
     return 2 * (size_t)q->C * q->kh * q->kw * q->OH * q->OW;

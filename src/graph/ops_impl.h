@@ -306,7 +306,9 @@ static T *SFX(in_grad)(wick_graph *g, node *nd, int k, int *acc) {
  * [C*kh*kw, P = OH*OW] matrix of input patches (im2col), group g's rows
  * [g KG, (g+1) KG); then y_g [OG, P] = W_g [OG, KG] col_g [KG, P].
  * Backward: dW_g += dy_g col_g^T, dcol_g = W_g^T dy_g, dx = col2im(dcol).
- * A 1x1 kernel at stride 1 without padding is its own col (no copy).
+ * A 1x1 kernel at stride 1 without padding is its own col (no copy); a
+ * depthwise conv (one input channel per group) runs direct loops instead,
+ * where each group's product would be too small for the BLAS.
  * Threads take samples (forward) or chunks of samples (backward) dynamically:
  * what a sample or chunk computes does not depend on which thread runs it.
  * A float fast path (e.g. a oneDNN primitive planned at compile, as dense's
@@ -356,6 +358,44 @@ static void SFX(col2im)(const conv_geo *q, const T *col, T *dx) {
             }
 }
 
+/* Depthwise (one input channel per group): direct loops, no im2col.  Output
+ * channel o reads input channel o / (OUT/G) through its kh x kw kernel.
+ * mode 0: y = b + W * x (per sample); 1: dx += W^T dy; 2: dW += dy x. */
+static void SFX(dw_sample)(const conv_geo *q, int mode, const T *x, const T *W, const T *b, T *y, T *dx,
+                           const T *dy, T *dW) {
+    int P = q->OH * q->OW, OG = q->OUT / q->G, KG = q->kh * q->kw;
+    for (int o = 0; o < q->OUT; o++) {
+        size_t xo = (size_t)(o / OG) * q->H * q->W;
+        if (mode == 0) {
+            T v = b ? b[o] : 0;
+            for (int p = 0; p < P; p++) y[(size_t)o * P + p] = v;
+        }
+        for (int i = 0; i < q->kh; i++)
+            for (int j = 0; j < q->kw; j++) {
+                int off = j * q->dw - q->pw, lo, hi;
+                conv_valid(off, q->sw, q->W, q->OW, &lo, &hi);
+                T w = mode == 2 ? 0 : W[(size_t)o * KG + i * q->kw + j], acc = 0;
+                for (int oy = 0; oy < q->OH; oy++) {
+                    int iy = oy * q->sh - q->ph + i * q->dh;
+                    if (iy < 0 || iy >= q->H) continue;
+                    size_t xr = xo + (size_t)iy * q->W, yr = (size_t)o * P + (size_t)oy * q->OW;
+                    /* distinct ox touch distinct elements: the loops vectorise */
+                    if (mode == 0) {
+                        _Pragma("omp simd")
+                        for (int ox = lo; ox < hi; ox++) y[yr + ox] += w * x[xr + ox * q->sw + off];
+                    } else if (mode == 1) {
+                        _Pragma("omp simd")
+                        for (int ox = lo; ox < hi; ox++) dx[xr + ox * q->sw + off] += w * dy[yr + ox];
+                    } else {
+                        _Pragma("omp simd reduction(+ : acc)")
+                        for (int ox = lo; ox < hi; ox++) acc += dy[yr + ox] * x[xr + ox * q->sw + off];
+                    }
+                }
+                if (mode == 2) dW[(size_t)o * KG + i * q->kw + j] += acc;
+            }
+    }
+}
+
 static void SFX(conv_fwd)(wick_graph *g, node *nd) {
     conv_geo q = conv_geo_of(g, nd);
     const node *xn = &g->nodes[nd->in[0]];
@@ -364,12 +404,16 @@ static void SFX(conv_fwd)(wick_graph *g, node *nd) {
     T *y = nd->val;
     int B = nd->rows, P = q.OH * q.OW, OG = q.OUT / q.G, KG = q.C / q.G * q.kh * q.kw;
     size_t slot = conv_slot_elems(&q);
-    int direct = conv_is_pointwise(&q), nt = conv_threads(g, &q, B);
+    int direct = conv_is_pointwise(&q), depthwise = conv_is_depthwise(&q), nt = conv_threads(g, &q, B);
     T *scr = g->scratch;
     _Pragma("omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1)")
     for (int n = 0; n < B; n++) {
         const T *xs = x + (size_t)n * xn->cols;
         T *ys = y + (size_t)n * nd->cols, *col = scr + (size_t)omp_get_thread_num() * slot;
+        if (depthwise) {
+            SFX(dw_sample)(&q, 0, xs, W, b, ys, NULL, NULL, NULL);
+            continue;
+        }
         if (!direct) SFX(im2col)(&q, xs, col);
         const T *cm = direct ? xs : col;
         for (int gi = 0; gi < q.G; gi++) {
@@ -413,7 +457,7 @@ static void SFX(conv_bwd)(wick_graph *g, node *nd) {
        thread count.  One chunk writes dW itself. */
     int nch = dW ? conv_chunks(B) : B;
     size_t slot = conv_slot_elems(&q), wsz = (size_t)q.OUT * KG;
-    int direct = conv_is_pointwise(&q), nt = conv_threads(g, &q, nch);
+    int direct = conv_is_pointwise(&q), depthwise = conv_is_depthwise(&q), nt = conv_threads(g, &q, nch);
     T *scr = g->scratch, *part = scr + (size_t)g->scratch_threads * slot;
     _Pragma("omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1)")
     for (int c = 0; c < nch; c++) {
@@ -423,6 +467,13 @@ static void SFX(conv_bwd)(wick_graph *g, node *nd) {
         for (int n = n0; n < n1; n++) {
             const T *xs = x + (size_t)n * xn->cols, *dys = dy + (size_t)n * nd->cols;
             T *dxs = dx ? dx + (size_t)n * xn->cols : NULL;
+            if (depthwise) {
+                if (dW && n == n0 && !(nch == 1 && accw)) memset(dWc, 0, wsz * sizeof *dWc);
+                if (dW) SFX(dw_sample)(&q, 2, xs, NULL, NULL, NULL, NULL, dys, dWc);
+                if (dx && !accx) memset(dxs, 0, (size_t)xn->cols * sizeof *dxs);
+                if (dx) SFX(dw_sample)(&q, 1, NULL, W, NULL, NULL, dxs, dys, NULL);
+                continue;
+            }
             if (dW && !direct) SFX(im2col)(&q, xs, col);
             const T *cm = direct ? xs : col;
             T beta = n > n0 ? 1 : (nch == 1 && accw) ? 1 : 0;
