@@ -401,6 +401,39 @@ static void test_dropout_masks(void) {
     wick_graph_free(g);
 }
 
+/* The mask's definition (ops_impl.h): element e = 32 g + 8 w + l keeps when
+ * word w of Philox block (8 g + l, node, step lo, step hi) under the seed, u,
+ * has (u + 1/2) / 2^32 >= p.  Recomputed here with wick_philox4x32. */
+static void test_dropout_mask_definition(void) {
+    const int rows = 3, cols = 37;
+    double p = 0.4;
+    uint64_t seed = 0x123456789abcdefULL, step = 0x500000007ULL;
+    wick_graph *g;
+    CHECK_OK(wick_graph_new(&g, WICK_DT_F64, rows));
+    wick_node x = wick_g_input(g, "x", cols);
+    wick_node y = wick_g_dropout(g, x, p);
+    CHECK_OK(wick_graph_compile(g));
+    double *xv = wick_graph_value(g, x);
+    for (int i = 0; i < rows * cols; i++) xv[i] = 1 + i;
+    wick_graph_set_seed(g, seed);
+    wick_graph_set_step(g, step);
+    wick_graph_forward(g);
+    const double *yv = wick_graph_value(g, y);
+    int bad = 0, kept = 0;
+    for (int e = 0; e < rows * cols; e++) {
+        int grp = e / 32, w = e % 32 / 8, l = e % 8;
+        uint32_t ctr[4] = {(uint32_t)(8 * grp + l), (uint32_t)y, (uint32_t)step, (uint32_t)(step >> 32)};
+        uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)}, r[4];
+        wick_philox4x32(ctr, key, r);
+        int keep = ((double)r[w] + 0.5) / 4294967296.0 >= p;
+        kept += keep;
+        if (yv[e] != (keep ? xv[e] * (1 / (1 - p)) : 0)) bad++;
+    }
+    CHECK(bad == 0);
+    CHECK(kept > 0 && kept < rows * cols);
+    wick_graph_free(g);
+}
+
 static wick_node b_noise(wick_graph *g, const void *arg) {
     wick_node x = wick_g_param(g, "x", B, 7);
     /* noise on a weight: the parameter's noisy copy is what the product uses */
@@ -667,6 +700,7 @@ int main(void) {
     RUN(test_batchnorm_running_stats);
     RUN(test_grad_dropout);
     RUN(test_dropout_masks);
+    RUN(test_dropout_mask_definition);
     RUN(test_gaussian_noise);
     RUN(test_l1);
     RUN(test_grad_net);

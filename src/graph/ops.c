@@ -69,11 +69,41 @@ static int conv_threads(const wick_graph *g, const conv_geo *q, int items) {
     return flops < 2e5 || nt < 1 ? 1 : nt;
 }
 
-/* 4 x 32 random bits: Philox block `blk` of node `id` at step `step`. */
-static void rand_block(uint64_t seed, uint64_t step, int id, uint64_t blk, uint32_t out[4]) {
-    uint32_t ctr[4] = {(uint32_t)blk, (uint32_t)id, (uint32_t)step, (uint32_t)(step >> 32)};
-    uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
-    wick_philox4x32(ctr, key, out);
+/* Philox4x32-10 blocks blk0 .. blk0 + RAND_LANES - 1 of node `id` at step
+ * `step`: out[w][l] is word w of block blk0 + l.  The same function as
+ * wick_philox4x32 with counter (blk, id, step lo, step hi) and key seed,
+ * written lane-wise so that the rounds vectorise (tests/test_graph_conv.c
+ * checks it against wick_philox4x32). */
+#define RAND_LANES 8
+static void rand_lanes(uint64_t seed, uint64_t step, int id, uint64_t blk0, uint32_t out[4][RAND_LANES]) {
+    uint32_t c0[RAND_LANES], c1[RAND_LANES], c2[RAND_LANES], c3[RAND_LANES];
+    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+    for (int l = 0; l < RAND_LANES; l++) {
+        c0[l] = (uint32_t)(blk0 + l);
+        c1[l] = (uint32_t)id;
+        c2[l] = (uint32_t)step;
+        c3[l] = (uint32_t)(step >> 32);
+    }
+    for (int r = 0; r < 10; r++) {
+        _Pragma("omp simd")
+        for (int l = 0; l < RAND_LANES; l++) {
+            uint64_t p0 = (uint64_t)0xD2511F53u * c0[l], p1 = (uint64_t)0xCD9E8D57u * c2[l];
+            uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1[l] ^ k0, n2 = (uint32_t)(p0 >> 32) ^ c3[l] ^ k1;
+            c1[l] = (uint32_t)p1;
+            c3[l] = (uint32_t)p0;
+            c0[l] = n0;
+            c2[l] = n2;
+        }
+        k0 += 0x9E3779B9u;
+        k1 += 0xBB67AE85u;
+    }
+    for (int l = 0; l < RAND_LANES; l++) out[0][l] = c0[l], out[1][l] = c1[l], out[2][l] = c2[l], out[3][l] = c3[l];
+}
+
+/* The least 32-bit word u that dropout keeps: (u + 1/2) / 2^32 >= p. */
+static uint64_t keep_threshold(double p) {
+    double t = ceil(p * 4294967296.0 - 0.5);
+    return t <= 0 ? 0 : t >= 4294967296.0 ? (uint64_t)1 << 32 : (uint64_t)t;
 }
 
 /* 32 random bits to a uniform in (0, 1). */

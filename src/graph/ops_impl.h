@@ -503,44 +503,47 @@ static void SFX(conv_bwd)(wick_graph *g, node *nd) {
 }
 
 /* ---- pooling ------------------------------------------------------------
- * x: [B, C*H*W] -> y: [B, C*OH*OW].  Max pooling keeps, in aux, the index
- * within the sample of each output's maximum (int32, -1 for a window of
- * padding only) for the backward scatter. */
+ * x: [B, C*H*W] -> y: [B, C*OH*OW].  The loops run over the window's (i, j)
+ * outside and a row of outputs inside (as dw_sample), so each output still
+ * sees its window in row-major order and the inner loop vectorises.  Max
+ * pooling keeps, in aux, the index within the sample of each output's
+ * maximum (int32) for the backward scatter: torch's rule, the first maximum
+ * (v > m), a NaN replacing whatever came before; -1 (no gradient) for a
+ * window of padding or -inf only. */
 
 static void SFX(maxpool_fwd)(wick_graph *g, node *nd) {
     const node *xn = &g->nodes[nd->in[0]];
-    const wick_conv2d_params *k = &nd->conv;
-    int B = nd->rows, C = nd->C, H = xn->H, W = xn->W, OH = nd->H, OW = nd->W;
+    conv_geo q = conv_geo_of(g, nd);
+    int B = nd->rows, P = q.OH * q.OW;
     const T *x = xn->val;
     T *y = nd->val;
     int32_t *arg = nd->aux;
-    size_t work = (size_t)(B) * (nd->cols);
+    size_t work = (size_t)B * xn->cols;
     _Pragma("omp parallel for schedule(static) if (work > 32768)")
     for (int n = 0; n < B; n++)
-        for (int c = 0; c < C; c++) {
-            const T *xp = x + (size_t)n * xn->cols + (size_t)c * H * W;
-            size_t o = (size_t)n * nd->cols + (size_t)c * OH * OW;
-            for (int oy = 0; oy < OH; oy++)
-                for (int ox = 0; ox < OW; ox++, o++) {
-                    T m = -INFINITY;
-                    int best = -1;
-                    for (int i = 0; i < k->kh; i++) {
-                        int iy = oy * k->stride_h - k->pad_h + i * k->dil_h;
-                        if (iy < 0 || iy >= H) continue;
-                        for (int j = 0; j < k->kw; j++) {
-                            int ix = ox * k->stride_w - k->pad_w + j * k->dil_w;
-                            if (ix < 0 || ix >= W) continue;
-                            T v = xp[iy * W + ix];
-                            if (v > m || isnan(v) || best < 0) {   /* first max; NaN wins, as torch */
-                                m = v;
-                                best = iy * W + ix;
-                                if (isnan(v)) goto done;
-                            }
+        for (int c = 0; c < q.C; c++) {
+            const T *xp = x + (size_t)n * xn->cols;
+            T *yp = y + (size_t)n * nd->cols + (size_t)c * P;
+            int32_t *ap = arg + (size_t)n * nd->cols + (size_t)c * P;
+            for (int t = 0; t < P; t++) yp[t] = -INFINITY, ap[t] = -1;
+            for (int i = 0; i < q.kh; i++)
+                for (int j = 0; j < q.kw; j++) {
+                    int off = j * q.dw - q.pw, lo, hi;
+                    conv_valid(off, q.sw, q.W, q.OW, &lo, &hi);
+                    for (int oy = 0; oy < q.OH; oy++) {
+                        int iy = oy * q.sh - q.ph + i * q.dh;
+                        if (iy < 0 || iy >= q.H) continue;
+                        int xr = (c * q.H + iy) * q.W + off;
+                        T *yr = yp + (size_t)oy * q.OW;
+                        int32_t *ar = ap + (size_t)oy * q.OW;
+                        _Pragma("omp simd")
+                        for (int ox = lo; ox < hi; ox++) {
+                            T v = xp[xr + ox * q.sw];
+                            int take = v > yr[ox] || v != v;
+                            yr[ox] = take ? v : yr[ox];
+                            ar[ox] = take ? xr + ox * q.sw : ar[ox];
                         }
                     }
-                done:
-                    y[o] = m;
-                    arg[o] = best < 0 ? -1 : c * H * W + best;
                 }
         }
 }
@@ -549,7 +552,7 @@ static void SFX(maxpool_bwd)(wick_graph *g, node *nd, T *dx, int acc) {
     const node *xn = &g->nodes[nd->in[0]];
     const T *dy = nd->grad;
     const int32_t *arg = nd->aux;
-    size_t work = (size_t)(nd->rows) * (xn->cols);
+    size_t work = (size_t)nd->rows * xn->cols;
     _Pragma("omp parallel for schedule(static) if (work > 32768)")
     for (int n = 0; n < nd->rows; n++) {
         T *d = dx + (size_t)n * xn->cols;
@@ -564,33 +567,38 @@ static void SFX(maxpool_bwd)(wick_graph *g, node *nd, T *dx, int acc) {
  * input and divides by kh*kw.  back = 1: dx += dy / (kh kw) over each window. */
 static void SFX(avgpool)(wick_graph *g, node *nd, T *dx, int acc, int back) {
     const node *xn = &g->nodes[nd->in[0]];
-    const wick_conv2d_params *k = &nd->conv;
-    int B = nd->rows, C = nd->C, H = xn->H, W = xn->W, OH = nd->H, OW = nd->W;
+    conv_geo q = conv_geo_of(g, nd);
+    int B = nd->rows, P = q.OH * q.OW;
     const T *x = xn->val, *dy = nd->grad;
-    T *y = nd->val, inv = (T)1 / ((T)k->kh * k->kw);
-    size_t work = (size_t)(B) * (nd->cols);
+    T *y = nd->val, inv = (T)1 / ((T)q.kh * q.kw);
+    size_t work = (size_t)B * xn->cols;
     _Pragma("omp parallel for schedule(static) if (work > 32768)")
     for (int n = 0; n < B; n++) {
         if (back && !acc) memset(dx + (size_t)n * xn->cols, 0, (size_t)xn->cols * sizeof *dx);
-        for (int c = 0; c < C; c++) {
-            size_t xo = (size_t)n * xn->cols + (size_t)c * H * W;
-            size_t o = (size_t)n * nd->cols + (size_t)c * OH * OW;
-            for (int oy = 0; oy < OH; oy++)
-                for (int ox = 0; ox < OW; ox++, o++) {
-                    int y0 = oy * k->stride_h - k->pad_h, x0 = ox * k->stride_w - k->pad_w;
-                    int ya = y0 < 0 ? 0 : y0, yb = y0 + k->kh < H ? y0 + k->kh : H;
-                    int xa = x0 < 0 ? 0 : x0, xb = x0 + k->kw < W ? x0 + k->kw : W;
-                    if (back) {
-                        T v = dy[o] * inv;
-                        for (int iy = ya; iy < yb; iy++)
-                            for (int ix = xa; ix < xb; ix++) dx[xo + (size_t)iy * W + ix] += v;
-                    } else {
-                        T s = 0;
-                        for (int iy = ya; iy < yb; iy++)
-                            for (int ix = xa; ix < xb; ix++) s += x[xo + (size_t)iy * W + ix];
-                        y[o] = s * inv;
+        for (int c = 0; c < q.C; c++) {
+            size_t xo = (size_t)n * xn->cols + (size_t)c * q.H * q.W;
+            size_t yo = (size_t)n * nd->cols + (size_t)c * P;
+            if (!back)
+                for (int t = 0; t < P; t++) y[yo + t] = 0;
+            for (int i = 0; i < q.kh; i++)
+                for (int j = 0; j < q.kw; j++) {
+                    int off = j - q.pw, lo, hi;
+                    conv_valid(off, q.sw, q.W, q.OW, &lo, &hi);
+                    for (int oy = 0; oy < q.OH; oy++) {
+                        int iy = oy * q.sh - q.ph + i;
+                        if (iy < 0 || iy >= q.H) continue;
+                        size_t xr = xo + (size_t)iy * q.W, yr = yo + (size_t)oy * q.OW;
+                        if (back) {
+                            _Pragma("omp simd")
+                            for (int ox = lo; ox < hi; ox++) dx[xr + ox * q.sw + off] += dy[yr + ox] * inv;
+                        } else {
+                            _Pragma("omp simd")
+                            for (int ox = lo; ox < hi; ox++) y[yr + ox] += x[xr + ox * q.sw + off];
+                        }
                     }
                 }
+            if (!back)
+                for (int t = 0; t < P; t++) y[yo + t] *= inv;
         }
     }
 }
@@ -718,16 +726,18 @@ static void SFX(bn_bwd)(wick_graph *g, node *nd) {
 }
 
 /* ---- dropout, Gaussian noise, L1 ----------------------------------------
- * Element e = r*cols + c of the node draws from Philox block e/4 under the
- * graph's seed, with the node's index and the step in the counter
- * (rand_block in ops.c): dropout keeps it when its 32-bit uniform is >= p;
- * noise takes Box-Muller normals, two from each pair of uniforms.  Blocks are
- * split over threads statically: the draws do not depend on the count. */
+ * Element e = r*cols + c of the node, in groups of 4 L (L = RAND_LANES = 8):
+ * e = 4 L g + L w + l takes word w of Philox block L g + l under the graph's
+ * seed, with the node's index and the step in the counter (rand_lanes in
+ * ops.c, wick_philox4x32's function).  Dropout keeps it when the word u has
+ * (u + 1/2) / 2^32 >= p; noise takes Box-Muller normals, words 0, 1 and 2, 3
+ * of a block each giving a pair.  So the draws depend on neither the thread
+ * count nor the split of groups over threads. */
 
 static void SFX(dropout_fwd)(wick_graph *g, node *nd) {
     const T *x = g->nodes[nd->in[0]].val;
     T *y = nd->val, *mask = nd->aux;
-    size_t n = node_elems(nd), nb = (n + 3) / 4;
+    size_t n = node_elems(nd), ng = (n + 4 * RAND_LANES - 1) / (4 * RAND_LANES);
     double p = nd->scalar;
     int id = (int)(nd - g->nodes);
     nd->ran_train = g->training && p > 0;
@@ -736,14 +746,25 @@ static void SFX(dropout_fwd)(wick_graph *g, node *nd) {
         return;
     }
     T scale = p < 1 ? (T)(1 / (1 - p)) : 0;
+    uint64_t thr = keep_threshold(p);
     _Pragma("omp parallel for schedule(static) if (n > 32768)")
-    for (size_t blk = 0; blk < nb; blk++) {
-        uint32_t r[4];
-        rand_block(g->seed, g->step, id, blk, r);
-        for (int l = 0; l < 4 && blk * 4 + l < n; l++) {
-            size_t e = blk * 4 + l;
-            mask[e] = unit32(r[l]) >= p ? scale : 0;
-            y[e] = x[e] * mask[e];
+    for (size_t gi = 0; gi < ng; gi++) {
+        uint32_t r[4][RAND_LANES];
+        rand_lanes(g->seed, g->step, id, gi * RAND_LANES, r);
+        size_t e0 = gi * 4 * RAND_LANES, m = n - e0 < 4 * RAND_LANES ? n - e0 : 4 * RAND_LANES;
+        /* element e0 + w RAND_LANES + l: word w of block l; keep as 0 or 1,
+           not a branch (p = 0.5 would mispredict half of them) */
+        T keep[4 * RAND_LANES];
+        uint32_t t32 = thr >> 32 ? UINT32_MAX : (uint32_t)thr;   /* thr = 2^32 (p = 1): none kept */
+        int none = thr >> 32 != 0;
+        for (int w = 0; w < 4; w++) {
+            _Pragma("omp simd")
+            for (int l = 0; l < RAND_LANES; l++)
+                keep[w * RAND_LANES + l] = (T)((int32_t)(r[w][l] >= t32) & !none);
+        }
+        for (size_t k = 0; k < m; k++) {
+            mask[e0 + k] = keep[k] * scale;
+            y[e0 + k] = x[e0 + k] * mask[e0 + k];
         }
     }
 }
@@ -751,7 +772,7 @@ static void SFX(dropout_fwd)(wick_graph *g, node *nd) {
 static void SFX(noise_fwd)(wick_graph *g, node *nd) {
     const T *x = g->nodes[nd->in[0]].val;
     T *y = nd->val;
-    size_t n = node_elems(nd), nb = (n + 3) / 4;
+    size_t n = node_elems(nd), ng = (n + 4 * RAND_LANES - 1) / (4 * RAND_LANES);
     double sd = nd->scalar;
     int id = (int)(nd - g->nodes);
     nd->ran_train = g->training && sd > 0;
@@ -760,12 +781,18 @@ static void SFX(noise_fwd)(wick_graph *g, node *nd) {
         return;
     }
     _Pragma("omp parallel for schedule(static) if (n > 32768)")
-    for (size_t blk = 0; blk < nb; blk++) {
-        uint32_t r[4];
-        double z[4];
-        rand_block(g->seed, g->step, id, blk, r);
-        box_muller(r, z);
-        for (int l = 0; l < 4 && blk * 4 + l < n; l++) y[blk * 4 + l] = x[blk * 4 + l] + (T)(sd * z[l]);
+    for (size_t gi = 0; gi < ng; gi++) {
+        uint32_t r[4][RAND_LANES];
+        rand_lanes(g->seed, g->step, id, gi * RAND_LANES, r);
+        size_t e0 = gi * 4 * RAND_LANES, m = n - e0 < 4 * RAND_LANES ? n - e0 : 4 * RAND_LANES;
+        double z[4 * RAND_LANES];
+        for (int l = 0; l < RAND_LANES; l++) {
+            uint32_t b[4] = {r[0][l], r[1][l], r[2][l], r[3][l]};
+            double zl[4];
+            box_muller(b, zl);
+            for (int w = 0; w < 4; w++) z[w * RAND_LANES + l] = zl[w];
+        }
+        for (size_t k = 0; k < m; k++) y[e0 + k] = x[e0 + k] + (T)(sd * z[k]);
     }
 }
 
