@@ -46,8 +46,10 @@ static int conv_is_pointwise(const conv_geo *q) {
     return q->kh == 1 && q->kw == 1 && q->sh == 1 && q->sw == 1 && q->ph == 0 && q->pw == 0;
 }
 
-/* One input channel per group: direct loops (ops_impl.h dw_sample). */
-static int conv_is_depthwise(const conv_geo *q) { return q->C == q->G; }
+/* One input channel per group and few outputs per group: direct loops
+ * (ops_impl.h dw_sample).  With one input channel and 32 outputs (a first
+ * layer on grey images) the BLAS product is faster (bench, one thread). */
+static int conv_is_depthwise(const conv_geo *q) { return q->C == q->G && q->OUT / q->G <= 4; }
 
 /* One thread's scratch: the column matrix and its gradient, C*kh*kw x P each. */
 static size_t conv_slot_elems(const conv_geo *q) {
