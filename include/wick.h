@@ -592,7 +592,8 @@ typedef enum {
     WICK_INIT_CRITICAL = 0, /* the book's init at the activation's critical (C_b, C_W), from the theory engine */
     WICK_INIT_BOOK,         /* biases ~ N(0, C_b), weights ~ N(0, C_W / fan_in), per layer */
     WICK_INIT_HE,           /* weights ~ N(0, 2 / fan_in), biases 0 (Kaiming normal) */
-    WICK_INIT_GLOROT        /* weights ~ U(-a, a), a = sqrt(6 / (fan_in + fan_out)), biases 0 */
+    WICK_INIT_GLOROT,       /* weights ~ U(-a, a), a = sqrt(6 / (fan_in + fan_out)), biases 0 */
+    WICK_INIT_TORCH         /* PyTorch's default: weights and biases ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) */
 } wick_init_kind;
 
 typedef enum { WICK_LOSS_XENT = 0, WICK_LOSS_MSE } wick_loss_kind;
@@ -606,6 +607,8 @@ typedef struct {
     double cw[WICK_MAX_LAYERS];
     wick_loss_kind loss;
     double smoothing;                  /* cross-entropy label smoothing */
+    double act_l1;                     /* sparse representations: the loss gains act_l1 * mean|h|
+                                          for each activation layer's output h (0: off) */
 } wick_mlp_config;
 
 /* Parses "784-512-512-10"; "784-[128]x16-10" repeats a width.  Sets layers
@@ -624,6 +627,34 @@ typedef struct wick_mlp wick_mlp;
 WICK_API wick_status wick_mlp_new(wick_mlp **out, const wick_mlp_config *c, wick_dtype dtype,
                                   int max_batch);
 WICK_API void wick_mlp_free(wick_mlp *m);
+
+/* A network from a layer spec (wick_spec_parse; docs/layers.md): conv nets,
+ * batch norm, dropout, pooling.  It is the same handle as an MLP (wick_net
+ * and wick_mlp name one type): init, predict, save, load, train and evaluate
+ * take it.  c gives the initialisation (init; cb[k], cw[k] for the k-th layer
+ * with weights under BOOK; CRITICAL takes the critical point of the spec's one
+ * activation, fan-in counting C/groups*kh*kw for a convolution), the loss and
+ * the label smoothing; its layers and widths are ignored.  Random layers
+ * (dropout, noise) draw from the graph's seed (wick_graph_set_seed), which
+ * training sets to the run's. */
+typedef struct wick_mlp wick_net;
+typedef struct wick_spec wick_spec;   /* the layer language's, below */
+WICK_API wick_status wick_net_new(wick_net **out, const wick_spec *spec, const wick_mlp_config *c,
+                                  wick_dtype dtype, int max_batch);
+/* The spec a model was built from (an MLP's: input:n0,linear:n1,act,...). */
+WICK_API const wick_spec *wick_mlp_spec(const wick_mlp *m);
+/* Features a sample has (C*H*W for images) and outputs. */
+WICK_API int wick_mlp_inputs(const wick_mlp *m);
+WICK_API int wick_mlp_outputs(const wick_mlp *m);
+/* The layer spec of a model file: its __metadata__ "spec", else `given` (a
+ * spec text, e.g. --arch for a file PyTorch wrote; NULL: none), checked
+ * against the file's tensors (each the spec's name, dtype and shape, nothing
+ * else outside "optimizer.") before anything is sized by it; the loss and
+ * init from __metadata__ into c.  *out is NULL (and WICK_OK) for a file with
+ * no spec when none is given: an MLP (wick_mlp_config_from_file).  A given
+ * spec that differs from the file's is refused naming both. */
+WICK_API wick_status wick_net_spec_from_file(const char *path, const char *given, wick_spec **out,
+                                             wick_mlp_config *c);
 WICK_API const wick_mlp_config *wick_mlp_config_of(const wick_mlp *m);
 
 /* Draws every parameter from (seed, stream): layer l's weights use stream
@@ -671,6 +702,17 @@ typedef struct {
     double samples_per_s;
 } wick_epoch_report;
 
+/* Data augmentation of image samples (src/nn/augment.c), drawn per sample:
+ * Philox (seed, stream, 4 sample + slot), so a sample's transform depends on
+ * (seed, stream, sample) only, never on its batch or the thread count. */
+typedef struct {
+    int shift;                  /* shift by up to this many pixels each way, zeros brought in
+                                   (a random crop of the zero-padded image); 0: off */
+    int flip;                   /* horizontal flip with probability 1/2 (off for digits) */
+    double rotate;              /* rotation about the centre by an angle uniform in
+                                   [-rotate, rotate] degrees, bilinear; 0: off */
+} wick_augment;
+
 typedef struct {
     int epochs, batch;
     uint64_t seed;
@@ -683,6 +725,13 @@ typedef struct {
     int checkpoint_steps;              /* also every this many steps (0: epochs only) */
     long max_steps;                    /* stop after this many steps in all (0: no limit) */
     volatile int *stop;                /* set non-zero (e.g. by SIGINT) to stop at the next step */
+    wick_augment augment;              /* image data: shifts, flips, rotations per sample and epoch
+                                          (draws: seed, stream 2000000 + epoch, the sample's index) */
+    /* Regularisers on the update, PyTorch's semantics (0: off): */
+    double clip_value;                 /* gradients clamped to [-c, c] (clip_grad_value_) */
+    double clip_norm;                  /* all gradients scaled together to 2-norm <= c (clip_grad_norm_) */
+    double max_norm;                   /* each unit's incoming weights (a row of a linear or conv
+                                          weight) projected to 2-norm <= c after the update (renorm) */
     int general_executor;              /* 1: no fast path, op by op (tests compare the two) */
     void (*on_step)(void *user, long step, int epoch, int batch_in_epoch, int batches, double loss);
     void (*on_epoch)(void *user, const wick_epoch_report *r);
@@ -770,7 +819,7 @@ typedef struct {
     long rf_h, rf_w;            /* receptive field of one output unit on the input; -1: all of it */
 } wick_layer;
 
-typedef struct {
+typedef struct wick_spec {
     int input[3];
     int n;                      /* layers after input */
     wick_layer layer[WICK_SPEC_MAX];
@@ -800,16 +849,8 @@ WICK_API const char *wick_layer_kind_name(wick_layer_kind k);
  * and the totals. */
 WICK_API void wick_spec_print(FILE *f, const wick_spec *s);
 
-/* Data augmentation of image samples (src/nn/augment.c), drawn per sample:
- * Philox (seed, stream, 4 sample + slot), so a sample's transform depends on
- * (seed, stream, sample) only, never on its batch or the thread count. */
-typedef struct {
-    int shift;                  /* shift by up to this many pixels each way, zeros brought in
-                                   (a random crop of the zero-padded image); 0: off */
-    int flip;                   /* horizontal flip with probability 1/2 (off for digits) */
-    double rotate;              /* rotation about the centre by an angle uniform in
-                                   [-rotate, rotate] degrees, bilinear; 0: off */
-} wick_augment;
+/* Data augmentation of image samples (wick_augment, defined with the
+ * training configuration): */
 
 /* WICK_EINVAL for a shift of the image's size or more, or a rotation outside [0, 180]. */
 WICK_API wick_status wick_augment_check(const wick_augment *a, int C, int H, int W);

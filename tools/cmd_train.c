@@ -198,10 +198,12 @@ static void usage_train(FILE *f) {
 "  --label-col N          label column: 0 first, -1 last          [0]\n"
 "  --val N                samples held out for validation         [5000]\n"
 "Model\n"
-"  --arch SPEC            widths, e.g. 784-512-512-10 or 784-[128]x16-10  [784-512-512-10]\n"
+"  --arch SPEC            widths, e.g. 784-512-512-10 or 784-[128]x16-10, or a layer spec\n"
+"                         (docs/layers.md, wick summary --help), e.g. input:1x28x28,conv2d:32:3:pad=1,\n"
+"                         batchnorm,relu,maxpool:2,flatten,dropout:0.5,linear:10  [784-512-512-10]\n"
 "  --act NAME             perceptron sigmoid tanh sin linear relu leaky_relu[:a]\n"
 "                         softplus swish gelu                      [relu]\n"
-"  --init KIND            critical | book | he | glorot            [critical]\n"
+"  --init KIND            critical | book | he | glorot | torch    [critical]\n"
 "  --cb X[,X..]           C_b, for --init book (one value or one per layer)  [0]\n"
 "  --cw X[,X..]           C_W, for --init book                     [1]\n"
 "  --loss KIND            xent | mse                               [xent]\n"
@@ -215,6 +217,14 @@ static void usage_train(FILE *f) {
 "  --beta1 X --beta2 X --eps X   Adam's                            [0.9 0.999 1e-8]\n"
 "  --weight-decay X       L2 (AdamW: decoupled 0.01)               [0]\n"
 "  --l1 X                 L1 penalty                               [0]\n"
+"  --act-l1 X             L1 penalty on the activations (sparse representations)  [0]\n"
+"  --clip-value X         clamp every gradient element to [-X, X]  [off]\n"
+"  --clip-norm X          scale all gradients together to 2-norm <= X  [off]\n"
+"  --max-norm X           each unit's incoming weights to 2-norm <= X after the update  [off]\n"
+"Augmentation (image data: a layer spec with input:CxHxW)\n"
+"  --shift N              random shifts of up to N pixels each way  [0]\n"
+"  --flip                 random horizontal flips (not for digits)\n"
+"  --rotate DEG           random rotations of up to DEG degrees    [0]\n"
 "  --schedule KIND        constant | step | exp | linear | plateau [linear]\n"
 "  --gamma X              step/exp decay factor                    [0.1 / 0.95]\n"
 "  --step-size N          step schedule: epochs per decay          [10]\n"
@@ -252,7 +262,8 @@ enum {
     O_LOSS, O_SMOOTH, O_INIT_FROM, O_OPT, O_LR, O_MOM, O_NESTEROV, O_BETA1, O_BETA2, O_EPS, O_WD, O_L1,
     O_SCHED, O_GAMMA, O_STEP_SIZE, O_FLOOR, O_PPAT, O_FACTOR, O_BATCH, O_EPOCHS, O_MAX_STEPS, O_SEED,
     O_SHUFFLE, O_THREADS, O_PATIENCE, O_DIVERGE, O_OUT, O_CKPT, O_CKPT_STEPS, O_RESUME, O_LOG,
-    O_LOG_STEPS, O_PLOT, O_JSON, O_QUIET, O_HELP, O_MODEL, O_LOGITS
+    O_LOG_STEPS, O_PLOT, O_JSON, O_QUIET, O_HELP, O_MODEL, O_LOGITS, O_ACT_L1, O_CLIP_VALUE, O_CLIP_NORM,
+    O_MAX_NORM, O_SHIFT, O_FLIP, O_ROTATE
 };
 
 static const struct option train_opts[] = {
@@ -270,6 +281,8 @@ static const struct option train_opts[] = {
     {"diverge-factor", 1, 0, O_DIVERGE}, {"out", 1, 0, O_OUT}, {"checkpoint", 1, 0, O_CKPT},
     {"checkpoint-steps", 1, 0, O_CKPT_STEPS}, {"resume", 1, 0, O_RESUME}, {"log", 1, 0, O_LOG},
     {"log-steps", 1, 0, O_LOG_STEPS}, {"plot", 1, 0, O_PLOT}, {"json", 0, 0, O_JSON}, {"quiet", 0, 0, O_QUIET},
+    {"act-l1", 1, 0, O_ACT_L1}, {"clip-value", 1, 0, O_CLIP_VALUE}, {"clip-norm", 1, 0, O_CLIP_NORM},
+    {"max-norm", 1, 0, O_MAX_NORM}, {"shift", 1, 0, O_SHIFT}, {"flip", 0, 0, O_FLIP}, {"rotate", 1, 0, O_ROTATE},
     {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
 
 /* Prints the test report: accuracy, per-class metrics, confusion matrix. */
@@ -303,7 +316,7 @@ static wick_status plot_losses(const char *path, json_t *reports, const char *ar
     }
     wick_series s[2] = {{"training loss", ep, tl, NULL, n, 0}, {"validation loss", ep, vl, NULL, nv, 0}};
     char title[600];
-    snprintf(title, sizeof title, "wick train %s", arch);
+    snprintf(title, sizeof title, "wick train %.580s", arch);   /* a long spec is cut in the title */
     wick_status st = n ? wick_plot_png(path, title, "epoch", "loss", s, nv ? 2 : 1, 0, 1)
                        : wick_fail(WICK_EINVAL, "%s: no epoch finished, nothing to plot", path);
     free(ep); free(tl); free(vl);
@@ -319,6 +332,8 @@ int cmd_train(int argc, char **argv) {
     mc.init = WICK_INIT_CRITICAL;
     double cb[WICK_MAX_LAYERS] = {0}, cw[WICK_MAX_LAYERS] = {1};
     int ncb = 1, ncw = 1;
+    const char *spec_text = NULL;   /* --arch in the layer language */
+    wick_spec *spec = NULL;
     wick_train_config tc = wick_train_defaults();
     tc.epochs = 20;
     tc.seed = 1;
@@ -339,7 +354,24 @@ int cmd_train(int argc, char **argv) {
         case O_TEST_CSV: d.test_csv = optarg; break;
         case O_LABEL_COL: if (!cli_int("--label-col", optarg, -1, 1 << 20, &v)) return EXIT_USAGE; d.label_col = (int)v; break;
         case O_VAL: if (!cli_int("--val", optarg, 0, 1L << 40, &val)) return EXIT_USAGE; val_given = 1; break;
-        case O_ARCH: if (wick_arch_parse(optarg, &mc)) goto bad; break;
+        case O_ARCH:
+            spec_text = NULL;
+            if (strchr(optarg, ':') || strchr(optarg, ',')) {
+                wick_spec *check;   /* refused here, with the token, before any data is read */
+                if (wick_spec_parse(optarg, &check)) goto bad;
+                wick_spec_free(check);
+                spec_text = optarg;
+            } else if (wick_arch_parse(optarg, &mc)) {
+                goto bad;
+            }
+            break;
+        case O_ACT_L1: if (!cli_double("--act-l1", optarg, &mc.act_l1)) return EXIT_USAGE; break;
+        case O_CLIP_VALUE: if (!cli_double("--clip-value", optarg, &tc.clip_value)) return EXIT_USAGE; break;
+        case O_CLIP_NORM: if (!cli_double("--clip-norm", optarg, &tc.clip_norm)) return EXIT_USAGE; break;
+        case O_MAX_NORM: if (!cli_double("--max-norm", optarg, &tc.max_norm)) return EXIT_USAGE; break;
+        case O_SHIFT: if (!cli_int("--shift", optarg, 0, 1 << 12, &v)) return EXIT_USAGE; tc.augment.shift = (int)v; break;
+        case O_FLIP: tc.augment.flip = 1; break;
+        case O_ROTATE: if (!cli_double("--rotate", optarg, &tc.augment.rotate)) return EXIT_USAGE; break;
         case O_ACT: if (wick_act_parse(optarg, &mc.act)) goto bad; break;
         case O_INIT: if (wick_init_parse(optarg, &mc.init)) goto bad; break;
         case O_CB: if (!parse_per_layer("--cb", optarg, cb, &ncb)) return EXIT_USAGE; break;
@@ -409,16 +441,24 @@ int cmd_train(int argc, char **argv) {
         }
     }
     if (optind < argc) return cli_extra_argument("train", argv);
-    /* per-layer C_b, C_W: one value for all, or one per layer */
+    /* per-layer C_b, C_W: one value for all, or one per layer with weights */
+    int nlayers = mc.layers;
+    if (spec_text) {
+        if (wick_spec_parse(spec_text, &spec)) goto bad;
+        nlayers = 0;
+        for (int i = 0; i < spec->n; i++)
+            nlayers += spec->layer[i].kind == WICK_LAYER_LINEAR || spec->layer[i].kind == WICK_LAYER_CONV2D;
+    }
     for (int k = 0; k < 2; k++) {
         int n = k ? ncw : ncb;
         double *src = k ? cw : cb, *dst = k ? mc.cw : mc.cb;
-        if (n != 1 && n != mc.layers) {
-            fprintf(stderr, "wick train: --%s takes 1 or %d values (one per layer), got %d\n", k ? "cw" : "cb",
-                    mc.layers, n);
+        if (n != 1 && n != nlayers) {
+            fprintf(stderr, "wick train: --%s takes 1 or %d values (one per layer with weights), got %d\n",
+                    k ? "cw" : "cb", nlayers, n);
+            wick_spec_free(spec);
             return EXIT_USAGE;
         }
-        for (int l = 0; l < mc.layers; l++) dst[l] = src[n == 1 ? 0 : l];
+        for (int l = 0; l < nlayers && l < WICK_MAX_LAYERS; l++) dst[l] = src[n == 1 ? 0 : l];
     }
     tc.sched = wick_sched_defaults(sk);
     tc.sched.lr0 = lr;
@@ -461,7 +501,8 @@ int cmd_train(int argc, char **argv) {
         all = NULL;
     }
     t_load = now() - t_load;
-    if ((s = wick_mlp_new(&m, &mc, WICK_DT_F32, tc.batch))) goto fail;
+    if ((s = spec ? wick_net_new(&m, spec, &mc, WICK_DT_F32, tc.batch) : wick_mlp_new(&m, &mc, WICK_DT_F32, tc.batch)))
+        goto fail;
     mc = *wick_mlp_config_of(m);   /* critical C_b, C_W resolved */
     wick_mlp_init(m, tc.seed);
     if (init_from && (s = wick_mlp_load_params(m, init_from))) goto fail;
@@ -482,13 +523,15 @@ int cmd_train(int argc, char **argv) {
     if ((s = wick_trainer_new(&t, m, train, valset, &tc))) goto fail;
     if (resume && (s = wick_trainer_resume(t, resume))) goto fail;
 
-    char arch[512];
-    wick_arch_format(&mc, arch, sizeof arch);
+    char arch[4096];
+    if (spec) wick_spec_format(spec, arch, sizeof arch);
+    else wick_arch_format(&mc, arch, sizeof arch);
+    if (spec && !quiet) wick_spec_print(stderr, spec);
     if (!quiet)
         fprintf(stderr, "wick %s | threads %d | seed %llu | %s\n%s %s, init %s (C_b %g, C_W %g), %s lr %g, batch %d, "
                 "%d epochs | %zu train, %zu val, %zu test | backend %s\n",
                 wick_version(), wick_threads(), (unsigned long long)tc.seed, wick_library_versions(), arch,
-                wick_act_name(mc.act), wick_init_name(mc.init), mc.cb[0], mc.cw[0],
+                spec ? "" : wick_act_name(mc.act), wick_init_name(mc.init), mc.cb[0], mc.cw[0],
                 tc.opt.kind == WICK_OPT_SGD ? "sgd" : tc.opt.kind == WICK_OPT_ADAM ? "adam" : "adamw", lr,
                 tc.batch, tc.epochs, train->n, valset ? valset->n : 0, test ? test->n : 0,
                 wick_graph_backend(wick_mlp_graph(m)));
@@ -579,6 +622,7 @@ done:
     wick_metrics_free(mt);
     wick_trainer_free(t);
     wick_mlp_free(m);
+    wick_spec_free(spec);
     wick_dataset_free(all);
     wick_dataset_free(train);
     wick_dataset_free(valset);
@@ -597,7 +641,8 @@ static void usage_eval(FILE *f) {
 "  --data DIR         IDX test files t10k-*                    [" FMNIST_DIR "]\n"
 "  --test-csv FILE    test CSV instead (one sample a row, a label column)\n"
 "  --label-col N      label column: 0 first, -1 last           [0]\n"
-"  --arch SPEC        the architecture, where the file does not say it\n"
+"  --arch SPEC        the architecture, where the file does not say it: widths (784-512-10)\n"
+"                     or a layer spec (input:1x28x28,conv2d:32:3,...: a PyTorch nn.Sequential's)\n"
 "  --act NAME         the activation, where the file does not say it\n"
 "  --batch N          evaluation batch                         [256]\n"
 "  --threads N        threads\n"
@@ -649,12 +694,27 @@ int cmd_eval(int argc, char **argv) {
     int has_act = 0;
     wick_status s;
     wick_mlp *m = NULL;
+    wick_spec *spec = NULL;
     wick_dataset *test = NULL;
     wick_metrics *mt = NULL;
     float *out = NULL;
     int rc = EXIT_FAIL;
-    if ((s = wick_mlp_config_from_file(model, &mc, &has_act))) goto fail;
-    if (arch) {
+    /* a layer spec: the file's own, or --arch in the layer language for a
+       file PyTorch wrote; otherwise an MLP */
+    int layer_arch = arch && (strchr(arch, ':') || strchr(arch, ','));
+    if ((s = wick_net_spec_from_file(model, layer_arch ? arch : NULL, &spec, &mc))) goto fail;
+    if (spec) {
+        if (act) {
+            s = wick_fail(WICK_EINVAL, "--act does not apply to %s: its layer spec names the activations", model);
+            goto fail;
+        }
+        if ((s = wick_net_new(&m, spec, &mc, WICK_DT_F32, (int)batch))) goto fail;
+    } else if (layer_arch) {
+        s = wick_fail(WICK_EINVAL, "%s holds an MLP: give --arch as widths, e.g. 784-512-10", model);
+        goto fail;
+    }
+    if (!spec && (s = wick_mlp_config_from_file(model, &mc, &has_act))) goto fail;
+    if (!spec && arch) {
         wick_mlp_config given = mc;
         if ((s = wick_arch_parse(arch, &given))) goto fail;
         if (given.layers != mc.layers || memcmp(given.widths, mc.widths, (mc.layers + 1) * sizeof(int))) {
@@ -664,20 +724,20 @@ int cmd_eval(int argc, char **argv) {
             goto fail;
         }
     }
-    if (act) {
+    if (!spec && act) {
         if ((s = wick_act_parse(act, &mc.act))) goto fail;
-    } else if (!has_act) {
+    } else if (!spec && !has_act) {
         s = wick_fail(WICK_EINVAL, "%s does not say its activation: give --act", model);
         goto fail;
     }
-    if ((s = wick_mlp_new(&m, &mc, WICK_DT_F32, (int)batch))) goto fail;
+    if (!spec && (s = wick_mlp_new(&m, &mc, WICK_DT_F32, (int)batch))) goto fail;
     if ((s = wick_mlp_load_params(m, model))) goto fail;
     d.train_csv = NULL;
     if ((s = load_data(&d, 1, &test))) goto fail;
     double loss;
     if ((s = wick_evaluate(m, test, &mt, &loss))) goto fail;
     if (logits) {
-        int nL = mc.widths[mc.layers];
+        int nL = wick_mlp_outputs(m);
         out = malloc(test->n * nL * sizeof *out);
         if (!out) { s = wick_fail(WICK_ENOMEM, "out of memory"); goto fail; }
         if ((s = wick_mlp_predict(m, test->x, test->n, out))) goto fail;
@@ -711,6 +771,7 @@ done:
     free(out);
     wick_metrics_free(mt);
     wick_mlp_free(m);
+    wick_spec_free(spec);
     wick_dataset_free(test);
     return rc;
 }

@@ -18,6 +18,7 @@
 #include "core/core.h"
 #include "core/cnum.h"
 #include "nn/model_io.h"
+#include "nn/nn_internal.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,12 +34,20 @@ static const char *const known_keys[] = {
     "optimizer_steps", "samples", "sched_bad_epochs", "sched_best", "sched_lr", "seconds", "seed",
     "shuffle", "step", "train_samples", "wick_version"};
 
+/* Keys added after version 1 (layer specs, the random layers' step): covered
+ * where present, after the others, so that a file without them keeps the
+ * checksum it was written with; one deleted from a file that had it is a
+ * mismatch like any other edit. */
+static const char *const later_keys[] = {"graph_step", "spec"};
+
 static int bypass;
 void nn_checksum_bypass(int on) { bypass = on; }
 
 int nn_meta_known(const char *key) {
     for (size_t i = 0; i < WICK_ARRAY_LEN(known_keys); i++)
         if (!strcmp(known_keys[i], key)) return 1;
+    for (size_t i = 0; i < WICK_ARRAY_LEN(later_keys); i++)
+        if (!strcmp(later_keys[i], key)) return 1;
     return 0;
 }
 
@@ -87,6 +96,12 @@ static unsigned long checksum_v1(const char *(*get)(const void *, const char *),
         c = crc_str(c, known_keys[i]);
         if (v) c = crc_str(c, v);
     }
+    for (size_t i = 0; i < WICK_ARRAY_LEN(later_keys); i++) {
+        const char *v = get(src, later_keys[i]);
+        if (!v) continue;
+        c = crc_str(c, later_keys[i]);
+        c = crc_str(c, v);
+    }
     qsort(list, (size_t)n, sizeof *list, by_name);
     c = crc_u64(c, (uint64_t)n);
     for (int i = 0; i < n; i++) {
@@ -125,7 +140,8 @@ static const char *meta_get_list(const void *src, const char *key) {
 static const char *meta_get_file(const void *src, const char *key) { return wick_st_meta(src, key); }
 
 wick_status nn_write(const char *path, const wick_st_tensor *t, int n, const nn_meta *meta) {
-    if (n < 0 || n > 512) return wick_fail(WICK_EINVAL, "%s: %d tensors (at most 512)", path, n);
+    if (n < 0 || n > 4 * NN_MAX_TENSORS)
+        return wick_fail(WICK_EINVAL, "%s: %d tensors (at most %d)", path, n, 4 * NN_MAX_TENSORS);
     for (int i = 0; i < meta->n; i++)
         if (!nn_meta_known(meta->key[i]))
             return wick_fail(WICK_EINVAL, "%s: metadata key '%s' is not covered by the checksum", path,

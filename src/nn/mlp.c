@@ -62,17 +62,107 @@ void wick_arch_format(const wick_mlp_config *c, char *buf, size_t size) {
         o += snprintf(buf + o, size - o, l ? "-%d" : "%d", c->widths[l]);
 }
 
-static const char *init_names[] = {"critical", "book", "he", "glorot"};
+static const char *init_names[] = {"critical", "book", "he", "glorot", "torch"};
 
 wick_status wick_init_parse(const char *name, wick_init_kind *out) {
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         if (!strcmp(name, init_names[i])) { *out = (wick_init_kind)i; return WICK_OK; }
-    return wick_fail(WICK_EINVAL, "unknown initialisation '%s' (critical, book, he, glorot)", name);
+    return wick_fail(WICK_EINVAL, "unknown initialisation '%s' (critical, book, he, glorot, torch)", name);
 }
 
-const char *wick_init_name(wick_init_kind k) { return (unsigned)k < 4 ? init_names[k] : "unknown"; }
+const char *wick_init_name(wick_init_kind k) { return (unsigned)k < 5 ? init_names[k] : "unknown"; }
 
 /* ---- construction ------------------------------------------------------ */
+
+/* Resolves C_b, C_W for CRITICAL (from the spec's activation) and checks
+ * them for BOOK, for the spec's k layers with weights. */
+static wick_status resolve_init(wick_mlp *m, int k) {
+    wick_mlp_config *c = &m->c;
+    if (c->init == WICK_INIT_CRITICAL) {
+        wick_act act = c->act;
+        int has = nn_spec_activation(m->spec, &act);
+        if (has < 0)
+            return wick_fail(WICK_EINVAL, "--init critical needs one activation throughout the net; choose --init "
+                             "he, glorot, torch or book");
+        if (has == 0) act = (wick_act){WICK_ACT_LINEAR, 0};
+        double cb, cw;
+        wick_status s = wick_critical_init(act, &cb, &cw, NULL);
+        if (s != WICK_OK)
+            return wick_fail(s, "--init critical: %s; choose --init book with --cb and --cw", wick_last_error());
+        for (int l = 0; l < k; l++) { c->cb[l] = cb; c->cw[l] = cw; }
+    } else if (c->init == WICK_INIT_BOOK) {
+        for (int l = 0; l < k; l++)
+            if (!(c->cb[l] >= 0) || !(c->cw[l] > 0))
+                return wick_fail(WICK_EINVAL, "mlp: layer %d needs C_b >= 0 and C_W > 0 (got %g, %g)", l + 1,
+                                 c->cb[l], c->cw[l]);
+    }
+    return WICK_OK;
+}
+
+/* The graph of m->spec, the loss, and the list of file tensors. */
+static wick_status build(wick_mlp *m) {
+    const wick_spec *sp = m->spec;
+    int k = nn_spec_weighted_layers(sp);
+    if (k > WICK_MAX_LAYERS)
+        return wick_fail(WICK_EINVAL, "net: %d layers with weights, at most %d", k, WICK_MAX_LAYERS);
+    m->nin = sp->input[0] * (sp->input[1] ? sp->input[1] * sp->input[2] : 1);
+    m->nout = sp->outputs;
+    if (m->c.loss == WICK_LOSS_XENT && m->nout < 2)
+        return wick_fail(WICK_EINVAL, "net: cross-entropy needs at least 2 outputs");
+    wick_status s = resolve_init(m, k);
+    if (s != WICK_OK) return s;
+    if ((s = wick_graph_new(&m->g, m->dt, m->max_batch)) != WICK_OK) return s;
+    wick_graph *g = m->g;
+    nn_spec_build(g, sp, &m->nodes);
+    m->x = m->nodes.x;
+    m->out = m->nodes.out;
+    if (m->is_mlp)
+        for (int l = 0; l < m->c.layers; l++) {
+            m->W[l] = m->nodes.weight[2 * l];
+            m->b[l] = m->nodes.bias[2 * l];
+        }
+    if (m->c.loss == WICK_LOSS_XENT) {
+        m->labels = wick_g_labels(g, "labels");
+        m->target = -1;
+        m->loss = wick_g_cross_entropy(g, m->out, m->labels, m->c.smoothing);
+    } else {
+        m->labels = -1;
+        m->target = wick_g_input(g, "target", m->nout);
+        m->loss = wick_g_mse(g, m->out, m->target);
+    }
+    if (m->c.act_l1 < 0 || !isfinite(m->c.act_l1))
+        return wick_fail(WICK_EINVAL, "net: activation L1 penalty %g is not >= 0", m->c.act_l1);
+    if (m->c.act_l1 > 0)
+        for (int i = 0; i < sp->n; i++)
+            if (sp->layer[i].kind == WICK_LAYER_ACT && m->nodes.node[i] != m->out)
+                m->loss = wick_g_add(g, m->loss, wick_g_scale(g, wick_g_l1(g, m->nodes.node[i]), m->c.act_l1));
+    if ((s = wick_graph_compile(g)) != WICK_OK) return s;
+    /* parameters and states merged in creation order: the state_dict's */
+    wick_node p[NN_MAX_TENSORS], st[NN_MAX_TENSORS];
+    int np = wick_graph_params(g, p, NN_MAX_TENSORS), ns = wick_graph_states(g, st, NN_MAX_TENSORS);
+    if (np + ns > NN_MAX_TENSORS) return wick_fail(WICK_EINVAL, "net: more than %d tensors", NN_MAX_TENSORS);
+    for (int i = 0, j = 0; i < np || j < ns;)
+        m->tensor[m->nt++] = j >= ns || (i < np && p[i] < st[j]) ? p[i++] : st[j++];
+    /* the same list, as files hold it: a mismatch would be a bug in net.c */
+    if (!(m->ft = wick_malloc((size_t)(m->nt ? m->nt : 1) * sizeof *m->ft)))
+        return wick_fail(WICK_ENOMEM, "net: out of memory");
+    int nf = nn_spec_tensors(sp, m->ft, m->nt);
+    for (int i = 0; i < m->nt; i++)
+        if (nf != m->nt || strcmp(m->ft[i].name, wick_graph_name(g, m->tensor[i])))
+            return wick_fail(WICK_EINVAL, "net: tensor %d is '%s' in the graph, '%s' in the spec", i,
+                             wick_graph_name(g, m->tensor[i]), i < nf ? m->ft[i].name : "");
+    return WICK_OK;
+}
+
+static wick_status new_model(wick_mlp **out, wick_mlp *m) {
+    wick_status s = build(m);
+    if (s != WICK_OK) {
+        wick_mlp_free(m);
+        return s;
+    }
+    *out = m;
+    return WICK_OK;
+}
 
 wick_status wick_mlp_new(wick_mlp **out, const wick_mlp_config *c, wick_dtype dtype, int max_batch) {
     if (c->layers < 1 || c->layers > WICK_MAX_LAYERS)
@@ -86,59 +176,43 @@ wick_status wick_mlp_new(wick_mlp **out, const wick_mlp_config *c, wick_dtype dt
     m->c = *c;
     m->dt = dtype;
     m->max_batch = max_batch;
-    if (c->init == WICK_INIT_CRITICAL) {
-        double cb, cw;
-        wick_status s = wick_critical_init(c->act, &cb, &cw, NULL);
-        if (s != WICK_OK) {
-            wick_free(m);
-            return wick_fail(s, "--init critical: %s; choose --init book with --cb and --cw", wick_last_error());
-        }
-        for (int l = 0; l < c->layers; l++) { m->c.cb[l] = cb; m->c.cw[l] = cw; }
-    } else if (c->init == WICK_INIT_BOOK) {
-        for (int l = 0; l < c->layers; l++)
-            if (!(c->cb[l] >= 0) || !(c->cw[l] > 0)) {
-                wick_free(m);
-                return wick_fail(WICK_EINVAL, "mlp: layer %d needs C_b >= 0 and C_W > 0 (got %g, %g)",
-                                 l + 1, c->cb[l], c->cw[l]);
-            }
-    }
-    wick_status s = wick_graph_new(&m->g, dtype, max_batch);
-    if (s != WICK_OK) { wick_free(m); return s; }
-    wick_graph *g = m->g;
-    m->x = wick_g_input(g, "input", c->widths[0]);
-    wick_node h = m->x;
-    for (int l = 0; l < c->layers; l++) {
-        char wn[32], bn[32];
-        snprintf(wn, sizeof wn, "%d.weight", 2 * l);
-        snprintf(bn, sizeof bn, "%d.bias", 2 * l);
-        m->W[l] = wick_g_param(g, wn, c->widths[l + 1], c->widths[l]);
-        m->b[l] = wick_g_param(g, bn, 1, c->widths[l + 1]);
-        wick_act a = l + 1 < c->layers ? c->act : (wick_act){WICK_ACT_LINEAR, 0};
-        h = wick_g_dense(g, h, m->W[l], m->b[l], a);
-    }
-    m->out = h;
-    if (c->loss == WICK_LOSS_XENT) {
-        m->labels = wick_g_labels(g, "labels");
-        m->target = -1;
-        m->loss = wick_g_cross_entropy(g, h, m->labels, c->smoothing);
-    } else {
-        m->labels = -1;
-        m->target = wick_g_input(g, "target", c->widths[c->layers]);
-        m->loss = wick_g_mse(g, h, m->target);
-    }
-    if ((s = wick_graph_compile(g)) != WICK_OK) {
-        wick_mlp_free(m);
+    m->is_mlp = 1;
+    wick_status s = wick_spec_from_mlp(c, &m->spec);
+    if (s != WICK_OK) {
+        wick_free(m);
         return s;
     }
-    *out = m;
-    return WICK_OK;
+    return new_model(out, m);
+}
+
+wick_status wick_net_new(wick_mlp **out, const wick_spec *spec, const wick_mlp_config *c, wick_dtype dtype,
+                         int max_batch) {
+    if (!out || !spec || !c) return wick_fail(WICK_EINVAL, "wick_net_new: NULL argument");
+    if (max_batch < 1) return wick_fail(WICK_EINVAL, "net: max batch %d < 1", max_batch);
+    wick_mlp *m = wick_calloc(1, sizeof *m);
+    if (!m || !(m->spec = wick_malloc(sizeof *m->spec))) {
+        wick_free(m);
+        return wick_fail(WICK_ENOMEM, "net: out of memory");
+    }
+    *m->spec = *spec;
+    m->c = *c;
+    m->c.layers = 0;
+    m->dt = dtype;
+    m->max_batch = max_batch;
+    return new_model(out, m);
 }
 
 void wick_mlp_free(wick_mlp *m) {
     if (!m) return;
     wick_graph_free(m->g);
+    wick_spec_free(m->spec);
+    wick_free(m->ft);
     wick_free(m);
 }
+
+const wick_spec *wick_mlp_spec(const wick_mlp *m) { return m->spec; }
+int wick_mlp_inputs(const wick_mlp *m) { return m->nin; }
+int wick_mlp_outputs(const wick_mlp *m) { return m->nout; }
 
 const wick_mlp_config *wick_mlp_config_of(const wick_mlp *m) { return &m->c; }
 wick_graph *wick_mlp_graph(wick_mlp *m) { return m->g; }
@@ -150,69 +224,28 @@ wick_node wick_mlp_loss(const wick_mlp *m) { return m->loss; }
 wick_node wick_mlp_weight(const wick_mlp *m, int l) { return l >= 0 && l < m->c.layers ? m->W[l] : -1; }
 wick_node wick_mlp_bias(const wick_mlp *m, int l) { return l >= 0 && l < m->c.layers ? m->b[l] : -1; }
 
-double wick_mlp_flops_per_sample(const wick_mlp *m) {
-    double f = 0;
-    for (int l = 0; l < m->c.layers; l++) {
-        double mn = (double)m->c.widths[l] * m->c.widths[l + 1];
-        f += 2 * mn * (l == 0 ? 2 : 3);   /* forward, weight gradient, input gradient but first */
-    }
-    return f;
-}
+double wick_mlp_flops_per_sample(const wick_mlp *m) { return m->spec->flops_train; }
 
 /* ---- initialisation ---------------------------------------------------- */
 
-static void fill(wick_mlp *m, wick_node n, int normal, double mean_or_lo, double std_or_hi,
-                 uint64_t seed, uint64_t stream) {
-    size_t k = nn_param_size(m, n);
-    void *v = wick_graph_value(m->g, n);
-    int f32 = m->dt == WICK_DT_F32;
-    if (normal) {
-        if (f32) wick_fill_normal_f32(v, k, mean_or_lo, std_or_hi, seed, stream, 0);
-        else wick_fill_normal_f64(v, k, mean_or_lo, std_or_hi, seed, stream, 0);
-        return;
-    }
-    for (size_t i = 0; i < k; i++) {
-        double u = mean_or_lo + (std_or_hi - mean_or_lo) * wick_rand_uniform(seed, stream, i);
-        if (f32) ((float *)v)[i] = (float)u;
-        else ((double *)v)[i] = u;
-    }
-}
-
 void wick_mlp_init(wick_mlp *m, uint64_t seed) {
-    for (int l = 0; l < m->c.layers; l++) {
-        double fan_in = m->c.widths[l], fan_out = m->c.widths[l + 1];
-        uint64_t sw = 2 * (uint64_t)l, sb = sw + 1;
-        switch (m->c.init) {
-        case WICK_INIT_CRITICAL:
-        case WICK_INIT_BOOK:
-            fill(m, m->W[l], 1, 0, sqrt(m->c.cw[l] / fan_in), seed, sw);
-            fill(m, m->b[l], 1, 0, sqrt(m->c.cb[l]), seed, sb);
-            break;
-        case WICK_INIT_HE:
-            fill(m, m->W[l], 1, 0, sqrt(2 / fan_in), seed, sw);
-            fill(m, m->b[l], 1, 0, 0, seed, sb);
-            break;
-        case WICK_INIT_GLOROT: {
-            double a = sqrt(6 / (fan_in + fan_out));
-            fill(m, m->W[l], 0, -a, a, seed, sw);
-            fill(m, m->b[l], 1, 0, 0, seed, sb);
-            break;
-        }
-        }
-    }
+    nn_spec_init(m->g, m->spec, &m->nodes, m->c.init, m->c.cb, m->c.cw, seed);
 }
 
 /* ---- prediction -------------------------------------------------------- */
 
 wick_status wick_mlp_predict(wick_mlp *m, const float *x, size_t n, float *out) {
-    int mb = m->max_batch, n0 = m->c.widths[0], nL = m->c.widths[m->c.layers];
-    for (size_t i = 0; i < n; i += mb) {
+    int mb = m->max_batch, n0 = m->nin, nL = m->nout;
+    int training = wick_graph_training(m->g);
+    wick_graph_set_training(m->g, 0);   /* running statistics, no dropout */
+    wick_status s = WICK_OK;
+    for (size_t i = 0; i < n && s == WICK_OK; i += mb) {
         int rows = (int)(n - i < (size_t)mb ? n - i : (size_t)mb);
-        wick_status s = wick_graph_set_batch(m->g, rows);
-        if (s != WICK_OK) return s;
+        if ((s = wick_graph_set_batch(m->g, rows)) != WICK_OK) break;
         nn_load_rows(m, m->x, x + i * n0, rows, n0);
         wick_graph_forward_to(m->g, m->out);
         nn_store_rows(m, m->out, out + i * nL, rows, nL);
     }
-    return WICK_OK;
+    wick_graph_set_training(m->g, training);
+    return s;
 }

@@ -13,7 +13,7 @@
 typedef struct {
     int n;
     char key[NN_META_MAX][32];
-    char val[NN_META_MAX][1024];
+    char val[NN_META_MAX][4096];   /* a layer spec of many layers is long */
 } nn_meta;
 
 void nn_meta_set(nn_meta *meta, const char *key, const char *value);
@@ -23,8 +23,9 @@ void nn_meta_setf(nn_meta *meta, const char *key, const char *fmt, ...)
 /* The architecture keys every model file carries. */
 void nn_model_meta(const wick_mlp *m, nn_meta *meta);
 
-/* The 2L parameter tensors in state_dict order (float64 models converted
- * into *scratch, which the caller frees with wick_free). */
+/* The model's m->nt tensors (parameters and batch norm state) in state_dict
+ * order, shaped as files hold them (float64 models converted into *scratch,
+ * which the caller frees with wick_free). */
 wick_status nn_param_tensors(wick_mlp *m, wick_st_tensor *t, float **scratch);
 
 /* ---- checksums (checksum.c) ---------------------------------------------
@@ -66,6 +67,9 @@ wick_status nn_load_params(wick_mlp *m, const wick_st_file *f, const char *path,
 wick_status nn_check_finite(const float *v, size_t n, const char *path, const char *name);
 /* wick_mlp_config_from_file over a parsed file (checksum verified first). */
 wick_status nn_config_from_st(const wick_st_file *f, const char *path, wick_mlp_config *c, int *has_act);
+/* wick_net_spec_from_file over a parsed file. */
+wick_status nn_spec_from_st(const wick_st_file *f, const char *path, const char *given, wick_spec **out,
+                            wick_mlp_config *c);
 /* wick_trainer_resume over a parsed file. */
 wick_status nn_trainer_resume_st(wick_trainer *t, const wick_st_file *f, const char *path);
 

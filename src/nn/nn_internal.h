@@ -1,19 +1,39 @@
-/* nn_internal.h — what the nn files share: the MLP's fields and row copies
+/* nn_internal.h — what the nn files share: a network's fields (an MLP is a
+ * network whose spec is linear layers; net.c builds any spec) and row copies
  * between float data and the graph's dtype. */
 #ifndef WICK_NN_INTERNAL_H
 #define WICK_NN_INTERNAL_H
 
 #include "wick.h"
+#include "nn/net.h"
 #include <string.h>
 
+/* Tensors of a model file: parameters and batch norm state. */
+#define NN_MAX_TENSORS (5 * WICK_SPEC_MAX)
+
 struct wick_mlp {
-    wick_mlp_config c;         /* C_b, C_W resolved for CRITICAL */
+    wick_mlp_config c;         /* C_b, C_W resolved for CRITICAL, one per layer with weights; layers
+                                  and widths describe an MLP (is_mlp) only */
+    wick_spec *spec;           /* always set: an MLP's is input:n0,linear:n1,act,... */
+    int is_mlp;                /* built by wick_mlp_new: files carry "arch" as widths */
+    int nin, nout;             /* features in (C*H*W) and out */
     wick_dtype dt;
     int max_batch;
     wick_graph *g;
     wick_node x, out, labels, target, loss;
-    wick_node W[WICK_MAX_LAYERS], b[WICK_MAX_LAYERS];
+    wick_node W[WICK_MAX_LAYERS], b[WICK_MAX_LAYERS];   /* is_mlp: the dense layers' */
+    nn_spec_nodes nodes;
+    int nt;                    /* the model file's tensors, in state_dict order: */
+    wick_node tensor[NN_MAX_TENSORS];   /* their graph nodes */
+    nn_spec_tensor *ft;        /* their names, dtypes and shapes in files */
 };
+
+/* The index of node n among m's file tensors, or -1. */
+static inline int nn_tensor_index(const struct wick_mlp *m, wick_node n) {
+    for (int i = 0; i < m->nt; i++)
+        if (m->tensor[i] == n) return i;
+    return -1;
+}
 
 /* wick_opt_update_range with the gradient of elements [lo, hi) only:
  * grad_span[0] is element lo's (the chain executor keeps a weight's gradient

@@ -11,6 +11,7 @@
 #include "graph/chain.h"
 #include "nn/model_io.h"
 #include "nn/nn_internal.h"
+#include "nn/regular.h"
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -22,6 +23,7 @@
 #include <pmmintrin.h>
 
 #define STREAM_SHUFFLE 1000000u
+#define STREAM_AUGMENT 2000000u          /* + epoch: a sample's augmentation draws */
 
 struct wick_trainer {
     wick_mlp *m;
@@ -31,7 +33,8 @@ struct wick_trainer {
     wick_chain *chain;                   /* the executor's fast path, or NULL */
     wick_sched sched;
     int np;                              /* parameter tensors: W0, b0, W1, ... */
-    wick_node param[2 * WICK_MAX_LAYERS];
+    wick_node param[NN_MAX_TENSORS];
+    int rows_maxnorm[NN_MAX_TENSORS];    /* max-norm: rows of a weight (its units), else 0 */
     int *slot;                           /* graph node -> parameter index, or -1 */
     uint32_t *perm;                      /* this epoch's order */
     int perm_epoch;                      /* which epoch perm holds (-1: none) */
@@ -94,7 +97,6 @@ static wick_status check_data(const wick_dataset *d, int outputs, const char *wh
 
 wick_status wick_trainer_new(wick_trainer **out, wick_mlp *m, const wick_dataset *train,
                              const wick_dataset *val, const wick_train_config *c) {
-    const wick_mlp_config *mc = &m->c;
     if (m->dt != WICK_DT_F32) return wick_fail(WICK_EDTYPE, "train: the model must be float32");
     if (c->batch < 1 || c->batch > m->max_batch)
         return wick_fail(WICK_EINVAL, "train: batch %d outside [1, %d]", c->batch, m->max_batch);
@@ -104,16 +106,23 @@ wick_status wick_trainer_new(wick_trainer **out, wick_mlp *m, const wick_dataset
     for (int k = 0; k < 2; k++) {
         const wick_dataset *d = sets[k];
         if (!d) continue;
-        if (d->dim != (size_t)mc->widths[0])
+        if (d->dim != (size_t)m->nin)
             return wick_fail(WICK_ESHAPE, "train: %s data have %zu features, the model takes %d",
-                             k ? "validation" : "training", d->dim, mc->widths[0]);
-        if (d->classes > mc->widths[mc->layers])
-            return wick_fail(WICK_ESHAPE, "train: %d classes but the model has %d outputs", d->classes,
-                             mc->widths[mc->layers]);
-        wick_status s = check_data(d, mc->widths[mc->layers], k ? "train: validation" : "train: training");
+                             k ? "validation" : "training", d->dim, m->nin);
+        if (d->classes > m->nout)
+            return wick_fail(WICK_ESHAPE, "train: %d classes but the model has %d outputs", d->classes, m->nout);
+        wick_status s = check_data(d, m->nout, k ? "train: validation" : "train: training");
         if (s != WICK_OK) return s;
     }
     if (train->n > UINT32_MAX) return wick_fail(WICK_EINVAL, "train: more than 2^32 samples");
+    if (wick_augment_active(&c->augment)) {
+        const int *in = m->spec->input;
+        wick_status s = wick_augment_check(&c->augment, in[0], in[1], in[2]);
+        if (s != WICK_OK) return wick_fail(s, "train: %s", wick_last_error());
+    }
+    if (!(c->clip_value >= 0) || !(c->clip_norm >= 0) || !(c->max_norm >= 0))
+        return wick_fail(WICK_EINVAL, "train: clip_value %g, clip_norm %g, max_norm %g: each >= 0 (0: off)",
+                         c->clip_value, c->clip_norm, c->max_norm);
     wick_trainer *t = wick_calloc(1, sizeof *t);
     if (!t) return wick_fail(WICK_ENOMEM, "train: out of memory");
     t->m = m;
@@ -123,8 +132,17 @@ wick_status wick_trainer_new(wick_trainer **out, wick_mlp *m, const wick_dataset
     t->perm_epoch = -1;
     t->first_loss = NAN;
     t->best_val = INFINITY;
-    t->np = wick_graph_params(m->g, t->param, 2 * WICK_MAX_LAYERS);
-    size_t sizes[2 * WICK_MAX_LAYERS];
+    t->np = wick_graph_params(m->g, t->param, NN_MAX_TENSORS);
+    size_t sizes[NN_MAX_TENSORS];
+    for (int i = 0; i < t->np; i++) {
+        int k = nn_tensor_index(m, t->param[i]);
+        const nn_spec_tensor *ft = k >= 0 ? &m->ft[k] : NULL;
+        int weight = ft && ft->ndim >= 2 && strstr(ft->name, ".weight");
+        t->rows_maxnorm[i] = weight ? wick_graph_rows(m->g, t->param[i]) : 0;
+    }
+    /* dropout's masks: the run's seed; eval switches the mode off and back */
+    wick_graph_set_seed(m->g, c->seed);
+    wick_graph_set_training(m->g, 1);
     for (int i = 0; i < t->np; i++) sizes[i] = nn_param_size(m, t->param[i]);
     int nodes = 0;
     while (wick_graph_value(m->g, nodes)) nodes++;
@@ -143,8 +161,10 @@ wick_status wick_trainer_new(wick_trainer **out, wick_mlp *m, const wick_dataset
         return s;
     }
     /* the one-parallel-region path when the graph is a dense chain into
-       cross-entropy; anything else runs on the general executor */
-    if (!c->general_executor && wick_chain_new(&t->chain, m->g, m->loss) == WICK_ENOMEM) {
+       cross-entropy and the step is plain; anything else runs on the general
+       executor */
+    int plain = !wick_augment_active(&c->augment) && c->clip_value == 0 && c->clip_norm == 0 && c->max_norm == 0;
+    if (!c->general_executor && plain && wick_chain_new(&t->chain, m->g, m->loss) == WICK_ENOMEM) {
         wick_trainer_free(t);
         return WICK_ENOMEM;
     }
@@ -172,12 +192,32 @@ int wick_trainer_best_epoch(const wick_trainer *t) { return t->best_epoch; }
 
 /* ---- one step ---------------------------------------------------------- */
 
-/* Called by backward as soon as parameter p's gradient is final. */
+/* Called by backward as soon as parameter p's gradient is final (with
+ * clipping by global norm, after backward, the gradients scaled).  Clipping
+ * by value acts on the gradient before the optimiser adds weight decay, and
+ * the max-norm projection on the updated weights, as in PyTorch. */
 static void update_param(void *user, wick_node p) {
     wick_trainer *t = user;
     int i = t->slot[p];
     wick_graph *g = t->m->g;
-    wick_opt_update(t->opt, i, wick_graph_value(g, p), wick_graph_grad(g, p), t->lr);
+    float *w = wick_graph_value(g, p), *grad = wick_graph_grad(g, p);
+    size_t n = nn_param_size(t->m, p);
+    if (t->c.clip_value > 0) nn_clip_value(grad, n, t->c.clip_value);
+    wick_opt_update(t->opt, i, w, grad, t->lr);
+    if (t->c.max_norm > 0 && t->rows_maxnorm[i]) nn_max_norm_rows(w, (size_t)t->rows_maxnorm[i], n / t->rows_maxnorm[i], t->c.max_norm);
+}
+
+/* Backward, then every update: clip_grad_norm_ needs every gradient first. */
+static void backward_clipped(wick_trainer *t) {
+    wick_graph *g = t->m->g;
+    wick_graph_backward(g, t->m->loss, NULL, NULL);
+    double sq = 0;
+    for (int i = 0; i < t->np; i++) sq += nn_sum_squares(wick_graph_grad(g, t->param[i]), nn_param_size(t->m, t->param[i]));
+    double coef = nn_clip_coef(sq, t->c.clip_norm);
+    for (int i = 0; i < t->np; i++) {
+        if (coef < 1) nn_scale(wick_graph_grad(g, t->param[i]), nn_param_size(t->m, t->param[i]), coef);
+        update_param(t, t->param[i]);
+    }
 }
 
 /* The fast path's update: rows [lo, hi) of parameter p, from one thread. */
@@ -193,21 +233,31 @@ static void ensure_perm(wick_trainer *t) {
     t->perm_epoch = t->epoch;
 }
 
-/* Copies rows idx[0..rows) of d into the graph's input and labels/targets. */
-static void gather(wick_mlp *m, const wick_dataset *d, const uint32_t *idx, size_t first, int rows) {
+/* Copies rows idx[0..rows) of d into the graph's input and labels/targets,
+ * each sample augmented when aug is active (its draws: the sample's index in
+ * d, in the epoch's stream). */
+static void gather(wick_mlp *m, const wick_dataset *d, const uint32_t *idx, size_t first, int rows,
+                   const wick_augment *aug, uint64_t seed, int epoch) {
     wick_graph *g = m->g;
     float *x = wick_graph_value(g, m->x);
     size_t dim = d->dim;
+    int augment = aug && wick_augment_active(aug);
+    const int *in = m->spec->input;
+    #pragma omp parallel for schedule(static) if (augment && rows > 8)
     for (int r = 0; r < rows; r++) {
         size_t i = idx ? idx[r] : first + r;
-        memcpy(x + (size_t)r * dim, d->x + i * dim, dim * sizeof *x);
+        if (augment)
+            wick_augment_sample(aug, d->x + i * dim, x + (size_t)r * dim, in[0], in[1], in[2], seed,
+                                STREAM_AUGMENT + (uint64_t)epoch, i);
+        else
+            memcpy(x + (size_t)r * dim, d->x + i * dim, dim * sizeof *x);
     }
     if (m->labels >= 0) {
         int32_t *y = wick_graph_value(g, m->labels);
         for (int r = 0; r < rows; r++) y[r] = d->y[idx ? idx[r] : first + r];
     } else {
         /* MSE on a classification set: one-hot targets */
-        int nL = m->c.widths[m->c.layers];
+        int nL = m->nout;
         float *y = wick_graph_value(g, m->target);
         memset(y, 0, (size_t)rows * nL * sizeof *y);
         for (int r = 0; r < rows; r++) y[(size_t)r * nL + d->y[idx ? idx[r] : first + r]] = 1;
@@ -234,7 +284,7 @@ static wick_status train_step(wick_trainer *t, double *loss_out) {
         loss = wick_chain_step(t->chain, t->train->x, t->train->y, t->perm + first, 0, limit,
                                update_range, t);
     } else {
-        gather(m, t->train, t->perm + first, 0, rows);
+        gather(m, t->train, t->perm + first, 0, rows, &t->c.augment, t->c.seed, t->epoch);
         wick_graph_forward(m->g);
         loss = *(float *)wick_graph_value(m->g, m->loss);
     }
@@ -243,6 +293,7 @@ static wick_status train_step(wick_trainer *t, double *loss_out) {
         return wick_fail(WICK_EDIVERGED, "diverged at step %ld (epoch %d): loss %g%s", t->step + 1, t->epoch + 1,
                          loss, isfinite(loss) ? " exceeds the divergence limit" : " is not finite");
     if (t->chain) wick_opt_advance(t->opt);
+    else if (t->c.clip_norm > 0) backward_clipped(t);
     else wick_graph_backward(m->g, m->loss, update_param, t);
     *loss_out = loss;
     return WICK_OK;
@@ -254,14 +305,20 @@ static wick_status train_step(wick_trainer *t, double *loss_out) {
 static wick_status eval_set(wick_mlp *m, const wick_dataset *d, int32_t *pred, double *mean_loss,
                             double *acc) {
     wick_graph *g = m->g;
-    int nL = m->c.widths[m->c.layers];
+    int nL = m->nout;
     double loss_sum = 0;
     size_t correct = 0;
+    /* eval mode: batch norm's running statistics, no dropout or noise */
+    int training = wick_graph_training(g);
+    wick_graph_set_training(g, 0);
     for (size_t i = 0; i < d->n; i += m->max_batch) {
         int rows = (int)(d->n - i < (size_t)m->max_batch ? d->n - i : (size_t)m->max_batch);
         wick_status s = wick_graph_set_batch(g, rows);
-        if (s != WICK_OK) return s;
-        gather(m, d, NULL, i, rows);
+        if (s != WICK_OK) {
+            wick_graph_set_training(g, training);
+            return s;
+        }
+        gather(m, d, NULL, i, rows, NULL, 0, 0);
         wick_graph_forward(g);
         double l = m->dt == WICK_DT_F32 ? *(float *)wick_graph_value(g, m->loss)
                                         : *(double *)wick_graph_value(g, m->loss);
@@ -280,24 +337,24 @@ static wick_status eval_set(wick_mlp *m, const wick_dataset *d, int32_t *pred, d
             correct += best == d->y[i + r];
         }
     }
+    wick_graph_set_training(g, training);
     *mean_loss = loss_sum / d->n;
     if (acc) *acc = (double)correct / d->n;
     return WICK_OK;
 }
 
 wick_status wick_evaluate(wick_mlp *m, const wick_dataset *d, wick_metrics **out, double *mean_loss) {
-    if (d->dim != (size_t)m->c.widths[0])
-        return wick_fail(WICK_ESHAPE, "evaluate: data have %zu features, the model takes %d", d->dim, m->c.widths[0]);
-    if (d->classes > m->c.widths[m->c.layers])
-        return wick_fail(WICK_ESHAPE, "evaluate: %d classes but the model has %d outputs", d->classes,
-                         m->c.widths[m->c.layers]);
-    wick_status cs = check_data(d, m->c.widths[m->c.layers], "evaluate:");
+    if (d->dim != (size_t)m->nin)
+        return wick_fail(WICK_ESHAPE, "evaluate: data have %zu features, the model takes %d", d->dim, m->nin);
+    if (d->classes > m->nout)
+        return wick_fail(WICK_ESHAPE, "evaluate: %d classes but the model has %d outputs", d->classes, m->nout);
+    wick_status cs = check_data(d, m->nout, "evaluate:");
     if (cs != WICK_OK) return cs;
     int32_t *pred = wick_malloc(d->n * sizeof *pred);
     if (!pred) return wick_fail(WICK_ENOMEM, "evaluate: out of memory");
     double loss;
     wick_status s = eval_set(m, d, pred, &loss, NULL);
-    if (s == WICK_OK) s = wick_metrics_compute(d->y, pred, d->n, m->c.widths[m->c.layers], out);
+    if (s == WICK_OK) s = wick_metrics_compute(d->y, pred, d->n, m->nout, out);
     if (s == WICK_OK && mean_loss) *mean_loss = loss;
     wick_free(pred);
     return s;
@@ -370,7 +427,7 @@ static wick_status checked_save(wick_trainer *t, const char *path) {
 
 wick_status wick_trainer_save(wick_trainer *t, const char *path) {
     wick_mlp *m = t->m;
-    enum { MAXT = 2 * WICK_MAX_LAYERS * 4 };
+    enum { MAXT = NN_MAX_TENSORS * 4 };
     wick_st_tensor *ts = wick_calloc(MAXT, sizeof *ts);
     char (*names)[96] = wick_calloc(MAXT, sizeof *names);
     nn_meta *meta = wick_malloc(sizeof *meta);
@@ -378,13 +435,14 @@ wick_status wick_trainer_save(wick_trainer *t, const char *path) {
     wick_status s = WICK_OK;
     if (!ts || !names || !meta) { s = wick_fail(WICK_ENOMEM, "%s: out of memory", path); goto done; }
     if ((s = nn_param_tensors(m, ts, &scratch)) != WICK_OK) goto done;
-    int n = t->np;
+    int n = m->nt;
     for (int i = 0; i < t->np; i++) {
+        const wick_st_tensor *pt = &ts[nn_tensor_index(m, t->param[i])];
         for (int k = 0; k < wick_opt_state_count(t->opt, i); k++) {
             const char *sn;
             float *buf = wick_opt_state(t->opt, i, k, &sn);
-            snprintf(names[n], sizeof names[n], "optimizer.%s.%s", ts[i].name, sn);
-            ts[n] = ts[i];
+            snprintf(names[n], sizeof names[n], "optimizer.%s.%s", pt->name, sn);
+            ts[n] = *pt;
             ts[n].name = names[n];
             ts[n].data = buf;
             n++;
@@ -393,8 +451,9 @@ wick_status wick_trainer_save(wick_trainer *t, const char *path) {
     if (t->best && t->best_epoch > 0) {
         size_t off = 0;
         for (int i = 0; i < t->np; i++) {
-            snprintf(names[n], sizeof names[n], "optimizer.best.%s", ts[i].name);
-            ts[n] = ts[i];
+            const wick_st_tensor *pt = &ts[nn_tensor_index(m, t->param[i])];
+            snprintf(names[n], sizeof names[n], "optimizer.best.%s", pt->name);
+            ts[n] = *pt;
             ts[n].name = names[n];
             ts[n].data = t->best + off;
             off += nn_param_size(m, t->param[i]);
@@ -426,6 +485,7 @@ wick_status wick_trainer_save(wick_trainer *t, const char *path) {
     nn_meta_set(meta, "optimizer_steps", steps);
     nn_meta_setf(meta, "seconds", "%.17g", t->seconds);
     nn_meta_setf(meta, "samples", "%.17g", t->samples);
+    nn_meta_setf(meta, "graph_step", "%llu", (unsigned long long)wick_graph_step(m->g));
     s = nn_write(path, ts, n, meta);
 done:
     wick_free(scratch);
@@ -485,7 +545,7 @@ static double meta_real(meta_rd *r, const char *key, double lo, int allow_inf, i
 
 /* Everything a checkpoint restores, parsed and checked, not yet applied. */
 typedef struct {
-    uint64_t seed, opt_steps[2 * WICK_MAX_LAYERS];
+    uint64_t seed, graph_step, opt_steps[NN_MAX_TENSORS];
     int shuffle, epoch, best_epoch, bad_epochs, sched_bad_epochs;
     long step, batch_pos, epoch_steps;
     double epoch_loss_sum, first_loss, best_val, sched_lr, sched_best, seconds, samples;
@@ -493,17 +553,24 @@ typedef struct {
 
 static wick_status read_state(wick_trainer *t, meta_rd *r, ckpt_state *k) {
     const wick_mlp *m = t->m;
-    char want[512];
-    /* the model: architecture, activation, loss */
-    wick_arch_format(&m->c, want, sizeof want);
-    const char *v = meta_str(r, "arch");
-    if (v && strcmp(v, want)) meta_bad(r, "arch", "differs from this run's model %s", want);
-    wick_act act;
-    if ((v = meta_str(r, "act")) && (wick_act_parse(v, &act) || act.kind != m->c.act.kind))
-        meta_bad(r, "act", "differs from this run's activation %s", wick_act_name(m->c.act));
-    double slope = meta_real(r, "act_slope", -INFINITY, 0, 0);
-    if (!r->s && m->c.act.kind == WICK_ACT_LEAKY_RELU && slope != m->c.act.slope)
-        meta_bad(r, "act_slope", "differs from this run's slope %.17g", m->c.act.slope);
+    char want[4096];
+    /* the model: architecture, activation (or the whole spec), loss */
+    const char *v;
+    if (m->is_mlp) {
+        wick_arch_format(&m->c, want, sizeof want);
+        v = meta_str(r, "arch");
+        if (v && strcmp(v, want)) meta_bad(r, "arch", "differs from this run's model %s", want);
+        wick_act act;
+        if ((v = meta_str(r, "act")) && (wick_act_parse(v, &act) || act.kind != m->c.act.kind))
+            meta_bad(r, "act", "differs from this run's activation %s", wick_act_name(m->c.act));
+        double slope = meta_real(r, "act_slope", -INFINITY, 0, 0);
+        if (!r->s && m->c.act.kind == WICK_ACT_LEAKY_RELU && slope != m->c.act.slope)
+            meta_bad(r, "act_slope", "differs from this run's slope %.17g", m->c.act.slope);
+    } else {
+        wick_spec_format(m->spec, want, sizeof want);
+        v = meta_str(r, "spec");
+        if (v && strcmp(v, want)) meta_bad(r, "spec", "differs from this run's network %s", want);
+    }
     const char *loss = m->c.loss == WICK_LOSS_XENT ? "cross_entropy" : "mse";
     if ((v = meta_str(r, "loss")) && strcmp(v, loss)) meta_bad(r, "loss", "differs from this run's loss %s", loss);
     /* the data order */
@@ -560,6 +627,10 @@ static wick_status read_state(wick_trainer *t, meta_rd *r, ckpt_state *k) {
             p += len + 1;
         }
     }
+    /* dropout's draws continue where they were: the graph's step counter
+       (absent from checkpoints of versions before it: 0, no random layers) */
+    if (!r->s && (v = wick_st_meta(r->f, "graph_step")) && !wick_parse_u64(v, &k->graph_step))
+        meta_bad(r, "graph_step", "is not an unsigned 64-bit integer");
     /* totals */
     k->seconds = meta_real(r, "seconds", 0, 0, 0);
     k->samples = meta_real(r, "samples", 0, 0, 0);
@@ -579,10 +650,9 @@ static const wick_st_tensor *opt_tensor(wick_trainer *t, const wick_st_file *f, 
     snprintf(name, sizeof name, "optimizer.%s.%s", wick_graph_name(t->m->g, p), sn);
     const wick_st_tensor *ts = wick_st_find(f, name);
     int rows = wick_graph_rows(t->m->g, p), cols = wick_graph_cols(t->m->g, p);
-    int bias = rows == 1;   /* biases are [1, out] in the graph, [out] in files */
-    int ok = ts && ts->dtype == WICK_DT_F32 &&
-             (bias ? ts->ndim == 1 && ts->shape[0] == cols
-                   : ts->ndim == 2 && ts->shape[0] == rows && ts->shape[1] == cols);
+    const nn_spec_tensor *want = &t->m->ft[nn_tensor_index(t->m, p)];   /* the parameter's file shape */
+    int ok = ts && ts->dtype == WICK_DT_F32 && ts->ndim == want->ndim;
+    for (int d = 0; ok && d < ts->ndim; d++) ok = ts->shape[d] == want->shape[d];
     if (!ok) {
         *s = wick_fail(WICK_EFORMAT, "%s: optimiser state '%s' missing or not F32 of the parameter's shape "
                        "(was the checkpoint made with another optimiser?)", path, name);
@@ -668,6 +738,7 @@ wick_status nn_trainer_resume_st(wick_trainer *t, const wick_st_file *f, const c
     t->sched.bad_epochs = k.sched_bad_epochs;
     t->seconds = k.seconds;
     t->samples = k.samples;
+    wick_graph_set_step(t->m->g, k.graph_step);
     t->perm_epoch = -1;
     /* a checkpoint written as early stopping ended the run stays ended */
     t->early_stopped = t->c.patience > 0 && t->bad_epochs >= t->c.patience;
