@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- construction ------------------------------------------------------ */
@@ -23,6 +24,8 @@ wick_status wick_graph_new(wick_graph **out, wick_dtype dtype, int max_batch) {
     g->esize = wick_dtype_size(dtype);
     g->max_batch = g->batch = max_batch;
     g->training = 1;
+    const char *e = getenv("WICK_GRAPH_CONV");   /* benchmarks: the general path's speed */
+    g->conv_general = e && !strcmp(e, "general");
     *out = g;
     return WICK_OK;
 }
@@ -32,6 +35,8 @@ void wick_graph_free(wick_graph *g) {
     for (int i = 0; i < g->n; i++) {
         wick_dense_free(g->nodes[i].plan_full);
         wick_dense_free(g->nodes[i].plan_part);
+        wick_conv_free(g->nodes[i].cplan_full);
+        wick_conv_free(g->nodes[i].cplan_part);
     }
     wick_free(g->nodes);
     wick_free(g->arena);
@@ -512,6 +517,12 @@ wick_node wick_g_l1(wick_graph *g, wick_node x) {
     return valid(g, x) ? add_op(g, OP_L1, 1, 1, 0, 1, x, 0, 0) : -1;
 }
 
+wick_status wick_graph_set_conv_fast(wick_graph *g, int on) {
+    if (g->compiled) return wick_fail(WICK_EINVAL, "graph: set_conv_fast after compile");
+    g->conv_general = on == 0;
+    return WICK_OK;
+}
+
 void wick_graph_set_training(wick_graph *g, int on) { g->training = on != 0; }
 int wick_graph_training(const wick_graph *g) { return g->training; }
 void wick_graph_set_seed(wick_graph *g, uint64_t seed) { g->seed = seed; }
@@ -546,6 +557,13 @@ wick_dtype wick_graph_dtype(const wick_graph *g, wick_node n) {
 /* ---- compile ----------------------------------------------------------- */
 
 static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+/* A conv node's backend plan for `rows` samples.  ReLU is not fused: the
+ * graph's ReLU is a node of its own. */
+static wick_status conv_plan_new(const wick_graph *g, const node *nd, int rows, wick_conv **out) {
+    const node *x = &g->nodes[nd->in[0]];
+    return wick_conv_new(out, rows, x->C, x->H, x->W, nd->C, &nd->conv, 0);
+}
 
 wick_status wick_graph_compile(wick_graph *g) {
     if (g->err != WICK_OK) return g->err;
@@ -634,6 +652,13 @@ wick_status wick_graph_compile(wick_graph *g) {
             if (s != WICK_OK) return g->err = s;
             nd->plan = nd->plan_full;
         }
+    for (int i = 0; i < g->n; i++) {
+        node *nd = &g->nodes[i];
+        if (!op_conv_planned(g, nd)) continue;
+        wick_status s = conv_plan_new(g, nd, nd->rows, &nd->cplan_full);
+        if (s != WICK_OK) return g->err = s;
+        nd->cplan = nd->cplan_full;
+    }
     g->compiled = 1;
     return WICK_OK;
 }
@@ -647,6 +672,21 @@ wick_status wick_graph_set_batch(wick_graph *g, int rows) {
         node *nd = &g->nodes[i];
         if (!nd->batched) continue;
         nd->rows = rows;
+        if (nd->cplan_full) {
+            if (rows == g->max_batch) {
+                nd->cplan = nd->cplan_full;
+                continue;
+            }
+            if (!nd->cplan_part || nd->part_rows != rows) {   /* as dense's below */
+                wick_conv_free(nd->cplan_part);
+                nd->cplan_part = NULL;
+                nd->part_rows = rows;
+                wick_status s = conv_plan_new(g, nd, rows, &nd->cplan_part);
+                if (s != WICK_OK) return s;
+            }
+            nd->cplan = nd->cplan_part;
+            continue;
+        }
         if (nd->op != OP_DENSE || g->dt != WICK_DT_F32) continue;
         if (rows == g->max_batch) {
             nd->plan = nd->plan_full;

@@ -5,6 +5,7 @@
 #define WICK_GRAPH_INTERNAL_H
 
 #include "backend/backend.h"
+#include "backend/conv.h"
 #include "core/core.h"
 
 typedef enum {
@@ -51,7 +52,11 @@ typedef struct {
     wick_dense *plan;   /* OP_DENSE, float: the backend plan for the current batch */
     wick_dense *plan_full;
     wick_dense *plan_part;
-    int part_rows;      /* batch size plan_part was made for */
+    int part_rows;      /* batch size plan_part (cplan_part) was made for */
+    wick_conv *cplan;   /* OP_CONV2D, float: the backend plan for the current batch, or NULL
+                           (the general im2col path) */
+    wick_conv *cplan_full;
+    wick_conv *cplan_part;
 } node;
 
 struct wick_graph {
@@ -70,7 +75,17 @@ struct wick_graph {
     void *scratch;                /* per-thread and per-chunk work space of the ops */
     size_t scratch_bytes;
     int scratch_threads;          /* threads the scratch holds a slot for */
+    int conv_general;             /* 1: float convs take the general path, not backend plans */
 };
+
+/* Float conv2d nodes run through backend plans (conv.h) when on is 1 (the
+ * default, unless the environment has WICK_GRAPH_CONV=general); 0 keeps them
+ * on the general im2col path, the reference the plans are tested against.
+ * Before compile: WICK_EINVAL after. */
+wick_status wick_graph_set_conv_fast(wick_graph *g, int on);
+/* Whether a conv node takes the backend plan: float, and not depthwise (whose
+ * direct loops serve it, ops.c). */
+int op_conv_planned(const wick_graph *g, const node *nd);
 
 /* Per-op kernels (ops.c).  acc: add into the gradient instead of writing it. */
 void op_forward(wick_graph *g, node *nd);

@@ -51,6 +51,12 @@ static int conv_is_pointwise(const conv_geo *q) {
  * layer on grey images) the BLAS product is faster (bench, one thread). */
 static int conv_is_depthwise(const conv_geo *q) { return q->C == q->G && q->OUT / q->G <= 4; }
 
+int op_conv_planned(const wick_graph *g, const node *nd) {
+    if (nd->op != OP_CONV2D || g->dt != WICK_DT_F32 || g->conv_general) return 0;
+    conv_geo q = conv_geo_of(g, nd);
+    return !conv_is_depthwise(&q);
+}
+
 /* One thread's scratch: the column matrix and its gradient, C*kh*kw x P each. */
 static size_t conv_slot_elems(const conv_geo *q) {
     return 2 * (size_t)q->C * q->kh * q->kw * q->OH * q->OW;

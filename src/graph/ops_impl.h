@@ -311,8 +311,11 @@ static T *SFX(in_grad)(wick_graph *g, node *nd, int k, int *acc) {
  * where each group's product would be too small for the BLAS.
  * Threads take samples (forward) or chunks of samples (backward) dynamically:
  * what a sample or chunk computes does not depend on which thread runs it.
- * A float fast path (e.g. a oneDNN primitive planned at compile, as dense's
- * plan) would slot in at the top of conv_fwd and conv_bwd. */
+ * Float fast path: a node with a backend plan (nd->cplan, conv.h, made at
+ * compile and set_batch as dense's plan) runs its forward and input gradient
+ * through the plan; the weight and bias gradients stay on the loops here,
+ * whose fixed chunks keep them the same for every thread count (the plan's
+ * own weight gradient is im2col too, split by thread). */
 
 /* col[(c kh + i) kw + j][oy OW + ox] = x[c][oy sh - ph + i dh][ox sw - pw + j dw], 0 outside. */
 static void SFX(im2col)(const conv_geo *q, const T *x, T *col) {
@@ -402,6 +405,12 @@ static void SFX(conv_fwd)(wick_graph *g, node *nd) {
     const T *x = xn->val, *W = g->nodes[nd->in[1]].val;
     const T *b = nd->n_in > 2 ? (const T *)g->nodes[nd->in[2]].val : NULL;
     T *y = nd->val;
+#if IS_FLOAT
+    if (nd->cplan) {
+        wick_conv_forward(nd->cplan, x, W, b, y);
+        return;
+    }
+#endif
     int B = nd->rows, P = q.OH * q.OW, OG = q.OUT / q.G, KG = q.C / q.G * q.kh * q.kw;
     size_t slot = conv_slot_elems(&q);
     int direct = conv_is_pointwise(&q), depthwise = conv_is_depthwise(&q), nt = conv_threads(g, &q, B);
@@ -451,6 +460,12 @@ static void SFX(conv_bwd)(wick_graph *g, node *nd) {
     }
     int accw = 0, accx = 0;
     T *dW = SFX(in_grad)(g, nd, 1, &accw), *dx = SFX(in_grad)(g, nd, 0, &accx);
+#if IS_FLOAT
+    if (nd->cplan && dx && !accx) {   /* the plan overwrites dx: a first contribution only */
+        wick_conv_backward_data(nd->cplan, dy, W, dx);
+        dx = NULL;
+    }
+#endif
     if (!dW && !dx) return;
     /* The weight gradient sums over samples in fixed chunks, each into its own
        partial, the partials then added in chunk order: the same sums for every
