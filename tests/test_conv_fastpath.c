@@ -1,0 +1,223 @@
+/* test_conv_fastpath.c — the graph's float32 conv2d through the backend plans
+ * (conv.h: oneDNN forward and input gradient, im2col where the input has few
+ * channels) against the same graph on the general im2col path, which
+ * test_graph_conv.c checks against finite differences and
+ * test_conv_torch.py against PyTorch.
+ *
+ * Tolerances, each relative to the tensor's largest magnitude: 1e-5 for one
+ * conv's output and gradients (float32 sums of up to a few hundred products
+ * taken in another order: below 7e-7 measured), and 1e-5 too for the
+ * weights and batch norm states after six training steps of a whole CNN (the
+ * per-op differences carried through batch norm and six updates: 3e-7
+ * measured).  The same thread count must give bit-identical
+ * runs, and so must 1 and 2 threads (oneDNN's forward and input-gradient
+ * primitives sum each output on one thread; the weight gradient keeps the
+ * graph's fixed chunks). */
+#include "check.h"
+#include "graph/graph_internal.h"
+
+typedef struct {
+    const char *what;
+    int C, H, W, OUT, kh, kw, sh, sw, ph, pw, dil, G, bias;
+} shape;
+
+static const shape shapes[] = {
+    {"c1 1x28x28->32 3x3 pad 1", 1, 28, 28, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1},
+    {"c2 32x14x14->64 3x3 pad 1", 32, 14, 14, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1},
+    {"stride 2", 16, 15, 13, 24, 3, 3, 2, 2, 1, 1, 1, 1, 1},
+    {"1x1, no bias", 24, 9, 9, 16, 1, 1, 1, 1, 0, 0, 1, 1, 0},
+    {"groups 4", 16, 10, 10, 32, 3, 3, 1, 1, 1, 1, 1, 4, 1},
+    {"depthwise x8 (planned)", 8, 12, 12, 64, 3, 3, 1, 1, 1, 1, 1, 8, 1},
+    {"depthwise x1 (direct loops)", 16, 12, 12, 16, 3, 3, 1, 1, 1, 1, 1, 16, 1},
+    {"dilation 2", 8, 16, 16, 16, 3, 3, 1, 1, 2, 2, 2, 1, 1},
+    {"3x5 kernel, stride 2x1", 12, 11, 17, 20, 3, 5, 2, 1, 1, 2, 1, 1, 1},
+};
+
+/* max |a - b| / max |b|. */
+static double rel_err(const float *a, const float *b, size_t n) {
+    double d = 0, m = 0;
+    for (size_t i = 0; i < n; i++) {
+        d = fmax(d, fabs((double)a[i] - b[i]));
+        m = fmax(m, fabs((double)b[i]));
+    }
+    return m > 0 ? d / m : d;
+}
+
+typedef struct {
+    wick_graph *g;
+    wick_node x, h, W, b, y;
+} conv_case;
+
+/* input -> a depthwise 1x1 (the general path in both graphs, so that the conv
+ * under test has an input gradient) -> the conv under test. */
+static void build(conv_case *k, const shape *s, int max_batch, int fast) {
+    CHECK_OK(wick_graph_new(&k->g, WICK_DT_F32, max_batch));
+    CHECK_OK(wick_graph_set_conv_fast(k->g, fast));
+    wick_graph *g = k->g;
+    k->x = wick_g_input_image(g, "x", s->C, s->H, s->W);
+    wick_node W0 = wick_g_param(g, "W0", s->C, 1);
+    k->h = wick_g_conv2d(g, k->x, W0, -1, &(wick_conv2d_params){.kh = 1, .kw = 1, .groups = s->C});
+    k->W = wick_g_param(g, "W", s->OUT, s->C / s->G * s->kh * s->kw);
+    k->b = s->bias ? wick_g_param(g, "b", 1, s->OUT) : -1;
+    wick_conv2d_params p = {.kh = s->kh, .kw = s->kw, .stride_h = s->sh, .stride_w = s->sw, .pad_h = s->ph,
+                            .pad_w = s->pw, .dil_h = s->dil, .dil_w = s->dil, .groups = s->G};
+    k->y = wick_g_conv2d(g, k->h, k->W, k->b, &p);
+    CHECK_OK(wick_graph_compile(g));
+    wick_node fill[] = {k->x, W0, k->W, k->b};
+    for (int i = 0; i < 4; i++)
+        if (fill[i] >= 0)
+            wick_fill_normal_f32(wick_graph_value(g, fill[i]),
+                                 (size_t)wick_graph_rows(g, fill[i]) * wick_graph_cols(g, fill[i]), 0, 1, 7, i, 0);
+}
+
+/* Forward and backward with a fixed N(0,1) seed gradient at the output. */
+static void run(conv_case *k, int rows) {
+    CHECK_OK(wick_graph_set_batch(k->g, rows));
+    wick_graph_forward(k->g);
+    size_t n = (size_t)rows * wick_graph_cols(k->g, k->y);
+    float *seed = malloc(n * sizeof *seed);
+    wick_fill_normal_f32(seed, n, 0, 1, 8, 0, 0);
+    wick_graph_backward_seed(k->g, k->y, seed, NULL, NULL);
+    free(seed);
+}
+
+/* Output, input gradient, weight and bias gradients: plans against the
+ * general path, at the full batch and at a partial last batch. */
+static void test_each_shape(void) {
+    const int max_batch = 16;
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+        const shape *s = &shapes[i];
+        conv_case f, r;
+        build(&f, s, max_batch, 1);
+        build(&r, s, max_batch, 0);
+        if (f.y < 0 || r.y < 0) continue;
+        node *fy = &f.g->nodes[f.y];
+        int depthwise = s->G == s->C && s->OUT / s->G <= 4;
+        CHECK(!r.g->nodes[r.y].cplan);
+        CHECK(depthwise ? !fy->cplan : fy->cplan != NULL);
+        for (int rows = max_batch; rows > 0; rows = rows == max_batch ? 11 : 0) {
+            run(&f, rows);
+            run(&r, rows);
+            CHECK(!fy->cplan || fy->cplan == (rows == max_batch ? fy->cplan_full : fy->cplan_part));
+            wick_node t[] = {f.y, f.h, f.W, f.b};
+            const char *tn[] = {"y", "dx", "dW", "db"};
+            double worst = 0;
+            for (int k = 0; k < 4; k++) {
+                if (t[k] < 0) continue;
+                size_t n = (size_t)wick_graph_rows(f.g, t[k]) * wick_graph_cols(f.g, t[k]);
+                const float *a = k ? wick_graph_grad(f.g, t[k]) : wick_graph_value(f.g, t[k]);
+                const float *b = k ? wick_graph_grad(r.g, t[k]) : wick_graph_value(r.g, t[k]);
+                double e = rel_err(a, b, n);
+                if (getenv("WICK_VERBOSE"))
+                    fprintf(stderr, "  %-30s batch %2d %-2s %.3g\n", s->what, rows, tn[k], e);
+                if (!(e <= 1e-5)) fprintf(stderr, "  %s, batch %d: %s off by %.3g\n", s->what, rows, tn[k], e);
+                worst = fmax(worst, e);
+            }
+            CHECK(worst <= 1e-5);
+        }
+        wick_graph_free(f.g);
+        wick_graph_free(r.g);
+    }
+}
+
+/* ---- a whole CNN, trained a few steps ---------------------------------- */
+
+#define CNN "input:1x28x28,conv2d:32:3:pad=1,batchnorm,relu,maxpool:2,conv2d:64:3:pad=1,batchnorm," \
+            "relu,maxpool:2,flatten,dropout:0.25,linear:256,relu,dropout:0.5,linear:10"
+#define STEPS 6
+#define BATCH 32
+
+/* The issue's CNN trained STEPS steps of SGD (lr 0.05) on N(0,1) images with
+ * labels r mod 10, the last step a partial batch of 20; returns the
+ * parameters and batch norm states, concatenated (*n floats). */
+static float *train_cnn(int fast, int threads, size_t *n) {
+    wick_set_threads(threads);
+    if (!fast) setenv("WICK_GRAPH_CONV", "general", 1);
+    wick_spec *spec;
+    wick_net *net;
+    wick_mlp_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.init = WICK_INIT_HE;
+    CHECK_OK(wick_spec_parse(CNN, &spec));
+    CHECK_OK(wick_net_new(&net, spec, &cfg, WICK_DT_F32, BATCH));
+    unsetenv("WICK_GRAPH_CONV");
+    wick_mlp_init(net, 5);
+    wick_graph *g = wick_mlp_graph(net);
+    wick_graph_set_seed(g, 9);
+    int planned = 0;
+    for (int i = 0; i < g->n; i++) planned += g->nodes[i].cplan != NULL;
+    CHECK(planned == (fast ? 2 : 0));
+    wick_node params[64], states[64];
+    int np = wick_graph_params(g, params, 64), ns = wick_graph_states(g, states, 64);
+    int in = wick_mlp_inputs(net);
+    for (int st = 0; st < STEPS; st++) {
+        int rows = st == STEPS - 1 ? 20 : BATCH;
+        CHECK_OK(wick_graph_set_batch(g, rows));
+        wick_fill_normal_f32(wick_graph_value(g, wick_mlp_input(net)), (size_t)rows * in, 0, 1, 3, st, 0);
+        int32_t *lab = wick_graph_value(g, wick_mlp_labels(net));
+        for (int r = 0; r < rows; r++) lab[r] = (r * 7 + st) % 10;
+        wick_graph_forward(g);
+        wick_graph_backward(g, wick_mlp_loss(net), NULL, NULL);
+        for (int k = 0; k < np; k++) {
+            float *w = wick_graph_value(g, params[k]);
+            const float *dw = wick_graph_grad(g, params[k]);
+            size_t m = (size_t)wick_graph_rows(g, params[k]) * wick_graph_cols(g, params[k]);
+            for (size_t j = 0; j < m; j++) w[j] -= 0.05f * dw[j];
+        }
+    }
+    size_t tot = 0;
+    for (int k = 0; k < np + ns; k++) {
+        wick_node t = k < np ? params[k] : states[k - np];
+        if (wick_graph_dtype(g, t) == WICK_DT_F32) tot += (size_t)wick_graph_rows(g, t) * wick_graph_cols(g, t);
+    }
+    float *out = malloc(tot * sizeof *out), *o = out;
+    for (int k = 0; k < np + ns; k++) {
+        wick_node t = k < np ? params[k] : states[k - np];
+        if (wick_graph_dtype(g, t) != WICK_DT_F32) continue;
+        size_t m = (size_t)wick_graph_rows(g, t) * wick_graph_cols(g, t);
+        memcpy(o, wick_graph_value(g, t), m * sizeof *o);
+        o += m;
+    }
+    *n = tot;
+    wick_mlp_free(net);
+    wick_spec_free(spec);
+    wick_set_threads(0);
+    return out;
+}
+
+static void test_cnn_training(void) {
+    size_t n1, n2, n3, n4;
+    float *fast = train_cnn(1, 1, &n1), *ref = train_cnn(0, 1, &n2);
+    float *again = train_cnn(1, 1, &n3), *two = train_cnn(1, 2, &n4);
+    CHECK(n1 == n2 && n1 == n3 && n1 == n4);
+    if (n1 == n2 && n1 == n3 && n1 == n4) {
+        double e = rel_err(fast, ref, n1);
+        if (getenv("WICK_VERBOSE")) fprintf(stderr, "  CNN, %d steps: plans vs general %.3g\n", STEPS, e);
+        CHECK(e <= 1e-5);
+        CHECK(e > 0);   /* the plans did run: their sums differ in the last bits */
+        CHECK(!memcmp(fast, again, n1 * sizeof *fast));   /* a repeated run */
+        CHECK(!memcmp(fast, two, n1 * sizeof *fast));     /* 1 and 2 threads */
+    }
+    free(fast);
+    free(ref);
+    free(again);
+    free(two);
+}
+
+/* set_conv_fast only before compile. */
+static void test_set_after_compile(void) {
+    wick_graph *g;
+    CHECK_OK(wick_graph_new(&g, WICK_DT_F32, 2));
+    wick_node x = wick_g_input_image(g, "x", 2, 5, 5), W = wick_g_param(g, "W", 3, 18);
+    wick_g_conv2d(g, x, W, -1, &(wick_conv2d_params){.kh = 3, .kw = 3});
+    CHECK_OK(wick_graph_compile(g));
+    CHECK(wick_graph_set_conv_fast(g, 0) == WICK_EINVAL);
+    wick_graph_free(g);
+}
+
+int main(void) {
+    RUN(test_each_shape);
+    RUN(test_cnn_training);
+    RUN(test_set_after_compile);
+    return chk_finish();
+}
