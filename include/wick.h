@@ -732,6 +732,9 @@ typedef struct {
     double clip_norm;                  /* all gradients scaled together to 2-norm <= c (clip_grad_norm_) */
     double max_norm;                   /* each unit's incoming weights (a row of a linear or conv
                                           weight) projected to 2-norm <= c after the update (renorm) */
+    double stop_val_loss;              /* early stopping's second round, continuing on all the data
+                                          (Goodfellow et al., alg. 7.3): stop after the first epoch
+                                          whose validation loss is <= this (0: off) */
     int general_executor;              /* 1: no fast path, op by op (tests compare the two) */
     void (*on_step)(void *user, long step, int epoch, int batch_in_epoch, int batches, double loss);
     void (*on_epoch)(void *user, const wick_epoch_report *r);
@@ -774,6 +777,13 @@ WICK_API int    wick_trainer_best_epoch(const wick_trainer *t);
  * seeded permutation (stream 999), the rest kept in their order. */
 WICK_API wick_status wick_dataset_split(const wick_dataset *d, size_t nval, uint64_t seed,
                                         wick_dataset **train, wick_dataset **val);
+/* Bagging's resample of d: d->n samples drawn with replacement (draw i: Philox
+ * (seed, stream, i)).  Free with wick_dataset_free. */
+WICK_API wick_status wick_dataset_bootstrap(const wick_dataset *d, uint64_t seed, uint64_t stream,
+                                            wick_dataset **out);
+/* a's samples then b's (the same features), e.g. the training and the
+ * validation set for early stopping's second round. */
+WICK_API wick_status wick_dataset_concat(const wick_dataset *a, const wick_dataset *b, wick_dataset **out);
 
 /* Predicted classes (argmax of the outputs) for a data set, and metrics. */
 WICK_API wick_status wick_evaluate(wick_mlp *m, const wick_dataset *d, wick_metrics **out,

@@ -239,6 +239,13 @@ static void usage_train(FILE *f) {
 "  --shuffle on|off       reshuffle every epoch                    [on]\n"
 "  --threads N            threads (else OMP_NUM_THREADS, else all cores)\n"
 "  --patience N           early stopping on validation loss, restoring the best weights [off]\n"
+"  --second-round KIND    after early stopping, train on all the data (training + validation):\n"
+"                         retrain (from a new init, for the steps the first round chose) or\n"
+"                         continue (until the validation loss falls to the training loss at the\n"
+"                         stopping point; at most --epochs more)  [off]\n"
+"  --ensemble K           bagging: K nets, each on a bootstrap resample (seed + k), their\n"
+"                         probabilities averaged; --out P writes P's stem.k.safetensors  [1]\n"
+"  --bagging KIND         bootstrap | seeds (the whole training set, only the seed differs)  [bootstrap]\n"
 "  --diverge-factor X     stop when a loss exceeds X times the first [1e4]\n"
 "Output\n"
 "  --out FILE             the trained model (safetensors, PyTorch state_dict names);\n"
@@ -263,7 +270,7 @@ enum {
     O_SCHED, O_GAMMA, O_STEP_SIZE, O_FLOOR, O_PPAT, O_FACTOR, O_BATCH, O_EPOCHS, O_MAX_STEPS, O_SEED,
     O_SHUFFLE, O_THREADS, O_PATIENCE, O_DIVERGE, O_OUT, O_CKPT, O_CKPT_STEPS, O_RESUME, O_LOG,
     O_LOG_STEPS, O_PLOT, O_JSON, O_QUIET, O_HELP, O_MODEL, O_LOGITS, O_ACT_L1, O_CLIP_VALUE, O_CLIP_NORM,
-    O_MAX_NORM, O_SHIFT, O_FLIP, O_ROTATE
+    O_MAX_NORM, O_SHIFT, O_FLIP, O_ROTATE, O_SECOND, O_ENSEMBLE, O_BAGGING
 };
 
 static const struct option train_opts[] = {
@@ -283,6 +290,7 @@ static const struct option train_opts[] = {
     {"log-steps", 1, 0, O_LOG_STEPS}, {"plot", 1, 0, O_PLOT}, {"json", 0, 0, O_JSON}, {"quiet", 0, 0, O_QUIET},
     {"act-l1", 1, 0, O_ACT_L1}, {"clip-value", 1, 0, O_CLIP_VALUE}, {"clip-norm", 1, 0, O_CLIP_NORM},
     {"max-norm", 1, 0, O_MAX_NORM}, {"shift", 1, 0, O_SHIFT}, {"flip", 0, 0, O_FLIP}, {"rotate", 1, 0, O_ROTATE},
+    {"second-round", 1, 0, O_SECOND}, {"ensemble", 1, 0, O_ENSEMBLE}, {"bagging", 1, 0, O_BAGGING},
     {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
 
 /* Prints the test report: accuracy, per-class metrics, confusion matrix. */
@@ -323,6 +331,196 @@ static wick_status plot_losses(const char *path, json_t *reports, const char *ar
     return st;
 }
 
+/* ---- early stopping's second round, bagging ------------------------------ */
+
+/* A fresh model of the run's architecture, drawn from seed. */
+static wick_status fresh_model(const wick_spec *spec, const wick_mlp_config *mc, int batch, uint64_t seed,
+                               wick_mlp **out) {
+    wick_status s = spec ? wick_net_new(out, spec, mc, WICK_DT_F32, batch) : wick_mlp_new(out, mc, WICK_DT_F32, batch);
+    if (s == WICK_OK) wick_mlp_init(*out, seed);
+    return s;
+}
+
+/* After a first round with early stopping, one of the two strategies of
+ * Goodfellow et al. (sec. 7.8, algs. 7.2 and 7.3) on the training and
+ * validation sets together: kind 1 retrains a fresh net for the number of
+ * steps the first round chose (*out: that net); kind 2 continues m until the
+ * validation loss falls to the training loss at the stopping point, at most
+ * as many epochs as the first round was given.  *info: what it did. */
+static wick_status second_round(int kind, const wick_spec *spec, const wick_mlp_config *mc, const wick_train_config *tc,
+                                const wick_trainer *t1, wick_mlp *m, const wick_dataset *train,
+                                const wick_dataset *val, json_t *reports, int quiet, wick_mlp **out, json_t **info) {
+    int best = wick_trainer_best_epoch(t1);
+    if (best < 1) return wick_fail(WICK_EINVAL, "--second-round: the first round has no best epoch");
+    wick_dataset *all = NULL;
+    wick_status s = wick_dataset_concat(train, val, &all);
+    if (s != WICK_OK) return s;
+    json_t *r = json_array_get(reports, (size_t)best - 1);
+    double eps = json_real_value(json_object_get(r, "train_loss")), lr_best = json_real_value(json_object_get(r, "lr"));
+    wick_train_config c = *tc;
+    c.patience = 0;
+    c.checkpoint = NULL;
+    c.checkpoint_steps = 0;
+    c.on_step = NULL;
+    c.on_epoch = NULL;
+    long nb1 = (long)((train->n + tc->batch - 1) / tc->batch), nb = (long)((all->n + tc->batch - 1) / tc->batch);
+    long steps = best * nb1;
+    wick_trainer *t = NULL;
+    *out = NULL;
+    if (kind == 1) {
+        c.max_steps = steps;
+        c.epochs = (int)((steps + nb - 1) / nb);
+        c.sched.epochs = c.epochs;
+        if ((s = fresh_model(spec, mc, tc->batch, tc->seed, out)) == WICK_OK &&
+            (s = wick_trainer_new(&t, *out, all, NULL, &c)) == WICK_OK)
+            s = wick_trainer_run(t);
+    } else {
+        c.stop_val_loss = eps;
+        c.sched = wick_sched_defaults(WICK_SCHED_CONSTANT);
+        c.sched.lr0 = lr_best;   /* the rate of the epoch it stopped at */
+        if ((s = wick_trainer_new(&t, m, all, val, &c)) == WICK_OK) s = wick_trainer_run(t);
+    }
+    if (s == WICK_OK) {
+        long done = wick_trainer_steps(t);
+        if (!quiet)
+            fprintf(stderr, "second round (%s): %ld steps on all %zu samples%s\n", kind == 1 ? "retrain" : "continue",
+                    done, all->n, kind == 1 ? "" : done >= (long)c.epochs * nb ? ", the validation loss never reached "
+                    "the first round's training loss" : "");
+        *info = json_pack("{s:s, s:I, s:I, s:f}", "strategy", kind == 1 ? "retrain" : "continue", "steps",
+                          (json_int_t)done, "samples", (json_int_t)all->n, "target_loss", eps);
+    } else if (*out) {
+        wick_mlp_free(*out);
+        *out = NULL;
+    }
+    wick_trainer_free(t);
+    wick_dataset_free(all);
+    return s;
+}
+
+typedef struct {
+    const wick_spec *spec;
+    const wick_mlp_config *mc;
+    const wick_train_config *tc;
+    const wick_dataset *train, *val, *test;
+    const char *out;
+    int k, bootstrap, quiet, json, fmnist;
+} ens_opts;
+
+/* "dir/name.safetensors" -> "dir/name.3.safetensors" */
+static void member_path(const char *out, int k, char *buf, size_t n) {
+    const char *dot = strrchr(out, '.'), *slash = strrchr(out, '/');
+    if (!dot || (slash && dot < slash)) snprintf(buf, n, "%s.%d", out, k);
+    else snprintf(buf, n, "%.*s.%d%s", (int)(dot - out), out, k, dot);
+}
+
+/* Softmax of each row of logits, added into acc. */
+static void add_probs(const float *logits, size_t rows, int classes, double *acc) {
+    for (size_t i = 0; i < rows; i++) {
+        const float *z = logits + i * classes;
+        double mx = z[0], sum = 0;
+        for (int c = 1; c < classes; c++) mx = z[c] > mx ? z[c] : mx;
+        for (int c = 0; c < classes; c++) sum += exp(z[c] - mx);
+        for (int c = 0; c < classes; c++) acc[i * classes + c] += exp(z[c] - mx) / sum;
+    }
+}
+
+/* Bagging (Goodfellow et al., sec. 7.11): K nets, member k on a bootstrap
+ * resample of the training set (Philox stream 3000000 + k) and seed + k,
+ * then the average of their predicted probabilities on the test set. */
+static int run_ensemble(const ens_opts *o) {
+    wick_status s = WICK_OK;
+    int classes = 0;
+    double *probs = NULL;
+    float *logits = NULL;
+    json_t *members = json_array();
+    wick_metrics *mt = NULL;
+    for (int k = 0; k < o->k && s == WICK_OK; k++) {
+        wick_dataset *bag = NULL;
+        wick_mlp *m = NULL;
+        wick_trainer *t = NULL;
+        wick_train_config c = *o->tc;
+        c.seed = o->tc->seed + (uint64_t)k;
+        c.checkpoint = NULL;
+        c.on_step = NULL;
+        c.on_epoch = NULL;
+        c.stop = &stop_flag;
+        if (o->bootstrap) s = wick_dataset_bootstrap(o->train, o->tc->seed, 3000000u + (uint64_t)k, &bag);
+        if (s == WICK_OK) s = fresh_model(o->spec, o->mc, c.batch, c.seed, &m);
+        if (s == WICK_OK) s = wick_trainer_new(&t, m, bag ? bag : o->train, o->val, &c);
+        if (s == WICK_OK) {
+            install_signals();
+            s = wick_trainer_run(t);
+        }
+        double acc = NAN;
+        if (s == WICK_OK && o->test) {
+            classes = wick_mlp_outputs(m);
+            if (!probs) {
+                probs = calloc(o->test->n * (size_t)classes, sizeof *probs);
+                logits = malloc(o->test->n * (size_t)classes * sizeof *logits);
+                if (!probs || !logits) s = wick_fail(WICK_ENOMEM, "ensemble: out of memory");
+            }
+            if (s == WICK_OK) s = wick_evaluate(m, o->test, &mt, NULL);
+            if (s == WICK_OK) {
+                acc = mt->accuracy;
+                wick_metrics_free(mt);
+                mt = NULL;
+                s = wick_mlp_predict(m, o->test->x, o->test->n, logits);
+            }
+            if (s == WICK_OK) add_probs(logits, o->test->n, classes, probs);
+        }
+        char path[4200] = "";
+        if (s == WICK_OK && o->out) {
+            member_path(o->out, k, path, sizeof path);
+            s = wick_mlp_save(m, path);
+        }
+        if (s == WICK_OK) {
+            if (!o->quiet)
+                fprintf(stderr, "member %d/%d: seed %llu, %s, %ld steps, test accuracy %.4f%s%s\n", k + 1, o->k,
+                        (unsigned long long)c.seed, bag ? "bootstrap resample" : "all the training data",
+                        wick_trainer_steps(t), acc, *path ? ", written to " : "", path);
+            json_array_append_new(members, json_pack("{s:I, s:o, s:I}", "seed", (json_int_t)c.seed, "test_acc",
+                                                     cli_jnum(acc), "steps", (json_int_t)wick_trainer_steps(t)));
+        }
+        wick_trainer_free(t);
+        wick_mlp_free(m);
+        wick_dataset_free(bag);
+    }
+    int rc = EXIT_OK;
+    if (s == WICK_OK && o->test) {
+        int32_t *pred = malloc(o->test->n * sizeof *pred);
+        if (!pred) s = wick_fail(WICK_ENOMEM, "ensemble: out of memory");
+        for (size_t i = 0; pred && i < o->test->n; i++) {
+            int b = 0;
+            for (int c = 1; c < classes; c++) b = probs[i * classes + c] > probs[i * classes + b] ? c : b;
+            pred[i] = b;
+        }
+        if (s == WICK_OK) s = wick_metrics_compute(o->test->y, pred, o->test->n, classes, &mt);
+        free(pred);
+        if (s == WICK_OK) {
+            printf("ensemble of %d: test accuracy %.4f (%zu samples; the members' probabilities averaged)\n", o->k,
+                   mt->accuracy, o->test->n);
+            for (size_t i = 0; i < json_array_size(members); i++)
+                printf("  member %zu: test accuracy %.4f\n", i + 1,
+                       json_real_value(json_object_get(json_array_get(members, i), "test_acc")));
+            print_report(mt, o->fmnist);
+            if (o->json) {
+                json_t *j = json_pack("{s:s, s:i, s:s, s:o, s:f}", "command", "train", "ensemble", o->k, "bagging",
+                                      o->bootstrap ? "bootstrap" : "seeds", "members", json_incref(members),
+                                      "test_acc", mt->accuracy);
+                json_object_set_new(j, "test", metrics_json(mt));
+                rc = cli_write_json(stdout, "train", j, 9);
+                json_decref(j);
+            }
+        }
+    }
+    if (s != WICK_OK) rc = cli_fail("train", s);
+    wick_metrics_free(mt);
+    json_decref(members);
+    free(probs);
+    free(logits);
+    return rc;
+}
+
 int cmd_train(int argc, char **argv) {
     data_opts d = {FMNIST_DIR, NULL, NULL, 0};
     wick_mlp_config mc;
@@ -345,6 +543,8 @@ int cmd_train(int argc, char **argv) {
     const char *out = NULL, *resume = NULL, *init_from = NULL, *log_path = NULL, *steps_path = NULL;
     const char *plot = NULL;
     int json = 0, quiet = 0, c, val_given = 0;
+    int second = 0, bootstrap = 1;   /* second round: 0 off, 1 retrain, 2 continue */
+    long ensemble = 1;
     optind = 1;
     opterr = 0;   /* cli_bad_flag says it in one line */
     while ((c = getopt_long(argc, argv, "", train_opts, NULL)) != -1) {
@@ -372,6 +572,17 @@ int cmd_train(int argc, char **argv) {
         case O_SHIFT: if (!cli_int("--shift", optarg, 0, 1 << 12, &v)) return EXIT_USAGE; tc.augment.shift = (int)v; break;
         case O_FLIP: tc.augment.flip = 1; break;
         case O_ROTATE: if (!cli_double("--rotate", optarg, &tc.augment.rotate)) return EXIT_USAGE; break;
+        case O_SECOND:
+            if (!strcmp(optarg, "retrain")) second = 1;
+            else if (!strcmp(optarg, "continue")) second = 2;
+            else { fprintf(stderr, "wick train: --second-round is retrain or continue, not '%s'\n", optarg); return EXIT_USAGE; }
+            break;
+        case O_ENSEMBLE: if (!cli_int("--ensemble", optarg, 1, 64, &ensemble)) return EXIT_USAGE; break;
+        case O_BAGGING:
+            if (!strcmp(optarg, "bootstrap")) bootstrap = 1;
+            else if (!strcmp(optarg, "seeds")) bootstrap = 0;
+            else { fprintf(stderr, "wick train: --bagging is bootstrap or seeds, not '%s'\n", optarg); return EXIT_USAGE; }
+            break;
         case O_ACT: if (wick_act_parse(optarg, &mc.act)) goto bad; break;
         case O_INIT: if (wick_init_parse(optarg, &mc.init)) goto bad; break;
         case O_CB: if (!parse_per_layer("--cb", optarg, cb, &ncb)) return EXIT_USAGE; break;
@@ -441,6 +652,18 @@ int cmd_train(int argc, char **argv) {
         }
     }
     if (optind < argc) return cli_extra_argument("train", argv);
+    /* flags that contradict each other are refused before any work */
+    const char *clash = NULL;
+    if (second && tc.patience == 0) clash = "--second-round needs early stopping (--patience N)";
+    else if (second && val_given && val == 0) clash = "--second-round needs a validation set (--val N > 0)";
+    else if (ensemble > 1 && (tc.checkpoint || resume)) clash = "--ensemble trains K fresh nets: no --checkpoint or --resume";
+    else if (ensemble > 1 && second) clash = "--ensemble and --second-round do not combine";
+    else if (ensemble > 1 && init_from) clash = "--ensemble trains K fresh nets: no --init-from";
+    else if (second && resume) clash = "--second-round with --resume: resume the first round, then run the second";
+    if (clash) {
+        fprintf(stderr, "wick train: %s\n", clash);
+        return EXIT_USAGE;
+    }
     /* per-layer C_b, C_W: one value for all, or one per layer with weights */
     int nlayers = mc.layers;
     if (spec_text) {
@@ -501,6 +724,11 @@ int cmd_train(int argc, char **argv) {
         all = NULL;
     }
     t_load = now() - t_load;
+    if (ensemble > 1) {
+        ens_opts eo = {spec, &mc, &tc, train, valset, test, out, (int)ensemble, bootstrap, quiet, json, !d.test_csv};
+        rc = run_ensemble(&eo);
+        goto done;
+    }
     if ((s = spec ? wick_net_new(&m, spec, &mc, WICK_DT_F32, tc.batch) : wick_mlp_new(&m, &mc, WICK_DT_F32, tc.batch)))
         goto fail;
     mc = *wick_mlp_config_of(m);   /* critical C_b, C_W resolved */
@@ -548,6 +776,15 @@ int cmd_train(int argc, char **argv) {
         save_last_good(m, out, tc.checkpoint);
     if (s) goto fail;
     if (p.io_error[0]) { s = wick_fail(WICK_EIO, "%s", p.io_error); goto fail; }
+    json_t *round2 = NULL;
+    if (second) {
+        wick_mlp *m2 = NULL;
+        if ((s = second_round(second, spec, &mc, &tc, t, m, train, valset, reports, quiet, &m2, &round2))) goto fail;
+        if (m2) {
+            wick_mlp_free(m);
+            m = m2;
+        }
+    }
 
     double t_eval = now(), test_loss = NAN;
     if (test && (s = wick_evaluate(m, test, &mt, &test_loss))) goto fail;
@@ -599,6 +836,7 @@ int cmd_train(int argc, char **argv) {
         json_object_set_new(o, "val_loss", vl);
         json_object_set(o, "epochs", reports);
         json_object_set_new(o, "best_epoch", json_integer(wick_trainer_best_epoch(t)));
+        if (round2) json_object_set(o, "second_round", round2);
         if (mt) {
             json_object_set_new(o, "test_acc", json_real(mt->accuracy));
             json_object_set_new(o, "test_loss", json_real(test_loss));
@@ -607,6 +845,7 @@ int cmd_train(int argc, char **argv) {
         cli_write_json(stdout, "train", o, 9);
         json_decref(o);
     }
+    json_decref(round2);
     rc = EXIT_OK;
     goto done;
 bad:
@@ -637,7 +876,8 @@ static void usage_eval(FILE *f) {
 "usage: wick eval --model FILE [FLAGS]\n"
 "Evaluates a model or checkpoint (safetensors; PyTorch state_dict names) on a test set:\n"
 "accuracy, per-class precision/recall/F1, the confusion matrix.\n\n"
-"  --model FILE       model or checkpoint file (required)\n"
+"  --model FILE       model or checkpoint file (required); several: an ensemble, each member's\n"
+"                     accuracy and that of their averaged probabilities\n"
 "  --data DIR         IDX test files t10k-*                    [" FMNIST_DIR "]\n"
 "  --test-csv FILE    test CSV instead (one sample a row, a label column)\n"
 "  --label-col N      label column: 0 first, -1 last           [0]\n"
@@ -657,35 +897,11 @@ static const struct option eval_opts[] = {
     {"batch", 1, 0, O_BATCH}, {"threads", 1, 0, O_THREADS}, {"logits", 1, 0, O_LOGITS},
     {"json", 0, 0, O_JSON}, {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
 
-int cmd_eval(int argc, char **argv) {
-    data_opts d = {FMNIST_DIR, NULL, NULL, 0};
-    const char *model = NULL, *arch = NULL, *act = NULL, *logits = NULL;
-    long batch = 256, threads = 0, v;
-    int json = 0, c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", eval_opts, NULL)) != -1) {
-        switch (c) {
-        case O_MODEL: model = optarg; break;
-        case O_DATA: d.dir = optarg; break;
-        case O_TEST_CSV: d.test_csv = optarg; break;
-        case O_LABEL_COL: if (!cli_int("--label-col", optarg, -1, 1 << 20, &v)) return EXIT_USAGE; d.label_col = (int)v; break;
-        case O_ARCH: arch = optarg; break;
-        case O_ACT: act = optarg; break;
-        case O_BATCH: if (!cli_int("--batch", optarg, 1, 1 << 20, &batch)) return EXIT_USAGE; break;
-        case O_THREADS: if (!cli_int("--threads", optarg, 1, 1024, &threads)) return EXIT_USAGE; break;
-        case O_LOGITS: logits = optarg; break;
-        case O_JSON: json = 1; break;
-        case O_HELP: usage_eval(stdout); return EXIT_OK;
-        default: return cli_bad_flag("eval", argv);
-        }
-    }
-    if (optind < argc) return cli_extra_argument("eval", argv);
-    if (!model) {
-        fprintf(stderr, "wick eval: --model FILE is required (see wick eval --help)\n");
-        return EXIT_USAGE;
-    }
-    wick_set_threads((int)threads);
+/* A model file into a model: its layer spec (or --arch in the layer
+ * language for a file PyTorch wrote), else an MLP (widths and activation
+ * from the file, --arch and --act where it does not say them). */
+static wick_status load_model(const char *model, const char *arch, const char *act, long batch, wick_mlp **mp,
+                              wick_spec **specp) {
     wick_mlp_config mc;
     memset(&mc, 0, sizeof mc);
     mc.act = (wick_act){WICK_ACT_RELU, WICK_LEAKY_DEFAULT};
@@ -695,10 +911,6 @@ int cmd_eval(int argc, char **argv) {
     wick_status s;
     wick_mlp *m = NULL;
     wick_spec *spec = NULL;
-    wick_dataset *test = NULL;
-    wick_metrics *mt = NULL;
-    float *out = NULL;
-    int rc = EXIT_FAIL;
     /* a layer spec: the file's own, or --arch in the layer language for a
        file PyTorch wrote; otherwise an MLP */
     int layer_arch = arch && (strchr(arch, ':') || strchr(arch, ','));
@@ -732,6 +944,136 @@ int cmd_eval(int argc, char **argv) {
     }
     if (!spec && (s = wick_mlp_new(&m, &mc, WICK_DT_F32, (int)batch))) goto fail;
     if ((s = wick_mlp_load_params(m, model))) goto fail;
+    *mp = m;
+    *specp = spec;
+    return WICK_OK;
+fail:
+    wick_mlp_free(m);
+    wick_spec_free(spec);
+    return s;
+}
+
+/* Several --model files: each member's accuracy, then the average of their
+ * predicted probabilities (bagging's prediction). */
+static int eval_ensemble(const char *const *models, int n, const char *arch, const char *act, long batch, data_opts *d,
+                         int json) {
+    wick_dataset *test = NULL;
+    wick_status s;
+    d->train_csv = NULL;
+    if ((s = load_data(d, 1, &test))) return cli_fail("eval", s);
+    int classes = 0;
+    double *probs = NULL;
+    float *logits = NULL;
+    wick_metrics *mt = NULL;
+    json_t *members = json_array();
+    for (int k = 0; k < n && s == WICK_OK; k++) {
+        wick_mlp *m = NULL;
+        wick_spec *spec = NULL;
+        if ((s = load_model(models[k], arch, act, batch, &m, &spec)) == WICK_OK) {
+            if (!probs) {
+                classes = wick_mlp_outputs(m);
+                probs = calloc(test->n * (size_t)classes, sizeof *probs);
+                logits = malloc(test->n * (size_t)classes * sizeof *logits);
+                if (!probs || !logits) s = wick_fail(WICK_ENOMEM, "eval: out of memory");
+            } else if (wick_mlp_outputs(m) != classes) {
+                s = wick_fail(WICK_ESHAPE, "%s has %d outputs, %s %d: not one ensemble", models[k],
+                              wick_mlp_outputs(m), models[0], classes);
+            }
+        }
+        if (s == WICK_OK) s = wick_evaluate(m, test, &mt, NULL);
+        if (s == WICK_OK) {
+            printf("member %d: %s: test accuracy %.4f\n", k + 1, models[k], mt->accuracy);
+            json_array_append_new(members, json_pack("{s:s, s:f}", "model", models[k], "test_acc", mt->accuracy));
+            wick_metrics_free(mt);
+            mt = NULL;
+            s = wick_mlp_predict(m, test->x, test->n, logits);
+        }
+        if (s == WICK_OK) add_probs(logits, test->n, classes, probs);
+        wick_mlp_free(m);
+        wick_spec_free(spec);
+    }
+    int32_t *pred = s == WICK_OK ? malloc(test->n * sizeof *pred) : NULL;
+    if (s == WICK_OK && !pred) s = wick_fail(WICK_ENOMEM, "eval: out of memory");
+    for (size_t i = 0; pred && i < test->n; i++) {
+        int b = 0;
+        for (int c = 1; c < classes; c++) b = probs[i * classes + c] > probs[i * classes + b] ? c : b;
+        pred[i] = b;
+    }
+    if (s == WICK_OK) s = wick_metrics_compute(test->y, pred, test->n, classes, &mt);
+    int rc = EXIT_OK;
+    if (s == WICK_OK) {
+        printf("ensemble of %d: test accuracy %.4f (%zu samples; the members' probabilities averaged)\n", n,
+               mt->accuracy, test->n);
+        print_report(mt, !d->test_csv);
+        if (json) {
+            json_t *o = metrics_json(mt);
+            json_object_set_new(o, "command", json_string("eval"));
+            json_object_set_new(o, "test_acc", json_real(mt->accuracy));
+            json_object_set(o, "members", members);
+            rc = cli_write_json(stdout, "eval", o, 9);
+            json_decref(o);
+        }
+    } else {
+        rc = cli_fail("eval", s);
+    }
+    free(pred);
+    free(probs);
+    free(logits);
+    wick_metrics_free(mt);
+    json_decref(members);
+    wick_dataset_free(test);
+    return rc;
+}
+
+int cmd_eval(int argc, char **argv) {
+    data_opts d = {FMNIST_DIR, NULL, NULL, 0};
+    const char *model = NULL, *arch = NULL, *act = NULL, *logits = NULL;
+    const char *models[64];
+    int nmodels = 0;
+    long batch = 256, threads = 0, v;
+    int json = 0, c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", eval_opts, NULL)) != -1) {
+        switch (c) {
+        case O_MODEL:
+            if (nmodels == 64) { fprintf(stderr, "wick eval: at most 64 --model files\n"); return EXIT_USAGE; }
+            model = models[nmodels++] = optarg;
+            break;
+        case O_DATA: d.dir = optarg; break;
+        case O_TEST_CSV: d.test_csv = optarg; break;
+        case O_LABEL_COL: if (!cli_int("--label-col", optarg, -1, 1 << 20, &v)) return EXIT_USAGE; d.label_col = (int)v; break;
+        case O_ARCH: arch = optarg; break;
+        case O_ACT: act = optarg; break;
+        case O_BATCH: if (!cli_int("--batch", optarg, 1, 1 << 20, &batch)) return EXIT_USAGE; break;
+        case O_THREADS: if (!cli_int("--threads", optarg, 1, 1024, &threads)) return EXIT_USAGE; break;
+        case O_LOGITS: logits = optarg; break;
+        case O_JSON: json = 1; break;
+        case O_HELP: usage_eval(stdout); return EXIT_OK;
+        default: return cli_bad_flag("eval", argv);
+        }
+    }
+    if (optind < argc) return cli_extra_argument("eval", argv);
+    if (!model) {
+        fprintf(stderr, "wick eval: --model FILE is required (see wick eval --help)\n");
+        return EXIT_USAGE;
+    }
+    wick_set_threads((int)threads);
+    wick_status s;
+    wick_mlp *m = NULL;
+    wick_spec *spec = NULL;
+    wick_dataset *test = NULL;
+    wick_metrics *mt = NULL;
+    float *out = NULL;
+    int rc = EXIT_FAIL;
+    if (nmodels > 1) {
+        if (logits) {
+            fprintf(stderr, "wick eval: --logits takes one --model (an ensemble's are its members')\n");
+            return EXIT_USAGE;
+        }
+        return eval_ensemble(models, nmodels, arch, act, batch, &d, json);
+    }
+    if ((s = load_model(model, arch, act, batch, &m, &spec))) goto fail;
     d.train_csv = NULL;
     if ((s = load_data(&d, 1, &test))) goto fail;
     double loss;

@@ -779,6 +779,7 @@ static wick_status end_epoch(wick_trainer *t, double seconds) {
     t->epoch_loss_sum = 0;
     t->epoch_steps = 0;
     if (t->c.patience > 0 && t->bad_epochs >= t->c.patience) t->early_stopped = 1;
+    if (t->c.stop_val_loss > 0 && r.val_loss <= t->c.stop_val_loss) t->early_stopped = 1;
     if (t->c.on_epoch) t->c.on_epoch(t->c.user, &r);
     return WICK_OK;
 }
