@@ -2,7 +2,8 @@
  * (conv.h: oneDNN forward and input gradient, im2col where the input has few
  * channels) against the same graph on the general im2col path, which
  * test_graph_conv.c checks against finite differences and
- * test_conv_torch.py against PyTorch.
+ * test_conv_torch.py against PyTorch; and max pooling's 2x2 loop against its
+ * definition, exactly.
  *
  * Tolerances, each relative to the tensor's largest magnitude: 1e-5 for one
  * conv's output and gradients (float32 sums of up to a few hundred products
@@ -204,6 +205,59 @@ static void test_cnn_training(void) {
     free(two);
 }
 
+/* Max pooling's 2x2, stride 2 loop (ops_impl.h maxpool22_fwd) against the
+ * four taps taken in row-major order by torch's rule (v > m or v NaN, from
+ * m = -inf, no gradient when nothing beats -inf), on inputs full of ties,
+ * NaNs and infinities, odd sizes included; then the gradient scatter. */
+static void test_maxpool22(void) {
+    for (int d = 0; d < 2; d++) {
+        int C = 3, H = 6 + d, W = 8 + d, OH = H / 2, OW = W / 2, N = 2;
+        wick_graph *g;
+        CHECK_OK(wick_graph_new(&g, WICK_DT_F32, N));
+        wick_node x = wick_g_input_image(g, "x", C, H, W), P0 = wick_g_param(g, "p", C, 1);
+        /* a depthwise 1x1 conv with weights 1: the values exactly, and a parameter
+           upstream so that the pool has an input gradient */
+        wick_node h = wick_g_conv2d(g, x, P0, -1, &(wick_conv2d_params){.kh = 1, .kw = 1, .groups = C});
+        wick_node y = wick_g_maxpool2d(g, h, &(wick_conv2d_params){.kh = 2, .kw = 2});
+        CHECK_OK(wick_graph_compile(g));
+        float *xv = wick_graph_value(g, x), *pv = wick_graph_value(g, P0);
+        for (int c = 0; c < C; c++) pv[c] = 1;
+        static const float pool[] = {0, 0, 1, -1, 2, 2, NAN, INFINITY, -INFINITY, -INFINITY, 0.5f};
+        uint64_t r = 12345;
+        size_t n = (size_t)N * C * H * W;
+        for (size_t i = 0; i < n; i++) {
+            r = r * 6364136223846793005ull + 1442695040888963407ull;
+            xv[i] = pool[(r >> 33) % (sizeof pool / sizeof *pool)];
+        }
+        wick_graph_forward(g);
+        size_t ny = (size_t)N * C * OH * OW;
+        float *seed = malloc(ny * sizeof *seed), *dx = calloc(n, sizeof *dx);
+        for (size_t i = 0; i < ny; i++) seed[i] = (float)(i % 7) + 1;
+        wick_graph_backward_seed(g, y, seed, NULL, NULL);
+        const float *yv = wick_graph_value(g, y), *hg = wick_graph_grad(g, h);
+        int bad = 0;
+        for (int s = 0; s < N; s++)
+            for (int c = 0; c < C; c++)
+                for (int oy = 0; oy < OH; oy++)
+                    for (int ox = 0; ox < OW; ox++) {
+                        float m = -INFINITY;
+                        long a = -1;
+                        for (int k = 0; k < 4; k++) {
+                            long i = (((long)s * C + c) * H + 2 * oy + k / 2) * W + 2 * ox + k % 2;
+                            if (xv[i] > m || xv[i] != xv[i]) m = xv[i], a = i;
+                        }
+                        size_t o = (((size_t)s * C + c) * OH + oy) * OW + ox;
+                        if (a >= 0) dx[a] += seed[o];
+                        if (memcmp(&m, &yv[o], sizeof m) && !(m != m && yv[o] != yv[o])) bad++;
+                    }
+        CHECK(bad == 0);
+        CHECK(!memcmp(dx, hg, n * sizeof *dx));
+        free(seed);
+        free(dx);
+        wick_graph_free(g);
+    }
+}
+
 /* set_conv_fast only before compile. */
 static void test_set_after_compile(void) {
     wick_graph *g;
@@ -218,6 +272,7 @@ static void test_set_after_compile(void) {
 int main(void) {
     RUN(test_each_shape);
     RUN(test_cnn_training);
+    RUN(test_maxpool22);
     RUN(test_set_after_compile);
     return chk_finish();
 }

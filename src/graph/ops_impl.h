@@ -526,6 +526,43 @@ static void SFX(conv_bwd)(wick_graph *g, node *nd) {
  * (v > m), a NaN replacing whatever came before; -1 (no gradient) for a
  * window of padding or -inf only. */
 
+/* The common 2x2 window at stride 2 without padding: every tap lies inside,
+ * so each output takes its four taps in row-major order without the window
+ * loops' bounds (measured in bench/README.md, "CNN step"). */
+static void SFX(maxpool22_fwd)(const conv_geo *q, int B, const T *restrict x, int xcols, T *restrict y,
+                               int32_t *restrict arg, int ycols) {
+    int P = q->OH * q->OW, W = q->W, OW = q->OW;
+    _Pragma("omp parallel for schedule(static) if ((size_t)B * xcols > 32768)")
+    for (int n = 0; n < B; n++)
+        for (int c = 0; c < q->C; c++) {
+            const T *xp = x + (size_t)n * xcols;
+            T *yp = y + (size_t)n * ycols + (size_t)c * P;
+            int32_t *ap = arg + (size_t)n * ycols + (size_t)c * P;
+            for (int oy = 0; oy < q->OH; oy++) {
+                int r0 = (c * q->H + 2 * oy) * W;
+                T *yr = yp + (size_t)oy * OW;
+                int32_t *ar = ap + (size_t)oy * OW;
+                /* a pair's winner is its first maximum, or its last NaN; the
+                   lower pair's replaces the upper's on the same rule: what
+                   the four taps in order give (no branches: ReLU outputs tie
+                   often and would mispredict) */
+                const T *p0 = xp + r0, *p1 = p0 + W;
+                for (int ox = 0; ox < OW; ox++) {   /* selects only: gcc vectorises it */
+                    T a = p0[2 * ox], b = p0[2 * ox + 1], c2 = p1[2 * ox], d = p1[2 * ox + 1];
+                    int i = r0 + 2 * ox;
+                    _Bool tb = b > a || b != b, td = d > c2 || d != d;
+                    T u = tb ? b : a, l = td ? d : c2;
+                    int iu = tb ? i + 1 : i, il = td ? i + W + 1 : i + W;
+                    _Bool tl = l > u || l != l;
+                    T m = tl ? l : u;
+                    int im = tl ? il : iu;
+                    yr[ox] = m;
+                    ar[ox] = m == -INFINITY ? -1 : im;   /* all four -inf: no gradient, as the general loop */
+                }
+            }
+        }
+}
+
 static void SFX(maxpool_fwd)(wick_graph *g, node *nd) {
     const node *xn = &g->nodes[nd->in[0]];
     conv_geo q = conv_geo_of(g, nd);
@@ -534,6 +571,10 @@ static void SFX(maxpool_fwd)(wick_graph *g, node *nd) {
     T *y = nd->val;
     int32_t *arg = nd->aux;
     size_t work = (size_t)B * xn->cols;
+    if (q.kh == 2 && q.kw == 2 && q.sh == 2 && q.sw == 2 && !q.ph && !q.pw && q.dh == 1 && q.dw == 1) {
+        SFX(maxpool22_fwd)(&q, B, x, xn->cols, y, arg, nd->cols);
+        return;
+    }
     _Pragma("omp parallel for schedule(static) if (work > 32768)")
     for (int n = 0; n < B; n++)
         for (int c = 0; c < q.C; c++) {
