@@ -535,7 +535,9 @@ WICK_API wick_node wick_g_counter(wick_graph *g, const char *name);
  * Eval: normalises with the running statistics.  running_mean, running_var
  * ([1, C] states, init 0 and 1) and the counter may be -1 for torch's
  * track_running_stats=False (batch statistics in both modes).  torch's
- * defaults: momentum 0.1, eps 1e-5. */
+ * defaults: momentum 0.1, eps 1e-5.  When the batch norm's only consumer is
+ * a ReLU (wick_g_act), compile fuses the two: the batch norm node's values
+ * are then the ReLU's output. */
 WICK_API wick_node wick_g_batchnorm(wick_graph *g, wick_node x, wick_node gamma, wick_node beta,
                                     wick_node running_mean, wick_node running_var,
                                     wick_node num_batches_tracked, double momentum, double eps);

@@ -2,8 +2,8 @@
  * (conv.h: oneDNN forward and input gradient, im2col where the input has few
  * channels) against the same graph on the general im2col path, which
  * test_graph_conv.c checks against finite differences and
- * test_conv_torch.py against PyTorch; and max pooling's 2x2 loop against its
- * definition, exactly.
+ * test_conv_torch.py against PyTorch; max pooling's 2x2 loop against its
+ * definition, exactly; batch norm with its ReLU fused against the two apart.
  *
  * Tolerances, each relative to the tensor's largest magnitude: 1e-5 for one
  * conv's output and gradients (float32 sums of up to a few hundred products
@@ -258,6 +258,68 @@ static void test_maxpool22(void) {
     }
 }
 
+/* Batch norm followed by a ReLU that is its only consumer is fused at
+ * compile (bn_fwd writes the ReLU's output, bn_bwd masks dy): the same
+ * values and gradients as the two ops apart (kept apart here by a second
+ * consumer, 0 * bn added to the output), in float64 and float32, training
+ * and eval mode.  Tolerance 1e-12 of each tensor's largest in float64, 1e-6
+ * in float32 (the same arithmetic, only the compiler's vectorisation of the
+ * fused loops differs). */
+static void test_bn_relu_fused(void) {
+    for (int dt = 0; dt < 2; dt++)
+        for (int train = 0; train < 2; train++) {
+            wick_graph *g[2];
+            wick_node x[2], W0[2], h[2], bn[2], y[2];
+            for (int f = 0; f < 2; f++) {
+                CHECK_OK(wick_graph_new(&g[f], dt ? WICK_DT_F32 : WICK_DT_F64, 5));
+                x[f] = wick_g_input_image(g[f], "x", 6, 7, 9);
+                W0[f] = wick_g_param(g[f], "W0", 6, 1);
+                h[f] = wick_g_conv2d(g[f], x[f], W0[f], -1, &(wick_conv2d_params){.kh = 1, .kw = 1, .groups = 6});
+                bn[f] = wick_g_batchnorm_named(g[f], "bn", h[f], 0.1, 1e-5);
+                y[f] = wick_g_act(g[f], bn[f], (wick_act){WICK_ACT_RELU, 0});
+                if (!f) y[f] = wick_g_add(g[f], y[f], wick_g_scale(g[f], bn[f], 0));
+                CHECK_OK(wick_graph_compile(g[f]));
+                wick_graph_set_training(g[f], train);
+                size_t n = (size_t)5 * 6 * 7 * 9;
+                wick_node fill[] = {x[f], W0[f], wick_graph_find(g[f], "bn.weight"), wick_graph_find(g[f], "bn.bias"),
+                                    wick_graph_find(g[f], "bn.running_mean")};
+                size_t sz[] = {n, 6, 6, 6, 6};
+                for (int k = 0; k < 5; k++) {
+                    if (dt) wick_fill_normal_f32(wick_graph_value(g[f], fill[k]), sz[k], 0, 1, 21, k, 0);
+                    else wick_fill_normal_f64(wick_graph_value(g[f], fill[k]), sz[k], 0, 1, 21, k, 0);
+                }
+                wick_graph_forward(g[f]);
+                void *seed = malloc(n * 8);
+                if (dt) wick_fill_normal_f32(seed, n, 0, 1, 22, 0, 0);
+                else wick_fill_normal_f64(seed, n, 0, 1, 22, 0, 0);
+                wick_graph_backward_seed(g[f], y[f], seed, NULL, NULL);
+                free(seed);
+            }
+            CHECK(!g[0]->nodes[bn[0]].relu_fused && g[1]->nodes[bn[1]].relu_fused);
+            wick_node t0[] = {y[0], h[0], W0[0], wick_graph_find(g[0], "bn.weight"), wick_graph_find(g[0], "bn.bias")};
+            wick_node t1[] = {y[1], h[1], W0[1], wick_graph_find(g[1], "bn.weight"), wick_graph_find(g[1], "bn.bias")};
+            double worst = 0;
+            for (int k = 0; k < 5; k++) {
+                size_t m = (size_t)wick_graph_rows(g[0], t0[k]) * wick_graph_cols(g[0], t0[k]);
+                const void *a = k ? wick_graph_grad(g[1], t1[k]) : wick_graph_value(g[1], t1[k]);
+                const void *b = k ? wick_graph_grad(g[0], t0[k]) : wick_graph_value(g[0], t0[k]);
+                double d = 0, mx = 0;
+                for (size_t i = 0; i < m; i++) {
+                    double u = dt ? ((const float *)a)[i] : ((const double *)a)[i];
+                    double v = dt ? ((const float *)b)[i] : ((const double *)b)[i];
+                    d = fmax(d, fabs(u - v));
+                    mx = fmax(mx, fabs(v));
+                }
+                worst = fmax(worst, mx > 0 ? d / mx : d);
+            }
+            if (getenv("WICK_VERBOSE"))
+                fprintf(stderr, "  bn+relu %s %s: fused vs apart %.3g\n", dt ? "f32" : "f64", train ? "train" : "eval", worst);
+            CHECK(worst <= (dt ? 1e-6 : 1e-12));
+            wick_graph_free(g[0]);
+            wick_graph_free(g[1]);
+        }
+}
+
 /* set_conv_fast only before compile. */
 static void test_set_after_compile(void) {
     wick_graph *g;
@@ -273,6 +335,7 @@ int main(void) {
     RUN(test_each_shape);
     RUN(test_cnn_training);
     RUN(test_maxpool22);
+    RUN(test_bn_relu_fused);
     RUN(test_set_after_compile);
     return chk_finish();
 }

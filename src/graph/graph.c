@@ -572,9 +572,25 @@ wick_status wick_graph_compile(wick_graph *g) {
     for (int i = 0; i < g->n; i++)
         for (int k = 0; k < g->nodes[i].n_in; k++)
             if (g->nodes[i].needs_grad) g->nodes[g->nodes[i].in[k]].consumers++;
+    /* A ReLU right after a batch norm that nothing else reads is done by the
+       batch norm, in the pass that writes its output, and the ReLU node then
+       shares the batch norm's values and gradient (a separate pass each way
+       is memory traffic only; bench/README.md, "CNN step"). */
+    int *users = wick_calloc(g->n ? g->n : 1, sizeof *users);
+    if (!users) return g->err = wick_fail(WICK_ENOMEM, "graph: out of memory");
+    for (int i = 0; i < g->n; i++)
+        for (int k = 0; k < g->nodes[i].n_in; k++) users[g->nodes[i].in[k]]++;
+    for (int i = 0; i < g->n; i++) {
+        node *nd = &g->nodes[i], *in = nd->n_in ? &g->nodes[nd->in[0]] : NULL;
+        if (nd->op == OP_ACT && nd->act.kind == WICK_ACT_RELU && in->op == OP_BATCHNORM &&
+            users[nd->in[0]] == 1 && in->consumers == nd->needs_grad)
+            nd->relu_fused = in->relu_fused = 1;
+    }
+    wick_free(users);
     /* Pass 1 counts bytes, pass 2 hands out pointers into the arena.  A view
        takes its input's values, and its gradient too when it is the input's
-       only consumer (else its backward adds its gradient in). */
+       only consumer (else its backward adds its gradient in); so does a
+       fused ReLU. */
     size_t total = 0;
     for (int pass = 0; pass < 2; pass++) {
         char *base = pass ? g->arena : NULL;
@@ -583,7 +599,7 @@ wick_status wick_graph_compile(wick_graph *g) {
             node *nd = &g->nodes[i];
             size_t es = nd->op == OP_LABELS ? sizeof(int32_t) : nd->i64 ? sizeof(int64_t) : g->esize;
             size_t e = node_elems(nd), aux2 = 0, aux = op_aux_elems(g, nd, &aux2);
-            if (nd->op == OP_VIEW) {
+            if (nd->op == OP_VIEW || (nd->relu_fused && nd->op == OP_ACT)) {
                 node *in = &g->nodes[nd->in[0]];
                 nd->grad_alias = nd->needs_grad && in->consumers == 1;
                 if (pass) nd->val = in->val;

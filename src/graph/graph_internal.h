@@ -39,6 +39,8 @@ typedef struct {
     int has_init;
     int i64;            /* STATE: one int64_t counter */
     int grad_alias;     /* VIEW: grad is the input's grad (its only consumer) */
+    int relu_fused;     /* BATCHNORM: writes ReLU of its output (its one consumer is that ReLU);
+                           ACT: that ReLU, whose values and gradient are the batch norm's */
     int ran_train;      /* BATCHNORM: the last forward used batch statistics;
                            DROPOUT, GAUSS_NOISE: it drew a mask or noise */
     char name[64];

@@ -712,6 +712,7 @@ static void SFX(bn_fwd)(wick_graph *g, node *nd) {
     T *rv = nd->state[0] >= 0 ? (T *)g->nodes[nd->state[1]].val : NULL;
     int batch = g->training || !rm;
     double M = (double)B * HW, mom = nd->scalar, eps = nd->scalar2;
+    int relu = nd->relu_fused;
     nd->ran_train = batch;
     _Pragma("omp parallel for schedule(static) if ((size_t)B * nd->cols > 32768)")
     for (int c = 0; c < C; c++) {
@@ -736,7 +737,15 @@ static void SFX(bn_fwd)(wick_graph *g, node *nd) {
         for (int n = 0; n < B; n++) {
             const T *r = x + (size_t)n * nd->cols + (size_t)c * HW;
             T *o = y + (size_t)n * nd->cols + (size_t)c * HW;
-            for (int p = 0; p < HW; p++) o[p] = ga * ((r[p] - m) * is) + be;
+            if (relu) {   /* act_fwd's ReLU: NaN -> 0 */
+                _Pragma("omp simd")
+                for (int p = 0; p < HW; p++) {
+                    T v = ga * ((r[p] - m) * is) + be;
+                    o[p] = v > 0 ? v : 0;
+                }
+            } else {
+                for (int p = 0; p < HW; p++) o[p] = ga * ((r[p] - m) * is) + be;
+            }
         }
     }
     if (batch && rm && g->training && nd->state[2] >= 0) ((int64_t *)g->nodes[nd->state[2]].val)[0]++;
@@ -753,6 +762,9 @@ static void SFX(bn_bwd)(wick_graph *g, node *nd) {
     T *dx = SFX(in_grad)(g, nd, 0, &accx), *dg = SFX(in_grad)(g, nd, 1, &accg), *dbe = SFX(in_grad)(g, nd, 2, &accb);
     T M = (T)B * HW;
     int batch = nd->ran_train;
+    /* fused ReLU: dy is the gradient of relu(y), y the ReLU's output, and
+       y > 0 ? dy : 0 that of y, as act_bwd takes it */
+    const T *yr = nd->relu_fused ? (const T *)nd->val : NULL;
     _Pragma("omp parallel for schedule(static) if ((size_t)B * nd->cols > 32768)")
     for (int c = 0; c < C; c++) {
         T m = mean[c], is = inv[c];
@@ -760,10 +772,19 @@ static void SFX(bn_bwd)(wick_graph *g, node *nd) {
         for (int n = 0; n < B; n++) {
             size_t o = (size_t)n * nd->cols + (size_t)c * HW;
             T a = 0, b = 0;
-            _Pragma("omp simd reduction(+ : a, b)")
-            for (int p = 0; p < HW; p++) {
-                a += dy[o + p];
-                b += dy[o + p] * (x[o + p] - m);
+            if (yr) {
+                _Pragma("omp simd reduction(+ : a, b)")
+                for (int p = 0; p < HW; p++) {
+                    T d = yr[o + p] > 0 ? dy[o + p] : 0;
+                    a += d;
+                    b += d * (x[o + p] - m);
+                }
+            } else {
+                _Pragma("omp simd reduction(+ : a, b)")
+                for (int p = 0; p < HW; p++) {
+                    a += dy[o + p];
+                    b += dy[o + p] * (x[o + p] - m);
+                }
             }
             sdy_ += a;
             sdyx_ += b;
@@ -776,7 +797,15 @@ static void SFX(bn_bwd)(wick_graph *g, node *nd) {
         int acc = accx;
         for (int n = 0; n < B; n++) {
             size_t o = (size_t)n * nd->cols + (size_t)c * HW;
-            for (int p = 0; p < HW; p++) ACC(dx, o + p, k * (dy[o + p] - a - ((x[o + p] - m) * is) * bq));
+            if (yr) {
+                _Pragma("omp simd")
+                for (int p = 0; p < HW; p++) {
+                    T d = yr[o + p] > 0 ? dy[o + p] : 0;
+                    ACC(dx, o + p, k * (d - a - ((x[o + p] - m) * is) * bq));
+                }
+            } else {
+                for (int p = 0; p < HW; p++) ACC(dx, o + p, k * (dy[o + p] - a - ((x[o + p] - m) * is) * bq));
+            }
         }
     }
 }
@@ -863,7 +892,9 @@ static void SFX(forward)(wick_graph *g, node *nd) {
     case OP_DENSE: SFX(dense_fwd)(g, nd); break;
     case OP_MATMUL: SFX(matmul_fwd)(g, nd); break;
     case OP_BIAS: SFX(bias_fwd)(x, b->val, y, nd->rows, nd->cols); break;
-    case OP_ACT: SFX(act_fwd_rows)(nd->act, x, y, nd->rows, nd->cols); break;
+    case OP_ACT:   /* a fused ReLU's values are already there (bn_fwd) */
+        if (!nd->relu_fused) SFX(act_fwd_rows)(nd->act, x, y, nd->rows, nd->cols);
+        break;
     case OP_ADD: { const T *x2 = b->val; for (size_t i = 0; i < n; i++) y[i] = x[i] + x2[i]; break; }
     case OP_MUL: { const T *x2 = b->val; for (size_t i = 0; i < n; i++) y[i] = x[i] * x2[i]; break; }
     case OP_SCALE: { T c = (T)nd->scalar; for (size_t i = 0; i < n; i++) y[i] = c * x[i]; break; }
@@ -919,7 +950,7 @@ static void SFX(backward)(wick_graph *g, node *nd) {
         if ((da = SFX(in_grad)(g, nd, 1, &acc))) SFX(colsum)(dy, da, nd->rows, nd->cols, acc);
         return;
     case OP_ACT:
-        if ((da = SFX(in_grad)(g, nd, 0, &acc)))
+        if ((da = SFX(in_grad)(g, nd, 0, &acc)) && !nd->relu_fused)
             SFX(act_bwd_rows)(nd->act, a->val, nd->val, dy, da, nd->rows, nd->cols, acc);
         return;
     case OP_ADD:
