@@ -762,20 +762,23 @@ static void SFX(bn_bwd)(wick_graph *g, node *nd) {
     T *dx = SFX(in_grad)(g, nd, 0, &accx), *dg = SFX(in_grad)(g, nd, 1, &accg), *dbe = SFX(in_grad)(g, nd, 2, &accb);
     T M = (T)B * HW;
     int batch = nd->ran_train;
-    /* fused ReLU: dy is the gradient of relu(y), y the ReLU's output, and
-       y > 0 ? dy : 0 that of y, as act_bwd takes it */
-    const T *yr = nd->relu_fused ? (const T *)nd->val : NULL;
+    /* fused ReLU: dy is the gradient of relu(y), and y > 0 ? dy : 0 that of
+       y, as act_bwd takes it; y recomputed from x as bn_fwd computed it (the
+       same operations, so the same signs), which reads one array less than
+       reading it back */
+    int relu = nd->relu_fused;
+    const T *bet = g->nodes[nd->in[2]].val;
     _Pragma("omp parallel for schedule(static) if ((size_t)B * nd->cols > 32768)")
     for (int c = 0; c < C; c++) {
-        T m = mean[c], is = inv[c];
+        T m = mean[c], is = inv[c], ga = gam[c], be = bet[c];
         double sdy_ = 0, sdyx_ = 0;
         for (int n = 0; n < B; n++) {
             size_t o = (size_t)n * nd->cols + (size_t)c * HW;
             T a = 0, b = 0;
-            if (yr) {
+            if (relu) {
                 _Pragma("omp simd reduction(+ : a, b)")
                 for (int p = 0; p < HW; p++) {
-                    T d = yr[o + p] > 0 ? dy[o + p] : 0;
+                    T d = ga * ((x[o + p] - m) * is) + be > 0 ? dy[o + p] : 0;
                     a += d;
                     b += d * (x[o + p] - m);
                 }
@@ -797,10 +800,10 @@ static void SFX(bn_bwd)(wick_graph *g, node *nd) {
         int acc = accx;
         for (int n = 0; n < B; n++) {
             size_t o = (size_t)n * nd->cols + (size_t)c * HW;
-            if (yr) {
+            if (relu) {
                 _Pragma("omp simd")
                 for (int p = 0; p < HW; p++) {
-                    T d = yr[o + p] > 0 ? dy[o + p] : 0;
+                    T d = ga * ((x[o + p] - m) * is) + be > 0 ? dy[o + p] : 0;
                     ACC(dx, o + p, k * (d - a - ((x[o + p] - m) * is) * bq));
                 }
             } else {
