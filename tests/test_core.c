@@ -1,6 +1,7 @@
 /* test_core.c — errors, activations, the Philox generator. */
 #include "check.h"
 #include "core/core.h"
+#include "locale_de.h"
 
 /* Known-answer vectors of Random123 (kat_vectors, philox4x32_10). */
 static void test_philox_known_answers(void) {
@@ -131,8 +132,17 @@ static void test_huge_alloc(void) {
     wick_alloc_fail_at(0);
 }
 
+/* A library user under de_DE still gets "1.5" in wick's messages. */
+static void test_messages_in_the_c_locale(void) {
+    if (!chk_locale_de()) SKIP("no de_DE.UTF-8 locale");
+    wick_fail(WICK_EINVAL, "value %g, %.2f", 1.5, 0.25);
+    CHECK(!strcmp(wick_last_error(), "value 1.5, 0.25"));
+    chk_locale_c();
+}
+
 int main(void) {
     RUN(test_philox_known_answers);
+    RUN(test_messages_in_the_c_locale);
     RUN(test_normal_moments);
     RUN(test_fill_independent_of_threads);
     RUN(test_permutation);

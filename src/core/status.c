@@ -1,5 +1,6 @@
 /* status.c — error codes and the per-thread last-error message. */
 #include "core.h"
+#include "cnum.h"
 #include <stdio.h>
 #include <string.h>
 
@@ -26,11 +27,12 @@ const char *wick_last_error(void) { return last_error; }
 
 wick_status wick_fail(wick_status s, const char *fmt, ...) {
     /* format into a scratch buffer: the arguments may include
-       wick_last_error() itself, to wrap a message with context */
+       wick_last_error() itself, to wrap a message with context; numbers in
+       the C locale whatever the calling program set */
     char buf[sizeof last_error];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
+    wick_vsnprintf_c(buf, sizeof buf, fmt, ap);
     va_end(ap);
     memcpy(last_error, buf, sizeof buf);
     /* one line: a message never carries a newline into a log */
