@@ -3,6 +3,7 @@
 #   make test       build and run every test (tests/run.sh prints "N passed, N failed")
 #   make install    PREFIX=/usr/local DESTDIR= : header, libraries, wick, wick.pc
 #   make SANITIZE=1 BUILD=build-asan test   the suite under ASan + UBSan
+#   make CC=clang SANITIZE=ubsan BUILD=build-ubsan test   under clang's UBSan
 BUILD    ?= build
 PREFIX   ?= /usr/local
 CC       ?= gcc
@@ -25,6 +26,12 @@ LIBS     := $(BLASLINK) -lopenblas -llapacke -ldnnl -ljansson -lz -lm
 ifeq ($(SANITIZE),1)
   CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
   LDFLAGS += -fsanitize=address,undefined
+endif
+# clang's UndefinedBehaviorSanitizer alone (CC=clang SANITIZE=ubsan): checks gcc's lacks
+# (local array bounds, function pointer types) and no ASan slowdown
+ifeq ($(SANITIZE),ubsan)
+  CFLAGS += -fsanitize=undefined,local-bounds -fno-sanitize-recover=all -fno-omit-frame-pointer -Wno-pass-failed
+  LDFLAGS += -fsanitize=undefined,local-bounds
 endif
 # -fno-math-errno: wick never reads errno after a math call, and with it set
 # loops over sqrtf, expf, tanhf can vectorise.

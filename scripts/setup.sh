@@ -6,7 +6,7 @@
 set -eu
 pkgs="build-essential libopenblas-dev libopenblas-openmp-dev liblapacke-dev libdnnl-dev zlib1g-dev libjansson-dev
       gnuplot-nox dataset-fashion-mnist"
-[ "${1:-}" = "--test" ] && pkgs="$pkgs python3-torch python3-numpy locales"   # locales: the CSV test under de_DE
+[ "${1:-}" = "--test" ] && pkgs="$pkgs python3-torch python3-numpy locales clang libomp-14-dev"   # locales: the CSV test under de_DE
 [ "${1:-}" = "--bench" ] && pkgs="$pkgs libxsmm-dev python3-torch python3-numpy"
 missing=""
 for p in $pkgs; do
