@@ -21,7 +21,7 @@ out=build-fuzz
 mkdir -p "$out"
 flags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -std=c11 -D_GNU_SOURCE -Iinclude -Isrc"
 # what every src/io reader needs beside itself
-core="src/core/alloc.c src/core/status.c src/core/dtype.c src/io/path.c src/io/text.c"
+core="src/core/alloc.c src/core/status.c src/core/dtype.c src/core/cnum.c src/io/path.c src/io/text.c"
 # the whole library, for the harnesses above the parsers (object files newer
 # than their source and every header are kept)
 blas=/usr/lib/x86_64-linux-gnu/openblas-openmp
