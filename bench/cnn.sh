@@ -46,14 +46,20 @@ record() {   # system threads json
 peak() {
     printf '{"system":"peak","result":%s}\n' "$("$BUILD/bench/peak" --json)" >>"$RAW"
 }
+# On 2 threads both wick and torch wait passively (OMP_WAIT_POLICY), as
+# run.sh runs torch: with the second core taken by a neighbour, libgomp's
+# default spinning made wick's 2-thread step 4x slower than its 1-thread one
+# (bench/README.md, "CNN step").  WAIT=active keeps libgomp's default.
+WAIT=${WAIT:-passive}
 wick_run() {   # threads [env...]
-    local t=$1; shift
-    env "$@" "$BUILD/wick" train --arch "$ARCH" --data "$DATA" --epochs 1 --max-steps "$STEPS" \
+    local t=$1 wait=active; shift
+    [ "$t" -gt 1 ] && wait=$WAIT
+    env OMP_WAIT_POLICY=$wait "$@" "$BUILD/wick" train --arch "$ARCH" --data "$DATA" --epochs 1 --max-steps "$STEPS" \
         --json --quiet --val 0 --threads "$t" --batch 128 --momentum 0.9 --lr 0.01 | tail -1
 }
 torch_run() {   # python threads
     local wait=active
-    [ "$2" -gt 1 ] && wait=passive
+    [ "$2" -gt 1 ] && wait=$WAIT
     OMP_NUM_THREADS=$2 MKL_NUM_THREADS=$2 OPENBLAS_NUM_THREADS=$2 OMP_WAIT_POLICY=$wait \
         "$1" bench/torch_cnn.py --threads "$2" --steps "$STEPS" --warmup 5 --data "$DATA/" | tail -1
 }
