@@ -559,10 +559,14 @@ wick_dtype wick_graph_dtype(const wick_graph *g, wick_node n) {
 static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
 
 /* A conv node's backend plan for `rows` samples.  ReLU is not fused: the
- * graph's ReLU is a node of its own. */
+ * graph's ReLU is a node of its own.  A geometry the backend refuses leaves
+ * *out NULL, and the node on the general path; only running out of memory
+ * is an error. */
 static wick_status conv_plan_new(const wick_graph *g, const node *nd, int rows, wick_conv **out) {
     const node *x = &g->nodes[nd->in[0]];
-    return wick_conv_new(out, rows, x->C, x->H, x->W, nd->C, &nd->conv, 0);
+    wick_status s = wick_conv_new(out, rows, x->C, x->H, x->W, nd->C, &nd->conv, 0);
+    if (s != WICK_OK) *out = NULL;
+    return s == WICK_ENOMEM ? s : WICK_OK;
 }
 
 wick_status wick_graph_compile(wick_graph *g) {
