@@ -189,8 +189,9 @@ static int parse_per_layer(const char *flag, const char *s, double *out, int *co
 static void usage_train(FILE *f) {
     fprintf(f,
 "usage: wick train [FLAGS]\n"
-"Trains an MLP.  With no flags: the main job, a critical-initialised 784-512-512-10 ReLU\n"
-"net on Fashion-MNIST, reporting test accuracy and the confusion matrix.\n\n"
+"Trains an MLP or, with a layer spec in --arch, any net of the layer language (conv nets).\n"
+"With no flags: the main job, a critical-initialised 784-512-512-10 ReLU net on\n"
+"Fashion-MNIST, reporting test accuracy and the confusion matrix.\n\n"
 "Data\n"
 "  --data DIR             IDX files (train-*, t10k-*)            [" FMNIST_DIR "]\n"
 "  --train-csv FILE       training CSV (one sample a row, a label column)\n"

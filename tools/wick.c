@@ -9,7 +9,7 @@ static const struct {
     int (*run)(int argc, char **argv);
     const char *what;
 } commands[] = {
-    {"train", cmd_train, "train an MLP (default: Fashion-MNIST, critical init)"},
+    {"train", cmd_train, "train an MLP or a conv net (default: Fashion-MNIST, critical init)"},
     {"eval", cmd_eval, "evaluate a model or checkpoint on a test set"},
     {"theory", cmd_theory, "predict a network at infinite width and order 1/n"},
     {"ensemble", cmd_ensemble, "measure M finite-width networks at initialisation beside the theory"},
