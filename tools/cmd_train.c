@@ -425,6 +425,20 @@ static void add_probs(const float *logits, size_t rows, int classes, double *acc
     }
 }
 
+/* The metrics of the classes with the highest averaged probability. */
+static wick_status ensemble_metrics(const double *probs, const wick_dataset *test, int classes, wick_metrics **mt) {
+    int32_t *pred = malloc((test->n ? test->n : 1) * sizeof *pred);
+    if (!pred) return wick_fail(WICK_ENOMEM, "ensemble: out of memory");
+    for (size_t i = 0; i < test->n; i++) {
+        int b = 0;
+        for (int c = 1; c < classes; c++) b = probs[i * classes + c] > probs[i * classes + b] ? c : b;
+        pred[i] = b;
+    }
+    wick_status s = wick_metrics_compute(test->y, pred, test->n, classes, mt);
+    free(pred);
+    return s;
+}
+
 /* Bagging (Goodfellow et al., sec. 7.11): K nets, member k on a bootstrap
  * resample of the training set (Philox stream 3000000 + k) and seed + k,
  * then the average of their predicted probabilities on the test set. */
@@ -488,15 +502,7 @@ static int run_ensemble(const ens_opts *o) {
     }
     int rc = EXIT_OK;
     if (s == WICK_OK && o->test) {
-        int32_t *pred = malloc(o->test->n * sizeof *pred);
-        if (!pred) s = wick_fail(WICK_ENOMEM, "ensemble: out of memory");
-        for (size_t i = 0; pred && i < o->test->n; i++) {
-            int b = 0;
-            for (int c = 1; c < classes; c++) b = probs[i * classes + c] > probs[i * classes + b] ? c : b;
-            pred[i] = b;
-        }
-        if (s == WICK_OK) s = wick_metrics_compute(o->test->y, pred, o->test->n, classes, &mt);
-        free(pred);
+        s = ensemble_metrics(probs, o->test, classes, &mt);
         if (s == WICK_OK) {
             printf("ensemble of %d: test accuracy %.4f (%zu samples; the members' probabilities averaged)\n", o->k,
                    mt->accuracy, o->test->n);
@@ -993,14 +999,7 @@ static int eval_ensemble(const char *const *models, int n, const char *arch, con
         wick_mlp_free(m);
         wick_spec_free(spec);
     }
-    int32_t *pred = s == WICK_OK ? malloc(test->n * sizeof *pred) : NULL;
-    if (s == WICK_OK && !pred) s = wick_fail(WICK_ENOMEM, "eval: out of memory");
-    for (size_t i = 0; pred && i < test->n; i++) {
-        int b = 0;
-        for (int c = 1; c < classes; c++) b = probs[i * classes + c] > probs[i * classes + b] ? c : b;
-        pred[i] = b;
-    }
-    if (s == WICK_OK) s = wick_metrics_compute(test->y, pred, test->n, classes, &mt);
+    if (s == WICK_OK) s = ensemble_metrics(probs, test, classes, &mt);
     int rc = EXIT_OK;
     if (s == WICK_OK) {
         printf("ensemble of %d: test accuracy %.4f (%zu samples; the members' probabilities averaged)\n", n,
@@ -1017,7 +1016,6 @@ static int eval_ensemble(const char *const *models, int n, const char *arch, con
     } else {
         rc = cli_fail("eval", s);
     }
-    free(pred);
     free(probs);
     free(logits);
     wick_metrics_free(mt);
