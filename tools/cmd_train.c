@@ -325,7 +325,9 @@ static wick_status plot_losses(const char *path, json_t *reports, const char *ar
     }
     wick_series s[2] = {{"training loss", ep, tl, NULL, n, 0}, {"validation loss", ep, vl, NULL, nv, 0}};
     char title[600];
-    snprintf(title, sizeof title, "wick train %.580s", arch);   /* a long spec is cut in the title */
+    /* a long layer spec would run off the picture: its first 70 characters */
+    if (strlen(arch) > 70) snprintf(title, sizeof title, "wick train %.67s...", arch);
+    else snprintf(title, sizeof title, "wick train %s", arch);
     wick_status st = n ? wick_plot_png(path, title, "epoch", "loss", s, nv ? 2 : 1, 0, 1)
                        : wick_fail(WICK_EINVAL, "%s: no epoch finished, nothing to plot", path);
     free(ep); free(tl); free(vl);
