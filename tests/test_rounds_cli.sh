@@ -12,10 +12,7 @@
 set -u
 WICK=${WICK:-build/wick}
 T=${WICK_TEST_TMP:-/tmp}
-p=0; f=0; s=0
-ok() { p=$((p + 1)); echo "ok     $1" >&2; }
-bad() { f=$((f + 1)); echo "  FAIL $1" >&2; }
-check() { if [ "$2" = 0 ]; then ok "$1"; else bad "$1"; fi; }
+. "$(dirname "$0")/check.sh"
 py() { /usr/bin/python3 -c "$@"; }
 
 py "
@@ -32,11 +29,11 @@ D="--arch 12-24-4 --train-csv $T/train.csv --test-csv $T/test.csv --threads 1 --
 
 # ---- bagging -------------------------------------------------------------------
 "$WICK" train $D --epochs 5 --ensemble 3 --out "$T/ens.safetensors" >"$T/ens.out" 2>"$T/ens.err"
-check "train --ensemble 3: exit 0 $(head -c 300 "$T/ens.err")" $?
-for k in 0 1 2; do [ -f "$T/ens.$k.safetensors" ] || bad "member file ens.$k.safetensors"; done
+ok $? "train --ensemble 3: exit 0 $(head -c 300 "$T/ens.err")"
+for k in 0 1 2; do [ -f "$T/ens.$k.safetensors" ] || ok 1 "member file ens.$k.safetensors"; done
 "$WICK" eval --model "$T/ens.0.safetensors" --model "$T/ens.1.safetensors" --model "$T/ens.2.safetensors" \
     --test-csv "$T/test.csv" --json >"$T/eval.out" 2>"$T/eval.err"
-check "eval of three members: exit 0 $(head -c 300 "$T/eval.err")" $?
+ok $? "eval of three members: exit 0 $(head -c 300 "$T/eval.err")"
 for k in 0 1 2; do "$WICK" eval --model "$T/ens.$k.safetensors" --test-csv "$T/test.csv" --logits "$T/l$k.csv" >/dev/null 2>&1; done
 py "
 import json, numpy as np
@@ -53,7 +50,7 @@ assert abs(t['test_acc'] - e['test_acc']) < 1e-12, ('train vs eval', t['test_acc
 assert abs(e['test_acc'] - ref) < 1e-12, ('eval vs numpy', e['test_acc'], ref)
 assert [m['test_acc'] for m in t['members']] == [m['test_acc'] for m in e['members']], 'member accuracies'
 "
-check "ensemble accuracy: train = eval = numpy's average of the members' softmax" $?
+ok $? "ensemble accuracy: train = eval = numpy's average of the members' softmax"
 "$WICK" train $D --epochs 5 --ensemble 2 --bagging seeds >"$T/seeds.out" 2>/dev/null
 py "
 import json
@@ -61,12 +58,12 @@ a = json.loads(open('$T/ens.out').read().strip().splitlines()[-1])['members'][0]
 b = json.loads(open('$T/seeds.out').read().strip().splitlines()[-1])['members'][0]['test_acc']
 assert a != b, (a, b)
 "
-check "a bootstrap member is not the seed-only member" $?
+ok $? "a bootstrap member is not the seed-only member"
 
 # ---- second round ------------------------------------------------------------------
 for kind in retrain continue; do
     "$WICK" train $D --epochs 8 --patience 2 --val 150 --batch 64 --second-round $kind >"$T/$kind.out" 2>"$T/$kind.err"
-    check "--second-round $kind: exit 0 $(head -c 300 "$T/$kind.err")" $?
+    ok $? "--second-round $kind: exit 0 $(head -c 300 "$T/$kind.err")"
 done
 py "
 import json, math
@@ -75,7 +72,7 @@ r = j['second_round']
 want = j['best_epoch'] * math.ceil(750 / 64)
 assert r['strategy'] == 'retrain' and r['samples'] == 900 and r['steps'] == want, (r, want)
 "
-check "retrain: best_epoch x ceil(750/64) steps on all 900 samples" $?
+ok $? "retrain: best_epoch x ceil(750/64) steps on all 900 samples"
 py "
 import json, math
 j = json.loads(open('$T/continue.out').read().strip().splitlines()[-1])
@@ -84,14 +81,14 @@ eps = j['epochs'][j['best_epoch'] - 1]['train_loss']
 assert r['strategy'] == 'continue' and abs(r['target_loss'] - eps) < 1e-9, r
 assert 0 < r['steps'] <= 8 * math.ceil(900 / 64) and r['steps'] % math.ceil(900 / 64) == 0, r
 "
-check "continue: whole epochs on all the data, towards the stopping point's training loss" $?
+ok $? "continue: whole epochs on all the data, towards the stopping point's training loss"
 
 # ---- contradictions ----------------------------------------------------------------
 while IFS='|' read -r flags needle; do
     "$WICK" train $D $flags >/dev/null 2>"$T/err"
     rc=$?
-    if [ $rc -eq 2 ] && grep -q -- "$needle" "$T/err" && [ "$(wc -l <"$T/err")" -eq 1 ]; then ok "refused: $flags"
-    else bad "$flags: exit $rc, $(cat "$T/err")"; fi
+    if [ $rc -eq 2 ] && grep -q -- "$needle" "$T/err" && [ "$(wc -l <"$T/err")" -eq 1 ]; then ok 0 "refused: $flags"
+    else ok 1 "$flags: exit $rc, $(cat "$T/err")"; fi
 done <<'LIST'
 --second-round retrain|--second-round needs early stopping
 --patience 2 --val 0 --second-round continue|needs a validation set
@@ -100,5 +97,4 @@ done <<'LIST'
 --ensemble 0|--ensemble expects an integer
 LIST
 
-echo "RESULT $p $f $s"
-[ $f -eq 0 ]
+finish
