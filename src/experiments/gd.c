@@ -1,6 +1,6 @@
 /* gd.c — finite-width networks trained by full-batch gradient descent beside
- * the infinite-width frozen-NTK prediction (SPEC §9), and the motion of
- * their NTK during training (SPEC §10). */
+ * the infinite-width frozen-NTK prediction (the book's ch. 10), and the motion of
+ * their NTK during training (ch. 11; docs/experiments.md). */
 #include "experiments.h"
 #include <lapacke.h>
 #include <math.h>

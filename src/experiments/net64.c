@@ -1,6 +1,6 @@
 /* net64.c — a float64 MLP in the book's parameterisation on the autodiff
- * graph: the empirical NTK through vector-Jacobian products (SPEC §7) and
- * full-batch gradient descent with per-layer learning rates (SPEC §9). */
+ * graph: the empirical NTK through vector-Jacobian products (the book's ch. 8) and
+ * full-batch gradient descent with per-layer learning rates (ch. 10; docs/experiments.md). */
 #include "experiments.h"
 #include <math.h>
 #include <string.h>
@@ -74,7 +74,7 @@ wick_status wick_net64_new(wick_net64 **out, const wick_net64_config *c, int max
         hcur = wick_g_dense(g, hcur, m->W[l - 1], m->b[l - 1], l == L ? lin : c->act);
     }
     m->out = hcur;
-    /* loss 1/2 sum (z - y)^2 (SPEC §9) */
+    /* loss 1/2 sum (z - y)^2 (the book's ch. 10) */
     m->y = wick_g_input(g, "y", (int)c->nout);
     wick_node d = wick_g_add(g, m->out, wick_g_scale(g, m->y, -1.0));
     m->loss = wick_g_scale(g, wick_g_sum(g, wick_g_mul(g, d, d)), 0.5);

@@ -1,5 +1,5 @@
 /* ntk_ensemble.c — the empirical NTK of M finite-width networks beside the
- * infinite-width Theta^(L) (SPEC §7): its mean and its network-to-network
+ * infinite-width Theta^(L) (the book's ch. 8; docs/experiments.md): its mean and its network-to-network
  * fluctuation, which the theory puts at O(1/n), growing with depth. */
 #include "experiments.h"
 #include <math.h>
@@ -46,7 +46,7 @@ wick_status wick_ntk_ensemble(const wick_ntk_ensemble_config *c, wick_ntk_ensemb
     for (int t = 0; t < nt; t++)
         if ((st = wick_net64_new(&nets[t], &c->net, 1))) goto out;
 
-    /* theory: the Gram flow's last layer (SPEC §3, §7) */
+    /* theory: the Gram flow's last layer (the book's ch. 4 and 8) */
     if ((st = wick_input_gram(c->x, ni, c->net.n0, G0))) goto out;
     {
         wick_theory_config tc = wick_theory_defaults(c->net.act, c->net.depth);
