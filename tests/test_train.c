@@ -252,6 +252,53 @@ static void test_early_stopping_restores_best(void) {
     wick_dataset_free(va);
 }
 
+/* Early stopping with batch norm: the best epoch's running statistics come
+ * back with its weights, so the restored model's validation loss is the best
+ * epoch's, exactly (the last epoch's statistics would give another). */
+static void keep_val_loss(void *user, const wick_epoch_report *r) { val_losses[r->epoch] = r->val_loss; }
+
+static void test_early_stopping_restores_batchnorm_state(void) {
+    wick_dataset *all = make_data(400, 12, 3, 4, 1), *tr, *va;   /* random labels: it overfits */
+    CHECK_OK(wick_dataset_split(all, 100, 5, &tr, &va));
+    wick_spec *spec = NULL;
+    wick_net *m = NULL;
+    wick_mlp_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.init = WICK_INIT_HE;
+    CHECK_OK(wick_spec_parse("input:12,linear:48,batchnorm,relu,linear:48,batchnorm,relu,linear:3", &spec));
+    CHECK_OK(wick_net_new(&m, spec, &cfg, WICK_DT_F32, 32));
+    if (!m) { wick_spec_free(spec); return; }
+    wick_mlp_init(m, 3);
+    memset(val_losses, 0, sizeof val_losses);
+    wick_train_config c = wick_train_defaults();
+    c.epochs = 60;
+    c.batch = 32;
+    c.patience = 3;
+    c.opt = wick_opt_defaults(WICK_OPT_ADAM);
+    c.sched.lr0 = 1e-2;
+    c.on_epoch = keep_val_loss;
+    wick_trainer *t = NULL;
+    CHECK_OK(wick_trainer_new(&t, m, tr, va, &c));
+    if (t) {
+        CHECK_OK(wick_trainer_run(t));
+        int best = wick_trainer_best_epoch(t), last = best;
+        while (last + 1 < 64 && val_losses[last + 1] != 0) last++;
+        CHECK(best >= 1 && last > best);   /* the run went on past its best epoch */
+        double loss = 0;
+        wick_metrics *mt = NULL;
+        CHECK_OK(wick_evaluate(m, va, &mt, &loss));
+        CHECK(loss == val_losses[best]);
+        CHECK(loss != val_losses[last]);
+        wick_metrics_free(mt);
+        wick_trainer_free(t);
+    }
+    wick_mlp_free(m);
+    wick_spec_free(spec);
+    wick_dataset_free(all);
+    wick_dataset_free(tr);
+    wick_dataset_free(va);
+}
+
 /* A huge learning rate diverges: a distinct status, finite weights (those of
  * the last good step), and the checkpoint on disk is untouched. */
 static void test_divergence_stops(void) {
@@ -519,6 +566,7 @@ int main(void) {
     RUN(test_resume_bit_identical);
     RUN(test_interrupt_and_resume);
     RUN(test_early_stopping_restores_best);
+    RUN(test_early_stopping_restores_batchnorm_state);
     RUN(test_divergence_stops);
     RUN(test_model_files);
     RUN(test_alloc_failures);

@@ -147,9 +147,10 @@ static wick_status check_tensor(const wick_st_tensor *t, const nn_spec_tensor *w
 
 wick_status nn_check_params(wick_mlp *m, const wick_st_file *f, const char *path, const char *prefix) {
     /* every model tensor present, with its shape and dtype, and finite; under
-       a prefix (the best weights of a checkpoint) the parameters only */
+       a prefix (the best snapshot of a checkpoint) the float ones only: the
+       parameters and batch norm's running statistics, not its counter */
     for (int i = 0; i < m->nt; i++) {
-        if (*prefix && !m->ft[i].is_param) continue;
+        if (*prefix && m->ft[i].dtype != WICK_DT_F32) continue;
         char name[128];
         snprintf(name, sizeof name, "%s%s", prefix, m->ft[i].name);
         const wick_st_tensor *t = wick_st_find(f, name);
@@ -177,7 +178,7 @@ wick_status nn_check_params(wick_mlp *m, const wick_st_file *f, const char *path
 
 void nn_copy_params(wick_mlp *m, const wick_st_file *f, const char *prefix) {
     for (int i = 0; i < m->nt; i++) {
-        if (*prefix && !m->ft[i].is_param) continue;
+        if (*prefix && m->ft[i].dtype != WICK_DT_F32) continue;
         char name[128];
         snprintf(name, sizeof name, "%s%s", prefix, m->ft[i].name);
         const wick_st_tensor *t = wick_st_find(f, name);

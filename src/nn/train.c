@@ -48,8 +48,13 @@ struct wick_trainer {
     double first_loss;                   /* NAN until the first step */
     double best_val;
     int best_epoch, bad_epochs;
-    float *best;                         /* best weights so far (early stopping), or NULL */
-    float *good;                         /* the weights at the last finiteness check */
+    /* What a snapshot holds: the parameters, then the float state (batch
+       norm's running statistics), so that the best and the last good
+       weights come back with the statistics they were evaluated with. */
+    wick_node snap[NN_MAX_TENSORS];
+    int nsnap;
+    float *best;                         /* best snapshot so far (early stopping), or NULL */
+    float *good;                         /* the snapshot at the last finiteness check */
     long good_step;                      /* ... and its step */
     double seconds, samples;
     int early_stopped;
@@ -74,9 +79,9 @@ wick_train_config wick_train_defaults(void) {
     return c;
 }
 
-static size_t params_total(const wick_trainer *t) {
+static size_t snap_total(const wick_trainer *t) {
     size_t n = 0;
-    for (int i = 0; i < t->np; i++) n += nn_param_size(t->m, t->param[i]);
+    for (int i = 0; i < t->nsnap; i++) n += nn_param_size(t->m, t->snap[i]);
     return n;
 }
 
@@ -144,13 +149,16 @@ wick_status wick_trainer_new(wick_trainer **out, wick_mlp *m, const wick_dataset
     wick_graph_set_seed(m->g, c->seed);
     wick_graph_set_training(m->g, 1);
     for (int i = 0; i < t->np; i++) sizes[i] = nn_param_size(m, t->param[i]);
+    for (int i = 0; i < t->np; i++) t->snap[t->nsnap++] = t->param[i];
+    for (int i = 0; i < m->nt; i++)
+        if (!m->ft[i].is_param && m->ft[i].dtype == WICK_DT_F32) t->snap[t->nsnap++] = m->tensor[i];
     int nodes = 0;
     while (wick_graph_value(m->g, nodes)) nodes++;
     wick_status s = WICK_OK;
     t->slot = wick_malloc(nodes * sizeof *t->slot);
     t->perm = wick_malloc(train->n * sizeof *t->perm);
-    if (c->patience > 0) t->best = wick_malloc(params_total(t) * sizeof *t->best);
-    t->good = wick_malloc(params_total(t) * sizeof *t->good);
+    if (c->patience > 0) t->best = wick_malloc(snap_total(t) * sizeof *t->best);
+    t->good = wick_malloc(snap_total(t) * sizeof *t->good);
     t->good_step = -1;
     if (!t->slot || !t->perm || !t->good || (c->patience > 0 && !t->best))
         s = wick_fail(WICK_ENOMEM, "train: out of memory");
@@ -364,9 +372,9 @@ wick_status wick_evaluate(wick_mlp *m, const wick_dataset *d, wick_metrics **out
 
 static void copy_params(wick_trainer *t, int to_best) {
     size_t off = 0;
-    for (int i = 0; i < t->np; i++) {
-        size_t n = nn_param_size(t->m, t->param[i]);
-        float *v = wick_graph_value(t->m->g, t->param[i]);
+    for (int i = 0; i < t->nsnap; i++) {
+        size_t n = nn_param_size(t->m, t->snap[i]);
+        float *v = wick_graph_value(t->m->g, t->snap[i]);
         if (to_best) memcpy(t->best + off, v, n * sizeof *v);
         else memcpy(v, t->best + off, n * sizeof *v);
         off += n;
@@ -450,13 +458,13 @@ wick_status wick_trainer_save(wick_trainer *t, const char *path) {
     }
     if (t->best && t->best_epoch > 0) {
         size_t off = 0;
-        for (int i = 0; i < t->np; i++) {
-            const wick_st_tensor *pt = &ts[nn_tensor_index(m, t->param[i])];
+        for (int i = 0; i < t->nsnap; i++) {
+            const wick_st_tensor *pt = &ts[nn_tensor_index(m, t->snap[i])];
             snprintf(names[n], sizeof names[n], "optimizer.best.%s", pt->name);
             ts[n] = *pt;
             ts[n].name = names[n];
             ts[n].data = t->best + off;
-            off += nn_param_size(m, t->param[i]);
+            off += nn_param_size(m, t->snap[i]);
             n++;
         }
     }
@@ -686,12 +694,12 @@ wick_status nn_trainer_resume_st(wick_trainer *t, const wick_st_file *f, const c
         const char *nm = wick_st_get(f, i)->name;
         if (strncmp(nm, "optimizer.", 10)) continue;
         int known = 0;
-        for (int p = 0; p < t->np && !known; p++) {
-            const char *pn = wick_graph_name(t->m->g, t->param[p]);
+        for (int p = 0; p < t->nsnap && !known; p++) {
+            const char *pn = wick_graph_name(t->m->g, t->snap[p]);
             char name[128];
             snprintf(name, sizeof name, "optimizer.best.%s", pn);
             known = !strcmp(nm, name);
-            for (int j = 0; j < wick_opt_state_count(t->opt, p) && !known; j++) {
+            for (int j = 0; p < t->np && j < wick_opt_state_count(t->opt, p) && !known; j++) {
                 const char *sn;
                 wick_opt_state(t->opt, p, j, &sn);
                 snprintf(name, sizeof name, "optimizer.%s.%s", pn, sn);
@@ -714,10 +722,10 @@ wick_status nn_trainer_resume_st(wick_trainer *t, const wick_st_file *f, const c
     }
     if (with_best) {
         size_t off = 0;
-        for (int i = 0; i < t->np; i++) {
+        for (int i = 0; i < t->nsnap; i++) {
             char name[128];
-            snprintf(name, sizeof name, "optimizer.best.%s", wick_graph_name(t->m->g, t->param[i]));
-            size_t n = nn_param_size(t->m, t->param[i]);
+            snprintf(name, sizeof name, "optimizer.best.%s", wick_graph_name(t->m->g, t->snap[i]));
+            size_t n = nn_param_size(t->m, t->snap[i]);
             memcpy(t->best + off, wick_st_find(f, name)->data, n * sizeof *t->best);
             off += n;
         }
