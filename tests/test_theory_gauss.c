@@ -67,13 +67,42 @@ static void test_sin_closed_form(void) {
     for (int i = 0; i < 5; i++)
         for (int j = 0; j < 4; j++) {
             double K11 = Ks[i], K22 = 0.8 * Ks[i], K12 = rhos[j] * sqrt(K11 * K22), ss, cc;
-            CHECK_OK(wick_gauss_expect2(a, 0, 0, K11, K12, K22, &ss));
-            CHECK_OK(wick_gauss_expect2(a, 1, 1, K11, K12, K22, &cc));
+            /* the quadrature itself (the public call now takes the closed form) */
+            th_pair p[2] = {{TB_S, TB_S}, {TB_S1, TB_S1}};
+            double o[2], pub;
+            CHECK_OK(th_expect2(a, K11, K12, K22, 2, p, o, NULL));
+            ss = o[0]; cc = o[1];
             double e = exp(-0.5 * (K11 + K22));
             worst = fmax(worst, fmax(fabs(ss - e * sinh(K12)), fabs(cc - e * cosh(K12))));
+            CHECK_OK(wick_gauss_expect2(a, 0, 0, K11, K12, K22, &pub));
+            CHECK_NEAR(pub, e * sinh(K12), 1e-15 * (1 + fabs(e * sinh(K12))));
         }
     fprintf(stderr, "  sin: worst |quadrature - closed form| = %.2e\n", worst);
     CHECK(worst < 1e-12);
+}
+
+/* sin's single-input closed forms (used by the flows, so that order-1/n
+ * differences stay accurate at large K): chi_par = C_W e^{-2K} relative to
+ * 1e-14 even at K = 9 and 25, where quadrature's 1e-16 absolute error would
+ * be 1e-8 and order 1 of it; <sin^2>, <sin^4> through the flow's first layer
+ * and the vertex. */
+static void test_sin_single_closed_forms(void) {
+    wick_act a = act_of("sin");
+    double Ks[] = {1e-3, 0.3, 2, 9, 25};
+    for (int i = 0; i < 5; i++) {
+        double K = Ks[i], cp, cq;
+        CHECK_OK(wick_chi(a, 1.5, K, &cp, &cq));
+        CHECK_REL(cp, 1.5 * exp(-2 * K), 1e-14);
+        CHECK_REL(cq, 1.5 * 0.5 * (1 + exp(-2 * K)), 1e-14);
+        /* a 2-layer net with C_b = 0, C_W = 1 and q = K: K^(2) = <sin^2>_K and
+         * V^(2) = <sin^4> - <sin^2>^2 */
+        wick_theory_config c = wick_theory_defaults(a, 2);
+        wick_layer_theory L[2];
+        CHECK_OK(wick_theory_single(&c, K, L));
+        double s2 = 0.5 * (1 - exp(-2 * K)), s4 = (3 - 4 * exp(-2 * K) + exp(-8 * K)) / 8;
+        CHECK_REL(L[1].K, s2, 1e-14);
+        CHECK_REL(L[1].V, s4 - s2 * s2, 1e-13);
+    }
 }
 
 /* The scale-invariant closed form and the perceptron's against the graded
@@ -246,6 +275,7 @@ int main(void) {
     RUN(test_hermite_moments);
     RUN(test_erf_closed_form);
     RUN(test_sin_closed_form);
+    RUN(test_sin_single_closed_forms);
     RUN(test_kinked_closed_forms);
     RUN(test_relu_derivative_pair);
     RUN(test_stein);

@@ -248,12 +248,17 @@ static inline void eval3(wick_act act, double z, int need1, int need2, double *s
 
 static inline void eval_basis(wick_act act, double z, unsigned need, double *B) {
     double s = 0, s1 = 0, s2 = 0;
-    int need1 = (need & ((1u << TB_S1) | (1u << TB_S1SQ) | (1u << TB_ZSS1))) != 0;
-    int need2 = (need & ((1u << TB_S2) | (1u << TB_SS2))) != 0;
+    int need1 = (need & ((1u << TB_S1) | (1u << TB_S1SQ) | (1u << TB_ZSS1) | (1u << TB_S1QUART) |
+                         (1u << TB_SQS1SQ) | (1u << TB_Z2S1SQ) | (1u << TB_Z4S1SQ) |
+                         (1u << TB_Z2DSQ))) != 0;
+    int need2 = (need & ((1u << TB_S2) | (1u << TB_SS2) | (1u << TB_Z2DSQ))) != 0;
     if (need & ~(1u << TB_ONE)) eval3(act, z, need1, need2, &s, &s1, &s2);
     B[TB_ONE] = 1.0; B[TB_S] = s; B[TB_S1] = s1; B[TB_S2] = s2;
     B[TB_SQ] = s * s; B[TB_CUBE] = s * s * s; B[TB_QUART] = B[TB_SQ] * B[TB_SQ];
     B[TB_S1SQ] = s1 * s1; B[TB_SS2] = s * s2; B[TB_ZS] = z * s; B[TB_ZSS1] = z * s * s1;
+    B[TB_S1QUART] = B[TB_S1SQ] * B[TB_S1SQ]; B[TB_SQS1SQ] = B[TB_SQ] * B[TB_S1SQ];
+    B[TB_Z2S1SQ] = z * z * B[TB_S1SQ]; B[TB_Z4S1SQ] = z * z * B[TB_Z2S1SQ];
+    B[TB_Z2DSQ] = z * z * (B[TB_S1SQ] + B[TB_SS2]);
 }
 
 wick_status th_expect2(wick_act act, double K11, double K12, double K22, int np,
@@ -355,6 +360,15 @@ void th_si_pair(double ap, double am, double K11, double K12, double K22, double
     if (dss_dK22) *dss_dK22 = (G - K12 * D) / (2 * K22);
 }
 
+void th_sin_pair(double K11, double K12, double K22, double *ss, double *cc) {
+    /* <sin z1 sin z2> = e^{-(K11+K22)/2} sinh K12, <cos z1 cos z2> the cosh,
+     * as differences of exponentials that cannot overflow (|K12| <= the mean
+     * of the variances) */
+    double h = 0.5 * (K11 + K22), a = exp(K12 - h), b = exp(-K12 - h);
+    if (ss) *ss = 0.5 * (a - b);
+    if (cc) *cc = 0.5 * (a + b);
+}
+
 double th_perceptron_pair(double K11, double K12, double K22) {
     /* sigma(0) = 1: a zero variance makes that factor identically 1 */
     if (!(K11 > 0) && !(K22 > 0)) return 1.0;
@@ -389,6 +403,10 @@ wick_status th_pair_ss(wick_act act, double K11, double K12, double K22, double 
     if (act.kind == WICK_ACT_PERCEPTRON) {
         *ss = th_perceptron_pair(K11, K12, K22);
         if (s1s1) *s1s1 = NAN;
+        return WICK_OK;
+    }
+    if (act.kind == WICK_ACT_SIN) {
+        th_sin_pair(K11, K12, K22, ss, s1s1);
         return WICK_OK;
     }
     th_pair p[2] = {{TB_S, TB_S}, {TB_S1, TB_S1}};
@@ -428,6 +446,12 @@ wick_status wick_gauss_expect2(wick_act a, int d1, int d2, double K11, double K1
         double ss, s1;
         th_si_pair(ap, am, K11, K12, K22, &ss, &s1, NULL, NULL);
         *out = d1 == 0 ? ss : s1;
+        return WICK_OK;
+    }
+    if (d1 == d2 && d1 <= 1 && a.kind == WICK_ACT_SIN) {
+        double ss, cc;
+        th_sin_pair(K11, K12, K22, &ss, &cc);
+        *out = d1 == 0 ? ss : cc;
         return WICK_OK;
     }
     if (d1 == 0 && d2 == 0 && a.kind == WICK_ACT_PERCEPTRON) {

@@ -11,6 +11,9 @@ enum {
     TB_SQ, TB_CUBE, TB_QUART,        /* sigma^2, sigma^3, sigma^4 */
     TB_S1SQ, TB_SS2,                 /* sigma'^2, sigma sigma'' */
     TB_ZS, TB_ZSS1,                  /* z sigma, z sigma sigma' */
+    TB_S1QUART, TB_SQS1SQ,           /* sigma'^4, sigma^2 sigma'^2 */
+    TB_Z2S1SQ, TB_Z4S1SQ,            /* z^2 sigma'^2, z^4 sigma'^2 */
+    TB_Z2DSQ,                        /* z^2 (sigma'^2 + sigma sigma'') */
     TB_COUNT
 };
 
@@ -56,6 +59,8 @@ int th_scale_invariant(wick_act act, double *ap, double *am);
 void th_si_pair(double ap, double am, double K11, double K12, double K22, double *ss,
                 double *s1s1, double *dss_dK11, double *dss_dK22);
 double th_perceptron_pair(double K11, double K12, double K22);
+/* sin: <sin z1 sin z2> and <cos z1 cos z2> (either may be NULL). */
+void th_sin_pair(double K11, double K12, double K22, double *ss, double *cc);
 
 /* Validates a 2x2 covariance and clamps |K12| to sqrt(K11 K22) when it is
  * over by rounding only; `what` names it in the message. */
