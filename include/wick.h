@@ -995,6 +995,36 @@ WICK_API wick_status wick_ntk_ensemble(const wick_ntk_ensemble_config *c,
                                        wick_ntk_ensemble_result **out);
 WICK_API void wick_ntk_ensemble_free(wick_ntk_ensemble_result *r);
 
+/* The NTK's order-1/n statistics over M networks at initialisation, one
+ * input of norm q (docs/theory-finite-width.md; the book's ch. 4 and 8):
+ * every layer of width n (n_0 = 1, x = sqrt(q)), weights drawn as
+ * wick_net64_init draws them, the n x n NTK matrix carried by its forward
+ * recursion (float64, BLAS).  Beside wick_theory_finite. */
+typedef struct {
+    wick_act act;
+    double cb, cw, lambda_b, lambda_w, q;
+    int depth;
+    size_t width, samples;
+    uint64_t seed;
+} wick_ntk_fluct_config;
+
+/* What each layer measures: the kernel and NTK means, and n times the
+ * covariances that the theory puts at V/n, A/n, B/n, D/n, F/n (so each
+ * estimates its tensor + O(1/n)). */
+enum { WICK_FL_K = 0, WICK_FL_NTK, WICK_FL_V, WICK_FL_A, WICK_FL_B, WICK_FL_D, WICK_FL_F,
+       WICK_FL_COUNT };
+
+typedef struct {
+    int depth;
+    size_t width, samples;
+    double *val;   /* val[((l-1) * WICK_FL_COUNT + e) * 2] the estimate, [... + 1] its standard error */
+    double seconds;
+    int threads;
+} wick_ntk_fluct_result;
+
+WICK_API wick_status wick_ntk_fluct_run(const wick_ntk_fluct_config *c, wick_ntk_fluct_result **out);
+WICK_API void wick_ntk_fluct_free(wick_ntk_fluct_result *r);
+
 /* Weighted least squares y = slope x + intercept with weights 1/err^2 (err
  * > 0 each): the parameters' standard errors from (X^T W X)^-1, scaled by
  * sqrt(chi2/dof) when chi2/dof > 1 (a poor fit widens them, never narrows
@@ -1165,6 +1195,21 @@ typedef struct {
 
 WICK_API wick_status wick_theory_single(const wick_theory_config *c, double q,
                                         wick_layer_theory *out);
+
+/* The order-1/n theory of one input of norm q (docs/theory-finite-width.md;
+ * the book's ch. 4 and 8), per layer l (out[l-1]), each with 1/n_{l-1}
+ * pulled out: E[z_i z_j] = delta_ij (K + K1/n_{l-1}) (the subleading
+ * kernel); E[H_ij] = delta_ij (ntk + ntk1/n_{l-1}) (the NTK's mean shift);
+ * Cov(H_i1i2, H_i3i4) = (d12 d34 A + (d13 d24 + d14 d23) B)/n_{l-1} (the
+ * NTK's variance); E[dH_i1i2 z_i3 z_i4] = (d12 d34 D + (d13 d24 + d14 d23) F)
+ * /n_{l-1} (its correlation with the preactivations); V as in
+ * wick_layer_theory.  All vanish at l = 1.  Not for the perceptron. */
+typedef struct {
+    double K, V, ntk, K1, ntk1, A, B, D, F;
+} wick_layer_finite;
+
+WICK_API wick_status wick_theory_finite(const wick_theory_config *c, double q,
+                                        wick_layer_finite *out);
 
 /* Kernel (NNGP) and NTK flows for n inputs from the first layer's input Gram
  * matrix G0[a*n+b] = (1/n0) sum_j x_ja x_jb (n x n, symmetric PSD):

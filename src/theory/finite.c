@@ -1,0 +1,121 @@
+/* finite.c — the order-1/n theory of one input beyond the four-point vertex:
+ * the subleading kernel K^{1} (the book's ch. 4), the NTK's 1/n mean shift,
+ * its variance (A, B) and its correlation with the preactivations (D, F)
+ * (ch. 8).  The recursions and their derivation are written out in
+ * docs/theory-finite-width.md.
+ *
+ * Every layer-l quantity is defined with 1/n_{l-1} pulled out:
+ *   E[z_i z_j]                 = delta_ij (K + K1 / n_{l-1})
+ *   E[H_ij]                    = delta_ij (Theta + Theta1 / n_{l-1})
+ *   Cov(H_i1i2, H_i3i4)        = (d12 d34 A + (d13 d24 + d14 d23) B) / n_{l-1}
+ *   E[dH_i1i2 z_i3 z_i4]       = (d12 d34 D + (d13 d24 + d14 d23) F) / n_{l-1}
+ *   Cov(z_i z_i, z_j z_j)      = V / n_{l-1}  (i != j)
+ * and all vanish at l = 1, where z is Gaussian and H = Theta exactly. */
+#include "theory.h"
+#include <math.h>
+#include <string.h>
+
+/* The Gaussian moments at variance K that the recursions need: g = <s^2>,
+ * h = <s'^2> and their first two K-derivatives, <s^4>, <s'^4>, <s^2 s'^2>. */
+typedef struct { double g, g1, g2, h, h1, h2, s4, p4, sp; } fmom;
+
+static wick_status finite_moments(wick_act act, double K, fmom *m) {
+    double ap, am;
+    if (th_scale_invariant(act, &ap, &am)) {
+        /* sigma'^2 = a+^2 or a-^2 on each half line: every moment is a power of K */
+        double A2 = 0.5 * (ap * ap + am * am), A4 = 0.5 * (ap * ap * ap * ap + am * am * am * am);
+        m->g = A2 * K; m->g1 = A2; m->g2 = 0;
+        m->h = A2; m->h1 = 0; m->h2 = 0;
+        m->s4 = 3 * A4 * K * K; m->p4 = A4; m->sp = A4 * K;
+        return WICK_OK;
+    }
+    if (act.kind == WICK_ACT_SIN) {
+        /* from <cos(k z)>_K = e^{-k^2 K / 2} */
+        double e2 = exp(-2 * K), e8 = exp(-8 * K);
+        m->g = -0.5 * expm1(-2 * K); m->g1 = e2; m->g2 = -2 * e2;
+        m->h = 0.5 * (1 + e2); m->h1 = -e2; m->h2 = 2 * e2;
+        m->s4 = (3 - 4 * e2 + e8) / 8; m->p4 = (3 + 4 * e2 + e8) / 8;
+        m->sp = -0.125 * expm1(-8 * K);   /* <sin^2 cos^2> = <sin^2 2z> / 4 */
+        return WICK_OK;
+    }
+    if (act.kind == WICK_ACT_PERCEPTRON)
+        return wick_fail(WICK_EINVAL, "perceptron: the order-1/n tensors are undefined (its "
+                         "derivative is a delta)");
+    /* d^k/dK^k <F>_K = (2K)^{-k} <He_{2k}(z / sqrt K) F> (differentiating the
+     * Gaussian density); Price's d<s^2>/dK = <s'^2 + s s''> first, so that
+     * g2 carries one division by K, not two */
+    static const int b[8] = {TB_SQ, TB_S1SQ, TB_SS2, TB_Z2DSQ, TB_Z2S1SQ, TB_Z4S1SQ, TB_QUART,
+                             TB_S1QUART};
+    double o[9];
+    wick_status st = th_expect1(act, K, 8, b, o, NULL);
+    if (st) return st;
+    st = th_expect1(act, K, 1, (const int[]){TB_SQS1SQ}, &o[8], NULL);
+    if (st) return st;
+    if (!(K > 0)) return wick_fail(WICK_EINVAL, "order-1/n tensors: variance %g must be positive", K);
+    m->g = o[0];
+    m->g1 = o[1] + o[2];
+    m->g2 = (o[3] / K - m->g1) / (2 * K);
+    m->h = o[1];
+    m->h1 = (o[4] / K - o[1]) / (2 * K);
+    m->h2 = (o[5] / (K * K) - 6 * o[4] / K + 3 * o[1]) / (4 * K * K);
+    m->s4 = o[6]; m->p4 = o[7]; m->sp = o[8];
+    return WICK_OK;
+}
+
+static double cw_at(const wick_theory_config *c, int l) { return c->cw_l ? c->cw_l[l - 1] : c->cw; }
+static double lw_at(const wick_theory_config *c, int l) {
+    return c->lambda_w_l ? c->lambda_w_l[l - 1] : c->lambda_w;
+}
+static double width_at(const wick_theory_config *c, int l) {
+    return (double)(c->width_l ? c->width_l[l] : c->width);
+}
+
+wick_status wick_theory_finite(const wick_theory_config *c, double q, wick_layer_finite *out) {
+    if (!c || !out) return wick_fail(WICK_EINVAL, "order-1/n theory: no configuration or output");
+    if (c->depth < 1)
+        return wick_fail(WICK_EINVAL, "order-1/n theory: depth %d, expected at least 1", c->depth);
+    if (!isfinite(q) || q < 0)
+        return wick_fail(WICK_EINVAL, "order-1/n theory: input norm q = %g must be a finite "
+                         "non-negative number", q);
+    /* the same validation and leading order as the infinite-width flow */
+    wick_layer_theory *lt = wick_malloc(sizeof *lt * (size_t)c->depth);
+    if (!lt) return wick_fail(WICK_ENOMEM, "order-1/n theory: out of memory");
+    wick_status st = wick_theory_single(c, q, lt);
+    if (st) { wick_free(lt); return st; }
+    if (c->act.kind == WICK_ACT_PERCEPTRON) {
+        wick_free(lt);
+        return wick_fail(WICK_EINVAL, "perceptron: the order-1/n tensors are undefined (its "
+                         "derivative is a delta)");
+    }
+    double K1 = 0, T1 = 0, A = 0, B = 0, D = 0, F = 0;
+    for (int l = 1; l <= c->depth; l++) {
+        double K = lt[l - 1].K, Th = lt[l - 1].ntk, V = lt[l - 1].V;
+        wick_layer_finite *o = &out[l - 1];
+        o->K = K; o->V = V; o->ntk = Th;
+        o->K1 = K1; o->ntk1 = T1; o->A = A; o->B = B; o->D = D; o->F = F;
+        if (l == c->depth) break;
+        fmom m = {0};
+        if ((st = finite_moments(c->act, K, &m))) {
+            wick_free(lt);
+            return st;
+        }
+        double cw = cw_at(c, l + 1), lw = lw_at(c, l + 1);
+        double r = l == 1 ? 1.0 : width_at(c, l) / width_at(c, l - 1);  /* n_l / n_{l-1} */
+        double chp = cw * m.g1, chq = cw * m.h;          /* chi_par, chi_perp */
+        /* a(z) = lambda_W s^2 + C_W Theta s'^2: the conditional NTK mean's summand */
+        double da = lw * m.g1 + cw * Th * m.h1;
+        double varf = lw * lw * (m.s4 - m.g * m.g) + 2 * lw * cw * Th * (m.sp - m.g * m.h) +
+                      cw * cw * Th * Th * (m.p4 - m.h * m.h);
+        double covfg = cw * (lw * (m.s4 - m.g * m.g) + cw * Th * (m.sp - m.g * m.h));
+        double nK1 = r * cw * (m.g1 * K1 + 0.5 * m.g2 * V);
+        double nT1 = r * (lw * (m.g1 * K1 + 0.5 * m.g2 * V) +
+                          cw * (Th * (m.h1 * K1 + 0.5 * m.h2 * V) + m.h * T1 + m.h1 * (D + 2 * F)));
+        double nA = varf + r * (chq * chq * A + 2 * chq * da * D + da * da * V);
+        double nB = cw * cw * m.p4 * Th * Th + r * chq * chq * B;
+        double nD = covfg + r * (chp * chq * D + chp * da * V);
+        double nF = cw * cw * Th * m.sp + r * chp * chp * F;
+        K1 = nK1; T1 = nT1; A = nA; B = nB; D = nD; F = nF;
+    }
+    wick_free(lt);
+    return WICK_OK;
+}
