@@ -34,6 +34,8 @@ STAMP=$(date +%Y%m%d-%H%M%S)
 RAW=bench/out/cnn-$STAMP.jsonl
 : >"$RAW"
 
+bash scripts/setup.sh --bench   # libxsmm (the bench programs) and Debian's torch
+make -s -j2 BUILD="$BUILD" all bench >/dev/null
 for f in "$BUILD/wick" "$BUILD/bench/peak"; do
     [ -x "$f" ] || { echo "cnn.sh: $f missing (make BUILD=$BUILD all bench)" >&2; exit 1; }
 done

@@ -11,10 +11,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-10000}
 L=${L:-10}
-make -s bench >/dev/null
+bash scripts/setup.sh --bench   # libxsmm, which `make bench` links
+BUILD=${BUILD:-build}
+make -s -j2 BUILD="$BUILD" bench >/dev/null
 dump=$(mktemp)
 trap 'rm -f "$dump"' EXIT
-build/bench/gram --n "$N" --depth "$L" --dump "$dump"
+"$BUILD"/bench/gram --n "$N" --depth "$L" --dump "$dump"
 if [ -x bench/nt-venv/bin/python ]; then
     bench/nt-venv/bin/python bench/nt_gram.py --n "$N" --depth "$L" --check "$dump" 2>/dev/null
 else

@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 rev=${1:?usage: bench/kern_ab.sh REV [WINDOWS]}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+bash scripts/setup.sh   # gcc and the headers
 git show "$rev:src/backend/kernel.c" > "$tmp/kernel_old.c"
 flags="-O3 -march=native -fopenmp -Isrc -Iinclude -Ibench"
 ren="-Dwick_kern_gemm=old_kern_gemm -Dwick_kern_ok=old_kern_ok -Dwick_kern_pack_fwd=old_pack_fwd

@@ -3,7 +3,7 @@
 # and stopped early when its headline misses issue 7's targets.
 #
 # The 2-core box's neighbours move a step's time by +-15% from one minute to
-# the next (README, "the machine's noise").  This probes the machine with
+# the next (bench/README.md, "The machine's noise").  This probes the machine with
 # build/bench/steptime (300 headline steps) every ~20 s; when two probes in a
 # row give a median of at least QUIET % of the peak (default 72), it starts
 # REPS=5 bench/run.sh.  The headline's five repetitions come first (~3 min);
@@ -20,6 +20,7 @@ cd "$(dirname "$0")/.."
 QUIET=${QUIET:-72}
 LOG=${LOG:-bench/out/quiet_run.log}
 mkdir -p bench/out
+bash scripts/setup.sh --bench   # libxsmm (build/bench/steptime), Debian's torch (run.sh)
 make -s -j2 build/bench/steptime build/wick >/dev/null
 ok=0
 while true; do

@@ -10,6 +10,7 @@ rev=${1:?usage: bench/step_ab.sh REV [--arch A] [--act F] [--batch B] [--blocks 
 shift
 tmp=$(mktemp -d)
 trap 'git worktree remove --force "$tmp/old" 2>/dev/null || true; rm -rf "$tmp"' EXIT
+bash scripts/setup.sh   # the libraries both sides link
 git worktree add --detach -q "$tmp/old" "$rev"
 make -s -j2 build/libwick.a
 make -s -C "$tmp/old" -j2 build/libwick.a
