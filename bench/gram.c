@@ -10,7 +10,7 @@
  * --dump FILE: the ReLU K and Theta of the first 64 inputs (after the same
  * preprocessing), 64 x 64 doubles each, with the learning rates set to
  * lambda_b = C_b, lambda_W = C_W, where Theta is neural-tangents' NTK in its
- * NTK parameterisation (SPEC §7): bench/nt_gram.py checks its row with it. */
+ * NTK parameterisation (docs/theory.md §7): bench/nt_gram.py checks its row with it. */
 #include <wick.h>
 #include <math.h>
 #include <omp.h>

@@ -76,7 +76,7 @@ WICK_API void wick_set_threads(int n);
 WICK_API int  wick_threads(void);
 
 /* ---------------------------------------------------------------------------
- * Activations (the book's ch. 2.2; SPEC §1)
+ * Activations (the book's ch. 2.2; docs/theory.md §1)
  * ------------------------------------------------------------------------- */
 
 typedef enum {
@@ -873,10 +873,10 @@ WICK_API void        wick_augment_sample(const wick_augment *a, const float *src
 
 /* ---------------------------------------------------------------------------
  * Experiments (src/experiments): real finite-width networks measured beside
- * the theory engine's predictions (SPEC §5-§7, §9-§11).
+ * the theory engine's predictions (docs/theory.md §5-§7, §9-§12).
  * ------------------------------------------------------------------------- */
 
-/* An ensemble of M independent MLPs at initialisation (SPEC §1): depth L,
+/* An ensemble of M independent MLPs at initialisation (docs/theory.md §1): depth L,
  * every layer of width n (the last too, so that each layer has n neurons to
  * average over), biases N(0, C_b), weights N(0, C_W/n_{l-1}).  Network k's
  * layer l draws from Philox stream (k << 20 | l) of `seed`, so network k is
@@ -896,7 +896,7 @@ typedef struct {
 
 /* Measured per layer l (index l-1), with standard errors over networks: each
  * network's neurons are averaged first and each network is one sample
- * (SPEC §11); the connected correlators' errors by the delta method. */
+ * (docs/theory.md §11); the connected correlators' errors by the delta method. */
 typedef struct {
     int depth;
     size_t ninputs, samples, width;
@@ -916,24 +916,24 @@ WICK_API wick_status wick_ensemble_run(const wick_ensemble_config *c, wick_ensem
 WICK_API void wick_ensemble_free(wick_ensemble_result *r);
 
 /* The theory's values beside a result's (arrays laid out as the result's):
- * kernel K^(l) (SPEC §3), connected4 = 3 V^(l)_aa / n_{l-1} and pair4 =
- * V^(l)_aa / n_{l-1} at order 1/n (SPEC §6; 0 at l = 1).  exact4 (or NULL)
+ * kernel K^(l) (docs/theory.md §3), connected4 = 3 V^(l)_aa / n_{l-1} and pair4 =
+ * V^(l)_aa / n_{l-1} at order 1/n (docs/theory.md §6; 0 at l = 1).  exact4 (or NULL)
  * receives the exact finite-width connected4 where one exists, NAN
- * otherwise: the deep linear network (SPEC §5, C_b = 0) and, by the same
+ * otherwise: the deep linear network (docs/theory.md §5, C_b = 0) and, by the same
  * argument, the scale-invariant class at C_b = 0: 3K^2((1 + kappa/n)^(l-1) - 1)
  * with kappa = 3A4/A2^2 - 1 (5 for ReLU).  Vertex entries are NAN for the
  * perceptron. */
 WICK_API wick_status wick_ensemble_theory(const wick_ensemble_config *c, double *kernel,
                                           double *connected4, double *pair4, double *exact4);
 
-/* A float64 MLP in the book's parameterisation (SPEC §1, §7) on a wick_graph,
+/* A float64 MLP in the book's parameterisation (docs/theory.md §1, §7) on a wick_graph,
  * for the empirical NTK and full-batch gradient descent: depth L, input n_0,
  * hidden width n, nout outputs; per-layer learning rates lambda_b (biases)
  * and lambda_W / n_{l-1} (weights). */
 typedef struct {
     wick_act act;
     double cb, cw;
-    double lambda_b, lambda_w;  /* SPEC §7 (defaults 1, 1) */
+    double lambda_b, lambda_w;  /* docs/theory.md §7 (defaults 1, 1) */
     int depth;                  /* L >= 1 */
     size_t n0, width, nout;
 } wick_net64_config;
@@ -951,7 +951,7 @@ WICK_API double     *wick_net64_weight(wick_net64 *m, int l);
 WICK_API double     *wick_net64_bias(wick_net64 *m, int l);
 /* z (n x nout) for inputs x (n x n0), any n. */
 WICK_API wick_status wick_net64_forward(wick_net64 *m, const double *x, size_t n, double *z);
-/* The empirical NTK (SPEC §7) for n inputs: H[(a*nout+i)*(n*nout) + b*nout+j] =
+/* The empirical NTK (docs/theory.md §7) for n inputs: H[(a*nout+i)*(n*nout) + b*nout+j] =
  * H_{ij;ab}.  Per-sample, per-output vector-Jacobian products through the
  * graph's autodiff (wick_graph_backward_seed): the bias gradients give
  * delta^(l) = dz_i/db^(l), and each weight group's sum factorises, since
@@ -962,7 +962,7 @@ WICK_API wick_status wick_net64_forward(wick_net64 *m, const double *x, size_t n
 WICK_API wick_status wick_net64_ntk(wick_net64 *m, const double *x, size_t n, int direct,
                                     double *H);
 /* One step of full-batch gradient descent on the loss 1/2 sum_a sum_i
- * (z_ia - y_ia)^2 (SPEC §9): theta <- theta - eta lambda dL/dtheta, with
+ * (z_ia - y_ia)^2 (docs/theory.md §9): theta <- theta - eta lambda dL/dtheta, with
  * lambda_b for biases and lambda_W/n_{l-1} for weights.  (A mean-MSE
  * trainer needs eta_engine = eta |A| n_L / 2 for the same trajectory.)
  * n <= max_batch.  *loss (or NULL) receives the loss before the step. */
@@ -973,8 +973,8 @@ WICK_API wick_status wick_net64_gd_step(wick_net64 *m, const double *x, const do
  * networks k = 0..M-1) for ni inputs x (ni x net.n0), each network one
  * sample: mean[a*ni+b] = E[H_{ii;ab}] (averaged over the outputs i of each
  * network), var = Var[H_{00;ab}] over networks (the O(1/n) fluctuation,
- * SPEC §7), with standard errors (var's from the sample fourth moment), and
- * theory = Theta^(L)_ab (SPEC §7).  Parallel over networks; independent of
+ * docs/theory.md §7), with standard errors (var's from the sample fourth moment), and
+ * theory = Theta^(L)_ab (docs/theory.md §7).  Parallel over networks; independent of
  * the thread count. */
 typedef struct {
     wick_net64_config net;
@@ -1034,19 +1034,19 @@ WICK_API wick_status wick_fit_line(const double *x, const double *y, const doubl
                                    double *intercept_err, double *chi2_dof);
 
 /* Kernel predictions on a data set at infinite width: the NNGP posterior
- * mean (SPEC §8, observation noise `noise`) and the fully trained network's
- * ensemble mean under the frozen NTK, Theta_BA Theta_AA^-1 y_A (SPEC §9, t ->
+ * mean (docs/theory.md §8, observation noise `noise`) and the fully trained network's
+ * ensemble mean under the frozen NTK, Theta_BA Theta_AA^-1 y_A (docs/theory.md §9, t ->
  * infinity).  Inputs are rows of n0 doubles; the Gram flows run through
  * wick_gram_flow with its tabulated path, which needs equal input norms
  * (wick_kernel_normalise).  Test inputs go in batches of `batch` (the
  * training block is recomputed per batch: memory ~ 2 L (nA + batch)^2
  * doubles).  gp_mean, ntk_mean (nB x nout, or NULL) receive the predictions;
- * logev (or NULL) the GP log evidence of the training targets (SPEC §8,
+ * logev (or NULL) the GP log evidence of the training targets (docs/theory.md §8,
  * summed over outputs). */
 typedef struct {
     wick_act act;
     double cb, cw;
-    double lambda_b, lambda_w;  /* NTK learning rates (SPEC §7) */
+    double lambda_b, lambda_w;  /* NTK learning rates (docs/theory.md §7) */
     int depth;
     double noise;               /* GP observation noise variance */
 } wick_kernel_hyper;
@@ -1060,7 +1060,7 @@ WICK_API wick_status wick_kernel_predict(const wick_kernel_hyper *h, const doubl
  * |x|^2/n0 = 1.  WICK_EINVAL for a row that is zero after centring. */
 WICK_API wick_status wick_kernel_normalise(double *x, size_t n, size_t n0, size_t nA);
 
-/* Training against the infinite-width prediction (SPEC §9, §10): M networks
+/* Training against the infinite-width prediction (docs/theory.md §9, §10): M networks
  * (wick_net64_init's k = 0..M-1) trained by `steps` steps of full-batch GD on
  * the loss 1/2 sum (z - y)^2 at rate eta (book units, per-layer lambdas),
  * their test outputs compared with the frozen-NTK prediction at t = steps
@@ -1109,10 +1109,10 @@ WICK_API wick_status wick_gd_ensemble(const wick_gd_ensemble_config *c, wick_gd_
 WICK_API void wick_gd_ensemble_free(wick_gd_ensemble_result *r);
 
 /* ---------------------------------------------------------------------------
- * Theory engine (src/theory; SPEC.md).  No dependency on the training engine.
+ * Theory engine (src/theory; docs/theory.md).  No dependency on the training engine.
  * ------------------------------------------------------------------------- */
 
-/* Universality classes of criticality (SPEC §4). */
+/* Universality classes of criticality (docs/theory.md §4). */
 typedef enum {
     WICK_UNIV_NONE = 0,        /* no critical initialisation (sigmoid, softplus, perceptron) */
     WICK_UNIV_SCALE_INVARIANT, /* linear, ReLU, leaky ReLU: chi_par = chi_perp = C_W A2 at every K */
@@ -1124,7 +1124,7 @@ typedef enum {
 WICK_API const char *wick_universality_name(wick_universality u);
 
 /* A network for the theory engine: activation, depth L and per-layer
- * hyperparameters (SPEC §1, §7).  Scalars apply to every layer unless the
+ * hyperparameters (docs/theory.md §1, §7).  Scalars apply to every layer unless the
  * per-layer array (index l-1 for layer l) is given. */
 typedef struct {
     wick_act act;
@@ -1142,7 +1142,7 @@ typedef struct {
 
 WICK_API wick_theory_config wick_theory_defaults(wick_act act, int depth);
 
-/* Gaussian expectations (SPEC §2): <sigma^(d1)(z1) sigma^(d2)(z2)> over the
+/* Gaussian expectations (docs/theory.md §2): <sigma^(d1)(z1) sigma^(d2)(z2)> over the
  * zero-mean Gaussian with covariance [[K11, K12], [K12, K22]], d1, d2 in
  * {0, 1, 2} derivative orders.  Closed forms for the scale-invariant class and
  * the perceptron; otherwise Gauss-Hermite at small variance and a graded
@@ -1157,17 +1157,17 @@ WICK_API wick_status wick_gauss_expect2(wick_act a, int d1, int d2, double K11, 
 /* <(sigma^(d)(z))^p> for z ~ N(0, K), p in 1..4. */
 WICK_API wick_status wick_gauss_expect1(wick_act a, int d, int p, double K, double *out);
 
-/* chi_par(K) = C_W d<sigma^2>_K/dK and chi_perp(K) = C_W <sigma'^2>_K (SPEC §4).
+/* chi_par(K) = C_W d<sigma^2>_K/dK and chi_perp(K) = C_W <sigma'^2>_K (docs/theory.md §4).
  * WICK_EINVAL for the perceptron (its derivative is a delta). */
 WICK_API wick_status wick_chi(wick_act a, double cw, double K, double *chi_par, double *chi_perp);
 
 /* The fixed point K* = C_b + C_W <sigma^2>_{K*} reached from K0 by iterating
- * the single-input map (SPEC §4).  0 when the flow decays to K* = 0 (as a
+ * the single-input map (docs/theory.md §4).  0 when the flow decays to K* = 0 (as a
  * power law at criticality); WICK_ENUMERIC when the kernel grows without
  * bound or does not settle. */
 WICK_API wick_status wick_fixed_point(wick_act a, double cb, double cw, double K0, double *kstar);
 
-/* The critical initialisation and universality class of an activation (SPEC §4). */
+/* The critical initialisation and universality class of an activation (docs/theory.md §4). */
 typedef struct {
     wick_universality cls;
     double cb, cw;             /* the critical C_b, C_W; NAN when cls is NONE */
@@ -1183,7 +1183,7 @@ WICK_API wick_status wick_critical(wick_act a, wick_critical_info *out);
 /* For `wick train --init critical`: the critical (C_b, C_W) and class (cls may be NULL). */
 WICK_API wick_status wick_critical_init(wick_act a, double *cb, double *cw, wick_universality *cls);
 
-/* Per-layer single-input quantities (SPEC §3, §4, §6, §7) for an input of
+/* Per-layer single-input quantities (docs/theory.md §3, §4, §6, §7) for an input of
  * normalised squared norm q = |x|^2 / n0.  out[l-1] holds layer l.
  * chi_par/chi_perp of layer l are taken at K^(l) with C_W of layer l+1 (the
  * last layer's own C_W for l = L).  V is the vertex V^(l) itself; the
@@ -1213,8 +1213,8 @@ WICK_API wick_status wick_theory_finite(const wick_theory_config *c, double q,
 
 /* Kernel (NNGP) and NTK flows for n inputs from the first layer's input Gram
  * matrix G0[a*n+b] = (1/n0) sum_j x_ja x_jb (n x n, symmetric PSD):
- * K[(l-1)*n*n + a*n + b] = K^(l)_ab for l = 1..L (SPEC §3); Theta likewise
- * (SPEC §7), or NULL to skip it (it must be NULL for the perceptron).
+ * K[(l-1)*n*n + a*n + b] = K^(l)_ab for l = 1..L (docs/theory.md §3); Theta likewise
+ * (docs/theory.md §7), or NULL to skip it (it must be NULL for the perceptron).
  * Parallel over entries (OpenMP).  See wick_theory_config.tabulate. */
 WICK_API wick_status wick_gram_flow(const wick_theory_config *c, const double *G0, size_t n,
                                     double *K, double *Theta);
@@ -1226,7 +1226,7 @@ WICK_API wick_status wick_gram_flow_last(const wick_theory_config *c, const doub
 /* G0 from inputs x (n rows of n0 doubles). */
 WICK_API wick_status wick_input_gram(const double *x, size_t n, size_t n0, double *G0);
 
-/* The four-point vertex for two inputs (SPEC §6): V[(l-1)*16 + p*4 + q] =
+/* The four-point vertex for two inputs (docs/theory.md §6): V[(l-1)*16 + p*4 + q] =
  * V^(l)_{(p)(q)} for ordered pairs p = 2*a1 + a2, q = 2*a3 + a4 (inputs
  * 0 and 1), from the 2x2 input Gram G0.  The single-input vertex is the
  * (0,0)(0,0) component. */
@@ -1234,15 +1234,15 @@ WICK_API wick_status wick_vertex2(const wick_theory_config *c, const double G0[4
 
 /* The connected four-point correlator E[z_i1;a1 z_i2;a2 z_i3;a3 z_i4;a4]_conn at
  * order 1/n predicted by the vertex V (16 components, as wick_vertex2) of a
- * layer whose previous width is n_prev (SPEC §6). */
+ * layer whose previous width is n_prev (docs/theory.md §6). */
 WICK_API double wick_four_point(const double V[16], size_t n_prev, const int i[4], const int a[4]);
 
-/* Deep linear network, exact at any width (SPEC §5): K^(l) = C_W^(l-1) K1 and
+/* Deep linear network, exact at any width (docs/theory.md §5): K^(l) = C_W^(l-1) K1 and
  * E[z^4] = 3 K^2 (1 + 2/n)^(l-1) with every hidden width n. */
 WICK_API wick_status wick_deep_linear(double cw, double K1, int l, size_t n, double *K,
                                       double *Ez4);
 
-/* Bayesian inference at infinite width (SPEC §8).  K is the (nA+nB)^2 kernel
+/* Bayesian inference at infinite width (docs/theory.md §8).  K is the (nA+nB)^2 kernel
  * Gram over training inputs (first nA) then test inputs; yA is nA x nout
  * (row per input).  mean (nB x nout), cov (nB x nB) and logev (summed over
  * the nout components) may each be NULL.  Cholesky throughout;
@@ -1251,7 +1251,7 @@ WICK_API wick_status wick_gp_posterior(const double *K, size_t nA, size_t nB, co
                                        size_t nout, double noise, double *mean, double *cov,
                                        double *logev);
 
-/* Gradient descent with MSE at infinite width under the frozen NTK (SPEC §9):
+/* Gradient descent with MSE at infinite width under the frozen NTK (docs/theory.md §9):
  * loss 1/2 sum (z - y)^2, global rate eta, t steps (t < 0: t -> infinity).
  * Theta and K are (nA+nB)^2 Grams (training inputs first).
  *  - z0 (n x nout, or NULL) the outputs at initialisation; zt (n x nout, or

@@ -1,5 +1,5 @@
 /* test_csv.c — numeric CSV against every case of the CSV section of
- * checklists/bad-inputs.md, the decisions documented in src/io/csv.c, the
+ * docs/file-formats.md, the decisions documented in src/io/csv.c, the
  * labelled data set, and allocation-failure injection. */
 #include "check.h"
 #include "core/core.h"

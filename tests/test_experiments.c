@@ -1,7 +1,7 @@
 /* test_experiments.c — ensembles, the empirical NTK and kernel predictions
- * against exact or independently computed values (SPEC §5-§9, §11).  Monte
+ * against exact or independently computed values (docs/theory.md §5-§9, §12).  Monte
  * Carlo checks use fixed seeds and state their tolerance in standard errors;
- * each also shows it can fail (SPEC §11: the same measurement rejects the
+ * each also shows it can fail (docs/theory.md §12: the same measurement rejects the
  * prediction scaled by 1.2). */
 #include "check.h"
 #include "experiments/experiments.h"
@@ -23,7 +23,7 @@ static void test_fill_normal_matches_rng(void) {
         }
 }
 
-/* SPEC §5 and §11: deep linear, C_W = 1, n = 16, L = 4, M = 4e4.  The exact
+/* docs/theory.md §5 and §12: deep linear, C_W = 1, n = 16, L = 4, M = 4e4.  The exact
  * connected four-point function 3K^2((1 + 2/16)^3 - 1) must lie within 4
  * standard errors; the 1/n formula 3K^2 * 0.375 (several s.e. away) and the
  * exact value scaled by 1.2 must not. */
@@ -48,7 +48,7 @@ static void test_deep_linear_four_point(void) {
     for (int l = 0; l < 4; l++) {
         CHECK_NEAR(r->kernel[l], 1.0, 4 * r->kernel_stderr[l]);
         CHECK_NEAR(r->connected4[l], ex[l], 4 * r->connected4_stderr[l] + 1e-12);
-        /* two neurons: E[z_i^2 z_j^2] - K^2 = exact / 3 (SPEC §5: given the
+        /* two neurons: E[z_i^2 z_j^2] - K^2 = exact / 3 (docs/theory.md §5: given the
          * previous layer, z_i and z_j are independent with one variance) */
         CHECK_NEAR(r->pair4[l], ex[l] / 3, 4 * r->pair4_stderr[l] + 1e-12);
     }
@@ -62,7 +62,7 @@ static void test_deep_linear_four_point(void) {
 /* ReLU at criticality (C_b = 0, C_W = 2) with two inputs.  The diagonal of
  * the kernel is exact at any width (the ReLU recursion of E[z^2] is linear
  * when C_b = 0) and so is the one-neuron four-point function, 3K^2((1 +
- * 5/n)^(l-1) - 1) (SPEC §5's argument with kappa = 3A4/A2^2 - 1 = 5): both
+ * 5/n)^(l-1) - 1) (docs/theory.md §5's argument with kappa = 3A4/A2^2 - 1 = 5): both
  * within 4 s.e., and 1.2 x the exact value rejected.  The off-diagonal
  * kernel agrees with the recursion up to O(1/n): 4 s.e. + 1%. */
 static void test_relu_kernel_vs_recursion(void) {
@@ -92,13 +92,13 @@ static void test_relu_kernel_vs_recursion(void) {
     fprintf(stderr, "    relu l=6 n=64: connected4 %.4f +- %.4f, exact %.4f, 1/n theory %.4f\n", m, se,
             exact, k4[5 * 2]);
     CHECK_REL(ex[5 * 2], exact, 1e-12);
-    CHECK_REL(k4[5 * 2], 3 * 5 * 5 * 4.0 / 64, 1e-9);  /* 3V/n, V = 5(l-1)K^2 (SPEC §6) */
+    CHECK_REL(k4[5 * 2], 3 * 5 * 5 * 4.0 / 64, 1e-9);  /* 3V/n, V = 5(l-1)K^2 (docs/theory.md §6) */
     CHECK(fabs(m - 1.2 * exact) > 4 * se);              /* it can fail */
     wick_ensemble_free(r);
 }
 
 /* The exact scale-invariant oracle expands to the theory's 3V/n at large n:
- * two independent routes to the same number (SPEC §5 and §6). */
+ * two independent routes to the same number (docs/theory.md §5 and §6). */
 static void test_exact_oracle_matches_vertex(void) {
     double G0 = 0.7;
     wick_act acts[3] = {act_of(WICK_ACT_RELU), act_of(WICK_ACT_LINEAR), {WICK_ACT_LEAKY_RELU, 0.3}};
@@ -157,7 +157,7 @@ static void test_ensemble_bad_config(void) {
 
 /* The empirical NTK of a one-hidden-layer ReLU network with weights set by
  * hand (n0 = 2, n1 = 2, one output), against the value worked out on paper
- * from SPEC §7: dz/db2 = 1, dz/dW2_j = s_j, dz/db1_j = W2_j s'_j,
+ * from docs/theory.md §7: dz/db2 = 1, dz/dW2_j = s_j, dz/db1_j = W2_j s'_j,
  * dz/dW1_jk = W2_j s'_j x_k, so
  * H_ab = lb (1 + sum_j W2_j^2 s'_ja s'_jb)
  *      + lw (1/n1 sum_j s_ja s_jb + 1/n0 sum_j W2_j^2 s'_ja s'_jb x_a.x_b).
@@ -210,7 +210,7 @@ static void test_ntk_factorised_equals_direct(void) {
 }
 
 /* Gradient descent steps: the loss 1/2 sum (z - y)^2 decreases for a small
- * rate, and one step moves z by -eta H (z - y) to first order (SPEC §9). */
+ * rate, and one step moves z by -eta H (z - y) to first order (docs/theory.md §9). */
 static void test_gd_step_follows_ntk(void) {
     wick_net64_config c = {act_of(WICK_ACT_TANH), 0.0, 1.0, 1.0, 1.0, 3, 4, 16, 1};
     wick_net64 *m = NULL;
@@ -239,7 +239,7 @@ static void test_gd_step_follows_ntk(void) {
 }
 
 /* Deep linear, C_W = 1, lambda_b = 0, lambda_W = 1, |x|^2/n0 = 1: the NTK's
- * ensemble mean is Theta^(L) = L exactly at any width (SPEC §11's NTK row;
+ * ensemble mean is Theta^(L) = L exactly at any width (docs/theory.md §12's NTK row;
  * each layer's term is a product of independent factors: the backward
  * vector through the layers above and the forward signal below).  Within 4
  * s.e., and 1.2 Theta rejected; the fluctuation is positive and O(1/n). */
@@ -289,9 +289,9 @@ static void dense_solve(const double *A0, const double *b0, int n, int nrhs, dou
 
 /* Kernel regression on a tiny problem (5 training, 3 test inputs, 2 outputs,
  * test batches of 2) against a direct solve on the Gram flow of all 8
- * inputs: NNGP mean K_BA (K_AA + noise I)^-1 y_A (SPEC §8) and NTK mean
+ * inputs: NNGP mean K_BA (K_AA + noise I)^-1 y_A (docs/theory.md §8) and NTK mean
  * Theta_BA Theta_AA^-1 y_A, which must also equal wick_gd_predict at
- * t -> infinity (SPEC §9).  ReLU (closed forms, 1e-10) and tanh (the
+ * t -> infinity (docs/theory.md §9).  ReLU (closed forms, 1e-10) and tanh (the
  * tabulated flow on normalised inputs against direct quadrature, 1e-7). */
 static void test_kernel_regression_tiny(void) {
     enum { NA = 5, NB = 3, N = 8, D = 4, O = 2 };
@@ -353,7 +353,7 @@ static void test_kernel_regression_tiny(void) {
 }
 
 /* Trained networks approach the frozen-NTK prediction as the width grows
- * (SPEC §9, §10): 20 full-batch GD steps on 8 inputs, 4 networks per width.
+ * (docs/theory.md §9, §10): 20 full-batch GD steps on 8 inputs, 4 networks per width.
  * The per-network gap (against the prediction from the network's own z(0))
  * shrinks about like n^-1/2 and the NTK's motion like n^-1: from n = 16 to
  * 1024 the first must fall by more than 2x, the second by more than 8x

@@ -27,7 +27,7 @@ expect 1 "No such file\|cannot open" "missing inputs file" -- $W ensemble --inpu
 expect 2 "comma" "bad depth list" -- $W ntk --depth 4,x
 expect 1 "not found" "gd: missing data directory" -- $W gd --data "$T/nowhere"
 
-# deep linear (SPEC §5): JSON keys, exact value within 4 s.e., 1.2x rejected
+# deep linear (docs/theory.md §5): JSON keys, exact value within 4 s.e., 1.2x rejected
 $W ensemble --act linear --width 16 --depth 4 --samples 20000 --seed 5 --json > "$T/lin.json" 2>/dev/null
 ok $? "ensemble deep linear runs"
 pyjson "$T/lin.json" "all(k in j for k in ['kernel','kernel_theory','kernel_stderr','connected4','connected4_theory','connected4_stderr','connected4_exact','pair4','pair4_theory'])"

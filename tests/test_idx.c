@@ -1,5 +1,5 @@
 /* test_idx.c — IDX files (plain and gzip) against every case of the IDX
- * section of checklists/bad-inputs.md, the data set built from them, and the
+ * section of docs/file-formats.md, the data set built from them, and the
  * real Fashion-MNIST files when installed. */
 #include "check.h"
 #include "core/core.h"

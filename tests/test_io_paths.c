@@ -1,4 +1,4 @@
-/* test_io_paths.c — the file-system side of src/io (checklists/bad-inputs.md,
+/* test_io_paths.c — the file-system side of src/io (docs/file-formats.md,
  * "Every file is untrusted"): inputs that are not regular files (a FIFO must
  * be refused at once, not hang), output targets that are not regular files
  * (never replace a device), the writer's temporary file (unpredictable name,

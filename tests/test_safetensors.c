@@ -1,5 +1,5 @@
 /* test_safetensors.c — the safetensors reader against every case of the
- * safetensors section of checklists/bad-inputs.md, the writer's round trip,
+ * safetensors section of docs/file-formats.md, the writer's round trip,
  * atomicity and refusals, and allocation-failure injection. */
 #include "check.h"
 #include "core/core.h"

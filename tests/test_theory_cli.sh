@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test_theory_cli.sh — `wick theory`: the critical point and class of every
-# activation (SPEC §11) through --critical --json, the table, several inputs,
+# activation (docs/theory.md §12) through --critical --json, the table, several inputs,
 # errors and --help.  Uses $WICK (tests/run.sh exports it).
 set -u
 WICK=${WICK:-build/wick}
@@ -15,7 +15,7 @@ jcheck() {  # name, json, python expression over j that must be True
         ok "$1"; else bad "$1: $3"; fi
 }
 
-# name cb cw class (SPEC §11; leaky ReLU at slope 0.1: 2/1.01)
+# name cb cw class (docs/theory.md §12; leaky ReLU at slope 0.1: 2/1.01)
 while read -r act cb cw cls; do
     out=$("$WICK" theory --act "$act" --critical --json --depth 3 2>"$T/err")
     rc=$?

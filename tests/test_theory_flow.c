@@ -1,5 +1,5 @@
-/* test_theory_flow.c — kernel, chi, vertex and NTK flows (SPEC §3-7) against
- * the oracles of SPEC §11, the deep linear network's exact finite-width
+/* test_theory_flow.c — kernel, chi, vertex and NTK flows (docs/theory.md §3-7) against
+ * the oracles of docs/theory.md §12, the deep linear network's exact finite-width
  * results (§5) by theory and by Monte Carlo, and the Gram-matrix table. */
 #include "check.h"
 #include "theory/theory.h"
@@ -10,7 +10,7 @@ static wick_act act_of(const char *name) {
     return a;
 }
 
-/* SPEC §11: ReLU at C_b = 0, C_W = 2 has chi_par = chi_perp = 1 at any K. */
+/* docs/theory.md §12: ReLU at C_b = 0, C_W = 2 has chi_par = chi_perp = 1 at any K. */
 static void test_relu_critical_chi(void) {
     double Ks[] = {1e-4, 0.3, 1, 17, 1e4};
     for (int i = 0; i < 5; i++) {
@@ -20,7 +20,7 @@ static void test_relu_critical_chi(void) {
         CHECK_NEAR(cq, 1.0, 1e-12);
     }
     /* a smooth activation: chi_par = C_W <sigma'^2 + sigma sigma''> equals the
-     * Stein form C_W (1/K) <z sigma sigma'> of SPEC §4 */
+     * Stein form C_W (1/K) <z sigma sigma'> of docs/theory.md §4 */
     int b[1] = {TB_ZSS1};
     double zss, cp;
     CHECK_OK(th_expect1(act_of("gelu"), 2.5, 1, b, &zss, NULL));
@@ -28,7 +28,7 @@ static void test_relu_critical_chi(void) {
     CHECK_NEAR(cp, 1.7 * zss / 2.5, 1e-12);
 }
 
-/* SPEC §11: ReLU two-input flow at C_b = 0, C_W = 2 from K1 = [[2,1],[1,2]]. */
+/* docs/theory.md §12: ReLU two-input flow at C_b = 0, C_W = 2 from K1 = [[2,1],[1,2]]. */
 static void test_relu_two_input_flow(void) {
     wick_theory_config c = wick_theory_defaults(act_of("relu"), 3);
     c.cw = 2.0;
@@ -44,7 +44,7 @@ static void test_relu_two_input_flow(void) {
     }
 }
 
-/* SPEC §11: tanh at C_b = 0, C_W = 1 from K1 = 1: K2 = 0.39429449 and the
+/* docs/theory.md §12: tanh at C_b = 0, C_W = 1 from K1 = 1: K2 = 0.39429449 and the
  * slow power law l K -> 1/2 (0.50167 at l = 1000); the vertex ratio
  * V/(K^2 l) -> 2/3: 0.6480 (l = 100), 0.66415 (l = 1000); sin 0.6621, 0.66669. */
 static void test_kstar_zero_class(void) {
@@ -68,7 +68,7 @@ static void test_kstar_zero_class(void) {
     free(L);
 }
 
-/* SPEC §11's critical points and classes, for every activation of ch. 2.2. */
+/* docs/theory.md §12's critical points and classes, for every activation of ch. 2.2. */
 static void test_critical_points(void) {
     struct { const char *name; wick_universality cls; double cb, cw; } t[] = {
         {"linear", WICK_UNIV_SCALE_INVARIANT, 0, 1},
@@ -95,7 +95,7 @@ static void test_critical_points(void) {
         CHECK(u == WICK_UNIV_NONE);
     }
     /* half-stable: chi_par = chi_perp = 1 at K*, which is a fixed point, C_b >= 0
-     * and C_W just below 2 (SPEC §4) */
+     * and C_W just below 2 (docs/theory.md §4) */
     const char *hs[] = {"swish", "gelu"};
     for (int i = 0; i < 2; i++) {
         wick_critical_info r;
@@ -130,7 +130,7 @@ static void test_fixed_point(void) {
                 "grows without bound");
 }
 
-/* SPEC §5: the deep linear network.  Exact: E[z^4]/(3K^2) at l = 4, n = 16
+/* docs/theory.md §5: the deep linear network.  Exact: E[z^4]/(3K^2) at l = 4, n = 16
  * is (1 + 2/16)^3 = 1.423828125; the kernel C_W^(l-1) K1 from the flow; the
  * 1/n vertex V = 2 (l - 1) K^2 is the first-order part of the exact result. */
 static void test_deep_linear(void) {
@@ -152,7 +152,7 @@ static void test_deep_linear(void) {
     }
 }
 
-/* SPEC §6: at criticality in the scale-invariant class V = (l - 1)(3A4/A2^2 - 1) K^2,
+/* docs/theory.md §6: at criticality in the scale-invariant class V = (l - 1)(3A4/A2^2 - 1) K^2,
  * linear in depth: 2 (linear), 5 (ReLU), and for leaky ReLU a = 0.1:
  * A2 = 1.01/2, A4 = 1.0001/2, 3A4/A2^2 - 1 = 6 * 1.0001/1.0201 - 1. */
 static void test_scale_invariant_vertex(void) {
@@ -171,7 +171,7 @@ static void test_scale_invariant_vertex(void) {
     }
 }
 
-/* SPEC §11: NTK of the linear network at C_W = 1, lambda_b = 0, lambda_W = 1,
+/* docs/theory.md §12: NTK of the linear network at C_W = 1, lambda_b = 0, lambda_W = 1,
  * K1 = 1 is Theta^(l) = l; and the Gram flow's diagonal equals the single-
  * input flow. */
 static void test_ntk(void) {
@@ -305,14 +305,14 @@ static void test_gram_table(void) {
     free(K1); free(K2); free(T1); free(T2);
 }
 
-/* SPEC §11 Monte Carlo: deep linear, n = 16, L = 4, at init.  E[z^4] -
+/* docs/theory.md §12 Monte Carlo: deep linear, n = 16, L = 4, at init.  E[z^4] -
  * 3 E[z^2]^2 matches the exact 3K^2((1 + 2/16)^3 - 1) within 4 standard
  * errors (networks independent, neurons of one network not: each network
  * is one sample, delta method), and the same measurement rejects the exact
  * value scaled by 1.2 and the 1/n formula alone (3K^2 * 0.375, expected
  * ~7 standard errors away at this M).
  * Sampling: given layer l, z^(l+1) = W z^(l) with W_ij ~ N(0, C_W/n) is
- * exactly N(0, (C_W/n)|z^(l)|^2 I) (SPEC §5's derivation), so each network
+ * exactly N(0, (C_W/n)|z^(l)|^2 I) (docs/theory.md §5's derivation), so each network
  * is drawn layer by layer with n normals per layer instead of n^2 weights:
  * the same law as multiplying the weight matrices, 16 times cheaper. */
 static void test_deep_linear_monte_carlo(void) {

@@ -1,4 +1,4 @@
-/* test_theory_gauss.c — the Gaussian expectations of SPEC §2: nodes, closed
+/* test_theory_gauss.c — the Gaussian expectations of docs/theory.md §2: nodes, closed
  * forms against quadrature, Stein and Price, accuracy measured over
  * K in [1e-4, 1e2] and correlations in [-1, 1], degenerate covariances. */
 #include "check.h"
@@ -36,7 +36,7 @@ static void test_hermite_moments(void) {
     CHECK_NEAR(l4, 2.0 / 5.0, 1e-14);  /* int_{-1}^{1} x^4 dx */
 }
 
-/* SPEC §2 and §11: <erf erf> = (2/pi) asin(2 K12 / sqrt((1+2K11)(1+2K22))),
+/* docs/theory.md §2 and §12: <erf erf> = (2/pi) asin(2 K12 / sqrt((1+2K11)(1+2K22))),
  * at the table's covariance and across scales, perfect correlation included. */
 static void test_erf_closed_form(void) {
     wick_act e = {TH_ACT_ERF, 0};
@@ -152,7 +152,7 @@ static void test_kinked_closed_forms(void) {
     CHECK_REL(o[1], s4, 1e-13);
 }
 
-/* SPEC §11: ReLU <sigma' sigma'> at correlation 0.5 is (pi - pi/3)/(2 pi) = 1/3. */
+/* docs/theory.md §12: ReLU <sigma' sigma'> at correlation 0.5 is (pi - pi/3)/(2 pi) = 1/3. */
 static void test_relu_derivative_pair(void) {
     double v;
     CHECK_OK(wick_gauss_expect2(act_of("relu"), 1, 1, 2.0, 1.0, 2.0, &v));
@@ -161,7 +161,7 @@ static void test_relu_derivative_pair(void) {
     CHECK_NEAR(v, 1.0 / (2 * M_PI), 1e-15);  /* sin(pi/2)/(2 pi) */
 }
 
-/* SPEC §11: Stein, <z tanh z>_K = K <1 - tanh^2>_K at K = 0.7 to 1e-12; and
+/* docs/theory.md §12: Stein, <z tanh z>_K = K <1 - tanh^2>_K at K = 0.7 to 1e-12; and
  * for every smooth activation over K in [1e-4, 100]. */
 static void test_stein(void) {
     int b[2] = {TB_ZS, TB_S1};
@@ -203,7 +203,7 @@ static void test_price(void) {
     CHECK_NEAR((pp - mm) / (2 * h), G22, 1e-9);
 }
 
-/* The accuracy claim of SPEC §2, measured: the default rule against the
+/* The accuracy claim of docs/theory.md §2, measured: the default rule against the
  * composite rule with twice the nodes per panel (which agrees with 400-node
  * Gauss-Hermite where that converges), for every smooth activation and all
  * the products the flows use, K from 1e-4 to 1e2, correlations in [-1, 1]. */

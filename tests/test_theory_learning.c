@@ -1,4 +1,4 @@
-/* test_theory_learning.c — infinite-width learning (SPEC §8-9): the GP
+/* test_theory_learning.c — infinite-width learning (docs/theory.md §8-9): the GP
  * posterior and log evidence against a direct dense solve, gradient descent
  * under the frozen NTK against explicit iteration and its t = 0 / t -> inf
  * reductions, the step-size and positivity checks; and wick_plot_png. */
@@ -41,7 +41,7 @@ static void make_grams(double *K, double *T) {
     memcpy(T, Ts + 50, sizeof(double) * 25);
 }
 
-/* SPEC §11: the GP posterior on a 3-point problem equals a direct dense
+/* docs/theory.md §12: the GP posterior on a 3-point problem equals a direct dense
  * solve to 1e-10, and the log evidence its textbook formula. */
 static void test_gp_posterior(void) {
     double K[25], T[25], y[3 * 2] = {1, -1, 0.5, 0.2, -0.3, 0.8}, noise = 0.01;
@@ -91,7 +91,7 @@ static void test_gp_invalid(void) {
     CHECK_FAILS(wick_gp_posterior(Kbad, 2, 1, y, 1, 0.1, m, c, NULL), WICK_EINVAL, "symmetric");
 }
 
-/* SPEC §9: finite t against explicit iteration of the GD dynamics, t = 0
+/* docs/theory.md §9: finite t against explicit iteration of the GD dynamics, t = 0
  * gives z(0), t -> infinity kernel regression with Theta; the ensemble mean
  * and covariance at t -> infinity against direct solves. */
 static void test_gd(void) {

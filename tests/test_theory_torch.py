@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """test_theory_torch.py — the infinite-width NTK and kernel of `wick theory`
-(SPEC §3, §7) against empirical ones of finite PyTorch networks.
+(docs/theory.md §3, §7) against empirical ones of finite PyTorch networks.
 
-Networks of width n = 1024, depth 3, two inputs, SPEC §1's initialisation
-(W ~ N(0, C_W/n_{l-1}), b ~ N(0, C_b)); the empirical NTK follows SPEC §7's
+Networks of width n = 1024, depth 3, two inputs, docs/theory.md §1's initialisation
+(W ~ N(0, C_W/n_{l-1}), b ~ N(0, C_b)); the empirical NTK follows docs/theory.md §7's
 definition, H = sum_l [lambda_b |dz/db|^2 + (lambda_W/n_{l-1}) |dz/dW|^2],
 and the kernel is the mean of z_a z_b over the output neurons of a hidden
 layer.  Over R networks the mean must match the theory within 4 standard

@@ -53,7 +53,7 @@ ok $? "SIGINT stops with exit 130 and leaves a checkpoint (exit $rc)"
 head -c 100 "$T/c.safetensors" > "$T/trunc.safetensors"
 expect 1 "trunc.safetensors" "a truncated checkpoint is refused, naming the file" -- $W train $D --resume "$T/trunc.safetensors"
 
-# ---- files and runs from strangers (checklists/bad-inputs.md) ----
+# ---- files and runs from strangers (docs/file-formats.md) ----
 # st.py IN OUT [drop-checksum] [set KEY VALUE] [nan TENSOR] [extra NAME]: rewrites a safetensors file
 cat > "$T/st.py" <<'PY'
 import json, struct, sys

@@ -5,7 +5,7 @@
 #include <jansson.h>
 #include <stdio.h>
 
-/* Exit codes (conventions.md). */
+/* Exit codes (README.md, "Commands"). */
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_DIVERGED = 3, EXIT_INTERRUPTED = 130 };
 
 int cmd_train(int argc, char **argv);

@@ -1,6 +1,6 @@
 /* cmd_ensemble.c — wick ensemble: M finite-width networks at initialisation,
  * measured per layer (kernel, connected four-point correlator, standard
- * errors) beside the theory's K^(l) and 1/n vertex (SPEC §3, §5, §6, §11). */
+ * errors) beside the theory's K^(l) and 1/n vertex (docs/theory.md §3, §5, §6, §12). */
 #include "cli.h"
 #include "core/core.h"   /* wick_free for wick_csv_read's buffer */
 #include <getopt.h>

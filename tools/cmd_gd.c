@@ -1,7 +1,7 @@
 /* cmd_gd.c — wick gd: ensembles of finite-width MLPs trained by full-batch
  * gradient descent on a small Fashion-MNIST subset, against the
- * infinite-width frozen-NTK prediction (SPEC §9), and the NTK's motion
- * during training (SPEC §10), for several widths. */
+ * infinite-width frozen-NTK prediction (docs/theory.md §9), and the NTK's motion
+ * during training (docs/theory.md §10), for several widths. */
 #include "cli.h"
 #include "core/core.h"
 #include <getopt.h>
@@ -17,8 +17,9 @@ static void usage(FILE *f) {
     fprintf(f,
         "usage: wick gd [FLAGS]\n"
         "Trains M float64 MLPs per width by full-batch gradient descent on the loss\n"
-        "1/2 sum (z - y)^2 with per-layer rates eta*lambda_b, eta*lambda_W/n_{l-1} (SPEC §9; a\n"
-        "mean-MSE trainer needs eta_engine = eta |A| n_L / 2 for the same steps) and compares\n"
+        "1/2 sum (z - y)^2 with per-layer rates eta*lambda_b, eta*lambda_W/n_{l-1}\n"
+        "(docs/theory.md §9; a mean-MSE trainer needs eta_engine = eta |A| n_L / 2 for the same\n"
+        "steps) and compares\n"
         "the test outputs with the frozen-NTK prediction at the same step:\n"
         "  gap_mean  RMS(ensemble mean - predicted mean) / RMS(predicted mean), beside its Monte\n"
         "            Carlo floor sqrt(avg var/M) / RMS(predicted mean)\n"

@@ -1,8 +1,8 @@
 /* cmd_kernel.c — wick kernel: NNGP and NTK predictions on an image data set
  * (Fashion-MNIST by default) at infinite width.  Hyperparameters (depth, C_b,
  * observation noise) are chosen by the GP log evidence of the training set
- * (SPEC §8, Bayesian model comparison); then the test accuracy of the
- * posterior mean and of the fully trained infinite-width network (SPEC §9,
+ * (docs/theory.md §8, Bayesian model comparison); then the test accuracy of the
+ * posterior mean and of the fully trained infinite-width network (docs/theory.md §9,
  * frozen NTK, t -> infinity) is reported. */
 #include "cli.h"
 #include "core/core.h"
@@ -20,7 +20,7 @@ static void usage(FILE *f) {
     fprintf(f,
         "usage: wick kernel [FLAGS]\n"
         "NNGP and NTK Gram matrices of an MLP at infinite width for an image data set, the GP\n"
-        "posterior mean (SPEC §8) and the fully trained infinite-width network (SPEC §9), with\n"
+        "posterior mean and the fully trained infinite-width network (docs/theory.md §8, §9), with\n"
         "(depth, C_b, noise) chosen by the log evidence of the training targets over a grid.\n"
         "Images are centred (training mean) and scaled to |x|^2/n0 = 1, so that the Gram flow\n"
         "takes its tabulated path; targets are one-hot minus 1/classes.\n\n"

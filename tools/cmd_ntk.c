@@ -1,7 +1,7 @@
 /* cmd_ntk.c — wick ntk: the empirical NTK of M finite networks (through the
  * autodiff graph) against the infinite-width Theta^(L), for one or several
  * depths: its mean, and its fluctuation n Var[H]/Theta^2, which the theory
- * puts at O(1/n), growing with depth (SPEC §7). */
+ * puts at O(1/n), growing with depth (docs/theory.md §7). */
 #include "cli.h"
 #include "core/core.h"
 #include <getopt.h>
@@ -14,8 +14,9 @@
 static void usage(FILE *f) {
     fprintf(f,
         "usage: wick ntk [FLAGS]\n"
-        "Computes the empirical NTK H = sum_params lambda dz/dtheta dz/dtheta (SPEC §7: lambda_b for\n"
-        "biases, lambda_W/n_{l-1} for weights) of M float64 networks through the autodiff graph,\n"
+        "Computes the empirical NTK H = sum_params lambda dz/dtheta dz/dtheta (docs/theory.md §7:\n"
+        "lambda_b for biases, lambda_W/n_{l-1} for weights) of M float64 networks through the\n"
+        "autodiff graph,\n"
         "and sets its ensemble mean beside Theta^(L) and its fluctuation n Var[H]/Theta^2.\n\n"
         "  --act NAME        activation (default relu)\n"
         "  --cb X            bias variance C_b (default: the critical value, else 0)\n"

@@ -1,6 +1,6 @@
 /* cmd_sweep.c — wick sweep: the aspect-ratio law.  Ensembles over widths and
  * depths measure the normalised deviation from Gaussianity
- * E[z^4]/(3E[z^2]^2) - 1 (theory V/(nK^2), SPEC §6) and fit it against L/n:
+ * E[z^4]/(3E[z^2]^2) - 1 (theory V/(nK^2), docs/theory.md §6) and fit it against L/n:
  * the book's claim is that depth-to-width, not depth or width alone, sets the
  * distance from infinite width. */
 #include "cli.h"

@@ -1,5 +1,5 @@
 /* cmd_theory.c — wick theory: the infinite-width and order-1/n predictions of
- * SPEC.md for an MLP: kernel, chi_par/chi_perp, four-point vertex and NTK
+ * docs/theory.md for an MLP: kernel, chi_par/chi_perp, four-point vertex and NTK
  * per layer, and the activation's critical initialisation. */
 #include "cli.h"
 
@@ -13,8 +13,9 @@
 static void usage(FILE *f) {
     fprintf(f,
         "usage: wick theory [FLAGS]\n"
-        "Predicts an MLP at initialisation from the effective theory (SPEC.md): per layer the\n"
-        "kernel K, chi_par, chi_perp, the four-point vertex V (shown as V/(n K^2)) and the NTK.\n\n"
+        "Predicts an MLP at initialisation from the effective theory (docs/theory.md): per\n"
+        "layer the kernel K, chi_par, chi_perp, the four-point vertex V (shown as V/(n K^2)) and\n"
+        "the NTK.\n\n"
         "  --act NAME        activation (default relu): perceptron, sigmoid, tanh, sin, linear,\n"
         "                    relu, leaky_relu[:slope] (slope default 0.01), softplus, swish, gelu\n"
         "  --cb X            bias variance C_b (default: the critical value, else 0)\n"

@@ -1,5 +1,5 @@
 /* ensemble.c — Monte Carlo ensembles of finite-width MLPs at initialisation,
- * measured layer by layer beside the theory (SPEC §3, §5, §6, §11).
+ * measured layer by layer beside the theory (docs/theory.md §3, §5, §6, §12).
  *
  * M networks are sampled one after the other in float64, each by one thread,
  * their weights drawn on the fly from counter-based streams (nothing of a
@@ -196,7 +196,7 @@ static void run_network(const wick_ensemble_config *c, const double *F1, uint64_
     size_t n = c->width, ni = c->ninputs, S = nstat(ni);
     double *z = B->z, *s = B->s, *W = B->W, *braw = B->braw;
     /* layer 1: z_{i;a} = sum_b F1[a][b] u_{i;b} with u ~ N(0, 1), i.e. the
-     * exact law N(0, C_b + C_W G0) of each neuron (SPEC §3), independent
+     * exact law N(0, C_b + C_W G0) of each neuron (docs/theory.md §3), independent
      * over neurons.  u is drawn into s (as [ni][n]). */
     ex_fill_normal(s, ni * n, c->seed, ex_stream(k, 1), 0);
     for (size_t a = 0; a < ni; a++)
@@ -427,7 +427,7 @@ wick_status wick_ensemble_theory(const wick_ensemble_config *c, double *kernel,
                     /* scale-invariant, C_b = 0: given layer l-1, the neurons of
                      * layer l are iid N(0, G) with G = (C_W/n) sum_j sigma_j^2, so
                      * E[G^2] gains (C_W A2)^2 (1 + kappa/n) per layer, kappa =
-                     * 3A4/A2^2 - 1 (SPEC §5's derivation; kappa = 2 linear, 5 ReLU) */
+                     * 3A4/A2^2 - 1 (docs/theory.md §5's derivation; kappa = 2 linear, 5 ReLU) */
                     double Kth = per[l].K;
                     exact4[l * ni + a] = 3 * Kth * Kth * (pow(1 + kappa / nd, (double)l) - 1);
                 }

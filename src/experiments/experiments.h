@@ -24,7 +24,7 @@ void ex_fill_normal(double *x, size_t n, uint64_t seed, uint64_t stream, uint64_
  * eigenvalue is clearly negative (K is not PSD). */
 wick_status ex_sqrt_psd(const double *K, size_t n, double *F);
 
-/* The MLP of SPEC §1 in float64 with hidden and output width n (n_0 = n0),
+/* The MLP of docs/theory.md §1 in float64 with hidden and output width n (n_0 = n0),
  * weights drawn as wick_ensemble_run draws them for network k.  Raw standard
  * normals: W^(l) = sqrt(C_W/n_{l-1}) * raw, b^(l) = sqrt(C_b) * raw.  The
  * layer-l stream holds W (row-major [n_l, n_{l-1}]) then b. */

@@ -1,4 +1,4 @@
-/* fit.c — the straight-line fit of the aspect-ratio law (SPEC §6): the
+/* fit.c — the straight-line fit of the aspect-ratio law (docs/theory.md §6): the
  * normalised deviation from Gaussianity against L/n. */
 #include "experiments.h"
 #include <math.h>

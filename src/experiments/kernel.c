@@ -1,5 +1,5 @@
 /* kernel.c — infinite-width predictions on a data set: NNGP posterior mean
- * (SPEC §8) and the frozen-NTK trained network (SPEC §9), through the theory
+ * (docs/theory.md §8) and the frozen-NTK trained network (docs/theory.md §9), through the theory
  * engine's Gram flow and solves.  Nothing here re-implements a flow: this
  * file assembles input Grams, calls wick_gram_flow, and hands the last
  * layer's blocks to wick_gp_posterior. */
@@ -88,7 +88,7 @@ wick_status wick_kernel_predict(const wick_kernel_hyper *h, const double *xA, co
             goto out;
         if (gp_mean && nb) memcpy(gp_mean + b0 * nout, mb, sizeof(double) * nb * nout);
         if (want_ntk && nb) {
-            /* t -> infinity: E[z_B] = Theta_BA Theta_AA^-1 y_A (SPEC §9), the GP
+            /* t -> infinity: E[z_B] = Theta_BA Theta_AA^-1 y_A (docs/theory.md §9), the GP
              * posterior formula with Theta in place of K and no noise (a
              * Cholesky solve; wick_gd_predict gives the same, see the tests) */
             if ((st = wick_gp_posterior(T + (L - 1) * m * m, nA, nb, yA, nout, 0.0, mb, NULL, NULL))) {

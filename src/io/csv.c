@@ -1,6 +1,6 @@
 /* csv.c — numeric CSV files and labelled data sets from them.
  *
- * What is accepted (decisions of checklists/bad-inputs.md, CSV section):
+ * What is accepted (decisions of docs/file-formats.md, CSV section):
  *  - fields separated by ',', lines by '\n' or "\r\n";
  *  - a UTF-8 byte-order mark at the start (skipped);
  *  - spaces and tabs around a field (skipped);

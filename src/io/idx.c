@@ -3,7 +3,7 @@
  *
  * IDX: bytes 0,1 are zero, byte 2 the element type, byte 3 the number of
  * dimensions d; then d big-endian u32 sizes; then the elements, big-endian,
- * C order.  Every case of the IDX section of checklists/bad-inputs.md is
+ * C order.  Every case of the IDX section of docs/file-formats.md is
  * refused with a message naming the file.
  *
  * gzip is recognised by its magic bytes (1f 8b), not by the file name, and

@@ -1,5 +1,5 @@
 /* path.c — how src/io opens files given by name, which may come from
- * strangers (checklists/bad-inputs.md, "Every file is untrusted"): inputs
+ * strangers (docs/file-formats.md, "Every file is untrusted"): inputs
  * opened without blocking and refused unless regular files; outputs replaced
  * atomically through a temporary file that nothing planted beforehand can
  * redirect; and an advisory lock for checkpoint paths.

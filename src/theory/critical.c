@@ -1,4 +1,4 @@
-/* critical.c — fixed points, criticality and universality classes (SPEC §4). */
+/* critical.c — fixed points, criticality and universality classes (docs/theory.md §4). */
 #include "theory.h"
 #include <math.h>
 

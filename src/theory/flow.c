@@ -1,5 +1,5 @@
 /* flow.c — the layer-to-layer flows of the infinite-width theory and its
- * 1/n correction: the kernel (SPEC §3), chi_par / chi_perp (§4), the
+ * 1/n correction: the kernel (docs/theory.md §3), chi_par / chi_perp (§4), the
  * four-point vertex (§6) and the NTK (§7), for one input and for Gram
  * matrices, plus the deep linear network's exact finite-width oracle (§5). */
 #include "theory.h"
@@ -133,9 +133,9 @@ wick_status wick_theory_single(const wick_theory_config *c, double q, wick_layer
         return wick_fail(WICK_EINVAL, "theory: input norm q = |x|^2/n0 = %g must be a finite "
                          "non-negative number", q);
     int undefined = c->act.kind == WICK_ACT_PERCEPTRON;
-    double K = cb_at(c, 1) + cw_at(c, 1) * q;   /* SPEC §3 */
-    double Th = lb_at(c, 1) + lw_at(c, 1) * q;  /* SPEC §7 */
-    double V = 0.0;                             /* SPEC §6: V^(1) = 0 */
+    double K = cb_at(c, 1) + cw_at(c, 1) * q;   /* docs/theory.md §3 */
+    double Th = lb_at(c, 1) + lw_at(c, 1) * q;  /* docs/theory.md §7 */
+    double V = 0.0;                             /* docs/theory.md §6: V^(1) = 0 */
     for (int l = 1; l <= c->depth; l++) {
         moments1 m;
         if ((st = get_moments1(c->act, K, &m)))
@@ -357,7 +357,7 @@ wick_status wick_gram_flow_last(const wick_theory_config *c, const double *G0, s
 }
 
 /* ---------------------------------------------------------------------------
- * Four-point vertex, two inputs (SPEC §6)
+ * Four-point vertex, two inputs (docs/theory.md §6)
  * ------------------------------------------------------------------------- */
 
 wick_status wick_vertex2(const wick_theory_config *c, const double G0[4], double *V) {
@@ -455,7 +455,7 @@ wick_status wick_deep_linear(double cw, double K1, int l, size_t n, double *K, d
                          "non-negative", cw, K1);
     if (l < 1 || n < 1)
         return wick_fail(WICK_EINVAL, "deep linear: layer %d, width %zu", l, n);
-    double k = K1 * pow(cw, l - 1);  /* SPEC §5 */
+    double k = K1 * pow(cw, l - 1);  /* docs/theory.md §5 */
     if (K) *K = k;
     if (Ez4) *Ez4 = 3 * k * k * pow(1 + 2.0 / (double)n, l - 1);
     return WICK_OK;

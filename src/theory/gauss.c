@@ -1,5 +1,5 @@
 /* gauss.c — Gaussian expectations <f(z1) g(z2)> over a 2x2 covariance
- * (SPEC §2): Gauss-Hermite nodes, a graded composite Gauss-Legendre rule for
+ * (docs/theory.md §2): Gauss-Hermite nodes, a graded composite Gauss-Legendre rule for
  * large variances and kinked activations, and the closed forms of the
  * scale-invariant class, the perceptron and erf.
  *
@@ -311,7 +311,7 @@ wick_status th_expect1(wick_act act, double K, int nb, const int *b, double *out
 }
 
 /* ---------------------------------------------------------------------------
- * Closed forms (SPEC §2)
+ * Closed forms (docs/theory.md §2)
  * ------------------------------------------------------------------------- */
 
 int th_scale_invariant(wick_act act, double *ap, double *am) {
@@ -475,7 +475,7 @@ wick_status wick_gauss_expect1(wick_act a, int d, int p, double K, double *out) 
     if (st) return st;
     double ap, am;
     if (d == 0 && th_scale_invariant(a, &ap, &am) && (p == 2 || p == 4)) {
-        /* <sigma^2> = A2 K, <sigma^4> = 3 A4 K^2 (SPEC §2) */
+        /* <sigma^2> = A2 K, <sigma^4> = 3 A4 K^2 (docs/theory.md §2) */
         *out = p == 2 ? 0.5 * (ap * ap + am * am) * K
                       : 1.5 * (ap * ap * ap * ap + am * am * am * am) * K * K;
         return WICK_OK;

@@ -1,5 +1,5 @@
 /* learn.c — learning at infinite width: the Gaussian-process posterior
- * (SPEC §8) and gradient descent under the frozen NTK (SPEC §9).  Every
+ * (docs/theory.md §8) and gradient descent under the frozen NTK (docs/theory.md §9).  Every
  * solve goes through a Cholesky factorisation (LAPACKE dpotrf/dpotrs); the
  * finite-t matrix function Theta^-1 [I - (I - eta Theta)^t] through the
  * eigendecomposition (dsyev) that also gives lambda_max for the step check.

@@ -1,5 +1,5 @@
 /* theory.h — private to src/theory: the quadrature engine behind the
- * Gaussian expectations of SPEC §2, shared by the flows and the tests. */
+ * Gaussian expectations of docs/theory.md §2, shared by the flows and the tests. */
 #ifndef WICK_THEORY_H
 #define WICK_THEORY_H
 #include "core/core.h"
@@ -20,7 +20,7 @@ enum {
 typedef struct { int a, b; } th_pair;
 
 /* A test function outside wick_act for the quadrature: erf(z), whose pair
- * expectation has a closed form (SPEC §2).  Only th_expect1/2 accept it. */
+ * expectation has a closed form (docs/theory.md §2).  Only th_expect1/2 accept it. */
 #define TH_ACT_ERF ((wick_act_kind)100)
 
 /* How to integrate: TH_AUTO picks Gauss-Hermite for smooth activations at
@@ -53,7 +53,7 @@ wick_status th_expect1(wick_act act, double K, int nb, const int *b, double *out
 
 /* The scale-invariant class sigma = a+ z (z >= 0), a- z (z < 0): 1 with a+, a-. */
 int th_scale_invariant(wick_act act, double *ap, double *am);
-/* Closed forms (SPEC §2): <sigma sigma> and <sigma' sigma'> for the scale-
+/* Closed forms (docs/theory.md §2): <sigma sigma> and <sigma' sigma'> for the scale-
  * invariant class, <sigma sigma> for the perceptron.  G11 = dG/dK11 (the
  * diagonal variable) for the scale-invariant class. */
 void th_si_pair(double ap, double am, double K11, double K12, double K22, double *ss,
