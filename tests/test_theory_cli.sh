@@ -46,6 +46,12 @@ out=$("$WICK" theory --act tanh --critical --depth 4)
 printf '%s\n' "$out" | grep -q "power law: K(l) ~ 0.5 \* l^-1" && ok "tanh power law printed" || bad "tanh power law: $out"
 j=$("$WICK" theory --act relu --critical --depth 5 --json | tail -n 1)
 jcheck "relu: per-layer K, chi, V = 5(l-1)K^2, ntk" "$j" "len(j['K']) == 5 and all(abs(k - 2) < 1e-12 for k in j['K']) and all(abs(c - 1) < 1e-12 for c in j['chi_par'] + j['chi_perp']) and all(abs(j['V'][l] - 5 * l * 4) < 1e-9 for l in range(5)) and len(j['ntk']) == 5"
+# the order-1/n tensors (docs/theory-finite-width.md): ReLU at criticality, K = 2, lambda = 1,
+# by the recursions: A = 13, 61; B = 8, 40; D = 14, 42; F = 8, 24; K1 = Theta1 = 0
+j=$("$WICK" theory --act relu --depth 3 --json | tail -n 1)
+jcheck "relu: order-1/n tensors per layer" "$j" "j['A'] == [0, 13, 61] and j['B'] == [0, 8, 40] and j['D'] == [0, 14, 42] and j['F'] == [0, 8, 24] and j['K1'] == [0, 0, 0] and j['ntk1'] == [0, 0, 0]"
+j=$("$WICK" theory --act tanh --depth 3 --json | tail -n 1)
+jcheck "tanh: K1 first non-zero at layer 3, negative" "$j" "j['K1'][1] == 0 and j['K1'][2] < -0.03 and len(j['F']) == 3"
 j=$("$WICK" theory --act perceptron --depth 3 --json | tail -n 1)
 jcheck "perceptron: derivative quantities are null" "$j" "all(v is None for v in j['chi_par'] + j['chi_perp'] + j['V'] + j['ntk']) and abs(j['K'][1] - 0.5) < 1e-15"
 

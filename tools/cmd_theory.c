@@ -15,7 +15,9 @@ static void usage(FILE *f) {
         "usage: wick theory [FLAGS]\n"
         "Predicts an MLP at initialisation from the effective theory (docs/theory.md): per\n"
         "layer the kernel K, chi_par, chi_perp, the four-point vertex V (shown as V/(n K^2)) and\n"
-        "the NTK.\n\n"
+        "the NTK; for one input also the order-1/n tensors (docs/theory-finite-width.md): the\n"
+        "kernel's and NTK's 1/n shifts K1, Theta1, the NTK's variance A, B and its correlation\n"
+        "with the preactivations D, F (JSON keys K1, ntk1, A, B, D, F; index l-1 is layer l).\n\n"
         "  --act NAME        activation (default relu): perceptron, sigmoid, tanh, sin, linear,\n"
         "                    relu, leaky_relu[:slope] (slope default 0.01), softplus, swish, gelu\n"
         "  --cb X            bias variance C_b (default: the critical value, else 0)\n"
@@ -131,6 +133,7 @@ int cmd_theory(int argc, char **argv) {
     double *Tg = n > 1 && !undefined ? malloc(sizeof(double) * L * n * n) : NULL;
     double *V2 = n == 2 && !undefined ? malloc(sizeof(double) * L * 16) : NULL;
     json_t *root = NULL;
+    wick_layer_finite *fin = NULL;
     if (!per || (n > 1 && (!Kg || (!undefined && !Tg))) || (n == 2 && !undefined && !V2)) {
         fprintf(stderr, "wick theory: out of memory for %zu inputs\n", n);
         ret = EXIT_FAIL;
@@ -145,6 +148,15 @@ int cmd_theory(int argc, char **argv) {
     if (V2) {
         double g[4] = {G0[0], G0[1], G0[2], G0[3]};
         if ((st = wick_vertex2(&cfg, g, V2))) { ret = cli_fail("theory", st); goto done; }
+    }
+    /* the order-1/n tensors of one input (docs/theory-finite-width.md) */
+    if (n == 1 && !undefined) {
+        if (!(fin = calloc(L, sizeof *fin))) {
+            fprintf(stderr, "wick theory: out of memory\n");
+            ret = EXIT_FAIL;
+            goto done;
+        }
+        if ((st = wick_theory_finite(&cfg, G0[0], fin))) { ret = cli_fail("theory", st); goto done; }
     }
 
     /* ---- readable output ---- */
@@ -177,6 +189,18 @@ int cmd_theory(int argc, char **argv) {
                 fmt(b4, sizeof b4, o->K > 0 ? o->V / ((double)width * o->K * o->K) : NAN);
                 fmt(b5, sizeof b5, o->ntk);
                 printf("%6zu %16s %16s %16s %16s %16s\n", l + 1, b1, b2, b3, b4, b5);
+            }
+        }
+        if (fin) {
+            printf("order 1/n, each a coefficient of 1/n_{l-1}: E[zz] = K + K1/n, E[H] = Theta + "
+                   "Theta1/n,\nVar(H_ii) = (A + 2B)/n, Var(H_ij) = B/n, E[dH_ii z_j z_j] = D/n, "
+                   "E[H_ij z_i z_j] = F/n\n");
+            printf("%6s %14s %14s %14s %14s %14s %14s\n", "layer", "K1", "Theta1", "A", "B", "D",
+                   "F");
+            for (size_t l = 0; l < L; l++) {
+                const wick_layer_finite *o = fin + l;
+                printf("%6zu %14.7g %14.7g %14.7g %14.7g %14.7g %14.7g\n", l + 1, o->K1, o->ntk1,
+                       o->A, o->B, o->D, o->F);
             }
         }
         if (n > 1) {
@@ -263,10 +287,23 @@ int cmd_theory(int argc, char **argv) {
         json_object_set_new(root, "chi_perp", jq);
         json_object_set_new(root, "V", jV);
         json_object_set_new(root, "ntk", jT);
+        if (fin) {
+            /* one array per tensor, index l-1 holding layer l (as K, V, ntk) */
+            static const char *keys[6] = {"K1", "ntk1", "A", "B", "D", "F"};
+            for (int k = 0; k < 6; k++) {
+                json_t *arr = json_array();
+                for (size_t l = 0; l < L; l++) {
+                    const wick_layer_finite *o = fin + l;
+                    double v[6] = {o->K1, o->ntk1, o->A, o->B, o->D, o->F};
+                    json_array_append_new(arr, cli_jnum(v[k]));
+                }
+                json_object_set_new(root, keys[k], arr);
+            }
+        }
         if (cli_write_json(stdout, "theory", root, 17)) { ret = EXIT_FAIL; goto done; }
     }
 done:
     json_decref(root);
-    free(per); free(Kg); free(Tg); free(V2); free(G0);
+    free(per); free(Kg); free(Tg); free(V2); free(G0); free(fin);
     return ret;
 }
