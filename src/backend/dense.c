@@ -22,33 +22,14 @@ struct wick_dense {
     char desc[96];
 };
 
-/* The measured rule: bench/gemm on the 2-core AMD EPYC (Zen 3, AVX2) box,
- * oneDNN 2.6.3 (inner product = its jit gemm for plain layouts), OpenBLAS
- * 0.3.21 (OpenMP build), 1 thread, batch 128, best of 9 samples, GFLOP/s
- * OpenBLAS / oneDNN (bench/README.md has the whole table, 1 and 2 threads,
- * batch 32/128/512):
- *
- *   forward (oneDNN fuses bias + ReLU; OpenBLAS needs two more passes):
- *     784->512 87/90  512->512 88/92  512->10 41/50  128->128 75/92
- *     256->256 83/93  1024->512 86/82  (OpenBLAS ahead only within noise)
- *   weight gradient dW = dy^T x:
- *     oneDNN ahead: 784->512 83/93  640->512 84/93  1024->512 74/85
- *                   512->1024 83/89  512->10 38/59  128->128 76/81
- *     OpenBLAS ahead: 512->512 83/62  256->512 81/62  500->512 80/61
- *                   520->512 83/73  512->256 81/63  512->128 79/66
- *                   512->64 74/61  256->256 81/70  (384->384 83/82)
- *   input gradient dx = dy W:
- *     OpenBLAS ahead when in is a multiple of 512 (the rows of W and dx
- *     are a multiple of 2 KiB apart; oneDNN's kernel suffers, OpenBLAS's
- *     packing does not): 512->512 79/57  1024->512 75/43  512->1024 89/63
- *     512->256 86/67  512->128 81/73  512->64 72/64  2048->256 86/46
- *     oneDNN ahead otherwise: 500->512 87/91  520->512 87/95  256->256 86/94
- *     128->128 79/96, and for tiny out (K = out): 512->10 32/70.
- *
- * Two threads (noisier: the machine is shared) agree where measured cleanly,
- * e.g. batch 128: forward 784->512 115/164, 512->512 131/147; weight
- * gradient 512->512 150/120, 128->128 62/96.  The rule is the simplest that
- * matches these cells; shapes far from them fall to oneDNN. */
+/* The rule is the simplest that matches bench/gemm's table of every product
+ * of the benchmark nets (bench/README.md, "Per-product table" and "Extra
+ * shapes"): oneDNN for the forward (it fuses bias + ReLU, where OpenBLAS
+ * needs two more passes) and for shapes far from those measured; OpenBLAS
+ * for the weight gradient of 256..520 inputs into 64..512 outputs, and for
+ * the input gradient when the input width is a multiple of 512 (the rows of
+ * W and dx are then a multiple of 2 KiB apart, which oneDNN's kernel suffers
+ * and OpenBLAS's packing does not). */
 static wick_lib pick(int prod, int batch, int in, int out) {
     (void)batch;   /* batch 32 and 512 agree with 128 (bench/README.md) */
     switch (prod) {

@@ -9,10 +9,10 @@
  * Blocking: p in blocks of at most KC so that one 16-column panel of B
  * (KC x 64 bytes, 25 KiB of L1's 32) stays in L1 while the tiles of a block
  * of at most MC rows of A pass over it; that block of A (MC x KC, 184 KiB)
- * stays in L2 while every panel of B passes.  (KC = 392 rather than 256:
- * the 784-wide first layer's forward in 2 blocks rather than 4, a step 1%
- * faster in two runs of bench/step_ab.sh; 128 was 4% slower.  Without MC, a
- * 512-row A streamed from L3 once per panel: batch 512 ran 12% slower.)
+ * stays in L2 while every panel of B passes.  KC = 392 takes the 784-wide
+ * first layer's forward in 2 blocks, and MC keeps a 512-row A from streaming
+ * from L3 once per panel (both measured: bench/README.md, "Kept after
+ * step_ab").
  * Edges: m by tiles of 1..6 rows (each a compile-time instance of the same
  * body), n by masked loads and stores.
  * The p loop of full tiles in the two layouts the chain uses is in
@@ -76,11 +76,9 @@ TGT INLINE void store_row(float *ci, __m256 x0, __m256 x1, __m256i m0, __m256i m
  * as memory operands of the FMAs (47 loads for 48 FMAs).  Here a trip of
  * four steps is 87 instructions (two for a prefetch of the next panel, see
  * wick_kern_gemm) with 32 loads for 48 FMAs, A's and B's addresses constant
- * offsets from a few pointers.  Measured on 2 threads beside the C loop
- * (bench/kern_ab.sh, bench/README.md): +6-8% on the forward's products, +5%
- * on the weight gradient's.  The epilogue in assembly, rather than the sums
- * stored to acc and reloaded by the C code, gained 2% on each product and 1%
- * a step (bench/kern_ab.sh, bench/step_ab.sh, 150 windows each). */
+ * offsets from a few pointers.  The loop and its epilogue in assembly are
+ * faster than gcc's loop on every product of the chain (bench/README.md,
+ * "The kernel's loop in assembly"). */
 #define F6(C0, C1)                                                                           \
     "vfmadd231ps %%ymm12, %%ymm14, %%ymm" C0 "\n\tvfmadd231ps %%ymm13, %%ymm14, %%ymm" C1 "\n\t"
 #define BCAST(ADDR, R) "vbroadcastss " ADDR ", %%ymm" R "\n\t"
@@ -312,13 +310,11 @@ TGT void wick_kern_gemm(int m, int n, int k, const float *A, ptrdiff_t rsa, ptrd
                 /* Each trip of a full tile's loop also prefetches (into L2)
                    one row of the next panel of this block, tile t from row
                    t x trips on, so that the tiles together fetch it while
-                   this panel is computed.  Without it the first tile of a
-                   panel waits on L3 for each of its rows (the packed W of
-                   the forward is 50 KiB a panel apart per block, a jump the
-                   hardware prefetcher does not follow): +2.7% on the
-                   forward's and the weight gradient's products in
-                   bench/kern_ab.sh; step time -0.5% and -3.3% in two runs
-                   of bench/step_ab.sh (150 block pairs each).
+                   this panel is computed; otherwise the first tile of a
+                   panel waits on L3 for each of its rows, the packed W's
+                   panels being 50 KiB apart, a jump the hardware
+                   prefetcher does not follow (bench/README.md, "The next
+                   panel of B, prefetched").
                    A prefetch past the end of B is harmless (it never
                    faults). */
                 const float *bn = j0 + NR < n ? bp + bpanel : bp;
@@ -521,9 +517,9 @@ TGT5 static void gemm5(int m, int n, int k, const float *A, ptrdiff_t rsa, ptrdi
                        step of p; past the last column tile, the next
                        block of p's first panels.  In a step the packed
                        weights come from L3, where the previous step's
-                       packing left them: one tile ahead made a step 6.5%
-                       faster than none, and four plus the next block's
-                       another 6.6% (bench/step_ab.sh, Xeon). */
+                       packing left them, and four tiles ahead hide that
+                       wait better than one (bench/README.md, "6 December:
+                       a Xeon with AVX-512"). */
                     const int jt = j0 + 32 * (1 + t / 2) + 16 * (t & 1);
                     const float *pf = NULL;
                     if (t < 8 && jt < n) pf = B + (jt / 16) * bpanel + (ptrdiff_t)k0 * ldb;

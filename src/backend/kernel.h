@@ -3,8 +3,9 @@
  * itself and calls this from inside its one parallel region.
  *
  * Why its own: inside that region a library's sgemm packs both operands on
- * every call, so each thread repacked every W twice per step (12% of a step
- * in the profile, bench/README.md).  Here the weights are packed once per
+ * every call, so each thread would repack every W twice per step, a large
+ * share of the step (bench/README.md, "wick's own kernel").  Here the
+ * weights are packed once per
  * step into the two panel layouts below, shared by the threads, and the
  * activations need no packing: the micro-kernel broadcasts A's entries from
  * any strided layout and reads B as 16-wide rows.

@@ -11,8 +11,9 @@
  * does its share instead of waiting for it).  Every product is wick's own
  * single-threaded kernel (backend/kernel.c).
  *
- *   forward        rows of the batch per item (row_cut: 3/8 of it, then
- *                  smaller ones), each through every layer, the loss, dz of
+ *   forward        rows of the batch per item (row_cut: T large items,
+ *                  together 3/4 of it, then T smaller ones), each through
+ *                  every layer, the loss, dz of
  *                  the logits and, rows being independent there, the top
  *                  layer's input gradient and the activation derivative
  *                  below it (dz of layer L-2)
@@ -21,7 +22,8 @@
  *                  so that the phase ends evenly; the top layer's phase is
  *                  its dW item(s) alone, with no barrier after it, since
  *                  nothing below waits on them)
- *                    dW:  48 rows of dW_l = dz_l^T x_{l-1} and db_l, then
+ *                    dW:  CHUNK..CHUNK_MAX rows of dW_l = dz_l^T x_{l-1} and
+ *                         db_l, then
  *                         the optimiser on those rows of W_l and b_l, then
  *                         those rows packed for the next step (grad, W and
  *                         state still in L2)
@@ -72,10 +74,10 @@ const wick_chain_profile *wick_chain_profile_totals(void) { return &profile; }
  * threads).  The chunk's gradient is still in L2 when the optimiser reads
  * it, and W's rows when they are packed.  With a large L2 the items grow to
  * CHUNK_MAX rows, as long as a chunk's gradient fills at most a quarter of
- * it: each column tile of the input then serves more row tiles.  On a Zen 3
- * (512 KiB L2) that keeps 48 rows (96 measured no faster); on a Xeon with
- * 2 MiB, 128 rows made a step 2.5% faster than 48 (build-prof/bench/steptime,
- * 2.04 vs 2.09 ms).  Columns per dx item: two panels of the packed W. */
+ * it: each column tile of the input then serves more row tiles, which is
+ * faster with a 2 MiB L2 and changes nothing with 512 KiB (bench/README.md,
+ * "6 December: a Xeon with AVX-512").  Columns per dx item: two panels of
+ * the packed W. */
 #define CHUNK 48
 #define CHUNK_MAX 128
 #define DXCOLS 32
@@ -222,12 +224,11 @@ void wick_chain_free(wick_chain *c) {
 
 /* Forward items for T threads: T large ones (3/4 of the batch) taken first,
  * then T small ones, which the threads take as they come free, so that a
- * thread slowed by a neighbour does less.  (In a quiet window it is level
- * with one item a thread: bench/step_ab.sh, 0.9986; the 5% gain first
- * measured came from separate runs, bench/README.md.)  Each item streams all
- * of the packed W, so items are few (six equal ones: 8% slower a step), and below
- * 48 rows a thread, one item each (batch 32 was slower split).  Start of
- * item i, at a multiple of the kernel's 6-row tile where possible. */
+ * thread slowed by a neighbour does less (in a quiet window it is level with
+ * one item a thread).  Each item streams all of the packed W, so items are
+ * few, and below 48 rows a thread each takes one (bench/README.md, "The
+ * forward's items").  Start of item i, at a multiple of the kernel's 6-row
+ * tile where possible. */
 static int row_cut(int B, int T, int i) {
     if (i >= forward_items(B, T)) return B;
     /* T equal items after `start` rows, or all of them when there are only T */
@@ -267,7 +268,7 @@ static double forward_rows(wick_chain *c, const float *X, const int32_t *Y, cons
         size_t i = idx ? idx[r] : first + r;
         /* the rows are scattered over the data set, each read from memory:
            ask for the one GATHER_AHEAD rows on while this one is copied
-           (without it the gather was 70 us of a 2.1 ms step on a Xeon) */
+           (bench/README.md, "6 December: a Xeon with AVX-512") */
         if (idx && r + GATHER_AHEAD < r1) {
             const char *ahead = (const char *)(X + (size_t)idx[r + GATHER_AHEAD] * D);
             for (size_t o = 0; o < D * sizeof *X; o += 64) __builtin_prefetch(ahead + o, 0, 3);

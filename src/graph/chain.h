@@ -17,7 +17,8 @@ void wick_chain_free(wick_chain *c);
 /* Applies the optimiser to elements [lo, hi) of parameter p, whose gradient
  * in those elements is final: value is the whole tensor, grad[0 .. hi - lo)
  * the gradient of those elements only (a weight's is never stored whole: it
- * is computed 48 rows at a time into a scratch block that stays in L2); called
+ * is computed 48 to 128 rows at a time into a scratch block that stays in
+ * L2); called
  * from several threads at once, on disjoint ranges.  It must not take the
  * value through wick_graph_value (that would mark the weights as written
  * from outside and force a repack every step). */

@@ -37,7 +37,7 @@ static inline int nn_tensor_index(const struct wick_mlp *m, wick_node n) {
 
 /* wick_opt_update_range with the gradient of elements [lo, hi) only:
  * grad_span[0] is element lo's (the chain executor keeps a weight's gradient
- * 48 rows at a time, in a scratch block that stays in L2). */
+ * 48 to 128 rows at a time, in a scratch block that stays in L2). */
 void wick_opt_update_span(wick_opt *o, int i, float *param, const float *grad_span, double lr,
                           size_t lo, size_t hi);
 
