@@ -37,7 +37,16 @@ endif
 # loops over sqrtf, expf, tanhf can vectorise.
 ALLFLAGS := -std=c11 $(WARN) $(CFLAGS) -fno-math-errno -fopenmp -fPIC -fvisibility=hidden
 
-SRC      := $(sort $(wildcard src/*/*.c))
+# src/dist/ (MPI data parallelism) goes into the wick program only: libwick
+# needs no MPI runtime (docs/distributed.md).  Without Open MPI's headers it
+# builds as a stub that says so when started by mpirun.
+SRC      := $(sort $(filter-out src/dist/%,$(wildcard src/*/*.c)))
+DISTOBJ  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard src/dist/*.c))
+MPI_CFLAGS := $(shell pkg-config --cflags ompi-c 2>/dev/null)
+MPI_LIBS   := $(shell pkg-config --libs ompi-c 2>/dev/null)
+ifeq ($(MPI_LIBS),)
+  MPI_CFLAGS := -DWICK_NO_MPI
+endif
 OBJ      := $(SRC:%.c=$(BUILD)/%.o)
 TOOLSRC  := $(sort $(wildcard tools/*.c))
 TOOLOBJ  := $(TOOLSRC:%.c=$(BUILD)/%.o)
@@ -56,6 +65,10 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALLFLAGS) -MMD -MP -c $< -o $@
 
+$(BUILD)/src/dist/%.o: src/dist/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(MPI_CFLAGS) $(ALLFLAGS) -MMD -MP -c $< -o $@
+
 $(BUILD)/libwick.a: $(OBJ)
 	@rm -f $@
 	ar rcs $@ $^
@@ -63,8 +76,8 @@ $(BUILD)/libwick.a: $(OBJ)
 $(BUILD)/libwick.so: $(OBJ)
 	$(CC) -shared -fopenmp $(LDFLAGS) -Wl,-soname,libwick.so.0 -o $@ $^ $(LIBS)
 
-$(BUILD)/wick: $(TOOLOBJ) $(BUILD)/libwick.a
-	$(CC) -fopenmp $(LDFLAGS) -o $@ $(TOOLOBJ) $(BUILD)/libwick.a $(LIBS)
+$(BUILD)/wick: $(TOOLOBJ) $(DISTOBJ) $(BUILD)/libwick.a
+	$(CC) -fopenmp $(LDFLAGS) -o $@ $(TOOLOBJ) $(DISTOBJ) $(BUILD)/libwick.a $(LIBS) $(MPI_LIBS)
 
 # Tests link the static library, so they may call internal functions too.
 $(BUILD)/tests/%: tests/%.c $(TESTLIB) $(BUILD)/libwick.a
@@ -101,4 +114,4 @@ clean:
 	rm -rf $(BUILD)
 
 .PHONY: all test bench install clean wick.pc
--include $(OBJ:.o=.d) $(TOOLOBJ:.o=.d)
+-include $(OBJ:.o=.d) $(TOOLOBJ:.o=.d) $(DISTOBJ:.o=.d)

@@ -715,6 +715,28 @@ typedef struct {
                                    [-rotate, rotate] degrees, bilinear; 0: off */
 } wick_augment;
 
+/* Data-parallel training across processes.  The library needs no MPI: the
+ * wick program fills this from src/dist/ (Open MPI) and the trainer calls it.
+ * This process is `rank` of `ranks`; it takes rows [R r / K, R (r + 1) / K)
+ * of every global batch of R rows (the single-process data order), and the
+ * callbacks combine its results with the other ranks'.  Every call is
+ * collective: each rank makes the same calls in the same order
+ * (docs/distributed.md). */
+typedef struct {
+    int rank, ranks;
+    void *user;
+    /* x[0..n) replaced by its sum over the ranks, the same bits on each */
+    wick_status (*sum)(void *user, double *x, int n);
+    /* parameter tensor i's gradient (n floats) is final on this rank: begin
+       replacing grad by the sum over ranks of weight * grad (the rank's share
+       of the global batch); may return before that is done.  Every tensor
+       comes exactly once per step; weight 0: a rank without rows this step
+       (grad is then not read) */
+    wick_status (*grad_start)(void *user, int i, float *grad, size_t n, double weight);
+    /* every gradient of the step summed */
+    wick_status (*grad_finish)(void *user);
+} wick_collective;
+
 typedef struct {
     int epochs, batch;
     uint64_t seed;
@@ -738,6 +760,8 @@ typedef struct {
                                           (Goodfellow et al., alg. 7.3): stop after the first epoch
                                           whose validation loss is <= this (0: off) */
     int general_executor;              /* 1: no fast path, op by op (tests compare the two) */
+    const wick_collective *coll;       /* data parallelism across processes; NULL: this process alone.
+                                          batch is the global batch; only rank 0 should checkpoint */
     void (*on_step)(void *user, long step, int epoch, int batch_in_epoch, int batches, double loss);
     void (*on_epoch)(void *user, const wick_epoch_report *r);
     void *user;

@@ -5,7 +5,7 @@
 #   scripts/setup.sh --bench  also what bench/ links beside wick (libxsmm) and Debian's torch
 set -eu
 pkgs="build-essential libopenblas-dev libopenblas-openmp-dev liblapacke-dev libdnnl-dev zlib1g-dev libjansson-dev
-      gnuplot-nox dataset-fashion-mnist"
+      gnuplot-nox dataset-fashion-mnist pkg-config libopenmpi-dev openmpi-bin"   # Open MPI: mpirun -np K wick train
 [ "${1:-}" = "--test" ] && pkgs="$pkgs python3-torch python3-numpy locales clang libomp-14-dev"   # locales: the CSV test under de_DE
 [ "${1:-}" = "--bench" ] && pkgs="$pkgs libxsmm-dev python3-torch python3-numpy"
 missing=""

@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "core/core.h"
 #include "core/cnum.h"
+#include "dist/dist.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -247,6 +248,8 @@ static void usage_train(FILE *f) {
 "  --ensemble K           bagging: K nets, each on a bootstrap resample (seed + k), their\n"
 "                         probabilities averaged; --out P writes P's stem.k.safetensors  [1]\n"
 "  --bagging KIND         bootstrap | seeds (the whole training set, only the seed differs)  [bootstrap]\n"
+"  --hogwild T            T threads of lock-free asynchronous SGD on shared weights, each its\n"
+"                         own batches (not reproducible; docs/distributed.md)  [off]\n"
 "  --diverge-factor X     stop when a loss exceeds X times the first [1e4]\n"
 "Output\n"
 "  --out FILE             the trained model (safetensors, PyTorch state_dict names);\n"
@@ -271,7 +274,7 @@ enum {
     O_SCHED, O_GAMMA, O_STEP_SIZE, O_FLOOR, O_PPAT, O_FACTOR, O_BATCH, O_EPOCHS, O_MAX_STEPS, O_SEED,
     O_SHUFFLE, O_THREADS, O_PATIENCE, O_DIVERGE, O_OUT, O_CKPT, O_CKPT_STEPS, O_RESUME, O_LOG,
     O_LOG_STEPS, O_PLOT, O_JSON, O_QUIET, O_HELP, O_MODEL, O_LOGITS, O_ACT_L1, O_CLIP_VALUE, O_CLIP_NORM,
-    O_MAX_NORM, O_SHIFT, O_FLIP, O_ROTATE, O_SECOND, O_ENSEMBLE, O_BAGGING
+    O_MAX_NORM, O_SHIFT, O_FLIP, O_ROTATE, O_SECOND, O_ENSEMBLE, O_BAGGING, O_HOGWILD
 };
 
 static const struct option train_opts[] = {
@@ -292,6 +295,7 @@ static const struct option train_opts[] = {
     {"act-l1", 1, 0, O_ACT_L1}, {"clip-value", 1, 0, O_CLIP_VALUE}, {"clip-norm", 1, 0, O_CLIP_NORM},
     {"max-norm", 1, 0, O_MAX_NORM}, {"shift", 1, 0, O_SHIFT}, {"flip", 0, 0, O_FLIP}, {"rotate", 1, 0, O_ROTATE},
     {"second-round", 1, 0, O_SECOND}, {"ensemble", 1, 0, O_ENSEMBLE}, {"bagging", 1, 0, O_BAGGING},
+    {"hogwild", 1, 0, O_HOGWILD},
     {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
 
 /* Prints the test report: accuracy, per-class metrics, confusion matrix. */
@@ -530,6 +534,103 @@ static int run_ensemble(const ens_opts *o) {
     return rc;
 }
 
+/* ---- data parallel (src/dist/) ----------------------------------------- */
+
+/* The start-up check: every rank got here, with the same build, data,
+ * configuration and initial weights. */
+static wick_status dist_agree(wick_dist *d, const wick_dataset *train, const wick_dataset *val, wick_mlp *m,
+                              const wick_train_config *tc, const wick_mlp_config *mc) {
+    char cfg[1024];
+    snprintf(cfg, sizeof cfg, "epochs %d batch %d seed %llu shuffle %d opt %d %.17g %d %.17g %.17g %.17g %.17g %.17g "
+             "sched %d %.17g %d %.17g %.17g %d %d %.17g %.17g patience %d max_steps %ld clip %.17g %.17g %.17g "
+             "smoothing %.17g loss %d augment %d %d %.17g ckpt_steps %d",
+             tc->epochs, tc->batch, (unsigned long long)tc->seed, tc->shuffle, tc->opt.kind, tc->opt.momentum,
+             tc->opt.nesterov, tc->opt.beta1, tc->opt.beta2, tc->opt.eps, tc->opt.weight_decay, tc->opt.l1,
+             tc->sched.kind, tc->sched.lr0, tc->sched.step_size, tc->sched.gamma, tc->sched.floor, tc->sched.epochs,
+             tc->sched.patience, tc->sched.factor, tc->sched.threshold, tc->patience, tc->max_steps,
+             tc->clip_value, tc->clip_norm, tc->max_norm, mc->smoothing, (int)mc->loss, tc->augment.shift,
+             tc->augment.flip, tc->augment.rotate, tc->checkpoint_steps);
+    return wick_dist_agree(d, WICK_OK, train, val, m, cfg);
+}
+
+/* ---- Hogwild (src/dist/hogwild.c) ------------------------------------- */
+
+typedef struct {
+    const wick_spec *spec;
+    const wick_mlp_config *mc;
+    int batch;
+} model_maker;
+
+static wick_status make_model(void *user, wick_mlp **out) {
+    const model_maker *k = user;
+    return k->spec ? wick_net_new(out, k->spec, k->mc, WICK_DT_F32, k->batch)
+                   : wick_mlp_new(out, k->mc, WICK_DT_F32, k->batch);
+}
+
+/* wick train --hogwild T: the run, the test set, the model file, the report. */
+static int run_hogwild(wick_mlp *m, const wick_spec *spec, const wick_mlp_config *mc, const wick_dataset *train,
+                       const wick_dataset *val, const wick_dataset *test, const wick_train_config *tc, int threads,
+                       progress *p, const char *out, int json, int fmnist) {
+    model_maker k = {spec, mc, tc->batch};
+    wick_hogwild_totals tot;
+    wick_metrics *mt = NULL;
+    double test_loss = NAN;
+    if (!p->quiet)
+        fprintf(stderr, "hogwild: %d threads, each its own batches of %d, lock-free updates | seed %llu | "
+                "%zu train, %zu val\n", threads, tc->batch, (unsigned long long)tc->seed, train->n,
+                val ? val->n : 0);
+    install_signals();
+    p->t_epoch = now();
+    wick_status s = wick_hogwild_train(m, train, val, tc, threads, make_model, &k, &tot);
+    if (p->bar) fprintf(stderr, "\r\033[K");
+    if (s == WICK_OK && test) s = wick_evaluate(m, test, &mt, &test_loss);
+    if (s == WICK_OK && out) s = wick_mlp_save(m, out);
+    if (s != WICK_OK) return cli_fail("train", s);
+    double sps = tot.seconds > 0 ? tot.samples / tot.seconds : 0;
+    if (mt) {
+        printf("test accuracy %.4f (%zu samples), test loss %.4f\n", mt->accuracy, test->n, test_loss);
+        print_report(mt, fmnist);
+    }
+    printf("training (hogwild, %d threads): %ld steps in %.2f s, %.0f samples/s\n", threads, tot.steps,
+           tot.seconds, sps);
+    if (out) printf("model written to %s\n", out);
+    if (json) {
+        json_t *o = json_pack("{s:s, s:i, s:I, s:f, s:f, s:O}", "command", "train", "hogwild", threads, "steps",
+                              (json_int_t)tot.steps, "train_seconds", tot.seconds, "samples_per_s", sps,
+                              "epochs", p->reports);
+        if (mt) {
+            json_object_set_new(o, "test_acc", json_real(mt->accuracy));
+            json_object_set_new(o, "test_loss", json_real(test_loss));
+        }
+        cli_write_json(stdout, "train", o, 9);
+        json_decref(o);
+    }
+    wick_metrics_free(mt);
+    return EXIT_OK;
+}
+
+/* A failure under mpirun.  Before the start-up check: this rank's status
+ * joins the check, so every rank ends saying which rank failed and why.
+ * After it: a diverged or interrupted run is every rank's decision (the loss
+ * and the stop request are summed), so the job ends normally; anything else
+ * happened on this rank alone and ends the job (MPI_Abort), since the others
+ * wait for it in a sum. */
+static int dist_fail(wick_dist *d, wick_status s, int agreed) {
+    int r = wick_dist_rank(d);
+    if (agreed == 1) return r == 0 ? cli_fail("train", s) : EXIT_FAIL;
+    if (!agreed) {
+        char mine[700];
+        snprintf(mine, sizeof mine, "%s", wick_last_error());
+        wick_status all = wick_dist_agree(d, s, NULL, NULL, NULL, "");
+        if (s != WICK_OK && r > 0) fprintf(stderr, "wick train: rank %d: %s\n", r, mine);
+        return r == 0 ? cli_fail("train", all) : EXIT_FAIL;
+    }
+    if (s == WICK_EDIVERGED || s == WICK_EINTERRUPTED) return r == 0 ? cli_fail("train", s) : EXIT_FAIL;
+    fprintf(stderr, "wick train: rank %d of %d: %s; ending the job\n", r, wick_dist_ranks(d), wick_last_error());
+    wick_dist_abort(d, EXIT_FAIL);
+    return EXIT_FAIL;
+}
+
 int cmd_train(int argc, char **argv) {
     data_opts d = {FMNIST_DIR, NULL, NULL, 0};
     wick_mlp_config mc;
@@ -554,6 +655,7 @@ int cmd_train(int argc, char **argv) {
     int json = 0, quiet = 0, c, val_given = 0;
     int second = 0, bootstrap = 1;   /* second round: 0 off, 1 retrain, 2 continue */
     long ensemble = 1;
+    long hogwild = 0;   /* --hogwild T: T threads (docs/distributed.md) */
     optind = 1;
     opterr = 0;   /* cli_bad_flag says it in one line */
     while ((c = getopt_long(argc, argv, "", train_opts, NULL)) != -1) {
@@ -586,6 +688,7 @@ int cmd_train(int argc, char **argv) {
             else if (!strcmp(optarg, "continue")) second = 2;
             else { fprintf(stderr, "wick train: --second-round is retrain or continue, not '%s'\n", optarg); return EXIT_USAGE; }
             break;
+        case O_HOGWILD: if (!cli_int("--hogwild", optarg, 1, 256, &hogwild)) return EXIT_USAGE; break;
         case O_ENSEMBLE: if (!cli_int("--ensemble", optarg, 1, 64, &ensemble)) return EXIT_USAGE; break;
         case O_BAGGING:
             if (!strcmp(optarg, "bootstrap")) bootstrap = 1;
@@ -703,6 +806,32 @@ int cmd_train(int argc, char **argv) {
     else if (sk == WICK_SCHED_EXP) tc.sched.gamma = 0.95;
     if (tc.opt.kind != WICK_OPT_SGD) tc.opt.momentum = 0;
 
+    /* started by mpirun: data parallel across the ranks (docs/distributed.md) */
+    wick_dist *dist = NULL;
+    int dist_agreed = 0;   /* the start-up check: 0 not yet, 1 failed (on every rank), 2 passed */
+    if (hogwild) {
+        const char *no = tc.checkpoint || resume ? "--checkpoint and --resume" : ensemble > 1 ? "--ensemble"
+                         : second ? "--second-round" : tc.patience ? "--patience"
+                         : tc.clip_value > 0 || tc.clip_norm > 0 || tc.max_norm > 0 ? "clipping and --max-norm"
+                         : tc.augment.shift || tc.augment.flip || tc.augment.rotate > 0 ? "augmentation"
+                         : wick_dist_launched() ? "mpirun" : NULL;
+        if (no) { fprintf(stderr, "wick train: --hogwild does not combine with %s\n", no); return EXIT_USAGE; }
+    }
+    if (wick_dist_launched()) {
+        const char *no = ensemble > 1 ? "--ensemble" : second ? "--second-round" : NULL;
+        if (no) { fprintf(stderr, "wick train: %s does not run under mpirun\n", no); return EXIT_USAGE; }
+        if (wick_dist_init(&dist)) { fprintf(stderr, "wick train: %s\n", wick_last_error()); return EXIT_FAIL; }
+        if (wick_dist_rank(dist) > 0) {   /* rank 0 reports and writes files; the others compute */
+            quiet = 1;
+            json = 0;
+            out = tc.checkpoint = log_path = steps_path = plot = NULL;
+            if (!freopen("/dev/null", "w", stdout)) stdout = stderr;
+        }
+        if (threads == 0 && !getenv("OMP_NUM_THREADS")) {   /* the host's cores shared among its ranks */
+            long n = sysconf(_SC_NPROCESSORS_ONLN) / wick_dist_local_ranks(dist);
+            threads = n > 1 ? n : 1;
+        }
+    }
     wick_set_threads((int)threads);
     wick_status s;
     wick_dataset *all = NULL, *train = NULL, *valset = NULL, *test = NULL;
@@ -757,8 +886,21 @@ int cmd_train(int argc, char **argv) {
     tc.on_epoch = on_epoch;
     tc.user = &p;
     tc.stop = &stop_flag;
+    if (hogwild) {
+        rc = run_hogwild(m, spec, &mc, train, valset, test, &tc, (int)hogwild, &p, out, json, !d.test_csv);
+        goto done;
+    }
+    if (dist && (s = wick_dist_collective(dist, m, 1 << 20, &tc.coll))) goto fail;
     if ((s = wick_trainer_new(&t, m, train, valset, &tc))) goto fail;
     if (resume && (s = wick_trainer_resume(t, resume))) goto fail;
+    if (dist) {
+        s = dist_agree(dist, train, valset, m, &tc, &mc);
+        dist_agreed = s ? 1 : 2;
+        if (s) goto fail;
+        if (!quiet)
+            fprintf(stderr, "data parallel: %d ranks x %d threads, each a slice of the global batch %d\n",
+                    wick_dist_ranks(dist), wick_threads(), tc.batch);
+    }
 
     char arch[4096];
     if (spec) wick_spec_format(spec, arch, sizeof arch);
@@ -861,8 +1003,9 @@ bad:
     fprintf(stderr, "wick train: %s\n", wick_last_error());
     return EXIT_USAGE;
 fail:
-    rc = cli_fail("train", s);
+    rc = dist ? dist_fail(dist, s, dist_agreed) : cli_fail("train", s);
 done:
+    wick_dist_finish(dist);
     if (logf) fclose(logf);
     if (stepf) fclose(stepf);
     wick_path_unlock(lock_fd);

@@ -58,6 +58,10 @@ struct wick_trainer {
     long good_step;                      /* ... and its step */
     double seconds, samples;
     int early_stopped;
+    /* data parallel (c.coll): this rank's share of the step's rows, and
+       whether any rank was asked to stop (from the last step's sum) */
+    double share;
+    int stop_all;
 };
 
 static double now(void) {
@@ -145,8 +149,14 @@ wick_status wick_trainer_new(wick_trainer **out, wick_mlp *m, const wick_dataset
         int weight = ft && ft->ndim >= 2 && strstr(ft->name, ".weight");
         t->rows_maxnorm[i] = weight ? wick_graph_rows(m->g, t->param[i]) : 0;
     }
-    /* dropout's masks: the run's seed; eval switches the mode off and back */
-    wick_graph_set_seed(m->g, c->seed);
+    if (c->coll && !(c->coll->ranks >= 1 && c->coll->rank >= 0 && c->coll->rank < c->coll->ranks &&
+                     c->coll->sum && c->coll->grad_start && c->coll->grad_finish))
+        return wick_fail(WICK_EINVAL, "train: rank %d of %d or its callbacks are not valid", c->coll->rank,
+                         c->coll->ranks);
+    /* dropout's masks: the run's seed (with a rank > 0 of a data-parallel
+       run, a key of its own: masks are drawn per row of a rank's slice);
+       eval switches the mode off and back */
+    wick_graph_set_seed(m->g, c->coll && c->coll->rank ? c->seed ^ (uint64_t)c->coll->rank << 48 : c->seed);
     wick_graph_set_training(m->g, 1);
     for (int i = 0; i < t->np; i++) sizes[i] = nn_param_size(m, t->param[i]);
     for (int i = 0; i < t->np; i++) t->snap[t->nsnap++] = t->param[i];
@@ -172,7 +182,7 @@ wick_status wick_trainer_new(wick_trainer **out, wick_mlp *m, const wick_dataset
        cross-entropy and the step is plain; anything else runs on the general
        executor */
     int plain = !wick_augment_active(&c->augment) && c->clip_value == 0 && c->clip_norm == 0 && c->max_norm == 0;
-    if (!c->general_executor && plain && wick_chain_new(&t->chain, m->g, m->loss) == WICK_ENOMEM) {
+    if (!c->general_executor && !c->coll && plain && wick_chain_new(&t->chain, m->g, m->loss) == WICK_ENOMEM) {
         wick_trainer_free(t);
         return WICK_ENOMEM;
     }
@@ -276,9 +286,100 @@ static long batches_per_epoch(const wick_trainer *t) {
     return (long)((t->train->n + t->c.batch - 1) / t->c.batch);
 }
 
+/* ---- data parallel (c.coll, src/dist/) -------------------------------- */
+
+/* Backward's callback: parameter p's gradient goes to the sum over ranks. */
+static void dist_ready(void *user, wick_node p) {
+    wick_trainer *t = user;
+    const wick_collective *k = t->c.coll;
+    k->grad_start(k->user, t->slot[p], wick_graph_grad(t->m->g, p), nn_param_size(t->m, p), t->share);
+}
+
+/* One global batch: this rank's rows forward, the losses summed (each
+ * weighted by its share of the rows, so the sum is the global batch's mean
+ * loss, and every rank takes the same divergence decision), backward with
+ * each gradient summed as it completes, then every update as one process
+ * would make it. */
+static wick_status dist_step(wick_trainer *t, double *loss_out) {
+    wick_mlp *m = t->m;
+    const wick_collective *k = t->c.coll;
+    size_t first = (size_t)t->batch_pos * t->c.batch;
+    size_t rows = t->train->n - first < (size_t)t->c.batch ? t->train->n - first : (size_t)t->c.batch;
+    size_t lo = rows * k->rank / k->ranks, hi = rows * (k->rank + 1) / k->ranks;
+    t->share = (double)(hi - lo) / rows;
+    double part[2] = {0, t->c.stop && *t->c.stop};
+    wick_status s;
+    if (hi > lo) {
+        if ((s = wick_graph_set_batch(m->g, (int)(hi - lo))) != WICK_OK) return s;
+        gather(m, t->train, t->perm + first + lo, 0, (int)(hi - lo), &t->c.augment, t->c.seed, t->epoch);
+        wick_graph_forward(m->g);
+        part[0] = *(float *)wick_graph_value(m->g, m->loss) * t->share;
+    }
+    if ((s = k->sum(k->user, part, 2)) != WICK_OK) return s;
+    double loss = part[0];
+    t->stop_all = part[1] > 0;
+    double limit = t->c.diverge_factor > 0 && !isnan(t->first_loss)
+                       ? t->c.diverge_factor * fmax(t->first_loss, 1e-3) : INFINITY;
+    if (isnan(t->first_loss)) t->first_loss = loss;
+    if (!isfinite(loss) || loss > limit)
+        return wick_fail(WICK_EDIVERGED, "diverged at step %ld (epoch %d): loss %g%s", t->step + 1, t->epoch + 1,
+                         loss, isfinite(loss) ? " exceeds the divergence limit" : " is not finite");
+    if (hi > lo) wick_graph_backward(m->g, m->loss, dist_ready, t);
+    else wick_graph_set_step(m->g, wick_graph_step(m->g) + 1);   /* as forward would have */
+    if (hi == lo) for (int i = t->np - 1; i >= 0; i--)
+        k->grad_start(k->user, i, wick_graph_grad(m->g, t->param[i]), nn_param_size(m, t->param[i]), 0);
+    if ((s = k->grad_finish(k->user)) != WICK_OK) return s;
+    double sq = 0;
+    if (t->c.clip_norm > 0)
+        for (int i = 0; i < t->np; i++) sq += nn_sum_squares(wick_graph_grad(m->g, t->param[i]), nn_param_size(m, t->param[i]));
+    double coef = t->c.clip_norm > 0 ? nn_clip_coef(sq, t->c.clip_norm) : 1;
+    for (int i = 0; i < t->np; i++) {
+        if (coef < 1) nn_scale(wick_graph_grad(m->g, t->param[i]), nn_param_size(m, t->param[i]), coef);
+        update_param(t, t->param[i]);
+    }
+    *loss_out = loss;
+    return WICK_OK;
+}
+
+/* Collective, at each epoch's end and before each checkpoint: batch norm's
+ * running statistics (each rank's from its own slices) averaged over the
+ * ranks, so every rank evaluates and saves the same model; then the ranks'
+ * weights compared through a 20-bit hash h, equal on all ranks exactly when
+ * K sum h^2 = (sum h)^2. */
+static wick_status sync_replicas(wick_trainer *t) {
+    const wick_collective *k = t->c.coll;
+    if (!k) return WICK_OK;
+    wick_mlp *m = t->m;
+    wick_status s;
+    for (int i = 0; i < m->nt; i++) {
+        if (m->ft[i].is_param || m->ft[i].dtype != WICK_DT_F32) continue;
+        float *v = wick_graph_value(m->g, m->tensor[i]);
+        size_t n = nn_param_size(m, m->tensor[i]);
+        for (size_t j = 0; j < n; j += 64) {
+            double buf[64];
+            int c = (int)(n - j < 64 ? n - j : 64);
+            for (int e = 0; e < c; e++) buf[e] = v[j + e];
+            if ((s = k->sum(k->user, buf, c)) != WICK_OK) return s;
+            for (int e = 0; e < c; e++) v[j + e] = (float)(buf[e] / k->ranks);
+        }
+    }
+    uint64_t h = 1469598103934665603ull;
+    for (int i = 0; i < t->np; i++) {
+        const uint32_t *w = wick_graph_value(m->g, t->param[i]);
+        for (size_t j = 0, n = nn_param_size(m, t->param[i]); j < n; j++) h = (h ^ w[j]) * 1099511628211ull;
+    }
+    double hh = (double)(h >> 44), x[2] = {hh, hh * hh};
+    if ((s = k->sum(k->user, x, 2)) != WICK_OK) return s;
+    if (x[1] * k->ranks != x[0] * x[0])
+        return wick_fail(WICK_EINVAL, "train: the ranks' weights differ at step %ld (a rank computed another "
+                         "update: mismatched builds or data?)", t->step);
+    return WICK_OK;
+}
+
 /* One minibatch.  The loss is checked after forward and before backward, so
  * a non-finite loss leaves the weights of the last good step. */
 static wick_status train_step(wick_trainer *t, double *loss_out) {
+    if (t->c.coll) return dist_step(t, loss_out);
     wick_mlp *m = t->m;
     size_t first = (size_t)t->batch_pos * t->c.batch;
     int rows = (int)(t->train->n - first < (size_t)t->c.batch ? t->train->n - first : (size_t)t->c.batch);
@@ -823,8 +924,9 @@ wick_status wick_trainer_run(wick_trainer *t) {
         ensure_perm(t);
         double t0 = now(), t_epoch = 0;
         while (t->batch_pos < nb) {
-            if (t->c.stop && *t->c.stop) {
+            if (t->c.stop && (t->c.coll ? t->stop_all : *t->c.stop)) {
                 t->seconds += now() - t0;
+                if ((s = sync_replicas(t)) != WICK_OK) return s;
                 if (t->c.checkpoint && (s = checked_save(t, t->c.checkpoint)) != WICK_OK) return s;
                 return wick_fail(WICK_EINTERRUPTED, "interrupted at step %ld (epoch %d)%s%s", t->step,
                                  t->epoch + 1, t->c.checkpoint ? "; checkpoint written to " : "",
@@ -844,21 +946,24 @@ wick_status wick_trainer_run(wick_trainer *t) {
             t->epoch_steps++;
             t->samples += rows;
             if (t->c.on_step) t->c.on_step(t->c.user, t->step, t->epoch + 1, (int)t->batch_pos, (int)nb, loss);
-            if (t->c.checkpoint && t->c.checkpoint_steps > 0 && t->step % t->c.checkpoint_steps == 0) {
+            if ((t->c.checkpoint || t->c.coll) && t->c.checkpoint_steps > 0 && t->step % t->c.checkpoint_steps == 0) {
                 double tc = now();
-                if ((s = checked_save(t, t->c.checkpoint)) != WICK_OK) return s;
+                if ((s = sync_replicas(t)) != WICK_OK) return s;
+                if (t->c.checkpoint && (s = checked_save(t, t->c.checkpoint)) != WICK_OK) return s;
                 t0 += now() - tc;   /* checkpoints are not training time */
             }
         }
         t_epoch = now() - t0;
         t->seconds += t_epoch;
         if (t->batch_pos < nb) break;   /* max_steps reached mid-epoch */
+        if ((s = sync_replicas(t)) != WICK_OK) return s;
         if ((s = check_state(t)) != WICK_OK) return s;
         if ((s = end_epoch(t, t_epoch)) != WICK_OK) return s;
         if (t->c.checkpoint && (s = wick_trainer_save(t, t->c.checkpoint)) != WICK_OK) return s;
     }
     /* With early stopping on, a finished run keeps the weights of the best
      * validation loss (when the last epoch was not the best). */
+    if ((s = sync_replicas(t)) != WICK_OK) return s;
     if ((s = check_state(t)) != WICK_OK) return s;
     int finished = t->early_stopped || t->epoch >= t->c.epochs;
     if (finished && t->best && t->best_epoch > 0 && t->bad_epochs > 0) copy_params(t, 0);

@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# Data-parallel training under mpirun (src/dist/, docs/distributed.md): K = 1..4 ranks give one
+# process's weights to 1e-6 relative (2-norm) after 100 steps (several optimisers, weight decay, schedules,
+# label smoothing, clipping); batch norm's running mean is the global batch's; a checkpoint written
+# by 2 ranks resumes on 3 and on one process on the same data order; a killed rank ends the job
+# within 30 s with the checkpoint intact; a rank without its data, or with other data or another
+# configuration, fails the job at start-up naming the rank.
+set -u
+W=${WICK:-build/wick}
+T=${WICK_TEST_TMP:-/tmp}
+. "$(dirname "$0")/check.sh"
+
+if ! command -v mpirun >/dev/null; then
+    echo "  SKIP mpirun is not installed (scripts/setup.sh --test installs openmpi-bin)" >&2
+    skip=1; finish; exit
+fi
+# Open MPI keeps some memory to the end: the sanitizer builds check leaks elsewhere
+export ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0
+MPI="mpirun --oversubscribe --allow-run-as-root --mca btl self,vader"
+# rank 0's oversubscribed neighbours yield instead of spinning
+export OMPI_MCA_mpi_yield_when_idle=1 OMP_NUM_THREADS=1
+if $MPI -np 1 "$W" train --help 2>&1 | grep -q "built without MPI"; then
+    echo "  SKIP $W was built without MPI (install libopenmpi-dev and rebuild)" >&2
+    skip=1; finish; exit
+fi
+
+python3 - "$T" <<'PY'
+import sys, random
+random.seed(1)
+for name, seed in (("d", 1), ("e", 2)):
+    random.seed(seed)
+    with open(f"{sys.argv[1]}/{name}.csv", "w") as f:
+        for i in range(400):
+            x = [random.gauss(0, 1) for _ in range(6)]
+            f.write(f"{int(x[0] + x[1] > 0) + 2 * int(x[2] > 0)}," + ",".join(f"{v:.6f}" for v in x) + "\n")
+PY
+# cmp.py A B [NAME]: |a - b| / |a| over the float tensors of two safetensors files (those whose name
+# holds NAME), the 2-norm over all of them, and the largest elementwise |a - b| / max|a| of a tensor
+cat > "$T/cmp.py" <<'PY'
+import json, math, struct, sys
+def load(p):
+    b = open(p, "rb").read()
+    n = struct.unpack("<Q", b[:8])[0]
+    h = json.loads(b[8:8 + n])
+    out = {}
+    for k, v in h.items():
+        if k == "__metadata__" or v["dtype"] != "F32": continue
+        s, e = v["data_offsets"]
+        out[k] = struct.unpack(f"<{(e - s) // 4}f", b[8 + n + s:8 + n + e])
+    return out
+a, b = load(sys.argv[1]), load(sys.argv[2])
+keys = [k for k in a if len(sys.argv) < 4 or sys.argv[3] in k]
+num = sum((x - y) ** 2 for k in keys for x, y in zip(a[k], b[k]))
+den = sum(x * x for k in keys for x in a[k])
+elem = max(max(abs(x - y) for x, y in zip(a[k], b[k])) / max(max(abs(x) for x in a[k]), 1e-30) for k in keys)
+print("%.3g %.3g" % (math.sqrt(num / den), elem))
+PY
+D="--train-csv $T/d.csv --test-csv $T/d.csv --val 0 --batch 16 --quiet"
+within() { /usr/bin/python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) <= float(sys.argv[2]) else 1)" "$1" "$2"; }
+
+# ---- equal results: K ranks against one process, 100 steps ----
+cfgs=("--arch 6-16-4 --optimizer sgd --lr 0.1 --weight-decay 1e-3 --label-smoothing 0.1 --schedule linear"
+      "--arch 6-32-16-4 --optimizer adamw --lr 0.01 --weight-decay 0.01 --clip-norm 0.5 --schedule exp --gamma 0.9")
+ranks=("1 2 3 4" "2 3")
+for c in 0 1; do
+    $W train $D ${cfgs[$c]} --epochs 4 --max-steps 100 --out "$T/one$c.safetensors" >/dev/null 2>&1
+    for K in ${ranks[$c]}; do
+        $MPI -np $K "$W" train $D ${cfgs[$c]} --epochs 4 --max-steps 100 --out "$T/k$K.$c.safetensors" >"$T/k$K.log" 2>&1
+        set -- $(/usr/bin/python3 "$T/cmp.py" "$T/one$c.safetensors" "$T/k$K.$c.safetensors" 2>/dev/null || echo 1 1)
+        within "$1" 1e-6
+        ok $? "config $c, $K ranks: weights after 100 steps within 1e-6 of one process (|dw|/|w| $1, elementwise $2)"
+    done
+done
+
+# ---- batch norm: per-rank batch statistics, running statistics averaged over the ranks ----
+B="--arch input:6,linear:16,batchnorm,relu,linear:4 --epochs 1 --max-steps 1 --lr 0.05"
+$W train $D $B --out "$T/bn1.safetensors" >/dev/null 2>&1
+$MPI -np 2 "$W" train $D $B --out "$T/bn2.safetensors" >/dev/null 2>&1
+set -- $(/usr/bin/python3 "$T/cmp.py" "$T/bn1.safetensors" "$T/bn2.safetensors" running_mean 2>/dev/null || echo 1 1)
+within "$1" 1e-6
+ok $? "batch norm, 2 ranks: the running mean after a step is the global batch's (|d|/|m| $1)"
+$MPI -np 3 "$W" train $D --arch input:6,linear:16,batchnorm,relu,linear:4 --epochs 2 --out "$T/bn3.safetensors" >"$T/bn3.log" 2>&1
+ok $? "batch norm, 3 ranks, 2 epochs: the ranks stay equal (their weights are compared at each epoch's end)"
+
+# ---- checkpoints: 2 ranks to step 38, 3 ranks to step 70, one process to the end ----
+R="--arch 6-16-4 --optimizer sgd --lr 0.1 --epochs 4"
+$W train $D $R --out "$T/full.safetensors" >/dev/null 2>&1
+$MPI -np 2 "$W" train $D $R --max-steps 38 --checkpoint "$T/c.safetensors" >/dev/null 2>&1 &&
+$MPI -np 3 "$W" train $D $R --max-steps 70 --resume "$T/c.safetensors" --checkpoint "$T/c.safetensors" >/dev/null 2>&1 &&
+$W train $D $R --resume "$T/c.safetensors" --out "$T/resumed.safetensors" >/dev/null 2>&1
+ok $? "a checkpoint of 2 ranks resumes on 3 ranks, and theirs on one process"
+set -- $(/usr/bin/python3 "$T/cmp.py" "$T/full.safetensors" "$T/resumed.safetensors" 2>/dev/null || echo 1 1)
+within "$1" 1e-6
+ok $? "... and ends within 1e-6 of one uninterrupted process (|dw|/|w| $1, elementwise $2)"
+
+# ---- faults ----
+# a rank killed mid-run: the job ends within 30 s, non-zero, and the last checkpoint loads
+rm -f "$T/kill.safetensors"
+$MPI -np 4 "$W" train $D --arch 6-16-4 --epochs 1000000 --checkpoint "$T/kill.safetensors" \
+    --checkpoint-steps 20 >"$T/kill.log" 2>&1 &
+mp=$!
+for i in $(seq 100); do [ -s "$T/kill.safetensors" ] && break; sleep 0.1; done
+victim=$(pgrep -P $mp | tail -n 1)
+t0=$(date +%s.%N)
+[ -n "$victim" ] && kill -9 "$victim"
+# wait at most 30 s for the job to end
+for i in $(seq 300); do kill -0 $mp 2>/dev/null || break; sleep 0.1; done
+if kill -0 $mp 2>/dev/null; then
+    kill -9 $mp 2>/dev/null; wait $mp; rc=999
+else
+    wait $mp; rc=$?
+fi
+secs=$(/usr/bin/python3 -c "import sys; print('%.1f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$t0" "$(date +%s.%N)")
+[ -n "$victim" ] && [ $rc != 0 ] && [ $rc != 999 ] && grep -q "signal 9" "$T/kill.log"
+ok $? "a rank killed with SIGKILL ends the 4-rank job in ${secs} s (< 30), exit $rc, mpirun names the signal"
+$W eval --model "$T/kill.safetensors" --test-csv "$T/d.csv" >/dev/null 2>&1
+ok $? "... and the checkpoint it leaves is intact (checksum verified, it evaluates)"
+
+# a rank that cannot read its data: the job fails at start-up, naming the rank
+expect 1 "rank 1 of 2 failed at start-up: .*none.csv" "a rank without its data fails the job at start-up" -- \
+    $MPI -np 1 "$W" train $D --arch 6-16-4 : -np 1 "$W" train --train-csv "$T/none.csv" --test-csv "$T/d.csv" \
+    --val 0 --batch 16 --quiet --arch 6-16-4
+expect 1 "rank 1's data set .* differs from rank 0's" "a rank with other data is refused at start-up" -- \
+    $MPI -np 1 "$W" train $D --arch 6-16-4 : -np 1 "$W" train --train-csv "$T/e.csv" --test-csv "$T/d.csv" \
+    --val 0 --batch 16 --quiet --arch 6-16-4
+expect 1 "rank 2's configuration differs" "a rank with another learning rate is refused at start-up" -- \
+    $MPI -np 2 "$W" train $D --arch 6-16-4 : -np 1 "$W" train $D --arch 6-16-4 --lr 0.2
+expect 1 "rank 1's initial weights" "a rank with another seed is refused at start-up" -- \
+    $MPI -np 1 "$W" train $D --arch 6-16-4 : -np 1 "$W" train $D --arch 6-16-4 --init-from "$T/one0.safetensors"
+expect 2 "does not run under mpirun" "--ensemble under mpirun is a usage error" -- \
+    $MPI -np 2 "$W" train $D --arch 6-16-4 --ensemble 2
+finish
