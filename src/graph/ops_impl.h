@@ -528,7 +528,30 @@ static void SFX(conv_bwd)(wick_graph *g, node *nd) {
 
 /* The common 2x2 window at stride 2 without padding: every tap lies inside,
  * so each output takes its four taps in row-major order without the window
- * loops' bounds (measured in bench/README.md, "CNN step"). */
+ * loops' bounds (measured in bench/README.md, "CNN step").  Outputs go eight
+ * at a time through one fixed-length loop that gcc vectorises; a row's last
+ * few (all of a 7-wide row of a 14x14 input) are computed as eight into a
+ * scratch copy, reading on into the next input row, and only the first few
+ * kept, since a scalar tail was most of the time of rows that short. */
+static inline void SFX(maxpool22_eight)(const T *restrict p0, int W, int i, T *restrict y, int32_t *restrict arg) {
+    const T *p1 = p0 + W;
+    for (int ox = 0; ox < 8; ox++) {   /* selects only: ReLU outputs tie often and branches would mispredict */
+        /* a pair's winner is its first maximum, or its last NaN; the lower
+           pair's replaces the upper's on the same rule: what the four taps
+           in order give */
+        T a = p0[2 * ox], b = p0[2 * ox + 1], c2 = p1[2 * ox], d = p1[2 * ox + 1];
+        int k = i + 2 * ox;
+        _Bool tb = b > a || b != b, td = d > c2 || d != d;
+        T u = tb ? b : a, l = td ? d : c2;
+        int iu = tb ? k + 1 : k, il = td ? k + W + 1 : k + W;
+        _Bool tl = l > u || l != l;
+        T m = tl ? l : u;
+        int im = tl ? il : iu;
+        y[ox] = m;
+        arg[ox] = m == -INFINITY ? -1 : im;   /* all four -inf: no gradient, as the general loop */
+    }
+}
+
 static void SFX(maxpool22_fwd)(const conv_geo *q, int B, const T *restrict x, int xcols, T *restrict y,
                                int32_t *restrict arg, int ycols) {
     int P = q->OH * q->OW, W = q->W, OW = q->OW;
@@ -542,22 +565,30 @@ static void SFX(maxpool22_fwd)(const conv_geo *q, int B, const T *restrict x, in
                 int r0 = (c * q->H + 2 * oy) * W;
                 T *yr = yp + (size_t)oy * OW;
                 int32_t *ar = ap + (size_t)oy * OW;
-                /* a pair's winner is its first maximum, or its last NaN; the
-                   lower pair's replaces the upper's on the same rule: what
-                   the four taps in order give (no branches: ReLU outputs tie
-                   often and would mispredict) */
-                const T *p0 = xp + r0, *p1 = p0 + W;
-                for (int ox = 0; ox < OW; ox++) {   /* selects only: gcc vectorises it */
-                    T a = p0[2 * ox], b = p0[2 * ox + 1], c2 = p1[2 * ox], d = p1[2 * ox + 1];
-                    int i = r0 + 2 * ox;
-                    _Bool tb = b > a || b != b, td = d > c2 || d != d;
-                    T u = tb ? b : a, l = td ? d : c2;
-                    int iu = tb ? i + 1 : i, il = td ? i + W + 1 : i + W;
-                    _Bool tl = l > u || l != l;
-                    T m = tl ? l : u;
-                    int im = tl ? il : iu;
-                    yr[ox] = m;
-                    ar[ox] = m == -INFINITY ? -1 : im;   /* all four -inf: no gradient, as the general loop */
+                for (int ox = 0; ox < OW; ox += 8) {
+                    int i = r0 + 2 * ox, w = OW - ox < 8 ? OW - ox : 8;
+                    if (w == 8) {
+                        SFX(maxpool22_eight)(xp + i, W, i, yr + ox, ar + ox);
+                    } else if (i + W + 16 <= xcols) {   /* the eight's taps lie within the sample */
+                        T yt[8];
+                        int32_t at[8];
+                        SFX(maxpool22_eight)(xp + i, W, i, yt, at);
+                        memcpy(yr + ox, yt, (size_t)w * sizeof *yt);
+                        memcpy(ar + ox, at, (size_t)w * sizeof *at);
+                    } else {   /* the sample's last row: one output at a time */
+                        for (int k = 0; k < w; k++) {
+                            T yt[8];
+                            int32_t at[8];
+                            const T *p0 = xp + i + 2 * k, *p1 = p0 + W;
+                            T v[4] = {p0[0], p0[1], p1[0], p1[1]};
+                            int iv[4] = {i + 2 * k, i + 2 * k + 1, i + 2 * k + W, i + 2 * k + W + 1};
+                            yt[0] = -INFINITY, at[0] = -1;
+                            for (int t = 0; t < 4; t++)
+                                if (v[t] > yt[0] || v[t] != v[t]) yt[0] = v[t], at[0] = iv[t];
+                            yr[ox + k] = yt[0];
+                            ar[ox + k] = at[0];
+                        }
+                    }
                 }
             }
         }
