@@ -13,7 +13,7 @@ case $W in /*) ;; *) W=$ROOT/$W ;; esac
 T=${WICK_TEST_TMP:-/tmp}/readme.$$
 mkdir -p "$T"
 trap 'rm -rf "$T"' EXIT
-. "$ROOT/tests/check.sh"
+if [ -f "$ROOT/tests/lib/check.sh" ]; then . "$ROOT/tests/lib/check.sh"; else . "$ROOT/tests/check.sh"; fi
 export OMP_NUM_THREADS=1   # short runs; one thread keeps them quick on a loaded machine
 DATA=/usr/share/datasets/fashion-mnist
 have_data=0; [ -f "$DATA/train-images-idx3-ubyte.gz" ] && have_data=1
