@@ -7,7 +7,7 @@
  * section) and may hold "__metadata__": {string: string}.
  *
  * The reader trusts nothing: every case of the safetensors section of
- * checklists/bad-inputs.md is refused with a one-line message naming the file
+ * docs/file-formats.md is refused with a one-line message naming the file
  * and the tensor, and nothing is allocated before the sizes it depends on
  * have been checked against the file's size.  JSON goes through jansson with
  * JSON_REJECT_DUPLICATES (jansson also validates UTF-8 and refuses NUL in
