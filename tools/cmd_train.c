@@ -965,6 +965,9 @@ int cmd_train(int argc, char **argv) {
     }
     printf("training: %ld steps in %.2f s, %.0f samples/s, %.1f GFLOP/s (data load %.2f s, test %.2f s)\n",
            wick_trainer_steps(t), secs, sps, gflops, t_load, t_eval);
+    if (dist)   /* rank 0's wait: the sums backward did not hide, and the slowest rank's lead */
+        printf("data parallel: %d ranks, %.3f s of the %.2f s waiting for sums (%.1f%%)\n", wick_dist_ranks(dist),
+               wick_dist_wait_seconds(dist), secs, secs > 0 ? 100 * wick_dist_wait_seconds(dist) / secs : 0);
     if (out) printf("model written to %s\n", out);
     if (plot && (s = plot_losses(plot, reports, arch))) {
         cli_fail("train", s);   /* a missing gnuplot loses the picture, not the run */
