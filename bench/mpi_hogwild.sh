@@ -17,6 +17,8 @@ BATCHES=${BATCHES:-128 16}
 LR=${LR:-0.05}
 OUT=${OUT:-bench/out/hogwild}
 mkdir -p "$OUT"
+bash scripts/setup.sh   # what wick links, and gnuplot
+[ -n "${WICK:-}" ] || make -s -j2 build/wick >/dev/null
 [ -x "$W" ] || { echo "mpi_hogwild: build $W first (make)" >&2; exit 1; }
 for b in $BATCHES; do
     # a batch of 16 takes the lr down with it (the same lr per sample)

@@ -20,6 +20,8 @@ OUT=${OUT:-bench/out/mpi_scaling}
 CORES=${CORES:-$(nproc)}
 CNN=input:1x28x28,conv2d:32:3:pad=1,batchnorm,relu,maxpool:2,conv2d:64:3:pad=1,batchnorm,relu,maxpool:2,conv2d:128:3:pad=1,batchnorm,relu,maxpool:2,flatten,dropout:0.25,linear:256,batchnorm,relu,dropout:0.25,linear:10
 mkdir -p "$OUT"
+bash scripts/setup.sh   # Open MPI (mpirun, mpicc) and what wick links
+[ -n "${WICK:-}" ] || make -s -j2 build/wick >/dev/null
 command -v mpirun >/dev/null && command -v mpicc >/dev/null || { echo "mpi_scaling: needs openmpi-bin and libopenmpi-dev" >&2; exit 1; }
 [ -x "$W" ] || { echo "mpi_scaling: build $W first (make)" >&2; exit 1; }
 export OMPI_MCA_mpi_yield_when_idle=1 OMP_NUM_THREADS=1
