@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# cnn.sh — the CNN, a whole training step, wick against PyTorch on
+# cnn.sh — the reference CNN (two conv blocks, fc 256), a whole training step, wick against PyTorch on
 # this machine, with the FMA peak measured in the same run:
 #   input:1x28x28,conv2d:32:3:pad=1,batchnorm,relu,maxpool:2,conv2d:64:3:pad=1,
 #   batchnorm,relu,maxpool:2,flatten,dropout:0.25,linear:256,relu,dropout:0.5,linear:10

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# gram.sh — the theory engine's speed (issue 7) and neural-tangents' in the
+# gram.sh — the theory engine's speed and neural-tangents' in the
 # same run: NNGP + NTK Gram matrices of N Fashion-MNIST images through depth
 # L (ReLU by its closed form, tanh by the tabulated map; neural-tangents:
 # ReLU), then neural-tangents' kernels checked against wick's on 64 inputs.

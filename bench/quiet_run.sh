@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # quiet_run.sh — bench/run.sh started in a quiet window of a shared machine,
-# and stopped early when its headline misses issue 7's targets.
+# and stopped early when its headline misses the targets (70% of the peak,
+# 2x Debian's torch, 1x PyPI's).
 #
 # The 2-core box's neighbours move a step's time by +-15% from one minute to
 # the next (bench/README.md, "The machine's noise").  This probes the machine with

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# run.sh — wick's training speed beside PyTorch's, in one run (issue 7).
+# run.sh — wick's training speed beside PyTorch's, in one run.
 #
 # For each configuration, alternately, REPS times: wick, PyTorch from PyPI
 # (bench/venv, made by bench/torch_venv.sh) with 1 and 2 intra-op threads,
@@ -7,7 +7,7 @@
 # run is one epoch of Fashion-MNIST (60000 samples), SGD momentum 0.9,
 # lr 0.05.  The machine's FMA peak (build/bench/peak) is measured at the
 # start and the end; the table gives medians over the repetitions:
-# samples/s, GFLOP/s (issue 7's count: 3.21 MFLOP a sample for
+# samples/s, GFLOP/s (2 per multiply-add: 3.21 MFLOP a sample for
 # 784-512-512-10), the fraction of the 2-core peak, and wick / best PyTorch.
 #
 #   bench/run.sh                       everything: about 20 min on 2 cores
