@@ -798,6 +798,9 @@ WICK_API long   wick_trainer_steps(const wick_trainer *t);
 WICK_API double wick_trainer_seconds(const wick_trainer *t);
 WICK_API double wick_trainer_samples(const wick_trainer *t);
 WICK_API int    wick_trainer_best_epoch(const wick_trainer *t);
+/* What runs the training steps: wick's own kernel on the dense chain's fast
+ * path, else the graph's backend (wick_graph_backend). */
+WICK_API const char *wick_trainer_backend(const wick_trainer *t);
 
 /* Splits d into a training and a validation set: nval samples chosen by a
  * seeded permutation (stream 999), the rest kept in their order. */

@@ -68,6 +68,19 @@ static wick_status check_writable(const char *path) {
     return WICK_OK;
 }
 
+/* A data set the model cannot take, found before the first step rather than
+ * after the last: the feature count, then each label against the outputs. */
+static wick_status check_fits(wick_mlp *m, const wick_dataset *d, const char *what, const char *file) {
+    int in = wick_mlp_inputs(m), out = wick_mlp_outputs(m);
+    if (d->dim != (size_t)in)
+        return wick_fail(WICK_ESHAPE, "the %s (%s) has %zu features, the model takes %d", what, file, d->dim, in);
+    for (size_t i = 0; i < d->n; i++)
+        if (d->y[i] < 0 || d->y[i] >= out)
+            return wick_fail(WICK_EINVAL, "the %s (%s): sample %zu has label %d, the model has %d outputs "
+                             "(labels 0..%d)", what, file, i, (int)d->y[i], out, out - 1);
+    return WICK_OK;
+}
+
 /* ---- progress and logs ------------------------------------------------- */
 
 static volatile int stop_flag;
@@ -198,7 +211,8 @@ static void usage_train(FILE *f) {
 "  --train-csv FILE       training CSV (one sample a row, a label column)\n"
 "  --test-csv FILE        test CSV\n"
 "  --label-col N          label column: 0 first, -1 last          [0]\n"
-"  --val N                samples held out for validation         [5000]\n"
+"  --val N                samples held out for validation (0: none; --patience and\n"
+"                         --schedule plateau need some)  [IDX data: 5000; CSV: a tenth of the rows]\n"
 "Model\n"
 "  --arch SPEC            widths, e.g. 784-512-512-10 or 784-[128]x16-10, or a layer spec\n"
 "                         (docs/layers.md, wick summary --help), e.g. input:1x28x28,conv2d:32:3:pad=1,\n"
@@ -210,7 +224,8 @@ static void usage_train(FILE *f) {
 "  --cw X[,X..]           C_W, for --init book                     [1]\n"
 "  --loss KIND            xent | mse                               [xent]\n"
 "  --label-smoothing X    cross-entropy label smoothing            [0]\n"
-"  --init-from FILE       start from the weights of a model file\n"
+"  --init-from FILE       start from the weights of a model file (its architecture and\n"
+"                         activation; a contradicting --arch or --act is refused)\n"
 "Optimiser\n"
 "  --optimizer KIND       sgd | adam | adamw                       [sgd]\n"
 "  --lr X                 learning rate                            [0.05]\n"
@@ -259,7 +274,11 @@ static void usage_train(FILE *f) {
 "  --checkpoint FILE      checkpoint written atomically each epoch and on SIGINT;\n"
 "                         locked (FILE.lock) against a second run\n"
 "  --checkpoint-steps N   also every N steps\n"
-"  --resume FILE          continue a checkpoint bit-identically\n"
+"  --resume FILE          continue a checkpoint bit-identically: the model, activation, init,\n"
+"                         loss, optimiser, lr, schedule, momentum, weight decay, label smoothing,\n"
+"                         batch, seed and shuffling are the checkpoint's (a flag that says\n"
+"                         otherwise is refused); what may change: --epochs, --max-steps,\n"
+"                         --patience, --threads and the output flags (the data must be the same)\n"
 "  --log FILE             one JSON line per epoch (default: stderr when it is not a terminal)\n"
 "  --log-steps FILE       every step's training loss, one per line\n"
 "  --plot FILE.png        training and validation loss per epoch (gnuplot)\n"
@@ -297,6 +316,163 @@ static const struct option train_opts[] = {
     {"second-round", 1, 0, O_SECOND}, {"ensemble", 1, 0, O_ENSEMBLE}, {"bagging", 1, 0, O_BAGGING},
     {"hogwild", 1, 0, O_HOGWILD},
     {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
+
+/* ---- --resume and --init-from ------------------------------------------ */
+
+#define O_COUNT 512   /* room for every flag's code (the O_ enum below) */
+
+/* A flag that says otherwise than the file: refused naming both values. */
+static int contradicts(const char *flag, const char *given, const char *path, const char *what, const char *file_val,
+                       int resume) {
+    fprintf(stderr, "wick train: %s %s contradicts %s, whose %s is %s (%s takes it from the file: drop the flag)\n",
+            flag, given, path, what, file_val, resume ? "--resume" : "--init-from");
+    return EXIT_USAGE;
+}
+
+/* A number in __metadata__ that differs from the flag's value. */
+static int differs_num(const char *v, double have) {
+    char *end;
+    double x = wick_strtod_c(v, &end);
+    return end == v || *end || x != have;
+}
+
+/* What --resume (and, for the model, --init-from) takes from its file: the
+ * architecture, activation and loss, and from a checkpoint also the init,
+ * optimiser, learning rate and schedule, momentum, weight decay, label
+ * smoothing, batch, seed and shuffling (those a checkpoint records; older
+ * checkpoints lack the optimiser's).  given[O_x] is the text of each flag on
+ * the command line.  EXIT_OK, or the exit code of a refusal. */
+typedef struct {
+    wick_mlp_config *mc;
+    const char **spec_text;
+    char *spec_buf;
+    size_t spec_size;
+    double *lr;
+    wick_sched_kind *sk;
+    wick_train_config *tc;
+} adopt_target;
+
+static int adopt_file(const char *path, int resume, const char *const *given, adopt_target *a) {
+    wick_st_file *f = NULL;
+    wick_spec *fs = NULL;
+    wick_status s = wick_st_read(path, &f);
+    if (s) return cli_fail("train", s);
+    int rc = EXIT_OK;
+    wick_mlp_config fc = *a->mc;
+    char buf[4096], gbuf[4096];
+    const char *v;
+    if ((s = wick_net_spec_from_file(path, NULL, &fs, &fc))) { rc = cli_fail("train", s); goto done; }
+    if (fs) {
+        wick_spec_format(fs, a->spec_buf, a->spec_size);
+        if (given[O_ARCH]) {
+            wick_spec *gs = NULL;
+            int same = (strchr(given[O_ARCH], ':') || strchr(given[O_ARCH], ',')) &&
+                       wick_spec_parse(given[O_ARCH], &gs) == WICK_OK;
+            if (same) {
+                wick_spec_format(gs, gbuf, sizeof gbuf);
+                same = !strcmp(gbuf, a->spec_buf);
+            }
+            wick_spec_free(gs);
+            if (!same) { rc = contradicts("--arch", given[O_ARCH], path, "layer spec", a->spec_buf, resume); goto done; }
+        }
+        *a->spec_text = a->spec_buf;
+    } else {
+        int has_act = 0;
+        if ((s = wick_mlp_config_from_file(path, &fc, &has_act))) { rc = cli_fail("train", s); goto done; }
+        wick_arch_format(&fc, buf, sizeof buf);
+        if (given[O_ARCH]) {
+            wick_mlp_config g = fc;
+            if (strchr(given[O_ARCH], ':') || strchr(given[O_ARCH], ',') || wick_arch_parse(given[O_ARCH], &g) ||
+                g.layers != fc.layers || memcmp(g.widths, fc.widths, (fc.layers + 1) * sizeof(int))) {
+                rc = contradicts("--arch", given[O_ARCH], path, "architecture", buf, resume);
+                goto done;
+            }
+        }
+        if (has_act && given[O_ACT]) {
+            wick_act ga;
+            if (wick_act_parse(given[O_ACT], &ga) || ga.kind != fc.act.kind ||
+                (ga.kind == WICK_ACT_LEAKY_RELU && ga.slope != fc.act.slope)) {
+                rc = contradicts("--act", given[O_ACT], path, "activation", wick_act_name(fc.act), resume);
+                goto done;
+            }
+        }
+        *a->spec_text = NULL;
+        a->mc->layers = fc.layers;
+        memcpy(a->mc->widths, fc.widths, sizeof fc.widths);
+        if (has_act) a->mc->act = fc.act;
+    }
+    if (!resume) goto done;   /* --init-from: the weights only; a new run's optimiser and loss */
+    const char *lossname = fc.loss == WICK_LOSS_MSE ? "mse" : "xent";
+    if (given[O_LOSS] && strcmp(given[O_LOSS], lossname)) {
+        rc = contradicts("--loss", given[O_LOSS], path, "loss", lossname, 1);
+        goto done;
+    }
+    a->mc->loss = fc.loss;
+    wick_init_kind ik;
+    if ((v = wick_st_meta(f, "init")) && wick_init_parse(v, &ik) == WICK_OK) {
+        if (given[O_INIT]) {
+            wick_init_kind gk;
+            if (wick_init_parse(given[O_INIT], &gk) || gk != ik) {
+                rc = contradicts("--init", given[O_INIT], path, "init", v, 1);
+                goto done;
+            }
+        }
+        a->mc->init = ik;
+    }
+    wick_opt_kind ok;
+    if ((v = wick_st_meta(f, "optimizer")) && wick_opt_parse(v, &ok) == WICK_OK) {
+        if (given[O_OPT] && strcmp(given[O_OPT], v)) { rc = contradicts("--optimizer", given[O_OPT], path, "optimizer", v, 1); goto done; }
+        if (ok != a->tc->opt.kind) {
+            double l1 = a->tc->opt.l1;
+            a->tc->opt = wick_opt_defaults(ok);
+            a->tc->opt.l1 = l1;
+        }
+    }
+    if ((v = wick_st_meta(f, "schedule"))) {
+        wick_sched_kind k;
+        if (wick_sched_parse(v, &k) == WICK_OK) {
+            if (given[O_SCHED] && strcmp(given[O_SCHED], v)) { rc = contradicts("--schedule", given[O_SCHED], path, "schedule", v, 1); goto done; }
+            *a->sk = k;
+        }
+    }
+    /* numbers: (flag, key, where it goes) */
+    struct { int code; const char *flag, *key; double *dst; } nums[] = {
+        {O_LR, "--lr", "lr", a->lr},
+        {O_MOM, "--momentum", "momentum", &a->tc->opt.momentum},
+        {O_WD, "--weight-decay", "weight_decay", &a->tc->opt.weight_decay},
+        {O_SMOOTH, "--label-smoothing", "label_smoothing", &a->mc->smoothing},
+    };
+    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+        if (!(v = wick_st_meta(f, nums[i].key))) continue;
+        double x;
+        char *end;
+        x = wick_strtod_c(v, &end);
+        if (end == v || *end || !isfinite(x)) continue;   /* the resume refuses it, naming the key */
+        if (given[nums[i].code] && differs_num(v, *nums[i].dst)) {
+            rc = contradicts(nums[i].flag, given[nums[i].code], path, nums[i].key, v, 1);
+            goto done;
+        }
+        *nums[i].dst = x;
+    }
+    if ((v = wick_st_meta(f, "batch"))) {
+        if (given[O_BATCH] && differs_num(v, a->tc->batch)) { rc = contradicts("--batch", given[O_BATCH], path, "batch", v, 1); goto done; }
+        long b = strtol(v, NULL, 10);
+        if (b >= 1 && b <= 1 << 20) a->tc->batch = (int)b;
+    }
+    if ((v = wick_st_meta(f, "seed"))) {
+        if (given[O_SEED] && strcmp(given[O_SEED], v)) { rc = contradicts("--seed", given[O_SEED], path, "seed", v, 1); goto done; }
+        a->tc->seed = strtoull(v, NULL, 10);
+    }
+    if ((v = wick_st_meta(f, "shuffle"))) {
+        const char *sh = !strcmp(v, "0") ? "off" : "on";
+        if (given[O_SHUFFLE] && strcmp(given[O_SHUFFLE], sh)) { rc = contradicts("--shuffle", given[O_SHUFFLE], path, "shuffle", sh, 1); goto done; }
+        a->tc->shuffle = strcmp(v, "0") != 0;
+    }
+done:
+    wick_spec_free(fs);
+    wick_st_free(f);
+    return rc;
+}
 
 /* Prints the test report: accuracy, per-class metrics, confusion matrix. */
 static void print_report(const wick_metrics *mt, int fmnist) {
@@ -652,6 +828,8 @@ int cmd_train(int argc, char **argv) {
     long val = 5000, threads = 0, v;
     const char *out = NULL, *resume = NULL, *init_from = NULL, *log_path = NULL, *steps_path = NULL;
     const char *plot = NULL;
+    const char *given[O_COUNT] = {0};   /* each flag's text as given, for --resume's checks */
+    char spec_buf[4096];
     int json = 0, quiet = 0, c, val_given = 0;
     int second = 0, bootstrap = 1;   /* second round: 0 off, 1 retrain, 2 continue */
     long ensemble = 1;
@@ -659,6 +837,7 @@ int cmd_train(int argc, char **argv) {
     optind = 1;
     opterr = 0;   /* cli_bad_flag says it in one line */
     while ((c = getopt_long(argc, argv, "", train_opts, NULL)) != -1) {
+        if (c >= 0 && c < O_COUNT) given[c] = optarg ? optarg : "";
         switch (c) {
         case O_DATA: d.dir = optarg; break;
         case O_TRAIN_CSV: d.train_csv = optarg; break;
@@ -776,6 +955,25 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "wick train: %s\n", clash);
         return EXIT_USAGE;
     }
+    if (resume || init_from) {
+        adopt_target at = {&mc, &spec_text, spec_buf, sizeof spec_buf, &lr, &sk, &tc};
+        int arc = adopt_file(resume ? resume : init_from, resume != NULL, given, &at);
+        if (arc != EXIT_OK) return arc;
+    }
+    /* flags that would do nothing in this configuration are refused, not ignored */
+    const char *idle = NULL;
+    if (tc.opt.kind != WICK_OPT_SGD && given[O_MOM]) idle = "--momentum";
+    else if (tc.opt.kind != WICK_OPT_SGD && given[O_NESTEROV]) idle = "--nesterov";
+    if (idle) {
+        fprintf(stderr, "wick train: %s applies to --optimizer sgd only, this run's is %s (Adam's momentum is --beta1)\n",
+                idle, tc.opt.kind == WICK_OPT_ADAM ? "adam" : "adamw");
+        return EXIT_USAGE;
+    }
+    if (tc.opt.kind == WICK_OPT_SGD && (given[O_BETA1] || given[O_BETA2] || given[O_EPS])) {
+        fprintf(stderr, "wick train: %s applies to --optimizer adam or adamw only, this run's is sgd\n",
+                given[O_BETA1] ? "--beta1" : given[O_BETA2] ? "--beta2" : "--eps");
+        return EXIT_USAGE;
+    }
     /* per-layer C_b, C_W: one value for all, or one per layer with weights */
     int nlayers = mc.layers;
     if (spec_text) {
@@ -840,7 +1038,7 @@ int cmd_train(int argc, char **argv) {
     wick_metrics *mt = NULL;
     FILE *logf = NULL, *stepf = NULL;
     json_t *reports = json_array();
-    int rc = EXIT_FAIL, lock_fd = -1;
+    int rc = EXIT_FAIL, lock_fd = -1, out_written = 0;
     progress p = {.bar = isatty(2) && !quiet, .quiet = quiet, .epochs = tc.epochs, .reports = reports,
                   .log_path = log_path, .steps_path = steps_path};
 
@@ -862,6 +1060,12 @@ int cmd_train(int argc, char **argv) {
         all = NULL;
     }
     t_load = now() - t_load;
+    if (!valset && (tc.patience > 0 || sk == WICK_SCHED_PLATEAU)) {   /* they watch the validation loss */
+        fprintf(stderr, "wick train: %s needs a validation set, and this run has none (--val %ld): give --val N > 0\n",
+                tc.patience > 0 ? "--patience" : "--schedule plateau", val);
+        rc = EXIT_USAGE;
+        goto done;
+    }
     if (ensemble > 1) {
         ens_opts eo = {spec, &mc, &tc, train, valset, test, out, (int)ensemble, bootstrap, quiet, json, !d.test_csv};
         rc = run_ensemble(&eo);
@@ -872,6 +1076,13 @@ int cmd_train(int argc, char **argv) {
     mc = *wick_mlp_config_of(m);   /* critical C_b, C_W resolved */
     wick_mlp_init(m, tc.seed);
     if (init_from && (s = wick_mlp_load_params(m, init_from))) goto fail;
+    /* every data set against the model before the first step */
+    {
+        const char *trf = d.train_csv ? d.train_csv : d.dir, *tef = d.test_csv ? d.test_csv : d.dir;
+        if ((s = check_fits(m, train, "training set", trf)) || (valset && (s = check_fits(m, valset, "validation set", trf))) ||
+            (test && (s = check_fits(m, test, "test set", tef))))
+            goto fail;
+    }
 
     if (log_path && !(logf = p.log = fopen(log_path, "w"))) {
         s = wick_fail(WICK_EIO, "%s: %s", log_path, strerror(errno));
@@ -908,12 +1119,15 @@ int cmd_train(int argc, char **argv) {
     if (spec && !quiet) wick_spec_print(stderr, spec);
     if (!quiet)
         fprintf(stderr, "wick %s | threads %d | seed %llu | %s\n%s %s, init %s (C_b %g, C_W %g), %s lr %g, batch %d, "
-                "%d epochs | %zu train, %zu val, %zu test | backend %s\n",
+                "%d epoch%s | %zu train, %zu val, %zu test | backend %s\n",
                 wick_version(), wick_threads(), (unsigned long long)tc.seed, wick_library_versions(), arch,
                 spec ? "" : wick_act_name(mc.act), wick_init_name(mc.init), mc.cb[0], mc.cw[0],
                 tc.opt.kind == WICK_OPT_SGD ? "sgd" : tc.opt.kind == WICK_OPT_ADAM ? "adam" : "adamw", lr,
-                tc.batch, tc.epochs, train->n, valset ? valset->n : 0, test ? test->n : 0,
-                wick_graph_backend(wick_mlp_graph(m)));
+                tc.batch, tc.epochs, tc.epochs == 1 ? "" : "s", train->n, valset ? valset->n : 0, test ? test->n : 0,
+                wick_trainer_backend(t));
+    if (resume && !quiet)
+        fprintf(stderr, "resuming %s at step %ld (the model, optimiser, schedule, batch and seed are the checkpoint's)\n",
+                resume, wick_trainer_steps(t));
     install_signals();
     p.t_epoch = now();
     s = wick_trainer_run(t);
@@ -927,6 +1141,31 @@ int cmd_train(int argc, char **argv) {
         save_last_good(m, out, tc.checkpoint);
     if (s) goto fail;
     if (p.io_error[0]) { s = wick_fail(WICK_EIO, "%s", p.io_error); goto fail; }
+    if (!quiet) {   /* how the run ended, when it was not the last epoch's last step */
+        long steps = wick_trainer_steps(t), nb = (long)((train->n + tc.batch - 1) / tc.batch);
+        long done_epochs = steps / nb;
+        int best = wick_trainer_best_epoch(t);
+        int by_steps = tc.max_steps > 0 && steps >= tc.max_steps;
+        if (by_steps && steps % nb)
+            fprintf(stderr, "stopped by --max-steps %ld in epoch %ld, after batch %ld of %ld\n", tc.max_steps,
+                    done_epochs + 1, steps % nb, nb);
+        else if (by_steps && done_epochs < tc.epochs)
+            fprintf(stderr, "stopped by --max-steps %ld at the end of epoch %ld\n", tc.max_steps, done_epochs);
+        int early = !by_steps && tc.patience > 0 && done_epochs < tc.epochs;
+        if (early)
+            fprintf(stderr, "early stopping after epoch %ld: the validation loss did not improve for %d epoch%s\n",
+                    done_epochs, tc.patience, tc.patience == 1 ? "" : "s");
+        if ((early || done_epochs >= tc.epochs) && tc.patience > 0 && best > 0 && best < done_epochs) {
+            double bl = NAN;   /* unknown for an epoch before a resume */
+            size_t i;
+            json_t *r;
+            json_array_foreach(reports, i, r)
+                if (json_integer_value(json_object_get(r, "epoch")) == best) bl = json_real_value(json_object_get(r, "val_loss"));
+            fprintf(stderr, "restored the weights of epoch %d, the best validation loss", best);
+            if (!isnan(bl)) fprintf(stderr, " (%.4f)", bl);
+            fprintf(stderr, "\n");
+        }
+    }
     json_t *round2 = NULL;
     if (second) {
         wick_mlp *m2 = NULL;
@@ -937,10 +1176,12 @@ int cmd_train(int argc, char **argv) {
         }
     }
 
+    /* the trained model is on disk before anything else can fail */
+    if (out && (s = wick_mlp_save(m, out))) goto fail;
+    out_written = out != NULL;
     double t_eval = now(), test_loss = NAN;
     if (test && (s = wick_evaluate(m, test, &mt, &test_loss))) goto fail;
     t_eval = now() - t_eval;
-    if (out && (s = wick_mlp_save(m, out))) goto fail;
     /* the logs complete on disk, or the run fails */
     for (int k = 0; k < 2; k++) {
         FILE **f = k ? &stepf : &logf;
@@ -1011,6 +1252,8 @@ done:
     wick_dist_finish(dist);
     if (logf) fclose(logf);
     if (stepf) fclose(stepf);
+    if (rc != EXIT_OK && out_written)   /* a failure after training: the model is safe, say where */
+        fprintf(stderr, "wick train: the trained model was written to %s before that\n", out);
     wick_path_unlock(lock_fd);
     json_decref(reports);
     wick_metrics_free(mt);
@@ -1042,6 +1285,7 @@ static void usage_eval(FILE *f) {
 "  --batch N          evaluation batch                         [256]\n"
 "  --threads N        threads\n"
 "  --logits FILE      write the outputs, one row per sample (CSV, %%.9g)\n"
+"  --plot FILE.png    the confusion matrix as a heatmap with the counts (gnuplot)\n"
 "  --json             last stdout line: one JSON object with the figures\n"
 "  --help             this text\n");
 }
@@ -1111,7 +1355,7 @@ fail:
 /* Several --model files: each member's accuracy, then the average of their
  * predicted probabilities (bagging's prediction). */
 static int eval_ensemble(const char *const *models, int n, const char *arch, const char *act, long batch, data_opts *d,
-                         int json) {
+                         int json, const char *plot) {
     wick_dataset *test = NULL;
     wick_status s;
     d->train_csv = NULL;
@@ -1153,6 +1397,7 @@ static int eval_ensemble(const char *const *models, int n, const char *arch, con
         printf("ensemble of %d: test accuracy %.4f (%zu samples; the members' probabilities averaged)\n", n,
                mt->accuracy, test->n);
         print_report(mt, !d->test_csv);
+        if (plot) plot_confusion(plot, mt, !d->test_csv, "(ensemble)");
         if (json) {
             json_t *o = metrics_json(mt);
             json_object_set_new(o, "command", json_string("eval"));
@@ -1174,7 +1419,7 @@ static int eval_ensemble(const char *const *models, int n, const char *arch, con
 
 int cmd_eval(int argc, char **argv) {
     data_opts d = {FMNIST_DIR, NULL, NULL, 0};
-    const char *model = NULL, *arch = NULL, *act = NULL, *logits = NULL;
+    const char *model = NULL, *arch = NULL, *act = NULL, *logits = NULL, *plot = NULL;
     const char *models[64];
     int nmodels = 0;
     long batch = 256, threads = 0, v;
@@ -1195,6 +1440,7 @@ int cmd_eval(int argc, char **argv) {
         case O_BATCH: if (!cli_int("--batch", optarg, 1, 1 << 20, &batch)) return EXIT_USAGE; break;
         case O_THREADS: if (!cli_int("--threads", optarg, 1, 1024, &threads)) return EXIT_USAGE; break;
         case O_LOGITS: logits = optarg; break;
+        case O_PLOT: plot = optarg; break;
         case O_JSON: json = 1; break;
         case O_HELP: usage_eval(stdout); return EXIT_OK;
         default: return cli_bad_flag("eval", argv);
@@ -1218,7 +1464,7 @@ int cmd_eval(int argc, char **argv) {
             fprintf(stderr, "wick eval: --logits takes one --model (an ensemble's are its members')\n");
             return EXIT_USAGE;
         }
-        return eval_ensemble(models, nmodels, arch, act, batch, &d, json);
+        return eval_ensemble(models, nmodels, arch, act, batch, &d, json, plot);
     }
     if ((s = load_model(model, arch, act, batch, &m, &spec))) goto fail;
     d.train_csv = NULL;
@@ -1244,6 +1490,7 @@ int cmd_eval(int argc, char **argv) {
     }
     printf("test accuracy %.4f (%zu samples), test loss %.4f\n", mt->accuracy, test->n, loss);
     print_report(mt, !d.test_csv);
+    if (plot) plot_confusion(plot, mt, !d.test_csv, model);
     if (json) {
         json_t *o = metrics_json(mt);
         json_object_set_new(o, "command", json_string("eval"));

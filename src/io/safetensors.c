@@ -446,6 +446,13 @@ static wick_status st_load(const char *path, const st_source *src, uint64_t size
     if (s) return s;
     uint64_t n = 0;
     for (int i = 7; i >= 0; i--) n = n << 8 | lb[i];
+    /* torch.save writes a zip archive (PK\3\4) since PyTorch 1.6, a bare
+       pickle (protocol 2+: 0x80 then the protocol) before: say what it is */
+    int zip = lb[0] == 'P' && lb[1] == 'K' && lb[2] == 3 && lb[3] == 4;
+    if (n > ST_MAX_HEADER && (zip || (lb[0] == 0x80 && lb[1] >= 2 && lb[1] <= 5)))
+        return wick_fail(WICK_EFORMAT, "%s: a PyTorch torch.save file (%s), not safetensors: save the state_dict "
+                         "with safetensors.torch.save_file(model.state_dict(), PATH) (docs/file-formats.md)", path,
+                         zip ? "zip archive" : "pickle");
     if (n > ST_MAX_HEADER)
         return wick_fail(WICK_EFORMAT, "%s: header length %llu exceeds the limit of %llu bytes", path,
                          (unsigned long long)n, ST_MAX_HEADER);

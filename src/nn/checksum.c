@@ -34,11 +34,13 @@ static const char *const known_keys[] = {
     "optimizer_steps", "samples", "sched_bad_epochs", "sched_best", "sched_lr", "seconds", "seed",
     "shuffle", "step", "train_samples", "wick_version"};
 
-/* Keys added after version 1 (layer specs, the random layers' step): covered
+/* Keys added after version 1 (layer specs, the random layers' step, the
+ * optimiser and schedule of a checkpoint, in the order added): covered
  * where present, after the others, so that a file without them keeps the
  * checksum it was written with; one deleted from a file that had it is a
  * mismatch like any other edit. */
-static const char *const later_keys[] = {"graph_step", "spec"};
+static const char *const later_keys[] = {"graph_step", "spec", "optimizer", "lr", "momentum", "weight_decay",
+                                         "schedule", "label_smoothing"};
 
 static int bypass;
 void nn_checksum_bypass(int on) { bypass = on; }

@@ -89,6 +89,10 @@ static size_t snap_total(const wick_trainer *t) {
     return n;
 }
 
+/* Names as wick_opt_parse and wick_sched_parse take them, by kind. */
+static const char *const opt_kind_names[] = {"sgd", "adam", "adamw"};
+static const char *const sched_kind_names[] = {"constant", "step", "exp", "linear", "plateau"};
+
 /* A data set's features must be finite (a NaN feature becomes 0 behind a
  * ReLU, where no loss check sees it, while it poisons the first layer's
  * weights) and its labels in [0, outputs). */
@@ -207,6 +211,9 @@ long wick_trainer_steps(const wick_trainer *t) { return t->step; }
 double wick_trainer_seconds(const wick_trainer *t) { return t->seconds; }
 double wick_trainer_samples(const wick_trainer *t) { return t->samples; }
 int wick_trainer_best_epoch(const wick_trainer *t) { return t->best_epoch; }
+const char *wick_trainer_backend(const wick_trainer *t) {
+    return t->chain ? "wick's own kernel (one parallel region a step)" : wick_graph_backend(t->m->g);
+}
 
 /* ---- one step ---------------------------------------------------------- */
 
@@ -595,6 +602,14 @@ wick_status wick_trainer_save(wick_trainer *t, const char *path) {
     nn_meta_setf(meta, "seconds", "%.17g", t->seconds);
     nn_meta_setf(meta, "samples", "%.17g", t->samples);
     nn_meta_setf(meta, "graph_step", "%llu", (unsigned long long)wick_graph_step(m->g));
+    /* the optimiser and the schedule, so that a resumed run takes them from
+       the checkpoint rather than from flags repeated by hand */
+    nn_meta_set(meta, "optimizer", opt_kind_names[t->c.opt.kind]);
+    nn_meta_setf(meta, "lr", "%.17g", t->c.sched.lr0);
+    nn_meta_setf(meta, "momentum", "%.17g", t->c.opt.momentum);
+    nn_meta_setf(meta, "weight_decay", "%.17g", t->c.opt.weight_decay);
+    nn_meta_set(meta, "schedule", sched_kind_names[t->c.sched.kind]);
+    nn_meta_setf(meta, "label_smoothing", "%.17g", m->c.smoothing);
     s = nn_write(path, ts, n, meta);
 done:
     wick_free(scratch);
@@ -682,6 +697,9 @@ static wick_status read_state(wick_trainer *t, meta_rd *r, ckpt_state *k) {
     }
     const char *loss = m->c.loss == WICK_LOSS_XENT ? "cross_entropy" : "mse";
     if ((v = meta_str(r, "loss")) && strcmp(v, loss)) meta_bad(r, "loss", "differs from this run's loss %s", loss);
+    /* written since the optimiser was recorded: an older checkpoint has none */
+    if (!r->s && (v = wick_st_meta(r->f, "optimizer")) && strcmp(v, opt_kind_names[t->c.opt.kind]))
+        meta_bad(r, "optimizer", "differs from this run's optimizer %s", opt_kind_names[t->c.opt.kind]);
     /* the data order */
     if ((v = meta_str(r, "seed")) && !wick_parse_u64(v, &k->seed)) meta_bad(r, "seed", "is not an unsigned 64-bit integer");
     k->shuffle = (int)meta_int(r, "shuffle", 0, 1);
