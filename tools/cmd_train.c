@@ -1206,6 +1206,9 @@ int cmd_train(int argc, char **argv) {
     }
     printf("training: %ld steps in %.2f s, %.0f samples/s, %.1f GFLOP/s (data load %.2f s, test %.2f s)\n",
            wick_trainer_steps(t), secs, sps, gflops, t_load, t_eval);
+    if (dist)   /* rank 0's wait: the sums backward did not hide, and the slowest rank's lead */
+        printf("data parallel: %d ranks, %.3f s of the %.2f s waiting for sums (%.1f%%)\n", wick_dist_ranks(dist),
+               wick_dist_wait_seconds(dist), secs, secs > 0 ? 100 * wick_dist_wait_seconds(dist) / secs : 0);
     if (out) printf("model written to %s\n", out);
     if (plot && (s = plot_losses(plot, reports, arch))) {
         cli_fail("train", s);   /* a missing gnuplot loses the picture, not the run */
@@ -1282,6 +1285,7 @@ static void usage_eval(FILE *f) {
 "  --batch N          evaluation batch                         [256]\n"
 "  --threads N        threads\n"
 "  --logits FILE      write the outputs, one row per sample (CSV, %%.9g)\n"
+"  --plot FILE.png    the confusion matrix as a heatmap with the counts (gnuplot)\n"
 "  --json             last stdout line: one JSON object with the figures\n"
 "  --help             this text\n");
 }
@@ -1351,7 +1355,7 @@ fail:
 /* Several --model files: each member's accuracy, then the average of their
  * predicted probabilities (bagging's prediction). */
 static int eval_ensemble(const char *const *models, int n, const char *arch, const char *act, long batch, data_opts *d,
-                         int json) {
+                         int json, const char *plot) {
     wick_dataset *test = NULL;
     wick_status s;
     d->train_csv = NULL;
@@ -1393,6 +1397,7 @@ static int eval_ensemble(const char *const *models, int n, const char *arch, con
         printf("ensemble of %d: test accuracy %.4f (%zu samples; the members' probabilities averaged)\n", n,
                mt->accuracy, test->n);
         print_report(mt, !d->test_csv);
+        if (plot) plot_confusion(plot, mt, !d->test_csv, "(ensemble)");
         if (json) {
             json_t *o = metrics_json(mt);
             json_object_set_new(o, "command", json_string("eval"));
@@ -1414,7 +1419,7 @@ static int eval_ensemble(const char *const *models, int n, const char *arch, con
 
 int cmd_eval(int argc, char **argv) {
     data_opts d = {FMNIST_DIR, NULL, NULL, 0};
-    const char *model = NULL, *arch = NULL, *act = NULL, *logits = NULL;
+    const char *model = NULL, *arch = NULL, *act = NULL, *logits = NULL, *plot = NULL;
     const char *models[64];
     int nmodels = 0;
     long batch = 256, threads = 0, v;
@@ -1435,6 +1440,7 @@ int cmd_eval(int argc, char **argv) {
         case O_BATCH: if (!cli_int("--batch", optarg, 1, 1 << 20, &batch)) return EXIT_USAGE; break;
         case O_THREADS: if (!cli_int("--threads", optarg, 1, 1024, &threads)) return EXIT_USAGE; break;
         case O_LOGITS: logits = optarg; break;
+        case O_PLOT: plot = optarg; break;
         case O_JSON: json = 1; break;
         case O_HELP: usage_eval(stdout); return EXIT_OK;
         default: return cli_bad_flag("eval", argv);
@@ -1458,7 +1464,7 @@ int cmd_eval(int argc, char **argv) {
             fprintf(stderr, "wick eval: --logits takes one --model (an ensemble's are its members')\n");
             return EXIT_USAGE;
         }
-        return eval_ensemble(models, nmodels, arch, act, batch, &d, json);
+        return eval_ensemble(models, nmodels, arch, act, batch, &d, json, plot);
     }
     if ((s = load_model(model, arch, act, batch, &m, &spec))) goto fail;
     d.train_csv = NULL;
@@ -1484,6 +1490,7 @@ int cmd_eval(int argc, char **argv) {
     }
     printf("test accuracy %.4f (%zu samples), test loss %.4f\n", mt->accuracy, test->n, loss);
     print_report(mt, !d.test_csv);
+    if (plot) plot_confusion(plot, mt, !d.test_csv, model);
     if (json) {
         json_t *o = metrics_json(mt);
         json_object_set_new(o, "command", json_string("eval"));
