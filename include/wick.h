@@ -1253,6 +1253,38 @@ WICK_API wick_status wick_gram_flow_last(const wick_theory_config *c, const doub
 /* G0 from inputs x (n rows of n0 doubles). */
 WICK_API wick_status wick_input_gram(const double *x, size_t n, size_t n0, double *G0);
 
+/* The last layer's NNGP K and NTK Theta for inputs of one norm
+ * |x|^2/n0 = q (docs/kernel.md): every entry is a function of the input
+ * correlation alone, tabulated once per network as piecewise Chebyshev
+ * interpolants in the angle (within 1e-14 of the diagonal by their tails;
+ * measured within 1e-12 of the layer-by-layer walk), so a Gram costs the
+ * input Gram (BLAS) plus one arccos and two short sums an entry.  Every
+ * activation but the perceptron; per-layer hyperparameters as in
+ * wick_theory_config (width and tabulate are not used). */
+typedef struct wick_kgram wick_kgram;
+typedef struct {
+    double kdiag, tdiag;     /* K_L and Theta_L of an input with itself */
+    int pieces, degree;      /* the map: pieces x Chebyshev degree */
+    double tail;             /* its largest Chebyshev tail relative to the diagonal */
+    double build_seconds;
+} wick_kgram_stats;
+WICK_API wick_status wick_kgram_new(const wick_theory_config *c, double q, wick_kgram **out);
+WICK_API void wick_kgram_free(wick_kgram *g);
+WICK_API void wick_kgram_info(const wick_kgram *g, wick_kgram_stats *s);
+/* K, Theta (either may be NULL) of the n input correlations rho[] through the map. */
+WICK_API wick_status wick_kgram_map(const wick_kgram *g, const double *rho, size_t n, double *K,
+                                    double *Theta);
+/* The exact layer-by-layer walk of one correlation (the map's reference). */
+WICK_API wick_status wick_kgram_walk(const wick_kgram *g, double rho, double *K, double *Theta);
+/* n x n Grams of the rows of x (n x n0), symmetric to the bit; K or Theta may be NULL.
+ * WICK_EINVAL when a row's |x|^2/n0 is not q. */
+WICK_API wick_status wick_kgram_sym(const wick_kgram *g, const double *x, size_t n, size_t n0,
+                                    double *K, double *Theta);
+/* na x nb Grams of rows xa against rows xb, leading dimension ld. */
+WICK_API wick_status wick_kgram_cross(const wick_kgram *g, const double *xa, size_t na,
+                                      const double *xb, size_t nb, size_t n0, double *K,
+                                      double *Theta, size_t ld);
+
 /* The four-point vertex for two inputs (docs/theory.md §6): V[(l-1)*16 + p*4 + q] =
  * V^(l)_{(p)(q)} for ordered pairs p = 2*a1 + a2, q = 2*a3 + a4 (inputs
  * 0 and 1), from the 2x2 input Gram G0.  The single-input vertex is the

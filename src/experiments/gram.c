@@ -1,0 +1,474 @@
+/* gram.c — the last layer's NNGP kernel K and NTK Theta of an MLP at
+ * infinite width, for many inputs of one norm, at the speed of the input
+ * Gram (docs/kernel.md).
+ *
+ * With every input at the same |x|^2/n0 = q, every layer's diagonal is the
+ * same for all inputs, so the whole L-layer walk of an entry (PDLT eq. (4.118)
+ * for K, eq. (8.49) for Theta; docs/experiments.md) is a function of the
+ * input correlation alone: K_L(a, b) = F(theta), Theta_L(a, b) = H(theta)
+ * with theta = arccos(x_a.x_b / (n0 q)).  Both are analytic in theta on
+ * [0, pi] for ReLU (the arccos kernel is entire in the angle) and for smooth
+ * activations, so piecewise Chebyshev interpolation in theta converges
+ * geometrically; the pieces are built once per network from the exact
+ * layer-by-layer walk at the nodes (closed forms for the scale-invariant
+ * class, wick_gauss_expect2's quadrature otherwise) and refined until the
+ * Chebyshev tails are below 1e-14 of the diagonal.  An entry then costs one
+ * vectorised arccos (glibc's libmvec) and two Clenshaw sums, whatever the
+ * depth: every layer of an entry is computed while it is in registers.
+ * What remains is the input Gram itself, a BLAS dsyrk/dgemm. */
+#include "experiments.h"
+#include "backend/backend.h"
+#include <cblas.h>
+#include <limits.h>
+#include <stdio.h>
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+/* glibc's vector arccos (libmvec, _ZGVdN4v_acos with AVX2): measured faster
+ * than SLEEF's 1-ulp acos and within 1.5 ulp (bench/README.md, Gram flow) */
+__attribute__((simd("notinbranch"))) double acos(double);
+__attribute__((simd("notinbranch"))) double tanh(double);
+
+#define KG_DEG 15            /* Chebyshev degree per piece: 16 nodes */
+#define KG_NC (KG_DEG + 1)
+#define KG_MIN_PIECES 8
+#define KG_MAX_PIECES 4096
+#define KG_TOL 1e-14         /* Chebyshev tail, relative to the diagonal */
+
+struct wick_kgram {
+    wick_theory_config c;
+    double *cb_l, *cw_l, *lb_l, *lw_l; /* per-layer copies, [depth] */
+    double q;
+    int pieces;
+    double *lo, *iw2;        /* [pieces]: left end and 2 / width, in theta */
+    int *cell;               /* [cells]: the piece covering each of `cells` equal cells */
+    int cells;
+    double ih;               /* cells / pi */
+    double *coef;            /* [pieces][KG_NC][2]: K then Theta, c_0 halved */
+    double *kd_l;            /* [depth]: each layer's diagonal */
+    double kdiag, tdiag;     /* K_L and Theta_L of an input with itself */
+    double tail;             /* the largest Chebyshev tail, relative */
+    double build_seconds;
+    int closed;              /* the layers' maps are closed forms */
+};
+
+/* Half the width of the strip around the real axis where the activation is
+ * analytic (in z), capped at 3: the trapezoid rule's error on it. */
+static double strip(wick_act a) {
+    switch (a.kind) {
+    case WICK_ACT_TANH: return M_PI / 2;   /* poles at i pi/2 */
+    case WICK_ACT_SIGMOID: case WICK_ACT_SOFTPLUS: case WICK_ACT_SWISH: return M_PI;
+    default: return 2.0;                   /* entire (gelu, sin), growth e^{y^2/2} at most */
+    }
+}
+
+/* <sigma(a) sigma(b)> and <sigma'(a) sigma'(b)> for (a, b) of variance kd
+ * and correlation rho, smooth sigma: a = sqrt(kd) (c u + s w), b = sqrt(kd)
+ * (c u - s w), c = sqrt((1 + rho)/2), s = sqrt((1 - rho)/2), u, w standard
+ * normal and independent, by the trapezoid rule in u and w.  For an
+ * integrand analytic in the strip |Im| < d the rule's error is about
+ * exp(-2 pi d / h) exp(d^2/2) times the integrand's size near the strip's
+ * edge (sigma' of tanh has double poles there); h = d/8 (d at most 3) is
+ * within 1e-14 where h = d/6 was 2e-12 off, and c or s -> 0 (rho = -+1)
+ * only widens the strip.  The product is
+ * even in w, so w >= 0 only.  Measured against wick_gauss_expect2's graded
+ * Gauss-Legendre rule in tests/test_kgram.c. */
+static wick_status quad_pair(wick_act act, double kd, double rho, double *ss, double *s1) {
+    rho = rho > 1 ? 1 : rho < -1 ? -1 : rho;
+    const double U = 9.5;   /* e^{-U^2/2} = 2e-20 */
+    double sk = sqrt(kd), c = sqrt(0.5 * (1 + rho)), s = sqrt(0.5 * (1 - rho)), d0 = strip(act);
+    double du = sk * c > 0 ? d0 / (sk * c) : 3, dw = sk * s > 0 ? d0 / (sk * s) : 3;
+    double hu = fmin(du, 3.0) / 8, hw = fmin(dw, 3.0) / 8;
+    long nu = (long)ceil(U / hu), nw = (long)ceil(U / hw);
+    if (nu > 20000 || nw > 20000)
+        return wick_fail(WICK_ENUMERIC, "kernel Gram: the variance %g of %s is too large for the "
+                         "map's quadrature", kd, wick_act_name(act));
+    double accs = 0, acc1 = 0;
+    const double nrm = 0.39894228040143267794;
+    size_t m = (size_t)(2 * nu + 1);
+    double *buf = wick_malloc(sizeof(double) * m * 5);
+    if (!buf) return wick_fail(WICK_ENOMEM, "kernel Gram: out of memory");
+    double *A = buf, *wu = buf + m, *sa = buf + 2 * m, *sb = buf + 3 * m, *d = buf + 4 * m;
+    for (size_t i = 0; i < m; i++) {
+        double u = hu * ((double)i - (double)nu);
+        A[i] = sk * c * u;
+        wu[i] = exp(-0.5 * u * u);
+    }
+    int is_tanh = act.kind == WICK_ACT_TANH;
+    for (long j = 0; j <= nw; j++) {
+        double w = hw * (double)j, ww = (j ? 2 : 1) * hw * nrm * exp(-0.5 * w * w);
+        double B = sk * s * w, is = 0, i1 = 0;
+        if (is_tanh) {   /* sigma' = 1 - sigma^2: one vectorised tanh a point */
+#pragma omp simd reduction(+ : is, i1)
+            for (size_t i = 0; i < m; i++) {
+                double ta = tanh(A[i] + B), tb = tanh(A[i] - B);
+                is += wu[i] * ta * tb;
+                i1 += wu[i] * (1 - ta * ta) * (1 - tb * tb);
+            }
+        } else {
+            for (size_t i = 0; i < m; i++) {
+                sa[i] = wick_act_eval(act, A[i] + B);
+                sb[i] = wick_act_eval(act, A[i] - B);
+                d[i] = wick_act_deriv(act, A[i] + B) * wick_act_deriv(act, A[i] - B);
+            }
+            for (size_t i = 0; i < m; i++) {
+                is += wu[i] * sa[i] * sb[i];
+                i1 += wu[i] * d[i];
+            }
+        }
+        accs += ww * is;
+        acc1 += ww * i1;
+    }
+    wick_free(buf);
+    *ss = accs * hu * nrm;
+    *s1 = acc1 * hu * nrm;
+    return WICK_OK;
+}
+
+/* <sigma sigma> and <sigma' sigma'> at the 2x2 covariance [[kd, k12],
+ * [k12, kd]]: closed forms for the scale-invariant class (sigma = a+ z for
+ * z >= 0, a- z below; PDLT sec. 5.5's arccos kernel), quadrature otherwise. */
+static wick_status pair_ss(const wick_kgram *g, double ap, double am, double kd, double k12,
+                           double *ss, double *s1) {
+    if (g->closed) {
+        double rho = k12 / kd;
+        if (rho > 1) rho = 1;
+        if (rho < -1) rho = -1;
+        double th = acos(rho), sn = sqrt((1 - rho) * (1 + rho));
+        double A = ap * ap + am * am, B = 2 * ap * am;
+        *ss = kd / (2 * M_PI) * (A * (sn + (M_PI - th) * rho) + B * (th * rho - sn));
+        *s1 = (A * (M_PI - th) + B * th) / (2 * M_PI);
+        return WICK_OK;
+    }
+    return quad_pair(g->c.act, kd, k12 / kd, ss, s1);
+}
+
+/* The exact walk of one entry at input correlation rho through all layers:
+ * K_1 = C_b + C_W q rho, Theta_1 = lambda_b + lambda_W q rho, then
+ * K_{l+1} = C_b + C_W <sigma sigma>, Theta_{l+1} = lambda_b + lambda_W
+ * <sigma sigma> + C_W <sigma' sigma'> Theta_l (PDLT eqs. (4.118), (8.49)),
+ * the diagonal walked beside it. */
+static wick_status walk(const wick_kgram *g, double rho, double *K, double *T) {
+    double ap = 0, am = 0;
+    if (g->closed) {
+        if (g->c.act.kind == WICK_ACT_LINEAR) ap = am = 1;
+        else if (g->c.act.kind == WICK_ACT_RELU) ap = 1;
+        else { ap = 1; am = g->c.act.slope; }
+    }
+    double k = g->cb_l[0] + g->cw_l[0] * g->q * rho;
+    double t = g->lb_l[0] + g->lw_l[0] * g->q * rho;
+    for (int l = 1; l < g->c.depth; l++) {
+        double ss, s1;
+        wick_status st = pair_ss(g, ap, am, g->kd_l[l - 1], k, &ss, &s1);
+        if (st) return st;
+        t = g->lb_l[l] + g->lw_l[l] * ss + g->cw_l[l] * s1 * t;
+        k = g->cb_l[l] + g->cw_l[l] * ss;
+    }
+    *K = k;
+    *T = t;
+    return WICK_OK;
+}
+
+/* Piecewise Chebyshev interpolation of the walk in theta, pieces bisected
+ * until each one's tail (its last two coefficients) is below KG_TOL of the
+ * diagonal: the pieces crowd where the map bends (small angles at large
+ * variance), and each round's nodes are walked in parallel. */
+typedef struct { double lo, w; int level; } piece;
+
+static wick_status build(wick_kgram *g) {
+    int cap = 2 * KG_MAX_PIECES, nacc = 0, ntodo = KG_MIN_PIECES;
+    piece *todo = wick_malloc(sizeof(piece) * (size_t)cap), *acc = wick_malloc(sizeof(piece) * (size_t)cap);
+    double *v = wick_malloc(sizeof(double) * (size_t)cap * KG_NC * 2);
+    double *cacc = wick_malloc(sizeof(double) * (size_t)cap * KG_NC * 2);
+    double *ctodo = wick_malloc(sizeof(double) * (size_t)cap * KG_NC * 2);
+    wick_status st = WICK_OK;
+    if (!todo || !acc || !v || !cacc || !ctodo) {
+        st = wick_fail(WICK_ENOMEM, "kernel Gram: out of memory for the map");
+        goto out;
+    }
+    for (int p = 0; p < ntodo; p++)
+        todo[p] = (piece){M_PI * p / KG_MIN_PIECES, M_PI / KG_MIN_PIECES, 3};
+    double tail = 0;
+    int maxlevel = 3;
+    while (ntodo > 0) {
+        size_t nv = (size_t)ntodo * KG_NC;
+        char msg[256] = "";
+#pragma omp parallel for schedule(dynamic, 1)
+        for (size_t i = 0; i < nv; i++) {
+            const piece *pc = &todo[i / KG_NC];
+            double x = cos(M_PI * ((double)(i % KG_NC) + 0.5) / KG_NC);
+            wick_status s = walk(g, cos(pc->lo + 0.5 * pc->w * (x + 1)), &v[2 * i], &v[2 * i + 1]);
+            if (s) {
+#pragma omp critical(wick_kgram_err)
+                if (!st) { st = s; snprintf(msg, sizeof msg, "%s", wick_last_error()); }
+            }
+        }
+        if (st) { st = wick_fail(st, "%s", msg); goto out; }
+        int nnext = 0;
+        for (int p = 0; p < ntodo; p++) {
+            double *cf = ctodo + (size_t)p * KG_NC * 2, t = 0;
+            for (int w = 0; w < 2; w++) {
+                double scale = fabs(w ? g->tdiag : g->kdiag);
+                if (!(scale > 0)) scale = 1;
+                for (int k = 0; k < KG_NC; k++) {
+                    double sum = 0;
+                    for (int j = 0; j < KG_NC; j++)
+                        sum += v[2 * ((size_t)p * KG_NC + j) + w] * cos(M_PI * k * (j + 0.5) / KG_NC);
+                    sum *= 2.0 / KG_NC;
+                    if (k == 0) sum *= 0.5;
+                    cf[2 * k + w] = sum;
+                    if (k >= KG_DEG - 1) t = fmax(t, fabs(sum) / scale);
+                }
+            }
+            if (t > KG_TOL && (1 << (todo[p].level + 1)) <= KG_MAX_PIECES && nnext + 2 <= cap / 2) {
+                piece a = todo[p];
+                a.w *= 0.5;
+                a.level++;
+                todo[cap / 2 + nnext++] = a;   /* the upper half of todo[] is the next round */
+                a.lo += a.w;
+                todo[cap / 2 + nnext++] = a;
+                continue;
+            }
+            tail = fmax(tail, t);
+            if (todo[p].level > maxlevel) maxlevel = todo[p].level;
+            acc[nacc] = todo[p];
+            memcpy(cacc + (size_t)nacc * KG_NC * 2, cf, sizeof(double) * KG_NC * 2);
+            nacc++;
+        }
+        memmove(todo, todo + cap / 2, sizeof(piece) * (size_t)nnext);
+        ntodo = nnext;
+        if (nacc + ntodo > cap / 2) break;
+    }
+    /* pieces in theta order, and the cell -> piece lookup */
+    int cells = 1 << maxlevel;
+    g->cell = wick_malloc(sizeof(int) * (size_t)cells);
+    g->lo = wick_malloc(sizeof(double) * (size_t)nacc * 2);
+    g->coef = wick_malloc(sizeof(double) * (size_t)nacc * KG_NC * 2);
+    if (!g->cell || !g->lo || !g->coef) {
+        st = wick_fail(WICK_ENOMEM, "kernel Gram: out of memory for the map");
+        goto out;
+    }
+    g->iw2 = g->lo + nacc;
+    for (int p = 0; p < nacc; p++) {
+        g->lo[p] = acc[p].lo;
+        g->iw2[p] = 2.0 / acc[p].w;
+        memcpy(g->coef + (size_t)p * KG_NC * 2, cacc + (size_t)p * KG_NC * 2, sizeof(double) * KG_NC * 2);
+        int c0 = (int)lround(acc[p].lo / M_PI * cells), c1 = (int)lround((acc[p].lo + acc[p].w) / M_PI * cells);
+        for (int c = c0; c < c1 && c < cells; c++) g->cell[c] = p;
+    }
+    g->pieces = nacc;
+    g->cells = cells;
+    g->ih = cells / M_PI;
+    g->tail = tail;
+out:
+    wick_free(todo); wick_free(acc); wick_free(v); wick_free(cacc); wick_free(ctodo);
+    return st;
+}
+
+wick_status wick_kgram_new(const wick_theory_config *c, double q, wick_kgram **out) {
+    if (!out) return wick_fail(WICK_EINVAL, "kernel Gram: no output handle");
+    *out = NULL;
+    if (!c || c->depth < 1 || c->depth > EX_MAX_DEPTH)
+        return wick_fail(WICK_EINVAL, "kernel Gram: depth %d, expected 1..%d", c ? c->depth : 0,
+                         EX_MAX_DEPTH);
+    if ((unsigned)c->act.kind >= WICK_ACT_COUNT)
+        return wick_fail(WICK_EINVAL, "kernel Gram: unknown activation %d", (int)c->act.kind);
+    if (c->act.kind == WICK_ACT_PERCEPTRON)
+        return wick_fail(WICK_EINVAL, "kernel Gram: the perceptron has no NTK (its derivative "
+                         "is a delta); use wick_gram_flow");
+    if (!isfinite(q) || !(q > 0))
+        return wick_fail(WICK_EINVAL, "kernel Gram: input norm |x|^2/n0 = %g, expected a "
+                         "positive number", q);
+    wick_kgram *g = wick_calloc(1, sizeof *g);
+    if (!g) return wick_fail(WICK_ENOMEM, "kernel Gram: out of memory");
+    g->c = *c;
+    g->q = q;
+    size_t L = (size_t)c->depth;
+    g->cb_l = wick_malloc(sizeof(double) * L * 4);
+    if (!g->cb_l) { wick_free(g); return wick_fail(WICK_ENOMEM, "kernel Gram: out of memory"); }
+    g->cw_l = g->cb_l + L; g->lb_l = g->cw_l + L; g->lw_l = g->lb_l + L;
+    for (size_t l = 0; l < L; l++) {
+        g->cb_l[l] = c->cb_l ? c->cb_l[l] : c->cb;
+        g->cw_l[l] = c->cw_l ? c->cw_l[l] : c->cw;
+        g->lb_l[l] = c->lambda_b_l ? c->lambda_b_l[l] : c->lambda_b;
+        g->lw_l[l] = c->lambda_w_l ? c->lambda_w_l[l] : c->lambda_w;
+        double v[4] = {g->cb_l[l], g->cw_l[l], g->lb_l[l], g->lw_l[l]};
+        for (int k = 0; k < 4; k++)
+            if (!isfinite(v[k]) || v[k] < 0) {
+                wick_kgram_free(g);
+                return wick_fail(WICK_EINVAL, "kernel Gram: layer %zu: C_b, C_W, lambda_b, "
+                                 "lambda_W must be finite and non-negative (%g)", l + 1, v[k]);
+            }
+    }
+    g->closed = c->act.kind == WICK_ACT_RELU || c->act.kind == WICK_ACT_LINEAR ||
+                c->act.kind == WICK_ACT_LEAKY_RELU;
+    double t0 = omp_get_wtime();
+    wick_status st = WICK_OK;
+    if (!(g->kd_l = wick_malloc(sizeof(double) * L)))
+        st = wick_fail(WICK_ENOMEM, "kernel Gram: out of memory");
+    /* the diagonal, one input through the layers */
+    double ap = 1, am = g->c.act.kind == WICK_ACT_LEAKY_RELU ? g->c.act.slope : g->c.act.kind == WICK_ACT_LINEAR ? 1 : 0;
+    for (size_t l = 0; l < L && !st; l++) {
+        double kd = g->cb_l[0] + g->cw_l[0] * q, ss, s1;
+        if (l) {
+            st = pair_ss(g, ap, am, g->kd_l[l - 1], g->kd_l[l - 1], &ss, &s1);
+            kd = g->cb_l[l] + g->cw_l[l] * ss;
+        }
+        if (!st && !(kd > 0) && l + 1 < L)
+            st = wick_fail(WICK_EINVAL, "kernel Gram: the layer-%zu variance is %g; the map over "
+                           "the correlation needs a positive one", l + 1, kd);
+        g->kd_l[l] = kd;
+    }
+    if (!st) st = walk(g, 1.0, &g->kdiag, &g->tdiag);
+    /* a map whose tails never get below KG_TOL keeps its finest pieces and
+       reports its tail */
+    if (!st) st = build(g);
+    g->build_seconds = omp_get_wtime() - t0;
+    if (st) { wick_kgram_free(g); return st; }
+    *out = g;
+    return WICK_OK;
+}
+
+void wick_kgram_free(wick_kgram *g) {
+    if (!g) return;
+    wick_free(g->coef);
+    wick_free(g->cb_l);
+    wick_free(g->kd_l);
+    wick_free(g->lo);
+    wick_free(g->cell);
+    wick_free(g);
+}
+
+void wick_kgram_info(const wick_kgram *g, wick_kgram_stats *s) {
+    s->kdiag = g->kdiag;
+    s->tdiag = g->tdiag;
+    s->pieces = g->pieces;
+    s->degree = KG_DEG;
+    s->tail = g->tail;
+    s->build_seconds = g->build_seconds;
+}
+
+/* The map on n values: G holds x_a.x_b/n0 on entry; K and T (either may be
+ * NULL; K may be G itself) receive the last layer's entries. */
+static void map_values(const wick_kgram *g, const double *G, size_t n, double *K, double *T) {
+    const double iq = 1.0 / g->q, ih = g->ih, *lo = g->lo, *iw2 = g->iw2;
+    const double *cf = g->coef;
+    const int *cell = g->cell, last = g->cells - 1;
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) {
+        double rho = G[i] * iq;
+        rho = rho > 1 ? 1 : rho < -1 ? -1 : rho;
+        double th = acos(rho);
+        int q = (int)(th * ih);
+        q = q > last ? last : q;
+        int p = cell[q];
+        double t = (th - lo[p]) * iw2[p] - 1, t2 = 2 * t;
+        const double *c = cf + (size_t)p * (KG_NC * 2);
+        double bk1 = 0, bk2 = 0, bt1 = 0, bt2 = 0;
+        for (int k = KG_DEG; k >= 1; k--) {
+            double bk = t2 * bk1 - bk2 + c[2 * k], bt = t2 * bt1 - bt2 + c[2 * k + 1];
+            bk2 = bk1; bk1 = bk;
+            bt2 = bt1; bt1 = bt;
+        }
+        double kv = t * bk1 - bk2 + c[0], tv = t * bt1 - bt2 + c[1];
+        if (T) T[i] = tv;
+        if (K) K[i] = kv;
+    }
+}
+
+wick_status wick_kgram_map(const wick_kgram *g, const double *rho, size_t n, double *K, double *T) {
+    if (!g || (n && !rho)) return wick_fail(WICK_EINVAL, "kernel Gram: no map or no correlations");
+    double *G = wick_malloc(sizeof(double) * (n ? n : 1));
+    if (!G) return wick_fail(WICK_ENOMEM, "kernel Gram: out of memory");
+    for (size_t i = 0; i < n; i++) G[i] = rho[i] * g->q;
+    map_values(g, G, n, K, T);
+    wick_free(G);
+    return WICK_OK;
+}
+
+wick_status wick_kgram_walk(const wick_kgram *g, double rho, double *K, double *T) {
+    if (!g || !(fabs(rho) <= 1))
+        return wick_fail(WICK_EINVAL, "kernel Gram: correlation %g is not in [-1, 1]", rho);
+    double k, t;
+    wick_status st = walk(g, rho, &k, &t);
+    if (st) return st;
+    if (K) *K = k;
+    if (T) *T = t;
+    return WICK_OK;
+}
+
+/* Every row at the map's norm (within rounding): the map's premise. */
+static wick_status check_rows(const wick_kgram *g, const double *x, size_t n, size_t n0,
+                              const char *what) {
+    for (size_t a = 0; a < n; a++) {
+        double s = 0;
+        for (size_t j = 0; j < n0; j++) s += x[a * n0 + j] * x[a * n0 + j];
+        s /= (double)n0;
+        if (!(fabs(s - g->q) <= 1e-9 * g->q))
+            return wick_fail(WICK_EINVAL, "kernel Gram: %s input %zu has |x|^2/n0 = %.17g, not the "
+                             "map's %.17g (normalise the inputs: wick_kernel_normalise)", what, a,
+                             s, g->q);
+    }
+    return WICK_OK;
+}
+
+#define KG_ROWS 64   /* rows of a block mapped at once: 64 x n doubles stay in L2 */
+
+wick_status wick_kgram_cross(const wick_kgram *g, const double *xa, size_t na, const double *xb,
+                             size_t nb, size_t n0, double *K, double *T, size_t ld) {
+    if (!g || !xa || !xb || n0 == 0 || (!K && !T) || ld < nb)
+        return wick_fail(WICK_EINVAL, "kernel Gram: cross Gram of %zu x %zu inputs of dimension "
+                         "%zu needs inputs, an output and ld >= %zu", na, nb, n0, nb);
+    if (na == 0 || nb == 0) return WICK_OK;
+    if (na > INT_MAX || nb > INT_MAX || n0 > INT_MAX || ld > INT_MAX)
+        return wick_fail(WICK_EINVAL, "kernel Gram: %zu x %zu inputs is too many for BLAS", na, nb);
+    wick_status st = check_rows(g, xa, na, n0, "first");
+    if (!st) st = check_rows(g, xb, nb, n0, "second");
+    if (st) return st;
+    double *G = K ? K : T;
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)na, (int)nb, (int)n0, 1.0 / (double)n0,
+                xa, (int)n0, xb, (int)n0, 0.0, G, (int)ld);
+#pragma omp parallel for schedule(static)
+    for (size_t a = 0; a < na; a++)
+        map_values(g, G + a * ld, nb, K ? K + a * ld : NULL, T ? T + a * ld : NULL);
+    return WICK_OK;
+}
+
+wick_status wick_kgram_sym(const wick_kgram *g, const double *x, size_t n, size_t n0, double *K,
+                           double *T) {
+    if (!g || !x || n0 == 0 || (!K && !T))
+        return wick_fail(WICK_EINVAL, "kernel Gram: %zu inputs of dimension %zu need inputs and "
+                         "an output", n, n0);
+    if (n == 0) return WICK_OK;
+    if (n > INT_MAX || n0 > INT_MAX)
+        return wick_fail(WICK_EINVAL, "kernel Gram: %zu inputs is too many for BLAS", n);
+    wick_status st = check_rows(g, x, n, n0, "an");
+    if (st) return st;
+    double *G = K ? K : T;
+    /* the lower triangle only (half dgemm's flops), mapped, then mirrored */
+    cblas_dsyrk(CblasRowMajor, CblasLower, CblasNoTrans, (int)n, (int)n0, 1.0 / (double)n0, x,
+                (int)n0, 0.0, G, (int)n);
+#pragma omp parallel for schedule(dynamic, 16)
+    for (size_t a = 0; a < n; a++)
+    {
+        map_values(g, G + a * n, a + 1, K ? K + a * n : NULL, T ? T + a * n : NULL);
+        /* an input with itself is at correlation 1 exactly, whatever the
+           rounding of its Gram entry (ReLU's Theta has a square-root branch
+           there: a rounding of 1e-16 would move it by 1e-8) */
+        if (K) K[a * n + a] = g->kdiag;
+        if (T) T[a * n + a] = g->tdiag;
+    }
+    /* mirror in 64 x 64 tiles: a row of the upper triangle reads a column of
+       the lower, a page apiece unless tiled */
+    const size_t B = 64, nt = (n + B - 1) / B;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (size_t ti = 0; ti < nt; ti++)
+        for (size_t tj = ti; tj < nt; tj++)
+            for (size_t i = ti * B; i < n && i < ti * B + B; i++)
+                for (size_t j = tj * B > i + 1 ? tj * B : i + 1; j < n && j < tj * B + B; j++) {
+                    if (K) K[i * n + j] = K[j * n + i];
+                    if (T) T[i * n + j] = T[j * n + i];
+                }
+    return WICK_OK;
+}

@@ -1,0 +1,204 @@
+/* test_kgram.c — the correlation map of src/experiments/gram.c (wick_kgram)
+ * against two references it does not share code with: the theory engine's
+ * layer-by-layer Gram flow with direct quadrature per entry
+ * (wick_gram_flow_last, tabulate = 0) and, for ReLU, the arccos kernel's
+ * closed form walked by hand.  The tolerance is 1e-10 of the diagonal at
+ * every correlation, including 0.999999 at C_W = 50 (where the older
+ * tabulated map of the theory engine is off by 1e-7). */
+#include "check.h"
+
+/* The theory engine's direct flow on two inputs of norm q at correlation
+ * rho: returns K_L and Theta_L of the pair. */
+static void direct_pair(const wick_theory_config *c0, double q, double rho, double *K, double *T) {
+    wick_theory_config c = *c0;
+    c.tabulate = 0;
+    double G0[4] = {q, q * rho, q * rho, q}, Kl[4], Tl[4];
+    wick_status st = wick_gram_flow_last(&c, G0, 2, Kl, Tl);
+    if (st) fprintf(stderr, "direct flow: %s\n", wick_last_error());
+    *K = Kl[1];
+    *T = Tl[1];
+}
+
+static const double RHOS[] = {1.0, 0.999999, 0.9999, 0.99, 0.9, 0.5, 0.1, 0.0, -0.3, -0.9,
+                              -0.999999, -1.0};
+#define NRHO (sizeof RHOS / sizeof RHOS[0])
+
+/* map vs the direct flow at RHOS, error relative to the diagonal */
+static void map_vs_direct(const char *act_name, double cb, double cw, int depth, double q,
+                          double tol) {
+    wick_act act;
+    CHECK_OK(wick_act_parse(act_name, &act));
+    wick_theory_config c = wick_theory_defaults(act, depth);
+    c.cb = cb; c.cw = cw; c.lambda_b = 0.7; c.lambda_w = 1.3;
+    wick_kgram *g = NULL;
+    CHECK_OK(wick_kgram_new(&c, q, &g));
+    if (!g) return;
+    wick_kgram_stats s;
+    wick_kgram_info(g, &s);
+    double K[NRHO], T[NRHO], eK = 0, eT = 0;
+    CHECK_OK(wick_kgram_map(g, RHOS, NRHO, K, T));
+    for (size_t i = 0; i < NRHO; i++) {
+        double k, t;
+        direct_pair(&c, q, RHOS[i], &k, &t);
+        eK = fmax(eK, fabs(K[i] - k) / fabs(s.kdiag));
+        eT = fmax(eT, fabs(T[i] - t) / fabs(s.tdiag));
+    }
+    printf("  %-8s C_b %-4g C_W %-5g depth %-3d q %-4g: %4d pieces, map vs direct %.2g (K) %.2g (Theta)\n",
+           act_name, cb, cw, depth, q, s.pieces, eK, eT);
+    CHECK(eK <= tol);
+    CHECK(eT <= tol);
+    wick_kgram_free(g);
+}
+
+static void test_map_matches_direct_quadrature_at_extreme_correlations(void) {
+    map_vs_direct("tanh", 0, 50, 3, 1, 1e-10);    /* the case */
+    map_vs_direct("tanh", 0, 1, 10, 1, 1e-10);    /* critical */
+    map_vs_direct("tanh", 0.3, 2, 4, 2.5, 1e-10);
+    map_vs_direct("gelu", 0.1, 1.5, 3, 1, 1e-10);
+    map_vs_direct("sigmoid", 0.2, 3, 2, 1, 1e-10);
+    map_vs_direct("relu", 0, 2, 10, 1, 1e-10);
+    map_vs_direct("relu", 0.1, 1.9, 5, 3, 1e-10);
+}
+
+/* ReLU: K_{l+1} = C_b + C_W kd/(2 pi) (sin t + (pi - t) cos t),
+ * Theta_{l+1} = lb + lw <ss> + C_W (pi - t)/(2 pi) Theta_l (PDLT sec. 5.5). */
+static void test_relu_map_matches_arccos_closed_form_at_depth_10(void) {
+    wick_act act;
+    CHECK_OK(wick_act_parse("relu", &act));
+    wick_theory_config c = wick_theory_defaults(act, 10);
+    c.cb = 0.05; c.cw = 2; c.lambda_b = 0.05; c.lambda_w = 2;
+    wick_kgram *g = NULL;
+    CHECK_OK(wick_kgram_new(&c, 1, &g));
+    if (!g) return;
+    double err = 0, kd_max = 0;
+    for (int i = 0; i <= 4000; i++) {
+        double rho = i < 4000 ? cos(M_PI * i / 4000.0 + 1e-4 * sin(i)) : 0.999999;
+        double kd = c.cb + c.cw, k = c.cb + c.cw * rho, t = c.lambda_b + c.lambda_w * rho;
+        for (int l = 1; l < 10; l++) {
+            double r = k / kd;
+            r = r > 1 ? 1 : r < -1 ? -1 : r;
+            double th = acos(r), ss = kd / (2 * M_PI) * (sin(th) + (M_PI - th) * r);
+            t = c.lambda_b + c.lambda_w * ss + c.cw * (M_PI - th) / (2 * M_PI) * t;
+            k = c.cb + c.cw * ss;
+            kd = c.cb + c.cw * kd / 2;
+        }
+        double K, T;
+        CHECK_OK(wick_kgram_map(g, &rho, 1, &K, &T));
+        err = fmax(err, fmax(fabs(K - k) / kd, fabs(T - t) / kd));
+        kd_max = kd;
+    }
+    printf("  relu depth 10: map vs arccos closed form, largest error %.2g of the diagonal %g\n",
+           err, kd_max);
+    /* not 1e-14: the hand walk's own acos at each layer turns the rounding
+       of r near 1 into 1e-16 / theta in the angle (1e-12 at theta ~ 1e-4) */
+    CHECK(err <= 1e-10);
+    wick_kgram_free(g);
+}
+
+/* Normalised random inputs: the n x n Grams from wick_kgram_sym and
+ * wick_kgram_cross against the theory engine's direct flow. */
+static void test_sym_and_cross_grams_match_the_direct_flow(void) {
+    const size_t n = 24, n0 = 7;
+    double x[24 * 7];
+    for (size_t i = 0; i < n * n0; i++) x[i] = sin(1.7 * (double)i + 0.3) + 0.2 * cos(0.37 * (double)(i * i));
+    /* a near-repeat (correlation ~0.9999): an exact repeat would be at 1 up to
+       the rounding of the input Gram, where ReLU's Theta moves by sqrt(1e-16) */
+    for (size_t j = 0; j < n0; j++) x[5 * n0 + j] = x[4 * n0 + j] + 0.01 * sin((double)j);
+    CHECK_OK(wick_kernel_normalise(x, n, n0, n));
+    const char *acts[] = {"relu", "tanh"};
+    for (int a = 0; a < 2; a++) {
+        wick_act act;
+        CHECK_OK(wick_act_parse(acts[a], &act));
+        wick_theory_config c = wick_theory_defaults(act, 4);
+        c.cb = 0.1; c.cw = a ? 1.2 : 1.8;
+        wick_kgram *g = NULL;
+        CHECK_OK(wick_kgram_new(&c, 1, &g));
+        if (!g) return;
+        double *K = malloc(n * n * sizeof *K), *T = malloc(n * n * sizeof *T);
+        double *Kc = malloc(n * n * sizeof *K), *Tc = malloc(n * n * sizeof *T);
+        double *G0 = malloc(n * n * sizeof *G0), *Kd = malloc(n * n * sizeof *K), *Td = malloc(n * n * sizeof *T);
+        CHECK_OK(wick_kgram_sym(g, x, n, n0, K, T));
+        CHECK_OK(wick_kgram_cross(g, x, n, x, n, n0, Kc, Tc, n));
+        CHECK_OK(wick_input_gram(x, n, n0, G0));
+        c.tabulate = 0;
+        CHECK_OK(wick_gram_flow_last(&c, G0, n, Kd, Td));
+        double e = 0, ec = 0, scale = 0;
+        int sym = 1;
+        for (size_t i = 0; i < n * n; i++) {
+            scale = fmax(scale, fmax(fabs(Kd[i]), fabs(Td[i])));
+            e = fmax(e, fmax(fabs(K[i] - Kd[i]), fabs(T[i] - Td[i])));
+            /* the cross Gram does not know an input meets itself: its
+               diagonal is at correlation 1 only up to dgemm's rounding */
+            if (i % (n + 1)) ec = fmax(ec, fmax(fabs(Kc[i] - Kd[i]), fabs(Tc[i] - Td[i])));
+            sym &= K[i] == K[(i % n) * n + i / n] && T[i] == T[(i % n) * n + i / n];
+        }
+        printf("  %s: sym vs direct %.2g, cross vs direct %.2g (scale %g)\n", acts[a], e / scale, ec / scale, scale);
+        CHECK(e <= 1e-10 * scale);
+        CHECK(ec <= 1e-10 * scale);
+        CHECK(sym);
+        free(K); free(T); free(Kc); free(Tc); free(G0); free(Kd); free(Td);
+        wick_kgram_free(g);
+    }
+}
+
+static void test_inputs_of_another_norm_are_refused(void) {
+    wick_act act;
+    CHECK_OK(wick_act_parse("relu", &act));
+    wick_theory_config c = wick_theory_defaults(act, 3);
+    c.cw = 2;
+    wick_kgram *g = NULL;
+    CHECK_OK(wick_kgram_new(&c, 1, &g));
+    double x[6] = {1, 1, 1, 2, 0, 0}, K[4];
+    CHECK(wick_kgram_sym(g, x, 2, 3, K, NULL) == WICK_EINVAL);
+    CHECK(strstr(wick_last_error(), "input 1") != NULL);
+    wick_kgram_free(g);
+    wick_act p;
+    CHECK_OK(wick_act_parse("perceptron", &p));
+    c.act = p;
+    CHECK(wick_kgram_new(&c, 1, &g) == WICK_EINVAL);
+    c.act = act;
+    CHECK(wick_kgram_new(&c, 0, &g) == WICK_EINVAL);
+}
+
+/* the map's own trapezoid quadrature (walked through wick_kgram_walk at
+ * depth 2: K_2 = C_b + C_W <sigma sigma>) against wick_gauss_expect2 */
+static void test_map_quadrature_matches_the_theory_engine(void) {
+    const char *acts[] = {"tanh", "sigmoid", "gelu", "swish", "softplus", "sin"};
+    const double kds[] = {0.3, 1, 7, 50}, rhos[] = {0.999999, 0.7, 0, -0.95};
+    double worst = 0;
+    for (int a = 0; a < 6; a++) {
+        wick_act act;
+        CHECK_OK(wick_act_parse(acts[a], &act));
+        for (int k = 0; k < 4; k++) {
+            if (act.kind == WICK_ACT_SIN && kds[k] > 7) continue;
+            wick_theory_config c = wick_theory_defaults(act, 2);
+            c.cw = kds[k];   /* q = 1: K_1 = C_W */
+            wick_kgram *g = NULL;
+            CHECK_OK(wick_kgram_new(&c, 1, &g));
+            if (!g) continue;
+            for (int r = 0; r < 4; r++) {
+                double K, ss;
+                CHECK_OK(wick_kgram_walk(g, rhos[r], &K, NULL));
+                CHECK_OK(wick_gauss_expect2(act, 0, 0, kds[k], kds[k] * rhos[r], kds[k], &ss));
+                double sd;
+                CHECK_OK(wick_gauss_expect2(act, 0, 0, kds[k], kds[k], kds[k], &sd));
+                double e = fabs(K - kds[k] * ss) / fabs(kds[k] * sd);
+                if (!(e <= 1e-12))
+                    printf("  %s K %g rho %g: %.3g\n", acts[a], kds[k], rhos[r], e);
+                worst = fmax(worst, e);
+            }
+            wick_kgram_free(g);
+        }
+    }
+    printf("  trapezoid vs wick_gauss_expect2: largest error %.2g of <sigma^2>\n", worst);
+    CHECK(worst <= 1e-12);
+}
+
+int main(void) {
+    RUN(test_map_quadrature_matches_the_theory_engine);
+    RUN(test_map_matches_direct_quadrature_at_extreme_correlations);
+    RUN(test_relu_map_matches_arccos_closed_form_at_depth_10);
+    RUN(test_sym_and_cross_grams_match_the_direct_flow);
+    RUN(test_inputs_of_another_norm_are_refused);
+    return chk_finish();
+}
