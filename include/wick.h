@@ -259,10 +259,17 @@ typedef struct {
     const double *err;        /* error bars, or NULL */
     size_t n;
     int points;               /* 1: points (with error bars if err), 0: a line */
+    int group;                /* series of one group > 0 share a colour (a measurement and
+                                 its theory curve); 0: a colour of its own */
 } wick_series;
 
-/* Draws the series into a PNG.  logx/logy select log axes.  WICK_EUNSUPPORTED
- * with a clear message when gnuplot is not installed. */
+/* Draws the series into a PNG, the legend below the graph.  logx/logy select
+ * log axes.  The value axis leaves out a value that stands apart from the
+ * rest by more than twice their span (at most an eighth of the values at
+ * each end) and spans the error bars, with a margin; the title says how many
+ * values lie off the scale.  Each line has its own dash pattern and
+ * each set of points its own marker.  WICK_EUNSUPPORTED with a clear message
+ * when gnuplot is not installed. */
 WICK_API wick_status wick_plot_png(const char *path, const char *title, const char *xlabel,
                                    const char *ylabel, const wick_series *s, int ns,
                                    int logx, int logy);
@@ -394,6 +401,12 @@ WICK_API void wick_metrics_free(wick_metrics *m);
  * their macro average, the confusion matrix (rows: true class "index name",
  * columns: predicted class index).  class_names may be NULL (indices only). */
 WICK_API void wick_metrics_print(FILE *f, const wick_metrics *m, const char *const *class_names);
+/* The confusion matrix as a PNG heatmap (src/io/plot.c): rows the true
+ * class, columns the predicted one, each cell coloured by its share of the
+ * row and labelled with its count (up to 20 classes).  class_names (NULL:
+ * indices) label the axes.  WICK_EUNSUPPORTED when gnuplot is not installed. */
+WICK_API wick_status wick_plot_confusion_png(const char *path, const char *title, const wick_metrics *m,
+                                             const char *const *class_names);
 
 /* ---------------------------------------------------------------------------
  * Static computation graph with reverse-mode autodiff (src/graph)

@@ -452,7 +452,7 @@ static void test_path_lock(void) {
 
 static int plot_to(const char *p) {
     double x[2] = {0, 1};
-    wick_series s = {"s", x, x, NULL, 2, 0};
+    wick_series s = {"s", x, x, NULL, 2, 0, 0};
     wick_status st = wick_plot_png(p, "t", "x", "y", &s, 1, 0, 0);
     return !(st == WICK_EIO && strstr(wick_last_error(), "is a FIFO, not a regular file"));
 }

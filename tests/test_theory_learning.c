@@ -199,7 +199,7 @@ static int have_gnuplot(void) { return system("command -v gnuplot >/dev/null 2>&
 
 static void test_plot(void) {
     double x[4] = {1, 2, 3, 4}, y[4] = {1, 4, 9, 16}, e[4] = {0.5, 0.5, 1, 1};
-    wick_series s[2] = {{"line", x, y, NULL, 4, 0}, {"points", x, y, e, 4, 1}};
+    wick_series s[2] = {{"line", x, y, NULL, 4, 0, 0}, {"points", x, y, e, 4, 1, 0}};
     const char *path = chk_tmp("theory_plot.png");
     if (!have_gnuplot()) {
         CHECK_FAILS(wick_plot_png(path, "t", "x", "y", s, 2, 0, 0), WICK_EUNSUPPORTED, "gnuplot");

@@ -177,9 +177,9 @@ int cmd_ensemble(int argc, char **argv) {
             yt[l] = c4t[l * ni] / (3 * Kth * Kth);
             yx[l] = ex4[l * ni] / (3 * Kth * Kth);
         }
-        wick_series sr[3] = {{"measured (+- 1 s.e.)", lx, ym, ye, L, 1},
-                             {"theory V/(nK^2), order 1/n", lx, yt, NULL, L, 0},
-                             {"exact at width n", lx, yx, NULL, L, 0}};
+        wick_series sr[3] = {{"measured (+- 1 s.e.)", lx, ym, ye, L, 1, 0},
+                             {"theory V/(nK^2), order 1/n", lx, yt, NULL, L, 0, 0},
+                             {"exact at width n", lx, yx, NULL, L, 0, 0}};
         char title[256];
         snprintf(title, sizeof title, "%s, C_b = %g, C_W = %g, n = %ld, M = %ld%s", wick_act_name(act),
                  cb, cw, width, samples, ni > 1 ? " (input 0)" : "");

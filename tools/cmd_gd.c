@@ -239,9 +239,9 @@ int cmd_gd(int argc, char **argv) {
             px[3 * nw + w] = o[5]; px[4 * nw + w] = o[6];
             px[5 * nw + w] = o[7]; px[6 * nw + w] = o[8];
         }
-        wick_series sr[3] = {{"gap_net: trained vs frozen-NTK prediction", px, px + nw, px + 2 * nw, (size_t)nw, 1},
-                             {"dH: NTK motion ||H(T)-H(0)||/||H(0)||", px, px + 3 * nw, px + 4 * nw, (size_t)nw, 1},
-                             {"H0-Theta: NTK at init vs Theta", px, px + 5 * nw, px + 6 * nw, (size_t)nw, 1}};
+        wick_series sr[3] = {{"gap_net: trained vs frozen-NTK prediction", px, px + nw, px + 2 * nw, (size_t)nw, 1, 0},
+                             {"dH: NTK motion ||H(T)-H(0)||/||H(0)||", px, px + 3 * nw, px + 4 * nw, (size_t)nw, 1, 0},
+                             {"H0-Theta: NTK at init vs Theta", px, px + 5 * nw, px + 6 * nw, (size_t)nw, 1, 0}};
         char title[256];
         snprintf(title, sizeof title, "%s, depth %ld, %zu images, %ld GD steps, M = %ld", wick_act_name(act),
                  depth, nA, steps, samples);

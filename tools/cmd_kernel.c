@@ -203,7 +203,8 @@ int cmd_kernel(int argc, char **argv) {
         if (!sr || !names) { free(sr); free(names); ret = EXIT_FAIL; goto done; }
         for (int s = 0; s < ns; s++) {
             snprintf(names[s], 64, "depth %g, C_b = %g", dd[s / ncb], cbs[s % ncb]);
-            sr[s] = (wick_series){names[s], noises, ev + (size_t)s * nno, NULL, (size_t)nno, 1};
+            /* a curve per (depth, C_b), as --help says: one colour per depth */
+            sr[s] = (wick_series){names[s], noises, ev + (size_t)s * nno, NULL, (size_t)nno, 0, s / ncb + 1};
         }
         char title[256];
         snprintf(title, sizeof title, "NNGP log evidence, %s, C_W = %g, %zu training images", wick_act_name(act),

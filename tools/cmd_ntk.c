@@ -174,7 +174,7 @@ int cmd_ntk(int argc, char **argv) {
             px[2 * nd + d] = s * o[4 * nn];
         }
         wick_series sr[1] = {{"measured n Var[H]/Theta^2 (+- 1 s.e.)", px, px + nd, px + 2 * nd,
-                              (size_t)nd, 1}};
+                              (size_t)nd, 1, 0}};
         char title[256];
         snprintf(title, sizeof title, "empirical NTK fluctuation: %s, C_W = %g, n = %ld, M = %ld",
                  wick_act_name(act), cw, width, samples);

@@ -186,10 +186,10 @@ int cmd_sweep(int argc, char **argv) {
                 x[d] = p[2]; y[d] = p[3]; e[d] = p[4]; t[d] = isfinite(p[6]) ? p[6] : p[5];
             }
             snprintf(names[ns], 64, "n = %ld measured", widths[w]);
-            sr[ns++] = (wick_series){names[ns - 1], x, y, e, (size_t)nd, 1};
+            sr[ns++] = (wick_series){names[ns - 1], x, y, e, (size_t)nd, 1, w + 1};
             snprintf(names[ns], 64, "n = %ld %s", widths[w],
                      isfinite(P[((size_t)w * nd) * 10 + 6]) ? "exact" : "theory V/(nK^2)");
-            sr[ns++] = (wick_series){names[ns - 1], x, t, NULL, (size_t)nd, 0};
+            sr[ns++] = (wick_series){names[ns - 1], x, t, NULL, (size_t)nd, 0, w + 1};
         }
         double *lx = buf + np * 4, *ly = lx + 64;
         if (isfinite(slope)) {
@@ -199,7 +199,7 @@ int cmd_sweep(int argc, char **argv) {
                 if (fit_log) ly[i] = expm1(ly[i]);
             }
             snprintf(names[ns], 64, "fit: slope %.3g +- %.2g", slope, slope_se);
-            sr[ns++] = (wick_series){names[ns - 1], lx, ly, NULL, 64, 0};
+            sr[ns++] = (wick_series){names[ns - 1], lx, ly, NULL, 64, 0, 0};
         }
         char title[256];
         snprintf(title, sizeof title, "aspect-ratio law: %s, C_b = %g, C_W = %g, M = %ld", wick_act_name(act),

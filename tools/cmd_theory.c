@@ -224,9 +224,9 @@ int cmd_theory(int argc, char **argv) {
             ys[l] = o->K; ys[L + l] = o->chi_par; ys[2 * L + l] = o->chi_perp;
             ys[3 * L + l] = o->K > 0 ? o->V / ((double)width * o->K * o->K) : NAN;
         }
-        wick_series s[4] = {{"K", lx, ys, NULL, L, 0}, {"chi_par", lx, ys + L, NULL, L, 0},
-                            {"chi_perp", lx, ys + 2 * L, NULL, L, 0},
-                            {"V/(nK^2)", lx, ys + 3 * L, NULL, L, 0}};
+        wick_series s[4] = {{"K", lx, ys, NULL, L, 0, 0}, {"chi_par", lx, ys + L, NULL, L, 0, 0},
+                            {"chi_perp", lx, ys + 2 * L, NULL, L, 0, 0},
+                            {"V/(nK^2)", lx, ys + 3 * L, NULL, L, 0, 0}};
         char title[256];
         snprintf(title, sizeof title, "%s, C_b = %g, C_W = %g, n = %ld%s", wick_act_name(act), cb,
                  cw, width, n > 1 ? " (input 0)" : "");

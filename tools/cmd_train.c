@@ -503,7 +503,7 @@ static wick_status plot_losses(const char *path, json_t *reports, const char *ar
         json_t *v = json_object_get(r, "val_loss");
         if (json_is_real(v)) vl[nv++] = json_real_value(v);
     }
-    wick_series s[2] = {{"training loss", ep, tl, NULL, n, 0}, {"validation loss", ep, vl, NULL, nv, 0}};
+    wick_series s[2] = {{"training loss", ep, tl, NULL, n, 0, 0}, {"validation loss", ep, vl, NULL, nv, 0, 0}};
     char title[600];
     /* a long layer spec would run off the picture: its first 70 characters */
     if (strlen(arch) > 70) snprintf(title, sizeof title, "wick train %.67s...", arch);
@@ -1294,7 +1294,17 @@ static const struct option eval_opts[] = {
     {"model", 1, 0, O_MODEL}, {"data", 1, 0, O_DATA}, {"test-csv", 1, 0, O_TEST_CSV},
     {"label-col", 1, 0, O_LABEL_COL}, {"arch", 1, 0, O_ARCH}, {"act", 1, 0, O_ACT},
     {"batch", 1, 0, O_BATCH}, {"threads", 1, 0, O_THREADS}, {"logits", 1, 0, O_LOGITS},
-    {"json", 0, 0, O_JSON}, {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
+    {"plot", 1, 0, O_PLOT}, {"json", 0, 0, O_JSON}, {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
+
+/* eval --plot: the confusion matrix; a missing gnuplot loses the picture,
+ * not the figures printed */
+static void plot_confusion(const char *path, const wick_metrics *mt, int fmnist, const char *what) {
+    char title[600];
+    snprintf(title, sizeof title, "wick eval %.70s%s: accuracy %.4f on %zu samples", what,
+             strlen(what) > 70 ? "..." : "", mt->accuracy, mt->n);
+    wick_status s = wick_plot_confusion_png(path, title, mt, fmnist && mt->classes == 10 ? fmnist_names : NULL);
+    if (s) cli_fail("eval", s);
+}
 
 /* A model file into a model: its layer spec (or --arch in the layer
  * language for a file PyTorch wrote), else an MLP (widths and activation
