@@ -1052,7 +1052,11 @@ typedef struct {
  * covariances that the theory puts at V/n, A/n, B/n, D/n, F/n (so each
  * estimates its tensor + O(1/n)). */
 enum { WICK_FL_K = 0, WICK_FL_NTK, WICK_FL_V, WICK_FL_A, WICK_FL_B, WICK_FL_D, WICK_FL_F,
-       WICK_FL_COUNT };
+       WICK_FL_KCV, WICK_FL_NTKCV, WICK_FL_COUNT };
+/* WICK_FL_KCV, WICK_FL_NTKCV: the same means as WICK_FL_K, WICK_FL_NTK with
+ * control variates (zero-mean noises of each layer given the one before,
+ * regressed out over the networks): unbiased up to O(1/M), with a spread
+ * O(1/n) instead of O(1/sqrt(n)), so that K1/n and Theta1/n are measurable. */
 
 typedef struct {
     int depth;

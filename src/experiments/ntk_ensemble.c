@@ -159,6 +159,44 @@ static void fluct_stats(const double *z, const double *H, size_t n, double *o) {
     o[FS_F] = (zhz - hz2) / pairs;
 }
 
+/* Beside them, per layer, quantities for control variates (the means K1/n
+ * and Theta1/n are 1/sqrt(n) of the networks' spread; these remove that
+ * spread's part that is linear in zero-mean noises): given layer l-1, the
+ * neurons of layer l are i.i.d. N(0, G) with G = C_b + C_W/n sum sigma^2 of
+ * layer l-1, and E[H_ii | l-1] = Tc = lambda_b + lambda_W/n sum sigma^2 +
+ * C_W/n sum sigma'^2 H_jj.  So s - G, t - Tc, (1/n) sum sigma(z)^2 -
+ * <sigma^2>_G and (1/n) sum sigma'(z)^2 - <sigma'^2>_G have mean exactly 0,
+ * and so has omega = (1/n) sum sigma'(z_j)^2 (H_jj - Tc) - 2 (C_W/n)^2
+ * (u^T H u) h'(G), u = sigma sigma' of layer l-1 and h = <sigma'^2> (given
+ * layer l-1, E[w^T M w - c tr M | z] = (z^2 - G) c^2 s^T M s / G^2 for a row
+ * w ~ N(0, c I) of W, z = b + w.s; docs/theory-finite-width.md). */
+enum { FA_G = FS_N, FA_TC, FA_ETA, FA_PSI, FA_OMEGA, FS_ALL };
+#define CV_LAYERS 8
+
+/* sigma, sigma' of layer z into s, d; eta, psi into o; returns sum s^2 */
+static double layer_act(const wick_ntk_fluct_config *c, const double *z, size_t n, double *s,
+                        double *d, const double *H, double *o, double *sd2h) {
+    double s2 = 0, d2 = 0, dh = 0, e2 = 0, e1 = 0;
+    for (size_t i = 0; i < n; i++) {
+        s[i] = wick_act_eval(c->act, z[i]);
+        d[i] = wick_act_deriv(c->act, z[i]);
+        s2 += s[i] * s[i];
+        d2 += d[i] * d[i];
+        dh += d[i] * d[i] * H[i * n + i];
+    }
+    /* the layer's own conditional variance is o[FA_G] (set by the caller) */
+    if (wick_gauss_expect1(c->act, 0, 2, o[FA_G], &e2)) e2 = NAN;
+    if (wick_gauss_expect1(c->act, 1, 2, o[FA_G], &e1)) e1 = NAN;
+    o[FA_ETA] = s2 / (double)n - e2;
+    o[FA_PSI] = d2 / (double)n - e1;
+    *sd2h = dh;
+    /* omega without its conditional mean (the caller subtracts that) */
+    double om = 0;
+    for (size_t i = 0; i < n; i++) om += d[i] * d[i] * (H[i * n + i] - o[FA_TC]);
+    o[FA_OMEGA] = om / (double)n;
+    return s2;
+}
+
 /* Network k: the MLP of wick_net64 with n0 = 1, input x = sqrt(q) (so
  * |x|^2/n0 = q) and every layer of width n, its weights drawn as
  * wick_net64_init draws them; the NTK matrix H^(l) (n x n) by the forward
@@ -167,6 +205,7 @@ static void fluct_stats(const double *z, const double *H, size_t n, double *o) {
  * from H^(1) = (lambda_b + lambda_W q) I.  buf: 5 n^2 + 4 n doubles. */
 static void fluct_network(const wick_ntk_fluct_config *c, uint64_t k, double *buf, double *stats) {
     size_t n = c->width;
+    double nd = (double)n;
     double *W = buf, *H = W + n * n, *M = H + n * n, *T = M + n * n, *W1 = T + n * n;
     double *z = W1 + n * n, *s = z + n, *d = s + n, *b = d + n;
     double x = sqrt(c->q);
@@ -174,23 +213,29 @@ static void fluct_network(const wick_ntk_fluct_config *c, uint64_t k, double *bu
     for (size_t i = 0; i < n; i++) z[i] = W1[i] * x + b[i];
     memset(H, 0, sizeof(double) * n * n);
     for (size_t i = 0; i < n; i++) H[i * n + i] = c->lambda_b + c->lambda_w * c->q;
-    fluct_stats(z, H, n, stats);
+    double *o = stats;
+    fluct_stats(z, H, n, o);
+    o[FA_G] = c->cb + c->cw * c->q;
+    o[FA_TC] = c->lambda_b + c->lambda_w * c->q;
+    double dh, s2 = layer_act(c, z, n, s, d, H, o, &dh);
+    o[FA_OMEGA] = 0;
     for (int l = 2; l <= c->depth; l++) {
         ex_draw_layer(W, b, n, n, c->cb, c->cw, c->seed, k, l);
-        double s2 = 0;
+        double uHu = 0;
         for (size_t i = 0; i < n; i++) {
-            s[i] = wick_act_eval(c->act, z[i]);
-            d[i] = wick_act_deriv(c->act, z[i]);
-            s2 += s[i] * s[i];
+            double acc = 0;
+            for (size_t j = 0; j < n; j++) {
+                M[i * n + j] = d[i] * d[j] * H[i * n + j];
+                acc += M[i * n + j] * s[j];
+            }
+            uHu += s[i] * acc;
         }
-        for (size_t i = 0; i < n; i++)
-            for (size_t j = 0; j < n; j++) M[i * n + j] = d[i] * d[j] * H[i * n + j];
         /* T = W M, H = T W^T (W already carries sqrt(C_W / n)) */
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)n, (int)n, 1.0, W,
                     (int)n, M, (int)n, 0.0, T, (int)n);
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)n, (int)n, 1.0, T,
                     (int)n, W, (int)n, 0.0, H, (int)n);
-        double diag = c->lambda_b + c->lambda_w * s2 / (double)n;
+        double diag = c->lambda_b + c->lambda_w * s2 / nd;
         for (size_t i = 0; i < n; i++) {
             H[i * n + i] += diag;
             for (size_t j = 0; j < i; j++)   /* exactly symmetric */
@@ -202,8 +247,80 @@ static void fluct_network(const wick_ntk_fluct_config *c, uint64_t k, double *bu
             for (size_t j = 0; j < n; j++) acc += Wi[j] * s[j];
             z[i] = b[i] + acc;
         }
-        fluct_stats(z, H, n, stats + (size_t)(l - 1) * FS_N);
+        o = stats + (size_t)(l - 1) * FS_ALL;
+        fluct_stats(z, H, n, o);
+        o[FA_G] = c->cb + c->cw * s2 / nd;
+        o[FA_TC] = diag + c->cw * dh / nd;
+        s2 = layer_act(c, z, n, s, d, H, o, &dh);
+        /* h'(G) by a central difference: only the control's mean depends on
+         * it, and an error of 1e-8 there is far below any standard error */
+        double G = o[FA_G], hp = 0, hm = 0, step = 1e-4 * G;
+        if (step > 0 && !wick_gauss_expect1(c->act, 1, 2, G + step, &hp) &&
+            !wick_gauss_expect1(c->act, 1, 2, G - step, &hm))
+            o[FA_OMEGA] -= 2 * (c->cw / nd) * (c->cw / nd) * uHu * (hp - hm) / (2 * step);
+        else
+            o[FA_OMEGA] = 0;
     }
+}
+
+/* The mean of y over M networks with control variates cv[0..p) (each of
+ * known mean 0): y - beta . cv, beta from the least squares over the
+ * networks (a small ridge keeps collinear controls, e.g. linear sigma,
+ * solvable); its standard error from the residual.  Deterministic order. */
+static void cv_mean(const double *y, const double *cv, size_t M, int p, double *mean, double *se) {
+    double my = 0, mc[64] = {0}, Ccc[64][64] = {{0}}, Ccy[64] = {0}, vy = 0;
+    for (size_t k = 0; k < M; k++) {
+        my += y[k];
+        for (int a = 0; a < p; a++) mc[a] += cv[k * (size_t)p + a];
+    }
+    my /= (double)M;
+    for (int a = 0; a < p; a++) mc[a] /= (double)M;
+    for (size_t k = 0; k < M; k++) {
+        double dy = y[k] - my;
+        vy += dy * dy;
+        for (int a = 0; a < p; a++) {
+            double da = cv[k * (size_t)p + a] - mc[a];
+            Ccy[a] += da * dy;
+            for (int b2 = 0; b2 <= a; b2++) Ccc[a][b2] += da * (cv[k * (size_t)p + b2] - mc[b2]);
+        }
+    }
+    double beta[64] = {0}, L[64][64] = {{0}}, tr = 0;
+    for (int a = 0; a < p; a++) tr += Ccc[a][a];
+    /* Cholesky of Ccc + ridge */
+    int q = 0;
+    for (int a = 0; a < p && tr > 0; a++) {
+        for (int b2 = 0; b2 <= a; b2++) {
+            double v = Ccc[a][b2] + (a == b2 ? 1e-10 * tr / p : 0);
+            for (int t = 0; t < b2; t++) v -= L[a][t] * L[b2][t];
+            if (a == b2) L[a][a] = v > 0 ? sqrt(v) : 0;
+            else L[a][b2] = L[b2][b2] > 0 ? v / L[b2][b2] : 0;
+        }
+        q++;
+    }
+    if (q == p && tr > 0) {
+        double w[64];
+        for (int a = 0; a < p; a++) {
+            double v = Ccy[a];
+            for (int t = 0; t < a; t++) v -= L[a][t] * w[t];
+            w[a] = L[a][a] > 0 ? v / L[a][a] : 0;
+        }
+        for (int a = p - 1; a >= 0; a--) {
+            double v = w[a];
+            for (int t = a + 1; t < p; t++) v -= L[t][a] * beta[t];
+            beta[a] = L[a][a] > 0 ? v / L[a][a] : 0;
+        }
+    }
+    double m = my, res = 0;
+    for (int a = 0; a < p; a++) m -= beta[a] * mc[a];
+    for (size_t k = 0; k < M; k++) {
+        double r = y[k] - my;
+        for (int a = 0; a < p; a++) r -= beta[a] * (cv[k * (size_t)p + a] - mc[a]);
+        res += r * r;
+    }
+    double dof = (double)M - 1 - p;
+    *mean = m;
+    *se = sqrt(res / (dof > 1 ? dof : 1) / (double)M);
+    (void)vy;
 }
 
 void wick_ntk_fluct_free(wick_ntk_fluct_result *r) {
@@ -237,27 +354,28 @@ wick_status wick_ntk_fluct_run(const wick_ntk_fluct_config *c, wick_ntk_fluct_re
     double t0 = omp_get_wtime();
     size_t per_t = 5 * n * n + 4 * n;
     double *bufs = wick_malloc(sizeof(double) * per_t * (size_t)nt);
-    double *stats = wick_malloc(sizeof(double) * M * L * FS_N);
+    double *stats = wick_malloc(sizeof(double) * M * L * FS_ALL);
+    double *cvb = wick_malloc(sizeof(double) * M * (CV_LAYERS * 5 + 2));
     wick_ntk_fluct_result *r = wick_calloc(1, sizeof *r);
     if (r) r->val = wick_calloc(2 * WICK_FL_COUNT * L, sizeof(double));
-    if (!bufs || !stats || !r || !r->val) {
-        wick_free(bufs); wick_free(stats); wick_ntk_fluct_free(r);
+    if (!bufs || !stats || !cvb || !r || !r->val) {
+        wick_free(bufs); wick_free(stats); wick_free(cvb); wick_ntk_fluct_free(r);
         return wick_fail(WICK_ENOMEM, "ntk fluctuations: out of memory (width %zu, %zu networks)",
                          n, M);
     }
     #pragma omp parallel for num_threads(nt) schedule(dynamic, 4)
     for (size_t k = 0; k < M; k++)
-        fluct_network(c, k, bufs + per_t * (size_t)omp_get_thread_num(), stats + k * L * FS_N);
+        fluct_network(c, k, bufs + per_t * (size_t)omp_get_thread_num(), stats + k * L * FS_ALL);
     /* two passes in network order: means, then the covariance of the
      * statistics, for the delta method */
     double Md = (double)M, nd = (double)n;
     for (size_t l = 0; l < L; l++) {
         double mu[FS_N] = {0}, C[FS_N][FS_N] = {{0}};
         for (size_t k = 0; k < M; k++)
-            for (int q = 0; q < FS_N; q++) mu[q] += stats[(k * L + l) * FS_N + q];
+            for (int q = 0; q < FS_N; q++) mu[q] += stats[(k * L + l) * FS_ALL + q];
         for (int q = 0; q < FS_N; q++) mu[q] /= Md;
         for (size_t k = 0; k < M; k++) {
-            const double *x = stats + (k * L + l) * FS_N;
+            const double *x = stats + (k * L + l) * FS_ALL;
             for (int p = 0; p < FS_N; p++)
                 for (int q = 0; q < FS_N; q++) C[p][q] += (x[p] - mu[p]) * (x[q] - mu[q]);
         }
@@ -265,7 +383,7 @@ wick_status wick_ntk_fluct_run(const wick_ntk_fluct_config *c, wick_ntk_fluct_re
             for (int q = 0; q < FS_N; q++) C[p][q] /= Md - 1;
         /* each estimate as a function of the means, and its gradient; the
          * 1/n tensors are reported times n (n_{l-1} = n for l >= 2) */
-        double g[WICK_FL_COUNT][FS_N] = {{0}}, est[WICK_FL_COUNT];
+        double g[WICK_FL_KCV][FS_N] = {{0}}, est[WICK_FL_KCV];
         est[WICK_FL_K] = mu[FS_S]; g[WICK_FL_K][FS_S] = 1;
         est[WICK_FL_NTK] = mu[FS_T]; g[WICK_FL_NTK][FS_T] = 1;
         est[WICK_FL_V] = nd * (mu[FS_PZ] - mu[FS_S] * mu[FS_S]);
@@ -276,7 +394,7 @@ wick_status wick_ntk_fluct_run(const wick_ntk_fluct_config *c, wick_ntk_fluct_re
         est[WICK_FL_D] = nd * (mu[FS_D] - mu[FS_T] * mu[FS_S]);
         g[WICK_FL_D][FS_D] = nd; g[WICK_FL_D][FS_T] = -nd * mu[FS_S]; g[WICK_FL_D][FS_S] = -nd * mu[FS_T];
         est[WICK_FL_F] = nd * mu[FS_F]; g[WICK_FL_F][FS_F] = nd;
-        for (int e = 0; e < WICK_FL_COUNT; e++) {
+        for (int e = 0; e < WICK_FL_KCV; e++) {
             double var = 0;
             for (int p = 0; p < FS_N; p++)
                 for (int q = 0; q < FS_N; q++) var += g[e][p] * C[p][q] * g[e][q];
@@ -284,12 +402,36 @@ wick_status wick_ntk_fluct_run(const wick_ntk_fluct_config *c, wick_ntk_fluct_re
             r->val[(l * WICK_FL_COUNT + e) * 2 + 1] = sqrt((var > 0 ? var : 0) / Md);
         }
     }
+    /* the kernel and NTK means with control variates: the zero-mean noises
+     * of this layer and the CV_LAYERS - 1 before it */
+    for (size_t l = 0; l < L; l++) {
+        size_t l0 = l + 1 > CV_LAYERS ? l + 1 - CV_LAYERS : 0;
+        int p = (int)(5 * (l + 1 - l0));
+        double *y = cvb, *cv = cvb + 2 * M;
+        for (size_t k = 0; k < M; k++) {
+            const double *x = stats + (k * L + l) * FS_ALL;
+            y[k] = x[FS_S];
+            y[M + k] = x[FS_T];
+            double *row = cv + k * (size_t)p;
+            for (size_t j = l0; j <= l; j++) {
+                const double *xj = stats + (k * L + j) * FS_ALL;
+                *row++ = xj[FS_S] - xj[FA_G];
+                *row++ = xj[FS_T] - xj[FA_TC];
+                *row++ = isfinite(xj[FA_ETA]) ? xj[FA_ETA] : 0;
+                *row++ = isfinite(xj[FA_PSI]) ? xj[FA_PSI] : 0;
+                *row++ = isfinite(xj[FA_OMEGA]) ? xj[FA_OMEGA] : 0;
+            }
+        }
+        double *out_l = r->val + l * WICK_FL_COUNT * 2;
+        cv_mean(y, cv, M, p, &out_l[2 * WICK_FL_KCV], &out_l[2 * WICK_FL_KCV + 1]);
+        cv_mean(y + M, cv, M, p, &out_l[2 * WICK_FL_NTKCV], &out_l[2 * WICK_FL_NTKCV + 1]);
+    }
     r->depth = c->depth;
     r->width = n;
     r->samples = M;
     r->threads = nt;
     r->seconds = omp_get_wtime() - t0;
-    wick_free(bufs); wick_free(stats);
+    wick_free(bufs); wick_free(stats); wick_free(cvb);
     *out = r;
     return WICK_OK;
 }
