@@ -53,6 +53,8 @@ TOOLOBJ  := $(TOOLSRC:%.c=$(BUILD)/%.o)
 TESTSRC  := $(sort $(wildcard tests/test_*.c))
 TESTBIN  := $(TESTSRC:tests/%.c=$(BUILD)/tests/%)
 TESTLIB  := $(sort $(wildcard tests/lib/*.c))
+# a test is rebuilt when the harness or a shared helper's header changes
+TESTHDR  := $(wildcard tests/*.h tests/lib/*.h)
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 # helper programs the tests run (e.g. tests/tools/optim_trace for the torch cross-check)
 TESTTOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(wildcard tests/tools/*.c))
@@ -80,7 +82,7 @@ $(BUILD)/wick: $(TOOLOBJ) $(DISTOBJ) $(BUILD)/libwick.a
 	$(CC) -fopenmp $(LDFLAGS) -o $@ $(TOOLOBJ) $(DISTOBJ) $(BUILD)/libwick.a $(LIBS) $(MPI_LIBS)
 
 # Tests link the static library, so they may call internal functions too.
-$(BUILD)/tests/%: tests/%.c $(TESTLIB) $(BUILD)/libwick.a
+$(BUILD)/tests/%: tests/%.c $(TESTLIB) $(TESTHDR) $(BUILD)/libwick.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Itests $(ALLFLAGS) $(LDFLAGS) -o $@ $< $(TESTLIB) $(BUILD)/libwick.a $(LIBS)
 

@@ -1,12 +1,15 @@
 /* check.h — the test harness: one test binary per part (tests/test_<part>.c),
  * each a main() that RUNs its test functions.  A test passes when none of its
- * CHECKs failed.  The binary's last line is "RESULT passed failed skipped",
- * which tests/run.sh adds up into the suite's closing line. */
+ * CHECKs (or FAILs) failed.  SKIP, in a test or in any helper it calls, ends
+ * the test as skipped (unless a check had failed).  The binary's last line is
+ * "RESULT passed failed skipped", which tests/run.sh adds up into the suite's
+ * closing line.  Helpers that several tests share are in tests/lib/. */
 #ifndef WICK_CHECK_H
 #define WICK_CHECK_H
 
 #include "wick.h"
 #include <math.h>
+#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +26,14 @@ static inline void chk_report(const char *file, int line, const char *what) {
 
 #define CHECK(cond)                                                             \
     do { if (!(cond)) chk_report(__FILE__, __LINE__, #cond); } while (0)
+
+/* A failed check with a printf-style message; the test goes on. */
+#define FAIL(...)                                                               \
+    do {                                                                        \
+        char m_[800];                                                           \
+        snprintf(m_, sizeof m_, __VA_ARGS__);                                   \
+        chk_report(__FILE__, __LINE__, m_);                                     \
+    } while (0)
 
 /* |a - b| <= tol (absolute). */
 #define CHECK_NEAR(a, b, tol)                                                   \
@@ -76,18 +87,28 @@ static inline void chk_report(const char *file, int line, const char *what) {
         }                                                                       \
     } while (0)
 
-/* Skip the rest of the current test with a reason. */
+/* Skips the rest of the current test with a reason: from a helper too, it
+ * jumps back to RUN, so the caller goes no further.  (Outside RUN it
+ * returns from the function it is in.) */
+static jmp_buf chk_jmp;
+static int chk_in_test;
+static inline void chk_skip(const char *reason) {
+    fprintf(stderr, "  SKIP %s: %s\n", chk_cur_name, reason);
+    chk_cur_skipped = 1;
+    if (chk_in_test) longjmp(chk_jmp, 1);
+}
 #define SKIP(reason)                                                            \
     do {                                                                        \
-        fprintf(stderr, "  SKIP %s: %s\n", chk_cur_name, reason);               \
-        chk_cur_skipped = 1;                                                    \
+        chk_skip(reason);                                                       \
         return;                                                                 \
     } while (0)
 
 static inline void chk_run(const char *name, void (*fn)(void)) {
     chk_cur_name = name;
     chk_cur_failed = chk_cur_skipped = 0;
-    fn();
+    chk_in_test = 1;
+    if (setjmp(chk_jmp) == 0) fn();
+    chk_in_test = 0;
     if (chk_cur_failed) chk_failed++;
     else if (chk_cur_skipped) chk_skipped++;
     else chk_passed++;

@@ -4,6 +4,7 @@
  * each also shows it can fail (docs/theory.md §12: the same measurement rejects the
  * prediction scaled by 1.2). */
 #include "check.h"
+#include "lib/testlib.h"
 #include "experiments/experiments.h"
 
 static wick_act act_of(wick_act_kind k) {
@@ -262,31 +263,6 @@ static void test_ntk_ensemble_deep_linear(void) {
     wick_ntk_ensemble_free(r);
 }
 
-/* Solves A x = b (n x n, row-major, copies) by Gaussian elimination with
- * partial pivoting: the direct solve the kernel predictions are held to. */
-static void dense_solve(const double *A0, const double *b0, int n, int nrhs, double *x) {
-    double A[64 * 64], b[64 * 4];
-    memcpy(A, A0, sizeof(double) * n * n);
-    memcpy(b, b0, sizeof(double) * n * nrhs);
-    for (int k = 0; k < n; k++) {
-        int p = k;
-        for (int i = k + 1; i < n; i++) if (fabs(A[i * n + k]) > fabs(A[p * n + k])) p = i;
-        for (int j = 0; j < n; j++) { double t = A[k * n + j]; A[k * n + j] = A[p * n + j]; A[p * n + j] = t; }
-        for (int j = 0; j < nrhs; j++) { double t = b[k * nrhs + j]; b[k * nrhs + j] = b[p * nrhs + j]; b[p * nrhs + j] = t; }
-        for (int i = k + 1; i < n; i++) {
-            double f = A[i * n + k] / A[k * n + k];
-            for (int j = k; j < n; j++) A[i * n + j] -= f * A[k * n + j];
-            for (int j = 0; j < nrhs; j++) b[i * nrhs + j] -= f * b[k * nrhs + j];
-        }
-    }
-    for (int i = n - 1; i >= 0; i--)
-        for (int j = 0; j < nrhs; j++) {
-            double s = b[i * nrhs + j];
-            for (int c = i + 1; c < n; c++) s -= A[i * n + c] * x[c * nrhs + j];
-            x[i * nrhs + j] = s / A[i * n + i];
-        }
-}
-
 /* Kernel regression on a tiny problem (5 training, 3 test inputs, 2 outputs,
  * test batches of 2) against a direct solve on the Gram flow of all 8
  * inputs: NNGP mean K_BA (K_AA + noise I)^-1 y_A (docs/theory.md §8) and NTK mean
@@ -321,8 +297,8 @@ static void test_kernel_regression_tiny(void) {
                 A[i * NA + j] = KL[i * N + j] + (i == j ? h.noise : 0);
                 At[i * NA + j] = TL[i * N + j];
             }
-        dense_solve(A, y, NA, O, al);
-        dense_solve(At, y, NA, O, alt);
+        chk_dense_solve(A, y, NA, O, al);
+        chk_dense_solve(At, y, NA, O, alt);
         double logdet = 0, quad = 0, Ac[NA * NA];
         memcpy(Ac, A, sizeof A);
         for (int c = 0; c < NA; c++) {      /* log det by elimination (A is SPD) */

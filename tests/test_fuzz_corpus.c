@@ -106,8 +106,7 @@ static void replay(const char *parser) {
         int s = parse_one(parser, path);
         files++;
         if (s >= 0 && !parse_failing_allocs(parser, path, s)) {
-            fprintf(stderr, "  %s: bad outcome under allocation failure\n", path);
-            CHECK(0);
+            FAIL("%s: bad outcome under allocation failure", path);
         }
         if (s < 0) {
             fprintf(stderr, "  %s: undefined behaviour of the parser (%s)\n", path, wick_last_error());
@@ -144,8 +143,7 @@ static void replay_nn(const char *what, int (*one)(const uint8_t *, size_t)) {
         files++;
         int good = !strncmp(e->d_name, "seed-good-", 10), bad = !strncmp(e->d_name, "seed-bad-", 9);
         if (r < 0 || (good && r == 0) || (bad && r > 0)) {
-            fprintf(stderr, "  %s: outcome %d (%s)\n", path, r, wick_last_error());
-            CHECK(0);
+            FAIL("%s: outcome %d (%s)", path, r, wick_last_error());
         }
     }
     closedir(d);

@@ -622,8 +622,7 @@ static void test_threads_identical(void) {
         CHECK(na == nb && na == 15);
         for (int i = 0; i < na && i < nb; i++) {
             if (sa[i] != sb[i] || memcmp(a[i], b[i], sa[i])) {
-                fprintf(stderr, "  %s: tensor %d differs between 1 and 2 threads\n", d ? "f64" : "f32", i);
-                CHECK(0);
+                FAIL("%s: tensor %d differs between 1 and 2 threads", d ? "f64" : "f32", i);
             }
             free(a[i]);
             free(b[i]);

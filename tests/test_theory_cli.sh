@@ -5,14 +5,12 @@
 set -u
 WICK=${WICK:-build/wick}
 T=${WICK_TEST_TMP:-/tmp}
-p=0; f=0; s=0
-ok() { p=$((p + 1)); echo "ok     $1" >&2; }
-bad() { f=$((f + 1)); echo "  FAIL $1" >&2; }
+. "$(dirname "$0")/check.sh"
 
 # JSON field checks with python3 (the JSON line is the last line of stdout)
 jcheck() {  # name, json, python expression over j that must be True
     if printf '%s' "$2" | /usr/bin/python3 -c "import json,sys,math; j=json.loads(sys.stdin.read()); sys.exit(0 if ($3) else 1)"; then
-        ok "$1"; else bad "$1: $3"; fi
+        good "$1"; else bad "$1: $3"; fi
 }
 
 # name cb cw class (docs/theory.md §12; leaky ReLU at slope 0.1: 2/1.01)
@@ -43,7 +41,7 @@ done
 
 # the K*=0 class's power law, and per-layer arrays
 out=$("$WICK" theory --act tanh --critical --depth 4)
-printf '%s\n' "$out" | grep -q "power law: K(l) ~ 0.5 \* l^-1" && ok "tanh power law printed" || bad "tanh power law: $out"
+printf '%s\n' "$out" | grep -q "power law: K(l) ~ 0.5 \* l^-1" && good "tanh power law printed" || bad "tanh power law: $out"
 j=$("$WICK" theory --act relu --critical --depth 5 --json | tail -n 1)
 jcheck "relu: per-layer K, chi, V = 5(l-1)K^2, ntk" "$j" "len(j['K']) == 5 and all(abs(k - 2) < 1e-12 for k in j['K']) and all(abs(c - 1) < 1e-12 for c in j['chi_par'] + j['chi_perp']) and all(abs(j['V'][l] - 5 * l * 4) < 1e-9 for l in range(5)) and len(j['ntk']) == 5"
 # the order-1/n tensors (docs/theory-finite-width.md): ReLU at criticality, K = 2, lambda = 1,
@@ -58,9 +56,9 @@ jcheck "perceptron: derivative quantities are null" "$j" "all(v is None for v in
 # the readable table
 out=$("$WICK" theory --act relu --depth 3 --width 64)
 printf '%s\n' "$out" | grep -qE '^ *layer +K +chi_par +chi_perp +V/\(nK\^2\) +Theta' && \
-printf '%s\n' "$out" | grep -qE '^ +3 +2 +1 +1 +0\.15625 +6$' && ok "table (V/(nK^2) = 10/64 at layer 3)" || bad "table: $out"
+printf '%s\n' "$out" | grep -qE '^ +3 +2 +1 +1 +0\.15625 +6$' && good "table (V/(nK^2) = 10/64 at layer 3)" || bad "table: $out"
 out=$("$WICK" theory --act perceptron --depth 2)
-printf '%s\n' "$out" | grep -q "n/a" && ok "perceptron table says n/a" || bad "perceptron table: $out"
+printf '%s\n' "$out" | grep -q "n/a" && good "perceptron table says n/a" || bad "perceptron table: $out"
 
 # several inputs from a CSV: Gram matrices per layer, the two-input vertex
 printf '1,0,1\n0.5,1,-1\n' > "$T/in.csv"
@@ -73,9 +71,9 @@ jcheck "three inputs: 3x3 matrices" "$j" "len(j['K'][1]) == 3 and len(j['chi_par
 # plot
 if command -v gnuplot >/dev/null 2>&1; then
     rm -f "$T/flow.png"
-    "$WICK" theory --act tanh --depth 6 --plot "$T/flow.png" >/dev/null && [ -s "$T/flow.png" ] && ok "--plot writes a PNG" || bad "--plot"
+    "$WICK" theory --act tanh --depth 6 --plot "$T/flow.png" >/dev/null && [ -s "$T/flow.png" ] && good "--plot writes a PNG" || bad "--plot"
 else
-    s=$((s + 1)); echo "  SKIP --plot: gnuplot not installed" >&2
+    skip "--plot: gnuplot not installed"
 fi
 
 # errors: one line, exit 1 for invalid input, 2 for bad usage
@@ -83,7 +81,7 @@ expect_err() {  # name, exit code, message substring, args...
     local name=$1 code=$2 msg=$3; shift 3
     "$WICK" theory "$@" >"$T/out" 2>"$T/err"
     local rc=$?
-    if [ $rc -eq "$code" ] && grep -q -- "$msg" "$T/err" && [ "$(wc -l <"$T/err")" -eq 1 ]; then ok "$name"
+    if [ $rc -eq "$code" ] && grep -q -- "$msg" "$T/err" && [ "$(wc -l <"$T/err")" -eq 1 ]; then good "$name"
     else bad "$name: exit $rc, stderr: $(cat "$T/err")"; fi
 }
 expect_err "unknown activation" 1 "unknown activation 'relux'" --act relux
@@ -102,6 +100,6 @@ miss=""
 for flag in --act --cb --cw --depth --width --lambda-b --lambda-w --q --inputs --critical --json --plot --help; do
     printf '%s\n' "$out" | grep -q -- "$flag" || miss="$miss $flag"
 done
-[ $rc -eq 0 ] && [ -z "$miss" ] && printf '%s\n' "$out" | grep -q "default 128" && ok "--help lists every flag" || bad "--help: missing$miss"
+[ $rc -eq 0 ] && [ -z "$miss" ] && printf '%s\n' "$out" | grep -q "default 128" && good "--help lists every flag" || bad "--help: missing$miss"
 
-echo "RESULT $p $f $s"
+finish

@@ -12,21 +12,16 @@
  * networks) and checks every rejection but tanh's small Theta1 at
  * criticality (1% of Theta). */
 #include "check.h"
+#include "lib/testlib.h"
 
 static int full;
-
-static wick_act act_of(const char *name) {
-    wick_act a;
-    if (wick_act_parse(name, &a)) { fprintf(stderr, "bad activation %s\n", name); exit(2); }
-    return a;
-}
 
 /* Deep linear, C_W = 1, C_b = 0, lambda_b = lambda_W = 1, q = 1, layer 2 by
  * hand: H^(2) = (1 + G) I + 2 W W^T with G = (1/n) sum z^2, so Var(H_ij) =
  * 4/n (B = 4), Cov(H_ii, H_jj) = Var G = 2/n (A = 2), E[dH_ii z_j^2] = 2/n
  * (D = 2), E[H_ij z_i z_j] = 2/n (F = 2); K1 = ntk1 = 0 (scale-invariant). */
 static void test_deep_linear_by_hand(void) {
-    wick_theory_config c = wick_theory_defaults(act_of("linear"), 3);
+    wick_theory_config c = wick_theory_defaults(chk_act("linear"), 3);
     wick_layer_finite o[3];
     CHECK_OK(wick_theory_finite(&c, 1.0, o));
     CHECK_NEAR(o[0].A, 0, 0); CHECK_NEAR(o[0].B, 0, 0); CHECK_NEAR(o[0].F, 0, 0);
@@ -35,7 +30,7 @@ static void test_deep_linear_by_hand(void) {
     CHECK_NEAR(o[1].V, 2, 1e-14);
     for (int l = 0; l < 3; l++) { CHECK_NEAR(o[l].K1, 0, 1e-14); CHECK_NEAR(o[l].ntk1, 0, 1e-14); }
     /* the perceptron has no derivative: refused */
-    c.act = act_of("perceptron");
+    c.act = chk_act("perceptron");
     CHECK_FAILS(wick_theory_finite(&c, 1.0, o), WICK_EINVAL, "perceptron");
 }
 
@@ -45,7 +40,7 @@ static void test_deep_linear_by_hand(void) {
  * covered by test_theory_gauss; here K1 of a 3-layer sin net against its
  * definition K1^(3) = C_W (1/2) g''(K^(2)) V^(2), g'' = -2 e^{-2K}. */
 static void test_sin_kernel_shift_closed_form(void) {
-    wick_theory_config c = wick_theory_defaults(act_of("sin"), 3);
+    wick_theory_config c = wick_theory_defaults(chk_act("sin"), 3);
     wick_layer_finite o[3];
     CHECK_OK(wick_theory_finite(&c, 1.0, o));
     double K2 = o[1].K, V2 = o[1].V;
@@ -61,11 +56,11 @@ static void test_fluct_matches_autodiff(void) {
     size_t n = 6, M = 2;
     int L = 3;
     double q = 0.7;
-    wick_ntk_fluct_config fc = {act_of("tanh"), 0.2, 1.3, 0.5, 1.5, q, L, n, M, 99};
+    wick_ntk_fluct_config fc = {chk_act("tanh"), 0.2, 1.3, 0.5, 1.5, q, L, n, M, 99};
     wick_ntk_fluct_result *r = NULL;
     CHECK_OK(wick_ntk_fluct_run(&fc, &r));
     if (!r) return;
-    wick_net64_config nc = {act_of("tanh"), 0.2, 1.3, 0.5, 1.5, L, 1, n, n};
+    wick_net64_config nc = {chk_act("tanh"), 0.2, 1.3, 0.5, 1.5, L, 1, n, n};
     wick_net64 *m = NULL;
     CHECK_OK(wick_net64_new(&m, &nc, 1));
     if (!m) { wick_ntk_fluct_free(r); return; }
@@ -116,13 +111,13 @@ static void fit_check(const char *what, int layer, double pred, const double *x,
  * O(1/n)), and the NTK's mean shift n (E[H_ii] - Theta) -> ntk1 + O(1/n). */
 static void run_fluct_fit(const char *act, double cb, double cw, int L, const size_t *ws,
                           const size_t *Ms, size_t nw, int want_means) {
-    wick_theory_config c = wick_theory_defaults(act_of(act), L);
+    wick_theory_config c = wick_theory_defaults(chk_act(act), L);
     c.cb = cb; c.cw = cw;
     wick_layer_finite o[16];
     CHECK_OK(wick_theory_finite(&c, 1.0, o));
     double x[8], y[WICK_FL_COUNT][16][8], e[WICK_FL_COUNT][16][8];
     for (size_t w = 0; w < nw; w++) {
-        wick_ntk_fluct_config fc = {act_of(act), cb, cw, 1.0, 1.0, 1.0, L, ws[w], Ms[w], 2026};
+        wick_ntk_fluct_config fc = {chk_act(act), cb, cw, 1.0, 1.0, 1.0, L, ws[w], Ms[w], 2026};
         wick_ntk_fluct_result *r = NULL;
         CHECK_OK(wick_ntk_fluct_run(&fc, &r));
         if (!r) return;

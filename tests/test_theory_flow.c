@@ -2,20 +2,15 @@
  * the oracles of docs/theory.md §12, the deep linear network's exact finite-width
  * results (§5) by theory and by Monte Carlo, and the Gram-matrix table. */
 #include "check.h"
+#include "lib/testlib.h"
 #include "theory/theory.h"
-
-static wick_act act_of(const char *name) {
-    wick_act a;
-    if (wick_act_parse(name, &a)) { fprintf(stderr, "bad activation %s\n", name); exit(2); }
-    return a;
-}
 
 /* docs/theory.md §12: ReLU at C_b = 0, C_W = 2 has chi_par = chi_perp = 1 at any K. */
 static void test_relu_critical_chi(void) {
     double Ks[] = {1e-4, 0.3, 1, 17, 1e4};
     for (int i = 0; i < 5; i++) {
         double cp, cq;
-        CHECK_OK(wick_chi(act_of("relu"), 2.0, Ks[i], &cp, &cq));
+        CHECK_OK(wick_chi(chk_act("relu"), 2.0, Ks[i], &cp, &cq));
         CHECK_NEAR(cp, 1.0, 1e-12);
         CHECK_NEAR(cq, 1.0, 1e-12);
     }
@@ -23,14 +18,14 @@ static void test_relu_critical_chi(void) {
      * Stein form C_W (1/K) <z sigma sigma'> of docs/theory.md §4 */
     int b[1] = {TB_ZSS1};
     double zss, cp;
-    CHECK_OK(th_expect1(act_of("gelu"), 2.5, 1, b, &zss, NULL));
-    CHECK_OK(wick_chi(act_of("gelu"), 1.7, 2.5, &cp, NULL));
+    CHECK_OK(th_expect1(chk_act("gelu"), 2.5, 1, b, &zss, NULL));
+    CHECK_OK(wick_chi(chk_act("gelu"), 1.7, 2.5, &cp, NULL));
     CHECK_NEAR(cp, 1.7 * zss / 2.5, 1e-12);
 }
 
 /* docs/theory.md §12: ReLU two-input flow at C_b = 0, C_W = 2 from K1 = [[2,1],[1,2]]. */
 static void test_relu_two_input_flow(void) {
-    wick_theory_config c = wick_theory_defaults(act_of("relu"), 3);
+    wick_theory_config c = wick_theory_defaults(chk_act("relu"), 3);
     c.cw = 2.0;
     double G0[4] = {1, 0.5, 0.5, 1}, K[12];  /* K1 = C_W G0 */
     CHECK_OK(wick_gram_flow(&c, G0, 2, K, NULL));
@@ -48,20 +43,20 @@ static void test_relu_two_input_flow(void) {
  * slow power law l K -> 1/2 (0.50167 at l = 1000); the vertex ratio
  * V/(K^2 l) -> 2/3: 0.6480 (l = 100), 0.66415 (l = 1000); sin 0.6621, 0.66669. */
 static void test_kstar_zero_class(void) {
-    wick_theory_config c = wick_theory_defaults(act_of("tanh"), 1000);
+    wick_theory_config c = wick_theory_defaults(chk_act("tanh"), 1000);
     wick_layer_theory *L = calloc(1000, sizeof *L);
     CHECK_OK(wick_theory_single(&c, 1.0, L));
     CHECK_NEAR(L[1].K, 0.39429449, 1e-8);
     CHECK_NEAR(1000 * L[999].K, 0.50167, 1e-5);
     CHECK_NEAR(L[99].V / (L[99].K * L[99].K * 100), 0.6480, 1e-4);
     CHECK_NEAR(L[999].V / (L[999].K * L[999].K * 1000), 0.66415, 1e-5);
-    c.act = act_of("sin");
+    c.act = chk_act("sin");
     CHECK_OK(wick_theory_single(&c, 1.0, L));
     CHECK_NEAR(L[99].V / (L[99].K * L[99].K * 100), 0.6621, 1e-4);
     CHECK_NEAR(L[999].V / (L[999].K * L[999].K * 1000), 0.66669, 1e-5);
     /* the power law's coefficient 1/(-a1): sin K ~ 1/l */
     wick_critical_info r;
-    CHECK_OK(wick_critical(act_of("sin"), &r));
+    CHECK_OK(wick_critical(chk_act("sin"), &r));
     CHECK_NEAR(r.power_coeff, 1.0, 1e-12);
     CHECK_NEAR(r.power_exponent, 1.0, 0);
     CHECK_NEAR(1000 * L[999].K, r.power_coeff, 0.01);
@@ -80,7 +75,7 @@ static void test_critical_points(void) {
     for (size_t i = 0; i < WICK_ARRAY_LEN(t); i++) {
         double cb, cw;
         wick_universality u;
-        CHECK_OK(wick_critical_init(act_of(t[i].name), &cb, &cw, &u));
+        CHECK_OK(wick_critical_init(chk_act(t[i].name), &cb, &cw, &u));
         CHECK(u == t[i].cls);
         CHECK_NEAR(cb, t[i].cb, 1e-15);
         CHECK_NEAR(cw, t[i].cw, 1e-14);
@@ -91,7 +86,7 @@ static void test_critical_points(void) {
         wick_universality u = WICK_UNIV_HALF_STABLE;
         char want[64];
         snprintf(want, sizeof want, "no critical point for %s", none[i]);
-        CHECK_FAILS(wick_critical_init(act_of(none[i]), &cb, &cw, &u), WICK_ENUMERIC, want);
+        CHECK_FAILS(wick_critical_init(chk_act(none[i]), &cb, &cw, &u), WICK_ENUMERIC, want);
         CHECK(u == WICK_UNIV_NONE);
     }
     /* half-stable: chi_par = chi_perp = 1 at K*, which is a fixed point, C_b >= 0
@@ -99,15 +94,15 @@ static void test_critical_points(void) {
     const char *hs[] = {"swish", "gelu"};
     for (int i = 0; i < 2; i++) {
         wick_critical_info r;
-        CHECK_OK(wick_critical(act_of(hs[i]), &r));
+        CHECK_OK(wick_critical(chk_act(hs[i]), &r));
         CHECK(r.cls == WICK_UNIV_HALF_STABLE);
         CHECK(r.a1 > 0);
         CHECK(r.cb > 0 && r.cw > 1.9 && r.cw < 2.0);
         double cp, cq, s2;
-        CHECK_OK(wick_chi(act_of(hs[i]), r.cw, r.kstar, &cp, &cq));
+        CHECK_OK(wick_chi(chk_act(hs[i]), r.cw, r.kstar, &cp, &cq));
         CHECK_NEAR(cp, 1.0, 1e-10);
         CHECK_NEAR(cq, 1.0, 1e-12);
-        CHECK_OK(wick_gauss_expect1(act_of(hs[i]), 0, 2, r.kstar, &s2));
+        CHECK_OK(wick_gauss_expect1(chk_act(hs[i]), 0, 2, r.kstar, &s2));
         CHECK_NEAR(r.cb + r.cw * s2, r.kstar, 1e-10 * r.kstar);
     }
     CHECK(strcmp(wick_universality_name(WICK_UNIV_KSTAR_ZERO), "K*=0") == 0);
@@ -116,17 +111,17 @@ static void test_critical_points(void) {
 static void test_fixed_point(void) {
     double k;
     /* ReLU, C_b = 1, C_W = 1: K* = 1 + K* / 2 = 2 */
-    CHECK_OK(wick_fixed_point(act_of("relu"), 1.0, 1.0, 0.3, &k));
+    CHECK_OK(wick_fixed_point(chk_act("relu"), 1.0, 1.0, 0.3, &k));
     CHECK_NEAR(k, 2.0, 1e-12);
     /* tanh, C_b = 0.1, C_W = 1.5: K* = C_b + C_W <tanh^2>_K* */
     double s2;
-    CHECK_OK(wick_fixed_point(act_of("tanh"), 0.1, 1.5, 1.0, &k));
-    CHECK_OK(wick_gauss_expect1(act_of("tanh"), 0, 2, k, &s2));
+    CHECK_OK(wick_fixed_point(chk_act("tanh"), 0.1, 1.5, 1.0, &k));
+    CHECK_OK(wick_gauss_expect1(chk_act("tanh"), 0, 2, k, &s2));
     CHECK_NEAR(k, 0.1 + 1.5 * s2, 1e-12);
     /* tanh at criticality decays to K* = 0 as a power law */
-    CHECK_OK(wick_fixed_point(act_of("tanh"), 0.0, 1.0, 1.0, &k));
+    CHECK_OK(wick_fixed_point(chk_act("tanh"), 0.0, 1.0, 1.0, &k));
     CHECK_NEAR(k, 0.0, 0);
-    CHECK_FAILS(wick_fixed_point(act_of("relu"), 0.0, 3.0, 1.0, &k), WICK_ENUMERIC,
+    CHECK_FAILS(wick_fixed_point(chk_act("relu"), 0.0, 3.0, 1.0, &k), WICK_ENUMERIC,
                 "grows without bound");
 }
 
@@ -137,7 +132,7 @@ static void test_deep_linear(void) {
     double K, Ez4;
     CHECK_OK(wick_deep_linear(1.0, 1.0, 4, 16, &K, &Ez4));
     CHECK_NEAR(Ez4 / (3 * K * K), 1.423828125, 1e-15);
-    wick_theory_config c = wick_theory_defaults(act_of("linear"), 6);
+    wick_theory_config c = wick_theory_defaults(chk_act("linear"), 6);
     c.cw = 1.3;
     c.width = 16;
     wick_layer_theory L[6];
@@ -159,7 +154,7 @@ static void test_scale_invariant_vertex(void) {
     struct { const char *name; double coef; } t[] = {
         {"linear", 2.0}, {"relu", 5.0}, {"leaky_relu:0.1", 6 * 1.0001 / 1.0201 - 1}};
     for (int i = 0; i < 3; i++) {
-        wick_theory_config c = wick_theory_defaults(act_of(t[i].name), 20);
+        wick_theory_config c = wick_theory_defaults(chk_act(t[i].name), 20);
         CHECK_OK(wick_critical_init(c.act, &c.cb, &c.cw, NULL));
         wick_layer_theory L[20];
         CHECK_OK(wick_theory_single(&c, 1.5, L));
@@ -175,13 +170,13 @@ static void test_scale_invariant_vertex(void) {
  * K1 = 1 is Theta^(l) = l; and the Gram flow's diagonal equals the single-
  * input flow. */
 static void test_ntk(void) {
-    wick_theory_config c = wick_theory_defaults(act_of("linear"), 7);
+    wick_theory_config c = wick_theory_defaults(chk_act("linear"), 7);
     c.lambda_b = 0;
     wick_layer_theory L[7];
     CHECK_OK(wick_theory_single(&c, 1.0, L));
     for (int l = 1; l <= 7; l++) CHECK_NEAR(L[l - 1].ntk, (double)l, 1e-13);
     /* tanh, several inputs, unequal norms: diagonal vs single input */
-    c = wick_theory_defaults(act_of("tanh"), 4);
+    c = wick_theory_defaults(chk_act("tanh"), 4);
     c.cb = 0.2; c.cw = 1.4; c.lambda_b = 0.5; c.lambda_w = 2;
     double x[3 * 4] = {1, 0, 0.5, -1, 0.2, 2, 0, 1, -1, -1, 1, 0.3};
     double G0[9], K[36], T[36];
@@ -204,7 +199,7 @@ static void test_ntk(void) {
     CHECK(memcmp(Kl, K + 27, sizeof Kl) == 0);
     c.tabulate = 0;
     /* the perceptron has no NTK */
-    c.act = act_of("perceptron");
+    c.act = chk_act("perceptron");
     CHECK_FAILS(wick_gram_flow(&c, G0, 3, K, T), WICK_EINVAL, "NTK is undefined");
     CHECK_OK(wick_gram_flow(&c, G0, 3, K, NULL));
 }
@@ -213,7 +208,7 @@ static void test_ntk(void) {
  * for the linear network Wick's theorem gives V^(l)_{(ab)(cd)} =
  * (l - 1)(K_ac K_bd + K_ad K_bc) at C_W = 1, C_b = 0. */
 static void test_vertex_two_inputs(void) {
-    wick_theory_config c = wick_theory_defaults(act_of("linear"), 5);
+    wick_theory_config c = wick_theory_defaults(chk_act("linear"), 5);
     double G0[4] = {1.2, 0.4, 0.4, 0.7}, V[6 * 16];
     CHECK_OK(wick_vertex2(&c, G0, V));
     for (int l = 1; l <= 5; l++)
@@ -225,7 +220,7 @@ static void test_vertex_two_inputs(void) {
             }
     const char *acts[] = {"relu", "tanh", "gelu"};
     for (int i = 0; i < 3; i++) {
-        c = wick_theory_defaults(act_of(acts[i]), 6);
+        c = wick_theory_defaults(chk_act(acts[i]), 6);
         c.cb = 0.1; c.cw = 1.6;
         wick_layer_theory L[6], L2[6];
         CHECK_OK(wick_vertex2(&c, G0, V));
@@ -269,7 +264,7 @@ static void test_gram_table(void) {
     const char *acts[] = {"tanh", "gelu"};
     double cws[] = {1.0, 1.9}, cbs[] = {0, 0.17};
     for (int a = 0; a < 2; a++) {
-        wick_theory_config c = wick_theory_defaults(act_of(acts[a]), 2);
+        wick_theory_config c = wick_theory_defaults(chk_act(acts[a]), 2);
         c.cb = cbs[a]; c.cw = cws[a];
         CHECK_OK(wick_gram_flow(&c, G0, N, K1, a == 0 ? T1 : NULL));
         c.tabulate = 1;
@@ -285,7 +280,7 @@ static void test_gram_table(void) {
         CHECK(et < 1e-9);
     }
     /* a larger K: tanh at C_W = 20 (diagonal ~ 20), where the map is sharp near rho = 1 */
-    wick_theory_config c = wick_theory_defaults(act_of("tanh"), 2);
+    wick_theory_config c = wick_theory_defaults(chk_act("tanh"), 2);
     c.cw = 20;
     CHECK_OK(wick_gram_flow(&c, G0, N, K1, NULL));
     c.tabulate = 1;
@@ -357,7 +352,7 @@ static void test_deep_linear_monte_carlo(void) {
  * WICK_ENOMEM, never a crash (the quadrature nodes are cached after the
  * first successful call). */
 static void test_alloc_failure(void) {
-    wick_theory_config c = wick_theory_defaults(act_of("tanh"), 3);
+    wick_theory_config c = wick_theory_defaults(chk_act("tanh"), 3);
     c.tabulate = 1;
     double G0[4] = {1, 0.3, 0.3, 1}, K[12], T[12];
     int failures = 0;
@@ -372,7 +367,7 @@ static void test_alloc_failure(void) {
 }
 
 static void test_invalid(void) {
-    wick_theory_config c = wick_theory_defaults(act_of("tanh"), 0);
+    wick_theory_config c = wick_theory_defaults(chk_act("tanh"), 0);
     wick_layer_theory L[4];
     CHECK_FAILS(wick_theory_single(&c, 1.0, L), WICK_EINVAL, "depth 0");
     c.depth = 3;
@@ -385,7 +380,7 @@ static void test_invalid(void) {
     double G1[4] = {1, 0.2, 0.3, 1};
     CHECK_FAILS(wick_gram_flow(&c, G1, 2, K, NULL), WICK_EINVAL, "symmetric");
     double V[48];
-    c.act = act_of("perceptron");
+    c.act = chk_act("perceptron");
     CHECK_FAILS(wick_vertex2(&c, G1, V), WICK_EINVAL, "perceptron");
     CHECK_FAILS(wick_chi(c.act, 1, 1, NULL, NULL), WICK_EINVAL, "undefined");
     /* the perceptron's derivative quantities are NAN, never numbers */

@@ -2,13 +2,9 @@
  * forms against quadrature, Stein and Price, accuracy measured over
  * K in [1e-4, 1e2] and correlations in [-1, 1], degenerate covariances. */
 #include "check.h"
+#include "lib/testlib.h"
 #include "theory/theory.h"
 
-static wick_act act_of(const char *name) {
-    wick_act a;
-    if (wick_act_parse(name, &a)) { fprintf(stderr, "bad activation %s\n", name); exit(2); }
-    return a;
-}
 static const char *all_acts[] = {"perceptron", "sigmoid", "tanh", "sin", "linear",
                                  "relu", "leaky_relu:0.1", "softplus", "swish", "gelu"};
 static const char *smooth_acts[] = {"sigmoid", "tanh", "sin", "softplus", "swish", "gelu"};
@@ -61,7 +57,7 @@ static void test_erf_closed_form(void) {
  * <cos z1 cos z2> = e^{-(K11+K22)/2} cosh K12 (sin' = cos); the quadrature
  * must resolve its oscillation at large K. */
 static void test_sin_closed_form(void) {
-    wick_act a = act_of("sin");
+    wick_act a = chk_act("sin");
     double Ks[] = {1e-4, 0.5, 3, 30, 100}, rhos[] = {-1, -0.2, 0.6, 1};
     double worst = 0;
     for (int i = 0; i < 5; i++)
@@ -87,7 +83,7 @@ static void test_sin_closed_form(void) {
  * be 1e-8 and order 1 of it; <sin^2>, <sin^4> through the flow's first layer
  * and the vertex. */
 static void test_sin_single_closed_forms(void) {
-    wick_act a = act_of("sin");
+    wick_act a = chk_act("sin");
     double Ks[] = {1e-3, 0.3, 2, 9, 25};
     for (int i = 0; i < 5; i++) {
         double K = Ks[i], cp, cq;
@@ -113,7 +109,7 @@ static void test_kinked_closed_forms(void) {
     th_quad q = {TH_COMPOSITE, 0, 32};
     double Ks[] = {1e-4, 1, 100}, rhos[] = {-1, -0.99, -0.3, 0.5, 0.999, 1};
     for (int a = 0; a < 5; a++) {
-        wick_act act = act_of(names[a]);
+        wick_act act = chk_act(names[a]);
         double worst = 0;
         for (int i = 0; i < 3; i++)
             for (int j = 0; j < 6; j++) {
@@ -134,12 +130,12 @@ static void test_kinked_closed_forms(void) {
         CHECK(worst < 1e-12);
     }
     double v;
-    CHECK_OK(wick_gauss_expect2(act_of("perceptron"), 0, 0, 100, 100, 100, &v));
+    CHECK_OK(wick_gauss_expect2(chk_act("perceptron"), 0, 0, 100, 100, 100, &v));
     CHECK_NEAR(v, 0.5, 1e-15);
-    CHECK_OK(wick_gauss_expect2(act_of("perceptron"), 0, 0, 100, -100, 100, &v));
+    CHECK_OK(wick_gauss_expect2(chk_act("perceptron"), 0, 0, 100, -100, 100, &v));
     CHECK_NEAR(v, 0.0, 1e-15);
     /* the diagonal: <sigma^2> = A2 K and <sigma^4> = 3 A4 K^2 with a+ = 1, a- = 0.1 */
-    wick_act lk = act_of("leaky_relu:0.1");
+    wick_act lk = chk_act("leaky_relu:0.1");
     double s2, s4;
     th_pair p[2] = {{TB_SQ, TB_ONE}, {TB_QUART, TB_ONE}};
     double o[2];
@@ -155,9 +151,9 @@ static void test_kinked_closed_forms(void) {
 /* docs/theory.md §12: ReLU <sigma' sigma'> at correlation 0.5 is (pi - pi/3)/(2 pi) = 1/3. */
 static void test_relu_derivative_pair(void) {
     double v;
-    CHECK_OK(wick_gauss_expect2(act_of("relu"), 1, 1, 2.0, 1.0, 2.0, &v));
+    CHECK_OK(wick_gauss_expect2(chk_act("relu"), 1, 1, 2.0, 1.0, 2.0, &v));
     CHECK_NEAR(v, 1.0 / 3.0, 1e-15);
-    CHECK_OK(wick_gauss_expect2(act_of("relu"), 0, 0, 1.0, 0.0, 1.0, &v));
+    CHECK_OK(wick_gauss_expect2(chk_act("relu"), 0, 0, 1.0, 0.0, 1.0, &v));
     CHECK_NEAR(v, 1.0 / (2 * M_PI), 1e-15);  /* sin(pi/2)/(2 pi) */
 }
 
@@ -166,12 +162,12 @@ static void test_relu_derivative_pair(void) {
 static void test_stein(void) {
     int b[2] = {TB_ZS, TB_S1};
     double o[2];
-    CHECK_OK(th_expect1(act_of("tanh"), 0.7, 2, b, o, NULL));
+    CHECK_OK(th_expect1(chk_act("tanh"), 0.7, 2, b, o, NULL));
     CHECK_NEAR(o[0], 0.7 * o[1], 1e-12);
     double Ks[] = {1e-4, 0.1, 1, 7, 100};
     for (size_t a = 0; a < WICK_ARRAY_LEN(smooth_acts); a++)
         for (int i = 0; i < 5; i++) {
-            CHECK_OK(th_expect1(act_of(smooth_acts[a]), Ks[i], 2, b, o, NULL));
+            CHECK_OK(th_expect1(chk_act(smooth_acts[a]), Ks[i], 2, b, o, NULL));
             CHECK_NEAR(o[0], Ks[i] * o[1], 1e-12 * fmax(1, Ks[i]));
         }
 }
@@ -181,7 +177,7 @@ static void test_stein(void) {
 static void test_price(void) {
     double K11 = 0.8, K12 = 0.3, K22 = 1.4, h = 1e-4;
     for (size_t a = 0; a < WICK_ARRAY_LEN(smooth_acts); a++) {
-        wick_act act = act_of(smooth_acts[a]);
+        wick_act act = chk_act(smooth_acts[a]);
         double p, m, d1d1, d2;
         CHECK_OK(wick_gauss_expect2(act, 0, 0, K11, K12 + h, K22, &p));
         CHECK_OK(wick_gauss_expect2(act, 0, 0, K11, K12 - h, K22, &m));
@@ -214,7 +210,7 @@ static void test_accuracy_measured(void) {
     double Ks[] = {1e-4, 0.2, 1, 3, 10, 100}, rhos[] = {-1, 0.9, 0.99999, 1};
     double worst_all = 0;
     for (size_t a = 0; a < WICK_ARRAY_LEN(smooth_acts); a++) {
-        wick_act act = act_of(smooth_acts[a]);
+        wick_act act = chk_act(smooth_acts[a]);
         double worst = 0;
         for (int i = 0; i < 6; i++)
             for (int j = 0; j < 4; j++) {
@@ -236,7 +232,7 @@ static void test_accuracy_measured(void) {
  * finite results for every activation, and the rho -> 1 limit continuous. */
 static void test_degenerate(void) {
     for (size_t a = 0; a < WICK_ARRAY_LEN(all_acts); a++) {
-        wick_act act = act_of(all_acts[a]);
+        wick_act act = chk_act(all_acts[a]);
         double v, near;
         CHECK_OK(wick_gauss_expect2(act, 0, 0, 2.0, 2.0, 2.0, &v));
         CHECK(isfinite(v));
@@ -258,17 +254,17 @@ static void test_degenerate(void) {
 
 static void test_invalid(void) {
     double v;
-    wick_act t = act_of("tanh");
+    wick_act t = chk_act("tanh");
     CHECK_FAILS(wick_gauss_expect2(t, 0, 0, -1, 0, 1, &v), WICK_EINVAL, "negative variance");
     CHECK_FAILS(wick_gauss_expect2(t, 0, 0, 1, 2, 1, &v), WICK_ENUMERIC, "not positive semi-definite");
     CHECK_FAILS(wick_gauss_expect2(t, 0, 0, NAN, 0, 1, &v), WICK_EINVAL, "not finite");
-    CHECK_FAILS(wick_gauss_expect2(act_of("perceptron"), 1, 1, 1, 0, 1, &v), WICK_EINVAL,
+    CHECK_FAILS(wick_gauss_expect2(chk_act("perceptron"), 1, 1, 1, 0, 1, &v), WICK_EINVAL,
                 "derivative is a delta");
-    CHECK_FAILS(wick_gauss_expect2(act_of("relu"), 2, 0, 1, 0, 1, &v), WICK_EINVAL, "delta");
+    CHECK_FAILS(wick_gauss_expect2(chk_act("relu"), 2, 0, 1, 0, 1, &v), WICK_EINVAL, "delta");
     CHECK_FAILS(wick_gauss_expect2(t, 3, 0, 1, 0, 1, &v), WICK_EINVAL, "derivative order");
     CHECK_FAILS(wick_gauss_expect1(t, 0, 2, -0.5, &v), WICK_EINVAL, "variance");
     CHECK_FAILS(wick_gauss_expect1(t, 0, 5, 0.5, &v), WICK_EINVAL, "power");
-    CHECK_FAILS(wick_gauss_expect1(act_of("sin"), 0, 2, 1e9, &v), WICK_ENUMERIC, "too large");
+    CHECK_FAILS(wick_gauss_expect1(chk_act("sin"), 0, 2, 1e9, &v), WICK_ENUMERIC, "too large");
 }
 
 int main(void) {

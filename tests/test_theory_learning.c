@@ -3,29 +3,8 @@
  * under the frozen NTK against explicit iteration and its t = 0 / t -> inf
  * reductions, the step-size and positivity checks; and wick_plot_png. */
 #include "check.h"
+#include "lib/testlib.h"
 #include "core/core.h"
-
-/* Solves A X = B (n x n, n x m, row-major) by Gaussian elimination with
- * partial pivoting: the test's independent reference. */
-static void dense_solve(const double *A0, const double *B0, int n, int m, double *X) {
-    double A[64], B[64];
-    memcpy(A, A0, sizeof(double) * n * n);
-    memcpy(B, B0, sizeof(double) * n * m);
-    for (int c = 0; c < n; c++) {
-        int p = c;
-        for (int r = c + 1; r < n; r++) if (fabs(A[r * n + c]) > fabs(A[p * n + c])) p = r;
-        for (int k = 0; k < n; k++) { double t = A[c * n + k]; A[c * n + k] = A[p * n + k]; A[p * n + k] = t; }
-        for (int k = 0; k < m; k++) { double t = B[c * m + k]; B[c * m + k] = B[p * m + k]; B[p * m + k] = t; }
-        for (int r = 0; r < n; r++) {
-            if (r == c) continue;
-            double f = A[r * n + c] / A[c * n + c];
-            for (int k = 0; k < n; k++) A[r * n + k] -= f * A[c * n + k];
-            for (int k = 0; k < m; k++) B[r * m + k] -= f * B[c * m + k];
-        }
-    }
-    for (int r = 0; r < n; r++)
-        for (int k = 0; k < m; k++) X[r * m + k] = B[r * m + k] / A[r * n + r];
-}
 
 /* Kernel and NTK of a ReLU network on 5 inputs (3 training, 2 test). */
 static void make_grams(double *K, double *T) {
@@ -53,8 +32,8 @@ static void test_gp_posterior(void) {
         for (int j = 0; j < 3; j++) A[i * 3 + j] = K[i * 5 + j] + (i == j ? noise : 0);
     for (int i = 0; i < 3; i++)
         for (int j = 0; j < 2; j++) KAB[i * 2 + j] = K[i * 5 + 3 + j];
-    dense_solve(A, y, 3, 2, alpha);
-    dense_solve(A, KAB, 3, 2, X);
+    chk_dense_solve(A, y, 3, 2, alpha);
+    chk_dense_solve(A, KAB, 3, 2, X);
     for (int b = 0; b < 2; b++)
         for (int o = 0; o < 2; o++) {
             double m = 0;
@@ -134,13 +113,13 @@ static void test_gd(void) {
     for (int i = 0; i < 3; i++) CHECK_NEAR(zt[i], y[i], 1e-12);
     double r[3], sol[3], TAB[6], X[6];
     for (int i = 0; i < 3; i++) r[i] = y[i] - z0[i];
-    dense_solve(TAA, r, 3, 1, sol);
+    chk_dense_solve(TAA, r, 3, 1, sol);
     for (int b = 0; b < 2; b++) {
         double v = z0[3 + b];
         for (int i = 0; i < 3; i++) v += T[(3 + b) * 5 + i] * sol[i];
         CHECK_NEAR(zt[3 + b], v, 1e-12);
     }
-    dense_solve(TAA, y, 3, 1, sol);
+    chk_dense_solve(TAA, y, 3, 1, sol);
     for (int b = 0; b < 2; b++) {
         double v = 0;
         for (int i = 0; i < 3; i++) v += T[(3 + b) * 5 + i] * sol[i];
@@ -149,7 +128,7 @@ static void test_gd(void) {
     /* Cov = K_BB - P K_AB - K_BA P^T + P K_AA P^T with P = Theta_BA Theta_AA^-1 */
     for (int i = 0; i < 3; i++)
         for (int b = 0; b < 2; b++) TAB[i * 2 + b] = T[i * 5 + 3 + b];
-    dense_solve(TAA, TAB, 3, 2, X);  /* X = P^T */
+    chk_dense_solve(TAA, TAB, 3, 2, X);  /* X = P^T */
     for (int b = 0; b < 2; b++)
         for (int d = 0; d < 2; d++) {
             double v = K[(3 + b) * 5 + 3 + d];

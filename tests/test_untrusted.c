@@ -326,8 +326,7 @@ static void test_nonfinite_weights_refused(void) {
         CHECK_OK(nn_write(bad, ts, n, &meta));
         wick_status s = try_resume(bad);
         if (s == WICK_OK || !strstr(wick_last_error(), names[k]) || !strstr(wick_last_error(), "not finite")) {
-            fprintf(stderr, "  NaN in %s: %s \"%s\"\n", names[k], wick_strerror(s), wick_last_error());
-            CHECK(0);
+            FAIL("NaN in %s: %s \"%s\"", names[k], wick_strerror(s), wick_last_error());
         }
         for (int i = 0; i < 64; i++) free(copy[i]);
         free(ts);
