@@ -44,7 +44,7 @@ static wick_mlp *make_mlp(const char *arch, wick_act_kind act, int batch) {
 }
 
 /* Records every step's loss. */
-typedef struct { double loss[4096]; long n; long stop_at; volatile int *stop; } trace;
+typedef struct { double loss[4096]; long n; long stop_at; volatile int *stop; int fast; } trace;
 
 static void record(void *user, long step, int epoch, int b, int nb, double loss) {
     trace *tr = user;
@@ -154,6 +154,7 @@ static void run_trace(int threads, trace *tr, const char *ckpt, int ckpt_steps, 
     c.stop = tr->stop;
     wick_trainer *t;
     CHECK_OK(wick_trainer_new(&t, m, d, NULL, &c));
+    tr->fast = t && strstr(wick_trainer_backend(t), "own kernel") != NULL;   /* the chain (chain.c) */
     if (resume) CHECK_OK(wick_trainer_resume(t, resume));
     wick_status s = wick_trainer_run(t);
     CHECK(s == WICK_OK || (tr->stop && s == WICK_EINTERRUPTED));
@@ -177,9 +178,14 @@ static void test_determinism_across_threads(void) {
     /* same seed and thread count: bit-identical */
     CHECK(memcmp(a.loss, b.loss, sizeof a.loss) == 0);
     CHECK(memcmp(wa, wb, sizeof wa) == 0);
-    /* another thread count: only the order of float sums may differ */
-    for (int i = 0; i < 40; i++) CHECK_REL(c.loss[i], a.loss[i], 1e-5);
-    for (int i = 0; i < 576; i++) CHECK_NEAR(wc[i], wa[i], 1e-5);
+    /* another thread count: the fast path's weights are bit-identical (each
+       item's numbers do not depend on the thread that computes it, chain.c);
+       its loss, summed per item, and the general executor's weights (the
+       backend's sums) only up to the order of float sums */
+    CHECK(a.fast == c.fast);
+    for (int i = 0; i < 40; i++) CHECK_REL(c.loss[i], a.loss[i], 1e-6);
+    if (a.fast) CHECK(memcmp(wc, wa, sizeof wa) == 0);
+    else for (int i = 0; i < 576; i++) CHECK_NEAR(wc[i], wa[i], 1e-5);
 }
 
 /* A checkpoint mid-epoch (step 13 of 10-batch epochs), then a fresh process
