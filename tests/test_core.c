@@ -1,7 +1,7 @@
 /* test_core.c — errors, activations, the Philox generator. */
 #include "check.h"
 #include "core/core.h"
-#include "locale_de.h"
+#include "lib/locale_de.h"
 
 /* Known-answer vectors of Random123 (kat_vectors, philox4x32_10). */
 static void test_philox_known_answers(void) {

@@ -5,7 +5,7 @@
 #include "core/core.h"
 #include "io/io.h"
 #include <float.h>
-#include "locale_de.h"
+#include "lib/locale_de.h"
 
 static double *V;
 static size_t R, C;

@@ -8,7 +8,7 @@
  * cells, counts and class names. */
 #include "check.h"
 #include "core/core.h"
-#include "locale_de.h"
+#include "lib/locale_de.h"
 
 static char script[600], bindir[600];
 

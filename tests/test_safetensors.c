@@ -4,7 +4,7 @@
 #include "check.h"
 #include "core/core.h"
 #include "io/io.h"
-#include "locale_de.h"
+#include "lib/locale_de.h"
 #include <dirent.h>
 #include <time.h>
 #include <signal.h>
