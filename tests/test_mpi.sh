@@ -135,6 +135,22 @@ expect 1 "rank 1's data set .* differs from rank 0's" "a rank with other data is
     $MPI -np 1 "$W" train $D --arch 6-16-4 : -np 1 "$W" train --train-csv "$T/e.csv" --test-csv "$T/d.csv" \
     --val 0 --batch 16 --quiet --arch 6-16-4
 [ $short = 1 ] && { finish; exit; }
+# decisions every rank takes together: a diverged loss (exit 3, rank 0 keeps the weights) and a stop
+# request sent to one rank (all stop at the same step, rank 0 writes the checkpoint, exit 130)
+mkdir -p "$T/cwd"
+(cd "$T/cwd" && $MPI -np 2 "$W" train $D --arch 6-16-4 --lr 1e4 --epochs 3 --out "$T/div.safetensors" >"$T/div.log" 2>&1)
+rc=$?
+[ $rc = 3 ] && grep -q "diverged at step" "$T/div.log" && [ -s "$T/div.safetensors" ] && [ -z "$(ls "$T/cwd")" ]
+ok $? "a diverged loss ends every rank with exit 3; rank 0 alone writes the last good weights (exit $rc)"
+rm -f "$T/int.safetensors"
+$MPI -np 2 "$W" train $D --arch 6-16-4 --epochs 1000000 --checkpoint "$T/int.safetensors" >"$T/int.log" 2>&1 &
+mp=$!
+for i in $(seq 100); do [ "$(pgrep -P $mp | wc -l)" = 2 ] && break; sleep 0.1; done
+sleep 1
+kill -INT $(pgrep -P $mp | tail -n 1) 2>/dev/null
+wait $mp; rc=$?
+[ $rc = 130 ] && grep -q "interrupted at step" "$T/int.log" && $W eval --model "$T/int.safetensors" --test-csv "$T/d.csv" >/dev/null 2>&1
+ok $? "SIGINT to one rank stops both at the same step: exit 130, rank 0's checkpoint evaluates (exit $rc)"
 expect 1 "rank 2's configuration differs" "a rank with another learning rate is refused at start-up" -- \
     $MPI -np 2 "$W" train $D --arch 6-16-4 : -np 1 "$W" train $D --arch 6-16-4 --lr 0.2
 expect 1 "rank 1's initial weights" "a rank with another seed is refused at start-up" -- \

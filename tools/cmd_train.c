@@ -801,7 +801,8 @@ static int dist_fail(wick_dist *d, wick_status s, int agreed) {
         if (s != WICK_OK && r > 0) fprintf(stderr, "wick train: rank %d: %s\n", r, mine);
         return r == 0 ? cli_fail("train", all) : EXIT_FAIL;
     }
-    if (s == WICK_EDIVERGED || s == WICK_EINTERRUPTED) return r == 0 ? cli_fail("train", s) : EXIT_FAIL;
+    if (s == WICK_EDIVERGED || s == WICK_EINTERRUPTED)   /* every rank exits as rank 0 does */
+        return r == 0 ? cli_fail("train", s) : s == WICK_EDIVERGED ? EXIT_DIVERGED : EXIT_INTERRUPTED;
     fprintf(stderr, "wick train: rank %d of %d: %s; ending the job\n", r, wick_dist_ranks(d), wick_last_error());
     wick_dist_abort(d, EXIT_FAIL);
     return EXIT_FAIL;
@@ -1137,7 +1138,8 @@ int cmd_train(int argc, char **argv) {
         snprintf(why, sizeof why, "%s", wick_last_error());
         s = wick_fail(WICK_EIO, "%s; %s", p.io_error, why);
     }
-    if (s == WICK_EDIVERGED || (s != WICK_OK && !tc.checkpoint && t && wick_trainer_steps(t) > 0))
+    if ((s == WICK_EDIVERGED || (s != WICK_OK && !tc.checkpoint && t && wick_trainer_steps(t) > 0)) &&
+        !(dist && wick_dist_rank(dist) > 0))   /* under mpirun, rank 0 saves */
         save_last_good(m, out, tc.checkpoint);
     if (s) goto fail;
     if (p.io_error[0]) { s = wick_fail(WICK_EIO, "%s", p.io_error); goto fail; }
