@@ -130,6 +130,12 @@ WICK_API void wick_fill_normal_f32(float *x, size_t n, double mean, double std,
                                    uint64_t seed, uint64_t stream, uint64_t offset);
 WICK_API void wick_fill_normal_f64(double *x, size_t n, double mean, double std,
                                    uint64_t seed, uint64_t stream, uint64_t offset);
+/* Standard normals x[i] = wick_rand_normal(seed, stream, offset + i) to within
+ * a few ulps (with AVX2, 8 Philox blocks at a time and glibc's vector
+ * log/sin/cos; without, exactly): about 10x faster than one by one.  The
+ * values depend only on the arguments and the build, never on the threads. */
+WICK_API void wick_fill_normal_fast(double *x, size_t n, uint64_t seed, uint64_t stream,
+                                    uint64_t offset);
 
 /* A uniformly random permutation of 0..n-1 (Fisher-Yates on stream draws). */
 WICK_API void wick_permutation(uint32_t *perm, size_t n, uint64_t seed, uint64_t stream);

@@ -16,7 +16,10 @@ static inline uint64_t ex_stream(uint64_t k, int l) { return (k << 20) | (uint64
  * blocks at a time with glibc's vector log/sin/cos), using both halves of
  * each pair: about 10x faster than drawing one by one.  The values depend
  * only on the arguments (and the build), never on the thread count. */
-void ex_fill_normal(double *x, size_t n, uint64_t seed, uint64_t stream, uint64_t offset);
+static inline void ex_fill_normal(double *x, size_t n, uint64_t seed, uint64_t stream,
+                                  uint64_t offset) {
+    wick_fill_normal_fast(x, n, seed, stream, offset);
+}
 
 /* The covariance's symmetric square root factor: F (n x n) with F F^T = K,
  * from the eigendecomposition with negative eigenvalues (rounding) set to
