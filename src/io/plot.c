@@ -289,11 +289,9 @@ wick_status wick_plot_png(const char *path, const char *title, const char *xlabe
     put_quoted(g, xlabel ? xlabel : "");
     fprintf(g, "\nset ylabel ");
     put_quoted(g, ylabel ? ylabel : "");
-    /* the legend below the graph, in as many columns as fit: it takes
-     * none of the graph's width and covers no data; %g labels (gnuplot's
-     * default writes 0.0000010 on a log axis, and those run together) */
-    /* series in groups (a measurement beside its theory): a group to a
-     * column */
+    /* the legend below the graph: it takes none of the graph's width and
+     * covers no data; series in groups (a measurement beside its theory)
+     * fill a column each */
     int group_size = 1;
     for (int k = 0; k < ns; k++) {
         int c = 0;
@@ -315,6 +313,8 @@ wick_status wick_plot_png(const char *path, const char *title, const char *xlabe
     } else {
         fprintf(g, "\nset key below center horizontal maxcols %d", cols);
     }
+    /* %g tick labels: gnuplot's default writes 0.0000010 on a log axis,
+     * and such labels run into each other */
     fprintf(g, " reverse Left samplen 3 spacing 1.1 width 1 height 0.5\nset grid\n"
                "set format x '%%g'\nset format y '%%g'\n");
     if (logx) fprintf(g, "set logscale x\n");
