@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Data-parallel training under mpirun (src/dist/, docs/distributed.md): K = 1..4 ranks give one
-# process's weights to 1e-6 relative (2-norm) after 100 steps (several optimisers, weight decay, schedules,
+# process's weights to 1e-6 relative (2-norm) after 100 steps (MLPs and a conv net; several optimisers, weight decay, schedules,
 # label smoothing, clipping); batch norm's running mean is the global batch's; a checkpoint written
 # by 2 ranks resumes on 3 and on one process on the same data order; a killed rank ends the job
 # within 30 s with the checkpoint intact; a rank without its data, or with other data or another
@@ -40,6 +40,11 @@ for name, seed in (("d", 1), ("e", 2)):
         for i in range(400):
             x = [random.gauss(0, 1) for _ in range(6)]
             f.write(f"{int(x[0] + x[1] > 0) + 2 * int(x[2] > 0)}," + ",".join(f"{v:.6f}" for v in x) + "\n")
+random.seed(3)   # 4x4 images for a conv net
+with open(f"{sys.argv[1]}/img.csv", "w") as f:
+    for i in range(256):
+        x = [random.gauss(0, 1) for _ in range(16)]
+        f.write(f"{int(sum(x[:8]) > sum(x[8:])) + 2 * int(x[5] + x[6] + x[9] + x[10] > 0)}," + ",".join(f"{v:.6f}" for v in x) + "\n")
 PY
 # cmp.py A B [NAME]: |a - b| / |a| over the float tensors of two safetensors files (those whose name
 # holds NAME), the 2-norm over all of them, and the largest elementwise |a - b| / max|a| of a tensor
@@ -80,6 +85,18 @@ for c in $configs; do
         ok $? "config $c, $K ranks: weights after 100 steps within 1e-6 of one process (|dw|/|w| $1, elementwise $2)"
     done
 done
+# a conv net (two convolutions, max pooling), Adam with weight decay
+if [ $short = 0 ]; then
+    C="--train-csv $T/img.csv --test-csv $T/img.csv --val 0 --batch 32 --quiet --optimizer adam --lr 0.01 --weight-decay 1e-4
+       --arch input:1x4x4,conv2d:8:3:pad=1,relu,maxpool:2,conv2d:8:3:pad=1,relu,flatten,linear:4 --epochs 13 --max-steps 100"
+    $W train $C --out "$T/conv1.safetensors" >/dev/null 2>&1
+    for K in 2 4; do
+        $MPI -np $K "$W" train $C --out "$T/conv$K.safetensors" >/dev/null 2>&1
+        set -- $(/usr/bin/python3 "$T/cmp.py" "$T/conv1.safetensors" "$T/conv$K.safetensors" 2>/dev/null || echo 1 1)
+        within "$1" 1e-6
+        ok $? "conv net, $K ranks: weights after 100 steps within 1e-6 of one process (|dw|/|w| $1, elementwise $2)"
+    done
+fi
 
 # ---- batch norm: per-rank batch statistics, running statistics averaged over the ranks ----
 B="--arch input:6,linear:16,batchnorm,relu,linear:4 --epochs 1 --max-steps 1 --lr 0.05"
