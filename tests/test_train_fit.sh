@@ -95,4 +95,74 @@ expect 2 "\-\-schedule plateau needs a validation set" "--schedule plateau with 
 expect 2 "\-\-momentum applies to --optimizer sgd only" "--momentum with Adam is refused" -- $W train $D --arch 6-16-4 --optimizer adam --momentum 0.5
 expect 2 "\-\-beta1 applies to --optimizer adam" "--beta1 with SGD is refused" -- $W train $D --arch 6-16-4 --beta1 0.5
 expect 0 "CSV: a tenth of the rows" "--help says what --val is for CSV data" -- $W train --help
+# ---- exit codes and messages ----
+expect 2 "^wick train: --lr expects a number > 0, got '-0.1'" "--lr -0.1 is a usage error, in the command's prefix" -- $W train --lr -0.1
+expect 2 "^wick train: --label-smoothing expects a number in \[0, 1), got '1.5'" "--label-smoothing 1.5 is a usage error" -- $W train --label-smoothing 1.5
+expect 2 "^wick train: unknown activation 'rleu'" "--act rleu is a usage error" -- $W train --act rleu
+expect 2 "^wick train: --momentum expects a number in \[0, 1)" "--momentum 1 is a usage error" -- $W train --momentum 1
+expect 2 "^wick sweep: --depth" "sweep --depth 0 is a usage error" -- $W sweep --depth 0
+bad=""
+for c in train eval theory ensemble ntk sweep kernel summary gd predict; do
+    $W $c -h 2>/dev/null | grep -q "usage: wick $c" || bad="$bad $c:-h"
+    $W $c --version 2>/dev/null | grep -q "^wick [0-9]" || bad="$bad $c:--version"
+done
+[ -z "$bad" ]
+ok $? "-h and --version on every command ($bad)"
+err=$($W train $D --arch 6-16-4 --epochs 1 --log "$T/log.jsonl" 2>&1 >/dev/null)
+grep -q "^epoch  1/1  train loss [0-9.]*  train acc 0\.[0-9]*  val loss" <<<"$err" && ! grep -q $'\r' <<<"$err" && grep -q ", 1 epoch |" <<<"$err"
+ok $? "stderr not a terminal: plain epoch lines with the training accuracy, no progress bar; '1 epoch'"
+python3 -c "import json,sys; o=json.loads(open(sys.argv[1]).readline()); assert 0 <= o['train_acc'] <= 1 and o['val_loss'] > 0, o" "$T/log.jsonl"
+ok $? "the JSON log has each epoch's training accuracy"
+err=$($W train $D --arch 6-16-4 --epochs 1 --val 0 --log /dev/null 2>&1 >/dev/null)
+grep -q "val loss n/a  val acc n/a" <<<"$err"
+ok $? "no validation set: n/a, not nan"
+out=$($W train $D --arch 6-16-4 --epochs 1 --quiet --json 2>/dev/null)
+[ "$(grep -v "^{" <<<"$out" | grep -c "accuracy")" = 1 ] && grep -q "^test accuracy 0\.[0-9]* ([0-9]*/400), test loss" <<<"$out" && \
+    python3 -c "import json,sys; o=json.loads(sys.argv[1]); assert o['activation'] == 'relu' and 'act' not in o" "$(tail -n 1 <<<"$out")"
+ok $? "one accuracy line (count and loss), JSON key 'activation' as the other commands have it"
+if command -v script >/dev/null; then
+    bar=$(TERM=xterm script -qec "$W train $D --arch 6-16-4 --epochs 2 --val 0" /dev/null 2>&1)
+    grep -q $'\r'"epoch 1/2 \[.*ETA [0-9]*m[0-9]*s" <<<"$bar"
+    ok $? "on a terminal: a progress bar with an ETA"
+    dumb=$(TERM=dumb script -qec "$W train $D --arch 6-16-4 --epochs 2 --val 0" /dev/null 2>&1)
+    ! grep -q "ETA" <<<"$dumb" && grep -q "^epoch  2/2  train loss" <<<"$dumb"
+    ok $? "TERM=dumb: plain lines, no bar"
+else
+    echo "  SKIP the progress bar: no script(1)" >&2; skip=$((skip+2))
+fi
+# ---- wick predict: from the model file alone ----
+$W train $D --arch 6-16-4 --act tanh --epochs 2 --quiet --out "$T/p.safetensors" >/dev/null 2>&1
+$W eval --model "$T/p.safetensors" --test-csv "$T/d.csv" --logits "$T/logits.csv" >/dev/null 2>&1
+cut -d, -f2- "$T/d.csv" > "$T/unlabelled.csv"
+$W predict --model "$T/p.safetensors" --csv "$T/unlabelled.csv" > "$T/pred.csv" 2>/dev/null
+python3 - "$T" <<'PY'
+import sys, math
+d = sys.argv[1]
+logits = [[float(v) for v in l.split(",")] for l in open(d + "/logits.csv")]
+rows = open(d + "/pred.csv").read().splitlines()
+assert rows[0] == "class,p0,p1,p2,p3", rows[0]
+for z, r in zip(logits, rows[1:]):
+    c, *p = r.split(",")
+    p = [float(v) for v in p]
+    assert int(c) == max(range(4), key=lambda j: z[j]) and abs(sum(p) - 1) < 1e-4
+    e = [math.exp(v - max(z)) for v in z]
+    assert all(abs(a - b / sum(e)) < 1e-5 for a, b in zip(p, e))
+assert len(rows) == 401
+PY
+ok $? "predict on unlabelled CSV rows: eval's classes, the softmax of its logits"
+$W predict --model "$T/p.safetensors" --csv "$T/d.csv" --label-col 0 --out "$T/pred.json" 2>/dev/null
+python3 -c "import json,sys; o=json.load(open(sys.argv[1])); p=o['predictions']; assert o['command']=='predict' and o['classes']==4 and len(p)==400 and 0<=p[0]['class']<4 and len(p[0]['probabilities'])==4" "$T/pred.json"
+ok $? "predict --out FILE.json: JSON, a labelled CSV's label column left out"
+python3 - "$T" <<'PY'
+import struct, sys
+# 5 images of 2x3 u8 pixels, in IDX as a data set's images are
+px = bytes((i * 37 + j * 11) % 256 for i in range(5) for j in range(6))
+open(sys.argv[1] + "/img.idx", "wb").write(struct.pack(">BBBBIII", 0, 0, 8, 3, 5, 2, 3) + px)
+PY
+out=$($W predict --model "$T/p.safetensors" --images "$T/img.idx" --format json 2>/dev/null)
+python3 -c "import json,sys; o=json.loads(sys.argv[1]); assert len(o['predictions'])==5" "$out"
+ok $? "predict on IDX images"
+expect 1 "has 7 features a sample, .*p.safetensors takes 6" "predict refuses rows of the wrong width, naming both" -- \
+    $W predict --model "$T/p.safetensors" --csv "$T/d.csv"
+expect 2 "give one of --csv FILE and --images FILE" "predict needs its input" -- $W predict --model "$T/p.safetensors"
 finish

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <getopt.h>
 
+const char *cli_command = "wick";
+
 int cli_fail(const char *cmd, wick_status s) {
     const char *m = wick_last_error();
     fprintf(stderr, "wick %s: %s\n", cmd, *m ? m : wick_strerror(s));
@@ -28,7 +30,21 @@ int cli_double(const char *flag, const char *s, double *out) {
     errno = 0;
     double v = wick_strtod_c(s, &end);   /* "0.5" whatever the locale */
     if (end == s || *end || errno == ERANGE || !isfinite(v)) {
-        fprintf(stderr, "wick: %s expects a finite number, got '%s'\n", flag, s);
+        fprintf(stderr, "%s: %s expects a finite number, got '%s'\n", cli_command, flag, s);
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+int cli_double_in(const char *flag, const char *s, double lo, double hi, int open_lo, int open_hi, double *out) {
+    double v;
+    if (!cli_double(flag, s, &v)) return 0;
+    if (v < lo || v > hi || (open_lo && v == lo) || (open_hi && v == hi)) {
+        char range[96];
+        if (isinf(hi)) snprintf(range, sizeof range, "%s %g", open_lo ? ">" : ">=", lo);
+        else snprintf(range, sizeof range, "in %c%g, %g%c", open_lo ? '(' : '[', lo, hi, open_hi ? ')' : ']');
+        fprintf(stderr, "%s: %s expects a number %s, got '%s'\n", cli_command, flag, range, s);
         return 0;
     }
     *out = v;
@@ -40,7 +56,7 @@ int cli_int(const char *flag, const char *s, long lo, long hi, long *out) {
     errno = 0;
     long v = strtol(s, &end, 10);
     if (end == s || *end || errno == ERANGE || v < lo || v > hi) {
-        fprintf(stderr, "wick: %s expects an integer in [%ld, %ld], got '%s'\n", flag, lo, hi, s);
+        fprintf(stderr, "%s: %s expects an integer in [%ld, %ld], got '%s'\n", cli_command, flag, lo, hi, s);
         return 0;
     }
     *out = v;

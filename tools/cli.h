@@ -3,6 +3,7 @@
 #define WICK_CLI_H
 #include "wick.h"
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 
 /* Exit codes (README.md, "Commands"). */
@@ -17,6 +18,13 @@ int cmd_sweep(int argc, char **argv);
 int cmd_kernel(int argc, char **argv);
 int cmd_gd(int argc, char **argv);
 int cmd_summary(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
+
+/* A model file into a model (cmd_train.c): its layer spec, else an MLP with
+ * the widths and activation the file records; arch and act (NULL: none) for
+ * a file that does not say them, refused where they contradict it. */
+wick_status cli_load_model(const char *model, const char *arch, const char *act, long batch, wick_mlp **mp,
+                           wick_spec **specp);
 
 /* A spec in the layer language, or MLP widths ("784-512-10") joined by act
  * (NULL: relu); the message names the problem (cmd_summary.c). */
@@ -46,7 +54,14 @@ json_t *cli_jnum(double v);
  * (9 for float figures, 17 for double); EXIT_OK, or EXIT_FAIL with a message. */
 int cli_write_json(FILE *f, const char *cmd, const json_t *o, int digits);
 
+/* "wick CMD", set by main before a command runs: the prefix of every usage
+ * message ("wick train: --lr expects ..."). */
+extern const char *cli_command;
+
 /* Strict number parsing for flags; print a usage error and return 0 on junk. */
 int cli_double(const char *flag, const char *s, double *out);
+/* The same within [lo, hi] (open_lo, open_hi: that end excluded; hi INFINITY:
+ * no upper end); the message states the range. */
+int cli_double_in(const char *flag, const char *s, double lo, double hi, int open_lo, int open_hi, double *out);
 int cli_int(const char *flag, const char *s, long lo, long hi, long *out);
 #endif

@@ -86,8 +86,12 @@ static wick_status check_fits(wick_mlp *m, const wick_dataset *d, const char *wh
 static volatile int stop_flag;
 
 typedef struct {
-    int bar;                  /* a progress bar on a terminal */
+    int bar;                  /* a progress bar on a terminal (not TERM=dumb) */
     int quiet;
+    wick_mlp *m;              /* for the training accuracy of each epoch */
+    wick_dataset train_head;  /* the first samples of the training set, measured each epoch */
+    long total_steps, first_step;   /* the run's steps, and the step it started at (a resume) */
+    double t_start;
     FILE *log;                /* JSON line per epoch (NULL: none) */
     FILE *steps;              /* --log-steps */
     int epochs;
@@ -117,28 +121,44 @@ static void on_step(void *user, long step, int epoch, int b, int nb, double loss
     char bar[64];
     for (int i = 0; i < w; i++) bar[i] = i < done ? '=' : i == done ? '>' : ' ';
     bar[w] = 0;
-    double dt = now() - p->t_epoch;
-    fprintf(stderr, "\repoch %d/%d [%s] %d/%d  loss %.4f  %.0f steps/s ", epoch, p->epochs, bar, b, nb,
-            loss, dt > 0 ? b / dt : 0);
+    double dt = now() - p->t_epoch, run = now() - p->t_start;
+    char eta[32] = "";
+    if (step > p->first_step && p->total_steps > step) {   /* at the run's mean rate so far */
+        long left = (long)((p->total_steps - step) * run / (step - p->first_step) + 0.5);
+        if (left >= 3600) snprintf(eta, sizeof eta, "ETA %ldh%02ldm", left / 3600, left / 60 % 60);
+        else snprintf(eta, sizeof eta, "ETA %ldm%02lds", left / 60, left % 60);
+    }
+    fprintf(stderr, "\repoch %d/%d [%s] %d/%d  loss %.4f  %.0f steps/s  %s ", epoch, p->epochs, bar, b, nb,
+            loss, dt > 0 ? b / dt : 0, eta);
     fflush(stderr);
+}
+
+/* A figure for the epoch line: "n/a" where there is none (no validation set). */
+static const char *fig(char *buf, size_t n, double v) {
+    if (isnan(v)) snprintf(buf, n, "n/a");
+    else snprintf(buf, n, "%.4f", v);
+    return buf;
 }
 
 static void on_epoch(void *user, const wick_epoch_report *r) {
     progress *p = user;
-    json_t *o = json_pack("{s:i, s:f, s:f, s:f, s:f, s:f, s:f}", "epoch", r->epoch, "train_loss",
-                          r->train_loss, "val_loss", isnan(r->val_loss) ? 0 : r->val_loss, "val_acc",
-                          isnan(r->val_acc) ? 0 : r->val_acc, "lr", r->lr, "seconds", r->seconds,
-                          "samples_per_s", r->samples_per_s);
-    if (isnan(r->val_loss)) {
-        json_object_set_new(o, "val_loss", json_null());
-        json_object_set_new(o, "val_acc", json_null());
-    }
+    /* the training accuracy, in eval mode on the first samples of the training
+       set (the mean loss is the training steps'); evaluation draws nothing, so
+       the run stays bit-identical */
+    double train_acc = NAN;
+    wick_metrics *mt = NULL;
+    if (p->m && p->train_head.n && wick_evaluate(p->m, &p->train_head, &mt, NULL) == WICK_OK) train_acc = mt->accuracy;
+    wick_metrics_free(mt);
+    json_t *o = json_pack("{s:i, s:f, s:o, s:o, s:o, s:f, s:f, s:f}", "epoch", r->epoch, "train_loss", r->train_loss,
+                          "train_acc", cli_jnum(train_acc), "val_loss", cli_jnum(r->val_loss), "val_acc",
+                          cli_jnum(r->val_acc), "lr", r->lr, "seconds", r->seconds, "samples_per_s", r->samples_per_s);
     json_array_append(p->reports, o);
     if (p->bar) fprintf(stderr, "\r\033[K");
-    if (!p->quiet) {
-        if (p->bar || !p->log)
-            fprintf(stderr, "epoch %2d  train loss %.4f  val loss %.4f  val acc %.4f  lr %.3g  %.1fs  %.0f samples/s\n",
-                    r->epoch, r->train_loss, r->val_loss, r->val_acc, r->lr, r->seconds, r->samples_per_s);
+    if (!p->quiet && p->log != stderr) {   /* stderr has the JSON lines when it is not a terminal and no --log was given */
+        char ta[16], vl[16], va[16];
+        fprintf(stderr, "epoch %2d/%d  train loss %.4f  train acc %s  val loss %s  val acc %s  lr %.3g  %.1fs  "
+                "%.0f samples/s\n", r->epoch, p->epochs, r->train_loss, fig(ta, sizeof ta, train_acc),
+                fig(vl, sizeof vl, r->val_loss), fig(va, sizeof va, r->val_acc), r->lr, r->seconds, r->samples_per_s);
     }
     if (p->log && cli_write_json(p->log, "train", o, 9) != EXIT_OK && p->log != stderr)
         log_failed(p, p->log_path, errno);
@@ -474,9 +494,22 @@ done:
     return rc;
 }
 
-/* Prints the test report: accuracy, per-class metrics, confusion matrix. */
+/* Prints the test report: per-class metrics and the confusion matrix.  The
+ * caller's line gives the accuracy (with the loss), so wick_metrics_print's
+ * own first line, the accuracy again, is left out. */
 static void print_report(const wick_metrics *mt, int fmnist) {
-    wick_metrics_print(stdout, mt, fmnist && mt->classes == 10 ? fmnist_names : NULL);
+    char *text = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&text, &size);
+    if (!f) {
+        wick_metrics_print(stdout, mt, fmnist && mt->classes == 10 ? fmnist_names : NULL);
+        return;
+    }
+    wick_metrics_print(f, mt, fmnist && mt->classes == 10 ? fmnist_names : NULL);
+    fclose(f);
+    const char *body = text && !strncmp(text, "accuracy ", 9) ? strstr(text, "\n") : NULL;
+    fputs(body ? body + 1 : text ? text : "", stdout);
+    free(text);
 }
 
 static json_t *metrics_json(const wick_metrics *mt) {
@@ -856,13 +889,13 @@ int cmd_train(int argc, char **argv) {
                 goto bad;
             }
             break;
-        case O_ACT_L1: if (!cli_double("--act-l1", optarg, &mc.act_l1)) return EXIT_USAGE; break;
-        case O_CLIP_VALUE: if (!cli_double("--clip-value", optarg, &tc.clip_value)) return EXIT_USAGE; break;
-        case O_CLIP_NORM: if (!cli_double("--clip-norm", optarg, &tc.clip_norm)) return EXIT_USAGE; break;
-        case O_MAX_NORM: if (!cli_double("--max-norm", optarg, &tc.max_norm)) return EXIT_USAGE; break;
+        case O_ACT_L1: if (!cli_double_in("--act-l1", optarg, 0, INFINITY, 0, 0, &mc.act_l1)) return EXIT_USAGE; break;
+        case O_CLIP_VALUE: if (!cli_double_in("--clip-value", optarg, 0, INFINITY, 0, 0, &tc.clip_value)) return EXIT_USAGE; break;
+        case O_CLIP_NORM: if (!cli_double_in("--clip-norm", optarg, 0, INFINITY, 0, 0, &tc.clip_norm)) return EXIT_USAGE; break;
+        case O_MAX_NORM: if (!cli_double_in("--max-norm", optarg, 0, INFINITY, 0, 0, &tc.max_norm)) return EXIT_USAGE; break;
         case O_SHIFT: if (!cli_int("--shift", optarg, 0, 1 << 12, &v)) return EXIT_USAGE; tc.augment.shift = (int)v; break;
         case O_FLIP: tc.augment.flip = 1; break;
-        case O_ROTATE: if (!cli_double("--rotate", optarg, &tc.augment.rotate)) return EXIT_USAGE; break;
+        case O_ROTATE: if (!cli_double_in("--rotate", optarg, 0, 180, 0, 0, &tc.augment.rotate)) return EXIT_USAGE; break;
         case O_SECOND:
             if (!strcmp(optarg, "retrain")) second = 1;
             else if (!strcmp(optarg, "continue")) second = 2;
@@ -884,7 +917,7 @@ int cmd_train(int argc, char **argv) {
             else if (!strcmp(optarg, "mse")) mc.loss = WICK_LOSS_MSE;
             else { fprintf(stderr, "wick train: --loss is xent or mse, not '%s'\n", optarg); return EXIT_USAGE; }
             break;
-        case O_SMOOTH: if (!cli_double("--label-smoothing", optarg, &mc.smoothing)) return EXIT_USAGE; break;
+        case O_SMOOTH: if (!cli_double_in("--label-smoothing", optarg, 0, 1, 0, 1, &mc.smoothing)) return EXIT_USAGE; break;
         case O_INIT_FROM: init_from = optarg; break;
         case O_OPT: {
             wick_opt_kind k;
@@ -895,20 +928,20 @@ int cmd_train(int argc, char **argv) {
             if (k != WICK_OPT_ADAMW) tc.opt.weight_decay = wd;   /* AdamW keeps its own 0.01 */
             break;
         }
-        case O_LR: if (!cli_double("--lr", optarg, &lr)) return EXIT_USAGE; break;
-        case O_MOM: if (!cli_double("--momentum", optarg, &tc.opt.momentum)) return EXIT_USAGE; break;
+        case O_LR: if (!cli_double_in("--lr", optarg, 0, INFINITY, 1, 0, &lr)) return EXIT_USAGE; break;
+        case O_MOM: if (!cli_double_in("--momentum", optarg, 0, 1, 0, 1, &tc.opt.momentum)) return EXIT_USAGE; break;
         case O_NESTEROV: tc.opt.nesterov = 1; break;
-        case O_BETA1: if (!cli_double("--beta1", optarg, &tc.opt.beta1)) return EXIT_USAGE; break;
-        case O_BETA2: if (!cli_double("--beta2", optarg, &tc.opt.beta2)) return EXIT_USAGE; break;
-        case O_EPS: if (!cli_double("--eps", optarg, &tc.opt.eps)) return EXIT_USAGE; break;
-        case O_WD: if (!cli_double("--weight-decay", optarg, &tc.opt.weight_decay)) return EXIT_USAGE; break;
-        case O_L1: if (!cli_double("--l1", optarg, &tc.opt.l1)) return EXIT_USAGE; break;
+        case O_BETA1: if (!cli_double_in("--beta1", optarg, 0, 1, 0, 1, &tc.opt.beta1)) return EXIT_USAGE; break;
+        case O_BETA2: if (!cli_double_in("--beta2", optarg, 0, 1, 0, 1, &tc.opt.beta2)) return EXIT_USAGE; break;
+        case O_EPS: if (!cli_double_in("--eps", optarg, 0, INFINITY, 1, 0, &tc.opt.eps)) return EXIT_USAGE; break;
+        case O_WD: if (!cli_double_in("--weight-decay", optarg, 0, INFINITY, 0, 0, &tc.opt.weight_decay)) return EXIT_USAGE; break;
+        case O_L1: if (!cli_double_in("--l1", optarg, 0, INFINITY, 0, 0, &tc.opt.l1)) return EXIT_USAGE; break;
         case O_SCHED: if (wick_sched_parse(optarg, &sk)) goto bad; break;
-        case O_GAMMA: if (!cli_double("--gamma", optarg, &gamma)) return EXIT_USAGE; break;
+        case O_GAMMA: if (!cli_double_in("--gamma", optarg, 0, INFINITY, 1, 0, &gamma)) return EXIT_USAGE; break;
         case O_STEP_SIZE: if (!cli_int("--step-size", optarg, 1, 1 << 30, &v)) return EXIT_USAGE; step_size = (int)v; break;
-        case O_FLOOR: if (!cli_double("--lr-floor", optarg, &floor_lr)) return EXIT_USAGE; break;
+        case O_FLOOR: if (!cli_double_in("--lr-floor", optarg, 0, INFINITY, 0, 0, &floor_lr)) return EXIT_USAGE; break;
         case O_PPAT: if (!cli_int("--plateau-patience", optarg, 0, 1 << 30, &v)) return EXIT_USAGE; ppat = (int)v; break;
-        case O_FACTOR: if (!cli_double("--factor", optarg, &factor)) return EXIT_USAGE; break;
+        case O_FACTOR: if (!cli_double_in("--factor", optarg, 0, 1, 1, 1, &factor)) return EXIT_USAGE; break;
         case O_BATCH: if (!cli_int("--batch", optarg, 1, 1 << 20, &v)) return EXIT_USAGE; tc.batch = (int)v; break;
         case O_EPOCHS: if (!cli_int("--epochs", optarg, 1, 1 << 30, &v)) return EXIT_USAGE; tc.epochs = (int)v; break;
         case O_MAX_STEPS: if (!cli_int("--max-steps", optarg, 1, 1L << 62, &tc.max_steps)) return EXIT_USAGE; break;
@@ -929,7 +962,7 @@ int cmd_train(int argc, char **argv) {
             break;
         case O_THREADS: if (!cli_int("--threads", optarg, 1, 1024, &threads)) return EXIT_USAGE; break;
         case O_PATIENCE: if (!cli_int("--patience", optarg, 0, 1 << 30, &v)) return EXIT_USAGE; tc.patience = (int)v; break;
-        case O_DIVERGE: if (!cli_double("--diverge-factor", optarg, &tc.diverge_factor)) return EXIT_USAGE; break;
+        case O_DIVERGE: if (!cli_double_in("--diverge-factor", optarg, 0, INFINITY, 0, 0, &tc.diverge_factor)) return EXIT_USAGE; break;
         case O_OUT: out = optarg; break;
         case O_CKPT: tc.checkpoint = optarg; break;
         case O_CKPT_STEPS: if (!cli_int("--checkpoint-steps", optarg, 1, 1L << 40, &v)) return EXIT_USAGE; tc.checkpoint_steps = (int)v; break;
@@ -1040,7 +1073,8 @@ int cmd_train(int argc, char **argv) {
     FILE *logf = NULL, *stepf = NULL;
     json_t *reports = json_array();
     int rc = EXIT_FAIL, lock_fd = -1, out_written = 0;
-    progress p = {.bar = isatty(2) && !quiet, .quiet = quiet, .epochs = tc.epochs, .reports = reports,
+    const char *term = getenv("TERM");
+    progress p = {.bar = isatty(2) && !quiet && !(term && !strcmp(term, "dumb")), .quiet = quiet, .epochs = tc.epochs, .reports = reports,
                   .log_path = log_path, .steps_path = steps_path};
 
     if ((out && (s = check_writable(out))) || (tc.checkpoint && (s = check_writable(tc.checkpoint)))) goto fail;
@@ -1129,8 +1163,14 @@ int cmd_train(int argc, char **argv) {
     if (resume && !quiet)
         fprintf(stderr, "resuming %s at step %ld (the model, optimiser, schedule, batch and seed are the checkpoint's)\n",
                 resume, wick_trainer_steps(t));
+    p.m = m;
+    p.train_head = *train;
+    if (p.train_head.n > 5000) p.train_head.n = 5000;
+    p.first_step = wick_trainer_steps(t);
+    p.total_steps = (long)tc.epochs * (long)((train->n + tc.batch - 1) / tc.batch);
+    if (tc.max_steps > 0 && tc.max_steps < p.total_steps) p.total_steps = tc.max_steps;
     install_signals();
-    p.t_epoch = now();
+    p.t_start = p.t_epoch = now();
     s = wick_trainer_run(t);
     if (p.bar) fprintf(stderr, "\r\033[K");
     if (p.io_error[0] && s == WICK_EINTERRUPTED) {   /* we stopped it: the log's failure is the news */
@@ -1203,7 +1243,8 @@ int cmd_train(int argc, char **argv) {
     double sps = secs > 0 ? samples / secs : 0;
     double gflops = sps * wick_mlp_flops_per_sample(m) / 1e9;
     if (mt) {
-        printf("test accuracy %.4f (%zu samples), test loss %.4f\n", mt->accuracy, test->n, test_loss);
+        printf("test accuracy %.4f (%.0f/%zu), test loss %.4f\n", mt->accuracy, mt->accuracy * test->n, test->n,
+               test_loss);
         print_report(mt, !d.test_csv);
     }
     printf("training: %ld steps in %.2f s, %.0f samples/s, %.1f GFLOP/s (data load %.2f s, test %.2f s)\n",
@@ -1217,7 +1258,7 @@ int cmd_train(int argc, char **argv) {
     }
     if (json) {
         json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:f, s:f, s:i, s:i, s:I, s:I, s:f, s:f, s:f, s:f, s:f}",
-                              "command", "train", "arch", arch, "act", wick_act_name(mc.act), "init",
+                              "command", "train", "arch", arch, "activation", wick_act_name(mc.act), "init",
                               wick_init_name(mc.init), "cb", mc.cb[0], "cw", mc.cw[0], "batch", tc.batch,
                               "threads", wick_threads(), "seed", (json_int_t)tc.seed, "steps",
                               (json_int_t)wick_trainer_steps(t), "train_seconds", secs, "samples_per_s", sps,
@@ -1311,7 +1352,7 @@ static void plot_confusion(const char *path, const wick_metrics *mt, int fmnist,
 /* A model file into a model: its layer spec (or --arch in the layer
  * language for a file PyTorch wrote), else an MLP (widths and activation
  * from the file, --arch and --act where it does not say them). */
-static wick_status load_model(const char *model, const char *arch, const char *act, long batch, wick_mlp **mp,
+wick_status cli_load_model(const char *model, const char *arch, const char *act, long batch, wick_mlp **mp,
                               wick_spec **specp) {
     wick_mlp_config mc;
     memset(&mc, 0, sizeof mc);
@@ -1380,7 +1421,7 @@ static int eval_ensemble(const char *const *models, int n, const char *arch, con
     for (int k = 0; k < n && s == WICK_OK; k++) {
         wick_mlp *m = NULL;
         wick_spec *spec = NULL;
-        if ((s = load_model(models[k], arch, act, batch, &m, &spec)) == WICK_OK) {
+        if ((s = cli_load_model(models[k], arch, act, batch, &m, &spec)) == WICK_OK) {
             if (!probs) {
                 classes = wick_mlp_outputs(m);
                 probs = calloc(test->n * (size_t)classes, sizeof *probs);
@@ -1478,7 +1519,7 @@ int cmd_eval(int argc, char **argv) {
         }
         return eval_ensemble(models, nmodels, arch, act, batch, &d, json, plot);
     }
-    if ((s = load_model(model, arch, act, batch, &m, &spec))) goto fail;
+    if ((s = cli_load_model(model, arch, act, batch, &m, &spec))) goto fail;
     d.train_csv = NULL;
     if ((s = load_data(&d, 1, &test))) goto fail;
     double loss;
@@ -1500,7 +1541,7 @@ int cmd_eval(int argc, char **argv) {
         bad |= ferror(f) != 0;
         if ((fclose(f) != 0) | bad) { s = wick_fail(WICK_EIO, "%s: write failed: %s", logits, strerror(errno)); goto fail; }
     }
-    printf("test accuracy %.4f (%zu samples), test loss %.4f\n", mt->accuracy, test->n, loss);
+    printf("test accuracy %.4f (%.0f/%zu), test loss %.4f\n", mt->accuracy, mt->accuracy * test->n, test->n, loss);
     print_report(mt, !d.test_csv);
     if (plot) plot_confusion(plot, mt, !d.test_csv, model);
     if (json) {

@@ -16,6 +16,7 @@ static const struct {
     {"ntk", cmd_ntk, "the empirical NTK of M networks against the infinite-width Theta"},
     {"sweep", cmd_sweep, "the aspect-ratio law: finite-width deviation against L/n, fitted"},
     {"kernel", cmd_kernel, "NNGP and NTK predictions on a data set (default Fashion-MNIST)"},
+    {"predict", cmd_predict, "the class and probabilities of unlabelled samples (CSV rows, IDX images)"},
     {"summary", cmd_summary, "a network's layers: output shapes, parameters, FLOPs, receptive fields"},
     {"gd", cmd_gd, "train finite-width ensembles by gradient descent against the frozen-NTK prediction"},
 };
@@ -34,8 +35,23 @@ int main(int argc, char **argv) {
         printf("wick %s (%s)\n", wick_version(), wick_library_versions());
         return 0;
     }
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(argv[1], commands[i].name)) continue;
+        static char prefix[64];
+        snprintf(prefix, sizeof prefix, "wick %s", commands[i].name);
+        cli_command = prefix;
+        /* -h and --version mean the same on every command (before "--",
+           which ends the flags) */
+        for (int a = 2; a < argc && strcmp(argv[a], "--"); a++) {
+            if (!strcmp(argv[a], "--version")) {
+                printf("wick %s (%s)\n", wick_version(), wick_library_versions());
+                return 0;
+            }
+            static char help[] = "--help";
+            if (!strcmp(argv[a], "-h")) argv[a] = help;
+        }
+        return commands[i].run(argc - 1, argv + 1);
+    }
     fprintf(stderr, "wick: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;
