@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# gram.sh — the kernel Grams' speed (issues 7, 20) and neural-tangents' in the
+# gram.sh — the kernel Grams' speed and neural-tangents' in the
 # same run: NNGP + NTK Gram matrices of N Fashion-MNIST images through depth
 # L at criticality by wick_kgram (ReLU and tanh; neural-tangents: ReLU), each
 # checked against the theory engine's layer-by-layer flow with direct
@@ -16,7 +16,8 @@ N=${N:-10000}
 L=${L:-10}
 CHECK=${CHECK:-48}
 BUILD=${BUILD:-build}
-make -s BUILD="$BUILD" bench >/dev/null
+bash scripts/setup.sh --bench   # libxsmm, which `make bench` links
+make -s -j2 BUILD="$BUILD" bench >/dev/null
 dump=$(mktemp)
 out=$(mktemp)
 trap 'rm -f "$dump" "$out"' EXIT
