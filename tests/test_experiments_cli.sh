@@ -72,6 +72,16 @@ $W ntk --act linear --width 16 --depth 2,4 --lambda-b 0 --samples 600 --json > "
 pyjson "$T/ntk.json" "all(abs(j['ntk'][d]-j['ntk_theory'][d]) < 4*j['ntk_stderr'][d] for d in range(2)) and j['ntk_theory'] == [2.0, 4.0]"
 ok $? "ntk: deep linear ensemble mean equals Theta = L within 4 s.e."
 
+# ntk --order1: ReLU at criticality, n = 32, the NTK's variance B within 4 s.e. of the recursion
+# (B = 8 at layer 2, 40 at layer 3; an O(1/n) shift is far below 4 s.e. at this M) and 1.2 B
+# rejected; the kernel's and NTK's means have no 1/n shift for ReLU (K1 = Theta1 = 0)
+$W ntk --order1 --act relu --width 32 --depth 3 --samples 1500 --json > "$T/o1.json" 2>/dev/null
+pyjson "$T/o1.json" "j['B']['predicted'] == [0, 8, 40] and all(abs(j['B']['measured'][l] - j['B']['predicted'][l]) < 4 * j['B']['stderr'][l] + 1e-9 for l in range(3)) and all(abs(j['B']['measured'][l] - 1.2 * j['B']['predicted'][l]) > 4 * j['B']['stderr'][l] for l in (1, 2)) and all(abs(j['K1']['measured'][l]) < 4 * j['K1']['stderr'][l] + 1e-9 for l in range(3))"
+ok $? "ntk --order1: ReLU's B per layer within 4 s.e., 1.2 B rejected, K1 = 0"
+$W ntk --order1 --depth 2,3 > /dev/null 2>"$T/o1.err"; rc=$?
+[ $rc -eq 2 ] && grep -q "one depth" "$T/o1.err"
+ok $? "ntk --order1 with two depths: usage error"
+
 # Fashion-MNIST, small
 if [ -f "$FM/train-images-idx3-ubyte.gz" ]; then
     $W kernel --train 200 --test 300 --depths 2 --cbs 0 --noises 0.0001,0.01 --json > "$T/k.json" 2>/dev/null

@@ -34,6 +34,11 @@ static void usage(FILE *f) {
         "  --threads N       threads (default: OMP_NUM_THREADS, else all cores)\n"
         "  --json            last line of stdout: one JSON object, per-depth arrays\n"
         "  --plot FILE.png   n Var[H_00]/Theta_00^2 against L/n with error bars (several depths)\n"
+        "  --order1          instead, the order-1/n tensors of one input of norm --q, every\n"
+        "                    layer of width n and n outputs (docs/theory-finite-width.md):\n"
+        "                    per layer the measured K1, Theta1 (control variates), V, A, B,\n"
+        "                    D, F (each n times its covariance: tensor + O(1/n)) with\n"
+        "                    standard errors, beside the recursions' predictions\n"
         "  --help            this text\n");
 }
 
@@ -61,14 +66,86 @@ static int parse_list(const char *s, long *out, int max) {
     return k;
 }
 
+/* --order1: wick_ntk_fluct_run beside wick_theory_finite, per layer. */
+static int run_order1(wick_act act, double cb, double cw, double lb, double lw, double q, int L,
+                      size_t n, size_t M, uint64_t seed, int json) {
+    wick_theory_config tc = wick_theory_defaults(act, L);
+    tc.cb = cb; tc.cw = cw; tc.lambda_b = lb; tc.lambda_w = lw; tc.width = n;
+    wick_layer_finite *th = calloc((size_t)L, sizeof *th);
+    if (!th) { fprintf(stderr, "wick ntk: out of memory\n"); return EXIT_FAIL; }
+    wick_status st = wick_theory_finite(&tc, q, th);
+    if (st) { free(th); return cli_fail("ntk", st); }
+    wick_ntk_fluct_config fc = {act, cb, cw, lb, lw, q, L, n, M, seed};
+    wick_ntk_fluct_result *r = NULL;
+    if ((st = wick_ntk_fluct_run(&fc, &r))) { free(th); return cli_fail("ntk", st); }
+    fprintf(stderr, "wick %s | threads %d | seed %llu | %s\n", wick_version(), r->threads,
+            (unsigned long long)seed, wick_library_versions());
+    printf("# wick ntk --order1: %s, C_b = %.9g, C_W = %.9g, lambda_b = %.9g, lambda_W = %.9g, "
+           "q = %.9g, width %zu, depth %d, %zu networks, %.1f s\n", wick_act_name(act), cb, cw, lb,
+           lw, q, n, L, M, r->seconds);
+    printf("# measured +- standard error [predicted]; K1 = n (E[zz] - K), Theta1 = n (E[H_ii] - "
+           "Theta); V, A, B, D, F: n times the covariance\n");
+    static const char *names[7] = {"K1", "ntk1", "V", "A", "B", "D", "F"};
+    static const int ent[7] = {WICK_FL_KCV, WICK_FL_NTKCV, WICK_FL_V, WICK_FL_A, WICK_FL_B,
+                               WICK_FL_D, WICK_FL_F};
+    double nd = (double)n;
+    json_t *arrs[7][3];
+    for (int k = 0; k < 7; k++)
+        for (int a = 0; a < 3; a++) arrs[k][a] = json_array();
+    for (int l = 0; l < L; l++) {
+        const wick_layer_finite *t = th + l;
+        double pred[7] = {t->K1, t->ntk1, t->V, t->A, t->B, t->D, t->F};
+        printf("layer %d\n", l + 1);
+        for (int k = 0; k < 7; k++) {
+            const double *v = r->val + ((size_t)l * WICK_FL_COUNT + (size_t)ent[k]) * 2;
+            double m = v[0], se = v[1];
+            if (k == 0) { m = nd * (v[0] - t->K); se = nd * v[1]; }
+            if (k == 1) { m = nd * (v[0] - t->ntk); se = nd * v[1]; }
+            printf("  %-5s %14.6g +- %-11.3g [%.6g]\n", names[k], m, se, pred[k]);
+            json_array_append_new(arrs[k][0], cli_jnum(m));
+            json_array_append_new(arrs[k][1], cli_jnum(se));
+            json_array_append_new(arrs[k][2], cli_jnum(pred[k]));
+        }
+    }
+    int ret = EXIT_OK;
+    if (json) {
+        json_t *root = cli_json_init(act, cb, cw);
+        json_object_set_new(root, "lambda_b", json_real(lb));
+        json_object_set_new(root, "lambda_w", json_real(lw));
+        json_object_set_new(root, "q", json_real(q));
+        json_object_set_new(root, "width", json_integer((json_int_t)n));
+        json_object_set_new(root, "depth", json_integer(L));
+        json_object_set_new(root, "samples", json_integer((json_int_t)M));
+        json_object_set_new(root, "seed", json_integer((json_int_t)seed));
+        json_object_set_new(root, "seconds", json_real(r->seconds));
+        for (int k = 0; k < 7; k++) {
+            /* per key: arrays over layers (index l-1 is layer l) */
+            json_t *o = json_object();
+            json_object_set_new(o, "measured", arrs[k][0]);
+            json_object_set_new(o, "stderr", arrs[k][1]);
+            json_object_set_new(o, "predicted", arrs[k][2]);
+            json_object_set_new(root, names[k], o);
+        }
+        if (cli_write_json(stdout, "ntk", root, 17)) ret = EXIT_FAIL;
+        json_decref(root);
+    } else {
+        for (int k = 0; k < 7; k++)
+            for (int a = 0; a < 3; a++) json_decref(arrs[k][a]);
+    }
+    wick_ntk_fluct_free(r);
+    free(th);
+    return ret;
+}
+
 int cmd_ntk(int argc, char **argv) {
     static const struct option opts[] = {
         {"act", 1, 0, 'a'}, {"cb", 1, 0, 'b'}, {"cw", 1, 0, 'w'}, {"lambda-b", 1, 0, 'B'},
         {"lambda-w", 1, 0, 'W'}, {"width", 1, 0, 'n'}, {"depth", 1, 0, 'L'}, {"outputs", 1, 0, 'o'},
         {"samples", 1, 0, 'M'}, {"seed", 1, 0, 's'}, {"q", 1, 0, 'q'}, {"n0", 1, 0, 'z'},
         {"inputs", 1, 0, 'i'}, {"threads", 1, 0, 't'}, {"json", 0, 0, 'j'}, {"plot", 1, 0, 'p'},
-        {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"order1", 0, 0, '1'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     const char *act_name = "relu", *inputs = NULL, *plot = NULL, *depth_s = "4";
+    int order1 = 0;
     double cb = NAN, cw = NAN, lb = 1, lw = 1, q = 1;
     long width = 64, outputs = 1, samples = 1000, seed = 1, n0 = 8, threads = 0;
     int json = 0, c;
@@ -92,6 +169,7 @@ int cmd_ntk(int argc, char **argv) {
         case 't': if (!cli_int("--threads", optarg, 1, 1024, &threads)) return EXIT_USAGE; break;
         case 'j': json = 1; break;
         case 'p': plot = optarg; break;
+        case '1': order1 = 1; break;
         case 'h': usage(stdout); return EXIT_OK;
         default:
             return cli_bad_flag("ntk", argv);
@@ -112,6 +190,19 @@ int cmd_ntk(int argc, char **argv) {
     int rc = cli_default_init("ntk", act, &cb, &cw);
     if (rc != EXIT_OK) return rc;
     wick_set_threads((int)threads);
+    if (order1) {
+        if (inputs || nd != 1 || plot) {
+            fprintf(stderr, "wick ntk: --order1 takes one input (--q), one depth and no --plot\n");
+            return EXIT_USAGE;
+        }
+        if (width < 2) {
+            fprintf(stderr, "wick ntk: --order1 --width %ld: a correlator between two neurons "
+                    "needs 2\n", width);
+            return EXIT_USAGE;
+        }
+        return run_order1(act, cb, cw, lb, lw, q, (int)depths[0], (size_t)width, (size_t)samples,
+                          (uint64_t)seed, json);
+    }
 
     double *x = NULL;
     size_t ni = 1, dim = (size_t)n0;
