@@ -1308,6 +1308,31 @@ WICK_API wick_status wick_kgram_cross(const wick_kgram *g, const double *xa, siz
                                       const double *xb, size_t nb, size_t n0, double *K,
                                       double *Theta, size_t ld);
 
+/* Kernel regression on a whole training set (docs/kernel.md): the NNGP
+ * posterior mean (and variance) and the frozen-NTK prediction at t -> inf
+ * like wick_kernel_predict, with the training Gram built by wick_kgram
+ * straight into LAPACK's rectangular full packed format (one triangle:
+ * 8 nA^2/2 bytes), factored in place (dpftrf's steps) and solved (dpftrs,
+ * dtfsm).  Inputs normalised (wick_kernel_normalise).  Each output may be
+ * NULL; gp_var (nB) is the latent posterior variance K_bb - k^T A^-1 k. */
+typedef void (*wick_kernel_progress)(void *ctx, const char *phase, double fraction, double seconds);
+typedef struct {
+    double ntk_ridge;              /* added to Theta_AA's diagonal, relative to it (default 0) */
+    wick_kernel_progress progress; /* called between slices of the work, or NULL */
+    void *ctx;
+} wick_kernel_solve_opts;
+typedef struct {
+    double *gp_mean, *gp_var, *ntk_mean, *logev;   /* caller's arrays, or NULL */
+    double chol_seconds_gp, chol_seconds_ntk;      /* filled in */
+} wick_kernel_solve_out;
+WICK_API wick_status wick_kernel_solve(const wick_kernel_hyper *h, const double *xA,
+                                       const double *yA, size_t nA, const double *xB, size_t nB,
+                                       size_t n0, size_t nout, const wick_kernel_solve_opts *o,
+                                       wick_kernel_solve_out *out);
+/* The bytes wick_kernel_solve and its inputs need (the triangle, a work
+ * panel, inputs, targets and outputs), to compare with free memory first. */
+WICK_API size_t wick_kernel_solve_bytes(size_t nA, size_t nB, size_t n0, size_t nout, int variance);
+
 /* The four-point vertex for two inputs (docs/theory.md §6): V[(l-1)*16 + p*4 + q] =
  * V^(l)_{(p)(q)} for ordered pairs p = 2*a1 + a2, q = 2*a3 + a4 (inputs
  * 0 and 1), from the 2x2 input Gram G0.  The single-input vertex is the

@@ -397,6 +397,11 @@ static int adopt_file(const char *path, int resume, const char *const *given, ad
         }
         *a->spec_text = a->spec_buf;
     } else {
+        /* a file without wick's metadata (a PyTorch state_dict) says nothing
+           of a layer spec: --arch then gives it, and loading the weights
+           checks every tensor against it */
+        if (!resume && given[O_ARCH] && !wick_st_meta(f, "arch") && (strchr(given[O_ARCH], ':') || strchr(given[O_ARCH], ',')))
+            goto done;
         int has_act = 0;
         if ((s = wick_mlp_config_from_file(path, &fc, &has_act))) { rc = cli_fail("train", s); goto done; }
         wick_arch_format(&fc, buf, sizeof buf);

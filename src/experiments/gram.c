@@ -19,6 +19,7 @@
 #include "experiments.h"
 #include "backend/backend.h"
 #include <cblas.h>
+#include <lapacke.h>
 #include <limits.h>
 #include <stdio.h>
 #include <math.h>
@@ -485,4 +486,201 @@ wick_status wick_kgram_sym(const wick_kgram *g, const double *x, size_t n, size_
                     if (T) T[i * n + j] = T[j * n + i];
                 }
     return WICK_OK;
+}
+
+/* ---------------------------------------------------------------------------
+ * Kernel regression on the whole training set (docs/kernel.md)
+ * ------------------------------------------------------------------------- */
+
+/* A(i, j), i >= j, of an n x n symmetric matrix in LAPACK's rectangular full
+ * packed format, TRANSR = 'N', UPLO = 'L' (column-major; as LAPACKE_dtrttf
+ * lays it out, tests/test_kgram.c) */
+static inline size_t rfp_at(size_t n, size_t i, size_t j) {
+    if (n % 2 == 0) {
+        size_t k = n / 2;
+        return j < k ? (i + 1) + j * (n + 1) : (j - k) + (i - k) * (n + 1);
+    }
+    size_t n2 = (n + 1) / 2;
+    return j < n2 ? i + j * n : (j - n2) + (i - n2 + 1) * n;
+}
+
+#define KS_PANEL 256   /* rows of the training Gram computed at once */
+#define KS_BATCH 1024  /* test inputs per cross Gram */
+
+size_t wick_kernel_solve_bytes(size_t nA, size_t nB, size_t n0, size_t nout, int variance) {
+    double tri = (double)nA * (double)(nA + 1) / 2, panel = (double)KS_PANEL * (double)nA;
+    double batch = (double)(nB < KS_BATCH ? nB : KS_BATCH) * (double)nA * (variance ? 2 : 1);
+    double rest = (double)(nA + nB) * (double)(n0 + 2 * nout) + (double)nA * (double)nout * 2;
+    double b = 8 * (tri + (panel > batch ? panel : batch) + rest);
+    return b > (double)SIZE_MAX ? SIZE_MAX : (size_t)b;
+}
+
+typedef struct {
+    wick_kernel_progress fn;
+    void *ctx;
+    double t0;
+} prog_t;
+
+static void progress(const prog_t *p, const char *phase, double frac) {
+    if (p->fn) p->fn(p->ctx, phase, frac, omp_get_wtime() - p->t0);
+}
+
+/* the training Gram's lower triangle into arf, row panels of KS_PANEL */
+static wick_status fill_rfp(const wick_kgram *g, const double *xA, size_t nA, size_t n0, int ntk,
+                            double *arf, double *panel, const prog_t *pr, const char *phase) {
+    for (size_t i0 = 0; i0 < nA; i0 += KS_PANEL) {
+        size_t i1 = i0 + KS_PANEL < nA ? i0 + KS_PANEL : nA, m = i1 - i0;
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)i1, (int)n0,
+                    1.0 / (double)n0, xA + i0 * n0, (int)n0, xA, (int)n0, 0.0, panel, (int)i1);
+#pragma omp parallel for schedule(dynamic, 4)
+        for (size_t r = 0; r < m; r++) {
+            size_t i = i0 + r;
+            double *row = panel + r * i1;
+            map_values(g, row, i + 1, ntk ? NULL : row, ntk ? row : NULL);
+            row[i] = ntk ? g->tdiag : g->kdiag;   /* correlation 1 exactly */
+            for (size_t j = 0; j <= i; j++) arf[rfp_at(nA, i, j)] = row[j];
+        }
+        /* rows near i carry i entries: the work done grows as i^2 */
+        progress(pr, phase, ((double)i1 * (double)i1) / ((double)nA * (double)nA));
+    }
+    return WICK_OK;
+}
+
+/* Cholesky of the RFP matrix: dpftrf's four steps for even n (LAPACK's
+ * dpftrf.f, TRANSR = 'N', UPLO = 'L'), the two big ones in slices so that
+ * progress can be told; dpftrf itself for odd n. */
+static int factor_rfp(size_t n, double *a, const prog_t *pr, const char *phase) {
+    if (n % 2) {
+        progress(pr, phase, 0);
+        return LAPACKE_dpftrf(LAPACK_COL_MAJOR, 'N', 'L', (lapack_int)n, a);
+    }
+    int k = (int)(n / 2), ld = (int)n + 1, info;
+    double k3 = (double)k * k * k, total = 8 * k3 / 3, done = 0;  /* flops: n^3/3 */
+    progress(pr, phase, 0);
+    if ((info = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', k, a + 1, ld))) return info;
+    done += k3 / 3;
+    progress(pr, phase, done / total);
+    const int S = 8;
+    for (int s = 0; s < S; s++) {   /* rows of X L^T = B are independent */
+        int r0 = (int)((long)k * s / S), r1 = (int)((long)k * (s + 1) / S);
+        cblas_dtrsm(CblasColMajor, CblasRight, CblasLower, CblasTrans, CblasNonUnit, r1 - r0, k, 1.0,
+                    a + 1, ld, a + k + 1 + r0, ld);
+        done += k3 / S;
+        progress(pr, phase, done / total);
+    }
+    /* C = A(0) upper (k x k) -= B B^T, B = a + k + 1 (k x k): by column blocks */
+    for (int s = 0; s < S; s++) {
+        int c0 = (int)((long)k * s / S), c1 = (int)((long)k * (s + 1) / S);
+        if (c0 > 0)
+            cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, c0, c1 - c0, k, -1.0, a + k + 1, ld,
+                        a + k + 1 + c0, ld, 1.0, a + (size_t)c0 * ld, ld);
+        cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, c1 - c0, k, -1.0, a + k + 1 + c0, ld,
+                    1.0, a + c0 + (size_t)c0 * ld, ld);
+        done += k3 * ((double)c1 * c1 - (double)c0 * c0) / ((double)k * k);
+        progress(pr, phase, done / total);
+    }
+    if ((info = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'U', k, a, ld))) return info + k;
+    progress(pr, phase, 1);
+    return 0;
+}
+
+wick_status wick_kernel_solve(const wick_kernel_hyper *h, const double *xA, const double *yA,
+                              size_t nA, const double *xB, size_t nB, size_t n0, size_t nout,
+                              const wick_kernel_solve_opts *o, wick_kernel_solve_out *out) {
+    if (!h || !xA || !yA || !out || nA == 0 || n0 == 0 || nout == 0 || (nB && !xB))
+        return wick_fail(WICK_EINVAL, "kernel solve: needs %zu training inputs, their targets, "
+                         "inputs of dimension %zu and an output", nA, n0);
+    if (nA > INT_MAX || n0 > INT_MAX || nB > INT_MAX)
+        return wick_fail(WICK_EINVAL, "kernel solve: %zu training inputs is too many", nA);
+    if (!isfinite(h->noise) || h->noise < 0)
+        return wick_fail(WICK_EINVAL, "kernel solve: noise %g must be finite and non-negative", h->noise);
+    wick_kernel_solve_opts def = {0};
+    if (!o) o = &def;
+    prog_t pr = {o->progress, o->ctx, omp_get_wtime()};
+    wick_theory_config tc = wick_theory_defaults(h->act, h->depth);
+    tc.cb = h->cb; tc.cw = h->cw; tc.lambda_b = h->lambda_b; tc.lambda_w = h->lambda_w;
+    wick_kgram *g = NULL;
+    wick_status st = wick_kgram_new(&tc, 1.0, &g);
+    if (st) return st;
+    if ((st = check_rows(g, xA, nA, n0, "training")) || (st = check_rows(g, xB, nB, n0, "test"))) {
+        wick_kgram_free(g);
+        return st;
+    }
+    size_t tri = nA * (nA + 1) / 2, bmax = nB < KS_BATCH ? nB : KS_BATCH;
+    size_t pan = KS_PANEL * nA > bmax * nA * 2 ? KS_PANEL * nA : bmax * nA * 2;
+    double *arf = wick_malloc(sizeof(double) * tri), *work = wick_malloc(sizeof(double) * pan);
+    double *alpha = wick_malloc(sizeof(double) * nA * nout);
+    if (!arf || !work || !alpha) {
+        st = wick_fail(WICK_ENOMEM, "kernel solve: out of memory for the %zu x %zu training Gram "
+                       "(%.1f GB as a packed triangle)", nA, nA, 8e-9 * (double)tri);
+        goto out;
+    }
+    for (int kind = 0; kind < 2; kind++) {
+        double *mean = kind ? out->ntk_mean : out->gp_mean;
+        double *var = kind ? NULL : out->gp_var;
+        if (!mean && !(kind == 0 && (out->logev || var))) continue;
+        const char *nm = kind ? "NTK" : "NNGP";
+        char ph[64];
+        snprintf(ph, sizeof ph, "%s training Gram", nm);
+        if ((st = fill_rfp(g, xA, nA, n0, kind, arf, work, &pr, ph))) goto out;
+        /* NNGP: the observation noise; NTK: o->ntk_ridge of the diagonal
+           (exact duplicates make Theta_AA singular) */
+        double ridge = kind ? o->ntk_ridge * g->tdiag : h->noise;
+        for (size_t i = 0; i < nA; i++) arf[rfp_at(nA, i, i)] += ridge;
+        snprintf(ph, sizeof ph, "%s Cholesky", nm);
+        double tf = omp_get_wtime();
+        int info = factor_rfp(nA, arf, &pr, ph);
+        tf = omp_get_wtime() - tf;
+        if (kind == 0) out->chol_seconds_gp = tf; else out->chol_seconds_ntk = tf;
+        if (info) {
+            st = wick_fail(WICK_ENUMERIC, "kernel solve: the %s training Gram (+ %g on the diagonal) "
+                           "is not positive definite (Cholesky pivot %d)%s", nm, ridge, info,
+                           kind ? "; a small ridge helps (wick kernel --ntk-ridge)" : "");
+            goto out;
+        }
+        /* alpha = A^-1 Y, Y column-major nA x nout */
+        for (size_t i = 0; i < nA; i++)
+            for (size_t c = 0; c < nout; c++) alpha[c * nA + i] = yA[i * nout + c];
+        LAPACKE_dpftrs(LAPACK_COL_MAJOR, 'N', 'L', (lapack_int)nA, (lapack_int)nout, arf, alpha,
+                       (lapack_int)nA);
+        if (kind == 0 && out->logev) {
+            /* per component: -1/2 y^T A^-1 y - 1/2 log det A - nA/2 log 2 pi (PDLT sec. 6.3) */
+            double quad = 0, logdet = 0;
+            for (size_t i = 0; i < nA; i++) {
+                logdet += 2 * log(arf[rfp_at(nA, i, i)]);
+                for (size_t c = 0; c < nout; c++) quad += yA[i * nout + c] * alpha[c * nA + i];
+            }
+            *out->logev = -0.5 * quad - 0.5 * (double)nout * logdet -
+                          0.5 * (double)(nA * nout) * log(2 * M_PI);
+        }
+        snprintf(ph, sizeof ph, "%s test predictions", nm);
+        for (size_t b0 = 0; b0 < nB && (mean || var); b0 += KS_BATCH) {
+            size_t nb = nB - b0 < KS_BATCH ? nB - b0 : KS_BATCH;
+            double *C = work;   /* nb x nA row-major = K_AB column-major */
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nb, (int)nA, (int)n0,
+                        1.0 / (double)n0, xB + b0 * n0, (int)n0, xA, (int)n0, 0.0, C, (int)nA);
+#pragma omp parallel for schedule(static)
+            for (size_t r = 0; r < nb; r++)
+                map_values(g, C + r * nA, nA, kind ? NULL : C + r * nA, kind ? C + r * nA : NULL);
+            if (mean)   /* mean = K_BA alpha */
+                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nb, (int)nout, (int)nA, 1.0, C,
+                            (int)nA, alpha, (int)nA, 0.0, mean + b0 * nout, (int)nout);
+            if (var) {
+                /* var_b = K_bb - |L^-1 k_Ab|^2 (the latent function's posterior
+                   variance, PDLT sec. 6.3.2), L the Cholesky factor */
+                LAPACKE_dtfsm(LAPACK_COL_MAJOR, 'N', 'L', 'L', 'N', 'N', (lapack_int)nA, (lapack_int)nb,
+                              1.0, arf, C, (lapack_int)nA);
+                for (size_t r = 0; r < nb; r++) {
+                    double s = 0;
+                    for (size_t i = 0; i < nA; i++) s += C[r * nA + i] * C[r * nA + i];
+                    var[b0 + r] = g->kdiag - s;
+                }
+            }
+            progress(&pr, ph, (double)(b0 + nb) / (double)nB);
+        }
+    }
+out:
+    wick_free(arf); wick_free(work); wick_free(alpha);
+    wick_kgram_free(g);
+    return st;
 }
