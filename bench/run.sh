@@ -3,7 +3,8 @@
 #
 # For each configuration, alternately, REPS times: wick, PyTorch from PyPI
 # (bench/venv, made by bench/torch_venv.sh) with 1 and 2 intra-op threads,
-# Debian's python3-torch 1.13 (/usr/bin/python3) with 1 and 2 threads.  Every
+# Debian's python3-torch 1.13 (/usr/bin/python3) with 1 and 2 threads; the
+# 2-thread PyTorch runs once with each OpenMP wait policy (below).  Every
 # run is one epoch of Fashion-MNIST (60000 samples), SGD momentum 0.9,
 # lr 0.05.  The machine's FMA peak (build/bench/peak) is measured at the
 # start and the end; the table gives medians over the repetitions:
@@ -53,28 +54,33 @@ config() {   # name -> "arch act batch"
     esac
 }
 
-record() {   # config system threads json-line
+record() {   # config system threads json-line [OpenMP wait policy]
     local line
     line=$(printf '%s\n' "$4" | tail -n 1)
     if [[ $line != "{"* ]]; then
         echo "run.sh: $2 ($3 threads, $1) printed no JSON line" >&2
         return
     fi
-    printf '{"config": "%s", "arch": "%s", "sys": "%s", "thr": %s, "r": %s}\n' "$1" "$arch" "$2" "$3" "$line" >> "$out"
+    printf '{"config": "%s", "arch": "%s", "sys": "%s", "thr": %s, "wait": "%s", "r": %s}\n' "$1" "$arch" "$2" "$3" "${5:-}" "$line" >> "$out"
 }
 
-# PyTorch's best configuration on this machine: with 2 threads, libgomp's
-# default spin-waiting made both PyTorch builds 4-17x slower than passive
-# waiting (Debian 1.13: 435 vs 7257 samples/s; PyPI: 1669-1957 vs
-# 4883-7137, measured on the shared 2-core box), so 2-thread runs wait
-# passively.  TORCH_WAIT=active restores the default.
-TORCH_WAIT=${TORCH_WAIT:-passive}
-torch_run() {   # python threads arch act batch
-    local wait=active
-    [ "$2" -gt 1 ] && wait=$TORCH_WAIT
-    OMP_NUM_THREADS=$2 MKL_NUM_THREADS=$2 OPENBLAS_NUM_THREADS=$2 OMP_WAIT_POLICY=$wait \
-        "$1" bench/torch_mlp.py --threads "$2" --arch "$3" --act "$4" --batch "$5" ${LIMIT:+--limit $LIMIT} \
+# PyTorch's best configuration: with 2 threads, libgomp's default (active,
+# spinning) wait and the passive one each win somewhere: on the shared 2-core
+# box passive was 4-17x faster (Debian 1.13: 435 vs 7257 samples/s), on a
+# quiet AVX-512 Xeon active may be ahead.  So every 2-thread run is made with
+# both (TORCH_WAIT="passive active", the default; one of them to save time),
+# and the table counts the better of all PyTorch rows.
+TORCH_WAIT=${TORCH_WAIT:-"passive active"}
+torch_run() {   # python threads wait arch act batch
+    OMP_NUM_THREADS=$2 MKL_NUM_THREADS=$2 OPENBLAS_NUM_THREADS=$2 OMP_WAIT_POLICY=$3 \
+        "$1" bench/torch_mlp.py --threads "$2" --arch "$4" --act "$5" --batch "$6" ${LIMIT:+--limit $LIMIT} \
         2>/dev/null || true
+}
+torch_all() {   # python system-name: 1 thread, then 2 threads with each wait policy
+    record "$name" "$2" 1 "$(torch_run "$1" 1 active "$arch" "$act" "$batch")" active
+    for w in $TORCH_WAIT; do
+        record "$name" "$2" 2 "$(torch_run "$1" 2 "$w" "$arch" "$act" "$batch")" "$w"
+    done
 }
 
 build/bench/peak --json > bench/out/peak-start.json
@@ -89,10 +95,8 @@ for name in $CONFIGS; do
             wick)
                 record "$name" wick 2 "$(build/wick train --arch "$arch" --act "$act" --batch "$batch" \
                     --epochs 1 --optimizer sgd --momentum 0.9 --lr 0.05 --json 2>/dev/null || true)" ;;
-            torch-pypi)
-                for t in 1 2; do record "$name" torch-pypi $t "$(torch_run "$venv_py" $t "$arch" "$act" "$batch")"; done ;;
-            debian)
-                for t in 1 2; do record "$name" torch-debian $t "$(torch_run /usr/bin/python3 $t "$arch" "$act" "$batch")"; done ;;
+            torch-pypi) torch_all "$venv_py" torch-pypi ;;
+            debian) torch_all /usr/bin/python3 torch-debian ;;
             esac
         done
     done
@@ -114,7 +118,7 @@ def fps(arch):
     lin = [d[i] * d[i + 1] for i in range(len(d) - 1)]
     return 2 * (2 * sum(lin) + sum(lin[1:]))
 print(f"FMA peak (best of start/end): 1 core {peak1:.1f} GFLOP/s, 2 cores {peak2:.1f} GFLOP/s")
-print(f"{'config':9} {'system':28} {'thr':>3} {'n':>2} {'samples/s':>10} {'(min-max)':>17} {'GFLOP/s':>8} {'%peak2':>6} {'acc':>6}")
+print(f"{'config':9} {'system':34} {'thr':>3} {'n':>2} {'samples/s':>10} {'(min-max)':>17} {'GFLOP/s':>8} {'%peak2':>6} {'acc':>6}")
 configs = list(dict.fromkeys(r["config"] for r in rows))
 arch = {}
 for c in configs:
@@ -122,7 +126,8 @@ for c in configs:
     for r in rows:
         if r["config"] == c:
             arch[c] = r["arch"]
-            groups.setdefault((r["sys"], r["thr"], r["r"].get("system", r["sys"])), []).append(r["r"])
+            label = r["r"].get("system", r["sys"]) + (f' ({r["wait"]})' if r.get("wait") and r["thr"] > 1 else "")
+            groups.setdefault((r["sys"], r["thr"], label), []).append(r["r"])
     best_torch, wick = 0, None
     for (sys_, thr, label), rs in groups.items():
         sps = [x["samples_per_s"] for x in rs]
@@ -130,7 +135,7 @@ for c in configs:
         f = rs[0].get("flops_per_sample") or fps(arch[c])
         gf = med * f / 1e9
         acc = statistics.median(x.get("test_acc", float("nan")) for x in rs)
-        print(f"{c:9} {label[:28]:28} {thr:>3} {len(rs):>2} {med:>10.0f} {min(sps):>8.0f}-{max(sps):<8.0f} {gf:>8.1f} {100 * gf / peak2:>5.1f}% {acc:>6.3f}")
+        print(f"{c:9} {label[:34]:34} {thr:>3} {len(rs):>2} {med:>10.0f} {min(sps):>8.0f}-{max(sps):<8.0f} {gf:>8.1f} {100 * gf / peak2:>5.1f}% {acc:>6.3f}")
         if sys_.startswith("torch"):
             best_torch = max(best_torch, med)
         else:

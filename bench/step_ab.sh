@@ -4,6 +4,7 @@
 # a block of steps each in turn (bench/step_ab.c).  ~1 min to build REV.
 #   bench/step_ab.sh HEAD~1
 #   bench/step_ab.sh main --batch 512 --blocks 100
+#   BUILD=build-x bench/step_ab.sh HEAD     the working tree's library built in build-x
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rev=${1:?usage: bench/step_ab.sh REV [--arch A] [--act F] [--batch B] [--blocks N] [--block K] [--data DIR]}
@@ -12,7 +13,8 @@ tmp=$(mktemp -d)
 trap 'git worktree remove --force "$tmp/old" 2>/dev/null || true; rm -rf "$tmp"' EXIT
 bash scripts/setup.sh   # the libraries both sides link
 git worktree add --detach -q "$tmp/old" "$rev"
-make -s -j2 build/libwick.a
+BUILD=${BUILD:-build}
+make -s -j2 BUILD="$BUILD" "$BUILD/libwick.a"
 make -s -C "$tmp/old" -j2 build/libwick.a
 # every global symbol the old library defines gets an old_ prefix, in its
 # definitions and its references alike
@@ -28,7 +30,7 @@ gcc $flags -I"$tmp/old/include" -include "$tmp/old_syms.h" '-DSIDE(n)=old_##n' \
 ob=/usr/lib/x86_64-linux-gnu/openblas-openmp
 blas=""
 [ -e "$ob/libopenblas.so" ] && blas="-L$ob -Wl,-rpath,$ob -Wl,--disable-new-dtags"
-gcc $flags -Ibench bench/step_ab.c "$tmp/new_side.o" "$tmp/old_side.o" build/libwick.a "$tmp/old.a" \
+gcc $flags -Ibench bench/step_ab.c "$tmp/new_side.o" "$tmp/old_side.o" "$BUILD/libwick.a" "$tmp/old.a" \
     $blas -lopenblas -llapacke -ldnnl -ljansson -lz -lm -o "$tmp/step_ab"
 echo "step_ab: old = $rev ($(git rev-parse --short "$rev")), new = working tree"
 "$tmp/step_ab" "$@"

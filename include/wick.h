@@ -75,6 +75,26 @@ WICK_API const char *wick_library_versions(void);
 WICK_API void wick_set_threads(int n);
 WICK_API int  wick_threads(void);
 
+/* Waiting: the MLP training step (the float32 fast path) runs on wick's own
+ * worker threads, where a thread that waits for another spins for at most
+ * WICK_SPIN_US microseconds (default 50) and then sleeps: on a machine shared
+ * with other work it gives its core to the thread it waits for.  Everything
+ * else runs on OpenMP (libgomp), whose waits spin for GOMP_SPINCOUNT pauses
+ * (300,000 unless set: milliseconds) before they sleep; set GOMP_SPINCOUNT or
+ * OMP_WAIT_POLICY=passive in the environment to bound them.
+ *
+ * Floating-point mode: wick computes with flush-to-zero and
+ * denormals-are-zero set (on x86, MXCSR bits 15 and 6): a float denormal
+ * costs a microcode assist on every instruction that reads it and changes
+ * nothing that training can see.  The calls that compute (wick_trainer_run,
+ * wick_evaluate, wick_graph_forward*, wick_graph_backward*) set them on entry
+ * and put the calling thread's mode back on return (its control bits; the
+ * exception flags raised inside stay raised, as feupdateenv leaves them).
+ * Callbacks run from inside such a call (on_step, gradient-ready) see wick's
+ * mode.  OpenMP's
+ * worker threads, which wick shares with the caller's own OpenMP code, are
+ * set when a layer is planned (wick_graph_compile) and left so. */
+
 /* ---------------------------------------------------------------------------
  * Activations (the book's ch. 2.2; docs/theory.md §1)
  * ------------------------------------------------------------------------- */
@@ -756,6 +776,17 @@ typedef struct {
     wick_status (*grad_finish)(void *user);
 } wick_collective;
 
+/* The products' precision in training.  bfloat16 (products in bf16 with
+ * float32 accumulation, float32 master weights, optimiser state and loss)
+ * needs AMX (amx_bf16) or AVX512-BF16 (avx512_bf16): wick_trainer_new refuses
+ * it with WICK_EUNSUPPORTED on a CPU with neither, and, in this version, on
+ * every CPU (no bf16 kernel is built yet: none could be tested). */
+typedef enum { WICK_PRECISION_F32 = 0, WICK_PRECISION_BF16 } wick_precision;
+
+/* This CPU's bf16 product instructions that the OS lets wick use: "amx_bf16",
+ * "avx512_bf16", both (space-separated), or "". */
+WICK_API const char *wick_cpu_bf16(void);
+
 typedef struct {
     int epochs, batch;
     uint64_t seed;
@@ -779,6 +810,7 @@ typedef struct {
                                           (Goodfellow et al., alg. 7.3): stop after the first epoch
                                           whose validation loss is <= this (0: off) */
     int general_executor;              /* 1: no fast path, op by op (tests compare the two) */
+    wick_precision precision;          /* of the products (0: float32; wick_precision) */
     const wick_collective *coll;       /* data parallelism across processes; NULL: this process alone.
                                           batch is the global batch; only rank 0 should checkpoint */
     void (*on_step)(void *user, long step, int epoch, int batch_in_epoch, int batches, double loss);

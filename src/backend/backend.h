@@ -44,12 +44,11 @@ typedef enum { WICK_LIB_AUTO = 0, WICK_LIB_OPENBLAS, WICK_LIB_ONEDNN } wick_lib;
 wick_status wick_dense_new_lib(wick_dense **out, int batch, int in, int outdim, int relu,
                                wick_lib lib);
 
-/* Sets flush-to-zero and denormals-are-zero (MXCSR) on the calling thread and
- * on every thread of the OpenMP team, where oneDNN and wick's own loops run.
- * wick_dense_new calls it: training never needs float denormals, and one in
- * a product costs a microcode assist on every FMA that touches it.  OpenBLAS's
- * own worker threads (pthreads, created when the library loads) keep their
- * setting. */
+/* Sets flush-to-zero and denormals-are-zero (MXCSR) on the worker threads of
+ * the OpenMP team, where oneDNN's and wick's own loops run, and leaves them
+ * so (wick.h, "Floating-point mode"); the calling thread is set and restored
+ * by each computing call (core.h's wick_fp_enter).  wick_dense_new calls it.
+ * OpenBLAS's pthread build's workers keep their setting. */
 void wick_flush_denormals(void);
 
 /* Which library serves each product, for logs and benchmarks: e.g.

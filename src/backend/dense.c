@@ -11,7 +11,7 @@
 #include "backend/backend.h"
 #include "backend/onednn.h"
 #include "core/core.h"
-#include <immintrin.h>
+#include <omp.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -45,9 +45,10 @@ static wick_lib pick(int prod, int batch, int in, int out) {
 static const char *lib_name(wick_lib l) { return l == WICK_LIB_ONEDNN ? "onednn" : "openblas"; }
 
 void wick_flush_denormals(void) {
-    _mm_setcsr(_mm_getcsr() | 0x8040);   /* FTZ (bit 15) | DAZ (bit 6) */
+    /* the workers only: the calling thread's mode is set and restored by
+       each computing call (wick_fp_enter, wick.h's policy) */
     #pragma omp parallel
-    _mm_setcsr(_mm_getcsr() | 0x8040);
+    if (omp_get_thread_num() != 0) wick_fp_flush_here();
 }
 
 wick_status wick_dense_new_lib(wick_dense **out, int batch, int in, int outdim, int relu,

@@ -20,7 +20,9 @@
  * On a CPU with AVX-512 the 8 x 32 zmm tile at the end of this file serves
  * every product instead; the packed layouts are the same. */
 #include "backend/kernel.h"
+#include <cpuid.h>
 #include <immintrin.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -37,6 +39,35 @@
 int wick_kern_ok(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+/* bf16 products: cpuid's feature bits, and the OS's consent to the register
+ * state they need (XCR0: the AVX-512 state for avx512_bf16, the tile
+ * configuration and data for AMX).  WICK_TEST_CPU_BF16 replaces the answer,
+ * for tests of the dispatch on a CPU that has neither. */
+const char *wick_kern_bf16_features(void) {
+    const char *fake = getenv("WICK_TEST_CPU_BF16");
+    if (fake) return fake;
+    static char buf[32];
+    unsigned a, b, c, d;
+    int avx512bf16 = 0, amx = 0;
+    if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) {
+        const unsigned leaf7_max = a;
+        const int osxsave = __builtin_cpu_supports("avx") != 0;   /* implies OSXSAVE */
+        unsigned long long xcr0 = 0;
+        if (osxsave) {
+            unsigned lo, hi;
+            __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+            xcr0 = (unsigned long long)hi << 32 | lo;
+        }
+        const int os_avx512 = (xcr0 & 0xe6) == 0xe6, os_amx = (xcr0 & 0x60000) == 0x60000;
+        amx = os_amx && (d >> 22 & 1) && (d >> 24 & 1);   /* amx_bf16, amx_tile */
+        if (leaf7_max >= 1 && __get_cpuid_count(7, 1, &a, &b, &c, &d))
+            avx512bf16 = os_avx512 && (a >> 5 & 1);
+    }
+    snprintf(buf, sizeof buf, "%s%s%s", amx ? "amx_bf16" : "", amx && avx512bf16 ? " " : "",
+             avx512bf16 ? "avx512_bf16" : "");
+    return buf;
 }
 
 /* 16 set lanes then 16 clear: a load at offset 16 - nr gives nr set lanes. */

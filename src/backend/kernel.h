@@ -32,6 +32,11 @@ enum {
 /* Non-zero when this CPU runs the kernel (AVX2 and FMA). */
 int wick_kern_ok(void);
 
+/* This CPU's bf16 product instructions that the OS lets a program use:
+ * "amx_bf16", "avx512_bf16", both separated by a space, or "".  (No kernel
+ * uses them yet: wick_cpu_bf16 in wick.h.) */
+const char *wick_kern_bf16_features(void);
+
 void wick_kern_gemm(int m, int n, int k, const float *A, ptrdiff_t rsa, ptrdiff_t csa,
                     const float *B, ptrdiff_t ldb, ptrdiff_t bpanel, float *C, ptrdiff_t ldc,
                     const float *bias, int flags);

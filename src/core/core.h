@@ -5,6 +5,7 @@
 
 #include "wick.h"
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 /* Records a one-line message for wick_last_error() and returns s, so that a
@@ -34,6 +35,44 @@ static inline int wick_mul_size(size_t a, size_t b, size_t *out) {
 static inline int wick_add_size(size_t a, size_t b, size_t *out) {
     return !__builtin_add_overflow(a, b, out);
 }
+
+/* ---- threads (threads.c) ---- */
+
+/* The default count (OMP_NUM_THREADS, else the online cores); the count set
+ * for OpenMP, n <= 0 meaning the default (wick_set_threads, in backend/libs.c,
+ * also passes it to the BLAS). */
+int wick_default_threads(void);
+int wick_core_set_threads(int n);
+
+/* A barrier for the threads of one parallel region that spins a bounded time
+ * (WICK_SPIN_US, default 50 us) and then sleeps on a futex, so that a thread
+ * waiting for a descheduled one gives its core back (threads.c says why).
+ * Zero-initialised or wick_barrier_init'ed; every thread of the region passes
+ * the same n (the team's size) to every wait. */
+typedef struct {
+    _Atomic unsigned arrived, gen, sleepers;
+} wick_barrier;
+void wick_barrier_init(wick_barrier *b);
+void wick_barrier_wait(wick_barrier *b, int n);
+
+/* Runs fn(arg, t, n) on n threads, t = 0 the caller and 1..n-1 wick's own
+ * persistent workers, and returns when all have returned; returns n.  The
+ * workers wait between runs as the barrier does (a bounded spin, then a
+ * futex), unlike OpenMP's, which spin for milliseconds.  While one run is in
+ * progress, another (from another thread, or nested) runs fn on its caller
+ * alone and returns 1.  fn must not start OpenMP parallel regions: on a
+ * worker, which is not an OpenMP thread, one would start a new team. */
+typedef void (*wick_pool_fn)(void *arg, int t, int n);
+int wick_pool_run(int n, wick_pool_fn fn, void *arg);
+
+/* ---- floating-point mode (fpmode.c; the policy is in wick.h) ---- */
+
+/* Sets flush-to-zero and denormals-are-zero on the calling thread and returns
+ * its mode as it was, for wick_fp_leave on the way out of the call. */
+unsigned wick_fp_enter(void);
+void wick_fp_leave(unsigned saved);
+/* Sets them on the calling thread for good: for OpenMP's worker threads. */
+void wick_fp_flush_here(void);
 
 #define WICK_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -1,42 +1,227 @@
-/* threads.c — one thread count for OpenMP and the BLAS: --threads, else
- * OMP_NUM_THREADS, else the core count. */
+/* threads.c — the thread count (--threads, else OMP_NUM_THREADS, else the
+ * core count) and the barrier of wick's own parallel regions.
+ *
+ * Why wick's own barrier: libgomp's waits spin for GOMP_SPINCOUNT pause
+ * instructions (300,000 by default, which libgomp takes for 3 ms and which
+ * is 15 ms on a Zen 3, where a pause takes 50 ns) before they sleep.  On a
+ * machine where another process holds a core, the OS often deschedules one
+ * of wick's threads; the other then spins at the barrier for the whole of
+ * that time, and its core, which the OS could have given to the descheduled
+ * thread, does nothing.  This barrier spins for a bounded time (WICK_SPIN_US,
+ * default below) and then sleeps on a futex, so that the core goes idle and
+ * the scheduler moves the waiting-to-run thread onto it.  The OpenBLAS and
+ * oneDNN hooks of the thread count live with the backend (backend/libs.c):
+ * core includes no third-party header. */
 #include "core.h"
-#include <cblas.h>
-#include <dnnl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <omp.h>
-#include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
-#include <zlib.h>
-#include <jansson.h>
+#ifdef __linux__
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#else
+#include <sched.h>
+#endif
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define cpu_relax() _mm_pause()
+#else
+#define cpu_relax() ((void)0)
+#endif
 
 static int threads_set;
 
-static int default_threads(void) {
+int wick_default_threads(void) {
     const char *e = getenv("OMP_NUM_THREADS");
     if (e && atoi(e) > 0) return atoi(e);
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;
 }
 
-void wick_set_threads(int n) {
-    threads_set = n > 0 ? n : default_threads();
+int wick_core_set_threads(int n) {
+    threads_set = n > 0 ? n : wick_default_threads();
     omp_set_num_threads(threads_set);
-    openblas_set_num_threads(threads_set);
+    return threads_set;
 }
 
 int wick_threads(void) {
-    if (!threads_set) wick_set_threads(0);
+    if (!threads_set) wick_core_set_threads(0);
     return threads_set;
 }
 
 const char *wick_version(void) { return WICK_VERSION; }
 
-const char *wick_library_versions(void) {
-    static char buf[256];
-    const dnnl_version_t *d = dnnl_version();
-    snprintf(buf, sizeof buf, "%s; oneDNN %d.%d.%d; zlib %s; jansson %s",
-             openblas_get_config(), d->major, d->minor, d->patch, zlibVersion(),
-             jansson_version_str());
-    return buf;
+/* ---- the barrier ---------------------------------------------------------- */
+
+/* How long a thread spins at a barrier before it sleeps.  The chain step's
+ * barriers on a quiet machine wait a few microseconds to a few tens; a futex
+ * sleep and wake-up costs about as much again, so the spin covers those
+ * waits, and a longer wait (the other thread descheduled for a time slice,
+ * milliseconds) costs at most this much of a core (bench/README.md, "a busy
+ * neighbour"). */
+#define SPIN_US_DEFAULT 50
+
+static long spin_ns(void) {
+    static _Atomic long ns = -1;
+    long v = atomic_load_explicit(&ns, memory_order_relaxed);
+    if (v < 0) {
+        const char *e = getenv("WICK_SPIN_US");
+        long us = e && *e ? strtol(e, NULL, 10) : SPIN_US_DEFAULT;
+        v = us < 0 ? 0 : us > 1000000 ? 1000000000L : us * 1000;
+        atomic_store_explicit(&ns, v, memory_order_relaxed);
+    }
+    return v;
+}
+
+static long now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1000000000L + t.tv_nsec;
+}
+
+static void futex_wait(_Atomic unsigned *w, unsigned v) {
+#ifdef __linux__
+    syscall(SYS_futex, (unsigned *)w, FUTEX_WAIT_PRIVATE, v, NULL, NULL, 0);
+#else
+    (void)w, (void)v;
+    sched_yield();
+#endif
+}
+
+static void futex_wake_all(_Atomic unsigned *w) {
+#ifdef __linux__
+    syscall(SYS_futex, (unsigned *)w, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+#else
+    (void)w;
+#endif
+}
+
+/* Waits until *w is no longer v: spins up to spin_ns(), then sleeps, counted
+ * in *sleepers.  A sleeper is counted before it reads *w, and a waker reads
+ * the count after it changes *w (both sequentially consistent): a wake-up
+ * cannot be missed. */
+static void wait_change(_Atomic unsigned *w, unsigned v, _Atomic unsigned *sleepers) {
+    const long limit = spin_ns();
+    if (limit > 0) {
+        const long t0 = now_ns();
+        for (;;) {
+            for (int i = 0; i < 16; i++) {
+                if (atomic_load_explicit(w, memory_order_acquire) != v) return;
+                cpu_relax();
+            }
+            if (now_ns() - t0 >= limit) break;
+        }
+    }
+    atomic_fetch_add(sleepers, 1);
+    while (atomic_load(w) == v) futex_wait(w, v);
+    atomic_fetch_sub(sleepers, 1);
+}
+
+/* Moves *w on and wakes whoever sleeps on it. */
+static void change_wake(_Atomic unsigned *w, _Atomic unsigned *sleepers) {
+    atomic_fetch_add(w, 1);
+    if (atomic_load(sleepers)) futex_wake_all(w);
+}
+
+void wick_barrier_init(wick_barrier *b) {
+    atomic_store(&b->arrived, 0);
+    atomic_store(&b->gen, 0);
+    atomic_store(&b->sleepers, 0);
+}
+
+void wick_barrier_wait(wick_barrier *b, int n) {
+    if (n <= 1) return;
+    /* the generation is read before arriving: the last thread's increment
+       cannot come before this read */
+    const unsigned g = atomic_load_explicit(&b->gen, memory_order_acquire);
+    if (atomic_fetch_add_explicit(&b->arrived, 1, memory_order_acq_rel) + 1 == (unsigned)n) {
+        /* nobody arrives at the next use before seeing the new generation,
+           whose store orders this reset before it */
+        atomic_store_explicit(&b->arrived, 0, memory_order_relaxed);
+        change_wake(&b->gen, &b->sleepers);
+        return;
+    }
+    wait_change(&b->gen, g, &b->sleepers);
+}
+
+/* ---- the pool ---------------------------------------------------------------
+ *
+ * Persistent worker threads for wick_pool_run, created when first needed.
+ * The caller is thread 0.  A run: the caller publishes the job and moves
+ * `go` on; each worker that takes part runs it and counts itself out of
+ * `left`; the last one moves `fin` on.  Between runs the workers wait on
+ * `go` (a bounded spin, then a futex), so an idle pool costs nothing. */
+#define POOL_MAX 256
+
+static struct {
+    pthread_mutex_t lock;         /* one run at a time (others run alone) */
+    int workers;                  /* started so far */
+    wick_pool_fn fn;
+    void *arg;
+    _Atomic int n;                /* this run's team, caller included */
+    unsigned start_go[POOL_MAX];  /* go when worker k was started */
+    _Atomic int left;             /* workers of this run still working */
+    _Atomic unsigned go, go_sleepers, fin, fin_sleepers;
+} pool = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void *pool_worker(void *p) {
+    const int k = (int)(intptr_t)p;
+    wick_fp_flush_here();   /* wick's own thread: always wick's mode (wick.h) */
+    unsigned seen = pool.start_go[k];   /* go as it was before this worker's first run */
+    for (;;) {
+        wait_change(&pool.go, seen, &pool.go_sleepers);
+        /* the run to take part in: a worker left out of one run (k >= n) is
+           not waited for, and may read while the next is published: read
+           go, then n, then go again, until they agree */
+        int n;
+        for (;;) {
+            seen = atomic_load(&pool.go);
+            n = atomic_load(&pool.n);
+            if (atomic_load(&pool.go) == seen) break;
+        }
+        if (k >= n) continue;
+        pool.fn(pool.arg, k, n);   /* fixed until this worker counts itself out */
+        if (atomic_fetch_sub_explicit(&pool.left, 1, memory_order_acq_rel) == 1)
+            change_wake(&pool.fin, &pool.fin_sleepers);
+    }
+    return NULL;
+}
+
+int wick_pool_run(int n, wick_pool_fn fn, void *arg) {
+    if (n > POOL_MAX) n = POOL_MAX;
+    /* a run already in progress (another thread's, or this one's: a nested
+       call) leaves this one to the caller alone */
+    if (n <= 1 || pthread_mutex_trylock(&pool.lock) != 0) {
+        fn(arg, 0, 1);
+        return 1;
+    }
+    while (pool.workers < n - 1) {
+        pthread_t th;
+        pthread_attr_t a;
+        pthread_attr_init(&a);
+        pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+        pool.start_go[pool.workers + 1] = atomic_load(&pool.go);
+        int bad = pthread_create(&th, &a, pool_worker, (void *)(intptr_t)(pool.workers + 1));
+        pthread_attr_destroy(&a);
+        if (bad) break;
+        pool.workers++;
+    }
+    if (n > pool.workers + 1) n = pool.workers + 1;
+    if (n > 1) {
+        pool.fn = fn, pool.arg = arg;
+        atomic_store(&pool.n, n);
+        atomic_store(&pool.left, n - 1);
+        const unsigned f = atomic_load(&pool.fin);
+        change_wake(&pool.go, &pool.go_sleepers);   /* publishes the job (seq_cst) */
+        fn(arg, 0, n);
+        wait_change(&pool.fin, f, &pool.fin_sleepers);
+    } else {
+        fn(arg, 0, 1);
+    }
+    pthread_mutex_unlock(&pool.lock);
+    return n;
 }

@@ -4,11 +4,14 @@
  * The general executor runs op after op, each product split across the cores
  * by the library that computes it; on two cores a 128 x 512 x 512 product
  * splits poorly and the threads spend a fifth of the step waiting at the
- * libraries' barriers.  Here one parallel region runs the whole step, in
- * phases separated by barriers; within a phase the work is cut into items
- * that the threads take as they come free (a dynamic schedule: on a shared
- * machine one thread is often descheduled for a while, and the other then
- * does its share instead of waiting for it).  Every product is wick's own
+ * libraries' barriers.  Here one run of wick's thread pool runs the whole
+ * step, in phases separated by barriers; within a phase the work is cut into
+ * items that the threads take as they come free (a dynamic schedule: on a
+ * shared machine one thread is often descheduled for a while, and the other
+ * then does its share instead of waiting for it).  The pool and its barrier
+ * are wick's own (core/threads.c), not OpenMP's: a thread that waits spins
+ * briefly and then sleeps, so that a core the OS took away for a while is not
+ * also spun away by the thread waiting for it.  Every product is wick's own
  * single-threaded kernel (backend/kernel.c).
  *
  *   forward        rows of the batch per item (row_cut: T large items,
@@ -49,6 +52,7 @@
  * compute (tests/test_train.c holds the two paths to each other). */
 #include "graph/chain.h"
 #include "backend/kernel.h"
+#include "core/core.h"
 #include "graph/graph_internal.h"
 #include <math.h>
 #include <omp.h>
@@ -110,7 +114,22 @@ struct wick_chain {
     size_t scratch_stride;
     int max_threads;
     int chunk_max;             /* rows of a dW item at most (CHUNK..CHUNK_MAX) */
+    /* the step's own barrier and, per phase, the next item to take (the
+       repack, the forward, then layer l's at 2 + l): libgomp's barrier and
+       work-sharing loops spin for milliseconds where a thread waits
+       (core/threads.c) */
+    wick_barrier bar;
+    _Atomic int next[2 + WICK_CHAIN_MAX];
 };
+
+enum { ITEMS_REPACK, ITEMS_FORWARD, ITEMS_LAYER };
+
+/* The next item of a phase for this thread, or n when the phase has none
+ * left: items go to the threads as they come free. */
+static int take(wick_chain *c, int phase, int n) {
+    int i = atomic_fetch_add_explicit(&c->next[phase], 1, memory_order_relaxed);
+    return i < n ? i : n;
+}
 
 /* Forward items of a step of B rows on T threads (row_cut below). */
 static int forward_items(int B, int T) { return T > 1 && B >= 48 * T ? 2 * T : T; }
@@ -361,74 +380,95 @@ static int chunks(const wick_chain *c, int n) {
     return (n + r - 1) / r;
 }
 
+/* One step's arguments and results, shared by its threads. */
+typedef struct {
+    wick_chain *c;
+    const float *X;
+    const int32_t *Y;
+    const uint32_t *idx;
+    size_t first;
+    double max_loss;
+    wick_chain_update_fn update;
+    void *user;
+    int T, nf, repack;
+    double total;   /* written by thread 0 */
+    int went;
+} step_args;
+
+/* Thread t of nt's part of a step.  nt may be smaller than the T the forward
+ * items were cut for (the pool was busy): items are taken as threads come
+ * free, so only the barrier needs nt. */
+static void step_thread(void *arg, int t, int nt) {
+    step_args *a = arg;
+    wick_chain *c = a->c;
+    wick_graph *g = c->g;
+    const int B = g->batch, L = c->L, T = a->T, nf = a->nf;
+    const unsigned fp = wick_fp_enter();   /* wick.h's mode; the thread's own back at the end */
+    if (a->repack) {   /* every W in both layouts, a dW item's rows an item */
+        int items = 0;
+        for (int l = 0; l < L; l++) items += chunks(c, c->ly[l].N);
+        for (int i; (i = take(c, ITEMS_REPACK, items)) < items;) {
+            int l = 0, k = i;   /* item i is chunk k of layer l */
+            while (k >= chunks(c, c->ly[l].N)) k -= chunks(c, c->ly[l].N), l++;
+            const int rows = chunk_rows(c, c->ly[l].N), q = k * rows;
+            pack_rows(c, l, g->nodes[c->W[l]].val, q, min_int(q + rows, c->ly[l].N), c->ly[l].pb);
+        }
+        wick_barrier_wait(&c->bar, nt);
+    }
+    PROF_START(t0);
+    for (int i; (i = take(c, ITEMS_FORWARD, nf)) < nf;) {
+        int r0 = row_cut(B, T, i), r1 = row_cut(B, T, i + 1);
+        c->part[i] = r1 > r0 ? forward_rows(c, a->X, a->Y, a->idx, a->first, r0, r1) : 0.0;
+    }
+    PROF_ADD(t, WICK_CHAIN_PH_FORWARD, 0, t0);
+    PROF_START(t1);
+    wick_barrier_wait(&c->bar, nt);
+    PROF_ADD(t, WICK_CHAIN_PH_WAIT_LOSS, 0, t1);
+    /* every thread sums the parts in the same order: one decision */
+    double s = 0;
+    for (int k = 0; k < nf; k++) s += c->part[k];
+    s /= B;
+    const int go = isfinite(s) && s <= a->max_loss;
+    if (t == 0) a->total = s, a->went = go;
+    for (int l = L - 1; l >= 0 && go; l--) {
+        const int N = c->ly[l].N;
+        /* the top layer's input gradient was done in the forward */
+        const int ndx = l && l < L - 1 ? (c->ly[l - 1].N + DXCOLS - 1) / DXCOLS : 0;
+        const int ndw = chunks(c, N), rows = chunk_rows(c, N);
+        for (int i; (i = take(c, ITEMS_LAYER + l, ndw + ndx)) < ndw + ndx;) {
+            if (i < ndw) {   /* timed inside, part by part */
+                int q = i * rows;
+                dw_rows(c, l, q, min_int(q + rows, N), a->update, a->user, t);
+            } else {
+                PROF_START(t2);
+                int k = (i - ndw) * DXCOLS;
+                dx_rows(c, l, 0, B, k, min_int(k + DXCOLS, c->ly[l - 1].N));
+                PROF_ADD(t, WICK_CHAIN_PH_DX, l, t2);
+            }
+        }
+        if (l > 0 && l < L - 1) {
+            PROF_START(t3);
+            wick_barrier_wait(&c->bar, nt);
+            PROF_ADD(t, WICK_CHAIN_PH_WAIT, l, t3);
+        }
+    }
+    wick_fp_leave(fp);
+}
+
 double wick_chain_step(wick_chain *c, const float *X, const int32_t *Y, const uint32_t *idx,
                        size_t first, double max_loss, wick_chain_update_fn update, void *user) {
     wick_graph *g = c->g;
     const int B = g->batch, L = c->L;
-    double total = 0;
-    int went = 0;
     int T = omp_get_max_threads();
     if (T > c->max_threads) T = c->max_threads;
     if (T > B) T = B;
     if (T < 1) T = 1;
-    const int nf = forward_items(B, T);
-    const int repack = !c->fresh || c->gen != g->param_writes;
-
-    #pragma omp parallel num_threads(T)
-    {
-        const int t = omp_get_thread_num();
-        if (repack) {   /* every W in both layouts, a dW item's rows an item; the loop's
-                           closing barrier comes before any forward */
-            int items = 0;
-            for (int l = 0; l < L; l++) items += chunks(c, c->ly[l].N);
-            #pragma omp for schedule(dynamic, 1)
-            for (int i = 0; i < items; i++) {
-                int l = 0, k = i;   /* item i is chunk k of layer l */
-                while (k >= chunks(c, c->ly[l].N)) k -= chunks(c, c->ly[l].N), l++;
-                const int rows = chunk_rows(c, c->ly[l].N), q = k * rows;
-                pack_rows(c, l, g->nodes[c->W[l]].val, q, min_int(q + rows, c->ly[l].N), c->ly[l].pb);
-            }
-        }
-        PROF_START(t0);
-        #pragma omp for schedule(dynamic, 1) nowait
-        for (int i = 0; i < nf; i++) {
-            int r0 = row_cut(B, T, i), r1 = row_cut(B, T, i + 1);
-            c->part[i] = r1 > r0 ? forward_rows(c, X, Y, idx, first, r0, r1) : 0.0;
-        }
-        PROF_ADD(t, WICK_CHAIN_PH_FORWARD, 0, t0);
-        PROF_START(t1);
-        #pragma omp barrier
-        PROF_ADD(t, WICK_CHAIN_PH_WAIT_LOSS, 0, t1);
-        /* every thread sums the parts in the same order: one decision */
-        double s = 0;
-        for (int k = 0; k < nf; k++) s += c->part[k];
-        s /= B;
-        const int go = isfinite(s) && s <= max_loss;
-        if (t == 0) total = s, went = go;
-        for (int l = L - 1; l >= 0 && go; l--) {
-            const int N = c->ly[l].N;
-            /* the top layer's input gradient was done in the forward */
-            const int ndx = l && l < L - 1 ? (c->ly[l - 1].N + DXCOLS - 1) / DXCOLS : 0;
-            const int ndw = chunks(c, N), rows = chunk_rows(c, N);
-            #pragma omp for schedule(dynamic, 1) nowait
-            for (int i = 0; i < ndw + ndx; i++) {
-                if (i < ndw) {   /* timed inside, part by part */
-                    int q = i * rows;
-                    dw_rows(c, l, q, min_int(q + rows, N), update, user, t);
-                } else {
-                    PROF_START(t2);
-                    int k = (i - ndw) * DXCOLS;
-                    dx_rows(c, l, 0, B, k, min_int(k + DXCOLS, c->ly[l - 1].N));
-                    PROF_ADD(t, WICK_CHAIN_PH_DX, l, t2);
-                }
-            }
-            if (l > 0 && l < L - 1) {
-                PROF_START(t3);
-                #pragma omp barrier
-                PROF_ADD(t, WICK_CHAIN_PH_WAIT, l, t3);
-            }
-        }
-    }
+    step_args a = {c, X, Y, idx, first, max_loss, update, user, T, forward_items(B, T),
+                   !c->fresh || c->gen != g->param_writes, 0, 0};
+    for (int k = 0; k < 2 + L; k++) atomic_store_explicit(&c->next[k], 0, memory_order_relaxed);
+    wick_pool_run(T, step_thread, &a);
+    const double total = a.total;
+    const int went = a.went;
 #ifdef WICK_CHAIN_PROFILE
     profile.steps++;
 #endif

@@ -759,17 +759,26 @@ const char *wick_graph_backend(const wick_graph *g) {
 /* ---- execution --------------------------------------------------------- */
 
 void wick_graph_forward_to(wick_graph *g, wick_node n) {
+    const unsigned fp = wick_fp_enter();   /* wick.h, "Floating-point mode" */
     for (int i = 0; i <= n && i < g->n; i++) {
         node *nd = &g->nodes[i];
         if (!op_is_leaf(nd->op)) op_forward(g, nd);
     }
     if (g->training) g->step++;   /* the next forward draws new masks */
+    wick_fp_leave(fp);
 }
 
 void wick_graph_forward(wick_graph *g) { wick_graph_forward_to(g, g->n - 1); }
 
 /* Runs backward from `out`, whose gradient the caller has set. */
+static void backward_path(wick_graph *g, wick_node out, wick_grad_ready_fn ready, void *user);
 static void backward_from(wick_graph *g, wick_node out, wick_grad_ready_fn ready, void *user) {
+    const unsigned fp = wick_fp_enter();   /* wick.h, "Floating-point mode" */
+    backward_path(g, out, ready, user);
+    wick_fp_leave(fp);
+}
+
+static void backward_path(wick_graph *g, wick_node out, wick_grad_ready_fn ready, void *user) {
     /* Which nodes lie on a path to `out`: only those take part. */
     for (int i = 0; i < g->n; i++) {
         g->nodes[i].grad_begun = 0;

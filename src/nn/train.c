@@ -19,8 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <xmmintrin.h>
-#include <pmmintrin.h>
 
 #define STREAM_SHUFFLE 1000000u
 #define STREAM_AUGMENT 2000000u          /* + epoch: a sample's augmentation draws */
@@ -111,6 +109,16 @@ static wick_status check_data(const wick_dataset *d, int outputs, const char *wh
 wick_status wick_trainer_new(wick_trainer **out, wick_mlp *m, const wick_dataset *train,
                              const wick_dataset *val, const wick_train_config *c) {
     if (m->dt != WICK_DT_F32) return wick_fail(WICK_EDTYPE, "train: the model must be float32");
+    if (c->precision != WICK_PRECISION_F32) {
+        if (c->precision != WICK_PRECISION_BF16)
+            return wick_fail(WICK_EINVAL, "train: unknown precision %d", (int)c->precision);
+        const char *has = wick_cpu_bf16();
+        if (!*has)
+            return wick_fail(WICK_EUNSUPPORTED, "train: bf16 needs a CPU with AMX (amx_bf16) or "
+                             "AVX512-BF16 (avx512_bf16), and this one has neither: train in float32");
+        return wick_fail(WICK_EUNSUPPORTED, "train: this CPU has %s, but this build of wick has no bf16 "
+                         "kernel yet: train in float32", has);
+    }
     if (c->batch < 1 || c->batch > m->max_batch)
         return wick_fail(WICK_EINVAL, "train: batch %d outside [1, %d]", c->batch, m->max_batch);
     if (c->epochs < 1) return wick_fail(WICK_EINVAL, "train: epochs %d < 1", c->epochs);
@@ -469,7 +477,9 @@ wick_status wick_evaluate(wick_mlp *m, const wick_dataset *d, wick_metrics **out
     int32_t *pred = wick_malloc(d->n * sizeof *pred);
     if (!pred) return wick_fail(WICK_ENOMEM, "evaluate: out of memory");
     double loss;
+    const unsigned fp = wick_fp_enter();
     wick_status s = eval_set(m, d, pred, &loss, NULL);
+    wick_fp_leave(fp);
     if (s == WICK_OK) s = wick_metrics_compute(d->y, pred, d->n, m->nout, out);
     if (s == WICK_OK && mean_loss) *mean_loss = loss;
     wick_free(pred);
@@ -928,11 +938,17 @@ static wick_status diverged(wick_trainer *t) {
     return wick_fail(WICK_EDIVERGED, "%s; the weights are those of step %ld", msg, at);
 }
 
+static wick_status trainer_run(wick_trainer *t);
+
+/* flush-to-zero while training, the caller's mode back after (wick.h) */
 wick_status wick_trainer_run(wick_trainer *t) {
-    /* Denormals cost a hundred cycles each and change nothing that training
-     * can see: flush them, as oneDNN and PyTorch do. */
-    _MM_SET_FLUSH_ZERO_MODE(_MM_FLUSH_ZERO_ON);
-    _MM_SET_DENORMALS_ZERO_MODE(_MM_DENORMALS_ZERO_ON);
+    const unsigned fp = wick_fp_enter();
+    wick_status s = trainer_run(t);
+    wick_fp_leave(fp);
+    return s;
+}
+
+static wick_status trainer_run(wick_trainer *t) {
     long nb = batches_per_epoch(t);
     t->good_step = -1;
     wick_status s = check_state(t);   /* finite weights to start from, kept as the last good ones */

@@ -1,0 +1,159 @@
+/* test_threads.c — wick's own thread pool and barrier (core/threads.c): every
+ * thread of a run runs once, barriers order phases, a nested or concurrent
+ * run falls back to its caller alone, team sizes may change between runs,
+ * workers compute in wick's floating-point mode, and an idle pool sleeps
+ * rather than spins. */
+#include "check.h"
+#include "core/core.h"
+#include <pthread.h>
+#include <sys/resource.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#define MAXT 8
+
+typedef struct {
+    _Atomic int ran[MAXT];
+    _Atomic int bad;
+    int n_seen[MAXT];
+} counts;
+
+static void count_fn(void *arg, int t, int n) {
+    counts *c = arg;
+    if (t < 0 || t >= MAXT || t >= n) { atomic_fetch_add(&c->bad, 1); return; }
+    atomic_fetch_add(&c->ran[t], 1);
+    c->n_seen[t] = n;
+}
+
+/* Team sizes change from run to run (a worker left out of one run must not
+ * run the next one twice). */
+static void test_pool_runs_every_thread_once(void) {
+    static const int sizes[] = {1, 2, 3, 4, 2, 4, 3, 1};
+    for (int rep = 0; rep < 300; rep++) {
+        int n = sizes[rep % 8];
+        counts c;
+        memset(&c, 0, sizeof c);
+        int got = wick_pool_run(n, count_fn, &c);
+        if (got != n) { FAIL("run %d: pool ran %d threads, asked %d", rep, got, n); return; }
+        for (int t = 0; t < MAXT; t++) {
+            int want = t < n;
+            if (atomic_load(&c.ran[t]) != want || (want && c.n_seen[t] != n)) {
+                FAIL("run %d (n = %d): thread %d ran %d times", rep, n, t, atomic_load(&c.ran[t]));
+                return;
+            }
+        }
+        CHECK(atomic_load(&c.bad) == 0);
+    }
+}
+
+typedef struct {
+    wick_barrier bar;
+    int phase[MAXT];
+    _Atomic int bad;
+} phases;
+
+static void phase_fn(void *arg, int t, int n) {
+    phases *p = arg;
+    for (int k = 0; k < 400; k++) {
+        p->phase[t] = k;
+        wick_barrier_wait(&p->bar, n);
+        for (int u = 0; u < n; u++)
+            if (__atomic_load_n(&p->phase[u], __ATOMIC_RELAXED) != k) atomic_fetch_add(&p->bad, 1);
+        wick_barrier_wait(&p->bar, n);
+    }
+}
+
+/* More threads than cores (3 on the 2-core CI) exercise the futex path. */
+static void test_barrier_orders_phases(void) {
+    for (int n = 2; n <= 3; n++) {
+        phases p;
+        memset(&p, 0, sizeof p);
+        wick_barrier_init(&p.bar);
+        CHECK(wick_pool_run(n, phase_fn, &p) == n);
+        CHECK(atomic_load(&p.bad) == 0);
+    }
+}
+
+static void inner_fn(void *arg, int t, int n) { *(int *)arg = n; }
+
+static void nested_fn(void *arg, int t, int n) {
+    if (t == 0) *(int *)arg = wick_pool_run(2, inner_fn, (int *)arg + 1);
+}
+
+static void test_nested_run_falls_back_to_caller(void) {
+    int r[2] = {0, 0};
+    CHECK(wick_pool_run(2, nested_fn, r) == 2);
+    CHECK(r[0] == 1);   /* the inner run: its caller alone */
+    CHECK(r[1] == 1);
+}
+
+static void *other_caller(void *arg) {
+    for (int i = 0; i < 200; i++) {
+        counts *c = arg;
+        int got = wick_pool_run(2, count_fn, c);
+        if (got != 1 && got != 2) atomic_fetch_add(&c->bad, 1);
+    }
+    return NULL;
+}
+
+/* Two threads of the caller's use the pool at once: each run completes,
+ * either on the pool or on its caller alone. */
+static void test_concurrent_callers(void) {
+    counts a, b;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, other_caller, &b) == 0);
+    other_caller(&a);
+    pthread_join(th, NULL);
+    CHECK(atomic_load(&a.bad) == 0 && atomic_load(&b.bad) == 0);
+    CHECK(atomic_load(&a.ran[0]) == 200 && atomic_load(&b.ran[0]) == 200);
+}
+
+#if defined(__x86_64__)
+static void mode_fn(void *arg, int t, int n) {
+    if (t > 0 && (_mm_getcsr() & 0x8040) != 0x8040) atomic_fetch_add((_Atomic int *)arg, 1);
+}
+#endif
+
+static void test_workers_flush_denormals(void) {
+#if defined(__x86_64__)
+    _Atomic int bad = 0;
+    CHECK(wick_pool_run(3, mode_fn, &bad) == 3);
+    CHECK(atomic_load(&bad) == 0);
+#else
+    SKIP("not x86-64");
+#endif
+}
+
+static double cpu_seconds(void) {
+    struct rusage r;
+    getrusage(RUSAGE_SELF, &r);
+    return r.ru_utime.tv_sec + r.ru_utime.tv_usec * 1e-6 + r.ru_stime.tv_sec + r.ru_stime.tv_usec * 1e-6;
+}
+
+static void noop_fn(void *arg, int t, int n) {}
+
+/* Between runs the workers sleep: 10 pauses of 20 ms cost the process almost
+ * no CPU time (libgomp's default spin would burn 10-15 ms of each). */
+static void test_idle_pool_sleeps(void) {
+    wick_pool_run(3, noop_fn, NULL);
+    double c0 = cpu_seconds();
+    for (int i = 0; i < 10; i++) {
+        wick_pool_run(3, noop_fn, NULL);
+        usleep(20000);
+    }
+    double used = cpu_seconds() - c0;
+    if (used > 0.03) FAIL("the idle pool used %.1f ms of CPU in 200 ms", used * 1e3);
+}
+
+int main(void) {
+    RUN(test_pool_runs_every_thread_once);
+    RUN(test_barrier_orders_phases);
+    RUN(test_nested_run_falls_back_to_caller);
+    RUN(test_concurrent_callers);
+    RUN(test_workers_flush_denormals);
+    RUN(test_idle_pool_sleeps);
+    return chk_finish();
+}
