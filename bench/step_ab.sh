@@ -15,7 +15,7 @@ bash scripts/setup.sh   # the libraries both sides link
 git worktree add --detach -q "$tmp/old" "$rev"
 BUILD=${BUILD:-build}
 make -s -j2 BUILD="$BUILD" "$BUILD/libwick.a"
-make -s -C "$tmp/old" -j2 build/libwick.a
+make -s -C "$tmp/old" -j2 BUILD=build build/libwick.a
 # every global symbol the old library defines gets an old_ prefix, in its
 # definitions and its references alike
 nm --defined-only -g "$tmp/old/build/libwick.a" | awk 'NF == 3 { print $3, "old_" $3 }' | sort -u > "$tmp/syms"
