@@ -296,14 +296,18 @@ int cmd_kernel(int argc, char **argv) {
     }
     if (plot) {
         int ns = nd * ncb;
-        wick_series *sr = calloc((size_t)ns, sizeof *sr);
-        char (*names)[64] = calloc((size_t)ns, 64);
+        wick_series *sr = calloc((size_t)ns + 1, sizeof *sr);
+        char (*names)[64] = calloc((size_t)ns, 64), chosen[128];
         if (!sr || !names) { free(sr); free(names); ret = EXIT_FAIL; goto done; }
         for (int s = 0; s < ns; s++) {
             snprintf(names[s], 64, "depth %g, C_b = %g", dd[s / ncb], cbs[s % ncb]);
             /* a curve per (depth, C_b), as --help says: one colour per depth */
             sr[s] = (wick_series){names[s], noises, ev + (size_t)s * nno, NULL, (size_t)nno, 0, s / ncb + 1};
         }
+        /* the choice, marked on its curve */
+        snprintf(chosen, sizeof chosen, "chosen: depth %g, C_b = %g, noise %g", dd[bi], cbs[bj], noises[bk]);
+        sr[ns] = (wick_series){chosen, noises + bk, ev + best, NULL, 1, 1, 0};
+        ns++;
         char title[256];
         snprintf(title, sizeof title, "NNGP log evidence, %s, C_W = %g, %zu training images", wick_act_name(act),
                  cw, nA);

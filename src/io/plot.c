@@ -342,9 +342,9 @@ wick_status wick_plot_png(const char *path, const char *title, const char *xlabe
             nline++;
         } else if (!s[k].points)   /* a line of one point draws nothing: a marker */
             snprintf(style[k], sizeof style[k], "points pt %d ps 1.2 lc rgb '%s'", point_types[npoint++ % NPOINTS], c);
-        else
-            snprintf(style[k], sizeof style[k], "%s pt %d ps 1 lc rgb '%s'", s[k].err ? "yerrorbars" : "points",
-                     point_types[npoint++ % NPOINTS], c);
+        else   /* a lone point (a choice marked on a curve) larger */
+            snprintf(style[k], sizeof style[k], "%s pt %d ps %g lc rgb '%s'", s[k].err ? "yerrorbars" : "points",
+                     point_types[npoint++ % NPOINTS], s[k].n == 1 ? 2.2 : 1.0, c);
     }
     /* lines first so that points with error bars are drawn over them, then
      * the legend's entries in the caller's order */
