@@ -1364,6 +1364,16 @@ WICK_API wick_status wick_kernel_solve(const wick_kernel_hyper *h, const double 
 /* The bytes wick_kernel_solve and its inputs need (the triangle, a work
  * panel, inputs, targets and outputs), to compare with free memory first. */
 WICK_API size_t wick_kernel_solve_bytes(size_t nA, size_t nB, size_t n0, size_t nout, int variance);
+/* The NNGP log evidence (summed over the nout outputs) and its gradient
+ * grad[0..2] with respect to C_b, C_W (every layer's) and the noise, on the
+ * nA training inputs: tr(A^-1 dA) exactly (probes = 0; A^-1 by dpftri) or
+ * by Hutchinson's estimator with `probes` Rademacher vectors drawn from
+ * Philox with `seed` (unbiased; for the full set).  dK by a second-order
+ * difference of the map (error ~1e-8 relative).  docs/kernel.md. */
+WICK_API wick_status wick_kernel_evidence_grad(const wick_kernel_hyper *h, const double *xA,
+                                               const double *yA, size_t nA, size_t n0, size_t nout,
+                                               int probes, uint64_t seed, double *logev,
+                                               double grad[3]);
 
 /* The four-point vertex for two inputs (docs/theory.md §6): V[(l-1)*16 + p*4 + q] =
  * V^(l)_{(p)(q)} for ordered pairs p = 2*a1 + a2, q = 2*a3 + a4 (inputs

@@ -538,8 +538,16 @@ static wick_status fill_rfp(const wick_kgram *g, const double *xA, size_t nA, si
             double *row = panel + r * i1;
             map_values(g, row, i + 1, ntk ? NULL : row, ntk ? row : NULL);
             row[i] = ntk ? g->tdiag : g->kdiag;   /* correlation 1 exactly */
-            for (size_t j = 0; j <= i; j++) arf[rfp_at(nA, i, j)] = row[j];
         }
+        /* into the triangle by 64 x 64 tiles: RFP runs down columns (or
+           along rows, in its transposed half), so entry by entry along a
+           row each write would land on its own page */
+#pragma omp parallel for schedule(dynamic, 1)
+        for (size_t j0 = 0; j0 < i1; j0 += 64)
+            for (size_t r0 = 0; r0 < m; r0 += 64)
+                for (size_t j = j0; j < j0 + 64 && j < i1; j++)
+                    for (size_t r = r0; r < r0 + 64 && r < m; r++)
+                        if (i0 + r >= j) arf[rfp_at(nA, i0 + r, j)] = panel[r * i1 + j];
         /* rows near i carry i entries: the work done grows as i^2 */
         progress(pr, phase, ((double)i1 * (double)i1) / ((double)nA * (double)nA));
     }
@@ -682,5 +690,128 @@ wick_status wick_kernel_solve(const wick_kernel_hyper *h, const double *xA, cons
 out:
     wick_free(arf); wick_free(work); wick_free(alpha);
     wick_kgram_free(g);
+    return st;
+}
+
+/* ---------------------------------------------------------------------------
+ * The log evidence's gradient (docs/kernel.md)
+ * ------------------------------------------------------------------------- */
+
+/* d log p(Y) / d theta = 1/2 sum_c alpha_c^T D alpha_c - nout/2 tr(A^-1 D),
+ * D = dA/d theta, A = K_AA + noise I, alpha_c = A^-1 y_c (PDLT sec. 6.3.3;
+ * Rasmussen and Williams eq. (5.9)).  D for C_b and C_W (every layer's) by
+ * the second-order forward difference (-3 K(t) + 4 K(t + d) - K(t + 2d)) /
+ * (2 d) of the angle map, d = 1e-4 (t + 1): its error is O(d^2) ~ 1e-8 of
+ * the derivative; D = I for the noise.  tr(A^-1 D): exact through A^-1
+ * (dpftri, 2 n^3 / 3 flops more) when probes == 0, else Hutchinson's
+ * estimator with `probes` Rademacher vectors z: mean z^T A^-1 D z. */
+wick_status wick_kernel_evidence_grad(const wick_kernel_hyper *h, const double *xA, const double *yA,
+                                      size_t nA, size_t n0, size_t nout, int probes, uint64_t seed,
+                                      double *logev, double grad[3]) {
+    if (!h || !xA || !yA || !grad || nA == 0 || nout == 0 || probes < 0 || nA > INT_MAX)
+        return wick_fail(WICK_EINVAL, "evidence gradient: needs %zu training inputs and targets", nA);
+    wick_theory_config tc = wick_theory_defaults(h->act, h->depth);
+    tc.cb = h->cb; tc.cw = h->cw; tc.lambda_b = h->lambda_b; tc.lambda_w = h->lambda_w;
+    double db = 1e-4 * (h->cb + 1), dw = 1e-4 * (h->cw + 1);
+    wick_kgram *g[5] = {0};
+    wick_status st = WICK_OK;
+    for (int k = 0; k < 5 && !st; k++) {
+        wick_theory_config t = tc;
+        if (k == 1 || k == 2) t.cb += k * db;
+        if (k == 3 || k == 4) t.cw += (k - 2) * dw;
+        st = wick_kgram_new(&t, 1.0, &g[k]);
+    }
+    if (!st) st = check_rows(g[0], xA, nA, n0, "training");
+    size_t tri = nA * (nA + 1) / 2, m = (size_t)probes;
+    double *arf = NULL, *alpha = NULL, *pan = NULL, *Z = NULL, *W = NULL, *P = NULL;
+    if (st) goto out;
+    arf = wick_malloc(sizeof(double) * tri);
+    alpha = wick_malloc(sizeof(double) * nA * nout);
+    pan = wick_malloc(sizeof(double) * KS_PANEL * nA * 3);
+    if (m) {
+        Z = wick_malloc(sizeof(double) * nA * m);
+        W = wick_malloc(sizeof(double) * nA * m);
+        P = wick_malloc(sizeof(double) * KS_PANEL * nA * 2);
+    }
+    if (!arf || !alpha || !pan || (m && (!Z || !W || !P))) {
+        st = wick_fail(WICK_ENOMEM, "evidence gradient: out of memory for %zu inputs", nA);
+        goto out;
+    }
+    prog_t pr = {NULL, NULL, 0};
+    if ((st = fill_rfp(g[0], xA, nA, n0, 0, arf, pan, &pr, ""))) goto out;
+    for (size_t i = 0; i < nA; i++) arf[rfp_at(nA, i, i)] += h->noise;
+    if (factor_rfp(nA, arf, &pr, "")) {
+        st = wick_fail(WICK_ENUMERIC, "evidence gradient: K_AA + noise I is not positive definite");
+        goto out;
+    }
+    for (size_t i = 0; i < nA; i++)
+        for (size_t c = 0; c < nout; c++) alpha[c * nA + i] = yA[i * nout + c];
+    LAPACKE_dpftrs(LAPACK_COL_MAJOR, 'N', 'L', (lapack_int)nA, (lapack_int)nout, arf, alpha, (lapack_int)nA);
+    double quad = 0, logdet = 0, aa = 0;
+    for (size_t i = 0; i < nA; i++) {
+        logdet += 2 * log(arf[rfp_at(nA, i, i)]);
+        for (size_t c = 0; c < nout; c++) {
+            quad += yA[i * nout + c] * alpha[c * nA + i];
+            aa += alpha[c * nA + i] * alpha[c * nA + i];
+        }
+    }
+    if (logev) *logev = -0.5 * quad - 0.5 * (double)nout * logdet - 0.5 * (double)(nA * nout) * log(2 * M_PI);
+    if (m) {   /* Rademacher probes from Philox, W = A^-1 Z */
+        for (size_t i = 0; i < nA * m; i++) Z[i] = wick_rand_uniform(seed, 0x6772616dULL, i) < 0.5 ? -1 : 1;
+        memcpy(W, Z, sizeof(double) * nA * m);
+        LAPACKE_dpftrs(LAPACK_COL_MAJOR, 'N', 'L', (lapack_int)nA, (lapack_int)m, arf, W, (lapack_int)nA);
+    } else if (LAPACKE_dpftri(LAPACK_COL_MAJOR, 'N', 'L', (lapack_int)nA, arf)) {
+        st = wick_fail(WICK_ENUMERIC, "evidence gradient: A^-1 failed");
+        goto out;
+    }
+    /* one more pass over the Gram's lower triangle: D for C_b and C_W */
+    double sq[2] = {0, 0}, tr[2] = {0, 0}, trI = 0;
+    for (size_t i0 = 0; i0 < nA; i0 += KS_PANEL) {
+        size_t i1 = i0 + KS_PANEL < nA ? i0 + KS_PANEL : nA, rows = i1 - i0;
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)i1, (int)n0,
+                    1.0 / (double)n0, xA + i0 * n0, (int)n0, xA, (int)n0, 0.0, pan, (int)i1);
+        if (m) {   /* P = W_rows Z^T and Z_rows W^T, /m: the probes' (i, j) and (j, i) */
+            cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, (int)i1, (int)rows, (int)m, 1.0 / (double)m,
+                        Z, (int)nA, W + i0, (int)nA, 0.0, P, (int)i1);
+            cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, (int)i1, (int)rows, (int)m, 1.0 / (double)m,
+                        W, (int)nA, Z + i0, (int)nA, 0.0, P + KS_PANEL * nA, (int)i1);
+        }
+        double s0 = 0, s1 = 0, t0 = 0, t1 = 0, tI = 0;
+#pragma omp parallel for schedule(dynamic, 4) reduction(+ : s0, s1, t0, t1, tI)
+        for (size_t r = 0; r < rows; r++) {
+            size_t i = i0 + r;
+            double *G = pan + r * i1, buf[3][256];
+            for (size_t j0 = 0; j0 <= i; j0 += 256) {
+                size_t nj = i + 1 - j0 < 256 ? i + 1 - j0 : 256;
+                for (int p = 0; p < 2; p++) {
+                    map_values(g[0], G + j0, nj, buf[0], NULL);
+                    map_values(g[1 + 2 * p], G + j0, nj, buf[1], NULL);
+                    map_values(g[2 + 2 * p], G + j0, nj, buf[2], NULL);
+                    double d = p ? dw : db, s = 0, t = 0;
+                    for (size_t q = 0; q < nj; q++) {
+                        size_t j = j0 + q;
+                        double D = (-3 * buf[0][q] + 4 * buf[1][q] - buf[2][q]) / (2 * d);
+                        if (j == i)   /* correlation 1 exactly */
+                            D = (-3 * g[0]->kdiag + 4 * g[1 + 2 * p]->kdiag - g[2 + 2 * p]->kdiag) / (2 * d);
+                        double w = j == i ? 1 : 2, aij = 0;
+                        for (size_t c = 0; c < nout; c++) aij += alpha[c * nA + i] * alpha[c * nA + j];
+                        s += w * D * aij;
+                        double inv = m ? (j == i ? P[r * i1 + j] : P[r * i1 + j] + P[KS_PANEL * nA + r * i1 + j])
+                                       : (j == i ? 1 : 2) * arf[rfp_at(nA, i, j)];
+                        t += D * inv;
+                    }
+                    if (p) { s1 += s; t1 += t; } else { s0 += s; t0 += t; }
+                }
+            }
+            tI += m ? P[r * i1 + i] : arf[rfp_at(nA, i, i)];
+        }
+        sq[0] += s0; sq[1] += s1; tr[0] += t0; tr[1] += t1; trI += tI;
+    }
+    grad[0] = 0.5 * sq[0] - 0.5 * (double)nout * tr[0];
+    grad[1] = 0.5 * sq[1] - 0.5 * (double)nout * tr[1];
+    grad[2] = 0.5 * aa - 0.5 * (double)nout * trI;
+out:
+    for (int k = 0; k < 5; k++) wick_kgram_free(g[k]);
+    wick_free(arf); wick_free(alpha); wick_free(pan); wick_free(Z); wick_free(W); wick_free(P);
     return st;
 }
