@@ -1003,6 +1003,13 @@ WICK_API void wick_ensemble_free(wick_ensemble_result *r);
  * perceptron. */
 WICK_API wick_status wick_ensemble_theory(const wick_ensemble_config *c, double *kernel,
                                           double *connected4, double *pair4, double *exact4);
+/* The kernel E[z_a z_b] of the same networks as wick_ensemble_run (at most 4
+ * inputs) with control variates, so that its 1/n shift is measurable
+ * (docs/theory-finite-width.md): mean and se [L][ni][ni].  Each layer's
+ * zero-mean noises given the layer before (the kernel sample minus its
+ * conditional mean, and the activations' Gram minus its Gaussian
+ * expectation) are regressed out over the networks. */
+WICK_API wick_status wick_kernel1_measure(const wick_ensemble_config *c, double *mean, double *se);
 
 /* A float64 MLP in the book's parameterisation (docs/theory.md §1, §7) on a wick_graph,
  * for the empirical NTK and full-batch gradient descent: depth L, input n_0,
@@ -1292,6 +1299,12 @@ typedef struct {
 
 WICK_API wick_status wick_theory_finite(const wick_theory_config *c, double q,
                                         wick_layer_finite *out);
+/* The subleading kernel of two inputs (the book's ch. 4): K1[(l-1)*4 + 2a+b]
+ * with E[z_a z_b] = K_ab + K1_ab / n_{l-1} at layer l, from the input Gram G0
+ * (2 x 2) through the two-input vertex (wick_vertex2).  The off-diagonal
+ * entry's derivatives are central differences (about 1e-6 relative); the
+ * inputs' correlation must stay clear of +-1.  Not for the perceptron. */
+WICK_API wick_status wick_kernel1_two(const wick_theory_config *c, const double G0[4], double *K1);
 
 /* Kernel (NNGP) and NTK flows for n inputs from the first layer's input Gram
  * matrix G0[a*n+b] = (1/n0) sum_j x_ja x_jb (n x n, symmetric PSD):

@@ -189,6 +189,57 @@ static void test_mean_shifts_measured(void) {
     }
 }
 
+/* Two inputs (K = [[1, .5], [.5, 1.5]] at layer 1): the subleading kernel's
+ * three entries (ch. 4) against wick_kernel1_measure over widths.  ReLU's
+ * diagonal has no shift (scale-invariant) but its off-diagonal entry has;
+ * sin shifts all three.  The diagonal entries equal the single-input K1. */
+static void test_kernel_shift_two_inputs(void) {
+    static const char *acts[] = {"relu", "sin"};
+    static const double cws[] = {2.0, 1.0};
+    size_t ws[4] = {16, 32, 64, 128}, nw = full ? 4 : 3;
+    double G0[4] = {1.0, 0.5, 0.5, 1.5};
+    int L = 4;
+    for (int a = 0; a < 2; a++) {
+        wick_act act = chk_act(acts[a]);
+        size_t M = full ? 100000 : (a == 0 ? 12000 : 6000);
+        wick_theory_config c = wick_theory_defaults(act, L);
+        c.cw = cws[a];
+        double K1[16], K[16];
+        wick_layer_finite o[4];
+        CHECK_OK(wick_kernel1_two(&c, G0, K1));
+        CHECK_OK(wick_gram_flow(&c, G0, 2, K, NULL));
+        CHECK_OK(wick_theory_finite(&c, G0[3], o));
+        CHECK_NEAR(K1[4 * (L - 1) + 3], o[L - 1].K1, 1e-12 + 1e-12 * fabs(o[L - 1].K1));
+        double x[4], y[3][4][4], e[3][4][4];
+        for (size_t w = 0; w < nw; w++) {
+            wick_ensemble_config ec = {act, 0.0, cws[a], L, ws[w], M, 17, G0, 2};
+            double m[16], se[16];
+            CHECK_OK(wick_kernel1_measure(&ec, m, se));
+            x[w] = 1.0 / (double)ws[w];
+            for (int l = 2; l < L; l++)
+                for (int q = 0; q < 3; q++) {
+                    int idx = q == 0 ? 0 : q == 1 ? 1 : 3;
+                    y[q][l][w] = (double)ws[w] * (m[4 * l + idx] - K[4 * l + idx]);
+                    e[q][l][w] = (double)ws[w] * se[4 * l + idx];
+                }
+        }
+        static const char *ent[3] = {"K1_11", "K1_12", "K1_22"};
+        for (int l = 2; l < L; l++)
+            for (int q = 0; q < 3; q++) {
+                int idx = q == 0 ? 0 : q == 1 ? 1 : 3;
+                double pred = K1[4 * l + idx];
+                char nm[48];
+                snprintf(nm, sizeof nm, "%s two-input %s", acts[a], ent[q]);
+                if (pred == 0 && e[q][l][0] < 1e-9) {
+                    /* exactly 0 predicted and measured (to rounding) */
+                    for (size_t w = 0; w < nw; w++) CHECK(fabs(y[q][l][w]) < 1e-6);
+                    continue;
+                }
+                fit_check(nm, l + 1, pred, x, y[q][l], e[q][l], nw, 0);
+            }
+    }
+}
+
 int main(void) {
     const char *f = getenv("WICK_THEORY_FULL");
     full = f && *f && strcmp(f, "0") != 0;
@@ -198,5 +249,6 @@ int main(void) {
     RUN(test_ntk_tensors_tanh_critical);
     RUN(test_ntk_tensors_relu_critical);
     RUN(test_mean_shifts_measured);
+    RUN(test_kernel_shift_two_inputs);
     return chk_finish();
 }

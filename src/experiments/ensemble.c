@@ -338,3 +338,124 @@ out:
     wick_free(per); wick_free(Kg);
     return st;
 }
+
+/* ---------------------------------------------------------------------------
+ * The kernel's 1/n shift with control variates (docs/theory-finite-width.md)
+ * ------------------------------------------------------------------------- */
+
+/* Per network, layer and entry e of the upper triangle (a <= b): the kernel
+ * sample s = (1/n) sum z_a z_b, its conditional mean G = C_b + C_W/n sum
+ * sigma_a sigma_b of the layer before (the first layer's own kernel at l =
+ * 1), and eta = (1/n) sum sigma(z_a) sigma(z_b) - <sigma_a sigma_b>_G of this
+ * layer, G its conditional kernel: s - G and eta have mean exactly 0. */
+enum { K1S_S, K1S_G, K1S_ETA, K1S_N };
+#define K1_CV_LAYERS 8
+
+static void kernel1_network(const wick_ensemble_config *c, const double *F1, const double *K1,
+                            uint64_t k, double *buf, double *out) {
+    size_t n = c->width, ni = c->ninputs, ne = ni * (ni + 1) / 2;
+    double *z = buf, *s = z + ni * n, *W = s + ni * n, *braw = W + n * n;
+    double G[64 * 65 / 2];
+    ex_fill_normal(s, ni * n, c->seed, ex_stream(k, 1), 0);
+    for (size_t a = 0; a < ni; a++)
+        for (size_t i = 0; i < n; i++) {
+            double acc = 0;
+            for (size_t b = 0; b < ni; b++) acc += F1[a * ni + b] * s[b * n + i];
+            z[a * n + i] = acc;
+        }
+    for (size_t a = 0, e = 0; a < ni; a++)
+        for (size_t b = a; b < ni; b++, e++) G[e] = K1[a * ni + b];
+    double sw = sqrt(c->cw / (double)n), sb = sqrt(c->cb);
+    for (int l = 1; l <= c->depth; l++) {
+        double *o = out + (size_t)(l - 1) * ne * K1S_N;
+        for (size_t j = 0; j < ni * n; j++) s[j] = wick_act_eval(c->act, z[j]);
+        for (size_t a = 0, e = 0; a < ni; a++)
+            for (size_t b = a; b < ni; b++, e++) {
+                double zz = 0, ss = 0, ex = 0;
+                for (size_t i = 0; i < n; i++) {
+                    zz += z[a * n + i] * z[b * n + i];
+                    ss += s[a * n + i] * s[b * n + i];
+                }
+                size_t ea = a * ni - a * (a - 1) / 2, eb = b * ni - b * (b - 1) / 2;
+                double gaa = G[ea], gbb = G[eb], gab = G[e];
+                if (wick_gauss_expect2(c->act, 0, 0, gaa, gab, gbb, &ex)) ex = NAN;
+                o[e * K1S_N + K1S_S] = zz / (double)n;
+                o[e * K1S_N + K1S_G] = gab;
+                o[e * K1S_N + K1S_ETA] = ss / (double)n - ex;
+            }
+        if (l == c->depth) break;
+        /* the next layer's conditional kernel, then its preactivations */
+        for (size_t a = 0, e = 0; a < ni; a++)
+            for (size_t b = a; b < ni; b++, e++) {
+                double ss = 0;
+                for (size_t i = 0; i < n; i++) ss += s[a * n + i] * s[b * n + i];
+                G[e] = c->cb + c->cw * ss / (double)n;
+            }
+        uint64_t st = ex_stream(k, l + 1);
+        ex_fill_normal(W, n * n, c->seed, st, 0);
+        ex_fill_normal(braw, n, c->seed, st, (uint64_t)(n * n));
+        for (size_t a = 0; a < ni; a++) {
+            const double *sa = s + a * n;
+            for (size_t i = 0; i < n; i++) {
+                const double *Wi = W + i * n;
+                double acc = 0;
+                for (size_t j = 0; j < n; j++) acc += Wi[j] * sa[j];
+                z[a * n + i] = sb * braw[i] + sw * acc;
+            }
+        }
+    }
+}
+
+wick_status wick_kernel1_measure(const wick_ensemble_config *c, double *mean, double *se) {
+    wick_status st = check_config(c);
+    if (st) return st;
+    if (!mean || !se) return wick_fail(WICK_EINVAL, "kernel shift: no output");
+    if (c->ninputs > 4)
+        return wick_fail(WICK_EINVAL, "kernel shift: %zu inputs, at most 4", c->ninputs);
+    size_t n = c->width, ni = c->ninputs, L = (size_t)c->depth, M = c->samples;
+    size_t ne = ni * (ni + 1) / 2, per = L * ne * K1S_N;
+    int nt = wick_threads();
+    size_t per_t = 2 * ni * n + n * n + n;
+    double *F1 = wick_malloc(sizeof(double) * ni * ni), *K1 = wick_malloc(sizeof(double) * ni * ni);
+    double *bufs = wick_malloc(sizeof(double) * per_t * (size_t)nt);
+    double *stats = wick_malloc(sizeof(double) * M * per);
+    size_t maxp = 2 * ne * K1_CV_LAYERS;
+    double *y = wick_malloc(sizeof(double) * M), *cv = wick_malloc(sizeof(double) * M * maxp);
+    if (!F1 || !K1 || !bufs || !stats || !y || !cv) {
+        st = wick_fail(WICK_ENOMEM, "kernel shift: out of memory (%zu networks)", M);
+        goto out;
+    }
+    for (size_t i = 0; i < ni * ni; i++) K1[i] = c->cb + c->cw * c->G0[i];
+    if ((st = ex_sqrt_psd(K1, ni, F1))) goto out;
+    #pragma omp parallel for num_threads(nt) schedule(dynamic, 8)
+    for (size_t k = 0; k < M; k++)
+        kernel1_network(c, F1, K1, k, bufs + per_t * (size_t)omp_get_thread_num(), stats + k * per);
+    for (size_t l = 0; l < L; l++) {
+        size_t l0 = l + 1 > K1_CV_LAYERS ? l + 1 - K1_CV_LAYERS : 0;
+        int p = (int)(2 * ne * (l + 1 - l0));
+        for (size_t e = 0; e < ne; e++) {
+            for (size_t k = 0; k < M; k++) {
+                const double *x = stats + k * per;
+                y[k] = x[(l * ne + e) * K1S_N + K1S_S];
+                double *row = cv + k * (size_t)p;
+                for (size_t j = l0; j <= l; j++)
+                    for (size_t f = 0; f < ne; f++) {
+                        const double *q = x + (j * ne + f) * K1S_N;
+                        *row++ = q[K1S_S] - q[K1S_G];
+                        *row++ = isfinite(q[K1S_ETA]) ? q[K1S_ETA] : 0;
+                    }
+            }
+            double m, s;
+            ex_cv_mean(y, cv, M, p, &m, &s);
+            /* back to the full matrix */
+            size_t a = 0, b, cnt = e;
+            while (cnt >= ni - a) { cnt -= ni - a; a++; }
+            b = a + cnt;
+            mean[l * ni * ni + a * ni + b] = mean[l * ni * ni + b * ni + a] = m;
+            se[l * ni * ni + a * ni + b] = se[l * ni * ni + b * ni + a] = s;
+        }
+    }
+out:
+    wick_free(F1); wick_free(K1); wick_free(bufs); wick_free(stats); wick_free(y); wick_free(cv);
+    return st;
+}

@@ -33,4 +33,9 @@ wick_status ex_sqrt_psd(const double *K, size_t n, double *F);
  * layer-l stream holds W (row-major [n_l, n_{l-1}]) then b. */
 void ex_draw_layer(double *W, double *b, size_t nout, size_t nin, double cb, double cw,
                    uint64_t seed, uint64_t k, int l);
+/* The mean of y[0..M) with control variates cv[k*p + a] (p <= 64, each of
+ * known mean 0) regressed out over the M samples (least squares, a small
+ * ridge for collinear controls), and its standard error from the residual.
+ * Deterministic order (src/experiments/ntk_ensemble.c). */
+void ex_cv_mean(const double *y, const double *cv, size_t M, int p, double *mean, double *se);
 #endif

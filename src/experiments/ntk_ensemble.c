@@ -267,7 +267,7 @@ static void fluct_network(const wick_ntk_fluct_config *c, uint64_t k, double *bu
  * known mean 0): y - beta . cv, beta from the least squares over the
  * networks (a small ridge keeps collinear controls, e.g. linear sigma,
  * solvable); its standard error from the residual.  Deterministic order. */
-static void cv_mean(const double *y, const double *cv, size_t M, int p, double *mean, double *se) {
+void ex_cv_mean(const double *y, const double *cv, size_t M, int p, double *mean, double *se) {
     double my = 0, mc[64] = {0}, Ccc[64][64] = {{0}}, Ccy[64] = {0}, vy = 0;
     for (size_t k = 0; k < M; k++) {
         my += y[k];
@@ -423,8 +423,8 @@ wick_status wick_ntk_fluct_run(const wick_ntk_fluct_config *c, wick_ntk_fluct_re
             }
         }
         double *out_l = r->val + l * WICK_FL_COUNT * 2;
-        cv_mean(y, cv, M, p, &out_l[2 * WICK_FL_KCV], &out_l[2 * WICK_FL_KCV + 1]);
-        cv_mean(y + M, cv, M, p, &out_l[2 * WICK_FL_NTKCV], &out_l[2 * WICK_FL_NTKCV + 1]);
+        ex_cv_mean(y, cv, M, p, &out_l[2 * WICK_FL_KCV], &out_l[2 * WICK_FL_KCV + 1]);
+        ex_cv_mean(y + M, cv, M, p, &out_l[2 * WICK_FL_NTKCV], &out_l[2 * WICK_FL_NTKCV + 1]);
     }
     r->depth = c->depth;
     r->width = n;

@@ -119,3 +119,91 @@ wick_status wick_theory_finite(const wick_theory_config *c, double q, wick_layer
     wick_free(lt);
     return WICK_OK;
 }
+
+/* ---------------------------------------------------------------------------
+ * The subleading kernel of two inputs
+ * ------------------------------------------------------------------------- */
+
+/* <sigma(z0) sigma(z1)> over [[k00, k01], [k01, k11]] (closed forms where
+ * they exist, else quadrature). */
+static double pair_g(wick_act act, double k00, double k01, double k11, wick_status *st) {
+    double ss = 0;
+    wick_status s = th_pair_ss(act, k00, k01, k11, &ss, NULL);
+    if (s && !*st) *st = s;
+    return ss;
+}
+
+wick_status wick_kernel1_two(const wick_theory_config *c, const double G0[4], double *K1) {
+    if (!c || !G0 || !K1) return wick_fail(WICK_EINVAL, "subleading kernel: no input or output");
+    if (c->act.kind == WICK_ACT_PERCEPTRON)
+        return wick_fail(WICK_EINVAL, "perceptron: the order-1/n kernel is undefined (its "
+                         "derivative is a delta)");
+    int L = c->depth;
+    if (L < 1) return wick_fail(WICK_EINVAL, "subleading kernel: depth %d", L);
+    double *V = wick_malloc(sizeof(double) * 16 * (size_t)L);
+    double *K = wick_malloc(sizeof(double) * 4 * (size_t)L);
+    if (!V || !K) {
+        wick_free(V); wick_free(K);
+        return wick_fail(WICK_ENOMEM, "subleading kernel: out of memory");
+    }
+    wick_status st = wick_vertex2(c, G0, V);
+    if (!st) st = wick_gram_flow(c, G0, 2, K, NULL);
+    if (st) { wick_free(V); wick_free(K); return st; }
+    double k1[4] = {0, 0, 0, 0};  /* over ordered pairs p = 2a + b */
+    for (int l = 1; l <= L; l++) {
+        memcpy(K1 + 4 * (size_t)(l - 1), k1, sizeof k1);
+        if (l == L) break;
+        const double *Kl = K + 4 * (size_t)(l - 1), *Vl = V + 16 * (size_t)(l - 1);
+        double cw = cw_at(c, l + 1), r = l == 1 ? 1.0 : width_at(c, l) / width_at(c, l - 1);
+        double nk[4];
+        /* diagonal entries: functions of their own variance only */
+        for (int a = 0; a < 2; a++) {
+            int p = 3 * a;
+            fmom m = {0};
+            if ((st = finite_moments(c->act, Kl[p], &m))) goto out;
+            nk[p] = r * cw * (m.g1 * k1[p] + 0.5 * m.g2 * Vl[p * 4 + p]);
+        }
+        /* the off-diagonal entry G(K00, K01, K11): gradient and Hessian by
+         * central differences (steps 1e-3 of the scale: 1e-6 relative) */
+        {
+            double x[3] = {Kl[0], Kl[1], Kl[3]}, h = 1e-3 * sqrt(Kl[0] * Kl[3]);
+            if (!(h > 0)) { st = wick_fail(WICK_EINVAL, "subleading kernel: a zero variance at "
+                                           "layer %d", l); goto out; }
+            double g0 = pair_g(c->act, x[0], x[1], x[2], &st), grad[3], hess[3][3];
+            for (int i = 0; i < 3; i++) {
+                double xp[3] = {x[0], x[1], x[2]}, xm[3] = {x[0], x[1], x[2]};
+                xp[i] += h; xm[i] -= h;
+                double gp = pair_g(c->act, xp[0], xp[1], xp[2], &st);
+                double gm = pair_g(c->act, xm[0], xm[1], xm[2], &st);
+                grad[i] = (gp - gm) / (2 * h);
+                hess[i][i] = (gp - 2 * g0 + gm) / (h * h);
+            }
+            for (int i = 0; i < 3; i++)
+                for (int j = i + 1; j < 3; j++) {
+                    double v[4];
+                    for (int s = 0; s < 4; s++) {
+                        double y[3] = {x[0], x[1], x[2]};
+                        y[i] += (s & 1 ? -h : h); y[j] += (s & 2 ? -h : h);
+                        v[s] = pair_g(c->act, y[0], y[1], y[2], &st);
+                    }
+                    hess[i][j] = hess[j][i] = (v[0] - v[1] - v[2] + v[3]) / (4 * h * h);
+                }
+            if (st) goto out;
+            /* ordered pair p -> variable (00 -> K00, 01 and 10 -> K01 at half
+             * weight each, 11 -> K11) */
+            static const int var[4] = {0, 1, 1, 2};
+            static const double wt[4] = {1, 0.5, 0.5, 1};
+            double lin = 0, quad = 0;
+            for (int p = 0; p < 4; p++) {
+                lin += wt[p] * grad[var[p]] * k1[p];
+                for (int q = 0; q < 4; q++)
+                    quad += wt[p] * wt[q] * hess[var[p]][var[q]] * Vl[p * 4 + q];
+            }
+            nk[1] = nk[2] = r * cw * (lin + 0.5 * quad);
+        }
+        memcpy(k1, nk, sizeof k1);
+    }
+out:
+    wick_free(V); wick_free(K);
+    return st;
+}
