@@ -134,6 +134,7 @@ int cmd_theory(int argc, char **argv) {
     double *V2 = n == 2 && !undefined ? malloc(sizeof(double) * L * 16) : NULL;
     json_t *root = NULL;
     wick_layer_finite *fin = NULL;
+    double *K1two = NULL;
     if (!per || (n > 1 && (!Kg || (!undefined && !Tg))) || (n == 2 && !undefined && !V2)) {
         fprintf(stderr, "wick theory: out of memory for %zu inputs\n", n);
         ret = EXIT_FAIL;
@@ -148,6 +149,16 @@ int cmd_theory(int argc, char **argv) {
     if (V2) {
         double g[4] = {G0[0], G0[1], G0[2], G0[3]};
         if ((st = wick_vertex2(&cfg, g, V2))) { ret = cli_fail("theory", st); goto done; }
+    }
+    /* two inputs: the subleading kernel (docs/theory-finite-width.md) */
+    if (n == 2 && !undefined) {
+        if (!(K1two = malloc(sizeof(double) * 4 * L))) {
+            fprintf(stderr, "wick theory: out of memory\n");
+            ret = EXIT_FAIL;
+            goto done;
+        }
+        double g[4] = {G0[0], G0[1], G0[2], G0[3]};
+        if ((st = wick_kernel1_two(&cfg, g, K1two))) { ret = cli_fail("theory", st); goto done; }
     }
     /* the order-1/n tensors of one input (docs/theory-finite-width.md) */
     if (n == 1 && !undefined) {
@@ -287,6 +298,11 @@ int cmd_theory(int argc, char **argv) {
         json_object_set_new(root, "chi_perp", jq);
         json_object_set_new(root, "V", jV);
         json_object_set_new(root, "ntk", jT);
+        if (K1two) {  /* two inputs: the subleading kernel, a 2 x 2 matrix per layer */
+            json_t *arr = json_array();
+            for (size_t l = 0; l < L; l++) json_array_append_new(arr, jmatrix(K1two + 4 * l, 2, 2));
+            json_object_set_new(root, "K1", arr);
+        }
         if (fin) {
             /* one array per tensor, index l-1 holding layer l (as K, V, ntk) */
             static const char *keys[6] = {"K1", "ntk1", "A", "B", "D", "F"};
@@ -304,6 +320,6 @@ int cmd_theory(int argc, char **argv) {
     }
 done:
     json_decref(root);
-    free(per); free(Kg); free(Tg); free(V2); free(G0); free(fin);
+    free(per); free(Kg); free(Tg); free(V2); free(G0); free(fin); free(K1two);
     return ret;
 }
