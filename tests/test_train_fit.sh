@@ -49,7 +49,7 @@ expect 0 "may change" "--help says which flags may change on --resume" -- $W tra
 $W train $D --arch 6-16-4 --act tanh --epochs 1 --quiet --out "$T/m.safetensors" >/dev/null 2>&1
 expect 2 "\-\-act relu contradicts .*m.safetensors, whose activation is tanh" "--init-from refuses a contradicting --act" -- \
     $W train $D --epochs 1 --init-from "$T/m.safetensors" --act relu
-out=$($W train $D --epochs 1 --init-from "$T/m.safetensors" 2>&1 >/dev/null | head -n 2)
+out=$($W train $D --epochs 1 --init-from "$T/m.safetensors" 2>&1 >/dev/null)
 grep -q "6-16-4 tanh" <<<"$out"
 ok $? "--init-from takes the architecture and activation from the model file"
 
@@ -94,7 +94,7 @@ expect 2 "\-\-patience needs a validation set" "--patience with --val 0 is refus
 expect 2 "\-\-schedule plateau needs a validation set" "--schedule plateau with --val 0 is refused" -- $W train $D --arch 6-16-4 --val 0 --schedule plateau
 expect 2 "\-\-momentum applies to --optimizer sgd only" "--momentum with Adam is refused" -- $W train $D --arch 6-16-4 --optimizer adam --momentum 0.5
 expect 2 "\-\-beta1 applies to --optimizer adam" "--beta1 with SGD is refused" -- $W train $D --arch 6-16-4 --beta1 0.5
-expect 0 "CSV: a tenth of the rows" "--help says what --val is for CSV data" -- $W train --help
+expect 0 "a tenth of the rows" "--help says what --val is for CSV data" -- $W train --help
 # ---- exit codes and messages ----
 expect 2 "^wick train: --lr expects a number > 0, got '-0.1'" "--lr -0.1 is a usage error, in the command's prefix" -- $W train --lr -0.1
 expect 2 "^wick train: --label-smoothing expects a number in \[0, 1), got '1.5'" "--label-smoothing 1.5 is a usage error" -- $W train --label-smoothing 1.5
@@ -165,4 +165,33 @@ ok $? "predict on IDX images"
 expect 1 "has 7 features a sample, .*p.safetensors takes 6" "predict refuses rows of the wrong width, naming both" -- \
     $W predict --model "$T/p.safetensors" --csv "$T/d.csv"
 expect 2 "give one of --csv FILE and --images FILE" "predict needs its input" -- $W predict --model "$T/p.safetensors"
+# ---- CSV inputs standardised, folded into the model file; --train-limit ----
+python3 - "$T" <<'PY'
+import sys
+d = sys.argv[1]
+with open(d + "/x1000.csv", "w") as f:
+    for l in open(d + "/d.csv"):
+        y, *x = l.strip().split(",")
+        f.write(y + "," + ",".join(f"{float(v) * 1000 + 500:.3f}" for v in x) + "\n")
+PY
+a=$($W train $D --arch 6-16-4 --epochs 3 --quiet 2>/dev/null | head -n 1)
+b=$($W train --train-csv "$T/x1000.csv" --test-csv "$T/x1000.csv" --batch 16 --arch 6-16-4 --epochs 3 --quiet --out "$T/k.safetensors" 2>/dev/null | head -n 1)
+[ -n "$a" ] && [ "$a" = "$b" ] && grep -q "^test accuracy 0\.9" <<<"$b"
+ok $? "inputs scaled x1000 (and shifted) train as the unit ones do ($b)"
+expect 3 "diverged" "... where --standardize off diverges" -- \
+    $W train --train-csv "$T/x1000.csv" --batch 16 --arch 6-16-4 --epochs 3 --standardize off --out "$T/k2.safetensors"
+c=$($W eval --model "$T/k.safetensors" --test-csv "$T/x1000.csv" 2>/dev/null | head -n 1)
+[ "$b" = "$c" ]
+ok $? "eval of the model file on the raw rows gives the run's test accuracy and loss (the standardisation is in the file)"
+$W predict --model "$T/k.safetensors" --csv "$T/x1000.csv" --label-col 0 > "$T/kp.csv" 2>/dev/null
+python3 - "$T" <<'PY'
+import sys
+d = sys.argv[1]
+y = [int(l.split(",")[0]) for l in open(d + "/x1000.csv")]
+p = [int(l.split(",")[0]) for l in open(d + "/kp.csv").read().splitlines()[1:]]
+assert sum(a == b for a, b in zip(y, p)) / len(y) > 0.9
+PY
+ok $? "predict on the raw rows applies it too"
+expect 0 "| 90 train, 10 val" "--train-limit 100: the first 100 samples, a tenth of them for validation" -- \
+    $W train --train-csv "$T/d.csv" --arch 6-16-4 --train-limit 100 --epochs 1
 finish

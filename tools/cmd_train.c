@@ -81,6 +81,64 @@ static wick_status check_fits(wick_mlp *m, const wick_dataset *d, const char *wh
     return WICK_OK;
 }
 
+/* ---- input standardisation --------------------------------------------- */
+
+/* Per-feature standardisation of CSV data, x' = (x - mean) / sd, fitted on
+ * the training set (sd 1 for a constant feature).  The net trains on x', so
+ * features in any units (x1000) train as well as unit ones; the model file
+ * gets it folded into the first layer, W' = W / sd (by column) and
+ * b' = b - W' mean, so that the file takes raw rows: wick eval, wick predict
+ * and a PyTorch load apply it with no code of their own. */
+typedef struct {
+    size_t dim;
+    double *mean, *sd;
+} standardiser;
+
+static wick_status std_fit(standardiser *z, const wick_dataset *d) {
+    z->dim = d->dim;
+    z->mean = calloc(d->dim ? d->dim : 1, sizeof *z->mean);
+    z->sd = calloc(d->dim ? d->dim : 1, sizeof *z->sd);
+    if (!z->mean || !z->sd) return wick_fail(WICK_ENOMEM, "standardisation: out of memory");
+    for (size_t i = 0; i < d->n; i++)
+        for (size_t j = 0; j < d->dim; j++) z->mean[j] += d->x[i * d->dim + j];
+    for (size_t j = 0; j < d->dim; j++) z->mean[j] /= d->n ? (double)d->n : 1;
+    for (size_t i = 0; i < d->n; i++)
+        for (size_t j = 0; j < d->dim; j++) {
+            double e = d->x[i * d->dim + j] - z->mean[j];
+            z->sd[j] += e * e;
+        }
+    for (size_t j = 0; j < d->dim; j++) {
+        z->sd[j] = d->n ? sqrt(z->sd[j] / d->n) : 0;
+        if (!(z->sd[j] > 0)) z->sd[j] = 1;
+    }
+    return WICK_OK;
+}
+
+static void std_apply(const standardiser *z, wick_dataset *d) {
+    for (size_t i = 0; i < d->n; i++)
+        for (size_t j = 0; j < d->dim; j++)
+            d->x[i * d->dim + j] = (float)((d->x[i * d->dim + j] - z->mean[j]) / z->sd[j]);
+}
+
+/* fold 1: the first layer from standardised inputs to raw ones; fold 0: back
+ * (a model file's weights, on raw inputs, for --init-from). */
+static void std_fold(const standardiser *z, wick_mlp *m, int fold) {
+    wick_graph *g = wick_mlp_graph(m);
+    wick_node wn = wick_mlp_weight(m, 0);
+    float *w = wick_graph_value(g, wn), *b = wick_graph_value(g, wick_mlp_bias(m, 0));
+    int out = wick_graph_rows(g, wn), in = wick_graph_cols(g, wn);   /* [out, in], torch's layout */
+    for (int o = 0; o < out && (size_t)in == z->dim; o++) {
+        double shift = 0;
+        for (int j = 0; j < in; j++) {
+            float *wj = &w[(size_t)o * in + j];
+            if (fold) *wj = (float)(*wj / z->sd[j]);
+            shift += *wj * z->mean[j];
+            if (!fold) *wj = (float)(*wj * z->sd[j]);
+        }
+        b[o] = (float)(fold ? b[o] - shift : b[o] + shift);
+    }
+}
+
 /* ---- progress and logs ------------------------------------------------- */
 
 static volatile int stop_flag;
@@ -231,8 +289,13 @@ static void usage_train(FILE *f) {
 "  --train-csv FILE       training CSV (one sample a row, a label column)\n"
 "  --test-csv FILE        test CSV\n"
 "  --label-col N          label column: 0 first, -1 last          [0]\n"
+"  --train-limit N        only the first N samples of the training data (to try things)  [all]\n"
+"  --standardize on|off   CSV features standardised per feature on the training set, so that any\n"
+"                         units train; the model file takes raw rows (folded into the first layer;\n"
+"                         a checkpoint holds the standardised net)  [on for CSV and an MLP]\n"
 "  --val N                samples held out for validation (0: none; --patience and\n"
-"                         --schedule plateau need some)  [IDX data: 5000; CSV: a tenth of the rows]\n"
+"                         --schedule plateau need some)  [IDX data: 5000; CSV or --train-limit:\n"
+"                         a tenth of the rows]\n"
 "Model\n"
 "  --arch SPEC            widths, e.g. 784-512-512-10 or 784-[128]x16-10, or a layer spec\n"
 "                         (docs/layers.md, wick summary --help), e.g. input:1x28x28,conv2d:32:3:pad=1,\n"
@@ -313,7 +376,8 @@ enum {
     O_SCHED, O_GAMMA, O_STEP_SIZE, O_FLOOR, O_PPAT, O_FACTOR, O_BATCH, O_EPOCHS, O_MAX_STEPS, O_SEED,
     O_SHUFFLE, O_THREADS, O_PATIENCE, O_DIVERGE, O_OUT, O_CKPT, O_CKPT_STEPS, O_RESUME, O_LOG,
     O_LOG_STEPS, O_PLOT, O_JSON, O_QUIET, O_HELP, O_MODEL, O_LOGITS, O_ACT_L1, O_CLIP_VALUE, O_CLIP_NORM,
-    O_MAX_NORM, O_SHIFT, O_FLIP, O_ROTATE, O_SECOND, O_ENSEMBLE, O_BAGGING, O_HOGWILD
+    O_MAX_NORM, O_SHIFT, O_FLIP, O_ROTATE, O_SECOND, O_ENSEMBLE, O_BAGGING, O_HOGWILD,
+    O_TRAIN_LIMIT, O_STANDARDIZE
 };
 
 static const struct option train_opts[] = {
@@ -334,7 +398,7 @@ static const struct option train_opts[] = {
     {"act-l1", 1, 0, O_ACT_L1}, {"clip-value", 1, 0, O_CLIP_VALUE}, {"clip-norm", 1, 0, O_CLIP_NORM},
     {"max-norm", 1, 0, O_MAX_NORM}, {"shift", 1, 0, O_SHIFT}, {"flip", 0, 0, O_FLIP}, {"rotate", 1, 0, O_ROTATE},
     {"second-round", 1, 0, O_SECOND}, {"ensemble", 1, 0, O_ENSEMBLE}, {"bagging", 1, 0, O_BAGGING},
-    {"hogwild", 1, 0, O_HOGWILD},
+    {"hogwild", 1, 0, O_HOGWILD}, {"train-limit", 1, 0, O_TRAIN_LIMIT}, {"standardize", 1, 0, O_STANDARDIZE},
     {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
 
 /* ---- --resume and --init-from ------------------------------------------ */
@@ -867,6 +931,8 @@ int cmd_train(int argc, char **argv) {
     long val = 5000, threads = 0, v;
     const char *out = NULL, *resume = NULL, *init_from = NULL, *log_path = NULL, *steps_path = NULL;
     const char *plot = NULL;
+    long train_limit = 0;    /* --train-limit: the first N training samples only (0: all) */
+    int standardize = -1;    /* -1: on for CSV data with an MLP */
     const char *given[O_COUNT] = {0};   /* each flag's text as given, for --resume's checks */
     char spec_buf[4096];
     int json = 0, quiet = 0, c, val_given = 0;
@@ -972,6 +1038,12 @@ int cmd_train(int argc, char **argv) {
         case O_CKPT: tc.checkpoint = optarg; break;
         case O_CKPT_STEPS: if (!cli_int("--checkpoint-steps", optarg, 1, 1L << 40, &v)) return EXIT_USAGE; tc.checkpoint_steps = (int)v; break;
         case O_RESUME: resume = optarg; break;
+        case O_TRAIN_LIMIT: if (!cli_int("--train-limit", optarg, 1, 1L << 40, &train_limit)) return EXIT_USAGE; break;
+        case O_STANDARDIZE:
+            if (!strcmp(optarg, "on")) standardize = 1;
+            else if (!strcmp(optarg, "off")) standardize = 0;
+            else { fprintf(stderr, "wick train: --standardize is on or off, not '%s'\n", optarg); return EXIT_USAGE; }
+            break;
         case O_LOG: log_path = optarg; break;
         case O_LOG_STEPS: steps_path = optarg; break;
         case O_PLOT: plot = optarg; break;
@@ -1077,7 +1149,8 @@ int cmd_train(int argc, char **argv) {
     wick_metrics *mt = NULL;
     FILE *logf = NULL, *stepf = NULL;
     json_t *reports = json_array();
-    int rc = EXIT_FAIL, lock_fd = -1, out_written = 0;
+    int rc = EXIT_FAIL, lock_fd = -1, out_written = 0, use_std = 0;
+    standardiser z = {0, NULL, NULL};
     const char *term = getenv("TERM");
     progress p = {.bar = isatty(2) && !quiet && !(term && !strcmp(term, "dumb")), .quiet = quiet, .epochs = tc.epochs, .reports = reports,
                   .log_path = log_path, .steps_path = steps_path};
@@ -1087,10 +1160,11 @@ int cmd_train(int argc, char **argv) {
     if (tc.checkpoint && (s = wick_path_lock(tc.checkpoint, &lock_fd))) goto fail;
     double t_load = now();
     if ((s = load_data(&d, 0, &all))) goto fail;
+    if (train_limit > 0 && (size_t)train_limit < all->n) all->n = (size_t)train_limit;   /* the rest is freed with it */
     if (!d.train_csv || d.test_csv) {
         if ((s = load_data(&d, 1, &test))) goto fail;
     }
-    if (!val_given && d.train_csv) val = (long)(all->n / 10);
+    if (!val_given && (d.train_csv || (train_limit > 0 && all->n < 50000))) val = (long)(all->n / 10);
     if (val > 0) {
         if ((s = wick_dataset_split(all, (size_t)val, tc.seed, &train, &valset))) goto fail;
         wick_dataset_free(all);
@@ -1106,6 +1180,24 @@ int cmd_train(int argc, char **argv) {
         rc = EXIT_USAGE;
         goto done;
     }
+    /* CSV features in their own units: standardised (see std_fit) */
+    use_std = standardize == 1 || (standardize == -1 && d.train_csv);
+    if (use_std && (spec || ensemble > 1 || hogwild)) {
+        if (standardize == 1) {
+            fprintf(stderr, "wick train: --standardize on takes an MLP (widths in --arch), without --ensemble or --hogwild\n");
+            rc = EXIT_USAGE;
+            goto done;
+        }
+        use_std = 0;
+    }
+    if (use_std) {
+        if ((s = std_fit(&z, train))) goto fail;
+        std_apply(&z, train);
+        if (valset) std_apply(&z, valset);
+        if (!quiet)
+            fprintf(stderr, "inputs standardised per feature on the %zu training samples (the model file takes raw "
+                    "rows: it is folded into the first layer)\n", train->n);
+    }
     if (ensemble > 1) {
         ens_opts eo = {spec, &mc, &tc, train, valset, test, out, (int)ensemble, bootstrap, quiet, json, !d.test_csv};
         rc = run_ensemble(&eo);
@@ -1116,6 +1208,7 @@ int cmd_train(int argc, char **argv) {
     mc = *wick_mlp_config_of(m);   /* critical C_b, C_W resolved */
     wick_mlp_init(m, tc.seed);
     if (init_from && (s = wick_mlp_load_params(m, init_from))) goto fail;
+    if (init_from && use_std) std_fold(&z, m, 0);   /* the file's weights take raw rows */
     /* every data set against the model before the first step */
     {
         const char *trf = d.train_csv ? d.train_csv : d.dir, *tef = d.test_csv ? d.test_csv : d.dir;
@@ -1185,7 +1278,10 @@ int cmd_train(int argc, char **argv) {
     }
     if ((s == WICK_EDIVERGED || (s != WICK_OK && !tc.checkpoint && t && wick_trainer_steps(t) > 0)) &&
         !(dist && wick_dist_rank(dist) > 0))   /* under mpirun, rank 0 saves */
+    {
+        if (use_std) std_fold(&z, m, 1);
         save_last_good(m, out, tc.checkpoint);
+    }
     if (s) goto fail;
     if (p.io_error[0]) { s = wick_fail(WICK_EIO, "%s", p.io_error); goto fail; }
     if (!quiet) {   /* how the run ended, when it was not the last epoch's last step */
@@ -1223,7 +1319,9 @@ int cmd_train(int argc, char **argv) {
         }
     }
 
-    /* the trained model is on disk before anything else can fail */
+    /* the trained model is on disk before anything else can fail; from
+       here on the model takes raw rows, as the test set's are */
+    if (use_std) std_fold(&z, m, 1);
     if (out && (s = wick_mlp_save(m, out))) goto fail;
     out_written = out != NULL;
     double t_eval = now(), test_loss = NAN;
@@ -1303,6 +1401,8 @@ done:
     if (rc != EXIT_OK && out_written)   /* a failure after training: the model is safe, say where */
         fprintf(stderr, "wick train: the trained model was written to %s before that\n", out);
     wick_path_unlock(lock_fd);
+    free(z.mean);
+    free(z.sd);
     json_decref(reports);
     wick_metrics_free(mt);
     wick_trainer_free(t);
