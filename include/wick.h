@@ -786,6 +786,9 @@ typedef enum { WICK_PRECISION_F32 = 0, WICK_PRECISION_BF16 } wick_precision;
 /* This CPU's bf16 product instructions that the OS lets wick use: "amx_bf16",
  * "avx512_bf16", both (space-separated), or "". */
 WICK_API const char *wick_cpu_bf16(void);
+/* WICK_OK when training at precision p can run here, else the reason
+ * (WICK_EUNSUPPORTED; WICK_EINVAL for an unknown p). */
+WICK_API wick_status wick_precision_supported(wick_precision p);
 
 typedef struct {
     int epochs, batch;

@@ -338,6 +338,8 @@ static void usage_train(FILE *f) {
 "  --seed N               seed of every random draw                [1]\n"
 "  --shuffle on|off       reshuffle every epoch                    [on]\n"
 "  --threads N            threads (else OMP_NUM_THREADS, else all cores)\n"
+"  --precision P          the products' precision: f32, or bf16 (needs AMX or AVX512-BF16;\n"
+"                         refused in this version, which has no bf16 kernel yet) [f32]\n"
 "  --patience N           early stopping on validation loss, restoring the best weights [off]\n"
 "  --second-round KIND    after early stopping, train on all the data (training + validation):\n"
 "                         retrain (from a new init, for the steps the first round chose) or\n"
@@ -377,7 +379,7 @@ enum {
     O_SHUFFLE, O_THREADS, O_PATIENCE, O_DIVERGE, O_OUT, O_CKPT, O_CKPT_STEPS, O_RESUME, O_LOG,
     O_LOG_STEPS, O_PLOT, O_JSON, O_QUIET, O_HELP, O_MODEL, O_LOGITS, O_ACT_L1, O_CLIP_VALUE, O_CLIP_NORM,
     O_MAX_NORM, O_SHIFT, O_FLIP, O_ROTATE, O_SECOND, O_ENSEMBLE, O_BAGGING, O_HOGWILD,
-    O_TRAIN_LIMIT, O_STANDARDIZE
+    O_TRAIN_LIMIT, O_STANDARDIZE, O_PRECISION
 };
 
 static const struct option train_opts[] = {
@@ -399,7 +401,7 @@ static const struct option train_opts[] = {
     {"max-norm", 1, 0, O_MAX_NORM}, {"shift", 1, 0, O_SHIFT}, {"flip", 0, 0, O_FLIP}, {"rotate", 1, 0, O_ROTATE},
     {"second-round", 1, 0, O_SECOND}, {"ensemble", 1, 0, O_ENSEMBLE}, {"bagging", 1, 0, O_BAGGING},
     {"hogwild", 1, 0, O_HOGWILD}, {"train-limit", 1, 0, O_TRAIN_LIMIT}, {"standardize", 1, 0, O_STANDARDIZE},
-    {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
+    {"precision", 1, 0, O_PRECISION}, {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
 
 /* ---- --resume and --init-from ------------------------------------------ */
 
@@ -1032,6 +1034,15 @@ int cmd_train(int argc, char **argv) {
             else { fprintf(stderr, "wick train: --shuffle is on or off, not '%s'\n", optarg); return EXIT_USAGE; }
             break;
         case O_THREADS: if (!cli_int("--threads", optarg, 1, 1024, &threads)) return EXIT_USAGE; break;
+        case O_PRECISION:
+            if (!strcmp(optarg, "f32")) tc.precision = WICK_PRECISION_F32;
+            else if (!strcmp(optarg, "bf16")) tc.precision = WICK_PRECISION_BF16;
+            else { fprintf(stderr, "wick train: --precision is f32 or bf16, not '%s'\n", optarg); return EXIT_USAGE; }
+            if (wick_precision_supported(tc.precision) != WICK_OK) {   /* before any data is read */
+                fprintf(stderr, "wick train: --precision %s: %s\n", optarg, wick_last_error());
+                return EXIT_FAIL;
+            }
+            break;
         case O_PATIENCE: if (!cli_int("--patience", optarg, 0, 1 << 30, &v)) return EXIT_USAGE; tc.patience = (int)v; break;
         case O_DIVERGE: if (!cli_double_in("--diverge-factor", optarg, 0, INFINITY, 0, 0, &tc.diverge_factor)) return EXIT_USAGE; break;
         case O_OUT: out = optarg; break;

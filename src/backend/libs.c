@@ -27,3 +27,16 @@ const char *wick_library_versions(void) {
 }
 
 const char *wick_cpu_bf16(void) { return wick_kern_bf16_features(); }
+
+wick_status wick_precision_supported(wick_precision p) {
+    if (p == WICK_PRECISION_F32) return WICK_OK;
+    if (p != WICK_PRECISION_BF16) return wick_fail(WICK_EINVAL, "unknown precision %d", (int)p);
+    const char *has = wick_cpu_bf16();
+    if (!*has)
+        return wick_fail(WICK_EUNSUPPORTED, "bf16 needs a CPU with AMX (amx_bf16) or AVX512-BF16 "
+                         "(avx512_bf16), and this one has neither: train in float32");
+    /* the kernels were not written: no machine at hand had the instructions
+       to test them on */
+    return wick_fail(WICK_EUNSUPPORTED, "this CPU has %s, but this build of wick has no bf16 kernel "
+                     "yet: train in float32", has);
+}

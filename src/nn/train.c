@@ -109,16 +109,8 @@ static wick_status check_data(const wick_dataset *d, int outputs, const char *wh
 wick_status wick_trainer_new(wick_trainer **out, wick_mlp *m, const wick_dataset *train,
                              const wick_dataset *val, const wick_train_config *c) {
     if (m->dt != WICK_DT_F32) return wick_fail(WICK_EDTYPE, "train: the model must be float32");
-    if (c->precision != WICK_PRECISION_F32) {
-        if (c->precision != WICK_PRECISION_BF16)
-            return wick_fail(WICK_EINVAL, "train: unknown precision %d", (int)c->precision);
-        const char *has = wick_cpu_bf16();
-        if (!*has)
-            return wick_fail(WICK_EUNSUPPORTED, "train: bf16 needs a CPU with AMX (amx_bf16) or "
-                             "AVX512-BF16 (avx512_bf16), and this one has neither: train in float32");
-        return wick_fail(WICK_EUNSUPPORTED, "train: this CPU has %s, but this build of wick has no bf16 "
-                         "kernel yet: train in float32", has);
-    }
+    wick_status ps = wick_precision_supported(c->precision);
+    if (ps != WICK_OK) return ps;
     if (c->batch < 1 || c->batch > m->max_batch)
         return wick_fail(WICK_EINVAL, "train: batch %d outside [1, %d]", c->batch, m->max_batch);
     if (c->epochs < 1) return wick_fail(WICK_EINVAL, "train: epochs %d < 1", c->epochs);
