@@ -43,7 +43,9 @@ def load_images(n):
             count = int.from_bytes(raw[4:8], "big")
             rows, cols = int.from_bytes(raw[8:12], "big"), int.from_bytes(raw[12:16], "big")
             x = np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(count, rows * cols)
-            return x[:n].astype(np.float64) / 255.0
+            # as wick's IDX reader: float32 pixel / 255.0f, then float64
+            # (exact float64 division moves the kernels by ~4e-9)
+            return (x[:n].astype(np.float32) / np.float32(255)).astype(np.float64)
     sys.exit(f"nt_gram: no Fashion-MNIST training images in {DATA}")
 
 
@@ -85,13 +87,38 @@ def main():
         wk, wt = w[: m * m].reshape(m, m), w[m * m:].reshape(m, m)
         out["max_rel_diff_K"] = float(np.abs(K[:m, :m] - wk).max() / np.abs(wk).max())
         out["max_rel_diff_ntk"] = float(np.abs(T[:m, :m] - wt).max() / np.abs(wt).max())
+        # off the diagonal: on it the correlation is 1, where ReLU's NTK has a
+        # square-root branch, so neural-tangents' rounding of 1 - rho^2
+        # (1e-16) moves its Theta_aa by ~1e-8 a layer; wick sets rho = 1 there
+        off = ~np.eye(m, dtype=bool)
+        # a third opinion: the arccos recursion in numpy, correlation 1 on
+        # the diagonal (PDLT sec. 5.5 for K, the NTK recursion of ch. 8)
+        xs64 = x[:m]
+        G = xs64 @ xs64.T / n0
+        nk, nt_ = 2 * G, 2 * G
+        for _ in range(a.depth - 1):
+            d = np.sqrt(np.outer(np.diag(nk), np.diag(nk)))
+            r = np.clip(nk / d, -1, 1)
+            np.fill_diagonal(r, 1)
+            th = np.arccos(r)
+            ss = d / (2 * np.pi) * (np.sqrt(1 - r * r) + (np.pi - th) * r)
+            nt_ = 2 * ss + 2 * (np.pi - th) / (2 * np.pi) * nt_
+            nk = 2 * ss
+        out["numpy_max_rel_diff_K"] = float(np.abs(nk - wk).max() / np.abs(wk).max())
+        out["numpy_max_rel_diff_ntk"] = float(np.abs(nt_ - wt).max() / np.abs(wt).max())
+        out["max_rel_diff_K_offdiag"] = float(np.abs(K[:m, :m] - wk)[off].max() / np.abs(wk).max())
+        out["max_rel_diff_ntk_offdiag"] = float(np.abs(T[:m, :m] - wt)[off].max() / np.abs(wt).max())
     if a.json:
         print(json.dumps(out))
     else:
         print(f"neural-tangents {nt.__version__} (jax {jax.__version__}), n = {a.n}, depth {a.depth}: "
               f"NNGP + NTK in {secs:.2f} s = {out['ns_per_entry_layer']} ns per entry per layer"
               + (f"; vs wick on 64 inputs: max rel diff {out['max_rel_diff_K']:.2g} (K), "
-                 f"{out['max_rel_diff_ntk']:.2g} (NTK)" if a.check else ""))
+                 f"{out['max_rel_diff_ntk']:.2g} (NTK); off the diagonal "
+                 f"{out['max_rel_diff_K_offdiag']:.2g} (K), {out['max_rel_diff_ntk_offdiag']:.2g} (NTK); "
+                 f"numpy's arccos recursion vs wick {out['numpy_max_rel_diff_K']:.2g} (K), "
+                 f"{out['numpy_max_rel_diff_ntk']:.2g} (NTK)"
+                 if a.check else ""))
 
 
 if __name__ == "__main__":
