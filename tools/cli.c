@@ -1,7 +1,7 @@
 /* cli.c — helpers shared by the command files. */
 #include "cli.h"
-#include "core/cnum.h"
 #include <errno.h>
+#include <stdarg.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,9 +10,27 @@
 
 const char *cli_command = "wick";
 
+/* The CLI's own last error, which cli_fail prints before the library's. */
+static char pending[4096];
+static int has_pending;
+
+wick_status cli_error(wick_status s, const char *fmt, ...) {
+    char buf[sizeof pending];   /* fmt's arguments may be cli_last_error() itself */
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    memcpy(pending, buf, sizeof pending);
+    has_pending = 1;
+    return s;
+}
+
+const char *cli_last_error(void) { return has_pending ? pending : wick_last_error(); }
+
 int cli_fail(const char *cmd, wick_status s) {
-    const char *m = wick_last_error();
+    const char *m = cli_last_error();
     fprintf(stderr, "wick %s: %s\n", cmd, *m ? m : wick_strerror(s));
+    has_pending = 0;
     return s == WICK_EDIVERGED ? EXIT_DIVERGED : s == WICK_EINTERRUPTED ? EXIT_INTERRUPTED : EXIT_FAIL;
 }
 
@@ -28,7 +46,7 @@ int cli_default_init(const char *cmd, wick_act act, double *cb, double *cw) {
 int cli_double(const char *flag, const char *s, double *out) {
     char *end;
     errno = 0;
-    double v = wick_strtod_c(s, &end);   /* "0.5" whatever the locale */
+    double v = strtod(s, &end);   /* the C locale's "0.5": the CLI never calls setlocale */
     if (end == s || *end || errno == ERANGE || !isfinite(v)) {
         fprintf(stderr, "%s: %s expects a finite number, got '%s'\n", cli_command, flag, s);
         return 0;

@@ -30,6 +30,13 @@ wick_status cli_load_model(const char *model, const char *arch, const char *act,
  * (NULL: relu); the message names the problem (cmd_summary.c). */
 wick_status cli_parse_spec(const char *arch, const char *act, wick_spec **out);
 
+/* The CLI's errors: through include/wick.h alone, as any program using the
+ * library (so that wick links against the installed libwick.so).
+ * cli_error records a message and returns s; cli_last_error is that
+ * message until cli_fail prints it, else the library's wick_last_error. */
+wick_status cli_error(wick_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+const char *cli_last_error(void);
+
 /* Prints "wick CMD: <last error>" on stderr and returns EXIT_FAIL (or
  * EXIT_DIVERGED for a diverged run). */
 int cli_fail(const char *cmd, wick_status s);

@@ -4,8 +4,6 @@
  * 784-512-512-10 ReLU MLP on Fashion-MNIST, then the test accuracy and the
  * confusion matrix.  Results go to stdout, progress and logs to stderr. */
 #include "cli.h"
-#include "core/core.h"
-#include "core/cnum.h"
 #include "dist/dist.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -42,10 +40,10 @@ static wick_status load_data(const data_opts *o, int test, wick_dataset **out) {
     if (test ? o->test_csv : o->train_csv)
         return wick_dataset_load_csv(test ? o->test_csv : o->train_csv, o->label_col, 0, out);
     if (!test && o->test_csv && !o->train_csv)
-        return wick_fail(WICK_EINVAL, "--test-csv given without --train-csv");
+        return cli_error(WICK_EINVAL, "--test-csv given without --train-csv");
     wick_status s = wick_dataset_load_idx_dir(o->dir, test ? "t10k" : "train", 10, out);
     if (s == WICK_EIO && !strcmp(o->dir, FMNIST_DIR))
-        return wick_fail(s, "%s (install the Debian package dataset-fashion-mnist)", wick_last_error());
+        return cli_error(s, "%s (install the Debian package dataset-fashion-mnist)", cli_last_error());
     return s;
 }
 
@@ -53,7 +51,7 @@ static wick_status load_data(const data_opts *o, int test, wick_dataset **out) {
 static wick_status check_writable(const char *path) {
     struct stat st;
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-        return wick_fail(WICK_EIO, "%s: is a directory", path);
+        return cli_error(WICK_EIO, "%s: is a directory", path);
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
@@ -62,7 +60,7 @@ static wick_status check_writable(const char *path) {
     char probe[4200];
     snprintf(probe, sizeof probe, "%s/.wick-probe.%d", *dir ? dir : "/", (int)getpid());
     int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0600);
-    if (fd < 0) return wick_fail(WICK_EIO, "%s: cannot write in '%s': %s", path, *dir ? dir : "/", strerror(errno));
+    if (fd < 0) return cli_error(WICK_EIO, "%s: cannot write in '%s': %s", path, *dir ? dir : "/", strerror(errno));
     close(fd);
     unlink(probe);
     return WICK_OK;
@@ -73,10 +71,10 @@ static wick_status check_writable(const char *path) {
 static wick_status check_fits(wick_mlp *m, const wick_dataset *d, const char *what, const char *file) {
     int in = wick_mlp_inputs(m), out = wick_mlp_outputs(m);
     if (d->dim != (size_t)in)
-        return wick_fail(WICK_ESHAPE, "the %s (%s) has %zu features, the model takes %d", what, file, d->dim, in);
+        return cli_error(WICK_ESHAPE, "the %s (%s) has %zu features, the model takes %d", what, file, d->dim, in);
     for (size_t i = 0; i < d->n; i++)
         if (d->y[i] < 0 || d->y[i] >= out)
-            return wick_fail(WICK_EINVAL, "the %s (%s): sample %zu has label %d, the model has %d outputs "
+            return cli_error(WICK_EINVAL, "the %s (%s): sample %zu has label %d, the model has %d outputs "
                              "(labels 0..%d)", what, file, i, (int)d->y[i], out, out - 1);
     return WICK_OK;
 }
@@ -98,7 +96,7 @@ static wick_status std_fit(standardiser *z, const wick_dataset *d) {
     z->dim = d->dim;
     z->mean = calloc(d->dim ? d->dim : 1, sizeof *z->mean);
     z->sd = calloc(d->dim ? d->dim : 1, sizeof *z->sd);
-    if (!z->mean || !z->sd) return wick_fail(WICK_ENOMEM, "standardisation: out of memory");
+    if (!z->mean || !z->sd) return cli_error(WICK_ENOMEM, "standardisation: out of memory");
     for (size_t i = 0; i < d->n; i++)
         for (size_t j = 0; j < d->dim; j++) z->mean[j] += d->x[i * d->dim + j];
     for (size_t j = 0; j < d->dim; j++) z->mean[j] /= d->n ? (double)d->n : 1;
@@ -171,7 +169,7 @@ static void on_step(void *user, long step, int epoch, int b, int nb, double loss
     progress *p = user;
     if (p->steps) {
         char num[40];
-        wick_snprintf_c(num, sizeof num, "%.9g\n", loss);
+        snprintf(num, sizeof num, "%.9g\n", loss);
         if (fputs(num, p->steps) == EOF || ferror(p->steps)) log_failed(p, p->steps_path, errno);
     }
     if (!p->bar || (b % 20 != 0 && b != nb)) return;
@@ -240,13 +238,13 @@ static void save_last_good(wick_mlp *m, const char *out, const char *ckpt) {
         if (n > ext && !strcmp(ckpt + n - ext, ".safetensors")) n -= ext;
         snprintf(path, sizeof path, "%.*s.last-good.safetensors", (int)n, ckpt);
     } else snprintf(path, sizeof path, "wick-last-good.safetensors");
-    snprintf(msg, sizeof msg, "%s", wick_last_error());
-    /* wick_fail only records the message here: the caller keeps its status */
+    snprintf(msg, sizeof msg, "%s", cli_last_error());
+    /* cli_error only records the message here: the caller keeps its status */
     if (wick_mlp_save(m, path) == WICK_OK) {
-        wick_fail(WICK_OK, "%s; the last good weights are written to %s", msg, path);
+        cli_error(WICK_OK, "%s; the last good weights are written to %s", msg, path);
     } else {
-        snprintf(why, sizeof why, "%s", wick_last_error());
-        wick_fail(WICK_OK, "%s; the last good weights could not be written: %s", msg, why);
+        snprintf(why, sizeof why, "%s", cli_last_error());
+        cli_error(WICK_OK, "%s; the last good weights could not be written: %s", msg, why);
     }
 }
 
@@ -418,7 +416,7 @@ static int contradicts(const char *flag, const char *given, const char *path, co
 /* A number in __metadata__ that differs from the flag's value. */
 static int differs_num(const char *v, double have) {
     char *end;
-    double x = wick_strtod_c(v, &end);
+    double x = strtod(v, &end);
     return end == v || *end || x != have;
 }
 
@@ -537,7 +535,7 @@ static int adopt_file(const char *path, int resume, const char *const *given, ad
         if (!(v = wick_st_meta(f, nums[i].key))) continue;
         double x;
         char *end;
-        x = wick_strtod_c(v, &end);
+        x = strtod(v, &end);
         if (end == v || *end || !isfinite(x)) continue;   /* the resume refuses it, naming the key */
         if (given[nums[i].code] && differs_num(v, *nums[i].dst)) {
             rc = contradicts(nums[i].flag, given[nums[i].code], path, nums[i].key, v, 1);
@@ -613,7 +611,7 @@ static wick_status plot_losses(const char *path, json_t *reports, const char *ar
     if (strlen(arch) > 70) snprintf(title, sizeof title, "wick train %.67s...", arch);
     else snprintf(title, sizeof title, "wick train %s", arch);
     wick_status st = n ? wick_plot_png(path, title, "epoch", "loss", s, nv ? 2 : 1, 0, 1)
-                       : wick_fail(WICK_EINVAL, "%s: no epoch finished, nothing to plot", path);
+                       : cli_error(WICK_EINVAL, "%s: no epoch finished, nothing to plot", path);
     free(ep); free(tl); free(vl);
     return st;
 }
@@ -638,7 +636,7 @@ static wick_status second_round(int kind, const wick_spec *spec, const wick_mlp_
                                 const wick_trainer *t1, wick_mlp *m, const wick_dataset *train,
                                 const wick_dataset *val, json_t *reports, int quiet, wick_mlp **out, json_t **info) {
     int best = wick_trainer_best_epoch(t1);
-    if (best < 1) return wick_fail(WICK_EINVAL, "--second-round: the first round has no best epoch");
+    if (best < 1) return cli_error(WICK_EINVAL, "--second-round: the first round has no best epoch");
     wick_dataset *all = NULL;
     wick_status s = wick_dataset_concat(train, val, &all);
     if (s != WICK_OK) return s;
@@ -714,7 +712,7 @@ static void add_probs(const float *logits, size_t rows, int classes, double *acc
 /* The metrics of the classes with the highest averaged probability. */
 static wick_status ensemble_metrics(const double *probs, const wick_dataset *test, int classes, wick_metrics **mt) {
     int32_t *pred = malloc((test->n ? test->n : 1) * sizeof *pred);
-    if (!pred) return wick_fail(WICK_ENOMEM, "ensemble: out of memory");
+    if (!pred) return cli_error(WICK_ENOMEM, "ensemble: out of memory");
     for (size_t i = 0; i < test->n; i++) {
         int b = 0;
         for (int c = 1; c < classes; c++) b = probs[i * classes + c] > probs[i * classes + b] ? c : b;
@@ -758,7 +756,7 @@ static int run_ensemble(const ens_opts *o) {
             if (!probs) {
                 probs = calloc(o->test->n * (size_t)classes, sizeof *probs);
                 logits = malloc(o->test->n * (size_t)classes * sizeof *logits);
-                if (!probs || !logits) s = wick_fail(WICK_ENOMEM, "ensemble: out of memory");
+                if (!probs || !logits) s = cli_error(WICK_ENOMEM, "ensemble: out of memory");
             }
             if (s == WICK_OK) s = wick_evaluate(m, o->test, &mt, NULL);
             if (s == WICK_OK) {
@@ -900,14 +898,14 @@ static int dist_fail(wick_dist *d, wick_status s, int agreed) {
     if (agreed == 1) return r == 0 ? cli_fail("train", s) : EXIT_FAIL;
     if (!agreed) {
         char mine[700];
-        snprintf(mine, sizeof mine, "%s", wick_last_error());
+        snprintf(mine, sizeof mine, "%s", cli_last_error());
         wick_status all = wick_dist_agree(d, s, NULL, NULL, NULL, "");
         if (s != WICK_OK && r > 0) fprintf(stderr, "wick train: rank %d: %s\n", r, mine);
         return r == 0 ? cli_fail("train", all) : EXIT_FAIL;
     }
     if (s == WICK_EDIVERGED || s == WICK_EINTERRUPTED)   /* every rank exits as rank 0 does */
         return r == 0 ? cli_fail("train", s) : s == WICK_EDIVERGED ? EXIT_DIVERGED : EXIT_INTERRUPTED;
-    fprintf(stderr, "wick train: rank %d of %d: %s; ending the job\n", r, wick_dist_ranks(d), wick_last_error());
+    fprintf(stderr, "wick train: rank %d of %d: %s; ending the job\n", r, wick_dist_ranks(d), cli_last_error());
     wick_dist_abort(d, EXIT_FAIL);
     return EXIT_FAIL;
 }
@@ -1140,7 +1138,7 @@ int cmd_train(int argc, char **argv) {
     if (wick_dist_launched()) {
         const char *no = ensemble > 1 ? "--ensemble" : second ? "--second-round" : NULL;
         if (no) { fprintf(stderr, "wick train: %s does not run under mpirun\n", no); return EXIT_USAGE; }
-        if (wick_dist_init(&dist)) { fprintf(stderr, "wick train: %s\n", wick_last_error()); return EXIT_FAIL; }
+        if (wick_dist_init(&dist)) { fprintf(stderr, "wick train: %s\n", cli_last_error()); return EXIT_FAIL; }
         if (wick_dist_rank(dist) > 0) {   /* rank 0 reports and writes files; the others compute */
             quiet = 1;
             json = 0;
@@ -1229,12 +1227,12 @@ int cmd_train(int argc, char **argv) {
     }
 
     if (log_path && !(logf = p.log = fopen(log_path, "w"))) {
-        s = wick_fail(WICK_EIO, "%s: %s", log_path, strerror(errno));
+        s = cli_error(WICK_EIO, "%s: %s", log_path, strerror(errno));
         goto fail;
     }
     if (!log_path && !isatty(2) && !quiet) p.log = stderr;
     if (steps_path && !(stepf = p.steps = fopen(steps_path, "w"))) {
-        s = wick_fail(WICK_EIO, "%s: %s", steps_path, strerror(errno));
+        s = cli_error(WICK_EIO, "%s: %s", steps_path, strerror(errno));
         goto fail;
     }
     tc.on_step = on_step;
@@ -1284,8 +1282,8 @@ int cmd_train(int argc, char **argv) {
     if (p.bar) fprintf(stderr, "\r\033[K");
     if (p.io_error[0] && s == WICK_EINTERRUPTED) {   /* we stopped it: the log's failure is the news */
         char why[700];
-        snprintf(why, sizeof why, "%s", wick_last_error());
-        s = wick_fail(WICK_EIO, "%s; %s", p.io_error, why);
+        snprintf(why, sizeof why, "%s", cli_last_error());
+        s = cli_error(WICK_EIO, "%s; %s", p.io_error, why);
     }
     if ((s == WICK_EDIVERGED || (s != WICK_OK && !tc.checkpoint && t && wick_trainer_steps(t) > 0)) &&
         !(dist && wick_dist_rank(dist) > 0))   /* under mpirun, rank 0 saves */
@@ -1294,7 +1292,7 @@ int cmd_train(int argc, char **argv) {
         save_last_good(m, out, tc.checkpoint);
     }
     if (s) goto fail;
-    if (p.io_error[0]) { s = wick_fail(WICK_EIO, "%s", p.io_error); goto fail; }
+    if (p.io_error[0]) { s = cli_error(WICK_EIO, "%s", p.io_error); goto fail; }
     if (!quiet) {   /* how the run ended, when it was not the last epoch's last step */
         long steps = wick_trainer_steps(t), nb = (long)((train->n + tc.batch - 1) / tc.batch);
         long done_epochs = steps / nb;
@@ -1347,7 +1345,7 @@ int cmd_train(int argc, char **argv) {
         bad |= fclose(*f) != 0;
         *f = NULL;
         if (bad) {
-            s = wick_fail(WICK_EIO, "%s: writing the log failed: %s", k ? steps_path : log_path,
+            s = cli_error(WICK_EIO, "%s: writing the log failed: %s", k ? steps_path : log_path,
                           strerror(err ? err : errno));
             goto fail;
         }
@@ -1401,7 +1399,7 @@ int cmd_train(int argc, char **argv) {
     rc = EXIT_OK;
     goto done;
 bad:
-    fprintf(stderr, "wick train: %s\n", wick_last_error());
+    fprintf(stderr, "wick train: %s\n", cli_last_error());
     return EXIT_USAGE;
 fail:
     rc = dist ? dist_fail(dist, s, dist_agreed) : cli_fail("train", s);
@@ -1485,12 +1483,12 @@ wick_status cli_load_model(const char *model, const char *arch, const char *act,
     if ((s = wick_net_spec_from_file(model, layer_arch ? arch : NULL, &spec, &mc))) goto fail;
     if (spec) {
         if (act) {
-            s = wick_fail(WICK_EINVAL, "--act does not apply to %s: its layer spec names the activations", model);
+            s = cli_error(WICK_EINVAL, "--act does not apply to %s: its layer spec names the activations", model);
             goto fail;
         }
         if ((s = wick_net_new(&m, spec, &mc, WICK_DT_F32, (int)batch))) goto fail;
     } else if (layer_arch) {
-        s = wick_fail(WICK_EINVAL, "%s holds an MLP: give --arch as widths, e.g. 784-512-10", model);
+        s = cli_error(WICK_EINVAL, "%s holds an MLP: give --arch as widths, e.g. 784-512-10", model);
         goto fail;
     }
     if (!spec && (s = wick_mlp_config_from_file(model, &mc, &has_act))) goto fail;
@@ -1500,14 +1498,14 @@ wick_status cli_load_model(const char *model, const char *arch, const char *act,
         if (given.layers != mc.layers || memcmp(given.widths, mc.widths, (mc.layers + 1) * sizeof(int))) {
             char a[512];
             wick_arch_format(&mc, a, sizeof a);
-            s = wick_fail(WICK_ESHAPE, "%s holds a %s network, not --arch %s", model, a, arch);
+            s = cli_error(WICK_ESHAPE, "%s holds a %s network, not --arch %s", model, a, arch);
             goto fail;
         }
     }
     if (!spec && act) {
         if ((s = wick_act_parse(act, &mc.act))) goto fail;
     } else if (!spec && !has_act) {
-        s = wick_fail(WICK_EINVAL, "%s does not say its activation: give --act", model);
+        s = cli_error(WICK_EINVAL, "%s does not say its activation: give --act", model);
         goto fail;
     }
     if (!spec && (s = wick_mlp_new(&m, &mc, WICK_DT_F32, (int)batch))) goto fail;
@@ -1542,9 +1540,9 @@ static int eval_ensemble(const char *const *models, int n, const char *arch, con
                 classes = wick_mlp_outputs(m);
                 probs = calloc(test->n * (size_t)classes, sizeof *probs);
                 logits = malloc(test->n * (size_t)classes * sizeof *logits);
-                if (!probs || !logits) s = wick_fail(WICK_ENOMEM, "eval: out of memory");
+                if (!probs || !logits) s = cli_error(WICK_ENOMEM, "eval: out of memory");
             } else if (wick_mlp_outputs(m) != classes) {
-                s = wick_fail(WICK_ESHAPE, "%s has %d outputs, %s %d: not one ensemble", models[k],
+                s = cli_error(WICK_ESHAPE, "%s has %d outputs, %s %d: not one ensemble", models[k],
                               wick_mlp_outputs(m), models[0], classes);
             }
         }
@@ -1643,19 +1641,19 @@ int cmd_eval(int argc, char **argv) {
     if (logits) {
         int nL = wick_mlp_outputs(m);
         out = malloc(test->n * nL * sizeof *out);
-        if (!out) { s = wick_fail(WICK_ENOMEM, "out of memory"); goto fail; }
+        if (!out) { s = cli_error(WICK_ENOMEM, "out of memory"); goto fail; }
         if ((s = wick_mlp_predict(m, test->x, test->n, out))) goto fail;
         FILE *f = fopen(logits, "w");
-        if (!f) { s = wick_fail(WICK_EIO, "%s: %s", logits, strerror(errno)); goto fail; }
+        if (!f) { s = cli_error(WICK_EIO, "%s: %s", logits, strerror(errno)); goto fail; }
         int bad = 0;
         for (size_t i = 0; i < test->n; i++)
             for (int j = 0; j < nL; j++) {
                 char num[40];   /* the C locale's point whatever the environment's */
-                wick_snprintf_c(num, sizeof num, j + 1 < nL ? "%.9g," : "%.9g\n", out[i * nL + j]);
+                snprintf(num, sizeof num, j + 1 < nL ? "%.9g," : "%.9g\n", out[i * nL + j]);
                 bad |= fputs(num, f) == EOF;
             }
         bad |= ferror(f) != 0;
-        if ((fclose(f) != 0) | bad) { s = wick_fail(WICK_EIO, "%s: write failed: %s", logits, strerror(errno)); goto fail; }
+        if ((fclose(f) != 0) | bad) { s = cli_error(WICK_EIO, "%s: write failed: %s", logits, strerror(errno)); goto fail; }
     }
     printf("test accuracy %.4f (%.0f/%zu), test loss %.4f\n", mt->accuracy, mt->accuracy * test->n, test->n, loss);
     print_report(mt, !d.test_csv);
