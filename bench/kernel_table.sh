@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# kernel_table.sh — a Lee et al. (2018)-style table for Fashion-MNIST (issue 20):
+# NNGP and NTK test accuracy against the training-set size and the depth,
+# beside a trained MLP of the same depth (wick train, critical init, the
+# same first N images, no validation split), hyperparameters (C_b, noise) by
+# the NNGP evidence of the first min(N, SELECT) images.  Writes a CSV and a
+# PNG (gnuplot).
+#   bench/kernel_table.sh                         SIZES 1000..60000, DEPTHS 2,3,5: hours
+#   SIZES=1000,2000,5000 DEPTHS=2,3 TEST=2000 bench/kernel_table.sh    minutes
+#   MLP=0 ...                                     kernels only
+# Each --train N needs 8 N^2/2 bytes (60000: 14.4 GB) and two n^3/3 Choleskys.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SIZES=${SIZES:-1000,5000,10000,20000,40000,60000}
+DEPTHS=${DEPTHS:-2,3,5}
+TEST=${TEST:-10000}
+SELECT=${SELECT:-2000}
+EPOCHS=${EPOCHS:-20}
+MLP=${MLP:-1}
+BUILD=${BUILD:-build}
+OUT=${OUT:-bench/results/kernel-table-$(date +%Y%m%d)}
+W=$BUILD/wick
+[ -x "$W" ] || make -s BUILD="$BUILD" all >/dev/null
+mkdir -p "$(dirname "$OUT")"
+csv=$OUT.csv
+echo "train,depth,nngp,ntk,mlp,cb,noise,log_evidence_full,seconds" > "$csv"
+json_get() { python3 -c "import json,sys; j=json.loads(sys.stdin.read().strip().splitlines()[-1]); print(j$1)"; }
+for n in ${SIZES//,/ }; do
+    for d in ${DEPTHS//,/ }; do
+        k=$("$W" kernel --train "$n" --test "$TEST" --depths "$d" --select "$SELECT" --json 2>/dev/null)
+        nngp=$(echo "$k" | json_get "['accuracy_nngp']")
+        ntk=$(echo "$k" | json_get "['accuracy_ntk']")
+        cb=$(echo "$k" | json_get "['cb']")
+        noise=$(echo "$k" | json_get "['noise']")
+        ev=$(echo "$k" | json_get "['log_evidence_full']")
+        secs=$(echo "$k" | json_get "['seconds']")
+        mlp=nan
+        if [ "$MLP" = 1 ]; then
+            # depth L: L - 1 hidden layers of 512
+            arch=784$(printf -- '-512%.0s' $(seq 1 $((d - 1))))-10
+            t=$("$W" train --arch "$arch" --train-limit "$n" --val 0 --epochs "$EPOCHS" --quiet --json 2>/dev/null || true)
+            mlp=$(echo "$t" | json_get "['test_acc']" 2>/dev/null || echo nan)
+        fi
+        echo "$n,$d,$nngp,$ntk,$mlp,$cb,$noise,$ev,$secs" | tee -a "$csv"
+    done
+done
+if command -v gnuplot >/dev/null; then
+    gnuplot <<GP
+set terminal pngcairo size 900,600
+set output "$OUT.png"
+set datafile separator ","
+set logscale x
+set key bottom right
+set xlabel "training images"
+set ylabel "test accuracy (Fashion-MNIST, $TEST test images)"
+set title "Infinite-width NNGP / NTK (ReLU, critical C_W = 2) beside trained MLPs, by depth"
+plot for [d in "${DEPTHS//,/ }"] "$csv" using (\$2==d ? \$1 : 1/0):3 with linespoints title "NNGP, depth ".d, \
+     for [d in "${DEPTHS//,/ }"] "$csv" using (\$2==d ? \$1 : 1/0):4 with linespoints dashtype 2 title "NTK, depth ".d, \
+     for [d in "${DEPTHS//,/ }"] "$csv" using (\$2==d ? \$1 : 1/0):5 with linespoints dashtype 3 title "MLP, depth ".d
+GP
+    echo "kernel_table: $csv, $OUT.png"
+else
+    echo "kernel_table: $csv (no gnuplot: no plot)"
+fi
