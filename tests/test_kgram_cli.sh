@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # wick kernel on the whole-training-set path (src/experiments/gram.c): the
 # memory line and the refusal when it would not fit, the per-depth evidence
-# report, --variance's JSON, bad flags.
+# report, --variance's and --grad's JSON, bad flags.
 set -u
 W=${WICK:-build/wick}
 T=${WICK_TEST_TMP:-/tmp}
@@ -15,10 +15,12 @@ if [ -f "$FM/train-images-idx3-ubyte.gz" ] || [ -f "$FM/train-images-idx3-ubyte"
     # 3000 training images need ~80 MB: with 10 MB "available" it must refuse, not start
     expect 1 "refusing rather than swapping" "kernel refuses a solve larger than MemAvailable" -- \
         env WICK_MEMAVAILABLE=10000000 $W kernel --train 3000 --test 100 --depths 2 --cbs 0 --noises 0.01 --select 50
-    $W kernel --train 150 --test 80 --depths 2,3 --cbs 0 --noises 0.001,0.01 --variance --json > "$T/kg.json" 2>/dev/null
+    $W kernel --train 150 --test 80 --depths 2,3 --cbs 0 --noises 0.001,0.01 --variance --grad --grad-probes 16 --json > "$T/kg.json" 2>/dev/null
     ok $? "kernel --variance runs"
     pyjson "$T/kg.json" "len(j['nngp_variance']) == 80 and all(v > 0 for v in j['nngp_variance']) and j['accuracy_nngp'] > 0.5 and math.isfinite(j['log_evidence_full'])"
     ok $? "kernel --variance: a positive posterior variance per test image, accuracy above chance"
+    pyjson "$T/kg.json" "len(j['evidence_grad']) == 3 and all(math.isfinite(v) for v in j['evidence_grad'] + j['evidence_grad_full']) and j['evidence_grad'][2] != 0"
+    ok $? "kernel --grad, --grad-probes: the evidence's gradient in the JSON"
     grep -q "best at depth 3" "$T/kg.json" && grep -q "^memory: the solve needs" "$T/kg.json"
     ok $? "kernel: the report shows each depth's best evidence and the memory needed"
     rm -f "$T/kg.json"

@@ -45,6 +45,10 @@ static void usage(FILE *f) {
         "  --lambda-w X      NTK weight learning rate (default 1)\n"
         "  --variance        also the NNGP posterior variance of each test prediction (the\n"
         "                    latent function's; costs nA^2 nB more flops) and its summary\n"
+        "  --grad            the log evidence's gradient in C_b, C_W and the noise at the choice,\n"
+        "                    on the --select images (exact trace of A^-1 dA)\n"
+        "  --grad-probes M   the same on the whole training set, the trace by Hutchinson's\n"
+        "                    estimator with M random probes (docs/kernel.md)\n"
         "  --ntk-ridge X     added to the NTK training Gram's diagonal, relative to it (default\n"
         "                    1e-10: exact duplicate images make it singular)\n"
         "  --batch N         ignored (kept for old scripts: test inputs go in batches of 1024)\n"
@@ -121,12 +125,14 @@ int cmd_kernel(int argc, char **argv) {
         {"noises", 1, 0, 'e'}, {"lambda-b", 1, 0, 'x'}, {"lambda-w", 1, 0, 'y'}, {"batch", 1, 0, 'm'},
         {"threads", 1, 0, 't'}, {"json", 0, 0, 'j'}, {"plot", 1, 0, 'p'}, {"help", 0, 0, 'h'},
         {"select", 1, 0, 'S'}, {"variance", 0, 0, 'V'}, {"ntk-ridge", 1, 0, 'R'},
+        {"grad", 0, 0, 'G'}, {"grad-probes", 1, 0, 'P'},
         {0, 0, 0, 0}};
     const char *dir = DEFAULT_DATA, *act_name = "relu", *plot = NULL;
     const char *cbs_s = "0,0.1", *depths_s = "2,3,5", *noises_s = "0.000001,0.0001,0.01";
     double cw = NAN, lb = 1, lw = 1, ridge = 1e-10;
     long ntrain = 2000, ntest = 10000, classes = 10, batch = 2000, threads = 0, nselect = 2000;
-    int json = 0, want_var = 0, c;
+    int json = 0, want_var = 0, want_grad = 0, c;
+    long probes = 0;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -148,6 +154,8 @@ int cmd_kernel(int argc, char **argv) {
         case 'p': plot = optarg; break;
         case 'S': if (!cli_int("--select", optarg, 2, 60000, &nselect)) return EXIT_USAGE; break;
         case 'V': want_var = 1; break;
+        case 'G': want_grad = 1; break;
+        case 'P': if (!cli_int("--grad-probes", optarg, 1, 100000, &probes)) return EXIT_USAGE; break;
         case 'R':
             if (!cli_double("--ntk-ridge", optarg, &ridge)) return EXIT_USAGE;
             if (!(ridge >= 0 && ridge < 1)) {
@@ -250,6 +258,27 @@ int cmd_kernel(int argc, char **argv) {
     printf("  (the evidence ranks how well each prior explains the training targets; it is not the "
            "test accuracy, and on small subsets it can prefer a shallower kernel than the test "
            "set would)\n");
+    double grad[3] = {NAN, NAN, NAN}, gradp[3] = {NAN, NAN, NAN};
+    if (want_grad) {
+        double t1 = omp_get_wtime();
+        if ((st = wick_kernel_evidence_grad(&h, x, yA, nsel, n0, K, 0, 0, NULL, grad))) {
+            ret = cli_fail("kernel", st);
+            goto done;
+        }
+        printf("gradient of the log evidence on %zu images at the choice (exact): d/dC_b = %.6g, "
+               "d/dC_W = %.6g, d/dnoise = %.6g  [%.1f s]\n", nsel, grad[0], grad[1], grad[2],
+               omp_get_wtime() - t1);
+    }
+    if (probes) {
+        double t1 = omp_get_wtime();
+        if ((st = wick_kernel_evidence_grad(&h, x, yA, nA, n0, K, (int)probes, 1, NULL, gradp))) {
+            ret = cli_fail("kernel", st);
+            goto done;
+        }
+        printf("gradient of the log evidence on all %zu training images (Hutchinson, %ld probes): "
+               "d/dC_b = %.6g, d/dC_W = %.6g, d/dnoise = %.6g  [%.1f s]\n", nA, probes, gradp[0],
+               gradp[1], gradp[2], omp_get_wtime() - t1);
+    }
     size_t need = wick_kernel_solve_bytes(nA, nB, n0, K, want_var);
     double avail = mem_available();
     printf("memory: the solve needs %.2f GB (the training Gram as one packed triangle: %.2f GB); "
@@ -342,6 +371,10 @@ int cmd_kernel(int argc, char **argv) {
         json_object_set_new(root, "accuracy_nngp", json_real(acc_gp));
         json_object_set_new(root, "accuracy_ntk", json_real(acc_nt));
         json_object_set_new(root, "select", json_integer((json_int_t)nsel));
+        if (want_grad)
+            json_object_set_new(root, "evidence_grad", json_pack("[f,f,f]", grad[0], grad[1], grad[2]));
+        if (probes)
+            json_object_set_new(root, "evidence_grad_full", json_pack("[f,f,f]", gradp[0], gradp[1], gradp[2]));
         json_object_set_new(root, "log_evidence_full", json_real(ev_full));
         json_object_set_new(root, "seconds", json_real(secs));
         if (var) {
