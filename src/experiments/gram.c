@@ -360,7 +360,9 @@ static void map_values(const wick_kgram *g, const double *G, size_t n, double *K
     enum { CHUNK = 256 };
     double th[CHUNK], kv[CHUNK], tv[CHUNK];
     /* two vector loops a chunk (a branch-free body each: gcc vectorises
-       neither when the angle and the sums share one) */
+       neither when the angle and the sums share one); int indices in the
+       second, which gcc vectorises with gathers (with size_t ones it does
+       not: 38 -> 24 ns an entry, bench/README.md) */
     for (size_t i0 = 0; i0 < n; i0 += CHUNK) {
         size_t m = n - i0 < CHUNK ? n - i0 : CHUNK;
 #pragma omp simd
@@ -370,22 +372,22 @@ static void map_values(const wick_kgram *g, const double *G, size_t n, double *K
             rho = rho < -1 ? -1 : rho;
             th[i] = acos(rho);
         }
-#pragma omp simd
-        for (size_t i = 0; i < m; i++) {
-            long q = (long)(th[i] * ih);
-            q = q > last ? last : q;
-            long p = cell[q];
+#pragma omp simd simdlen(4)
+        for (int i = 0; i < (int)m; i++) {
+            int q = (int)(th[i] * ih);
+            q = q > (int)last ? (int)last : q;
+            int p = cell[q];
             double t = (th[i] - lo[p]) * iw2[p] - 1, t2 = 2 * t;
-            const double *c = cf + p * (KG_NC * 2);
+            int base = p * (KG_NC * 2);
             double bk1 = 0, bk2 = 0, bt1 = 0, bt2 = 0;
 #pragma GCC unroll 16
             for (int k = KG_DEG; k >= 1; k--) {
-                double bk = t2 * bk1 - bk2 + c[2 * k], bt = t2 * bt1 - bt2 + c[2 * k + 1];
+                double bk = t2 * bk1 - bk2 + cf[base + 2 * k], bt = t2 * bt1 - bt2 + cf[base + 2 * k + 1];
                 bk2 = bk1; bk1 = bk;
                 bt2 = bt1; bt1 = bt;
             }
-            kv[i] = t * bk1 - bk2 + c[0];
-            tv[i] = t * bt1 - bt2 + c[1];
+            kv[i] = t * bk1 - bk2 + cf[base];
+            tv[i] = t * bt1 - bt2 + cf[base + 1];
         }
         if (K) memcpy(K + i0, kv, sizeof(double) * m);
         if (T) memcpy(T + i0, tv, sizeof(double) * m);
