@@ -20,6 +20,7 @@ MLP=${MLP:-1}
 BUILD=${BUILD:-build}
 OUT=${OUT:-bench/results/kernel-table-$(date +%Y%m%d)}
 W=$BUILD/wick
+bash scripts/setup.sh   # the libraries wick links and the data set
 [ -x "$W" ] || make -s BUILD="$BUILD" all >/dev/null
 mkdir -p "$(dirname "$OUT")"
 csv=$OUT.csv
