@@ -828,7 +828,7 @@ static wick_status dist_agree(wick_dist *d, const wick_dataset *train, const wic
              tc->sched.patience, tc->sched.factor, tc->sched.threshold, tc->patience, tc->max_steps,
              tc->clip_value, tc->clip_norm, tc->max_norm, mc->smoothing, (int)mc->loss, tc->augment.shift,
              tc->augment.flip, tc->augment.rotate, tc->checkpoint_steps);
-    return wick_dist_agree(d, WICK_OK, train, val, m, cfg);
+    return wick_dist_agree(d, WICK_OK, NULL, train, val, m, cfg);
 }
 
 /* ---- Hogwild (src/dist/hogwild.c) ------------------------------------- */
@@ -899,7 +899,7 @@ static int dist_fail(wick_dist *d, wick_status s, int agreed) {
     if (!agreed) {
         char mine[700];
         snprintf(mine, sizeof mine, "%s", cli_last_error());
-        wick_status all = wick_dist_agree(d, s, NULL, NULL, NULL, "");
+        wick_status all = wick_dist_agree(d, s, mine, NULL, NULL, NULL, "");
         if (s != WICK_OK && r > 0) fprintf(stderr, "wick train: rank %d: %s\n", r, mine);
         return r == 0 ? cli_fail("train", all) : EXIT_FAIL;
     }

@@ -22,12 +22,12 @@ int wick_dist_ranks(const wick_dist *d);
 int wick_dist_local_ranks(const wick_dist *d);
 
 /* Collective start-up check, after every rank has loaded its data and built
- * (or resumed) its model: `local` is this rank's status so far (its message
- * wick_last_error()).  Every rank returns the same answer: WICK_OK when each
+ * (or resumed) its model: `local` is this rank's status so far and `why` its
+ * message (NULL: wick_last_error()).  Every rank returns the same answer: WICK_OK when each
  * rank got this far and all agree on the build, the training data, the
  * configuration text `config` and the initial weights (checksums); else a
  * failure naming the first rank that differs or failed, and why. */
-wick_status wick_dist_agree(wick_dist *d, wick_status local, const wick_dataset *train,
+wick_status wick_dist_agree(wick_dist *d, wick_status local, const char *why, const wick_dataset *train,
                             const wick_dataset *val, wick_mlp *m, const char *config);
 
 /* The trainer's callbacks for model m (gradients summed in double, in

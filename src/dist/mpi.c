@@ -31,8 +31,8 @@ wick_status wick_dist_init(wick_dist **out) {
 int wick_dist_rank(const wick_dist *d) { return 0; }
 int wick_dist_ranks(const wick_dist *d) { return 1; }
 int wick_dist_local_ranks(const wick_dist *d) { return 1; }
-wick_status wick_dist_agree(wick_dist *d, wick_status local, const wick_dataset *train, const wick_dataset *val,
-                            wick_mlp *m, const char *config) { return local; }
+wick_status wick_dist_agree(wick_dist *d, wick_status local, const char *why, const wick_dataset *train,
+                            const wick_dataset *val, wick_mlp *m, const char *config) { return local; }
 wick_status wick_dist_collective(wick_dist *d, wick_mlp *m, size_t bucket_bytes, const wick_collective **out) {
     return wick_fail(WICK_EINVAL, "built without MPI");
 }
@@ -135,13 +135,13 @@ static uint32_t crc_weights(wick_mlp *m) {
     return c;
 }
 
-wick_status wick_dist_agree(wick_dist *d, wick_status local, const wick_dataset *train, const wick_dataset *val,
-                            wick_mlp *m, const char *config) {
+wick_status wick_dist_agree(wick_dist *d, wick_status local, const char *why, const wick_dataset *train,
+                            const wick_dataset *val, wick_mlp *m, const char *config) {
     hello me;
     memset(&me, 0, sizeof me);
     me.status = local;
     if (local != WICK_OK) {
-        snprintf(me.msg, sizeof me.msg, "%s", wick_last_error());
+        snprintf(me.msg, sizeof me.msg, "%s", why ? why : wick_last_error());
     } else {
         uint32_t z = crc32(0L, Z_NULL, 0);
         const char *b = wick_library_versions();
