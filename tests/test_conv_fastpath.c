@@ -3,7 +3,8 @@
  * channels) against the same graph on the general im2col path, which
  * test_graph_conv.c checks against finite differences and
  * test_conv_torch.py against PyTorch; max pooling's 2x2 loop against its
- * definition, exactly; batch norm with its ReLU fused against the two apart.
+ * definition, exactly; batch norm with its ReLU fused against the two apart,
+ * and with its ReLU and 2x2 max pool fused against the three apart.
  *
  * Tolerances, each relative to the tensor's largest magnitude: 1e-5 for one
  * conv's output and gradients (float32 sums of up to a few hundred products
@@ -320,6 +321,123 @@ static void test_bn_relu_fused(void) {
         }
 }
 
+/* Batch norm + ReLU + a 2x2 stride-2 max pool, the pool the ReLU's only
+ * reader, are fused at compile (bn_pool: bn_fwd writes the pooled values and
+ * argmax only, bn_bwd takes the pooled gradient): against the three ops
+ * apart (kept apart by a second reader of the ReLU, off the backward path),
+ * float64 and float32, training and eval mode, odd sizes (the pool drops the
+ * last row or column), rows of outputs shorter and longer than the pool's
+ * eight; 1 and 2 threads give the same bits.  The pooled values, argmax and
+ * running statistics are bit-identical; the gradients' per-channel sums take
+ * the pooled outputs alone, in another order, so they and dx differ in the
+ * last bits: tolerance 1e-12 of each tensor's largest in float64, 1e-5 in
+ * float32 (sums of up to a few thousand terms). */
+typedef struct {
+    wick_graph *g;
+    wick_node x, W0, h, bn, r, y;
+} bnpool_case;
+
+static void bnpool_run(bnpool_case *k, int f32, int train, int fused, int threads, int N, int C, int H, int W) {
+    wick_set_threads(threads);
+    CHECK_OK(wick_graph_new(&k->g, f32 ? WICK_DT_F32 : WICK_DT_F64, N));
+    wick_graph *g = k->g;
+    k->x = wick_g_input_image(g, "x", C, H, W);
+    k->W0 = wick_g_param(g, "W0", C, 1);
+    k->h = wick_g_conv2d(g, k->x, k->W0, -1, &(wick_conv2d_params){.kh = 1, .kw = 1, .groups = C});
+    k->bn = wick_g_batchnorm_named(g, "bn", k->h, 0.1, 1e-5);
+    k->r = wick_g_act(g, k->bn, (wick_act){WICK_ACT_RELU, 0});
+    k->y = wick_g_maxpool2d(g, k->r, &(wick_conv2d_params){.kh = 2, .kw = 2});
+    if (!fused) wick_g_scale(g, k->r, 0);   /* a second reader, after y: off y's backward path */
+    CHECK_OK(wick_graph_compile(g));
+    wick_graph_set_training(g, train);
+    size_t n = (size_t)N * C * H * W, ny = (size_t)N * C * (H / 2) * (W / 2);
+    wick_node fill[] = {k->x, k->W0, wick_graph_find(g, "bn.weight"), wick_graph_find(g, "bn.bias"),
+                        wick_graph_find(g, "bn.running_mean")};
+    size_t sz[] = {n, C, C, C, C};
+    for (int i = 0; i < 5; i++) {
+        if (f32) wick_fill_normal_f32(wick_graph_value(g, fill[i]), sz[i], 0, 1, 31, i, 0);
+        else wick_fill_normal_f64(wick_graph_value(g, fill[i]), sz[i], 0, 1, 31, i, 0);
+    }
+    wick_graph_forward(g);
+    void *seed = malloc(ny * 8);
+    if (f32) wick_fill_normal_f32(seed, ny, 0, 1, 32, 0, 0);
+    else wick_fill_normal_f64(seed, ny, 0, 1, 32, 0, 0);
+    wick_graph_backward_seed(g, k->y, seed, NULL, NULL);
+    free(seed);
+    wick_set_threads(0);
+}
+
+/* max |a - b| / max |b| over node t's values (grad 0) or gradient (grad 1). */
+static double bnpool_err(bnpool_case *a, bnpool_case *b, wick_node ta, wick_node tb, int grad, int f32) {
+    size_t m = (size_t)wick_graph_rows(a->g, ta) * wick_graph_cols(a->g, ta);
+    const void *u = grad ? wick_graph_grad(a->g, ta) : wick_graph_value(a->g, ta);
+    const void *v = grad ? wick_graph_grad(b->g, tb) : wick_graph_value(b->g, tb);
+    double d = 0, mx = 0;
+    for (size_t i = 0; i < m; i++) {
+        double p = f32 ? ((const float *)u)[i] : ((const double *)u)[i];
+        double q = f32 ? ((const float *)v)[i] : ((const double *)v)[i];
+        d = fmax(d, fabs(p - q));
+        mx = fmax(mx, fabs(q));
+    }
+    return mx > 0 ? d / mx : d;
+}
+
+static void test_bn_relu_pool_fused(void) {
+    static const int dims[][4] = {{5, 6, 7, 9}, {3, 4, 8, 30}, {4, 5, 14, 14}, {16, 8, 17, 31}};
+    for (int s = 0; s < 4; s++)
+        for (int f32 = 0; f32 < 2; f32++)
+            for (int train = 0; train < 2; train++) {
+                const int *d = dims[s];
+                bnpool_case ref, fu, fu2;
+                bnpool_run(&ref, f32, train, 0, 1, d[0], d[1], d[2], d[3]);
+                bnpool_run(&fu, f32, train, 1, 1, d[0], d[1], d[2], d[3]);
+                bnpool_run(&fu2, f32, train, 1, 2, d[0], d[1], d[2], d[3]);
+                CHECK(!ref.g->nodes[ref.bn].bn_pool && ref.g->nodes[ref.bn].relu_fused);
+                CHECK(fu.g->nodes[fu.bn].bn_pool == fu.y && fu.g->nodes[fu.y].bn_pool == fu.bn);
+                size_t ny = (size_t)d[0] * d[1] * (d[2] / 2) * (d[3] / 2), es = f32 ? 4 : 8;
+                CHECK(!memcmp(wick_graph_value(fu.g, fu.y), wick_graph_value(ref.g, ref.y), ny * es));
+                CHECK(!memcmp(fu.g->nodes[fu.y].aux, ref.g->nodes[ref.y].aux, ny * sizeof(int32_t)));
+                wick_node st[2][2] = {{wick_graph_find(ref.g, "bn.running_mean"), wick_graph_find(ref.g, "bn.running_var")},
+                                      {wick_graph_find(fu.g, "bn.running_mean"), wick_graph_find(fu.g, "bn.running_var")}};
+                for (int i = 0; i < 2; i++) CHECK(bnpool_err(&fu, &ref, st[1][i], st[0][i], 0, f32) == 0);
+                wick_node tf[] = {fu.h, fu.W0, wick_graph_find(fu.g, "bn.weight"), wick_graph_find(fu.g, "bn.bias")};
+                wick_node tr[] = {ref.h, ref.W0, wick_graph_find(ref.g, "bn.weight"), wick_graph_find(ref.g, "bn.bias")};
+                double worst = 0;
+                /* with batch statistics the batch norm is invariant to W0's
+                   scaling of its channel: W0's gradient is 0 up to rounding,
+                   a difference of noise, and is left out */
+                for (int i = 0; i < 4; i++)
+                    if (!(train && i == 1)) worst = fmax(worst, bnpool_err(&fu, &ref, tf[i], tr[i], 1, f32));
+                if (getenv("WICK_VERBOSE"))
+                    fprintf(stderr, "  bn+relu+pool %dx%dx%dx%d %s %s: fused vs apart %.3g\n", d[0], d[1], d[2], d[3],
+                            f32 ? "f32" : "f64", train ? "train" : "eval", worst);
+                CHECK(worst <= (f32 ? 1e-5 : 1e-12));
+                /* 2 threads: the same bits (the last shape is large enough to be shared) */
+                for (int i = 0; i < 4; i++) CHECK(bnpool_err(&fu2, &fu, tf[i], tf[i], 1, f32) == 0);
+                CHECK(!memcmp(wick_graph_value(fu2.g, fu2.y), wick_graph_value(fu.g, fu.y), ny * es));
+                /* a forward that stops short of the pool writes the ReLU's values */
+                if (!train) {
+                    wick_graph_forward_to(fu.g, fu.r);
+                    size_t nr = (size_t)d[0] * d[1] * d[2] * d[3];
+                    CHECK(!memcmp(wick_graph_value(fu.g, fu.r), wick_graph_value(ref.g, ref.r), nr * es));
+                }
+                wick_graph_free(ref.g);
+                wick_graph_free(fu.g);
+                wick_graph_free(fu2.g);
+            }
+    /* another reader of the batch norm's output: neither fusion */
+    wick_graph *g;
+    CHECK_OK(wick_graph_new(&g, WICK_DT_F32, 2));
+    wick_node x = wick_g_input_image(g, "x", 2, 6, 6), W0 = wick_g_param(g, "W0", 2, 1);
+    wick_node h = wick_g_conv2d(g, x, W0, -1, &(wick_conv2d_params){.kh = 1, .kw = 1, .groups = 2});
+    wick_node bn = wick_g_batchnorm_named(g, "bn", h, 0.1, 1e-5);
+    wick_node y = wick_g_maxpool2d(g, wick_g_act(g, bn, (wick_act){WICK_ACT_RELU, 0}), &(wick_conv2d_params){.kh = 2, .kw = 2});
+    wick_g_add(g, wick_g_flatten(g, y), wick_g_flatten(g, wick_g_maxpool2d(g, bn, &(wick_conv2d_params){.kh = 2, .kw = 2})));
+    CHECK_OK(wick_graph_compile(g));
+    CHECK(!g->nodes[bn].bn_pool && !g->nodes[bn].relu_fused && !g->nodes[y].bn_pool);
+    wick_graph_free(g);
+}
+
 /* set_conv_fast only before compile. */
 static void test_set_after_compile(void) {
     wick_graph *g;
@@ -336,6 +454,7 @@ int main(void) {
     RUN(test_cnn_training);
     RUN(test_maxpool22);
     RUN(test_bn_relu_fused);
+    RUN(test_bn_relu_pool_fused);
     RUN(test_set_after_compile);
     return chk_finish();
 }

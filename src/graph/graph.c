@@ -590,6 +590,22 @@ wick_status wick_graph_compile(wick_graph *g) {
             users[nd->in[0]] == 1 && in->consumers == nd->needs_grad)
             nd->relu_fused = in->relu_fused = 1;
     }
+    /* And a 2x2 stride-2 max pool that is that ReLU's one reader: the batch
+       norm's forward normalises, rectifies and pools in one pass, writing the
+       pooled values and argmax only, and its backward takes the pool's
+       gradient and argmax (bench/README.md, "CNN step"). */
+    for (int i = 0; i < g->n; i++) {
+        node *p = &g->nodes[i], *a = p->n_in ? &g->nodes[p->in[0]] : NULL;
+        if (p->op != OP_MAXPOOL2D || a->op != OP_ACT || !a->relu_fused || users[p->in[0]] != 1 ||
+            a->consumers != p->needs_grad)
+            continue;
+        const wick_conv2d_params *k = &p->conv;
+        if (k->kh != 2 || k->kw != 2 || k->stride_h != 2 || k->stride_w != 2 || k->pad_h || k->pad_w ||
+            k->dil_h != 1 || k->dil_w != 1 || p->H != a->H / 2 || p->W != a->W / 2)
+            continue;
+        g->nodes[a->in[0]].bn_pool = i;
+        p->bn_pool = a->in[0];
+    }
     wick_free(users);
     /* Pass 1 counts bytes, pass 2 hands out pointers into the arena.  A view
        takes its input's values, and its gradient too when it is the input's
@@ -760,6 +776,7 @@ const char *wick_graph_backend(const wick_graph *g) {
 
 void wick_graph_forward_to(wick_graph *g, wick_node n) {
     const unsigned fp = wick_fp_enter();   /* wick.h, "Floating-point mode" */
+    g->fwd_end = n;   /* a batch norm fused with a pool beyond n writes its own values */
     for (int i = 0; i <= n && i < g->n; i++) {
         node *nd = &g->nodes[i];
         if (!op_is_leaf(nd->op)) op_forward(g, nd);

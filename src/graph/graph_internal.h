@@ -41,6 +41,9 @@ typedef struct {
     int grad_alias;     /* VIEW: grad is the input's grad (its only consumer) */
     int relu_fused;     /* BATCHNORM: writes ReLU of its output (its one consumer is that ReLU);
                            ACT: that ReLU, whose values and gradient are the batch norm's */
+    int bn_pool;        /* BATCHNORM with relu_fused: the 2x2 stride-2 max pool (its ReLU's one
+                           reader) that it computes too, so that its own values are never
+                           written (0: none); MAXPOOL2D: the batch norm that computes it */
     int ran_train;      /* BATCHNORM: the last forward used batch statistics;
                            DROPOUT, GAUSS_NOISE: it drew a mask or noise */
     char name[64];
@@ -78,6 +81,7 @@ struct wick_graph {
     size_t scratch_bytes;
     int scratch_threads;          /* threads the scratch holds a slot for */
     int conv_general;             /* 1: float convs take the general path, not backend plans */
+    int fwd_end;                  /* the last node the running forward computes */
 };
 
 /* Float conv2d nodes run through backend plans (conv.h) when on is 1 (the

@@ -62,6 +62,11 @@ static size_t conv_slot_elems(const conv_geo *q) {
     return 2 * (size_t)q->C * q->kh * q->kw * q->OH * q->OW;
 }
 
+/* A batch norm fused with its pool (bn_pool): one thread's plane of H*W
+ * values or gradients, and 16 more that the pool's eight-wide loop may read
+ * past a short last row (ops_impl.h maxpool22_plane). */
+static size_t bn_pool_slot(const node *nd) { return ((size_t)nd->H * nd->W + 16 + 15) & ~(size_t)15; }
+
 /* The weight gradient's chunks of samples: a function of the batch alone, so
  * the sums do not depend on the thread count. */
 #define CONV_CHUNKS 16
@@ -176,6 +181,7 @@ size_t op_aux_elems(const wick_graph *g, const node *nd, size_t *aux2) {
 }
 
 size_t op_scratch_bytes(const wick_graph *g, const node *nd, int threads) {
+    if (nd->op == OP_BATCHNORM && nd->bn_pool) return threads * bn_pool_slot(nd) * g->esize;
     if (nd->op != OP_CONV2D) return 0;
     conv_geo q = conv_geo_of(g, nd);
     size_t kg = (size_t)q.C / q.G * q.kh * q.kw;

@@ -594,7 +594,29 @@ static void SFX(maxpool22_fwd)(const conv_geo *q, int B, const T *restrict x, in
         }
 }
 
+/* One plane of H x W values (p, with 16 readable values past its end) into
+ * its OH x OW outputs, the argmax counted from `base`: maxpool22_fwd's loop
+ * for a batch norm fused with its pool (bn_fwd), where the eight-wide loop
+ * takes every row's tail, reading on into the padding. */
+static void SFX(maxpool22_plane)(const T *restrict p, int OH, int OW, int W, int base, T *restrict y,
+                                 int32_t *restrict arg) {
+    for (int oy = 0; oy < OH; oy++)
+        for (int ox = 0; ox < OW; ox += 8) {
+            int i = 2 * oy * W + 2 * ox, w = OW - ox < 8 ? OW - ox : 8;
+            if (w == 8) {
+                SFX(maxpool22_eight)(p + i, W, base + i, y + (size_t)oy * OW + ox, arg + (size_t)oy * OW + ox);
+            } else {
+                T yt[8];
+                int32_t at[8];
+                SFX(maxpool22_eight)(p + i, W, base + i, yt, at);
+                memcpy(y + (size_t)oy * OW + ox, yt, (size_t)w * sizeof *yt);
+                memcpy(arg + (size_t)oy * OW + ox, at, (size_t)w * sizeof *at);
+            }
+        }
+}
+
 static void SFX(maxpool_fwd)(wick_graph *g, node *nd) {
+    if (nd->bn_pool) return;   /* bn_fwd computed it */
     const node *xn = &g->nodes[nd->in[0]];
     conv_geo q = conv_geo_of(g, nd);
     int B = nd->rows, P = q.OH * q.OW;
@@ -745,8 +767,16 @@ static void SFX(bn_fwd)(wick_graph *g, node *nd) {
     double M = (double)B * HW, mom = nd->scalar, eps = nd->scalar2;
     int relu = nd->relu_fused;
     nd->ran_train = batch;
-    _Pragma("omp parallel for schedule(static) if ((size_t)B * nd->cols > 32768)")
+    /* fused with its pool (bn_pool, when this forward reaches the pool): each
+       plane's values go to a thread's scratch and on into the pool's outputs */
+    node *pn = nd->bn_pool && nd->bn_pool <= g->fwd_end ? &g->nodes[nd->bn_pool] : NULL;
+    int nt = omp_get_max_threads(), P = pn ? pn->H * pn->W : 0;
+    size_t slot = pn ? ((size_t)HW + 16 + 15) & ~(size_t)15 : 0;   /* ops.c bn_pool_slot */
+    if (pn && nt > g->scratch_threads) nt = g->scratch_threads;
+    _Pragma("omp parallel for schedule(static) num_threads(nt) if ((size_t)B * nd->cols > 32768)")
     for (int c = 0; c < C; c++) {
+        T *buf = pn ? (T *)g->scratch + (size_t)omp_get_thread_num() * slot : NULL;
+        if (pn) memset(buf + HW, 0, 16 * sizeof *buf);
         double mu, var;
         if (batch) {
             double s = 0, ss = 0;
@@ -767,12 +797,17 @@ static void SFX(bn_fwd)(wick_graph *g, node *nd) {
         inv[c] = is;
         for (int n = 0; n < B; n++) {
             const T *r = x + (size_t)n * nd->cols + (size_t)c * HW;
-            T *o = y + (size_t)n * nd->cols + (size_t)c * HW;
+            T *o = pn ? buf : y + (size_t)n * nd->cols + (size_t)c * HW;
             if (relu) {   /* act_fwd's ReLU: NaN -> 0 */
                 _Pragma("omp simd")
                 for (int p = 0; p < HW; p++) {
                     T v = ga * ((r[p] - m) * is) + be;
                     o[p] = v > 0 ? v : 0;
+                }
+                if (pn) {
+                    size_t po = (size_t)n * pn->cols + (size_t)c * P;
+                    SFX(maxpool22_plane)(buf, pn->H, pn->W, nd->W, c * HW, (T *)pn->val + po,
+                                         (int32_t *)pn->aux + po);
                 }
             } else {
                 for (int p = 0; p < HW; p++) o[p] = ga * ((r[p] - m) * is) + be;
@@ -799,14 +834,37 @@ static void SFX(bn_bwd)(wick_graph *g, node *nd) {
        reading it back */
     int relu = nd->relu_fused;
     const T *bet = g->nodes[nd->in[2]].val;
-    _Pragma("omp parallel for schedule(static) if ((size_t)B * nd->cols > 32768)")
+    /* fused with its pool (bn_pool, on this backward's path): dy is the
+       pool's, nonzero only at each window's argmax, so the sums take the P
+       pooled outputs alone (in another order than the H*W plane: the last
+       bits differ from the ops apart), and dx is the zero-dy formula over the
+       plane with the argmax positions then rewritten; the full-size dy is
+       never written nor read */
+    const node *pn = nd->bn_pool && g->nodes[nd->bn_pool].pending >= 0 ? &g->nodes[nd->bn_pool] : NULL;
+    int nt = omp_get_max_threads(), P = pn ? pn->H * pn->W : 0;
+    size_t slot = pn ? ((size_t)HW + 16 + 15) & ~(size_t)15 : 0;   /* ops.c bn_pool_slot */
+    if (pn && nt > g->scratch_threads) nt = g->scratch_threads;
+    _Pragma("omp parallel for schedule(static) num_threads(nt) if ((size_t)B * nd->cols > 32768)")
     for (int c = 0; c < C; c++) {
         T m = mean[c], is = inv[c], ga = gam[c], be = bet[c];
         double sdy_ = 0, sdyx_ = 0;
         for (int n = 0; n < B; n++) {
             size_t o = (size_t)n * nd->cols + (size_t)c * HW;
             T a = 0, b = 0;
-            if (relu) {
+            if (pn) {
+                size_t po = (size_t)n * pn->cols + (size_t)c * P;
+                const T *gp = (const T *)pn->grad + po;
+                const int32_t *ap = (const int32_t *)pn->aux + po;
+                const T *xr = x + (size_t)n * nd->cols;   /* the argmax counts from the sample's start */
+                _Pragma("omp simd reduction(+ : a, b)")
+                for (int t = 0; t < P; t++) {
+                    int j = ap[t] >= 0 ? ap[t] : (int)(c * HW);
+                    T xv = xr[j];
+                    T d = ap[t] >= 0 && ga * ((xv - m) * is) + be > 0 ? gp[t] + 0 : 0;
+                    a += d;
+                    b += d * (xv - m);
+                }
+            } else if (relu) {
                 _Pragma("omp simd reduction(+ : a, b)")
                 for (int p = 0; p < HW; p++) {
                     T d = ga * ((x[o + p] - m) * is) + be > 0 ? dy[o + p] : 0;
@@ -829,9 +887,28 @@ static void SFX(bn_bwd)(wick_graph *g, node *nd) {
         if (!dx) continue;
         T k = gam[c] * is, a = batch ? sdy / M : 0, bq = batch ? sdyx / M : 0;
         int acc = accx;
+        T *old = pn ? (T *)g->scratch + (size_t)omp_get_thread_num() * slot : NULL;
         for (int n = 0; n < B; n++) {
             size_t o = (size_t)n * nd->cols + (size_t)c * HW;
-            if (relu) {
+            if (pn) {
+                /* the ops apart give d = 0 + dy at a window's argmax when
+                   y > 0, else +0: the plane as if all zero, then the P
+                   argmax positions (the sum kept aside where dx adds up) */
+                size_t po = (size_t)n * pn->cols + (size_t)c * P, s0 = (size_t)n * nd->cols;
+                const T *gp = (const T *)pn->grad + po;
+                const int32_t *ap = (const int32_t *)pn->aux + po;
+                if (acc)
+                    for (int t = 0; t < P; t++) old[t] = ap[t] >= 0 ? dx[s0 + ap[t]] : 0;
+                _Pragma("omp simd")
+                for (int p = 0; p < HW; p++) ACC(dx, o + p, k * ((T)0 - a - ((x[o + p] - m) * is) * bq));
+                for (int t = 0; t < P; t++) {
+                    if (ap[t] < 0) continue;
+                    size_t j = s0 + ap[t];
+                    T d = ga * ((x[j] - m) * is) + be > 0 ? gp[t] + 0 : 0;
+                    T v = k * (d - a - ((x[j] - m) * is) * bq);
+                    dx[j] = acc ? old[t] + v : v;
+                }
+            } else if (relu) {
                 _Pragma("omp simd")
                 for (int p = 0; p < HW; p++) {
                     T d = ga * ((x[o + p] - m) * is) + be > 0 ? dy[o + p] : 0;
@@ -1034,7 +1111,8 @@ static void SFX(backward)(wick_graph *g, node *nd) {
         return;
     case OP_CONV2D: SFX(conv_bwd)(g, nd); return;
     case OP_MAXPOOL2D:
-        if ((da = SFX(in_grad)(g, nd, 0, &acc))) SFX(maxpool_bwd)(g, nd, da, acc);
+        /* fused with its batch norm: bn_bwd reads dy and the argmax itself */
+        if ((da = SFX(in_grad)(g, nd, 0, &acc)) && !nd->bn_pool) SFX(maxpool_bwd)(g, nd, da, acc);
         return;
     case OP_AVGPOOL2D:
         if ((da = SFX(in_grad)(g, nd, 0, &acc))) SFX(avgpool)(g, nd, da, acc, 1);
