@@ -816,6 +816,10 @@ typedef struct {
     wick_precision precision;          /* of the products (0: float32; wick_precision) */
     const wick_collective *coll;       /* data parallelism across processes; NULL: this process alone.
                                           batch is the global batch; only rank 0 should checkpoint */
+    const char *input;                 /* how the data were transformed before training (e.g.
+                                          "standardised"), recorded in checkpoints as __metadata__
+                                          "input": their net does not take raw rows.  NULL: as they
+                                          are; must outlive the trainer */
     void (*on_step)(void *user, long step, int epoch, int batch_in_epoch, int batches, double loss);
     void (*on_epoch)(void *user, const wick_epoch_report *r);
     void *user;
@@ -1116,6 +1120,12 @@ typedef struct {
 
 WICK_API wick_status wick_ntk_fluct_run(const wick_ntk_fluct_config *c, wick_ntk_fluct_result **out);
 WICK_API void wick_ntk_fluct_free(wick_ntk_fluct_result *r);
+/* Two inputs of Gram G0 (2 x 2): the NTK's variance tensor B measured per
+ * layer in wick_ntk_B_two's layout (n times the average over j != k of
+ * H_{jk;a1a2} H_{jk;a3a4}: B + O(1/n)) with standard errors, on networks
+ * with n0 = 2 and every layer of width n (c->q is not used). */
+WICK_API wick_status wick_ntk_B_two_measure(const wick_ntk_fluct_config *c, const double G0[4],
+                                            double *B, double *se);
 
 /* Weighted least squares y = slope x + intercept with weights 1/err^2 (err
  * > 0 each): the parameters' standard errors from (X^T W X)^-1, scaled by
@@ -1308,6 +1318,11 @@ WICK_API wick_status wick_theory_finite(const wick_theory_config *c, double q,
  * entry's derivatives are central differences (about 1e-6 relative); the
  * inputs' correlation must stay clear of +-1.  Not for the perceptron. */
 WICK_API wick_status wick_kernel1_two(const wick_theory_config *c, const double G0[4], double *K1);
+/* The NTK's variance tensor B of two inputs (the book's ch. 8):
+ * B[(l-1)*16 + (2 a1 + a3) * 4 + 2 a2 + a4] = B_{(a1 a3)(a2 a4)} at layer l,
+ * with E[H_{jk;a1a2} H_{jk;a3a4}] = B_{(a1a3)(a2a4)} / n_{l-1} for j != k
+ * (docs/theory-finite-width.md).  Not for the perceptron. */
+WICK_API wick_status wick_ntk_B_two(const wick_theory_config *c, const double G0[4], double *B);
 
 /* Kernel (NNGP) and NTK flows for n inputs from the first layer's input Gram
  * matrix G0[a*n+b] = (1/n0) sum_j x_ja x_jb (n x n, symmetric PSD):

@@ -160,14 +160,14 @@ static void run_fluct_fit(const char *act, double cb, double cw, int L, const si
 }
 
 static void test_ntk_tensors_tanh_critical(void) {
-    static const size_t ws[] = {16, 32, 64}, Ms[] = {6000, 4000, 3000};
+    static const size_t ws[] = {16, 32, 64}, Ms[] = {4000, 2500, 1500};
     static const size_t wf[] = {16, 32, 64, 128, 256}, Mf[] = {60000, 40000, 30000, 12000, 4000};
     if (full) run_fluct_fit("tanh", 0.0, 1.0, 4, wf, Mf, 5, 0);
     else run_fluct_fit("tanh", 0.0, 1.0, 3, ws, Ms, 3, 0);
 }
 
 static void test_ntk_tensors_relu_critical(void) {
-    static const size_t ws[] = {16, 32, 64}, Ms[] = {6000, 4000, 3000};
+    static const size_t ws[] = {16, 32, 64}, Ms[] = {4000, 2500, 1500};
     static const size_t wf[] = {16, 32, 64, 128, 256}, Mf[] = {60000, 40000, 30000, 12000, 4000};
     if (full) run_fluct_fit("relu", 0.0, 2.0, 4, wf, Mf, 5, 0);
     else run_fluct_fit("relu", 0.0, 2.0, 3, ws, Ms, 3, 0);
@@ -241,6 +241,50 @@ static void test_kernel_shift_two_inputs(void) {
     }
 }
 
+/* Two inputs (G0 = [[1, .5], [.5, 1.5]]): the NTK's variance tensor B
+ * (ch. 8), all 16 components per layer, against wick_ntk_B_two_measure
+ * fitted over widths.  Its diagonal components are the single-input B of
+ * each input. */
+static void test_ntk_B_two_inputs(void) {
+    static const char *acts[] = {"relu", "tanh"};
+    static const double cws[] = {2.0, 1.0};
+    static const size_t ws[] = {16, 32, 64}, Ms[] = {1500, 1000, 500};
+    static const size_t wf[] = {16, 32, 64, 128}, Mf[] = {30000, 20000, 10000, 4000};
+    const size_t *w = full ? wf : ws, *Mw = full ? Mf : Ms;
+    size_t nw = full ? 4 : 3;
+    double G0[4] = {1.0, 0.5, 0.5, 1.5};
+    int L = 3;
+    for (int a = 0; a < 2; a++) {
+        wick_act act = chk_act(acts[a]);
+        wick_theory_config c = wick_theory_defaults(act, L);
+        c.cw = cws[a];
+        double B[48], Bm[48], se[48], x[4], y[48][4], e[48][4];
+        wick_layer_finite o[3];
+        CHECK_OK(wick_ntk_B_two(&c, G0, B));
+        CHECK_OK(wick_theory_finite(&c, G0[3], o));
+        CHECK_NEAR(B[16 * (L - 1) + 15], o[L - 1].B, 1e-12 * fabs(o[L - 1].B));
+        for (size_t k = 0; k < nw; k++) {
+            wick_ntk_fluct_config fc = {act, 0.0, cws[a], 1.0, 1.0, 1.0, L, w[k], Mw[k], 31};
+            CHECK_OK(wick_ntk_B_two_measure(&fc, G0, Bm, se));
+            x[k] = 1.0 / (double)w[k];
+            for (int q = 0; q < 48; q++) { y[q][k] = Bm[q]; e[q][k] = se[q]; }
+        }
+        for (int l = 1; l < L; l++)
+            for (int q = 0; q < 16; q++) {
+                /* (a1a3)(a2a4) and its mirror images are the same number:
+                 * print and check the distinct ones */
+                int a1 = q >> 3, a3 = (q >> 2) & 1, a2 = (q >> 1) & 1, a4 = q & 1;
+                if (q > ((a3 << 3) | (a1 << 2) | (a4 << 1) | a2) ||
+                    q > ((a2 << 3) | (a4 << 2) | (a1 << 1) | a3))
+                    continue;
+                char nm[48];
+                snprintf(nm, sizeof nm, "%s two-input B_(%d%d)(%d%d)", acts[a], a1 + 1, a3 + 1,
+                         a2 + 1, a4 + 1);
+                fit_check(nm, l + 1, B[16 * l + q], x, y[16 * l + q], e[16 * l + q], nw, full);
+            }
+    }
+}
+
 int main(void) {
     const char *f = getenv("WICK_THEORY_FULL");
     full = f && *f && strcmp(f, "0") != 0;
@@ -251,5 +295,6 @@ int main(void) {
     RUN(test_ntk_tensors_relu_critical);
     RUN(test_mean_shifts_measured);
     RUN(test_kernel_shift_two_inputs);
+    RUN(test_ntk_B_two_inputs);
     return chk_finish();
 }

@@ -435,3 +435,121 @@ wick_status wick_ntk_fluct_run(const wick_ntk_fluct_config *c, wick_ntk_fluct_re
     *out = r;
     return WICK_OK;
 }
+
+/* ---------------------------------------------------------------------------
+ * Two inputs: the NTK's variance tensor B (docs/theory-finite-width.md)
+ * ------------------------------------------------------------------------- */
+
+/* H^{ab}_{jk} with H^{10} the transpose of H^{01}. */
+static inline double hblk(const double *const *H, int a, int b, size_t n, size_t j, size_t k) {
+    if (a == 1 && b == 0) return H[1][k * n + j];
+    return H[a + b][j * n + k];
+}
+
+/* Network k with two inputs of Gram G0 (n0 = 2, x by the Cholesky factor
+ * of 2 G0, so that x_a.x_b / n0 = G0_ab): the NTK blocks H^{00}, H^{01},
+ * H^{11} (n x n each) by the forward recursion, per block
+ *   H'^{ab} = (lambda_b + lambda_W/n sum_j s_ja s_jb) I + W (s'_a s'_b^T o H^{ab}) W^T,
+ * and per layer the 16 averages over j != k of H^{a1a2}_{jk} H^{a3a4}_{jk}
+ * in B's layout.  buf: 6 n^2 + 7 n doubles. */
+static void fluct2_network(const wick_ntk_fluct_config *c, const double x[2][2], uint64_t k,
+                           double *buf, double *out) {
+    size_t n = c->width;
+    double nd = (double)n;
+    double *W = buf, *M = W + n * n, *T = M + n * n, *Hb[3] = {T + n * n, T + 2 * n * n, T + 3 * n * n};
+    double *W1 = T + 4 * n * n, *z = W1 + 2 * n, *s = z + 2 * n, *d = s + 2 * n, *b = d + 2 * n;
+    ex_draw_layer(W1, b, n, 2, c->cb, c->cw, c->seed, k, 1);
+    for (int a = 0; a < 2; a++)
+        for (size_t i = 0; i < n; i++) z[a * n + i] = W1[2 * i] * x[a][0] + W1[2 * i + 1] * x[a][1] + b[i];
+    for (int q = 0; q < 3; q++) {
+        int a = q == 2, bb = q >= 1;
+        double g = (x[a][0] * x[bb][0] + x[a][1] * x[bb][1]) / 2;
+        memset(Hb[q], 0, sizeof(double) * n * n);
+        for (size_t i = 0; i < n; i++) Hb[q][i * n + i] = c->lambda_b + c->lambda_w * g;
+    }
+    for (int l = 1; l <= c->depth; l++) {
+        if (l > 1) {
+            ex_draw_layer(W, b, n, n, c->cb, c->cw, c->seed, k, l);
+            for (int q = 0; q < 3; q++) {
+                int a = q == 2, bb = q >= 1;
+                double ss = 0;
+                for (size_t i = 0; i < n; i++) ss += s[a * n + i] * s[bb * n + i];
+                for (size_t i = 0; i < n; i++)
+                    for (size_t j = 0; j < n; j++)
+                        M[i * n + j] = d[a * n + i] * d[bb * n + j] * Hb[q][i * n + j];
+                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)n, (int)n, 1.0,
+                            W, (int)n, M, (int)n, 0.0, T, (int)n);
+                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)n, (int)n, 1.0,
+                            T, (int)n, W, (int)n, 0.0, Hb[q], (int)n);
+                for (size_t i = 0; i < n; i++) Hb[q][i * n + i] += c->lambda_b + c->lambda_w * ss / nd;
+            }
+            for (int a = 0; a < 2; a++)
+                for (size_t i = 0; i < n; i++) {
+                    const double *Wi = W + i * n;
+                    double acc = 0;
+                    for (size_t j = 0; j < n; j++) acc += Wi[j] * s[a * n + j];
+                    z[a * n + i] = b[i] + acc;
+                }
+        }
+        const double *Hc[3] = {Hb[0], Hb[1], Hb[2]};
+        double *o = out + (size_t)(l - 1) * 16;
+        for (int pi = 0; pi < 4; pi++)
+            for (int qi = 0; qi < 4; qi++) {
+                int a1 = pi >> 1, a3 = pi & 1, a2 = qi >> 1, a4 = qi & 1;
+                double acc = 0;
+                for (size_t j = 0; j < n; j++)
+                    for (size_t kk = 0; kk < n; kk++)
+                        if (j != kk) acc += hblk(Hc, a1, a2, n, j, kk) * hblk(Hc, a3, a4, n, j, kk);
+                o[pi * 4 + qi] = acc / (nd * (nd - 1));
+            }
+        for (size_t i = 0; i < 2 * n; i++) {
+            s[i] = wick_act_eval(c->act, z[i]);
+            d[i] = wick_act_deriv(c->act, z[i]);
+        }
+    }
+}
+
+wick_status wick_ntk_B_two_measure(const wick_ntk_fluct_config *c, const double G0[4], double *B,
+                                   double *se) {
+    if (!c || !G0 || !B || !se) return wick_fail(WICK_EINVAL, "NTK variance: no input or output");
+    if (!wick_act_has_derivative(c->act))
+        return wick_fail(WICK_EINVAL, "NTK variance: %s has no derivative (a delta)",
+                         wick_act_name(c->act));
+    if (c->depth < 1 || c->depth > 4096 || c->width < 2 || c->width > 4096 || c->samples < 2)
+        return wick_fail(WICK_EINVAL, "NTK variance: depth %d, width %zu, %zu networks", c->depth,
+                         c->width, c->samples);
+    if (!(G0[0] > 0) || G0[1] != G0[2] || !(G0[3] * G0[0] - G0[1] * G0[1] >= 0))
+        return wick_fail(WICK_EINVAL, "NTK variance: the input Gram is not symmetric positive "
+                         "semi-definite with G0_11 > 0");
+    double x[2][2];
+    x[0][0] = sqrt(2 * G0[0]); x[0][1] = 0;
+    x[1][0] = 2 * G0[1] / x[0][0];
+    double r2 = 2 * G0[3] - x[1][0] * x[1][0];
+    x[1][1] = sqrt(r2 > 0 ? r2 : 0);
+    size_t n = c->width, L = (size_t)c->depth, M = c->samples;
+    int nt = wick_threads();
+    size_t per_t = 6 * n * n + 11 * n;
+    double *bufs = wick_malloc(sizeof(double) * per_t * (size_t)nt);
+    double *stats = wick_malloc(sizeof(double) * M * L * 16);
+    if (!bufs || !stats) {
+        wick_free(bufs); wick_free(stats);
+        return wick_fail(WICK_ENOMEM, "NTK variance: out of memory (width %zu)", n);
+    }
+    #pragma omp parallel for num_threads(nt) schedule(dynamic, 4)
+    for (size_t k = 0; k < M; k++)
+        fluct2_network(c, x, k, bufs + per_t * (size_t)omp_get_thread_num(), stats + k * L * 16);
+    double Md = (double)M, nd = (double)n;
+    for (size_t q = 0; q < L * 16; q++) {
+        double m = 0, v = 0;
+        for (size_t k = 0; k < M; k++) m += stats[k * L * 16 + q];
+        m /= Md;
+        for (size_t k = 0; k < M; k++) {
+            double dd = stats[k * L * 16 + q] - m;
+            v += dd * dd;
+        }
+        B[q] = nd * m;
+        se[q] = nd * sqrt(v / (Md - 1) / Md);
+    }
+    wick_free(bufs); wick_free(stats);
+    return WICK_OK;
+}

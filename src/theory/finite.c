@@ -207,3 +207,79 @@ out:
     wick_free(V); wick_free(K);
     return st;
 }
+
+/* ---------------------------------------------------------------------------
+ * The NTK's variance B of two inputs
+ * ------------------------------------------------------------------------- */
+
+/* <sigma'(z0)^p sigma'(z1)^q> over [[k00, k01], [k01, k11]], p + q = 4 or
+ * p = q = 1: the scale-invariant class by its quadrant probabilities
+ * ((pi - theta)/(2 pi) for ++ and --, theta/(2 pi) for +- and -+), else
+ * quadrature. */
+static wick_status dpow_pair(wick_act act, int p, int q, double k00, double k01, double k11,
+                             double *out) {
+    double ap, am;
+    if (th_scale_invariant(act, &ap, &am)) {
+        double rho = k01 / sqrt(k00 * k11);
+        if (rho > 1) rho = 1;
+        if (rho < -1) rho = -1;
+        double th = acos(rho), same = (M_PI - th) / (2 * M_PI), diff = th / (2 * M_PI);
+        *out = (pow(ap, p + q) + pow(am, p + q)) * same +
+               (pow(ap, p) * pow(am, q) + pow(am, p) * pow(ap, q)) * diff;
+        return WICK_OK;
+    }
+    static const int basis[5] = {TB_ONE, TB_S1, TB_S1SQ, TB_S1CUBE, TB_S1QUART};
+    if (q == 0) return th_expect1(act, k00, 1, &basis[p], out, NULL);
+    if (p == 0) return th_expect1(act, k11, 1, &basis[q], out, NULL);
+    th_pair pr = {basis[p], basis[q]};
+    return th_expect2(act, k00, k01, k11, 1, &pr, out, NULL);
+}
+
+wick_status wick_ntk_B_two(const wick_theory_config *c, const double G0[4], double *B) {
+    if (!c || !G0 || !B) return wick_fail(WICK_EINVAL, "NTK variance: no input or output");
+    if (c->act.kind == WICK_ACT_PERCEPTRON)
+        return wick_fail(WICK_EINVAL, "perceptron: the NTK's variance is undefined (its "
+                         "derivative is a delta)");
+    int L = c->depth;
+    if (L < 1) return wick_fail(WICK_EINVAL, "NTK variance: depth %d", L);
+    double *K = wick_malloc(sizeof(double) * 4 * (size_t)L);
+    double *T = wick_malloc(sizeof(double) * 4 * (size_t)L);
+    if (!K || !T) {
+        wick_free(K); wick_free(T);
+        return wick_fail(WICK_ENOMEM, "NTK variance: out of memory");
+    }
+    wick_status st = wick_gram_flow(c, G0, 2, K, T);
+    if (st) { wick_free(K); wick_free(T); return st; }
+    double b[16] = {0};
+    for (int l = 1; l <= L; l++) {
+        memcpy(B + 16 * (size_t)(l - 1), b, sizeof b);
+        if (l == L) break;
+        const double *Kl = K + 4 * (size_t)(l - 1), *Tl = T + 4 * (size_t)(l - 1);
+        double cw = cw_at(c, l + 1), r = l == 1 ? 1.0 : width_at(c, l) / width_at(c, l - 1);
+        /* <sigma'_a sigma'_b> and the four-way moments by the number of 0s */
+        double s11[4], four[5];
+        for (int a = 0; a < 2; a++)
+            for (int bb = 0; bb < 2; bb++) {
+                int p = (a == 0) + (bb == 0), q = 2 - p;
+                if ((st = dpow_pair(c->act, p, q, Kl[0], Kl[1], Kl[3], &s11[2 * a + bb]))) goto out;
+                if (a != bb) {   /* one of each */
+                    if ((st = dpow_pair(c->act, 1, 1, Kl[0], Kl[1], Kl[3], &s11[2 * a + bb])))
+                        goto out;
+                }
+            }
+        for (int z0 = 0; z0 <= 4; z0++)
+            if ((st = dpow_pair(c->act, z0, 4 - z0, Kl[0], Kl[1], Kl[3], &four[z0]))) goto out;
+        double nb[16];
+        for (int pi = 0; pi < 4; pi++)       /* (a1 a3) */
+            for (int qi = 0; qi < 4; qi++) { /* (a2 a4) */
+                int a1 = pi >> 1, a3 = pi & 1, a2 = qi >> 1, a4 = qi & 1;
+                int zeros = (a1 == 0) + (a2 == 0) + (a3 == 0) + (a4 == 0);
+                nb[pi * 4 + qi] = cw * cw * four[zeros] * Tl[2 * a1 + a2] * Tl[2 * a3 + a4] +
+                                  r * cw * cw * s11[2 * a1 + a3] * s11[2 * a2 + a4] * b[pi * 4 + qi];
+            }
+        memcpy(b, nb, sizeof b);
+    }
+out:
+    wick_free(K); wick_free(T);
+    return st;
+}

@@ -14,6 +14,7 @@ enum {
     TB_S1QUART, TB_SQS1SQ,           /* sigma'^4, sigma^2 sigma'^2 */
     TB_Z2S1SQ, TB_Z4S1SQ,            /* z^2 sigma'^2, z^4 sigma'^2 */
     TB_Z2DSQ,                        /* z^2 (sigma'^2 + sigma sigma'') */
+    TB_S1CUBE,                       /* sigma'^3 */
     TB_COUNT
 };
 
