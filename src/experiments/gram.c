@@ -28,8 +28,11 @@
 
 /* glibc's vector arccos (libmvec, _ZGVdN4v_acos with AVX2): measured faster
  * than SLEEF's 1-ulp acos and within 1.5 ulp (bench/README.md, Gram flow) */
+#if defined(__x86_64__) && defined(__GLIBC__) && !defined(__clang__) && \
+    (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 35)
 __attribute__((simd("notinbranch"))) double acos(double);
 __attribute__((simd("notinbranch"))) double tanh(double);
+#endif
 
 #define KG_DEG 15            /* Chebyshev degree per piece: 16 nodes */
 #define KG_NC (KG_DEG + 1)
