@@ -348,6 +348,8 @@ static void usage_train(FILE *f) {
 "  --bagging KIND         bootstrap | seeds (the whole training set, only the seed differs)  [bootstrap]\n"
 "  --hogwild T            T threads of lock-free asynchronous SGD on shared weights, each its\n"
 "                         own batches (not reproducible; docs/distributed.md)  [off]\n"
+"  (under mpirun -np K, wick train is data parallel: each rank a slice of every batch,\n"
+"   rank 0 writes the files; threads per rank: cores / ranks on the host; docs/distributed.md)\n"
 "  --diverge-factor X     stop when a loss exceeds X times the first [1e4]\n"
 "Output\n"
 "  --out FILE             the trained model (safetensors, PyTorch state_dict names);\n"
