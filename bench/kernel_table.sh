@@ -46,18 +46,20 @@ for n in ${SIZES//,/ }; do
     done
 done
 if command -v gnuplot >/dev/null; then
-    gnuplot <<GP
+    gnuplot -e "csv='$csv'; out='$OUT.png'; depths='${DEPTHS//,/ }'; ntest='$TEST'" - <<'GP'
 set terminal pngcairo size 900,600
-set output "$OUT.png"
+set output out
 set datafile separator ","
 set logscale x
+set datafile missing NaN
+set offsets graph 0.05, graph 0.05, graph 0.08, graph 0.05
 set key bottom right
 set xlabel "training images"
-set ylabel "test accuracy (Fashion-MNIST, $TEST test images)"
-set title "Infinite-width NNGP / NTK (ReLU, critical C_W = 2) beside trained MLPs, by depth"
-plot for [d in "${DEPTHS//,/ }"] "$csv" using (\$2==d ? \$1 : 1/0):3 with linespoints title "NNGP, depth ".d, \
-     for [d in "${DEPTHS//,/ }"] "$csv" using (\$2==d ? \$1 : 1/0):4 with linespoints dashtype 2 title "NTK, depth ".d, \
-     for [d in "${DEPTHS//,/ }"] "$csv" using (\$2==d ? \$1 : 1/0):5 with linespoints dashtype 3 title "MLP, depth ".d
+set ylabel "test accuracy (Fashion-MNIST, ".ntest." test images)"
+set title "Infinite-width NNGP / NTK (ReLU, C_W = 2) beside trained MLPs, by depth"
+plot for [d in depths] csv every ::1 using 1:($2 == d ? $3 : NaN) with linespoints dashtype 1 title "NNGP, depth ".d, \
+     for [d in depths] csv every ::1 using 1:($2 == d ? $4 : NaN) with linespoints dashtype 2 title "NTK, depth ".d, \
+     for [d in depths] csv every ::1 using 1:($2 == d ? $5 : NaN) with linespoints dashtype 3 title "MLP, depth ".d
 GP
     echo "kernel_table: $csv, $OUT.png"
 else
