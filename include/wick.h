@@ -816,6 +816,10 @@ typedef struct {
     wick_precision precision;          /* of the products (0: float32; wick_precision) */
     const wick_collective *coll;       /* data parallelism across processes; NULL: this process alone.
                                           batch is the global batch; only rank 0 should checkpoint */
+    const char *input;                 /* how the data were transformed before training (e.g.
+                                          "standardised"), recorded in checkpoints as __metadata__
+                                          "input": their net does not take raw rows.  NULL: as they
+                                          are; must outlive the trainer */
     void (*on_step)(void *user, long step, int epoch, int batch_in_epoch, int batches, double loss);
     void (*on_epoch)(void *user, const wick_epoch_report *r);
     void *user;

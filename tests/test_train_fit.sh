@@ -194,4 +194,9 @@ PY
 ok $? "predict on the raw rows applies it too"
 expect 0 "| 90 train, 10 val" "--train-limit 100: the first 100 samples, a tenth of them for validation" -- \
     $W train --train-csv "$T/d.csv" --arch 6-16-4 --train-limit 100 --epochs 1
+$W train --train-csv "$T/x1000.csv" --batch 16 --arch 6-16-4 --epochs 2 --quiet --checkpoint "$T/kc.safetensors" >/dev/null 2>&1
+expect 1 "kc.safetensors is a checkpoint of a run on standardised inputs" "eval refuses a checkpoint whose net takes standardised rows, saying what to use" -- \
+    $W eval --model "$T/kc.safetensors" --test-csv "$T/x1000.csv"
+expect 0 "test accuracy" "... and the run resumes from it" -- \
+    $W train --train-csv "$T/x1000.csv" --test-csv "$T/x1000.csv" --epochs 3 --quiet --resume "$T/kc.safetensors"
 finish

@@ -1203,6 +1203,7 @@ int cmd_train(int argc, char **argv) {
     }
     if (use_std) {
         if ((s = std_fit(&z, train))) goto fail;
+        tc.input = "standardised";   /* a checkpoint says its net does not take raw rows */
         std_apply(&z, train);
         if (valset) std_apply(&z, valset);
         if (!quiet)
@@ -1479,6 +1480,14 @@ wick_status cli_load_model(const char *model, const char *arch, const char *act,
     wick_status s;
     wick_mlp *m = NULL;
     wick_spec *spec = NULL;
+    wick_st_file *f = NULL;
+    if ((s = wick_st_read(model, &f))) return s;
+    const char *input = wick_st_meta(f, "input");
+    if (input && !strcmp(input, "standardised"))
+        s = cli_error(WICK_EINVAL, "%s is a checkpoint of a run on standardised inputs: it does not take raw rows; use "
+                      "the run's --out model (the standardisation is folded into it), or resume the run", model);
+    wick_st_free(f);
+    if (s) return s;
     /* a layer spec: the file's own, or --arch in the layer language for a
        file PyTorch wrote; otherwise an MLP */
     int layer_arch = arch && (strchr(arch, ':') || strchr(arch, ','));

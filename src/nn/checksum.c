@@ -40,7 +40,7 @@ static const char *const known_keys[] = {
  * checksum it was written with; one deleted from a file that had it is a
  * mismatch like any other edit. */
 static const char *const later_keys[] = {"graph_step", "spec", "optimizer", "lr", "momentum", "weight_decay",
-                                         "schedule", "label_smoothing"};
+                                         "schedule", "label_smoothing", "input"};
 
 static int bypass;
 void nn_checksum_bypass(int on) { bypass = on; }

@@ -612,6 +612,7 @@ wick_status wick_trainer_save(wick_trainer *t, const char *path) {
     nn_meta_setf(meta, "weight_decay", "%.17g", t->c.opt.weight_decay);
     nn_meta_set(meta, "schedule", sched_kind_names[t->c.sched.kind]);
     nn_meta_setf(meta, "label_smoothing", "%.17g", m->c.smoothing);
+    if (t->c.input) nn_meta_set(meta, "input", t->c.input);
     s = nn_write(path, ts, n, meta);
 done:
     wick_free(scratch);
