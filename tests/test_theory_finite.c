@@ -34,6 +34,21 @@ static void test_deep_linear_by_hand(void) {
     CHECK_FAILS(wick_theory_finite(&c, 1.0, o), WICK_EINVAL, "perceptron");
 }
 
+/* Unequal widths, deep linear as above, n_1 = 10, n_2 = 30: given layer 2,
+ * Var(H^(3)_ij) = (1/n_2^2) E[tr H^(2)2] = (16 n_2 + 4 n_2^2/n_1)/n_2^2, so
+ * B^(3) (the coefficient of 1/n_2) = 16 + 4 n_2/n_1 = 28; and V^(3) = 2 + 2
+ * n_2/n_1 = 8 (the vertex carries r = n_2/n_1 the same way). */
+static void test_unequal_widths_by_hand(void) {
+    wick_theory_config c = wick_theory_defaults(chk_act("linear"), 3);
+    size_t w[4] = {1, 10, 30, 30};
+    c.width_l = w;
+    wick_layer_finite o[3];
+    CHECK_OK(wick_theory_finite(&c, 1.0, o));
+    CHECK_NEAR(o[2].B, 28, 1e-12);
+    CHECK_NEAR(o[2].V, 8, 1e-12);
+    CHECK_NEAR(o[1].B, 4, 1e-12);   /* layer 2 does not see n_0 */
+}
+
 /* sin's closed forms against the generic quadrature path: the same
  * recursions with sin's moments from quadrature (through a tiny shift of
  * nothing: compare with tanh? no — with the moments' own definitions) are
@@ -289,6 +304,7 @@ int main(void) {
     const char *f = getenv("WICK_THEORY_FULL");
     full = f && *f && strcmp(f, "0") != 0;
     RUN(test_deep_linear_by_hand);
+    RUN(test_unequal_widths_by_hand);
     RUN(test_sin_kernel_shift_closed_form);
     RUN(test_fluct_matches_autodiff);
     RUN(test_ntk_tensors_tanh_critical);
