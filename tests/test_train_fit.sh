@@ -199,4 +199,6 @@ expect 1 "kc.safetensors is a checkpoint of a run on standardised inputs" "eval 
     $W eval --model "$T/kc.safetensors" --test-csv "$T/x1000.csv"
 expect 0 "test accuracy" "... and the run resumes from it" -- \
     $W train --train-csv "$T/x1000.csv" --test-csv "$T/x1000.csv" --epochs 3 --quiet --resume "$T/kc.safetensors"
+expect 2 "\-\-standardize off contradicts .*kc.safetensors, whose standardisation is on" "--resume refuses --standardize that differs from the checkpoint's" -- \
+    $W train --train-csv "$T/x1000.csv" --epochs 3 --resume "$T/kc.safetensors" --standardize off
 finish

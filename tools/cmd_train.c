@@ -436,6 +436,7 @@ typedef struct {
     double *lr;
     wick_sched_kind *sk;
     wick_train_config *tc;
+    int *standardize;
 } adopt_target;
 
 static int adopt_file(const char *path, int resume, const char *const *given, adopt_target *a) {
@@ -554,6 +555,15 @@ static int adopt_file(const char *path, int resume, const char *const *given, ad
         if (given[O_SEED] && strcmp(given[O_SEED], v)) { rc = contradicts("--seed", given[O_SEED], path, "seed", v, 1); goto done; }
         a->tc->seed = strtoull(v, NULL, 10);
     }
+    /* the inputs as the checkpoint's net was trained on them: standardised,
+       or as they are (every checkpoint before the key existed) */
+    v = wick_st_meta(f, "input");
+    const char *std = v && !strcmp(v, "standardised") ? "on" : "off";
+    if (given[O_STANDARDIZE] && strcmp(given[O_STANDARDIZE], std)) {
+        rc = contradicts("--standardize", given[O_STANDARDIZE], path, "standardisation", std, 1);
+        goto done;
+    }
+    *a->standardize = !strcmp(std, "on");
     if ((v = wick_st_meta(f, "shuffle"))) {
         const char *sh = !strcmp(v, "0") ? "off" : "on";
         if (given[O_SHUFFLE] && strcmp(given[O_SHUFFLE], sh)) { rc = contradicts("--shuffle", given[O_SHUFFLE], path, "shuffle", sh, 1); goto done; }
@@ -1078,7 +1088,7 @@ int cmd_train(int argc, char **argv) {
         return EXIT_USAGE;
     }
     if (resume || init_from) {
-        adopt_target at = {&mc, &spec_text, spec_buf, sizeof spec_buf, &lr, &sk, &tc};
+        adopt_target at = {&mc, &spec_text, spec_buf, sizeof spec_buf, &lr, &sk, &tc, &standardize};
         int arc = adopt_file(resume ? resume : init_from, resume != NULL, given, &at);
         if (arc != EXIT_OK) return arc;
     }
