@@ -13,6 +13,10 @@
 #   bash bench/busy.sh                 3 rounds with the neighbour (~6 min on 2 cores)
 #   NEIGHBOUR=0 bash bench/busy.sh     the same without it (the quiet table)
 #   REPS=5 CORE=0 SYSTEMS="wick torch-pypi" BUILD=build-x bash bench/busy.sh
+#   TORCH_WAIT=passive LIMIT=20000     quick: no active-wait PyTorch runs (minutes each
+#                                      beside a neighbour), PyTorch on 20000 samples
+#   BASE=/tmp/old/build/wick bash bench/busy.sh   also another wick binary's default
+#                                      (e.g. an older revision's), in the same rounds
 # Raw JSON lines go to bench/out/busy-*.jsonl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,10 +58,10 @@ torch_run() {   # python threads wait
     OMP_NUM_THREADS=$2 MKL_NUM_THREADS=$2 OPENBLAS_NUM_THREADS=$2 OMP_WAIT_POLICY=$3 \
         "$1" bench/torch_mlp.py --threads "$2" "${args[@]}" ${LIMIT:+--limit $LIMIT} 2>/dev/null || true
 }
+TORCH_WAIT=${TORCH_WAIT:-"passive active"}   # the 2-thread runs' OpenMP wait policies
 torch_all() {   # python name
     record "$2 1 thread" "$(torch_run "$1" 1 active)"
-    record "$2 2 threads passive" "$(torch_run "$1" 2 passive)"
-    record "$2 2 threads active" "$(torch_run "$1" 2 active)"
+    for w in $TORCH_WAIT; do record "$2 2 threads $w" "$(torch_run "$1" 2 "$w")"; done
 }
 
 "$BUILD/bench/peak" --json > "${out%.jsonl}.peak.json"
@@ -67,7 +71,9 @@ for rep in $(seq "$REPS"); do
         case $sys in
         wick)
             record "wick default" "$(wick_run)"
-            record "wick --threads 1" "$(wick_run --threads 1)" ;;
+            record "wick --threads 1" "$(wick_run --threads 1)"
+            [ -n "${BASE:-}" ] && record "wick BASE default" "$("$BASE" train "${args[@]}" --epochs 1 \
+                --optimizer sgd --momentum 0.9 --lr 0.05 --json 2>/dev/null || true)" ;;
         torch-pypi) torch_all "$venv_py" "PyPI torch" ;;
         debian) torch_all /usr/bin/python3 "Debian torch" ;;
         esac
@@ -82,7 +88,7 @@ peak = json.load(open(sys.argv[2]))
 cond = f"a neighbour spinning on core {sys.argv[4]}" if sys.argv[3] == "1" else "no neighbour"
 print(f"headline MLP, {cond}; FMA peak at the start: 1 core {peak['peak_gflops_1']:.1f}, "
       f"all cores {peak['peak_gflops_all']:.1f} GFLOP/s")
-print(f"{'run':34} {'n':>2} {'samples/s':>10} {'(min-max)':>17} {'%peak':>6}  load")
+print(f"{'run':44} {'n':>2} {'samples/s':>10} {'(min-max)':>17} {'%peak':>6}  load")
 med = {}
 for name in dict.fromkeys(r["run"] for r in rows):
     rs = [r for r in rows if r["run"] == name]
@@ -93,12 +99,14 @@ for name in dict.fromkeys(r["run"] for r in rows):
     system = rs[0]["r"].get("system", "")
     label = name if name.startswith("wick") else f"{name} ({system.split()[-1]})"
     loads = "/".join(r["load"] for r in rs)
-    print(f"{label[:34]:34} {len(sps):>2} {m:>10.0f} {min(sps):>8.0f}-{max(sps):<8.0f} "
+    print(f"{label[:44]:44} {len(sps):>2} {m:>10.0f} {min(sps):>8.0f}-{max(sps):<8.0f} "
           f"{100 * m * f / 1e9 / peak['peak_gflops_all']:>5.1f}%  {loads}")
-w, w1 = med.get("wick default"), med.get("wick --threads 1")
+w, w1, w0 = med.get("wick default"), med.get("wick --threads 1"), med.get("wick BASE default")
 torch = {k: v for k, v in med.items() if not k.startswith("wick")}
 if w and w1:
     print(f"wick default / wick --threads 1: {w / w1:.2f}")
+if w and w0:
+    print(f"wick default / BASE's default: {w / w0:.2f}")
 if w and torch:
     best = max(torch, key=torch.get)
     print(f"wick default / best PyTorch ({best}, {torch[best]:.0f}): {w / torch[best]:.2f}")
