@@ -25,11 +25,12 @@ skipped() { skip=$((skip + 1)); echo "  SKIP $1" >&2; }
 python3 - "$T" <<'PY'
 import random, sys
 random.seed(3)
-for name, n in (("train.csv", 300), ("test.csv", 100)):
+for name, n in (("train.csv", 300), ("test.csv", 100), ("rows.csv", 20)):
     with open(f"{sys.argv[1]}/{name}", "w") as f:
         for _ in range(n):
             x = [random.gauss(0, 1) for _ in range(20)]
-            f.write(f"{int(x[0] > 0) + 2 * int(x[1] > 0)}," + ",".join(f"{v:.5f}" for v in x) + "\n")
+            label = "" if name == "rows.csv" else f"{int(x[0] > 0) + 2 * int(x[1] > 0)},"
+            f.write(label + ",".join(f"{v:.5f}" for v in x) + "\n")
 PY
 
 # The short form of a README line: flags appended (later ones win), and whether the line needs
@@ -47,6 +48,7 @@ short() {
     "ntk "*) echo "light --samples 8" ;;
     "gd "*) echo "heavy --samples 2 --steps 5 --train 32 --test 40" ;;
     "kernel "*) echo "heavy --train 60 --test 60 --depths 1 --cbs 0 --noises 0.01" ;;
+    "predict "*"--csv"*) echo "light" ;;
     "predict "*) echo "data" ;;
     esac
 }
@@ -72,8 +74,8 @@ done
 
 # what the README says the lines leave behind, and the --resume its comment names
 if [ $have_data = 1 ] && [ $sanitized = 0 ]; then
-    [ -s "$T/fmnist.safetensors" ] && [ -e "$T/epochs.jsonl" ] && [ -s "$T/flow.png" ]   # no epoch ends in 2 steps
-    ok $? "train --out/--log and theory --plot write their files"
+    [ -s "$T/fmnist.safetensors" ] && [ -e "$T/epochs.jsonl" ] && [ -s "$T/flow.png" ] && [ "$(wc -l < "$T/pred.csv")" = 21 ]   # no epoch ends in 2 steps
+    ok $? "train --out/--log, theory --plot and predict --out write their files"
     (cd "$T" && "$W" train --resume run.safetensors --epochs 1 --max-steps 4 --quiet) >"$T/out" 2>&1
     ok $? "train --resume run.safetensors continues the checkpoint"
     # the Python recipe, as printed, with the model it loads into
