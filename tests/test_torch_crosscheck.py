@@ -74,7 +74,8 @@ r = subprocess.run([wick, "train", "--train-csv", train_csv, "--test-csv", test_
                     "--arch", f"{D}-32-32-{C}", "--act", "tanh", "--init-from", init_path,
                     "--shuffle", "off", "--optimizer", "sgd", "--lr", "0.1", "--momentum", "0.9",
                     "--schedule", "constant", "--batch", "32", "--epochs", "1", "--threads", "2",
-                    "--log-steps", steps_path, "--out", wick_model, "--checkpoint", ckpt, "--quiet"],
+                    "--log-steps", steps_path, "--out", wick_model, "--checkpoint", ckpt, "--quiet",
+                    "--standardize", "off"],   # torch trains on the raw rows too
                    capture_output=True, text=True)
 check(r.returncode == 0, f"wick train runs (exit {r.returncode}: {r.stderr.strip()[-300:]})")
 wick_losses = [float(l) for l in open(steps_path)] if r.returncode == 0 else []
