@@ -18,4 +18,15 @@ good() { ok 0 "$1"; }
 bad() { ok 1 "$1"; }
 # skip DESCRIPTION: a check that cannot run here (run.sh shows the reason)
 skip() { skip=$((skip+1)); echo "  SKIP $1" >&2; }
+# small_csv FILE [SEED]: 400 rows of a 4-class problem, the label first, then 6 N(0, 1) features
+small_csv() {
+    python3 - "$1" "${2:-1}" <<'PY'
+import sys, random
+random.seed(int(sys.argv[2]))
+with open(sys.argv[1], "w") as f:
+    for i in range(400):
+        x = [random.gauss(0, 1) for _ in range(6)]
+        f.write(f"{int(x[0] + x[1] > 0) + 2 * int(x[2] > 0)}," + ",".join(f"{v:.6f}" for v in x) + "\n")
+PY
+}
 finish() { echo "RESULT $pass $fail $skip"; [ $fail = 0 ]; }

@@ -7,14 +7,7 @@ W=${WICK:-build/wick}
 T=${WICK_TEST_TMP:-/tmp}
 . "$(dirname "$0")/check.sh"
 
-python3 - "$T" <<'PY'
-import sys, random
-random.seed(1)
-with open(sys.argv[1] + "/d.csv", "w") as f:
-    for i in range(400):
-        x = [random.gauss(0, 1) for _ in range(6)]
-        f.write(f"{int(x[0] + x[1] > 0) + 2 * int(x[2] > 0)}," + ",".join(f"{v:.6f}" for v in x) + "\n")
-PY
+small_csv "$T/d.csv"
 cat > "$T/cmp.py" <<'PY'
 import json, math, struct, sys
 def load(p):

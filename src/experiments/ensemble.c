@@ -90,13 +90,11 @@ static void layer_stats(const double *z, size_t ni, size_t n, double *out) {
 }
 
 /* Runs network k and writes its statistics for every layer: stats[(l-1)*S ..]. */
-static void run_network(const wick_ensemble_config *c, const double *F1, uint64_t k, net_buf *B,
-                        double *stats) {
-    size_t n = c->width, ni = c->ninputs, S = nstat(ni);
-    double *z = B->z, *s = B->s, *W = B->W, *braw = B->braw;
-    /* layer 1: z_{i;a} = sum_b F1[a][b] u_{i;b} with u ~ N(0, 1), i.e. the
-     * exact law N(0, C_b + C_W G0) of each neuron (docs/theory.md §3), independent
-     * over neurons.  u is drawn into s (as [ni][n]). */
+/* Network k's first layer: z_{i;a} = sum_b F1[a][b] u_{i;b} with u ~ N(0, 1)
+ * drawn into s (as [ni][n]), i.e. the exact law N(0, C_b + C_W G0) of each
+ * neuron (docs/theory.md §3), independent over neurons. */
+static void layer1_draw(const wick_ensemble_config *c, const double *F1, uint64_t k, double *s, double *z) {
+    size_t n = c->width, ni = c->ninputs;
     ex_fill_normal(s, ni * n, c->seed, ex_stream(k, 1), 0);
     for (size_t a = 0; a < ni; a++)
         for (size_t i = 0; i < n; i++) {
@@ -104,6 +102,13 @@ static void run_network(const wick_ensemble_config *c, const double *F1, uint64_
             for (size_t b = 0; b < ni; b++) acc += F1[a * ni + b] * s[b * n + i];
             z[a * n + i] = acc;
         }
+}
+
+static void run_network(const wick_ensemble_config *c, const double *F1, uint64_t k, net_buf *B,
+                        double *stats) {
+    size_t n = c->width, ni = c->ninputs, S = nstat(ni);
+    double *z = B->z, *s = B->s, *W = B->W, *braw = B->braw;
+    layer1_draw(c, F1, k, s, z);
     layer_stats(z, ni, n, stats);
     double sw = sqrt(c->cw / (double)n), sb = sqrt(c->cb);
     for (int l = 2; l <= c->depth; l++) {
@@ -356,13 +361,7 @@ static void kernel1_network(const wick_ensemble_config *c, const double *F1, con
     size_t n = c->width, ni = c->ninputs, ne = ni * (ni + 1) / 2;
     double *z = buf, *s = z + ni * n, *W = s + ni * n, *braw = W + n * n;
     double G[64 * 65 / 2];
-    ex_fill_normal(s, ni * n, c->seed, ex_stream(k, 1), 0);
-    for (size_t a = 0; a < ni; a++)
-        for (size_t i = 0; i < n; i++) {
-            double acc = 0;
-            for (size_t b = 0; b < ni; b++) acc += F1[a * ni + b] * s[b * n + i];
-            z[a * n + i] = acc;
-        }
+    layer1_draw(c, F1, k, s, z);
     for (size_t a = 0, e = 0; a < ni; a++)
         for (size_t b = a; b < ni; b++, e++) G[e] = K1[a * ni + b];
     double sw = sqrt(c->cw / (double)n), sb = sqrt(c->cb);
