@@ -9,6 +9,11 @@
 
 typedef struct wick_dist wick_dist;
 
+/* Records a one-line message for the program's error report (cli_last_error)
+ * and returns s: src/dist uses include/wick.h only, not the library's
+ * internal wick_fail (error.c). */
+wick_status wick_dist_error(wick_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* 1 when this process was started by mpirun (Open MPI's or a PMIx launcher's
  * environment is set), so `wick train` should join the job. */
 int wick_dist_launched(void);

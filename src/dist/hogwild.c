@@ -10,7 +10,6 @@
  * Hogwild pays for no synchronisation).  Not reproducible from run to run:
  * which thread writes first depends on timing.  docs/distributed.md. */
 #include "dist/dist.h"
-#include "core/core.h"
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -58,13 +57,14 @@ wick_status wick_hogwild_train(wick_mlp *m, const wick_dataset *train, const wic
     wick_graph *g = wick_mlp_graph(m);
     wick_node shared_p[MAXP], st[4];
     int np = wick_graph_params(g, shared_p, MAXP);
-    if (np > MAXP) return wick_fail(WICK_EINVAL, "hogwild: more than %d parameter tensors", MAXP);
+    if (np > MAXP) return wick_dist_error(WICK_EINVAL, "hogwild: more than %d parameter tensors", MAXP);
     if (wick_graph_states(g, st, 4) > 0)
-        return wick_fail(WICK_EINVAL, "hogwild: batch norm's running statistics would be shared state too; "
-                         "train a net without batch norm");
-    if (threads < 1 || threads > 256) return wick_fail(WICK_EINVAL, "hogwild: %d threads outside [1, 256]", threads);
+        return wick_dist_error(WICK_EINVAL, "hogwild: batch norm's running statistics would be shared state too; "
+                              "train a net without batch norm");
+    if (threads < 1 || threads > 256)
+        return wick_dist_error(WICK_EINVAL, "hogwild: %d threads outside [1, 256]", threads);
     if (c->batch < 1 || !train || train->n == 0 || train->n > UINT32_MAX)
-        return wick_fail(WICK_EINVAL, "hogwild: no training data or a batch < 1");
+        return wick_dist_error(WICK_EINVAL, "hogwild: no training data or a batch < 1");
     size_t sizes[MAXP];
     float *shared[MAXP];
     for (int i = 0; i < np; i++) {
@@ -73,12 +73,12 @@ wick_status wick_hogwild_train(wick_mlp *m, const wick_dataset *train, const wic
     }
     worker *w = calloc((size_t)threads, sizeof *w);
     uint32_t *perm = malloc(train->n * sizeof *perm);
-    wick_status s = w && perm ? WICK_OK : wick_fail(WICK_ENOMEM, "hogwild: out of memory");
+    wick_status s = w && perm ? WICK_OK : wick_dist_error(WICK_ENOMEM, "hogwild: out of memory");
     for (int j = 0; j < threads && s == WICK_OK; j++) {
         if ((s = new_model(user, &w[j].m)) != WICK_OK) break;
         wick_graph *gj = wick_mlp_graph(w[j].m);
         if (wick_graph_params(gj, w[j].p, MAXP) != np) {
-            s = wick_fail(WICK_EINVAL, "hogwild: a thread's model has other parameters");
+            s = wick_dist_error(WICK_EINVAL, "hogwild: a thread's model has other parameters");
             break;
         }
         wick_graph_set_training(gj, 1);
@@ -139,7 +139,8 @@ wick_status wick_hogwild_train(wick_mlp *m, const wick_dataset *train, const wic
         tot->seconds = t_all;
         tot->samples += done == nb ? (double)train->n : (double)done * c->batch;
         if (bad) {
-            s = wick_fail(WICK_EDIVERGED, "hogwild: diverged in epoch %d: a thread's loss is not finite", e + 1);
+            s = wick_dist_error(WICK_EDIVERGED, "hogwild: diverged in epoch %d: a thread's loss is not finite",
+                                e + 1);
             break;
         }
         if (isnan(first_loss) && done) first_loss = loss_sum / done;
@@ -157,7 +158,7 @@ wick_status wick_hogwild_train(wick_mlp *m, const wick_dataset *train, const wic
     }
     omp_set_max_active_levels(saved_levels);
     if (s == WICK_OK && c->stop && *c->stop)
-        s = wick_fail(WICK_EINTERRUPTED, "hogwild: interrupted at step %ld", step);
+        s = wick_dist_error(WICK_EINTERRUPTED, "hogwild: interrupted at step %ld", step);
     for (int j = 0; w && j < threads; j++) {
         wick_opt_free(w[j].opt);
         wick_mlp_free(w[j].m);

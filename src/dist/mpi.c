@@ -8,7 +8,6 @@
  * which the allreduce's algorithm adds them; the trainer still checks at
  * each epoch's end that every rank holds the same weights. */
 #include "dist/dist.h"
-#include "core/core.h"
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,8 +24,8 @@ int wick_dist_launched(void) {
 int wick_dist_available(void) { return 0; }
 wick_status wick_dist_init(wick_dist **out) {
     *out = NULL;
-    return wick_fail(WICK_EINVAL, "started by mpirun, but this wick was built without MPI "
-                     "(install libopenmpi-dev and rebuild)");
+    return wick_dist_error(WICK_EINVAL, "started by mpirun, but this wick was built without MPI "
+                          "(install libopenmpi-dev and rebuild)");
 }
 int wick_dist_rank(const wick_dist *d) { return 0; }
 int wick_dist_ranks(const wick_dist *d) { return 1; }
@@ -34,7 +33,7 @@ int wick_dist_local_ranks(const wick_dist *d) { return 1; }
 wick_status wick_dist_agree(wick_dist *d, wick_status local, const char *why, const wick_dataset *train,
                             const wick_dataset *val, wick_mlp *m, const char *config) { return local; }
 wick_status wick_dist_collective(wick_dist *d, wick_mlp *m, size_t bucket_bytes, const wick_collective **out) {
-    return wick_fail(WICK_EINVAL, "built without MPI");
+    return wick_dist_error(WICK_EINVAL, "built without MPI");
 }
 double wick_dist_wait_seconds(const wick_dist *d) { return 0; }
 void wick_dist_abort(wick_dist *d, int code) { exit(code); }
@@ -75,17 +74,17 @@ static wick_status mpi_fail(int rc, const char *what) {
     char msg[MPI_MAX_ERROR_STRING];
     int len = 0;
     MPI_Error_string(rc, msg, &len);
-    return wick_fail(WICK_EIO, "MPI: %s: %s", what, msg);
+    return wick_dist_error(WICK_EIO, "MPI: %s: %s", what, msg);
 }
 
 wick_status wick_dist_init(wick_dist **out) {
     *out = NULL;
     int provided = 0, rc = MPI_Init_thread(NULL, NULL, MPI_THREAD_SERIALIZED, &provided);
-    if (rc != MPI_SUCCESS) return wick_fail(WICK_EIO, "MPI_Init_thread failed (code %d)", rc);
+    if (rc != MPI_SUCCESS) return wick_dist_error(WICK_EIO, "MPI_Init_thread failed (code %d)", rc);
     /* errors come back as codes, so a rank can say what failed before the job ends */
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     wick_dist *d = calloc(1, sizeof *d);
-    if (!d) return wick_fail(WICK_ENOMEM, "out of memory");
+    if (!d) return wick_dist_error(WICK_ENOMEM, "out of memory");
     MPI_Comm_rank(MPI_COMM_WORLD, &d->rank);
     MPI_Comm_size(MPI_COMM_WORLD, &d->ranks);
     MPI_Comm local;
@@ -152,7 +151,7 @@ wick_status wick_dist_agree(wick_dist *d, wick_status local, const char *why, co
         me.weights = crc_weights(m);
     }
     hello *all = malloc((size_t)d->ranks * sizeof *all);
-    if (!all) return wick_fail(WICK_ENOMEM, "out of memory");
+    if (!all) return wick_dist_error(WICK_ENOMEM, "out of memory");
     int rc = MPI_Allgather(&me, sizeof me, MPI_BYTE, all, sizeof me, MPI_BYTE, MPI_COMM_WORLD);
     if (rc != MPI_SUCCESS) {
         free(all);
@@ -162,7 +161,8 @@ wick_status wick_dist_agree(wick_dist *d, wick_status local, const char *why, co
     for (int r = 0; r < d->ranks && s == WICK_OK; r++)
         if (all[r].status != WICK_OK) {
             all[r].msg[sizeof all[r].msg - 1] = 0;
-            s = wick_fail((wick_status)all[r].status, "rank %d of %d failed at start-up: %s", r, d->ranks, all[r].msg);
+            s = wick_dist_error((wick_status)all[r].status, "rank %d of %d failed at start-up: %s", r, d->ranks,
+                                all[r].msg);
         }
     static const char *what[4] = {"build (wick version or libraries)", "data set (training and validation)",
                                   "configuration", "initial weights (model, seed, --init-from or --resume)"};
@@ -171,8 +171,8 @@ wick_status wick_dist_agree(wick_dist *d, wick_status local, const char *why, co
         uint32_t b[4] = {all[r].build, all[r].data, all[r].config, all[r].weights};
         for (int k = 0; k < 4 && s == WICK_OK; k++)
             if (a[k] != b[k])
-                s = wick_fail(WICK_EINVAL, "rank %d's %s differs from rank 0's (checksum %08x, rank 0: %08x)", r,
-                              what[k], b[k], a[k]);
+                s = wick_dist_error(WICK_EINVAL, "rank %d's %s differs from rank 0's (checksum %08x, rank 0: %08x)", r,
+                                    what[k], b[k], a[k]);
     }
     free(all);
     return s;
@@ -221,7 +221,8 @@ static wick_status c_grad_finish(void *user) {
     double t0 = now();
     wick_status s = start_ready(d);
     if (s == WICK_OK && d->next < d->nb)
-        s = wick_fail(WICK_EINVAL, "train: %d of %d gradient buckets were never completed", d->nb - d->next, d->nb);
+        s = wick_dist_error(WICK_EINVAL, "train: %d of %d gradient buckets were never completed", d->nb - d->next,
+                            d->nb);
     if (s == WICK_OK) {
         int rc = MPI_Waitall(d->nb, d->req, MPI_STATUSES_IGNORE);
         if (rc != MPI_SUCCESS) s = mpi_fail(rc, "summing the gradients");
@@ -240,7 +241,7 @@ wick_status wick_dist_collective(wick_dist *d, wick_mlp *m, size_t bucket_bytes,
     wick_graph *g = wick_mlp_graph(m);
     wick_node p[MAX_TENSORS];
     d->np = wick_graph_params(g, p, MAX_TENSORS);
-    if (d->np > MAX_TENSORS) return wick_fail(WICK_EINVAL, "train: more than %d parameter tensors", MAX_TENSORS);
+    if (d->np > MAX_TENSORS) return wick_dist_error(WICK_EINVAL, "train: more than %d parameter tensors", MAX_TENSORS);
     size_t total = 0;
     for (int i = d->np - 1; i >= 0; i--) {
         d->size[i] = (size_t)wick_graph_rows(g, p[i]) * wick_graph_cols(g, p[i]);
@@ -253,7 +254,7 @@ wick_status wick_dist_collective(wick_dist *d, wick_mlp *m, size_t bucket_bytes,
     d->dbuf = malloc((total ? total : 1) * sizeof *d->dbuf);
     d->bfirst = malloc(2 * (size_t)(d->np + 1) * sizeof *d->bfirst);
     d->req = malloc((size_t)(d->np + 1) * sizeof *d->req);
-    if (!d->dbuf || !d->bfirst || !d->req) return wick_fail(WICK_ENOMEM, "train: out of memory");
+    if (!d->dbuf || !d->bfirst || !d->req) return wick_dist_error(WICK_ENOMEM, "train: out of memory");
     d->blast = d->bfirst + d->np + 1;
     /* buckets: consecutive tensors from the last, closed at bucket_bytes */
     d->nb = 0;
