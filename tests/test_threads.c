@@ -1,8 +1,8 @@
 /* test_threads.c — wick's own thread pool and barrier (core/threads.c): every
  * thread of a run runs once, barriers order phases, a nested or concurrent
  * run falls back to its caller alone, team sizes may change between runs,
- * workers compute in wick's floating-point mode, and an idle pool sleeps
- * rather than spins. */
+ * workers compute in wick's floating-point mode, an idle pool sleeps
+ * rather than spins, and the team-size search finds the faster size. */
 #include "check.h"
 #include "core/core.h"
 #include <pthread.h>
@@ -148,6 +148,91 @@ static void test_idle_pool_sleeps(void) {
     if (used > 0.03) FAIL("the idle pool used %.1f ms of CPU in 200 ms", used * 1e3);
 }
 
+
+/* The team-size search (core.h wick_team_tuner) against a simulated machine:
+ * time per run at team size n as cost(n, run).  Returns the runs at each size. */
+typedef double (*cost_fn)(int n, long run);
+static void simulate(cost_fn cost, long runs, long at[3]) {
+    wick_team_tuner tt;
+    memset(&tt, 0, sizeof tt);
+    tt.max = 2;
+    at[0] = at[1] = at[2] = 0;
+    for (long r = 0; r < runs; r++) {
+        int n = wick_team_size(&tt);
+        if (n < 1 || n > 2) { FAIL("team size %d of at most 2", n); return; }
+        at[n]++;
+        wick_team_record(&tt, n, cost(n, r));
+    }
+}
+/* a quiet machine: two threads take 0.55 of one's time, with 5% noise */
+static double noise(long r) { return 1.0 + 0.05 * ((r * 2654435761u) % 1000) / 1000.0; }
+static double quiet(int n, long r) { return (n == 2 ? 0.55 : 1.0) * noise(r); }
+/* a neighbour on one core: two threads are 13% slower than one */
+static double busy(int n, long r) { return (n == 2 ? 1.13 : 1.0) * noise(r); }
+/* the neighbour arrives at run 2000 and leaves at 6000 */
+static double comes_and_goes(int n, long r) { return r >= 2000 && r < 6000 ? busy(n, r) : quiet(n, r); }
+
+static void test_team_size_stays_on_a_quiet_machine(void) {
+    long at[3];
+    simulate(quiet, 20000, at);
+    /* one trial (3 runs) at one thread, in the whole run */
+    CHECK(at[1] <= 3);
+    CHECK(at[2] >= 20000 - 3);
+}
+
+static void test_team_size_drops_beside_a_busy_neighbour(void) {
+    long at[3];
+    simulate(busy, 20000, at);
+    /* after the first trial, trials of two threads every 512 runs at most */
+    CHECK(at[2] < 32 + 3 + 20000 / 512 * 3 + 100);
+    CHECK(at[1] > 19500);
+}
+
+static void test_team_size_follows_a_neighbour(void) {
+    wick_team_tuner tt;
+    memset(&tt, 0, sizeof tt);
+    tt.max = 2;
+    long one_by = -1, two_by = -1;
+    for (long r = 0; r < 9000; r++) {
+        int n = wick_team_size(&tt);
+        if (r >= 2000 && r < 6000 && n == 1 && one_by < 0) one_by = r;
+        if (r >= 6000 && n == 2 && two_by < 0) {
+            /* back for good? (not just a trial) */
+            int back = 1;
+            wick_team_tuner probe = tt;
+            for (int k = 0; k < 10; k++) {
+                int m = wick_team_size(&probe);
+                wick_team_record(&probe, m, comes_and_goes(m, r + k));
+                if (m != 2) back = 0;
+            }
+            if (back) two_by = r;
+        }
+        wick_team_record(&tt, n, comes_and_goes(n, r));
+    }
+    /* the neighbour noticed within a hundred runs, its leaving within the
+       longest trial period (512 runs) and a few trials */
+    if (!(one_by >= 2000 && one_by < 2100) || !(two_by >= 6000 && two_by < 7100))
+        FAIL("one thread from run %ld, two again from %ld", one_by, two_by);
+}
+
+static void test_team_size_fixed_by_environment(void) {
+    wick_team_tuner tt;
+    memset(&tt, 0, sizeof tt);
+    tt.max = 4;
+    setenv("WICK_TEAM_SIZE", "3", 1);
+    CHECK(wick_team_size(&tt) == 3);
+    setenv("WICK_TEAM_SIZE", "9", 1);
+    CHECK(wick_team_size(&tt) == 4);
+    unsetenv("WICK_TEAM_SIZE");
+    setenv("WICK_TEAM_TUNE", "0", 1);
+    for (long r = 0; r < 1000; r++) {
+        int n = wick_team_size(&tt);
+        CHECK(n == 4);
+        wick_team_record(&tt, n, busy(n > 1 ? 2 : 1, r));
+    }
+    unsetenv("WICK_TEAM_TUNE");
+}
+
 int main(void) {
     RUN(test_pool_runs_every_thread_once);
     RUN(test_barrier_orders_phases);
@@ -155,5 +240,9 @@ int main(void) {
     RUN(test_concurrent_callers);
     RUN(test_workers_flush_denormals);
     RUN(test_idle_pool_sleeps);
+    RUN(test_team_size_stays_on_a_quiet_machine);
+    RUN(test_team_size_drops_beside_a_busy_neighbour);
+    RUN(test_team_size_follows_a_neighbour);
+    RUN(test_team_size_fixed_by_environment);
     return chk_finish();
 }

@@ -188,6 +188,24 @@ static void test_determinism_across_threads(void) {
     else for (int i = 0; i < 576; i++) CHECK_NEAR(wc[i], wa[i], 1e-5);
 }
 
+/* The fast path's team size (chosen by timing, core.h wick_team_tuner) does
+ * not change a bit: 2 threads' items run by one thread, as the search does
+ * beside a busy neighbour, give the losses and weights of 2 threads. */
+static void test_team_size_does_not_change_results(void) {
+    static trace a, b;
+    float wa[576], wb[576];
+    setenv("WICK_TEAM_TUNE", "0", 1);
+    run_trace(2, &a, NULL, 0, 0, NULL, wa);
+    unsetenv("WICK_TEAM_TUNE");
+    setenv("WICK_TEAM_SIZE", "1", 1);
+    run_trace(2, &b, NULL, 0, 0, NULL, wb);
+    unsetenv("WICK_TEAM_SIZE");
+    if (!a.fast) SKIP("the MLP does not run on the fast path here");
+    CHECK(a.n == 40 && b.n == 40);
+    CHECK(memcmp(a.loss, b.loss, sizeof a.loss) == 0);
+    CHECK(memcmp(wa, wb, sizeof wa) == 0);
+}
+
 /* A checkpoint mid-epoch (step 13 of 10-batch epochs), then a fresh process
  * resumes: the remaining losses and the final weights are bit-identical. */
 static void test_resume_bit_identical(void) {
@@ -569,6 +587,7 @@ int main(void) {
     RUN(test_init_statistics);
     RUN(test_learns_to_zero_loss);
     RUN(test_determinism_across_threads);
+    RUN(test_team_size_does_not_change_results);
     RUN(test_resume_bit_identical);
     RUN(test_interrupt_and_resume);
     RUN(test_early_stopping_restores_best);

@@ -65,6 +65,27 @@ void wick_barrier_wait(wick_barrier *b, int n);
 typedef void (*wick_pool_fn)(void *arg, int t, int n);
 int wick_pool_run(int n, wick_pool_fn fn, void *arg);
 
+/* How many of a run's T threads to use, chosen by measuring.  On a machine
+ * where another process holds a core, a team of T waits at every barrier for
+ * the thread the OS descheduled, and fewer threads can be faster (threads.c
+ * says how it chooses).  The runs must compute the same whatever the team
+ * size: the caller cuts its work for T and lets any team take it.  Zero it
+ * and set max; WICK_TEAM_TUNE=0 in the environment keeps every run at max,
+ * WICK_TEAM_SIZE=n at n. */
+typedef struct {
+    int max;        /* T: the largest team */
+    int cur;        /* the size in use (0: not started) */
+    int trial, trial_left, trial_seen;   /* a size under trial, its runs to go */
+    double trial_sum;
+    double ema, best;   /* time per unit of work at cur: running mean, its best since chosen */
+    long until;         /* runs of cur before the next trial (-1: only on a slow-down) */
+    long period;        /* the spacing of trials while cur < max */
+    int down;           /* the next trial goes down (else up) */
+} wick_team_tuner;
+/* The team size for the next run, and the run's time per unit of work. */
+int wick_team_size(wick_team_tuner *tt);
+void wick_team_record(wick_team_tuner *tt, int n, double seconds_per_unit);
+
 /* ---- floating-point mode (fpmode.c; the policy is in wick.h) ---- */
 
 /* Sets flush-to-zero and denormals-are-zero on the calling thread and returns

@@ -225,3 +225,72 @@ int wick_pool_run(int n, wick_pool_fn fn, void *arg) {
     pthread_mutex_unlock(&pool.lock);
     return n;
 }
+
+/* ---- the team size ----------------------------------------------------------
+ *
+ * A 1-D search over the team size by timing runs.  A trial runs TRIAL runs at
+ * a neighbouring size (the first a warm-up, not counted) and moves there when
+ * they were faster than the current size's running mean by MARGIN.  At the
+ * largest team it tries a smaller one once, after FIRST runs, and then only
+ * when its runs slow down by SLOWER (a neighbour arrived); below it, it tries
+ * a larger one every `period` runs, the period doubling each time the trial
+ * loses (the neighbour may have left).  On a quiet machine this costs one
+ * trial, a few runs at half speed, in a whole training run. */
+#define TRIAL 3
+#define FIRST 32
+#define PERIOD_MIN 32
+#define PERIOD_MAX 512
+#define MARGIN 0.03
+#define SLOWER 1.15
+
+/* WICK_TEAM_TUNE=0 keeps every run at the largest team; WICK_TEAM_SIZE=n
+ * fixes the team at n (for A/B runs and the tests).  Read at every run: a
+ * getenv is nothing beside a step. */
+static int team_fixed(int max) {
+    const char *e = getenv("WICK_TEAM_SIZE");
+    if (e && atoi(e) > 0) return atoi(e) < max ? atoi(e) : max;
+    e = getenv("WICK_TEAM_TUNE");
+    return e && *e == '0' ? max : 0;
+}
+
+static void team_start_trial(wick_team_tuner *tt) {
+    int down = tt->cur > 1 && (tt->down || tt->cur == tt->max);
+    int up = tt->cur < tt->max;
+    if (!down && !up) { tt->until = -1; return; }
+    tt->trial = down ? tt->cur - 1 : tt->cur + 1;
+    tt->down = !down;   /* alternate where both ways are open */
+    tt->trial_left = TRIAL, tt->trial_seen = 0, tt->trial_sum = 0;
+}
+
+int wick_team_size(wick_team_tuner *tt) {
+    if (tt->max <= 1) return 1;
+    const int fixed = team_fixed(tt->max);
+    if (fixed) return fixed;
+    if (!tt->cur) tt->cur = tt->max, tt->until = FIRST, tt->period = PERIOD_MIN;
+    return tt->trial_left > 0 ? tt->trial : tt->cur;
+}
+
+void wick_team_record(wick_team_tuner *tt, int n, double t) {
+    if (tt->max <= 1 || !tt->cur || !(t > 0)) return;
+    if (tt->trial_left > 0 && n == tt->trial) {
+        if (tt->trial_left-- < TRIAL) tt->trial_sum += t, tt->trial_seen++;
+        if (tt->trial_left) return;
+        const double m = tt->trial_sum / tt->trial_seen;
+        if (m < tt->ema * (1 - MARGIN)) {   /* move */
+            tt->cur = tt->trial, tt->ema = tt->best = m;
+            tt->period = PERIOD_MIN;
+        } else if (tt->period < PERIOD_MAX) {
+            tt->period *= 2;
+        }
+        tt->until = tt->cur == tt->max ? -1 : tt->period;
+        return;
+    }
+    if (n != tt->cur) return;
+    tt->ema = tt->ema > 0 ? 0.875 * tt->ema + 0.125 * t : t;
+    if (!(tt->best > 0) || tt->ema < tt->best) tt->best = tt->ema;
+    if (tt->cur == tt->max && tt->until < 0 && tt->ema > SLOWER * tt->best) {
+        tt->until = 0, tt->best = tt->ema;   /* slowed down: try fewer, from this level */
+        tt->period = PERIOD_MIN;
+    }
+    if (tt->until >= 0 && tt->until-- == 0) team_start_trial(tt);
+}

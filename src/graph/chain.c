@@ -120,6 +120,9 @@ struct wick_chain {
        (core/threads.c) */
     wick_barrier bar;
     _Atomic int next[2 + WICK_CHAIN_MAX];
+    /* how many of the T threads take part, by timing (core.h): the items are
+       cut for T, so the numbers do not depend on it */
+    wick_team_tuner team;
 };
 
 enum { ITEMS_REPACK, ITEMS_FORWARD, ITEMS_LAYER };
@@ -466,7 +469,10 @@ double wick_chain_step(wick_chain *c, const float *X, const int32_t *Y, const ui
     step_args a = {c, X, Y, idx, first, max_loss, update, user, T, forward_items(B, T),
                    !c->fresh || c->gen != g->param_writes, 0, 0};
     for (int k = 0; k < 2 + L; k++) atomic_store_explicit(&c->next[k], 0, memory_order_relaxed);
-    wick_pool_run(T, step_thread, &a);
+    if (c->team.max != T) memset(&c->team, 0, sizeof c->team), c->team.max = T;
+    const double t0 = omp_get_wtime();
+    const int nt = wick_pool_run(wick_team_size(&c->team), step_thread, &a);
+    wick_team_record(&c->team, nt, (omp_get_wtime() - t0) / B);
     const double total = a.total;
     const int went = a.went;
 #ifdef WICK_CHAIN_PROFILE
