@@ -88,7 +88,7 @@ expect_err() {  # name, exit code, message substring, args...
 expect_err "unknown activation" 1 "unknown activation 'relux'" --act relux
 expect_err "negative variance" 1 "C_b = -1" --cb -1
 expect_err "negative C_W" 1 "C_W = -2" --cw -2
-expect_err "depth 0" 1 "at least 1 layer" --depth 0
+expect_err "depth 0 is a usage error" 2 "wick theory: --depth expects an integer in" --depth 0
 expect_err "negative norm" 1 "q = |x|^2/n0 = -1" --q -1
 expect_err "missing inputs file" 1 "cannot open" --inputs "$T/nonexistent.csv"
 expect_err "junk number" 2 "expects a finite number" --cw abc

@@ -116,3 +116,266 @@ int cli_write_json(FILE *f, const char *cmd, const json_t *o, int digits) {
     }
     return EXIT_OK;
 }
+
+/* ---- option tables ------------------------------------------------------ */
+
+static int list_max(const cli_opt *o) {
+    long m = o->choices ? strtol(o->choices, NULL, 10) : 16;
+    return m > 0 && m <= CLI_LIST_MAX ? (int)m : 16;
+}
+
+/* "in [1, 100000]", "> 0", "in [0, 1)", "" (no range) */
+static void range_text(char *buf, size_t n, double lo, double hi, int open, int integer) {
+    const char *f = integer ? "%.0f" : "%g";
+    char a[40], b[40];
+    snprintf(a, sizeof a, f, lo);
+    snprintf(b, sizeof b, f, hi);
+    if (isinf(lo) && isinf(hi)) snprintf(buf, n, "%s", "");
+    else if (isinf(hi)) snprintf(buf, n, " %s %s", open & CLI_OPEN_LO ? ">" : ">=", a);
+    else if (isinf(lo)) snprintf(buf, n, " %s %s", open & CLI_OPEN_HI ? "<" : "<=", b);
+    else snprintf(buf, n, " in %c%s, %s%c", open & CLI_OPEN_LO ? '(' : '[', a, b, open & CLI_OPEN_HI ? ')' : ']');
+}
+
+static int in_range(double v, double lo, double hi, int open) {
+    return !(v < lo || v > hi || ((open & CLI_OPEN_LO) && v == lo) || ((open & CLI_OPEN_HI) && v == hi));
+}
+
+/* one item: a real or an integer in range; 0 on junk */
+static int scan_real(const char *s, double lo, double hi, int open, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);   /* the C locale's "0.5": the CLI never calls setlocale */
+    if (end == s || *end || errno == ERANGE || !isfinite(v) || !in_range(v, lo, hi, open)) return 0;
+    *out = v;
+    return 1;
+}
+
+static int scan_int(const char *s, double lo, double hi, long *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end || errno == ERANGE || !in_range((double)v, lo, hi, 0)) return 0;
+    *out = v;
+    return 1;
+}
+
+static int list_error(const char *flag, const char *s, const char *what, double lo, double hi, int open, int max) {
+    char r[96];
+    range_text(r, sizeof r, lo, hi, open, what[0] == 'i');
+    fprintf(stderr, "%s: %s expects a comma list of at most %d %ss%s, got '%s'\n", cli_command, flag, max, what, r, s);
+    return 0;
+}
+
+int cli_parse_ints(const char *flag, const char *s, long lo, long hi, int max, cli_ints *out) {
+    char buf[1024];
+    int k = 0;
+    if (strlen(s) >= sizeof buf || max > CLI_LIST_MAX) return list_error(flag, s, "integer", lo, hi, 0, max);
+    snprintf(buf, sizeof buf, "%s", s);
+    for (char *save, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+        if (k == max || !scan_int(tok, (double)lo, (double)hi, &out->v[k++])) return list_error(flag, s, "integer", lo, hi, 0, max);
+    if (!k) return list_error(flag, s, "integer", lo, hi, 0, max);
+    out->n = k;
+    return 1;
+}
+
+int cli_parse_reals(const char *flag, const char *s, double lo, double hi, int open, int max, cli_reals *out) {
+    char buf[1024];
+    int k = 0;
+    if (strlen(s) >= sizeof buf || max > CLI_LIST_MAX) return list_error(flag, s, "number", lo, hi, open, max);
+    snprintf(buf, sizeof buf, "%s", s);
+    for (char *save, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+        if (k == max || !scan_real(tok, lo, hi, open, &out->v[k++])) return list_error(flag, s, "number", lo, hi, open, max);
+    if (!k) return list_error(flag, s, "number", lo, hi, open, max);
+    out->n = k;
+    return 1;
+}
+
+/* One value of row o from text s into o->dest; 1, or 0 having said why. */
+static int apply(const cli_opt *o, const char *s) {
+    char flag[80], r[96];
+    snprintf(flag, sizeof flag, "--%s", o->name);
+    long v;
+    switch (o->type) {
+    case CLI_BOOL: *(int *)o->dest = 1; return 1;
+    case CLI_STR: *(const char **)o->dest = s; return 1;
+    case CLI_INT:
+    case CLI_INT32:
+        if (!scan_int(s, o->lo, o->hi, &v)) {
+            range_text(r, sizeof r, o->lo, o->hi, 0, 1);
+            fprintf(stderr, "%s: %s expects an integer%s, got '%s'\n", cli_command, flag, r, s);
+            return 0;
+        }
+        if (o->type == CLI_INT) *(long *)o->dest = v;
+        else *(int *)o->dest = (int)v;
+        return 1;
+    case CLI_U64: {
+        char *end;
+        errno = 0;
+        unsigned long long u = strtoull(s, &end, 10);
+        if (end == s || *end || errno || s[0] == '-') {
+            fprintf(stderr, "%s: %s expects a non-negative integer, got '%s'\n", cli_command, flag, s);
+            return 0;
+        }
+        *(uint64_t *)o->dest = (uint64_t)u;
+        return 1;
+    }
+    case CLI_REAL: {
+        double d;
+        if (!scan_real(s, -INFINITY, INFINITY, 0, &d)) {
+            fprintf(stderr, "%s: %s expects a finite number, got '%s'\n", cli_command, flag, s);
+            return 0;
+        }
+        if (!in_range(d, o->lo, o->hi, o->open)) {
+            range_text(r, sizeof r, o->lo, o->hi, o->open, 0);
+            fprintf(stderr, "%s: %s expects a number%s, got '%s'\n", cli_command, flag, r, s);
+            return 0;
+        }
+        *(double *)o->dest = d;
+        return 1;
+    }
+    case CLI_INTS: return cli_parse_ints(flag, s, (long)o->lo, (long)o->hi, list_max(o), o->dest);
+    case CLI_REALS: return cli_parse_reals(flag, s, o->lo, o->hi, o->open, list_max(o), o->dest);
+    case CLI_CHOICE: {
+        const char *c = o->choices;
+        for (int i = 0; c && *c; i++) {
+            size_t len = strcspn(c, "|");
+            if (strlen(s) == len && !strncmp(c, s, len)) {
+                *(int *)o->dest = (int)o->lo + i;
+                return 1;
+            }
+            c += len + (c[len] == '|');
+        }
+        char alts[256];
+        snprintf(alts, sizeof alts, "%s", o->choices ? o->choices : "");
+        char *bar = strrchr(alts, '|');
+        /* "a|b|c" -> "a, b or c" */
+        if (bar) {
+            char last[128];
+            snprintf(last, sizeof last, "%s", bar + 1);
+            *bar = 0;
+            for (char *p = alts; (p = strchr(p, '|'));) *p = ',';
+            char out[400];
+            snprintf(out, sizeof out, "%s or %s", alts, last);
+            for (char *p = out; *p; p++)
+                if (*p == ',') { memmove(p + 2, p + 1, strlen(p + 1) + 1); p[1] = ' '; }
+            fprintf(stderr, "%s: %s expects %s, got '%s'\n", cli_command, flag, out, s);
+        } else {
+            fprintf(stderr, "%s: %s expects %s, got '%s'\n", cli_command, flag, alts, s);
+        }
+        return 0;
+    }
+    case CLI_FN: return o->fn(o, s);
+    }
+    return 0;
+}
+
+int cli_row(const cli_cmd *c, const char *name) {
+    for (int i = 0; c->opts[i].name; i++)
+        if (!strcmp(c->opts[i].name, name)) return i;
+    return -1;
+}
+
+void cli_usage(const cli_cmd *c, FILE *f) {
+    int col = c->col ? c->col : 19;
+    fputs(c->usage, f);
+    for (const cli_opt *o = c->opts; o->name; o++) {
+        if (!*o->name) {   /* a heading */
+            fprintf(f, "%s\n", o->help);
+            continue;
+        }
+        char head[64];
+        if (o->type == CLI_BOOL) snprintf(head, sizeof head, "--%s", o->name);
+        else snprintf(head, sizeof head, "--%s %s", o->name, o->meta ? o->meta : "X");
+        int w = col - 3, at = col;   /* at: the column the text has reached */
+        fprintf(f, "  %-*s", w, head);
+        if ((int)strlen(head) >= w) fprintf(f, "\n%*s", col, "");
+        else fputc(' ', f);
+        for (const char *h = o->help ? o->help : ""; *h; h++) {
+            fputc(*h, f);
+            at++;
+            if (*h == '\n') { fprintf(f, "%*s", col, ""); at = col; }
+        }
+        if (o->def && c->brackets) fprintf(f, "%*s[%s]", at < 63 ? 63 - at : 2, "", o->def);
+        else if (o->def) fprintf(f, "%s(default %s)", at == col ? "" : " ", o->def);
+        fputc('\n', f);
+    }
+    fprintf(f, "  %-*s this text\n", col - 3, "--help");
+    if (c->tail) fputs(c->tail, f);
+}
+
+int cli_parse(const cli_cmd *c, int argc, char **argv, const char **given) {
+    enum { MAXOPT = 128 };
+    struct option lo[MAXOPT + 2];
+    int n = 0;
+    int m = 0;   /* getopt's rows: the table's less its headings */
+    for (; c->opts[n].name; n++) {
+        if (n == MAXOPT) { fprintf(stderr, "wick %s: too many flags in the table\n", c->name); return EXIT_FAIL; }
+        if (!*c->opts[n].name) continue;
+        lo[m++] = (struct option){c->opts[n].name, c->opts[n].type == CLI_BOOL ? no_argument : required_argument,
+                                  NULL, 1000 + n};
+    }
+    lo[m] = (struct option){"help", no_argument, NULL, 999};
+    lo[m + 1] = (struct option){0, 0, 0, 0};
+    /* the defaults first, from the same text --help shows */
+    for (int i = 0; i < n; i++)
+        if (*c->opts[i].name && c->opts[i].def && c->opts[i].type != CLI_BOOL && !apply(&c->opts[i], c->opts[i].def)) {
+            fprintf(stderr, "wick %s: the default of --%s does not parse (a bug)\n", c->name, c->opts[i].name);
+            return EXIT_FAIL;
+        }
+    optind = 1;
+    opterr = 0;   /* cli_bad_flag says it in one line */
+    int k;
+    while ((k = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+        if (k == 999) { cli_usage(c, stdout); return EXIT_OK; }
+        if (k < 1000 || k >= 1000 + n) return cli_bad_flag(c->name, argv);
+        const cli_opt *o = &c->opts[k - 1000];
+        if (given) given[k - 1000] = optarg ? optarg : "";
+        if (!apply(o, optarg)) return EXIT_USAGE;
+    }
+    if (optind < argc) return cli_extra_argument(c->name, argv);
+    return CLI_GO;
+}
+
+/* ---- shared writers and loaders ---------------------------------------- */
+
+json_t *cli_json_matrix(const double *m, size_t r, size_t c) {
+    json_t *a = json_array();
+    for (size_t i = 0; i < r; i++) {
+        json_t *row = json_array();
+        for (size_t j = 0; j < c; j++) json_array_append_new(row, cli_jnum(m[i * c + j]));
+        json_array_append_new(a, row);
+    }
+    return a;
+}
+
+int cli_csv_rows(const char *cmd, const char *path, size_t max, double **x, size_t *rows, size_t *cols) {
+    double *v = NULL;
+    wick_status st = wick_csv_read(path, 0, &v, rows, cols);
+    if (st) return cli_fail(cmd, st);
+    if (max && *rows > max) {
+        wick_free(v);
+        fprintf(stderr, "wick %s: %s: %zu inputs, at most %zu\n", cmd, path, *rows, max);
+        return EXIT_FAIL;
+    }
+    /* a copy the caller frees with free(), not the library's wick_free */
+    *x = malloc(sizeof(double) * (*rows) * (*cols) + 1);
+    if (!*x) { wick_free(v); fprintf(stderr, "wick %s: out of memory\n", cmd); return EXIT_FAIL; }
+    memcpy(*x, v, sizeof(double) * (*rows) * (*cols));
+    wick_free(v);
+    return EXIT_OK;
+}
+
+int cli_csv_gram(const char *cmd, const char *path, size_t max, double **gram, size_t *n) {
+    double *x;
+    size_t rows, cols;
+    int rc = cli_csv_rows(cmd, path, max, &x, &rows, &cols);
+    if (rc != EXIT_OK) return rc;
+    double *g = malloc(sizeof(double) * rows * rows + 1);
+    if (!g) { free(x); fprintf(stderr, "wick %s: out of memory\n", cmd); return EXIT_FAIL; }
+    wick_status st = wick_input_gram(x, rows, cols, g);
+    free(x);
+    if (st) { free(g); return cli_fail(cmd, st); }
+    *gram = g;
+    *n = rows;
+    return EXIT_OK;
+}

@@ -4,6 +4,7 @@
 #include "wick.h"
 #include <jansson.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /* Exit codes (README.md, "Commands"). */
@@ -71,4 +72,84 @@ int cli_double(const char *flag, const char *s, double *out);
  * no upper end); the message states the range. */
 int cli_double_in(const char *flag, const char *s, double lo, double hi, int open_lo, int open_hi, double *out);
 int cli_int(const char *flag, const char *s, long lo, long hi, long *out);
+/* ---- option tables ------------------------------------------------------
+ * One table a command: each row names a flag, its argument's type and range,
+ * its default and its help text.  cli_parse builds getopt_long's option list
+ * from it, parses and range-checks each value (a bad one: one line "wick CMD:
+ * --flag expects ..., got '...'", EXIT_USAGE) and prints --help's flag list,
+ * so that the three cannot drift apart. */
+typedef enum {
+    CLI_BOOL,     /* no argument: *(int *)dest = 1 */
+    CLI_STR,      /* *(const char **)dest = the argument */
+    CLI_INT,      /* *(long *)dest, in [lo, hi] */
+    CLI_INT32,    /* *(int *)dest, in [lo, hi] */
+    CLI_U64,      /* *(uint64_t *)dest, any non-negative integer */
+    CLI_REAL,     /* *(double *)dest, finite, in [lo, hi] (open: CLI_OPEN_LO/HI) */
+    CLI_INTS,     /* cli_ints *dest: a comma list, each in [lo, hi] */
+    CLI_REALS,    /* cli_reals *dest: a comma list, each in [lo, hi] */
+    CLI_CHOICE,   /* *(int *)dest = lo + the index of the argument in choices ("a|b") */
+    CLI_FN        /* fn(row, argument): 1, or 0 having printed the usage error */
+} cli_type;
+enum { CLI_OPEN_LO = 1, CLI_OPEN_HI = 2 };
+#define CLI_LIST_MAX 64
+typedef struct { int n; long v[CLI_LIST_MAX]; } cli_ints;
+typedef struct { int n; double v[CLI_LIST_MAX]; } cli_reals;
+
+/* The depths every command takes (--depth, --depths): one range for all. */
+#define CLI_DEPTH_MIN 1
+#define CLI_DEPTH_MAX 100000
+/* --threads, the same in every command */
+#define CLI_THREADS_MAX 1024
+
+typedef struct cli_opt cli_opt;
+struct cli_opt {
+    const char *name;     /* the flag without "--" */
+    cli_type type;
+    void *dest;
+    double lo, hi;        /* the range (-INFINITY / INFINITY: none) */
+    int open;             /* CLI_OPEN_LO | CLI_OPEN_HI: that end excluded */
+    const char *def;      /* the default as one would type it, parsed before the
+                             command line and shown in --help; NULL: dest's own
+                             value, which the help text then describes */
+    const char *meta;     /* the argument's name in --help ("N", "X", "LIST") */
+    const char *help;     /* '\n' continues on the next line */
+    const char *choices;  /* CLI_CHOICE: "xent|mse"; CLI_INTS/REALS: the most items (NULL: 16) as text */
+    int (*fn)(const cli_opt *o, const char *arg);
+};
+
+typedef struct {
+    const char *name;     /* "kernel" */
+    const char *usage;    /* printed above the flag list */
+    const cli_opt *opts;  /* ends with a row whose name is NULL */
+    const char *tail;     /* printed below it, or NULL */
+    int col;              /* the column the help texts start at (0: 19) */
+    int brackets;         /* defaults shown as "[X]" at column 65 rather than "(default X)" */
+} cli_cmd;
+/* A row whose name is "" is a heading in --help (its help text), no flag. */
+
+/* Parses argv against c's table.  given (NULL, or one slot a row) gets each
+ * given flag's argument ("" for a CLI_BOOL).  Returns CLI_GO to run, EXIT_OK
+ * after --help, EXIT_USAGE after a usage error (printed).  Stray arguments
+ * are refused too. */
+#define CLI_GO (-1)
+int cli_parse(const cli_cmd *c, int argc, char **argv, const char **given);
+/* --help: usage, one line a flag (its help, then "(default ...)"), tail. */
+void cli_usage(const cli_cmd *c, FILE *f);
+/* The row of flag name in c's table, or -1. */
+int cli_row(const cli_cmd *c, const char *name);
+
+/* A comma list into ints or reals, each in [lo, hi], at most max; 1, or 0
+ * having printed "wick CMD: --flag expects ...". */
+int cli_parse_ints(const char *flag, const char *s, long lo, long hi, int max, cli_ints *out);
+int cli_parse_reals(const char *flag, const char *s, double lo, double hi, int open, int max, cli_reals *out);
+
+/* A row-major r x c matrix as a JSON array of rows (non-finite: null). */
+json_t *cli_json_matrix(const double *m, size_t r, size_t c);
+
+/* The inputs of a CSV file (one a row), their Gram matrix |x_a . x_b|/n0
+ * into *gram (n x n, malloc'd: free), and n; at most max rows (0: any).
+ * EXIT_OK, or the exit code after printing the error. */
+int cli_csv_gram(const char *cmd, const char *path, size_t max, double **gram, size_t *n);
+/* The rows of a CSV file into *x (malloc'd: free), rows and cols. */
+int cli_csv_rows(const char *cmd, const char *path, size_t max, double **x, size_t *rows, size_t *cols);
 #endif

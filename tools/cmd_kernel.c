@@ -5,8 +5,6 @@
  * posterior mean and of the fully trained infinite-width network (docs/theory.md §9,
  * frozen NTK, t -> infinity) is reported. */
 #include "cli.h"
-#include "core/core.h"
-#include <getopt.h>
 #include <jansson.h>
 #include <math.h>
 #include <omp.h>
@@ -15,48 +13,6 @@
 #include <string.h>
 
 #define DEFAULT_DATA "/usr/share/datasets/fashion-mnist"
-
-static void usage(FILE *f) {
-    fprintf(f,
-        "usage: wick kernel [FLAGS]\n"
-        "NNGP and NTK Gram matrices of an MLP at infinite width for an image data set, the GP\n"
-        "posterior mean and the fully trained infinite-width network (docs/theory.md §8, §9), with\n"
-        "(depth, C_b, noise) chosen by the log evidence of the training targets over a grid.\n"
-        "Images are centred (training mean) and scaled to |x|^2/n0 = 1, so that the Gram flow\n"
-        "takes its tabulated path; targets are one-hot minus 1/classes.\n\n"
-        "  --data DIR        directory with {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]\n"
-        "                    (default " DEFAULT_DATA ")\n"
-        "  --train N         training images, the first N of the class subset (default 2000; all\n"
-        "                    60000 fit a 24 GB machine: the training Gram is kept as one packed\n"
-        "                    triangle, 8 N^2/2 bytes, and the memory needed is printed first)\n"
-        "  --select N        choose the hyperparameters by the evidence of the first N training\n"
-        "                    images (default 2000, at most --train): each candidate costs a\n"
-        "                    Cholesky of N x N\n"
-        "  --test N          test images, the first N of the class subset (default 10000)\n"
-        "  --classes K       use classes 0..K-1 only (default 10; e.g. 2)\n"
-        "  --act NAME        activation (default relu)\n"
-        "  --cw X            weight variance C_W (default: the critical value, else 1)\n"
-        "  --cbs LIST        bias variances C_b to try, comma separated (default 0,0.1)\n"
-        "  --depths LIST     depths to try (default 2,3,5; depth 1 is the linear model, whose\n"
-        "                    evidence on a few hundred images beats the deeper kernels' though\n"
-        "                    its test accuracy is lower: 0.648 vs 0.805 at depth 2 with 500)\n"
-        "  --noises LIST     GP noise variances to try (default 0.000001,0.0001,0.01)\n"
-        "  --lambda-b X      NTK bias learning rate (default 1)\n"
-        "  --lambda-w X      NTK weight learning rate (default 1)\n"
-        "  --variance        also the NNGP posterior variance of each test prediction (the\n"
-        "                    latent function's; costs nA^2 nB more flops) and its summary\n"
-        "  --grad            the log evidence's gradient in C_b, C_W and the noise at the choice,\n"
-        "                    on the --select images (exact trace of A^-1 dA)\n"
-        "  --grad-probes M   the same on the whole training set, the trace by Hutchinson's\n"
-        "                    estimator with M random probes (docs/kernel.md)\n"
-        "  --ntk-ridge X     added to the NTK training Gram's diagonal, relative to it (default\n"
-        "                    1e-10: exact duplicate images make it singular)\n"
-        "  --batch N         ignored (kept for old scripts: test inputs go in batches of 1024)\n"
-        "  --threads N       threads (default: OMP_NUM_THREADS, else all cores)\n"
-        "  --json            last line of stdout: one JSON object\n"
-        "  --plot FILE.png   log evidence against the noise, one curve per (depth, C_b)\n"
-        "  --help            this text\n");
-}
 
 /* MemAvailable from /proc/meminfo in bytes, 0 when unknown; the
  * environment's WICK_MEMAVAILABLE (bytes) in its place, for the tests */
@@ -85,17 +41,6 @@ static void on_progress(void *ctx, const char *phase, double frac, double secs) 
     fprintf(stderr, "wick kernel: [%7.1f s] %s %3.0f%%\n", secs, phase, 100 * frac);
 }
 
-static int parse_dlist(const char *flag, const char *s, double *out, int max) {
-    int k = 0;
-    char buf[512];
-    snprintf(buf, sizeof buf, "%s", s);
-    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-        if (k == max || !cli_double(flag, tok, &out[k])) return 0;
-        k++;
-    }
-    return k;
-}
-
 /* Reads images and labels, trying the .gz name first. */
 /* The first `want` samples with label < classes: x as double, labels. */
 static size_t take(const wick_dataset *d, int classes, size_t want, double *x, int32_t *y) {
@@ -118,69 +63,98 @@ static double accuracy(const double *z, const int32_t *y, size_t n, int classes)
     return n ? (double)ok / (double)n : 0;
 }
 
-int cmd_kernel(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"data", 1, 0, 'd'}, {"train", 1, 0, 'A'}, {"test", 1, 0, 'B'}, {"classes", 1, 0, 'k'},
-        {"act", 1, 0, 'a'}, {"cw", 1, 0, 'w'}, {"cbs", 1, 0, 'b'}, {"depths", 1, 0, 'L'},
-        {"noises", 1, 0, 'e'}, {"lambda-b", 1, 0, 'x'}, {"lambda-w", 1, 0, 'y'}, {"batch", 1, 0, 'm'},
-        {"threads", 1, 0, 't'}, {"json", 0, 0, 'j'}, {"plot", 1, 0, 'p'}, {"help", 0, 0, 'h'},
-        {"select", 1, 0, 'S'}, {"variance", 0, 0, 'V'}, {"ntk-ridge", 1, 0, 'R'},
-        {"grad", 0, 0, 'G'}, {"grad-probes", 1, 0, 'P'},
-        {0, 0, 0, 0}};
-    const char *dir = DEFAULT_DATA, *act_name = "relu", *plot = NULL;
-    const char *cbs_s = "0,0.1", *depths_s = "2,3,5", *noises_s = "0.000001,0.0001,0.01";
-    double cw = NAN, lb = 1, lw = 1, ridge = 1e-10;
-    long ntrain = 2000, ntest = 10000, classes = 10, batch = 2000, threads = 0, nselect = 2000;
-    int json = 0, want_var = 0, want_grad = 0, c;
-    long probes = 0;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd': dir = optarg; break;
-        case 'A': if (!cli_int("--train", optarg, 2, 60000, &ntrain)) return EXIT_USAGE; break;
-        case 'B': if (!cli_int("--test", optarg, 1, 10000, &ntest)) return EXIT_USAGE; break;
-        case 'k': if (!cli_int("--classes", optarg, 2, 10, &classes)) return EXIT_USAGE; break;
-        case 'a': act_name = optarg; break;
-        case 'w': if (!cli_double("--cw", optarg, &cw)) return EXIT_USAGE; break;
-        case 'b': cbs_s = optarg; break;
-        case 'L': depths_s = optarg; break;
-        case 'e': noises_s = optarg; break;
-        case 'x': if (!cli_double("--lambda-b", optarg, &lb)) return EXIT_USAGE; break;
-        case 'y': if (!cli_double("--lambda-w", optarg, &lw)) return EXIT_USAGE; break;
-        case 'm': if (!cli_int("--batch", optarg, 1, 100000, &batch)) return EXIT_USAGE; break;
-        case 't': if (!cli_int("--threads", optarg, 1, 1024, &threads)) return EXIT_USAGE; break;
-        case 'j': json = 1; break;
-        case 'p': plot = optarg; break;
-        case 'S': if (!cli_int("--select", optarg, 2, 60000, &nselect)) return EXIT_USAGE; break;
-        case 'V': want_var = 1; break;
-        case 'G': want_grad = 1; break;
-        case 'P': if (!cli_int("--grad-probes", optarg, 1, 100000, &probes)) return EXIT_USAGE; break;
-        case 'R':
-            if (!cli_double("--ntk-ridge", optarg, &ridge)) return EXIT_USAGE;
-            if (!(ridge >= 0 && ridge < 1)) {
-                fprintf(stderr, "wick kernel: --ntk-ridge %s: expected a number in [0, 1)\n", optarg);
-                return EXIT_USAGE;
-            }
-            break;
-        case 'h': usage(stdout); return EXIT_OK;
-        default:
-            return cli_bad_flag("kernel", argv);
-        }
-    }
-    if (optind < argc) return cli_extra_argument("kernel", argv);
-    double cbs[16], dd[16], noises[16];
-    int ncb = parse_dlist("--cbs", cbs_s, cbs, 16), nd = parse_dlist("--depths", depths_s, dd, 16);
-    int nno = parse_dlist("--noises", noises_s, noises, 16);
-    if (!ncb || !nd || !nno) {
-        fprintf(stderr, "wick kernel: --cbs, --depths, --noises take comma-separated numbers (at most 16)\n");
-        return EXIT_USAGE;
-    }
-    for (int i = 0; i < nd; i++)
-        if (dd[i] < 1 || dd[i] > 1000 || dd[i] != floor(dd[i])) {
-            fprintf(stderr, "wick kernel: --depths: %g is not a depth in 1..1000\n", dd[i]);
+static int kernel_run(void);
+
+/* What the command line asks for. */
+typedef struct {
+    const char *dir, *act_name, *plot;
+    cli_reals cbs, depths, noises;
+    double cw, lb, lw, ridge;
+    long ntrain, ntest, classes, batch, threads, nselect, probes;
+    int json, want_var, want_grad;
+} kernel_args;
+
+static kernel_args A;   /* the table's destinations */
+
+static const cli_opt kernel_opts[] = {
+    {"data", CLI_STR, &A.dir, 0, 0, 0, DEFAULT_DATA, "DIR",
+     "directory with {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]\n", NULL, NULL},
+    {"train", CLI_INT, &A.ntrain, 2, 60000, 0, "2000", "N",
+     "training images, the first N of the class subset (all 60000 fit a\n"
+     "24 GB machine: the training Gram is kept as one packed triangle,\n"
+     "8 N^2/2 bytes, and the memory needed is printed first)", NULL, NULL},
+    {"select", CLI_INT, &A.nselect, 2, 60000, 0, "2000", "N",
+     "choose the hyperparameters by the evidence of the first N training\n"
+     "images (at most --train): each candidate costs a Cholesky of N x N", NULL, NULL},
+    {"test", CLI_INT, &A.ntest, 1, 10000, 0, "10000", "N", "test images, the first N of the class subset", NULL, NULL},
+    {"classes", CLI_INT, &A.classes, 2, 10, 0, "10", "K", "use classes 0..K-1 only (e.g. 2)", NULL, NULL},
+    {"act", CLI_STR, &A.act_name, 0, 0, 0, "relu", "NAME", "activation", NULL, NULL},
+    {"cw", CLI_REAL, &A.cw, -INFINITY, INFINITY, 0, NULL, "X", "weight variance C_W (default: the critical value, else 1)", NULL, NULL},
+    {"cbs", CLI_REALS, &A.cbs, -INFINITY, INFINITY, 0, "0,0.1", "LIST", "bias variances C_b to try, comma separated", NULL, NULL},
+    {"depths", CLI_REALS, &A.depths, CLI_DEPTH_MIN, CLI_DEPTH_MAX, 0, "2,3,5", "LIST",
+     "depths to try (depth 1 is the linear model, whose evidence on a few\n"
+     "hundred images beats the deeper kernels' though its test accuracy is\n"
+     "lower: 0.648 vs 0.805 at depth 2 with 500)", NULL, NULL},
+    {"noises", CLI_REALS, &A.noises, -INFINITY, INFINITY, 0, "0.000001,0.0001,0.01", "LIST", "GP noise variances to try", NULL, NULL},
+    {"lambda-b", CLI_REAL, &A.lb, -INFINITY, INFINITY, 0, "1", "X", "NTK bias learning rate", NULL, NULL},
+    {"lambda-w", CLI_REAL, &A.lw, -INFINITY, INFINITY, 0, "1", "X", "NTK weight learning rate", NULL, NULL},
+    {"variance", CLI_BOOL, &A.want_var, 0, 0, 0, NULL, NULL,
+     "also the NNGP posterior variance of each test prediction (the\n"
+     "latent function's; costs nA^2 nB more flops) and its summary", NULL, NULL},
+    {"grad", CLI_BOOL, &A.want_grad, 0, 0, 0, NULL, NULL,
+     "the log evidence's gradient in C_b, C_W and the noise at the choice,\n"
+     "on the --select images (exact trace of A^-1 dA)", NULL, NULL},
+    {"grad-probes", CLI_INT, &A.probes, 1, 100000, 0, NULL, "M",
+     "the same on the whole training set, the trace by Hutchinson's\n"
+     "estimator with M random probes (docs/kernel.md)", NULL, NULL},
+    {"ntk-ridge", CLI_REAL, &A.ridge, 0, 1, CLI_OPEN_HI, "1e-10", "X",
+     "added to the NTK training Gram's diagonal, relative to it (exact\n"
+     "duplicate images make it singular)", NULL, NULL},
+    {"batch", CLI_INT, &A.batch, 1, 100000, 0, NULL, "N", "ignored (kept for old scripts: test inputs go in batches of 1024)", NULL, NULL},
+    {"threads", CLI_INT, &A.threads, 1, CLI_THREADS_MAX, 0, NULL, "N", "threads (default: OMP_NUM_THREADS, else all cores)", NULL, NULL},
+    {"json", CLI_BOOL, &A.json, 0, 0, 0, NULL, NULL, "last line of stdout: one JSON object", NULL, NULL},
+    {"plot", CLI_STR, &A.plot, 0, 0, 0, NULL, "FILE.png", "log evidence against the noise, one curve per (depth, C_b)", NULL, NULL},
+    {0}};
+
+static const cli_cmd kernel_cmd = {
+    "kernel",
+    "usage: wick kernel [FLAGS]\n"
+    "NNGP and NTK Gram matrices of an MLP at infinite width for an image data set, the GP\n"
+    "posterior mean and the fully trained infinite-width network (docs/theory.md §8, §9), with\n"
+    "(depth, C_b, noise) chosen by the log evidence of the training targets over a grid.\n"
+    "Images are centred (training mean) and scaled to |x|^2/n0 = 1, so that the Gram flow\n"
+    "takes its tabulated path; targets are one-hot minus 1/classes.\n\n",
+    kernel_opts, NULL, 0, 0};
+
+/* The command line into A; CLI_GO, or the exit code. */
+static int kernel_parse(int argc, char **argv) {
+    A = (kernel_args){.cw = NAN};
+    int rc = cli_parse(&kernel_cmd, argc, argv, NULL);
+    if (rc != CLI_GO) return rc;
+    for (int i = 0; i < A.depths.n; i++)
+        if (A.depths.v[i] != floor(A.depths.v[i])) {
+            fprintf(stderr, "wick kernel: --depths expects integers in [%d, %d], got '%g'\n", CLI_DEPTH_MIN,
+                    CLI_DEPTH_MAX, A.depths.v[i]);
             return EXIT_USAGE;
         }
+    return CLI_GO;
+}
+
+int cmd_kernel(int argc, char **argv) {
+    int prc = kernel_parse(argc, argv);
+    if (prc != CLI_GO) return prc;
+    return kernel_run();
+}
+
+/* The grid search, the full solve and the report of A. */
+static int kernel_run(void) {
+    const char *dir = A.dir, *act_name = A.act_name, *plot = A.plot;
+    double cw = A.cw, lb = A.lb, lw = A.lw, ridge = A.ridge;
+    long ntrain = A.ntrain, ntest = A.ntest, classes = A.classes, threads = A.threads, nselect = A.nselect;
+    long probes = A.probes;
+    int json = A.json, want_var = A.want_var, want_grad = A.want_grad;
+    const double *cbs = A.cbs.v, *dd = A.depths.v, *noises = A.noises.v;
+    int ncb = A.cbs.n, nd = A.depths.n, nno = A.noises.n;
     wick_act act;
     wick_status st = wick_act_parse(act_name, &act);
     if (st) return cli_fail("kernel", st);

@@ -3,68 +3,14 @@
  * depths: its mean, and its fluctuation n Var[H]/Theta^2, which the theory
  * puts at O(1/n), growing with depth (docs/theory.md §7). */
 #include "cli.h"
-#include "core/core.h"
-#include <getopt.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void usage(FILE *f) {
-    fprintf(f,
-        "usage: wick ntk [FLAGS]\n"
-        "Computes the empirical NTK H = sum_params lambda dz/dtheta dz/dtheta (docs/theory.md §7:\n"
-        "lambda_b for biases, lambda_W/n_{l-1} for weights) of M float64 networks through the\n"
-        "autodiff graph,\n"
-        "and sets its ensemble mean beside Theta^(L) and its fluctuation n Var[H]/Theta^2.\n\n"
-        "  --act NAME        activation (default relu)\n"
-        "  --cb X            bias variance C_b (default: the critical value, else 0)\n"
-        "  --cw X            weight variance C_W (default: the critical value, else 1)\n"
-        "  --lambda-b X      bias learning rate lambda_b (default 1)\n"
-        "  --lambda-w X      weight learning rate lambda_W (default 1)\n"
-        "  --width N         hidden width n (default 64)\n"
-        "  --depth L[,L...]  depth, or a comma list of depths (default 4)\n"
-        "  --outputs K       output width n_L (default 1)\n"
-        "  --samples M       networks per depth (default 1000)\n"
-        "  --seed S          seed (default 1)\n"
-        "  --q X             one input x = sqrt(X) (1, ..., 1) of dimension --n0 (default 1)\n"
-        "  --n0 N            input dimension for --q (default 8)\n"
-        "  --inputs FILE     inputs instead: a CSV, one input per row (at most 64)\n"
-        "  --threads N       threads (default: OMP_NUM_THREADS, else all cores)\n"
-        "  --json            last line of stdout: one JSON object, per-depth arrays\n"
-        "  --plot FILE.png   n Var[H_00]/Theta_00^2 against L/n with error bars (several depths)\n"
-        "  --order1          instead, the order-1/n tensors of one input of norm --q, every\n"
-        "                    layer of width n and n outputs (docs/theory-finite-width.md):\n"
-        "                    per layer the measured K1, Theta1 (control variates), V, A, B,\n"
-        "                    D, F (each n times its covariance: tensor + O(1/n)) with\n"
-        "                    standard errors, beside the recursions' predictions\n"
-        "  --help            this text\n");
-}
-
-
-static json_t *jmat(const double *m, size_t n) {
-    if (n == 1) return cli_jnum(m[0]);
-    json_t *a = json_array();
-    for (size_t i = 0; i < n; i++) {
-        json_t *row = json_array();
-        for (size_t j = 0; j < n; j++) json_array_append_new(row, cli_jnum(m[i * n + j]));
-        json_array_append_new(a, row);
-    }
-    return a;
-}
-
-/* "4,8,16" into depths (at most max); 0 on junk */
-static int parse_list(const char *s, long *out, int max) {
-    int k = 0;
-    char buf[512];
-    snprintf(buf, sizeof buf, "%s", s);
-    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-        if (k == max || !cli_int("--depth", tok, 1, 100000, &out[k])) return 0;
-        k++;
-    }
-    return k;
-}
+/* the n x n matrix, or its one number where n = 1 */
+static json_t *jmat(const double *m, size_t n) { return n == 1 ? cli_jnum(m[0]) : cli_json_matrix(m, n, n); }
 
 /* --order1: wick_ntk_fluct_run beside wick_theory_finite, per layer. */
 static int run_order1(wick_act act, double cb, double cw, double lb, double lw, double q, int L,
@@ -137,53 +83,72 @@ static int run_order1(wick_act act, double cb, double cw, double lb, double lw, 
     return ret;
 }
 
+/* What the command line asks for. */
+typedef struct {
+    const char *act_name, *inputs, *plot;
+    cli_ints depths;
+    double cb, cw, lb, lw, q;
+    long width, outputs, samples, seed, n0, threads;
+    int json, order1;
+} ntk_args;
+
+static ntk_args A;   /* the table's destinations */
+
+static const cli_opt ntk_opts[] = {
+    {"act", CLI_STR, &A.act_name, 0, 0, 0, "relu", "NAME", "activation", NULL, NULL},
+    {"cb", CLI_REAL, &A.cb, -INFINITY, INFINITY, 0, NULL, "X", "bias variance C_b (default: the critical value, else 0)", NULL, NULL},
+    {"cw", CLI_REAL, &A.cw, -INFINITY, INFINITY, 0, NULL, "X", "weight variance C_W (default: the critical value, else 1)", NULL, NULL},
+    {"lambda-b", CLI_REAL, &A.lb, -INFINITY, INFINITY, 0, "1", "X", "bias learning rate lambda_b", NULL, NULL},
+    {"lambda-w", CLI_REAL, &A.lw, -INFINITY, INFINITY, 0, "1", "X", "weight learning rate lambda_W", NULL, NULL},
+    {"width", CLI_INT, &A.width, 1, 1 << 20, 0, "64", "N", "hidden width n", NULL, NULL},
+    {"depth", CLI_INTS, &A.depths, CLI_DEPTH_MIN, CLI_DEPTH_MAX, 0, "4", "L[,L...]", "depth, or a comma list of depths", "64", NULL},
+    {"outputs", CLI_INT, &A.outputs, 1, 4096, 0, "1", "K", "output width n_L", NULL, NULL},
+    {"samples", CLI_INT, &A.samples, 2, 1L << 32, 0, "1000", "M", "networks per depth", NULL, NULL},
+    {"seed", CLI_INT, &A.seed, 0, 0x7fffffffffffffffL, 0, "1", "S", "seed", NULL, NULL},
+    {"q", CLI_REAL, &A.q, 0, INFINITY, 0, "1", "X", "one input x = sqrt(X) (1, ..., 1) of dimension --n0", NULL, NULL},
+    {"n0", CLI_INT, &A.n0, 1, 1 << 20, 0, "8", "N", "input dimension for --q", NULL, NULL},
+    {"inputs", CLI_STR, &A.inputs, 0, 0, 0, NULL, "FILE", "inputs instead: a CSV, one input per row (at most 64)", NULL, NULL},
+    {"threads", CLI_INT, &A.threads, 1, CLI_THREADS_MAX, 0, NULL, "N", "threads (default: OMP_NUM_THREADS, else all cores)", NULL, NULL},
+    {"json", CLI_BOOL, &A.json, 0, 0, 0, NULL, NULL, "last line of stdout: one JSON object, per-depth arrays", NULL, NULL},
+    {"plot", CLI_STR, &A.plot, 0, 0, 0, NULL, "FILE.png", "n Var[H_00]/Theta_00^2 against L/n with error bars (several depths)", NULL, NULL},
+    {"order1", CLI_BOOL, &A.order1, 0, 0, 0, NULL, NULL,
+     "instead, the order-1/n tensors of one input of norm --q, every\n"
+     "layer of width n and n outputs (docs/theory-finite-width.md):\n"
+     "per layer the measured K1, Theta1 (control variates), V, A, B,\n"
+     "D, F (each n times its covariance: tensor + O(1/n)) with\n"
+     "standard errors, beside the recursions' predictions", NULL, NULL},
+    {0}};
+
+static const cli_cmd ntk_cmd = {
+    "ntk",
+    "usage: wick ntk [FLAGS]\n"
+    "Computes the empirical NTK H = sum_params lambda dz/dtheta dz/dtheta (docs/theory.md §7:\n"
+    "lambda_b for biases, lambda_W/n_{l-1} for weights) of M float64 networks through the\n"
+    "autodiff graph,\n"
+    "and sets its ensemble mean beside Theta^(L) and its fluctuation n Var[H]/Theta^2.\n\n",
+    ntk_opts, NULL, 0, 0};
+
+/* The command line into A; CLI_GO, or the exit code. */
+static int ntk_parse(int argc, char **argv) {
+    A = (ntk_args){.cb = NAN, .cw = NAN};
+    return cli_parse(&ntk_cmd, argc, argv, NULL);
+}
+
+static int ntk_run(void);
+
 int cmd_ntk(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"act", 1, 0, 'a'}, {"cb", 1, 0, 'b'}, {"cw", 1, 0, 'w'}, {"lambda-b", 1, 0, 'B'},
-        {"lambda-w", 1, 0, 'W'}, {"width", 1, 0, 'n'}, {"depth", 1, 0, 'L'}, {"outputs", 1, 0, 'o'},
-        {"samples", 1, 0, 'M'}, {"seed", 1, 0, 's'}, {"q", 1, 0, 'q'}, {"n0", 1, 0, 'z'},
-        {"inputs", 1, 0, 'i'}, {"threads", 1, 0, 't'}, {"json", 0, 0, 'j'}, {"plot", 1, 0, 'p'},
-        {"order1", 0, 0, '1'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
-    const char *act_name = "relu", *inputs = NULL, *plot = NULL, *depth_s = "4";
-    int order1 = 0;
-    double cb = NAN, cw = NAN, lb = 1, lw = 1, q = 1;
-    long width = 64, outputs = 1, samples = 1000, seed = 1, n0 = 8, threads = 0;
-    int json = 0, c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'a': act_name = optarg; break;
-        case 'b': if (!cli_double("--cb", optarg, &cb)) return EXIT_USAGE; break;
-        case 'w': if (!cli_double("--cw", optarg, &cw)) return EXIT_USAGE; break;
-        case 'B': if (!cli_double("--lambda-b", optarg, &lb)) return EXIT_USAGE; break;
-        case 'W': if (!cli_double("--lambda-w", optarg, &lw)) return EXIT_USAGE; break;
-        case 'n': if (!cli_int("--width", optarg, 1, 1 << 20, &width)) return EXIT_USAGE; break;
-        case 'L': depth_s = optarg; break;
-        case 'o': if (!cli_int("--outputs", optarg, 1, 4096, &outputs)) return EXIT_USAGE; break;
-        case 'M': if (!cli_int("--samples", optarg, 2, 1L << 32, &samples)) return EXIT_USAGE; break;
-        case 's': if (!cli_int("--seed", optarg, 0, 0x7fffffffffffffffL, &seed)) return EXIT_USAGE; break;
-        case 'q': if (!cli_double("--q", optarg, &q)) return EXIT_USAGE; break;
-        case 'z': if (!cli_int("--n0", optarg, 1, 1 << 20, &n0)) return EXIT_USAGE; break;
-        case 'i': inputs = optarg; break;
-        case 't': if (!cli_int("--threads", optarg, 1, 1024, &threads)) return EXIT_USAGE; break;
-        case 'j': json = 1; break;
-        case 'p': plot = optarg; break;
-        case '1': order1 = 1; break;
-        case 'h': usage(stdout); return EXIT_OK;
-        default:
-            return cli_bad_flag("ntk", argv);
-        }
-    }
-    if (optind < argc) return cli_extra_argument("ntk", argv);
-    long depths[64];
-    int nd = parse_list(depth_s, depths, 64);
-    if (!nd) {
-        fprintf(stderr, "wick ntk: --depth '%s': expected depths 1..100000, comma separated (at most 64)\n",
-                depth_s);
-        return EXIT_USAGE;
-    }
-    if (q < 0) { fprintf(stderr, "wick ntk: --q %g: a squared norm is not negative\n", q); return EXIT_USAGE; }
+    int rc = ntk_parse(argc, argv);
+    return rc != CLI_GO ? rc : ntk_run();
+}
+
+/* The ensembles of A, printed, plotted and as JSON. */
+static int ntk_run(void) {
+    const char *act_name = A.act_name, *inputs = A.inputs, *plot = A.plot;
+    int order1 = A.order1, json = A.json;
+    double cb = A.cb, cw = A.cw, lb = A.lb, lw = A.lw, q = A.q;
+    long width = A.width, outputs = A.outputs, samples = A.samples, seed = A.seed, n0 = A.n0, threads = A.threads;
+    const long *depths = A.depths.v;
+    int nd = A.depths.n;
     wick_act act;
     wick_status st = wick_act_parse(act_name, &act);
     if (st) return cli_fail("ntk", st);
@@ -207,16 +172,12 @@ int cmd_ntk(int argc, char **argv) {
     double *x = NULL;
     size_t ni = 1, dim = (size_t)n0;
     if (inputs) {
-        size_t rows, cols;
-        if ((st = wick_csv_read(inputs, 0, &x, &rows, &cols))) return cli_fail("ntk", st);
-        if (rows > 64) {
-            wick_free(x);
-            fprintf(stderr, "wick ntk: %s: %zu inputs, at most 64\n", inputs, rows);
-            return EXIT_FAIL;
-        }
-        ni = rows; dim = cols;
+        size_t cols;
+        int rc2 = cli_csv_rows("ntk", inputs, 64, &x, &ni, &cols);
+        if (rc2 != EXIT_OK) return rc2;
+        dim = cols;
     } else {
-        x = wick_malloc(sizeof(double) * dim);
+        x = malloc(sizeof(double) * dim);
         if (!x) { fprintf(stderr, "wick ntk: out of memory\n"); return EXIT_FAIL; }
         for (size_t j = 0; j < dim; j++) x[j] = sqrt(q);
     }
@@ -307,6 +268,6 @@ int cmd_ntk(int argc, char **argv) {
 done:
     json_decref(root);
     free(res);
-    wick_free(x);
+    free(x);
     return ret;
 }

@@ -3,96 +3,80 @@
  * per layer, and the activation's critical initialisation. */
 #include "cli.h"
 
-#include <getopt.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void usage(FILE *f) {
-    fprintf(f,
-        "usage: wick theory [FLAGS]\n"
-        "Predicts an MLP at initialisation from the effective theory (docs/theory.md): per\n"
-        "layer the kernel K, chi_par, chi_perp, the four-point vertex V (shown as V/(n K^2)) and\n"
-        "the NTK; for one input also the order-1/n tensors (docs/theory-finite-width.md): the\n"
-        "kernel's and NTK's 1/n shifts K1, Theta1, the NTK's variance A, B and its correlation\n"
-        "with the preactivations D, F (JSON keys K1, ntk1, A, B, D, F; index l-1 is layer l).\n\n"
-        "  --act NAME        activation (default relu): perceptron, sigmoid, tanh, sin, linear,\n"
-        "                    relu, leaky_relu[:slope] (slope default 0.01), softplus, swish, gelu\n"
-        "  --cb X            bias variance C_b (default: the critical value, else 0)\n"
-        "  --cw X            weight variance C_W (default: the critical value, else 1)\n"
-        "  --depth L         number of layers (default 10)\n"
-        "  --width N         hidden width n for V/(nK^2) and fluctuations (default 128)\n"
-        "  --lambda-b X      NTK bias learning rate lambda_b (default 1)\n"
-        "  --lambda-w X      NTK weight learning rate lambda_W (default 1)\n"
-        "  --q X             one input of normalised squared norm |x|^2/n0 (default 1)\n"
-        "  --inputs FILE     several inputs instead: a CSV, one input per row\n"
-        "  --critical        print the critical initialisation and universality class\n"
-        "                    (and the large-depth power law of the K*=0 class)\n"
-        "  --json            last line of stdout: one JSON object with per-layer arrays\n"
-        "  --plot FILE.png   draw the flows with gnuplot\n"
-        "  --help            this text\n");
-}
-
-
-static json_t *jmatrix(const double *m, size_t r, size_t c) {
-    json_t *a = json_array();
-    for (size_t i = 0; i < r; i++) {
-        json_t *row = json_array();
-        for (size_t j = 0; j < c; j++) json_array_append_new(row, cli_jnum(m[i * c + j]));
-        json_array_append_new(a, row);
-    }
-    return a;
-}
-
 static void fmt(char *buf, size_t n, double v) {
     if (isfinite(v)) snprintf(buf, n, "%.9g", v);
     else snprintf(buf, n, "n/a");
 }
 
+/* What the command line asks for. */
+typedef struct {
+    const char *act_name, *inputs, *plot;
+    double cb, cw, lb, lw, q;
+    long depth, width;
+    int critical, json;
+} theory_args;
+
+static theory_args A;   /* the table's destinations */
+
+static const cli_opt theory_opts[] = {
+    {"act", CLI_STR, &A.act_name, 0, 0, 0, NULL, "NAME",
+     "activation (default relu): perceptron, sigmoid, tanh, sin, linear,\n"
+     "relu, leaky_relu[:slope] (slope default 0.01), softplus, swish, gelu", NULL, NULL},
+    {"cb", CLI_REAL, &A.cb, -INFINITY, INFINITY, 0, NULL, "X", "bias variance C_b (default: the critical value, else 0)", NULL, NULL},
+    {"cw", CLI_REAL, &A.cw, -INFINITY, INFINITY, 0, NULL, "X", "weight variance C_W (default: the critical value, else 1)", NULL, NULL},
+    {"depth", CLI_INT, &A.depth, CLI_DEPTH_MIN, CLI_DEPTH_MAX, 0, "10", "L", "number of layers", NULL, NULL},
+    {"width", CLI_INT, &A.width, 1, 1000000000, 0, "128", "N", "hidden width n for V/(nK^2) and fluctuations", NULL, NULL},
+    {"lambda-b", CLI_REAL, &A.lb, -INFINITY, INFINITY, 0, "1", "X", "NTK bias learning rate lambda_b", NULL, NULL},
+    {"lambda-w", CLI_REAL, &A.lw, -INFINITY, INFINITY, 0, "1", "X", "NTK weight learning rate lambda_W", NULL, NULL},
+    {"q", CLI_REAL, &A.q, -INFINITY, INFINITY, 0, "1", "X", "one input of normalised squared norm |x|^2/n0", NULL, NULL},
+    {"inputs", CLI_STR, &A.inputs, 0, 0, 0, NULL, "FILE", "several inputs instead: a CSV, one input per row", NULL, NULL},
+    {"critical", CLI_BOOL, &A.critical, 0, 0, 0, NULL, NULL,
+     "print the critical initialisation and universality class\n"
+     "(and the large-depth power law of the K*=0 class)", NULL, NULL},
+    {"json", CLI_BOOL, &A.json, 0, 0, 0, NULL, NULL, "last line of stdout: one JSON object with per-layer arrays", NULL, NULL},
+    {"plot", CLI_STR, &A.plot, 0, 0, 0, NULL, "FILE.png", "draw the flows with gnuplot", NULL, NULL},
+    {0}};
+
+static const cli_cmd theory_cmd = {
+    "theory",
+    "usage: wick theory [FLAGS]\n"
+    "Predicts an MLP at initialisation from the effective theory (docs/theory.md): per\n"
+    "layer the kernel K, chi_par, chi_perp, the four-point vertex V (shown as V/(n K^2)) and\n"
+    "the NTK; for one input also the order-1/n tensors (docs/theory-finite-width.md): the\n"
+    "kernel's and NTK's 1/n shifts K1, Theta1, the NTK's variance A, B and its correlation\n"
+    "with the preactivations D, F (JSON keys K1, ntk1, A, B, D, F; index l-1 is layer l).\n\n",
+    theory_opts, NULL, 0, 0};
+
+static int theory_run(wick_act act);
+
+/* The command line into A; CLI_GO, or the exit code. */
+static int theory_parse(int argc, char **argv) {
+    A = (theory_args){.act_name = "relu", .cb = NAN, .cw = NAN};
+    return cli_parse(&theory_cmd, argc, argv, NULL);
+}
+
 int cmd_theory(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"act", required_argument, 0, 'a'},   {"cb", required_argument, 0, 'b'},
-        {"cw", required_argument, 0, 'w'},    {"depth", required_argument, 0, 'L'},
-        {"width", required_argument, 0, 'n'}, {"lambda-b", required_argument, 0, 'B'},
-        {"lambda-w", required_argument, 0, 'W'}, {"q", required_argument, 0, 'q'},
-        {"inputs", required_argument, 0, 'i'}, {"critical", no_argument, 0, 'c'},
-        {"json", no_argument, 0, 'j'},        {"plot", required_argument, 0, 'p'},
-        {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
-    const char *act_name = "relu", *inputs = NULL, *plot = NULL;
-    double cb = NAN, cw = NAN, lb = 1, lw = 1, q = 1;
-    long depth = 10, width = 128;
-    int critical = 0, json = 0, c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'a': act_name = optarg; break;
-        case 'b': if (!cli_double("--cb", optarg, &cb)) return EXIT_USAGE; break;
-        case 'w': if (!cli_double("--cw", optarg, &cw)) return EXIT_USAGE; break;
-        case 'L': if (!cli_int("--depth", optarg, -1000000, 1000000, &depth)) return EXIT_USAGE; break;
-        case 'n': if (!cli_int("--width", optarg, 1, 1000000000, &width)) return EXIT_USAGE; break;
-        case 'B': if (!cli_double("--lambda-b", optarg, &lb)) return EXIT_USAGE; break;
-        case 'W': if (!cli_double("--lambda-w", optarg, &lw)) return EXIT_USAGE; break;
-        case 'q': if (!cli_double("--q", optarg, &q)) return EXIT_USAGE; break;
-        case 'i': inputs = optarg; break;
-        case 'c': critical = 1; break;
-        case 'j': json = 1; break;
-        case 'p': plot = optarg; break;
-        case 'h': usage(stdout); return EXIT_OK;
-        default:
-            return cli_bad_flag("theory", argv);
-        }
-    }
-    if (optind < argc) return cli_extra_argument("theory", argv);
+    int rc = theory_parse(argc, argv);
+    if (rc != CLI_GO) return rc;
     wick_act act;
-    wick_status st = wick_act_parse(act_name, &act);
+    wick_status st = wick_act_parse(A.act_name, &act);
     if (st) return cli_fail("theory", st);
-    if (depth < 1) {
-        fprintf(stderr, "wick theory: --depth %ld: a network has at least 1 layer\n", depth);
-        return EXIT_FAIL;
-    }
+    return theory_run(act);
+}
+
+/* The flows of A's network, printed, plotted and as JSON. */
+static int theory_run(wick_act act) {
+    const char *inputs = A.inputs, *plot = A.plot;
+    double cb = A.cb, cw = A.cw, lb = A.lb, lw = A.lw, q = A.q;
+    long depth = A.depth, width = A.width;
+    int critical = A.critical, json = A.json;
+    wick_status st;
 
     /* the critical point: the default (C_b, C_W) where one exists */
     wick_critical_info crit;
@@ -110,16 +94,11 @@ int cmd_theory(int argc, char **argv) {
     int undefined = act.kind == WICK_ACT_PERCEPTRON;
 
     /* inputs: one q, or the rows of a CSV */
-    size_t n = 1, n0 = 0;
-    double *x = NULL, *G0 = NULL;
+    size_t n = 1;
+    double *G0 = NULL;
     if (inputs) {
-        size_t rows, cols;
-        if ((st = wick_csv_read(inputs, 0, &x, &rows, &cols))) return cli_fail("theory", st);
-        n = rows; n0 = cols;
-        G0 = malloc(sizeof(double) * n * n);
-        if (!G0) { wick_free(x); fprintf(stderr, "wick theory: out of memory\n"); return EXIT_FAIL; }
-        if ((st = wick_input_gram(x, n, n0, G0))) { wick_free(x); free(G0); return cli_fail("theory", st); }
-        wick_free(x);
+        int rc = cli_csv_gram("theory", inputs, 0, &G0, &n);
+        if (rc != EXIT_OK) return rc;
     } else {
         G0 = malloc(sizeof(double));
         if (!G0) return EXIT_FAIL;
@@ -280,8 +259,8 @@ int cmd_theory(int argc, char **argv) {
             /* several inputs: Gram matrices per layer; chi per input (at K_aa);
              * V the two-input vertex (4 x 4 over ordered pairs) for two inputs,
              * else the single-input vertex of each input */
-            json_array_append_new(jK, jmatrix(Kg + l * n * n, n, n));
-            json_array_append_new(jT, Tg ? jmatrix(Tg + l * n * n, n, n) : json_null());
+            json_array_append_new(jK, cli_json_matrix(Kg + l * n * n, n, n));
+            json_array_append_new(jT, Tg ? cli_json_matrix(Tg + l * n * n, n, n) : json_null());
             json_t *ap = json_array(), *aq = json_array(), *av = json_array();
             for (size_t a = 0; a < n; a++) {
                 json_array_append_new(ap, cli_jnum(per[a * L + l].chi_par));
@@ -290,7 +269,7 @@ int cmd_theory(int argc, char **argv) {
             }
             json_array_append_new(jp, ap);
             json_array_append_new(jq, aq);
-            if (V2) { json_decref(av); av = jmatrix(V2 + l * 16, 4, 4); }
+            if (V2) { json_decref(av); av = cli_json_matrix(V2 + l * 16, 4, 4); }
             json_array_append_new(jV, av);
         }
         json_object_set_new(root, "K", jK);
@@ -300,7 +279,7 @@ int cmd_theory(int argc, char **argv) {
         json_object_set_new(root, "ntk", jT);
         if (K1two) {  /* two inputs: the subleading kernel, a 2 x 2 matrix per layer */
             json_t *arr = json_array();
-            for (size_t l = 0; l < L; l++) json_array_append_new(arr, jmatrix(K1two + 4 * l, 2, 2));
+            for (size_t l = 0; l < L; l++) json_array_append_new(arr, cli_json_matrix(K1two + 4 * l, 2, 2));
             json_object_set_new(root, "K1", arr);
         }
         if (fin) {
