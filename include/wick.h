@@ -78,7 +78,11 @@ WICK_API int  wick_threads(void);
 /* Waiting: the MLP training step (the float32 fast path) runs on wick's own
  * worker threads, where a thread that waits for another spins for at most
  * WICK_SPIN_US microseconds (default 50) and then sleeps: on a machine shared
- * with other work it gives its core to the thread it waits for.  Everything
+ * with other work it gives its core to the thread it waits for.  The step
+ * also times itself and uses fewer of its threads when that is faster (beside
+ * another process holding a core, one thread often is), without changing a
+ * bit of the results; WICK_TEAM_SIZE=n fixes the count it uses, and
+ * WICK_TEAM_TUNE=0 keeps it at wick_threads().  Everything
  * else runs on OpenMP (libgomp), whose waits spin for GOMP_SPINCOUNT pauses
  * (300,000 unless set: milliseconds) before they sleep; set GOMP_SPINCOUNT or
  * OMP_WAIT_POLICY=passive in the environment to bound them.
