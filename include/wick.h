@@ -1327,6 +1327,47 @@ WICK_API wick_status wick_kernel1_two(const wick_theory_config *c, const double 
  * with E[H_{jk;a1a2} H_{jk;a3a4}] = B_{(a1a3)(a2a4)} / n_{l-1} for j != k
  * (docs/theory-finite-width.md).  Not for the perceptron. */
 WICK_API wick_status wick_ntk_B_two(const wick_theory_config *c, const double G0[4], double *B);
+/* The rest of the NTK's order-1/n tensors of two inputs (the book's ch. 8,
+ * docs/theory-finite-width.md), per layer l: T1[(l-1)*4 + 2a+b] the mean
+ * shift (E[H_{ii;ab}] = Theta_ab + T1_ab/n_{l-1}); A[(l-1)*16 + (2a1+a2)*4 +
+ * 2a3+a4] = A_{(a1a2)(a3a4)} (Cov(H_{ii;a1a2}, H_{jj;a3a4}) = A/n_{l-1}, i != j);
+ * D likewise (E[dH_{ii;a1a2} z_{j;a3} z_{j;a4}] = D_{a1a2a3a4}/n_{l-1}); F in
+ * B's layout (E[dH_{jk;a1a2} z_{j;a3} z_{k;a4}] = F_{(a1a3)(a2a4)}/n_{l-1}).
+ * The inputs must not be parallel.  Not for the perceptron. */
+WICK_API wick_status wick_ntk_fluct_two(const wick_theory_config *c, const double G0[4], double *T1,
+                                        double *A, double *D, double *F);
+
+/* Residual MLPs (the book's appendix on residual learning;
+ * docs/theory-finite-width.md, "Residual networks"): z^(1) = b + W x and, for
+ * l >= 1, z^(l+1) = xi z^(l) + gamma (b^(l+1) + W^(l+1) sigma(z^(l))), every
+ * hidden width n.  Per layer as wick_theory_single (xi = 0, gamma = 1 gives
+ * it back): K, chi_par = xi^2 + gamma^2 C_W d<sigma^2>/dK, chi_perp, the
+ * vertex V (E[z_i^2 z_j^2] - K^2 = V/n, i != j) and the NTK mean.  Not for the
+ * perceptron; width_l must keep the hidden widths equal. */
+WICK_API wick_status wick_residual_single(const wick_theory_config *c, double xi, double gamma,
+                                          double q, wick_layer_theory *out);
+/* The same with the vertex closed on V alone, as the MLP's recursion is
+ * (V' = chi_par^2 V + gamma^4 C_W^2 Var(sigma^2) + 4 xi^2 gamma^2 K^2 C_W
+ * d<sigma^2>/dK): exact for the deep linear net and at layer 2, but a
+ * residual layer is not a Gaussian scale mixture of the one before, and
+ * beyond layer 2 wick_residual_single's Hermite-mode recursion is the order-1/n
+ * vertex (the ensembles reject the closure; docs/theory-finite-width.md). */
+WICK_API wick_status wick_residual_closure(const wick_theory_config *c, double xi, double gamma,
+                                           double q, wick_layer_theory *out);
+/* The residual net's critical point: the plain MLP's (C_b, C_W) times
+ * (1 - xi^2)/gamma^2 (same K*, class; the K*=0 class's a1 times 1 - xi^2).
+ * Needs xi^2 < 1, gamma > 0.  Status as wick_critical. */
+WICK_API wick_status wick_residual_critical(wick_act a, double xi, double gamma,
+                                            wick_critical_info *out);
+/* Measured on M residual networks of width n (float64, Philox stream k for
+ * network k, any thread count the same): K[l-1] = E[z^2] and V[l-1] = n
+ * (E[z_i^2 z_j^2] - E[z^2]^2) at layer l with standard errors (either se may
+ * be NULL).  V tends to the vertex as n grows (fit c0 + c1/n).  full = 0
+ * draws each layer's b + W sigma as the N(0, C_b + C_W G) it is for one
+ * input (n normals a layer); full = 1 draws W and multiplies (n^2). */
+WICK_API wick_status wick_residual_measure(const wick_theory_config *c, double xi, double gamma,
+                                           double q, size_t n, size_t M, uint64_t seed, int full,
+                                           double *K, double *K_se, double *V, double *V_se);
 
 /* Kernel (NNGP) and NTK flows for n inputs from the first layer's input Gram
  * matrix G0[a*n+b] = (1/n0) sum_j x_ja x_jb (n x n, symmetric PSD):
