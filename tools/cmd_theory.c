@@ -18,6 +18,7 @@ static void fmt(char *buf, size_t n, double v) {
 typedef struct {
     const char *act_name, *inputs, *plot;
     double cb, cw, lb, lw, q;
+    double xi, gamma;  /* --residual, --gamma (residual.c) */
     long depth, width;
     int critical, json;
 } theory_args;
@@ -36,6 +37,11 @@ static const cli_opt theory_opts[] = {
     {"lambda-w", CLI_REAL, &A.lw, -INFINITY, INFINITY, 0, "1", "X", "NTK weight learning rate lambda_W", NULL, NULL},
     {"q", CLI_REAL, &A.q, -INFINITY, INFINITY, 0, "1", "X", "one input of normalised squared norm |x|^2/n0", NULL, NULL},
     {"inputs", CLI_STR, &A.inputs, 0, 0, 0, NULL, "FILE", "several inputs instead: a CSV, one input per row", NULL, NULL},
+    {"residual", CLI_REAL, &A.xi, -INFINITY, INFINITY, 0, NULL, "XI",
+     "a residual MLP, z' = XI z + gamma (b + W sigma(z)) (the book's xi;\n"
+     "docs/theory-finite-width.md): its critical point and the vertex's growth\n"
+     "beside the plain MLP's (one input; JSON key \"residual\")", NULL, NULL},
+    {"gamma", CLI_REAL, &A.gamma, 0, INFINITY, CLI_OPEN_LO, "1", "G", "the residual branch's strength gamma (with --residual)", NULL, NULL},
     {"critical", CLI_BOOL, &A.critical, 0, 0, 0, NULL, NULL,
      "print the critical initialisation and universality class\n"
      "(and the large-depth power law of the K*=0 class)", NULL, NULL},
@@ -54,10 +60,11 @@ static const cli_cmd theory_cmd = {
     theory_opts, NULL, 0, 0};
 
 static int theory_run(wick_act act);
+static int residual_run(wick_act act);
 
 /* The command line into A; CLI_GO, or the exit code. */
 static int theory_parse(int argc, char **argv) {
-    A = (theory_args){.act_name = "relu", .cb = NAN, .cw = NAN};
+    A = (theory_args){.act_name = "relu", .cb = NAN, .cw = NAN, .xi = NAN};
     return cli_parse(&theory_cmd, argc, argv, NULL);
 }
 
@@ -67,6 +74,7 @@ int cmd_theory(int argc, char **argv) {
     wick_act act;
     wick_status st = wick_act_parse(A.act_name, &act);
     if (st) return cli_fail("theory", st);
+    if (isfinite(A.xi)) return residual_run(act);
     return theory_run(act);
 }
 
@@ -300,5 +308,88 @@ static int theory_run(wick_act act) {
 done:
     json_decref(root);
     free(per); free(Kg); free(Tg); free(V2); free(G0); free(fin); free(K1two);
+    return ret;
+}
+
+/* --residual: the residual MLP (residual.c) beside the plain one, both at
+ * their critical points unless --cb/--cw say otherwise.  V/K^2 per layer:
+ * the residual net's (Hermite-mode recursion), its V-only closure, the MLP's. */
+static int residual_run(wick_act act) {
+    double xi = A.xi, gamma = A.gamma;
+    if (A.inputs) {
+        fprintf(stderr, "wick theory: --residual takes one input (--q), not --inputs\n");
+        return EXIT_USAGE;
+    }
+    wick_critical_info rc, pc;
+    wick_status rst = xi * xi < 1 ? wick_residual_critical(act, xi, gamma, &rc) : WICK_EINVAL;
+    wick_status pst = wick_critical(act, &pc);
+    if (rst && rst != WICK_ENUMERIC && xi * xi < 1) return cli_fail("theory", rst);
+    int have_rc = rst == WICK_OK, have_pc = pst == WICK_OK;
+    double cb = isnan(A.cb) ? (have_rc ? rc.cb : 0.0) : A.cb;
+    double cw = isnan(A.cw) ? (have_rc ? rc.cw : 1.0) : A.cw;
+    size_t L = (size_t)A.depth;
+    wick_theory_config c = wick_theory_defaults(act, (int)L), p = c;
+    c.cb = cb; c.cw = cw; c.lambda_b = p.lambda_b = A.lb; c.lambda_w = p.lambda_w = A.lw;
+    c.width = p.width = (size_t)A.width;
+    p.cb = have_pc ? pc.cb : 0.0; p.cw = have_pc ? pc.cw : 1.0;
+    wick_layer_theory *r = calloc(L, sizeof *r), *rv = calloc(L, sizeof *rv),
+                      *pl = calloc(L, sizeof *pl);
+    int ret = EXIT_OK;
+    wick_status st;
+    json_t *root = NULL;
+    if (!r || !rv || !pl) { fprintf(stderr, "wick theory: out of memory\n"); ret = EXIT_FAIL; goto done; }
+    if ((st = wick_residual_single(&c, xi, gamma, A.q, r)) ||
+        (st = wick_residual_closure(&c, xi, gamma, A.q, rv)) ||
+        (st = wick_theory_single(&p, A.q, pl))) { ret = cli_fail("theory", st); goto done; }
+    printf("# wick theory --residual: %s, xi = %.9g, gamma = %.9g, C_b = %.9g, C_W = %.9g, depth %zu, "
+           "q = %.9g\n", wick_act_name(act), xi, gamma, cb, cw, L, A.q);
+    if (have_rc)
+        printf("critical (residual): C_b = %.9g, C_W = %.9g = (1 - xi^2)/gamma^2 x the MLP's "
+               "(%.9g, %.9g), class %s\n", rc.cb, rc.cw, pc.cb, pc.cw, wick_universality_name(rc.cls));
+    else
+        printf("critical (residual): none (%s)\n", xi * xi >= 1 ? "xi^2 >= 1: the skip alone has "
+               "chi >= 1" : "the activation has no critical point");
+    printf("the plain MLP beside it at C_b = %.9g, C_W = %.9g\n", p.cb, p.cw);
+    printf("%6s %14s %14s %14s %14s %14s %14s\n", "layer", "K", "chi_par", "chi_perp", "V/K^2",
+           "V/K^2 closure", "V/K^2 MLP");
+    for (size_t l = 0; l < L; l++) {
+        double k2 = r[l].K * r[l].K, p2 = pl[l].K * pl[l].K;
+        printf("%6zu %14.7g %14.7g %14.7g %14.7g %14.7g %14.7g\n", l + 1, r[l].K, r[l].chi_par,
+               r[l].chi_perp, k2 > 0 ? r[l].V / k2 : NAN, k2 > 0 ? rv[l].V / k2 : NAN,
+               p2 > 0 ? pl[l].V / p2 : NAN);
+    }
+    if (L >= 3) {
+        /* the growth of V/K^2 per layer over the last half of the net */
+        size_t a = L / 2 - 1 > 0 ? L / 2 - 1 : 1, b = L - 1;
+        double gr = (r[b].V / (r[b].K * r[b].K) - r[a].V / (r[a].K * r[a].K)) / (double)(b - a);
+        double gp = (pl[b].V / (pl[b].K * pl[b].K) - pl[a].V / (pl[a].K * pl[a].K)) / (double)(b - a);
+        printf("vertex growth d(V/K^2)/dl, layers %zu..%zu: residual %.7g, MLP %.7g (ratio %.4g)\n",
+               a + 1, b + 1, gr, gp, gr / gp);
+    }
+    if (A.json) {
+        root = cli_json_init(act, cb, cw);
+        json_object_set_new(root, "depth", json_integer((json_int_t)L));
+        json_t *res = json_object();
+        json_object_set_new(res, "xi", json_real(xi));
+        json_object_set_new(res, "gamma", json_real(gamma));
+        json_object_set_new(res, "critical_cb", cli_jnum(have_rc ? rc.cb : NAN));
+        json_object_set_new(res, "critical_cw", cli_jnum(have_rc ? rc.cw : NAN));
+        json_object_set_new(res, "plain_cb", cli_jnum(p.cb));
+        json_object_set_new(res, "plain_cw", cli_jnum(p.cw));
+        static const char *keys[7] = {"K", "chi_par", "chi_perp", "V", "V_closure", "ntk", "V_plain"};
+        for (int k = 0; k < 7; k++) {
+            json_t *arr = json_array();
+            for (size_t l = 0; l < L; l++) {
+                double v[7] = {r[l].K, r[l].chi_par, r[l].chi_perp, r[l].V, rv[l].V, r[l].ntk, pl[l].V};
+                json_array_append_new(arr, cli_jnum(v[k]));
+            }
+            json_object_set_new(res, keys[k], arr);
+        }
+        json_object_set_new(root, "residual", res);
+        if (cli_write_json(stdout, "theory", root, 17)) ret = EXIT_FAIL;
+    }
+done:
+    json_decref(root);
+    free(r); free(rv); free(pl);
     return ret;
 }
