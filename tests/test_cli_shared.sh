@@ -19,10 +19,9 @@ nm --defined-only "$B"/tools/*.o $(ls "$B"/src/dist/*.o 2>/dev/null) | awk 'NF =
 sort -u "$T/exported" "$T/own" > "$T/available"
 missing() { nm -u "$1" | awk '{print $2}' | grep '^wick_\|^nn_' | sort -u | comm -23 - "$T/available" | tr '\n' ' '; }
 bad=""
-for o in cli wick cmd_train cmd_predict cmd_summary cmd_sweep; do
-    [ -f "$B/tools/$o.o" ] || continue
-    m=$(missing "$B/tools/$o.o")
-    [ -n "$m" ] && bad="$bad $o.o: $m"
+for o in "$B"/tools/*.o; do
+    m=$(missing "$o")
+    [ -n "$m" ] && bad="$bad $(basename "$o"): $m"
 done
 [ -z "$bad" ]
 ok $? "the CLI's objects use only what libwick.so exports ($bad)"

@@ -15,6 +15,6 @@ else
 fi
 expect 1 "this CPU has avx512_bf16, but this build of wick has no bf16 kernel yet" \
     "bf16 on a CPU reporting avx512_bf16 (WICK_TEST_CPU_BF16)" -- env WICK_TEST_CPU_BF16=avx512_bf16 "$WICK" train --precision bf16
-expect 2 "--precision is f32 or bf16, not 'fp8'" "an unknown precision is bad usage" -- "$WICK" train --precision fp8
+expect 2 "--precision expects f32 or bf16, got 'fp8'" "an unknown precision is bad usage" -- "$WICK" train --precision fp8
 expect 0 "--precision P" "f32 accepted, and --help lists the flag" -- "$WICK" train --precision f32 --help
 finish

@@ -93,7 +93,7 @@ done <<'LIST'
 --second-round retrain|--second-round needs early stopping
 --patience 2 --val 0 --second-round continue|needs a validation set
 --ensemble 2 --checkpoint ck.safetensors|no --checkpoint or --resume
---patience 2 --second-round sometimes|--second-round is retrain or continue
+--patience 2 --second-round sometimes|--second-round expects retrain or continue, got 'sometimes'
 --ensemble 0|--ensemble expects an integer
 LIST
 

@@ -295,8 +295,9 @@ void cli_usage(const cli_cmd *c, FILE *f) {
             at++;
             if (*h == '\n') { fprintf(f, "%*s", col, ""); at = col; }
         }
-        if (o->def && c->brackets) fprintf(f, "%*s[%s]", at < 63 ? 63 - at : 2, "", o->def);
-        else if (o->def) fprintf(f, "%s(default %s)", at == col ? "" : " ", o->def);
+        const char *def = o->def && *o->def == '=' ? o->def + 1 : o->def;
+        if (def && c->brackets) fprintf(f, "%*s[%s]", at < 63 ? 65 - at : 2, "", def);
+        else if (def) fprintf(f, "%s(default %s)", at == col ? "" : " ", def);
         fputc('\n', f);
     }
     fprintf(f, "  %-*s this text\n", col - 3, "--help");
@@ -318,7 +319,7 @@ int cli_parse(const cli_cmd *c, int argc, char **argv, const char **given) {
     lo[m + 1] = (struct option){0, 0, 0, 0};
     /* the defaults first, from the same text --help shows */
     for (int i = 0; i < n; i++)
-        if (*c->opts[i].name && c->opts[i].def && c->opts[i].type != CLI_BOOL && !apply(&c->opts[i], c->opts[i].def)) {
+        if (*c->opts[i].name && c->opts[i].def && *c->opts[i].def != '=' && c->opts[i].type != CLI_BOOL && !apply(&c->opts[i], c->opts[i].def)) {
             fprintf(stderr, "wick %s: the default of --%s does not parse (a bug)\n", c->name, c->opts[i].name);
             return EXIT_FAIL;
         }

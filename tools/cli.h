@@ -110,7 +110,8 @@ struct cli_opt {
     int open;             /* CLI_OPEN_LO | CLI_OPEN_HI: that end excluded */
     const char *def;      /* the default as one would type it, parsed before the
                              command line and shown in --help; NULL: dest's own
-                             value, which the help text then describes */
+                             value, which the help text then describes;
+                             "=text": shown only, dest's own value stands */
     const char *meta;     /* the argument's name in --help ("N", "X", "LIST") */
     const char *help;     /* '\n' continues on the next line */
     const char *choices;  /* CLI_CHOICE: "xent|mse"; CLI_INTS/REALS: the most items (NULL: 16) as text */

@@ -2,40 +2,11 @@
  * measured per layer (kernel, connected four-point correlator, standard
  * errors) beside the theory's K^(l) and 1/n vertex (docs/theory.md §3, §5, §6, §12). */
 #include "cli.h"
-#include "core/core.h"   /* wick_free for wick_csv_read's buffer */
-#include <getopt.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void usage(FILE *f) {
-    fprintf(f,
-        "usage: wick ensemble [FLAGS]\n"
-        "Samples M independent MLPs at initialisation (float64, every layer of width n) and\n"
-        "measures per layer the kernel E[z_a z_b], the connected four-point correlator of one\n"
-        "neuron E[z^4] - 3E[z^2]^2 and of two neurons E[z_i^2 z_j^2] - E[z^2]^2, with standard\n"
-        "errors over networks, beside the theory (K^(l); 3V/n and V/n at order 1/n; for the\n"
-        "scale-invariant class at C_b = 0 also the exact finite-width value).\n\n"
-        "  --act NAME        activation (default relu; see wick theory --help)\n"
-        "  --cb X            bias variance C_b (default: the critical value, else 0)\n"
-        "  --cw X            weight variance C_W (default: the critical value, else 1)\n"
-        "  --width N         width n of every layer (default 64)\n"
-        "  --depth L         number of layers (default 16)\n"
-        "  --samples M       number of networks (default 10000)\n"
-        "  --seed S          seed (default 1); network k is the same for any M or thread count\n"
-        "  --q X             one input of normalised squared norm |x|^2/n0 (default 1)\n"
-        "  --inputs FILE     several inputs instead (at most 64): a CSV, one input per row\n"
-        "  --threads N       threads (default: OMP_NUM_THREADS, else all cores)\n"
-        "  --json            last line of stdout: one JSON object with per-layer arrays\n"
-        "  --plot FILE.png   measured V/(nK^2) = connected4/(3K^2) with error bars over the\n"
-        "                    theory curve (gnuplot)\n"
-        "Exact finite-width values exist for C_b = 0 in the scale-invariant class (linear, relu,\n"
-        "leaky_relu): E[z^4]/(3E[z^2]^2) = (1 + kappa/n)^(l-1), kappa = 2 linear, 5 relu.\n"
-        "  --help            this text\n");
-}
-
 
 /* A per-layer array: a number per layer when rows = cols = 1, else per layer
  * an array of rows (cols = 1) or a rows x cols matrix. */
@@ -57,48 +28,70 @@ static json_t *jlayers(const double *v, size_t L, size_t rows, size_t cols) {
     return a;
 }
 
+/* What the command line asks for. */
+typedef struct {
+    const char *act_name, *inputs, *plot;
+    double cb, cw, q;
+    long depth, width, samples, seed, threads;
+    int json;
+} ensemble_args;
+
+static ensemble_args A;   /* the table's destinations */
+
+static const cli_opt ensemble_opts[] = {
+    {"act", CLI_STR, &A.act_name, 0, 0, 0, NULL, "NAME", "activation (default relu; see wick theory --help)", NULL, NULL},
+    {"cb", CLI_REAL, &A.cb, -INFINITY, INFINITY, 0, NULL, "X", "bias variance C_b (default: the critical value, else 0)", NULL, NULL},
+    {"cw", CLI_REAL, &A.cw, -INFINITY, INFINITY, 0, NULL, "X", "weight variance C_W (default: the critical value, else 1)", NULL, NULL},
+    {"width", CLI_INT, &A.width, 2, 65536, 0, "64", "N", "width n of every layer", NULL, NULL},
+    {"depth", CLI_INT, &A.depth, CLI_DEPTH_MIN, CLI_DEPTH_MAX, 0, "16", "L", "number of layers", NULL, NULL},
+    {"samples", CLI_INT, &A.samples, 2, 1000000000000L, 0, "10000", "M", "number of networks", NULL, NULL},
+    {"seed", CLI_INT, &A.seed, 0, 0x7fffffffffffffffL, 0, NULL, "S", "seed (default 1); network k is the same for any M or thread count", NULL, NULL},
+    {"q", CLI_REAL, &A.q, 0, INFINITY, 0, "1", "X", "one input of normalised squared norm |x|^2/n0", NULL, NULL},
+    {"inputs", CLI_STR, &A.inputs, 0, 0, 0, NULL, "FILE", "several inputs instead (at most 64): a CSV, one input per row", NULL, NULL},
+    {"threads", CLI_INT, &A.threads, 1, CLI_THREADS_MAX, 0, NULL, "N", "threads (default: OMP_NUM_THREADS, else all cores)", NULL, NULL},
+    {"json", CLI_BOOL, &A.json, 0, 0, 0, NULL, NULL, "last line of stdout: one JSON object with per-layer arrays", NULL, NULL},
+    {"plot", CLI_STR, &A.plot, 0, 0, 0, NULL, "FILE.png",
+     "measured V/(nK^2) = connected4/(3K^2) with error bars over the\n"
+     "theory curve (gnuplot)", NULL, NULL},
+    {0}};
+
+static const cli_cmd ensemble_cmd = {
+    "ensemble",
+    "usage: wick ensemble [FLAGS]\n"
+    "Samples M independent MLPs at initialisation (float64, every layer of width n) and\n"
+    "measures per layer the kernel E[z_a z_b], the connected four-point correlator of one\n"
+    "neuron E[z^4] - 3E[z^2]^2 and of two neurons E[z_i^2 z_j^2] - E[z^2]^2, with standard\n"
+    "errors over networks, beside the theory (K^(l); 3V/n and V/n at order 1/n; for the\n"
+    "scale-invariant class at C_b = 0 also the exact finite-width value).\n\n",
+    ensemble_opts,
+    "Exact finite-width values exist for C_b = 0 in the scale-invariant class (linear, relu,\n"
+    "leaky_relu): E[z^4]/(3E[z^2]^2) = (1 + kappa/n)^(l-1), kappa = 2 linear, 5 relu.\n",
+    0, 0};
+
+/* The command line into A; CLI_GO, or the exit code. */
+static int ensemble_parse(int argc, char **argv) {
+    A = (ensemble_args){.act_name = "relu", .cb = NAN, .cw = NAN, .seed = 1};
+    return cli_parse(&ensemble_cmd, argc, argv, NULL);
+}
+
+static int ensemble_run(wick_act act);
+
 int cmd_ensemble(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"act", required_argument, 0, 'a'},   {"cb", required_argument, 0, 'b'},
-        {"cw", required_argument, 0, 'w'},    {"depth", required_argument, 0, 'L'},
-        {"width", required_argument, 0, 'n'}, {"samples", required_argument, 0, 'M'},
-        {"seed", required_argument, 0, 's'},  {"q", required_argument, 0, 'q'},
-        {"inputs", required_argument, 0, 'i'}, {"threads", required_argument, 0, 't'},
-        {"json", no_argument, 0, 'j'},        {"plot", required_argument, 0, 'p'},
-        {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
-    const char *act_name = "relu", *inputs = NULL, *plot = NULL;
-    double cb = NAN, cw = NAN, q = 1;
-    long depth = 16, width = 64, samples = 10000, seed = 1, threads = 0;
-    int json = 0, c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'a': act_name = optarg; break;
-        case 'b': if (!cli_double("--cb", optarg, &cb)) return EXIT_USAGE; break;
-        case 'w': if (!cli_double("--cw", optarg, &cw)) return EXIT_USAGE; break;
-        case 'L': if (!cli_int("--depth", optarg, 1, 100000, &depth)) return EXIT_USAGE; break;
-        case 'n': if (!cli_int("--width", optarg, 2, 65536, &width)) return EXIT_USAGE; break;
-        case 'M': if (!cli_int("--samples", optarg, 2, 1000000000000L, &samples)) return EXIT_USAGE; break;
-        case 's': if (!cli_int("--seed", optarg, 0, 0x7fffffffffffffffL, &seed)) return EXIT_USAGE; break;
-        case 'q': if (!cli_double("--q", optarg, &q)) return EXIT_USAGE; break;
-        case 'i': inputs = optarg; break;
-        case 't': if (!cli_int("--threads", optarg, 1, 1024, &threads)) return EXIT_USAGE; break;
-        case 'j': json = 1; break;
-        case 'p': plot = optarg; break;
-        case 'h': usage(stdout); return EXIT_OK;
-        default:
-            return cli_bad_flag("ensemble", argv);
-        }
-    }
-    if (optind < argc) return cli_extra_argument("ensemble", argv);
+    int prc = ensemble_parse(argc, argv);
+    if (prc != CLI_GO) return prc;
     wick_act act;
-    wick_status st = wick_act_parse(act_name, &act);
+    wick_status st = wick_act_parse(A.act_name, &act);
     if (st) return cli_fail("ensemble", st);
-    if (q < 0) {
-        fprintf(stderr, "wick ensemble: --q %g: a squared norm is not negative\n", q);
-        return EXIT_USAGE;
-    }
+    return ensemble_run(act);
+}
+
+/* The ensemble of A beside the theory: printed, plotted and as JSON. */
+static int ensemble_run(wick_act act) {
+    const char *inputs = A.inputs, *plot = A.plot;
+    double cb = A.cb, cw = A.cw, q = A.q;
+    long depth = A.depth, width = A.width, samples = A.samples, seed = A.seed, threads = A.threads;
+    int json = A.json;
+    wick_status st;
     int rc = cli_default_init("ensemble", act, &cb, &cw);
     if (rc != EXIT_OK) return rc;
     wick_set_threads((int)threads);
@@ -106,21 +99,8 @@ int cmd_ensemble(int argc, char **argv) {
     size_t ni = 1;
     double *G0 = NULL;
     if (inputs) {
-        double *x;
-        size_t rows, cols;
-        if ((st = wick_csv_read(inputs, 0, &x, &rows, &cols))) return cli_fail("ensemble", st);
-        if (rows > 64) {
-            wick_free(x);
-            fprintf(stderr, "wick ensemble: %s: %zu inputs, at most 64 are measured at once\n",
-                    inputs, rows);
-            return EXIT_FAIL;
-        }
-        ni = rows;
-        G0 = malloc(sizeof(double) * ni * ni);
-        if (!G0) { wick_free(x); fprintf(stderr, "wick ensemble: out of memory\n"); return EXIT_FAIL; }
-        st = wick_input_gram(x, rows, cols, G0);
-        wick_free(x);
-        if (st) { free(G0); return cli_fail("ensemble", st); }
+        int rc2 = cli_csv_gram("ensemble", inputs, 64, &G0, &ni);
+        if (rc2 != EXIT_OK) return rc2;
     } else {
         G0 = malloc(sizeof(double));
         if (!G0) return EXIT_FAIL;

@@ -3,8 +3,6 @@
  * infinite-width frozen-NTK prediction (docs/theory.md §9), and the NTK's motion
  * during training (docs/theory.md §10), for several widths. */
 #include "cli.h"
-#include "core/core.h"
-#include <getopt.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -12,49 +10,6 @@
 #include <string.h>
 
 #define DEFAULT_DATA "/usr/share/datasets/fashion-mnist"
-
-static void usage(FILE *f) {
-    fprintf(f,
-        "usage: wick gd [FLAGS]\n"
-        "Trains M float64 MLPs per width by full-batch gradient descent on the loss\n"
-        "1/2 sum (z - y)^2 with per-layer rates eta*lambda_b, eta*lambda_W/n_{l-1}\n"
-        "(docs/theory.md §9; a mean-MSE trainer needs eta_engine = eta |A| n_L / 2 for the same\n"
-        "steps) and compares\n"
-        "the test outputs with the frozen-NTK prediction at the same step:\n"
-        "  gap_mean  RMS(ensemble mean - predicted mean) / RMS(predicted mean), beside its Monte\n"
-        "            Carlo floor sqrt(avg var/M) / RMS(predicted mean)\n"
-        "  gap_var   avg |ensemble variance - predicted variance| / avg predicted variance, beside\n"
-        "            what sampling alone gives (vfloor, Gaussian outputs)\n"
-        "  gap_net   per network, given its own z(0): RMS(z(T) - prediction) / RMS(prediction - z(0))\n"
-        "  dH        ||H(T) - H(0)|| / ||H(0)|| on the probe inputs (the NTK's motion)\n"
-        "  H0-Theta  ||H(0) - Theta|| / ||Theta|| on the probe inputs (the NTK's fluctuation at init)\n"
-        "Images: 2x2-pooled (--pool), centred, |x|^2/n0 = 1; targets +-1 (2 classes) or one-hot\n"
-        "minus 1/classes.\n\n"
-        "  --data DIR        Fashion-MNIST directory (default " DEFAULT_DATA ")\n"
-        "  --train N         training images of the class subset (default 256)\n"
-        "  --test N          test images of the class subset (default 500)\n"
-        "  --classes K       classes 0..K-1 (default 2: one output, targets +-1)\n"
-        "  --pool P          average-pool P x P pixels (default 2: 784 -> 196 inputs; 1 keeps all)\n"
-        "  --act NAME        activation (default relu)\n"
-        "  --cb X, --cw X    variances (default: the critical values, else 0 and 1)\n"
-        "  --lambda-b X      bias learning rate lambda_b (default 1)\n"
-        "  --lambda-w X      weight learning rate lambda_W (default 1)\n"
-        "  --depth L         layers (default 2: one hidden layer)\n"
-        "  --widths LIST     hidden widths (default 64,256,1024)\n"
-        "  --samples M       networks per width (default 8)\n"
-        "  --seed S          seed (default 1)\n"
-        "  --steps T         gradient-descent steps (default 100)\n"
-        "  --eta X           global rate in the book's units, below 2/lambda_max(Theta_AA)\n"
-        "                    (default 0.5/lambda_max)\n"
-        "  --probes P        training inputs on which the NTK's motion is measured (default 16)\n"
-        "  --antithetic B    1: networks in mirror pairs (last layer negated: z(0) -> -z(0), same\n"
-        "                    NTK), so the ensemble mean sheds its init noise; 0: independent\n"
-        "                    (default 1; M must then be even)\n"
-        "  --threads N       threads (default: OMP_NUM_THREADS, else all cores)\n"
-        "  --json            last line of stdout: one JSON object, arrays over widths\n"
-        "  --plot FILE.png   gap_net, dH and H0-Theta against the width (log-log, +- 1 s.e.)\n"
-        "  --help            this text\n");
-}
 
 /* The first `want` samples with label < classes, pooled P x P (square images). */
 static size_t take(const wick_dataset *d, int classes, size_t want, int P, double *x, int32_t *y,
@@ -98,61 +53,86 @@ static double accuracy(const double *z, const int32_t *y, size_t n, size_t nout)
 }
 
 
+/* What the command line asks for. */
+typedef struct {
+    const char *dir, *act_name, *plot;
+    cli_ints widths;
+    double cb, cw, lb, lw, eta;
+    long ntrain, ntest, classes, pool, depth, samples, seed, steps, probes, threads, anti;
+    int json;
+} gd_args;
+
+static gd_args A;   /* the table's destinations */
+
+static const cli_opt gd_opts[] = {
+    {"data", CLI_STR, &A.dir, 0, 0, 0, DEFAULT_DATA, "DIR", "Fashion-MNIST directory", NULL, NULL},
+    {"train", CLI_INT, &A.ntrain, 2, 60000, 0, "256", "N", "training images of the class subset", NULL, NULL},
+    {"test", CLI_INT, &A.ntest, 1, 10000, 0, "500", "N", "test images of the class subset", NULL, NULL},
+    {"classes", CLI_INT, &A.classes, 2, 10, 0, "2", "K", "classes 0..K-1 (2: one output, targets +-1)", NULL, NULL},
+    {"pool", CLI_INT, &A.pool, 1, 28, 0, "2", "P", "average-pool P x P pixels (2: 784 -> 196 inputs; 1 keeps all)", NULL, NULL},
+    {"act", CLI_STR, &A.act_name, 0, 0, 0, "relu", "NAME", "activation", NULL, NULL},
+    {"cb", CLI_REAL, &A.cb, -INFINITY, INFINITY, 0, NULL, "X", "bias variance C_b (default: the critical value, else 0)", NULL, NULL},
+    {"cw", CLI_REAL, &A.cw, -INFINITY, INFINITY, 0, NULL, "X", "weight variance C_W (default: the critical value, else 1)", NULL, NULL},
+    {"lambda-b", CLI_REAL, &A.lb, -INFINITY, INFINITY, 0, "1", "X", "bias learning rate lambda_b", NULL, NULL},
+    {"lambda-w", CLI_REAL, &A.lw, -INFINITY, INFINITY, 0, "1", "X", "weight learning rate lambda_W", NULL, NULL},
+    {"depth", CLI_INT, &A.depth, CLI_DEPTH_MIN, CLI_DEPTH_MAX, 0, "2", "L", "layers (2: one hidden layer)", NULL, NULL},
+    {"widths", CLI_INTS, &A.widths, 1, 1 << 20, 0, "64,256,1024", "LIST", "hidden widths", "16", NULL},
+    {"samples", CLI_INT, &A.samples, 2, 1000000, 0, "8", "M", "networks per width", NULL, NULL},
+    {"seed", CLI_INT, &A.seed, 0, 0x7fffffffffffffffL, 0, "1", "S", "seed", NULL, NULL},
+    {"steps", CLI_INT, &A.steps, 0, 100000000, 0, "100", "T", "gradient-descent steps", NULL, NULL},
+    {"eta", CLI_REAL, &A.eta, -INFINITY, INFINITY, 0, "=0.5/lambda_max", "X",
+     "global rate in the book's units, below 2/lambda_max(Theta_AA)", NULL, NULL},
+    {"probes", CLI_INT, &A.probes, 1, 64, 0, "16", "P", "training inputs on which the NTK's motion is measured", NULL, NULL},
+    {"antithetic", CLI_INT, &A.anti, 0, 1, 0, "1", "B",
+     "1: networks in mirror pairs (last layer negated: z(0) -> -z(0), same\n"
+     "NTK), so the ensemble mean sheds its init noise; 0: independent\n"
+     "(M must then be even)", NULL, NULL},
+    {"threads", CLI_INT, &A.threads, 1, CLI_THREADS_MAX, 0, NULL, "N", "threads (default: OMP_NUM_THREADS, else all cores)", NULL, NULL},
+    {"json", CLI_BOOL, &A.json, 0, 0, 0, NULL, NULL, "last line of stdout: one JSON object, arrays over widths", NULL, NULL},
+    {"plot", CLI_STR, &A.plot, 0, 0, 0, NULL, "FILE.png", "gap_net, dH and H0-Theta against the width (log-log, +- 1 s.e.)", NULL, NULL},
+    {0}};
+
+static const cli_cmd gd_cmd = {
+    "gd",
+    "usage: wick gd [FLAGS]\n"
+    "Trains M float64 MLPs per width by full-batch gradient descent on the loss\n"
+    "1/2 sum (z - y)^2 with per-layer rates eta*lambda_b, eta*lambda_W/n_{l-1}\n"
+    "(docs/theory.md §9; a mean-MSE trainer needs eta_engine = eta |A| n_L / 2 for the same\n"
+    "steps) and compares\n"
+    "the test outputs with the frozen-NTK prediction at the same step:\n"
+    "  gap_mean  RMS(ensemble mean - predicted mean) / RMS(predicted mean), beside its Monte\n"
+    "            Carlo floor sqrt(avg var/M) / RMS(predicted mean)\n"
+    "  gap_var   avg |ensemble variance - predicted variance| / avg predicted variance, beside\n"
+    "            what sampling alone gives (vfloor, Gaussian outputs)\n"
+    "  gap_net   per network, given its own z(0): RMS(z(T) - prediction) / RMS(prediction - z(0))\n"
+    "  dH        ||H(T) - H(0)|| / ||H(0)|| on the probe inputs (the NTK's motion)\n"
+    "  H0-Theta  ||H(0) - Theta|| / ||Theta|| on the probe inputs (the NTK's fluctuation at init)\n"
+    "Images: 2x2-pooled (--pool), centred, |x|^2/n0 = 1; targets +-1 (2 classes) or one-hot\n"
+    "minus 1/classes.\n\n",
+    gd_opts, NULL, 0, 0};
+
+/* The command line into A; CLI_GO, or the exit code. */
+static int gd_parse(int argc, char **argv) {
+    A = (gd_args){.cb = NAN, .cw = NAN};
+    return cli_parse(&gd_cmd, argc, argv, NULL);
+}
+
+static int gd_run(void);
+
 int cmd_gd(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"data", 1, 0, 'd'}, {"train", 1, 0, 'A'}, {"test", 1, 0, 'B'}, {"classes", 1, 0, 'k'},
-        {"pool", 1, 0, 'P'}, {"act", 1, 0, 'a'}, {"cb", 1, 0, 'b'}, {"cw", 1, 0, 'w'},
-        {"lambda-b", 1, 0, 'x'}, {"lambda-w", 1, 0, 'y'}, {"depth", 1, 0, 'L'}, {"widths", 1, 0, 'n'},
-        {"samples", 1, 0, 'M'}, {"seed", 1, 0, 's'}, {"steps", 1, 0, 'T'}, {"eta", 1, 0, 'e'},
-        {"probes", 1, 0, 'r'}, {"antithetic", 1, 0, 'U'}, {"threads", 1, 0, 't'}, {"json", 0, 0, 'j'}, {"plot", 1, 0, 'p'},
-        {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
-    const char *dir = DEFAULT_DATA, *act_name = "relu", *plot = NULL, *widths_s = "64,256,1024";
-    double cb = NAN, cw = NAN, lb = 1, lw = 1, eta = 0;
-    long ntrain = 256, ntest = 500, classes = 2, pool = 2, depth = 2, samples = 8, seed = 1;
-    long steps = 100, probes = 16, threads = 0, anti = 1;
-    int json = 0, c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd': dir = optarg; break;
-        case 'A': if (!cli_int("--train", optarg, 2, 60000, &ntrain)) return EXIT_USAGE; break;
-        case 'B': if (!cli_int("--test", optarg, 1, 10000, &ntest)) return EXIT_USAGE; break;
-        case 'k': if (!cli_int("--classes", optarg, 2, 10, &classes)) return EXIT_USAGE; break;
-        case 'P': if (!cli_int("--pool", optarg, 1, 28, &pool)) return EXIT_USAGE; break;
-        case 'a': act_name = optarg; break;
-        case 'b': if (!cli_double("--cb", optarg, &cb)) return EXIT_USAGE; break;
-        case 'w': if (!cli_double("--cw", optarg, &cw)) return EXIT_USAGE; break;
-        case 'x': if (!cli_double("--lambda-b", optarg, &lb)) return EXIT_USAGE; break;
-        case 'y': if (!cli_double("--lambda-w", optarg, &lw)) return EXIT_USAGE; break;
-        case 'L': if (!cli_int("--depth", optarg, 1, 1000, &depth)) return EXIT_USAGE; break;
-        case 'n': widths_s = optarg; break;
-        case 'M': if (!cli_int("--samples", optarg, 2, 1000000, &samples)) return EXIT_USAGE; break;
-        case 's': if (!cli_int("--seed", optarg, 0, 0x7fffffffffffffffL, &seed)) return EXIT_USAGE; break;
-        case 'T': if (!cli_int("--steps", optarg, 0, 100000000, &steps)) return EXIT_USAGE; break;
-        case 'e': if (!cli_double("--eta", optarg, &eta)) return EXIT_USAGE; break;
-        case 'r': if (!cli_int("--probes", optarg, 1, 64, &probes)) return EXIT_USAGE; break;
-        case 'U': if (!cli_int("--antithetic", optarg, 0, 1, &anti)) return EXIT_USAGE; break;
-        case 't': if (!cli_int("--threads", optarg, 1, 1024, &threads)) return EXIT_USAGE; break;
-        case 'j': json = 1; break;
-        case 'p': plot = optarg; break;
-        case 'h': usage(stdout); return EXIT_OK;
-        default:
-            return cli_bad_flag("gd", argv);
-        }
-    }
-    if (optind < argc) return cli_extra_argument("gd", argv);
-    long widths[16];
-    int nw = 0;
-    {
-        char buf[512];
-        snprintf(buf, sizeof buf, "%s", widths_s);
-        for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-            if (nw == 16 || !cli_int("--widths", tok, 1, 1 << 20, &widths[nw])) return EXIT_USAGE;
-            nw++;
-        }
-    }
-    if (!nw) { fprintf(stderr, "wick gd: --widths: no width given\n"); return EXIT_USAGE; }
+    int prc = gd_parse(argc, argv);
+    return prc != CLI_GO ? prc : gd_run();
+}
+
+/* The ensembles of A against the frozen-NTK prediction: printed, plotted and as JSON. */
+static int gd_run(void) {
+    const char *dir = A.dir, *act_name = A.act_name, *plot = A.plot;
+    double cb = A.cb, cw = A.cw, lb = A.lb, lw = A.lw, eta = A.eta;
+    long ntrain = A.ntrain, ntest = A.ntest, classes = A.classes, pool = A.pool, depth = A.depth;
+    long samples = A.samples, seed = A.seed, steps = A.steps, probes = A.probes, threads = A.threads, anti = A.anti;
+    int json = A.json;
+    const long *widths = A.widths.v;
+    int nw = A.widths.n;
     if (probes > ntrain) probes = ntrain;
     wick_act act;
     wick_status st = wick_act_parse(act_name, &act);

@@ -3,38 +3,65 @@
  * Parse, run (the model's outputs in batches), report (CSV or JSON). */
 #include "cli.h"
 #include <errno.h>
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void usage_predict(FILE *f) {
-    fprintf(f,
-"usage: wick predict --model FILE (--csv FILE | --images FILE) [FLAGS]\n"
-"The predicted class and the class probabilities (softmax of the outputs) of each sample,\n"
-"from the model file alone: what the model was trained on needs no flags.\n\n"
-"  --model FILE       model file (safetensors, wick's or a PyTorch state_dict; required)\n"
-"  --csv FILE         one sample a row, the features only (a header row is skipped)\n"
-"  --label-col N      a column of --csv to leave out (a labelled test set: 0 first, -1 last)  [none]\n"
-"  --images FILE      IDX images (u8, e.g. t10k-images-idx3-ubyte.gz), scaled to [0, 1]\n"
-"                     as wick train scales them\n"
-"  --arch SPEC        the architecture, where the file does not say it (wick eval --help)\n"
-"  --act NAME         the activation, where the file does not say it\n"
-"  --out FILE         where the predictions go                     [standard output]\n"
-"  --format KIND      csv (a header, then class,p0,p1,... a row) | json  [csv; json for --out *.json]\n"
-"  --batch N          samples a forward pass                       [256]\n"
-"  --threads N        threads\n"
-"  -h, --help         this text;  --version  the version\n"
-"A model trained with loss mse gives its outputs, not probabilities (the columns are y0, y1, ...).\n");
+/* What the command line asks for. */
+typedef struct {
+    const char *model, *csv, *images, *arch, *act, *out;
+    long label_col, batch, threads;
+    int format;   /* -1: by --out's name; 0 csv; 1 json */
+} predict_args;
+
+static predict_args A;   /* the table's destinations */
+
+static const cli_opt predict_opts[] = {
+    {"model", CLI_STR, &A.model, 0, 0, 0, NULL, "FILE", "model file (safetensors, wick's or a PyTorch state_dict; required)", NULL, NULL},
+    {"csv", CLI_STR, &A.csv, 0, 0, 0, NULL, "FILE", "one sample a row, the features only (a header row is skipped)", NULL, NULL},
+    {"label-col", CLI_INT, &A.label_col, -1, 1 << 20, 0, "=none", "N", "a column of --csv to leave out (a labelled test set: 0 first, -1 last)", NULL, NULL},
+    {"images", CLI_STR, &A.images, 0, 0, 0, NULL, "FILE",
+     "IDX images (u8, e.g. t10k-images-idx3-ubyte.gz), scaled to [0, 1]\n"
+     "as wick train scales them", NULL, NULL},
+    {"arch", CLI_STR, &A.arch, 0, 0, 0, NULL, "SPEC", "the architecture, where the file does not say it (wick eval --help)", NULL, NULL},
+    {"act", CLI_STR, &A.act, 0, 0, 0, NULL, "NAME", "the activation, where the file does not say it", NULL, NULL},
+    {"out", CLI_STR, &A.out, 0, 0, 0, "=standard output", "FILE", "where the predictions go", NULL, NULL},
+    {"format", CLI_CHOICE, &A.format, 0, 0, 0, "=csv; json for --out *.json", "KIND",
+     "csv (a header, then class,p0,p1,... a row) | json", "csv|json", NULL},
+    {"batch", CLI_INT, &A.batch, 1, 1 << 20, 0, "256", "N", "samples a forward pass", NULL, NULL},
+    {"threads", CLI_INT, &A.threads, 1, CLI_THREADS_MAX, 0, NULL, "N", "threads", NULL, NULL},
+    {0}};
+
+static const cli_cmd predict_cmd = {
+    "predict",
+    "usage: wick predict --model FILE (--csv FILE | --images FILE) [FLAGS]\n"
+    "The predicted class and the class probabilities (softmax of the outputs) of each sample,\n"
+    "from the model file alone: what the model was trained on needs no flags.\n\n",
+    predict_opts,
+    "  (-h is --help; --version prints the version)\n"
+    "A model trained with loss mse gives its outputs, not probabilities (the columns are y0, y1, ...).\n",
+    21, 1};
+
+/* The command line into A; CLI_GO, or the exit code. */
+static int predict_parse(int argc, char **argv) {
+    A = (predict_args){.format = -1};
+    const char *given[sizeof predict_opts / sizeof predict_opts[0]] = {0};
+    int rc = cli_parse(&predict_cmd, argc, argv, given);
+    if (rc != CLI_GO) return rc;
+    if (!A.model || (!A.csv == !A.images)) {
+        fprintf(stderr, "wick predict: %s (see wick predict --help)\n",
+                !A.model ? "--model FILE is required" : "give one of --csv FILE and --images FILE");
+        return EXIT_USAGE;
+    }
+    if (A.images && given[cli_row(&predict_cmd, "label-col")]) {
+        fprintf(stderr, "wick predict: --label-col applies to --csv only\n");
+        return EXIT_USAGE;
+    }
+    /* read_samples' column: -1 none, -2 the last */
+    A.label_col = !given[cli_row(&predict_cmd, "label-col")] ? -1 : A.label_col < 0 ? -2 : A.label_col;
+    return CLI_GO;
 }
-
-enum { P_MODEL = 256, P_CSV, P_IMAGES, P_LABEL_COL, P_ARCH, P_ACT, P_OUT, P_FORMAT, P_BATCH, P_THREADS, P_HELP };
-
-static const struct option predict_opts[] = {
-    {"model", 1, 0, P_MODEL}, {"csv", 1, 0, P_CSV}, {"images", 1, 0, P_IMAGES}, {"label-col", 1, 0, P_LABEL_COL},
-    {"arch", 1, 0, P_ARCH}, {"act", 1, 0, P_ACT}, {"out", 1, 0, P_OUT}, {"format", 1, 0, P_FORMAT},
-    {"batch", 1, 0, P_BATCH}, {"threads", 1, 0, P_THREADS}, {"help", 0, 0, P_HELP}, {0, 0, 0, 0}};
 
 /* The samples as float rows: a CSV's columns (one left out when skip >= 0)
  * or an IDX file's u8 images over 255. */
@@ -80,45 +107,12 @@ static int read_samples(const char *csv, long skip, const char *images, float **
 }
 
 int cmd_predict(int argc, char **argv) {
-    const char *model = NULL, *csv = NULL, *images = NULL, *arch = NULL, *act = NULL, *out = NULL, *format = NULL;
-    long skip = -1, batch = 256, threads = 0, v;
-    int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", predict_opts, NULL)) != -1) {
-        switch (c) {
-        case P_MODEL: model = optarg; break;
-        case P_CSV: csv = optarg; break;
-        case P_IMAGES: images = optarg; break;
-        case P_LABEL_COL: if (!cli_int("--label-col", optarg, -1, 1 << 20, &v)) return EXIT_USAGE; skip = v < 0 ? -2 : v; break;
-        case P_ARCH: arch = optarg; break;
-        case P_ACT: act = optarg; break;
-        case P_OUT: out = optarg; break;
-        case P_FORMAT:
-            if (strcmp(optarg, "csv") && strcmp(optarg, "json")) {
-                fprintf(stderr, "wick predict: --format is csv or json, not '%s'\n", optarg);
-                return EXIT_USAGE;
-            }
-            format = optarg;
-            break;
-        case P_BATCH: if (!cli_int("--batch", optarg, 1, 1 << 20, &batch)) return EXIT_USAGE; break;
-        case P_THREADS: if (!cli_int("--threads", optarg, 1, 1024, &threads)) return EXIT_USAGE; break;
-        case P_HELP: usage_predict(stdout); return EXIT_OK;
-        default: return cli_bad_flag("predict", argv);
-        }
-    }
-    if (optind < argc) return cli_extra_argument("predict", argv);
-    if (!model || (!csv == !images)) {
-        fprintf(stderr, "wick predict: %s (see wick predict --help)\n",
-                !model ? "--model FILE is required" : "give one of --csv FILE and --images FILE");
-        return EXIT_USAGE;
-    }
-    if (images && skip != -1) {
-        fprintf(stderr, "wick predict: --label-col applies to --csv only\n");
-        return EXIT_USAGE;
-    }
+    int prc = predict_parse(argc, argv);
+    if (prc != CLI_GO) return prc;
+    const char *model = A.model, *csv = A.csv, *images = A.images, *arch = A.arch, *act = A.act, *out = A.out;
+    long skip = A.label_col, batch = A.batch, threads = A.threads;
     size_t no = out ? strlen(out) : 0;
-    int json = format ? !strcmp(format, "json") : no > 5 && !strcmp(out + no - 5, ".json");
+    int json = A.format >= 0 ? A.format : no > 5 && !strcmp(out + no - 5, ".json");
     wick_set_threads((int)threads);
 
     wick_mlp *m = NULL;

@@ -1,25 +1,9 @@
 /* cmd_summary.c — `wick summary`: a network's layers, output shapes,
  * parameters, FLOPs a sample and receptive fields, from its spec alone. */
 #include "cli.h"
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void usage(FILE *f) {
-    fprintf(f,
-"usage: wick summary --arch SPEC [--act NAME] [--json]\n"
-"Each layer's output shape, trainable parameters, FLOPs a sample (forward, and a training\n"
-"step: forward + weight gradient + input gradient, 2 FLOPs a multiply-add of the products)\n"
-"and receptive field on the input; then the totals.  Nothing is allocated or trained.\n\n"
-"  --arch SPEC    a layer spec, e.g. input:1x28x28,conv2d:32:3:pad=1,relu,maxpool:2,flatten,linear:10\n"
-"                 (tokens: input:CxHxW|input:F, conv2d:OUT:K[:stride=S][:pad=P][:dilation=D][:groups=G]\n"
-"                 [:bias=0], linear:OUT, batchnorm, dropout:P, maxpool:K[:stride=S][:pad=P], avgpool:...,\n"
-"                 globalavgpool, flatten, and the activations), or MLP widths such as 784-512-512-10\n"
-"  --act NAME     the activation between the layers of an MLP given by widths  [relu]\n"
-"  --json         last stdout line: one JSON object with every layer and the totals\n"
-"  --help         this text\n");
-}
 
 /* A spec in the layer language, or MLP widths ("784-512-10") with act. */
 wick_status cli_parse_spec(const char *arch, const char *act, wick_spec **out) {
@@ -32,23 +16,36 @@ wick_status cli_parse_spec(const char *arch, const char *act, wick_spec **out) {
     return s ? s : wick_spec_from_mlp(&c, out);
 }
 
+/* What the command line asks for. */
+static struct {
+    const char *arch, *act;
+    int json;
+} A;
+
+static const cli_opt summary_opts[] = {
+    {"arch", CLI_STR, &A.arch, 0, 0, 0, NULL, "SPEC",
+     "a layer spec, e.g. input:1x28x28,conv2d:32:3:pad=1,relu,maxpool:2,flatten,linear:10\n"
+     "(tokens: input:CxHxW|input:F, conv2d:OUT:K[:stride=S][:pad=P][:dilation=D][:groups=G]\n"
+     "[:bias=0], linear:OUT, batchnorm, dropout:P, maxpool:K[:stride=S][:pad=P], avgpool:...,\n"
+     "globalavgpool, flatten, and the activations), or MLP widths such as 784-512-512-10", NULL, NULL},
+    {"act", CLI_STR, &A.act, 0, 0, 0, "=relu", "NAME", "the activation between the layers of an MLP given by widths", NULL, NULL},
+    {"json", CLI_BOOL, &A.json, 0, 0, 0, NULL, NULL, "last stdout line: one JSON object with every layer and the totals", NULL, NULL},
+    {0}};
+
+static const cli_cmd summary_cmd = {
+    "summary",
+    "usage: wick summary --arch SPEC [--act NAME] [--json]\n"
+    "Each layer's output shape, trainable parameters, FLOPs a sample (forward, and a training\n"
+    "step: forward + weight gradient + input gradient, 2 FLOPs a multiply-add of the products)\n"
+    "and receptive field on the input; then the totals.  Nothing is allocated or trained.\n\n",
+    summary_opts, NULL, 17, 1};
+
 int cmd_summary(int argc, char **argv) {
-    static const struct option opts[] = {{"arch", 1, 0, 'a'}, {"act", 1, 0, 'c'}, {"json", 0, 0, 'j'},
-                                         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
-    const char *arch = NULL, *act = NULL;
-    int json = 0, c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'a': arch = optarg; break;
-        case 'c': act = optarg; break;
-        case 'j': json = 1; break;
-        case 'h': usage(stdout); return EXIT_OK;
-        default: return cli_bad_flag("summary", argv);
-        }
-    }
-    if (optind < argc) return cli_extra_argument("summary", argv);
+    memset(&A, 0, sizeof A);
+    int prc = cli_parse(&summary_cmd, argc, argv, NULL);
+    if (prc != CLI_GO) return prc;
+    const char *arch = A.arch, *act = A.act;
+    int json = A.json;
     if (!arch) {
         fprintf(stderr, "wick summary: --arch SPEC is required (see wick summary --help)\n");
         return EXIT_USAGE;

@@ -4,92 +4,72 @@
  * the book's claim is that depth-to-width, not depth or width alone, sets the
  * distance from infinite width. */
 #include "cli.h"
-#include <getopt.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void usage(FILE *f) {
-    fprintf(f,
-        "usage: wick sweep [FLAGS]\n"
-        "The aspect-ratio law: for every width n, M networks of the largest depth are sampled\n"
-        "(wick ensemble) and each listed layer L gives R = E[z^4]/(3E[z^2]^2) - 1 with its standard\n"
-        "error, beside the theory's V/(nK^2) at order 1/n (and the exact value where one exists).\n"
-        "R is fitted as slope * L/n + intercept over the points with L/n <= --fit-max.\n\n"
-        "  --act NAME        activation (default relu)\n"
-        "  --cb X            bias variance C_b (default: the critical value, else 0)\n"
-        "  --cw X            weight variance C_W (default: the critical value, else 1)\n"
-        "  --widths LIST     widths, comma separated (default 32,64,128)\n"
-        "  --depths LIST     layers to read, comma separated (default 4,16,64)\n"
-        "  --samples M       networks per width (default 10000)\n"
-        "  --seed S          seed (default 1)\n"
-        "  --q X             the input's normalised squared norm |x|^2/n0 (default 1)\n"
-        "  --fit-max X       fit over points with L/n <= X (default 0.5)\n"
-        "  --fit-log         fit log(1 + R) instead of R (error s.e./(1 + R)): for the scale-\n"
-        "                    invariant class log(1 + R) = (L-1) log(1 + kappa/n) exactly, linear in\n"
-        "                    L/n at any depth, where R itself grows like exp(kappa L/n)\n"
-        "  --threads N       threads (default: OMP_NUM_THREADS, else all cores)\n"
-        "  --json            last line of stdout: one JSON object (arrays over the points)\n"
-        "  --plot FILE.png   R against L/n per width, with error bars, over the theory curves\n"
-        "  --help            this text\n");
+/* What the command line asks for. */
+typedef struct {
+    const char *act_name, *plot;
+    cli_ints widths, depths;
+    double cb, cw, q, fit_max;
+    long samples, seed, threads;
+    int json, fit_log;
+} sweep_args;
+
+static sweep_args A;   /* the table's destinations */
+
+static const cli_opt sweep_opts[] = {
+    {"act", CLI_STR, &A.act_name, 0, 0, 0, "relu", "NAME", "activation", NULL, NULL},
+    {"cb", CLI_REAL, &A.cb, -INFINITY, INFINITY, 0, NULL, "X", "bias variance C_b (default: the critical value, else 0)", NULL, NULL},
+    {"cw", CLI_REAL, &A.cw, -INFINITY, INFINITY, 0, NULL, "X", "weight variance C_W (default: the critical value, else 1)", NULL, NULL},
+    {"widths", CLI_INTS, &A.widths, 2, 65536, 0, "32,64,128", "LIST", "widths, comma separated", "16", NULL},
+    {"depths", CLI_INTS, &A.depths, CLI_DEPTH_MIN, CLI_DEPTH_MAX, 0, "4,16,64", "LIST", "layers to read, comma separated", "32", NULL},
+    {"samples", CLI_INT, &A.samples, 2, 1000000000000L, 0, "10000", "M", "networks per width", NULL, NULL},
+    {"seed", CLI_INT, &A.seed, 0, 0x7fffffffffffffffL, 0, "1", "S", "seed", NULL, NULL},
+    {"q", CLI_REAL, &A.q, 0, INFINITY, CLI_OPEN_LO, "1", "X", "the input's normalised squared norm |x|^2/n0", NULL, NULL},
+    {"fit-max", CLI_REAL, &A.fit_max, -INFINITY, INFINITY, 0, "0.5", "X", "fit over points with L/n <= X", NULL, NULL},
+    {"fit-log", CLI_BOOL, &A.fit_log, 0, 0, 0, NULL, NULL,
+     "fit log(1 + R) instead of R (error s.e./(1 + R)): for the scale-\n"
+     "invariant class log(1 + R) = (L-1) log(1 + kappa/n) exactly, linear in\n"
+     "L/n at any depth, where R itself grows like exp(kappa L/n)", NULL, NULL},
+    {"threads", CLI_INT, &A.threads, 1, CLI_THREADS_MAX, 0, NULL, "N", "threads (default: OMP_NUM_THREADS, else all cores)", NULL, NULL},
+    {"json", CLI_BOOL, &A.json, 0, 0, 0, NULL, NULL, "last line of stdout: one JSON object (arrays over the points)", NULL, NULL},
+    {"plot", CLI_STR, &A.plot, 0, 0, 0, NULL, "FILE.png", "R against L/n per width, with error bars, over the theory curves", NULL, NULL},
+    {0}};
+
+static const cli_cmd sweep_cmd = {
+    "sweep",
+    "usage: wick sweep [FLAGS]\n"
+    "The aspect-ratio law: for every width n, M networks of the largest depth are sampled\n"
+    "(wick ensemble) and each listed layer L gives R = E[z^4]/(3E[z^2]^2) - 1 with its standard\n"
+    "error, beside the theory's V/(nK^2) at order 1/n (and the exact value where one exists).\n"
+    "R is fitted as slope * L/n + intercept over the points with L/n <= --fit-max.\n\n",
+    sweep_opts, NULL, 0, 0};
+
+/* The command line into A; CLI_GO, or the exit code. */
+static int sweep_parse(int argc, char **argv) {
+    A = (sweep_args){.cb = NAN, .cw = NAN};
+    return cli_parse(&sweep_cmd, argc, argv, NULL);
 }
 
-static int parse_list(const char *flag, const char *s, long lo, long hi, long *out, int max) {
-    int k = 0;
-    char buf[512];
-    snprintf(buf, sizeof buf, "%s", s);
-    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-        if (k == max || !cli_int(flag, tok, lo, hi, &out[k])) return 0;
-        k++;
-    }
-    return k;
-}
-
+static int sweep_run(void);
 
 int cmd_sweep(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"act", 1, 0, 'a'}, {"cb", 1, 0, 'b'}, {"cw", 1, 0, 'w'}, {"widths", 1, 0, 'n'},
-        {"depths", 1, 0, 'L'}, {"samples", 1, 0, 'M'}, {"seed", 1, 0, 's'}, {"q", 1, 0, 'q'},
-        {"fit-max", 1, 0, 'f'}, {"fit-log", 0, 0, 'g'}, {"threads", 1, 0, 't'}, {"json", 0, 0, 'j'}, {"plot", 1, 0, 'p'},
-        {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
-    const char *act_name = "relu", *plot = NULL, *widths_s = "32,64,128", *depths_s = "4,16,64";
-    double cb = NAN, cw = NAN, q = 1, fit_max = 0.5;
-    long samples = 10000, seed = 1, threads = 0;
-    int json = 0, fit_log = 0, c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'a': act_name = optarg; break;
-        case 'b': if (!cli_double("--cb", optarg, &cb)) return EXIT_USAGE; break;
-        case 'w': if (!cli_double("--cw", optarg, &cw)) return EXIT_USAGE; break;
-        case 'n': widths_s = optarg; break;
-        case 'L': depths_s = optarg; break;
-        case 'M': if (!cli_int("--samples", optarg, 2, 1000000000000L, &samples)) return EXIT_USAGE; break;
-        case 's': if (!cli_int("--seed", optarg, 0, 0x7fffffffffffffffL, &seed)) return EXIT_USAGE; break;
-        case 'q': if (!cli_double("--q", optarg, &q)) return EXIT_USAGE; break;
-        case 'f': if (!cli_double("--fit-max", optarg, &fit_max)) return EXIT_USAGE; break;
-        case 'g': fit_log = 1; break;
-        case 't': if (!cli_int("--threads", optarg, 1, 1024, &threads)) return EXIT_USAGE; break;
-        case 'j': json = 1; break;
-        case 'p': plot = optarg; break;
-        case 'h': usage(stdout); return EXIT_OK;
-        default:
-            return cli_bad_flag("sweep", argv);
-        }
-    }
-    if (optind < argc) return cli_extra_argument("sweep", argv);
-    long widths[16], depths[32];
-    int nw = parse_list("--widths", widths_s, 2, 65536, widths, 16);
-    int nd = nw ? parse_list("--depths", depths_s, 1, 100000, depths, 32) : 0;
-    if (!nw || !nd) {
-        fprintf(stderr, "wick sweep: --widths and --depths take comma-separated integers (at most 16 "
-                "widths, 32 depths)\n");
-        return EXIT_USAGE;
-    }
-    if (q <= 0) { fprintf(stderr, "wick sweep: --q %g must be positive\n", q); return EXIT_USAGE; }
+    int prc = sweep_parse(argc, argv);
+    return prc != CLI_GO ? prc : sweep_run();
+}
+
+/* The ensembles of A, the fit, printed, plotted and as JSON. */
+static int sweep_run(void) {
+    const char *act_name = A.act_name, *plot = A.plot;
+    double cb = A.cb, cw = A.cw, q = A.q, fit_max = A.fit_max;
+    long samples = A.samples, seed = A.seed, threads = A.threads;
+    int json = A.json, fit_log = A.fit_log;
+    const long *widths = A.widths.v, *depths = A.depths.v;
+    int nw = A.widths.n, nd = A.depths.n;
     wick_act act;
     wick_status st = wick_act_parse(act_name, &act);
     if (st) return cli_fail("sweep", st);

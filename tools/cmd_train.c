@@ -263,149 +263,235 @@ static void install_signals(void) {
 
 /* ---- flags ------------------------------------------------------------- */
 
-/* A single value or a comma list with one value per layer. */
-static int parse_per_layer(const char *flag, const char *s, double *out, int *count) {
-    int n = 0;
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", s);
-    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-        if (n == WICK_MAX_LAYERS || !cli_double(flag, tok, &out[n])) return 0;
-        n++;
+/* What the command line asks of wick train: the table's destinations, the
+ * defaults applied first from the table's own text. */
+typedef struct {
+    data_opts d;
+    wick_mlp_config mc;
+    cli_reals cb, cw;             /* C_b, C_W: one for all layers, or one a layer */
+    const char *spec_text;        /* --arch in the layer language */
+    wick_train_config tc;
+    double lr, gamma, floor_lr, factor;
+    int step_size, ppat, precision;
+    wick_sched_kind sk;
+    long val, threads, train_limit, ensemble, hogwild;
+    const char *out, *resume, *init_from, *log_path, *steps_path, *plot;
+    int standardize;              /* -1: on for CSV data with an MLP */
+    int json, quiet, second, bootstrap;   /* second round: 0 off, 1 retrain, 2 continue */
+} train_args;
+
+static train_args TA;
+
+/* --arch: MLP widths, or a layer spec checked here, with the token, before any data is read */
+static int fn_arch(const cli_opt *o, const char *arg) {
+    TA.spec_text = NULL;
+    if (strchr(arg, ':') || strchr(arg, ',')) {
+        wick_spec *check;
+        if (wick_spec_parse(arg, &check)) goto bad;
+        wick_spec_free(check);
+        TA.spec_text = arg;
+    } else if (wick_arch_parse(arg, &TA.mc)) {
+        goto bad;
     }
-    *count = n;
-    return n > 0;
+    return 1;
+bad:
+    fprintf(stderr, "%s: %s\n", cli_command, cli_last_error());
+    return 0;
 }
 
-static void usage_train(FILE *f) {
-    fprintf(f,
-"usage: wick train [FLAGS]\n"
-"Trains an MLP or, with a layer spec in --arch, any net of the layer language (conv nets).\n"
-"With no flags: the main job, a critical-initialised 784-512-512-10 ReLU net on\n"
-"Fashion-MNIST, reporting test accuracy and the confusion matrix.\n\n"
-"Data\n"
-"  --data DIR             IDX files (train-*, t10k-*)            [" FMNIST_DIR "]\n"
-"  --train-csv FILE       training CSV (one sample a row, a label column)\n"
-"  --test-csv FILE        test CSV\n"
-"  --label-col N          label column: 0 first, -1 last          [0]\n"
-"  --train-limit N        only the first N samples of the training data (to try things)  [all]\n"
-"  --standardize on|off   CSV features standardised per feature on the training set, so that any\n"
-"                         units train; the model file takes raw rows (folded into the first layer;\n"
-"                         a checkpoint holds the standardised net)  [on for CSV and an MLP]\n"
-"  --val N                samples held out for validation (0: none; --patience and\n"
-"                         --schedule plateau need some)  [IDX data: 5000; CSV or --train-limit:\n"
-"                         a tenth of the rows]\n"
-"Model\n"
-"  --arch SPEC            widths, e.g. 784-512-512-10 or 784-[128]x16-10, or a layer spec\n"
-"                         (docs/layers.md, wick summary --help), e.g. input:1x28x28,conv2d:32:3:pad=1,\n"
-"                         batchnorm,relu,maxpool:2,flatten,dropout:0.5,linear:10  [784-512-512-10]\n"
-"  --act NAME             perceptron sigmoid tanh sin linear relu leaky_relu[:a]\n"
-"                         softplus swish gelu                      [relu]\n"
-"  --init KIND            critical | book | he | glorot | torch    [critical]\n"
-"  --cb X[,X..]           C_b, for --init book (one value or one per layer)  [0]\n"
-"  --cw X[,X..]           C_W, for --init book                     [1]\n"
-"  --loss KIND            xent | mse                               [xent]\n"
-"  --label-smoothing X    cross-entropy label smoothing            [0]\n"
-"  --init-from FILE       start from the weights of a model file (its architecture and\n"
-"                         activation; a contradicting --arch or --act is refused)\n"
-"Optimiser\n"
-"  --optimizer KIND       sgd | adam | adamw                       [sgd]\n"
-"  --lr X                 learning rate                            [0.05]\n"
-"  --momentum X           SGD momentum                             [0.9]\n"
-"  --nesterov             Nesterov momentum\n"
-"  --beta1 X --beta2 X --eps X   Adam's                            [0.9 0.999 1e-8]\n"
-"  --weight-decay X       L2 (AdamW: decoupled 0.01)               [0]\n"
-"  --l1 X                 L1 penalty                               [0]\n"
-"  --act-l1 X             L1 penalty on the activations (sparse representations)  [0]\n"
-"  --clip-value X         clamp every gradient element to [-X, X]  [off]\n"
-"  --clip-norm X          scale all gradients together to 2-norm <= X  [off]\n"
-"  --max-norm X           each unit's incoming weights to 2-norm <= X after the update  [off]\n"
-"Augmentation (image data: a layer spec with input:CxHxW)\n"
-"  --shift N              random shifts of up to N pixels each way  [0]\n"
-"  --flip                 random horizontal flips (not for digits)\n"
-"  --rotate DEG           random rotations of up to DEG degrees    [0]\n"
-"  --schedule KIND        constant | step | exp | linear | plateau [linear]\n"
-"  --gamma X              step/exp decay factor                    [0.1 / 0.95]\n"
-"  --step-size N          step schedule: epochs per decay          [10]\n"
-"  --lr-floor X           linear: final lr; plateau: lowest lr     [0.01 * lr]\n"
-"  --plateau-patience N   plateau: epochs without improvement      [2]\n"
-"  --factor X             plateau: lr factor                       [0.1]\n"
-"Run\n"
-"  --batch N              minibatch size                           [128]\n"
-"  --epochs N             epochs                                   [20]\n"
-"  --max-steps N          stop after N steps in all                [no limit]\n"
-"  --seed N               seed of every random draw                [1]\n"
-"  --shuffle on|off       reshuffle every epoch                    [on]\n"
-"  --threads N            threads (else OMP_NUM_THREADS, else all cores)\n"
-"  --precision P          the products' precision: f32, or bf16 (needs AMX or AVX512-BF16;\n"
-"                         refused in this version, which has no bf16 kernel yet) [f32]\n"
-"  --patience N           early stopping on validation loss, restoring the best weights [off]\n"
-"  --second-round KIND    after early stopping, train on all the data (training + validation):\n"
-"                         retrain (from a new init, for the steps the first round chose) or\n"
-"                         continue (until the validation loss falls to the training loss at the\n"
-"                         stopping point; at most --epochs more)  [off]\n"
-"  --ensemble K           bagging: K nets, each on a bootstrap resample (seed + k), their\n"
-"                         probabilities averaged; --out P writes P's stem.k.safetensors  [1]\n"
-"  --bagging KIND         bootstrap | seeds (the whole training set, only the seed differs)  [bootstrap]\n"
-"  --hogwild T            T threads of lock-free asynchronous SGD on shared weights, each its\n"
-"                         own batches (not reproducible; docs/distributed.md)  [off]\n"
-"  (under mpirun -np K, wick train is data parallel: each rank a slice of every batch,\n"
-"   rank 0 writes the files; threads per rank: cores / ranks on the host; docs/distributed.md)\n"
-"  --diverge-factor X     stop when a loss exceeds X times the first [1e4]\n"
-"Output\n"
-"  --out FILE             the trained model (safetensors, PyTorch state_dict names);\n"
-"                         a run that diverges (exit 3), or is interrupted without\n"
-"                         --checkpoint, leaves its last good weights here, else in\n"
-"                         CHECKPOINT.last-good.safetensors, else ./wick-last-good.safetensors\n"
-"  --checkpoint FILE      checkpoint written atomically each epoch and on SIGINT;\n"
-"                         locked (FILE.lock) against a second run\n"
-"  --checkpoint-steps N   also every N steps\n"
-"  --resume FILE          continue a checkpoint bit-identically: the model, activation, init,\n"
-"                         loss, optimiser, lr, schedule, momentum, weight decay, label smoothing,\n"
-"                         batch, seed and shuffling are the checkpoint's (a flag that says\n"
-"                         otherwise is refused); what may change: --epochs, --max-steps,\n"
-"                         --patience, --threads and the output flags (the data must be the same)\n"
-"  --log FILE             one JSON line per epoch (default: stderr when it is not a terminal)\n"
-"  --log-steps FILE       every step's training loss, one per line\n"
-"  --plot FILE.png        training and validation loss per epoch (gnuplot)\n"
-"  --json                 last stdout line: one JSON object with the figures\n"
-"  --quiet                no progress or epoch lines\n"
-"  --help                 this text\n");
+static int fn_act(const cli_opt *o, const char *arg) {
+    if (wick_act_parse(arg, o->dest) == WICK_OK) return 1;
+    fprintf(stderr, "%s: %s\n", cli_command, cli_last_error());
+    return 0;
 }
 
+static int fn_init(const cli_opt *o, const char *arg) {
+    if (wick_init_parse(arg, o->dest) == WICK_OK) return 1;
+    fprintf(stderr, "%s: %s\n", cli_command, cli_last_error());
+    return 0;
+}
+
+static int fn_sched(const cli_opt *o, const char *arg) {
+    if (wick_sched_parse(arg, o->dest) == WICK_OK) return 1;
+    fprintf(stderr, "%s: %s\n", cli_command, cli_last_error());
+    return 0;
+}
+
+/* --optimizer: that optimiser's defaults, keeping SGD's momentum and a weight
+ * decay given before it (AdamW keeps its own 0.01) */
+static int fn_opt(const cli_opt *o, const char *arg) {
+    wick_opt_kind k;
+    if (wick_opt_parse(arg, &k)) {
+        fprintf(stderr, "%s: %s\n", cli_command, cli_last_error());
+        return 0;
+    }
+    double mom = TA.tc.opt.momentum, wd = TA.tc.opt.weight_decay;
+    TA.tc.opt = wick_opt_defaults(k);
+    if (k == WICK_OPT_SGD) TA.tc.opt.momentum = mom;
+    if (k != WICK_OPT_ADAMW) TA.tc.opt.weight_decay = wd;
+    return 1;
+}
+
+/* The rows, in --help's order; O_x is the row of flag x (given[O_x]). */
 enum {
-    O_DATA = 256, O_TRAIN_CSV, O_TEST_CSV, O_LABEL_COL, O_VAL, O_ARCH, O_ACT, O_INIT, O_CB, O_CW,
-    O_LOSS, O_SMOOTH, O_INIT_FROM, O_OPT, O_LR, O_MOM, O_NESTEROV, O_BETA1, O_BETA2, O_EPS, O_WD, O_L1,
-    O_SCHED, O_GAMMA, O_STEP_SIZE, O_FLOOR, O_PPAT, O_FACTOR, O_BATCH, O_EPOCHS, O_MAX_STEPS, O_SEED,
-    O_SHUFFLE, O_THREADS, O_PATIENCE, O_DIVERGE, O_OUT, O_CKPT, O_CKPT_STEPS, O_RESUME, O_LOG,
-    O_LOG_STEPS, O_PLOT, O_JSON, O_QUIET, O_HELP, O_MODEL, O_LOGITS, O_ACT_L1, O_CLIP_VALUE, O_CLIP_NORM,
-    O_MAX_NORM, O_SHIFT, O_FLIP, O_ROTATE, O_SECOND, O_ENSEMBLE, O_BAGGING, O_HOGWILD,
-    O_TRAIN_LIMIT, O_STANDARDIZE, O_PRECISION
+    O_H_DATA, O_DATA, O_TRAIN_CSV, O_TEST_CSV, O_LABEL_COL, O_TRAIN_LIMIT, O_STANDARDIZE, O_VAL,
+    O_H_MODEL, O_ARCH, O_ACT, O_INIT, O_CB, O_CW, O_LOSS, O_SMOOTH, O_INIT_FROM,
+    O_H_OPT, O_OPT, O_LR, O_MOM, O_NESTEROV, O_BETA1, O_BETA2, O_EPS, O_WD, O_L1, O_ACT_L1, O_CLIP_VALUE,
+    O_CLIP_NORM, O_MAX_NORM,
+    O_H_AUG, O_SHIFT, O_FLIP, O_ROTATE, O_SCHED, O_GAMMA, O_STEP_SIZE, O_FLOOR, O_PPAT, O_FACTOR,
+    O_H_RUN, O_BATCH, O_EPOCHS, O_MAX_STEPS, O_SEED, O_SHUFFLE, O_THREADS, O_PRECISION, O_PATIENCE, O_SECOND,
+    O_ENSEMBLE, O_BAGGING, O_HOGWILD, O_H_MPI, O_DIVERGE,
+    O_H_OUT, O_OUT, O_CKPT, O_CKPT_STEPS, O_RESUME, O_LOG, O_LOG_STEPS, O_PLOT, O_JSON, O_QUIET,
+    O_COUNT
 };
 
-static const struct option train_opts[] = {
-    {"data", 1, 0, O_DATA}, {"train-csv", 1, 0, O_TRAIN_CSV}, {"test-csv", 1, 0, O_TEST_CSV},
-    {"label-col", 1, 0, O_LABEL_COL}, {"val", 1, 0, O_VAL}, {"arch", 1, 0, O_ARCH}, {"act", 1, 0, O_ACT},
-    {"init", 1, 0, O_INIT}, {"cb", 1, 0, O_CB}, {"cw", 1, 0, O_CW}, {"loss", 1, 0, O_LOSS},
-    {"label-smoothing", 1, 0, O_SMOOTH}, {"init-from", 1, 0, O_INIT_FROM}, {"optimizer", 1, 0, O_OPT},
-    {"lr", 1, 0, O_LR}, {"momentum", 1, 0, O_MOM}, {"nesterov", 0, 0, O_NESTEROV},
-    {"beta1", 1, 0, O_BETA1}, {"beta2", 1, 0, O_BETA2}, {"eps", 1, 0, O_EPS},
-    {"weight-decay", 1, 0, O_WD}, {"l1", 1, 0, O_L1}, {"schedule", 1, 0, O_SCHED},
-    {"gamma", 1, 0, O_GAMMA}, {"step-size", 1, 0, O_STEP_SIZE}, {"lr-floor", 1, 0, O_FLOOR},
-    {"plateau-patience", 1, 0, O_PPAT}, {"factor", 1, 0, O_FACTOR}, {"batch", 1, 0, O_BATCH},
-    {"epochs", 1, 0, O_EPOCHS}, {"max-steps", 1, 0, O_MAX_STEPS}, {"seed", 1, 0, O_SEED},
-    {"shuffle", 1, 0, O_SHUFFLE}, {"threads", 1, 0, O_THREADS}, {"patience", 1, 0, O_PATIENCE},
-    {"diverge-factor", 1, 0, O_DIVERGE}, {"out", 1, 0, O_OUT}, {"checkpoint", 1, 0, O_CKPT},
-    {"checkpoint-steps", 1, 0, O_CKPT_STEPS}, {"resume", 1, 0, O_RESUME}, {"log", 1, 0, O_LOG},
-    {"log-steps", 1, 0, O_LOG_STEPS}, {"plot", 1, 0, O_PLOT}, {"json", 0, 0, O_JSON}, {"quiet", 0, 0, O_QUIET},
-    {"act-l1", 1, 0, O_ACT_L1}, {"clip-value", 1, 0, O_CLIP_VALUE}, {"clip-norm", 1, 0, O_CLIP_NORM},
-    {"max-norm", 1, 0, O_MAX_NORM}, {"shift", 1, 0, O_SHIFT}, {"flip", 0, 0, O_FLIP}, {"rotate", 1, 0, O_ROTATE},
-    {"second-round", 1, 0, O_SECOND}, {"ensemble", 1, 0, O_ENSEMBLE}, {"bagging", 1, 0, O_BAGGING},
-    {"hogwild", 1, 0, O_HOGWILD}, {"train-limit", 1, 0, O_TRAIN_LIMIT}, {"standardize", 1, 0, O_STANDARDIZE},
-    {"precision", 1, 0, O_PRECISION}, {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
+#define ROW(o, name, type, dest, lo, hi, open, def, meta, help) \
+    [o] = {name, type, dest, lo, hi, open, def, meta, help, NULL, NULL}
+#define HEAD(o, text) [o] = {"", CLI_BOOL, NULL, 0, 0, 0, NULL, NULL, text, NULL, NULL}
+#define INF INFINITY
+
+static const cli_opt train_opts[O_COUNT + 1] = {
+    HEAD(O_H_DATA, "Data"),
+    ROW(O_DATA, "data", CLI_STR, &TA.d.dir, 0, 0, 0, FMNIST_DIR, "DIR", "IDX files (train-*, t10k-*)"),
+    ROW(O_TRAIN_CSV, "train-csv", CLI_STR, &TA.d.train_csv, 0, 0, 0, NULL, "FILE",
+        "training CSV (one sample a row, a label column)"),
+    ROW(O_TEST_CSV, "test-csv", CLI_STR, &TA.d.test_csv, 0, 0, 0, NULL, "FILE", "test CSV"),
+    ROW(O_LABEL_COL, "label-col", CLI_INT32, &TA.d.label_col, -1, 1 << 20, 0, "0", "N", "label column: 0 first, -1 last"),
+    ROW(O_TRAIN_LIMIT, "train-limit", CLI_INT, &TA.train_limit, 1, 1L << 40, 0, "=all", "N",
+        "only the first N samples of the training data (to try things)"),
+    [O_STANDARDIZE] = {"standardize", CLI_CHOICE, &TA.standardize, 0, 0, 0, "=on for CSV and an MLP", "on|off",
+        "CSV features standardised per feature on the training set, so that any\n"
+        "units train; the model file takes raw rows (folded into the first layer;\n"
+        "a checkpoint holds the standardised net)", "off|on", NULL},
+    ROW(O_VAL, "val", CLI_INT, &TA.val, 0, 1L << 40, 0, NULL, "N",
+        "samples held out for validation (0: none; --patience and\n"
+        "--schedule plateau need some)  [IDX data: 5000; CSV or --train-limit:\n"
+        "a tenth of the rows]"),
+    HEAD(O_H_MODEL, "Model"),
+    [O_ARCH] = {"arch", CLI_FN, NULL, 0, 0, 0, "784-512-512-10", "SPEC",
+        "widths, e.g. 784-512-512-10 or 784-[128]x16-10, or a layer spec\n"
+        "(docs/layers.md, wick summary --help), e.g. input:1x28x28,conv2d:32:3:pad=1,\n"
+        "batchnorm,relu,maxpool:2,flatten,dropout:0.5,linear:10", NULL, fn_arch},
+    [O_ACT] = {"act", CLI_FN, &TA.mc.act, 0, 0, 0, "relu", "NAME",
+        "perceptron sigmoid tanh sin linear relu leaky_relu[:a]\n"
+        "softplus swish gelu", NULL, fn_act},
+    [O_INIT] = {"init", CLI_FN, &TA.mc.init, 0, 0, 0, "critical", "KIND", "critical | book | he | glorot | torch", NULL, fn_init},
+    [O_CB] = {"cb", CLI_REALS, &TA.cb, -INF, INF, 0, "0", "X[,X..]", "C_b, for --init book (one value or one per layer)", "64", NULL},
+    [O_CW] = {"cw", CLI_REALS, &TA.cw, -INF, INF, 0, "1", "X[,X..]", "C_W, for --init book", "64", NULL},
+    [O_LOSS] = {"loss", CLI_CHOICE, &TA.mc.loss, WICK_LOSS_XENT, 0, 0, "xent", "KIND", "xent | mse", "xent|mse", NULL},
+    ROW(O_SMOOTH, "label-smoothing", CLI_REAL, &TA.mc.smoothing, 0, 1, CLI_OPEN_HI, "0", "X", "cross-entropy label smoothing"),
+    ROW(O_INIT_FROM, "init-from", CLI_STR, &TA.init_from, 0, 0, 0, NULL, "FILE",
+        "start from the weights of a model file (its architecture and\n"
+        "activation; a contradicting --arch or --act is refused)"),
+    HEAD(O_H_OPT, "Optimiser"),
+    [O_OPT] = {"optimizer", CLI_FN, NULL, 0, 0, 0, "sgd", "KIND", "sgd | adam | adamw", NULL, fn_opt},
+    ROW(O_LR, "lr", CLI_REAL, &TA.lr, 0, INF, CLI_OPEN_LO, "0.05", "X", "learning rate"),
+    ROW(O_MOM, "momentum", CLI_REAL, &TA.tc.opt.momentum, 0, 1, CLI_OPEN_HI, "0.9", "X", "SGD momentum"),
+    ROW(O_NESTEROV, "nesterov", CLI_BOOL, &TA.tc.opt.nesterov, 0, 0, 0, NULL, NULL, "Nesterov momentum"),
+    ROW(O_BETA1, "beta1", CLI_REAL, &TA.tc.opt.beta1, 0, 1, CLI_OPEN_HI, "=0.9", "X", "Adam's beta1"),
+    ROW(O_BETA2, "beta2", CLI_REAL, &TA.tc.opt.beta2, 0, 1, CLI_OPEN_HI, "=0.999", "X", "Adam's beta2"),
+    ROW(O_EPS, "eps", CLI_REAL, &TA.tc.opt.eps, 0, INF, CLI_OPEN_LO, "=1e-8", "X", "Adam's epsilon"),
+    ROW(O_WD, "weight-decay", CLI_REAL, &TA.tc.opt.weight_decay, 0, INF, 0, "0", "X", "L2 (AdamW: decoupled 0.01)"),
+    ROW(O_L1, "l1", CLI_REAL, &TA.tc.opt.l1, 0, INF, 0, "0", "X", "L1 penalty"),
+    ROW(O_ACT_L1, "act-l1", CLI_REAL, &TA.mc.act_l1, 0, INF, 0, "0", "X", "L1 penalty on the activations (sparse representations)"),
+    ROW(O_CLIP_VALUE, "clip-value", CLI_REAL, &TA.tc.clip_value, 0, INF, 0, "=off", "X",
+        "clamp every gradient element to [-X, X]"),
+    ROW(O_CLIP_NORM, "clip-norm", CLI_REAL, &TA.tc.clip_norm, 0, INF, 0, "=off", "X",
+        "scale all gradients together to 2-norm <= X"),
+    ROW(O_MAX_NORM, "max-norm", CLI_REAL, &TA.tc.max_norm, 0, INF, 0, "=off", "X",
+        "each unit's incoming weights to 2-norm <= X after the update"),
+    HEAD(O_H_AUG, "Augmentation (image data: a layer spec with input:CxHxW)"),
+    ROW(O_SHIFT, "shift", CLI_INT32, &TA.tc.augment.shift, 0, 1 << 12, 0, "0", "N", "random shifts of up to N pixels each way"),
+    ROW(O_FLIP, "flip", CLI_BOOL, &TA.tc.augment.flip, 0, 0, 0, NULL, NULL, "random horizontal flips (not for digits)"),
+    ROW(O_ROTATE, "rotate", CLI_REAL, &TA.tc.augment.rotate, 0, 180, 0, "0", "DEG", "random rotations of up to DEG degrees"),
+    [O_SCHED] = {"schedule", CLI_FN, &TA.sk, 0, 0, 0, "linear", "KIND", "constant | step | exp | linear | plateau", NULL, fn_sched},
+    ROW(O_GAMMA, "gamma", CLI_REAL, &TA.gamma, 0, INF, CLI_OPEN_LO, "=0.1 / 0.95", "X", "step/exp decay factor"),
+    ROW(O_STEP_SIZE, "step-size", CLI_INT32, &TA.step_size, 1, 1 << 30, 0, "10", "N", "step schedule: epochs per decay"),
+    ROW(O_FLOOR, "lr-floor", CLI_REAL, &TA.floor_lr, 0, INF, 0, "=0.01 * lr", "X", "linear: final lr; plateau: lowest lr"),
+    ROW(O_PPAT, "plateau-patience", CLI_INT32, &TA.ppat, 0, 1 << 30, 0, "2", "N", "plateau: epochs without improvement"),
+    ROW(O_FACTOR, "factor", CLI_REAL, &TA.factor, 0, 1, CLI_OPEN_LO | CLI_OPEN_HI, "0.1", "X", "plateau: lr factor"),
+    HEAD(O_H_RUN, "Run"),
+    ROW(O_BATCH, "batch", CLI_INT32, &TA.tc.batch, 1, 1 << 20, 0, "128", "N", "minibatch size"),
+    ROW(O_EPOCHS, "epochs", CLI_INT32, &TA.tc.epochs, 1, 1 << 30, 0, "20", "N", "epochs"),
+    ROW(O_MAX_STEPS, "max-steps", CLI_INT, &TA.tc.max_steps, 1, 1L << 62, 0, "=no limit", "N", "stop after N steps in all"),
+    ROW(O_SEED, "seed", CLI_U64, &TA.tc.seed, 0, 0, 0, "1", "N", "seed of every random draw"),
+    [O_SHUFFLE] = {"shuffle", CLI_CHOICE, &TA.tc.shuffle, 0, 0, 0, "on", "on|off", "reshuffle every epoch", "off|on", NULL},
+    ROW(O_THREADS, "threads", CLI_INT, &TA.threads, 1, CLI_THREADS_MAX, 0, NULL, "N", "threads (else OMP_NUM_THREADS, else all cores)"),
+    [O_PRECISION] = {"precision", CLI_CHOICE, &TA.precision, WICK_PRECISION_F32, 0, 0, "f32", "P",
+        "the products' precision: f32, or bf16 (needs AMX or AVX512-BF16;\n"
+        "refused in this version, which has no bf16 kernel yet)", "f32|bf16", NULL},
+    ROW(O_PATIENCE, "patience", CLI_INT32, &TA.tc.patience, 0, 1 << 30, 0, "=off", "N",
+        "early stopping on validation loss, restoring the best weights"),
+    [O_SECOND] = {"second-round", CLI_CHOICE, &TA.second, 1, 0, 0, "=off", "KIND",
+        "after early stopping, train on all the data (training + validation):\n"
+        "retrain (from a new init, for the steps the first round chose) or\n"
+        "continue (until the validation loss falls to the training loss at the\n"
+        "stopping point; at most --epochs more)", "retrain|continue", NULL},
+    ROW(O_ENSEMBLE, "ensemble", CLI_INT, &TA.ensemble, 1, 64, 0, "1", "K",
+        "bagging: K nets, each on a bootstrap resample (seed + k), their\n"
+        "probabilities averaged; --out P writes P's stem.k.safetensors"),
+    [O_BAGGING] = {"bagging", CLI_CHOICE, &TA.bootstrap, 0, 0, 0, "bootstrap", "KIND",
+        "bootstrap | seeds (the whole training set, only the seed differs)", "seeds|bootstrap", NULL},
+    ROW(O_HOGWILD, "hogwild", CLI_INT, &TA.hogwild, 1, 256, 0, "=off", "T",
+        "T threads of lock-free asynchronous SGD on shared weights, each its\n"
+        "own batches (not reproducible; docs/distributed.md)"),
+    HEAD(O_H_MPI, "  (under mpirun -np K, wick train is data parallel: each rank a slice of every batch,\n"
+                  "   rank 0 writes the files; threads per rank: cores / ranks on the host; docs/distributed.md)"),
+    ROW(O_DIVERGE, "diverge-factor", CLI_REAL, &TA.tc.diverge_factor, 0, INF, 0, "=1e4", "X",
+        "stop when a loss exceeds X times the first"),
+    HEAD(O_H_OUT, "Output"),
+    ROW(O_OUT, "out", CLI_STR, &TA.out, 0, 0, 0, NULL, "FILE",
+        "the trained model (safetensors, PyTorch state_dict names);\n"
+        "a run that diverges (exit 3), or is interrupted without\n"
+        "--checkpoint, leaves its last good weights here, else in\n"
+        "CHECKPOINT.last-good.safetensors, else ./wick-last-good.safetensors"),
+    ROW(O_CKPT, "checkpoint", CLI_STR, &TA.tc.checkpoint, 0, 0, 0, NULL, "FILE",
+        "checkpoint written atomically each epoch and on SIGINT;\n"
+        "locked (FILE.lock) against a second run"),
+    ROW(O_CKPT_STEPS, "checkpoint-steps", CLI_INT32, &TA.tc.checkpoint_steps, 1, 0x7fffffff, 0, NULL, "N", "also every N steps"),
+    ROW(O_RESUME, "resume", CLI_STR, &TA.resume, 0, 0, 0, NULL, "FILE",
+        "continue a checkpoint bit-identically: the model, activation, init,\n"
+        "loss, optimiser, lr, schedule, momentum, weight decay, label smoothing,\n"
+        "batch, seed and shuffling are the checkpoint's (a flag that says\n"
+        "otherwise is refused); what may change: --epochs, --max-steps,\n"
+        "--patience, --threads and the output flags (the data must be the same)"),
+    ROW(O_LOG, "log", CLI_STR, &TA.log_path, 0, 0, 0, NULL, "FILE",
+        "one JSON line per epoch (default: stderr when it is not a terminal)"),
+    ROW(O_LOG_STEPS, "log-steps", CLI_STR, &TA.steps_path, 0, 0, 0, NULL, "FILE", "every step's training loss, one per line"),
+    ROW(O_PLOT, "plot", CLI_STR, &TA.plot, 0, 0, 0, NULL, "FILE.png", "training and validation loss per epoch (gnuplot)"),
+    ROW(O_JSON, "json", CLI_BOOL, &TA.json, 0, 0, 0, NULL, NULL, "last stdout line: one JSON object with the figures"),
+    ROW(O_QUIET, "quiet", CLI_BOOL, &TA.quiet, 0, 0, 0, NULL, NULL, "no progress or epoch lines"),
+    [O_COUNT] = {0}};
+
+static const cli_cmd train_cmd = {
+    "train",
+    "usage: wick train [FLAGS]\n"
+    "Trains an MLP or, with a layer spec in --arch, any net of the layer language (conv nets).\n"
+    "With no flags: the main job, a critical-initialised 784-512-512-10 ReLU net on\n"
+    "Fashion-MNIST, reporting test accuracy and the confusion matrix.\n\n",
+    train_opts, NULL, 25, 1};
+
+/* The command line into TA (given: each flag's text, by row); CLI_GO, or the
+ * exit code. */
+static int train_parse(int argc, char **argv, const char **given) {
+    memset(&TA, 0, sizeof TA);
+    TA.mc.act = (wick_act){WICK_ACT_RELU, WICK_LEAKY_DEFAULT};
+    TA.tc = wick_train_defaults();
+    TA.gamma = TA.floor_lr = NAN;
+    TA.val = 5000;
+    TA.standardize = -1;
+    TA.precision = WICK_PRECISION_F32;
+    int rc = cli_parse(&train_cmd, argc, argv, given);
+    if (rc != CLI_GO) return rc;
+    TA.tc.precision = (wick_precision)TA.precision;
+    if (given[O_PRECISION] && wick_precision_supported(TA.tc.precision) != WICK_OK) {   /* before any data is read */
+        fprintf(stderr, "wick train: --precision %s: %s\n", given[O_PRECISION], wick_last_error());
+        return EXIT_FAIL;
+    }
+    return CLI_GO;
+}
 
 /* ---- --resume and --init-from ------------------------------------------ */
-
-#define O_COUNT 512   /* room for every flag's code (the O_ enum below) */
 
 /* A flag that says otherwise than the file: refused naming both values. */
 static int contradicts(const char *flag, const char *given, const char *path, const char *what, const char *file_val,
@@ -923,158 +1009,31 @@ static int dist_fail(wick_dist *d, wick_status s, int agreed) {
 }
 
 int cmd_train(int argc, char **argv) {
-    data_opts d = {FMNIST_DIR, NULL, NULL, 0};
-    wick_mlp_config mc;
-    memset(&mc, 0, sizeof mc);
-    wick_arch_parse("784-512-512-10", &mc);
-    mc.act = (wick_act){WICK_ACT_RELU, WICK_LEAKY_DEFAULT};
-    mc.init = WICK_INIT_CRITICAL;
-    double cb[WICK_MAX_LAYERS] = {0}, cw[WICK_MAX_LAYERS] = {1};
-    int ncb = 1, ncw = 1;
-    const char *spec_text = NULL;   /* --arch in the layer language */
-    wick_spec *spec = NULL;
-    wick_train_config tc = wick_train_defaults();
-    tc.epochs = 20;
-    tc.seed = 1;
-    tc.opt.momentum = 0.9;
-    double lr = 0.05, gamma = NAN, floor_lr = NAN, factor = 0.1;
-    int step_size = 10, ppat = 2;
-    wick_sched_kind sk = WICK_SCHED_LINEAR;
-    long val = 5000, threads = 0, v;
-    const char *out = NULL, *resume = NULL, *init_from = NULL, *log_path = NULL, *steps_path = NULL;
-    const char *plot = NULL;
-    long train_limit = 0;    /* --train-limit: the first N training samples only (0: all) */
-    int standardize = -1;    /* -1: on for CSV data with an MLP */
     const char *given[O_COUNT] = {0};   /* each flag's text as given, for --resume's checks */
+    int prc = train_parse(argc, argv, given);
+    if (prc != CLI_GO) return prc;
+    data_opts d = TA.d;
+    wick_mlp_config mc = TA.mc;
+    double cb[WICK_MAX_LAYERS], cw[WICK_MAX_LAYERS];
+    int ncb = TA.cb.n, ncw = TA.cw.n;
+    memcpy(cb, TA.cb.v, sizeof(double) * (size_t)ncb);
+    memcpy(cw, TA.cw.v, sizeof(double) * (size_t)ncw);
+    const char *spec_text = TA.spec_text;   /* --arch in the layer language */
+    wick_spec *spec = NULL;
+    wick_train_config tc = TA.tc;
+    double lr = TA.lr, gamma = TA.gamma, floor_lr = TA.floor_lr, factor = TA.factor;
+    int step_size = TA.step_size, ppat = TA.ppat;
+    wick_sched_kind sk = TA.sk;
+    long val = TA.val, threads = TA.threads;
+    const char *out = TA.out, *resume = TA.resume, *init_from = TA.init_from, *log_path = TA.log_path;
+    const char *steps_path = TA.steps_path, *plot = TA.plot;
+    long train_limit = TA.train_limit;    /* --train-limit: the first N training samples only (0: all) */
+    int standardize = TA.standardize;     /* -1: on for CSV data with an MLP */
     char spec_buf[4096];
-    int json = 0, quiet = 0, c, val_given = 0;
-    int second = 0, bootstrap = 1;   /* second round: 0 off, 1 retrain, 2 continue */
-    long ensemble = 1;
-    long hogwild = 0;   /* --hogwild T: T threads (docs/distributed.md) */
-    optind = 1;
-    opterr = 0;   /* cli_bad_flag says it in one line */
-    while ((c = getopt_long(argc, argv, "", train_opts, NULL)) != -1) {
-        if (c >= 0 && c < O_COUNT) given[c] = optarg ? optarg : "";
-        switch (c) {
-        case O_DATA: d.dir = optarg; break;
-        case O_TRAIN_CSV: d.train_csv = optarg; break;
-        case O_TEST_CSV: d.test_csv = optarg; break;
-        case O_LABEL_COL: if (!cli_int("--label-col", optarg, -1, 1 << 20, &v)) return EXIT_USAGE; d.label_col = (int)v; break;
-        case O_VAL: if (!cli_int("--val", optarg, 0, 1L << 40, &val)) return EXIT_USAGE; val_given = 1; break;
-        case O_ARCH:
-            spec_text = NULL;
-            if (strchr(optarg, ':') || strchr(optarg, ',')) {
-                wick_spec *check;   /* refused here, with the token, before any data is read */
-                if (wick_spec_parse(optarg, &check)) goto bad;
-                wick_spec_free(check);
-                spec_text = optarg;
-            } else if (wick_arch_parse(optarg, &mc)) {
-                goto bad;
-            }
-            break;
-        case O_ACT_L1: if (!cli_double_in("--act-l1", optarg, 0, INFINITY, 0, 0, &mc.act_l1)) return EXIT_USAGE; break;
-        case O_CLIP_VALUE: if (!cli_double_in("--clip-value", optarg, 0, INFINITY, 0, 0, &tc.clip_value)) return EXIT_USAGE; break;
-        case O_CLIP_NORM: if (!cli_double_in("--clip-norm", optarg, 0, INFINITY, 0, 0, &tc.clip_norm)) return EXIT_USAGE; break;
-        case O_MAX_NORM: if (!cli_double_in("--max-norm", optarg, 0, INFINITY, 0, 0, &tc.max_norm)) return EXIT_USAGE; break;
-        case O_SHIFT: if (!cli_int("--shift", optarg, 0, 1 << 12, &v)) return EXIT_USAGE; tc.augment.shift = (int)v; break;
-        case O_FLIP: tc.augment.flip = 1; break;
-        case O_ROTATE: if (!cli_double_in("--rotate", optarg, 0, 180, 0, 0, &tc.augment.rotate)) return EXIT_USAGE; break;
-        case O_SECOND:
-            if (!strcmp(optarg, "retrain")) second = 1;
-            else if (!strcmp(optarg, "continue")) second = 2;
-            else { fprintf(stderr, "wick train: --second-round is retrain or continue, not '%s'\n", optarg); return EXIT_USAGE; }
-            break;
-        case O_HOGWILD: if (!cli_int("--hogwild", optarg, 1, 256, &hogwild)) return EXIT_USAGE; break;
-        case O_ENSEMBLE: if (!cli_int("--ensemble", optarg, 1, 64, &ensemble)) return EXIT_USAGE; break;
-        case O_BAGGING:
-            if (!strcmp(optarg, "bootstrap")) bootstrap = 1;
-            else if (!strcmp(optarg, "seeds")) bootstrap = 0;
-            else { fprintf(stderr, "wick train: --bagging is bootstrap or seeds, not '%s'\n", optarg); return EXIT_USAGE; }
-            break;
-        case O_ACT: if (wick_act_parse(optarg, &mc.act)) goto bad; break;
-        case O_INIT: if (wick_init_parse(optarg, &mc.init)) goto bad; break;
-        case O_CB: if (!parse_per_layer("--cb", optarg, cb, &ncb)) return EXIT_USAGE; break;
-        case O_CW: if (!parse_per_layer("--cw", optarg, cw, &ncw)) return EXIT_USAGE; break;
-        case O_LOSS:
-            if (!strcmp(optarg, "xent")) mc.loss = WICK_LOSS_XENT;
-            else if (!strcmp(optarg, "mse")) mc.loss = WICK_LOSS_MSE;
-            else { fprintf(stderr, "wick train: --loss is xent or mse, not '%s'\n", optarg); return EXIT_USAGE; }
-            break;
-        case O_SMOOTH: if (!cli_double_in("--label-smoothing", optarg, 0, 1, 0, 1, &mc.smoothing)) return EXIT_USAGE; break;
-        case O_INIT_FROM: init_from = optarg; break;
-        case O_OPT: {
-            wick_opt_kind k;
-            if (wick_opt_parse(optarg, &k)) goto bad;
-            double mom = tc.opt.momentum, wd = tc.opt.weight_decay;
-            tc.opt = wick_opt_defaults(k);
-            if (k == WICK_OPT_SGD) tc.opt.momentum = mom;
-            if (k != WICK_OPT_ADAMW) tc.opt.weight_decay = wd;   /* AdamW keeps its own 0.01 */
-            break;
-        }
-        case O_LR: if (!cli_double_in("--lr", optarg, 0, INFINITY, 1, 0, &lr)) return EXIT_USAGE; break;
-        case O_MOM: if (!cli_double_in("--momentum", optarg, 0, 1, 0, 1, &tc.opt.momentum)) return EXIT_USAGE; break;
-        case O_NESTEROV: tc.opt.nesterov = 1; break;
-        case O_BETA1: if (!cli_double_in("--beta1", optarg, 0, 1, 0, 1, &tc.opt.beta1)) return EXIT_USAGE; break;
-        case O_BETA2: if (!cli_double_in("--beta2", optarg, 0, 1, 0, 1, &tc.opt.beta2)) return EXIT_USAGE; break;
-        case O_EPS: if (!cli_double_in("--eps", optarg, 0, INFINITY, 1, 0, &tc.opt.eps)) return EXIT_USAGE; break;
-        case O_WD: if (!cli_double_in("--weight-decay", optarg, 0, INFINITY, 0, 0, &tc.opt.weight_decay)) return EXIT_USAGE; break;
-        case O_L1: if (!cli_double_in("--l1", optarg, 0, INFINITY, 0, 0, &tc.opt.l1)) return EXIT_USAGE; break;
-        case O_SCHED: if (wick_sched_parse(optarg, &sk)) goto bad; break;
-        case O_GAMMA: if (!cli_double_in("--gamma", optarg, 0, INFINITY, 1, 0, &gamma)) return EXIT_USAGE; break;
-        case O_STEP_SIZE: if (!cli_int("--step-size", optarg, 1, 1 << 30, &v)) return EXIT_USAGE; step_size = (int)v; break;
-        case O_FLOOR: if (!cli_double_in("--lr-floor", optarg, 0, INFINITY, 0, 0, &floor_lr)) return EXIT_USAGE; break;
-        case O_PPAT: if (!cli_int("--plateau-patience", optarg, 0, 1 << 30, &v)) return EXIT_USAGE; ppat = (int)v; break;
-        case O_FACTOR: if (!cli_double_in("--factor", optarg, 0, 1, 1, 1, &factor)) return EXIT_USAGE; break;
-        case O_BATCH: if (!cli_int("--batch", optarg, 1, 1 << 20, &v)) return EXIT_USAGE; tc.batch = (int)v; break;
-        case O_EPOCHS: if (!cli_int("--epochs", optarg, 1, 1 << 30, &v)) return EXIT_USAGE; tc.epochs = (int)v; break;
-        case O_MAX_STEPS: if (!cli_int("--max-steps", optarg, 1, 1L << 62, &tc.max_steps)) return EXIT_USAGE; break;
-        case O_SEED: {
-            char *end;
-            errno = 0;
-            tc.seed = strtoull(optarg, &end, 10);
-            if (end == optarg || *end || errno || optarg[0] == '-') {
-                fprintf(stderr, "wick train: --seed expects a non-negative integer, got '%s'\n", optarg);
-                return EXIT_USAGE;
-            }
-            break;
-        }
-        case O_SHUFFLE:
-            if (!strcmp(optarg, "on")) tc.shuffle = 1;
-            else if (!strcmp(optarg, "off")) tc.shuffle = 0;
-            else { fprintf(stderr, "wick train: --shuffle is on or off, not '%s'\n", optarg); return EXIT_USAGE; }
-            break;
-        case O_THREADS: if (!cli_int("--threads", optarg, 1, 1024, &threads)) return EXIT_USAGE; break;
-        case O_PRECISION:
-            if (!strcmp(optarg, "f32")) tc.precision = WICK_PRECISION_F32;
-            else if (!strcmp(optarg, "bf16")) tc.precision = WICK_PRECISION_BF16;
-            else { fprintf(stderr, "wick train: --precision is f32 or bf16, not '%s'\n", optarg); return EXIT_USAGE; }
-            if (wick_precision_supported(tc.precision) != WICK_OK) {   /* before any data is read */
-                fprintf(stderr, "wick train: --precision %s: %s\n", optarg, wick_last_error());
-                return EXIT_FAIL;
-            }
-            break;
-        case O_PATIENCE: if (!cli_int("--patience", optarg, 0, 1 << 30, &v)) return EXIT_USAGE; tc.patience = (int)v; break;
-        case O_DIVERGE: if (!cli_double_in("--diverge-factor", optarg, 0, INFINITY, 0, 0, &tc.diverge_factor)) return EXIT_USAGE; break;
-        case O_OUT: out = optarg; break;
-        case O_CKPT: tc.checkpoint = optarg; break;
-        case O_CKPT_STEPS: if (!cli_int("--checkpoint-steps", optarg, 1, 1L << 40, &v)) return EXIT_USAGE; tc.checkpoint_steps = (int)v; break;
-        case O_RESUME: resume = optarg; break;
-        case O_TRAIN_LIMIT: if (!cli_int("--train-limit", optarg, 1, 1L << 40, &train_limit)) return EXIT_USAGE; break;
-        case O_STANDARDIZE:
-            if (!strcmp(optarg, "on")) standardize = 1;
-            else if (!strcmp(optarg, "off")) standardize = 0;
-            else { fprintf(stderr, "wick train: --standardize is on or off, not '%s'\n", optarg); return EXIT_USAGE; }
-            break;
-        case O_LOG: log_path = optarg; break;
-        case O_LOG_STEPS: steps_path = optarg; break;
-        case O_PLOT: plot = optarg; break;
-        case O_JSON: json = 1; break;
-        case O_QUIET: quiet = 1; break;
-        case O_HELP: usage_train(stdout); return EXIT_OK;
-        default: return cli_bad_flag("train", argv);
-        }
-    }
-    if (optind < argc) return cli_extra_argument("train", argv);
+    int json = TA.json, quiet = TA.quiet, val_given = given[O_VAL] != NULL;
+    int second = TA.second, bootstrap = TA.bootstrap;   /* second round: 0 off, 1 retrain, 2 continue */
+    long ensemble = TA.ensemble;
+    long hogwild = TA.hogwild;   /* --hogwild T: T threads (docs/distributed.md) */
     /* flags that contradict each other are refused before any work */
     const char *clash = NULL;
     if (second && tc.patience == 0) clash = "--second-round needs early stopping (--patience N)";
@@ -1439,32 +1398,63 @@ done:
 
 /* ---- wick eval --------------------------------------------------------- */
 
-static void usage_eval(FILE *f) {
-    fprintf(f,
-"usage: wick eval --model FILE [FLAGS]\n"
-"Evaluates a model or checkpoint (safetensors; PyTorch state_dict names) on a test set:\n"
-"accuracy, per-class precision/recall/F1, the confusion matrix.\n\n"
-"  --model FILE       model or checkpoint file (required); several: an ensemble, each member's\n"
-"                     accuracy and that of their averaged probabilities\n"
-"  --data DIR         IDX test files t10k-*                    [" FMNIST_DIR "]\n"
-"  --test-csv FILE    test CSV instead (one sample a row, a label column)\n"
-"  --label-col N      label column: 0 first, -1 last           [0]\n"
-"  --arch SPEC        the architecture, where the file does not say it: widths (784-512-10)\n"
-"                     or a layer spec (input:1x28x28,conv2d:32:3,...: a PyTorch nn.Sequential's)\n"
-"  --act NAME         the activation, where the file does not say it\n"
-"  --batch N          evaluation batch                         [256]\n"
-"  --threads N        threads\n"
-"  --logits FILE      write the outputs, one row per sample (CSV, %%.9g)\n"
-"  --plot FILE.png    the confusion matrix as a heatmap with the counts (gnuplot)\n"
-"  --json             last stdout line: one JSON object with the figures\n"
-"  --help             this text\n");
+/* What the command line asks of wick eval. */
+typedef struct {
+    data_opts d;
+    const char *arch, *act, *logits, *plot;
+    const char *models[64];
+    int nmodels, json;
+    long batch, threads;
+} eval_args;
+
+static eval_args EA;
+
+/* --model, once or several times (an ensemble) */
+static int fn_model(const cli_opt *o, const char *arg) {
+    if (EA.nmodels == 64) {
+        fprintf(stderr, "wick eval: at most 64 --model files\n");
+        return 0;
+    }
+    EA.models[EA.nmodels++] = arg;
+    return 1;
 }
 
-static const struct option eval_opts[] = {
-    {"model", 1, 0, O_MODEL}, {"data", 1, 0, O_DATA}, {"test-csv", 1, 0, O_TEST_CSV},
-    {"label-col", 1, 0, O_LABEL_COL}, {"arch", 1, 0, O_ARCH}, {"act", 1, 0, O_ACT},
-    {"batch", 1, 0, O_BATCH}, {"threads", 1, 0, O_THREADS}, {"logits", 1, 0, O_LOGITS},
-    {"plot", 1, 0, O_PLOT}, {"json", 0, 0, O_JSON}, {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
+static const cli_opt eval_opts[] = {
+    {"model", CLI_FN, NULL, 0, 0, 0, NULL, "FILE",
+     "model or checkpoint file (required); several: an ensemble, each member's\n"
+     "accuracy and that of their averaged probabilities", NULL, fn_model},
+    {"data", CLI_STR, &EA.d.dir, 0, 0, 0, FMNIST_DIR, "DIR", "IDX test files t10k-*", NULL, NULL},
+    {"test-csv", CLI_STR, &EA.d.test_csv, 0, 0, 0, NULL, "FILE", "test CSV instead (one sample a row, a label column)", NULL, NULL},
+    {"label-col", CLI_INT32, &EA.d.label_col, -1, 1 << 20, 0, "0", "N", "label column: 0 first, -1 last", NULL, NULL},
+    {"arch", CLI_STR, &EA.arch, 0, 0, 0, NULL, "SPEC",
+     "the architecture, where the file does not say it: widths (784-512-10)\n"
+     "or a layer spec (input:1x28x28,conv2d:32:3,...: a PyTorch nn.Sequential's)", NULL, NULL},
+    {"act", CLI_STR, &EA.act, 0, 0, 0, NULL, "NAME", "the activation, where the file does not say it", NULL, NULL},
+    {"batch", CLI_INT, &EA.batch, 1, 1 << 20, 0, "256", "N", "evaluation batch", NULL, NULL},
+    {"threads", CLI_INT, &EA.threads, 1, CLI_THREADS_MAX, 0, NULL, "N", "threads", NULL, NULL},
+    {"logits", CLI_STR, &EA.logits, 0, 0, 0, NULL, "FILE", "write the outputs, one row per sample (CSV, %.9g)", NULL, NULL},
+    {"plot", CLI_STR, &EA.plot, 0, 0, 0, NULL, "FILE.png", "the confusion matrix as a heatmap with the counts (gnuplot)", NULL, NULL},
+    {"json", CLI_BOOL, &EA.json, 0, 0, 0, NULL, NULL, "last stdout line: one JSON object with the figures", NULL, NULL},
+    {0}};
+
+static const cli_cmd eval_cmd = {
+    "eval",
+    "usage: wick eval --model FILE [FLAGS]\n"
+    "Evaluates a model or checkpoint (safetensors; PyTorch state_dict names) on a test set:\n"
+    "accuracy, per-class precision/recall/F1, the confusion matrix.\n\n",
+    eval_opts, NULL, 21, 1};
+
+/* The command line into EA; CLI_GO, or the exit code. */
+static int eval_parse(int argc, char **argv) {
+    memset(&EA, 0, sizeof EA);
+    int rc = cli_parse(&eval_cmd, argc, argv, NULL);
+    if (rc != CLI_GO) return rc;
+    if (!EA.nmodels) {
+        fprintf(stderr, "wick eval: --model FILE is required (see wick eval --help)\n");
+        return EXIT_USAGE;
+    }
+    return CLI_GO;
+}
 
 /* eval --plot: the confusion matrix; a missing gnuplot loses the picture,
  * not the figures printed */
@@ -1606,39 +1596,13 @@ static int eval_ensemble(const char *const *models, int n, const char *arch, con
 }
 
 int cmd_eval(int argc, char **argv) {
-    data_opts d = {FMNIST_DIR, NULL, NULL, 0};
-    const char *model = NULL, *arch = NULL, *act = NULL, *logits = NULL, *plot = NULL;
-    const char *models[64];
-    int nmodels = 0;
-    long batch = 256, threads = 0, v;
-    int json = 0, c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", eval_opts, NULL)) != -1) {
-        switch (c) {
-        case O_MODEL:
-            if (nmodels == 64) { fprintf(stderr, "wick eval: at most 64 --model files\n"); return EXIT_USAGE; }
-            model = models[nmodels++] = optarg;
-            break;
-        case O_DATA: d.dir = optarg; break;
-        case O_TEST_CSV: d.test_csv = optarg; break;
-        case O_LABEL_COL: if (!cli_int("--label-col", optarg, -1, 1 << 20, &v)) return EXIT_USAGE; d.label_col = (int)v; break;
-        case O_ARCH: arch = optarg; break;
-        case O_ACT: act = optarg; break;
-        case O_BATCH: if (!cli_int("--batch", optarg, 1, 1 << 20, &batch)) return EXIT_USAGE; break;
-        case O_THREADS: if (!cli_int("--threads", optarg, 1, 1024, &threads)) return EXIT_USAGE; break;
-        case O_LOGITS: logits = optarg; break;
-        case O_PLOT: plot = optarg; break;
-        case O_JSON: json = 1; break;
-        case O_HELP: usage_eval(stdout); return EXIT_OK;
-        default: return cli_bad_flag("eval", argv);
-        }
-    }
-    if (optind < argc) return cli_extra_argument("eval", argv);
-    if (!model) {
-        fprintf(stderr, "wick eval: --model FILE is required (see wick eval --help)\n");
-        return EXIT_USAGE;
-    }
+    int prc = eval_parse(argc, argv);
+    if (prc != CLI_GO) return prc;
+    data_opts d = EA.d;
+    const char *model = EA.models[0], *arch = EA.arch, *act = EA.act, *logits = EA.logits, *plot = EA.plot;
+    const char *const *models = EA.models;
+    int nmodels = EA.nmodels, json = EA.json;
+    long batch = EA.batch, threads = EA.threads;
     wick_set_threads((int)threads);
     wick_status s;
     wick_mlp *m = NULL;
