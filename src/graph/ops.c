@@ -1,6 +1,7 @@
 /* ops.c — instantiates ops_impl.h for float and double and dispatches on the
  * graph's dtype: one source per op, two precisions. */
 #include "graph/graph_internal.h"
+#include "backend/kernel.h"
 #include <omp.h>
 #include <string.h>
 #include <tgmath.h>
@@ -57,9 +58,44 @@ int op_conv_planned(const wick_graph *g, const node *nd) {
     return !conv_is_depthwise(&q);
 }
 
-/* One thread's scratch: the column matrix and its gradient, C*kh*kw x P each. */
+/* The float weight gradient of an ungrouped conv on wick's kernel (ops_impl.h
+ * conv_dw_kern), without the column matrix of the BLAS product:
+ *  - SHIFT (stride 1, at least 16 input channels): with the input padded and
+ *    its channels last, each tap (i, j) of the kernel reads the input as one
+ *    strided matrix shifted by i Wp + j, so dW[:, :, i, j] is one product of
+ *    dy (rows padded to the padded width Wp) and that shifted view;
+ *  - ROWS (C kh kw <= 16: a first layer on grey or colour images): the patches
+ *    as rows, [OH OW, 16], one product with dy, instead of a BLAS product whose
+ *    output is 9 wide.
+ * Measured against the BLAS product in bench/README.md ("The weight gradient
+ * on wick's kernel"). */
+enum { CONV_DW_GEMM = 0, CONV_DW_SHIFT, CONV_DW_ROWS };
+static int conv_dw_mode(const wick_graph *g, const conv_geo *q) {
+    if (g->dt != WICK_DT_F32 || g->conv_general || q->G != 1 || conv_is_depthwise(q) || !wick_kern_ok())
+        return CONV_DW_GEMM;
+    if (q->sh == 1 && q->sw == 1 && q->C >= 16) return CONV_DW_SHIFT;
+    if (q->C * q->kh * q->kw <= 16) return CONV_DW_ROWS;
+    return CONV_DW_GEMM;
+}
+
+/* SHIFT's buffers: the padded input, channels last in panels of 16,
+ * ceil(C/16) x Hp Wp x 16, and dy with rows of Wp, OUT x ((OH-1) Wp + OW). */
+static size_t conv_shift_x_elems(const conv_geo *q) {
+    return (size_t)(q->C + 15) / 16 * 16 * (q->H + 2 * q->ph) * (q->W + 2 * q->pw);
+}
+static size_t conv_shift_k(const conv_geo *q) { return (size_t)(q->OH - 1) * (q->W + 2 * q->pw) + q->OW; }
+
+/* One thread's scratch: the column matrix and its gradient, C*kh*kw x P each;
+ * for an ungrouped conv, at least twice what conv_dw_kern takes. */
 static size_t conv_slot_elems(const conv_geo *q) {
-    return 2 * (size_t)q->C * q->kh * q->kw * q->OH * q->OW;
+    size_t e = (size_t)q->C * q->kh * q->kw * q->OH * q->OW;
+    if (q->G == 1) {
+        size_t sh = conv_shift_x_elems(q) + (size_t)q->OUT * conv_shift_k(q) + 16;
+        size_t rw = (size_t)q->OH * q->OW * 16;
+        if (sh > e) e = sh;
+        if (rw > e) e = rw;
+    }
+    return 2 * ((e + 15) & ~(size_t)15);
 }
 
 /* A batch norm fused with its pool (bn_pool): one thread's plane of H*W

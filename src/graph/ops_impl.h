@@ -399,6 +399,101 @@ static void SFX(dw_sample)(const conv_geo *q, int mode, const T *x, const T *W, 
     }
 }
 
+#if IS_FLOAT
+/* dW of an ungrouped float conv on wick's kernel, mode SHIFT or ROWS
+ * (ops.c conv_dw_mode).  As the general loop: fixed chunks of samples, each
+ * into its own partial, the partials added in chunk order, so the sums are
+ * the same for every thread count.  SHIFT's partial is [kh kw][OUT][C],
+ * ROWS's [OUT][C kh kw] (dW's own layout). */
+static void conv_dw_kern(wick_graph *g, const conv_geo *q, int mode, int B, const float *x, int xcols,
+                         const float *dy, int ycols, float *dW, int accw) {
+    int P = q->OH * q->OW, KG = q->C * q->kh * q->kw, nch = conv_chunks(B);
+    int Hp = q->H + 2 * q->ph, Wp = q->W + 2 * q->pw, K = (int)conv_shift_k(q);
+    size_t slot = conv_slot_elems(q), wsz = (size_t)q->OUT * KG, xe = conv_shift_x_elems(q);
+    size_t plane = (size_t)Hp * Wp * 16;   /* one panel of 16 channels */
+    int nt = conv_threads(g, q, nch);
+    float *scr = g->scratch, *part = scr + (size_t)g->scratch_threads * slot;
+    _Pragma("omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1)")
+    for (int c = 0; c < nch; c++) {
+        float *buf = scr + (size_t)omp_get_thread_num() * slot;
+        float *pc = part + (size_t)c * wsz;
+        int n0 = (int)((long)B * c / nch), n1 = (int)((long)B * (c + 1) / nch);
+        if (mode == CONV_DW_SHIFT) {
+            /* the borders, the channels past C and dy's row ends stay zero:
+               each sample below writes only the interior */
+            float *xt = buf, *dyp = buf + xe;
+            memset(buf, 0, (xe + (size_t)q->OUT * K) * sizeof *buf);
+            for (int n = n0; n < n1; n++) {
+                const float *xs = x + (size_t)n * xcols, *dys = dy + (size_t)n * ycols;
+                for (int ch = 0; ch < q->C; ch++) {
+                    float *xp = xt + (size_t)(ch / 16) * plane + ch % 16;
+                    const float *xc = xs + (size_t)ch * q->H * q->W;
+                    for (int iy = 0; iy < q->H; iy++) {
+                        float *xr = xp + ((size_t)(iy + q->ph) * Wp + q->pw) * 16;
+                        for (int ix = 0; ix < q->W; ix++) xr[(size_t)ix * 16] = xc[iy * q->W + ix];
+                    }
+                }
+                for (int o = 0; o < q->OUT; o++)
+                    for (int oy = 0; oy < q->OH; oy++)
+                        memcpy(dyp + (size_t)o * K + (size_t)oy * Wp, dys + (size_t)o * P + (size_t)oy * q->OW,
+                               q->OW * sizeof *dyp);
+                /* tap (i, j): position p = oy Wp + ox of dy meets the input at
+                   p + i dh Wp + j dw of the padded plane (ox >= OW: dy's zeros) */
+                for (int i = 0; i < q->kh; i++)
+                    for (int j = 0; j < q->kw; j++) {
+                        size_t off = (size_t)i * q->dh * Wp + (size_t)j * q->dw;
+                        wick_kern_gemm(q->OUT, q->C, K, dyp, K, 1, xt + off * 16, 16, (ptrdiff_t)plane,
+                                       pc + (size_t)(i * q->kw + j) * q->OUT * q->C, q->C, NULL,
+                                       n > n0 ? WICK_KERN_ACC : 0);
+                    }
+            }
+        } else {
+            /* the patches as rows: r[p][k] = col[k][p], k < KG <= 16 */
+            float *r = buf;
+            memset(r, 0, (size_t)P * 16 * sizeof *r);
+            for (int n = n0; n < n1; n++) {
+                const float *xs = x + (size_t)n * xcols;
+                for (int ch = 0; ch < q->C; ch++)
+                    for (int i = 0; i < q->kh; i++)
+                        for (int j = 0; j < q->kw; j++) {
+                            int k = (ch * q->kh + i) * q->kw + j, off = j * q->dw - q->pw, lo, hi;
+                            conv_valid(off, q->sw, q->W, q->OW, &lo, &hi);
+                            for (int oy = 0; oy < q->OH; oy++) {
+                                int iy = oy * q->sh - q->ph + i * q->dh;
+                                float *rr = r + (size_t)oy * q->OW * 16 + k;
+                                if (iy < 0 || iy >= q->H) {
+                                    for (int ox = 0; ox < q->OW; ox++) rr[(size_t)ox * 16] = 0;
+                                    continue;
+                                }
+                                const float *xr = xs + ((size_t)ch * q->H + iy) * q->W + off;
+                                for (int ox = 0; ox < lo; ox++) rr[(size_t)ox * 16] = 0;
+                                for (int ox = lo; ox < hi; ox++) rr[(size_t)ox * 16] = xr[ox * q->sw];
+                                for (int ox = hi; ox < q->OW; ox++) rr[(size_t)ox * 16] = 0;
+                            }
+                        }
+                wick_kern_gemm(q->OUT, KG, P, dy + (size_t)n * ycols, P, 1, r, 16, 16, pc, KG, NULL,
+                               n > n0 ? WICK_KERN_ACC : 0);
+            }
+        }
+    }
+    /* the partials read in their own order, one row of C (SHIFT) or KG
+       (ROWS) at a time; SHIFT's row (t, o) lands at dW[o][ch][t] */
+    int KK = q->kh * q->kw, rows = mode == CONV_DW_SHIFT ? KK * q->OUT : q->OUT;
+    int len = mode == CONV_DW_SHIFT ? q->C : KG;
+    _Pragma("omp parallel for schedule(static) if (wsz * nch > 32768)")
+    for (int r = 0; r < rows; r++) {
+        int t = mode == CONV_DW_SHIFT ? r / q->OUT : 0, o = mode == CONV_DW_SHIFT ? r % q->OUT : r;
+        size_t e0 = (size_t)o * KG + t, es = mode == CONV_DW_SHIFT ? (size_t)KK : 1;
+        const float *p0 = part + (size_t)r * len;
+        for (int k = 0; k < len; k++) {
+            float s = accw ? dW[e0 + k * es] : 0;
+            for (int c = 0; c < nch; c++) s += p0[(size_t)c * wsz + k];
+            dW[e0 + k * es] = s;
+        }
+    }
+}
+#endif
+
 static void SFX(conv_fwd)(wick_graph *g, node *nd) {
     conv_geo q = conv_geo_of(g, nd);
     const node *xn = &g->nodes[nd->in[0]];
@@ -464,6 +559,11 @@ static void SFX(conv_bwd)(wick_graph *g, node *nd) {
     if (nd->cplan && dx && !accx) {   /* the plan overwrites dx: a first contribution only */
         wick_conv_backward_data(nd->cplan, dy, W, dx);
         dx = NULL;
+    }
+    int dwm = dW ? conv_dw_mode(g, &q) : CONV_DW_GEMM;
+    if (dwm != CONV_DW_GEMM) {
+        conv_dw_kern(g, &q, dwm, B, x, xn->cols, dy, nd->cols, dW, accw);
+        dW = NULL;
     }
 #endif
     if (!dW && !dx) return;
