@@ -41,6 +41,7 @@ void wick_graph_free(wick_graph *g) {
     wick_free(g->nodes);
     wick_free(g->arena);
     wick_free(g->scratch);
+    wick_free(g->bn_buf);
     wick_free(g);
 }
 
@@ -520,6 +521,27 @@ wick_node wick_g_l1(wick_graph *g, wick_node x) {
 wick_status wick_graph_set_conv_fast(wick_graph *g, int on) {
     if (g->compiled) return wick_fail(WICK_EINVAL, "graph: set_conv_fast after compile");
     g->conv_general = on == 0;
+    return WICK_OK;
+}
+
+wick_status graph_set_bn_sum(wick_graph *g, void (*sum)(void *user, double *x, int n), void *user,
+                             int *bn_nodes) {
+    int C = 0, k = 0;
+    for (int i = 0; i < g->n; i++)
+        if (g->nodes[i].op == OP_BATCHNORM) {
+            int c = bn_channels(&g->nodes[g->nodes[i].in[0]]);
+            if (c > C) C = c;
+            k++;
+        }
+    if (bn_nodes) *bn_nodes = k;
+    wick_free(g->bn_buf);
+    g->bn_buf = NULL;
+    g->bn_sum = NULL;
+    if (!sum || !k) return WICK_OK;
+    if (!(g->bn_buf = wick_malloc((2 * (size_t)C + 1) * sizeof *g->bn_buf)))
+        return wick_fail(WICK_ENOMEM, "graph: out of memory");
+    g->bn_sum = sum;
+    g->bn_user = user;
     return WICK_OK;
 }
 

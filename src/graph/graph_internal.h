@@ -46,6 +46,8 @@ typedef struct {
                            written (0: none); MAXPOOL2D: the batch norm that computes it */
     int ran_train;      /* BATCHNORM: the last forward used batch statistics;
                            DROPOUT, GAUSS_NOISE: it drew a mask or noise */
+    double bn_share;    /* BATCHNORM: this process's share of the rows whose statistics the
+                           last forward took (graph_set_bn_sum); 0: its own rows alone */
     char name[64];
     void *val, *grad;   /* rows x cols elements (grad NULL unless needs_grad) */
     void *aux;          /* per-op scratch: pre-activation (ACT/DENSE), probabilities (XENT),
@@ -82,7 +84,22 @@ struct wick_graph {
     int scratch_threads;          /* threads the scratch holds a slot for */
     int conv_general;             /* 1: float convs take the general path, not backend plans */
     int fwd_end;                  /* the last node the running forward computes */
+    /* batch norm over several processes (graph_set_bn_sum): NULL, this one's rows */
+    void (*bn_sum)(void *user, double *x, int n);
+    void *bn_user;
+    double *bn_buf;               /* 2 C + 1 doubles for the widest batch norm */
 };
+
+/* Synchronised batch norm (data parallelism, src/nn/train.c): in training,
+ * every batch norm takes its batch statistics over the rows of all the
+ * processes, and its backward the sums of dy and dy xhat over them, through
+ * sum (x[0..n) replaced by its sum over the processes, the same bits on each;
+ * collective: every process makes the same calls, three a batch norm and
+ * step).  The gradients it leaves are those of this process's mean loss
+ * (they are to be summed weighted by its share of the rows, as the others).
+ * *bn_nodes: how many batch norms there are.  sum NULL: off. */
+wick_status graph_set_bn_sum(wick_graph *g, void (*sum)(void *user, double *x, int n), void *user,
+                             int *bn_nodes);
 
 /* Float conv2d nodes run through backend plans (conv.h) when on is 1 (the
  * default, unless the environment has WICK_GRAPH_CONV=general); 0 keeps them

@@ -9,6 +9,7 @@
 #include "core/core.h"
 #include "core/cnum.h"
 #include "graph/chain.h"
+#include "graph/graph_internal.h"
 #include "nn/model_io.h"
 #include "nn/nn_internal.h"
 #include "nn/regular.h"
@@ -60,6 +61,8 @@ struct wick_trainer {
        whether any rank was asked to stop (from the last step's sum) */
     double share;
     int stop_all;
+    int bn_sync;                         /* batch norms synchronised over the ranks (graph_set_bn_sum) */
+    wick_status bn_status;               /* the first failure of their sums this step */
 };
 
 static double now(void) {
@@ -105,6 +108,8 @@ static wick_status check_data(const wick_dataset *d, int outputs, const char *wh
                              (int)d->y[j], outputs);
     return WICK_OK;
 }
+
+static void dist_bn_sum(void *user, double *x, int n);
 
 wick_status wick_trainer_new(wick_trainer **out, wick_mlp *m, const wick_dataset *train,
                              const wick_dataset *val, const wick_train_config *c) {
@@ -162,6 +167,25 @@ wick_status wick_trainer_new(wick_trainer **out, wick_mlp *m, const wick_dataset
        eval switches the mode off and back */
     wick_graph_set_seed(m->g, c->coll && c->coll->rank ? c->seed ^ (uint64_t)c->coll->rank << 48 : c->seed);
     wick_graph_set_training(m->g, 1);
+    /* data parallel: batch norm's statistics over the global batch, so K
+       ranks compute one process's step (and hold its running statistics);
+       every rank must then have rows in every step to make the same calls */
+    if (c->coll && c->coll->ranks > 1) {
+        int nbn = 0;
+        wick_status bs = graph_set_bn_sum(m->g, dist_bn_sum, t, &nbn);
+        size_t tail = train->n % (size_t)c->batch;
+        size_t K = (size_t)c->coll->ranks;
+        if (bs == WICK_OK && nbn > 0 && ((size_t)c->batch < K || (tail && tail < K)))
+            bs = wick_fail(WICK_EINVAL, "train: batch norm over %d ranks needs at least %d rows in every global batch "
+                           "(batch %d; the epoch's last has %zu of %zu samples): change --batch or the ranks",
+                           c->coll->ranks, c->coll->ranks, c->batch, tail ? tail : (size_t)c->batch, train->n);
+        if (bs != WICK_OK) {
+            graph_set_bn_sum(m->g, NULL, NULL, NULL);
+            wick_free(t);
+            return bs;
+        }
+        t->bn_sync = nbn > 0;
+    }
     for (int i = 0; i < t->np; i++) sizes[i] = nn_param_size(m, t->param[i]);
     for (int i = 0; i < t->np; i++) t->snap[t->nsnap++] = t->param[i];
     for (int i = 0; i < m->nt; i++)
@@ -198,6 +222,7 @@ wick_status wick_trainer_new(wick_trainer **out, wick_mlp *m, const wick_dataset
 
 void wick_trainer_free(wick_trainer *t) {
     if (!t) return;
+    if (t->bn_sync) graph_set_bn_sum(t->m->g, NULL, NULL, NULL);   /* its callback takes t */
     wick_opt_free(t->opt);
     wick_chain_free(t->chain);
     wick_free(t->slot);
@@ -302,6 +327,14 @@ static void dist_ready(void *user, wick_node p) {
     k->grad_start(k->user, t->slot[p], wick_graph_grad(t->m->g, p), nn_param_size(t->m, p), t->share);
 }
 
+/* Batch norm's sums over the ranks (graph_set_bn_sum): a failure is kept
+ * for dist_step, which reports it after the forward or backward. */
+static void dist_bn_sum(void *user, double *x, int n) {
+    wick_trainer *t = user;
+    wick_status s = t->c.coll->sum(t->c.coll->user, x, n);
+    if (s != WICK_OK && t->bn_status == WICK_OK) t->bn_status = s;
+}
+
 /* One global batch: this rank's rows forward, the losses summed (each
  * weighted by its share of the rows, so the sum is the global batch's mean
  * loss, and every rank takes the same divergence decision), backward with
@@ -320,6 +353,7 @@ static wick_status dist_step(wick_trainer *t, double *loss_out) {
         if ((s = wick_graph_set_batch(m->g, (int)(hi - lo))) != WICK_OK) return s;
         gather(m, t->train, t->perm + first + lo, 0, (int)(hi - lo), &t->c.augment, t->c.seed, t->epoch);
         wick_graph_forward(m->g);
+        if (t->bn_status != WICK_OK) return t->bn_status;
         part[0] = *(float *)wick_graph_value(m->g, m->loss) * t->share;
     }
     if ((s = k->sum(k->user, part, 2)) != WICK_OK) return s;
@@ -335,6 +369,7 @@ static wick_status dist_step(wick_trainer *t, double *loss_out) {
     else wick_graph_set_step(m->g, wick_graph_step(m->g) + 1);   /* as forward would have */
     if (hi == lo) for (int i = t->np - 1; i >= 0; i--)
         k->grad_start(k->user, i, wick_graph_grad(m->g, t->param[i]), nn_param_size(m, t->param[i]), 0);
+    if (t->bn_status != WICK_OK) return t->bn_status;
     if ((s = k->grad_finish(k->user)) != WICK_OK) return s;
     double sq = 0;
     if (t->c.clip_norm > 0)
