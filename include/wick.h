@@ -1365,6 +1365,13 @@ WICK_API wick_status wick_residual_critical(wick_act a, double xi, double gamma,
  * be NULL).  V tends to the vertex as n grows (fit c0 + c1/n).  full = 0
  * draws each layer's b + W sigma as the N(0, C_b + C_W G) it is for one
  * input (n normals a layer); full = 1 draws W and multiplies (n^2). */
+/* The book's estimate of the optimal aspect ratio r* = L/n (its appendix on
+ * information in deep learning): nu r* = 4/(20 + 3 n_L), nu the growth of
+ * V/K^2 per layer at criticality (measured between layers 100 and 200 of the
+ * flow; ReLU 5, the K*=0 class 2/3), for the residual net (xi, gamma) or the
+ * MLP (xi = 0).  nu or rstar may be NULL.  WICK_ENUMERIC without a critical point. */
+WICK_API wick_status wick_aspect_ratio(wick_act a, double xi, double gamma, int n_out,
+                                       double *nu, double *rstar);
 WICK_API wick_status wick_residual_measure(const wick_theory_config *c, double xi, double gamma,
                                            double q, size_t n, size_t M, uint64_t seed, int full,
                                            double *K, double *K_se, double *V, double *V_se);

@@ -213,6 +213,24 @@ static void test_full_weights_same_law(void) {
     for (int l = 0; l < 3; l++) { CHECK(K2[l] == K0[l]); CHECK(V2[l] == V0[l]); }
 }
 
+/* The aspect-ratio estimate nu r* = 4/(20 + 3 n_L): ReLU's nu = 5 (the MLP's
+ * V/K^2 = 5 (l - 1)), the deep linear residual net's 2 (1 - xi^4) (its exact
+ * law above), the K*=0 class's 2/3 approached from below. */
+static void test_aspect_ratio(void) {
+    double nu, r;
+    CHECK_OK(wick_aspect_ratio(chk_act("relu"), 0, 1, 1, &nu, &r));
+    CHECK_REL(nu, 5, 1e-12);
+    CHECK_REL(r, 4.0 / 23 / 5, 1e-12);
+    CHECK_OK(wick_aspect_ratio(chk_act("relu"), 0, 1, 10, NULL, &r));
+    CHECK_REL(r, 4.0 / 50 / 5, 1e-12);
+    CHECK_OK(wick_aspect_ratio(chk_act("linear"), 0.5, 0.8, 1, &nu, NULL));
+    CHECK_REL(nu, 2 * (1 - 0.0625), 1e-9);
+    CHECK_OK(wick_aspect_ratio(chk_act("tanh"), 0, 1, 1, &nu, NULL));
+    CHECK(nu > 0.66 && nu < 2.0 / 3);
+    CHECK_FAILS(wick_aspect_ratio(chk_act("sigmoid"), 0, 1, 1, &nu, &r), WICK_ENUMERIC, "sigmoid");
+    CHECK_FAILS(wick_aspect_ratio(chk_act("relu"), 0, 1, 0, &nu, &r), WICK_EINVAL, "outputs");
+}
+
 int main(void) {
     const char *f = getenv("WICK_THEORY_FULL");
     full = f && *f && strcmp(f, "0") != 0;
@@ -223,5 +241,6 @@ int main(void) {
     RUN(test_vertex_measured_relu);
     RUN(test_vertex_measured_tanh);
     RUN(test_full_weights_same_law);
+    RUN(test_aspect_ratio);
     return chk_finish();
 }

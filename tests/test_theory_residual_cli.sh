@@ -25,6 +25,7 @@ jcheck "relu residual layer-2 vertex" "$j" "abs(j['residual']['V'][1] / j['resid
 jcheck "relu residual: K constant, chi = 1" "$j" "all(abs(k - 2.0) < 1e-13 for k in j['residual']['K']) and all(abs(c - 1) < 1e-13 for c in j['residual']['chi_par'])"
 jcheck "relu residual: modes beyond the closure at layer 6" "$j" "j['residual']['V'][5] > 1.1 * j['residual']['V_closure'][5]"
 jcheck "relu MLP beside it: 5 (l - 1) K^2" "$j" "abs(j['residual']['V_plain'][5] - 25 * 4.0) < 1e-10"
+jcheck "relu: the book's r* (nu = 5, one output)" "$j" "abs(j['residual']['rstar_plain'] - 4 / 23 / 5) < 1e-12 and abs(j['residual']['nu_plain'] - 5) < 1e-12 and j['residual']['nu'] > 0"
 printf '%s\n' "$out" | grep -q "vertex growth" && good "growth line printed" || bad "no growth line"
 
 # xi^2 >= 1: no critical point, said so, exit 0; gamma <= 0 and --inputs: usage errors

@@ -366,10 +366,22 @@ static int residual_run(wick_act act) {
         printf("vertex growth d(V/K^2)/dl, layers %zu..%zu: residual %.7g, MLP %.7g (ratio %.4g)\n",
                a + 1, b + 1, gr, gp, gr / gp);
     }
+    /* the book's optimal aspect ratio for one output, nu r* = 4/(20 + 3 n_L) */
+    double nu_r = NAN, rs_r = NAN, nu_p = NAN, rs_p = NAN;
+    if (have_rc && wick_aspect_ratio(act, xi, gamma, 1, &nu_r, &rs_r)) nu_r = rs_r = NAN;
+    if (have_pc && wick_aspect_ratio(act, 0, 1, 1, &nu_p, &rs_p)) nu_p = rs_p = NAN;
+    if (have_rc)
+        printf("optimal aspect ratio L/n (the book's estimate, one output; nu = the growth of V/K^2 "
+               "per layer at criticality, layers 100..200): residual nu = %.6g, r* = %.6g; MLP nu = "
+               "%.6g, r* = %.6g\n", nu_r, rs_r, nu_p, rs_p);
     if (A.json) {
         root = cli_json_init(act, cb, cw);
         json_object_set_new(root, "depth", json_integer((json_int_t)L));
         json_t *res = json_object();
+        json_object_set_new(res, "nu", cli_jnum(nu_r));
+        json_object_set_new(res, "rstar", cli_jnum(rs_r));
+        json_object_set_new(res, "nu_plain", cli_jnum(nu_p));
+        json_object_set_new(res, "rstar_plain", cli_jnum(rs_p));
         json_object_set_new(res, "xi", json_real(xi));
         json_object_set_new(res, "gamma", json_real(gamma));
         json_object_set_new(res, "critical_cb", cli_jnum(have_rc ? rc.cb : NAN));

@@ -392,3 +392,38 @@ wick_status wick_residual_measure(const wick_theory_config *c, double xi, double
     free(per);
     return WICK_OK;
 }
+
+/* ---------------------------------------------------------------------------
+ * The optimal aspect ratio (the book's appendix on information in deep
+ * learning): with V/(n K^2) ~ nu L/n at the output, the book balances the
+ * order-1/n interactions (what a deep net learns beyond the kernel) against
+ * the order-1/n^2 ones (what makes it unpredictable) and finds the mutual
+ * information between output neurons largest at nu r* = 4/(20 + 3 n_L).
+ * nu here is the growth of V/K^2 per layer at criticality, measured between
+ * layers 100 and 200 of the flow (the scale-invariant MLP: 3 A4/A2^2 - 1 at
+ * every layer; the K*=0 class: -> 2/3), residual or not.
+ * ------------------------------------------------------------------------- */
+wick_status wick_aspect_ratio(wick_act a, double xi, double gamma, int n_out, double *nu,
+                              double *rstar) {
+    if (n_out < 1) return wick_fail(WICK_EINVAL, "aspect ratio: %d outputs", n_out);
+    wick_critical_info ci;
+    wick_status st = xi == 0 ? wick_critical(a, &ci) : wick_residual_critical(a, xi, gamma, &ci);
+    if (st) return st;
+    enum { L1 = 100, L2 = 200 };
+    wick_theory_config c = wick_theory_defaults(a, L2);
+    c.cb = ci.cb; c.cw = ci.cw;
+    wick_layer_theory *o = malloc(sizeof *o * L2);
+    if (!o) return wick_fail(WICK_ENOMEM, "aspect ratio: %d layers", L2);
+    /* the half-stable class's flow starts at its K*, the others anywhere */
+    double q = isfinite(ci.kstar) && ci.kstar > 0 ? (ci.kstar - ci.cb) / ci.cw : 1.0;
+    st = wick_residual_single(&c, xi, gamma, q, o);
+    if (!st) {
+        double v1 = o[L1 - 1].V / (o[L1 - 1].K * o[L1 - 1].K);
+        double v2 = o[L2 - 1].V / (o[L2 - 1].K * o[L2 - 1].K);
+        double g = (v2 - v1) / (L2 - L1);
+        if (nu) *nu = g;
+        if (rstar) *rstar = 4.0 / ((20.0 + 3.0 * n_out) * g);
+    }
+    free(o);
+    return st;
+}
