@@ -4,6 +4,8 @@
  * with the last good weights, model files are checked on load. */
 #include "check.h"
 #include "core/core.h"
+#include "nn/model_io.h"
+#include <math.h>
 
 /* A tiny generated classification set: n samples of dim features drawn
  * N(0,1) from (seed, stream 50), labels from a fixed random teacher. */
@@ -581,6 +583,71 @@ static void test_fast_path_sees_outside_writes(void) {
     wick_set_threads(0);
 }
 
+/* The checkpoint keys come from one table (checksum.c's nn_meta_keys): its
+ * version-1 keys are sorted (the checksum's canonical order), every key is
+ * one the checksum covers, and each field written through the table reads
+ * back through it unchanged; a checkpoint written before the later keys
+ * existed still verifies and reads. */
+static void test_checkpoint_keys_round_trip(void) {
+    int later = 0;
+    const char *prev = "";
+    for (int i = 0; i < nn_meta_nkeys; i++) {
+        const nn_meta_key *k = &nn_meta_keys[i];
+        CHECK(nn_meta_known(k->name));
+        if (k->flags & NN_KEY_LATER) { later = 1; continue; }
+        CHECK(!later);                       /* version 1's keys first */
+        CHECK(strcmp(prev, k->name) < 0);   /* sorted */
+        prev = k->name;
+    }
+    CHECK(!nn_meta_known("no_such_key"));
+    nn_ckpt_meta a = {
+        .seed = 18446744073709551615ull, .graph_step = 12345678901234ull, .shuffle = 1, .batch = 2147483647,
+        .train_samples = 9007199254740993ll, .step = 77, .epoch = 3, .batch_in_epoch = 5, .epoch_steps = 5,
+        .best_epoch = 2, .bad_epochs = 1, .sched_bad_epochs = 1, .epoch_loss_sum = 0.1, .first_loss = NAN,
+        .best_val = INFINITY, .sched_lr = 1e-300, .sched_best = 0.30000000000000004, .seconds = 1.5,
+        .samples = 4e15, .lr = 0.05, .momentum = 0.9, .weight_decay = 5e-324, .label_smoothing = 0.25,
+        .optimizer_steps = "77,77,76", .optimizer = "adamw", .schedule = "plateau", .input = "standardised"};
+    static nn_meta meta;
+    meta.n = 0;
+    nn_meta_set(&meta, "format", "wick-checkpoint");
+    nn_ckpt_meta_write(&meta, &a);
+    float w[2] = {1, 2};
+    int64_t shape[1] = {2};
+    wick_st_tensor t = {"w", WICK_DT_F32, 1, {shape[0]}, w};
+    const char *path = chk_tmp("keys.safetensors");
+    CHECK_OK(nn_write(path, &t, 1, &meta));
+    wick_st_file *f = NULL;
+    CHECK_OK(wick_st_read(path, &f));
+    if (!f) return;
+    CHECK_OK(nn_verify_checksum(f, path, 1));
+    nn_ckpt_meta b;
+    memset(&b, 0, sizeof b);
+    CHECK_OK(nn_ckpt_meta_read(f, path, &b));
+    for (int i = 0; i < nn_meta_nkeys; i++) {
+        const nn_meta_key *k = &nn_meta_keys[i];
+        if (k->off == NN_KEY_NOFIELD) continue;
+        const char *pa = (const char *)&a + k->off, *pb = (const char *)&b + k->off;
+        int same = k->type == NN_KEY_STR ? !strcmp(*(const char *const *)pa, *(const char *const *)pb)
+                   : k->type == NN_KEY_REAL ? (isnan(*(const double *)pa) ? isnan(*(const double *)pb)
+                                                                          : *(const double *)pa == *(const double *)pb)
+                                            : !memcmp(pa, pb, 8);
+        if (!same) fprintf(stderr, "  key %s did not survive the round trip\n", k->name);
+        CHECK(same);
+    }
+    wick_st_free(f);
+    /* a checkpoint of 6 December 2026, 08:07, before the later keys */
+    const char *old = "fuzz/corpus/resume/seed-good-sgd-mid";
+    f = NULL;
+    CHECK_OK(wick_st_read(old, &f));
+    if (!f) return;
+    CHECK_OK(nn_verify_checksum(f, old, 1));
+    memset(&b, 0, sizeof b);
+    CHECK_OK(nn_ckpt_meta_read(f, old, &b));
+    CHECK(b.step == 5 && b.epoch == 1 && b.batch_in_epoch == 2 && b.samples == 72 && isinf(b.sched_best));
+    CHECK(b.optimizer == NULL && b.graph_step == 0 && !strcmp(b.optimizer_steps, "5,5,5,5"));
+    wick_st_free(f);
+}
+
 int main(void) {
     RUN(test_arch_parse);
     RUN(test_flops);
@@ -597,5 +664,6 @@ int main(void) {
     RUN(test_alloc_failures);
     RUN(test_fast_path_matches_general);
     RUN(test_fast_path_sees_outside_writes);
+    RUN(test_checkpoint_keys_round_trip);
     return chk_finish();
 }

@@ -5,8 +5,10 @@
  *
  * The canonical stream (version 1), fed to one running CRC:
  *   "wick-checksum-1" NUL
- *   for each key of known_keys (sorted, the checksum keys excluded):
+ *   for each key of nn_meta_keys without NN_KEY_LATER (sorted, the checksum keys excluded):
  *     1 byte present (1) or absent (0), u64 length + key, and if present
+ *     u64 length + value
+ *   for each NN_KEY_LATER key present, in table order: u64 length + key,
  *     u64 length + value
  *   u64 tensor count; for each tensor sorted by name: u64 length + name,
  *     u64 length + dtype name, u64 ndim, ndim x u64 dims, u64 byte count +
@@ -19,6 +21,8 @@
 #include "core/cnum.h"
 #include "nn/model_io.h"
 #include "nn/nn_internal.h"
+#include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,29 +31,125 @@
 #define SUM_KEY "checksum"
 #define LEGACY_KEY "crc32"
 
-/* Every key wick writes, sorted (strcmp). */
-static const char *const known_keys[] = {
-    "act", "act_slope", "arch", "bad_epochs", "batch", "batch_in_epoch", "best_epoch", "best_val",
-    "epoch", "epoch_loss_sum", "epoch_steps", "first_loss", "format", "init", "loss",
-    "optimizer_steps", "samples", "sched_bad_epochs", "sched_best", "sched_lr", "seconds", "seed",
-    "shuffle", "step", "train_samples", "wick_version"};
+#define F(x) offsetof(nn_ckpt_meta, x)
+#define NOF NN_KEY_NOFIELD
+#define LATER NN_KEY_LATER
+#define OPT NN_KEY_OPTIONAL
+#define I32 2147483647.0
+#define I64 9223372036854775807.0
 
-/* Keys added after version 1 (layer specs, the random layers' step, the
- * optimiser and schedule of a checkpoint, in the order added): covered
- * where present, after the others, so that a file without them keeps the
- * checksum it was written with; one deleted from a file that had it is a
- * mismatch like any other edit. */
-static const char *const later_keys[] = {"graph_step", "spec", "optimizer", "lr", "momentum", "weight_decay",
-                                         "schedule", "label_smoothing", "input"};
+/* Every key wick writes: first those of checksum version 1, sorted (strcmp),
+ * then the later ones in the order they were added (layer specs, the random
+ * layers' step, the optimiser and schedule of a checkpoint, the inputs'
+ * standardisation), so that a file without them keeps the checksum it was
+ * written with; one deleted from a file that had it is a mismatch like any
+ * other edit.  Ranges as read_state (train.c) needs them before its checks
+ * between fields. */
+const nn_meta_key nn_meta_keys[] = {
+    {"act", NN_KEY_STR, 0, 0, 0, NOF},
+    {"act_slope", NN_KEY_REAL, 0, 0, 0, NOF},
+    {"arch", NN_KEY_STR, 0, 0, 0, NOF},
+    {"bad_epochs", NN_KEY_INT, 0, 0, I32, F(bad_epochs)},
+    {"batch", NN_KEY_INT, 0, 1, I32, F(batch)},
+    {"batch_in_epoch", NN_KEY_INT, 0, 0, I64, F(batch_in_epoch)},
+    {"best_epoch", NN_KEY_INT, 0, 0, I32, F(best_epoch)},
+    {"best_val", NN_KEY_REAL, NN_KEY_INF, 0, 0, F(best_val)},
+    {"epoch", NN_KEY_INT, 0, 0, I32 - 1, F(epoch)},
+    {"epoch_loss_sum", NN_KEY_REAL, 0, 0, 0, F(epoch_loss_sum)},
+    {"epoch_steps", NN_KEY_INT, 0, 0, I64, F(epoch_steps)},
+    {"first_loss", NN_KEY_REAL, NN_KEY_NAN, 0, 0, F(first_loss)},
+    {"format", NN_KEY_STR, 0, 0, 0, NOF},
+    {"init", NN_KEY_STR, 0, 0, 0, NOF},
+    {"loss", NN_KEY_STR, 0, 0, 0, NOF},
+    {"optimizer_steps", NN_KEY_STR, 0, 0, 0, F(optimizer_steps)},
+    {"samples", NN_KEY_REAL, 0, 0, 0, F(samples)},
+    {"sched_bad_epochs", NN_KEY_INT, 0, 0, I32, F(sched_bad_epochs)},
+    {"sched_best", NN_KEY_REAL, NN_KEY_INF, -INFINITY, 0, F(sched_best)},
+    {"sched_lr", NN_KEY_REAL, 0, 0, 0, F(sched_lr)},
+    {"seconds", NN_KEY_REAL, 0, 0, 0, F(seconds)},
+    {"seed", NN_KEY_U64, 0, 0, 0, F(seed)},
+    {"shuffle", NN_KEY_INT, 0, 0, 1, F(shuffle)},
+    {"step", NN_KEY_INT, 0, 0, I64, F(step)},
+    {"train_samples", NN_KEY_INT, 0, 1, I64, F(train_samples)},
+    {"wick_version", NN_KEY_STR, 0, 0, 0, NOF},
+    {"graph_step", NN_KEY_U64, LATER | OPT, 0, 0, F(graph_step)},
+    {"spec", NN_KEY_STR, LATER, 0, 0, NOF},
+    {"optimizer", NN_KEY_STR, LATER | OPT, 0, 0, F(optimizer)},
+    {"lr", NN_KEY_REAL, LATER | OPT, -INFINITY, 0, F(lr)},
+    {"momentum", NN_KEY_REAL, LATER | OPT, -INFINITY, 0, F(momentum)},
+    {"weight_decay", NN_KEY_REAL, LATER | OPT, -INFINITY, 0, F(weight_decay)},
+    {"schedule", NN_KEY_STR, LATER | OPT, 0, 0, F(schedule)},
+    {"label_smoothing", NN_KEY_REAL, LATER | OPT, -INFINITY, 0, F(label_smoothing)},
+    {"input", NN_KEY_STR, LATER | OPT, 0, 0, F(input)},
+};
+const int nn_meta_nkeys = (int)WICK_ARRAY_LEN(nn_meta_keys);
+
+void nn_ckpt_meta_write(nn_meta *meta, const nn_ckpt_meta *v) {
+    for (int i = 0; i < nn_meta_nkeys; i++) {
+        const nn_meta_key *k = &nn_meta_keys[i];
+        if (k->off == NOF) continue;
+        const char *p = (const char *)v + k->off;
+        switch (k->type) {
+        case NN_KEY_STR:
+            if (*(const char *const *)p) nn_meta_set(meta, k->name, *(const char *const *)p);
+            break;
+        case NN_KEY_INT: nn_meta_setf(meta, k->name, "%lld", (long long)*(const int64_t *)p); break;
+        case NN_KEY_U64: nn_meta_setf(meta, k->name, "%llu", (unsigned long long)*(const uint64_t *)p); break;
+        case NN_KEY_REAL: nn_meta_setf(meta, k->name, "%.17g", *(const double *)p); break;
+        }
+    }
+}
+
+wick_status nn_ckpt_meta_read(const wick_st_file *f, const char *path, nn_ckpt_meta *v) {
+    char e[96];
+    for (int i = 0; i < nn_meta_nkeys; i++) {
+        const nn_meta_key *k = &nn_meta_keys[i];
+        if (k->off == NOF) continue;
+        const char *s = wick_st_meta(f, k->name);
+        if (!s) {
+            if (k->flags & OPT) continue;
+            return wick_fail(WICK_EFORMAT, "%s: __metadata__ lacks '%s' (not a complete wick checkpoint)", path, k->name);
+        }
+        char *p = (char *)v + k->off;
+        const char *why = NULL;
+        char buf[128];
+        switch (k->type) {
+        case NN_KEY_STR: *(const char **)p = s; break;
+        case NN_KEY_INT: {
+            int64_t x;
+            if (!wick_parse_i64(s, (int64_t)k->lo, k->hi >= I64 ? INT64_MAX : (int64_t)k->hi, &x)) {
+                snprintf(buf, sizeof buf, "is not an integer in [%lld, %lld]", (long long)k->lo,
+                         k->hi >= I64 ? (long long)INT64_MAX : (long long)k->hi);
+                why = buf;
+            }
+            else *(int64_t *)p = x;
+            break;
+        }
+        case NN_KEY_U64:
+            if (!wick_parse_u64(s, (uint64_t *)p)) why = "is not an unsigned 64-bit integer";
+            break;
+        case NN_KEY_REAL: {
+            double x = 0;
+            int inf = k->flags & NN_KEY_INF, nan_ok = k->flags & NN_KEY_NAN;
+            if (!wick_parse_f64(s, 1, &x) || (isnan(x) && !nan_ok) || (isinf(x) && !(inf && x > 0)) || x < k->lo) {
+                snprintf(buf, sizeof buf, "is not a number >= %g%s%s", k->lo, inf ? " or inf" : "", nan_ok ? " or nan" : "");
+                why = buf;
+            }
+            else *(double *)p = x;
+            break;
+        }
+        }
+        if (why) return wick_fail(WICK_EFORMAT, "%s: __metadata__ %s = '%s' %s", path, k->name, wick_escape(s, e, sizeof e), why);
+    }
+    return WICK_OK;
+}
 
 static int bypass;
 void nn_checksum_bypass(int on) { bypass = on; }
 
 int nn_meta_known(const char *key) {
-    for (size_t i = 0; i < WICK_ARRAY_LEN(known_keys); i++)
-        if (!strcmp(known_keys[i], key)) return 1;
-    for (size_t i = 0; i < WICK_ARRAY_LEN(later_keys); i++)
-        if (!strcmp(later_keys[i], key)) return 1;
+    for (int i = 0; i < nn_meta_nkeys; i++)
+        if (!strcmp(nn_meta_keys[i].name, key)) return 1;
     return 0;
 }
 
@@ -91,17 +191,19 @@ static unsigned long checksum_v1(const char *(*get)(const void *, const char *),
                                  const wick_st_tensor **list, int n) {
     unsigned long c = crc32(0L, Z_NULL, 0);
     c = crc32(c, (const unsigned char *)"wick-checksum-1", 16);   /* with its NUL */
-    for (size_t i = 0; i < WICK_ARRAY_LEN(known_keys); i++) {
-        const char *v = get(src, known_keys[i]);
+    for (int i = 0; i < nn_meta_nkeys; i++) {   /* version 1's keys, present or not */
+        if (nn_meta_keys[i].flags & NN_KEY_LATER) continue;
+        const char *v = get(src, nn_meta_keys[i].name);
         unsigned char present = v != NULL;
         c = crc32(c, &present, 1);
-        c = crc_str(c, known_keys[i]);
+        c = crc_str(c, nn_meta_keys[i].name);
         if (v) c = crc_str(c, v);
     }
-    for (size_t i = 0; i < WICK_ARRAY_LEN(later_keys); i++) {
-        const char *v = get(src, later_keys[i]);
+    for (int i = 0; i < nn_meta_nkeys; i++) {   /* the later ones where present */
+        if (!(nn_meta_keys[i].flags & NN_KEY_LATER)) continue;
+        const char *v = get(src, nn_meta_keys[i].name);
         if (!v) continue;
-        c = crc_str(c, later_keys[i]);
+        c = crc_str(c, nn_meta_keys[i].name);
         c = crc_str(c, v);
     }
     qsort(list, (size_t)n, sizeof *list, by_name);

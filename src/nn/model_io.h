@@ -7,6 +7,8 @@
 
 #include "wick.h"
 #include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #define NN_META_MAX 48
 
@@ -51,6 +53,50 @@ int nn_meta_known(const char *key);
  * checksum must still be present and well formed), so that mutated metadata
  * reaches the checks behind it.  0 (the default) restores. */
 void nn_checksum_bypass(int on);
+
+/* ---- the metadata keys (checksum.c): one table -------------------------
+ * Every key wick writes, once: its place in the checksum's canonical stream,
+ * its type and range, and for a checkpoint's own fields where the value lives
+ * in nn_ckpt_meta.  The checksum, nn_meta_known, the checkpoint writer
+ * (nn_ckpt_meta_write) and reader (nn_ckpt_meta_read) are generated from it;
+ * the checks between fields (step = epoch x batches + batch_in_epoch, ...)
+ * stay by hand in train.c. */
+typedef enum { NN_KEY_STR, NN_KEY_INT, NN_KEY_U64, NN_KEY_REAL } nn_key_type;
+enum {
+    NN_KEY_LATER = 1,      /* added after checksum version 1: covered where present, in table order */
+    NN_KEY_OPTIONAL = 2,   /* a checkpoint may lack it (older files): the field keeps its value */
+    NN_KEY_INF = 4,        /* REAL: +inf allowed */
+    NN_KEY_NAN = 8         /* REAL: nan allowed */
+};
+#define NN_KEY_NOFIELD ((size_t)-1)   /* a model key (nn_model_meta), checked by hand */
+typedef struct {
+    const char *name;
+    nn_key_type type;
+    int flags;
+    double lo, hi;         /* INT: [lo, hi]; REAL: >= lo */
+    size_t off;            /* offsetof in nn_ckpt_meta, or NN_KEY_NOFIELD */
+} nn_meta_key;
+extern const nn_meta_key nn_meta_keys[];
+extern const int nn_meta_nkeys;
+
+/* A checkpoint's own fields, as written and as read (strings point into the
+ * file's metadata, or the writer's). */
+typedef struct {
+    uint64_t seed, graph_step;
+    int64_t shuffle, batch, train_samples, step, epoch, batch_in_epoch, epoch_steps, best_epoch, bad_epochs,
+        sched_bad_epochs;
+    double epoch_loss_sum, first_loss, best_val, sched_lr, sched_best, seconds, samples, lr, momentum,
+        weight_decay, label_smoothing;
+    const char *optimizer_steps, *optimizer, *schedule, *input;
+} nn_ckpt_meta;
+
+/* Each field of v under its key, formatted by its type (a NULL string: not
+ * written). */
+void nn_ckpt_meta_write(nn_meta *meta, const nn_ckpt_meta *v);
+/* Each field from f's metadata, parsed strictly by its type and range; the
+ * first key that is missing (and not optional) or malformed is reported,
+ * naming the key and the value.  Optional keys absent keep v's values. */
+wick_status nn_ckpt_meta_read(const wick_st_file *f, const char *path, nn_ckpt_meta *v);
 
 /* ---- loading (model_io.c) ---------------------------------------------- */
 

@@ -619,35 +619,20 @@ wick_status wick_trainer_save(wick_trainer *t, const char *path) {
     for (int i = 0, o = 0; i < t->np && o < (int)sizeof steps; i++)
         o += snprintf(steps + o, sizeof steps - o, i ? ",%llu" : "%llu",
                       (unsigned long long)wick_opt_steps(t->opt, i));
-    nn_meta_setf(meta, "seed", "%llu", (unsigned long long)t->c.seed);
-    nn_meta_setf(meta, "shuffle", "%d", t->c.shuffle);
-    nn_meta_setf(meta, "batch", "%d", t->c.batch);
-    nn_meta_setf(meta, "train_samples", "%zu", t->train->n);
-    nn_meta_setf(meta, "step", "%ld", t->step);
-    nn_meta_setf(meta, "epoch", "%d", t->epoch);
-    nn_meta_setf(meta, "batch_in_epoch", "%ld", t->batch_pos);
-    nn_meta_setf(meta, "epoch_loss_sum", "%.17g", t->epoch_loss_sum);
-    nn_meta_setf(meta, "epoch_steps", "%ld", t->epoch_steps);
-    nn_meta_setf(meta, "first_loss", "%.17g", t->first_loss);
-    nn_meta_setf(meta, "best_val", "%.17g", t->best_val);
-    nn_meta_setf(meta, "best_epoch", "%d", t->best_epoch);
-    nn_meta_setf(meta, "bad_epochs", "%d", t->bad_epochs);
-    nn_meta_setf(meta, "sched_lr", "%.17g", t->sched.lr);
-    nn_meta_setf(meta, "sched_best", "%.17g", t->sched.best);
-    nn_meta_setf(meta, "sched_bad_epochs", "%d", t->sched.bad_epochs);
-    nn_meta_set(meta, "optimizer_steps", steps);
-    nn_meta_setf(meta, "seconds", "%.17g", t->seconds);
-    nn_meta_setf(meta, "samples", "%.17g", t->samples);
-    nn_meta_setf(meta, "graph_step", "%llu", (unsigned long long)wick_graph_step(m->g));
-    /* the optimiser and the schedule, so that a resumed run takes them from
+    /* the keys and their formats: checksum.c's table (nn_meta_keys); the
+       optimiser and the schedule too, so that a resumed run takes them from
        the checkpoint rather than from flags repeated by hand */
-    nn_meta_set(meta, "optimizer", opt_kind_names[t->c.opt.kind]);
-    nn_meta_setf(meta, "lr", "%.17g", t->c.sched.lr0);
-    nn_meta_setf(meta, "momentum", "%.17g", t->c.opt.momentum);
-    nn_meta_setf(meta, "weight_decay", "%.17g", t->c.opt.weight_decay);
-    nn_meta_set(meta, "schedule", sched_kind_names[t->c.sched.kind]);
-    nn_meta_setf(meta, "label_smoothing", "%.17g", m->c.smoothing);
-    if (t->c.input) nn_meta_set(meta, "input", t->c.input);
+    nn_ckpt_meta v = {
+        .seed = t->c.seed, .shuffle = t->c.shuffle, .batch = t->c.batch, .train_samples = (int64_t)t->train->n,
+        .step = t->step, .epoch = t->epoch, .batch_in_epoch = t->batch_pos, .epoch_loss_sum = t->epoch_loss_sum,
+        .epoch_steps = t->epoch_steps, .first_loss = t->first_loss, .best_val = t->best_val,
+        .best_epoch = t->best_epoch, .bad_epochs = t->bad_epochs, .sched_lr = t->sched.lr,
+        .sched_best = t->sched.best, .sched_bad_epochs = t->sched.bad_epochs, .optimizer_steps = steps,
+        .seconds = t->seconds, .samples = t->samples, .graph_step = wick_graph_step(m->g),
+        .optimizer = opt_kind_names[t->c.opt.kind], .lr = t->c.sched.lr0, .momentum = t->c.opt.momentum,
+        .weight_decay = t->c.opt.weight_decay, .schedule = sched_kind_names[t->c.sched.kind],
+        .label_smoothing = m->c.smoothing, .input = t->c.input};
+    nn_ckpt_meta_write(meta, &v);
     s = nn_write(path, ts, n, meta);
 done:
     wick_free(scratch);
@@ -686,13 +671,6 @@ static void meta_bad(meta_rd *r, const char *key, const char *fmt, ...) {
     va_end(ap);
     const char *v = wick_st_meta(r->f, key);
     r->s = wick_fail(WICK_EFORMAT, "%s: __metadata__ %s = '%s' %s", r->path, key, wick_escape(v ? v : "", e, sizeof e), why);
-}
-
-static int64_t meta_int(meta_rd *r, const char *key, int64_t lo, int64_t hi) {
-    const char *v = meta_str(r, key);
-    int64_t x = 0;
-    if (v && !wick_parse_i64(v, lo, hi, &x)) meta_bad(r, key, "is not an integer in [%lld, %lld]", (long long)lo, (long long)hi);
-    return r->s ? 0 : x;
 }
 
 /* A number >= lo; +inf too where allow_inf, NaN where allow_nan. */
@@ -735,48 +713,56 @@ static wick_status read_state(wick_trainer *t, meta_rd *r, ckpt_state *k) {
     }
     const char *loss = m->c.loss == WICK_LOSS_XENT ? "cross_entropy" : "mse";
     if ((v = meta_str(r, "loss")) && strcmp(v, loss)) meta_bad(r, "loss", "differs from this run's loss %s", loss);
+    /* every field by its type and range (checksum.c's nn_meta_keys), then
+       the checks between them and against this run */
+    nn_ckpt_meta f = {0};
+    if (!r->s) r->s = nn_ckpt_meta_read(r->f, r->path, &f);
     /* written since the optimiser was recorded: an older checkpoint has none */
-    if (!r->s && (v = wick_st_meta(r->f, "optimizer")) && strcmp(v, opt_kind_names[t->c.opt.kind]))
+    if (!r->s && f.optimizer && strcmp(f.optimizer, opt_kind_names[t->c.opt.kind]))
         meta_bad(r, "optimizer", "differs from this run's optimizer %s", opt_kind_names[t->c.opt.kind]);
     /* the data order */
-    if ((v = meta_str(r, "seed")) && !wick_parse_u64(v, &k->seed)) meta_bad(r, "seed", "is not an unsigned 64-bit integer");
-    k->shuffle = (int)meta_int(r, "shuffle", 0, 1);
-    int64_t batch = meta_int(r, "batch", 1, INT32_MAX);
-    if (!r->s && batch != t->c.batch)
+    k->seed = f.seed;
+    k->shuffle = (int)f.shuffle;
+    if (!r->s && f.batch != t->c.batch)
         meta_bad(r, "batch", "differs from this run's batch %d (the data order would not continue)", t->c.batch);
-    int64_t n = meta_int(r, "train_samples", 1, INT64_MAX);
-    if (!r->s && (uint64_t)n != t->train->n)
+    if (!r->s && (uint64_t)f.train_samples != t->train->n)
         meta_bad(r, "train_samples", "differs from this run's %zu training samples", t->train->n);
     /* the position: step = epoch * batches + batch_in_epoch, exactly */
     long nb = batches_per_epoch(t);
-    k->epoch = (int)meta_int(r, "epoch", 0, INT32_MAX - 1);
-    k->batch_pos = (long)meta_int(r, "batch_in_epoch", 0, nb);
-    k->step = (long)meta_int(r, "step", 0, LONG_MAX);
+    k->epoch = (int)f.epoch;
+    k->batch_pos = (long)f.batch_in_epoch;
+    k->step = (long)f.step;
+    if (!r->s && k->batch_pos > nb) meta_bad(r, "batch_in_epoch", "is not an integer in [0, %ld]", nb);
     long expect;
     if (!r->s && (__builtin_mul_overflow((long)k->epoch, nb, &expect) ||
                   __builtin_add_overflow(expect, k->batch_pos, &expect) || expect != k->step))
         meta_bad(r, "step", "is not epoch %d x %ld batches + batch_in_epoch %ld", k->epoch, nb, k->batch_pos);
-    k->epoch_steps = (long)meta_int(r, "epoch_steps", 0, nb);
+    k->epoch_steps = (long)f.epoch_steps;
+    if (!r->s && k->epoch_steps > nb) meta_bad(r, "epoch_steps", "is not an integer in [0, %ld]", nb);
     if (!r->s && k->epoch_steps != k->batch_pos)
         meta_bad(r, "epoch_steps", "differs from batch_in_epoch %ld", k->batch_pos);
-    k->epoch_loss_sum = meta_real(r, "epoch_loss_sum", 0, 0, 0);
+    k->epoch_loss_sum = f.epoch_loss_sum;
     if (!r->s && k->epoch_steps == 0 && k->epoch_loss_sum != 0)
         meta_bad(r, "epoch_loss_sum", "is not 0 at the start of an epoch");
-    k->first_loss = meta_real(r, "first_loss", 0, 0, 1);
+    k->first_loss = f.first_loss;
     if (!r->s && isnan(k->first_loss) != (k->step == 0))
         meta_bad(r, "first_loss", "%s", k->step ? "is not a finite loss after step 0" : "is not nan before the first step");
     /* early stopping and the schedule */
-    k->best_epoch = (int)meta_int(r, "best_epoch", 0, k->epoch);
-    k->best_val = meta_real(r, "best_val", 0, 1, 0);
+    k->best_epoch = (int)f.best_epoch;
+    if (!r->s && k->best_epoch > k->epoch) meta_bad(r, "best_epoch", "is not an integer in [0, %d]", k->epoch);
+    k->best_val = f.best_val;
     if (!r->s && isinf(k->best_val) != (k->best_epoch == 0))
         meta_bad(r, "best_val", "does not go with best_epoch %d", k->best_epoch);
-    k->bad_epochs = (int)meta_int(r, "bad_epochs", 0, k->epoch - k->best_epoch);
-    k->sched_lr = meta_real(r, "sched_lr", 0, 0, 0);
+    k->bad_epochs = (int)f.bad_epochs;
+    if (!r->s && k->bad_epochs > k->epoch - k->best_epoch)
+        meta_bad(r, "bad_epochs", "is not an integer in [0, %d]", k->epoch - k->best_epoch);
+    k->sched_lr = f.sched_lr;
     if (!r->s && !(k->sched_lr > 0)) meta_bad(r, "sched_lr", "is not a learning rate > 0");
-    k->sched_best = meta_real(r, "sched_best", -INFINITY, 1, 0);
-    k->sched_bad_epochs = (int)meta_int(r, "sched_bad_epochs", 0, k->epoch);
+    k->sched_best = f.sched_best;
+    k->sched_bad_epochs = (int)f.sched_bad_epochs;
+    if (!r->s && k->sched_bad_epochs > k->epoch) meta_bad(r, "sched_bad_epochs", "is not an integer in [0, %d]", k->epoch);
     /* the optimiser's step counts: one per parameter tensor, none past step */
-    if ((v = meta_str(r, "optimizer_steps"))) {
+    if (!r->s && (v = f.optimizer_steps)) {
         const char *p = v;
         for (int i = 0; i < t->np && !r->s; i++) {
             char num[24];
@@ -794,11 +780,10 @@ static wick_status read_state(wick_trainer *t, meta_rd *r, ckpt_state *k) {
     }
     /* dropout's draws continue where they were: the graph's step counter
        (absent from checkpoints of versions before it: 0, no random layers) */
-    if (!r->s && (v = wick_st_meta(r->f, "graph_step")) && !wick_parse_u64(v, &k->graph_step))
-        meta_bad(r, "graph_step", "is not an unsigned 64-bit integer");
+    k->graph_step = f.graph_step;
     /* totals */
-    k->seconds = meta_real(r, "seconds", 0, 0, 0);
-    k->samples = meta_real(r, "samples", 0, 0, 0);
+    k->seconds = f.seconds;
+    k->samples = f.samples;
     double part = (double)k->batch_pos * t->c.batch, ns = (double)t->train->n;
     if (!r->s && k->samples != (double)k->epoch * ns + (part < ns ? part : ns))
         meta_bad(r, "samples", "is not what epoch %d and batch_in_epoch %ld give", k->epoch, k->batch_pos);
