@@ -127,6 +127,23 @@ if [ $short = 0 ]; then
     $MPI -np 3 "$W" train $D --arch input:6,linear:16,batchnorm,relu,linear:4 --epochs 2 --out "$T/bn3.safetensors" >"$T/bn3.log" 2>&1
     ok $? "batch norm, 3 ranks, 2 epochs: the ranks stay equal (their weights are compared at each epoch's end)"
 fi
+# the gradients summed in float (WICK_ALLREDUCE=f32: half the bytes): the same bound, on 3 ranks
+# (on 2, a float sum of two terms is the double sum rounded: the same bits)
+WICK_ALLREDUCE=f32 $MPI -x WICK_ALLREDUCE -np 3 "$W" train $D ${cfgs[0]} --epochs 4 --max-steps 100 \
+    --out "$T/f32.safetensors" >/dev/null 2>&1
+set -- $(/usr/bin/python3 "$T/cmp.py" "$T/one0.safetensors" "$T/f32.safetensors" 2>/dev/null || echo 1 1)
+within "$1" 1e-6
+ok $? "gradients summed in float, 3 ranks: weights after 100 steps within 1e-6 of one process (|dw|/|w| $1, elementwise $2)"
+if [ $short = 0 ]; then
+    WICK_ALLREDUCE=f32 $MPI -x WICK_ALLREDUCE -np 4 "$W" train $C --out "$T/bnf4.safetensors" >/dev/null 2>&1
+    set -- $(/usr/bin/python3 "$T/cmp.py" "$T/bnc1.safetensors" "$T/bnf4.safetensors" 2>/dev/null || echo 1 1)
+    within "$1" 1e-6 && within "$2" 1e-5
+    ok $? "gradients summed in float, batch norm, 4 ranks: within 1e-6 of one process (|dw|/|w| $1, elementwise $2)"
+fi
+expect 1 "rank 1's gradient sum precision (WICK_ALLREDUCE) differs" "ranks that sum in different precisions are refused" -- \
+    $MPI -np 1 "$W" train $D --arch 6-16-4 : -np 1 env WICK_ALLREDUCE=f32 "$W" train $D --arch 6-16-4
+expect 1 "WICK_ALLREDUCE=f16: the gradients' sum is f32 or f64" "WICK_ALLREDUCE=f16 is refused" -- \
+    env WICK_ALLREDUCE=f16 $MPI -x WICK_ALLREDUCE -np 2 "$W" train $D --arch 6-16-4
 # every rank takes part in every batch norm's sums: a global batch of fewer rows than ranks is refused
 expect 1 "batch norm over 3 ranks needs at least 3 rows in every global batch" \
     "batch norm with a last batch of 2 rows on 3 ranks is refused at start-up" -- \

@@ -6,7 +6,10 @@
  * times its share of the rows, and the sum of a few such terms is exact or
  * nearly so in double, so the float result hardly depends on the order in
  * which the allreduce's algorithm adds them; the trainer still checks at
- * each epoch's end that every rank holds the same weights. */
+ * each epoch's end that every rank holds the same weights.  With
+ * WICK_ALLREDUCE=f32 they are summed in float: half the bytes on the wire,
+ * and each term and partial sum rounded to float (results within ~1e-6 of
+ * one process's rather than ~1e-7; docs/distributed.md). */
 #include "dist/dist.h"
 #include <stdint.h>
 #include <stdio.h>
@@ -59,6 +62,8 @@ struct wick_dist {
     MPI_Request *req;
     int next;                    /* the next bucket to start */
     double *dbuf;
+    int f32;                     /* gradients summed in float (WICK_ALLREDUCE=f32) */
+    float *fbuf;                 /* ... then here, laid out as dbuf */
     double wait_s;
 };
 
@@ -85,6 +90,12 @@ wick_status wick_dist_init(wick_dist **out) {
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     wick_dist *d = calloc(1, sizeof *d);
     if (!d) return wick_dist_error(WICK_ENOMEM, "out of memory");
+    const char *ar = getenv("WICK_ALLREDUCE");
+    if (ar && *ar && strcmp(ar, "f32") && strcmp(ar, "f64")) {
+        free(d);
+        return wick_dist_error(WICK_EINVAL, "WICK_ALLREDUCE=%s: the gradients' sum is f32 or f64 (the default)", ar);
+    }
+    d->f32 = ar && !strcmp(ar, "f32");
     MPI_Comm_rank(MPI_COMM_WORLD, &d->rank);
     MPI_Comm_size(MPI_COMM_WORLD, &d->ranks);
     MPI_Comm local;
@@ -106,8 +117,8 @@ double wick_dist_wait_seconds(const wick_dist *d) { return d->wait_s; }
 
 typedef struct {
     int32_t status;
-    uint32_t build, data, config, weights;
-    char msg[236];
+    uint32_t build, data, config, weights, sum_f32;
+    char msg[232];
 } hello;
 
 static uint32_t crc_data(uint32_t c, const wick_dataset *s) {
@@ -149,6 +160,7 @@ wick_status wick_dist_agree(wick_dist *d, wick_status local, const char *why, co
         me.data = crc_data(crc_data(z, train), val);
         me.config = crc32(z, (const unsigned char *)config, (uInt)strlen(config));
         me.weights = crc_weights(m);
+        me.sum_f32 = (uint32_t)d->f32;
     }
     hello *all = malloc((size_t)d->ranks * sizeof *all);
     if (!all) return wick_dist_error(WICK_ENOMEM, "out of memory");
@@ -164,12 +176,13 @@ wick_status wick_dist_agree(wick_dist *d, wick_status local, const char *why, co
             s = wick_dist_error((wick_status)all[r].status, "rank %d of %d failed at start-up: %s", r, d->ranks,
                                 all[r].msg);
         }
-    static const char *what[4] = {"build (wick version or libraries)", "data set (training and validation)",
-                                  "configuration", "initial weights (model, seed, --init-from or --resume)"};
+    static const char *what[5] = {"build (wick version or libraries)", "data set (training and validation)",
+                                  "configuration", "initial weights (model, seed, --init-from or --resume)",
+                                  "gradient sum precision (WICK_ALLREDUCE)"};
     for (int r = 1; r < d->ranks && s == WICK_OK; r++) {
-        uint32_t a[4] = {all[0].build, all[0].data, all[0].config, all[0].weights};
-        uint32_t b[4] = {all[r].build, all[r].data, all[r].config, all[r].weights};
-        for (int k = 0; k < 4 && s == WICK_OK; k++)
+        uint32_t a[5] = {all[0].build, all[0].data, all[0].config, all[0].weights, all[0].sum_f32};
+        uint32_t b[5] = {all[r].build, all[r].data, all[r].config, all[r].weights, all[r].sum_f32};
+        for (int k = 0; k < 5 && s == WICK_OK; k++)
             if (a[k] != b[k])
                 s = wick_dist_error(WICK_EINVAL, "rank %d's %s differs from rank 0's (checksum %08x, rank 0: %08x)", r,
                                     what[k], b[k], a[k]);
@@ -196,8 +209,9 @@ static wick_status start_ready(wick_dist *d) {
         for (int i = d->bfirst[b]; i >= d->blast[b] && ok; i--) ok = d->ready[i];
         if (!ok) break;
         size_t lo = d->off[d->bfirst[b]], hi = d->off[d->blast[b]] + d->size[d->blast[b]];
-        int rc = MPI_Iallreduce(MPI_IN_PLACE, d->dbuf + lo, (int)(hi - lo), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD,
-                                &d->req[b]);
+        void *buf = d->f32 ? (void *)(d->fbuf + lo) : (void *)(d->dbuf + lo);
+        int rc = MPI_Iallreduce(MPI_IN_PLACE, buf, (int)(hi - lo), d->f32 ? MPI_FLOAT : MPI_DOUBLE, MPI_SUM,
+                                MPI_COMM_WORLD, &d->req[b]);
         if (rc != MPI_SUCCESS) return mpi_fail(rc, "starting a gradient sum");
         d->next++;
     }
@@ -208,9 +222,15 @@ static wick_status start_ready(wick_dist *d) {
 
 static wick_status c_grad_start(void *user, int i, float *grad, size_t n, double weight) {
     wick_dist *d = user;
-    double *dst = d->dbuf + d->off[i];
-    if (weight == 0) memset(dst, 0, n * sizeof *dst);
-    else for (size_t j = 0; j < n; j++) dst[j] = weight * grad[j];
+    if (d->f32) {
+        float *dst = d->fbuf + d->off[i], w = (float)weight;
+        if (weight == 0) memset(dst, 0, n * sizeof *dst);
+        else for (size_t j = 0; j < n; j++) dst[j] = w * grad[j];
+    } else {
+        double *dst = d->dbuf + d->off[i];
+        if (weight == 0) memset(dst, 0, n * sizeof *dst);
+        else for (size_t j = 0; j < n; j++) dst[j] = weight * grad[j];
+    }
     d->grad[i] = grad;
     d->ready[i] = 1;
     return start_ready(d);
@@ -229,7 +249,8 @@ static wick_status c_grad_finish(void *user) {
     }
     d->wait_s += now() - t0;
     for (int i = 0; i < d->np; i++) {
-        if (s == WICK_OK)
+        if (s == WICK_OK && d->f32) memcpy(d->grad[i], d->fbuf + d->off[i], d->size[i] * sizeof(float));
+        else if (s == WICK_OK)
             for (size_t j = 0; j < d->size[i]; j++) d->grad[i][j] = (float)d->dbuf[d->off[i] + j];
         d->ready[i] = 0;
     }
@@ -249,19 +270,23 @@ wick_status wick_dist_collective(wick_dist *d, wick_mlp *m, size_t bucket_bytes,
         total += d->size[i];
     }
     free(d->dbuf);
+    free(d->fbuf);
     free(d->bfirst);
     free(d->req);
-    d->dbuf = malloc((total ? total : 1) * sizeof *d->dbuf);
+    d->dbuf = NULL;
+    d->fbuf = NULL;
+    if (d->f32) d->fbuf = malloc((total ? total : 1) * sizeof *d->fbuf);
+    else d->dbuf = malloc((total ? total : 1) * sizeof *d->dbuf);
     d->bfirst = malloc(2 * (size_t)(d->np + 1) * sizeof *d->bfirst);
     d->req = malloc((size_t)(d->np + 1) * sizeof *d->req);
-    if (!d->dbuf || !d->bfirst || !d->req) return wick_dist_error(WICK_ENOMEM, "train: out of memory");
+    if (!(d->dbuf || d->fbuf) || !d->bfirst || !d->req) return wick_dist_error(WICK_ENOMEM, "train: out of memory");
     d->blast = d->bfirst + d->np + 1;
     /* buckets: consecutive tensors from the last, closed at bucket_bytes */
     d->nb = 0;
     size_t acc = 0;
     for (int i = d->np - 1; i >= 0; i--) {
         if (acc == 0) d->bfirst[d->nb] = i;
-        acc += d->size[i] * sizeof(double);
+        acc += d->size[i] * (d->f32 ? sizeof(float) : sizeof(double));
         if (acc >= bucket_bytes || i == 0) {
             d->blast[d->nb++] = i;
             acc = 0;
@@ -286,6 +311,7 @@ void wick_dist_finish(wick_dist *d) {
     if (!d) return;
     MPI_Finalize();
     free(d->dbuf);
+    free(d->fbuf);
     free(d->bfirst);
     free(d->req);
     free(d);
