@@ -35,13 +35,14 @@ static const shape shapes[] = {
     {"3x5 kernel, stride 2x1", 12, 11, 17, 20, 3, 5, 2, 1, 1, 2, 1, 1, 1},
     /* the weight gradient on wick's kernel (ops.c conv_dw_mode): SHIFT with
        channels past a panel of 16, a dilation, a 2x3 kernel and uneven pads,
-       no padding; ROWS strided, with a 1-row kernel, and with padding wider
-       than the kernel's reach */
+       no padding; ROWS (with db in its product) strided, with a 1-row kernel
+       and padding wider than the kernel's reach, and without a bias */
     {"shift: 20 channels, 5x3 kernel", 20, 9, 11, 18, 5, 3, 1, 1, 2, 1, 1, 1, 1},
     {"shift: dilation 2, 2x3", 16, 10, 12, 8, 2, 3, 1, 1, 0, 2, 2, 1, 0},
     {"shift: 33 channels, no pad", 33, 7, 6, 5, 3, 3, 1, 1, 0, 0, 1, 1, 1},
     {"rows: 1 channel, 3x5, stride 2", 1, 13, 16, 10, 3, 5, 2, 2, 1, 2, 1, 1, 1},
     {"rows: 3 channels, 1x5, pad 3", 3, 6, 9, 7, 1, 5, 1, 1, 3, 3, 1, 1, 1},
+    {"rows: 2 channels, 2x2, no bias", 2, 8, 7, 6, 2, 2, 1, 1, 0, 1, 1, 1, 0},
 };
 
 /* max |a - b| / max |b|. */

@@ -64,9 +64,9 @@ int op_conv_planned(const wick_graph *g, const node *nd) {
  *    its channels last, each tap (i, j) of the kernel reads the input as one
  *    strided matrix shifted by i Wp + j, so dW[:, :, i, j] is one product of
  *    dy (rows padded to the padded width Wp) and that shifted view;
- *  - ROWS (C kh kw <= 16: a first layer on grey or colour images): the patches
- *    as rows, [OH OW, 16], one product with dy, instead of a BLAS product whose
- *    output is 9 wide.
+ *  - ROWS (C kh kw < 16: a first layer on grey images): the patches as rows,
+ *    [OH OW, 16], one product with dy, instead of a BLAS product whose output
+ *    is 9 wide; a column of ones beside them gives db in the same product.
  * Measured against the BLAS product in bench/README.md ("The weight gradient
  * on wick's kernel"). */
 enum { CONV_DW_GEMM = 0, CONV_DW_SHIFT, CONV_DW_ROWS };
@@ -74,7 +74,7 @@ static int conv_dw_mode(const wick_graph *g, const conv_geo *q) {
     if (g->dt != WICK_DT_F32 || g->conv_general || q->G != 1 || conv_is_depthwise(q) || !wick_kern_ok())
         return CONV_DW_GEMM;
     if (q->sh == 1 && q->sw == 1 && q->C >= 16) return CONV_DW_SHIFT;
-    if (q->C * q->kh * q->kw <= 16) return CONV_DW_ROWS;
+    if (q->C * q->kh * q->kw < 16) return CONV_DW_ROWS;
     return CONV_DW_GEMM;
 }
 
@@ -221,7 +221,8 @@ size_t op_scratch_bytes(const wick_graph *g, const node *nd, int threads) {
     if (nd->op != OP_CONV2D) return 0;
     conv_geo q = conv_geo_of(g, nd);
     size_t kg = (size_t)q.C / q.G * q.kh * q.kw;
-    return (threads * conv_slot_elems(&q) + (size_t)conv_chunks(g->max_batch) * q.OUT * kg) * g->esize;
+    /* the weight gradient's partials, one a chunk; conv_dw_kern's take db too */
+    return (threads * conv_slot_elems(&q) + (size_t)conv_chunks(g->max_batch) * q.OUT * (kg + 1)) * g->esize;
 }
 
 /* Row-range kernels for the chain executor (chain.c), float only. */

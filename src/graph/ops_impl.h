@@ -404,12 +404,16 @@ static void SFX(dw_sample)(const conv_geo *q, int mode, const T *x, const T *W, 
  * (ops.c conv_dw_mode).  As the general loop: fixed chunks of samples, each
  * into its own partial, the partials added in chunk order, so the sums are
  * the same for every thread count.  SHIFT's partial is [kh kw][OUT][C],
- * ROWS's [OUT][C kh kw] (dW's own layout). */
+ * ROWS's [OUT][C kh kw + 1] (dW's own layout, and db in the last column:
+ * with db non-null, ROWS sums it in the same product, from a column of ones
+ * beside the patches, instead of reading dy once more). */
 static void conv_dw_kern(wick_graph *g, const conv_geo *q, int mode, int B, const float *x, int xcols,
-                         const float *dy, int ycols, float *dW, int accw) {
+                         const float *dy, int ycols, float *dW, int accw, float *db, int accb) {
     int P = q->OH * q->OW, KG = q->C * q->kh * q->kw, nch = conv_chunks(B);
     int Hp = q->H + 2 * q->ph, Wp = q->W + 2 * q->pw, K = (int)conv_shift_k(q);
-    size_t slot = conv_slot_elems(q), wsz = (size_t)q->OUT * KG, xe = conv_shift_x_elems(q);
+    int nb = mode == CONV_DW_ROWS && db;   /* the column of ones */
+    size_t slot = conv_slot_elems(q), xe = conv_shift_x_elems(q);
+    size_t wsz = (size_t)q->OUT * (KG + (mode == CONV_DW_ROWS));   /* a partial */
     size_t plane = (size_t)Hp * Wp * 16;   /* one panel of 16 channels */
     int nt = conv_threads(g, q, nch);
     float *scr = g->scratch, *part = scr + (size_t)g->scratch_threads * slot;
@@ -451,6 +455,8 @@ static void conv_dw_kern(wick_graph *g, const conv_geo *q, int mode, int B, cons
             /* the patches as rows: r[p][k] = col[k][p], k < KG <= 16 */
             float *r = buf;
             memset(r, 0, (size_t)P * 16 * sizeof *r);
+            if (nb)
+                for (int p = 0; p < P; p++) r[(size_t)p * 16 + KG] = 1;
             for (int n = n0; n < n1; n++) {
                 const float *xs = x + (size_t)n * xcols;
                 for (int ch = 0; ch < q->C; ch++)
@@ -471,7 +477,7 @@ static void conv_dw_kern(wick_graph *g, const conv_geo *q, int mode, int B, cons
                                 for (int ox = hi; ox < q->OW; ox++) rr[(size_t)ox * 16] = 0;
                             }
                         }
-                wick_kern_gemm(q->OUT, KG, P, dy + (size_t)n * ycols, P, 1, r, 16, 16, pc, KG, NULL,
+                wick_kern_gemm(q->OUT, KG + nb, P, dy + (size_t)n * ycols, P, 1, r, 16, 16, pc, KG + 1, NULL,
                                n > n0 ? WICK_KERN_ACC : 0);
             }
         }
@@ -479,16 +485,21 @@ static void conv_dw_kern(wick_graph *g, const conv_geo *q, int mode, int B, cons
     /* the partials read in their own order, one row of C (SHIFT) or KG
        (ROWS) at a time; SHIFT's row (t, o) lands at dW[o][ch][t] */
     int KK = q->kh * q->kw, rows = mode == CONV_DW_SHIFT ? KK * q->OUT : q->OUT;
-    int len = mode == CONV_DW_SHIFT ? q->C : KG;
+    int len = mode == CONV_DW_SHIFT ? q->C : KG, ld = mode == CONV_DW_SHIFT ? q->C : KG + 1;
     _Pragma("omp parallel for schedule(static) if (wsz * nch > 32768)")
     for (int r = 0; r < rows; r++) {
         int t = mode == CONV_DW_SHIFT ? r / q->OUT : 0, o = mode == CONV_DW_SHIFT ? r % q->OUT : r;
         size_t e0 = (size_t)o * KG + t, es = mode == CONV_DW_SHIFT ? (size_t)KK : 1;
-        const float *p0 = part + (size_t)r * len;
+        const float *p0 = part + (size_t)r * ld;
         for (int k = 0; k < len; k++) {
             float s = accw ? dW[e0 + k * es] : 0;
             for (int c = 0; c < nch; c++) s += p0[(size_t)c * wsz + k];
             dW[e0 + k * es] = s;
+        }
+        if (nb) {
+            float s = accb ? db[o] : 0;
+            for (int c = 0; c < nch; c++) s += p0[(size_t)c * wsz + KG];
+            db[o] = s;
         }
     }
 }
@@ -537,8 +548,15 @@ static void SFX(conv_bwd)(wick_graph *g, node *nd) {
     node *bn = nd->n_in > 2 ? &g->nodes[nd->in[2]] : NULL;
     const T *x = xn->val, *W = wn->val, *dy = nd->grad;
     int B = nd->rows, P = q.OH * q.OW, OG = q.OUT / q.G, KG = q.C / q.G * q.kh * q.kw;
-    int acc;
+    int acc = 0;
     T *db = bn ? SFX(in_grad)(g, nd, 2, &acc) : NULL;
+#if IS_FLOAT
+    T *dbk = NULL;   /* summed by conv_dw_kern in its product */
+    if (db && conv_dw_mode(g, &q) == CONV_DW_ROWS && g->nodes[nd->in[1]].needs_grad) {
+        dbk = db;
+        db = NULL;
+    }
+#endif
     if (db) {   /* db[o] = sum over samples of each sample's vector sum: one order per build */
         _Pragma("omp parallel for schedule(static) if ((size_t)B * nd->cols > 32768)")
         for (int o = 0; o < q.OUT; o++) {
@@ -562,7 +580,7 @@ static void SFX(conv_bwd)(wick_graph *g, node *nd) {
     }
     int dwm = dW ? conv_dw_mode(g, &q) : CONV_DW_GEMM;
     if (dwm != CONV_DW_GEMM) {
-        conv_dw_kern(g, &q, dwm, B, x, xn->cols, dy, nd->cols, dW, accw);
+        conv_dw_kern(g, &q, dwm, B, x, xn->cols, dy, nd->cols, dW, accw, dbk, acc);
         dW = NULL;
     }
 #endif
@@ -867,32 +885,6 @@ static void SFX(bn_fwd)(wick_graph *g, node *nd) {
     double M = (double)B * HW, mom = nd->scalar, eps = nd->scalar2;
     int relu = nd->relu_fused;
     nd->ran_train = batch;
-    /* synchronised over processes (graph_set_bn_sum): the channels' sums and
-       row count summed, then the squares about the global mean, before the
-       loop below normalises with them (mu = st[c], ss = st[C + 1 + c]) */
-    double *st = batch && g->training && g->bn_sum ? g->bn_buf : NULL;
-    nd->bn_share = 0;
-    if (st) {
-        _Pragma("omp parallel for schedule(static) if ((size_t)B * nd->cols > 32768)")
-        for (int c = 0; c < C; c++) {
-            double s = 0;
-            for (int n = 0; n < B; n++) s += SFX(seg_sum)(x + (size_t)n * nd->cols + (size_t)c * HW, HW, 0, 0);
-            st[c] = s;
-        }
-        st[C] = M;
-        g->bn_sum(g->bn_user, st, C + 1);
-        nd->bn_share = M / st[C];
-        M = st[C];
-        for (int c = 0; c < C; c++) st[c] /= M;
-        _Pragma("omp parallel for schedule(static) if ((size_t)B * nd->cols > 32768)")
-        for (int c = 0; c < C; c++) {
-            double ss = 0;
-            for (int n = 0; n < B; n++)
-                ss += SFX(seg_sum)(x + (size_t)n * nd->cols + (size_t)c * HW, HW, 1, (T)st[c]);
-            st[C + 1 + c] = ss;
-        }
-        g->bn_sum(g->bn_user, st + C + 1, C);
-    }
     /* fused with its pool (bn_pool, when this forward reaches the pool): each
        plane's values go to a thread's scratch and on into the pool's outputs */
     node *pn = nd->bn_pool && nd->bn_pool <= g->fwd_end ? &g->nodes[nd->bn_pool] : NULL;
@@ -906,15 +898,9 @@ static void SFX(bn_fwd)(wick_graph *g, node *nd) {
         double mu, var;
         if (batch) {
             double s = 0, ss = 0;
-            if (st) {
-                mu = st[c];
-                ss = st[C + 1 + c];
-            } else {
-                for (int n = 0; n < B; n++) s += SFX(seg_sum)(x + (size_t)n * nd->cols + (size_t)c * HW, HW, 0, 0);
-                mu = s / M;
-                for (int n = 0; n < B; n++)
-                    ss += SFX(seg_sum)(x + (size_t)n * nd->cols + (size_t)c * HW, HW, 1, (T)mu);
-            }
+            for (int n = 0; n < B; n++) s += SFX(seg_sum)(x + (size_t)n * nd->cols + (size_t)c * HW, HW, 0, 0);
+            mu = s / M;
+            for (int n = 0; n < B; n++) ss += SFX(seg_sum)(x + (size_t)n * nd->cols + (size_t)c * HW, HW, 1, (T)mu);
             var = ss / M;
             if (rm && g->training) {
                 rm[c] = (T)((1 - mom) * rm[c] + mom * mu);
@@ -976,103 +962,78 @@ static void SFX(bn_bwd)(wick_graph *g, node *nd) {
     int nt = omp_get_max_threads(), P = pn ? pn->H * pn->W : 0;
     size_t slot = pn ? ((size_t)HW + 16 + 15) & ~(size_t)15 : 0;   /* ops.c bn_pool_slot */
     if (pn && nt > g->scratch_threads) nt = g->scratch_threads;
-    /* synchronised over processes (bn_fwd took the statistics of all their
-       rows): phase 0 the channels' sums (dgamma, dbeta: this process's), then
-       their sums over the processes, weighted by each one's share of the rows
-       as the parameters' gradients will be; phase 1 dx from those, in the
-       units of this process's mean loss: the gradient it leaves is summed
-       weighted by share, so dx = share^-1 dx_global, whose terms
-       share^-1 sum_all / M_all are the weighted sums / this process's M */
-    double *st = batch && nd->bn_share > 0 ? g->bn_buf : NULL, share = nd->bn_share;
-    for (int phase = st ? 0 : 1; phase < 2; phase++) {
-        if (phase == 1 && st) {
-            for (int c = 0; c < 2 * C; c++) st[c] *= share;
-            g->bn_sum(g->bn_user, st, 2 * C);
+    _Pragma("omp parallel for schedule(static) num_threads(nt) if ((size_t)B * nd->cols > 32768)")
+    for (int c = 0; c < C; c++) {
+        T m = mean[c], is = inv[c], ga = gam[c], be = bet[c];
+        double sdy_ = 0, sdyx_ = 0;
+        for (int n = 0; n < B; n++) {
+            size_t o = (size_t)n * nd->cols + (size_t)c * HW;
+            T a = 0, b = 0;
+            if (pn) {
+                size_t po = (size_t)n * pn->cols + (size_t)c * P;
+                const T *gp = (const T *)pn->grad + po;
+                const int32_t *ap = (const int32_t *)pn->aux + po;
+                const T *xr = x + (size_t)n * nd->cols;   /* the argmax counts from the sample's start */
+                _Pragma("omp simd reduction(+ : a, b)")
+                for (int t = 0; t < P; t++) {
+                    int j = ap[t] >= 0 ? ap[t] : (int)(c * HW);
+                    T xv = xr[j];
+                    T d = ap[t] >= 0 && ga * ((xv - m) * is) + be > 0 ? gp[t] + 0 : 0;
+                    a += d;
+                    b += d * (xv - m);
+                }
+            } else if (relu) {
+                _Pragma("omp simd reduction(+ : a, b)")
+                for (int p = 0; p < HW; p++) {
+                    T d = ga * ((x[o + p] - m) * is) + be > 0 ? dy[o + p] : 0;
+                    a += d;
+                    b += d * (x[o + p] - m);
+                }
+            } else {
+                _Pragma("omp simd reduction(+ : a, b)")
+                for (int p = 0; p < HW; p++) {
+                    a += dy[o + p];
+                    b += dy[o + p] * (x[o + p] - m);
+                }
+            }
+            sdy_ += a;
+            sdyx_ += b;
         }
-        _Pragma("omp parallel for schedule(static) num_threads(nt) if ((size_t)B * nd->cols > 32768)")
-        for (int c = 0; c < C; c++) {
-            T m = mean[c], is = inv[c], ga = gam[c], be = bet[c];
-            double sdy_ = 0, sdyx_ = 0;
-            for (int n = 0; n < B && !(st && phase == 1); n++) {
-                size_t o = (size_t)n * nd->cols + (size_t)c * HW;
-                T a = 0, b = 0;
-                if (pn) {
-                    size_t po = (size_t)n * pn->cols + (size_t)c * P;
-                    const T *gp = (const T *)pn->grad + po;
-                    const int32_t *ap = (const int32_t *)pn->aux + po;
-                    const T *xr = x + (size_t)n * nd->cols;   /* the argmax counts from the sample's start */
-                    _Pragma("omp simd reduction(+ : a, b)")
-                    for (int t = 0; t < P; t++) {
-                        int j = ap[t] >= 0 ? ap[t] : (int)(c * HW);
-                        T xv = xr[j];
-                        T d = ap[t] >= 0 && ga * ((xv - m) * is) + be > 0 ? gp[t] + 0 : 0;
-                        a += d;
-                        b += d * (xv - m);
-                    }
-                } else if (relu) {
-                    _Pragma("omp simd reduction(+ : a, b)")
-                    for (int p = 0; p < HW; p++) {
-                        T d = ga * ((x[o + p] - m) * is) + be > 0 ? dy[o + p] : 0;
-                        a += d;
-                        b += d * (x[o + p] - m);
-                    }
-                } else {
-                    _Pragma("omp simd reduction(+ : a, b)")
-                    for (int p = 0; p < HW; p++) {
-                        a += dy[o + p];
-                        b += dy[o + p] * (x[o + p] - m);
-                    }
+        T sdy = (T)sdy_, sdyx = (T)(sdyx_ * is);
+        if (dg) dg[c] = accg ? dg[c] + sdyx : sdyx;
+        if (dbe) dbe[c] = accb ? dbe[c] + sdy : sdy;
+        if (!dx) continue;
+        T k = gam[c] * is, a = batch ? sdy / M : 0, bq = batch ? sdyx / M : 0;
+        int acc = accx;
+        T *old = pn ? (T *)g->scratch + (size_t)omp_get_thread_num() * slot : NULL;
+        for (int n = 0; n < B; n++) {
+            size_t o = (size_t)n * nd->cols + (size_t)c * HW;
+            if (pn) {
+                /* the ops apart give d = 0 + dy at a window's argmax when
+                   y > 0, else +0: the plane as if all zero, then the P
+                   argmax positions (the sum kept aside where dx adds up) */
+                size_t po = (size_t)n * pn->cols + (size_t)c * P, s0 = (size_t)n * nd->cols;
+                const T *gp = (const T *)pn->grad + po;
+                const int32_t *ap = (const int32_t *)pn->aux + po;
+                if (acc)
+                    for (int t = 0; t < P; t++) old[t] = ap[t] >= 0 ? dx[s0 + ap[t]] : 0;
+                _Pragma("omp simd")
+                for (int p = 0; p < HW; p++) ACC(dx, o + p, k * ((T)0 - a - ((x[o + p] - m) * is) * bq));
+                for (int t = 0; t < P; t++) {
+                    if (ap[t] < 0) continue;
+                    size_t j = s0 + ap[t];
+                    T d = ga * ((x[j] - m) * is) + be > 0 ? gp[t] + 0 : 0;
+                    T v = k * (d - a - ((x[j] - m) * is) * bq);
+                    dx[j] = acc ? old[t] + v : v;
                 }
-                sdy_ += a;
-                sdyx_ += b;
-            }
-            T sdy = (T)sdy_, sdyx = (T)(sdyx_ * is);
-            if (phase == 0 || !st) {
-                if (dg) dg[c] = accg ? dg[c] + sdyx : sdyx;
-                if (dbe) dbe[c] = accb ? dbe[c] + sdy : sdy;
-            }
-            if (st && phase == 0) {
-                st[c] = sdy_;
-                st[C + c] = sdyx_;
-                continue;
-            }
-            if (st) {
-                sdy = (T)st[c];
-                sdyx = (T)(st[C + c] * is);
-            }
-            if (!dx) continue;
-            T k = gam[c] * is, a = batch ? sdy / M : 0, bq = batch ? sdyx / M : 0;
-            int acc = accx;
-            T *old = pn ? (T *)g->scratch + (size_t)omp_get_thread_num() * slot : NULL;
-            for (int n = 0; n < B; n++) {
-                size_t o = (size_t)n * nd->cols + (size_t)c * HW;
-                if (pn) {
-                    /* the ops apart give d = 0 + dy at a window's argmax when
-                       y > 0, else +0: the plane as if all zero, then the P
-                       argmax positions (the sum kept aside where dx adds up) */
-                    size_t po = (size_t)n * pn->cols + (size_t)c * P, s0 = (size_t)n * nd->cols;
-                    const T *gp = (const T *)pn->grad + po;
-                    const int32_t *ap = (const int32_t *)pn->aux + po;
-                    if (acc)
-                        for (int t = 0; t < P; t++) old[t] = ap[t] >= 0 ? dx[s0 + ap[t]] : 0;
-                    _Pragma("omp simd")
-                    for (int p = 0; p < HW; p++) ACC(dx, o + p, k * ((T)0 - a - ((x[o + p] - m) * is) * bq));
-                    for (int t = 0; t < P; t++) {
-                        if (ap[t] < 0) continue;
-                        size_t j = s0 + ap[t];
-                        T d = ga * ((x[j] - m) * is) + be > 0 ? gp[t] + 0 : 0;
-                        T v = k * (d - a - ((x[j] - m) * is) * bq);
-                        dx[j] = acc ? old[t] + v : v;
-                    }
-                } else if (relu) {
-                    _Pragma("omp simd")
-                    for (int p = 0; p < HW; p++) {
-                        T d = ga * ((x[o + p] - m) * is) + be > 0 ? dy[o + p] : 0;
-                        ACC(dx, o + p, k * (d - a - ((x[o + p] - m) * is) * bq));
-                    }
-                } else {
-                    for (int p = 0; p < HW; p++) ACC(dx, o + p, k * (dy[o + p] - a - ((x[o + p] - m) * is) * bq));
+            } else if (relu) {
+                _Pragma("omp simd")
+                for (int p = 0; p < HW; p++) {
+                    T d = ga * ((x[o + p] - m) * is) + be > 0 ? dy[o + p] : 0;
+                    ACC(dx, o + p, k * (d - a - ((x[o + p] - m) * is) * bq));
                 }
+            } else {
+                for (int p = 0; p < HW; p++) ACC(dx, o + p, k * (dy[o + p] - a - ((x[o + p] - m) * is) * bq));
             }
         }
     }
