@@ -885,6 +885,32 @@ static void SFX(bn_fwd)(wick_graph *g, node *nd) {
     double M = (double)B * HW, mom = nd->scalar, eps = nd->scalar2;
     int relu = nd->relu_fused;
     nd->ran_train = batch;
+    /* synchronised over processes (graph_set_bn_sum): the channels' sums and
+       row count summed, then the squares about the global mean, before the
+       loop below normalises with them (mu = st[c], ss = st[C + 1 + c]) */
+    double *st = batch && g->training && g->bn_sum ? g->bn_buf : NULL;
+    nd->bn_share = 0;
+    if (st) {
+        _Pragma("omp parallel for schedule(static) if ((size_t)B * nd->cols > 32768)")
+        for (int c = 0; c < C; c++) {
+            double s = 0;
+            for (int n = 0; n < B; n++) s += SFX(seg_sum)(x + (size_t)n * nd->cols + (size_t)c * HW, HW, 0, 0);
+            st[c] = s;
+        }
+        st[C] = M;
+        g->bn_sum(g->bn_user, st, C + 1);
+        nd->bn_share = M / st[C];
+        M = st[C];
+        for (int c = 0; c < C; c++) st[c] /= M;
+        _Pragma("omp parallel for schedule(static) if ((size_t)B * nd->cols > 32768)")
+        for (int c = 0; c < C; c++) {
+            double ss = 0;
+            for (int n = 0; n < B; n++)
+                ss += SFX(seg_sum)(x + (size_t)n * nd->cols + (size_t)c * HW, HW, 1, (T)st[c]);
+            st[C + 1 + c] = ss;
+        }
+        g->bn_sum(g->bn_user, st + C + 1, C);
+    }
     /* fused with its pool (bn_pool, when this forward reaches the pool): each
        plane's values go to a thread's scratch and on into the pool's outputs */
     node *pn = nd->bn_pool && nd->bn_pool <= g->fwd_end ? &g->nodes[nd->bn_pool] : NULL;
@@ -898,9 +924,15 @@ static void SFX(bn_fwd)(wick_graph *g, node *nd) {
         double mu, var;
         if (batch) {
             double s = 0, ss = 0;
-            for (int n = 0; n < B; n++) s += SFX(seg_sum)(x + (size_t)n * nd->cols + (size_t)c * HW, HW, 0, 0);
-            mu = s / M;
-            for (int n = 0; n < B; n++) ss += SFX(seg_sum)(x + (size_t)n * nd->cols + (size_t)c * HW, HW, 1, (T)mu);
+            if (st) {
+                mu = st[c];
+                ss = st[C + 1 + c];
+            } else {
+                for (int n = 0; n < B; n++) s += SFX(seg_sum)(x + (size_t)n * nd->cols + (size_t)c * HW, HW, 0, 0);
+                mu = s / M;
+                for (int n = 0; n < B; n++)
+                    ss += SFX(seg_sum)(x + (size_t)n * nd->cols + (size_t)c * HW, HW, 1, (T)mu);
+            }
             var = ss / M;
             if (rm && g->training) {
                 rm[c] = (T)((1 - mom) * rm[c] + mom * mu);
@@ -962,78 +994,103 @@ static void SFX(bn_bwd)(wick_graph *g, node *nd) {
     int nt = omp_get_max_threads(), P = pn ? pn->H * pn->W : 0;
     size_t slot = pn ? ((size_t)HW + 16 + 15) & ~(size_t)15 : 0;   /* ops.c bn_pool_slot */
     if (pn && nt > g->scratch_threads) nt = g->scratch_threads;
-    _Pragma("omp parallel for schedule(static) num_threads(nt) if ((size_t)B * nd->cols > 32768)")
-    for (int c = 0; c < C; c++) {
-        T m = mean[c], is = inv[c], ga = gam[c], be = bet[c];
-        double sdy_ = 0, sdyx_ = 0;
-        for (int n = 0; n < B; n++) {
-            size_t o = (size_t)n * nd->cols + (size_t)c * HW;
-            T a = 0, b = 0;
-            if (pn) {
-                size_t po = (size_t)n * pn->cols + (size_t)c * P;
-                const T *gp = (const T *)pn->grad + po;
-                const int32_t *ap = (const int32_t *)pn->aux + po;
-                const T *xr = x + (size_t)n * nd->cols;   /* the argmax counts from the sample's start */
-                _Pragma("omp simd reduction(+ : a, b)")
-                for (int t = 0; t < P; t++) {
-                    int j = ap[t] >= 0 ? ap[t] : (int)(c * HW);
-                    T xv = xr[j];
-                    T d = ap[t] >= 0 && ga * ((xv - m) * is) + be > 0 ? gp[t] + 0 : 0;
-                    a += d;
-                    b += d * (xv - m);
-                }
-            } else if (relu) {
-                _Pragma("omp simd reduction(+ : a, b)")
-                for (int p = 0; p < HW; p++) {
-                    T d = ga * ((x[o + p] - m) * is) + be > 0 ? dy[o + p] : 0;
-                    a += d;
-                    b += d * (x[o + p] - m);
-                }
-            } else {
-                _Pragma("omp simd reduction(+ : a, b)")
-                for (int p = 0; p < HW; p++) {
-                    a += dy[o + p];
-                    b += dy[o + p] * (x[o + p] - m);
-                }
-            }
-            sdy_ += a;
-            sdyx_ += b;
+    /* synchronised over processes (bn_fwd took the statistics of all their
+       rows): phase 0 the channels' sums (dgamma, dbeta: this process's), then
+       their sums over the processes, weighted by each one's share of the rows
+       as the parameters' gradients will be; phase 1 dx from those, in the
+       units of this process's mean loss: the gradient it leaves is summed
+       weighted by share, so dx = share^-1 dx_global, whose terms
+       share^-1 sum_all / M_all are the weighted sums / this process's M */
+    double *st = batch && nd->bn_share > 0 ? g->bn_buf : NULL, share = nd->bn_share;
+    for (int phase = st ? 0 : 1; phase < 2; phase++) {
+        if (phase == 1 && st) {
+            for (int c = 0; c < 2 * C; c++) st[c] *= share;
+            g->bn_sum(g->bn_user, st, 2 * C);
         }
-        T sdy = (T)sdy_, sdyx = (T)(sdyx_ * is);
-        if (dg) dg[c] = accg ? dg[c] + sdyx : sdyx;
-        if (dbe) dbe[c] = accb ? dbe[c] + sdy : sdy;
-        if (!dx) continue;
-        T k = gam[c] * is, a = batch ? sdy / M : 0, bq = batch ? sdyx / M : 0;
-        int acc = accx;
-        T *old = pn ? (T *)g->scratch + (size_t)omp_get_thread_num() * slot : NULL;
-        for (int n = 0; n < B; n++) {
-            size_t o = (size_t)n * nd->cols + (size_t)c * HW;
-            if (pn) {
-                /* the ops apart give d = 0 + dy at a window's argmax when
-                   y > 0, else +0: the plane as if all zero, then the P
-                   argmax positions (the sum kept aside where dx adds up) */
-                size_t po = (size_t)n * pn->cols + (size_t)c * P, s0 = (size_t)n * nd->cols;
-                const T *gp = (const T *)pn->grad + po;
-                const int32_t *ap = (const int32_t *)pn->aux + po;
-                if (acc)
-                    for (int t = 0; t < P; t++) old[t] = ap[t] >= 0 ? dx[s0 + ap[t]] : 0;
-                _Pragma("omp simd")
-                for (int p = 0; p < HW; p++) ACC(dx, o + p, k * ((T)0 - a - ((x[o + p] - m) * is) * bq));
-                for (int t = 0; t < P; t++) {
-                    if (ap[t] < 0) continue;
-                    size_t j = s0 + ap[t];
-                    T d = ga * ((x[j] - m) * is) + be > 0 ? gp[t] + 0 : 0;
-                    T v = k * (d - a - ((x[j] - m) * is) * bq);
-                    dx[j] = acc ? old[t] + v : v;
+        _Pragma("omp parallel for schedule(static) num_threads(nt) if ((size_t)B * nd->cols > 32768)")
+        for (int c = 0; c < C; c++) {
+            T m = mean[c], is = inv[c], ga = gam[c], be = bet[c];
+            double sdy_ = 0, sdyx_ = 0;
+            for (int n = 0; n < B && !(st && phase == 1); n++) {
+                size_t o = (size_t)n * nd->cols + (size_t)c * HW;
+                T a = 0, b = 0;
+                if (pn) {
+                    size_t po = (size_t)n * pn->cols + (size_t)c * P;
+                    const T *gp = (const T *)pn->grad + po;
+                    const int32_t *ap = (const int32_t *)pn->aux + po;
+                    const T *xr = x + (size_t)n * nd->cols;   /* the argmax counts from the sample's start */
+                    _Pragma("omp simd reduction(+ : a, b)")
+                    for (int t = 0; t < P; t++) {
+                        int j = ap[t] >= 0 ? ap[t] : (int)(c * HW);
+                        T xv = xr[j];
+                        T d = ap[t] >= 0 && ga * ((xv - m) * is) + be > 0 ? gp[t] + 0 : 0;
+                        a += d;
+                        b += d * (xv - m);
+                    }
+                } else if (relu) {
+                    _Pragma("omp simd reduction(+ : a, b)")
+                    for (int p = 0; p < HW; p++) {
+                        T d = ga * ((x[o + p] - m) * is) + be > 0 ? dy[o + p] : 0;
+                        a += d;
+                        b += d * (x[o + p] - m);
+                    }
+                } else {
+                    _Pragma("omp simd reduction(+ : a, b)")
+                    for (int p = 0; p < HW; p++) {
+                        a += dy[o + p];
+                        b += dy[o + p] * (x[o + p] - m);
+                    }
                 }
-            } else if (relu) {
-                _Pragma("omp simd")
-                for (int p = 0; p < HW; p++) {
-                    T d = ga * ((x[o + p] - m) * is) + be > 0 ? dy[o + p] : 0;
-                    ACC(dx, o + p, k * (d - a - ((x[o + p] - m) * is) * bq));
+                sdy_ += a;
+                sdyx_ += b;
+            }
+            T sdy = (T)sdy_, sdyx = (T)(sdyx_ * is);
+            if (phase == 0 || !st) {
+                if (dg) dg[c] = accg ? dg[c] + sdyx : sdyx;
+                if (dbe) dbe[c] = accb ? dbe[c] + sdy : sdy;
+            }
+            if (st && phase == 0) {
+                st[c] = sdy_;
+                st[C + c] = sdyx_;
+                continue;
+            }
+            if (st) {
+                sdy = (T)st[c];
+                sdyx = (T)(st[C + c] * is);
+            }
+            if (!dx) continue;
+            T k = gam[c] * is, a = batch ? sdy / M : 0, bq = batch ? sdyx / M : 0;
+            int acc = accx;
+            T *old = pn ? (T *)g->scratch + (size_t)omp_get_thread_num() * slot : NULL;
+            for (int n = 0; n < B; n++) {
+                size_t o = (size_t)n * nd->cols + (size_t)c * HW;
+                if (pn) {
+                    /* the ops apart give d = 0 + dy at a window's argmax when
+                       y > 0, else +0: the plane as if all zero, then the P
+                       argmax positions (the sum kept aside where dx adds up) */
+                    size_t po = (size_t)n * pn->cols + (size_t)c * P, s0 = (size_t)n * nd->cols;
+                    const T *gp = (const T *)pn->grad + po;
+                    const int32_t *ap = (const int32_t *)pn->aux + po;
+                    if (acc)
+                        for (int t = 0; t < P; t++) old[t] = ap[t] >= 0 ? dx[s0 + ap[t]] : 0;
+                    _Pragma("omp simd")
+                    for (int p = 0; p < HW; p++) ACC(dx, o + p, k * ((T)0 - a - ((x[o + p] - m) * is) * bq));
+                    for (int t = 0; t < P; t++) {
+                        if (ap[t] < 0) continue;
+                        size_t j = s0 + ap[t];
+                        T d = ga * ((x[j] - m) * is) + be > 0 ? gp[t] + 0 : 0;
+                        T v = k * (d - a - ((x[j] - m) * is) * bq);
+                        dx[j] = acc ? old[t] + v : v;
+                    }
+                } else if (relu) {
+                    _Pragma("omp simd")
+                    for (int p = 0; p < HW; p++) {
+                        T d = ga * ((x[o + p] - m) * is) + be > 0 ? dy[o + p] : 0;
+                        ACC(dx, o + p, k * (d - a - ((x[o + p] - m) * is) * bq));
+                    }
+                } else {
+                    for (int p = 0; p < HW; p++) ACC(dx, o + p, k * (dy[o + p] - a - ((x[o + p] - m) * is) * bq));
                 }
-            } else {
-                for (int p = 0; p < HW; p++) ACC(dx, o + p, k * (dy[o + p] - a - ((x[o + p] - m) * is) * bq));
             }
         }
     }
