@@ -1338,7 +1338,7 @@ WICK_API wick_status wick_ntk_fluct_two(const wick_theory_config *c, const doubl
                                         double *A, double *D, double *F);
 
 /* Residual MLPs (the book's appendix on residual learning;
- * docs/theory-finite-width.md, "Residual networks"): z^(1) = b + W x and, for
+ * docs/theory-residual.md): z^(1) = b + W x and, for
  * l >= 1, z^(l+1) = xi z^(l) + gamma (b^(l+1) + W^(l+1) sigma(z^(l))), every
  * hidden width n.  Per layer as wick_theory_single (xi = 0, gamma = 1 gives
  * it back): K, chi_par = xi^2 + gamma^2 C_W d<sigma^2>/dK, chi_perp, the
@@ -1351,7 +1351,7 @@ WICK_API wick_status wick_residual_single(const wick_theory_config *c, double xi
  * d<sigma^2>/dK): exact for the deep linear net and at layer 2, but a
  * residual layer is not a Gaussian scale mixture of the one before, and
  * beyond layer 2 wick_residual_single's Hermite-mode recursion is the order-1/n
- * vertex (the ensembles reject the closure; docs/theory-finite-width.md). */
+ * vertex (the ensembles reject the closure; docs/theory-residual.md). */
 WICK_API wick_status wick_residual_closure(const wick_theory_config *c, double xi, double gamma,
                                            double q, wick_layer_theory *out);
 /* The residual net's critical point: the plain MLP's (C_b, C_W) times
@@ -1365,16 +1365,17 @@ WICK_API wick_status wick_residual_critical(wick_act a, double xi, double gamma,
  * be NULL).  V tends to the vertex as n grows (fit c0 + c1/n).  full = 0
  * draws each layer's b + W sigma as the N(0, C_b + C_W G) it is for one
  * input (n normals a layer); full = 1 draws W and multiplies (n^2). */
-/* The book's estimate of the optimal aspect ratio r* = L/n (its appendix on
- * information in deep learning): nu r* = 4/(20 + 3 n_L), nu the growth of
- * V/K^2 per layer at criticality (measured between layers 100 and 200 of the
- * flow; ReLU 5, the K*=0 class 2/3), for the residual net (xi, gamma) or the
- * MLP (xi = 0).  nu or rstar may be NULL.  WICK_ENUMERIC without a critical point. */
-WICK_API wick_status wick_aspect_ratio(wick_act a, double xi, double gamma, int n_out,
-                                       double *nu, double *rstar);
 WICK_API wick_status wick_residual_measure(const wick_theory_config *c, double xi, double gamma,
                                            double q, size_t n, size_t M, uint64_t seed, int full,
                                            double *K, double *K_se, double *V, double *V_se);
+/* The book's estimate of the optimal aspect ratio r* = L/n (its appendix on
+ * information in deep learning; docs/theory-residual.md): nu r* = 4/(20 +
+ * 3 n_L), nu the growth of V/K^2 per layer at criticality (measured between
+ * layers 100 and 200 of the flow; ReLU 5, the K*=0 class 2/3), for the
+ * residual net (xi, gamma) or the MLP (xi = 0).  nu or rstar may be NULL.
+ * WICK_ENUMERIC without a critical point. */
+WICK_API wick_status wick_aspect_ratio(wick_act a, double xi, double gamma, int n_out,
+                                       double *nu, double *rstar);
 
 /* Kernel (NNGP) and NTK flows for n inputs from the first layer's input Gram
  * matrix G0[a*n+b] = (1/n0) sum_j x_ja x_jb (n x n, symmetric PSD):

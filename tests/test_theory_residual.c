@@ -1,6 +1,5 @@
 /* test_theory_residual.c — residual MLPs at initialisation (the book's
- * appendix on residual learning; docs/theory-finite-width.md, "Residual
- * networks"): the recursion reduces to the plain MLP's at xi = 0, gamma = 1;
+ * appendix on residual learning; docs/theory-residual.md): the recursion reduces to the plain MLP's at xi = 0, gamma = 1;
  * the deep linear residual net's exact finite-width law (an independent
  * derivation: its layer-to-layer norm ratio is independent of the past by
  * rotation invariance) gives the vertex; ReLU at residual criticality has the

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # test_theory_residual_cli.sh — `wick theory --residual XI`: the residual
 # critical point ((1 - xi^2)/gamma^2 times the MLP's), the vertex table and
-# its JSON against the closed forms of docs/theory-finite-width.md
-# ("Residual networks"), and the refusals.  Uses $WICK (tests/run.sh exports it).
+# its JSON against the closed forms of docs/theory-residual.md, and the
+# refusals.  Uses $WICK (tests/run.sh exports it).
 set -u
 WICK=${WICK:-build/wick}
 T=${WICK_TEST_TMP:-/tmp}

@@ -39,7 +39,7 @@ static const cli_opt theory_opts[] = {
     {"inputs", CLI_STR, &A.inputs, 0, 0, 0, NULL, "FILE", "several inputs instead: a CSV, one input per row", NULL, NULL},
     {"residual", CLI_REAL, &A.xi, -INFINITY, INFINITY, 0, NULL, "XI",
      "a residual MLP, z' = XI z + gamma (b + W sigma(z)) (the book's xi;\n"
-     "docs/theory-finite-width.md): its critical point and the vertex's growth\n"
+     "docs/theory-residual.md): its critical point and the vertex's growth\n"
      "beside the plain MLP's (one input; JSON key \"residual\")", NULL, NULL},
     {"gamma", CLI_REAL, &A.gamma, 0, INFINITY, CLI_OPEN_LO, "1", "G", "the residual branch's strength gamma (with --residual)", NULL, NULL},
     {"critical", CLI_BOOL, &A.critical, 0, 0, 0, NULL, NULL,

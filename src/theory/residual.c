@@ -1,5 +1,5 @@
 /* residual.c — residual MLPs at initialisation (the book's appendix on
- * residual learning; docs/theory-finite-width.md, "Residual networks"):
+ * residual learning; docs/theory-residual.md):
  *
  *   z^(1)   = b^(1) + W^(1) x                                    (no skip: n_0 != n)
  *   z^(l+1) = xi z^(l) + gamma (b^(l+1) + W^(l+1) sigma(z^(l)))   l >= 1, widths n
