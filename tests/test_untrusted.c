@@ -88,13 +88,6 @@ static const char *make_checkpoint(void) {
     return p;
 }
 
-/* Every metadata key wick writes (the checksum keys aside). */
-static const char *const meta_keys[] = {
-    "format", "wick_version", "arch", "act", "act_slope", "init", "loss", "seed", "shuffle", "batch",
-    "train_samples", "step", "epoch", "batch_in_epoch", "epoch_loss_sum", "epoch_steps", "first_loss",
-    "best_val", "best_epoch", "bad_epochs", "sched_lr", "sched_best", "sched_bad_epochs",
-    "optimizer_steps", "seconds", "samples"};
-
 /* Copies `in` to `out` with metadata `key` set to `value` (NULL: removed).
  * fresh_sum: the writer's own checksum over the new content (so only the
  * metadata checks can refuse it); else the old checksum keys are copied
@@ -110,10 +103,10 @@ static const char *rewrite(const char *in, const char *out, const char *key, con
     static nn_meta meta;
     meta.n = 0;
     int found = 0;
-    for (size_t i = 0; i < WICK_ARRAY_LEN(meta_keys); i++) {
-        const char *v = wick_st_meta(f, meta_keys[i]);
-        if (!strcmp(meta_keys[i], key ? key : "")) { v = value; found = 1; }
-        if (v) nn_meta_set(&meta, meta_keys[i], v);
+    for (int i = 0; i < nn_meta_nkeys; i++) {   /* every key wick writes (the checksum keys aside) */
+        const char *name = nn_meta_keys[i].name, *v = wick_st_meta(f, name);
+        if (!strcmp(name, key ? key : "")) { v = value; found = 1; }
+        if (v) nn_meta_set(&meta, name, v);
     }
     if (key && !found && value) nn_meta_set(&meta, key, value);
     if (fresh_sum) {
@@ -320,8 +313,9 @@ static void test_nonfinite_weights_refused(void) {
             }
         }
         nn_meta meta = {0};
-        for (size_t i = 0; i < WICK_ARRAY_LEN(meta_keys); i++)
-            if (wick_st_meta(f, meta_keys[i])) nn_meta_set(&meta, meta_keys[i], wick_st_meta(f, meta_keys[i]));
+        for (int i = 0; i < nn_meta_nkeys; i++)
+            if (wick_st_meta(f, nn_meta_keys[i].name))
+                nn_meta_set(&meta, nn_meta_keys[i].name, wick_st_meta(f, nn_meta_keys[i].name));
         const char *bad = chk_tmp("nan-ckpt.safetensors");
         CHECK_OK(nn_write(bad, ts, n, &meta));
         wick_status s = try_resume(bad);

@@ -339,6 +339,18 @@ int cli_parse(const cli_cmd *c, int argc, char **argv, const char **given) {
 
 /* ---- shared writers and loaders ---------------------------------------- */
 
+double cli_accuracy(const double *z, const int32_t *y, size_t n, size_t nout) {
+    size_t ok = 0;
+    for (size_t i = 0; i < n; i++) {
+        int best = 0;
+        if (nout == 1) best = z[i] > 0;
+        else
+            for (size_t c = 1; c < nout; c++) if (z[i * nout + c] > z[i * nout + best]) best = (int)c;
+        ok += best == y[i];
+    }
+    return n ? (double)ok / (double)n : 0;
+}
+
 json_t *cli_json_matrix(const double *m, size_t r, size_t c) {
     json_t *a = json_array();
     for (size_t i = 0; i < r; i++) {

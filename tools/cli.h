@@ -144,6 +144,10 @@ int cli_row(const cli_cmd *c, const char *name);
 int cli_parse_ints(const char *flag, const char *s, long lo, long hi, int max, cli_ints *out);
 int cli_parse_reals(const char *flag, const char *s, double lo, double hi, int open, int max, cli_reals *out);
 
+/* The fraction of the n rows of z (nout outputs each) whose largest output
+ * is at y's label; one output: the sign decides between labels 0 and 1. */
+double cli_accuracy(const double *z, const int32_t *y, size_t n, size_t nout);
+
 /* A row-major r x c matrix as a JSON array of rows (non-finite: null). */
 json_t *cli_json_matrix(const double *m, size_t r, size_t c);
 

@@ -16,14 +16,11 @@ static json_t *jlayers(const double *v, size_t L, size_t rows, size_t cols) {
     for (size_t l = 0; l < L; l++) {
         const double *p = v + l * per;
         if (per == 1) { json_array_append_new(a, cli_jnum(p[0])); continue; }
-        json_t *row = json_array();
-        for (size_t i = 0; i < rows; i++) {
-            if (cols == 1) { json_array_append_new(row, cli_jnum(p[i])); continue; }
-            json_t *r2 = json_array();
-            for (size_t j = 0; j < cols; j++) json_array_append_new(r2, cli_jnum(p[i * cols + j]));
-            json_array_append_new(row, r2);
-        }
-        json_array_append_new(a, row);
+        /* an array of rows: a rows x 1 matrix's rows are single numbers */
+        json_t *mat = cli_json_matrix(p, rows, cols);
+        if (cols == 1)
+            for (size_t i = 0; i < rows; i++) json_array_set_new(mat, i, cli_jnum(p[i]));
+        json_array_append_new(a, mat);
     }
     return a;
 }

@@ -38,21 +38,6 @@ static size_t take(const wick_dataset *d, int classes, size_t want, int P, doubl
     return k;
 }
 
-static double accuracy(const double *z, const int32_t *y, size_t n, size_t nout) {
-    size_t ok = 0;
-    for (size_t i = 0; i < n; i++) {
-        int best;
-        if (nout == 1) best = z[i] > 0;
-        else {
-            best = 0;
-            for (size_t c = 1; c < nout; c++) if (z[i * nout + c] > z[i * nout + best]) best = (int)c;
-        }
-        ok += best == y[i];
-    }
-    return (double)ok / (double)n;
-}
-
-
 /* What the command line asks for. */
 typedef struct {
     const char *dir, *act_name, *plot;
@@ -180,8 +165,8 @@ static int gd_run(void) {
         o[0] = r->gap_mean; o[1] = r->gap_mean_floor; o[2] = r->gap_var; o[3] = r->gap_net;
         o[4] = r->gap_net_stderr; o[5] = r->ntk_change; o[6] = r->ntk_change_stderr;
         o[7] = r->ntk_init_dev; o[8] = r->ntk_init_dev_stderr;
-        o[9] = accuracy(r->mean, lab + nA, nB, nout);
-        o[10] = accuracy(r->mean_theory, lab + nA, nB, nout);
+        o[9] = cli_accuracy(r->mean, lab + nA, nB, nout);
+        o[10] = cli_accuracy(r->mean_theory, lab + nA, nB, nout);
         o[11] = r->train_loss; o[12] = r->train_loss_theory; o[13] = r->seconds; o[14] = r->eta;
         o[15] = r->gap_var_floor;
         printf("%6ld %9.4g %9.3g %9.4g %7.3g %9.4g %8.2g %9.4g %8.2g %9.4g %8.2g %7.4f %7.4f %10.5g %10.5g %8.1f\n",

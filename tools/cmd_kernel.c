@@ -53,16 +53,6 @@ static size_t take(const wick_dataset *d, int classes, size_t want, double *x, i
     return k;
 }
 
-static double accuracy(const double *z, const int32_t *y, size_t n, int classes) {
-    size_t ok = 0;
-    for (size_t i = 0; i < n; i++) {
-        int best = 0;
-        for (int c = 1; c < classes; c++) if (z[i * classes + c] > z[i * classes + best]) best = c;
-        ok += best == y[i];
-    }
-    return n ? (double)ok / (double)n : 0;
-}
-
 static int kernel_run(void);
 
 /* What the command line asks for. */
@@ -276,7 +266,7 @@ static int kernel_run(void) {
         goto done;
     }
     double secs = omp_get_wtime() - t0;
-    double acc_gp = accuracy(gp, lab + nA, nB, (int)classes), acc_nt = accuracy(nt, lab + nA, nB, (int)classes);
+    double acc_gp = cli_accuracy(gp, lab + nA, nB, (size_t)classes), acc_nt = cli_accuracy(nt, lab + nA, nB, (size_t)classes);
     double nf = (double)nA / 3 * (double)nA * (double)nA;
     printf("full training set: log evidence %.6f on %zu images; Cholesky NNGP %.1f s, NTK %.1f s "
            "(%.1f and %.1f GFLOP/s: n^3/3 = %.3g flops each)\n", ev_full, nA, out.chol_seconds_gp,
