@@ -88,6 +88,14 @@ predict --format xml
 predict --batch 0
 LIST
 
+# an unknown activation is bad usage in every command that takes --act
+for c in train eval theory ensemble ntk sweep kernel gd predict summary; do
+    "$W" "$c" --act rleu >/dev/null 2>"$T/err"
+    rc=$?
+    [ $rc = 2 ] && [ "$(wc -l <"$T/err")" = 1 ] && grep -q "^wick $c: unknown activation 'rleu'" "$T/err"
+    ok $? "wick $c --act rleu: usage error (exit $rc: $(head -c 80 "$T/err"))"
+done
+
 # one range of depths everywhere: 100000 is accepted by the parser of each
 # command that takes a depth (checked with --help after it: nothing runs),
 # 100001 refused by each

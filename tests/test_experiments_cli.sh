@@ -22,7 +22,7 @@ expect 0 "ensemble" "wick --help lists ensemble" -- $W --help
 expect 2 "expects an integer" "bad width is a usage error" -- $W ensemble --width x
 expect 2 "expects an integer" "width 1 is a usage error" -- $W ensemble --width 1
 expect 2 "" "unknown flag" -- $W sweep --frobnicate
-expect 1 "unknown activation" "unknown activation" -- $W ensemble --act foo
+expect 2 "unknown activation" "unknown activation is a usage error" -- $W ensemble --act foo
 expect 1 "No such file\|cannot open" "missing inputs file" -- $W ensemble --inputs "$T/none.csv"
 expect 2 "comma" "bad depth list" -- $W ntk --depth 4,x
 expect 1 "not found" "gd: missing data directory" -- $W gd --data "$T/nowhere"

@@ -85,7 +85,7 @@ expect_err() {  # name, exit code, message substring, args...
     if [ $rc -eq "$code" ] && grep -q -- "$msg" "$T/err" && [ "$(wc -l <"$T/err")" -eq 1 ]; then good "$name"
     else bad "$name: exit $rc, stderr: $(cat "$T/err")"; fi
 }
-expect_err "unknown activation" 1 "unknown activation 'relux'" --act relux
+expect_err "unknown activation is a usage error" 2 "unknown activation 'relux'" --act relux
 expect_err "negative variance" 1 "C_b = -1" --cb -1
 expect_err "negative C_W" 1 "C_W = -2" --cw -2
 expect_err "depth 0 is a usage error" 2 "wick theory: --depth expects an integer in" --depth 0

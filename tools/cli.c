@@ -269,6 +269,16 @@ static int apply(const cli_opt *o, const char *s) {
     return 0;
 }
 
+int cli_act_arg(const cli_opt *o, const char *arg) {
+    wick_act a;
+    if (wick_act_parse(arg, &a) != WICK_OK) {
+        fprintf(stderr, "%s: %s\n", cli_command, wick_last_error());
+        return 0;
+    }
+    *(const char **)o->dest = arg;
+    return 1;
+}
+
 int cli_row(const cli_cmd *c, const char *name) {
     for (int i = 0; c->opts[i].name; i++)
         if (!strcmp(c->opts[i].name, name)) return i;

@@ -134,6 +134,9 @@ typedef struct {
  * are refused too. */
 #define CLI_GO (-1)
 int cli_parse(const cli_cmd *c, int argc, char **argv, const char **given);
+/* CLI_FN for --act: the name checked here (a usage error naming the
+ * activations), stored as given (*(const char **)dest). */
+int cli_act_arg(const cli_opt *o, const char *arg);
 /* --help: usage, one line a flag (its help, then "(default ...)"), tail. */
 void cli_usage(const cli_cmd *c, FILE *f);
 /* The row of flag name in c's table, or -1. */

@@ -36,7 +36,7 @@ typedef struct {
 static ensemble_args A;   /* the table's destinations */
 
 static const cli_opt ensemble_opts[] = {
-    {"act", CLI_STR, &A.act_name, 0, 0, 0, NULL, "NAME", "activation (default relu; see wick theory --help)", NULL, NULL},
+    {"act", CLI_FN, &A.act_name, 0, 0, 0, NULL, "NAME", "activation (default relu; see wick theory --help)", NULL, cli_act_arg},
     {"cb", CLI_REAL, &A.cb, -INFINITY, INFINITY, 0, NULL, "X", "bias variance C_b (default: the critical value, else 0)", NULL, NULL},
     {"cw", CLI_REAL, &A.cw, -INFINITY, INFINITY, 0, NULL, "X", "weight variance C_W (default: the critical value, else 1)", NULL, NULL},
     {"width", CLI_INT, &A.width, 2, 65536, 0, "64", "N", "width n of every layer", NULL, NULL},

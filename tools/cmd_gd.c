@@ -55,7 +55,7 @@ static const cli_opt gd_opts[] = {
     {"test", CLI_INT, &A.ntest, 1, 10000, 0, "500", "N", "test images of the class subset", NULL, NULL},
     {"classes", CLI_INT, &A.classes, 2, 10, 0, "2", "K", "classes 0..K-1 (2: one output, targets +-1)", NULL, NULL},
     {"pool", CLI_INT, &A.pool, 1, 28, 0, "2", "P", "average-pool P x P pixels (2: 784 -> 196 inputs; 1 keeps all)", NULL, NULL},
-    {"act", CLI_STR, &A.act_name, 0, 0, 0, "relu", "NAME", "activation", NULL, NULL},
+    {"act", CLI_FN, &A.act_name, 0, 0, 0, "relu", "NAME", "activation", NULL, cli_act_arg},
     {"cb", CLI_REAL, &A.cb, -INFINITY, INFINITY, 0, NULL, "X", "bias variance C_b (default: the critical value, else 0)", NULL, NULL},
     {"cw", CLI_REAL, &A.cw, -INFINITY, INFINITY, 0, NULL, "X", "weight variance C_W (default: the critical value, else 1)", NULL, NULL},
     {"lambda-b", CLI_REAL, &A.lb, -INFINITY, INFINITY, 0, "1", "X", "bias learning rate lambda_b", NULL, NULL},

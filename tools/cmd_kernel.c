@@ -78,7 +78,7 @@ static const cli_opt kernel_opts[] = {
      "images (at most --train): each candidate costs a Cholesky of N x N", NULL, NULL},
     {"test", CLI_INT, &A.ntest, 1, 10000, 0, "10000", "N", "test images, the first N of the class subset", NULL, NULL},
     {"classes", CLI_INT, &A.classes, 2, 10, 0, "10", "K", "use classes 0..K-1 only (e.g. 2)", NULL, NULL},
-    {"act", CLI_STR, &A.act_name, 0, 0, 0, "relu", "NAME", "activation", NULL, NULL},
+    {"act", CLI_FN, &A.act_name, 0, 0, 0, "relu", "NAME", "activation", NULL, cli_act_arg},
     {"cw", CLI_REAL, &A.cw, -INFINITY, INFINITY, 0, NULL, "X", "weight variance C_W (default: the critical value, else 1)", NULL, NULL},
     {"cbs", CLI_REALS, &A.cbs, -INFINITY, INFINITY, 0, "0,0.1", "LIST", "bias variances C_b to try, comma separated", NULL, NULL},
     {"depths", CLI_REALS, &A.depths, CLI_DEPTH_MIN, CLI_DEPTH_MAX, 0, "2,3,5", "LIST",

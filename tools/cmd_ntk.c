@@ -95,7 +95,7 @@ typedef struct {
 static ntk_args A;   /* the table's destinations */
 
 static const cli_opt ntk_opts[] = {
-    {"act", CLI_STR, &A.act_name, 0, 0, 0, "relu", "NAME", "activation", NULL, NULL},
+    {"act", CLI_FN, &A.act_name, 0, 0, 0, "relu", "NAME", "activation", NULL, cli_act_arg},
     {"cb", CLI_REAL, &A.cb, -INFINITY, INFINITY, 0, NULL, "X", "bias variance C_b (default: the critical value, else 0)", NULL, NULL},
     {"cw", CLI_REAL, &A.cw, -INFINITY, INFINITY, 0, NULL, "X", "weight variance C_W (default: the critical value, else 1)", NULL, NULL},
     {"lambda-b", CLI_REAL, &A.lb, -INFINITY, INFINITY, 0, "1", "X", "bias learning rate lambda_b", NULL, NULL},

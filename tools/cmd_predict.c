@@ -25,7 +25,7 @@ static const cli_opt predict_opts[] = {
      "IDX images (u8, e.g. t10k-images-idx3-ubyte.gz), scaled to [0, 1]\n"
      "as wick train scales them", NULL, NULL},
     {"arch", CLI_STR, &A.arch, 0, 0, 0, NULL, "SPEC", "the architecture, where the file does not say it (wick eval --help)", NULL, NULL},
-    {"act", CLI_STR, &A.act, 0, 0, 0, NULL, "NAME", "the activation, where the file does not say it", NULL, NULL},
+    {"act", CLI_FN, &A.act, 0, 0, 0, NULL, "NAME", "the activation, where the file does not say it", NULL, cli_act_arg},
     {"out", CLI_STR, &A.out, 0, 0, 0, "=standard output", "FILE", "where the predictions go", NULL, NULL},
     {"format", CLI_CHOICE, &A.format, 0, 0, 0, "=csv; json for --out *.json", "KIND",
      "csv (a header, then class,p0,p1,... a row) | json", "csv|json", NULL},

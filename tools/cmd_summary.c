@@ -28,7 +28,7 @@ static const cli_opt summary_opts[] = {
      "(tokens: input:CxHxW|input:F, conv2d:OUT:K[:stride=S][:pad=P][:dilation=D][:groups=G]\n"
      "[:bias=0], linear:OUT, batchnorm, dropout:P, maxpool:K[:stride=S][:pad=P], avgpool:...,\n"
      "globalavgpool, flatten, and the activations), or MLP widths such as 784-512-512-10", NULL, NULL},
-    {"act", CLI_STR, &A.act, 0, 0, 0, "=relu", "NAME", "the activation between the layers of an MLP given by widths", NULL, NULL},
+    {"act", CLI_FN, &A.act, 0, 0, 0, "=relu", "NAME", "the activation between the layers of an MLP given by widths", NULL, cli_act_arg},
     {"json", CLI_BOOL, &A.json, 0, 0, 0, NULL, NULL, "last stdout line: one JSON object with every layer and the totals", NULL, NULL},
     {0}};
 

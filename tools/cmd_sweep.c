@@ -22,7 +22,7 @@ typedef struct {
 static sweep_args A;   /* the table's destinations */
 
 static const cli_opt sweep_opts[] = {
-    {"act", CLI_STR, &A.act_name, 0, 0, 0, "relu", "NAME", "activation", NULL, NULL},
+    {"act", CLI_FN, &A.act_name, 0, 0, 0, "relu", "NAME", "activation", NULL, cli_act_arg},
     {"cb", CLI_REAL, &A.cb, -INFINITY, INFINITY, 0, NULL, "X", "bias variance C_b (default: the critical value, else 0)", NULL, NULL},
     {"cw", CLI_REAL, &A.cw, -INFINITY, INFINITY, 0, NULL, "X", "weight variance C_W (default: the critical value, else 1)", NULL, NULL},
     {"widths", CLI_INTS, &A.widths, 2, 65536, 0, "32,64,128", "LIST", "widths, comma separated", "16", NULL},

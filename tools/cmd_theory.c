@@ -26,9 +26,9 @@ typedef struct {
 static theory_args A;   /* the table's destinations */
 
 static const cli_opt theory_opts[] = {
-    {"act", CLI_STR, &A.act_name, 0, 0, 0, NULL, "NAME",
+    {"act", CLI_FN, &A.act_name, 0, 0, 0, NULL, "NAME",
      "activation (default relu): perceptron, sigmoid, tanh, sin, linear,\n"
-     "relu, leaky_relu[:slope] (slope default 0.01), softplus, swish, gelu", NULL, NULL},
+     "relu, leaky_relu[:slope] (slope default 0.01), softplus, swish, gelu", NULL, cli_act_arg},
     {"cb", CLI_REAL, &A.cb, -INFINITY, INFINITY, 0, NULL, "X", "bias variance C_b (default: the critical value, else 0)", NULL, NULL},
     {"cw", CLI_REAL, &A.cw, -INFINITY, INFINITY, 0, NULL, "X", "weight variance C_W (default: the critical value, else 1)", NULL, NULL},
     {"depth", CLI_INT, &A.depth, CLI_DEPTH_MIN, CLI_DEPTH_MAX, 0, "10", "L", "number of layers", NULL, NULL},

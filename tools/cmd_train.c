@@ -1429,7 +1429,7 @@ static const cli_opt eval_opts[] = {
     {"arch", CLI_STR, &EA.arch, 0, 0, 0, NULL, "SPEC",
      "the architecture, where the file does not say it: widths (784-512-10)\n"
      "or a layer spec (input:1x28x28,conv2d:32:3,...: a PyTorch nn.Sequential's)", NULL, NULL},
-    {"act", CLI_STR, &EA.act, 0, 0, 0, NULL, "NAME", "the activation, where the file does not say it", NULL, NULL},
+    {"act", CLI_FN, &EA.act, 0, 0, 0, NULL, "NAME", "the activation, where the file does not say it", NULL, cli_act_arg},
     {"batch", CLI_INT, &EA.batch, 1, 1 << 20, 0, "256", "N", "evaluation batch", NULL, NULL},
     {"threads", CLI_INT, &EA.threads, 1, CLI_THREADS_MAX, 0, NULL, "N", "threads", NULL, NULL},
     {"logits", CLI_STR, &EA.logits, 0, 0, 0, NULL, "FILE", "write the outputs, one row per sample (CSV, %.9g)", NULL, NULL},
