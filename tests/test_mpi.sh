@@ -2,7 +2,7 @@
 # Data-parallel training under mpirun (src/dist/, docs/distributed.md): K = 1..4 ranks give one
 # process's weights to 1e-6 relative (2-norm) after 100 steps (MLPs and a conv net; several optimisers, weight decay, schedules,
 # label smoothing, clipping); batch norm is synchronised (the global batch's statistics: a conv net
-# with batch norm on K = 2, 3, 4 ranks gives one process's weights, running statistics and losses); a checkpoint written
+# with batch norm on K = 3, 4 ranks gives one process's weights, running statistics and losses); a checkpoint written
 # by 2 ranks resumes on 3 and on one process on the same data order; a killed rank ends the job
 # within 30 s with the checkpoint intact; a rank without its data, or with other data or another
 # configuration, fails the job at start-up naming the rank.
@@ -105,7 +105,7 @@ fi
 # bias (a bias before batch norm has a zero gradient up to rounding, which Adam would amplify
 # to +-lr): K ranks give one process's weights and running statistics to 1e-6 (2-norm) and
 # every elementwise deviation within 1e-5 of its tensor's largest value, and its losses.
-if [ $short = 0 ]; then bn_ranks="2 3 4"; else bn_ranks="2"; fi
+if [ $short = 0 ]; then bn_ranks="3 4"; else bn_ranks="2"; fi   # 3: shares 10, 11, 11 of 32
 C="--train-csv $T/img.csv --test-csv $T/img.csv --val 0 --batch 32 --quiet --optimizer adam --lr 0.01 --weight-decay 1e-4
    --arch input:1x4x4,conv2d:8:3:pad=1:bias=0,batchnorm,relu,maxpool:2,conv2d:8:3:pad=1:bias=0,batchnorm,relu,flatten,linear:4
    --epochs 4 --max-steps 30 --json"
@@ -120,13 +120,10 @@ print('%.3g' % max(abs(x - y) / abs(x) for x, y in zip(a, b)) if len(a) == len(b
     within "$1" 1e-6 && within "$2" 1e-5 && within "$l" 1e-6
     ok $? "batch norm, $K ranks: weights and running statistics after 30 steps within 1e-6 of one process (|dw|/|w| $1, elementwise $2), epoch losses within 1e-6 ($l)"
 done
-set -- $(/usr/bin/python3 "$T/cmp.py" "$T/bnc1.safetensors" "$T/bnc2.safetensors" running_var 2>/dev/null || echo 1 1)
+K=${bn_ranks%% *}
+set -- $(/usr/bin/python3 "$T/cmp.py" "$T/bnc1.safetensors" "$T/bnc$K.safetensors" running_var 2>/dev/null || echo 1 1)
 within "$1" 1e-6
-ok $? "batch norm, 2 ranks: the running variance is the global batch's (|d|/|v| $1)"
-if [ $short = 0 ]; then
-    $MPI -np 3 "$W" train $D --arch input:6,linear:16,batchnorm,relu,linear:4 --epochs 2 --out "$T/bn3.safetensors" >"$T/bn3.log" 2>&1
-    ok $? "batch norm, 3 ranks, 2 epochs: the ranks stay equal (their weights are compared at each epoch's end)"
-fi
+ok $? "batch norm, $K ranks: the running variance is the global batch's (|d|/|v| $1)"
 # the gradients summed in float (WICK_ALLREDUCE=f32: half the bytes): the same bound, on 3 ranks
 # (on 2, a float sum of two terms is the double sum rounded: the same bits)
 WICK_ALLREDUCE=f32 $MPI -x WICK_ALLREDUCE -np 3 "$W" train $D ${cfgs[0]} --epochs 4 --max-steps 100 \
@@ -134,12 +131,6 @@ WICK_ALLREDUCE=f32 $MPI -x WICK_ALLREDUCE -np 3 "$W" train $D ${cfgs[0]} --epoch
 set -- $(/usr/bin/python3 "$T/cmp.py" "$T/one0.safetensors" "$T/f32.safetensors" 2>/dev/null || echo 1 1)
 within "$1" 1e-6
 ok $? "gradients summed in float, 3 ranks: weights after 100 steps within 1e-6 of one process (|dw|/|w| $1, elementwise $2)"
-if [ $short = 0 ]; then
-    WICK_ALLREDUCE=f32 $MPI -x WICK_ALLREDUCE -np 4 "$W" train $C --out "$T/bnf4.safetensors" >/dev/null 2>&1
-    set -- $(/usr/bin/python3 "$T/cmp.py" "$T/bnc1.safetensors" "$T/bnf4.safetensors" 2>/dev/null || echo 1 1)
-    within "$1" 1e-6 && within "$2" 1e-5
-    ok $? "gradients summed in float, batch norm, 4 ranks: within 1e-6 of one process (|dw|/|w| $1, elementwise $2)"
-fi
 expect 1 "rank 1's gradient sum precision (WICK_ALLREDUCE) differs" "ranks that sum in different precisions are refused" -- \
     $MPI -np 1 "$W" train $D --arch 6-16-4 : -np 1 env WICK_ALLREDUCE=f32 "$W" train $D --arch 6-16-4
 expect 1 "WICK_ALLREDUCE=f16: the gradients' sum is f32 or f64" "WICK_ALLREDUCE=f16 is refused" -- \
