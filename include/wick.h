@@ -1130,6 +1130,15 @@ WICK_API void wick_ntk_fluct_free(wick_ntk_fluct_result *r);
  * with n0 = 2 and every layer of width n (c->q is not used). */
 WICK_API wick_status wick_ntk_B_two_measure(const wick_ntk_fluct_config *c, const double G0[4],
                                             double *B, double *se);
+/* Two inputs of Gram G0: every order-1/n NTK tensor measured per layer,
+ * val[(l-1)*WICK_FL2_COUNT + WICK_FL2_X + i] with se alike: the kernel and
+ * NTK means (4 each, ordered pairs 2a+b) and n times the covariances that
+ * wick_ntk_fluct_two and wick_ntk_B_two put at A/n, B/n, D/n, F/n, in their
+ * layouts (each its tensor + O(1/n)); networks as wick_ntk_B_two_measure. */
+enum { WICK_FL2_K = 0, WICK_FL2_NTK = 4, WICK_FL2_A = 8, WICK_FL2_B = 24, WICK_FL2_D = 40,
+       WICK_FL2_F = 56, WICK_FL2_COUNT = 72 };
+WICK_API wick_status wick_ntk_fluct_two_measure(const wick_ntk_fluct_config *c, const double G0[4],
+                                                double *val, double *se);
 
 /* Weighted least squares y = slope x + intercept with weights 1/err^2 (err
  * > 0 each): the parameters' standard errors from (X^T W X)^-1, scaled by

@@ -65,6 +65,7 @@ printf '1,0,1\n0.5,1,-1\n' > "$T/in.csv"
 j=$("$WICK" theory --act relu --depth 3 --inputs "$T/in.csv" --json | tail -n 1)
 jcheck "two inputs: K and ntk matrices, V 4x4" "$j" "len(j['K']) == 3 and len(j['K'][0]) == 2 and abs(j['K'][0][0][1] - 2 * (0.5 - 1) / 3) < 1e-12 and len(j['V'][2]) == 4 and len(j['ntk'][1][0]) == 2"
 jcheck "two inputs: the subleading kernel K1, 2x2 per layer, ReLU's diagonal 0, off-diagonal first at layer 3" "$j" "len(j['K1']) == 3 and j['K1'][1] == [[0, 0], [0, 0]] and j['K1'][2][0][0] == 0 and j['K1'][2][0][1] < 0 and j['K1'][2][0][1] == j['K1'][2][1][0]"
+jcheck "two inputs: the NTK's ntk1 (2x2) and A, B, D, F (4x4) per layer, the first input's (q = 2/3) diagonal B = 2 Theta^2 at layer 2, D = 20 at layer 3 as for one input" "$j" "len(j['ntk1'][2]) == 2 and len(j['A'][2]) == 4 and len(j['F'][1][3]) == 4 and j['A'][0][0][0] == 0 and abs(j['B'][1][0][0] - 2 * j['ntk'][0][0][0] ** 2) < 1e-9 and abs(j['D'][2][0][0] - 20) < 1e-9"
 printf '1,0\n0,1\n1,1\n' > "$T/in3.csv"
 j=$("$WICK" theory --act tanh --depth 2 --inputs "$T/in3.csv" --json | tail -n 1)
 jcheck "three inputs: 3x3 matrices" "$j" "len(j['K'][1]) == 3 and len(j['chi_par'][1]) == 3 and abs(j['K'][1][0][1] - j['K'][1][1][0]) == 0"

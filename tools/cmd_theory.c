@@ -56,7 +56,8 @@ static const cli_cmd theory_cmd = {
     "layer the kernel K, chi_par, chi_perp, the four-point vertex V (shown as V/(n K^2)) and\n"
     "the NTK; for one input also the order-1/n tensors (docs/theory-finite-width.md): the\n"
     "kernel's and NTK's 1/n shifts K1, Theta1, the NTK's variance A, B and its correlation\n"
-    "with the preactivations D, F (JSON keys K1, ntk1, A, B, D, F; index l-1 is layer l).\n\n",
+    "with the preactivations D, F (JSON keys K1, ntk1, A, B, D, F; index l-1 is layer l);\n"
+    "for two inputs the same keys hold 2 x 2 (K1, ntk1) and 4 x 4 matrices per layer.\n\n",
     theory_opts, NULL, 0, 0};
 
 static int theory_run(wick_act act);
@@ -139,13 +140,19 @@ static int theory_run(wick_act act) {
     }
     /* two inputs: the subleading kernel (docs/theory-finite-width.md) */
     if (n == 2 && !undefined) {
-        if (!(K1two = malloc(sizeof(double) * 4 * L))) {
+        /* K1, then Theta1 (4 a layer), A, B, D, F (16 a layer each) */
+        if (!(K1two = malloc(sizeof(double) * 72 * L))) {
             fprintf(stderr, "wick theory: out of memory\n");
             ret = EXIT_FAIL;
             goto done;
         }
         double g[4] = {G0[0], G0[1], G0[2], G0[3]};
-        if ((st = wick_kernel1_two(&cfg, g, K1two))) { ret = cli_fail("theory", st); goto done; }
+        if ((st = wick_kernel1_two(&cfg, g, K1two)) || (st = wick_ntk_B_two(&cfg, g, K1two + 24 * L)) ||
+            (st = wick_ntk_fluct_two(&cfg, g, K1two + 4 * L, K1two + 8 * L, K1two + 40 * L,
+                                     K1two + 56 * L))) {
+            ret = cli_fail("theory", st);
+            goto done;
+        }
     }
     /* the order-1/n tensors of one input (docs/theory-finite-width.md) */
     if (n == 1 && !undefined) {
@@ -289,6 +296,17 @@ static int theory_run(wick_act act) {
             json_t *arr = json_array();
             for (size_t l = 0; l < L; l++) json_array_append_new(arr, cli_json_matrix(K1two + 4 * l, 2, 2));
             json_object_set_new(root, "K1", arr);
+            /* the NTK's mean shift (2 x 2) and A, B, D, F (4 x 4, the layouts of
+             * wick_ntk_fluct_two and wick_ntk_B_two) per layer */
+            static const char *k2[5] = {"ntk1", "A", "B", "D", "F"};
+            static const size_t o2[5] = {4, 8, 24, 40, 56};
+            for (int k = 0; k < 5; k++) {
+                size_t sz = k ? 16 : 4, d = k ? 4 : 2;
+                arr = json_array();
+                for (size_t l = 0; l < L; l++)
+                    json_array_append_new(arr, cli_json_matrix(K1two + o2[k] * L + sz * l, d, d));
+                json_object_set_new(root, k2[k], arr);
+            }
         }
         if (fin) {
             /* one array per tensor, index l-1 holding layer l (as K, V, ntk) */

@@ -446,12 +446,61 @@ static inline double hblk(const double *const *H, int a, int b, size_t n, size_t
     return H[a + b][j * n + k];
 }
 
+/* Per layer, the averages whose expectations give the two-input tensors
+ * (p = 2a + b an ordered pair of inputs, pairs of neurons i != j):
+ *   t_p = (1/n) sum H^p_ii -> Theta_p,  s_p = (1/n) sum z_ia z_ib -> K_p,
+ *   avg H^p_ii H^q_jj -> t_p t_q + A_pq/n,  avg H^{a1a2}_jk H^{a3a4}_jk -> B/n,
+ *   avg H^p_ii z_{j,q0} z_{j,q1} -> t_p s_q + D_pq/n,
+ *   avg H^{a1a2}_jk z_{j,a3} z_{k,a4} -> F_{(a1a3)(a2a4)}/n. */
+enum { FL2_T = 0, FL2_S = 4, FL2_P = 8, FL2_B = 24, FL2_D = 40, FL2_F = 56, FL2_N = 72 };
+
+static void fluct2_stats(const double *const *Hc, const double *z, size_t n, double *o) {
+    double nd = (double)n, pairs = nd * (nd - 1);
+    double tr[4] = {0}, sz[4] = {0};
+    for (int p = 0; p < 4; p++) {
+        int a = p >> 1, b = p & 1;
+        for (size_t i = 0; i < n; i++) {
+            tr[p] += hblk(Hc, a, b, n, i, i);
+            sz[p] += z[a * n + i] * z[b * n + i];
+        }
+        o[FL2_T + p] = tr[p] / nd;
+        o[FL2_S + p] = sz[p] / nd;
+    }
+    for (int p = 0; p < 4; p++)
+        for (int q = 0; q < 4; q++) {
+            int a = p >> 1, b = p & 1, c0 = q >> 1, c1 = q & 1;
+            double hh = 0, hz = 0;
+            for (size_t i = 0; i < n; i++) {
+                double hi = hblk(Hc, a, b, n, i, i);
+                hh += hi * hblk(Hc, c0, c1, n, i, i);
+                hz += hi * z[c0 * n + i] * z[c1 * n + i];
+            }
+            o[FL2_P + p * 4 + q] = (tr[p] * tr[q] - hh) / pairs;
+            o[FL2_D + p * 4 + q] = (tr[p] * sz[q] - hz) / pairs;
+        }
+    for (int pi = 0; pi < 4; pi++)
+        for (int qi = 0; qi < 4; qi++) {
+            int a1 = pi >> 1, a3 = pi & 1, a2 = qi >> 1, a4 = qi & 1;
+            double acc = 0, fz = 0;
+            for (size_t j = 0; j < n; j++) {
+                double row = 0;
+                for (size_t kk = 0; kk < n; kk++) {
+                    double h12 = hblk(Hc, a1, a2, n, j, kk);
+                    if (j != kk) acc += h12 * hblk(Hc, a3, a4, n, j, kk);
+                    row += h12 * z[a4 * n + kk];
+                }
+                fz += z[a3 * n + j] * (row - hblk(Hc, a1, a2, n, j, j) * z[a4 * n + j]);
+            }
+            o[FL2_B + pi * 4 + qi] = acc / pairs;
+            o[FL2_F + pi * 4 + qi] = fz / pairs;
+        }
+}
+
 /* Network k with two inputs of Gram G0 (n0 = 2, x by the Cholesky factor
  * of 2 G0, so that x_a.x_b / n0 = G0_ab): the NTK blocks H^{00}, H^{01},
  * H^{11} (n x n each) by the forward recursion, per block
  *   H'^{ab} = (lambda_b + lambda_W/n sum_j s_ja s_jb) I + W (s'_a s'_b^T o H^{ab}) W^T,
- * and per layer the 16 averages over j != k of H^{a1a2}_{jk} H^{a3a4}_{jk}
- * in B's layout.  buf: 6 n^2 + 7 n doubles. */
+ * and per layer the FL2_N averages of fluct2_stats.  buf: 6 n^2 + 11 n doubles. */
 static void fluct2_network(const wick_ntk_fluct_config *c, const double x[2][2], uint64_t k,
                            double *buf, double *out) {
     size_t n = c->width;
@@ -492,16 +541,7 @@ static void fluct2_network(const wick_ntk_fluct_config *c, const double x[2][2],
                 }
         }
         const double *Hc[3] = {Hb[0], Hb[1], Hb[2]};
-        double *o = out + (size_t)(l - 1) * 16;
-        for (int pi = 0; pi < 4; pi++)
-            for (int qi = 0; qi < 4; qi++) {
-                int a1 = pi >> 1, a3 = pi & 1, a2 = qi >> 1, a4 = qi & 1;
-                double acc = 0;
-                for (size_t j = 0; j < n; j++)
-                    for (size_t kk = 0; kk < n; kk++)
-                        if (j != kk) acc += hblk(Hc, a1, a2, n, j, kk) * hblk(Hc, a3, a4, n, j, kk);
-                o[pi * 4 + qi] = acc / (nd * (nd - 1));
-            }
+        fluct2_stats(Hc, z, n, out + (size_t)(l - 1) * FL2_N);
         for (size_t i = 0; i < 2 * n; i++) {
             s[i] = wick_act_eval(c->act, z[i]);
             d[i] = wick_act_deriv(c->act, z[i]);
@@ -509,18 +549,19 @@ static void fluct2_network(const wick_ntk_fluct_config *c, const double x[2][2],
     }
 }
 
-wick_status wick_ntk_B_two_measure(const wick_ntk_fluct_config *c, const double G0[4], double *B,
-                                   double *se) {
-    if (!c || !G0 || !B || !se) return wick_fail(WICK_EINVAL, "NTK variance: no input or output");
+wick_status wick_ntk_fluct_two_measure(const wick_ntk_fluct_config *c, const double G0[4],
+                                      double *val, double *se) {
+    if (!c || !G0 || !val || !se)
+        return wick_fail(WICK_EINVAL, "two-input NTK tensors: no input or output");
     if (!wick_act_has_derivative(c->act))
-        return wick_fail(WICK_EINVAL, "NTK variance: %s has no derivative (a delta)",
+        return wick_fail(WICK_EINVAL, "two-input NTK tensors: %s has no derivative (a delta)",
                          wick_act_name(c->act));
     if (c->depth < 1 || c->depth > 4096 || c->width < 2 || c->width > 4096 || c->samples < 2)
-        return wick_fail(WICK_EINVAL, "NTK variance: depth %d, width %zu, %zu networks", c->depth,
-                         c->width, c->samples);
+        return wick_fail(WICK_EINVAL, "two-input NTK tensors: depth %d, width %zu, %zu networks",
+                         c->depth, c->width, c->samples);
     if (!(G0[0] > 0) || G0[1] != G0[2] || !(G0[3] * G0[0] - G0[1] * G0[1] >= 0))
-        return wick_fail(WICK_EINVAL, "NTK variance: the input Gram is not symmetric positive "
-                         "semi-definite with G0_11 > 0");
+        return wick_fail(WICK_EINVAL, "two-input NTK tensors: the input Gram is not symmetric "
+                         "positive semi-definite with G0_11 > 0");
     double x[2][2];
     x[0][0] = sqrt(2 * G0[0]); x[0][1] = 0;
     x[1][0] = 2 * G0[1] / x[0][0];
@@ -530,26 +571,67 @@ wick_status wick_ntk_B_two_measure(const wick_ntk_fluct_config *c, const double 
     int nt = wick_threads();
     size_t per_t = 6 * n * n + 11 * n;
     double *bufs = wick_malloc(sizeof(double) * per_t * (size_t)nt);
-    double *stats = wick_malloc(sizeof(double) * M * L * 16);
+    double *stats = wick_malloc(sizeof(double) * M * L * FL2_N);
     if (!bufs || !stats) {
         wick_free(bufs); wick_free(stats);
-        return wick_fail(WICK_ENOMEM, "NTK variance: out of memory (width %zu)", n);
+        return wick_fail(WICK_ENOMEM, "two-input NTK tensors: out of memory (width %zu)", n);
     }
     #pragma omp parallel for num_threads(nt) schedule(dynamic, 4)
     for (size_t k = 0; k < M; k++)
-        fluct2_network(c, x, k, bufs + per_t * (size_t)omp_get_thread_num(), stats + k * L * 16);
+        fluct2_network(c, x, k, bufs + per_t * (size_t)omp_get_thread_num(), stats + k * L * FL2_N);
     double Md = (double)M, nd = (double)n;
-    for (size_t q = 0; q < L * 16; q++) {
-        double m = 0, v = 0;
-        for (size_t k = 0; k < M; k++) m += stats[k * L * 16 + q];
-        m /= Md;
-        for (size_t k = 0; k < M; k++) {
-            double dd = stats[k * L * 16 + q] - m;
-            v += dd * dd;
+    for (size_t l = 0; l < L; l++) {
+        double mu[FL2_N] = {0};
+        for (size_t k = 0; k < M; k++)
+            for (int q = 0; q < FL2_N; q++) mu[q] += stats[(k * L + l) * FL2_N + q];
+        for (int q = 0; q < FL2_N; q++) mu[q] /= Md;
+        double *v = val + l * WICK_FL2_COUNT, *e = se + l * WICK_FL2_COUNT;
+        /* each estimate is linear in at most three means (x - y w, times n
+         * for the 1/n tensors): its standard error by the delta method over
+         * the networks */
+        for (int q = 0; q < WICK_FL2_COUNT; q++) {
+            int ix = -1, iy = -1, iw = -1;
+            double sc = nd;
+            if (q < WICK_FL2_NTK) { ix = FL2_S + q; sc = 1; }
+            else if (q < WICK_FL2_A) { ix = FL2_T + q - WICK_FL2_NTK; sc = 1; }
+            else if (q < WICK_FL2_B) {
+                int pq = q - WICK_FL2_A;
+                ix = FL2_P + pq; iy = FL2_T + pq / 4; iw = FL2_T + pq % 4;
+            } else if (q < WICK_FL2_D) ix = FL2_B + q - WICK_FL2_B;
+            else if (q < WICK_FL2_F) {
+                int pq = q - WICK_FL2_D;
+                ix = FL2_D + pq; iy = FL2_T + pq / 4; iw = FL2_S + pq % 4;
+            } else ix = FL2_F + q - WICK_FL2_F;
+            double my = iy >= 0 ? mu[iy] : 0, mw = iw >= 0 ? mu[iw] : 0, var = 0;
+            for (size_t k = 0; k < M; k++) {
+                const double *xs = stats + (k * L + l) * FL2_N;
+                double g = xs[ix] - mu[ix];
+                if (iy >= 0) g -= mw * (xs[iy] - my) + my * (xs[iw] - mw);
+                var += g * g;
+            }
+            v[q] = sc * (mu[ix] - my * mw);
+            e[q] = sc * sqrt(var / (Md - 1) / Md);
         }
-        B[q] = nd * m;
-        se[q] = nd * sqrt(v / (Md - 1) / Md);
     }
     wick_free(bufs); wick_free(stats);
     return WICK_OK;
+}
+
+wick_status wick_ntk_B_two_measure(const wick_ntk_fluct_config *c, const double G0[4], double *B,
+                                   double *se) {
+    if (!c || !G0 || !B || !se) return wick_fail(WICK_EINVAL, "NTK variance: no input or output");
+    if (c->depth < 1 || c->depth > 4096)
+        return wick_fail(WICK_EINVAL, "NTK variance: depth %d", c->depth);
+    size_t L = (size_t)c->depth;
+    double *v = wick_malloc(sizeof(double) * 2 * WICK_FL2_COUNT * L);
+    if (!v) return wick_fail(WICK_ENOMEM, "NTK variance: out of memory");
+    wick_status st = wick_ntk_fluct_two_measure(c, G0, v, v + WICK_FL2_COUNT * L);
+    if (!st)
+        for (size_t l = 0; l < L; l++)
+            for (int q = 0; q < 16; q++) {
+                B[l * 16 + q] = v[l * WICK_FL2_COUNT + WICK_FL2_B + q];
+                se[l * 16 + q] = v[(L + l) * WICK_FL2_COUNT + WICK_FL2_B + q];
+            }
+    wick_free(v);
+    return st;
 }

@@ -283,3 +283,257 @@ out:
     wick_free(K); wick_free(T);
     return st;
 }
+
+/* ---------------------------------------------------------------------------
+ * Two inputs: the NTK's variance A, its correlation with the preactivations
+ * D and F, and its 1/n mean shift (the book's ch. 8, general sample indices;
+ * docs/theory-finite-width.md writes out the recursions and their derivation)
+ * ------------------------------------------------------------------------- */
+
+/* A layer's Gaussian moments over the 2 x 2 kernel k (k[0], k[1], k[3]):
+ * mixed products sigma_0^s0 sigma'_0^d0 sigma_1^s1 sigma'_1^d1 (cached, as
+ * the recursions ask for the same ones many times). */
+typedef struct {
+    wick_act act;
+    const double *k;
+    double val[5][5][5][5];
+    unsigned char have[5][5][5][5];
+    wick_status st;
+} mom2;
+
+static int sd_basis(int s, int d) {
+    static const int t[5][5] = {
+        {TB_ONE, TB_S1, TB_S1SQ, TB_S1CUBE, TB_S1QUART},
+        {TB_S, TB_SS1, TB_SS1SQ, -1, -1},
+        {TB_SQ, TB_SQS1, TB_SQS1SQ, -1, -1},
+        {TB_CUBE, -1, -1, -1, -1},
+        {TB_QUART, -1, -1, -1, -1}};
+    return s < 5 && d < 5 ? t[s][d] : -1;
+}
+
+/* <B_b0(z_0) B_b1(z_1)>, one-dimensional where either factor is 1 */
+static double e2b(mom2 *m, int b0, int b1) {
+    double o = 0;
+    wick_status s;
+    if (b1 == TB_ONE) s = th_expect1(m->act, m->k[0], 1, &b0, &o, NULL);
+    else if (b0 == TB_ONE) s = th_expect1(m->act, m->k[3], 1, &b1, &o, NULL);
+    else s = th_expect2(m->act, m->k[0], m->k[1], m->k[3], 1, &(th_pair){b0, b1}, &o, NULL);
+    if (s && !m->st) m->st = s;
+    return o;
+}
+
+static double mom(mom2 *m, int s0, int d0, int s1, int d1) {
+    if (m->have[s0][d0][s1][d1]) return m->val[s0][d0][s1][d1];
+    int b0 = sd_basis(s0, d0), b1 = sd_basis(s1, d1);
+    double v = 0;
+    if (b0 < 0 || b1 < 0) {
+        if (!m->st) m->st = wick_fail(WICK_EUNSUPPORTED, "two-input NTK tensors: moment %d %d %d %d "
+                                      "has no basis", s0, d0, s1, d1);
+    } else {
+        v = e2b(m, b0, b1);
+    }
+    m->have[s0][d0][s1][d1] = 1;
+    return m->val[s0][d0][s1][d1] = v;
+}
+
+/* <prod_t f_t(z_{al[t]})> with f_t = sigma' where isd[t], else sigma */
+static double mom4(mom2 *m, int nf, const int *al, const int *isd) {
+    int e[2][2] = {{0, 0}, {0, 0}};
+    for (int t = 0; t < nf; t++) e[al[t]][isd[t]]++;
+    return mom(m, e[0][0], e[0][1], e[1][0], e[1][1]);
+}
+
+/* <u(z_a) u(z_b)> for u = sigma (kind 0) or sigma' (kind 1) over the ordered
+ * pairs p = 2a + b: its value, gradient and Hessian in the ordered-pair
+ * variables (a derivative by 01 or 10 is half the derivative by the
+ * symmetric entry K01).  Diagonal pairs from finite_moments (closed forms
+ * or quadrature), the off-diagonal one by central differences of
+ * th_pair_ss (steps 1e-3 of the scale, about 1e-6 relative). */
+typedef struct { double v[2][4], g[2][4][4], h[2][4][4][4]; } pderiv;
+
+static wick_status pair_derivs(wick_act act, const double *k, pderiv *P) {
+    memset(P, 0, sizeof *P);
+    for (int a = 0; a < 2; a++) {
+        fmom m = {0};
+        wick_status st = finite_moments(act, k[3 * a], &m);
+        if (st) return st;
+        int p = 3 * a;
+        P->v[0][p] = m.g; P->g[0][p][p] = m.g1; P->h[0][p][p][p] = m.g2;
+        P->v[1][p] = m.h; P->g[1][p][p] = m.h1; P->h[1][p][p][p] = m.h2;
+    }
+    double x[3] = {k[0], k[1], k[3]}, h = 1e-3 * sqrt(k[0] * k[3]);
+    if (!(h > 0)) return wick_fail(WICK_EINVAL, "two-input NTK tensors: a zero variance");
+    wick_status st = WICK_OK;
+    double f0[2], grad[2][3], hess[2][3][3];
+#define PSS(y, o) do { wick_status s_ = th_pair_ss(act, (y)[0], (y)[1], (y)[2], &(o)[0], &(o)[1]); \
+                       if (s_ && !st) st = s_; } while (0)
+    PSS(x, f0);
+    for (int i = 0; i < 3; i++) {
+        double xp[3] = {x[0], x[1], x[2]}, xm[3] = {x[0], x[1], x[2]}, fp[2], fm[2];
+        xp[i] += h; xm[i] -= h;
+        PSS(xp, fp); PSS(xm, fm);
+        for (int u = 0; u < 2; u++) {
+            grad[u][i] = (fp[u] - fm[u]) / (2 * h);
+            hess[u][i][i] = (fp[u] - 2 * f0[u] + fm[u]) / (h * h);
+        }
+    }
+    for (int i = 0; i < 3; i++)
+        for (int j = i + 1; j < 3; j++) {
+            double v[4][2];
+            for (int s = 0; s < 4; s++) {
+                double y[3] = {x[0], x[1], x[2]};
+                y[i] += (s & 1 ? -h : h); y[j] += (s & 2 ? -h : h);
+                PSS(y, v[s]);
+            }
+            for (int u = 0; u < 2; u++)
+                hess[u][i][j] = hess[u][j][i] = (v[0][u] - v[1][u] - v[2][u] + v[3][u]) / (4 * h * h);
+        }
+#undef PSS
+    if (st) return st;
+    static const int var[4] = {0, 1, 1, 2};
+    static const double wt[4] = {1, 0.5, 0.5, 1};
+    for (int u = 0; u < 2; u++)
+        for (int pp = 1; pp <= 2; pp++) {
+            P->v[u][pp] = f0[u];
+            for (int p = 0; p < 4; p++) {
+                P->g[u][pp][p] = wt[p] * grad[u][var[p]];
+                for (int q = 0; q < 4; q++) P->h[u][pp][p][q] = wt[p] * wt[q] * hess[u][var[p]][var[q]];
+            }
+        }
+    return WICK_OK;
+}
+
+wick_status wick_ntk_fluct_two(const wick_theory_config *c, const double G0[4], double *T1,
+                               double *A, double *D, double *F) {
+    if (!c || !G0 || !T1 || !A || !D || !F)
+        return wick_fail(WICK_EINVAL, "two-input NTK tensors: no input or output");
+    if (c->act.kind == WICK_ACT_PERCEPTRON)
+        return wick_fail(WICK_EINVAL, "perceptron: the NTK's order-1/n tensors are undefined (its "
+                         "derivative is a delta)");
+    int L = c->depth;
+    if (L < 1) return wick_fail(WICK_EINVAL, "two-input NTK tensors: depth %d", L);
+    double *V = wick_malloc(sizeof(double) * 16 * (size_t)L);
+    double *K = wick_malloc(sizeof(double) * 4 * (size_t)L);
+    double *Th = wick_malloc(sizeof(double) * 4 * (size_t)L);
+    double *K1 = wick_malloc(sizeof(double) * 4 * (size_t)L);
+    mom2 *m = wick_malloc(sizeof *m);
+    pderiv *P = wick_malloc(sizeof *P);
+    wick_status st = WICK_OK;
+    if (!V || !K || !Th || !K1 || !m || !P) {
+        st = wick_fail(WICK_ENOMEM, "two-input NTK tensors: out of memory");
+        goto out;
+    }
+    if ((st = wick_vertex2(c, G0, V)) || (st = wick_gram_flow(c, G0, 2, K, Th)) ||
+        (st = wick_kernel1_two(c, G0, K1)))
+        goto out;
+    double t1[4] = {0}, a[16] = {0}, d[16] = {0}, f[16] = {0};
+    for (int l = 1; l <= L; l++) {
+        memcpy(T1 + 4 * (size_t)(l - 1), t1, sizeof t1);
+        memcpy(A + 16 * (size_t)(l - 1), a, sizeof a);
+        memcpy(D + 16 * (size_t)(l - 1), d, sizeof d);
+        memcpy(F + 16 * (size_t)(l - 1), f, sizeof f);
+        if (l == L) break;
+        const double *Kl = K + 4 * (size_t)(l - 1), *Tl = Th + 4 * (size_t)(l - 1);
+        const double *Vl = V + 16 * (size_t)(l - 1), *k1 = K1 + 4 * (size_t)(l - 1);
+        double cw = cw_at(c, l + 1), lw = lw_at(c, l + 1);
+        double r = l == 1 ? 1.0 : width_at(c, l) / width_at(c, l - 1);
+        memset(m, 0, sizeof *m);
+        m->act = c->act; m->k = Kl;
+        if ((st = pair_derivs(c->act, Kl, P))) goto out;
+        /* a_{pq} = lambda_W s_p s_q + C_W Theta_pq s'_p s'_q: its mean's
+         * gradient da[pq][.] in the ordered-pair variables */
+        double da[4][4];
+        for (int p = 0; p < 4; p++)
+            for (int u = 0; u < 4; u++) da[p][u] = lw * P->g[0][p][u] + cw * Tl[p] * P->g[1][p][u];
+        /* <d_beta (sigma'_a1 sigma_a3)> by Stein's lemma, K^{-1} <z_beta f>
+         * (no sigma'' needed, so kinks are fine) */
+        double det = Kl[0] * Kl[3] - Kl[1] * Kl[1];
+        if (!(det > 0)) {
+            st = wick_fail(WICK_EINVAL, "two-input NTK tensors: the kernel of layer %d is singular "
+                           "(the inputs are parallel)", l);
+            goto out;
+        }
+        double Ki[2][2] = {{Kl[3] / det, -Kl[1] / det}, {-Kl[1] / det, Kl[0] / det}};
+        double e[2][2][2];   /* e[a1][a3][beta] */
+        for (int a1 = 0; a1 < 2; a1++)
+            for (int a3 = 0; a3 < 2; a3++) {
+                double zf[2];  /* <z_gamma sigma'_a1 sigma_a3> */
+                for (int g = 0; g < 2; g++) {
+                    if (a1 == a3) {
+                        double o = 0;
+                        int bzs = TB_ZSS1;
+                        wick_status s = th_expect1(c->act, Kl[3 * a1], 1, &bzs, &o, NULL);
+                        if (s) { st = s; goto out; }
+                        zf[g] = o * Kl[2 * g + a1] / Kl[3 * a1];  /* E[z_g | z_a] = K_ga/K_aa z_a */
+                    } else {
+                        int b[2];
+                        b[a1] = g == a1 ? TB_ZS1 : TB_S1;
+                        b[a3] = g == a3 ? TB_ZS : TB_S;
+                        zf[g] = e2b(m, b[0], b[1]);
+                    }
+                }
+                for (int bt = 0; bt < 2; bt++) e[a1][a3][bt] = Ki[bt][0] * zf[0] + Ki[bt][1] * zf[1];
+            }
+        double nt1[4], na[16], nd[16], nf[16];
+        for (int p = 0; p < 4; p++) {
+            int a1 = p >> 1, a2 = p & 1;
+            /* E[s'_a1 s'_a2 dH_{jj;a1a2}] = sum_u d_u<s's'> (D_{p,u} + 2 F_{(a1 b)(a2 c)}), u = 2b + c */
+            double lin_s = 0, lin_d = 0, quad_s = 0, quad_d = 0, corr = 0;
+            for (int u = 0; u < 4; u++) {
+                lin_s += P->g[0][p][u] * k1[u];
+                lin_d += P->g[1][p][u] * k1[u];
+                for (int v = 0; v < 4; v++) {
+                    quad_s += P->h[0][p][u][v] * Vl[u * 4 + v];
+                    quad_d += P->h[1][p][u][v] * Vl[u * 4 + v];
+                }
+                int bt = u >> 1, gm = u & 1;
+                corr += P->g[1][p][u] * (d[p * 4 + u] + 2 * f[(2 * a1 + bt) * 4 + 2 * a2 + gm]);
+            }
+            nt1[p] = r * (lw * (lin_s + 0.5 * quad_s) +
+                          cw * (Tl[p] * (lin_d + 0.5 * quad_d) + P->v[1][p] * t1[p] + corr));
+        }
+        for (int p = 0; p < 4; p++)
+            for (int q = 0; q < 4; q++) {
+                int al[4] = {p >> 1, p & 1, q >> 1, q & 1};
+                /* one neuron: Cov(a_p, a_q) and C_W Cov(a_p, s_q s_q) */
+                double ssss = mom4(m, 4, al, (const int[]){0, 0, 0, 0});
+                double ddss = mom4(m, 4, al, (const int[]){1, 1, 0, 0});
+                double ssdd = mom4(m, 4, al, (const int[]){0, 0, 1, 1});
+                double dddd = mom4(m, 4, al, (const int[]){1, 1, 1, 1});
+                double mp = lw * P->v[0][p] + cw * Tl[p] * P->v[1][p];
+                double mq = lw * P->v[0][q] + cw * Tl[q] * P->v[1][q];
+                double aa = lw * lw * ssss + lw * cw * (Tl[q] * ssdd + Tl[p] * ddss) +
+                            cw * cw * Tl[p] * Tl[q] * dddd - mp * mq;
+                double as = cw * (lw * ssss + cw * Tl[p] * ddss - mp * P->v[0][q]);
+                /* across neurons, through layer l's V, D and A */
+                double vv = 0, vs = 0, dq = 0, dp = 0, dsq = 0;
+                for (int u = 0; u < 4; u++) {
+                    for (int v = 0; v < 4; v++) {
+                        vv += da[p][u] * da[q][v] * Vl[u * 4 + v];
+                        vs += da[p][u] * P->g[0][q][v] * Vl[u * 4 + v];
+                    }
+                    dq += da[p][u] * d[q * 4 + u];
+                    dp += da[q][u] * d[p * 4 + u];
+                    dsq += P->g[0][q][u] * d[p * 4 + u];
+                }
+                double hp = cw * P->v[1][p], hq = cw * P->v[1][q];
+                na[p * 4 + q] = aa + r * (vv + hq * dq + hp * dp + hp * hq * a[p * 4 + q]);
+                nd[p * 4 + q] = as + r * cw * (vs + hp * dsq);
+                /* F_{(a1 a3)(a2 a4)}: index (2 a1 + a3) * 4 + 2 a2 + a4 */
+                int a1 = p >> 1, a3 = p & 1, a2 = q >> 1, a4 = q & 1;
+                int alf[4] = {a1, a2, a3, a4};
+                double one = cw * cw * Tl[2 * a1 + a2] * mom4(m, 4, alf, (const int[]){1, 1, 0, 0});
+                double two = 0;
+                for (int bt = 0; bt < 2; bt++)
+                    for (int gm = 0; gm < 2; gm++)
+                        two += f[(2 * a1 + bt) * 4 + 2 * a2 + gm] * e[a1][a3][bt] * e[a2][a4][gm];
+                nf[p * 4 + q] = one + r * cw * cw * two;
+            }
+        if (m->st) { st = m->st; goto out; }
+        memcpy(t1, nt1, sizeof t1); memcpy(a, na, sizeof a);
+        memcpy(d, nd, sizeof d); memcpy(f, nf, sizeof f);
+    }
+out:
+    wick_free(V); wick_free(K); wick_free(Th); wick_free(K1); wick_free(m); wick_free(P);
+    return st;
+}

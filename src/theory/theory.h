@@ -15,6 +15,8 @@ enum {
     TB_Z2S1SQ, TB_Z4S1SQ,            /* z^2 sigma'^2, z^4 sigma'^2 */
     TB_Z2DSQ,                        /* z^2 (sigma'^2 + sigma sigma'') */
     TB_S1CUBE,                       /* sigma'^3 */
+    TB_SS1, TB_SQS1, TB_SS1SQ,       /* sigma sigma', sigma^2 sigma', sigma sigma'^2 */
+    TB_ZS1,                          /* z sigma' */
     TB_COUNT
 };
 
