@@ -1386,6 +1386,23 @@ WICK_API wick_status wick_residual_measure(const wick_theory_config *c, double x
 WICK_API wick_status wick_aspect_ratio(wick_act a, double xi, double gamma, int n_out,
                                        double *nu, double *rstar);
 
+/* Finite-width Bayesian inference (the book's ch. 6; docs/theory-residual.md
+ * §7): the posterior mean of one output at a test input (index m-1) given
+ * y[0..m-2], observations of it at the training inputs with Gaussian noise of
+ * variance `noise`, under a nearly-Gaussian prior of covariance K (m x m) and
+ * fourth cumulant kappa (m^4, the coefficient of 1/n): mean0 the Gaussian
+ * process's, mean1 the coefficient of 1/n (first-order Edgeworth). */
+WICK_API wick_status wick_bayes_mean1(const double *K, const double *kappa, size_t m,
+                                      const double *y, double noise, double *mean0,
+                                      double *mean1);
+/* The same for the deep linear net (C_b = 0, depth L, hidden widths n) from
+ * the input Gram G (m x m, |x|^2/n0 scale, test input last).  Without noise
+ * mean1 = 0: the net's prior is a scale mixture of Gaussians, whose
+ * noiseless posterior mean is the Gaussian process's at any width. */
+WICK_API wick_status wick_bayes_linear(double cw, int L, const double *G, size_t m,
+                                       const double *y, double noise, double *mean0,
+                                       double *mean1);
+
 /* Kernel (NNGP) and NTK flows for n inputs from the first layer's input Gram
  * matrix G0[a*n+b] = (1/n0) sum_j x_ja x_jb (n x n, symmetric PSD):
  * K[(l-1)*n*n + a*n + b] = K^(l)_ab for l = 1..L (docs/theory.md §3); Theta likewise
