@@ -18,6 +18,7 @@
  * order, so it is deterministic for a given thread count. */
 #include "backend/conv.h"
 #include "backend/backend.h"
+#include "backend/kernel.h"
 #include "core/core.h"
 #include <dnnl.h>
 #include <dnnl_debug.h>
@@ -62,7 +63,10 @@ struct wick_conv {
     dnnl_engine_t eng;
     dnnl_stream_t stream;
     float *zero_bias, *junk_bias;
-    float *col;           /* im2col: threads x Kg x OH OW */
+    int kern;             /* the im2col forward on wick's kernel (fwd_im2col) */
+    size_t cs;            /* one thread's col: Kg (+ 1 row of ones with kern) x OH OW, + 16 */
+    float *col;           /* im2col: threads x cs */
+    float *wb;            /* kern: [W | b], OUT x (Kg + 1) */
     float *dwpart;        /* im2col weight gradient: threads - 1 partials of OUT x Kg */
     float *dbpart;        /* threads x OUT */
     char desc[160];
@@ -335,9 +339,19 @@ static int team(const wick_conv *c) {
     return t < c->threads ? t : c->threads;
 }
 
+/* With kern, the bias rides in the product as one more column of W against
+ * a row of ones below the patches (set at plan time; im2col writes the rows
+ * above it), so y is written once, not filled with the bias and then read
+ * and written again by the sgemm (bench/README.md, "The weight gradient on
+ * wick's kernel"). */
 static void fwd_im2col(wick_conv *c, const float *x, const float *Wt, const float *b, float *y) {
-    int OHW = c->OH * c->OW;
-    size_t xs = (size_t)c->C * c->H * c->W, ys = (size_t)c->OUT * OHW, cs = (size_t)c->Kg * OHW;
+    int OHW = c->OH * c->OW, K1 = c->Kg + 1;
+    size_t xs = (size_t)c->C * c->H * c->W, ys = (size_t)c->OUT * OHW, cs = c->cs;
+    if (c->kern)
+        for (int o = 0; o < c->OUT; o++) {
+            memcpy(c->wb + (size_t)o * K1, Wt + (size_t)o * c->Kg, c->Kg * sizeof *c->wb);
+            c->wb[(size_t)o * K1 + c->Kg] = b ? b[o] : 0;
+        }
     #pragma omp parallel num_threads(team(c))
     {
         float *col = c->col + omp_get_thread_num() * cs;
@@ -347,6 +361,11 @@ static void fwd_im2col(wick_conv *c, const float *x, const float *Wt, const floa
                 const float *xg = x + n * xs + (size_t)g * c->Cg * c->H * c->W;
                 float *yg = y + n * ys + (size_t)g * c->Og * OHW;
                 if (!c->direct) im2col(c, xg, col);
+                if (c->kern) {
+                    wick_kern_gemm(c->Og, OHW, K1, c->wb + (size_t)g * c->Og * K1, K1, 1, col, OHW, 16, yg, OHW,
+                                   NULL, c->relu ? WICK_KERN_RELU : 0);
+                    continue;
+                }
                 if (b)
                     for (int o = 0; o < c->Og; o++) {
                         float v = b[g * c->Og + o];
@@ -365,7 +384,7 @@ static void fwd_im2col(wick_conv *c, const float *x, const float *Wt, const floa
 
 static void bwd_w_im2col(wick_conv *c, const float *x, const float *dy, float *dW, float *db) {
     int OHW = c->OH * c->OW;
-    size_t xs = (size_t)c->C * c->H * c->W, ys = (size_t)c->OUT * OHW, cs = (size_t)c->Kg * OHW;
+    size_t xs = (size_t)c->C * c->H * c->W, ys = (size_t)c->OUT * OHW, cs = c->cs;
     size_t wn = (size_t)c->OUT * c->Kg;
     int T = team(c);
     #pragma omp parallel num_threads(T)
@@ -408,7 +427,7 @@ static void bwd_w_im2col(wick_conv *c, const float *x, const float *dy, float *d
 
 static void bwd_d_im2col(wick_conv *c, const float *dy, const float *Wt, float *dx) {
     int OHW = c->OH * c->OW;
-    size_t xs = (size_t)c->C * c->H * c->W, ys = (size_t)c->OUT * OHW, cs = (size_t)c->Kg * OHW;
+    size_t xs = (size_t)c->C * c->H * c->W, ys = (size_t)c->OUT * OHW, cs = c->cs;
     #pragma omp parallel num_threads(team(c))
     {
         float *col = c->col + omp_get_thread_num() * cs;
@@ -467,7 +486,23 @@ wick_status wick_conv_new_impl(wick_conv **out, int batch, int C, int H, int W, 
     if (!c->zero_bias || !c->junk_bias) s = wick_fail(WICK_ENOMEM, "conv: out of memory");
     else memset(c->zero_bias, 0, OUT * sizeof(float));
     if (!s && im2col_need) {
-        c->col = wick_aligned_alloc(T * c->Kg * OHW * sizeof(float));
+        /* the kernel reads B 16 columns at a time: a row's last panel reads
+           on into the next row (never stored), the last row's into 16 floats
+           of slack */
+        c->kern = (im2col_need & (1u << P_FWD)) && !c->direct && wick_kern_ok();
+        c->cs = ((c->Kg + c->kern) * OHW + 16 + 15) & ~(size_t)15;
+        c->col = wick_aligned_alloc(T * c->cs * sizeof(float));
+        if (c->kern && c->col) {
+            c->wb = wick_aligned_alloc((size_t)OUT * (c->Kg + 1) * sizeof(float));
+            for (size_t t = 0; t < T; t++) {
+                float *ones = c->col + t * c->cs + (size_t)c->Kg * OHW;
+                for (size_t i = 0; i < OHW + 16; i++) ones[i] = i < OHW ? 1.0f : 0.0f;
+            }
+            if (!c->wb) {
+                wick_free(c->col);
+                c->col = NULL;
+            }
+        }
         c->dwpart = wick_aligned_alloc((T > 1 ? T - 1 : 1) * OUT * c->Kg * sizeof(float));
         c->dbpart = wick_aligned_alloc(T * OUT * sizeof(float));
         if (!c->col || !c->dwpart || !c->dbpart)
@@ -518,6 +553,7 @@ void wick_conv_free(wick_conv *c) {
     wick_free(c->zero_bias);
     wick_free(c->junk_bias);
     wick_free(c->col);
+    wick_free(c->wb);
     wick_free(c->dwpart);
     wick_free(c->dbpart);
     wick_free(c);
