@@ -71,7 +71,21 @@ static int ensemble_parse(int argc, char **argv) {
     return cli_parse(&ensemble_cmd, argc, argv, NULL);
 }
 
+/* What a run measured, beside the theory, for the report. */
+typedef struct {
+    wick_act act;
+    double cb, cw;
+    const double *G0;
+    size_t ni, L;
+    wick_ensemble_result *r;
+    double *Kt, *c4t, *p4t, *ex4;   /* the theory: kernel, 3V/n, V/n, exact c4 */
+    int have_exact;
+} ensemble_out;
+
 static int ensemble_run(wick_act act);
+static void ensemble_print(const ensemble_out *o);
+static int ensemble_plot(const ensemble_out *o, const char *path);
+static int ensemble_json(const ensemble_out *o);
 
 int cmd_ensemble(int argc, char **argv) {
     int prc = ensemble_parse(argc, argv);
@@ -82,7 +96,7 @@ int cmd_ensemble(int argc, char **argv) {
     return ensemble_run(act);
 }
 
-/* The ensemble of A beside the theory: printed, plotted and as JSON. */
+/* The ensemble of A and the theory beside it; then the report. */
 static int ensemble_run(wick_act act) {
     const char *inputs = A.inputs, *plot = A.plot;
     double cb = A.cb, cw = A.cw, q = A.q;
@@ -111,14 +125,30 @@ static int ensemble_run(wick_act act) {
             wick_library_versions());
     int ret = EXIT_OK;
     wick_ensemble_result *r = NULL;
-    json_t *root = NULL;
     double *Kt = malloc(sizeof(double) * L * ni * ni), *c4t = malloc(sizeof(double) * L * ni),
            *p4t = malloc(sizeof(double) * L * ni), *ex4 = malloc(sizeof(double) * L * ni);
     if (!Kt || !c4t || !p4t || !ex4) { fprintf(stderr, "wick ensemble: out of memory\n"); ret = EXIT_FAIL; goto done; }
     if ((st = wick_ensemble_theory(&ec, Kt, c4t, p4t, ex4))) { ret = cli_fail("ensemble", st); goto done; }
     if ((st = wick_ensemble_run(&ec, &r))) { ret = cli_fail("ensemble", st); goto done; }
-    int have_exact = isfinite(ex4[L * ni - 1]);
+    ensemble_out o = {act, cb, cw, G0, ni, L, r, Kt, c4t, p4t, ex4, isfinite(ex4[L * ni - 1])};
+    ensemble_print(&o);
+    if (plot && (ret = ensemble_plot(&o, plot)) != EXIT_OK) goto done;
+    if (json) ret = ensemble_json(&o);
+done:
+    wick_ensemble_free(r);
+    free(Kt); free(c4t); free(p4t); free(ex4); free(G0);
+    return ret;
+}
 
+/* The table: per input and layer, measured beside the theory. */
+static void ensemble_print(const ensemble_out *o) {
+    wick_act act = o->act;
+    double cb = o->cb, cw = o->cw;
+    size_t ni = o->ni, L = o->L;
+    const wick_ensemble_result *r = o->r;
+    const double *Kt = o->Kt, *c4t = o->c4t, *ex4 = o->ex4, *G0 = o->G0;
+    int have_exact = o->have_exact;
+    long width = A.width, depth = A.depth, samples = A.samples, seed = A.seed;
     printf("# wick ensemble: %s, C_b = %.9g, C_W = %.9g, width %ld, depth %ld, %ld networks, "
            "seed %ld, %zu input%s: %.3f s on %d threads\n", wick_act_name(act), cb, cw, width,
            depth, samples, seed, ni, ni > 1 ? "s" : "", r->seconds, r->threads);
@@ -139,57 +169,70 @@ static int ensemble_run(wick_act act) {
             printf("\n");
         }
     }
+}
 
-    if (plot) {
-        double *lx = malloc(sizeof(double) * L * 5);
-        if (!lx) { fprintf(stderr, "wick ensemble: out of memory\n"); ret = EXIT_FAIL; goto done; }
-        double *ym = lx + L, *ye = lx + 2 * L, *yt = lx + 3 * L, *yx = lx + 4 * L;
-        for (size_t l = 0; l < L; l++) {
-            double K = r->kernel[l * ni * ni];
-            double s = 3 * K * K;
-            lx[l] = (double)(l + 1);
-            ym[l] = r->connected4[l * ni] / s;
-            ye[l] = r->connected4_stderr[l * ni] / s;
-            double Kth = Kt[l * ni * ni];
-            yt[l] = c4t[l * ni] / (3 * Kth * Kth);
-            yx[l] = ex4[l * ni] / (3 * Kth * Kth);
-        }
-        wick_series sr[3] = {{"measured (+- 1 s.e.)", lx, ym, ye, L, 1, 0},
-                             {"theory V/(nK^2), order 1/n", lx, yt, NULL, L, 0, 0},
-                             {"exact at width n", lx, yx, NULL, L, 0, 0}};
-        char title[256];
-        snprintf(title, sizeof title, "%s, C_b = %g, C_W = %g, n = %ld, M = %ld%s", wick_act_name(act),
-                 cb, cw, width, samples, ni > 1 ? " (input 0)" : "");
-        st = wick_plot_png(plot, title, "layer l", "(E[z^4] - 3 E[z^2]^2) / (3 E[z^2]^2)", sr,
-                           have_exact ? 3 : 2, 0, 0);
-        free(lx);
-        if (st) { ret = cli_fail("ensemble", st); goto done; }
+/* --plot: the measured V/(nK^2) with error bars over the theory curve. */
+static int ensemble_plot(const ensemble_out *o, const char *path) {
+    wick_act act = o->act;
+    double cb = o->cb, cw = o->cw;
+    size_t ni = o->ni, L = o->L;
+    const wick_ensemble_result *r = o->r;
+    const double *Kt = o->Kt, *c4t = o->c4t, *ex4 = o->ex4;
+    int have_exact = o->have_exact;
+    long width = A.width, samples = A.samples;
+    double *lx = malloc(sizeof(double) * L * 5);
+    if (!lx) { fprintf(stderr, "wick ensemble: out of memory\n"); return EXIT_FAIL; }
+    double *ym = lx + L, *ye = lx + 2 * L, *yt = lx + 3 * L, *yx = lx + 4 * L;
+    for (size_t l = 0; l < L; l++) {
+        double K = r->kernel[l * ni * ni];
+        double s = 3 * K * K;
+        lx[l] = (double)(l + 1);
+        ym[l] = r->connected4[l * ni] / s;
+        ye[l] = r->connected4_stderr[l * ni] / s;
+        double Kth = Kt[l * ni * ni];
+        yt[l] = c4t[l * ni] / (3 * Kth * Kth);
+        yx[l] = ex4[l * ni] / (3 * Kth * Kth);
     }
+    wick_series sr[3] = {{"measured (+- 1 s.e.)", lx, ym, ye, L, 1, 0},
+                         {"theory V/(nK^2), order 1/n", lx, yt, NULL, L, 0, 0},
+                         {"exact at width n", lx, yx, NULL, L, 0, 0}};
+    char title[256];
+    snprintf(title, sizeof title, "%s, C_b = %g, C_W = %g, n = %ld, M = %ld%s", wick_act_name(act),
+             cb, cw, width, samples, ni > 1 ? " (input 0)" : "");
+    wick_status st = wick_plot_png(path, title, "layer l", "(E[z^4] - 3 E[z^2]^2) / (3 E[z^2]^2)", sr,
+                                   have_exact ? 3 : 2, 0, 0);
+    free(lx);
+    return st ? cli_fail("ensemble", st) : EXIT_OK;
+}
 
-    if (json) {
-        root = cli_json_init(act, cb, cw);
-        json_object_set_new(root, "width", json_integer(width));
-        json_object_set_new(root, "depth", json_integer(depth));
-        json_object_set_new(root, "samples", json_integer(samples));
-        json_object_set_new(root, "seed", json_integer(seed));
-        json_object_set_new(root, "inputs", json_integer((json_int_t)ni));
-        json_object_set_new(root, "threads", json_integer(r->threads));
-        json_object_set_new(root, "seconds", json_real(r->seconds));
-        json_object_set_new(root, "kernel", jlayers(r->kernel, L, ni, ni));
-        json_object_set_new(root, "kernel_stderr", jlayers(r->kernel_stderr, L, ni, ni));
-        json_object_set_new(root, "kernel_theory", jlayers(Kt, L, ni, ni));
-        json_object_set_new(root, "connected4", jlayers(r->connected4, L, ni, 1));
-        json_object_set_new(root, "connected4_stderr", jlayers(r->connected4_stderr, L, ni, 1));
-        json_object_set_new(root, "connected4_theory", jlayers(c4t, L, ni, 1));
-        if (have_exact) json_object_set_new(root, "connected4_exact", jlayers(ex4, L, ni, 1));
-        json_object_set_new(root, "pair4", jlayers(r->pair4, L, ni, 1));
-        json_object_set_new(root, "pair4_stderr", jlayers(r->pair4_stderr, L, ni, 1));
-        json_object_set_new(root, "pair4_theory", jlayers(p4t, L, ni, 1));
-        if (cli_write_json(stdout, "ensemble", root, 17)) { ret = EXIT_FAIL; goto done; }
-    }
-done:
+/* --json: one object, per-layer arrays. */
+static int ensemble_json(const ensemble_out *o) {
+    wick_act act = o->act;
+    double cb = o->cb, cw = o->cw;
+    size_t ni = o->ni, L = o->L;
+    const wick_ensemble_result *r = o->r;
+    const double *Kt = o->Kt, *c4t = o->c4t, *p4t = o->p4t, *ex4 = o->ex4;
+    int have_exact = o->have_exact;
+    long width = A.width, depth = A.depth, samples = A.samples, seed = A.seed;
+    json_t *root = cli_json_init(act, cb, cw);
+    json_object_set_new(root, "width", json_integer(width));
+    json_object_set_new(root, "depth", json_integer(depth));
+    json_object_set_new(root, "samples", json_integer(samples));
+    json_object_set_new(root, "seed", json_integer(seed));
+    json_object_set_new(root, "inputs", json_integer((json_int_t)ni));
+    json_object_set_new(root, "threads", json_integer(r->threads));
+    json_object_set_new(root, "seconds", json_real(r->seconds));
+    json_object_set_new(root, "kernel", jlayers(r->kernel, L, ni, ni));
+    json_object_set_new(root, "kernel_stderr", jlayers(r->kernel_stderr, L, ni, ni));
+    json_object_set_new(root, "kernel_theory", jlayers(Kt, L, ni, ni));
+    json_object_set_new(root, "connected4", jlayers(r->connected4, L, ni, 1));
+    json_object_set_new(root, "connected4_stderr", jlayers(r->connected4_stderr, L, ni, 1));
+    json_object_set_new(root, "connected4_theory", jlayers(c4t, L, ni, 1));
+    if (have_exact) json_object_set_new(root, "connected4_exact", jlayers(ex4, L, ni, 1));
+    json_object_set_new(root, "pair4", jlayers(r->pair4, L, ni, 1));
+    json_object_set_new(root, "pair4_stderr", jlayers(r->pair4_stderr, L, ni, 1));
+    json_object_set_new(root, "pair4_theory", jlayers(p4t, L, ni, 1));
+    int ret = cli_write_json(stdout, "ensemble", root, 17);
     json_decref(root);
-    wick_ensemble_free(r);
-    free(Kt); free(c4t); free(p4t); free(ex4); free(G0);
     return ret;
 }
