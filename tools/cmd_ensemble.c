@@ -207,31 +207,27 @@ static int ensemble_plot(const ensemble_out *o, const char *path) {
 
 /* --json: one object, per-layer arrays. */
 static int ensemble_json(const ensemble_out *o) {
-    wick_act act = o->act;
-    double cb = o->cb, cw = o->cw;
     size_t ni = o->ni, L = o->L;
     const wick_ensemble_result *r = o->r;
-    const double *Kt = o->Kt, *c4t = o->c4t, *p4t = o->p4t, *ex4 = o->ex4;
-    int have_exact = o->have_exact;
-    long width = A.width, depth = A.depth, samples = A.samples, seed = A.seed;
-    json_t *root = cli_json_init(act, cb, cw);
-    json_object_set_new(root, "width", json_integer(width));
-    json_object_set_new(root, "depth", json_integer(depth));
-    json_object_set_new(root, "samples", json_integer(samples));
-    json_object_set_new(root, "seed", json_integer(seed));
+    /* the run's key figures and what it measured, each beside the theory */
+    json_t *root = cli_json_init(o->act, o->cb, o->cw);
+    json_object_set_new(root, "width", json_integer(A.width));
+    json_object_set_new(root, "depth", json_integer(A.depth));
+    json_object_set_new(root, "samples", json_integer(A.samples));
+    json_object_set_new(root, "seed", json_integer(A.seed));
     json_object_set_new(root, "inputs", json_integer((json_int_t)ni));
     json_object_set_new(root, "threads", json_integer(r->threads));
     json_object_set_new(root, "seconds", json_real(r->seconds));
     json_object_set_new(root, "kernel", jlayers(r->kernel, L, ni, ni));
     json_object_set_new(root, "kernel_stderr", jlayers(r->kernel_stderr, L, ni, ni));
-    json_object_set_new(root, "kernel_theory", jlayers(Kt, L, ni, ni));
+    json_object_set_new(root, "kernel_theory", jlayers(o->Kt, L, ni, ni));
     json_object_set_new(root, "connected4", jlayers(r->connected4, L, ni, 1));
     json_object_set_new(root, "connected4_stderr", jlayers(r->connected4_stderr, L, ni, 1));
-    json_object_set_new(root, "connected4_theory", jlayers(c4t, L, ni, 1));
-    if (have_exact) json_object_set_new(root, "connected4_exact", jlayers(ex4, L, ni, 1));
+    json_object_set_new(root, "connected4_theory", jlayers(o->c4t, L, ni, 1));
+    if (o->have_exact) json_object_set_new(root, "connected4_exact", jlayers(o->ex4, L, ni, 1));
     json_object_set_new(root, "pair4", jlayers(r->pair4, L, ni, 1));
     json_object_set_new(root, "pair4_stderr", jlayers(r->pair4_stderr, L, ni, 1));
-    json_object_set_new(root, "pair4_theory", jlayers(p4t, L, ni, 1));
+    json_object_set_new(root, "pair4_theory", jlayers(o->p4t, L, ni, 1));
     int ret = cli_write_json(stdout, "ensemble", root, 17);
     json_decref(root);
     return ret;
