@@ -48,14 +48,18 @@ for act in relu tanh; do
     for L in $DEPTHS; do
         n=$(width_for "$L")
         for s in $(seq 1 "$SEEDS"); do
+            # a run that diverges (exit 3) is recorded as such, not averaged
             j=$("$W" train --train-csv "$D/train.csv" --test-csv "$D/test.csv" \
                 --arch "8-[$n]x$L-4" --act "$act" --epochs "$EPOCHS" --val 1000 --patience 6 \
-                --seed "$s" --threads 1 --quiet --json | tail -n 1)
+                --seed "$s" --threads 1 --quiet --json --out "$D/last.safetensors" \
+                2>/dev/null | tail -n 1) || j=diverged
             /usr/bin/python3 -c "
 import json, sys
-j = json.loads(sys.argv[1]); L, n = int(sys.argv[3]), int(sys.argv[4])
+L, n = int(sys.argv[3]), int(sys.argv[4])
+try: j = json.loads(sys.argv[1]); loss, acc = f'{j[\"test_loss\"]:.6g}', f'{j[\"test_acc\"]:.6g}'
+except ValueError: loss, acc = 'diverged', 'diverged'
 p = 8 * n + (L - 1) * n * n + 4 * n + L * n + 4
-print(f'{sys.argv[2]},{L},{n},{L / n:.6g},{sys.argv[5]},{p},{j[\"test_loss\"]:.6g},{j[\"test_acc\"]:.6g}')
+print(f'{sys.argv[2]},{L},{n},{L / n:.6g},{sys.argv[5]},{p},{loss},{acc}')
 " "$j" "$act" "$L" "$n" "$s" | tee -a "$D/runs.csv"
         done
     done
@@ -70,7 +74,11 @@ out.write("act,L,n,r,mean_test_loss,se\n")
 best = {}
 for act in ("relu", "tanh"):
     for L in sorted({int(r["L"]) for r in rows if r["act"] == act}):
-        v = [float(r["test_loss"]) for r in rows if r["act"] == act and int(r["L"]) == L]
+        v = [float(r["test_loss"]) for r in rows if r["act"] == act and int(r["L"]) == L
+             and r["test_loss"] != "diverged"]
+        nd = sum(1 for r in rows if r["act"] == act and int(r["L"]) == L and r["test_loss"] == "diverged")
+        if nd: print(f"{act} L = {L}: {nd} run(s) diverged, left out of the mean")
+        if not v: continue
         n = int(next(r["n"] for r in rows if r["act"] == act and int(r["L"]) == L))
         m = sum(v) / len(v)
         se = math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1) / len(v)) if len(v) > 1 else 0

@@ -186,7 +186,13 @@ static void run_fit(const char *act, double xi, double gamma, int L, double q) {
     }
 }
 
-static void test_vertex_measured_relu(void) { run_fit("relu", 0.7, 1.0, 4, 1.0); }
+static void test_vertex_measured_relu(void) {
+    run_fit("relu", 0.7, 1.0, 4, 1.0);
+    if (full) {  /* deeper, where the closure is off by 40% (docs/theory-residual.md §4) */
+        run_fit("relu", 0.5, 1.0, 8, 1.0);
+        run_fit("relu", 0.9, 1.0, 8, 1.0);
+    }
+}
 static void test_vertex_measured_tanh(void) { run_fit("tanh", 0.7, 1.0, 4, 1.0); }
 
 /* The shortcut sampler (b + W sigma drawn as the Gaussian it is for one
