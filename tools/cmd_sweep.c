@@ -55,14 +55,24 @@ static int sweep_parse(int argc, char **argv) {
     return cli_parse(&sweep_cmd, argc, argv, NULL);
 }
 
+/* What the sweep measured and fitted, for the report. */
+typedef struct {
+    wick_act act;
+    double cb, cw;
+    const double *P;   /* per point: n, L, L/n, R, se, R theory, R exact, K, K se, K theory */
+    double slope, slope_se, icpt, icpt_se, chi2, tslope;
+} sweep_out;
+
 static int sweep_run(void);
+static int sweep_plot(const sweep_out *o, const char *path);
+static int sweep_json(const sweep_out *o);
 
 int cmd_sweep(int argc, char **argv) {
     int prc = sweep_parse(argc, argv);
     return prc != CLI_GO ? prc : sweep_run();
 }
 
-/* The ensembles of A, the fit, printed, plotted and as JSON. */
+/* The ensembles of A and the fit, printed as they come; then the plot and the JSON. */
 static int sweep_run(void) {
     const char *act_name = A.act_name, *plot = A.plot;
     double cb = A.cb, cw = A.cw, q = A.q, fit_max = A.fit_max;
@@ -93,7 +103,6 @@ static int sweep_run(void) {
     printf("%6s %6s %8s %13s %11s %13s %13s %7s %11s %11s %11s\n", "n", "L", "L/n", "R", "+-",
            "V/(nK^2)", "R exact", "z", "K", "+-", "K theory");
     int ret = EXIT_OK;
-    json_t *root = NULL;
     for (int w = 0; w < nw; w++) {
         wick_ensemble_config ec = {act, cb, cw, (int)Lmax, (size_t)widths[w], (size_t)samples,
                                    (uint64_t)seed, &q, 1};
@@ -153,65 +162,82 @@ static int sweep_run(void) {
         printf("fit: only %zu points with L/n <= %g, no fit\n", nf, fit_max);
     }
 
-    if (plot) {
-        wick_series sr[33];
-        int ns = 0;
-        static char names[33][64];
-        double *buf = malloc(sizeof(double) * np * 4 + 2 * 64 * sizeof(double));
-        if (!buf) { fprintf(stderr, "wick sweep: out of memory\n"); ret = EXIT_FAIL; goto done; }
-        for (int w = 0; w < nw && ns < 30; w++) {
-            double *x = buf + (size_t)w * nd * 4, *y = x + nd, *e = y + nd, *t = e + nd;
-            for (int d = 0; d < nd; d++) {
-                const double *p = P + ((size_t)w * nd + d) * 10;
-                x[d] = p[2]; y[d] = p[3]; e[d] = p[4]; t[d] = isfinite(p[6]) ? p[6] : p[5];
-            }
-            snprintf(names[ns], 64, "n = %ld measured", widths[w]);
-            sr[ns++] = (wick_series){names[ns - 1], x, y, e, (size_t)nd, 1, w + 1};
-            snprintf(names[ns], 64, "n = %ld %s", widths[w],
-                     isfinite(P[((size_t)w * nd) * 10 + 6]) ? "exact" : "theory V/(nK^2)");
-            sr[ns++] = (wick_series){names[ns - 1], x, t, NULL, (size_t)nd, 0, w + 1};
-        }
-        double *lx = buf + np * 4, *ly = lx + 64;
-        if (isfinite(slope)) {
-            for (int i = 0; i < 64; i++) {
-                lx[i] = fit_max * i / 63.0;
-                ly[i] = icpt + slope * lx[i];
-                if (fit_log) ly[i] = expm1(ly[i]);
-            }
-            snprintf(names[ns], 64, "fit: slope %.3g +- %.2g", slope, slope_se);
-            sr[ns++] = (wick_series){names[ns - 1], lx, ly, NULL, 64, 0, 0};
-        }
-        char title[256];
-        snprintf(title, sizeof title, "aspect-ratio law: %s, C_b = %g, C_W = %g, M = %ld", wick_act_name(act),
-                 cb, cw, samples);
-        st = wick_plot_png(plot, title, "L/n", "E[z^4]/(3 E[z^2]^2) - 1", sr, ns, 0, 0);
-        free(buf);
-        if (st) { ret = cli_fail("sweep", st); goto done; }
-    }
-    if (json) {
-        root = cli_json_init(act, cb, cw);
-        json_object_set_new(root, "samples", json_integer(samples));
-        json_object_set_new(root, "seed", json_integer(seed));
-        static const char *keys[10] = {"width", "depth", "aspect_ratio", "ratio4", "ratio4_stderr",
-                                       "ratio4_theory", "ratio4_exact", "kernel", "kernel_stderr",
-                                       "kernel_theory"};
-        for (int k = 0; k < 10; k++) {
-            json_t *a = json_array();
-            for (size_t i = 0; i < np; i++) json_array_append_new(a, cli_jnum(P[i * 10 + k]));
-            json_object_set_new(root, keys[k], a);
-        }
-        json_object_set_new(root, "fit_max", json_real(fit_max));
-        json_object_set_new(root, "fit_log", json_boolean(fit_log));
-        json_object_set_new(root, "slope", cli_jnum(slope));
-        json_object_set_new(root, "slope_stderr", cli_jnum(slope_se));
-        json_object_set_new(root, "intercept", cli_jnum(icpt));
-        json_object_set_new(root, "intercept_stderr", cli_jnum(icpt_se));
-        json_object_set_new(root, "chi2_dof", cli_jnum(chi2));
-        json_object_set_new(root, "slope_theory", cli_jnum(tslope));
-        if (cli_write_json(stdout, "sweep", root, 17)) { ret = EXIT_FAIL; goto done; }
-    }
+    sweep_out o = {act, cb, cw, P, slope, slope_se, icpt, icpt_se, chi2, tslope};
+    if (plot && (ret = sweep_plot(&o, plot)) != EXIT_OK) goto done;
+    if (json) ret = sweep_json(&o);
 done:
-    json_decref(root);
     free(P); free(Kt);
+    return ret;
+}
+
+/* --plot: R against L/n per width, with error bars, over the theory curves and the fit. */
+static int sweep_plot(const sweep_out *o, const char *path) {
+    wick_act act = o->act;
+    double cb = o->cb, cw = o->cw, fit_max = A.fit_max;
+    double slope = o->slope, slope_se = o->slope_se, icpt = o->icpt;
+    const double *P = o->P;
+    const long *widths = A.widths.v;
+    long samples = A.samples;
+    int nw = A.widths.n, nd = A.depths.n, fit_log = A.fit_log;
+    size_t np = (size_t)nw * (size_t)nd;
+    wick_series sr[33];
+    int ns = 0;
+    static char names[33][64];
+    double *buf = malloc(sizeof(double) * np * 4 + 2 * 64 * sizeof(double));
+    if (!buf) { fprintf(stderr, "wick sweep: out of memory\n"); return EXIT_FAIL; }
+    for (int w = 0; w < nw && ns < 30; w++) {
+        double *x = buf + (size_t)w * nd * 4, *y = x + nd, *e = y + nd, *t = e + nd;
+        for (int d = 0; d < nd; d++) {
+            const double *p = P + ((size_t)w * nd + d) * 10;
+            x[d] = p[2]; y[d] = p[3]; e[d] = p[4]; t[d] = isfinite(p[6]) ? p[6] : p[5];
+        }
+        snprintf(names[ns], 64, "n = %ld measured", widths[w]);
+        sr[ns++] = (wick_series){names[ns - 1], x, y, e, (size_t)nd, 1, w + 1};
+        snprintf(names[ns], 64, "n = %ld %s", widths[w],
+                 isfinite(P[((size_t)w * nd) * 10 + 6]) ? "exact" : "theory V/(nK^2)");
+        sr[ns++] = (wick_series){names[ns - 1], x, t, NULL, (size_t)nd, 0, w + 1};
+    }
+    double *lx = buf + np * 4, *ly = lx + 64;
+    if (isfinite(slope)) {
+        for (int i = 0; i < 64; i++) {
+            lx[i] = fit_max * i / 63.0;
+            ly[i] = icpt + slope * lx[i];
+            if (fit_log) ly[i] = expm1(ly[i]);
+        }
+        snprintf(names[ns], 64, "fit: slope %.3g +- %.2g", slope, slope_se);
+        sr[ns++] = (wick_series){names[ns - 1], lx, ly, NULL, 64, 0, 0};
+    }
+    char title[256];
+    snprintf(title, sizeof title, "aspect-ratio law: %s, C_b = %g, C_W = %g, M = %ld", wick_act_name(act),
+             cb, cw, samples);
+    wick_status st = wick_plot_png(path, title, "L/n", "E[z^4]/(3 E[z^2]^2) - 1", sr, ns, 0, 0);
+    free(buf);
+    return st ? cli_fail("sweep", st) : EXIT_OK;
+}
+
+/* --json: one object, arrays over the points. */
+static int sweep_json(const sweep_out *o) {
+    size_t np = (size_t)A.widths.n * (size_t)A.depths.n;
+    json_t *root = cli_json_init(o->act, o->cb, o->cw);
+    json_object_set_new(root, "samples", json_integer(A.samples));
+    json_object_set_new(root, "seed", json_integer(A.seed));
+    static const char *keys[10] = {"width", "depth", "aspect_ratio", "ratio4", "ratio4_stderr",
+                                   "ratio4_theory", "ratio4_exact", "kernel", "kernel_stderr",
+                                   "kernel_theory"};
+    for (int k = 0; k < 10; k++) {
+        json_t *a = json_array();
+        for (size_t i = 0; i < np; i++) json_array_append_new(a, cli_jnum(o->P[i * 10 + k]));
+        json_object_set_new(root, keys[k], a);
+    }
+    json_object_set_new(root, "fit_max", json_real(A.fit_max));
+    json_object_set_new(root, "fit_log", json_boolean(A.fit_log));
+    json_object_set_new(root, "slope", cli_jnum(o->slope));
+    json_object_set_new(root, "slope_stderr", cli_jnum(o->slope_se));
+    json_object_set_new(root, "intercept", cli_jnum(o->icpt));
+    json_object_set_new(root, "intercept_stderr", cli_jnum(o->icpt_se));
+    json_object_set_new(root, "chi2_dof", cli_jnum(o->chi2));
+    json_object_set_new(root, "slope_theory", cli_jnum(o->tslope));
+    int ret = cli_write_json(stdout, "sweep", root, 17);
+    json_decref(root);
     return ret;
 }
