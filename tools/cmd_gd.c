@@ -102,14 +102,25 @@ static int gd_parse(int argc, char **argv) {
     return cli_parse(&gd_cmd, argc, argv, NULL);
 }
 
+/* What the ensembles measured, per width, for the report. */
+typedef struct {
+    wick_act act;
+    double cb, cw;
+    size_t nA, nB, nout;
+    const double *res;    /* 16 figures a width (gd_run's table columns) */
+    double pw[3], pe[3];  /* power laws in n of gap_net, dH, H0-Theta, and their errors */
+} gd_out;
+
 static int gd_run(void);
+static int gd_plot(const gd_out *g, const char *path);
+static int gd_json(const gd_out *g);
 
 int cmd_gd(int argc, char **argv) {
     int prc = gd_parse(argc, argv);
     return prc != CLI_GO ? prc : gd_run();
 }
 
-/* The ensembles of A against the frozen-NTK prediction: printed, plotted and as JSON. */
+/* The ensembles of A against the frozen-NTK prediction, printed as they come; then the report. */
 static int gd_run(void) {
     const char *dir = A.dir, *act_name = A.act_name, *plot = A.plot;
     double cb = A.cb, cw = A.cw, lb = A.lb, lw = A.lw, eta = A.eta;
@@ -138,7 +149,6 @@ static int gd_run(void) {
     int32_t *lab = malloc(sizeof(int32_t) * (size_t)(ntrain + ntest));
     double *yA = malloc(sizeof(double) * (size_t)ntrain * nout);
     double *res = calloc((size_t)nw * 16, sizeof(double));
-    json_t *root = NULL;
     int ret = EXIT_OK;
     if (!x || !lab || !yA || !res) { fprintf(stderr, "wick gd: out of memory\n"); ret = EXIT_FAIL; goto done; }
     size_t nA = take(tr, (int)classes, (size_t)ntrain, (int)pool, x, lab, &dim);
@@ -194,59 +204,73 @@ static int gd_run(void) {
                 printf("%s ~ n^p: p = %.3f +- %.3f (chi2/dof %.2g)\n", nm[k], pw[k], pe[k], chi);
         }
     }
-    if (plot) {
-        double *px = malloc(sizeof(double) * 7 * (size_t)nw);
-        if (!px) { ret = EXIT_FAIL; goto done; }
-        for (int w = 0; w < nw; w++) {
-            const double *o = res + (size_t)w * 16;
-            px[w] = (double)widths[w];
-            px[nw + w] = o[3]; px[2 * nw + w] = o[4];
-            px[3 * nw + w] = o[5]; px[4 * nw + w] = o[6];
-            px[5 * nw + w] = o[7]; px[6 * nw + w] = o[8];
-        }
-        wick_series sr[3] = {{"gap_net: trained vs frozen-NTK prediction", px, px + nw, px + 2 * nw, (size_t)nw, 1, 0},
-                             {"dH: NTK motion ||H(T)-H(0)||/||H(0)||", px, px + 3 * nw, px + 4 * nw, (size_t)nw, 1, 0},
-                             {"H0-Theta: NTK at init vs Theta", px, px + 5 * nw, px + 6 * nw, (size_t)nw, 1, 0}};
-        char title[256];
-        snprintf(title, sizeof title, "%s, depth %ld, %zu images, %ld GD steps, M = %ld", wick_act_name(act),
-                 depth, nA, steps, samples);
-        st = wick_plot_png(plot, title, "width n", "relative deviation", sr, 3, 1, 1);
-        free(px);
-        if (st) { ret = cli_fail("gd", st); goto done; }
-    }
-    if (json) {
-        root = cli_json_init(act, cb, cw);
-        json_object_set_new(root, "depth", json_integer(depth));
-        json_object_set_new(root, "train", json_integer((json_int_t)nA));
-        json_object_set_new(root, "test", json_integer((json_int_t)nB));
-        json_object_set_new(root, "steps", json_integer(steps));
-        json_object_set_new(root, "samples", json_integer(samples));
-        json_object_set_new(root, "eta", json_real(res[14]));
-        json_object_set_new(root, "eta_engine_mean_mse", json_real(res[14] * (double)nA * (double)nout / 2));
-        static const char *keys[14] = {"gap_mean", "gap_mean_floor", "gap_var", "gap_net", "gap_net_stderr",
-                                       "ntk_change", "ntk_change_stderr", "ntk_init_dev",
-                                       "ntk_init_dev_stderr", "accuracy", "accuracy_theory",
-                                       "train_loss", "train_loss_theory", "seconds"};
-        json_t *jw = json_array();
-        for (int w = 0; w < nw; w++) json_array_append_new(jw, json_integer(widths[w]));
-        json_object_set_new(root, "width", jw);
-        for (int k = 0; k < 14; k++) {
-            json_t *a = json_array();
-            for (int w = 0; w < nw; w++) json_array_append_new(a, cli_jnum(res[(size_t)w * 16 + k]));
-            json_object_set_new(root, keys[k], a);
-        }
-        json_t *vf = json_array();
-        for (int w = 0; w < nw; w++) json_array_append_new(vf, cli_jnum(res[(size_t)w * 16 + 15]));
-        json_object_set_new(root, "gap_var_floor", vf);
-        json_object_set_new(root, "gap_net_power", cli_jnum(pw[0]));
-        json_object_set_new(root, "gap_net_power_stderr", cli_jnum(pe[0]));
-        json_object_set_new(root, "ntk_change_power", cli_jnum(pw[1]));
-        json_object_set_new(root, "ntk_change_power_stderr", cli_jnum(pe[1]));
-        if (cli_write_json(stdout, "gd", root, 17)) { ret = EXIT_FAIL; goto done; }
-    }
+    gd_out out = {act, cb, cw, nA, nB, nout, res, {pw[0], pw[1], pw[2]}, {pe[0], pe[1], pe[2]}};
+    if (plot && (ret = gd_plot(&out, plot)) != EXIT_OK) goto done;
+    if (json) ret = gd_json(&out);
 done:
-    json_decref(root);
     wick_dataset_free(tr); wick_dataset_free(te);
     free(x); free(lab); free(yA); free(res);
+    return ret;
+}
+
+/* --plot: gap_net, dH and H0-Theta against the width (log-log, +- 1 s.e.). */
+static int gd_plot(const gd_out *g, const char *path) {
+    const double *res = g->res;
+    const long *widths = A.widths.v;
+    int nw = A.widths.n;
+    double *px = malloc(sizeof(double) * 7 * (size_t)nw);
+    if (!px) { fprintf(stderr, "wick gd: out of memory\n"); return EXIT_FAIL; }
+    for (int w = 0; w < nw; w++) {
+        const double *o = res + (size_t)w * 16;
+        px[w] = (double)widths[w];
+        px[nw + w] = o[3]; px[2 * nw + w] = o[4];
+        px[3 * nw + w] = o[5]; px[4 * nw + w] = o[6];
+        px[5 * nw + w] = o[7]; px[6 * nw + w] = o[8];
+    }
+    wick_series sr[3] = {{"gap_net: trained vs frozen-NTK prediction", px, px + nw, px + 2 * nw, (size_t)nw, 1, 0},
+                         {"dH: NTK motion ||H(T)-H(0)||/||H(0)||", px, px + 3 * nw, px + 4 * nw, (size_t)nw, 1, 0},
+                         {"H0-Theta: NTK at init vs Theta", px, px + 5 * nw, px + 6 * nw, (size_t)nw, 1, 0}};
+    char title[256];
+    snprintf(title, sizeof title, "%s, depth %ld, %zu images, %ld GD steps, M = %ld", wick_act_name(g->act),
+             A.depth, g->nA, A.steps, A.samples);
+    wick_status st = wick_plot_png(path, title, "width n", "relative deviation", sr, 3, 1, 1);
+    free(px);
+    return st ? cli_fail("gd", st) : EXIT_OK;
+}
+
+/* --json: one object, arrays over the widths. */
+static int gd_json(const gd_out *g) {
+    const double *res = g->res;
+    const long *widths = A.widths.v;
+    int nw = A.widths.n;
+    json_t *root = cli_json_init(g->act, g->cb, g->cw);
+    json_object_set_new(root, "depth", json_integer(A.depth));
+    json_object_set_new(root, "train", json_integer((json_int_t)g->nA));
+    json_object_set_new(root, "test", json_integer((json_int_t)g->nB));
+    json_object_set_new(root, "steps", json_integer(A.steps));
+    json_object_set_new(root, "samples", json_integer(A.samples));
+    json_object_set_new(root, "eta", json_real(res[14]));
+    json_object_set_new(root, "eta_engine_mean_mse", json_real(res[14] * (double)g->nA * (double)g->nout / 2));
+    static const char *keys[14] = {"gap_mean", "gap_mean_floor", "gap_var", "gap_net", "gap_net_stderr",
+                                   "ntk_change", "ntk_change_stderr", "ntk_init_dev",
+                                   "ntk_init_dev_stderr", "accuracy", "accuracy_theory",
+                                   "train_loss", "train_loss_theory", "seconds"};
+    json_t *jw = json_array();
+    for (int w = 0; w < nw; w++) json_array_append_new(jw, json_integer(widths[w]));
+    json_object_set_new(root, "width", jw);
+    for (int k = 0; k < 14; k++) {
+        json_t *a = json_array();
+        for (int w = 0; w < nw; w++) json_array_append_new(a, cli_jnum(res[(size_t)w * 16 + k]));
+        json_object_set_new(root, keys[k], a);
+    }
+    json_t *vf = json_array();
+    for (int w = 0; w < nw; w++) json_array_append_new(vf, cli_jnum(res[(size_t)w * 16 + 15]));
+    json_object_set_new(root, "gap_var_floor", vf);
+    json_object_set_new(root, "gap_net_power", cli_jnum(g->pw[0]));
+    json_object_set_new(root, "gap_net_power_stderr", cli_jnum(g->pe[0]));
+    json_object_set_new(root, "ntk_change_power", cli_jnum(g->pw[1]));
+    json_object_set_new(root, "ntk_change_power_stderr", cli_jnum(g->pe[1]));
+    int ret = cli_write_json(stdout, "gd", root, 17);
+    json_decref(root);
     return ret;
 }
