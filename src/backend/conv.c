@@ -11,7 +11,8 @@
  * scratchpad per primitive, are allocated here; bias and ReLU are fused.
  *
  * im2col path: per sample and group, the receptive fields are unrolled into
- * col [C/g kh kw, OH OW] and one OpenBLAS sgemm does the product; the
+ * col [C/g kh kw, OH OW] and one OpenBLAS sgemm does the product (the
+ * forward one product on wick's kernel, the bias a row of col: fwd_im2col); the
  * samples are split over the OpenMP team in fixed static chunks (OpenBLAS
  * runs single-threaded inside the team's region).  The weight gradient sums
  * each thread's chunk into its own partial, then adds the partials in thread

@@ -486,21 +486,23 @@ static void conv_dw_kern(wick_graph *g, const conv_geo *q, int mode, int B, cons
        (ROWS) at a time; SHIFT's row (t, o) lands at dW[o][ch][t] */
     int KK = q->kh * q->kw, rows = mode == CONV_DW_SHIFT ? KK * q->OUT : q->OUT;
     int len = mode == CONV_DW_SHIFT ? q->C : KG, ld = mode == CONV_DW_SHIFT ? q->C : KG + 1;
-    _Pragma("omp parallel for schedule(static) if (wsz * nch > 32768)")
+    /* each row summed in a thread's scratch, chunk after chunk (contiguous
+       reads that vectorise; each element's sum in chunk order as before) */
+    _Pragma("omp parallel for schedule(static) num_threads(nt) if (nt > 1 && wsz * nch > 32768)")
     for (int r = 0; r < rows; r++) {
         int t = mode == CONV_DW_SHIFT ? r / q->OUT : 0, o = mode == CONV_DW_SHIFT ? r % q->OUT : r;
         size_t e0 = (size_t)o * KG + t, es = mode == CONV_DW_SHIFT ? (size_t)KK : 1;
         const float *p0 = part + (size_t)r * ld;
-        for (int k = 0; k < len; k++) {
-            float s = accw ? dW[e0 + k * es] : 0;
-            for (int c = 0; c < nch; c++) s += p0[(size_t)c * wsz + k];
-            dW[e0 + k * es] = s;
+        float *s = scr + (size_t)omp_get_thread_num() * slot;
+        for (int k = 0; k < len; k++) s[k] = accw ? dW[e0 + k * es] : 0;
+        if (nb) s[KG] = accb ? db[o] : 0;
+        for (int c = 0; c < nch; c++) {
+            const float *pc = p0 + (size_t)c * wsz;
+            _Pragma("omp simd")
+            for (int k = 0; k < len + nb; k++) s[k] += pc[k];
         }
-        if (nb) {
-            float s = accb ? db[o] : 0;
-            for (int c = 0; c < nch; c++) s += p0[(size_t)c * wsz + KG];
-            db[o] = s;
-        }
+        for (int k = 0; k < len; k++) dW[e0 + k * es] = s[k];
+        if (nb) db[o] = s[KG];
     }
 }
 #endif
