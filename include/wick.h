@@ -1377,6 +1377,13 @@ WICK_API wick_status wick_residual_critical(wick_act a, double xi, double gamma,
 WICK_API wick_status wick_residual_measure(const wick_theory_config *c, double xi, double gamma,
                                            double q, size_t n, size_t M, uint64_t seed, int full,
                                            double *K, double *K_se, double *V, double *V_se);
+/* The NTK of output neuron 0 of layer L measured on M residual networks of
+ * width n (real weights, float64, backpropagated; n_0 = 1): its mean and
+ * standard error, to compare with wick_residual_single's ntk (the book's
+ * learning-rate normalisation, lambda_W / n_{l-1}). */
+WICK_API wick_status wick_residual_ntk_measure(const wick_theory_config *c, double xi,
+                                               double gamma, double q, size_t n, size_t M,
+                                               uint64_t seed, double *mean, double *se);
 /* The book's estimate of the optimal aspect ratio r* = L/n (its appendix on
  * information in deep learning; docs/theory-residual.md): nu r* = 4/(20 +
  * 3 n_L), nu the growth of V/K^2 per layer at criticality (measured between
@@ -1458,14 +1465,25 @@ WICK_API wick_status wick_kgram_cross(const wick_kgram *g, const double *xa, siz
  * dtfsm).  Inputs normalised (wick_kernel_normalise).  Each output may be
  * NULL; gp_var (nB) is the latent posterior variance K_bb - k^T A^-1 k. */
 typedef void (*wick_kernel_progress)(void *ctx, const char *phase, double fraction, double seconds);
+/* How the training solves are done: float64 Choleskys, or float32 ones (twice
+ * the flops a second) refined to float64 accuracy by conjugate gradients
+ * whose products recompute A from the inputs (docs/kernel.md, "Mixed
+ * precision"); AUTO takes float32 from 16,384 training inputs on, and
+ * float64 where the variance is wanted or a float32 factor fails. */
+typedef enum { WICK_KERNEL_AUTO = 0, WICK_KERNEL_DOUBLE, WICK_KERNEL_MIXED } wick_kernel_precision;
 typedef struct {
     double ntk_ridge;              /* added to Theta_AA's diagonal, relative to it (default 0) */
     wick_kernel_progress progress; /* called between slices of the work, or NULL */
     void *ctx;
+    wick_kernel_precision precision;
+    double tol;                    /* refinement's target max_c |r_c| / |y_c| (0: 1e-10) */
 } wick_kernel_solve_opts;
 typedef struct {
     double *gp_mean, *gp_var, *ntk_mean, *logev;   /* caller's arrays, or NULL */
     double chol_seconds_gp, chol_seconds_ntk;      /* filled in */
+    int mixed;                     /* filled in: 1 when float32 factors were refined */
+    int pcg_iters[2];              /* then the passes (NNGP, NTK) and their final */
+    double pcg_resid[2];           /* relative residuals */
 } wick_kernel_solve_out;
 WICK_API wick_status wick_kernel_solve(const wick_kernel_hyper *h, const double *xA,
                                        const double *yA, size_t nA, const double *xB, size_t nB,
@@ -1484,6 +1502,24 @@ WICK_API wick_status wick_kernel_evidence_grad(const wick_kernel_hyper *h, const
                                                const double *yA, size_t nA, size_t n0, size_t nout,
                                                int probes, uint64_t seed, double *logev,
                                                double grad[3]);
+/* Hyperparameters at the log evidence's maximum: BFGS in (log C_b, log C_W,
+ * log noise) on the exact gradient above, with a backtracking (Armijo) line
+ * search, each step at most a factor e^2 in any parameter, C_b in
+ * [1e-8, 100], C_W in [0.01, 100], the noise in [1e-10, 100].  Stops when
+ * every component of the gradient in the log-parameters not pushing
+ * against a bound is below gtol (0: 1e-3 nats), after maxit steps, or when
+ * a line search finds no increase.  h's depth and activation stay; a C_b of
+ * 0 stays 0 (its log is not defined).  h receives the result. */
+typedef struct {
+    double before, after;   /* log evidence at the start and at the end */
+    int steps, evaluations; /* BFGS steps; evidence + gradient evaluations */
+    double gradient;        /* the largest |d log p / d log theta| at the end */
+    int converged;          /* gradient <= gtol */
+} wick_kernel_opt_report;
+WICK_API wick_status wick_kernel_evidence_optimise(wick_kernel_hyper *h, const double *xA,
+                                                   const double *yA, size_t nA, size_t n0,
+                                                   size_t nout, int maxit, double gtol,
+                                                   wick_kernel_opt_report *rep);
 
 /* The four-point vertex for two inputs (docs/theory.md §6): V[(l-1)*16 + p*4 + q] =
  * V^(l)_{(p)(q)} for ordered pairs p = 2*a1 + a2, q = 2*a3 + a4 (inputs

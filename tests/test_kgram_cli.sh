@@ -24,6 +24,26 @@ if [ -f "$FM/train-images-idx3-ubyte.gz" ] || [ -f "$FM/train-images-idx3-ubyte"
     grep -q "best at depth 3" "$T/kg.json" && grep -q "^memory: the solve needs" "$T/kg.json"
     ok $? "kernel: the report shows each depth's best evidence and the memory needed"
     rm -f "$T/kg.json"
+    # float32 factors refined by conjugate gradients against the float64 solve on 2,000 images
+    for p in double mixed; do
+        $W kernel --train 2000 --test 1000 --select 100 --depths 2 --cbs 0.1 --noises 0.000001 \
+            --precision $p --json > "$T/kg-$p.json" 2>/dev/null
+        ok $? "kernel --precision $p runs"
+    done
+    /usr/bin/python3 - "$T/kg-double.json" "$T/kg-mixed.json" <<'PY'
+import json, sys
+d, m = (json.loads(open(f).read().strip().splitlines()[-1]) for f in sys.argv[1:])
+print("# double: NNGP %.4f NTK %.4f log evidence %.6f; mixed: NNGP %.4f NTK %.4f log evidence %.6f, passes %s"
+      % (d["accuracy_nngp"], d["accuracy_ntk"], d["log_evidence_full"], m["accuracy_nngp"],
+         m["accuracy_ntk"], m["log_evidence_full"], m.get("refinement_passes")))
+ok = (m["mixed_precision"] and not d["mixed_precision"] and d["accuracy_nngp"] == m["accuracy_nngp"]
+      and d["accuracy_ntk"] == m["accuracy_ntk"]
+      and abs(d["log_evidence_full"] - m["log_evidence_full"]) <= 1e-4 * abs(d["log_evidence_full"]))
+sys.exit(0 if ok else 1)
+PY
+    ok $? "kernel --precision mixed: the float64 solve's accuracies on 1000 test images, its log evidence to 1e-4 (log det from the float32 factor)"
+    expect 2 "precision" "kernel --precision single: usage error" -- $W kernel --precision single
+    rm -f "$T/kg-double.json" "$T/kg-mixed.json"
 else
     skip "Fashion-MNIST not installed"
 fi

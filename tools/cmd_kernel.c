@@ -57,11 +57,11 @@ static int kernel_run(void);
 
 /* What the command line asks for. */
 typedef struct {
-    const char *dir, *act_name, *plot;
+    const char *dir, *act_name, *plot, *precision;
     cli_reals cbs, depths, noises;
     double cw, lb, lw, ridge;
     long ntrain, ntest, classes, batch, threads, nselect, probes;
-    int json, want_var, want_grad;
+    int json, want_var, want_grad, want_opt;
 } kernel_args;
 
 static kernel_args A;   /* the table's destinations */
@@ -91,6 +91,10 @@ static const cli_opt kernel_opts[] = {
     {"variance", CLI_BOOL, &A.want_var, 0, 0, 0, NULL, NULL,
      "also the NNGP posterior variance of each test prediction (the\n"
      "latent function's; costs nA^2 nB more flops) and its summary", NULL, NULL},
+    {"optimise", CLI_BOOL, &A.want_opt, 0, 0, 0, NULL, NULL,
+     "then follow the log evidence's gradient on the --select images to its\n"
+     "maximum in (C_b, C_W, noise) at the chosen depth (BFGS in the logs;\n"
+     "docs/kernel.md), and use that for the full set (a C_b of 0 stays 0)", NULL, NULL},
     {"grad", CLI_BOOL, &A.want_grad, 0, 0, 0, NULL, NULL,
      "the log evidence's gradient in C_b, C_W and the noise at the choice,\n"
      "on the --select images (exact trace of A^-1 dA)", NULL, NULL},
@@ -100,6 +104,11 @@ static const cli_opt kernel_opts[] = {
     {"ntk-ridge", CLI_REAL, &A.ridge, 0, 1, CLI_OPEN_HI, "1e-10", "X",
      "added to the NTK training Gram's diagonal, relative to it (exact\n"
      "duplicate images make it singular)", NULL, NULL},
+    {"precision", CLI_STR, &A.precision, 0, 0, 0, "auto", "P",
+     "the full set's solves: double (float64 Choleskys), mixed (float32\n"
+     "Choleskys, twice as fast, refined to float64 accuracy by conjugate\n"
+     "gradients: docs/kernel.md) or auto (mixed from 16384 training\n"
+     "images on, double with --variance)", NULL, NULL},
     {"batch", CLI_INT, &A.batch, 1, 100000, 0, NULL, "N", "ignored (kept for old scripts: test inputs go in batches of 1024)", NULL, NULL},
     {"threads", CLI_INT, &A.threads, 1, CLI_THREADS_MAX, 0, NULL, "N", "threads (default: OMP_NUM_THREADS, else all cores)", NULL, NULL},
     {"json", CLI_BOOL, &A.json, 0, 0, 0, NULL, NULL, "last line of stdout: one JSON object", NULL, NULL},
@@ -121,6 +130,10 @@ static int kernel_parse(int argc, char **argv) {
     A = (kernel_args){.cw = NAN};
     int rc = cli_parse(&kernel_cmd, argc, argv, NULL);
     if (rc != CLI_GO) return rc;
+    if (strcmp(A.precision, "auto") && strcmp(A.precision, "double") && strcmp(A.precision, "mixed")) {
+        fprintf(stderr, "wick kernel: --precision expects auto, double or mixed, got '%s'\n", A.precision);
+        return EXIT_USAGE;
+    }
     for (int i = 0; i < A.depths.n; i++)
         if (A.depths.v[i] != floor(A.depths.v[i])) {
             fprintf(stderr, "wick kernel: --depths expects integers in [%d, %d], got '%g'\n", CLI_DEPTH_MIN,
@@ -193,7 +206,7 @@ static int kernel_run(void) {
                 int q = (i * ncb + j) * nno + k;
                 wick_kernel_hyper h = {act, cbs[j], cw, lb, lw, (int)dd[i], noises[k]};
                 double t0 = omp_get_wtime();
-                wick_kernel_solve_out so = {NULL, NULL, NULL, &ev[q], 0, 0};
+                wick_kernel_solve_out so = {NULL, NULL, NULL, &ev[q], 0, 0, 0, {0, 0}, {0, 0}};
                 if ((st = wick_kernel_solve(&h, x, yA, nsel, NULL, 0, n0, K, NULL, &so))) {
                     fprintf(stderr, "wick kernel: depth %g, C_b %g, noise %g: %s\n", dd[i], cbs[j],
                             noises[k], wick_last_error());
@@ -222,6 +235,20 @@ static int kernel_run(void) {
     printf("  (the evidence ranks how well each prior explains the training targets; it is not the "
            "test accuracy, and on small subsets it can prefer a shallower kernel than the test "
            "set would)\n");
+    wick_kernel_opt_report orep = {NAN, NAN, 0, 0, NAN, 0};
+    if (A.want_opt) {
+        double t1 = omp_get_wtime();
+        if ((st = wick_kernel_evidence_optimise(&h, x, yA, nsel, n0, K, 50, 1e-3, &orep))) {
+            ret = cli_fail("kernel", st);
+            goto done;
+        }
+        cw = h.cw;
+        printf("optimised on %zu images (BFGS in log C_b, log C_W, log noise: %d steps, %d evaluations, "
+               "largest |d log p / d log theta| %.2g%s): C_b = %.6g, C_W = %.6g, noise = %.6g; log "
+               "evidence %.6f -> %.6f  [%.1f s]\n", nsel, orep.steps, orep.evaluations, orep.gradient,
+               orep.converged ? "" : ", not converged", h.cb, h.cw, h.noise, orep.before, orep.after,
+               omp_get_wtime() - t1);
+    }
     double grad[3] = {NAN, NAN, NAN}, gradp[3] = {NAN, NAN, NAN};
     if (want_grad) {
         double t1 = omp_get_wtime();
@@ -257,9 +284,11 @@ static int kernel_run(void) {
         goto done;
     }
     prog_state ps = {"", 0};
-    wick_kernel_solve_opts so = {ridge, nA >= 5000 ? on_progress : NULL, &ps};
+    wick_kernel_precision prec = !strcmp(A.precision, "double") ? WICK_KERNEL_DOUBLE
+                                 : !strcmp(A.precision, "mixed") ? WICK_KERNEL_MIXED : WICK_KERNEL_AUTO;
+    wick_kernel_solve_opts so = {ridge, nA >= 5000 ? on_progress : NULL, &ps, prec, 0};
     double ev_full = NAN;
-    wick_kernel_solve_out out = {gp, var, nt, &ev_full, 0, 0};
+    wick_kernel_solve_out out = {gp, var, nt, &ev_full, 0, 0, 0, {0, 0}, {0, 0}};
     double t0 = omp_get_wtime();
     if ((st = wick_kernel_solve(&h, x, yA, nA, x + nA * n0, nB, n0, K, &so, &out))) {
         ret = cli_fail("kernel", st);
@@ -271,6 +300,11 @@ static int kernel_run(void) {
     printf("full training set: log evidence %.6f on %zu images; Cholesky NNGP %.1f s, NTK %.1f s "
            "(%.1f and %.1f GFLOP/s: n^3/3 = %.3g flops each)\n", ev_full, nA, out.chol_seconds_gp,
            out.chol_seconds_ntk, 1e-9 * nf / out.chol_seconds_gp, 1e-9 * nf / out.chol_seconds_ntk, nf);
+    if (out.mixed)
+        printf("mixed precision: float32 Choleskys refined by conjugate gradients in float64: NNGP %d "
+               "passes (relative residual %.2g), NTK %d (%.2g); the log evidence's log det from the float32 "
+               "factor (~1e-5 relative)\n", out.pcg_iters[0], out.pcg_resid[0],
+               out.pcg_iters[1], out.pcg_resid[1]);
     printf("test accuracy on %zu images: NNGP posterior mean %.4f, infinite-width trained network "
            "(NTK, t -> inf) %.4f  [%.1f s]\n", nB, acc_gp, acc_nt, secs);
 
@@ -341,6 +375,13 @@ static int kernel_run(void) {
             json_object_set_new(root, "evidence_grad_full", json_pack("[f,f,f]", gradp[0], gradp[1], gradp[2]));
         json_object_set_new(root, "log_evidence_full", json_real(ev_full));
         json_object_set_new(root, "seconds", json_real(secs));
+        json_object_set_new(root, "mixed_precision", json_boolean(out.mixed));
+        if (A.want_opt)
+            json_object_set_new(root, "optimised", json_pack("{s:f,s:f,s:i,s:b}", "log_evidence_before",
+                                orep.before, "log_evidence_after", orep.after, "steps", orep.steps,
+                                "converged", orep.converged));
+        if (out.mixed)
+            json_object_set_new(root, "refinement_passes", json_pack("[i,i]", out.pcg_iters[0], out.pcg_iters[1]));
         if (var) {
             json_t *va = json_array();
             for (size_t i = 0; i < nB; i++) json_array_append_new(va, json_real(var[i]));

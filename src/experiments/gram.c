@@ -24,7 +24,9 @@
 #include <stdio.h>
 #include <math.h>
 #include <omp.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 
 /* glibc's vector arccos (libmvec, _ZGVdN4v_acos with AVX2): measured faster
  * than SLEEF's 1-ulp acos and within 1.5 ulp (bench/README.md, Gram flow) */
@@ -511,9 +513,10 @@ static inline size_t rfp_at(size_t n, size_t i, size_t j) {
 
 #define KS_PANEL 256   /* rows of the training Gram computed at once */
 #define KS_BATCH 1024  /* test inputs per cross Gram */
+#define KS_MIXED_MIN 16384  /* training inputs from which WICK_KERNEL_AUTO takes float32 factors */
 
 size_t wick_kernel_solve_bytes(size_t nA, size_t nB, size_t n0, size_t nout, int variance) {
-    double tri = (double)nA * (double)(nA + 1) / 2, panel = (double)KS_PANEL * (double)nA;
+    double tri = (double)nA * (double)(nA + 1) / 2, panel = 2.0 * KS_PANEL * (double)nA;
     double batch = (double)(nB < KS_BATCH ? nB : KS_BATCH) * (double)nA * (variance ? 2 : 1);
     double rest = (double)(nA + nB) * (double)(n0 + 2 * nout) + (double)nA * (double)nout * 2;
     double b = 8 * (tri + (panel > batch ? panel : batch) + rest);
@@ -597,6 +600,243 @@ static int factor_rfp(size_t n, double *a, const prog_t *pr, const char *phase) 
     return 0;
 }
 
+/* ---------------------------------------------------------------------------
+ * Float32 factors refined to float64 (docs/kernel.md, "Mixed precision")
+ *
+ * The two n^3/3 Choleskys are most of a large solve; in float32 the machine
+ * does twice the flops a second (8 lanes, not 4), in half the memory, so
+ * both kinds' factors fit where one float64 triangle did.  The float32
+ * factor M = L L^T of A rounded is then the preconditioner of conjugate
+ * gradients on A itself in float64; A's products are recomputed from the
+ * inputs (dgemm and the map, both kinds from one pass), since A in float64
+ * beside the factors would not fit.  On Fashion-MNIST's ReLU kernels
+ * (cond(A) 3e5 at 2,000 images, 6e6 at 5,000) each step gains 4 to 5
+ * digits, so a few passes reach float64's own accuracy.
+ * ------------------------------------------------------------------------- */
+
+/* Large arrays on 2 MiB pages where the kernel allows it (THP "madvise"):
+ * the factor's columns are n + 1 doubles apart, each on its own 4 KiB page,
+ * more than the TLB holds at n = 60,000. */
+static void huge_pages(void *p, size_t bytes) {
+    uintptr_t a = ((uintptr_t)p + 4095) & ~(uintptr_t)4095;
+    uintptr_t e = ((uintptr_t)p + bytes) & ~(uintptr_t)4095;
+    if (e > a) madvise((void *)a, e - a, MADV_HUGEPAGE);   /* advice: failure is harmless */
+}
+
+/* factor_rfp in float32 */
+static int factor_rfp32(size_t n, float *a, const prog_t *pr, const char *phase) {
+    if (n % 2) {
+        progress(pr, phase, 0);
+        return LAPACKE_spftrf(LAPACK_COL_MAJOR, 'N', 'L', (lapack_int)n, a);
+    }
+    int k = (int)(n / 2), ld = (int)n + 1, info;
+    double k3 = (double)k * k * k, total = 8 * k3 / 3, done = 0;
+    progress(pr, phase, 0);
+    if ((info = LAPACKE_spotrf(LAPACK_COL_MAJOR, 'L', k, a + 1, ld))) return info;
+    done += k3 / 3;
+    progress(pr, phase, done / total);
+    const int S = 8;
+    for (int s = 0; s < S; s++) {
+        int r0 = (int)((long)k * s / S), r1 = (int)((long)k * (s + 1) / S);
+        cblas_strsm(CblasColMajor, CblasRight, CblasLower, CblasTrans, CblasNonUnit, r1 - r0, k, 1.0f,
+                    a + 1, ld, a + k + 1 + r0, ld);
+        done += k3 / S;
+        progress(pr, phase, done / total);
+    }
+    for (int s = 0; s < S; s++) {
+        int c0 = (int)((long)k * s / S), c1 = (int)((long)k * (s + 1) / S);
+        if (c0 > 0)
+            cblas_sgemm(CblasColMajor, CblasNoTrans, CblasTrans, c0, c1 - c0, k, -1.0f, a + k + 1, ld,
+                        a + k + 1 + c0, ld, 1.0f, a + (size_t)c0 * ld, ld);
+        cblas_ssyrk(CblasColMajor, CblasUpper, CblasNoTrans, c1 - c0, k, -1.0f, a + k + 1 + c0, ld,
+                    1.0f, a + c0 + (size_t)c0 * ld, ld);
+        done += k3 * ((double)c1 * c1 - (double)c0 * c0) / ((double)k * k);
+        progress(pr, phase, done / total);
+    }
+    if ((info = LAPACKE_spotrf(LAPACK_COL_MAJOR, 'U', k, a, ld))) return info + k;
+    progress(pr, phase, 1);
+    return 0;
+}
+
+/* One pass over the rows of the training Grams, recomputed from the inputs
+ * (the input Gram by dgemm, then the map: both kinds from one arccos).  For
+ * each kind k with use[k], A_k = Gram_k + ridge[k] I:
+ *   store[k] != NULL: A_k's lower triangle rounded into the float32 RFP store[k];
+ *   v[k] != NULL:     av[k] = A_k v[k] (nA x nout, column-major).
+ * pan: 2 KS_PANEL nA doubles. */
+static void gram_pass(const wick_kgram *g, const double *xA, size_t nA, size_t n0, const int use[2],
+                      const double ridge[2], float *const store[2], const double *const v[2],
+                      double *const av[2], size_t nout, double *pan, const prog_t *pr, const char *phase) {
+    int prod = 0;
+    for (int k = 0; k < 2; k++)
+        if (use[k] && v[k]) {
+            prod = 1;
+            memset(av[k], 0, sizeof(double) * nA * nout);
+        }
+    double *P[2] = {pan, pan + (size_t)KS_PANEL * nA};   /* K over the input Gram, Theta beside */
+    const double dg[2] = {g->kdiag + ridge[0], g->tdiag + ridge[1]};
+    for (size_t i0 = 0; i0 < nA; i0 += KS_PANEL) {
+        size_t i1 = i0 + KS_PANEL < nA ? i0 + KS_PANEL : nA, m = i1 - i0;
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)i1, (int)n0,
+                    1.0 / (double)n0, xA + i0 * n0, (int)n0, xA, (int)n0, 0.0, P[0], (int)i1);
+#pragma omp parallel for schedule(dynamic, 4)
+        for (size_t r = 0; r < m; r++) {
+            size_t i = i0 + r;
+            /* a product needs the diagonal block's upper part too */
+            map_values(g, P[0] + r * i1, prod ? i1 : i + 1, use[0] ? P[0] + r * i1 : NULL,
+                       use[1] ? P[1] + r * i1 : NULL);
+            for (int k = 0; k < 2; k++) P[k][r * i1 + i] = dg[k];   /* correlation 1 exactly */
+        }
+        for (int k = 0; k < 2; k++) {
+            if (!use[k]) continue;
+            const double *pk = P[k];
+            if (store[k]) {
+                /* scaled to a unit diagonal, which float32 holds exactly:
+                   rounding kdiag + noise itself would shift every
+                   eigenvalue alike, biasing the log det (docs/kernel.md) */
+                float *s = store[k];
+                const double sc = 1 / dg[k];
+#pragma omp parallel for schedule(dynamic, 1)
+                for (size_t j0 = 0; j0 < i1; j0 += 64)
+                    for (size_t r0 = 0; r0 < m; r0 += 64)
+                        for (size_t j = j0; j < j0 + 64 && j < i1; j++)
+                            for (size_t r = r0; r < r0 + 64 && r < m; r++)
+                                if (i0 + r >= j) s[rfp_at(nA, i0 + r, j)] = (float)(pk[r * i1 + j] * sc);
+            }
+            if (v[k]) {
+                /* rows i0..i1 against columns 0..i1, and their mirror image
+                   for columns 0..i0: together every entry of A_k once */
+                cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)m, (int)nout, (int)i1, 1.0, pk,
+                            (int)i1, v[k], (int)nA, 1.0, av[k] + i0, (int)nA);
+                if (i0)
+                    cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)i0, (int)nout, (int)m, 1.0,
+                                pk, (int)i1, v[k] + i0, (int)nA, 1.0, av[k], (int)nA);
+            }
+        }
+        progress(pr, phase, ((double)i1 * (double)i1) / ((double)nA * (double)nA));
+    }
+}
+
+/* z = M^-1 r through the float32 factor of A / d (nA x nout, column-major) */
+static void precondition(const float *f, double d, size_t nA, size_t nout, const double *r, double *z,
+                         float *buf) {
+    for (size_t i = 0; i < nA * nout; i++) buf[i] = (float)r[i];
+    LAPACKE_spftrs(LAPACK_COL_MAJOR, 'N', 'L', (lapack_int)nA, (lapack_int)nout, f, buf, (lapack_int)nA);
+    for (size_t i = 0; i < nA * nout; i++) z[i] = buf[i] / d;
+}
+
+#define KS_PCG_MAX 40   /* passes before giving up on the float32 factor */
+
+/* Both kinds' training solves, alpha[k] = A_k^-1 Y, by float32 factors and
+ * preconditioned conjugate gradients in float64, one recomputed pass of
+ * the Grams per step for every kind still short of tol (the largest
+ * ||r_c|| / ||y_c|| over the outputs c).  logdet[0]: from the float32
+ * factor (its error is tr(A^-1 E) for the rounding E: see docs/kernel.md).
+ * Returns 1 when a float32 factor fails or the iteration stalls (the
+ * caller falls back to float64), -1 out of memory, 0 done. */
+static int solve_mixed(const wick_kgram *g, const double *xA, const double *yA, size_t nA, size_t n0,
+                       size_t nout, const int use[2], const double ridge[2], double tol, double *pan,
+                       double *alpha[2], double *logdet, wick_kernel_solve_out *out, const prog_t *pr) {
+    size_t tri = nA * (nA + 1) / 2, nv = nA * nout;
+    const double dg[2] = {g->kdiag + ridge[0], g->tdiag + ridge[1]};
+    float *f[2] = {NULL, NULL}, *buf = wick_malloc(sizeof(float) * nv);
+    double *R[2] = {0}, *Z[2] = {0}, *D[2] = {0}, *AD[2] = {0};
+    double *yn = wick_malloc(sizeof(double) * nout);
+    double *rzp[2] = {wick_malloc(sizeof(double) * nout), wick_malloc(sizeof(double) * nout)};
+    int ret = -1;
+    if (!buf || !yn || !rzp[0] || !rzp[1]) goto out;
+    for (int k = 0; k < 2; k++) {
+        if (!use[k]) continue;
+        f[k] = wick_malloc(sizeof(float) * tri);
+        R[k] = wick_malloc(sizeof(double) * nv); Z[k] = wick_malloc(sizeof(double) * nv);
+        D[k] = wick_malloc(sizeof(double) * nv); AD[k] = wick_malloc(sizeof(double) * nv);
+        if (!f[k] || !R[k] || !Z[k] || !D[k] || !AD[k]) goto out;
+        huge_pages(f[k], sizeof(float) * tri);
+    }
+    const char *nm = use[0] && use[1] ? "NNGP and NTK" : use[0] ? "NNGP" : "NTK";
+    char ph[96];
+    snprintf(ph, sizeof ph, "%s training Gram (float32)", nm);
+    const double *nov[2] = {NULL, NULL};
+    double *noav[2] = {NULL, NULL};
+    gram_pass(g, xA, nA, n0, use, ridge, f, nov, noav, nout, pan, pr, ph);
+    ret = 1;
+    for (int k = 0; k < 2; k++) {
+        if (!use[k]) continue;
+        snprintf(ph, sizeof ph, "%s Cholesky (float32)", k ? "NTK" : "NNGP");
+        double tf = omp_get_wtime();
+        int info = factor_rfp32(nA, f[k], pr, ph);
+        tf = omp_get_wtime() - tf;
+        if (k == 0) out->chol_seconds_gp = tf; else out->chol_seconds_ntk = tf;
+        if (info) goto out;
+        if (k == 0) {
+            double s = (double)nA * log(g->kdiag + ridge[0]);
+            for (size_t i = 0; i < nA; i++) s += 2 * log((double)f[k][rfp_at(nA, i, i)]);
+            *logdet = s;
+        }
+    }
+    /* conjugate gradients, each output column on its own (x0 = 0) */
+    for (size_t c = 0; c < nout; c++) {
+        double s = 0;
+        for (size_t i = 0; i < nA; i++) s += yA[i * nout + c] * yA[i * nout + c];
+        yn[c] = s > 0 ? sqrt(s) : 1;
+    }
+    int act[2] = {use[0], use[1]};
+    for (int k = 0; k < 2; k++) {
+        if (!use[k]) continue;
+        for (size_t i = 0; i < nA; i++)
+            for (size_t c = 0; c < nout; c++) R[k][c * nA + i] = yA[i * nout + c];
+        memset(alpha[k], 0, sizeof(double) * nv);
+        precondition(f[k], dg[k], nA, nout, R[k], Z[k], buf);
+        memcpy(D[k], Z[k], sizeof(double) * nv);
+        for (size_t c = 0; c < nout; c++) {
+            double s = 0;
+            for (size_t i = 0; i < nA; i++) s += R[k][c * nA + i] * Z[k][c * nA + i];
+            rzp[k][c] = s;
+        }
+        out->pcg_iters[k] = 0;
+        out->pcg_resid[k] = 1;
+    }
+    for (int it = 1; it <= KS_PCG_MAX && (act[0] || act[1]); it++) {
+        snprintf(ph, sizeof ph, "%s refinement %d", act[0] && act[1] ? "NNGP and NTK" : act[0] ? "NNGP" : "NTK", it);
+        const double *dv[2] = {act[0] ? D[0] : NULL, act[1] ? D[1] : NULL};
+        float *nos[2] = {NULL, NULL};
+        gram_pass(g, xA, nA, n0, act, ridge, nos, dv, AD, nout, pan, pr, ph);
+        for (int k = 0; k < 2; k++) {
+            if (!act[k]) continue;
+            double worst = 0;
+            for (size_t c = 0; c < nout; c++) {
+                double *x = alpha[k] + c * nA, *r = R[k] + c * nA, *d = D[k] + c * nA, *ad = AD[k] + c * nA;
+                double dad = 0, rr = 0;
+                for (size_t i = 0; i < nA; i++) dad += d[i] * ad[i];
+                double a = dad > 0 ? rzp[k][c] / dad : 0;
+                for (size_t i = 0; i < nA; i++) {
+                    x[i] += a * d[i];
+                    r[i] -= a * ad[i];
+                    rr += r[i] * r[i];
+                }
+                worst = fmax(worst, sqrt(rr) / yn[c]);
+            }
+            out->pcg_iters[k] = it;
+            out->pcg_resid[k] = worst;
+            if (worst <= tol) { act[k] = 0; continue; }
+            precondition(f[k], dg[k], nA, nout, R[k], Z[k], buf);
+            for (size_t c = 0; c < nout; c++) {
+                double *z = Z[k] + c * nA, *r = R[k] + c * nA, *d = D[k] + c * nA, s = 0;
+                for (size_t i = 0; i < nA; i++) s += r[i] * z[i];
+                double b = rzp[k][c] > 0 ? s / rzp[k][c] : 0;
+                rzp[k][c] = s;
+                for (size_t i = 0; i < nA; i++) d[i] = z[i] + b * d[i];
+            }
+        }
+    }
+    ret = act[0] || act[1];   /* stalled: float64 instead */
+out:
+    wick_free(yn); wick_free(rzp[0]); wick_free(rzp[1]);
+    for (int k = 0; k < 2; k++) { wick_free(f[k]); wick_free(R[k]); wick_free(Z[k]); wick_free(D[k]); wick_free(AD[k]); }
+    wick_free(buf);
+    return ret;
+}
+
 wick_status wick_kernel_solve(const wick_kernel_hyper *h, const double *xA, const double *yA,
                               size_t nA, const double *xB, size_t nB, size_t n0, size_t nout,
                               const wick_kernel_solve_opts *o, wick_kernel_solve_out *out) {
@@ -620,49 +860,81 @@ wick_status wick_kernel_solve(const wick_kernel_hyper *h, const double *xA, cons
         return st;
     }
     size_t tri = nA * (nA + 1) / 2, bmax = nB < KS_BATCH ? nB : KS_BATCH;
-    size_t pan = KS_PANEL * nA > bmax * nA * 2 ? KS_PANEL * nA : bmax * nA * 2;
-    double *arf = wick_malloc(sizeof(double) * tri), *work = wick_malloc(sizeof(double) * pan);
-    double *alpha = wick_malloc(sizeof(double) * nA * nout);
-    if (!arf || !work || !alpha) {
-        st = wick_fail(WICK_ENOMEM, "kernel solve: out of memory for the %zu x %zu training Gram "
-                       "(%.1f GB as a packed triangle)", nA, nA, 8e-9 * (double)tri);
+    size_t pan = 2 * nA * (KS_PANEL > bmax ? KS_PANEL : bmax);   /* two kinds' rows */
+    double *arf = NULL, *work = wick_malloc(sizeof(double) * pan);
+    double *alphas = wick_malloc(sizeof(double) * nA * nout * 2), *al[2] = {alphas, alphas + nA * nout};
+    if (!work || !alphas) {
+        st = wick_fail(WICK_ENOMEM, "kernel solve: out of memory for %zu training inputs", nA);
         goto out;
+    }
+    /* float32 factors refined by conjugate gradients where the factors'
+       n^3/3 dominate (not for the variance, which needs L in float64) */
+    const int use[2] = {out->gp_mean || out->logev || out->gp_var, out->ntk_mean != NULL};
+    const double rdg[2] = {h->noise, o->ntk_ridge * g->tdiag};
+    int mixed = o->precision == WICK_KERNEL_MIXED ||
+                (o->precision == WICK_KERNEL_AUTO && nA >= KS_MIXED_MIN);
+    double logdet = NAN;
+    out->mixed = 0;
+    if (mixed && !out->gp_var) {
+        int r = solve_mixed(g, xA, yA, nA, n0, nout, use, rdg, o->tol > 0 ? o->tol : 1e-10, work, al,
+                            &logdet, out, &pr);
+        if (r < 0) {
+            st = wick_fail(WICK_ENOMEM, "kernel solve: out of memory for the float32 factors "
+                           "(%.1f GB)", 4e-9 * (double)tri * (use[0] + use[1]));
+            goto out;
+        }
+        out->mixed = r == 0;
+        if (r) progress(&pr, "float32 factor failed or stalled: float64 instead", 1);
+    }
+    if (!out->mixed) {
+        arf = wick_malloc(sizeof(double) * tri);
+        if (!arf) {
+            st = wick_fail(WICK_ENOMEM, "kernel solve: out of memory for the %zu x %zu training Gram "
+                           "(%.1f GB as a packed triangle)", nA, nA, 8e-9 * (double)tri);
+            goto out;
+        }
+        huge_pages(arf, sizeof(double) * tri);
     }
     for (int kind = 0; kind < 2; kind++) {
         double *mean = kind ? out->ntk_mean : out->gp_mean;
         double *var = kind ? NULL : out->gp_var;
-        if (!mean && !(kind == 0 && (out->logev || var))) continue;
+        if (!use[kind]) continue;
+        double *alpha = al[kind];
         const char *nm = kind ? "NTK" : "NNGP";
         char ph[64];
-        snprintf(ph, sizeof ph, "%s training Gram", nm);
-        if ((st = fill_rfp(g, xA, nA, n0, kind, arf, work, &pr, ph))) goto out;
-        /* NNGP: the observation noise; NTK: o->ntk_ridge of the diagonal
-           (exact duplicates make Theta_AA singular) */
-        double ridge = kind ? o->ntk_ridge * g->tdiag : h->noise;
-        for (size_t i = 0; i < nA; i++) arf[rfp_at(nA, i, i)] += ridge;
-        snprintf(ph, sizeof ph, "%s Cholesky", nm);
-        double tf = omp_get_wtime();
-        int info = factor_rfp(nA, arf, &pr, ph);
-        tf = omp_get_wtime() - tf;
-        if (kind == 0) out->chol_seconds_gp = tf; else out->chol_seconds_ntk = tf;
-        if (info) {
-            st = wick_fail(WICK_ENUMERIC, "kernel solve: the %s training Gram (+ %g on the diagonal) "
-                           "is not positive definite (Cholesky pivot %d)%s", nm, ridge, info,
-                           kind ? "; a small ridge helps (wick kernel --ntk-ridge)" : "");
-            goto out;
+        if (!out->mixed) {
+            snprintf(ph, sizeof ph, "%s training Gram", nm);
+            if ((st = fill_rfp(g, xA, nA, n0, kind, arf, work, &pr, ph))) goto out;
+            /* NNGP: the observation noise; NTK: o->ntk_ridge of the diagonal
+               (exact duplicates make Theta_AA singular) */
+            double ridge = rdg[kind];
+            for (size_t i = 0; i < nA; i++) arf[rfp_at(nA, i, i)] += ridge;
+            snprintf(ph, sizeof ph, "%s Cholesky", nm);
+            double tf = omp_get_wtime();
+            int info = factor_rfp(nA, arf, &pr, ph);
+            tf = omp_get_wtime() - tf;
+            if (kind == 0) out->chol_seconds_gp = tf; else out->chol_seconds_ntk = tf;
+            if (info) {
+                st = wick_fail(WICK_ENUMERIC, "kernel solve: the %s training Gram (+ %g on the diagonal) "
+                               "is not positive definite (Cholesky pivot %d)%s", nm, ridge, info,
+                               kind ? "; a small ridge helps (wick kernel --ntk-ridge)" : "");
+                goto out;
+            }
+            /* alpha = A^-1 Y, Y column-major nA x nout */
+            for (size_t i = 0; i < nA; i++)
+                for (size_t c = 0; c < nout; c++) alpha[c * nA + i] = yA[i * nout + c];
+            LAPACKE_dpftrs(LAPACK_COL_MAJOR, 'N', 'L', (lapack_int)nA, (lapack_int)nout, arf, alpha,
+                           (lapack_int)nA);
+            if (kind == 0) {
+                logdet = 0;
+                for (size_t i = 0; i < nA; i++) logdet += 2 * log(arf[rfp_at(nA, i, i)]);
+            }
         }
-        /* alpha = A^-1 Y, Y column-major nA x nout */
-        for (size_t i = 0; i < nA; i++)
-            for (size_t c = 0; c < nout; c++) alpha[c * nA + i] = yA[i * nout + c];
-        LAPACKE_dpftrs(LAPACK_COL_MAJOR, 'N', 'L', (lapack_int)nA, (lapack_int)nout, arf, alpha,
-                       (lapack_int)nA);
         if (kind == 0 && out->logev) {
             /* per component: -1/2 y^T A^-1 y - 1/2 log det A - nA/2 log 2 pi (PDLT sec. 6.3) */
-            double quad = 0, logdet = 0;
-            for (size_t i = 0; i < nA; i++) {
-                logdet += 2 * log(arf[rfp_at(nA, i, i)]);
+            double quad = 0;
+            for (size_t i = 0; i < nA; i++)
                 for (size_t c = 0; c < nout; c++) quad += yA[i * nout + c] * alpha[c * nA + i];
-            }
             *out->logev = -0.5 * quad - 0.5 * (double)nout * logdet -
                           0.5 * (double)(nA * nout) * log(2 * M_PI);
         }
@@ -693,7 +965,7 @@ wick_status wick_kernel_solve(const wick_kernel_hyper *h, const double *xA, cons
         }
     }
 out:
-    wick_free(arf); wick_free(work); wick_free(alpha);
+    wick_free(arf); wick_free(work); wick_free(alphas);
     wick_kgram_free(g);
     return st;
 }
@@ -819,4 +1091,121 @@ out:
     for (int k = 0; k < 5; k++) wick_kgram_free(g[k]);
     wick_free(arf); wick_free(alpha); wick_free(pan); wick_free(Z); wick_free(W); wick_free(P);
     return st;
+}
+
+/* ---------------------------------------------------------------------------
+ * Hyperparameters by the evidence's maximum (docs/kernel.md, "Optimising
+ * the evidence")
+ * ------------------------------------------------------------------------- */
+
+/* parameter k's bounds: C_b, C_W, noise */
+static const double opt_lo[3] = {1e-8, 1e-2, 1e-10}, opt_hi[3] = {1e2, 1e2, 1e2};
+
+/* -log p and its gradient in u = log theta at u; fails (returns non-OK) where
+ * A is not positive definite */
+static wick_status neg_ev(const wick_kernel_hyper *h0, const int free_[3], const double u[3],
+                          const double *xA, const double *yA, size_t nA, size_t n0, size_t nout,
+                          double *phi, double g[3]) {
+    wick_kernel_hyper h = *h0;
+    if (free_[0]) h.cb = exp(u[0]);
+    if (free_[1]) h.cw = exp(u[1]);
+    if (free_[2]) h.noise = exp(u[2]);
+    double ev, gr[3];
+    wick_status st = wick_kernel_evidence_grad(&h, xA, yA, nA, n0, nout, 0, 0, &ev, gr);
+    if (st) return st;
+    const double th[3] = {h.cb, h.cw, h.noise};
+    *phi = -ev;
+    for (int k = 0; k < 3; k++) g[k] = free_[k] ? -gr[k] * th[k] : 0;   /* d/du = theta d/dtheta */
+    return isfinite(ev) ? WICK_OK : wick_fail(WICK_ENUMERIC, "evidence: not finite");
+}
+
+/* the gradient with components that push against a bound set to zero */
+static double proj_norm(const double u[3], const double g[3], const int free_[3]) {
+    double m = 0;
+    for (int k = 0; k < 3; k++) {
+        if (!free_[k]) continue;
+        if (u[k] <= log(opt_lo[k]) + 1e-12 && g[k] > 0) continue;
+        if (u[k] >= log(opt_hi[k]) - 1e-12 && g[k] < 0) continue;
+        m = fmax(m, fabs(g[k]));
+    }
+    return m;
+}
+
+wick_status wick_kernel_evidence_optimise(wick_kernel_hyper *h, const double *xA, const double *yA,
+                                          size_t nA, size_t n0, size_t nout, int maxit, double gtol,
+                                          wick_kernel_opt_report *rep) {
+    if (!h || !xA || !yA || nA == 0 || nout == 0 || maxit < 0 || !(gtol >= 0))
+        return wick_fail(WICK_EINVAL, "evidence optimisation: needs inputs, targets, maxit >= 0, gtol >= 0");
+    if (gtol == 0) gtol = 1e-3;
+    /* log C_b needs C_b > 0: a zero bias variance stays zero */
+    const int fr[3] = {h->cb > 0, h->cw > 0, h->noise > 0};
+    double u[3] = {log(fmax(h->cb, opt_lo[0])), log(fmax(h->cw, opt_lo[1])), log(fmax(h->noise, opt_lo[2]))};
+    for (int k = 0; k < 3; k++) u[k] = fmin(fmax(u[k], log(opt_lo[k])), log(opt_hi[k]));
+    double phi, g[3], H[3][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}};
+    wick_status st = neg_ev(h, fr, u, xA, yA, nA, n0, nout, &phi, g);
+    if (st) return st;
+    wick_kernel_opt_report r = {-phi, -phi, 0, 1, proj_norm(u, g, fr), 0};
+    int it = 0;
+    for (; it < maxit && proj_norm(u, g, fr) > gtol; it++) {
+        /* coordinates held at a bound by the gradient take no part in the step */
+        int fe[3];
+        for (int k = 0; k < 3; k++)
+            fe[k] = fr[k] && !(u[k] <= log(opt_lo[k]) + 1e-12 && g[k] > 0) &&
+                    !(u[k] >= log(opt_hi[k]) - 1e-12 && g[k] < 0);
+        double p[3] = {0, 0, 0}, slope = 0, big = 0;
+        for (int i = 0; i < 3; i++)
+            for (int j = 0; j < 3; j++) p[i] -= fe[i] && fe[j] ? H[i][j] * g[j] : 0;
+        for (int i = 0; i < 3; i++) big = fmax(big, fabs(p[i]));
+        if (big > 2)   /* at most a factor e^2 in any parameter a step */
+            for (int i = 0; i < 3; i++) p[i] *= 2 / big;
+        for (int i = 0; i < 3; i++) slope += p[i] * g[i];
+        if (!(slope < 0)) {   /* not a descent direction: restart from the gradient */
+            for (int i = 0; i < 3; i++) for (int j = 0; j < 3; j++) H[i][j] = i == j;
+            for (int i = 0; i < 3; i++) p[i] = fe[i] ? -g[i] : 0;
+            big = 0;
+            for (int i = 0; i < 3; i++) big = fmax(big, fabs(p[i]));
+            if (big > 2) for (int i = 0; i < 3; i++) p[i] *= 2 / big;
+            slope = 0;
+            for (int i = 0; i < 3; i++) slope += p[i] * g[i];
+        }
+        /* backtracking to Armijo's condition, the step clipped to the bounds */
+        double t = 1, un[3], phin = 0, gn[3];
+        int ok = 0;
+        for (int bt = 0; bt < 40 && !ok; bt++, t *= 0.5) {
+            for (int i = 0; i < 3; i++)
+                un[i] = fmin(fmax(u[i] + t * p[i], log(opt_lo[i])), log(opt_hi[i]));
+            r.evaluations++;
+            if (neg_ev(h, fr, un, xA, yA, nA, n0, nout, &phin, gn)) continue;   /* not PD: shorter */
+            double dec = 0;
+            for (int i = 0; i < 3; i++) dec += (un[i] - u[i]) * g[i];
+            ok = phin <= phi + 1e-4 * dec;
+        }
+        if (!ok) break;   /* no decrease along p: at the optimum to rounding */
+        double s[3], y[3], sy = 0;
+        for (int i = 0; i < 3; i++) { s[i] = un[i] - u[i]; y[i] = gn[i] - g[i]; sy += s[i] * y[i]; }
+        if (sy > 1e-12) {   /* BFGS update of the inverse Hessian */
+            double Hy[3] = {0, 0, 0}, yHy = 0;
+            if (it == 0) {   /* the first step's curvature sets the scale */
+                double yy = y[0] * y[0] + y[1] * y[1] + y[2] * y[2];
+                for (int i = 0; i < 3; i++) H[i][i] = sy / yy;
+            }
+            for (int i = 0; i < 3; i++) for (int j = 0; j < 3; j++) Hy[i] += H[i][j] * y[j];
+            for (int i = 0; i < 3; i++) yHy += y[i] * Hy[i];
+            for (int i = 0; i < 3; i++)
+                for (int j = 0; j < 3; j++)
+                    H[i][j] += (sy + yHy) * s[i] * s[j] / (sy * sy) - (Hy[i] * s[j] + s[i] * Hy[j]) / sy;
+        }
+        memcpy(u, un, sizeof u);
+        memcpy(g, gn, sizeof g);
+        phi = phin;
+    }
+    if (fr[0]) h->cb = exp(u[0]);
+    if (fr[1]) h->cw = exp(u[1]);
+    if (fr[2]) h->noise = exp(u[2]);
+    r.after = -phi;
+    r.steps = it;
+    r.gradient = proj_norm(u, g, fr);
+    r.converged = r.gradient <= gtol;
+    if (rep) *rep = r;
+    return WICK_OK;
 }
