@@ -245,23 +245,17 @@ static int apply(const cli_opt *o, const char *s) {
             }
             c += len + (c[len] == '|');
         }
-        char alts[256];
-        snprintf(alts, sizeof alts, "%s", o->choices ? o->choices : "");
-        char *bar = strrchr(alts, '|');
-        /* "a|b|c" -> "a, b or c" */
-        if (bar) {
-            char last[128];
-            snprintf(last, sizeof last, "%s", bar + 1);
-            *bar = 0;
-            for (char *p = alts; (p = strchr(p, '|'));) *p = ',';
-            char out[400];
-            snprintf(out, sizeof out, "%s or %s", alts, last);
-            for (char *p = out; *p; p++)
-                if (*p == ',') { memmove(p + 2, p + 1, strlen(p + 1) + 1); p[1] = ' '; }
-            fprintf(stderr, "%s: %s expects %s, got '%s'\n", cli_command, flag, out, s);
-        } else {
-            fprintf(stderr, "%s: %s expects %s, got '%s'\n", cli_command, flag, alts, s);
+        /* "a|b|c" said as "a, b or c" */
+        char alts[256] = "";
+        size_t at = 0;
+        c = o->choices ? o->choices : "";
+        for (int i = 0; *c && at < sizeof alts; i++) {
+            size_t len = strcspn(c, "|");
+            const char *sep = !i ? "" : c[len] ? ", " : " or ";
+            at += (size_t)snprintf(alts + at, sizeof alts - at, "%s%.*s", sep, (int)len, c);
+            c += len + (c[len] == '|');
         }
+        fprintf(stderr, "%s: %s expects %s, got '%s'\n", cli_command, flag, alts, s);
         return 0;
     }
     case CLI_FN: return o->fn(o, s);
