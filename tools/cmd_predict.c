@@ -106,6 +106,48 @@ static int read_samples(const char *csv, long skip, const char *images, float **
     return EXIT_OK;
 }
 
+/* The n rows of y (k values each: probabilities, or an MSE model's outputs)
+ * as CSV or JSON, to --out or standard output. */
+static int predict_report(const float *y, size_t n, int k, int probs, int json) {
+    const char *out = A.out;
+    FILE *f = out ? fopen(out, "w") : stdout;
+    if (!f) { fprintf(stderr, "wick predict: %s: %s\n", out, strerror(errno)); return EXIT_FAIL; }
+    int rc = EXIT_OK;
+    if (json) {
+        json_t *root = json_pack("{s:s, s:s, s:i, s:s, s:o}", "command", "predict", "model", A.model, "classes", k,
+                                 "values", probs ? "probabilities" : "outputs", "predictions", json_array());
+        json_t *arr = json_object_get(root, "predictions");
+        for (size_t i = 0; i < n; i++) {
+            json_t *p = json_array();
+            int b = 0;
+            for (int j = 0; j < k; j++) {
+                json_array_append_new(p, json_real(y[i * k + j]));
+                if (y[i * k + j] > y[i * k + b]) b = j;
+            }
+            json_array_append_new(arr, json_pack("{s:i, s:o}", "class", b, probs ? "probabilities" : "outputs", p));
+        }
+        rc = cli_write_json(f, "predict", root, 6);
+        json_decref(root);
+    } else {
+        fprintf(f, "class");
+        for (int j = 0; j < k; j++) fprintf(f, ",%s%d", probs ? "p" : "y", j);
+        fprintf(f, "\n");
+        for (size_t i = 0; i < n; i++) {
+            int b = 0;
+            for (int j = 1; j < k; j++) b = y[i * k + j] > y[i * k + b] ? j : b;
+            fprintf(f, "%d", b);
+            for (int j = 0; j < k; j++) fprintf(f, ",%.6g", y[i * k + j]);
+            fprintf(f, "\n");
+        }
+    }
+    if (f != stdout ? fclose(f) != 0 : fflush(f) != 0) {
+        fprintf(stderr, "wick predict: %s: writing failed: %s\n", out ? out : "standard output", strerror(errno));
+        rc = EXIT_FAIL;
+    }
+    if (rc == EXIT_OK && out) fprintf(stderr, "wick predict: %zu predictions written to %s\n", n, out);
+    return rc;
+}
+
 int cmd_predict(int argc, char **argv) {
     int prc = predict_parse(argc, argv);
     if (prc != CLI_GO) return prc;
@@ -119,8 +161,6 @@ int cmd_predict(int argc, char **argv) {
     wick_spec *spec = NULL;
     float *x = NULL, *y = NULL;
     size_t n = 0, dim = 0;
-    FILE *f = NULL;
-    json_t *root = NULL;
     int rc = EXIT_OK;
     wick_status s = cli_load_model(model, arch, act, batch, &m, &spec);
     if (s) return cli_fail("predict", s);
@@ -142,43 +182,8 @@ int cmd_predict(int argc, char **argv) {
             for (int j = 0; j < k; j++) sum += exp((double)z[j] - mx);
             for (int j = 0; j < k; j++) z[j] = (float)(exp((double)z[j] - mx) / sum);
         }
-    f = out ? fopen(out, "w") : stdout;
-    if (!f) { fprintf(stderr, "wick predict: %s: %s\n", out, strerror(errno)); rc = EXIT_FAIL; goto done; }
-    if (json) {
-        root = json_pack("{s:s, s:s, s:i, s:s, s:o}", "command", "predict", "model", model, "classes", k,
-                         "values", probs ? "probabilities" : "outputs", "predictions", json_array());
-        json_t *arr = json_object_get(root, "predictions");
-        for (size_t i = 0; i < n; i++) {
-            json_t *p = json_array();
-            int b = 0;
-            for (int j = 0; j < k; j++) {
-                json_array_append_new(p, json_real(y[i * k + j]));
-                if (y[i * k + j] > y[i * k + b]) b = j;
-            }
-            json_array_append_new(arr, json_pack("{s:i, s:o}", "class", b, probs ? "probabilities" : "outputs", p));
-        }
-        rc = cli_write_json(f, "predict", root, 6);
-    } else {
-        fprintf(f, "class");
-        for (int j = 0; j < k; j++) fprintf(f, ",%s%d", probs ? "p" : "y", j);
-        fprintf(f, "\n");
-        for (size_t i = 0; i < n; i++) {
-            int b = 0;
-            for (int j = 1; j < k; j++) b = y[i * k + j] > y[i * k + b] ? j : b;
-            fprintf(f, "%d", b);
-            for (int j = 0; j < k; j++) fprintf(f, ",%.6g", y[i * k + j]);
-            fprintf(f, "\n");
-        }
-    }
-    if (f != stdout ? fclose(f) != 0 : fflush(f) != 0) {
-        fprintf(stderr, "wick predict: %s: writing failed: %s\n", out ? out : "standard output", strerror(errno));
-        rc = EXIT_FAIL;
-    }
-    f = NULL;
-    if (rc == EXIT_OK && out) fprintf(stderr, "wick predict: %zu predictions written to %s\n", n, out);
+    rc = predict_report(y, n, k, probs, json);
 done:
-    if (f && f != stdout) fclose(f);
-    json_decref(root);
     free(x);
     free(y);
     wick_mlp_free(m);
