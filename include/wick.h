@@ -778,6 +778,12 @@ typedef struct {
     wick_status (*grad_start)(void *user, int i, float *grad, size_t n, double weight);
     /* every gradient of the step summed */
     wick_status (*grad_finish)(void *user);
+    /* 0: a rank's rows in one pass, its gradient summed as above.  S > 0
+       (S >= ranks): every global batch in S fixed micro-shards, each shard's
+       gradient summed exactly through sum and the shards added in a fixed
+       order, so any K <= S ranks give the same bits (no batch norm; S
+       times the parameters in the sum) */
+    int shards;
 } wick_collective;
 
 /* The products' precision in training.  bfloat16 (products in bf16 with

@@ -2,7 +2,8 @@
 # Data-parallel training under mpirun (src/dist/, docs/distributed.md): K = 1..4 ranks give one
 # process's weights to 1e-6 relative (2-norm) after 100 steps (MLPs and a conv net; several optimisers, weight decay, schedules,
 # label smoothing, clipping); batch norm is synchronised (the global batch's statistics: a conv net
-# with batch norm on K = 3, 4 ranks gives one process's weights, running statistics and losses); a checkpoint written
+# with batch norm on K = 3, 4 ranks gives one process's weights, running statistics and losses;
+# gradients summed in float within the same bound; with micro-shards K = 1, 3, 4 give the same bits); a checkpoint written
 # by 2 ranks resumes on 3 and on one process on the same data order; a killed rank ends the job
 # within 30 s with the checkpoint intact; a rank without its data, or with other data or another
 # configuration, fails the job at start-up naming the rank.
@@ -131,10 +132,31 @@ WICK_ALLREDUCE=f32 $MPI -x WICK_ALLREDUCE -np 3 "$W" train $D ${cfgs[0]} --epoch
 set -- $(/usr/bin/python3 "$T/cmp.py" "$T/one0.safetensors" "$T/f32.safetensors" 2>/dev/null || echo 1 1)
 within "$1" 1e-6
 ok $? "gradients summed in float, 3 ranks: weights after 100 steps within 1e-6 of one process (|dw|/|w| $1, elementwise $2)"
-expect 1 "rank 1's gradient sum precision (WICK_ALLREDUCE) differs" "ranks that sum in different precisions are refused" -- \
+expect 1 "rank 1's gradient sum (WICK_ALLREDUCE, WICK_SHARDS) differs" "ranks that sum in different precisions are refused" -- \
     $MPI -np 1 "$W" train $D --arch 6-16-4 : -np 1 env WICK_ALLREDUCE=f32 "$W" train $D --arch 6-16-4
 expect 1 "WICK_ALLREDUCE=f16: the gradients' sum is f32 or f64" "WICK_ALLREDUCE=f16 is refused" -- \
     env WICK_ALLREDUCE=f16 $MPI -x WICK_ALLREDUCE -np 2 "$W" train $D --arch 6-16-4
+# micro-shards (WICK_SHARDS=S): each global batch in S fixed shards whose gradients are summed
+# exactly and added in a fixed order: the same bits on any K <= S ranks (files compared whole)
+if [ $short = 0 ]; then sh_ranks="3 4"; else sh_ranks="3"; fi
+WICK_SHARDS=12 $MPI -x WICK_SHARDS -np 1 "$W" train $D ${cfgs[0]} --epochs 4 --max-steps 100 --out "$T/sh1.safetensors" >/dev/null 2>&1
+for K in $sh_ranks; do
+    WICK_SHARDS=12 $MPI -x WICK_SHARDS -np $K "$W" train $D ${cfgs[0]} --epochs 4 --max-steps 100 \
+        --out "$T/sh$K.safetensors" >/dev/null 2>&1
+    [ -s "$T/sh1.safetensors" ] && cmp -s "$T/sh1.safetensors" "$T/sh$K.safetensors"
+    ok $? "12 micro-shards, $K ranks: after 100 steps the same bits as 1 rank"
+done
+if [ $short = 0 ]; then
+    Q="--arch input:6,linear:32,relu,dropout:0.3,linear:16,relu,linear:4 --optimizer adamw --lr 0.01 --weight-decay 0.01
+       --clip-norm 0.5 --schedule exp --gamma 0.9 --epochs 4 --max-steps 100"
+    for K in 1 3; do
+        WICK_SHARDS=4 $MPI -x WICK_SHARDS -np $K "$W" train $D $Q --out "$T/shq$K.safetensors" >/dev/null 2>&1
+    done
+    [ -s "$T/shq1.safetensors" ] && cmp -s "$T/shq1.safetensors" "$T/shq3.safetensors"
+    ok $? "4 micro-shards with dropout (keyed by shard), AdamW and clipping by norm: 3 ranks give 1 rank's bits"
+fi
+expect 1 "micro-shards (a K-independent sum) take no batch norm" "micro-shards refuse batch norm" -- \
+    env WICK_SHARDS=4 $MPI -x WICK_SHARDS -np 2 "$W" train $D --arch input:6,linear:16,batchnorm,relu,linear:4
 # every rank takes part in every batch norm's sums: a global batch of fewer rows than ranks is refused
 expect 1 "batch norm over 3 ranks needs at least 3 rows in every global batch" \
     "batch norm with a last batch of 2 rows on 3 ranks is refused at start-up" -- \

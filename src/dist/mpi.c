@@ -63,6 +63,7 @@ struct wick_dist {
     int next;                    /* the next bucket to start */
     double *dbuf;
     int f32;                     /* gradients summed in float (WICK_ALLREDUCE=f32) */
+    int shards;                  /* WICK_SHARDS: micro-shards summed in a fixed order (0: off) */
     float *fbuf;                 /* ... then here, laid out as dbuf */
     double wait_s;
 };
@@ -96,6 +97,16 @@ wick_status wick_dist_init(wick_dist **out) {
         return wick_dist_error(WICK_EINVAL, "WICK_ALLREDUCE=%s: the gradients' sum is f32 or f64 (the default)", ar);
     }
     d->f32 = ar && !strcmp(ar, "f32");
+    const char *sh = getenv("WICK_SHARDS");
+    if (sh && *sh) {
+        char *end;
+        long v = strtol(sh, &end, 10);
+        if (*end || v < 0 || v > 4096) {
+            free(d);
+            return wick_dist_error(WICK_EINVAL, "WICK_SHARDS=%s: micro-shards a global batch, 0 (off) to 4096", sh);
+        }
+        d->shards = (int)v;
+    }
     MPI_Comm_rank(MPI_COMM_WORLD, &d->rank);
     MPI_Comm_size(MPI_COMM_WORLD, &d->ranks);
     MPI_Comm local;
@@ -117,7 +128,7 @@ double wick_dist_wait_seconds(const wick_dist *d) { return d->wait_s; }
 
 typedef struct {
     int32_t status;
-    uint32_t build, data, config, weights, sum_f32;
+    uint32_t build, data, config, weights, sum_mode;
     char msg[232];
 } hello;
 
@@ -160,7 +171,7 @@ wick_status wick_dist_agree(wick_dist *d, wick_status local, const char *why, co
         me.data = crc_data(crc_data(z, train), val);
         me.config = crc32(z, (const unsigned char *)config, (uInt)strlen(config));
         me.weights = crc_weights(m);
-        me.sum_f32 = (uint32_t)d->f32;
+        me.sum_mode = (uint32_t)d->f32 | (uint32_t)d->shards << 1;
     }
     hello *all = malloc((size_t)d->ranks * sizeof *all);
     if (!all) return wick_dist_error(WICK_ENOMEM, "out of memory");
@@ -178,10 +189,10 @@ wick_status wick_dist_agree(wick_dist *d, wick_status local, const char *why, co
         }
     static const char *what[5] = {"build (wick version or libraries)", "data set (training and validation)",
                                   "configuration", "initial weights (model, seed, --init-from or --resume)",
-                                  "gradient sum precision (WICK_ALLREDUCE)"};
+                                  "gradient sum (WICK_ALLREDUCE, WICK_SHARDS)"};
     for (int r = 1; r < d->ranks && s == WICK_OK; r++) {
-        uint32_t a[5] = {all[0].build, all[0].data, all[0].config, all[0].weights, all[0].sum_f32};
-        uint32_t b[5] = {all[r].build, all[r].data, all[r].config, all[r].weights, all[r].sum_f32};
+        uint32_t a[5] = {all[0].build, all[0].data, all[0].config, all[0].weights, all[0].sum_mode};
+        uint32_t b[5] = {all[r].build, all[r].data, all[r].config, all[r].weights, all[r].sum_mode};
         for (int k = 0; k < 5 && s == WICK_OK; k++)
             if (a[k] != b[k])
                 s = wick_dist_error(WICK_EINVAL, "rank %d's %s differs from rank 0's (checksum %08x, rank 0: %08x)", r,
@@ -295,7 +306,7 @@ wick_status wick_dist_collective(wick_dist *d, wick_mlp *m, size_t bucket_bytes,
     d->next = 0;
     memset(d->ready, 0, sizeof d->ready);
     d->coll = (wick_collective){.rank = d->rank, .ranks = d->ranks, .user = d, .sum = c_sum,
-                                .grad_start = c_grad_start, .grad_finish = c_grad_finish};
+                                .grad_start = c_grad_start, .grad_finish = c_grad_finish, .shards = d->shards};
     *out = &d->coll;
     return WICK_OK;
 }

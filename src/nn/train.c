@@ -62,6 +62,11 @@ struct wick_trainer {
     double share;
     int stop_all;
     int bn_sync;                         /* batch norms synchronised over the ranks (graph_set_bn_sum) */
+    /* data parallel in c.coll->shards micro-shards (dist_step_sharded): each
+       shard's gradients (then its loss) at sbuf + shard * stride + soff[i] */
+    double *sbuf;
+    size_t stride, soff[NN_MAX_TENSORS];
+    int cur_shard;
     wick_status bn_status;               /* the first failure of their sums this step */
 };
 
@@ -170,7 +175,29 @@ wick_status wick_trainer_new(wick_trainer **out, wick_mlp *m, const wick_dataset
     /* data parallel: batch norm's statistics over the global batch, so K
        ranks compute one process's step (and hold its running statistics);
        every rank must then have rows in every step to make the same calls */
-    if (c->coll && c->coll->ranks > 1) {
+    if (c->coll && c->coll->shards > 0) {
+        int nbn = 0;
+        graph_set_bn_sum(m->g, NULL, NULL, &nbn);
+        wick_status bs = WICK_OK;
+        if (nbn > 0)
+            bs = wick_fail(WICK_EINVAL, "train: micro-shards (a K-independent sum) take no batch norm: a shard's "
+                           "statistics would need every other shard's first");
+        else if (c->coll->shards < c->coll->ranks)
+            bs = wick_fail(WICK_EINVAL, "train: %d micro-shards for %d ranks: each rank needs one at least",
+                           c->coll->shards, c->coll->ranks);
+        size_t total = 1;
+        for (int i = 0; i < t->np && bs == WICK_OK; i++) {
+            t->soff[i] = total - 1;
+            total += nn_param_size(m, t->param[i]);
+        }
+        t->stride = total;   /* the parameters, then the shard's loss */
+        if (bs == WICK_OK && !(t->sbuf = wick_malloc(((size_t)c->coll->shards * total + 1) * sizeof *t->sbuf)))
+            bs = wick_fail(WICK_ENOMEM, "train: out of memory");
+        if (bs != WICK_OK) {
+            wick_free(t);
+            return bs;
+        }
+    } else if (c->coll && c->coll->ranks > 1) {
         int nbn = 0;
         wick_status bs = graph_set_bn_sum(m->g, dist_bn_sum, t, &nbn);
         size_t tail = train->n % (size_t)c->batch;
@@ -223,6 +250,7 @@ wick_status wick_trainer_new(wick_trainer **out, wick_mlp *m, const wick_dataset
 void wick_trainer_free(wick_trainer *t) {
     if (!t) return;
     if (t->bn_sync) graph_set_bn_sum(t->m->g, NULL, NULL, NULL);   /* its callback takes t */
+    wick_free(t->sbuf);
     wick_opt_free(t->opt);
     wick_chain_free(t->chain);
     wick_free(t->slot);
@@ -327,6 +355,20 @@ static void dist_ready(void *user, wick_node p) {
     k->grad_start(k->user, t->slot[p], wick_graph_grad(t->m->g, p), nn_param_size(t->m, p), t->share);
 }
 
+/* After the sums: clipping by global norm, then each parameter's update, as
+ * one process makes them. */
+static void dist_update(wick_trainer *t) {
+    wick_mlp *m = t->m;
+    double sq = 0;
+    if (t->c.clip_norm > 0)
+        for (int i = 0; i < t->np; i++) sq += nn_sum_squares(wick_graph_grad(m->g, t->param[i]), nn_param_size(m, t->param[i]));
+    double coef = t->c.clip_norm > 0 ? nn_clip_coef(sq, t->c.clip_norm) : 1;
+    for (int i = 0; i < t->np; i++) {
+        if (coef < 1) nn_scale(wick_graph_grad(m->g, t->param[i]), nn_param_size(m, t->param[i]), coef);
+        update_param(t, t->param[i]);
+    }
+}
+
 /* Batch norm's sums over the ranks (graph_set_bn_sum): a failure is kept
  * for dist_step, which reports it after the forward or backward. */
 static void dist_bn_sum(void *user, double *x, int n) {
@@ -371,14 +413,75 @@ static wick_status dist_step(wick_trainer *t, double *loss_out) {
         k->grad_start(k->user, i, wick_graph_grad(m->g, t->param[i]), nn_param_size(m, t->param[i]), 0);
     if (t->bn_status != WICK_OK) return t->bn_status;
     if ((s = k->grad_finish(k->user)) != WICK_OK) return s;
-    double sq = 0;
-    if (t->c.clip_norm > 0)
-        for (int i = 0; i < t->np; i++) sq += nn_sum_squares(wick_graph_grad(m->g, t->param[i]), nn_param_size(m, t->param[i]));
-    double coef = t->c.clip_norm > 0 ? nn_clip_coef(sq, t->c.clip_norm) : 1;
-    for (int i = 0; i < t->np; i++) {
-        if (coef < 1) nn_scale(wick_graph_grad(m->g, t->param[i]), nn_param_size(m, t->param[i]), coef);
-        update_param(t, t->param[i]);
+    dist_update(t);
+    *loss_out = loss;
+    return WICK_OK;
+}
+
+/* Backward's callback in a micro-shard: parameter p's gradient (this
+ * shard's mean) into the shard's slot of sbuf. */
+static void shard_ready(void *user, wick_node p) {
+    wick_trainer *t = user;
+    const float *g = wick_graph_grad(t->m->g, p);
+    double *dst = t->sbuf + (size_t)t->cur_shard * t->stride + t->soff[t->slot[p]];
+    for (size_t j = 0, n = nn_param_size(t->m, p); j < n; j++) dst[j] = g[j];
+}
+
+/* One global batch in S = c.coll->shards fixed micro-shards (rows
+ * [R s / S, R (s + 1) / S)), rank r computing shards [S r / K, S (r + 1) / K)
+ * one after another.  Each shard's mean gradient and loss go to its own slot
+ * of a buffer that is zero elsewhere, so the sum over the ranks adds one
+ * value and zeros to each element: exact, in any order.  Every rank then
+ * adds the shards in order 0..S-1 weighted by their rows: the same
+ * operations whatever K is, so K <= S ranks give the same bits.  A shard's
+ * dropout draws are keyed by the shard, not the rank.  Costs S times the
+ * parameters in the sum, and smaller products. */
+static wick_status dist_step_sharded(wick_trainer *t, double *loss_out) {
+    wick_mlp *m = t->m;
+    const wick_collective *k = t->c.coll;
+    int S = k->shards;
+    size_t first = (size_t)t->batch_pos * t->c.batch;
+    size_t rows = t->train->n - first < (size_t)t->c.batch ? t->train->n - first : (size_t)t->c.batch;
+    size_t n = (size_t)S * t->stride + 1;
+    memset(t->sbuf, 0, n * sizeof *t->sbuf);
+    uint64_t step0 = wick_graph_step(m->g);
+    wick_status s;
+    for (int sh = S * k->rank / k->ranks; sh < S * (k->rank + 1) / k->ranks; sh++) {
+        size_t lo = rows * sh / S, hi = rows * (sh + 1) / S;
+        if (hi == lo) continue;
+        if ((s = wick_graph_set_batch(m->g, (int)(hi - lo))) != WICK_OK) return s;
+        gather(m, t->train, t->perm + first + lo, 0, (int)(hi - lo), &t->c.augment, t->c.seed, t->epoch);
+        wick_graph_set_seed(m->g, t->c.seed ^ (uint64_t)(sh + 1) << 48);
+        wick_graph_set_step(m->g, step0);
+        wick_graph_forward(m->g);
+        t->sbuf[(size_t)sh * t->stride + t->stride - 1] = *(float *)wick_graph_value(m->g, m->loss);
+        t->cur_shard = sh;
+        wick_graph_backward(m->g, m->loss, shard_ready, t);
     }
+    wick_graph_set_step(m->g, step0 + 1);
+    t->sbuf[n - 1] = t->c.stop && *t->c.stop;
+    for (size_t o = 0; o < n; o += 1 << 24)
+        if ((s = k->sum(k->user, t->sbuf + o, (int)(n - o < (1 << 24) ? n - o : 1 << 24))) != WICK_OK) return s;
+    double loss = 0;
+    for (int sh = 0; sh < S; sh++)
+        loss += (double)(rows * (sh + 1) / S - rows * sh / S) / rows * t->sbuf[(size_t)sh * t->stride + t->stride - 1];
+    t->stop_all = t->sbuf[n - 1] > 0;
+    double limit = t->c.diverge_factor > 0 && !isnan(t->first_loss)
+                       ? t->c.diverge_factor * fmax(t->first_loss, 1e-3) : INFINITY;
+    if (isnan(t->first_loss)) t->first_loss = loss;
+    if (!isfinite(loss) || loss > limit)
+        return wick_fail(WICK_EDIVERGED, "diverged at step %ld (epoch %d): loss %g%s", t->step + 1, t->epoch + 1,
+                         loss, isfinite(loss) ? " exceeds the divergence limit" : " is not finite");
+    for (int i = 0; i < t->np; i++) {
+        float *g = wick_graph_grad(m->g, t->param[i]);
+        for (size_t j = 0, np = nn_param_size(m, t->param[i]); j < np; j++) {
+            double a = 0;
+            for (int sh = 0; sh < S; sh++)
+                a += (double)(rows * (sh + 1) / S - rows * sh / S) / rows * t->sbuf[(size_t)sh * t->stride + t->soff[i] + j];
+            g[j] = (float)a;
+        }
+    }
+    dist_update(t);
     *loss_out = loss;
     return WICK_OK;
 }
@@ -421,7 +524,7 @@ static wick_status sync_replicas(wick_trainer *t) {
 /* One minibatch.  The loss is checked after forward and before backward, so
  * a non-finite loss leaves the weights of the last good step. */
 static wick_status train_step(wick_trainer *t, double *loss_out) {
-    if (t->c.coll) return dist_step(t, loss_out);
+    if (t->c.coll) return t->c.coll->shards > 0 ? dist_step_sharded(t, loss_out) : dist_step(t, loss_out);
     wick_mlp *m = t->m;
     size_t first = (size_t)t->batch_pos * t->c.batch;
     int rows = (int)(t->train->n - first < (size_t)t->c.batch ? t->train->n - first : (size_t)t->c.batch);
