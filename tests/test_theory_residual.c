@@ -218,6 +218,36 @@ static void test_full_weights_same_law(void) {
     for (int l = 0; l < 3; l++) { CHECK(K2[l] == K0[l]); CHECK(V2[l] == V0[l]); }
 }
 
+/* The residual NTK mean, Theta' = gamma^2 (lambda_b + lambda_W <sigma^2>) +
+ * chi_perp Theta, against real networks' backpropagated NTK fitted over widths. */
+static void ntk_fit(const char *act, double xi, double gamma) {
+    wick_act a = chk_act(act);
+    wick_critical_info ci;
+    CHECK_OK(wick_residual_critical(a, xi, gamma, &ci));
+    wick_theory_config c = wick_theory_defaults(a, 4);
+    c.cb = ci.cb + 0.1; c.cw = ci.cw; c.lambda_b = 0.7; c.lambda_w = 1.3;
+    wick_layer_theory r[4];
+    CHECK_OK(wick_residual_single(&c, xi, gamma, 1.1, r));
+    size_t ws[3] = {16, 32, 64}, M = full ? 40000 : 4000;
+    double x[3], y[3], e[3];
+    for (int w = 0; w < 3; w++) {
+        CHECK_OK(wick_residual_ntk_measure(&c, xi, gamma, 1.1, ws[w], M, 21 + (uint64_t)w, &y[w], &e[w]));
+        x[w] = 1.0 / (double)ws[w];
+    }
+    double c1, c1e, c0, c0e, chi;
+    CHECK_OK(wick_fit_line(x, y, e, 3, &c1, &c1e, &c0, &c0e, &chi));
+    double z = (c0 - r[3].ntk) / c0e, zw = (c0 - 1.2 * r[3].ntk) / c0e;
+    fprintf(stderr, "  %s xi=%.2f NTK layer 4: predicted %.6g, fitted %.6g +- %.3g (%+.1f se; "
+            "x1.2: %+.1f se; chi2/dof %.2f)\n", act, xi, r[3].ntk, c0, c0e, z, zw, chi);
+    CHECK(fabs(z) <= 4);
+    CHECK(fabs(zw) > 4);
+}
+
+static void test_ntk_measured(void) {
+    ntk_fit("relu", 0.7, 0.9);
+    ntk_fit("tanh", 0.6, 1.2);
+}
+
 /* The aspect-ratio estimate nu r* = 4/(20 + 3 n_L): ReLU's nu = 5 (the MLP's
  * V/K^2 = 5 (l - 1)), the deep linear residual net's 2 (1 - xi^4) (its exact
  * law above), the K*=0 class's 2/3 approached from below. */
@@ -246,6 +276,7 @@ int main(void) {
     RUN(test_vertex_measured_relu);
     RUN(test_vertex_measured_tanh);
     RUN(test_full_weights_same_law);
+    RUN(test_ntk_measured);
     RUN(test_aspect_ratio);
     return chk_finish();
 }

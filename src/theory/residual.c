@@ -427,3 +427,92 @@ wick_status wick_aspect_ratio(wick_act a, double xi, double gamma, int n_out, do
     free(o);
     return st;
 }
+
+/* ---------------------------------------------------------------------------
+ * The NTK mean measured: real weights, one output neuron (index 0) of layer
+ * L, H = sum over parameters of lambda (dz/dtheta)^2 with the book's
+ * normalisation (lambda_W / n_{l-1} on the weights of layer l; n_0 = 1 and
+ * x = sqrt(q) here).  Backward: g^(l) = dz/dz^(l), and
+ * g^(l-1) = xi g^(l) + gamma sigma'(z^(l-1)) * (W^(l)T g^(l)).
+ * ------------------------------------------------------------------------- */
+static double res_ntk_network(const wick_theory_config *c, double xi, double gamma, double q,
+                              size_t n, uint64_t seed, uint64_t k, double *Z, double *Wt,
+                              double *g, double *h) {
+    int L = c->depth;
+    double dn = (double)n;
+    uint64_t off = 0;
+    /* forward, keeping z^(l) (Z[(l-1) n + i]) and W^(l) (Wt[(l-2) n^2 ...]) */
+    double *z = Z;
+    wick_fill_normal_fast(g, 2 * n, seed, k, off); off += 2 * n;
+    for (size_t i = 0; i < n; i++)
+        z[i] = sqrt(cb_at(c, 1)) * g[i] + sqrt(cw_at(c, 1)) * g[n + i] * sqrt(q);
+    for (int l = 2; l <= L; l++) {
+        double *W = Wt + (size_t)(l - 2) * n * n, *zp = Z + (size_t)(l - 2) * n, *zn = zp + n;
+        wick_fill_normal_fast(W, n * n, seed, k, off); off += n * n;
+        wick_fill_normal_fast(g, n, seed, k, off); off += n;
+        double sw = sqrt(cw_at(c, l) / dn), sb = sqrt(cb_at(c, l));
+        for (size_t j = 0; j < n; j++) h[j] = wick_act_eval(c->act, zp[j]);
+        for (size_t i = 0; i < n; i++) {
+            double a = 0;
+            for (size_t j = 0; j < n; j++) a += W[i * n + j] * h[j];
+            zn[i] = xi * zp[i] + gamma * (sb * g[i] + sw * a);
+        }
+    }
+    /* backward from e_0 */
+    for (size_t i = 0; i < n; i++) g[i] = i == 0;
+    double H = 0, g2 = gamma * gamma;
+    for (int l = L; l >= 2; l--) {
+        const double *W = Wt + (size_t)(l - 2) * n * n, *zp = Z + (size_t)(l - 2) * n;
+        double gg = 0, ss = 0;
+        for (size_t i = 0; i < n; i++) gg += g[i] * g[i];
+        for (size_t j = 0; j < n; j++) { double s = wick_act_eval(c->act, zp[j]); ss += s * s; }
+        /* W is drawn standard normal and scaled by sqrt(C_W / n) in the forward */
+        H += g2 * gg * (lb_at(c, l) + lw_at(c, l) * ss / dn);
+        double sw = sqrt(cw_at(c, l) / dn);
+        for (size_t j = 0; j < n; j++) {
+            double a = 0;
+            for (size_t i = 0; i < n; i++) a += W[i * n + j] * g[i];
+            h[j] = xi * g[j] + gamma * sw * a * wick_act_deriv(c->act, zp[j]);
+        }
+        memcpy(g, h, sizeof(double) * n);
+    }
+    double gg = 0;
+    for (size_t i = 0; i < n; i++) gg += g[i] * g[i];
+    return H + gg * (lb_at(c, 1) + lw_at(c, 1) * q);
+}
+
+wick_status wick_residual_ntk_measure(const wick_theory_config *c, double xi, double gamma,
+                                      double q, size_t n, size_t M, uint64_t seed, double *mean,
+                                      double *se) {
+    wick_status st = check_residual(c, xi, gamma);
+    if (st) return st;
+    if (n < 1 || n > 1024 || M < 2)
+        return wick_fail(WICK_EINVAL, "residual NTK ensemble: width %zu (1 to 1024), %zu networks",
+                         n, M);
+    if (!isfinite(q) || q < 0) return wick_fail(WICK_EINVAL, "residual NTK ensemble: q = %g", q);
+    if (!mean) return wick_fail(WICK_EINVAL, "residual NTK ensemble: no output");
+    int L = c->depth;
+    double *Hs = malloc(sizeof(double) * M);
+    if (!Hs) return wick_fail(WICK_ENOMEM, "residual NTK ensemble: %zu networks", M);
+    int bad = 0;
+#pragma omp parallel reduction(| : bad)
+    {
+        double *Z = malloc(sizeof(double) * n * (size_t)L),
+               *Wt = malloc(sizeof(double) * n * n * (size_t)(L > 1 ? L - 1 : 1)),
+               *g = malloc(sizeof(double) * 2 * n), *h = malloc(sizeof(double) * n);
+        if (!Z || !Wt || !g || !h) bad = 1;
+#pragma omp for schedule(static)
+        for (size_t k = 0; k < M; k++)
+            if (!bad) Hs[k] = res_ntk_network(c, xi, gamma, q, n, seed, k, Z, Wt, g, h);
+        free(Z); free(Wt); free(g); free(h);
+    }
+    if (bad) { free(Hs); return wick_fail(WICK_ENOMEM, "residual NTK ensemble: width %zu", n); }
+    double s = 0, v = 0;
+    for (size_t k = 0; k < M; k++) s += Hs[k];
+    s /= (double)M;
+    for (size_t k = 0; k < M; k++) v += (Hs[k] - s) * (Hs[k] - s);
+    *mean = s;
+    if (se) *se = sqrt(v / ((double)M - 1) / (double)M);
+    free(Hs);
+    return WICK_OK;
+}
