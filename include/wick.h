@@ -1390,6 +1390,11 @@ WICK_API wick_status wick_residual_measure(const wick_theory_config *c, double x
 WICK_API wick_status wick_residual_ntk_measure(const wick_theory_config *c, double xi,
                                                double gamma, double q, size_t n, size_t M,
                                                uint64_t seed, double *mean, double *se);
+/* Several inputs at infinite width (docs/theory-residual.md §2): K and Theta
+ * (or NULL) [L][n][n] of the residual net from the input Gram G0 (n x n), as
+ * wick_gram_flow for the MLP. */
+WICK_API wick_status wick_residual_gram(const wick_theory_config *c, double xi, double gamma,
+                                        const double *G0, size_t n, double *K, double *Theta);
 /* The book's estimate of the optimal aspect ratio r* = L/n (its appendix on
  * information in deep learning; docs/theory-residual.md): nu r* = 4/(20 +
  * 3 n_L), nu the growth of V/K^2 per layer at criticality (measured between

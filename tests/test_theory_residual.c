@@ -248,6 +248,78 @@ static void test_ntk_measured(void) {
     ntk_fit("tanh", 0.6, 1.2);
 }
 
+/* Two inputs: the Gram flow's diagonal is the single-input flow, and its
+ * off-diagonal kernel is what real residual networks of two inputs show,
+ * fitted over widths (weights drawn here, independently of the library). */
+static void test_gram_two_inputs(void) {
+    const char *acts[] = {"relu", "tanh", "gelu"};
+    double G0[4] = {1.2, 0.5, 0.5, 0.9};
+    for (int a = 0; a < 3; a++) {
+        wick_theory_config c = wick_theory_defaults(chk_act(acts[a]), 5);
+        c.cb = 0.2; c.cw = 1.1; c.lambda_b = 0.6;
+        double K[20], T[20];
+        wick_layer_theory r[5];
+        CHECK_OK(wick_residual_gram(&c, 0.6, 0.9, G0, 2, K, T));
+        for (int i = 0; i < 2; i++) {
+            CHECK_OK(wick_residual_single(&c, 0.6, 0.9, G0[3 * i], r));
+            for (int l = 0; l < 5; l++) {
+                CHECK_REL(K[4 * l + 3 * i], r[l].K, 1e-13);
+                CHECK_REL(T[4 * l + 3 * i], r[l].ntk, 1e-13);
+            }
+        }
+    }
+    /* ReLU at the residual critical point, L = 3, x1 = (1, 0.3), x2 = (-0.2, 1.1) */
+    double xi = 0.6, gamma = 1.0, x[2][2] = {{1.0, 0.3}, {-0.2, 1.1}};
+    wick_critical_info ci;
+    CHECK_OK(wick_residual_critical(chk_act("relu"), xi, gamma, &ci));
+    wick_theory_config c = wick_theory_defaults(chk_act("relu"), 3);
+    c.cw = ci.cw;
+    double G[4], K[12];
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++) G[2 * i + j] = (x[i][0] * x[j][0] + x[i][1] * x[j][1]) / 2;
+    CHECK_OK(wick_residual_gram(&c, xi, gamma, G, 2, K, NULL));
+    size_t ws[3] = {32, 64, 128}, M = full ? 20000 : 1000;
+    double xs[3], y[3], e[3];
+    for (int w = 0; w < 3; w++) {
+        size_t n = ws[w];
+        double *W = malloc(sizeof(double) * n * n), *z = malloc(sizeof(double) * 2 * n),
+               *s = malloc(sizeof(double) * 2 * n), sum = 0, sum2 = 0;
+        for (size_t k = 0; k < M; k++) {
+            uint64_t off = 0;
+            double s1 = sqrt(c.cw / 2), sl = sqrt(c.cw / (double)n);
+            wick_fill_normal_fast(W, 2 * n, 77, k, off); off += 2 * n;
+            for (size_t i = 0; i < n; i++)
+                for (int a = 0; a < 2; a++)
+                    z[a * n + i] = s1 * (W[2 * i] * x[a][0] + W[2 * i + 1] * x[a][1]);
+            for (int l = 2; l <= 3; l++) {
+                wick_fill_normal_fast(W, n * n, 77, k, off); off += n * n;
+                for (size_t i = 0; i < 2 * n; i++) s[i] = z[i] > 0 ? z[i] : 0;
+                for (int a = 0; a < 2; a++)
+                    for (size_t i = 0; i < n; i++) {
+                        double v = 0;
+                        for (size_t j = 0; j < n; j++) v += W[i * n + j] * s[a * n + j];
+                        z[a * n + i] = xi * z[a * n + i] + gamma * sl * v;
+                    }
+            }
+            double g = 0;
+            for (size_t i = 0; i < n; i++) g += z[i] * z[n + i];
+            g /= (double)n;
+            sum += g; sum2 += g * g;
+        }
+        double m = sum / (double)M;
+        xs[w] = 1.0 / (double)n; y[w] = m;
+        e[w] = sqrt((sum2 / (double)M - m * m) / (double)(M - 1));
+        free(W); free(z); free(s);
+    }
+    double c1, c1e, c0, c0e, chi;
+    CHECK_OK(wick_fit_line(xs, y, e, 3, &c1, &c1e, &c0, &c0e, &chi));
+    double pred = K[8 + 1];
+    fprintf(stderr, "  relu xi=0.6 two inputs, K_12 at layer 3: predicted %.6g, fitted %.6g +- %.3g "
+            "(%+.1f se; x1.2: %+.1f se)\n", pred, c0, c0e, (c0 - pred) / c0e, (c0 - 1.2 * pred) / c0e);
+    CHECK(fabs(c0 - pred) <= 4 * c0e);
+    CHECK(fabs(c0 - 1.2 * pred) > 4 * c0e);
+}
+
 /* The aspect-ratio estimate nu r* = 4/(20 + 3 n_L): ReLU's nu = 5 (the MLP's
  * V/K^2 = 5 (l - 1)), the deep linear residual net's 2 (1 - xi^4) (its exact
  * law above), the K*=0 class's 2/3 approached from below. */
@@ -277,6 +349,7 @@ int main(void) {
     RUN(test_vertex_measured_tanh);
     RUN(test_full_weights_same_law);
     RUN(test_ntk_measured);
+    RUN(test_gram_two_inputs);
     RUN(test_aspect_ratio);
     return chk_finish();
 }

@@ -516,3 +516,47 @@ wick_status wick_residual_ntk_measure(const wick_theory_config *c, double xi, do
     free(Hs);
     return WICK_OK;
 }
+
+/* ---------------------------------------------------------------------------
+ * Several inputs at infinite width: the Gram matrices layer by layer,
+ *   K'_ab = xi^2 K_ab + gamma^2 (C_b + C_W <sigma_a sigma_b>)
+ *   Theta'_ab = gamma^2 (lambda_b + lambda_W <sigma_a sigma_b>) + (xi^2 + gamma^2 C_W <sigma'_a sigma'_b>) Theta_ab
+ * (<.> over the layer's 2 x 2 kernel of a and b; closed forms as th_pair_ss).
+ * ------------------------------------------------------------------------- */
+wick_status wick_residual_gram(const wick_theory_config *c, double xi, double gamma,
+                               const double *G0, size_t n, double *K, double *Theta) {
+    wick_status st = check_residual(c, xi, gamma);
+    if (st) return st;
+    if (!G0 || !K || n < 1)
+        return wick_fail(WICK_EINVAL, "residual Gram: no inputs or no output");
+    for (size_t a = 0; a < n; a++)
+        if (!isfinite(G0[a * n + a]) || G0[a * n + a] < 0)
+            return wick_fail(WICK_EINVAL, "residual Gram: input %zu has squared norm %g", a,
+                             G0[a * n + a]);
+    size_t nn = n * n;
+    double x2 = xi * xi, g2 = gamma * gamma;
+    for (size_t i = 0; i < nn; i++) {
+        K[i] = cb_at(c, 1) + cw_at(c, 1) * G0[i];
+        if (Theta) Theta[i] = lb_at(c, 1) + lw_at(c, 1) * G0[i];
+    }
+    for (int l = 1; l < c->depth; l++) {
+        const double *Kp = K + (size_t)(l - 1) * nn, *Tp = Theta ? Theta + (size_t)(l - 1) * nn : NULL;
+        double *Kn = K + (size_t)l * nn, *Tn = Theta ? Theta + (size_t)l * nn : NULL;
+        double cb = cb_at(c, l + 1), cw = cw_at(c, l + 1), lb = lb_at(c, l + 1), lw = lw_at(c, l + 1);
+        for (size_t a = 0; a < n; a++)
+            for (size_t b = a; b < n; b++) {
+                double k12 = Kp[a * n + b], ss, s1s1;
+                if ((st = th_check_cov(Kp[a * n + a], &k12, Kp[b * n + b], "residual Gram")))
+                    return st;
+                if ((st = th_pair_ss(c->act, Kp[a * n + a], k12, Kp[b * n + b], &ss, &s1s1)))
+                    return st;
+                double kv = x2 * Kp[a * n + b] + g2 * (cb + cw * ss);
+                Kn[a * n + b] = Kn[b * n + a] = kv;
+                if (Tn) {
+                    double tv = g2 * (lb + lw * ss) + (x2 + g2 * cw * s1s1) * Tp[a * n + b];
+                    Tn[a * n + b] = Tn[b * n + a] = tv;
+                }
+            }
+    }
+    return WICK_OK;
+}
