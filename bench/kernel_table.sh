@@ -5,10 +5,16 @@
 # same first N images, no validation split), hyperparameters (C_b, noise) by
 # the NNGP evidence of the first min(N, SELECT) images.  Writes a CSV and a
 # PNG (gnuplot).
-#   bench/kernel_table.sh                         SIZES 1000..60000, DEPTHS 2,3,5: hours
+#   bench/kernel_table.sh                         SIZES 1000..60000, DEPTHS 2,3,5: ~2 h
+#   SIZES=1000,2000,5000,10000,20000 bench/kernel_table.sh             ~12 min
 #   SIZES=1000,2000,5000 DEPTHS=2,3 TEST=2000 bench/kernel_table.sh    minutes
 #   MLP=0 ...                                     kernels only
-# Each --train N needs 8 N^2/2 bytes (60000: 14.4 GB) and two n^3/3 Choleskys.
+#   OPT=1 ...                                     C_b, C_W, noise by wick kernel --optimise
+# Each --train N needs 8 N^2/2 bytes (60000: 14.4 GB) and two n^3/3 Choleskys
+# (float32 ones refined to float64 from 16384 on: docs/kernel.md).  Times are
+# predictions for 2 quiet Zen 3 cores from per-stage rates (docs/kernel.md):
+# per depth ~5 s up to 5000, ~20 s at 10000, ~90 s at 20000, ~8 min at 40000,
+# ~25 min at 60000, plus the MLP (20 epochs) and the 6-point grid at 2000.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZES=${SIZES:-1000,5000,10000,20000,40000,60000}
@@ -17,6 +23,9 @@ TEST=${TEST:-10000}
 SELECT=${SELECT:-2000}
 EPOCHS=${EPOCHS:-20}
 MLP=${MLP:-1}
+OPT=${OPT:-0}
+optflag=
+if [ "$OPT" = 1 ]; then optflag=--optimise; fi
 BUILD=${BUILD:-build}
 OUT=${OUT:-bench/results/kernel-table-$(date +%Y%m%d)}
 W=$BUILD/wick
@@ -28,7 +37,8 @@ echo "train,depth,nngp,ntk,mlp,cb,noise,log_evidence_full,seconds" > "$csv"
 json_get() { python3 -c "import json,sys; j=json.loads(sys.stdin.read().strip().splitlines()[-1]); print(j$1)"; }
 for n in ${SIZES//,/ }; do
     for d in ${DEPTHS//,/ }; do
-        k=$("$W" kernel --train "$n" --test "$TEST" --depths "$d" --select "$SELECT" --json 2>/dev/null)
+        k=$("$W" kernel --train "$n" --test "$TEST" --depths "$d" --select "$SELECT" \
+            $optflag --json 2>/dev/null)
         nngp=$(echo "$k" | json_get "['accuracy_nngp']")
         ntk=$(echo "$k" | json_get "['accuracy_ntk']")
         cb=$(echo "$k" | json_get "['cb']")
