@@ -1142,7 +1142,10 @@ WICK_API wick_status wick_ntk_B_two_measure(const wick_ntk_fluct_config *c, cons
  * wick_ntk_fluct_two and wick_ntk_B_two put at A/n, B/n, D/n, F/n, in their
  * layouts (each its tensor + O(1/n)); networks as wick_ntk_B_two_measure. */
 enum { WICK_FL2_K = 0, WICK_FL2_NTK = 4, WICK_FL2_A = 8, WICK_FL2_B = 24, WICK_FL2_D = 40,
-       WICK_FL2_F = 56, WICK_FL2_COUNT = 72 };
+       WICK_FL2_F = 56, WICK_FL2_NTKCV = 72, WICK_FL2_COUNT = 76 };
+/* WICK_FL2_NTKCV: the NTK means again, with control variates (zero-mean
+ * noises of each layer given the one before, regressed out): the 1/n shift
+ * Theta1 is n (this - Theta) + O(1/n). */
 WICK_API wick_status wick_ntk_fluct_two_measure(const wick_ntk_fluct_config *c, const double G0[4],
                                                 double *val, double *se);
 

@@ -301,6 +301,8 @@ static void test_ntk_tensors_two_inputs(void) {
         wick_layer_finite o[2][L];
         CHECK_OK(wick_ntk_B_two(&c, G0, T[1]));
         CHECK_OK(wick_ntk_fluct_two(&c, G0, T1, T[0], T[2], T[3]));
+        double Kf[4 * L], Th[4 * L];
+        CHECK_OK(wick_gram_flow(&c, G0, 2, Kf, Th));
         CHECK_OK(wick_theory_finite(&c, G0[0], o[0]));
         CHECK_OK(wick_theory_finite(&c, G0[3], o[1]));
         for (int l = 0; l < L; l++)
@@ -323,7 +325,23 @@ static void test_ntk_tensors_two_inputs(void) {
             }
             x[k] = 1.0 / (double)w[k];
             for (int q = 0; q < WICK_FL2_COUNT * L; q++) { y[q][k] = v[q]; e[q][k] = se[q]; }
+            /* the mean shift: n (E[H] - Theta) with control variates */
+            for (int l = 0; l < L; l++)
+                for (int pp = 0; pp < 4; pp++) {
+                    int iq = WICK_FL2_COUNT * l + WICK_FL2_NTKCV + pp;
+                    y[iq][k] = (double)w[k] * (v[iq] - Th[4 * l + pp]);
+                    e[iq][k] = (double)w[k] * se[iq];
+                }
         }
+        /* from layer 3: at layer 2 the shift is exactly 0 and the controls
+         * take the whole spread, leaving rounding (1e-9) as the "error" */
+        for (int l = 2; l < L; l++)
+            for (int pp = 0; pp < 4; pp += 1 + (pp == 1)) {
+                char nm[48];
+                snprintf(nm, sizeof nm, "%s two-input Theta1_%d%d", acts[a], (pp >> 1) + 1, (pp & 1) + 1);
+                int iq = WICK_FL2_COUNT * l + WICK_FL2_NTKCV + pp;
+                fit_check(nm, l + 1, T1[4 * l + pp], x, y[iq], e[iq], nw, 0);
+            }
         for (int l = 1; l < L; l++)
             for (int t = 0; t < 4; t++)
                 for (int q = 0; q < 16; q++) {

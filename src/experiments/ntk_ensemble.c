@@ -452,7 +452,13 @@ static inline double hblk(const double *const *H, int a, int b, size_t n, size_t
  *   avg H^p_ii H^q_jj -> t_p t_q + A_pq/n,  avg H^{a1a2}_jk H^{a3a4}_jk -> B/n,
  *   avg H^p_ii z_{j,q0} z_{j,q1} -> t_p s_q + D_pq/n,
  *   avg H^{a1a2}_jk z_{j,a3} z_{k,a4} -> F_{(a1a3)(a2a4)}/n. */
-enum { FL2_T = 0, FL2_S = 4, FL2_P = 8, FL2_B = 24, FL2_D = 40, FL2_F = 56, FL2_N = 72 };
+enum { FL2_T = 0, FL2_S = 4, FL2_P = 8, FL2_B = 24, FL2_D = 40, FL2_F = 56, FL2_CV = 72,
+       FL2_N = 84 };
+/* FL2_CV: 4 zero-mean controls for each of the pairs 00, 01, 11 (as for
+ * one input, given layer l-1 the neurons of layer l are i.i.d. N(0, G)):
+ * s_p - G_p, t_p - Tc_p, (1/n) sum s_a s_b - <s_a s_b>_G and (1/n) sum
+ * s'_a s'_b - <s'_a s'_b>_G, with Tc_p = lambda_b + lambda_W/n sum s_a s_b +
+ * C_W/n sum s'_a s'_b H^p_jj of layer l-1. */
 
 static void fluct2_stats(const double *const *Hc, const double *z, size_t n, double *o) {
     double nd = (double)n, pairs = nd * (nd - 1);
@@ -516,9 +522,26 @@ static void fluct2_network(const wick_ntk_fluct_config *c, const double x[2][2],
         memset(Hb[q], 0, sizeof(double) * n * n);
         for (size_t i = 0; i < n; i++) Hb[q][i * n + i] = c->lambda_b + c->lambda_w * g;
     }
+    double Gc[3], Tc[3];
+    for (int q = 0; q < 3; q++) {
+        int a = q == 2, bb = q >= 1;
+        double g = (x[a][0] * x[bb][0] + x[a][1] * x[bb][1]) / 2;
+        Gc[q] = c->cb + c->cw * g;
+        Tc[q] = c->lambda_b + c->lambda_w * g;
+    }
     for (int l = 1; l <= c->depth; l++) {
         if (l > 1) {
             ex_draw_layer(W, b, n, n, c->cb, c->cw, c->seed, k, l);
+            for (int q = 0; q < 3; q++) {
+                int a = q == 2, bb = q >= 1;
+                double ss0 = 0, dh = 0;
+                for (size_t i = 0; i < n; i++) {
+                    ss0 += s[a * n + i] * s[bb * n + i];
+                    dh += d[a * n + i] * d[bb * n + i] * Hb[q][i * n + i];
+                }
+                Gc[q] = c->cb + c->cw * ss0 / nd;
+                Tc[q] = c->lambda_b + c->lambda_w * ss0 / nd + c->cw * dh / nd;
+            }
             for (int q = 0; q < 3; q++) {
                 int a = q == 2, bb = q >= 1;
                 double ss = 0;
@@ -541,10 +564,36 @@ static void fluct2_network(const wick_ntk_fluct_config *c, const double x[2][2],
                 }
         }
         const double *Hc[3] = {Hb[0], Hb[1], Hb[2]};
-        fluct2_stats(Hc, z, n, out + (size_t)(l - 1) * FL2_N);
+        double *o = out + (size_t)(l - 1) * FL2_N;
+        fluct2_stats(Hc, z, n, o);
         for (size_t i = 0; i < 2 * n; i++) {
             s[i] = wick_act_eval(c->act, z[i]);
             d[i] = wick_act_deriv(c->act, z[i]);
+        }
+        static const int pq[3] = {0, 1, 3};
+        for (int q = 0; q < 3; q++) {
+            int a = q == 2, bb = q >= 1;
+            double ss = 0, dd = 0, es = NAN, ed = NAN;
+            for (size_t i = 0; i < n; i++) {
+                ss += s[a * n + i] * s[bb * n + i];
+                dd += d[a * n + i] * d[bb * n + i];
+            }
+            if (a == bb) {
+                if (wick_gauss_expect1(c->act, 0, 2, Gc[q], &es)) es = NAN;
+                if (wick_gauss_expect1(c->act, 1, 2, Gc[q], &ed)) ed = NAN;
+            } else if (c->act.kind == WICK_ACT_RELU || c->act.kind == WICK_ACT_LEAKY_RELU ||
+                       c->act.kind == WICK_ACT_LINEAR) {
+                /* closed forms; elsewhere a two-dimensional quadrature per
+                 * network and layer would cost more than the networks, so
+                 * the off-diagonal pair goes without these two controls */
+                if (wick_gauss_expect2(c->act, 0, 0, Gc[0], Gc[1], Gc[2], &es)) es = NAN;
+                if (wick_gauss_expect2(c->act, 1, 1, Gc[0], Gc[1], Gc[2], &ed)) ed = NAN;
+            }
+            double *cv = o + FL2_CV + 4 * q;
+            cv[0] = o[FL2_S + pq[q]] - Gc[q];
+            cv[1] = o[FL2_T + pq[q]] - Tc[q];
+            cv[2] = isfinite(es) ? ss / nd - es : 0;
+            cv[3] = isfinite(ed) ? dd / nd - ed : 0;
         }
     }
 }
@@ -589,7 +638,7 @@ wick_status wick_ntk_fluct_two_measure(const wick_ntk_fluct_config *c, const dou
         /* each estimate is linear in at most three means (x - y w, times n
          * for the 1/n tensors): its standard error by the delta method over
          * the networks */
-        for (int q = 0; q < WICK_FL2_COUNT; q++) {
+        for (int q = 0; q < WICK_FL2_NTKCV; q++) {
             int ix = -1, iy = -1, iw = -1;
             double sc = nd;
             if (q < WICK_FL2_NTK) { ix = FL2_S + q; sc = 1; }
@@ -613,6 +662,28 @@ wick_status wick_ntk_fluct_two_measure(const wick_ntk_fluct_config *c, const dou
             e[q] = sc * sqrt(var / (Md - 1) / Md);
         }
     }
+    /* the NTK means with the controls of this layer and the three before */
+    double *cvb = wick_malloc(sizeof(double) * M * (4 * 12 + 1));
+    if (!cvb) {
+        wick_free(bufs); wick_free(stats);
+        return wick_fail(WICK_ENOMEM, "two-input NTK tensors: out of memory (%zu networks)", M);
+    }
+    for (size_t l = 0; l < L; l++) {
+        size_t l0 = l >= 3 ? l - 3 : 0;
+        int p = (int)(12 * (l + 1 - l0));
+        double *y = cvb, *cv = cvb + M;
+        for (int pp = 0; pp < 4; pp++) {
+            for (size_t k = 0; k < M; k++) {
+                y[k] = stats[(k * L + l) * FL2_N + FL2_T + pp];
+                double *row = cv + k * (size_t)p;
+                for (size_t j = l0; j <= l; j++)
+                    for (int t = 0; t < 12; t++) *row++ = stats[(k * L + j) * FL2_N + FL2_CV + t];
+            }
+            double *v = val + l * WICK_FL2_COUNT, *e = se + l * WICK_FL2_COUNT;
+            ex_cv_mean(y, cv, M, p, &v[WICK_FL2_NTKCV + pp], &e[WICK_FL2_NTKCV + pp]);
+        }
+    }
+    wick_free(cvb);
     wick_free(bufs); wick_free(stats);
     return WICK_OK;
 }
