@@ -1145,13 +1145,21 @@ wick_status wick_kernel_evidence_optimise(wick_kernel_hyper *h, const double *xA
     wick_status st = neg_ev(h, fr, u, xA, yA, nA, n0, nout, &phi, g);
     if (st) return st;
     wick_kernel_opt_report r = {-phi, -phi, 0, 1, proj_norm(u, g, fr), 0};
-    int it = 0;
+    int it = 0, fe_prev[3] = {fr[0], fr[1], fr[2]};
     for (; it < maxit && proj_norm(u, g, fr) > gtol; it++) {
         /* coordinates held at a bound by the gradient take no part in the step */
         int fe[3];
         for (int k = 0; k < 3; k++)
             fe[k] = fr[k] && !(u[k] <= log(opt_lo[k]) + 1e-12 && g[k] > 0) &&
                     !(u[k] >= log(opt_hi[k]) - 1e-12 && g[k] < 0);
+        /* a coordinate that joined or left the bounds: the curvature
+           gathered with it is stale (the bound-held step pairs are not
+           the function's), start again from a scaled identity */
+        if (fe[0] != fe_prev[0] || fe[1] != fe_prev[1] || fe[2] != fe_prev[2]) {
+            double d = H[0][0] + H[1][1] + H[2][2];
+            for (int i = 0; i < 3; i++) for (int j = 0; j < 3; j++) H[i][j] = i == j ? (d > 0 ? d / 3 : 1) : 0;
+            memcpy(fe_prev, fe, sizeof fe);
+        }
         double p[3] = {0, 0, 0}, slope = 0, big = 0;
         for (int i = 0; i < 3; i++)
             for (int j = 0; j < 3; j++) p[i] -= fe[i] && fe[j] ? H[i][j] * g[j] : 0;
