@@ -20,6 +20,7 @@ SEEDS=${SEEDS:-3}
 EPOCHS=${EPOCHS:-40}
 BUILD=${BUILD:-build}
 DEPTHS=${DEPTHS:-"1 2 3 4 6 8 12 16 24"}
+bash scripts/setup.sh   # the build packages and gnuplot
 make -s -j2 BUILD="$BUILD" "$BUILD"/wick >/dev/null
 W="$BUILD"/wick
 D=bench/out/aspect_ratio

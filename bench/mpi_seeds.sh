@@ -19,6 +19,7 @@ EPOCHS=${EPOCHS:-3}
 EXTRA=${EXTRA:-}
 OUT=${OUT:-bench/out/mpi_seeds}
 mkdir -p "$OUT"
+bash scripts/setup.sh   # the build packages and Open MPI
 [ -n "${WICK:-}" ] || make -s -j2 build/wick >/dev/null
 [ -x "$W" ] || { echo "mpi_seeds: build $W first (make)" >&2; exit 1; }
 MPI="mpirun --oversubscribe --allow-run-as-root --mca btl self,vader"
