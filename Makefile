@@ -98,7 +98,7 @@ $(BUILD)/bench/%: bench/%.c $(wildcard bench/*.h) $(BUILD)/libwick.a
 	$(CC) $(CPPFLAGS) $(ALLFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libwick.a -lxsmmext -lxsmm $(LIBS) -ldl -lpthread
 
 test: all
-	BUILD=$(BUILD) bash tests/run.sh
+	BUILD=$(BUILD) WICK_CC="$(CC)" WICK_LDFLAGS="$(LDFLAGS)" bash tests/run.sh
 
 wick.pc: wick.pc.in
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@BLASLINK@|$(BLASLINK)|' -e 's|@VERSION@|$(shell sed -n 's/^#define WICK_VERSION "\(.*\)"/\1/p' include/wick.h)|' $< > $(BUILD)/wick.pc

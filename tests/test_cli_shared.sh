@@ -37,7 +37,8 @@ if [ -n "$others" ]; then
 else
     # the library's soname is libwick.so.0, which the install makes and the build does not
     ln -sf "$(cd "$B" && pwd)/libwick.so" "$T/libwick.so.0"
-    cc -fopenmp -o "$T/wick" "$B"/tools/*.o $(ls "$B"/src/dist/*.o 2>/dev/null) -L"$B" -lwick -Wl,-rpath,"$T" \
+    # the build's compiler and link flags (a sanitizer build's objects need its runtime)
+    ${WICK_CC:-cc} -fopenmp ${WICK_LDFLAGS:-} -o "$T/wick" "$B"/tools/*.o $(ls "$B"/src/dist/*.o 2>/dev/null) -L"$B" -lwick -Wl,-rpath,"$T" \
         $(pkg-config --libs ompi-c 2>/dev/null) -ljansson -lz -lm 2>"$T/ld.err" && "$T/wick" --version | grep -q "^wick "
     r=$?
     [ $r != 0 ] && head -n 5 "$T/ld.err" >&2
