@@ -53,8 +53,6 @@ static size_t take(const wick_dataset *d, int classes, size_t want, double *x, i
     return k;
 }
 
-static int kernel_run(void);
-
 /* What the command line asks for. */
 typedef struct {
     const char *dir, *act_name, *plot, *precision;
@@ -143,13 +141,35 @@ static int kernel_parse(int argc, char **argv) {
     return CLI_GO;
 }
 
+/* What the search and the full solve found, for the report. */
+typedef struct {
+    wick_act act;
+    double cw;                    /* after --optimise, the optimised C_W */
+    wick_kernel_hyper h;          /* the choice (optimised with --optimise) */
+    size_t nA, nB, nsel, K;
+    const double *ev;             /* the grid's log evidences, depth-major then C_b then noise */
+    int best;                     /* the chosen grid point */
+    const double *grad, *gradp;   /* --grad's and --grad-probes' gradients (NaN when not asked) */
+    wick_kernel_opt_report orep;  /* --optimise's steps */
+    double ev_full, secs, acc_gp, acc_nt;
+    const wick_kernel_solve_out *solve;
+    const double *gp, *var;       /* test posterior means (nB x K), variances (NULL without --variance) */
+    const int32_t *labB;          /* the test labels */
+} kernel_out;
+
+static int kernel_run(void);
+static void kernel_print(const kernel_out *o);
+static int kernel_plot(const kernel_out *o, const char *path);
+static int kernel_json(const kernel_out *o);
+
 int cmd_kernel(int argc, char **argv) {
     int prc = kernel_parse(argc, argv);
     if (prc != CLI_GO) return prc;
     return kernel_run();
 }
 
-/* The grid search, the full solve and the report of A. */
+/* The grid search of A, printed as each candidate is evaluated (a long run shows its table as it
+ * comes); then the full solve and the report. */
 static int kernel_run(void) {
     const char *dir = A.dir, *act_name = A.act_name, *plot = A.plot;
     double cw = A.cw, lb = A.lb, lw = A.lw, ridge = A.ridge;
@@ -181,7 +201,6 @@ static int kernel_run(void) {
     double *var = want_var ? malloc(sizeof(double) * (size_t)ntest) : NULL;
     int ncand = nd * ncb * nno;
     double *ev = malloc(sizeof(double) * (size_t)ncand);
-    json_t *root = NULL;
     int ret = EXIT_OK;
     if (!x || !lab || !yA || !gp || !nt || !ev || (want_var && !var)) { fprintf(stderr, "wick kernel: out of memory\n"); ret = EXIT_FAIL; goto done; }
     size_t nA = take(tr, (int)classes, (size_t)ntrain, x, lab);
@@ -295,103 +314,123 @@ static int kernel_run(void) {
         goto done;
     }
     double secs = omp_get_wtime() - t0;
-    double acc_gp = cli_accuracy(gp, lab + nA, nB, (size_t)classes), acc_nt = cli_accuracy(nt, lab + nA, nB, (size_t)classes);
-    double nf = (double)nA / 3 * (double)nA * (double)nA;
-    printf("full training set: log evidence %.6f on %zu images; Cholesky NNGP %.1f s, NTK %.1f s "
-           "(%.1f and %.1f GFLOP/s: n^3/3 = %.3g flops each)\n", ev_full, nA, out.chol_seconds_gp,
-           out.chol_seconds_ntk, 1e-9 * nf / out.chol_seconds_gp, 1e-9 * nf / out.chol_seconds_ntk, nf);
-    if (out.mixed)
-        printf("mixed precision: float32 Choleskys refined by conjugate gradients in float64: NNGP %d "
-               "passes (relative residual %.2g), NTK %d (%.2g); the log evidence's log det from the float32 "
-               "factor (~1e-5 relative)\n", out.pcg_iters[0], out.pcg_resid[0],
-               out.pcg_iters[1], out.pcg_resid[1]);
-    printf("test accuracy on %zu images: NNGP posterior mean %.4f, infinite-width trained network "
-           "(NTK, t -> inf) %.4f  [%.1f s]\n", nB, acc_gp, acc_nt, secs);
-
-    double vmean_ok = 0, vmean_bad = 0;
-    size_t nok = 0;
-    if (var) {
-        double vmin = INFINITY, vmax = -INFINITY;
-        for (size_t i = 0; i < nB; i++) {
-            int b = 0;
-            for (size_t k = 1; k < K; k++) if (gp[i * K + k] > gp[i * K + b]) b = (int)k;
-            if (b == lab[nA + i]) { vmean_ok += var[i]; nok++; } else vmean_bad += var[i];
-            vmin = fmin(vmin, var[i]);
-            vmax = fmax(vmax, var[i]);
-        }
-        vmean_ok /= nok ? (double)nok : 1;
-        vmean_bad /= nB - nok ? (double)(nB - nok) : 1;
-        printf("NNGP posterior variance of the test predictions: %.4g .. %.4g; mean %.4g where the "
-               "prediction is right, %.4g where it is wrong\n", vmin, vmax, vmean_ok, vmean_bad);
-    }
-    if (plot) {
-        int ns = nd * ncb;
-        wick_series *sr = calloc((size_t)ns + 1, sizeof *sr);
-        char (*names)[64] = calloc((size_t)ns, 64), chosen[128];
-        if (!sr || !names) { free(sr); free(names); ret = EXIT_FAIL; goto done; }
-        for (int s = 0; s < ns; s++) {
-            snprintf(names[s], 64, "depth %g, C_b = %g", dd[s / ncb], cbs[s % ncb]);
-            /* a curve per (depth, C_b), as --help says: one colour per depth */
-            sr[s] = (wick_series){names[s], noises, ev + (size_t)s * nno, NULL, (size_t)nno, 0, s / ncb + 1};
-        }
-        /* the choice, marked on its curve */
-        snprintf(chosen, sizeof chosen, "chosen: depth %g, C_b = %g, noise %g", dd[bi], cbs[bj], noises[bk]);
-        sr[ns] = (wick_series){chosen, noises + bk, ev + best, NULL, 1, 1, 0};
-        ns++;
-        char title[256];
-        snprintf(title, sizeof title, "NNGP log evidence, %s, C_W = %g, %zu training images", wick_act_name(act),
-                 cw, nA);
-        st = wick_plot_png(plot, title, "observation noise variance", "log evidence", sr, ns, 1, 0);
-        free(sr); free(names);
-        if (st) { ret = cli_fail("kernel", st); goto done; }
-    }
-    if (json) {
-        root = json_object();
-        json_object_set_new(root, "activation", json_string(wick_act_name(act)));
-        json_object_set_new(root, "cw", json_real(cw));
-        json_object_set_new(root, "lambda_b", json_real(lb));
-        json_object_set_new(root, "lambda_w", json_real(lw));
-        json_object_set_new(root, "train", json_integer((json_int_t)nA));
-        json_object_set_new(root, "test", json_integer((json_int_t)nB));
-        json_object_set_new(root, "classes", json_integer(classes));
-        json_t *grid = json_array();
-        for (int q = 0; q < ncand; q++) {
-            int i = q / (ncb * nno), j = (q / nno) % ncb, k = q % nno;
-            json_array_append_new(grid, json_pack("{s:f,s:f,s:f,s:o}", "depth", dd[i], "cb", cbs[j],
-                                                  "noise", noises[k], "log_evidence",
-                                                  isfinite(ev[q]) ? json_real(ev[q]) : json_null()));
-        }
-        json_object_set_new(root, "grid", grid);
-        json_object_set_new(root, "depth", json_integer(h.depth));
-        json_object_set_new(root, "cb", json_real(h.cb));
-        json_object_set_new(root, "noise", json_real(h.noise));
-        json_object_set_new(root, "log_evidence", json_real(ev[best]));
-        json_object_set_new(root, "accuracy_nngp", json_real(acc_gp));
-        json_object_set_new(root, "accuracy_ntk", json_real(acc_nt));
-        json_object_set_new(root, "select", json_integer((json_int_t)nsel));
-        if (want_grad)
-            json_object_set_new(root, "evidence_grad", json_pack("[f,f,f]", grad[0], grad[1], grad[2]));
-        if (probes)
-            json_object_set_new(root, "evidence_grad_full", json_pack("[f,f,f]", gradp[0], gradp[1], gradp[2]));
-        json_object_set_new(root, "log_evidence_full", json_real(ev_full));
-        json_object_set_new(root, "seconds", json_real(secs));
-        json_object_set_new(root, "mixed_precision", json_boolean(out.mixed));
-        if (A.want_opt)
-            json_object_set_new(root, "optimised", json_pack("{s:f,s:f,s:i,s:b}", "log_evidence_before",
-                                orep.before, "log_evidence_after", orep.after, "steps", orep.steps,
-                                "converged", orep.converged));
-        if (out.mixed)
-            json_object_set_new(root, "refinement_passes", json_pack("[i,i]", out.pcg_iters[0], out.pcg_iters[1]));
-        if (var) {
-            json_t *va = json_array();
-            for (size_t i = 0; i < nB; i++) json_array_append_new(va, json_real(var[i]));
-            json_object_set_new(root, "nngp_variance", va);
-        }
-        if (cli_write_json(stdout, "kernel", root, 17)) { ret = EXIT_FAIL; goto done; }
-    }
+    kernel_out ko = {act, cw, h, nA, nB, nsel, K, ev, best, grad, gradp, orep, ev_full, secs,
+                     cli_accuracy(gp, lab + nA, nB, K), cli_accuracy(nt, lab + nA, nB, K), &out, gp, var,
+                     lab + nA};
+    kernel_print(&ko);
+    if (plot && (ret = kernel_plot(&ko, plot)) != EXIT_OK) goto done;
+    if (json) ret = kernel_json(&ko);
 done:
-    json_decref(root);
     wick_dataset_free(tr); wick_dataset_free(te);
     free(x); free(lab); free(yA); free(gp); free(nt); free(ev); free(var);
+    return ret;
+}
+
+/* The full solve's figures: evidence, Cholesky speed, test accuracy, the variance summary. */
+static void kernel_print(const kernel_out *o) {
+    const wick_kernel_solve_out *out = o->solve;
+    size_t nA = o->nA, nB = o->nB, K = o->K;
+    double nf = (double)nA / 3 * (double)nA * (double)nA;
+    printf("full training set: log evidence %.6f on %zu images; Cholesky NNGP %.1f s, NTK %.1f s "
+           "(%.1f and %.1f GFLOP/s: n^3/3 = %.3g flops each)\n", o->ev_full, nA, out->chol_seconds_gp,
+           out->chol_seconds_ntk, 1e-9 * nf / out->chol_seconds_gp, 1e-9 * nf / out->chol_seconds_ntk, nf);
+    if (out->mixed)
+        printf("mixed precision: float32 Choleskys refined by conjugate gradients in float64: NNGP %d "
+               "passes (relative residual %.2g), NTK %d (%.2g); the log evidence's log det from the float32 "
+               "factor (~1e-5 relative)\n", out->pcg_iters[0], out->pcg_resid[0],
+               out->pcg_iters[1], out->pcg_resid[1]);
+    printf("test accuracy on %zu images: NNGP posterior mean %.4f, infinite-width trained network "
+           "(NTK, t -> inf) %.4f  [%.1f s]\n", nB, o->acc_gp, o->acc_nt, o->secs);
+    if (!o->var) return;
+    const double *gp = o->gp, *var = o->var;
+    double vmean_ok = 0, vmean_bad = 0, vmin = INFINITY, vmax = -INFINITY;
+    size_t nok = 0;
+    for (size_t i = 0; i < nB; i++) {
+        int b = 0;
+        for (size_t k = 1; k < K; k++) if (gp[i * K + k] > gp[i * K + b]) b = (int)k;
+        if (b == o->labB[i]) { vmean_ok += var[i]; nok++; } else vmean_bad += var[i];
+        vmin = fmin(vmin, var[i]);
+        vmax = fmax(vmax, var[i]);
+    }
+    vmean_ok /= nok ? (double)nok : 1;
+    vmean_bad /= nB - nok ? (double)(nB - nok) : 1;
+    printf("NNGP posterior variance of the test predictions: %.4g .. %.4g; mean %.4g where the "
+           "prediction is right, %.4g where it is wrong\n", vmin, vmax, vmean_ok, vmean_bad);
+}
+
+/* --plot: the log evidence against the noise, a curve per (depth, C_b), the choice marked. */
+static int kernel_plot(const kernel_out *o, const char *path) {
+    const double *cbs = A.cbs.v, *dd = A.depths.v, *noises = A.noises.v;
+    int ncb = A.cbs.n, nd = A.depths.n, nno = A.noises.n;
+    int best = o->best, bi = best / (ncb * nno), bj = (best / nno) % ncb, bk = best % nno;
+    int ns = nd * ncb;
+    wick_series *sr = calloc((size_t)ns + 1, sizeof *sr);
+    char (*names)[64] = calloc((size_t)ns, 64), chosen[128];
+    if (!sr || !names) { free(sr); free(names); return EXIT_FAIL; }
+    for (int s = 0; s < ns; s++) {
+        snprintf(names[s], 64, "depth %g, C_b = %g", dd[s / ncb], cbs[s % ncb]);
+        /* a curve per (depth, C_b), as --help says: one colour per depth */
+        sr[s] = (wick_series){names[s], noises, o->ev + (size_t)s * nno, NULL, (size_t)nno, 0, s / ncb + 1};
+    }
+    /* the choice, marked on its curve */
+    snprintf(chosen, sizeof chosen, "chosen: depth %g, C_b = %g, noise %g", dd[bi], cbs[bj], noises[bk]);
+    sr[ns] = (wick_series){chosen, noises + bk, o->ev + best, NULL, 1, 1, 0};
+    ns++;
+    char title[256];
+    snprintf(title, sizeof title, "NNGP log evidence, %s, C_W = %g, %zu training images", wick_act_name(o->act),
+             o->cw, o->nA);
+    wick_status st = wick_plot_png(path, title, "observation noise variance", "log evidence", sr, ns, 1, 0);
+    free(sr); free(names);
+    return st ? cli_fail("kernel", st) : EXIT_OK;
+}
+
+/* --json: the grid, the choice and the full solve's figures, one object. */
+static int kernel_json(const kernel_out *o) {
+    const double *cbs = A.cbs.v, *dd = A.depths.v, *noises = A.noises.v, *ev = o->ev;
+    int ncb = A.cbs.n, nno = A.noises.n, ncand = A.depths.n * ncb * nno;
+    const wick_kernel_solve_out *out = o->solve;
+    json_t *root = json_object();
+    json_object_set_new(root, "activation", json_string(wick_act_name(o->act)));
+    json_object_set_new(root, "cw", json_real(o->cw));
+    json_object_set_new(root, "lambda_b", json_real(A.lb));
+    json_object_set_new(root, "lambda_w", json_real(A.lw));
+    json_object_set_new(root, "train", json_integer((json_int_t)o->nA));
+    json_object_set_new(root, "test", json_integer((json_int_t)o->nB));
+    json_object_set_new(root, "classes", json_integer(A.classes));
+    json_t *grid = json_array();
+    for (int q = 0; q < ncand; q++) {
+        int i = q / (ncb * nno), j = (q / nno) % ncb, k = q % nno;
+        json_array_append_new(grid, json_pack("{s:f,s:f,s:f,s:o}", "depth", dd[i], "cb", cbs[j],
+                                              "noise", noises[k], "log_evidence",
+                                              isfinite(ev[q]) ? json_real(ev[q]) : json_null()));
+    }
+    json_object_set_new(root, "grid", grid);
+    json_object_set_new(root, "depth", json_integer(o->h.depth));
+    json_object_set_new(root, "cb", json_real(o->h.cb));
+    json_object_set_new(root, "noise", json_real(o->h.noise));
+    json_object_set_new(root, "log_evidence", json_real(ev[o->best]));
+    json_object_set_new(root, "accuracy_nngp", json_real(o->acc_gp));
+    json_object_set_new(root, "accuracy_ntk", json_real(o->acc_nt));
+    json_object_set_new(root, "select", json_integer((json_int_t)o->nsel));
+    if (A.want_grad)
+        json_object_set_new(root, "evidence_grad", json_pack("[f,f,f]", o->grad[0], o->grad[1], o->grad[2]));
+    if (A.probes)
+        json_object_set_new(root, "evidence_grad_full", json_pack("[f,f,f]", o->gradp[0], o->gradp[1], o->gradp[2]));
+    json_object_set_new(root, "log_evidence_full", json_real(o->ev_full));
+    json_object_set_new(root, "seconds", json_real(o->secs));
+    json_object_set_new(root, "mixed_precision", json_boolean(out->mixed));
+    if (A.want_opt)
+        json_object_set_new(root, "optimised", json_pack("{s:f,s:f,s:i,s:b}", "log_evidence_before",
+                            o->orep.before, "log_evidence_after", o->orep.after, "steps", o->orep.steps,
+                            "converged", o->orep.converged));
+    if (out->mixed)
+        json_object_set_new(root, "refinement_passes", json_pack("[i,i]", out->pcg_iters[0], out->pcg_iters[1]));
+    if (o->var) {
+        json_t *va = json_array();
+        for (size_t i = 0; i < o->nB; i++) json_array_append_new(va, json_real(o->var[i]));
+        json_object_set_new(root, "nngp_variance", va);
+    }
+    int ret = cli_write_json(stdout, "kernel", root, 17);
+    json_decref(root);
     return ret;
 }
