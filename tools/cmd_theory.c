@@ -60,8 +60,41 @@ static const cli_cmd theory_cmd = {
     "for two inputs the same keys hold 2 x 2 (K1, ntk1) and 4 x 4 matrices per layer.\n\n",
     theory_opts, NULL, 0, 0};
 
+/* What theory_run computed, for the report. */
+typedef struct {
+    wick_act act;
+    double cb, cw;               /* as used: the critical values unless given */
+    size_t L, n;                 /* layers, inputs */
+    int undefined;               /* the perceptron: no chi, V or NTK */
+    wick_critical_info crit;     /* the critical point, valid when cst is WICK_OK */
+    wick_status cst;
+    const char *crit_msg;        /* why there is none (WICK_ENUMERIC), else "" */
+    const double *G0;            /* the input Gram matrix, n x n */
+    const wick_layer_theory *per;          /* [input][layer] */
+    const double *Kg, *Tg, *V2;  /* several inputs: K, Theta per layer (n x n), two: V (4 x 4) */
+    const wick_layer_finite *fin;          /* one input: the order-1/n tensors, else NULL */
+    const double *K1two;         /* two inputs: K1, Theta1, A, B, D, F per layer, else NULL */
+} theory_out;
+
 static int theory_run(wick_act act);
+static void theory_print(const theory_out *t);
+static int theory_plot(const theory_out *t, const char *path);
+static int theory_json(const theory_out *t);
 static int residual_run(wick_act act);
+
+/* What residual_run computed, for its JSON. */
+typedef struct {
+    wick_act act;
+    double cb, cw;                         /* the residual net's, as used */
+    size_t L;
+    int have_rc;                           /* crit holds the residual net's critical point */
+    wick_critical_info crit;
+    double plain_cb, plain_cw;             /* the plain MLP beside it */
+    double nu_r, rs_r, nu_p, rs_p;         /* aspect ratios: residual nu, r*; plain nu, r* */
+    const wick_layer_theory *res, *closure, *plain;  /* per layer */
+} residual_out;
+
+static int residual_json(const residual_out *r);
 
 /* The command line into A; CLI_GO, or the exit code. */
 static int theory_parse(int argc, char **argv) {
@@ -79,12 +112,12 @@ int cmd_theory(int argc, char **argv) {
     return theory_run(act);
 }
 
-/* The flows of A's network, printed, plotted and as JSON. */
+/* The flows of A's network, computed; then printed, plotted and as JSON. */
 static int theory_run(wick_act act) {
     const char *inputs = A.inputs, *plot = A.plot;
     double cb = A.cb, cw = A.cw, lb = A.lb, lw = A.lw, q = A.q;
     long depth = A.depth, width = A.width;
-    int critical = A.critical, json = A.json;
+    int json = A.json;
     wick_status st;
 
     /* the critical point: the default (C_b, C_W) where one exists */
@@ -120,7 +153,6 @@ static int theory_run(wick_act act) {
     double *Kg = n > 1 ? malloc(sizeof(double) * L * n * n) : NULL;
     double *Tg = n > 1 && !undefined ? malloc(sizeof(double) * L * n * n) : NULL;
     double *V2 = n == 2 && !undefined ? malloc(sizeof(double) * L * 16) : NULL;
-    json_t *root = NULL;
     wick_layer_finite *fin = NULL;
     double *K1two = NULL;
     if (!per || (n > 1 && (!Kg || (!undefined && !Tg))) || (n == 2 && !undefined && !V2)) {
@@ -164,7 +196,31 @@ static int theory_run(wick_act act) {
         if ((st = wick_theory_finite(&cfg, G0[0], fin))) { ret = cli_fail("theory", st); goto done; }
     }
 
-    /* ---- readable output ---- */
+    theory_out out = {act, cb, cw, L, n, undefined, crit, cst, crit_msg, G0, per, Kg, Tg, V2, fin, K1two};
+    theory_print(&out);
+    if (plot && (ret = theory_plot(&out, plot)) != EXIT_OK) goto done;
+    if (json) ret = theory_json(&out);
+done:
+    free(per); free(Kg); free(Tg); free(V2); free(G0); free(fin); free(K1two);
+    return ret;
+}
+
+/* The flows as tables: the header, the critical point, per layer K, chi's, V, Theta (each input's
+ * unless --json with several inputs), the 1/n tensors of one input, the last layer's Gram matrices. */
+static void theory_print(const theory_out *t) {
+    wick_act act = t->act;
+    double cb = t->cb, cw = t->cw;
+    size_t L = t->L, n = t->n;
+    long width = A.width;
+    const wick_layer_theory *per = t->per;
+    const char *inputs = A.inputs;
+    double lb = A.lb, lw = A.lw;
+    int critical = A.critical, json = A.json;
+    wick_status cst = t->cst;
+    const wick_critical_info crit = t->crit;
+    const char *crit_msg = t->crit_msg;
+    const double *G0 = t->G0, *Kg = t->Kg, *Tg = t->Tg;
+    const wick_layer_finite *fin = t->fin;
     char b1[32], b2[32], b3[32], b4[32], b5[32];
     printf("# wick theory: %s, C_b = %.9g, C_W = %.9g, depth %zu, width %ld, lambda_b = %.9g, "
            "lambda_W = %.9g, %s\n", wick_act_name(act), cb, cw, L, width, lb, lw,
@@ -219,113 +275,131 @@ static int theory_run(wick_act act) {
             }
         }
     }
+}
 
-    if (plot) {
-        double *lx = malloc(sizeof(double) * L), *ys = malloc(sizeof(double) * L * 4);
-        if (!lx || !ys) { free(lx); free(ys); fprintf(stderr, "wick theory: out of memory\n"); ret = EXIT_FAIL; goto done; }
-        for (size_t l = 0; l < L; l++) {
+/* --plot: the flows of input 0 against the layer. */
+static int theory_plot(const theory_out *t, const char *path) {
+    wick_act act = t->act;
+    double cb = t->cb, cw = t->cw;
+    size_t L = t->L, n = t->n;
+    long width = A.width;
+    const wick_layer_theory *per = t->per;
+    int undefined = t->undefined;
+    double *lx = malloc(sizeof(double) * L), *ys = malloc(sizeof(double) * L * 4);
+    if (!lx || !ys) { free(lx); free(ys); fprintf(stderr, "wick theory: out of memory\n"); return EXIT_FAIL; }
+    for (size_t l = 0; l < L; l++) {
+        const wick_layer_theory *o = per + l;
+        lx[l] = (double)(l + 1);
+        ys[l] = o->K; ys[L + l] = o->chi_par; ys[2 * L + l] = o->chi_perp;
+        ys[3 * L + l] = o->K > 0 ? o->V / ((double)width * o->K * o->K) : NAN;
+    }
+    wick_series s[4] = {{"K", lx, ys, NULL, L, 0, 0}, {"chi_par", lx, ys + L, NULL, L, 0, 0},
+                        {"chi_perp", lx, ys + 2 * L, NULL, L, 0, 0},
+                        {"V/(nK^2)", lx, ys + 3 * L, NULL, L, 0, 0}};
+    char title[256];
+    snprintf(title, sizeof title, "%s, C_b = %g, C_W = %g, n = %ld%s", wick_act_name(act), cb,
+             cw, width, n > 1 ? " (input 0)" : "");
+    wick_status st = wick_plot_png(path, title, "layer", "value", s, undefined ? 1 : 4, 0, 0);
+    free(lx); free(ys);
+    return st ? cli_fail("theory", st) : EXIT_OK;
+}
+
+/* --json: one object with per-layer arrays (Gram matrices per layer for several inputs). */
+static int theory_json(const theory_out *t) {
+    wick_act act = t->act;
+    double cb = t->cb, cw = t->cw;
+    size_t L = t->L, n = t->n;
+    long width = A.width;
+    const wick_layer_theory *per = t->per;
+    double lb = A.lb, lw = A.lw;
+    int critical = A.critical;
+    wick_status cst = t->cst;
+    const wick_critical_info crit = t->crit;
+    const char *crit_msg = t->crit_msg;
+    const double *Kg = t->Kg, *Tg = t->Tg, *V2 = t->V2, *K1two = t->K1two;
+    const wick_layer_finite *fin = t->fin;
+    json_t *root = cli_json_init(act, cb, cw);
+    json_object_set_new(root, "depth", json_integer((json_int_t)L));
+    json_object_set_new(root, "width", json_integer(width));
+    json_object_set_new(root, "lambda_b", json_real(lb));
+    json_object_set_new(root, "lambda_w", json_real(lw));
+    json_object_set_new(root, "inputs", json_integer((json_int_t)n));
+    if (critical) {
+        json_t *cj = json_object();
+        json_object_set_new(cj, "class", json_string(wick_universality_name(crit.cls)));
+        json_object_set_new(cj, "cb", cli_jnum(crit.cb));
+        json_object_set_new(cj, "cw", cli_jnum(crit.cw));
+        json_object_set_new(cj, "kstar", cli_jnum(crit.kstar));
+        json_object_set_new(cj, "a1", cli_jnum(crit.a1));
+        json_object_set_new(cj, "power_exponent", cli_jnum(crit.power_exponent));
+        json_object_set_new(cj, "power_coeff", cli_jnum(crit.power_coeff));
+        if (cst) json_object_set_new(cj, "message", json_string(crit_msg));
+        json_object_set_new(root, "critical", cj);
+    }
+    json_t *jK = json_array(), *jp = json_array(), *jq = json_array(), *jV = json_array(),
+           *jT = json_array();
+    for (size_t l = 0; l < L; l++) {
+        if (n == 1) {
             const wick_layer_theory *o = per + l;
-            lx[l] = (double)(l + 1);
-            ys[l] = o->K; ys[L + l] = o->chi_par; ys[2 * L + l] = o->chi_perp;
-            ys[3 * L + l] = o->K > 0 ? o->V / ((double)width * o->K * o->K) : NAN;
+            json_array_append_new(jK, cli_jnum(o->K));
+            json_array_append_new(jp, cli_jnum(o->chi_par));
+            json_array_append_new(jq, cli_jnum(o->chi_perp));
+            json_array_append_new(jV, cli_jnum(o->V));
+            json_array_append_new(jT, cli_jnum(o->ntk));
+            continue;
         }
-        wick_series s[4] = {{"K", lx, ys, NULL, L, 0, 0}, {"chi_par", lx, ys + L, NULL, L, 0, 0},
-                            {"chi_perp", lx, ys + 2 * L, NULL, L, 0, 0},
-                            {"V/(nK^2)", lx, ys + 3 * L, NULL, L, 0, 0}};
-        char title[256];
-        snprintf(title, sizeof title, "%s, C_b = %g, C_W = %g, n = %ld%s", wick_act_name(act), cb,
-                 cw, width, n > 1 ? " (input 0)" : "");
-        st = wick_plot_png(plot, title, "layer", "value", s, undefined ? 1 : 4, 0, 0);
-        free(lx); free(ys);
-        if (st) { ret = cli_fail("theory", st); goto done; }
+        /* several inputs: Gram matrices per layer; chi per input (at K_aa);
+         * V the two-input vertex (4 x 4 over ordered pairs) for two inputs,
+         * else the single-input vertex of each input */
+        json_array_append_new(jK, cli_json_matrix(Kg + l * n * n, n, n));
+        json_array_append_new(jT, Tg ? cli_json_matrix(Tg + l * n * n, n, n) : json_null());
+        json_t *ap = json_array(), *aq = json_array(), *av = json_array();
+        for (size_t a = 0; a < n; a++) {
+            json_array_append_new(ap, cli_jnum(per[a * L + l].chi_par));
+            json_array_append_new(aq, cli_jnum(per[a * L + l].chi_perp));
+            if (!V2) json_array_append_new(av, cli_jnum(per[a * L + l].V));
+        }
+        json_array_append_new(jp, ap);
+        json_array_append_new(jq, aq);
+        if (V2) { json_decref(av); av = cli_json_matrix(V2 + l * 16, 4, 4); }
+        json_array_append_new(jV, av);
     }
-
-    if (json) {
-        root = cli_json_init(act, cb, cw);
-        json_object_set_new(root, "depth", json_integer((json_int_t)L));
-        json_object_set_new(root, "width", json_integer(width));
-        json_object_set_new(root, "lambda_b", json_real(lb));
-        json_object_set_new(root, "lambda_w", json_real(lw));
-        json_object_set_new(root, "inputs", json_integer((json_int_t)n));
-        if (critical) {
-            json_t *cj = json_object();
-            json_object_set_new(cj, "class", json_string(wick_universality_name(crit.cls)));
-            json_object_set_new(cj, "cb", cli_jnum(crit.cb));
-            json_object_set_new(cj, "cw", cli_jnum(crit.cw));
-            json_object_set_new(cj, "kstar", cli_jnum(crit.kstar));
-            json_object_set_new(cj, "a1", cli_jnum(crit.a1));
-            json_object_set_new(cj, "power_exponent", cli_jnum(crit.power_exponent));
-            json_object_set_new(cj, "power_coeff", cli_jnum(crit.power_coeff));
-            if (cst) json_object_set_new(cj, "message", json_string(crit_msg));
-            json_object_set_new(root, "critical", cj);
+    json_object_set_new(root, "K", jK);
+    json_object_set_new(root, "chi_par", jp);
+    json_object_set_new(root, "chi_perp", jq);
+    json_object_set_new(root, "V", jV);
+    json_object_set_new(root, "ntk", jT);
+    if (K1two) {  /* two inputs: the subleading kernel, a 2 x 2 matrix per layer */
+        json_t *arr = json_array();
+        for (size_t l = 0; l < L; l++) json_array_append_new(arr, cli_json_matrix(K1two + 4 * l, 2, 2));
+        json_object_set_new(root, "K1", arr);
+        /* the NTK's mean shift (2 x 2) and A, B, D, F (4 x 4, the layouts of
+         * wick_ntk_fluct_two and wick_ntk_B_two) per layer */
+        static const char *k2[5] = {"ntk1", "A", "B", "D", "F"};
+        static const size_t o2[5] = {4, 8, 24, 40, 56};
+        for (int k = 0; k < 5; k++) {
+            size_t sz = k ? 16 : 4, d = k ? 4 : 2;
+            arr = json_array();
+            for (size_t l = 0; l < L; l++)
+                json_array_append_new(arr, cli_json_matrix(K1two + o2[k] * L + sz * l, d, d));
+            json_object_set_new(root, k2[k], arr);
         }
-        json_t *jK = json_array(), *jp = json_array(), *jq = json_array(), *jV = json_array(),
-               *jT = json_array();
-        for (size_t l = 0; l < L; l++) {
-            if (n == 1) {
-                const wick_layer_theory *o = per + l;
-                json_array_append_new(jK, cli_jnum(o->K));
-                json_array_append_new(jp, cli_jnum(o->chi_par));
-                json_array_append_new(jq, cli_jnum(o->chi_perp));
-                json_array_append_new(jV, cli_jnum(o->V));
-                json_array_append_new(jT, cli_jnum(o->ntk));
-                continue;
-            }
-            /* several inputs: Gram matrices per layer; chi per input (at K_aa);
-             * V the two-input vertex (4 x 4 over ordered pairs) for two inputs,
-             * else the single-input vertex of each input */
-            json_array_append_new(jK, cli_json_matrix(Kg + l * n * n, n, n));
-            json_array_append_new(jT, Tg ? cli_json_matrix(Tg + l * n * n, n, n) : json_null());
-            json_t *ap = json_array(), *aq = json_array(), *av = json_array();
-            for (size_t a = 0; a < n; a++) {
-                json_array_append_new(ap, cli_jnum(per[a * L + l].chi_par));
-                json_array_append_new(aq, cli_jnum(per[a * L + l].chi_perp));
-                if (!V2) json_array_append_new(av, cli_jnum(per[a * L + l].V));
-            }
-            json_array_append_new(jp, ap);
-            json_array_append_new(jq, aq);
-            if (V2) { json_decref(av); av = cli_json_matrix(V2 + l * 16, 4, 4); }
-            json_array_append_new(jV, av);
-        }
-        json_object_set_new(root, "K", jK);
-        json_object_set_new(root, "chi_par", jp);
-        json_object_set_new(root, "chi_perp", jq);
-        json_object_set_new(root, "V", jV);
-        json_object_set_new(root, "ntk", jT);
-        if (K1two) {  /* two inputs: the subleading kernel, a 2 x 2 matrix per layer */
+    }
+    if (fin) {
+        /* one array per tensor, index l-1 holding layer l (as K, V, ntk) */
+        static const char *keys[6] = {"K1", "ntk1", "A", "B", "D", "F"};
+        for (int k = 0; k < 6; k++) {
             json_t *arr = json_array();
-            for (size_t l = 0; l < L; l++) json_array_append_new(arr, cli_json_matrix(K1two + 4 * l, 2, 2));
-            json_object_set_new(root, "K1", arr);
-            /* the NTK's mean shift (2 x 2) and A, B, D, F (4 x 4, the layouts of
-             * wick_ntk_fluct_two and wick_ntk_B_two) per layer */
-            static const char *k2[5] = {"ntk1", "A", "B", "D", "F"};
-            static const size_t o2[5] = {4, 8, 24, 40, 56};
-            for (int k = 0; k < 5; k++) {
-                size_t sz = k ? 16 : 4, d = k ? 4 : 2;
-                arr = json_array();
-                for (size_t l = 0; l < L; l++)
-                    json_array_append_new(arr, cli_json_matrix(K1two + o2[k] * L + sz * l, d, d));
-                json_object_set_new(root, k2[k], arr);
+            for (size_t l = 0; l < L; l++) {
+                const wick_layer_finite *o = fin + l;
+                double v[6] = {o->K1, o->ntk1, o->A, o->B, o->D, o->F};
+                json_array_append_new(arr, cli_jnum(v[k]));
             }
+            json_object_set_new(root, keys[k], arr);
         }
-        if (fin) {
-            /* one array per tensor, index l-1 holding layer l (as K, V, ntk) */
-            static const char *keys[6] = {"K1", "ntk1", "A", "B", "D", "F"};
-            for (int k = 0; k < 6; k++) {
-                json_t *arr = json_array();
-                for (size_t l = 0; l < L; l++) {
-                    const wick_layer_finite *o = fin + l;
-                    double v[6] = {o->K1, o->ntk1, o->A, o->B, o->D, o->F};
-                    json_array_append_new(arr, cli_jnum(v[k]));
-                }
-                json_object_set_new(root, keys[k], arr);
-            }
-        }
-        if (cli_write_json(stdout, "theory", root, 17)) { ret = EXIT_FAIL; goto done; }
     }
-done:
+    int ret = cli_write_json(stdout, "theory", root, 17);
     json_decref(root);
-    free(per); free(Kg); free(Tg); free(V2); free(G0); free(fin); free(K1two);
     return ret;
 }
 
@@ -354,7 +428,6 @@ static int residual_run(wick_act act) {
                       *pl = calloc(L, sizeof *pl);
     int ret = EXIT_OK;
     wick_status st;
-    json_t *root = NULL;
     if (!r || !rv || !pl) { fprintf(stderr, "wick theory: out of memory\n"); ret = EXIT_FAIL; goto done; }
     if ((st = wick_residual_single(&c, xi, gamma, A.q, r)) ||
         (st = wick_residual_closure(&c, xi, gamma, A.q, rv)) ||
@@ -393,33 +466,42 @@ static int residual_run(wick_act act) {
                "per layer at criticality, layers 100..200): residual nu = %.6g, r* = %.6g; MLP nu = "
                "%.6g, r* = %.6g\n", nu_r, rs_r, nu_p, rs_p);
     if (A.json) {
-        root = cli_json_init(act, cb, cw);
-        json_object_set_new(root, "depth", json_integer((json_int_t)L));
-        json_t *res = json_object();
-        json_object_set_new(res, "nu", cli_jnum(nu_r));
-        json_object_set_new(res, "rstar", cli_jnum(rs_r));
-        json_object_set_new(res, "nu_plain", cli_jnum(nu_p));
-        json_object_set_new(res, "rstar_plain", cli_jnum(rs_p));
-        json_object_set_new(res, "xi", json_real(xi));
-        json_object_set_new(res, "gamma", json_real(gamma));
-        json_object_set_new(res, "critical_cb", cli_jnum(have_rc ? rc.cb : NAN));
-        json_object_set_new(res, "critical_cw", cli_jnum(have_rc ? rc.cw : NAN));
-        json_object_set_new(res, "plain_cb", cli_jnum(p.cb));
-        json_object_set_new(res, "plain_cw", cli_jnum(p.cw));
-        static const char *keys[7] = {"K", "chi_par", "chi_perp", "V", "V_closure", "ntk", "V_plain"};
-        for (int k = 0; k < 7; k++) {
-            json_t *arr = json_array();
-            for (size_t l = 0; l < L; l++) {
-                double v[7] = {r[l].K, r[l].chi_par, r[l].chi_perp, r[l].V, rv[l].V, r[l].ntk, pl[l].V};
-                json_array_append_new(arr, cli_jnum(v[k]));
-            }
-            json_object_set_new(res, keys[k], arr);
-        }
-        json_object_set_new(root, "residual", res);
-        if (cli_write_json(stdout, "theory", root, 17)) ret = EXIT_FAIL;
+        residual_out ro = {act, cb, cw, L, have_rc, rc, p.cb, p.cw, nu_r, rs_r, nu_p, rs_p, r, rv, pl};
+        ret = residual_json(&ro);
     }
 done:
-    json_decref(root);
     free(r); free(rv); free(pl);
+    return ret;
+}
+
+/* --residual --json: the residual net's flows beside the plain MLP's, under the key "residual". */
+static int residual_json(const residual_out *r) {
+    const wick_layer_theory *rn = r->res, *rv = r->closure, *pl = r->plain;
+    size_t L = r->L;
+    json_t *root = cli_json_init(r->act, r->cb, r->cw);
+    json_object_set_new(root, "depth", json_integer((json_int_t)r->L));
+    json_t *res = json_object();
+    json_object_set_new(res, "nu", cli_jnum(r->nu_r));
+    json_object_set_new(res, "rstar", cli_jnum(r->rs_r));
+    json_object_set_new(res, "nu_plain", cli_jnum(r->nu_p));
+    json_object_set_new(res, "rstar_plain", cli_jnum(r->rs_p));
+    json_object_set_new(res, "xi", json_real(A.xi));
+    json_object_set_new(res, "gamma", json_real(A.gamma));
+    json_object_set_new(res, "critical_cb", cli_jnum(r->have_rc ? r->crit.cb : NAN));
+    json_object_set_new(res, "critical_cw", cli_jnum(r->have_rc ? r->crit.cw : NAN));
+    json_object_set_new(res, "plain_cb", cli_jnum(r->plain_cb));
+    json_object_set_new(res, "plain_cw", cli_jnum(r->plain_cw));
+    static const char *keys[7] = {"K", "chi_par", "chi_perp", "V", "V_closure", "ntk", "V_plain"};
+    for (int k = 0; k < 7; k++) {
+        json_t *arr = json_array();
+        for (size_t l = 0; l < L; l++) {
+            double v[7] = {rn[l].K, rn[l].chi_par, rn[l].chi_perp, rn[l].V, rv[l].V, rn[l].ntk, pl[l].V};
+            json_array_append_new(arr, cli_jnum(v[k]));
+        }
+        json_object_set_new(res, keys[k], arr);
+    }
+    json_object_set_new(root, "residual", res);
+    int ret = cli_write_json(stdout, "theory", root, 17);
+    json_decref(root);
     return ret;
 }
