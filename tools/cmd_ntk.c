@@ -12,74 +12,99 @@
 /* the n x n matrix, or its one number where n = 1 */
 static json_t *jmat(const double *m, size_t n) { return n == 1 ? cli_jnum(m[0]) : cli_json_matrix(m, n, n); }
 
-/* --order1: wick_ntk_fluct_run beside wick_theory_finite, per layer. */
+/* --order1's figures, per layer and tensor (K1, ntk1, V, A, B, D, F): measured, its standard
+ * error, predicted; fig[(l * 7 + k) * 3 + 0..2]. */
+typedef struct {
+    wick_act act;
+    double cb, cw, lb, lw, q, seconds;
+    int L;
+    size_t n, M;
+    uint64_t seed;
+    const double *fig;
+} order1_out;
+
+static const char *const order1_names[7] = {"K1", "ntk1", "V", "A", "B", "D", "F"};
+
+/* --order1's table: per layer, measured +- s.e. [predicted]. */
+static void order1_print(const order1_out *o) {
+    printf("# wick ntk --order1: %s, C_b = %.9g, C_W = %.9g, lambda_b = %.9g, lambda_W = %.9g, "
+           "q = %.9g, width %zu, depth %d, %zu networks, %.1f s\n", wick_act_name(o->act), o->cb, o->cw,
+           o->lb, o->lw, o->q, o->n, o->L, o->M, o->seconds);
+    printf("# measured +- standard error [predicted]; K1 = n (E[zz] - K), Theta1 = n (E[H_ii] - "
+           "Theta); V, A, B, D, F: n times the covariance\n");
+    for (int l = 0; l < o->L; l++) {
+        printf("layer %d\n", l + 1);
+        for (int k = 0; k < 7; k++) {
+            const double *f = o->fig + ((size_t)l * 7 + (size_t)k) * 3;
+            printf("  %-5s %14.6g +- %-11.3g [%.6g]\n", order1_names[k], f[0], f[1], f[2]);
+        }
+    }
+}
+
+/* --order1 --json: per tensor {measured, stderr, predicted}, arrays over layers (index l-1 is
+ * layer l). */
+static int order1_json(const order1_out *o) {
+    json_t *root = cli_json_init(o->act, o->cb, o->cw);
+    json_object_set_new(root, "lambda_b", json_real(o->lb));
+    json_object_set_new(root, "lambda_w", json_real(o->lw));
+    json_object_set_new(root, "q", json_real(o->q));
+    json_object_set_new(root, "width", json_integer((json_int_t)o->n));
+    json_object_set_new(root, "depth", json_integer(o->L));
+    json_object_set_new(root, "samples", json_integer((json_int_t)o->M));
+    json_object_set_new(root, "seed", json_integer((json_int_t)o->seed));
+    json_object_set_new(root, "seconds", json_real(o->seconds));
+    static const char *parts[3] = {"measured", "stderr", "predicted"};
+    for (int k = 0; k < 7; k++) {
+        json_t *t = json_object();
+        for (int a = 0; a < 3; a++) {
+            json_t *arr = json_array();
+            for (int l = 0; l < o->L; l++)
+                json_array_append_new(arr, cli_jnum(o->fig[((size_t)l * 7 + (size_t)k) * 3 + (size_t)a]));
+            json_object_set_new(t, parts[a], arr);
+        }
+        json_object_set_new(root, order1_names[k], t);
+    }
+    int ret = cli_write_json(stdout, "ntk", root, 17);
+    json_decref(root);
+    return ret;
+}
+
+/* --order1: wick_ntk_fluct_run beside wick_theory_finite, per layer; then the report. */
 static int run_order1(wick_act act, double cb, double cw, double lb, double lw, double q, int L,
                       size_t n, size_t M, uint64_t seed, int json) {
     wick_theory_config tc = wick_theory_defaults(act, L);
     tc.cb = cb; tc.cw = cw; tc.lambda_b = lb; tc.lambda_w = lw; tc.width = n;
     wick_layer_finite *th = calloc((size_t)L, sizeof *th);
-    if (!th) { fprintf(stderr, "wick ntk: out of memory\n"); return EXIT_FAIL; }
+    double *fig = malloc(sizeof(double) * (size_t)L * 7 * 3);
+    if (!th || !fig) { free(th); free(fig); fprintf(stderr, "wick ntk: out of memory\n"); return EXIT_FAIL; }
     wick_status st = wick_theory_finite(&tc, q, th);
-    if (st) { free(th); return cli_fail("ntk", st); }
+    if (st) { free(th); free(fig); return cli_fail("ntk", st); }
     wick_ntk_fluct_config fc = {act, cb, cw, lb, lw, q, L, n, M, seed};
     wick_ntk_fluct_result *r = NULL;
-    if ((st = wick_ntk_fluct_run(&fc, &r))) { free(th); return cli_fail("ntk", st); }
+    if ((st = wick_ntk_fluct_run(&fc, &r))) { free(th); free(fig); return cli_fail("ntk", st); }
     fprintf(stderr, "wick %s | threads %d | seed %llu | %s\n", wick_version(), r->threads,
             (unsigned long long)seed, wick_library_versions());
-    printf("# wick ntk --order1: %s, C_b = %.9g, C_W = %.9g, lambda_b = %.9g, lambda_W = %.9g, "
-           "q = %.9g, width %zu, depth %d, %zu networks, %.1f s\n", wick_act_name(act), cb, cw, lb,
-           lw, q, n, L, M, r->seconds);
-    printf("# measured +- standard error [predicted]; K1 = n (E[zz] - K), Theta1 = n (E[H_ii] - "
-           "Theta); V, A, B, D, F: n times the covariance\n");
-    static const char *names[7] = {"K1", "ntk1", "V", "A", "B", "D", "F"};
     static const int ent[7] = {WICK_FL_KCV, WICK_FL_NTKCV, WICK_FL_V, WICK_FL_A, WICK_FL_B,
                                WICK_FL_D, WICK_FL_F};
     double nd = (double)n;
-    json_t *arrs[7][3];
-    for (int k = 0; k < 7; k++)
-        for (int a = 0; a < 3; a++) arrs[k][a] = json_array();
     for (int l = 0; l < L; l++) {
         const wick_layer_finite *t = th + l;
         double pred[7] = {t->K1, t->ntk1, t->V, t->A, t->B, t->D, t->F};
-        printf("layer %d\n", l + 1);
         for (int k = 0; k < 7; k++) {
             const double *v = r->val + ((size_t)l * WICK_FL_COUNT + (size_t)ent[k]) * 2;
             double m = v[0], se = v[1];
+            /* K1 and Theta1 are n times the mean's shift from the infinite-width value */
             if (k == 0) { m = nd * (v[0] - t->K); se = nd * v[1]; }
             if (k == 1) { m = nd * (v[0] - t->ntk); se = nd * v[1]; }
-            printf("  %-5s %14.6g +- %-11.3g [%.6g]\n", names[k], m, se, pred[k]);
-            json_array_append_new(arrs[k][0], cli_jnum(m));
-            json_array_append_new(arrs[k][1], cli_jnum(se));
-            json_array_append_new(arrs[k][2], cli_jnum(pred[k]));
+            double *f = fig + ((size_t)l * 7 + (size_t)k) * 3;
+            f[0] = m; f[1] = se; f[2] = pred[k];
         }
     }
-    int ret = EXIT_OK;
-    if (json) {
-        json_t *root = cli_json_init(act, cb, cw);
-        json_object_set_new(root, "lambda_b", json_real(lb));
-        json_object_set_new(root, "lambda_w", json_real(lw));
-        json_object_set_new(root, "q", json_real(q));
-        json_object_set_new(root, "width", json_integer((json_int_t)n));
-        json_object_set_new(root, "depth", json_integer(L));
-        json_object_set_new(root, "samples", json_integer((json_int_t)M));
-        json_object_set_new(root, "seed", json_integer((json_int_t)seed));
-        json_object_set_new(root, "seconds", json_real(r->seconds));
-        for (int k = 0; k < 7; k++) {
-            /* per key: arrays over layers (index l-1 is layer l) */
-            json_t *o = json_object();
-            json_object_set_new(o, "measured", arrs[k][0]);
-            json_object_set_new(o, "stderr", arrs[k][1]);
-            json_object_set_new(o, "predicted", arrs[k][2]);
-            json_object_set_new(root, names[k], o);
-        }
-        if (cli_write_json(stdout, "ntk", root, 17)) ret = EXIT_FAIL;
-        json_decref(root);
-    } else {
-        for (int k = 0; k < 7; k++)
-            for (int a = 0; a < 3; a++) json_decref(arrs[k][a]);
-    }
+    order1_out out = {act, cb, cw, lb, lw, q, r->seconds, L, n, M, seed, fig};
+    order1_print(&out);
+    int ret = json ? order1_json(&out) : EXIT_OK;
     wick_ntk_fluct_free(r);
-    free(th);
+    free(th); free(fig);
     return ret;
 }
 
@@ -134,14 +159,24 @@ static int ntk_parse(int argc, char **argv) {
     return cli_parse(&ntk_cmd, argc, argv, NULL);
 }
 
+/* What the ensembles measured, per depth, for the report. */
+typedef struct {
+    wick_act act;
+    double cb, cw;
+    size_t ni;          /* inputs */
+    const double *res;  /* per depth: mean, its s.e., Theta, Var, its s.e., K (ni x ni each), seconds */
+} ntk_out;
+
 static int ntk_run(void);
+static int ntk_plot(const ntk_out *g, const char *path);
+static int ntk_json(const ntk_out *g);
 
 int cmd_ntk(int argc, char **argv) {
     int rc = ntk_parse(argc, argv);
     return rc != CLI_GO ? rc : ntk_run();
 }
 
-/* The ensembles of A, printed, plotted and as JSON. */
+/* The ensembles of A, printed as each depth comes; then plotted and as JSON. */
 static int ntk_run(void) {
     const char *act_name = A.act_name, *inputs = A.inputs, *plot = A.plot;
     int order1 = A.order1, json = A.json;
@@ -192,7 +227,6 @@ static int ntk_run(void) {
     int ret = EXIT_OK;
     size_t nn = ni * ni;
     double *res = calloc((size_t)nd * (6 * nn + 1), sizeof(double));
-    json_t *root = NULL;
     if (!res) { fprintf(stderr, "wick ntk: out of memory\n"); ret = EXIT_FAIL; goto done; }
     for (int d = 0; d < nd; d++) {
         wick_ntk_ensemble_config ec = {{act, cb, cw, lb, lw, (int)depths[d], dim, (size_t)width,
@@ -215,59 +249,83 @@ static int ntk_run(void) {
         fflush(stdout);
         wick_ntk_ensemble_free(r);
     }
-    if (plot) {
-        double *px = malloc(sizeof(double) * 3 * (size_t)nd);
-        if (!px) { fprintf(stderr, "wick ntk: out of memory\n"); ret = EXIT_FAIL; goto done; }
-        for (int d = 0; d < nd; d++) {
-            const double *o = res + (size_t)d * (6 * nn + 1);
-            double s = (double)width / (o[2 * nn] * o[2 * nn]);
-            px[d] = (double)depths[d] / (double)width;
-            px[nd + d] = s * o[3 * nn];
-            px[2 * nd + d] = s * o[4 * nn];
-        }
-        wick_series sr[1] = {{"measured n Var[H]/Theta^2 (+- 1 s.e.)", px, px + nd, px + 2 * nd,
-                              (size_t)nd, 1, 0}};
-        char title[256];
-        snprintf(title, sizeof title, "empirical NTK fluctuation: %s, C_W = %g, n = %ld, M = %ld",
-                 wick_act_name(act), cw, width, samples);
-        st = wick_plot_png(plot, title, "L/n", "n Var[H_00] / Theta_00^2", sr, 1, 0, 0);
-        free(px);
-        if (st) { ret = cli_fail("ntk", st); goto done; }
-    }
-    if (json) {
-        root = cli_json_init(act, cb, cw);
-        json_object_set_new(root, "lambda_b", json_real(lb));
-        json_object_set_new(root, "lambda_w", json_real(lw));
-        json_object_set_new(root, "width", json_integer(width));
-        json_object_set_new(root, "outputs", json_integer(outputs));
-        json_object_set_new(root, "samples", json_integer(samples));
-        json_object_set_new(root, "seed", json_integer(seed));
-        json_object_set_new(root, "inputs", json_integer((json_int_t)ni));
-        static const char *keys[6] = {"ntk", "ntk_stderr", "ntk_theory", "ntk_var", "ntk_var_stderr",
-                                      "kernel_theory"};
-        json_t *jd = json_array();
-        for (int d = 0; d < nd; d++) json_array_append_new(jd, json_integer(depths[d]));
-        json_object_set_new(root, "depth", jd);
-        for (int k = 0; k < 6; k++) {
-            json_t *a = json_array();
-            for (int d = 0; d < nd; d++)
-                json_array_append_new(a, jmat(res + (size_t)d * (6 * nn + 1) + (size_t)k * nn, ni));
-            json_object_set_new(root, keys[k], a);
-        }
-        json_t *a = json_array(), *ae = json_array();
-        for (int d = 0; d < nd; d++) {
-            const double *o = res + (size_t)d * (6 * nn + 1);
-            double s = (double)width / (o[2 * nn] * o[2 * nn]);
-            json_array_append_new(a, cli_jnum(s * o[3 * nn]));
-            json_array_append_new(ae, cli_jnum(s * o[4 * nn]));
-        }
-        json_object_set_new(root, "ntk_var_normalised", a);
-        json_object_set_new(root, "ntk_var_normalised_stderr", ae);
-        if (cli_write_json(stdout, "ntk", root, 17)) { ret = EXIT_FAIL; goto done; }
-    }
+    ntk_out out = {act, cb, cw, ni, res};
+    if (plot && (ret = ntk_plot(&out, plot)) != EXIT_OK) goto done;
+    if (json) ret = ntk_json(&out);
 done:
-    json_decref(root);
     free(res);
     free(x);
+    return ret;
+}
+
+/* --plot: n Var[H_00]/Theta_00^2 against L/n, +- 1 s.e. */
+static int ntk_plot(const ntk_out *g, const char *path) {
+    wick_act act = g->act;
+    double cw = g->cw;
+    long width = A.width, samples = A.samples;
+    const long *depths = A.depths.v;
+    int nd = A.depths.n;
+    size_t ni = g->ni, nn = ni * ni;
+    const double *res = g->res;
+    double *px = malloc(sizeof(double) * 3 * (size_t)nd);
+    if (!px) { fprintf(stderr, "wick ntk: out of memory\n"); return EXIT_FAIL; }
+    for (int d = 0; d < nd; d++) {
+        const double *o = res + (size_t)d * (6 * nn + 1);
+        double s = (double)width / (o[2 * nn] * o[2 * nn]);
+        px[d] = (double)depths[d] / (double)width;
+        px[nd + d] = s * o[3 * nn];
+        px[2 * nd + d] = s * o[4 * nn];
+    }
+    wick_series sr[1] = {{"measured n Var[H]/Theta^2 (+- 1 s.e.)", px, px + nd, px + 2 * nd,
+                          (size_t)nd, 1, 0}};
+    char title[256];
+    snprintf(title, sizeof title, "empirical NTK fluctuation: %s, C_W = %g, n = %ld, M = %ld",
+             wick_act_name(act), cw, width, samples);
+    wick_status st = wick_plot_png(path, title, "L/n", "n Var[H_00] / Theta_00^2", sr, 1, 0, 0);
+    free(px);
+    return st ? cli_fail("ntk", st) : EXIT_OK;
+}
+
+/* --json: one object, per-depth arrays (n x n matrices for several inputs). */
+static int ntk_json(const ntk_out *g) {
+    wick_act act = g->act;
+    double cb = g->cb, cw = g->cw;
+    long width = A.width, samples = A.samples;
+    const long *depths = A.depths.v;
+    int nd = A.depths.n;
+    size_t ni = g->ni, nn = ni * ni;
+    const double *res = g->res;
+    double lb = A.lb, lw = A.lw;
+    long outputs = A.outputs, seed = A.seed;
+    json_t *root = cli_json_init(act, cb, cw);
+    json_object_set_new(root, "lambda_b", json_real(lb));
+    json_object_set_new(root, "lambda_w", json_real(lw));
+    json_object_set_new(root, "width", json_integer(width));
+    json_object_set_new(root, "outputs", json_integer(outputs));
+    json_object_set_new(root, "samples", json_integer(samples));
+    json_object_set_new(root, "seed", json_integer(seed));
+    json_object_set_new(root, "inputs", json_integer((json_int_t)ni));
+    static const char *keys[6] = {"ntk", "ntk_stderr", "ntk_theory", "ntk_var", "ntk_var_stderr",
+                                  "kernel_theory"};
+    json_t *jd = json_array();
+    for (int d = 0; d < nd; d++) json_array_append_new(jd, json_integer(depths[d]));
+    json_object_set_new(root, "depth", jd);
+    for (int k = 0; k < 6; k++) {
+        json_t *a = json_array();
+        for (int d = 0; d < nd; d++)
+            json_array_append_new(a, jmat(res + (size_t)d * (6 * nn + 1) + (size_t)k * nn, ni));
+        json_object_set_new(root, keys[k], a);
+    }
+    json_t *a = json_array(), *ae = json_array();
+    for (int d = 0; d < nd; d++) {
+        const double *o = res + (size_t)d * (6 * nn + 1);
+        double s = (double)width / (o[2 * nn] * o[2 * nn]);
+        json_array_append_new(a, cli_jnum(s * o[3 * nn]));
+        json_array_append_new(ae, cli_jnum(s * o[4 * nn]));
+    }
+    json_object_set_new(root, "ntk_var_normalised", a);
+    json_object_set_new(root, "ntk_var_normalised_stderr", ae);
+    int ret = cli_write_json(stdout, "ntk", root, 17);
+    json_decref(root);
     return ret;
 }
