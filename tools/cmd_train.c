@@ -1008,6 +1008,72 @@ static int dist_fail(wick_dist *d, wick_status s, int agreed) {
     return EXIT_FAIL;
 }
 
+/* The end of a run, for the report. */
+typedef struct {
+    const char *arch;
+    const wick_mlp_config *mc;
+    int batch;
+    uint64_t seed;
+    long steps;
+    int best_epoch;
+    double secs, sps, gflops, t_load, t_eval;  /* training, samples/s, GFLOP/s, data load, test */
+    const wick_metrics *mt;                    /* the test set's metrics, NULL without one */
+    const wick_dataset *test;
+    int fmnist;                                /* the test set is Fashion-MNIST (class names) */
+    double test_loss;
+    wick_dist *dist;                           /* data parallel, else NULL */
+    const char *out;                           /* the model file, else NULL */
+    json_t *reports, *round2;                  /* the epochs' reports; the second round's, or NULL */
+} train_out;
+
+/* The run's summary on stdout: test metrics, speed, where the model went. */
+static void train_print(const train_out *r) {
+    const wick_metrics *mt = r->mt;
+    if (mt) {
+        printf("test accuracy %.4f (%.0f/%zu), test loss %.4f\n", mt->accuracy, mt->accuracy * r->test->n,
+               r->test->n, r->test_loss);
+        print_report(mt, r->fmnist);
+    }
+    printf("training: %ld steps in %.2f s, %.0f samples/s, %.1f GFLOP/s (data load %.2f s, test %.2f s)\n",
+           r->steps, r->secs, r->sps, r->gflops, r->t_load, r->t_eval);
+    wick_dist *dist = r->dist;
+    double secs = r->secs;
+    if (dist)   /* rank 0's wait: the sums backward did not hide, and the slowest rank's lead */
+        printf("data parallel: %d ranks, %.3f s of the %.2f s waiting for sums (%.1f%%)\n", wick_dist_ranks(dist),
+               wick_dist_wait_seconds(dist), secs, secs > 0 ? 100 * wick_dist_wait_seconds(dist) / secs : 0);
+    if (r->out) printf("model written to %s\n", r->out);
+}
+
+/* --json: the run's last line of stdout. */
+static void train_json(const train_out *r) {
+    const wick_mlp_config *mc = r->mc;
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:f, s:f, s:i, s:i, s:I, s:I, s:f, s:f, s:f, s:f, s:f}",
+                          "command", "train", "arch", r->arch, "activation", wick_act_name(mc->act), "init",
+                          wick_init_name(mc->init), "cb", mc->cb[0], "cw", mc->cw[0], "batch", r->batch,
+                          "threads", wick_threads(), "seed", (json_int_t)r->seed, "steps",
+                          (json_int_t)r->steps, "train_seconds", r->secs, "samples_per_s", r->sps,
+                          "gflops", r->gflops, "load_seconds", r->t_load, "eval_seconds", r->t_eval);
+    json_t *tl = json_array(), *vl = json_array();
+    size_t i;
+    json_t *e;
+    json_array_foreach(r->reports, i, e) {
+        json_array_append(tl, json_object_get(e, "train_loss"));
+        json_array_append(vl, json_object_get(e, "val_loss"));
+    }
+    json_object_set_new(o, "train_loss", tl);
+    json_object_set_new(o, "val_loss", vl);
+    json_object_set(o, "epochs", r->reports);
+    json_object_set_new(o, "best_epoch", json_integer(r->best_epoch));
+    if (r->round2) json_object_set(o, "second_round", r->round2);
+    if (r->mt) {
+        json_object_set_new(o, "test_acc", json_real(r->mt->accuracy));
+        json_object_set_new(o, "test_loss", json_real(r->test_loss));
+        json_object_set_new(o, "test", metrics_json(r->mt));
+    }
+    cli_write_json(stdout, "train", o, 9);
+    json_decref(o);
+}
+
 int cmd_train(int argc, char **argv) {
     const char *given[O_COUNT] = {0};   /* each flag's text as given, for --resume's checks */
     int prc = train_parse(argc, argv, given);
@@ -1325,48 +1391,14 @@ int cmd_train(int argc, char **argv) {
 
     double secs = wick_trainer_seconds(t), samples = wick_trainer_samples(t);
     double sps = secs > 0 ? samples / secs : 0;
-    double gflops = sps * wick_mlp_flops_per_sample(m) / 1e9;
-    if (mt) {
-        printf("test accuracy %.4f (%.0f/%zu), test loss %.4f\n", mt->accuracy, mt->accuracy * test->n, test->n,
-               test_loss);
-        print_report(mt, !d.test_csv);
-    }
-    printf("training: %ld steps in %.2f s, %.0f samples/s, %.1f GFLOP/s (data load %.2f s, test %.2f s)\n",
-           wick_trainer_steps(t), secs, sps, gflops, t_load, t_eval);
-    if (dist)   /* rank 0's wait: the sums backward did not hide, and the slowest rank's lead */
-        printf("data parallel: %d ranks, %.3f s of the %.2f s waiting for sums (%.1f%%)\n", wick_dist_ranks(dist),
-               wick_dist_wait_seconds(dist), secs, secs > 0 ? 100 * wick_dist_wait_seconds(dist) / secs : 0);
-    if (out) printf("model written to %s\n", out);
+    train_out ro = {arch, &mc, tc.batch, tc.seed, wick_trainer_steps(t), wick_trainer_best_epoch(t), secs, sps,
+                    sps * wick_mlp_flops_per_sample(m) / 1e9, t_load, t_eval, mt, test, !d.test_csv, test_loss,
+                    dist, out, reports, round2};
+    train_print(&ro);
     if (plot && (s = plot_losses(plot, reports, arch))) {
         cli_fail("train", s);   /* a missing gnuplot loses the picture, not the run */
     }
-    if (json) {
-        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:f, s:f, s:i, s:i, s:I, s:I, s:f, s:f, s:f, s:f, s:f}",
-                              "command", "train", "arch", arch, "activation", wick_act_name(mc.act), "init",
-                              wick_init_name(mc.init), "cb", mc.cb[0], "cw", mc.cw[0], "batch", tc.batch,
-                              "threads", wick_threads(), "seed", (json_int_t)tc.seed, "steps",
-                              (json_int_t)wick_trainer_steps(t), "train_seconds", secs, "samples_per_s", sps,
-                              "gflops", gflops, "load_seconds", t_load, "eval_seconds", t_eval);
-        json_t *tl = json_array(), *vl = json_array();
-        size_t i;
-        json_t *r;
-        json_array_foreach(reports, i, r) {
-            json_array_append(tl, json_object_get(r, "train_loss"));
-            json_array_append(vl, json_object_get(r, "val_loss"));
-        }
-        json_object_set_new(o, "train_loss", tl);
-        json_object_set_new(o, "val_loss", vl);
-        json_object_set(o, "epochs", reports);
-        json_object_set_new(o, "best_epoch", json_integer(wick_trainer_best_epoch(t)));
-        if (round2) json_object_set(o, "second_round", round2);
-        if (mt) {
-            json_object_set_new(o, "test_acc", json_real(mt->accuracy));
-            json_object_set_new(o, "test_loss", json_real(test_loss));
-            json_object_set_new(o, "test", metrics_json(mt));
-        }
-        cli_write_json(stdout, "train", o, 9);
-        json_decref(o);
-    }
+    if (json) train_json(&ro);
     json_decref(round2);
     rc = EXIT_OK;
     goto done;
