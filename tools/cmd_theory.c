@@ -306,23 +306,19 @@ static int theory_plot(const theory_out *t, const char *path) {
 
 /* --json: one object with per-layer arrays (Gram matrices per layer for several inputs). */
 static int theory_json(const theory_out *t) {
-    wick_act act = t->act;
-    double cb = t->cb, cw = t->cw;
     size_t L = t->L, n = t->n;
-    long width = A.width;
     const wick_layer_theory *per = t->per;
-    double lb = A.lb, lw = A.lw;
     int critical = A.critical;
     wick_status cst = t->cst;
     const wick_critical_info crit = t->crit;
     const char *crit_msg = t->crit_msg;
     const double *Kg = t->Kg, *Tg = t->Tg, *V2 = t->V2, *K1two = t->K1two;
     const wick_layer_finite *fin = t->fin;
-    json_t *root = cli_json_init(act, cb, cw);
+    json_t *root = cli_json_init(t->act, t->cb, t->cw);
     json_object_set_new(root, "depth", json_integer((json_int_t)L));
-    json_object_set_new(root, "width", json_integer(width));
-    json_object_set_new(root, "lambda_b", json_real(lb));
-    json_object_set_new(root, "lambda_w", json_real(lw));
+    json_object_set_new(root, "width", json_integer(A.width));
+    json_object_set_new(root, "lambda_b", json_real(A.lb));
+    json_object_set_new(root, "lambda_w", json_real(A.lw));
     json_object_set_new(root, "inputs", json_integer((json_int_t)n));
     if (critical) {
         json_t *cj = json_object();
