@@ -377,6 +377,21 @@ static void dist_bn_sum(void *user, double *x, int n) {
     if (s != WICK_OK && t->bn_status == WICK_OK) t->bn_status = s;
 }
 
+/* The loss above which a step counts as diverged (--diverge-factor times the
+ * first step's loss), and the check every step kind makes against it. */
+static double diverge_limit(const wick_trainer *t) {
+    return t->c.diverge_factor > 0 && !isnan(t->first_loss) ? t->c.diverge_factor * fmax(t->first_loss, 1e-3)
+                                                             : INFINITY;
+}
+
+static wick_status check_loss(wick_trainer *t, double loss, double limit) {
+    if (isnan(t->first_loss)) t->first_loss = loss;
+    if (!isfinite(loss) || loss > limit)
+        return wick_fail(WICK_EDIVERGED, "diverged at step %ld (epoch %d): loss %g%s", t->step + 1, t->epoch + 1,
+                         loss, isfinite(loss) ? " exceeds the divergence limit" : " is not finite");
+    return WICK_OK;
+}
+
 /* One global batch: this rank's rows forward, the losses summed (each
  * weighted by its share of the rows, so the sum is the global batch's mean
  * loss, and every rank takes the same divergence decision), backward with
@@ -401,12 +416,8 @@ static wick_status dist_step(wick_trainer *t, double *loss_out) {
     if ((s = k->sum(k->user, part, 2)) != WICK_OK) return s;
     double loss = part[0];
     t->stop_all = part[1] > 0;
-    double limit = t->c.diverge_factor > 0 && !isnan(t->first_loss)
-                       ? t->c.diverge_factor * fmax(t->first_loss, 1e-3) : INFINITY;
-    if (isnan(t->first_loss)) t->first_loss = loss;
-    if (!isfinite(loss) || loss > limit)
-        return wick_fail(WICK_EDIVERGED, "diverged at step %ld (epoch %d): loss %g%s", t->step + 1, t->epoch + 1,
-                         loss, isfinite(loss) ? " exceeds the divergence limit" : " is not finite");
+    double limit = diverge_limit(t);
+    if ((s = check_loss(t, loss, limit)) != WICK_OK) return s;
     if (hi > lo) wick_graph_backward(m->g, m->loss, dist_ready, t);
     else wick_graph_set_step(m->g, wick_graph_step(m->g) + 1);   /* as forward would have */
     if (hi == lo) for (int i = t->np - 1; i >= 0; i--)
@@ -466,12 +477,8 @@ static wick_status dist_step_sharded(wick_trainer *t, double *loss_out) {
     for (int sh = 0; sh < S; sh++)
         loss += (double)(rows * (sh + 1) / S - rows * sh / S) / rows * t->sbuf[(size_t)sh * t->stride + t->stride - 1];
     t->stop_all = t->sbuf[n - 1] > 0;
-    double limit = t->c.diverge_factor > 0 && !isnan(t->first_loss)
-                       ? t->c.diverge_factor * fmax(t->first_loss, 1e-3) : INFINITY;
-    if (isnan(t->first_loss)) t->first_loss = loss;
-    if (!isfinite(loss) || loss > limit)
-        return wick_fail(WICK_EDIVERGED, "diverged at step %ld (epoch %d): loss %g%s", t->step + 1, t->epoch + 1,
-                         loss, isfinite(loss) ? " exceeds the divergence limit" : " is not finite");
+    double limit = diverge_limit(t);
+    if ((s = check_loss(t, loss, limit)) != WICK_OK) return s;
     for (int i = 0; i < t->np; i++) {
         float *g = wick_graph_grad(m->g, t->param[i]);
         for (size_t j = 0, np = nn_param_size(m, t->param[i]); j < np; j++) {
@@ -530,8 +537,7 @@ static wick_status train_step(wick_trainer *t, double *loss_out) {
     int rows = (int)(t->train->n - first < (size_t)t->c.batch ? t->train->n - first : (size_t)t->c.batch);
     wick_status s = wick_graph_set_batch(m->g, rows);
     if (s != WICK_OK) return s;
-    double limit = t->c.diverge_factor > 0 && !isnan(t->first_loss)
-                       ? t->c.diverge_factor * fmax(t->first_loss, 1e-3) : INFINITY;
+    double limit = diverge_limit(t);
     double loss;
     if (t->chain) {
         /* forward, check, backward and updates in one parallel region */
@@ -542,10 +548,7 @@ static wick_status train_step(wick_trainer *t, double *loss_out) {
         wick_graph_forward(m->g);
         loss = *(float *)wick_graph_value(m->g, m->loss);
     }
-    if (isnan(t->first_loss)) t->first_loss = loss;
-    if (!isfinite(loss) || loss > limit)
-        return wick_fail(WICK_EDIVERGED, "diverged at step %ld (epoch %d): loss %g%s", t->step + 1, t->epoch + 1,
-                         loss, isfinite(loss) ? " exceeds the divergence limit" : " is not finite");
+    if ((s = check_loss(t, loss, limit)) != WICK_OK) return s;
     if (t->chain) wick_opt_advance(t->opt);
     else if (t->c.clip_norm > 0) backward_clipped(t);
     else wick_graph_backward(m->g, m->loss, update_param, t);
