@@ -206,7 +206,7 @@ expect 1 "rank 1's data set .* differs from rank 0's" "a rank with other data is
 [ $short = 1 ] && { finish; exit; }
 # decisions every rank takes together: a diverged loss (exit 3, rank 0 keeps the weights) and a stop
 # request sent to one rank (all stop at the same step, rank 0 writes the checkpoint, exit 130)
-mkdir -p "$T/cwd"
+rm -rf "$T/cwd"; mkdir -p "$T/cwd"   # empty: nothing but this run may write there
 (cd "$T/cwd" && $MPI -np 2 "$W" train $D --arch 6-16-4 --lr 1e4 --epochs 3 --out "$T/div.safetensors" >"$T/div.log" 2>&1)
 rc=$?
 [ $rc = 3 ] && grep -q "diverged at step" "$T/div.log" && [ -s "$T/div.safetensors" ] && [ -z "$(ls "$T/cwd")" ]
