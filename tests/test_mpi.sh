@@ -3,8 +3,9 @@
 # process's weights to 1e-6 relative (2-norm) after 100 steps (MLPs and a conv net; several optimisers, weight decay, schedules,
 # label smoothing, clipping); batch norm is synchronised (the global batch's statistics: a conv net
 # with batch norm on K = 3, 4 ranks gives one process's weights, running statistics and losses;
-# gradients summed in float within the same bound; with micro-shards K = 1, 3, 4 give the same bits); a checkpoint written
-# by 2 ranks resumes on 3 and on one process on the same data order; a killed rank ends the job
+# gradients summed in float within the same bound; with micro-shards K = 1, 3, 4 give one process's bits); a checkpoint written
+# by 2 ranks resumes on 3 and on one process on the same data order (with micro-shards: the same bits as an uninterrupted
+# run); --allreduce and --shards refuse bad values and contradictions (exit 2); a killed rank ends the job
 # within 30 s with the checkpoint intact; a rank without its data, or with other data or another
 # configuration, fails the job at start-up naming the rank.
 set -u
@@ -12,9 +13,24 @@ W=${WICK:-build/wick}
 T=${WICK_TEST_TMP:-/tmp}
 . "$(dirname "$0")/check.sh"
 
+# ---- the flags: bad values and contradictions are usage errors, before any work (no mpirun needed) ----
+small_csv "$T/u.csv"
+U="--train-csv $T/u.csv --test-csv $T/u.csv --val 0 --batch 16 --quiet --standardize off --arch 6-16-4"
+expect 2 "--allreduce expects f64 or f32, got 'f16'" "--allreduce f16 is refused" -- "$W" train $U --allreduce f16
+expect 2 "--shards expects an integer in \[0, 4096\], got '5000'" "--shards 5000 is refused" -- "$W" train $U --shards 5000
+expect 2 "--shards expects an integer" "--shards -1 is refused" -- "$W" train $U --shards -1
+expect 2 "no --allreduce f32" "--shards with --allreduce f32 is refused" -- "$W" train $U --shards 4 --allreduce f32
+expect 2 "--shards takes no batch norm" "--shards with batch norm is refused" -- \
+    "$W" train $U --shards 4 --arch input:6,linear:16,batchnorm,relu,linear:4
+expect 2 "--allreduce f32 sums the gradients over mpirun's ranks: this run is one process" \
+    "--allreduce f32 without mpirun is refused" -- "$W" train $U --allreduce f32
+expect 2 "no --shards or --allreduce" "--shards with --hogwild is refused" -- "$W" train $U --shards 4 --hogwild 2
+expect 2 "--shards does not combine with --ensemble" "--shards with --ensemble is refused" -- \
+    "$W" train $U --shards 4 --ensemble 2
+
 if ! command -v mpirun >/dev/null; then
     echo "  SKIP mpirun is not installed (scripts/setup.sh --test installs openmpi-bin)" >&2
-    skip=1; finish; exit
+    skip=$((skip+1)); finish; exit
 fi
 # Open MPI keeps some memory to the end: the sanitizer builds check leaks elsewhere
 export ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0
@@ -23,7 +39,7 @@ MPI="mpirun --oversubscribe --allow-run-as-root --mca btl self,vader"
 export OMPI_MCA_mpi_yield_when_idle=1 OMP_NUM_THREADS=1
 if $MPI -np 1 "$W" train --help 2>&1 | grep -q "built without MPI"; then
     echo "  SKIP $W was built without MPI (install libopenmpi-dev and rebuild)" >&2
-    skip=1; finish; exit
+    skip=$((skip+1)); finish; exit
 fi
 
 # a sanitizer build runs the same code slower: there, a short form (the suite runs three builds)
@@ -125,38 +141,44 @@ K=${bn_ranks%% *}
 set -- $(/usr/bin/python3 "$T/cmp.py" "$T/bnc1.safetensors" "$T/bnc$K.safetensors" running_var 2>/dev/null || echo 1 1)
 within "$1" 1e-6
 ok $? "batch norm, $K ranks: the running variance is the global batch's (|d|/|v| $1)"
-# the gradients summed in float (WICK_ALLREDUCE=f32: half the bytes): the same bound, on 3 ranks
+# the gradients summed in float (--allreduce f32: half the bytes): the same bound, on 3 ranks
 # (on 2, a float sum of two terms is the double sum rounded: the same bits)
-WICK_ALLREDUCE=f32 $MPI -x WICK_ALLREDUCE -np 3 "$W" train $D ${cfgs[0]} --epochs 4 --max-steps 100 \
+$MPI -np 3 "$W" train $D ${cfgs[0]} --epochs 4 --max-steps 100 --allreduce f32 \
     --out "$T/f32.safetensors" >/dev/null 2>&1
 set -- $(/usr/bin/python3 "$T/cmp.py" "$T/one0.safetensors" "$T/f32.safetensors" 2>/dev/null || echo 1 1)
 within "$1" 1e-6
 ok $? "gradients summed in float, 3 ranks: weights after 100 steps within 1e-6 of one process (|dw|/|w| $1, elementwise $2)"
-expect 1 "rank 1's gradient sum (WICK_ALLREDUCE, WICK_SHARDS) differs" "ranks that sum in different precisions are refused" -- \
-    $MPI -np 1 "$W" train $D --arch 6-16-4 : -np 1 env WICK_ALLREDUCE=f32 "$W" train $D --arch 6-16-4
-expect 1 "WICK_ALLREDUCE=f16: the gradients' sum is f32 or f64" "WICK_ALLREDUCE=f16 is refused" -- \
-    env WICK_ALLREDUCE=f16 $MPI -x WICK_ALLREDUCE -np 2 "$W" train $D --arch 6-16-4
-# micro-shards (WICK_SHARDS=S): each global batch in S fixed shards whose gradients are summed
-# exactly and added in a fixed order: the same bits on any K <= S ranks (files compared whole)
-if [ $short = 0 ]; then sh_ranks="3 4"; else sh_ranks="3"; fi
-WICK_SHARDS=12 $MPI -x WICK_SHARDS -np 1 "$W" train $D ${cfgs[0]} --epochs 4 --max-steps 100 --out "$T/sh1.safetensors" >/dev/null 2>&1
+expect 1 "rank 1's gradient sum (--allreduce, --shards) differs" "ranks that sum in different precisions are refused" -- \
+    $MPI -np 1 "$W" train $D --arch 6-16-4 : -np 1 "$W" train $D --arch 6-16-4 --allreduce f32
+# micro-shards (--shards S): each global batch in S fixed shards whose gradients are summed
+# exactly and added in a fixed order: the same bits on any K <= S ranks and on one process
+# with --shards S (files compared whole)
+if [ $short = 0 ]; then sh_ranks="1 3 4"; else sh_ranks="3"; fi
+$W train $D ${cfgs[0]} --epochs 4 --max-steps 100 --shards 12 --out "$T/sh0.safetensors" >/dev/null 2>&1
 for K in $sh_ranks; do
-    WICK_SHARDS=12 $MPI -x WICK_SHARDS -np $K "$W" train $D ${cfgs[0]} --epochs 4 --max-steps 100 \
+    $MPI -np $K "$W" train $D ${cfgs[0]} --epochs 4 --max-steps 100 --shards 12 \
         --out "$T/sh$K.safetensors" >/dev/null 2>&1
-    [ -s "$T/sh1.safetensors" ] && cmp -s "$T/sh1.safetensors" "$T/sh$K.safetensors"
-    ok $? "12 micro-shards, $K ranks: after 100 steps the same bits as 1 rank"
+    [ -s "$T/sh0.safetensors" ] && cmp -s "$T/sh0.safetensors" "$T/sh$K.safetensors"
+    ok $? "12 micro-shards, $K ranks: after 100 steps the same bits as one process with --shards 12"
 done
+expect 1 "2 micro-shards for 3 ranks: each rank needs one at least" "fewer micro-shards than ranks is refused" -- \
+    $MPI -np 3 "$W" train $D --arch 6-16-4 --shards 2
+# with dropout (keyed by shard), AdamW and clipping by norm; and a checkpoint of 2 ranks resumed on
+# 3 ranks, then on one process, ends with the bits of an uninterrupted run
+Q="--arch input:6,linear:32,relu,dropout:0.3,linear:16,relu,linear:4 --optimizer adamw --lr 0.01 --weight-decay 0.01
+   --clip-norm 0.5 --schedule exp --gamma 0.9 --epochs 4 --shards 6"
+$W train $D $Q --out "$T/shq0.safetensors" >/dev/null 2>&1
 if [ $short = 0 ]; then
-    Q="--arch input:6,linear:32,relu,dropout:0.3,linear:16,relu,linear:4 --optimizer adamw --lr 0.01 --weight-decay 0.01
-       --clip-norm 0.5 --schedule exp --gamma 0.9 --epochs 4 --max-steps 100"
-    for K in 1 3; do
-        WICK_SHARDS=4 $MPI -x WICK_SHARDS -np $K "$W" train $D $Q --out "$T/shq$K.safetensors" >/dev/null 2>&1
-    done
-    [ -s "$T/shq1.safetensors" ] && cmp -s "$T/shq1.safetensors" "$T/shq3.safetensors"
-    ok $? "4 micro-shards with dropout (keyed by shard), AdamW and clipping by norm: 3 ranks give 1 rank's bits"
+    $MPI -np 3 "$W" train $D $Q --out "$T/shq3.safetensors" >/dev/null 2>&1
+    [ -s "$T/shq0.safetensors" ] && cmp -s "$T/shq0.safetensors" "$T/shq3.safetensors"
+    ok $? "6 micro-shards with dropout, AdamW and clipping by norm: 3 ranks give one process's bits (100 steps)"
 fi
-expect 1 "micro-shards (a K-independent sum) take no batch norm" "micro-shards refuse batch norm" -- \
-    env WICK_SHARDS=4 $MPI -x WICK_SHARDS -np 2 "$W" train $D --arch input:6,linear:16,batchnorm,relu,linear:4
+rm -f "$T/shc.safetensors"
+$MPI -np 2 "$W" train $D $Q --max-steps 38 --checkpoint "$T/shc.safetensors" >/dev/null 2>&1 &&
+$MPI -np 3 "$W" train $D $Q --max-steps 70 --resume "$T/shc.safetensors" --checkpoint "$T/shc.safetensors" >/dev/null 2>&1 &&
+$W train $D $Q --resume "$T/shc.safetensors" --out "$T/shqr.safetensors" >/dev/null 2>&1 &&
+[ -s "$T/shq0.safetensors" ] && cmp -s "$T/shq0.safetensors" "$T/shqr.safetensors"
+ok $? "6 micro-shards: a checkpoint of 2 ranks resumed on 3, then on one process, ends with an uninterrupted run's bits"
 # every rank takes part in every batch norm's sums: a global batch of fewer rows than ranks is refused
 expect 1 "batch norm over 3 ranks needs at least 3 rows in every global batch" \
     "batch norm with a last batch of 2 rows on 3 ranks is refused at start-up" -- \

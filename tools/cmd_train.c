@@ -274,7 +274,8 @@ typedef struct {
     double lr, gamma, floor_lr, factor;
     int step_size, ppat, precision;
     wick_sched_kind sk;
-    long val, threads, train_limit, ensemble, hogwild;
+    long val, threads, train_limit, ensemble, hogwild, shards;
+    int allreduce_f32;            /* --allreduce f32: the gradients' sum over the ranks in float */
     const char *out, *resume, *init_from, *log_path, *steps_path, *plot;
     int standardize;              /* -1: on for CSV data with an MLP */
     int json, quiet, second, bootstrap;   /* second round: 0 off, 1 retrain, 2 continue */
@@ -340,7 +341,7 @@ enum {
     O_CLIP_NORM, O_MAX_NORM,
     O_H_AUG, O_SHIFT, O_FLIP, O_ROTATE, O_SCHED, O_GAMMA, O_STEP_SIZE, O_FLOOR, O_PPAT, O_FACTOR,
     O_H_RUN, O_BATCH, O_EPOCHS, O_MAX_STEPS, O_SEED, O_SHUFFLE, O_THREADS, O_PRECISION, O_PATIENCE, O_SECOND,
-    O_ENSEMBLE, O_BAGGING, O_HOGWILD, O_H_MPI, O_DIVERGE,
+    O_ENSEMBLE, O_BAGGING, O_HOGWILD, O_H_MPI, O_ALLREDUCE, O_SHARDS, O_DIVERGE,
     O_H_OUT, O_OUT, O_CKPT, O_CKPT_STEPS, O_RESUME, O_LOG, O_LOG_STEPS, O_PLOT, O_JSON, O_QUIET,
     O_COUNT
 };
@@ -437,6 +438,14 @@ static const cli_opt train_opts[O_COUNT + 1] = {
         "own batches (not reproducible; docs/distributed.md)"),
     HEAD(O_H_MPI, "  (under mpirun -np K, wick train is data parallel: each rank a slice of every batch,\n"
                   "   rank 0 writes the files; threads per rank: cores / ranks on the host; docs/distributed.md)"),
+    [O_ALLREDUCE] = {"allreduce", CLI_CHOICE, &TA.allreduce_f32, 0, 0, 0, "f64", "P",
+        "under mpirun, the gradients' sum over the ranks: f64, or f32 (half\n"
+        "the bytes on the wire; ~1e-6 from one process's weights, not ~1e-7)", "f64|f32", NULL},
+    ROW(O_SHARDS, "shards", CLI_INT, &TA.shards, 0, 4096, 0, "=off", "S",
+        "each global batch in S fixed micro-shards, their gradients summed\n"
+        "exactly in a fixed order: any K <= S ranks (and one process with\n"
+        "--shards S) give the same bits; S x the parameters in each sum, S\n"
+        "smaller products; no batch norm, no --allreduce f32"),
     ROW(O_DIVERGE, "diverge-factor", CLI_REAL, &TA.tc.diverge_factor, 0, INF, 0, "=1e4", "X",
         "stop when a loss exceeds X times the first"),
     HEAD(O_H_OUT, "Output"),
@@ -929,6 +938,15 @@ static wick_status dist_agree(wick_dist *d, const wick_dataset *train, const wic
     return wick_dist_agree(d, WICK_OK, NULL, train, val, m, cfg);
 }
 
+/* --shards S without mpirun: the trainer's micro-shard step on one rank,
+ * whose sums over the ranks are the values themselves (the micro-shard step
+ * calls sum only; grad_start and grad_finish serve the unsharded one). */
+static wick_status solo_sum(void *user, double *x, int n) { return WICK_OK; }
+static wick_status solo_grad_start(void *user, int i, float *grad, size_t n, double weight) { return WICK_OK; }
+static wick_status solo_grad_finish(void *user) { return WICK_OK; }
+static wick_collective solo_shards = {.rank = 0, .ranks = 1, .sum = solo_sum, .grad_start = solo_grad_start,
+                                      .grad_finish = solo_grad_finish};
+
 /* ---- Hogwild (src/dist/hogwild.c) ------------------------------------- */
 
 typedef struct {
@@ -1100,6 +1118,7 @@ int cmd_train(int argc, char **argv) {
     int second = TA.second, bootstrap = TA.bootstrap;   /* second round: 0 off, 1 retrain, 2 continue */
     long ensemble = TA.ensemble;
     long hogwild = TA.hogwild;   /* --hogwild T: T threads (docs/distributed.md) */
+    int shards = (int)TA.shards, allreduce_f32 = TA.allreduce_f32;   /* the sum over the ranks (src/dist/) */
     /* flags that contradict each other are refused before any work */
     const char *clash = NULL;
     if (second && tc.patience == 0) clash = "--second-round needs early stopping (--patience N)";
@@ -1108,6 +1127,13 @@ int cmd_train(int argc, char **argv) {
     else if (ensemble > 1 && second) clash = "--ensemble and --second-round do not combine";
     else if (ensemble > 1 && init_from) clash = "--ensemble trains K fresh nets: no --init-from";
     else if (second && resume) clash = "--second-round with --resume: resume the first round, then run the second";
+    else if (shards && allreduce_f32) clash = "--shards sums the shards exactly, in double: no --allreduce f32";
+    else if ((shards || allreduce_f32) && hogwild)
+        clash = "--hogwild's threads share weights without sums: no --shards or --allreduce";
+    else if (shards && (ensemble > 1 || second))
+        clash = ensemble > 1 ? "--shards does not combine with --ensemble" : "--shards does not combine with --second-round";
+    else if (allreduce_f32 && !wick_dist_launched())
+        clash = "--allreduce f32 sums the gradients over mpirun's ranks: this run is one process";
     if (clash) {
         fprintf(stderr, "wick train: %s\n", clash);
         return EXIT_USAGE;
@@ -1138,6 +1164,13 @@ int cmd_train(int argc, char **argv) {
         nlayers = 0;
         for (int i = 0; i < spec->n; i++)
             nlayers += spec->layer[i].kind == WICK_LAYER_LINEAR || spec->layer[i].kind == WICK_LAYER_CONV2D;
+        for (int i = 0; i < spec->n && shards; i++)
+            if (spec->layer[i].kind == WICK_LAYER_BATCHNORM) {   /* a shard's statistics would need the others' */
+                fprintf(stderr, "wick train: --shards takes no batch norm (a micro-shard's batch statistics would "
+                        "need every other shard's first)\n");
+                wick_spec_free(spec);
+                return EXIT_USAGE;
+            }
     }
     for (int k = 0; k < 2; k++) {
         int n = k ? ncw : ncb;
@@ -1281,7 +1314,11 @@ int cmd_train(int argc, char **argv) {
         rc = run_hogwild(m, spec, &mc, train, valset, test, &tc, (int)hogwild, &p, out, json, !d.test_csv);
         goto done;
     }
-    if (dist && (s = wick_dist_collective(dist, m, 1 << 20, &tc.coll))) goto fail;
+    if (dist && (s = wick_dist_collective(dist, m, 1 << 20, allreduce_f32, shards, &tc.coll))) goto fail;
+    if (!dist && shards) {   /* one process computes what K <= S ranks do, bit for bit */
+        solo_shards.shards = shards;
+        tc.coll = &solo_shards;
+    }
     if ((s = wick_trainer_new(&t, m, train, valset, &tc))) goto fail;
     if (resume && (s = wick_trainer_resume(t, resume))) goto fail;
     if (dist) {
@@ -1289,8 +1326,9 @@ int cmd_train(int argc, char **argv) {
         dist_agreed = s ? 1 : 2;
         if (s) goto fail;
         if (!quiet)
-            fprintf(stderr, "data parallel: %d ranks x %d threads, each a slice of the global batch %d\n",
-                    wick_dist_ranks(dist), wick_threads(), tc.batch);
+            fprintf(stderr, "data parallel: %d ranks x %d threads, each a slice of the global batch %d%s\n",
+                    wick_dist_ranks(dist), wick_threads(), tc.batch,
+                    shards ? " in fixed micro-shards" : allreduce_f32 ? ", gradients summed in float" : "");
     }
 
     char arch[4096];

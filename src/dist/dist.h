@@ -35,9 +35,13 @@ int wick_dist_local_ranks(const wick_dist *d);
 wick_status wick_dist_agree(wick_dist *d, wick_status local, const char *why, const wick_dataset *train,
                             const wick_dataset *val, wick_mlp *m, const char *config);
 
-/* The trainer's callbacks for model m (gradients summed in double, in
- * buckets of about bucket_bytes started as backward completes them). */
-wick_status wick_dist_collective(wick_dist *d, wick_mlp *m, size_t bucket_bytes, const wick_collective **out);
+/* The trainer's callbacks for model m: gradients summed in double (f32:
+ * float), in buckets of about bucket_bytes started as backward completes
+ * them; shards > 0: that many micro-shards (wick_collective.shards).  The
+ * start-up check (wick_dist_agree, after this) refuses ranks whose f32 or
+ * shards differ. */
+wick_status wick_dist_collective(wick_dist *d, wick_mlp *m, size_t bucket_bytes, int f32, int shards,
+                                 const wick_collective **out);
 
 /* Seconds spent waiting in the gradient sum so far (what backward did not hide). */
 double wick_dist_wait_seconds(const wick_dist *d);

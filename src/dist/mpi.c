@@ -7,7 +7,7 @@
  * nearly so in double, so the float result hardly depends on the order in
  * which the allreduce's algorithm adds them; the trainer still checks at
  * each epoch's end that every rank holds the same weights.  With
- * WICK_ALLREDUCE=f32 they are summed in float: half the bytes on the wire,
+ * `wick train --allreduce f32` they are summed in float: half the bytes on the wire,
  * and each term and partial sum rounded to float (results within ~1e-6 of
  * one process's rather than ~1e-7; docs/distributed.md). */
 #include "dist/dist.h"
@@ -35,7 +35,8 @@ int wick_dist_ranks(const wick_dist *d) { return 1; }
 int wick_dist_local_ranks(const wick_dist *d) { return 1; }
 wick_status wick_dist_agree(wick_dist *d, wick_status local, const char *why, const wick_dataset *train,
                             const wick_dataset *val, wick_mlp *m, const char *config) { return local; }
-wick_status wick_dist_collective(wick_dist *d, wick_mlp *m, size_t bucket_bytes, const wick_collective **out) {
+wick_status wick_dist_collective(wick_dist *d, wick_mlp *m, size_t bucket_bytes, int f32, int shards,
+                                 const wick_collective **out) {
     return wick_dist_error(WICK_EINVAL, "built without MPI");
 }
 double wick_dist_wait_seconds(const wick_dist *d) { return 0; }
@@ -62,8 +63,8 @@ struct wick_dist {
     MPI_Request *req;
     int next;                    /* the next bucket to start */
     double *dbuf;
-    int f32;                     /* gradients summed in float (WICK_ALLREDUCE=f32) */
-    int shards;                  /* WICK_SHARDS: micro-shards summed in a fixed order (0: off) */
+    int f32;                     /* gradients summed in float (--allreduce f32) */
+    int shards;                  /* --shards: micro-shards summed in a fixed order (0: off) */
     float *fbuf;                 /* ... then here, laid out as dbuf */
     double wait_s;
 };
@@ -91,22 +92,6 @@ wick_status wick_dist_init(wick_dist **out) {
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     wick_dist *d = calloc(1, sizeof *d);
     if (!d) return wick_dist_error(WICK_ENOMEM, "out of memory");
-    const char *ar = getenv("WICK_ALLREDUCE");
-    if (ar && *ar && strcmp(ar, "f32") && strcmp(ar, "f64")) {
-        free(d);
-        return wick_dist_error(WICK_EINVAL, "WICK_ALLREDUCE=%s: the gradients' sum is f32 or f64 (the default)", ar);
-    }
-    d->f32 = ar && !strcmp(ar, "f32");
-    const char *sh = getenv("WICK_SHARDS");
-    if (sh && *sh) {
-        char *end;
-        long v = strtol(sh, &end, 10);
-        if (*end || v < 0 || v > 4096) {
-            free(d);
-            return wick_dist_error(WICK_EINVAL, "WICK_SHARDS=%s: micro-shards a global batch, 0 (off) to 4096", sh);
-        }
-        d->shards = (int)v;
-    }
     MPI_Comm_rank(MPI_COMM_WORLD, &d->rank);
     MPI_Comm_size(MPI_COMM_WORLD, &d->ranks);
     MPI_Comm local;
@@ -189,7 +174,7 @@ wick_status wick_dist_agree(wick_dist *d, wick_status local, const char *why, co
         }
     static const char *what[5] = {"build (wick version or libraries)", "data set (training and validation)",
                                   "configuration", "initial weights (model, seed, --init-from or --resume)",
-                                  "gradient sum (WICK_ALLREDUCE, WICK_SHARDS)"};
+                                  "gradient sum (--allreduce, --shards)"};
     for (int r = 1; r < d->ranks && s == WICK_OK; r++) {
         uint32_t a[5] = {all[0].build, all[0].data, all[0].config, all[0].weights, all[0].sum_mode};
         uint32_t b[5] = {all[r].build, all[r].data, all[r].config, all[r].weights, all[r].sum_mode};
@@ -269,7 +254,10 @@ static wick_status c_grad_finish(void *user) {
     return s;
 }
 
-wick_status wick_dist_collective(wick_dist *d, wick_mlp *m, size_t bucket_bytes, const wick_collective **out) {
+wick_status wick_dist_collective(wick_dist *d, wick_mlp *m, size_t bucket_bytes, int f32, int shards,
+                                 const wick_collective **out) {
+    d->f32 = f32;
+    d->shards = shards;
     wick_graph *g = wick_mlp_graph(m);
     wick_node p[MAX_TENSORS];
     d->np = wick_graph_params(g, p, MAX_TENSORS);
