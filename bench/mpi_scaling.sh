@@ -6,7 +6,9 @@
 # shared memory (K = 2, 3, 4; bench/mpi/allreduce.c), C(b) is measured (mpirun -np 1, batch B/K);
 # then the model is set beside measured K-rank steps (K = 1, 2, 4; one thread a rank; K above the
 # core count shares cores, which the model's compute term counts as C(B/K) * K/cores), and used to
-# predict K = 8..64 ranks, one per machine, on 10 and 100 Gbit/s networks.
+# predict K = 8..64 ranks, one per machine, on 10 and 100 Gbit/s networks, with the gradients summed
+# in double (the default) and in float (--allreduce f32: 4P bytes), and the allreduce's share of a step.
+# About 3 minutes on 2 quiet cores (STEPS=30; the CNN's steps are most of it).
 #   bench/mpi_scaling.sh                     the headline MLP, a small MLP and the CNN, B = 128
 #   MODELS="mlp" STEPS=20 B=256 bench/mpi_scaling.sh
 # Timings taken while other work runs on the machine are noisy: re-run on a quiet one.
@@ -84,7 +86,8 @@ for name, rs in models.items():
 nets = [("10 Gbit/s", 25e-6, 10e9 / 8), ("100 Gbit/s", 5e-6, 100e9 / 8)]
 for batch in (B, 8 * B):
     print(f"\npredicted on a cluster, global batch {batch}, one rank (one core's compute, as measured here) a machine")
-    print(f"{'model':>7}{'network':>12}{'K':>4}{'step ms':>9}{'speed-up':>10}{'allreduce %':>13}")
+    print(f"{'model':>7}{'network':>12}{'K':>4}{'step ms':>9}{'speed-up':>10}{'allreduce %':>13}"
+          f"{'f32 step ms':>13}{'f32 speed-up':>14}{'f32 allreduce %':>17}")
     for name, rs in models.items():
         xs = [B / K for K, *_ in rs]; ys = [c for K, P, c, m, w in rs]
         n = len(xs); mx = sum(xs) / n; my = sum(ys) / n
@@ -96,5 +99,8 @@ for batch in (B, 8 * B):
             for K in (8, 16, 32, 64):
                 comm = A(K, 8 * P, a, 1 / bw)
                 t = C(batch / K) + comm
-                print(f"{name:>7}{label:>12}{K:>4}{t * 1e3:>9.2f}{C(batch) / t:>10.1f}{100 * comm / t:>13.1f}")
+                comm4 = A(K, 4 * P, a, 1 / bw)
+                t4 = C(batch / K) + comm4
+                print(f"{name:>7}{label:>12}{K:>4}{t * 1e3:>9.2f}{C(batch) / t:>10.1f}{100 * comm / t:>13.1f}"
+                      f"{t4 * 1e3:>13.2f}{C(batch) / t4:>14.1f}{100 * comm4 / t4:>17.1f}")
 PY
