@@ -1148,6 +1148,20 @@ enum { WICK_FL2_K = 0, WICK_FL2_NTK = 4, WICK_FL2_A = 8, WICK_FL2_B = 24, WICK_F
  * Theta1 is n (this - Theta) + O(1/n). */
 WICK_API wick_status wick_ntk_fluct_two_measure(const wick_ntk_fluct_config *c, const double G0[4],
                                                 double *val, double *se);
+/* The dNTK (the book's ch. 11; docs/theory-finite-width.md) of network k
+ * (wick_ntk_fluct_run's networks: n_0 = 1, every layer of width n) at its
+ * last layer L = c->depth, contracted with the vector u (n) of that layer:
+ * M[i1*n + i2] = sum_i0 u_i0 dH_i0i1i2, the derivative of the NTK matrix
+ * along the parameter step lambda grad(u . z^(L)); by its forward recursion
+ * (float64, BLAS).  c->samples is not used. */
+WICK_API wick_status wick_dntk_contract(const wick_ntk_fluct_config *c, uint64_t k, const double *u,
+                                        double *M);
+/* The dNTK-preactivation correlators measured over c->samples networks,
+ * per layer l: val[(l-1)*2] estimates P and val[(l-1)*2 + 1] Q of
+ * wick_theory_finite (n_{l-1} times the average over the n (n - 1) pairs
+ * j != m of dH_jjm z_m and dH_jmm z_j: the tensor + O(1/n)), se their
+ * standard errors over networks; 0 at l = 1.  Depth 1..64, width 2..2048. */
+WICK_API wick_status wick_dntk_measure(const wick_ntk_fluct_config *c, double *val, double *se);
 
 /* Weighted least squares y = slope x + intercept with weights 1/err^2 (err
  * > 0 each): the parameters' standard errors from (X^T W X)^-1, scaled by
@@ -1327,9 +1341,12 @@ WICK_API wick_status wick_theory_single(const wick_theory_config *c, double q,
  * Cov(H_i1i2, H_i3i4) = (d12 d34 A + (d13 d24 + d14 d23) B)/n_{l-1} (the
  * NTK's variance); E[dH_i1i2 z_i3 z_i4] = (d12 d34 D + (d13 d24 + d14 d23) F)
  * /n_{l-1} (its correlation with the preactivations); V as in
- * wick_layer_theory.  All vanish at l = 1.  Not for the perceptron. */
+ * wick_layer_theory; the dNTK dH_i0i1i2 = sum_mu lambda_mu dz_i0/dtheta_mu
+ * dH_i1i2/dtheta_mu (the book's ch. 11) correlates with one preactivation as
+ * E[dH_i0i1i2 z_i3] = (d01 d23 P + d02 d13 P + d03 d12 Q)/n_{l-1}.  All vanish
+ * at l = 1.  Not for the perceptron. */
 typedef struct {
-    double K, V, ntk, K1, ntk1, A, B, D, F;
+    double K, V, ntk, K1, ntk1, A, B, D, F, P, Q;
 } wick_layer_finite;
 
 WICK_API wick_status wick_theory_finite(const wick_theory_config *c, double q,

@@ -1,7 +1,8 @@
 /* finite.c — the order-1/n theory of one input beyond the four-point vertex:
  * the subleading kernel K^{1} (the book's ch. 4), the NTK's 1/n mean shift,
  * its variance (A, B) and its correlation with the preactivations (D, F)
- * (ch. 8).  The recursions and their derivation are written out in
+ * (ch. 8), and the dNTK-preactivation correlators P, Q (ch. 11).  The
+ * recursions and their derivation are written out in
  * docs/theory-finite-width.md.
  *
  * Every layer-l quantity is defined with 1/n_{l-1} pulled out:
@@ -10,14 +11,16 @@
  *   Cov(H_i1i2, H_i3i4)        = (d12 d34 A + (d13 d24 + d14 d23) B) / n_{l-1}
  *   E[dH_i1i2 z_i3 z_i4]       = (d12 d34 D + (d13 d24 + d14 d23) F) / n_{l-1}
  *   Cov(z_i z_i, z_j z_j)      = V / n_{l-1}  (i != j)
+ *   E[dH_i0i1i2 z_i3]          = (d01 d23 P + d02 d13 P + d03 d12 Q) / n_{l-1}
  * and all vanish at l = 1, where z is Gaussian and H = Theta exactly. */
 #include "theory.h"
 #include <math.h>
 #include <string.h>
 
 /* The Gaussian moments at variance K that the recursions need: g = <s^2>,
- * h = <s'^2> and their first two K-derivatives, <s^4>, <s'^4>, <s^2 s'^2>. */
-typedef struct { double g, g1, g2, h, h1, h2, s4, p4, sp; } fmom;
+ * h = <s'^2> and their first two K-derivatives, <s^4>, <s'^4>, <s^2 s'^2>,
+ * and for the dNTK (ch. 11) ss2 = <s s''> and x3 = <s s'^2 s''>. */
+typedef struct { double g, g1, g2, h, h1, h2, s4, p4, sp, ss2, x3; } fmom;
 
 static wick_status finite_moments(wick_act act, double K, fmom *m) {
     double ap, am;
@@ -27,6 +30,9 @@ static wick_status finite_moments(wick_act act, double K, fmom *m) {
         m->g = A2 * K; m->g1 = A2; m->g2 = 0;
         m->h = A2; m->h1 = 0; m->h2 = 0;
         m->s4 = 3 * A4 * K * K; m->p4 = A4; m->sp = A4 * K;
+        /* s'' is a delta at the kink, where s = 0: both vanish (by Stein,
+         * <s s''> = <z s s'>/K - <s'^2> and 3<s s'^2 s''> = <z s s'^3>/K - <s'^4>) */
+        m->ss2 = 0; m->x3 = 0;
         return WICK_OK;
     }
     if (act.kind == WICK_ACT_SIN) {
@@ -36,6 +42,7 @@ static wick_status finite_moments(wick_act act, double K, fmom *m) {
         m->h = 0.5 * (1 + e2); m->h1 = -e2; m->h2 = 2 * e2;
         m->s4 = (3 - 4 * e2 + e8) / 8; m->p4 = (3 + 4 * e2 + e8) / 8;
         m->sp = -0.125 * expm1(-8 * K);   /* <sin^2 cos^2> = <sin^2 2z> / 4 */
+        m->ss2 = -m->g; m->x3 = -m->sp;   /* s'' = -s */
         return WICK_OK;
     }
     if (act.kind == WICK_ACT_PERCEPTRON)
@@ -51,6 +58,9 @@ static wick_status finite_moments(wick_act act, double K, fmom *m) {
     if (st) return st;
     st = th_expect1(act, K, 1, (const int[]){TB_SQS1SQ}, &o[8], NULL);
     if (st) return st;
+    double x3 = 0;
+    st = th_expect1(act, K, 1, (const int[]){TB_SS1SQS2}, &x3, NULL);
+    if (st) return st;
     if (!(K > 0)) return wick_fail(WICK_EINVAL, "order-1/n tensors: variance %g must be positive", K);
     m->g = o[0];
     m->g1 = o[1] + o[2];
@@ -59,6 +69,7 @@ static wick_status finite_moments(wick_act act, double K, fmom *m) {
     m->h1 = (o[4] / K - o[1]) / (2 * K);
     m->h2 = (o[5] / (K * K) - 6 * o[4] / K + 3 * o[1]) / (4 * K * K);
     m->s4 = o[6]; m->p4 = o[7]; m->sp = o[8];
+    m->ss2 = o[2]; m->x3 = x3;
     return WICK_OK;
 }
 
@@ -87,12 +98,13 @@ wick_status wick_theory_finite(const wick_theory_config *c, double q, wick_layer
         return wick_fail(WICK_EINVAL, "perceptron: the order-1/n tensors are undefined (its "
                          "derivative is a delta)");
     }
-    double K1 = 0, T1 = 0, A = 0, B = 0, D = 0, F = 0;
+    double K1 = 0, T1 = 0, A = 0, B = 0, D = 0, F = 0, P = 0, Q = 0;
     for (int l = 1; l <= c->depth; l++) {
         double K = lt[l - 1].K, Th = lt[l - 1].ntk, V = lt[l - 1].V;
         wick_layer_finite *o = &out[l - 1];
         o->K = K; o->V = V; o->ntk = Th;
         o->K1 = K1; o->ntk1 = T1; o->A = A; o->B = B; o->D = D; o->F = F;
+        o->P = P; o->Q = Q;
         if (l == c->depth) break;
         fmom m = {0};
         if ((st = finite_moments(c->act, K, &m))) {
@@ -114,7 +126,14 @@ wick_status wick_theory_finite(const wick_theory_config *c, double q, wick_layer
         double nB = cw * cw * m.p4 * Th * Th + r * chq * chq * B;
         double nD = covfg + r * (chp * chq * D + chp * da * V);
         double nF = cw * cw * Th * m.sp + r * chp * chp * F;
-        K1 = nK1; T1 = nT1; A = nA; B = nB; D = nD; F = nF;
+        /* the dNTK-preactivation correlators (ch. 11; docs/theory-finite-width.md):
+         * the layer's own weights' term (lambda_W), the two-NTK term of s''
+         * and the carried dNTK, each neuron pair's off-diagonal NTK (F, B) */
+        double own = lw * cw * Th * m.sp, two = 2 * cw * cw * Th * Th * m.x3;
+        double fF = lw * cw * m.g1 * m.g1 * F, hF = cw * cw * Th * m.g1 * m.h1 * F;
+        double nP = own + two + r * (chp * chq * P + fF + hF + cw * cw * m.h * m.ss2 * B);
+        double nQ = 2 * own + two + r * (chp * chq * Q + 2 * fF + 2 * hF);
+        K1 = nK1; T1 = nT1; A = nA; B = nB; D = nD; F = nF; P = nP; Q = nQ;
     }
     wick_free(lt);
     return WICK_OK;

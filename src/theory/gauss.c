@@ -251,8 +251,10 @@ static inline void eval_basis(wick_act act, double z, unsigned need, double *B) 
     int need1 = (need & ((1u << TB_S1) | (1u << TB_S1SQ) | (1u << TB_ZSS1) | (1u << TB_S1QUART) |
                          (1u << TB_SQS1SQ) | (1u << TB_Z2S1SQ) | (1u << TB_Z4S1SQ) |
                          (1u << TB_Z2DSQ) | (1u << TB_S1CUBE) | (1u << TB_SS1) |
-                         (1u << TB_SQS1) | (1u << TB_SS1SQ) | (1u << TB_ZS1))) != 0;
-    int need2 = (need & ((1u << TB_S2) | (1u << TB_SS2) | (1u << TB_Z2DSQ))) != 0;
+                         (1u << TB_SQS1) | (1u << TB_SS1SQ) | (1u << TB_ZS1) |
+                         (1u << TB_SS1SQS2))) != 0;
+    int need2 = (need & ((1u << TB_S2) | (1u << TB_SS2) | (1u << TB_Z2DSQ) |
+                         (1u << TB_SS1SQS2))) != 0;
     if (need & ~(1u << TB_ONE)) eval3(act, z, need1, need2, &s, &s1, &s2);
     B[TB_ONE] = 1.0; B[TB_S] = s; B[TB_S1] = s1; B[TB_S2] = s2;
     B[TB_SQ] = s * s; B[TB_CUBE] = s * s * s; B[TB_QUART] = B[TB_SQ] * B[TB_SQ];
@@ -263,6 +265,7 @@ static inline void eval_basis(wick_act act, double z, unsigned need, double *B) 
     B[TB_S1CUBE] = B[TB_S1SQ] * s1;
     B[TB_SS1] = s * s1; B[TB_SQS1] = B[TB_SQ] * s1; B[TB_SS1SQ] = s * B[TB_S1SQ];
     B[TB_ZS1] = z * s1;
+    B[TB_SS1SQS2] = B[TB_SS1SQ] * s2;
 }
 
 wick_status th_expect2(wick_act act, double K11, double K12, double K22, int np,

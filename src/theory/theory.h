@@ -17,6 +17,7 @@ enum {
     TB_S1CUBE,                       /* sigma'^3 */
     TB_SS1, TB_SQS1, TB_SS1SQ,       /* sigma sigma', sigma^2 sigma', sigma sigma'^2 */
     TB_ZS1,                          /* z sigma' */
+    TB_SS1SQS2,                      /* sigma sigma'^2 sigma'' (the dNTK's P, Q) */
     TB_COUNT
 };
 
