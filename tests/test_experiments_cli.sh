@@ -78,6 +78,14 @@ ok $? "ntk: deep linear ensemble mean equals Theta = L within 4 s.e."
 $W ntk --order1 --act relu --width 32 --depth 3 --samples 1500 --json > "$T/o1.json" 2>/dev/null
 pyjson "$T/o1.json" "j['B']['predicted'] == [0, 8, 40] and all(abs(j['B']['measured'][l] - j['B']['predicted'][l]) < 4 * j['B']['stderr'][l] + 1e-9 for l in range(3)) and all(abs(j['B']['measured'][l] - 1.2 * j['B']['predicted'][l]) > 4 * j['B']['stderr'][l] for l in (1, 2)) and all(abs(j['K1']['measured'][l]) < 4 * j['K1']['stderr'][l] + 1e-9 for l in range(3))"
 ok $? "ntk --order1: ReLU's B per layer within 4 s.e., 1.2 B rejected, K1 = 0"
+# ntk --order1 --dntk: the dNTK-preactivation correlators (ch. 11) of ReLU at criticality, P = 4 and
+# Q = 8 at layer 2 (layer 3's O(1/n) shift is 2-4 s.e. at n = 32: tests/test_theory_dntk.c fits widths)
+$W ntk --order1 --dntk --act relu --width 32 --depth 3 --samples 1500 --json > "$T/o1d.json" 2>/dev/null
+pyjson "$T/o1d.json" "j['P']['predicted'] == [0, 4, 16] and j['Q']['predicted'] == [0, 8, 32] and all(abs(j[k]['measured'][1] - j[k]['predicted'][1]) < 4 * j[k]['stderr'][1] and abs(j[k]['measured'][1] - 1.2 * j[k]['predicted'][1]) > 4 * j[k]['stderr'][1] for k in 'PQ')"
+ok $? "ntk --order1 --dntk: ReLU's P, Q at layer 2 within 4 s.e., 1.2x rejected"
+$W ntk --dntk > /dev/null 2>"$T/o1d.err"; rc=$?
+[ $rc -eq 2 ] && grep -q "goes with --order1" "$T/o1d.err"
+ok $? "ntk --dntk without --order1: usage error"
 $W ntk --order1 --depth 2,3 > /dev/null 2>"$T/o1.err"; rc=$?
 [ $rc -eq 2 ] && grep -q "one depth" "$T/o1.err"
 ok $? "ntk --order1 with two depths: usage error"

@@ -8,12 +8,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
 
 /* the n x n matrix, or its one number where n = 1 */
 static json_t *jmat(const double *m, size_t n) { return n == 1 ? cli_jnum(m[0]) : cli_json_matrix(m, n, n); }
 
-/* --order1's figures, per layer and tensor (K1, ntk1, V, A, B, D, F): measured, its standard
- * error, predicted; fig[(l * 7 + k) * 3 + 0..2]. */
+/* --order1's figures, per layer and tensor (K1, ntk1, V, A, B, D, F, and with --dntk P, Q):
+ * measured, its standard error, predicted; fig[(l * nk + k) * 3 + 0..2]. */
 typedef struct {
     wick_act act;
     double cb, cw, lb, lw, q, seconds;
@@ -21,9 +28,10 @@ typedef struct {
     size_t n, M;
     uint64_t seed;
     const double *fig;
+    int nk;   /* 7, or 9 with the dNTK's P, Q */
 } order1_out;
 
-static const char *const order1_names[7] = {"K1", "ntk1", "V", "A", "B", "D", "F"};
+static const char *const order1_names[9] = {"K1", "ntk1", "V", "A", "B", "D", "F", "P", "Q"};
 
 /* --order1's table: per layer, measured +- s.e. [predicted]. */
 static void order1_print(const order1_out *o) {
@@ -32,10 +40,13 @@ static void order1_print(const order1_out *o) {
            o->lb, o->lw, o->q, o->n, o->L, o->M, o->seconds);
     printf("# measured +- standard error [predicted]; K1 = n (E[zz] - K), Theta1 = n (E[H_ii] - "
            "Theta); V, A, B, D, F: n times the covariance\n");
+    if (o->nk > 7)
+        printf("# P, Q (ch. 11): n_{l-1} times the average over pairs j != m of dH_jjm z_m and "
+               "dH_jmm z_j\n");
     for (int l = 0; l < o->L; l++) {
         printf("layer %d\n", l + 1);
-        for (int k = 0; k < 7; k++) {
-            const double *f = o->fig + ((size_t)l * 7 + (size_t)k) * 3;
+        for (int k = 0; k < o->nk; k++) {
+            const double *f = o->fig + ((size_t)l * (size_t)o->nk + (size_t)k) * 3;
             printf("  %-5s %14.6g +- %-11.3g [%.6g]\n", order1_names[k], f[0], f[1], f[2]);
         }
     }
@@ -54,12 +65,12 @@ static int order1_json(const order1_out *o) {
     json_object_set_new(root, "seed", json_integer((json_int_t)o->seed));
     json_object_set_new(root, "seconds", json_real(o->seconds));
     static const char *parts[3] = {"measured", "stderr", "predicted"};
-    for (int k = 0; k < 7; k++) {
+    for (int k = 0; k < o->nk; k++) {
         json_t *t = json_object();
         for (int a = 0; a < 3; a++) {
             json_t *arr = json_array();
             for (int l = 0; l < o->L; l++)
-                json_array_append_new(arr, cli_jnum(o->fig[((size_t)l * 7 + (size_t)k) * 3 + (size_t)a]));
+                json_array_append_new(arr, cli_jnum(o->fig[((size_t)l * (size_t)o->nk + (size_t)k) * 3 + (size_t)a]));
             json_object_set_new(t, parts[a], arr);
         }
         json_object_set_new(root, order1_names[k], t);
@@ -69,19 +80,29 @@ static int order1_json(const order1_out *o) {
     return ret;
 }
 
-/* --order1: wick_ntk_fluct_run beside wick_theory_finite, per layer; then the report. */
+/* --order1: wick_ntk_fluct_run (and with --dntk wick_dntk_measure) beside
+ * wick_theory_finite, per layer; then the report. */
 static int run_order1(wick_act act, double cb, double cw, double lb, double lw, double q, int L,
-                      size_t n, size_t M, uint64_t seed, int json) {
+                      size_t n, size_t M, uint64_t seed, int json, int dntk) {
+    int nk = dntk ? 9 : 7;
     wick_theory_config tc = wick_theory_defaults(act, L);
     tc.cb = cb; tc.cw = cw; tc.lambda_b = lb; tc.lambda_w = lw; tc.width = n;
     wick_layer_finite *th = calloc((size_t)L, sizeof *th);
-    double *fig = malloc(sizeof(double) * (size_t)L * 7 * 3);
-    if (!th || !fig) { free(th); free(fig); fprintf(stderr, "wick ntk: out of memory\n"); return EXIT_FAIL; }
+    double *fig = malloc(sizeof(double) * (size_t)L * (size_t)nk * 3);
+    double *dv = malloc(sizeof(double) * (size_t)L * 4);
+    if (!th || !fig || !dv) {
+        free(th); free(fig); free(dv);
+        fprintf(stderr, "wick ntk: out of memory\n");
+        return EXIT_FAIL;
+    }
     wick_status st = wick_theory_finite(&tc, q, th);
-    if (st) { free(th); free(fig); return cli_fail("ntk", st); }
     wick_ntk_fluct_config fc = {act, cb, cw, lb, lw, q, L, n, M, seed};
     wick_ntk_fluct_result *r = NULL;
-    if ((st = wick_ntk_fluct_run(&fc, &r))) { free(th); free(fig); return cli_fail("ntk", st); }
+    if (!st) st = wick_ntk_fluct_run(&fc, &r);
+    double t0 = now_s();
+    if (!st && dntk) st = wick_dntk_measure(&fc, dv, dv + (size_t)L * 2);
+    double dsec = now_s() - t0;
+    if (st) { wick_ntk_fluct_free(r); free(th); free(fig); free(dv); return cli_fail("ntk", st); }
     fprintf(stderr, "wick %s | threads %d | seed %llu | %s\n", wick_version(), r->threads,
             (unsigned long long)seed, wick_library_versions());
     static const int ent[7] = {WICK_FL_KCV, WICK_FL_NTKCV, WICK_FL_V, WICK_FL_A, WICK_FL_B,
@@ -96,15 +117,20 @@ static int run_order1(wick_act act, double cb, double cw, double lb, double lw, 
             /* K1 and Theta1 are n times the mean's shift from the infinite-width value */
             if (k == 0) { m = nd * (v[0] - t->K); se = nd * v[1]; }
             if (k == 1) { m = nd * (v[0] - t->ntk); se = nd * v[1]; }
-            double *f = fig + ((size_t)l * 7 + (size_t)k) * 3;
+            double *f = fig + ((size_t)l * (size_t)nk + (size_t)k) * 3;
             f[0] = m; f[1] = se; f[2] = pred[k];
         }
+        for (int k = 7; k < nk; k++) {
+            double *f = fig + ((size_t)l * (size_t)nk + (size_t)k) * 3;
+            f[0] = dv[l * 2 + k - 7]; f[1] = dv[(size_t)L * 2 + (size_t)l * 2 + (size_t)(k - 7)];
+            f[2] = k == 7 ? t->P : t->Q;
+        }
     }
-    order1_out out = {act, cb, cw, lb, lw, q, r->seconds, L, n, M, seed, fig};
+    order1_out out = {act, cb, cw, lb, lw, q, r->seconds + (dntk ? dsec : 0), L, n, M, seed, fig, nk};
     order1_print(&out);
     int ret = json ? order1_json(&out) : EXIT_OK;
     wick_ntk_fluct_free(r);
-    free(th); free(fig);
+    free(th); free(fig); free(dv);
     return ret;
 }
 
@@ -114,7 +140,7 @@ typedef struct {
     cli_ints depths;
     double cb, cw, lb, lw, q;
     long width, outputs, samples, seed, n0, threads;
-    int json, order1;
+    int json, order1, dntk;
 } ntk_args;
 
 static ntk_args A;   /* the table's destinations */
@@ -142,6 +168,10 @@ static const cli_opt ntk_opts[] = {
      "per layer the measured K1, Theta1 (control variates), V, A, B,\n"
      "D, F (each n times its covariance: tensor + O(1/n)) with\n"
      "standard errors, beside the recursions' predictions", NULL, NULL},
+    {"dntk", CLI_BOOL, &A.dntk, 0, 0, 0, NULL, NULL,
+     "with --order1, also the dNTK-preactivation correlators P, Q (the\n"
+     "book's ch. 11; the dNTK carried by its forward recursion along a\n"
+     "probe: several times --order1's time)", NULL, NULL},
     {0}};
 
 static const cli_cmd ntk_cmd = {
@@ -190,6 +220,10 @@ static int ntk_run(void) {
     int rc = cli_default_init("ntk", act, &cb, &cw);
     if (rc != EXIT_OK) return rc;
     wick_set_threads((int)threads);
+    if (A.dntk && !order1) {
+        fprintf(stderr, "wick ntk: --dntk goes with --order1\n");
+        return EXIT_USAGE;
+    }
     if (order1) {
         if (inputs || nd != 1 || plot) {
             fprintf(stderr, "wick ntk: --order1 takes one input (--q), one depth and no --plot\n");
@@ -201,7 +235,7 @@ static int ntk_run(void) {
             return EXIT_USAGE;
         }
         return run_order1(act, cb, cw, lb, lw, q, (int)depths[0], (size_t)width, (size_t)samples,
-                          (uint64_t)seed, json);
+                          (uint64_t)seed, json, A.dntk);
     }
 
     double *x = NULL;

@@ -263,6 +263,10 @@ static void theory_print(const theory_out *t) {
                 printf("%6zu %14.7g %14.7g %14.7g %14.7g %14.7g %14.7g\n", l + 1, o->K1, o->ntk1,
                        o->A, o->B, o->D, o->F);
             }
+            printf("the dNTK (ch. 11): E[dH_i0i1i2 z_i3] = (d01 d23 P + d02 d13 P + d03 d12 Q)/n\n");
+            printf("%6s %14s %14s\n", "layer", "P", "Q");
+            for (size_t l = 0; l < L; l++)
+                printf("%6zu %14.7g %14.7g\n", l + 1, fin[l].P, fin[l].Q);
         }
         if (n > 1) {
             printf("kernel K and NTK Theta of the last layer:\n");
@@ -383,12 +387,12 @@ static int theory_json(const theory_out *t) {
     }
     if (fin) {
         /* one array per tensor, index l-1 holding layer l (as K, V, ntk) */
-        static const char *keys[6] = {"K1", "ntk1", "A", "B", "D", "F"};
-        for (int k = 0; k < 6; k++) {
+        static const char *keys[8] = {"K1", "ntk1", "A", "B", "D", "F", "P", "Q"};
+        for (int k = 0; k < 8; k++) {
             json_t *arr = json_array();
             for (size_t l = 0; l < L; l++) {
                 const wick_layer_finite *o = fin + l;
-                double v[6] = {o->K1, o->ntk1, o->A, o->B, o->D, o->F};
+                double v[8] = {o->K1, o->ntk1, o->A, o->B, o->D, o->F, o->P, o->Q};
                 json_array_append_new(arr, cli_jnum(v[k]));
             }
             json_object_set_new(root, keys[k], arr);
