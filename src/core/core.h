@@ -56,7 +56,8 @@ void wick_barrier_init(wick_barrier *b);
 void wick_barrier_wait(wick_barrier *b, int n);
 
 /* Runs fn(arg, t, n) on n threads, t = 0 the caller and 1..n-1 wick's own
- * persistent workers, and returns when all have returned; returns n.  The
+ * persistent workers, and returns when all have returned; returns n (fewer
+ * while workers are still busy with a detached run: n is what fn sees).  The
  * workers wait between runs as the barrier does (a bounded spin, then a
  * futex), unlike OpenMP's, which spin for milliseconds.  While one run is in
  * progress, another (from another thread, or nested) runs fn on its caller
@@ -64,6 +65,24 @@ void wick_barrier_wait(wick_barrier *b, int n);
  * worker, which is not an OpenMP thread, one would start a new team. */
 typedef void (*wick_pool_fn)(void *arg, int t, int n);
 int wick_pool_run(int n, wick_pool_fn fn, void *arg);
+/* As wick_pool_run, but returns as soon as fn has returned on the caller,
+ * without waiting for the workers: for work that thread 0 can finish alone
+ * (chain.c's redo), where waiting for a descheduled worker would cost its
+ * whole time off the CPU.  A worker still busy with an earlier detached run
+ * is left out (it keeps its t, the worker's number, 1..n-1, so per-thread
+ * scratch indexed by t is never shared); returns how many threads were given
+ * the job.  fn and arg must stay valid until wick_pool_drain. */
+int wick_pool_run_detached(int n, wick_pool_fn fn, void *arg);
+/* Waits until every worker has finished its job (before freeing what a
+ * detached run's fn may still read). */
+void wick_pool_drain(void);
+/* Sleeps while *w == v, at most timeout_ns (a futex wait, counted in
+ * *sleepers); wick_change_wake moves *w on and wakes the sleepers.  The spin
+ * bound (WICK_SPIN_US) and a monotonic clock in ns, for waits built on them. */
+void wick_wait_change(_Atomic unsigned *w, unsigned v, _Atomic unsigned *sleepers, long timeout_ns);
+void wick_change_wake(_Atomic unsigned *w, _Atomic unsigned *sleepers);
+long wick_spin_ns(void);
+long wick_now_ns(void);
 
 /* How many of a run's T threads to use, chosen by measuring.  On a machine
  * where another process holds a core, a team of T waits at every barrier for

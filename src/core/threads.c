@@ -151,44 +151,68 @@ void wick_barrier_wait(wick_barrier *b, int n) {
 /* ---- the pool ---------------------------------------------------------------
  *
  * Persistent worker threads for wick_pool_run, created when first needed.
- * The caller is thread 0.  A run: the caller publishes the job and moves
- * `go` on; each worker that takes part runs it and counts itself out of
- * `left`; the last one moves `fin` on.  Between runs the workers wait on
- * `go` (a bounded spin, then a futex), so an idle pool costs nothing. */
+ * The caller is thread 0.  Each worker has its own mailbox: the caller writes
+ * a job there only while the worker is idle (not busy), then moves the
+ * worker's `go` on; the worker runs the job, marks itself idle and, for a
+ * joined run, counts itself out of `left` (the last moves `fin` on).  A
+ * detached run (wick_pool_run_detached) is not waited for: a worker still
+ * busy with one when the next run starts is left out of that run.  Between
+ * runs the workers wait on `go` (a bounded spin, then a futex), so an idle
+ * pool costs nothing. */
 #define POOL_MAX 256
 
-static struct {
-    pthread_mutex_t lock;         /* one run at a time (others run alone) */
-    int workers;                  /* started so far */
-    wick_pool_fn fn;
+typedef struct {
+    _Atomic unsigned go, go_sleepers;
+    _Atomic int busy;       /* given a job it has not finished: the mailbox is its */
+    wick_pool_fn fn;        /* the mailbox */
     void *arg;
-    _Atomic int n;                /* this run's team, caller included */
-    unsigned start_go[POOL_MAX];  /* go when worker k was started */
-    _Atomic int left;             /* workers of this run still working */
-    _Atomic unsigned go, go_sleepers, fin, fin_sleepers;
+    int t, n, joined;
+} __attribute__((aligned(64))) pool_slot;
+
+static struct {
+    pthread_mutex_t lock;   /* one run at a time (others run alone) */
+    int workers;            /* started so far, slots 1..workers */
+    pool_slot slot[POOL_MAX];
+    _Atomic int left;       /* workers of this joined run still working */
+    _Atomic unsigned fin, fin_sleepers;
 } pool = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static void *pool_worker(void *p) {
-    const int k = (int)(intptr_t)p;
+    pool_slot *s = &pool.slot[(intptr_t)p];
     wick_fp_flush_here();   /* wick's own thread: always wick's mode (wick.h) */
-    unsigned seen = pool.start_go[k];   /* go as it was before this worker's first run */
+    unsigned seen = 0;
     for (;;) {
-        wait_change(&pool.go, seen, &pool.go_sleepers);
-        /* the run to take part in: a worker left out of one run (k >= n) is
-           not waited for, and may read while the next is published: read
-           go, then n, then go again, until they agree */
-        int n;
-        for (;;) {
-            seen = atomic_load(&pool.go);
-            n = atomic_load(&pool.n);
-            if (atomic_load(&pool.go) == seen) break;
-        }
-        if (k >= n) continue;
-        pool.fn(pool.arg, k, n);   /* fixed until this worker counts itself out */
-        if (atomic_fetch_sub_explicit(&pool.left, 1, memory_order_acq_rel) == 1)
+        wait_change(&s->go, seen, &s->go_sleepers);
+        seen = atomic_load(&s->go);
+        const int joined = s->joined;
+        s->fn(s->arg, s->t, s->n);
+        /* the mailbox is the caller's again from here */
+        atomic_store_explicit(&s->busy, 0, memory_order_release);
+        if (joined && atomic_fetch_sub_explicit(&pool.left, 1, memory_order_acq_rel) == 1)
             change_wake(&pool.fin, &pool.fin_sleepers);
     }
     return NULL;
+}
+
+/* Starts workers up to n - 1 (fewer if the system refuses). */
+static void pool_grow(int n) {
+    while (pool.workers < n - 1) {
+        pthread_t th;
+        pthread_attr_t a;
+        pthread_attr_init(&a);
+        pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+        int bad = pthread_create(&th, &a, pool_worker, (void *)(intptr_t)(pool.workers + 1));
+        pthread_attr_destroy(&a);
+        if (bad) break;
+        pool.workers++;
+    }
+}
+
+static void pool_give(int k, wick_pool_fn fn, void *arg, int t, int n, int joined) {
+    pool_slot *s = &pool.slot[k];
+    s->fn = fn, s->arg = arg, s->t = t, s->n = n, s->joined = joined;
+    atomic_store_explicit(&s->busy, 1, memory_order_relaxed);
+    change_wake(&s->go, &s->go_sleepers);   /* publishes the job (seq_cst) */
 }
 
 int wick_pool_run(int n, wick_pool_fn fn, void *arg) {
@@ -199,24 +223,17 @@ int wick_pool_run(int n, wick_pool_fn fn, void *arg) {
         fn(arg, 0, 1);
         return 1;
     }
-    while (pool.workers < n - 1) {
-        pthread_t th;
-        pthread_attr_t a;
-        pthread_attr_init(&a);
-        pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-        pool.start_go[pool.workers + 1] = atomic_load(&pool.go);
-        int bad = pthread_create(&th, &a, pool_worker, (void *)(intptr_t)(pool.workers + 1));
-        pthread_attr_destroy(&a);
-        if (bad) break;
-        pool.workers++;
-    }
-    if (n > pool.workers + 1) n = pool.workers + 1;
+    pool_grow(n);
+    /* the idle workers, numbered 1.. in the order found (a worker still busy
+       with a detached run stays out of this one) */
+    int idle[POOL_MAX], m = 0;
+    for (int k = 1; k <= pool.workers && m < n - 1; k++)
+        if (!atomic_load_explicit(&pool.slot[k].busy, memory_order_acquire)) idle[m++] = k;
+    n = m + 1;
     if (n > 1) {
-        pool.fn = fn, pool.arg = arg;
-        atomic_store(&pool.n, n);
         atomic_store(&pool.left, n - 1);
         const unsigned f = atomic_load(&pool.fin);
-        change_wake(&pool.go, &pool.go_sleepers);   /* publishes the job (seq_cst) */
+        for (int j = 0; j < m; j++) pool_give(idle[j], fn, arg, j + 1, n, 1);
         fn(arg, 0, n);
         wait_change(&pool.fin, f, &pool.fin_sleepers);
     } else {
@@ -225,6 +242,52 @@ int wick_pool_run(int n, wick_pool_fn fn, void *arg) {
     pthread_mutex_unlock(&pool.lock);
     return n;
 }
+
+int wick_pool_run_detached(int n, wick_pool_fn fn, void *arg) {
+    if (n > POOL_MAX) n = POOL_MAX;
+    if (n <= 1 || pthread_mutex_trylock(&pool.lock) != 0) {
+        fn(arg, 0, 1);
+        return 1;
+    }
+    pool_grow(n);
+    int given = 1;
+    for (int k = 1; k < n && k <= pool.workers; k++)
+        if (!atomic_load_explicit(&pool.slot[k].busy, memory_order_acquire)) {
+            pool_give(k, fn, arg, k, n, 0);
+            given++;
+        }
+    fn(arg, 0, n);
+    pthread_mutex_unlock(&pool.lock);
+    return given;
+}
+
+void wick_pool_drain(void) {
+    pthread_mutex_lock(&pool.lock);
+    for (int k = 1; k <= pool.workers; k++)
+        while (atomic_load_explicit(&pool.slot[k].busy, memory_order_acquire)) {
+            struct timespec d = {0, 20000};
+            nanosleep(&d, NULL);
+        }
+    pthread_mutex_unlock(&pool.lock);
+}
+
+void wick_wait_change(_Atomic unsigned *w, unsigned v, _Atomic unsigned *sleepers, long timeout_ns) {
+    atomic_fetch_add(sleepers, 1);
+    if (atomic_load(w) == v) {
+#ifdef __linux__
+        struct timespec d = {timeout_ns / 1000000000L, timeout_ns % 1000000000L};
+        syscall(SYS_futex, (unsigned *)w, FUTEX_WAIT_PRIVATE, v, &d, NULL, 0);
+#else
+        sched_yield();
+#endif
+    }
+    atomic_fetch_sub(sleepers, 1);
+}
+
+void wick_change_wake(_Atomic unsigned *w, _Atomic unsigned *sleepers) { change_wake(w, sleepers); }
+
+long wick_spin_ns(void) { return spin_ns(); }
+long wick_now_ns(void) { return now_ns(); }
 
 /* ---- the team size ----------------------------------------------------------
  *

@@ -56,8 +56,16 @@
 #include "graph/graph_internal.h"
 #include <math.h>
 #include <omp.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define cpu_pause() _mm_pause()
+#else
+#define cpu_pause() ((void)0)
+#endif
 
 /* bench/steptime's profile (chain.h) */
 static wick_chain_profile profile;
@@ -97,6 +105,23 @@ typedef struct {
     int direct;          /* ReLU or linear: the forward writes y, no z */
 } layer;
 
+/* One step's arguments and results, shared by its threads. */
+typedef struct step_args {
+    wick_chain *c;
+    const float *X;
+    const int32_t *Y;
+    const uint32_t *idx;
+    size_t first;
+    double max_loss;
+    wick_chain_update_fn update;
+    void *user;
+    int T, nf, repack;
+    long stall_us;  /* WICK_TEST_STALL_US on this step, else 0 */
+    long stalls;    /* the count of stalls before the step */
+    double total;   /* written by thread 0 */
+    int went;
+} step_args;
+
 struct wick_chain {
     wick_graph *g;
     int L;
@@ -123,7 +148,33 @@ struct wick_chain {
     /* how many of the T threads take part, by timing (core.h): the items are
        cut for T, so the numbers do not depend on it */
     wick_team_tuner team;
+    /* redo (step_redo below): the step's number (odd while its arguments are
+       written), its arguments, a state word and a claim time per item, each
+       item's typical time, each phase's count of items done, and per thread
+       a private copy of every buffer a forward or dx item writes */
+    _Atomic unsigned long seq;
+    struct step_args *args;
+    _Atomic unsigned long long *state;
+    _Atomic long *since, *item_ns;
+    _Atomic unsigned long *redoing;
+    _Atomic int done[2 + WICK_CHAIN_MAX];
+    _Atomic unsigned progress, progress_sleepers;
+    int nitems;                /* items of the largest step */
+    float *priv;               /* [max_threads][priv_stride] */
+    size_t priv_stride;
+    float *gb;                 /* per thread: a dW item's bias gradient, [chunk_max] */
+    long steps;                /* counts steps, for WICK_TEST_STALL_US */
 };
+
+/* The buffers a step's items write (the shared ones, or a thread's private
+ * copies: same shapes and strides, so an item computes the same numbers in
+ * either). */
+typedef struct {
+    float *xin;
+    int32_t *lab;
+    float *y[WICK_CHAIN_MAX], *z[WICK_CHAIN_MAX], *dz[WICK_CHAIN_MAX];
+    float *prob, *grad;   /* the loss's probabilities, the gradient of the logits */
+} view;
 
 enum { ITEMS_REPACK, ITEMS_FORWARD, ITEMS_LAYER };
 
@@ -142,6 +193,46 @@ static int forward_items(int B, int T) { return T > 1 && B >= 48 * T ? 2 * T : T
 static int padded(int n) {
     int r = (n + 15) / 16 * 16;
     return r % 128 ? r : r + 16;
+}
+
+/* The shared buffers. */
+static view shared_view(const wick_chain *c) {
+    view v;
+    memset(&v, 0, sizeof v);
+    v.xin = c->xin;
+    v.lab = c->labels->val;
+    for (int l = 0; l < c->L; l++) v.y[l] = c->ly[l].y, v.z[l] = c->ly[l].z, v.dz[l] = c->ly[l].dz;
+    v.prob = c->loss->aux;
+    v.grad = c->dense[c->L - 1]->grad;
+    return v;
+}
+
+/* Thread t's private copies, laid out in c->priv as priv_size counts them
+ * (p NULL: only counts).  The top layer's z and dz alias y and the gradient
+ * where the shared ones do. */
+static size_t priv_view(const wick_chain *c, float *p, view *v) {
+    const size_t B = (size_t)c->g->max_batch;
+    size_t n = 0;
+#define TAKE(dst, count) do { if (p) (dst) = p + n; n += ((count) + 15) / 16 * 16; } while (0)
+    float *lab = NULL;
+    TAKE(v->xin, B * c->ldx);
+    TAKE(lab, B);
+    if (p) v->lab = (int32_t *)lab;
+    for (int l = 0; l < c->L; l++) {
+        const layer *y = &c->ly[l];
+        TAKE(v->y[l], B * y->ld);
+        if (y->z != y->y) TAKE(v->z[l], B * y->ld);
+        else if (p) v->z[l] = v->y[l];
+        if (l < c->L - 1) TAKE(v->dz[l], B * y->ld);
+    }
+    const int C = c->ly[c->L - 1].N;
+    TAKE(v->prob, B * C);
+    TAKE(v->grad, B * C);
+    const layer *top = &c->ly[c->L - 1];
+    if (top->dz != c->dense[c->L - 1]->grad) TAKE(v->dz[c->L - 1], B * C);
+    else if (p) v->dz[c->L - 1] = v->grad;
+#undef TAKE
+    return n;
 }
 
 wick_status wick_chain_new(wick_chain **out, wick_graph *g, wick_node loss) {
@@ -205,7 +296,19 @@ wick_status wick_chain_new(wick_chain **out, wick_graph *g, wick_node loss) {
     /* one per forward item: at most 2 per thread (forward_items) */
     c->part = wick_calloc(2 * TM, sizeof *c->part);
     c->mem = wick_huge_alloc(total * sizeof(float));
-    if (!c->part || !c->mem || !c->scratch) {
+    c->gb = wick_aligned_alloc(((size_t)c->chunk_max + 16) * TM * sizeof(float));
+    /* items of a step: the repack's and each layer's dW items at most
+       chunks(N) <= N / 16 + 1, the forward's 2T, the dx items K / 32 + 1 */
+    int items = 2 * (int)TM + 1;
+    for (int l = 0; l < L; l++) items += 2 * (c->ly[l].N / 16 + 1) + c->ly[l].K / DXCOLS + 1;
+    c->nitems = items;
+    c->state = wick_calloc((size_t)items, sizeof *c->state);
+    c->since = wick_calloc((size_t)items, sizeof *c->since);
+    c->item_ns = wick_calloc((size_t)items, sizeof *c->item_ns);
+    c->redoing = wick_calloc((size_t)items, sizeof *c->redoing);
+    c->args = wick_calloc(1, sizeof(struct step_args));
+    if (!c->part || !c->mem || !c->scratch || !c->gb || !c->state || !c->since || !c->item_ns ||
+        !c->redoing || !c->args) {
         wick_chain_free(c);
         return wick_fail(WICK_ENOMEM, "chain: out of memory");
     }
@@ -237,6 +340,14 @@ wick_status wick_chain_new(wick_chain **out, wick_graph *g, wick_node loss) {
 
 void wick_chain_free(wick_chain *c) {
     if (!c) return;
+    wick_pool_drain();   /* a late worker of a redo step may still read the chain */
+    wick_free(c->gb);
+    wick_free((void *)c->state);
+    wick_free((void *)c->since);
+    wick_free((void *)c->item_ns);
+    wick_free((void *)c->redoing);
+    wick_free(c->args);
+    wick_free(c->priv);
     wick_free(c->part);
     wick_free(c->mem);
     wick_free(c->scratch);
@@ -265,27 +376,29 @@ static int row_cut(int B, int T, int i) {
  * input gradient, then layer l-1's activation derivative on them: a dx item
  * is all rows and some columns, the top layer's all columns of a forward
  * item's rows. */
-static void dx_rows(wick_chain *c, int l, int r0, int r1, int k0, int k1) {
+static void dx_rows(wick_chain *c, int l, int r0, int r1, int k0, int k1, const view *in,
+                    float *out) {
     layer *y = &c->ly[l], *p = &c->ly[l - 1];
-    wick_kern_gemm(r1 - r0, k1 - k0, y->N, y->dz + (size_t)r0 * y->ld, y->ld, 1,
-                   y->pb + (size_t)k0 * y->N, 16, 16L * y->N, p->dz + (size_t)r0 * p->ld + k0,
+    wick_kern_gemm(r1 - r0, k1 - k0, y->N, in->dz[l] + (size_t)r0 * y->ld, y->ld, 1,
+                   y->pb + (size_t)k0 * y->N, 16, 16L * y->N, out + (size_t)r0 * p->ld + k0,
                    p->ld, NULL, 0);
     wick_act a = c->dense[l - 1]->act;
     if (a.kind != WICK_ACT_LINEAR)
         for (int r = r0; r < r1; r++) {
             size_t o = (size_t)r * p->ld + k0;
-            op_act_bwd_f32(a, p->z + o, p->y + o, p->dz + o, p->dz + o, k1 - k0);
+            op_act_bwd_f32(a, in->z[l - 1] + o, in->y[l - 1] + o, out + o, out + o, k1 - k0);
         }
 }
 
 /* Forward item: rows [r0, r1) gathered, through every layer, their loss
  * (returned, summed) and the gradient of the logits. */
 #define GATHER_AHEAD 4
+static void stall(long us);
 static double forward_rows(wick_chain *c, const float *X, const int32_t *Y, const uint32_t *idx,
-                           size_t first, int r0, int r1) {
+                           size_t first, int r0, int r1, const view *v, long stall_us) {
     wick_graph *g = c->g;
     const int B = g->batch, L = c->L, D = c->input->cols, ldx = c->ldx, R = r1 - r0;
-    int32_t *lab = c->labels->val;
+    int32_t *lab = v->lab;
     for (int r = r0; r < r1; r++) {
         size_t i = idx ? idx[r] : first + r;
         /* the rows are scattered over the data set, each read from memory:
@@ -295,36 +408,36 @@ static double forward_rows(wick_chain *c, const float *X, const int32_t *Y, cons
             const char *ahead = (const char *)(X + (size_t)idx[r + GATHER_AHEAD] * D);
             for (size_t o = 0; o < D * sizeof *X; o += 64) __builtin_prefetch(ahead + o, 0, 3);
         }
-        memcpy(c->xin + (size_t)r * ldx, X + i * D, D * sizeof *c->xin);
+        memcpy(v->xin + (size_t)r * ldx, X + i * D, D * sizeof *v->xin);
         lab[r] = Y[i];
     }
+    if (stall_us) stall(stall_us);   /* the tests' stand-in for a preemption mid-item */
     for (int l = 0; l < L; l++) {
         layer *y = &c->ly[l];
         node *d = c->dense[l];
-        const float *x = l ? c->ly[l - 1].y : c->xin;
+        const float *x = l ? v->y[l - 1] : v->xin;
         const int lda = l ? c->ly[l - 1].ld : ldx;
         const int relu = d->act.kind == WICK_ACT_RELU;
         wick_kern_gemm(R, y->N, y->K, x + (size_t)r0 * lda, lda, 1, y->pf, 16, 16L * y->K,
-                       y->z + (size_t)r0 * y->ld, y->ld, g->nodes[c->b[l]].val,
+                       v->z[l] + (size_t)r0 * y->ld, y->ld, g->nodes[c->b[l]].val,
                        WICK_KERN_BIAS | (relu ? WICK_KERN_RELU : 0));
         if (!y->direct)
             for (int r = r0; r < r1; r++)
-                op_act_fwd_f32(d->act, y->z + (size_t)r * y->ld, y->y + (size_t)r * y->ld, y->N);
+                op_act_fwd_f32(d->act, v->z[l] + (size_t)r * y->ld, v->y[l] + (size_t)r * y->ld, y->N);
     }
-    layer *top = &c->ly[L - 1];
     node *dt = c->dense[L - 1];
-    const int C = top->N;
-    double loss = op_xent_rows_f32(top->y, lab, c->loss->aux, r0, r1, C, c->loss->scalar);
-    op_xent_grad_rows_f32(c->loss->aux, lab, 1.0f / B, dt->grad, r0, r1, C, c->loss->scalar);
+    const int C = c->ly[L - 1].N;
+    double loss = op_xent_rows_f32(v->y[L - 1], lab, v->prob, r0, r1, C, c->loss->scalar);
+    op_xent_grad_rows_f32(v->prob, lab, 1.0f / B, v->grad, r0, r1, C, c->loss->scalar);
     if (dt->act.kind != WICK_ACT_LINEAR) {
         size_t o = (size_t)r0 * C;
-        op_act_bwd_f32(dt->act, top->z + o, top->y + o, (const float *)dt->grad + o, top->dz + o,
-                       (size_t)R * C);
+        op_act_bwd_f32(dt->act, v->z[L - 1] + o, v->y[L - 1] + o, (const float *)v->grad + o,
+                       v->dz[L - 1] + o, (size_t)R * C);
     }
     /* the top layer's input gradient for these rows, here rather than in a
        phase of its own: that phase was a barrier for a product of k = 10
        (W_L-1 is read before its update, from the data-gradient copy) */
-    if (L > 1) dx_rows(c, L - 1, r0, r1, 0, c->ly[L - 2].N);
+    if (L > 1) dx_rows(c, L - 1, r0, r1, 0, c->ly[L - 2].N, v, v->dz[L - 2]);
     return loss;
 }
 
@@ -336,32 +449,41 @@ static void pack_rows(wick_chain *c, int l, const float *W, int q0, int q1, floa
     if (l) wick_kern_pack_bwd(W, y->N, y->K, q0, q1, pb);
 }
 
-/* dW item: rows [q0, q1) of layer l's weight and bias gradients, the
- * optimiser on them, and both packed copies of those rows of W (the data
- * gradient's into the buffer of the next step). */
-static void dw_rows(wick_chain *c, int l, int q0, int q1, wick_chain_update_fn update, void *user,
-                    int t) {
-    wick_graph *g = c->g;
-    const int B = g->batch;
+/* dW item: rows [q0, q1) of layer l's weight and bias gradients into thread
+ * t's scratch (dw_grad, which writes nothing shared), then (dw_commit) the
+ * bias gradient into the graph, the optimiser on those rows, and both packed
+ * copies of them (the data gradient's into the buffer of the next step). */
+static void dw_grad(wick_chain *c, int l, int q0, int q1, int t) {
+    const int B = c->g->batch;
     layer *y = &c->ly[l];
     const float *x = l ? c->ly[l - 1].y : c->xin;
     const int lda = l ? c->ly[l - 1].ld : c->ldx;
-    node *wn = &g->nodes[c->W[l]], *bn = &g->nodes[c->b[l]];
-    float *W = wn->val, *b = bn->val, *gb = bn->grad;
     /* the rows' gradient in this thread's scratch, which stays in L2: the
        whole dW would cost a write-back to L3 of every line each step */
     float *gW = c->scratch + (size_t)t * c->scratch_stride;
+    float *gb = c->gb + (size_t)t * (c->chunk_max + 16);
     PROF_START(t0);
     wick_kern_gemm(q1 - q0, y->K, B, y->dz + q0, 1, y->ld, x, lda, 16, gW, y->K, NULL, 0);
-    for (int j = q0; j < q1; j++) gb[j] = 0;
+    for (int j = 0; j < q1 - q0; j++) gb[j] = 0;
     for (int r = 0; r < B; r++) {
-        const float *row = y->dz + (size_t)r * y->ld;
-        for (int j = q0; j < q1; j++) gb[j] += row[j];
+        const float *row = y->dz + (size_t)r * y->ld + q0;
+        for (int j = 0; j < q1 - q0; j++) gb[j] += row[j];
     }
     PROF_ADD(t, WICK_CHAIN_PH_DW, l, t0);
+}
+
+static void dw_commit(wick_chain *c, int l, int q0, int q1, wick_chain_update_fn update, void *user,
+                      int t) {
+    wick_graph *g = c->g;
+    layer *y = &c->ly[l];
+    node *wn = &g->nodes[c->W[l]], *bn = &g->nodes[c->b[l]];
+    float *W = wn->val, *b = bn->val;
+    const float *gW = c->scratch + (size_t)t * c->scratch_stride;
+    const float *gb = c->gb + (size_t)t * (c->chunk_max + 16);
+    memcpy((float *)bn->grad + q0, gb, (size_t)(q1 - q0) * sizeof *gb);
     PROF_START(t1);
     update(user, c->W[l], W, gW, (size_t)q0 * y->K, (size_t)q1 * y->K);
-    update(user, c->b[l], b, gb + q0, (size_t)q0, (size_t)q1);
+    update(user, c->b[l], b, gb, (size_t)q0, (size_t)q1);
     PROF_ADD(t, WICK_CHAIN_PH_OPT, l, t1);
     PROF_START(t2);
     pack_rows(c, l, W, q0, q1, y->pb_next);
@@ -383,20 +505,40 @@ static int chunks(const wick_chain *c, int n) {
     return (n + r - 1) / r;
 }
 
-/* One step's arguments and results, shared by its threads. */
-typedef struct {
-    wick_chain *c;
-    const float *X;
-    const int32_t *Y;
-    const uint32_t *idx;
-    size_t first;
-    double max_loss;
-    wick_chain_update_fn update;
-    void *user;
-    int T, nf, repack;
-    double total;   /* written by thread 0 */
-    int went;
-} step_args;
+
+/* Sleeps (off the CPU, as a thread the OS descheduled). */
+static _Atomic long stalls;
+long wick_chain_test_stalls(void) { return atomic_load(&stalls); }
+/* On a stalled step thread 0 lets a worker take an item and start its
+ * stall first (at most 200 ms), so that every stalled step has one. */
+static void stall_first(const step_args *a, int t) {
+    if (t || !a->stall_us) return;
+    for (int k = 0; k < 4000 && atomic_load(&stalls) == a->stalls; k++) {
+        struct timespec d = {0, 50000};
+        nanosleep(&d, NULL);
+    }
+}
+
+static void stall(long us) {
+    atomic_fetch_add(&stalls, 1);
+    struct timespec d = {us / 1000000, us % 1000000 * 1000};
+    while (nanosleep(&d, &d) != 0) {
+    }
+}
+
+/* Repack item i: chunk k of layer l, into both packed copies. */
+static void repack_item(wick_chain *c, int i) {
+    int l = 0, k = i;
+    while (k >= chunks(c, c->ly[l].N)) k -= chunks(c, c->ly[l].N), l++;
+    const int rows = chunk_rows(c, c->ly[l].N), q = k * rows;
+    pack_rows(c, l, c->g->nodes[c->W[l]].val, q, min_int(q + rows, c->ly[l].N), c->ly[l].pb);
+}
+
+static int repack_items(const wick_chain *c) {
+    int items = 0;
+    for (int l = 0; l < c->L; l++) items += chunks(c, c->ly[l].N);
+    return items;
+}
 
 /* Thread t of nt's part of a step.  nt may be smaller than the T the forward
  * items were cut for (the pool was busy): items are taken as threads come
@@ -407,21 +549,19 @@ static void step_thread(void *arg, int t, int nt) {
     wick_graph *g = c->g;
     const int B = g->batch, L = c->L, T = a->T, nf = a->nf;
     const unsigned fp = wick_fp_enter();   /* wick.h's mode; the thread's own back at the end */
+    const view sv = shared_view(c);
+    stall_first(a, t);
     if (a->repack) {   /* every W in both layouts, a dW item's rows an item */
-        int items = 0;
-        for (int l = 0; l < L; l++) items += chunks(c, c->ly[l].N);
-        for (int i; (i = take(c, ITEMS_REPACK, items)) < items;) {
-            int l = 0, k = i;   /* item i is chunk k of layer l */
-            while (k >= chunks(c, c->ly[l].N)) k -= chunks(c, c->ly[l].N), l++;
-            const int rows = chunk_rows(c, c->ly[l].N), q = k * rows;
-            pack_rows(c, l, g->nodes[c->W[l]].val, q, min_int(q + rows, c->ly[l].N), c->ly[l].pb);
-        }
+        const int items = repack_items(c);
+        for (int i; (i = take(c, ITEMS_REPACK, items)) < items;) repack_item(c, i);
         wick_barrier_wait(&c->bar, nt);
     }
     PROF_START(t0);
+    long stall_us = t ? a->stall_us : 0;
     for (int i; (i = take(c, ITEMS_FORWARD, nf)) < nf;) {
         int r0 = row_cut(B, T, i), r1 = row_cut(B, T, i + 1);
-        c->part[i] = r1 > r0 ? forward_rows(c, a->X, a->Y, a->idx, a->first, r0, r1) : 0.0;
+        c->part[i] = r1 > r0 ? forward_rows(c, a->X, a->Y, a->idx, a->first, r0, r1, &sv, stall_us) : 0.0;
+        stall_us = 0;
     }
     PROF_ADD(t, WICK_CHAIN_PH_FORWARD, 0, t0);
     PROF_START(t1);
@@ -439,13 +579,15 @@ static void step_thread(void *arg, int t, int nt) {
         const int ndx = l && l < L - 1 ? (c->ly[l - 1].N + DXCOLS - 1) / DXCOLS : 0;
         const int ndw = chunks(c, N), rows = chunk_rows(c, N);
         for (int i; (i = take(c, ITEMS_LAYER + l, ndw + ndx)) < ndw + ndx;) {
+            if (stall_us) stall(stall_us), stall_us = 0;
             if (i < ndw) {   /* timed inside, part by part */
                 int q = i * rows;
-                dw_rows(c, l, q, min_int(q + rows, N), a->update, a->user, t);
+                dw_grad(c, l, q, min_int(q + rows, N), t);
+                dw_commit(c, l, q, min_int(q + rows, N), a->update, a->user, t);
             } else {
                 PROF_START(t2);
                 int k = (i - ndw) * DXCOLS;
-                dx_rows(c, l, 0, B, k, min_int(k + DXCOLS, c->ly[l - 1].N));
+                dx_rows(c, l, 0, B, k, min_int(k + DXCOLS, c->ly[l - 1].N), &sv, sv.dz[l - 1]);
                 PROF_ADD(t, WICK_CHAIN_PH_DX, l, t2);
             }
         }
@@ -458,6 +600,234 @@ static void step_thread(void *arg, int t, int nt) {
     wick_fp_leave(fp);
 }
 
+/* ---- redo ---------------------------------------------------------------------
+ *
+ * Beside a busy neighbour the OS takes a core from one of the step's threads
+ * for a time slice (milliseconds) whenever it likes, often in the middle of
+ * an item; with the step above, every other thread then waits for that item
+ * at the next barrier, and the step costs the whole time slice.  Here no
+ * thread waits for another's computation: an item is claimed, computed into
+ * the thread's private buffers (the forward's and dx items' outputs into its
+ * copy of the step's buffers, a dW item's gradient into its scratch), and
+ * committed by whoever wins a compare-and-swap on the item's state word:
+ * the winner copies its rows into the shared buffers (a dW item: the
+ * optimiser and the packing, in place).  A thread that runs out of items
+ * while one is claimed but not done after a bound (twice that item's typical
+ * time, measured, plus 30 us; WICK_REDO_US fixes it) computes it itself; the
+ * late owner's result is dropped when its compare-and-swap fails.  Only a
+ * commit is waited for.  Phases end when their count of items done is
+ * complete (no barrier), and thread 0 returns without waiting for the
+ * others (wick_pool_run_detached): a late worker finds, when it runs again,
+ * that the step's number moved on, and leaves without writing anything
+ * (state words carry the step's number; each step resets them).  An item's
+ * numbers do not depend on who computes it, so results are bit-identical to
+ * the step above (tests/test_redo.c).  WICK_REDO=0 runs the step above. */
+enum { ST_FREE, ST_CLAIMED, ST_COMMITTING, ST_DONE };
+#define WORD(e, who, st) (((unsigned long long)(e) << 10) | ((unsigned long long)(who) << 2) | (st))
+#define WORD_ST(w) ((int)((w) & 3))
+#define WORD_WHO(w) ((int)(((w) >> 2) & 255))
+#define WORD_E(w) ((w) >> 10)
+#define REDO_SLACK_NS 30000L
+#define REDO_FIRST_NS 2000000L   /* before an item's time is known */
+
+/* Items committed by a thread that did not claim them, in this process. */
+static _Atomic long redone;
+long wick_chain_redone(void) { return atomic_load(&redone); }
+
+/* One phase's items as the redo step numbers them. */
+typedef struct {
+    int phase, base, n;   /* c->done[phase]; state words base .. base + n */
+} phase_items;
+
+static long redo_fixed_ns(void) {
+    const char *e = getenv("WICK_REDO_US");
+    return e && *e ? strtol(e, NULL, 10) * 1000 : -1;
+}
+
+/* Computes item i of the phase into thread t's private buffers (pv), and
+ * commits it if `expect` is still its state word; returns 1 if committed. */
+static int redo_item(wick_chain *c, const step_args *a, const phase_items *ph, int i, int t,
+                     const view *pv, unsigned long long expect, unsigned long e, long stall_us) {
+    const int B = c->g->batch, L = c->L;
+    const long t0 = wick_now_ns();
+    int l = 0, q0 = 0, q1 = 0, r0 = 0, r1 = 0, k0 = 0, k1 = 0, kind;
+    double part = 0;
+    if (ph->phase == ITEMS_FORWARD) {
+        kind = 0;
+        r0 = row_cut(B, a->T, i), r1 = row_cut(B, a->T, i + 1);
+        if (r1 > r0) part = forward_rows(c, a->X, a->Y, a->idx, a->first, r0, r1, pv, stall_us);
+    } else {
+        l = ph->phase - ITEMS_LAYER;
+        const int N = c->ly[l].N, ndw = chunks(c, N), rows = chunk_rows(c, N);
+        if (i < ndw) {
+            kind = 1;
+            q0 = i * rows, q1 = min_int(q0 + rows, N);
+            if (stall_us) stall(stall_us);
+            dw_grad(c, l, q0, q1, t);
+        } else {
+            kind = 2;
+            if (stall_us) stall(stall_us);
+            k0 = (i - ndw) * DXCOLS, k1 = min_int(k0 + DXCOLS, c->ly[l - 1].N);
+            const view sv = shared_view(c);
+            dx_rows(c, l, 0, B, k0, k1, &sv, pv->dz[l - 1]);
+        }
+    }
+    const long took = wick_now_ns() - t0;
+    _Atomic unsigned long long *w = &c->state[ph->base + i];
+    if (!atomic_compare_exchange_strong(w, &expect, WORD(e, t, ST_COMMITTING))) return 0;
+    if (WORD_WHO(expect) != t) atomic_fetch_add_explicit(&redone, 1, memory_order_relaxed);
+    /* committing: nobody else writes these rows this step */
+    /* the item's typical time: down at once, up slowly (a preempted
+       computation is no measure); not on a repack step (the first, cold) */
+    long m = atomic_load_explicit(&c->item_ns[ph->base + i], memory_order_relaxed);
+    if (!a->repack)
+        atomic_store_explicit(&c->item_ns[ph->base + i], !m || took < m ? took : m + (took - m) / 8,
+                              memory_order_relaxed);
+    if (kind == 0) {
+        const view sv = shared_view(c);
+        const int R = r1 - r0, ldx = c->ldx;
+        memcpy(sv.xin + (size_t)r0 * ldx, pv->xin + (size_t)r0 * ldx, (size_t)R * ldx * sizeof(float));
+        memcpy(sv.lab + r0, pv->lab + r0, (size_t)R * sizeof *sv.lab);
+        for (int k = 0; k < L; k++) {
+            const size_t o = (size_t)r0 * c->ly[k].ld, n = (size_t)R * c->ly[k].ld * sizeof(float);
+            memcpy(sv.y[k] + o, pv->y[k] + o, n);
+            if (sv.z[k] != sv.y[k]) memcpy(sv.z[k] + o, pv->z[k] + o, n);
+            if (k == L - 2 || (k == L - 1 && sv.dz[k] != sv.grad)) memcpy(sv.dz[k] + o, pv->dz[k] + o, n);
+        }
+        const size_t C = c->ly[L - 1].N;
+        memcpy(sv.prob + r0 * C, pv->prob + r0 * C, R * C * sizeof(float));
+        memcpy(sv.grad + r0 * C, pv->grad + r0 * C, R * C * sizeof(float));
+        c->part[i] = part;
+    } else if (kind == 1) {
+        dw_commit(c, l, q0, q1, a->update, a->user, t);
+    } else {
+        const int ld = c->ly[l - 1].ld;
+        float *dst = c->ly[l - 1].dz;
+        for (int r = 0; r < B; r++)
+            memcpy(dst + (size_t)r * ld + k0, pv->dz[l - 1] + (size_t)r * ld + k0,
+                   (size_t)(k1 - k0) * sizeof(float));
+    }
+    atomic_store_explicit(w, WORD(e, t, ST_DONE), memory_order_release);
+    atomic_fetch_add_explicit(&c->done[ph->phase], 1, memory_order_acq_rel);
+    wick_change_wake(&c->progress, &c->progress_sleepers);
+    return 1;
+}
+
+/* Thread t's part of phase ph of step e: claims free items, then, until the
+ * phase is done, redoes items claimed by others that are late.  Returns 0
+ * when the step has moved on (this thread is late: it leaves). */
+static int redo_phase(wick_chain *c, const step_args *a, const phase_items *ph, int t,
+                      const view *pv, unsigned long e, long *stall_us) {
+    for (int i = 0; i < ph->n; i++) {
+        _Atomic unsigned long long *w = &c->state[ph->base + i];
+        unsigned long long f = WORD(e, 0, ST_FREE);
+        if (atomic_load_explicit(w, memory_order_relaxed) != f) continue;
+        atomic_store_explicit(&c->since[ph->base + i], wick_now_ns(), memory_order_relaxed);
+        if (ph->phase == ITEMS_REPACK) {
+            /* repacking writes the packed copies in place: not redone, only
+               waited for (it happens after outside writes to W) */
+            if (!atomic_compare_exchange_strong(w, &f, WORD(e, t, ST_COMMITTING))) continue;
+            repack_item(c, i);
+            atomic_store_explicit(w, WORD(e, t, ST_DONE), memory_order_release);
+            atomic_fetch_add_explicit(&c->done[ph->phase], 1, memory_order_acq_rel);
+            wick_change_wake(&c->progress, &c->progress_sleepers);
+        } else {
+            if (!atomic_compare_exchange_strong(w, &f, WORD(e, t, ST_CLAIMED))) continue;
+            redo_item(c, a, ph, i, t, pv, WORD(e, t, ST_CLAIMED), e, *stall_us);
+            *stall_us = 0;
+        }
+        if (atomic_load_explicit(&c->seq, memory_order_acquire) != 2 * e) return 0;
+    }
+    const long fixed = redo_fixed_ns(), spin = wick_spin_ns();
+    long idle_since = wick_now_ns();
+    while (atomic_load_explicit(&c->done[ph->phase], memory_order_acquire) < ph->n) {
+        if (atomic_load_explicit(&c->seq, memory_order_acquire) != 2 * e) return 0;
+        const unsigned seen = atomic_load(&c->progress);
+        const long now = wick_now_ns();
+        int redid = 0;
+        for (int i = 0; i < ph->n && !redid; i++) {
+            const unsigned long long w = atomic_load_explicit(&c->state[ph->base + i], memory_order_acquire);
+            if (WORD_ST(w) != ST_CLAIMED || WORD_E(w) != e || WORD_WHO(w) == t) continue;
+            const long m = atomic_load_explicit(&c->item_ns[ph->base + i], memory_order_relaxed);
+            const long bound = fixed >= 0 ? fixed : m ? 2 * m + REDO_SLACK_NS : REDO_FIRST_NS;
+            if (now - atomic_load_explicit(&c->since[ph->base + i], memory_order_relaxed) < bound) continue;
+            /* one redo at a time per item */
+            unsigned long r = atomic_load(&c->redoing[ph->base + i]);
+            if (r == e || !atomic_compare_exchange_strong(&c->redoing[ph->base + i], &r, e)) continue;
+            redo_item(c, a, ph, i, t, pv, w, e, 0);
+            redid = 1;
+        }
+        if (redid) {
+            idle_since = wick_now_ns();
+        } else if (wick_now_ns() - idle_since < spin) {
+            cpu_pause();
+        } else {
+            wick_wait_change(&c->progress, seen, &c->progress_sleepers, 100000);
+        }
+    }
+    return 1;
+}
+
+/* A thread's part of a redo step: whichever step is current when it starts. */
+static void step_redo(void *arg, int t, int nt) {
+    wick_chain *c = arg;
+    /* the step's arguments: read between two equal even numbers */
+    step_args a;
+    unsigned long s0;
+    for (;;) {
+        s0 = atomic_load_explicit(&c->seq, memory_order_acquire);
+        if (s0 & 1) { cpu_pause(); continue; }
+        memcpy(&a, c->args, sizeof a);
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&c->seq, memory_order_relaxed) == s0) break;
+    }
+    const unsigned long e = s0 / 2;
+    const int B = c->g->batch, L = c->L;
+    const unsigned fp = wick_fp_enter();
+    view pv;
+    priv_view(c, c->priv + (size_t)t * c->priv_stride, &pv);
+    long stall_us = t ? a.stall_us : 0;
+    stall_first(&a, t);
+    /* state words: the forward's items, each layer's, then the repack's (an
+       item keeps its word, and its measured time, from step to step) */
+    int base = a.nf;
+    for (int l = L - 1; l >= 0; l--)
+        base += chunks(c, c->ly[l].N) + (l && l < L - 1 ? (c->ly[l - 1].N + DXCOLS - 1) / DXCOLS : 0);
+    phase_items ph;
+    if (a.repack) {
+        ph = (phase_items){ITEMS_REPACK, base, repack_items(c)};
+        if (!redo_phase(c, &a, &ph, t, &pv, e, &stall_us)) goto out;
+    }
+    base = 0;
+    ph = (phase_items){ITEMS_FORWARD, base, a.nf};
+    base += ph.n;
+    if (!redo_phase(c, &a, &ph, t, &pv, e, &stall_us)) goto out;
+    double s = 0;
+    for (int k = 0; k < a.nf; k++) s += c->part[k];
+    s /= B;
+    const int go = isfinite(s) && s <= a.max_loss;
+    if (t == 0) c->args->total = s, c->args->went = go;
+    for (int l = L - 1; l >= 0 && go; l--) {
+        const int ndx = l && l < L - 1 ? (c->ly[l - 1].N + DXCOLS - 1) / DXCOLS : 0;
+        ph = (phase_items){ITEMS_LAYER + l, base, chunks(c, c->ly[l].N) + ndx};
+        base += ph.n;
+        if (!redo_phase(c, &a, &ph, t, &pv, e, &stall_us)) goto out;
+    }
+out:
+    wick_fp_leave(fp);
+}
+
+static int redo_on(void) {
+    const char *e = getenv("WICK_REDO");
+    return !(e && *e == '0');
+}
+
+static long stall_on(const wick_chain *c) {
+    const char *e = getenv("WICK_TEST_STALL_US");
+    long us = e && *e ? strtol(e, NULL, 10) : 0;
+    return us > 0 && c->steps % 4 == 1 ? us : 0;
+}
+
 double wick_chain_step(wick_chain *c, const float *X, const int32_t *Y, const uint32_t *idx,
                        size_t first, double max_loss, wick_chain_update_fn update, void *user) {
     wick_graph *g = c->g;
@@ -467,11 +837,36 @@ double wick_chain_step(wick_chain *c, const float *X, const int32_t *Y, const ui
     if (T > B) T = B;
     if (T < 1) T = 1;
     step_args a = {c, X, Y, idx, first, max_loss, update, user, T, forward_items(B, T),
-                   !c->fresh || c->gen != g->param_writes, 0, 0};
-    for (int k = 0; k < 2 + L; k++) atomic_store_explicit(&c->next[k], 0, memory_order_relaxed);
+                   !c->fresh || c->gen != g->param_writes, stall_on(c), atomic_load(&stalls), 0, 0};
+    c->steps++;
     if (c->team.max != T) memset(&c->team, 0, sizeof c->team), c->team.max = T;
+    const int team = wick_team_size(&c->team);
+    int redo = team > 1 && redo_on();
+    if (redo && !c->priv) {
+        view v;
+        c->priv_stride = priv_view(c, NULL, &v);
+        c->priv = wick_aligned_alloc(c->priv_stride * (size_t)c->max_threads * sizeof(float));
+        if (!c->priv) redo = 0;   /* then the step without redo */
+    }
     const double t0 = omp_get_wtime();
-    const int nt = wick_pool_run(wick_team_size(&c->team), step_thread, &a);
+    int nt;
+    if (redo) {
+        /* the new step's number, its arguments, fresh state words */
+        const unsigned long e = atomic_load(&c->seq) / 2 + 1;
+        atomic_store(&c->seq, 2 * e - 1);
+        *c->args = a;
+        for (int k = 0; k < c->nitems; k++) {
+            atomic_store_explicit(&c->state[k], WORD(e, 0, ST_FREE), memory_order_relaxed);
+            atomic_store_explicit(&c->redoing[k], 0, memory_order_relaxed);
+        }
+        for (int k = 0; k < 2 + L; k++) atomic_store_explicit(&c->done[k], 0, memory_order_relaxed);
+        atomic_store(&c->seq, 2 * e);
+        nt = wick_pool_run_detached(team, step_redo, c);
+        a.total = c->args->total, a.went = c->args->went;
+    } else {
+        for (int k = 0; k < 2 + L; k++) atomic_store_explicit(&c->next[k], 0, memory_order_relaxed);
+        nt = wick_pool_run(team, step_thread, &a);
+    }
     wick_team_record(&c->team, nt, (omp_get_wtime() - t0) / B);
     const double total = a.total;
     const int went = a.went;

@@ -32,6 +32,14 @@ typedef void (*wick_chain_update_fn)(void *user, wick_node p, float *value, cons
 double wick_chain_step(wick_chain *c, const float *X, const int32_t *Y, const uint32_t *idx,
                        size_t first, double max_loss, wick_chain_update_fn update, void *user);
 
+/* How many items, in this process, were committed by a thread other than
+ * the one that claimed them (chain.c's redo; for the tests). */
+long wick_chain_redone(void);
+/* How many times a worker slept WICK_TEST_STALL_US in an item (the tests'
+ * stand-in for a preemption: the first item a worker takes on every fourth
+ * step sleeps that long in its middle). */
+long wick_chain_test_stalls(void);
+
 /* Where a step's time goes, for bench/steptime: with -DWICK_CHAIN_PROFILE
  * each thread adds up the seconds of each phase (wall clock, per layer for
  * the backward phases) over every step of every chain; without it nothing

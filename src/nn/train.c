@@ -1063,6 +1063,7 @@ static wick_status trainer_run(wick_trainer *t);
 wick_status wick_trainer_run(wick_trainer *t) {
     const unsigned fp = wick_fp_enter();
     wick_status s = trainer_run(t);
+    wick_pool_drain();   /* a late worker of the fast path's last step may still read the data (chain.c) */
     wick_fp_leave(fp);
     return s;
 }

@@ -1,0 +1,144 @@
+/* test_redo.c — the MLP step's redo (graph/chain.c): a worker stalled in the
+ * middle of an item (WICK_TEST_STALL_US, a sleep that stands in for the OS
+ * taking its core) does not stall the step, since another thread redoes the
+ * item; without redo (WICK_REDO=0) every stalled step waits the stall out;
+ * and the weights are bit-identical with and without redo and stalls. */
+#include "check.h"
+#include "core/core.h"
+#include "graph/chain.h"
+#include <time.h>
+
+#define STALL_US 50000
+#define STEPS 16   /* WICK_TEST_STALL_US stalls a worker on steps 1, 5, 9, ... */
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+/* Each step's time (from the end of the last callback), the longest and
+ * the sum.  After every other step the callback sleeps longer than a stall,
+ * so that a worker that slept in a step (left out of the steps that follow,
+ * chain.c) is back for the next stalled one. */
+typedef struct { double worst, sum, last; } steps;
+
+static void on_step(void *user, long step, int epoch, int b, int nb, double loss) {
+    steps *s = user;
+    double t = now();
+    if (s->last > 0) {
+        if (t - s->last > s->worst) s->worst = t - s->last;
+        s->sum += t - s->last;
+    }
+    if (step % 2 == 0) {
+        struct timespec d = {0, (STALL_US + 5000) * 1000L};
+        nanosleep(&d, NULL);
+    }
+    s->last = now();
+}
+
+/* Trains STEPS steps of a 64-128-128-10 ReLU MLP on 2 threads (team fixed
+ * at 2); returns the seconds its steps took (but the first), the longest
+ * step in *worst, the first layer's weights in w.  Returns -1 off the fast
+ * path. */
+static double run(const char *redo, long stall_us, float *w, double *worst) {
+    setenv("WICK_REDO", redo, 1);
+    setenv("WICK_TEAM_SIZE", "2", 1);
+    char v[32];
+    snprintf(v, sizeof v, "%ld", stall_us);
+    setenv("WICK_TEST_STALL_US", v, 1);
+    wick_set_threads(2);
+    const int dim = 64, n = 512;
+    wick_dataset *d = calloc(1, sizeof *d);
+    d->n = n, d->dim = dim, d->classes = 10;
+    d->x = malloc((size_t)n * dim * sizeof *d->x);
+    d->y = malloc(n * sizeof *d->y);
+    wick_fill_normal_f32(d->x, (size_t)n * dim, 0, 1, 5, 50, 0);
+    for (int i = 0; i < n; i++) d->y[i] = (int32_t)(wick_rand_uniform(5, 51, i) * 10);
+    wick_mlp_config mc;
+    memset(&mc, 0, sizeof mc);
+    CHECK_OK(wick_arch_parse("64-128-128-10", &mc));
+    mc.act = (wick_act){WICK_ACT_RELU, 0};
+    mc.init = WICK_INIT_BOOK;
+    for (int l = 0; l < mc.layers; l++) mc.cb[l] = 0.0, mc.cw[l] = 2.0;
+    wick_mlp *m = NULL;
+    CHECK_OK(wick_mlp_new(&m, &mc, WICK_DT_F32, 128));
+    wick_mlp_init(m, 3);
+    wick_train_config c = wick_train_defaults();
+    c.epochs = 100;
+    c.max_steps = STEPS;
+    c.batch = 128;
+    c.seed = 4;
+    c.opt = wick_opt_defaults(WICK_OPT_SGD);
+    c.opt.momentum = 0.9;
+    c.sched.lr0 = 0.05;
+    steps st = {0, 0, 0};
+    c.on_step = on_step;
+    c.user = &st;
+    wick_trainer *t = NULL;
+    double took = -1;
+    CHECK_OK(wick_trainer_new(&t, m, d, NULL, &c));
+    if (t && strstr(wick_trainer_backend(t), "own kernel")) {
+        CHECK_OK(wick_trainer_run(t));
+        took = st.sum;
+        memcpy(w, wick_graph_value(wick_mlp_graph(m), wick_mlp_weight(m, 0)), 128 * 64 * sizeof *w);
+    }
+    *worst = st.worst;
+    wick_trainer_free(t);
+    wick_mlp_free(m);
+    wick_dataset_free(d);
+    wick_set_threads(0);
+    unsetenv("WICK_REDO");
+    unsetenv("WICK_TEAM_SIZE");
+    unsetenv("WICK_TEST_STALL_US");
+    return took;
+}
+
+static float w_plain[128 * 64], w_redo[128 * 64], w_stalled[128 * 64], w_waited[128 * 64];
+
+/* With redo, a worker's stalls cost the steps far less than their sum, and
+ * no step waits one out; the weights are those of the step without redo. */
+static void test_stalled_worker_does_not_stall_the_step(void) {
+    double worst_plain, worst;
+    if (run("0", 0, w_plain, &worst_plain) < 0) { SKIP("not on the fast path here"); return; }
+    const long r0 = wick_chain_redone(), s0 = wick_chain_test_stalls();
+    double took = run("1", STALL_US, w_stalled, &worst);
+    const long redone = wick_chain_redone() - r0, stalls = wick_chain_test_stalls() - s0;
+    printf("# redo: %ld stalls of %d ms, the steps %.1f ms in all, the longest %.1f ms, %ld items redone\n",
+           stalls, STALL_US / 1000, took * 1e3, worst * 1e3, redone);
+    CHECK(stalls >= 3);
+    CHECK(redone >= stalls);
+    CHECK(took < stalls * STALL_US * 1e-6 / 2);
+    CHECK(worst < STALL_US * 1e-6 / 2);
+    CHECK(memcmp(w_stalled, w_plain, sizeof w_plain) == 0);
+}
+
+/* Without redo the step waits for the stalled worker: each stall costs a
+ * step at least its length (the checks above can fail). */
+static void test_without_redo_the_step_waits(void) {
+    double worst;
+    const long s0 = wick_chain_test_stalls();
+    double took = run("0", STALL_US, w_waited, &worst);
+    if (took < 0) { SKIP("not on the fast path here"); return; }
+    const long stalls = wick_chain_test_stalls() - s0;
+    printf("# no redo: %ld stalls, the steps %.1f ms in all, the longest %.1f ms\n", stalls, took * 1e3,
+           worst * 1e3);
+    CHECK(stalls >= 3);
+    CHECK(took >= stalls * STALL_US * 1e-6);
+    CHECK(worst >= STALL_US * 1e-6);
+    CHECK(memcmp(w_waited, w_plain, sizeof w_plain) == 0);
+}
+
+/* Redo without stalls: the weights of the step without redo. */
+static void test_redo_is_bit_identical(void) {
+    double worst;
+    if (run("1", 0, w_redo, &worst) < 0) { SKIP("not on the fast path here"); return; }
+    CHECK(memcmp(w_redo, w_plain, sizeof w_plain) == 0);
+}
+
+int main(void) {
+    RUN(test_stalled_worker_does_not_stall_the_step);
+    RUN(test_without_redo_the_step_waits);
+    RUN(test_redo_is_bit_identical);
+    return chk_finish();
+}
