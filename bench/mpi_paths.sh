@@ -8,11 +8,13 @@
 # at early steps, the first epoch's last (partial, 88-row) batch, the epoch boundaries and late in
 # training.  Rounding gives ~1e-6; a difference in the algorithm (a missed term, another weighting
 # of the partial batch, another learning rate) gives ~1e-2 or more at the steps it touches.
-# Second part (PERTURB=1): what rounding does to the 20-epoch accuracy on its own: the fast path
-# alone, run after k = 1..NPERT first steps taken on the general executor (a rounding-level
-# perturbation, nothing else), compared with the pure fast run of the same seed.
+# Second part (PERTURB=1): what rounding does to the 20-epoch accuracy on its own: fast-path runs
+# with a rounding-level perturbation and nothing else (their first k = 1..NPERT steps on the
+# general executor; or one general step, s -> s + 1 for s in QSTEPS, inside a fast run), beside
+# the pure fast and pure general runs of the same seed.
 #   bench/mpi_paths.sh                  one-step comparison (about 4 minutes, 1 thread)
-#   PERTURB=1 NPERT=6 bench/mpi_paths.sh    also NPERT 20-epoch runs (2 minutes each on a quiet core)
+#   PERTURB=1 bench/mpi_paths.sh        also 2 + NPERT + 4 runs of 20 epochs (2-3 minutes each on a
+#                                       quiet core, JOBS at a time; finished runs are kept)
 set -eu
 cd "$(dirname "$0")/.."
 W=${WICK:-build/wick}
@@ -20,7 +22,8 @@ OUT=${OUT:-bench/out/mpi_paths}
 SEED=${SEED:-1}
 STEPS=${STEPS:-1 2 5 50 429 430 431 860 2000 4300 6000 8599}
 PERTURB=${PERTURB:-0}
-NPERT=${NPERT:-6}
+NPERT=${NPERT:-4}
+QSTEPS=${QSTEPS:-1 2 5 50}
 JOBS=${JOBS:-2}
 mkdir -p "$OUT"
 bash scripts/setup.sh
@@ -75,26 +78,33 @@ pert() {
     $W train $R $GEN --max-steps $k --checkpoint "$OUT/pk$k.safetensors" >/dev/null
     run p$k nice -n 10 $W train $R --json --resume "$OUT/pk$k.safetensors"
 }
-run fast nice -n 10 $W train $R --json &
-run general nice -n 10 $W train $R $GEN --json &
-wait
-for k in $(seq $NPERT); do
-    pert $k &
+once() {   # one general step s -> s + 1 (from the fast path's checkpoint at s), then the fast path
+    local s=$1
+    [ -s "$OUT/q$s.json" ] && return
+    $W train $R $GEN --resume "$OUT/ck$s.safetensors" --max-steps $((s + 1)) --checkpoint "$OUT/qk$s.safetensors" >/dev/null
+    run q$s nice -n 10 $W train $R --json --resume "$OUT/qk$s.safetensors"
+}
+jobs_=("run fast nice -n 10 $W train $R --json" "run general nice -n 10 $W train $R $GEN --json")
+for k in $(seq $NPERT); do jobs_+=("pert $k"); done
+for s in $QSTEPS; do jobs_+=("once $s"); done
+for j in "${jobs_[@]}"; do
+    $j &
     [ $(jobs -r | wc -l) -ge $JOBS ] && wait -n
 done
 wait
-python3 - "$OUT" "$NPERT" <<'PY'
+python3 - "$OUT" "$NPERT" "$QSTEPS" <<'PY'
 import json, statistics, sys
-out, n = sys.argv[1], int(sys.argv[2])
+out, n, qs = sys.argv[1], int(sys.argv[2]), sys.argv[3].split()
 get = lambda name: json.load(open(f"{out}/{name}.json"))
 f, g = get("fast"), get("general")
-print(f"\n20 epochs, seed: fast path {f['test_acc']:.4f} / {f['test_loss']:.4f}, "
+print(f"\n20 epochs, test accuracy / loss: fast path {f['test_acc']:.4f} / {f['test_loss']:.4f}, "
       f"general executor {g['test_acc']:.4f} / {g['test_loss']:.4f}")
 acc = []
-for k in range(1, n + 1):
-    p = get(f"p{k}")
+for name, what in [(f"p{k}", f"the first {k} step{'s' if k > 1 else ''} general, then fast") for k in range(1, n + 1)] + \
+                  [(f"q{s}", f"fast, step {int(s) + 1} general, fast") for s in qs]:
+    p = get(name)
     acc.append(p["test_acc"])
-    print(f"fast path after {k} general step{'s' if k > 1 else ' '}: {p['test_acc']:.4f} / {p['test_loss']:.4f}")
-print(f"rounding alone: mean {statistics.mean(acc):.4f}, sd {statistics.stdev(acc):.4f}, "
-      f"range {min(acc):.4f} .. {max(acc):.4f} (the pure fast run {f['test_acc']:.4f})")
+    print(f"{what:>36}: {p['test_acc']:.4f} / {p['test_loss']:.4f}")
+print(f"fast path under rounding perturbations: mean {statistics.mean(acc):.4f}, sd {statistics.stdev(acc):.4f}, "
+      f"range {min(acc):.4f} .. {max(acc):.4f}")
 PY
