@@ -5,6 +5,9 @@
 #include <omp.h>
 #include <string.h>
 #include <tgmath.h>
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
 
 /* glibc (2.35+) ships 8-wide AVX2 versions of these in libmvec, within 4 ulp;
  * its headers declare them SIMD only under -ffast-math, which would also drop
@@ -166,6 +169,90 @@ static void box_muller(const uint32_t r[4], double z[4]) {
         z[k + 1] = rad * sin(th);
     }
 }
+
+#ifdef __AVX2__
+/* A batch norm fused with its ReLU and 2x2 stride-2 max pool (bn_pool), its
+ * backward in float, eight pooled outputs at a time: the pool's gradient gp,
+ * argmax ap and, kept by bn_fwd, x at the argmax xa (P of each), the
+ * gradient kept where the batch norm's output there, ga ((x - m) is) + be,
+ * is positive (the ReLU's mask, computed as bn_fwd computed it).  The
+ * scalar loops they replace gathered x from the whole plane and branched on
+ * that mask for every pooled output (bench/README.md, "The batch norm + pool
+ * backward"). */
+static inline __m256 bnp_dy8(const float *gp, const int32_t *ap, const float *xa, int P, int t, __m256 m,
+                             __m256 is, __m256 ga, __m256 be, __m256 *xm) {
+    __m256i lanes = _mm256_cmpgt_epi32(_mm256_set1_epi32(P - t), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    __m256i a8 = _mm256_maskload_epi32(ap + t, lanes);
+    /* the argmax is -1 for a window of -inf only: no gradient */
+    __m256 ok = _mm256_castsi256_ps(_mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), a8), lanes));
+    *xm = _mm256_sub_ps(_mm256_maskload_ps(xa + t, lanes), m);
+    __m256 v = _mm256_add_ps(_mm256_mul_ps(ga, _mm256_mul_ps(*xm, is)), be);
+    __m256 keep = _mm256_and_ps(ok, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GT_OQ));
+    /* + 0: a -0 gradient counts as +0, as the ops apart give it */
+    return _mm256_add_ps(_mm256_and_ps(keep, _mm256_maskload_ps(gp + t, lanes)), _mm256_setzero_ps());
+}
+
+/* bn_fwd's side of it: xa = x at each argmax (0 where there is none), from
+ * the plane x starting at `base`. */
+static void bnp_xa_avx2(const float *x, const int32_t *ap, int P, int base, float *xa) {
+    int t = 0;
+    for (; t + 8 <= P; t += 8) {
+        __m256i a8 = _mm256_loadu_si256((const __m256i *)(ap + t));
+        __m256i ok = _mm256_cmpgt_epi32(a8, _mm256_set1_epi32(-1));
+        __m256i idx = _mm256_and_si256(_mm256_sub_epi32(a8, _mm256_set1_epi32(base)), ok);
+        _mm256_storeu_ps(xa + t, _mm256_mask_i32gather_ps(_mm256_setzero_ps(), x, idx, _mm256_castsi256_ps(ok), 4));
+    }
+    for (; t < P; t++) xa[t] = ap[t] >= 0 ? x[ap[t] - base] : 0;
+}
+
+static float bnp_hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+
+/* The plane's sums of dy and dy (x - m), dy the ReLU's input gradient. */
+static void bnp_sums_avx2(const float *gp, const int32_t *ap, const float *xa, int P, float m_, float is_,
+                          float ga_, float be_, float *sa, float *sb) {
+    __m256 m = _mm256_set1_ps(m_), is = _mm256_set1_ps(is_), ga = _mm256_set1_ps(ga_), be = _mm256_set1_ps(be_);
+    __m256 a = _mm256_setzero_ps(), b = _mm256_setzero_ps(), xm;
+    for (int t = 0; t < P; t += 8) {
+        __m256 d = bnp_dy8(gp, ap, xa, P, t, m, is, ga, be, &xm);
+        a = _mm256_add_ps(a, d);
+        b = _mm256_add_ps(b, _mm256_mul_ps(d, xm));
+    }
+    *sa = bnp_hsum(a);
+    *sb = bnp_hsum(b);
+}
+
+/* dx = k (dy - a - (x - m) is bq) over the plane x of HW (stored, not added:
+ * acc takes the scalar loop): the zero-dy value everywhere, then the argmax
+ * positions (ap - base in the plane) rewritten, where the ReLU was off with
+ * the same value again. */
+static void bnp_dx_avx2(const float *x, const float *gp, const int32_t *ap, const float *xa, int HW, int P,
+                        int base, float m_, float is_, float ga_, float be_, float k_, float a_, float bq_,
+                        float *dx) {
+    __m256 m = _mm256_set1_ps(m_), is = _mm256_set1_ps(is_), ga = _mm256_set1_ps(ga_), be = _mm256_set1_ps(be_);
+    __m256 k = _mm256_set1_ps(k_), a = _mm256_set1_ps(a_), bq = _mm256_set1_ps(bq_), xm;
+    int p = 0;
+    for (; p + 8 <= HW; p += 8) {
+        __m256 xh = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + p), m), is);
+        _mm256_storeu_ps(dx + p, _mm256_mul_ps(k, _mm256_sub_ps(_mm256_sub_ps(_mm256_setzero_ps(), a),
+                                                                 _mm256_mul_ps(xh, bq))));
+    }
+    for (; p < HW; p++) dx[p] = k_ * ((float)0 - a_ - ((x[p] - m_) * is_) * bq_);
+    dx -= base;
+    for (int t = 0; t < P; t += 8) {
+        __m256 d = bnp_dy8(gp, ap, xa, P, t, m, is, ga, be, &xm);
+        __m256 r = _mm256_mul_ps(k, _mm256_sub_ps(_mm256_sub_ps(d, a), _mm256_mul_ps(_mm256_mul_ps(xm, is), bq)));
+        float r8[8];
+        _mm256_storeu_ps(r8, r);
+        int n = P - t < 8 ? P - t : 8;
+        for (int l = 0; l < n; l++)
+            if (ap[t + l] >= 0) dx[ap[t + l]] = r8[l];
+    }
+}
+#endif
 
 #define T float
 #define SFX(name) name##_f32

@@ -876,6 +876,19 @@ static double SFX(seg_sum)(const T *r, int n, int sq, T m) {
     return s;
 }
 
+/* A channel's plane of each sample is a short run (HW values, a sample's
+ * width apart), which the hardware prefetcher picks up too late to hide
+ * each run's first misses: the loops over the samples ask for the plane
+ * PLANE_AHEAD samples on (bench/README.md, "The batch norm + pool
+ * backward"). */
+#define PLANE_AHEAD 2
+static inline void SFX(plane_prefetch)(const void *p, size_t bytes, int write) {
+    for (size_t o = 0; o < bytes; o += 64) {
+        if (write) __builtin_prefetch((const char *)p + o, 1, 3);
+        else __builtin_prefetch((const char *)p + o, 0, 3);
+    }
+}
+
 static void SFX(bn_fwd)(wick_graph *g, node *nd) {
     const node *xn = &g->nodes[nd->in[0]];
     int B = nd->rows, C = xn->C > 0 ? xn->C : xn->cols, HW = nd->cols / C;
@@ -930,7 +943,11 @@ static void SFX(bn_fwd)(wick_graph *g, node *nd) {
                 mu = st[c];
                 ss = st[C + 1 + c];
             } else {
-                for (int n = 0; n < B; n++) s += SFX(seg_sum)(x + (size_t)n * nd->cols + (size_t)c * HW, HW, 0, 0);
+                for (int n = 0; n < B; n++) {
+                    if (n + PLANE_AHEAD < B)
+                        SFX(plane_prefetch)(x + (size_t)(n + PLANE_AHEAD) * nd->cols + (size_t)c * HW, HW * sizeof *x, 0);
+                    s += SFX(seg_sum)(x + (size_t)n * nd->cols + (size_t)c * HW, HW, 0, 0);
+                }
                 mu = s / M;
                 for (int n = 0; n < B; n++)
                     ss += SFX(seg_sum)(x + (size_t)n * nd->cols + (size_t)c * HW, HW, 1, (T)mu);
@@ -960,6 +977,12 @@ static void SFX(bn_fwd)(wick_graph *g, node *nd) {
                     size_t po = (size_t)n * pn->cols + (size_t)c * P;
                     SFX(maxpool22_plane)(buf, pn->H, pn->W, nd->W, c * HW, (T *)pn->val + po,
                                          (int32_t *)pn->aux + po);
+#if IS_FLOAT && defined(__AVX2__)
+                    /* x at each argmax, for the backward's sums and fix-up
+                       (bnp_dy8), in this node's own values, which a fused
+                       forward does not write otherwise */
+                    bnp_xa_avx2(r, (const int32_t *)pn->aux + po, P, c * HW, y + po);
+#endif
                 }
             } else {
                 for (int p = 0; p < HW; p++) o[p] = ga * ((r[p] - m) * is) + be;
@@ -1020,6 +1043,18 @@ static void SFX(bn_bwd)(wick_graph *g, node *nd) {
                     size_t po = (size_t)n * pn->cols + (size_t)c * P;
                     const T *gp = (const T *)pn->grad + po;
                     const int32_t *ap = (const int32_t *)pn->aux + po;
+#if IS_FLOAT && defined(__AVX2__)
+                    if (n + PLANE_AHEAD < B) {
+                        size_t pa = po + (size_t)PLANE_AHEAD * pn->cols;
+                        SFX(plane_prefetch)((const T *)pn->grad + pa, P * sizeof(T), 0);
+                        SFX(plane_prefetch)((const int32_t *)pn->aux + pa, P * sizeof(int32_t), 0);
+                        SFX(plane_prefetch)((const T *)nd->val + pa, P * sizeof(T), 0);
+                    }
+                    bnp_sums_avx2(gp, ap, (const T *)nd->val + po, P, m, is, ga, be, &a, &b);
+                    sdy_ += a;
+                    sdyx_ += b;
+                    continue;
+#endif
                     const T *xr = x + (size_t)n * nd->cols;   /* the argmax counts from the sample's start */
                     _Pragma("omp simd reduction(+ : a, b)")
                     for (int t = 0; t < P; t++) {
@@ -1073,6 +1108,16 @@ static void SFX(bn_bwd)(wick_graph *g, node *nd) {
                     size_t po = (size_t)n * pn->cols + (size_t)c * P, s0 = (size_t)n * nd->cols;
                     const T *gp = (const T *)pn->grad + po;
                     const int32_t *ap = (const int32_t *)pn->aux + po;
+#if IS_FLOAT && defined(__AVX2__)
+                    if (n + PLANE_AHEAD < B) {
+                        SFX(plane_prefetch)(x + o + (size_t)PLANE_AHEAD * nd->cols, HW * sizeof *x, 0);
+                        SFX(plane_prefetch)(dx + o + (size_t)PLANE_AHEAD * nd->cols, HW * sizeof *x, 1);
+                    }
+                    if (!acc) {
+                        bnp_dx_avx2(x + o, gp, ap, (const T *)nd->val + po, HW, P, c * HW, m, is, ga, be, k, a, bq, dx + o);
+                        continue;
+                    }
+#endif
                     if (acc)
                         for (int t = 0; t < P; t++) old[t] = ap[t] >= 0 ? dx[s0 + ap[t]] : 0;
                     _Pragma("omp simd")
