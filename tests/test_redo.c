@@ -2,14 +2,15 @@
  * middle of an item (WICK_TEST_STALL_US, a sleep that stands in for the OS
  * taking its core) does not stall the step, since another thread redoes the
  * item; without redo (WICK_REDO=0) every stalled step waits the stall out;
- * and the weights are bit-identical with and without redo and stalls. */
+ * by default redo starts after a step has waited; and the weights are
+ * bit-identical with and without redo and stalls. */
 #include "check.h"
 #include "core/core.h"
 #include "graph/chain.h"
 #include <time.h>
 
 #define STALL_US 50000
-#define STEPS 16   /* WICK_TEST_STALL_US stalls a worker on steps 1, 5, 9, ... */
+#define STEPS 24   /* WICK_TEST_STALL_US stalls a worker on steps 1, 5, 9, ... */
 
 static double now(void) {
     struct timespec t;
@@ -42,7 +43,7 @@ static void on_step(void *user, long step, int epoch, int b, int nb, double loss
  * step in *worst, the first layer's weights in w.  Returns -1 off the fast
  * path. */
 static double run(const char *redo, long stall_us, float *w, double *worst) {
-    setenv("WICK_REDO", redo, 1);
+    if (*redo) setenv("WICK_REDO", redo, 1);   /* "": unset, on demand */
     setenv("WICK_TEAM_SIZE", "2", 1);
     char v[32];
     snprintf(v, sizeof v, "%ld", stall_us);
@@ -136,9 +137,26 @@ static void test_redo_is_bit_identical(void) {
     CHECK(memcmp(w_redo, w_plain, sizeof w_plain) == 0);
 }
 
+/* On demand (WICK_REDO unset): the step turns redo on once a step has
+ * waited for a stalled worker, so that only the first stalls or two are
+ * waited out. */
+static void test_redo_on_demand(void) {
+    static float w[128 * 64];
+    double worst;
+    const long s0 = wick_chain_test_stalls();
+    double took = run("", STALL_US, w, &worst);
+    if (took < 0) { SKIP("not on the fast path here"); return; }
+    const long stalls = wick_chain_test_stalls() - s0;
+    printf("# on demand: %ld stalls, the steps %.1f ms in all\n", stalls, took * 1e3);
+    CHECK(stalls >= 5);
+    CHECK(took < (stalls - 2) * STALL_US * 1e-6);
+    CHECK(memcmp(w, w_plain, sizeof w_plain) == 0);
+}
+
 int main(void) {
     RUN(test_stalled_worker_does_not_stall_the_step);
     RUN(test_without_redo_the_step_waits);
     RUN(test_redo_is_bit_identical);
+    RUN(test_redo_on_demand);
     return chk_finish();
 }

@@ -164,6 +164,8 @@ struct wick_chain {
     size_t priv_stride;
     float *gb;                 /* per thread: a dW item's bias gradient, [chunk_max] */
     long steps;                /* counts steps, for WICK_TEST_STALL_US */
+    long redo_left;            /* steps to run with redo (on demand) */
+    double step_s;             /* a step's typical time without redo: down at once, up slowly */
 };
 
 /* The buffers a step's items write (the shared ones, or a thread's private
@@ -621,7 +623,7 @@ static void step_thread(void *arg, int t, int nt) {
  * that the step's number moved on, and leaves without writing anything
  * (state words carry the step's number; each step resets them).  An item's
  * numbers do not depend on who computes it, so results are bit-identical to
- * the step above (tests/test_redo.c).  WICK_REDO=0 runs the step above. */
+ * the step above (tests/test_redo.c).  When it is used: redo_env below. */
 enum { ST_FREE, ST_CLAIMED, ST_COMMITTING, ST_DONE };
 #define WORD(e, who, st) (((unsigned long long)(e) << 10) | ((unsigned long long)(who) << 2) | (st))
 #define WORD_ST(w) ((int)((w) & 3))
@@ -817,9 +819,17 @@ out:
     wick_fp_leave(fp);
 }
 
-static int redo_on(void) {
+/* WICK_REDO=0: never, 1: always; unset: on demand.  A redo step's items
+ * copy their rows out of private buffers (the forward's and dx items': 1.5
+ * MB a step for the headline), which a quiet machine need not pay.  So the
+ * step runs without redo until one takes REDO_SLOW times the typical step
+ * (a thread was descheduled: the others waited), then with redo for
+ * REDO_KEEP steps, renewed whenever an item is redone. */
+#define REDO_SLOW 3.0
+#define REDO_KEEP 1000
+static int redo_env(void) {
     const char *e = getenv("WICK_REDO");
-    return !(e && *e == '0');
+    return e && *e ? (*e == '0' ? 0 : 1) : -1;
 }
 
 static long stall_on(const wick_chain *c) {
@@ -841,13 +851,15 @@ double wick_chain_step(wick_chain *c, const float *X, const int32_t *Y, const ui
     c->steps++;
     if (c->team.max != T) memset(&c->team, 0, sizeof c->team), c->team.max = T;
     const int team = wick_team_size(&c->team);
-    int redo = team > 1 && redo_on();
+    const int want = redo_env();
+    int redo = team > 1 && (want == 1 || (want < 0 && c->redo_left > 0));
     if (redo && !c->priv) {
         view v;
         c->priv_stride = priv_view(c, NULL, &v);
         c->priv = wick_aligned_alloc(c->priv_stride * (size_t)c->max_threads * sizeof(float));
         if (!c->priv) redo = 0;   /* then the step without redo */
     }
+    const long redone_before = wick_chain_redone();
     const double t0 = omp_get_wtime();
     int nt;
     if (redo) {
@@ -867,7 +879,15 @@ double wick_chain_step(wick_chain *c, const float *X, const int32_t *Y, const ui
         for (int k = 0; k < 2 + L; k++) atomic_store_explicit(&c->next[k], 0, memory_order_relaxed);
         nt = wick_pool_run(team, step_thread, &a);
     }
-    wick_team_record(&c->team, nt, (omp_get_wtime() - t0) / B);
+    const double took = omp_get_wtime() - t0;
+    wick_team_record(&c->team, nt, took / B);
+    if (redo) {
+        if (c->redo_left > 0) c->redo_left--;
+        if (wick_chain_redone() != redone_before) c->redo_left = REDO_KEEP;
+    } else if (team > 1 && !a.repack) {
+        if (c->step_s > 0 && took > REDO_SLOW * c->step_s) c->redo_left = REDO_KEEP;
+        c->step_s = !(c->step_s > 0) || took < c->step_s ? took : c->step_s + (took - c->step_s) / 16;
+    }
     const double total = a.total;
     const int went = a.went;
 #ifdef WICK_CHAIN_PROFILE
