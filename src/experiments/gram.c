@@ -1053,9 +1053,14 @@ wick_status wick_kernel_evidence_grad(const wick_kernel_hyper *h, const double *
             cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, (int)i1, (int)rows, (int)m, 1.0 / (double)m,
                         W, (int)nA, Z + i0, (int)nA, 0.0, P + KS_PANEL * nA, (int)i1);
         }
-        double s0 = 0, s1 = 0, t0 = 0, t1 = 0, tI = 0;
-#pragma omp parallel for schedule(dynamic, 4) reduction(+ : s0, s1, t0, t1, tI)
+        /* each row's five sums kept apart and added in row order below: an omp
+           reduction over a dynamic schedule adds the threads' partial sums in
+           the order the threads happened to take rows, so --optimise's path
+           differed at the 9th digit from run to run */
+        double part[KS_PANEL][5];
+#pragma omp parallel for schedule(dynamic, 4)
         for (size_t r = 0; r < rows; r++) {
+            double s0 = 0, s1 = 0, t0 = 0, t1 = 0, tI = 0;
             size_t i = i0 + r;
             double *G = pan + r * i1, buf[3][256];
             for (size_t j0 = 0; j0 <= i; j0 += 256) {
@@ -1081,8 +1086,12 @@ wick_status wick_kernel_evidence_grad(const wick_kernel_hyper *h, const double *
                 }
             }
             tI += m ? P[r * i1 + i] : arf[rfp_at(nA, i, i)];
+            part[r][0] = s0; part[r][1] = s1; part[r][2] = t0; part[r][3] = t1; part[r][4] = tI;
         }
-        sq[0] += s0; sq[1] += s1; tr[0] += t0; tr[1] += t1; trI += tI;
+        for (size_t r = 0; r < rows; r++) {
+            sq[0] += part[r][0]; sq[1] += part[r][1]; tr[0] += part[r][2]; tr[1] += part[r][3];
+            trI += part[r][4];
+        }
     }
     grad[0] = 0.5 * sq[0] - 0.5 * (double)nout * tr[0];
     grad[1] = 0.5 * sq[1] - 0.5 * (double)nout * tr[1];
