@@ -26,6 +26,21 @@ static void test_deep_linear_by_hand(void) {
     CHECK_REL(o[1].F, 2, 1e-14);
 }
 
+/* Unequal widths (n_1 = 10, n_2 = 30): layer 3 carries layer 2's P, Q and
+ * F with r = n_2/n_1 = 3 (everything of order 1/n is written with 1/n_{l-1}
+ * pulled out): P^(3) = 4 + 3 (2 + 2) = 16, Q^(3) = 8 + 3 (4 + 4) = 32, while
+ * layer 2, which sees only layer 1's exact Gaussian, keeps P = 2, Q = 4. */
+static void test_unequal_widths_by_hand(void) {
+    wick_theory_config c = wick_theory_defaults(chk_act("linear"), 3);
+    c.cb = 0; c.cw = 1;
+    size_t w[4] = {1, 10, 30, 30};
+    c.width_l = w;
+    wick_layer_finite o[3];
+    CHECK_OK(wick_theory_finite(&c, 1.0, o));
+    CHECK_REL(o[1].P, 2, 1e-14); CHECK_REL(o[1].Q, 4, 1e-14);
+    CHECK_REL(o[2].P, 16, 1e-14); CHECK_REL(o[2].Q, 32, 1e-14);
+}
+
 /* ReLU at criticality (C_W = 2, K = 2, Theta^(l) = 2 l, F = 8, 24 at layers
  * 2, 3; g' = 1/2, h' = 0, <s s''> = <s s'^2 s''> = 0):
  * P^(l+1) = 2 Theta <s^2 s'^2> + P + 2 (1/4) F = 2 Theta + P + F/2,
@@ -129,15 +144,15 @@ static void fit_check(const char *what, int layer, double pred, const double *x,
              layer, c0, c0e, 1.2 * pred);
 }
 
-static void run_fit(const char *act, double cw, int L, const size_t *ws, const size_t *Ms,
-                    size_t nw) {
+static void run_fit_at(const char *act, double cb, double cw, double lb, double lw, int L,
+                       const size_t *ws, const size_t *Ms, size_t nw) {
     wick_theory_config c = wick_theory_defaults(chk_act(act), L);
-    c.cb = 0; c.cw = cw;
+    c.cb = cb; c.cw = cw; c.lambda_b = lb; c.lambda_w = lw;
     wick_layer_finite o[8];
     CHECK_OK(wick_theory_finite(&c, 1.0, o));
     double x[8], y[2][8][8], e[2][8][8], val[16], se[16];
     for (size_t w = 0; w < nw; w++) {
-        wick_ntk_fluct_config fc = {chk_act(act), 0, cw, 1.0, 1.0, 1.0, L, ws[w], Ms[w], 2026};
+        wick_ntk_fluct_config fc = {chk_act(act), cb, cw, lb, lw, 1.0, L, ws[w], Ms[w], 2026};
         CHECK_OK(wick_dntk_measure(&fc, val, se));
         x[w] = 1.0 / (double)ws[w];
         for (int l = 1; l < L; l++)
@@ -155,6 +170,11 @@ static void run_fit(const char *act, double cw, int L, const size_t *ws, const s
     }
 }
 
+static void run_fit(const char *act, double cw, int L, const size_t *ws, const size_t *Ms,
+                    size_t nw) {
+    run_fit_at(act, 0.0, cw, 1.0, 1.0, L, ws, Ms, nw);
+}
+
 static void test_dntk_measured_relu_critical(void) {
     static const size_t ws[] = {16, 32, 64}, Ms[] = {4000, 2000, 1000};
     static const size_t wf[] = {16, 32, 64, 128}, Mf[] = {40000, 20000, 8000, 2000};
@@ -169,14 +189,33 @@ static void test_dntk_measured_tanh_critical(void) {
     else run_fit("tanh", 1.0, 3, ws, Ms, 3);
 }
 
+/* Off criticality, C_b != 0 and unequal learning rates, through the
+ * quadrature path (gelu; sin's closed forms; leaky ReLU's scale-invariant
+ * forms with Q = 2 P): the recursion's every term is exercised. */
+static void test_dntk_measured_other(void) {
+    static const size_t ws[] = {16, 32, 64}, Ms[] = {3000, 1500, 750};
+    static const size_t wf[] = {16, 32, 64, 128}, Mf[] = {40000, 20000, 8000, 2000};
+    const size_t *w = full ? wf : ws, *M = full ? Mf : Ms;
+    size_t nw = full ? 4 : 3;
+    run_fit_at("gelu", 0.1, 1.6, 0.5, 2.0, 3, w, M, nw);
+    if (full) {
+        run_fit_at("sin", 0.2, 1.2, 1.5, 0.7, 3, w, M, nw);
+        run_fit_at("leaky_relu:0.2", 0.3, 1.5, 0.5, 1.0, 3, w, M, nw);
+        run_fit_at("swish", 0.0, 2.0, 1.0, 1.0, 3, w, M, nw);
+        run_fit_at("linear", 0.5, 1.0, 0.3, 1.2, 3, w, M, nw);
+    }
+}
+
 int main(void) {
     const char *f = getenv("WICK_THEORY_FULL");
     full = f && *f && strcmp(f, "0") != 0;
     RUN(test_deep_linear_by_hand);
+    RUN(test_unequal_widths_by_hand);
     RUN(test_relu_critical_closed_form);
     RUN(test_tanh_layer2_by_quadrature);
     RUN(test_contract_matches_finite_differences);
     RUN(test_dntk_measured_relu_critical);
     RUN(test_dntk_measured_tanh_critical);
+    RUN(test_dntk_measured_other);
     return chk_finish();
 }
