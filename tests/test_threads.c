@@ -215,6 +215,24 @@ static void test_team_size_follows_a_neighbour(void) {
         FAIL("one thread from run %ld, two again from %ld", one_by, two_by);
 }
 
+/* The first trial comes early (a neighbour costs every step until then),
+ * and a trial that clearly loses ends after its warm-up and one run. */
+static void test_team_size_trials_early_and_short(void) {
+    long at[3];
+    simulate(quiet, 2000, at);
+    CHECK(at[1] == 2);
+    wick_team_tuner tt;
+    memset(&tt, 0, sizeof tt);
+    tt.max = 2;
+    long first_one = -1;
+    for (long r = 0; r < 100 && first_one < 0; r++) {
+        int n = wick_team_size(&tt);
+        if (n == 1) first_one = r;
+        wick_team_record(&tt, n, busy(n, r));
+    }
+    if (first_one < 0 || first_one > 10) FAIL("the first trial of one thread at run %ld", first_one);
+}
+
 static void test_team_size_fixed_by_environment(void) {
     wick_team_tuner tt;
     memset(&tt, 0, sizeof tt);
@@ -243,6 +261,7 @@ int main(void) {
     RUN(test_team_size_stays_on_a_quiet_machine);
     RUN(test_team_size_drops_beside_a_busy_neighbour);
     RUN(test_team_size_follows_a_neighbour);
+    RUN(test_team_size_trials_early_and_short);
     RUN(test_team_size_fixed_by_environment);
     return chk_finish();
 }

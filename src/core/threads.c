@@ -293,18 +293,21 @@ long wick_now_ns(void) { return now_ns(); }
  *
  * A 1-D search over the team size by timing runs.  A trial runs TRIAL runs at
  * a neighbouring size (the first a warm-up, not counted) and moves there when
- * they were faster than the current size's running mean by MARGIN.  At the
- * largest team it tries a smaller one once, after FIRST runs, and then only
+ * they were faster than the current size's running mean by MARGIN; a run
+ * slower than it by LOSING ends the trial at once (beside a neighbour a
+ * trial of the wrong size costs a whole step).  At the largest team it
+ * tries a smaller one once, after FIRST runs, and then only
  * when its runs slow down by SLOWER (a neighbour arrived); below it, it tries
  * a larger one every `period` runs, the period doubling each time the trial
  * loses (the neighbour may have left).  On a quiet machine this costs one
  * trial, a few runs at half speed, in a whole training run. */
 #define TRIAL 3
-#define FIRST 32
+#define FIRST 8
 #define PERIOD_MIN 32
 #define PERIOD_MAX 512
 #define MARGIN 0.03
 #define SLOWER 1.15
+#define LOSING 1.25   /* a counted trial run this much slower ends the trial */
 
 /* WICK_TEAM_TUNE=0 keeps every run at the largest team; WICK_TEAM_SIZE=n
  * fixes the team at n (for A/B runs and the tests).  Read at every run: a
@@ -336,7 +339,10 @@ int wick_team_size(wick_team_tuner *tt) {
 void wick_team_record(wick_team_tuner *tt, int n, double t) {
     if (tt->max <= 1 || !tt->cur || !(t > 0)) return;
     if (tt->trial_left > 0 && n == tt->trial) {
-        if (tt->trial_left-- < TRIAL) tt->trial_sum += t, tt->trial_seen++;
+        if (tt->trial_left-- < TRIAL) {
+            tt->trial_sum += t, tt->trial_seen++;
+            if (t > LOSING * tt->ema) tt->trial_left = 0;   /* clearly losing */
+        }
         if (tt->trial_left) return;
         const double m = tt->trial_sum / tt->trial_seen;
         if (m < tt->ema * (1 - MARGIN)) {   /* move */
