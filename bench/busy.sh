@@ -17,6 +17,8 @@
 #                                      beside a neighbour), PyTorch on 20000 samples
 #   BASE=/tmp/old/build/wick bash bench/busy.sh   also another wick binary's default
 #                                      (e.g. an older revision's), in the same rounds
+#   REDO_AB=1 bash bench/busy.sh       also wick's default with the step's redo forced
+#                                      on (WICK_REDO=1) and off (WICK_REDO=0)
 # Raw JSON lines go to bench/out/busy-*.jsonl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -73,7 +75,11 @@ for rep in $(seq "$REPS"); do
             record "wick default" "$(wick_run)"
             record "wick --threads 1" "$(wick_run --threads 1)"
             [ -n "${BASE:-}" ] && record "wick BASE default" "$("$BASE" train "${args[@]}" --epochs 1 \
-                --optimizer sgd --momentum 0.9 --lr 0.05 --json 2>/dev/null || true)" ;;
+                --optimizer sgd --momentum 0.9 --lr 0.05 --json 2>/dev/null || true)"
+            if [ "${REDO_AB:-0}" = 1 ]; then   # the step's redo forced on / off (chain.c)
+                record "wick WICK_REDO=1" "$(WICK_REDO=1 wick_run)"
+                record "wick WICK_REDO=0" "$(WICK_REDO=0 wick_run)"
+            fi ;;
         torch-pypi) torch_all "$venv_py" "PyPI torch" ;;
         debian) torch_all /usr/bin/python3 "Debian torch" ;;
         esac

@@ -2,7 +2,9 @@
  * to tools/cmd_<name>.c.  Only the CLI prints and exits. */
 #include "cli.h"
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const struct {
     const char *name;
@@ -28,7 +30,24 @@ static void usage(FILE *f) {
     fprintf(f, "\n  --version  print the version and the linked libraries\n");
 }
 
+/* Wherever a thread of an OpenMP region waits (the general executor, the
+ * conv nets' oneDNN, the BLAS), libgomp first spins GOMP_SPINCOUNT pauses,
+ * 15 ms on a Zen 3; beside a busy neighbour that spins away the core its
+ * descheduled partner needs (bench/cnn_wait.sh: the conv net 1.56x faster
+ * with passive waits beside a neighbour, the same on a quiet machine).
+ * libgomp reads its environment before main, so the CLI sets
+ * OMP_WAIT_POLICY=passive and runs itself again, once (the variable is then
+ * set: no loop), unless the user chose a policy or a spin count.  If the
+ * exec fails the run goes on as it was. */
+static void passive_waits(char **argv) {
+    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
+    setenv("OMP_WAIT_POLICY", "passive", 1);
+    execv("/proc/self/exe", argv);
+    unsetenv("OMP_WAIT_POLICY");
+}
+
 int main(int argc, char **argv) {
+    passive_waits(argv);
     if (argc < 2) { usage(stderr); return 2; }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) { usage(stdout); return 0; }
     if (!strcmp(argv[1], "--version")) {
