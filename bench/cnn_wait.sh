@@ -33,7 +33,7 @@ for cond in quiet neighbour; do
     fi
     declare -A r=()
     for k in $(seq "$ROUNDS"); do
-        r[default]+="$(run 2 X=1) "
+        r[default]+="$(run 2 GOMP_SPINCOUNT=300000) "   # libgomp's own default, set: wick would re-exec passive
         r[spin10k]+="$(run 2 GOMP_SPINCOUNT=10000) "
         r[passive]+="$(run 2 OMP_WAIT_POLICY=passive) "
         r[one]+="$(run 1 X=1) "
@@ -42,7 +42,7 @@ for cond in quiet neighbour; do
         med=$(printf '%s\n' ${r[$c]} | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
         printf '%-10s %-26s %8s samples/s   (%s)\n' "$cond" \
             "$(case $c in default) echo "2 threads, libgomp default";; spin10k) echo "2 threads, GOMP_SPINCOUNT=10000";;
-               passive) echo "2 threads, passive";; one) echo "1 thread";; esac)" "$med" "${r[$c]% }"
+               passive) echo "2 threads, passive (wick's default)";; one) echo "1 thread";; esac)" "$med" "${r[$c]% }"
     done
     unset r
 done
