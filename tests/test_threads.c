@@ -7,6 +7,8 @@
 #include "core/core.h"
 #include <pthread.h>
 #include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
@@ -149,6 +151,42 @@ static void test_idle_pool_sleeps(void) {
 }
 
 
+static double wall(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+typedef struct { _Atomic int ran[MAXT]; int sleep_ms; } slow;
+
+static void slow_fn(void *arg, int t, int n) {
+    slow *s = arg;
+    if (t > 0 && s->sleep_ms) usleep(s->sleep_ms * 1000);
+    atomic_fetch_add(&s->ran[t], 1);
+}
+
+/* A detached run returns when thread 0 is done, not waiting for a worker
+ * that sleeps 200 ms; the next run leaves that worker out (its caller
+ * alone, as a 2-thread run has no other worker); wick_pool_drain waits for
+ * it; then runs use it again. */
+static void test_detached_run_does_not_wait(void) {
+    static slow a, b;
+    a.sleep_ms = 200;
+    double t0 = wall();
+    int given = wick_pool_run_detached(2, slow_fn, &a);
+    double took = wall() - t0;
+    CHECK(given == 2);
+    if (took > 0.1) FAIL("the detached run took %.0f ms (its worker sleeps 200)", took * 1e3);
+    CHECK(wick_pool_run_detached(2, slow_fn, &b) == 1);   /* the worker is busy */
+    CHECK(atomic_load(&b.ran[0]) == 1 && atomic_load(&b.ran[1]) == 0);
+    wick_pool_drain();
+    CHECK(atomic_load(&a.ran[1]) == 1);
+    counts c;
+    memset(&c, 0, sizeof c);
+    CHECK(wick_pool_run(2, count_fn, &c) == 2);
+    CHECK(atomic_load(&c.ran[1]) == 1);
+}
+
 /* The team-size search (core.h wick_team_tuner) against a simulated machine:
  * time per run at team size n as cost(n, run).  Returns the runs at each size. */
 typedef double (*cost_fn)(int n, long run);
@@ -258,6 +296,7 @@ int main(void) {
     RUN(test_concurrent_callers);
     RUN(test_workers_flush_denormals);
     RUN(test_idle_pool_sleeps);
+    RUN(test_detached_run_does_not_wait);
     RUN(test_team_size_stays_on_a_quiet_machine);
     RUN(test_team_size_drops_beside_a_busy_neighbour);
     RUN(test_team_size_follows_a_neighbour);
