@@ -944,7 +944,7 @@ static void SFX(bn_fwd)(wick_graph *g, node *nd) {
                 ss = st[C + 1 + c];
             } else {
                 for (int n = 0; n < B; n++) {
-                    if (n + PLANE_AHEAD < B)
+                    if (n + PLANE_AHEAD < B && HW >= 16)   /* not a dense layer's one value a sample */
                         SFX(plane_prefetch)(x + (size_t)(n + PLANE_AHEAD) * nd->cols + (size_t)c * HW, HW * sizeof *x, 0);
                     s += SFX(seg_sum)(x + (size_t)n * nd->cols + (size_t)c * HW, HW, 0, 0);
                 }
