@@ -56,8 +56,9 @@ static const cli_cmd theory_cmd = {
     "layer the kernel K, chi_par, chi_perp, the four-point vertex V (shown as V/(n K^2)) and\n"
     "the NTK; for one input also the order-1/n tensors (docs/theory-finite-width.md): the\n"
     "kernel's and NTK's 1/n shifts K1, Theta1, the NTK's variance A, B and its correlation\n"
-    "with the preactivations D, F (JSON keys K1, ntk1, A, B, D, F; index l-1 is layer l);\n"
-    "for two inputs the same keys hold 2 x 2 (K1, ntk1) and 4 x 4 matrices per layer.\n\n",
+    "with the preactivations D, F, and the dNTK's correlation with them P, Q (ch. 11)\n"
+    "(JSON keys K1, ntk1, A, B, D, F, P, Q; index l-1 is layer l); for two inputs the\n"
+    "keys K1, ntk1, A, B, D, F hold 2 x 2 (K1, ntk1) and 4 x 4 matrices per layer.\n\n",
     theory_opts, NULL, 0, 0};
 
 /* What theory_run computed, for the report. */
