@@ -82,10 +82,13 @@ WICK_API int  wick_threads(void);
  * also times itself and uses fewer of its threads when that is faster (beside
  * another process holding a core, one thread often is), without changing a
  * bit of the results; WICK_TEAM_SIZE=n fixes the count it uses, and
- * WICK_TEAM_TUNE=0 keeps it at wick_threads().  Everything
+ * WICK_TEAM_TUNE=0 keeps it at wick_threads().  Once a step has waited for a
+ * descheduled thread, the steps that follow let any thread redo an item a
+ * late one holds (same bits; WICK_REDO=1 always, 0 never).  Everything
  * else runs on OpenMP (libgomp), whose waits spin for GOMP_SPINCOUNT pauses
  * (300,000 unless set: milliseconds) before they sleep; set GOMP_SPINCOUNT or
- * OMP_WAIT_POLICY=passive in the environment to bound them.
+ * OMP_WAIT_POLICY=passive in the environment to bound them (the wick command
+ * sets OMP_WAIT_POLICY=passive itself unless either is set).
  *
  * Floating-point mode: wick computes with flush-to-zero and
  * denormals-are-zero set (on x86, MXCSR bits 15 and 6): a float denormal
