@@ -1163,7 +1163,8 @@ WICK_API wick_status wick_dntk_contract(const wick_ntk_fluct_config *c, uint64_t
  * per layer l: val[(l-1)*2] estimates P and val[(l-1)*2 + 1] Q of
  * wick_theory_finite (n_{l-1} times the average over the n (n - 1) pairs
  * j != m of dH_jjm z_m and dH_jmm z_j: the tensor + O(1/n)), se their
- * standard errors over networks; 0 at l = 1.  Depth 1..64, width 2..2048. */
+ * standard errors over networks; 0 at l = 1.  Depth 1..64, width 2..2048,
+ * depth x width^2 <= 2^25. */
 WICK_API wick_status wick_dntk_measure(const wick_ntk_fluct_config *c, double *val, double *se);
 
 /* Weighted least squares y = slope x + intercept with weights 1/err^2 (err

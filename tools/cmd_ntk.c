@@ -98,10 +98,11 @@ static int run_order1(wick_act act, double cb, double cw, double lb, double lw, 
     wick_status st = wick_theory_finite(&tc, q, th);
     wick_ntk_fluct_config fc = {act, cb, cw, lb, lw, q, L, n, M, seed};
     wick_ntk_fluct_result *r = NULL;
-    if (!st) st = wick_ntk_fluct_run(&fc, &r);
+    /* the dNTK first: its size limits refuse at once */
     double t0 = now_s();
     if (!st && dntk) st = wick_dntk_measure(&fc, dv, dv + (size_t)L * 2);
     double dsec = now_s() - t0;
+    if (!st) st = wick_ntk_fluct_run(&fc, &r);
     if (st) { wick_ntk_fluct_free(r); free(th); free(fig); free(dv); return cli_fail("ntk", st); }
     fprintf(stderr, "wick %s | threads %d | seed %llu | %s\n", wick_version(), r->threads,
             (unsigned long long)seed, wick_library_versions());

@@ -162,6 +162,11 @@ static wick_status dn_check(const wick_ntk_fluct_config *c, const char *what) {
         return wick_fail(WICK_EINVAL, "%s: depth %d, expected 1..64", what, c->depth);
     if (c->width < 2 || c->width > 2048)
         return wick_fail(WICK_EINVAL, "%s: width %zu, expected 2..2048", what, c->width);
+    /* every layer's W and NTK matrix are kept (two n x n each, per thread) */
+    if ((size_t)c->depth * c->width * c->width > ((size_t)1 << 25))
+        return wick_fail(WICK_EINVAL, "%s: depth %d x width %zu^2 is over 2^25 (%zu MB of "
+                         "matrices a thread)", what, c->depth, c->width,
+                         ((size_t)c->depth * c->width * c->width * 16) >> 20);
     return WICK_OK;
 }
 
