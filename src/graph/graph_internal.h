@@ -42,8 +42,10 @@ typedef struct {
     int relu_fused;     /* BATCHNORM: writes ReLU of its output (its one consumer is that ReLU);
                            ACT: that ReLU, whose values and gradient are the batch norm's */
     int bn_pool;        /* BATCHNORM with relu_fused: the 2x2 stride-2 max pool (its ReLU's one
-                           reader) that it computes too, so that its own values are never
-                           written (0: none); MAXPOOL2D: the batch norm that computes it */
+                           reader) that it computes too, so that its own values are not
+                           its output (0: none); MAXPOOL2D: the batch norm that computes it */
+    int bn_xa;          /* BATCHNORM with bn_pool: the last forward left x at each argmax in
+                           its values (float, AVX2: bn_fwd), which bn_bwd's vector loops read */
     int ran_train;      /* BATCHNORM: the last forward used batch statistics;
                            DROPOUT, GAUSS_NOISE: it drew a mask or noise */
     double bn_share;    /* BATCHNORM: this process's share of the rows whose statistics the

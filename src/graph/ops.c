@@ -206,6 +206,7 @@ static void box_muller(const uint32_t r[4], double z[4]) {
 }
 
 #ifdef __AVX2__
+#define WICK_BNP_AVX2 1
 /* A batch norm fused with its ReLU and 2x2 stride-2 max pool (bn_pool), its
  * backward in float, eight pooled outputs at a time: the pool's gradient gp,
  * argmax ap and, kept by bn_fwd, x at the argmax xa (P of each), the
@@ -287,6 +288,8 @@ static void bnp_dx_avx2(const float *x, const float *gp, const int32_t *ap, cons
             if (ap[t + l] >= 0) dx[ap[t + l]] = r8[l];
     }
 }
+#else
+#define WICK_BNP_AVX2 0
 #endif
 
 #define T float

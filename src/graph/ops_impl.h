@@ -930,6 +930,7 @@ static void SFX(bn_fwd)(wick_graph *g, node *nd) {
        plane's values go to a thread's scratch and on into the pool's outputs */
     node *pn = nd->bn_pool && nd->bn_pool <= g->fwd_end ? &g->nodes[nd->bn_pool] : NULL;
     int nt = omp_get_max_threads(), P = pn ? pn->H * pn->W : 0;
+    nd->bn_xa = pn && relu && IS_FLOAT && WICK_BNP_AVX2;
     size_t slot = pn ? ((size_t)HW + 16 + 15) & ~(size_t)15 : 0;   /* ops.c bn_pool_slot */
     if (pn && nt > g->scratch_threads) nt = g->scratch_threads;
     _Pragma("omp parallel for schedule(static) num_threads(nt) if ((size_t)B * nd->cols > 32768)")
@@ -1048,6 +1049,7 @@ static void SFX(bn_bwd)(wick_graph *g, node *nd) {
                     const T *gp = (const T *)pn->grad + po;
                     const int32_t *ap = (const int32_t *)pn->aux + po;
 #if IS_FLOAT && defined(__AVX2__)
+                    if (!nd->bn_xa) goto scalar_sums;   /* a forward that stopped short of the pool */
                     if (n + PLANE_AHEAD < B) {
                         size_t pa = po + (size_t)PLANE_AHEAD * pn->cols;
                         SFX(plane_prefetch)((const T *)pn->grad + pa, P * sizeof(T), 0);
@@ -1058,6 +1060,7 @@ static void SFX(bn_bwd)(wick_graph *g, node *nd) {
                     sdy_ += a;
                     sdyx_ += b;
                     continue;
+                scalar_sums:;
 #endif
                     const T *xr = x + (size_t)n * nd->cols;   /* the argmax counts from the sample's start */
                     _Pragma("omp simd reduction(+ : a, b)")
@@ -1117,7 +1120,7 @@ static void SFX(bn_bwd)(wick_graph *g, node *nd) {
                         SFX(plane_prefetch)(x + o + (size_t)PLANE_AHEAD * nd->cols, HW * sizeof *x, 0);
                         SFX(plane_prefetch)(dx + o + (size_t)PLANE_AHEAD * nd->cols, HW * sizeof *x, 1);
                     }
-                    if (!acc) {
+                    if (!acc && nd->bn_xa) {
                         bnp_dx_avx2(x + o, gp, ap, (const T *)nd->val + po, HW, P, c * HW, m, is, ga, be, k, a, bq, dx + o);
                         continue;
                     }
