@@ -165,6 +165,7 @@ struct wick_chain {
     float *gb;                 /* per thread: a dW item's bias gradient, [chunk_max] */
     long steps;                /* counts steps, for WICK_TEST_STALL_US */
     long redo_left;            /* steps to run with redo (on demand) */
+    long slow_at;              /* the last step REDO_SLOW times the typical one (+1; 0: none) */
     double step_s;             /* a step's typical time without redo: down at once, up slowly */
 };
 
@@ -509,16 +510,19 @@ static int chunks(const wick_chain *c, int n) {
 
 
 /* Sleeps (off the CPU, as a thread the OS descheduled). */
-static _Atomic long stalls;
+static _Atomic long stalls, stall_wait_ns;
 long wick_chain_test_stalls(void) { return atomic_load(&stalls); }
+double wick_chain_test_stall_wait(void) { return atomic_load(&stall_wait_ns) * 1e-9; }
 /* On a stalled step thread 0 lets a worker take an item and start its
  * stall first (at most 200 ms), so that every stalled step has one. */
 static void stall_first(const step_args *a, int t) {
     if (t || !a->stall_us) return;
+    const long t0 = wick_now_ns();
     for (int k = 0; k < 4000 && atomic_load(&stalls) == a->stalls; k++) {
         struct timespec d = {0, 50000};
         nanosleep(&d, NULL);
     }
+    atomic_fetch_add(&stall_wait_ns, wick_now_ns() - t0);
 }
 
 static void stall(long us) {
@@ -822,11 +826,13 @@ out:
 /* WICK_REDO=0: never, 1: always; unset: on demand.  A redo step's items
  * copy their rows out of private buffers (the forward's and dx items': 1.5
  * MB a step for the headline), which a quiet machine need not pay.  So the
- * step runs without redo until one takes REDO_SLOW times the typical step
- * (a thread was descheduled: the others waited), then with redo for
- * REDO_KEEP steps, renewed whenever an item is redone. */
+ * step runs without redo until two steps within REDO_NEAR take REDO_SLOW
+ * times the typical step (a thread was descheduled and the others waited;
+ * one such step may be a hiccup), then with redo for REDO_KEEP steps,
+ * renewed whenever an item is redone. */
 #define REDO_SLOW 3.0
 #define REDO_KEEP 1000
+#define REDO_NEAR 64
 static int redo_env(void) {
     const char *e = getenv("WICK_REDO");
     return e && *e ? (*e == '0' ? 0 : 1) : -1;
@@ -885,7 +891,10 @@ double wick_chain_step(wick_chain *c, const float *X, const int32_t *Y, const ui
         if (c->redo_left > 0) c->redo_left--;
         if (wick_chain_redone() != redone_before) c->redo_left = REDO_KEEP;
     } else if (team > 1 && !a.repack) {
-        if (c->step_s > 0 && took > REDO_SLOW * c->step_s) c->redo_left = REDO_KEEP;
+        if (c->step_s > 0 && took > REDO_SLOW * c->step_s) {
+            if (c->slow_at && c->steps - c->slow_at <= REDO_NEAR) c->redo_left = REDO_KEEP;
+            c->slow_at = c->steps;
+        }
         c->step_s = !(c->step_s > 0) || took < c->step_s ? took : c->step_s + (took - c->step_s) / 16;
     }
     const double total = a.total;

@@ -39,6 +39,9 @@ long wick_chain_redone(void);
  * stand-in for a preemption: the first item a worker takes on every fourth
  * step sleeps that long in its middle). */
 long wick_chain_test_stalls(void);
+/* The seconds thread 0 spent waiting for those stalls to begin (the
+ * worker's wake-up: scaffolding, not the step's cost). */
+double wick_chain_test_stall_wait(void);
 
 /* Where a step's time goes, for bench/steptime: with -DWICK_CHAIN_PROFILE
  * each thread adds up the seconds of each phase (wall clock, per layer for
