@@ -166,6 +166,7 @@ struct wick_chain {
     long steps;                /* counts steps, for WICK_TEST_STALL_US */
     long redo_left;            /* steps to run with redo (on demand) */
     long slow_at;              /* the last step REDO_SLOW times the typical one (+1; 0: none) */
+    int last_redo;             /* the last step ran with redo */
     double step_s;             /* a step's typical time without redo: down at once, up slowly */
 };
 
@@ -882,9 +883,14 @@ double wick_chain_step(wick_chain *c, const float *X, const int32_t *Y, const ui
         nt = wick_pool_run_detached(team, step_redo, c);
         a.total = c->args->total, a.went = c->args->went;
     } else {
+        /* a late worker of a redo step still uses its scratch, which a joined
+           run's numbering could give another worker (rare: redo ends after
+           REDO_KEEP steps without a redone item) */
+        if (c->last_redo) wick_pool_drain();
         for (int k = 0; k < 2 + L; k++) atomic_store_explicit(&c->next[k], 0, memory_order_relaxed);
         nt = wick_pool_run(team, step_thread, &a);
     }
+    c->last_redo = redo;
     const double took = omp_get_wtime() - t0;
     wick_team_record(&c->team, nt, took / B);
     if (redo) {
