@@ -562,43 +562,26 @@ static wick_status fill_rfp(const wick_kgram *g, const double *xA, size_t nA, si
     return WICK_OK;
 }
 
-/* Cholesky of the RFP matrix: dpftrf's four steps for even n (LAPACK's
- * dpftrf.f, TRANSR = 'N', UPLO = 'L'), the two big ones in slices so that
- * progress can be told; dpftrf itself for odd n. */
-static int factor_rfp(size_t n, double *a, const prog_t *pr, const char *phase) {
-    if (n % 2) {
-        progress(pr, phase, 0);
-        return LAPACKE_dpftrf(LAPACK_COL_MAJOR, 'N', 'L', (lapack_int)n, a);
-    }
-    int k = (int)(n / 2), ld = (int)n + 1, info;
-    double k3 = (double)k * k * k, total = 8 * k3 / 3, done = 0;  /* flops: n^3/3 */
-    progress(pr, phase, 0);
-    if ((info = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', k, a + 1, ld))) return info;
-    done += k3 / 3;
-    progress(pr, phase, done / total);
-    const int S = 8;
-    for (int s = 0; s < S; s++) {   /* rows of X L^T = B are independent */
-        int r0 = (int)((long)k * s / S), r1 = (int)((long)k * (s + 1) / S);
-        cblas_dtrsm(CblasColMajor, CblasRight, CblasLower, CblasTrans, CblasNonUnit, r1 - r0, k, 1.0,
-                    a + 1, ld, a + k + 1 + r0, ld);
-        done += k3 / S;
-        progress(pr, phase, done / total);
-    }
-    /* C = A(0) upper (k x k) -= B B^T, B = a + k + 1 (k x k): by column blocks */
-    for (int s = 0; s < S; s++) {
-        int c0 = (int)((long)k * s / S), c1 = (int)((long)k * (s + 1) / S);
-        if (c0 > 0)
-            cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, c0, c1 - c0, k, -1.0, a + k + 1, ld,
-                        a + k + 1 + c0, ld, 1.0, a + (size_t)c0 * ld, ld);
-        cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, c1 - c0, k, -1.0, a + k + 1 + c0, ld,
-                    1.0, a + c0 + (size_t)c0 * ld, ld);
-        done += k3 * ((double)c1 * c1 - (double)c0 * c0) / ((double)k * k);
-        progress(pr, phase, done / total);
-    }
-    if ((info = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'U', k, a, ld))) return info + k;
-    progress(pr, phase, 1);
-    return 0;
-}
+/* Cholesky of the RFP matrix in float64 (factor_rfp) and float32
+ * (factor_rfp32): one body, gram_factor_impl.h */
+#define RFP_T double
+#define RFP_NAME factor_rfp
+#define RFP_LAPACK(x) LAPACKE_d##x
+#define RFP_BLAS(x) cblas_d##x
+#include "experiments/gram_factor_impl.h"
+#undef RFP_T
+#undef RFP_NAME
+#undef RFP_LAPACK
+#undef RFP_BLAS
+#define RFP_T float
+#define RFP_NAME factor_rfp32
+#define RFP_LAPACK(x) LAPACKE_s##x
+#define RFP_BLAS(x) cblas_s##x
+#include "experiments/gram_factor_impl.h"
+#undef RFP_T
+#undef RFP_NAME
+#undef RFP_LAPACK
+#undef RFP_BLAS
 
 /* ---------------------------------------------------------------------------
  * Float32 factors refined to float64 (docs/kernel.md, "Mixed precision")
@@ -621,41 +604,6 @@ static void huge_pages(void *p, size_t bytes) {
     uintptr_t a = ((uintptr_t)p + 4095) & ~(uintptr_t)4095;
     uintptr_t e = ((uintptr_t)p + bytes) & ~(uintptr_t)4095;
     if (e > a) madvise((void *)a, e - a, MADV_HUGEPAGE);   /* advice: failure is harmless */
-}
-
-/* factor_rfp in float32 */
-static int factor_rfp32(size_t n, float *a, const prog_t *pr, const char *phase) {
-    if (n % 2) {
-        progress(pr, phase, 0);
-        return LAPACKE_spftrf(LAPACK_COL_MAJOR, 'N', 'L', (lapack_int)n, a);
-    }
-    int k = (int)(n / 2), ld = (int)n + 1, info;
-    double k3 = (double)k * k * k, total = 8 * k3 / 3, done = 0;
-    progress(pr, phase, 0);
-    if ((info = LAPACKE_spotrf(LAPACK_COL_MAJOR, 'L', k, a + 1, ld))) return info;
-    done += k3 / 3;
-    progress(pr, phase, done / total);
-    const int S = 8;
-    for (int s = 0; s < S; s++) {
-        int r0 = (int)((long)k * s / S), r1 = (int)((long)k * (s + 1) / S);
-        cblas_strsm(CblasColMajor, CblasRight, CblasLower, CblasTrans, CblasNonUnit, r1 - r0, k, 1.0f,
-                    a + 1, ld, a + k + 1 + r0, ld);
-        done += k3 / S;
-        progress(pr, phase, done / total);
-    }
-    for (int s = 0; s < S; s++) {
-        int c0 = (int)((long)k * s / S), c1 = (int)((long)k * (s + 1) / S);
-        if (c0 > 0)
-            cblas_sgemm(CblasColMajor, CblasNoTrans, CblasTrans, c0, c1 - c0, k, -1.0f, a + k + 1, ld,
-                        a + k + 1 + c0, ld, 1.0f, a + (size_t)c0 * ld, ld);
-        cblas_ssyrk(CblasColMajor, CblasUpper, CblasNoTrans, c1 - c0, k, -1.0f, a + k + 1 + c0, ld,
-                    1.0f, a + c0 + (size_t)c0 * ld, ld);
-        done += k3 * ((double)c1 * c1 - (double)c0 * c0) / ((double)k * k);
-        progress(pr, phase, done / total);
-    }
-    if ((info = LAPACKE_spotrf(LAPACK_COL_MAJOR, 'U', k, a, ld))) return info + k;
-    progress(pr, phase, 1);
-    return 0;
 }
 
 /* One pass over the rows of the training Grams, recomputed from the inputs
