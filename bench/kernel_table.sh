@@ -162,6 +162,7 @@ set terminal pngcairo size 1000,650
 set output out
 set datafile separator ","
 set logscale x
+set autoscale xfix
 set datafile missing NaN
 set offsets graph 0.03, graph 0.03, graph 0.05, graph 0.05
 set key outside right top
@@ -169,10 +170,11 @@ set xlabel "training images (the first N of Fashion-MNIST)"
 set ylabel "test accuracy (".ntest." test images)"
 set xtics ("1k" 1000, "2k" 2000, "5k" 5000, "10k" 10000, "20k" 20000, "40k" 40000, "60k" 60000)
 set grid
+cols = "#1f77b4 #d62728 #2ca02c #9467bd #ff7f0e #8c564b"
 set title "NNGP (solid) / NTK (dashed) at evidence-chosen C_b, C_W, noise; trained ReLU MLPs (dotted), by depth"
-plot for [i=1:words(depths)] csv every ::1 using 1:($2 == word(depths,i) ? $3 : NaN) with linespoints lc i pt 7 dashtype 1 title "NNGP, depth ".word(depths,i), \
-     for [i=1:words(depths)] csv every ::1 using 1:($2 == word(depths,i) ? $4 : NaN) with linespoints lc i pt 6 dashtype 2 title "NTK, depth ".word(depths,i), \
-     for [i=1:words(depths)] csv every ::1 using 1:($2 == word(depths,i) ? $5 : NaN) with linespoints lc i pt 4 dashtype 3 title "MLP, depth ".word(depths,i)
+plot for [i=1:words(depths)] csv every ::1 using 1:($2 == word(depths,i) ? $3 : NaN) with linespoints lc rgb word(cols,i) pt 7 dashtype 1 title "NNGP, depth ".word(depths,i), \
+     for [i=1:words(depths)] csv every ::1 using 1:($2 == word(depths,i) ? $4 : NaN) with linespoints lc rgb word(cols,i) pt 6 dashtype 2 title "NTK, depth ".word(depths,i), \
+     for [i=1:words(depths)] csv every ::1 using 1:($2 == word(depths,i) ? $5 : NaN) with linespoints lc rgb word(cols,i) pt 4 dashtype 3 title "MLP, depth ".word(depths,i)
 GP
     echo "kernel_table: $csv, $evcsv, $OUT.txt, $OUT.json, $OUT.png"
 else
