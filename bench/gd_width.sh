@@ -34,7 +34,7 @@ STEPS=${STEPS:-100}
 THREADS=${THREADS:-2}
 QUICK=${QUICK:-0}
 W=${WICK:-$BUILD/wick}
-[ -x "$W" ] || make -s -j2 BUILD="$BUILD" "$BUILD"/wick >/dev/null
+[ -x "$W" ] || { bash scripts/setup.sh && make -s -j2 BUILD="$BUILD" "$BUILD"/wick >/dev/null; }   # the build packages and gnuplot
 D=${OUT:-bench/out/gd_width}
 mkdir -p "$D"
 ANALYSE_ONLY=${ANALYSE_ONLY:-0}   # 1: redo the table and plot from $D/runs.jsonl
