@@ -1375,6 +1375,16 @@ WICK_API wick_status wick_ntk_B_two(const wick_theory_config *c, const double G0
  * The inputs must not be parallel.  Not for the perceptron. */
 WICK_API wick_status wick_ntk_fluct_two(const wick_theory_config *c, const double G0[4], double *T1,
                                         double *A, double *D, double *F);
+/* The dNTK-preactivation correlators of two inputs (the book's ch. 11;
+ * docs/theory-finite-width.md), per layer l:
+ * P[(l-1)*16 + 8 a0 + 4 a1 + 2 a2 + a3] = P_{a0a1a2a3}, Q alike, with
+ * E[dH_{i0i1i2;a0a1a2} z_{i3;a3}] = [d01 d23 P_{a0a1a2a3} + d02 d13 P_{a0a2a1a3}
+ * + d03 d12 Q_{a0a1a2a3}] / n_{l-1}, dH as in wick_layer_finite (so
+ * Q_{a0a1a2a3} = Q_{a0a2a1a3}; the components with every a equal are
+ * wick_theory_finite's P, Q at that input's norm).  0 at l = 1.  The inputs
+ * must not be parallel.  Not for the perceptron. */
+WICK_API wick_status wick_dntk_PQ_two(const wick_theory_config *c, const double G0[4], double *P,
+                                      double *Q);
 
 /* Residual MLPs (the book's appendix on residual learning;
  * docs/theory-residual.md): z^(1) = b + W x and, for
