@@ -641,6 +641,9 @@ enum { ST_FREE, ST_CLAIMED, ST_COMMITTING, ST_DONE };
 static _Atomic long redone;
 long wick_chain_redone(void) { return atomic_load(&redone); }
 
+static wick_chain_last last_step;
+wick_chain_last wick_chain_last_step(void) { return last_step; }
+
 /* One phase's items as the redo step numbers them. */
 typedef struct {
     int phase, base, n;   /* c->done[phase]; state words base .. base + n */
@@ -893,6 +896,7 @@ double wick_chain_step(wick_chain *c, const float *X, const int32_t *Y, const ui
     c->last_redo = redo;
     const double took = omp_get_wtime() - t0;
     wick_team_record(&c->team, nt, took / B);
+    last_step = (wick_chain_last){nt, redo, a.repack, took};
     if (redo) {
         if (c->redo_left > 0) c->redo_left--;
         if (wick_chain_redone() != redone_before) c->redo_left = REDO_KEEP;

@@ -43,6 +43,15 @@ long wick_chain_test_stalls(void);
  * worker's wake-up: scaffolding, not the step's cost). */
 double wick_chain_test_stall_wait(void);
 
+/* The last step of any chain in this process, for bench/loop: the threads
+ * that ran it, whether it ran with redo, whether it repacked the weights
+ * first, and its wall-clock seconds from the pool's start to its return. */
+typedef struct {
+    int team, redo, repack;
+    double seconds;
+} wick_chain_last;
+wick_chain_last wick_chain_last_step(void);
+
 /* Where a step's time goes, for bench/steptime: with -DWICK_CHAIN_PROFILE
  * each thread adds up the seconds of each phase (wall clock, per layer for
  * the backward phases) over every step of every chain; without it nothing
