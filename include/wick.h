@@ -1166,6 +1166,28 @@ WICK_API wick_status wick_dntk_contract(const wick_ntk_fluct_config *c, uint64_t
  * standard errors over networks; 0 at l = 1.  Depth 1..64, width 2..2048,
  * depth x width^2 <= 2^25. */
 WICK_API wick_status wick_dntk_measure(const wick_ntk_fluct_config *c, double *val, double *se);
+/* One step of full-batch MSE gradient descent measured on c->samples
+ * antithetic pairs of networks (wick_net64_init's network k and its mirror
+ * with the last layer negated), one input x = sqrt(q) (n_0 = 1), targets y
+ * (c->net.nout), rate eta, beside wick_gd_mean1.  Per output i, val[e * nout
+ * + i] and se alike (standard errors over pairs):
+ *   WICK_GD1_MEAN  E[z_i(1)], the pair averages of the trained outputs;
+ *   WICK_GD1_NTK   E[H_ii(0)], the NTK at initialisation;
+ *   WICK_GD1_RES   E[r_i(eta)], r = z(1) - [z(0) - eta H(0) (z(0) - y)],
+ *                  each network less its own frozen-NTK step (its mean is
+ *                  the order-1/n part beyond Theta1, (a2 + a3)/n);
+ *   WICK_GD1_RES2  E[(r(eta) + r(-eta)) / 2], the eta^2 part (a2/n);
+ *   WICK_GD1_RES3  E[(r(eta) - r(-eta)) / 2], the eta^3 part (a3/n). */
+typedef struct {
+    wick_net64_config net;      /* n0 = 1 */
+    double q, eta;
+    const double *y;            /* [net.nout] */
+    size_t samples;             /* antithetic pairs, >= 2 */
+    uint64_t seed;
+} wick_gd1_config;
+enum { WICK_GD1_MEAN = 0, WICK_GD1_NTK, WICK_GD1_RES, WICK_GD1_RES2, WICK_GD1_RES3,
+       WICK_GD1_COUNT };
+WICK_API wick_status wick_gd1_measure(const wick_gd1_config *c, double *val, double *se);
 
 /* Weighted least squares y = slope x + intercept with weights 1/err^2 (err
  * > 0 each): the parameters' standard errors from (X^T W X)^-1, scaled by
@@ -1355,6 +1377,24 @@ typedef struct {
 
 WICK_API wick_status wick_theory_finite(const wick_theory_config *c, double q,
                                         wick_layer_finite *out);
+/* The mean output after one step of full-batch MSE gradient descent at
+ * order 1/n (docs/theory-finite-width.md; the book's ch. 11 and its chapter
+ * on the trained network): one training input of norm q, targets y (nout),
+ * theta <- theta - eta lambda dL/dtheta on L = 1/2 |z - y|^2 (the rates of
+ * wick_net64_gd_step), every term at the last layer L of c:
+ *   E[z_i(1)] = y_i [lin + (a1 + a2 + a3) / n_{L-1}] + O(1/n^2),
+ *   lin = eta Theta, a1 = eta Theta1, a2 = -eta^2 (P + nout Q / 2),
+ *   a3 = (eta^3 / 2) R (K (nout + 2) + |y|^2),
+ * with R the ddNTK's mean, E[ddI_{i0i1i2i3}] = R (d01 d23 + d02 d13 +
+ * d03 d12) / n_{L-1}, ddI = sum lambda^3 d^3z_i0 dz_i1 dz_i2 dz_i3 (the
+ * book's ch. 11), from the caller (NAN: a3 is NAN). */
+typedef struct {
+    double K, ntk, ntk1, P, Q, R;   /* the last layer's tensors used */
+    double lin, a1, a2, a3;
+} wick_gd1_terms;
+
+WICK_API wick_status wick_gd_mean1(const wick_theory_config *c, double q, size_t nout,
+                                   const double *y, double eta, double R, wick_gd1_terms *out);
 /* The subleading kernel of two inputs (the book's ch. 4): K1[(l-1)*4 + 2a+b]
  * with E[z_a z_b] = K_ab + K1_ab / n_{l-1} at layer l, from the input Gram G0
  * (2 x 2) through the two-input vertex (wick_vertex2).  The off-diagonal

@@ -44,7 +44,9 @@ typedef struct {
     cli_ints widths;
     double cb, cw, lb, lw, eta;
     long ntrain, ntest, classes, pool, depth, samples, seed, steps, probes, threads, anti;
-    int json;
+    int json, order1;
+    cli_reals target;     /* --order1: the targets y (one a output) */
+    double q, R;          /* --order1: the input's norm, the ddNTK mean R (NAN: none) */
 } gd_args;
 
 static gd_args A;   /* the table's destinations */
@@ -73,6 +75,16 @@ static const cli_opt gd_opts[] = {
      "NTK), so the ensemble mean sheds its init noise; 0: independent\n"
      "(M must then be even)", NULL, NULL},
     {"threads", CLI_INT, &A.threads, 1, CLI_THREADS_MAX, 0, NULL, "N", "threads (default: OMP_NUM_THREADS, else all cores)", NULL, NULL},
+    {"order1", CLI_BOOL, &A.order1, 0, 0, 0, NULL, NULL,
+     "one step from one input of norm --q with targets --target instead of\n"
+     "the data: the order-1/n prediction of E[z(1)] (wick_gd_mean1) beside\n"
+     "its measurement on --samples mirror pairs at each width\n"
+     "(docs/theory-finite-width.md, one step of gradient descent)", NULL, NULL},
+    {"target", CLI_REALS, &A.target, -1e6, 1e6, 0, "1", "Y1,Y2,...", "the targets, one per output (with --order1)", NULL, NULL},
+    {"q", CLI_REAL, &A.q, 0, INFINITY, 0, "1", "X", "the input's |x|^2/n0 (with --order1)", NULL, NULL},
+    {"ddntk-r", CLI_REAL, &A.R, -INFINITY, INFINITY, 0, NULL, "X",
+     "the ddNTK mean R of the last layer (with --order1; default: none, the\n"
+     "eta^3 term is left out of the prediction)", NULL, NULL},
     {"json", CLI_BOOL, &A.json, 0, 0, 0, NULL, NULL, "last line of stdout: one JSON object, arrays over widths", NULL, NULL},
     {"plot", CLI_STR, &A.plot, 0, 0, 0, NULL, "FILE.png", "gap_net, dH and H0-Theta against the width (log-log, +- 1 s.e.)", NULL, NULL},
     {0}};
@@ -98,7 +110,7 @@ static const cli_cmd gd_cmd = {
 
 /* The command line into A; CLI_GO, or the exit code. */
 static int gd_parse(int argc, char **argv) {
-    A = (gd_args){.cb = NAN, .cw = NAN};
+    A = (gd_args){.cb = NAN, .cw = NAN, .R = NAN};
     return cli_parse(&gd_cmd, argc, argv, NULL);
 }
 
@@ -112,12 +124,97 @@ typedef struct {
 } gd_out;
 
 static int gd_run(void);
+static int order1_run(void);
 static int gd_plot(const gd_out *g, const char *path);
 static int gd_json(const gd_out *g);
 
 int cmd_gd(int argc, char **argv) {
     int prc = gd_parse(argc, argv);
-    return prc != CLI_GO ? prc : gd_run();
+    if (prc != CLI_GO) return prc;
+    return A.order1 ? order1_run() : gd_run();
+}
+
+/* --order1: one step from one input, predicted to order 1/n and measured per
+ * width; the measured gap to the infinite-width step is eta (E[H] - Theta) y
+ * + E[r], r each network's residual beyond its own frozen-NTK step. */
+static int order1_run(void) {
+    wick_act act;
+    wick_status st = wick_act_parse(A.act_name, &act);
+    if (st) return cli_fail("gd", st);
+    double cb = A.cb, cw = A.cw;
+    int rc = cli_default_init("gd", act, &cb, &cw);
+    if (rc != EXIT_OK) return rc;
+    size_t no = (size_t)A.target.n;
+    const double *y = A.target.v;
+    if (!(A.eta > 0)) {
+        fprintf(stderr, "wick gd: --order1 needs --eta X > 0 (the step's rate, book units)\n");
+        return EXIT_USAGE;
+    }
+    if (A.samples % 2) {
+        fprintf(stderr, "wick gd: --order1 --samples %ld: networks come in mirror pairs, give an "
+                "even number\n", A.samples);
+        return EXIT_USAGE;
+    }
+    wick_set_threads((int)A.threads);
+    wick_theory_config tc = wick_theory_defaults(act, (int)A.depth);
+    tc.cb = cb; tc.cw = cw; tc.lambda_b = A.lb; tc.lambda_w = A.lw;
+    wick_gd1_terms t;
+    if ((st = wick_gd_mean1(&tc, A.q, no, y, A.eta, A.R, &t))) return cli_fail("gd", st);
+    double ct = t.a1 + t.a2 + (isfinite(t.a3) ? t.a3 : 0);
+    printf("# one step, depth %ld, C_b %g, C_W %g, q %g, eta %g, %zu output(s):\n"
+           "#   E[z_i(1)] = y_i [lin + (a1 + a2 + a3)/n], lin = eta Theta = %.9g,\n"
+           "#   a1 = eta Theta1 = %.9g, a2 = -eta^2 (P + nout Q/2) = %.9g, a3 = %s%.9g\n"
+           "# per width: n (E[z_0(1)] / y_0 - lin) measured (se) against a1 + a2%s = %.6g;\n"
+           "# its eta^2 and eta^3 parts (steps at +-eta) against a2 and a3\n",
+           A.depth, cb, cw, A.q, A.eta, no, t.lin, t.a1, t.a2,
+           isfinite(t.a3) ? "(eta^3/2) R (K (nout + 2) + |y|^2) = " : "(no R given) ", t.a3,
+           isfinite(t.a3) ? " + a3" : "", ct);
+    printf("%8s %8s %12s %10s %12s %10s %12s %10s %12s\n", "width", "pairs", "n*gap", "se",
+           "n*eta^2", "se", "n*eta^3", "se", "predicted");
+    json_t *rows = json_array();
+    for (int w = 0; w < A.widths.n; w++) {
+        size_t n = (size_t)A.widths.v[w];
+        wick_gd1_config c = {{act, cb, cw, A.lb, A.lw, (int)A.depth, 1, n, no}, A.q, A.eta, y,
+                             (size_t)A.samples / 2, (uint64_t)A.seed};
+        double *val = malloc(sizeof(double) * WICK_GD1_COUNT * no * 2), *se = val + WICK_GD1_COUNT * no;
+        if (!val) { json_decref(rows); return EXIT_FAIL; }
+        if ((st = wick_gd1_measure(&c, val, se))) { free(val); json_decref(rows); return cli_fail("gd", st); }
+        double nd = (double)n, y0 = y[0] != 0 ? y[0] : 1;
+        /* the gap along output 0: eta (E[H_00] - Theta) + E[r_0] / y_0, errors added (an upper bound) */
+        double gap = nd * (A.eta * (val[WICK_GD1_NTK * no] - t.ntk) + val[WICK_GD1_RES * no] / y0);
+        double gse = nd * (A.eta * se[WICK_GD1_NTK * no] + se[WICK_GD1_RES * no] / fabs(y0));
+        double e2 = nd * val[WICK_GD1_RES2 * no] / y0, e2s = nd * se[WICK_GD1_RES2 * no] / fabs(y0);
+        double e3 = nd * val[WICK_GD1_RES3 * no] / y0, e3s = nd * se[WICK_GD1_RES3 * no] / fabs(y0);
+        printf("%8zu %8zu %12.6g %10.3g %12.6g %10.3g %12.6g %10.3g %12.6g\n", n, c.samples, gap, gse,
+               e2, e2s, e3, e3s, ct);
+        fflush(stdout);
+        json_t *r = json_object();
+        json_object_set_new(r, "width", json_integer((json_int_t)n));
+        json_object_set_new(r, "n_gap", cli_jnum(gap));
+        json_object_set_new(r, "n_gap_se", cli_jnum(gse));
+        json_object_set_new(r, "n_eta2", cli_jnum(e2));
+        json_object_set_new(r, "n_eta2_se", cli_jnum(e2s));
+        json_object_set_new(r, "n_eta3", cli_jnum(e3));
+        json_object_set_new(r, "n_eta3_se", cli_jnum(e3s));
+        json_array_append_new(rows, r);
+        free(val);
+    }
+    int ret = EXIT_OK;
+    if (A.json) {
+        json_t *root = cli_json_init(act, cb, cw);
+        json_object_set_new(root, "depth", json_integer((json_int_t)A.depth));
+        json_object_set_new(root, "eta", json_real(A.eta));
+        json_object_set_new(root, "lin", cli_jnum(t.lin));
+        json_object_set_new(root, "a1", cli_jnum(t.a1));
+        json_object_set_new(root, "a2", cli_jnum(t.a2));
+        json_object_set_new(root, "a3", cli_jnum(t.a3));
+        json_object_set_new(root, "widths", rows);
+        ret = cli_write_json(stdout, "gd", root, 17);
+        json_decref(root);
+    } else {
+        json_decref(rows);
+    }
+    return ret;
 }
 
 /* The ensembles of A against the frozen-NTK prediction, printed as they come; then the report. */
