@@ -1166,6 +1166,27 @@ WICK_API wick_status wick_dntk_contract(const wick_ntk_fluct_config *c, uint64_t
  * standard errors over networks; 0 at l = 1.  Depth 1..64, width 2..2048,
  * depth x width^2 <= 2^25. */
 WICK_API wick_status wick_dntk_measure(const wick_ntk_fluct_config *c, double *val, double *se);
+/* Two inputs of Gram G0 (networks as wick_ntk_fluct_two_measure's: n_0 = 2,
+ * every layer of width n, c->q not used): the dNTK of network k at its last
+ * layer contracted with the vector u (n) at sample a0 (0 or 1),
+ * M[(a1 n + i1) 2n + a2 n + i2] = sum_i0 u_i0 dH_{i0i1i2;a0a1a2}, the change of
+ * the two-input NTK along the step lambda grad(u . z_{;a0}) (float64, by its
+ * forward recursion; docs/theory-finite-width.md). */
+WICK_API wick_status wick_dntk_two_contract(const wick_ntk_fluct_config *c, const double G0[4],
+                                            uint64_t k, int a0, const double *u, double *M);
+/* The two-input P and Q measured over c->samples such networks, per layer
+ * l: val[(l-1)*32 + 8 a0 + 4 a1 + 2 a2 + a3] estimates P_{a0a1a2a3} and
+ * val[(l-1)*32 + 16 + ...] Q_{a0a1a2a3} (n times the average over the
+ * n (n - 1) pairs j != m of dH_{jjm;a0a1a2} z_{m;a3} and of dH_{jmm;a0a1a2}
+ * z_{j;a3}: the tensor + O(1/n)), se their standard errors over networks; 0
+ * at l = 1.  eta = 0: the dNTK by its forward recursion (exact, pathwise:
+ * wick_dntk_PQ_two_pathwise); eta > 0: by central differences of the NTK
+ * along steps of size eta, which cross kinks (for the kinked activations:
+ * biased by O(eta); docs/theory-finite-width.md compares it with
+ * wick_dntk_PQ_two).
+ * Depth 1..64, width 2..2048, depth x width^2 <= 2^24. */
+WICK_API wick_status wick_dntk_two_measure(const wick_ntk_fluct_config *c, const double G0[4],
+                                           double eta, double *val, double *se);
 /* One step of full-batch MSE gradient descent measured on c->samples
  * antithetic pairs of networks (wick_net64_init's network k and its mirror
  * with the last layer negated), one input x = sqrt(q) (n_0 = 1), targets y
@@ -1425,6 +1446,17 @@ WICK_API wick_status wick_ntk_fluct_two(const wick_theory_config *c, const doubl
  * must not be parallel.  Not for the perceptron. */
 WICK_API wick_status wick_dntk_PQ_two(const wick_theory_config *c, const double G0[4], double *P,
                                       double *Q);
+/* The same with a kink's sigma'' taken as 0 instead of a delta: the mean of
+ * the pathwise dNTK (the derivative at each network's parameters, which
+ * autodiff and wick_dntk_two_measure with eta = 0 give: an infinitesimal
+ * step crosses no kink).  wick_dntk_PQ_two takes sigma'' as a delta, the
+ * limit of smooth activations (a step of finite size crosses kinks, and the
+ * ensemble sees them: docs/theory-finite-width.md).  They differ only for
+ * the scale-invariant class (linear, ReLU, leaky ReLU), and there only in
+ * components that mix the two inputs (within one input the delta meets
+ * sigma(0) = 0). */
+WICK_API wick_status wick_dntk_PQ_two_pathwise(const wick_theory_config *c, const double G0[4],
+                                               double *P, double *Q);
 
 /* Residual MLPs (the book's appendix on residual learning;
  * docs/theory-residual.md): z^(1) = b + W x and, for

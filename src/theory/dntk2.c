@@ -38,6 +38,7 @@ typedef struct {
     double k[3];          /* K00, K01, K11 */
     double Ki[2][2];      /* its inverse */
     double t[NB][NB];     /* <f_b0(z_0) f_b1(z_1)> */
+    int no_delta;         /* a kink's sigma'' taken as 0 (the pathwise dNTK) */
     wick_status st;
 } dmom;
 
@@ -178,6 +179,7 @@ static double ev(dmom *M, term t) {
             }
         return M->t[bidx(t.s[0], t.d[0], t.m[0])][bidx(t.s[1], t.d[1], t.m[1])];
     }
+    if (M->no_delta) return 0;
     if (t.e[a] > 1 || t.e[1 - a] || t.s[a] > 1) {
         if (!M->st) M->st = wick_fail(WICK_EUNSUPPORTED, "two-input dNTK: two sigma'' factors");
         return 0;
@@ -222,7 +224,8 @@ static double width_at(const wick_theory_config *c, int l) {
 #define I4(a0, a1, a2, a3) (8 * (a0) + 4 * (a1) + 2 * (a2) + (a3))
 #define IF(a1, b1, a2, b2) ((2 * (a1) + (b1)) * 4 + 2 * (a2) + (b2))
 
-wick_status wick_dntk_PQ_two(const wick_theory_config *c, const double G0[4], double *P, double *Q) {
+static wick_status pq_two(const wick_theory_config *c, const double G0[4], int pathwise, double *P,
+                          double *Q) {
     if (!c || !G0 || !P || !Q) return wick_fail(WICK_EINVAL, "two-input dNTK: no input or output");
     if (c->act.kind == WICK_ACT_PERCEPTRON)
         return wick_fail(WICK_EINVAL, "perceptron: the dNTK is undefined (its derivative is a "
@@ -253,6 +256,8 @@ wick_status wick_dntk_PQ_two(const wick_theory_config *c, const double G0[4], do
         double cw = cw_at(c, l + 1), lw = lw_at(c, l + 1);
         double r = l == 1 ? 1.0 : width_at(c, l) / width_at(c, l - 1);
         if ((st = dmom_init(M, c->act, K + 4 * (size_t)(l - 1)))) goto out;
+        double ap, am;
+        M->no_delta = pathwise && th_scale_invariant(c->act, &ap, &am);
         double np_[16], nq[16];
         for (int a0 = 0; a0 < 2; a0++)
             for (int a1 = 0; a1 < 2; a1++)
@@ -327,4 +332,13 @@ out:
     wick_free(K); wick_free(Th); wick_free(T1); wick_free(A); wick_free(D); wick_free(F);
     wick_free(B); wick_free(M);
     return st;
+}
+
+wick_status wick_dntk_PQ_two(const wick_theory_config *c, const double G0[4], double *P, double *Q) {
+    return pq_two(c, G0, 0, P, Q);
+}
+
+wick_status wick_dntk_PQ_two_pathwise(const wick_theory_config *c, const double G0[4], double *P,
+                                      double *Q) {
+    return pq_two(c, G0, 1, P, Q);
 }
