@@ -1187,6 +1187,27 @@ WICK_API wick_status wick_dntk_two_contract(const wick_ntk_fluct_config *c, cons
  * Depth 1..64, width 2..2048, depth x width^2 <= 2^24. */
 WICK_API wick_status wick_dntk_two_measure(const wick_ntk_fluct_config *c, const double G0[4],
                                            double eta, double *val, double *se);
+/* The ddNTK means measured over c->samples networks (wick_ntk_fluct_run's
+ * networks), per layer l: val[(l-1)*4 + {0,1,2,3}] estimate R, S, T, U of
+ * wick_theory_ddntk (n_{l-1}/n^2 times a Hutchinson estimate, from two
+ * Rademacher probes xi, eta of layer l, of sum_{j,m} ddI_jjmm, ddII_jjmm,
+ * ddII_jmjm, ddII_jmmj: the tensor + O(1/n)), se their standard errors
+ * over networks; 0 at l = 1.  Exact derivatives in float64 (Taylor jets,
+ * forward-over-reverse; sigma'' = sigma''' = 0 at a kink's sides).  Depth
+ * 1..64, width 2..2048, depth x width^2 <= 2^25. */
+WICK_API wick_status wick_ddntk_measure(const wick_ntk_fluct_config *c, double *val, double *se);
+/* The primitives behind wick_ddntk_measure, on network k at its last layer
+ * L = c->depth (for tests).  Parameter vectors are laid out layer by layer,
+ * W^(l) row-major then b^(l) (layer 1: W n x 1); wick_ddntk_nparams gives
+ * their length.  grad: G = lambda grad(u . z^(L)) (lambda applied);
+ * hvp: out = Hess(u . z^(L)) a (no lambda); d3: D^3 (u . z^(L)) [a, b, b];
+ * at: if not NULL, the network's parameters are replaced by these first. */
+WICK_API size_t wick_ddntk_nparams(const wick_ntk_fluct_config *c);
+/* Network k's parameters (wick_ddntk_nparams of them) into theta. */
+WICK_API wick_status wick_ddntk_draw(const wick_ntk_fluct_config *c, uint64_t k, double *theta);
+WICK_API wick_status wick_ddntk_probe(const wick_ntk_fluct_config *c, uint64_t k, const double *at,
+                                      const double *u, const double *a, const double *b,
+                                      double *G, double *hvp, double *d3);
 /* One step of full-batch MSE gradient descent measured on c->samples
  * antithetic pairs of networks (wick_net64_init's network k and its mirror
  * with the last layer negated), one input x = sqrt(q) (n_0 = 1), targets y
@@ -1398,6 +1419,24 @@ typedef struct {
 
 WICK_API wick_status wick_theory_finite(const wick_theory_config *c, double q,
                                         wick_layer_finite *out);
+/* The means of the two ddNTKs of one input of norm q (the book's ch. 11;
+ * docs/theory-finite-width.md), per layer l (out[l-1]), 1/n_{l-1} pulled
+ * out.  With G_i = lambda grad z_i (lambda the learning-rate tensor:
+ * lambda_b, lambda_W/n_{l-1}) and v_ab = Hess(z_a) G_b:
+ *   ddI_i0i1i2i3  = D^3 z_i0 [G_i1, G_i2, G_i3],
+ *   ddII_i1i2i3i4 = < v_i1i3, lambda v_i2i4 >
+ *                 = sum lambda^3 d2z_i1/dth_m1 dth_m2 d2z_i2/dth_n1 dth_m3 dz_i3/dth_n2 dz_i4/dth_n3,
+ *   E[ddI_i0i1i2i3]  = (d01 d23 + d02 d13 + d03 d12) R / n_{l-1},
+ *   E[ddII_i1i2i3i4] = (d12 d34 S + d13 d24 T + d14 d23 U) / n_{l-1}.
+ * All vanish at l = 1.  Scale-invariant activations (ReLU): sigma'' =
+ * sigma''' = 0 almost everywhere, the ddNTKs a real network has (R = U = 0).
+ * Not for the perceptron. */
+typedef struct {
+    double R, S, T, U;
+} wick_layer_ddntk;
+
+WICK_API wick_status wick_theory_ddntk(const wick_theory_config *c, double q,
+                                       wick_layer_ddntk *out);
 /* The mean output after one step of full-batch MSE gradient descent at
  * order 1/n (docs/theory-finite-width.md; the book's ch. 11 and its chapter
  * on the trained network): one training input of norm q, targets y (nout),
