@@ -83,6 +83,11 @@ ok $? "ntk --order1: ReLU's B per layer within 4 s.e., 1.2 B rejected, K1 = 0"
 $W ntk --order1 --dntk --act relu --width 32 --depth 3 --samples 1500 --json > "$T/o1d.json" 2>/dev/null
 pyjson "$T/o1d.json" "j['P']['predicted'] == [0, 4, 16] and j['Q']['predicted'] == [0, 8, 32] and all(abs(j[k]['measured'][1] - j[k]['predicted'][1]) < 4 * j[k]['stderr'][1] and abs(j[k]['measured'][1] - 1.2 * j[k]['predicted'][1]) > 4 * j[k]['stderr'][1] for k in 'PQ')"
 ok $? "ntk --order1 --dntk: ReLU's P, Q at layer 2 within 4 s.e., 1.2x rejected"
+# ntk --order1 --ddntk: the ddNTK means (ch. 11) of ReLU at criticality, S = 4 and T = 2 at layer 2
+# (one width: the O(1/n) bias is fitted away in tests/test_theory_ddntk.c)
+$W ntk --order1 --ddntk --act relu --width 32 --depth 2 --samples 1000 --json > "$T/o1dd.json" 2>/dev/null
+pyjson "$T/o1dd.json" "j['S']['predicted'] == [0, 4] and j['T']['predicted'] == [0, 2] and j['R']['measured'] == [0, 0] and all(abs(j[k]['measured'][1] - j[k]['predicted'][1]) < 4 * j[k]['stderr'][1] + 0.15 * j[k]['predicted'][1] for k in 'ST')"
+ok $? "ntk --order1 --ddntk: ReLU's S, T at layer 2 near the prediction, R = 0"
 $W ntk --dntk > /dev/null 2>"$T/o1d.err"; rc=$?
 [ $rc -eq 2 ] && grep -q "goes with --order1" "$T/o1d.err"
 ok $? "ntk --dntk without --order1: usage error"

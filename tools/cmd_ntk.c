@@ -19,7 +19,8 @@ static double now_s(void) {
 /* the n x n matrix, or its one number where n = 1 */
 static json_t *jmat(const double *m, size_t n) { return n == 1 ? cli_jnum(m[0]) : cli_json_matrix(m, n, n); }
 
-/* --order1's figures, per layer and tensor (K1, ntk1, V, A, B, D, F, and with --dntk P, Q):
+/* --order1's figures, per layer and tensor (K1, ntk1, V, A, B, D, F, with --dntk P, Q, and
+ * with --ddntk also R, S, T, U):
  * measured, its standard error, predicted; fig[(l * nk + k) * 3 + 0..2]. */
 typedef struct {
     wick_act act;
@@ -28,10 +29,11 @@ typedef struct {
     size_t n, M;
     uint64_t seed;
     const double *fig;
-    int nk;   /* 7, or 9 with the dNTK's P, Q */
+    int nk;   /* 7, 9 with the dNTK's P, Q, 13 with the ddNTKs' R, S, T, U */
 } order1_out;
 
-static const char *const order1_names[9] = {"K1", "ntk1", "V", "A", "B", "D", "F", "P", "Q"};
+static const char *const order1_names[13] = {"K1", "ntk1", "V", "A", "B", "D", "F", "P", "Q",
+                                              "R", "S", "T", "U"};
 
 /* --order1's table: per layer, measured +- s.e. [predicted]. */
 static void order1_print(const order1_out *o) {
@@ -43,6 +45,9 @@ static void order1_print(const order1_out *o) {
     if (o->nk > 7)
         printf("# P, Q (ch. 11): n_{l-1} times the average over pairs j != m of dH_jjm z_m and "
                "dH_jmm z_j\n");
+    if (o->nk > 9)
+        printf("# R, S, T, U (ch. 11): n_{l-1}/n^2 times probe estimates of sum_jm ddI_jjmm, "
+               "ddII_jjmm, ddII_jmjm, ddII_jmmj\n");
     for (int l = 0; l < o->L; l++) {
         printf("layer %d\n", l + 1);
         for (int k = 0; k < o->nk; k++) {
@@ -83,15 +88,17 @@ static int order1_json(const order1_out *o) {
 /* --order1: wick_ntk_fluct_run (and with --dntk wick_dntk_measure) beside
  * wick_theory_finite, per layer; then the report. */
 static int run_order1(wick_act act, double cb, double cw, double lb, double lw, double q, int L,
-                      size_t n, size_t M, uint64_t seed, int json, int dntk) {
-    int nk = dntk ? 9 : 7;
+                      size_t n, size_t M, uint64_t seed, int json, int dntk, int ddntk) {
+    int nk = ddntk ? 13 : dntk ? 9 : 7;
     wick_theory_config tc = wick_theory_defaults(act, L);
     tc.cb = cb; tc.cw = cw; tc.lambda_b = lb; tc.lambda_w = lw; tc.width = n;
     wick_layer_finite *th = calloc((size_t)L, sizeof *th);
     double *fig = malloc(sizeof(double) * (size_t)L * (size_t)nk * 3);
     double *dv = malloc(sizeof(double) * (size_t)L * 4);
-    if (!th || !fig || !dv) {
-        free(th); free(fig); free(dv);
+    double *ddv = malloc(sizeof(double) * (size_t)L * 8);
+    wick_layer_ddntk *dth = calloc((size_t)L, sizeof *dth);
+    if (!th || !fig || !dv || !ddv || !dth) {
+        free(th); free(fig); free(dv); free(ddv); free(dth);
         fprintf(stderr, "wick ntk: out of memory\n");
         return EXIT_FAIL;
     }
@@ -101,9 +108,14 @@ static int run_order1(wick_act act, double cb, double cw, double lb, double lw, 
     /* the dNTK first: its size limits refuse at once */
     double t0 = now_s();
     if (!st && dntk) st = wick_dntk_measure(&fc, dv, dv + (size_t)L * 2);
+    if (!st && ddntk) st = wick_theory_ddntk(&tc, q, dth);
+    if (!st && ddntk) st = wick_ddntk_measure(&fc, ddv, ddv + (size_t)L * 4);
     double dsec = now_s() - t0;
     if (!st) st = wick_ntk_fluct_run(&fc, &r);
-    if (st) { wick_ntk_fluct_free(r); free(th); free(fig); free(dv); return cli_fail("ntk", st); }
+    if (st) {
+        wick_ntk_fluct_free(r); free(th); free(fig); free(dv); free(ddv); free(dth);
+        return cli_fail("ntk", st);
+    }
     fprintf(stderr, "wick %s | threads %d | seed %llu | %s\n", wick_version(), r->threads,
             (unsigned long long)seed, wick_library_versions());
     static const int ent[7] = {WICK_FL_KCV, WICK_FL_NTKCV, WICK_FL_V, WICK_FL_A, WICK_FL_B,
@@ -121,17 +133,25 @@ static int run_order1(wick_act act, double cb, double cw, double lb, double lw, 
             double *f = fig + ((size_t)l * (size_t)nk + (size_t)k) * 3;
             f[0] = m; f[1] = se; f[2] = pred[k];
         }
-        for (int k = 7; k < nk; k++) {
+        for (int k = 7; k < nk && k < 9; k++) {
             double *f = fig + ((size_t)l * (size_t)nk + (size_t)k) * 3;
             f[0] = dv[l * 2 + k - 7]; f[1] = dv[(size_t)L * 2 + (size_t)l * 2 + (size_t)(k - 7)];
             f[2] = k == 7 ? t->P : t->Q;
         }
+        for (int k = 9; k < nk; k++) {
+            double *f = fig + ((size_t)l * (size_t)nk + (size_t)k) * 3;
+            const wick_layer_ddntk *d = dth + l;
+            f[0] = ddv[l * 4 + k - 9];
+            f[1] = ddv[(size_t)L * 4 + (size_t)l * 4 + (size_t)(k - 9)];
+            f[2] = k == 9 ? d->R : k == 10 ? d->S : k == 11 ? d->T : d->U;
+        }
     }
-    order1_out out = {act, cb, cw, lb, lw, q, r->seconds + (dntk ? dsec : 0), L, n, M, seed, fig, nk};
+    order1_out out = {act, cb, cw, lb, lw, q, r->seconds + (dntk ? dsec : 0), L, n, M, seed, fig,
+                      nk};
     order1_print(&out);
     int ret = json ? order1_json(&out) : EXIT_OK;
     wick_ntk_fluct_free(r);
-    free(th); free(fig); free(dv);
+    free(th); free(fig); free(dv); free(ddv); free(dth);
     return ret;
 }
 
@@ -141,7 +161,7 @@ typedef struct {
     cli_ints depths;
     double cb, cw, lb, lw, q;
     long width, outputs, samples, seed, n0, threads;
-    int json, order1, dntk;
+    int json, order1, dntk, ddntk;
 } ntk_args;
 
 static ntk_args A;   /* the table's destinations */
@@ -173,6 +193,9 @@ static const cli_opt ntk_opts[] = {
      "with --order1, also the dNTK-preactivation correlators P, Q (the\n"
      "book's ch. 11; the dNTK carried by its forward recursion along a\n"
      "probe: several times --order1's time)", NULL, NULL},
+    {"ddntk", CLI_BOOL, &A.ddntk, 0, 0, 0, NULL, NULL,
+     "with --order1, also the ddNTK means R, S, T, U (the book's ch. 11;\n"
+     "exact third derivatives along two probes; implies --dntk)", NULL, NULL},
     {0}};
 
 static const cli_cmd ntk_cmd = {
@@ -221,8 +244,8 @@ static int ntk_run(void) {
     int rc = cli_default_init("ntk", act, &cb, &cw);
     if (rc != EXIT_OK) return rc;
     wick_set_threads((int)threads);
-    if (A.dntk && !order1) {
-        fprintf(stderr, "wick ntk: --dntk goes with --order1\n");
+    if ((A.dntk || A.ddntk) && !order1) {
+        fprintf(stderr, "wick ntk: --%s goes with --order1\n", A.ddntk ? "ddntk" : "dntk");
         return EXIT_USAGE;
     }
     if (order1) {
@@ -236,7 +259,7 @@ static int ntk_run(void) {
             return EXIT_USAGE;
         }
         return run_order1(act, cb, cw, lb, lw, q, (int)depths[0], (size_t)width, (size_t)samples,
-                          (uint64_t)seed, json, A.dntk);
+                          (uint64_t)seed, json, A.dntk || A.ddntk, A.ddntk);
     }
 
     double *x = NULL;

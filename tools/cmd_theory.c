@@ -75,6 +75,7 @@ typedef struct {
     const double *Kg, *Tg, *V2;  /* several inputs: K, Theta per layer (n x n), two: V (4 x 4) */
     const wick_layer_finite *fin;          /* one input: the order-1/n tensors, else NULL */
     const double *K1two;         /* two inputs: K1, Theta1, A, B, D, F per layer, else NULL */
+    const wick_layer_ddntk *dd;  /* one input: the ddNTK means R, S, T, U, else NULL */
 } theory_out;
 
 static int theory_run(wick_act act);
@@ -155,6 +156,7 @@ static int theory_run(wick_act act) {
     double *Tg = n > 1 && !undefined ? malloc(sizeof(double) * L * n * n) : NULL;
     double *V2 = n == 2 && !undefined ? malloc(sizeof(double) * L * 16) : NULL;
     wick_layer_finite *fin = NULL;
+    wick_layer_ddntk *dd = NULL;
     double *K1two = NULL;
     if (!per || (n > 1 && (!Kg || (!undefined && !Tg))) || (n == 2 && !undefined && !V2)) {
         fprintf(stderr, "wick theory: out of memory for %zu inputs\n", n);
@@ -195,14 +197,20 @@ static int theory_run(wick_act act) {
             goto done;
         }
         if ((st = wick_theory_finite(&cfg, G0[0], fin))) { ret = cli_fail("theory", st); goto done; }
+        if (!(dd = calloc(L, sizeof *dd))) {
+            fprintf(stderr, "wick theory: out of memory\n");
+            ret = EXIT_FAIL;
+            goto done;
+        }
+        if ((st = wick_theory_ddntk(&cfg, G0[0], dd))) { ret = cli_fail("theory", st); goto done; }
     }
 
-    theory_out out = {act, cb, cw, L, n, undefined, crit, cst, crit_msg, G0, per, Kg, Tg, V2, fin, K1two};
+    theory_out out = {act, cb, cw, L, n, undefined, crit, cst, crit_msg, G0, per, Kg, Tg, V2, fin, K1two, dd};
     theory_print(&out);
     if (plot && (ret = theory_plot(&out, plot)) != EXIT_OK) goto done;
     if (json) ret = theory_json(&out);
 done:
-    free(per); free(Kg); free(Tg); free(V2); free(G0); free(fin); free(K1two);
+    free(per); free(Kg); free(Tg); free(V2); free(G0); free(fin); free(K1two); free(dd);
     return ret;
 }
 
@@ -268,6 +276,14 @@ static void theory_print(const theory_out *t) {
             printf("%6s %14s %14s\n", "layer", "P", "Q");
             for (size_t l = 0; l < L; l++)
                 printf("%6zu %14.7g %14.7g\n", l + 1, fin[l].P, fin[l].Q);
+            if (t->dd) {
+                printf("the ddNTKs (ch. 11): E[ddI_i0i1i2i3] = (d01 d23 + d02 d13 + d03 d12) R/n, "
+                       "E[ddII_i1i2i3i4] = (d12 d34 S + d13 d24 T + d14 d23 U)/n\n");
+                printf("%6s %14s %14s %14s %14s\n", "layer", "R", "S", "T", "U");
+                for (size_t l = 0; l < L; l++)
+                    printf("%6zu %14.7g %14.7g %14.7g %14.7g\n", l + 1, t->dd[l].R, t->dd[l].S,
+                           t->dd[l].T, t->dd[l].U);
+            }
         }
         if (n > 1) {
             printf("kernel K and NTK Theta of the last layer:\n");
@@ -397,6 +413,18 @@ static int theory_json(const theory_out *t) {
                 json_array_append_new(arr, cli_jnum(v[k]));
             }
             json_object_set_new(root, keys[k], arr);
+        }
+    }
+    if (t->dd) {  /* the ddNTK means (wick_theory_ddntk), index l-1 holding layer l */
+        static const char *dk[4] = {"R", "S", "T", "U"};
+        for (int k = 0; k < 4; k++) {
+            json_t *arr = json_array();
+            for (size_t l = 0; l < L; l++) {
+                const wick_layer_ddntk *o = t->dd + l;
+                double v[4] = {o->R, o->S, o->T, o->U};
+                json_array_append_new(arr, cli_jnum(v[k]));
+            }
+            json_object_set_new(root, dk[k], arr);
         }
     }
     int ret = cli_write_json(stdout, "theory", root, 17);
