@@ -58,7 +58,9 @@ static const cli_cmd theory_cmd = {
     "kernel's and NTK's 1/n shifts K1, Theta1, the NTK's variance A, B and its correlation\n"
     "with the preactivations D, F, and the dNTK's correlation with them P, Q (ch. 11)\n"
     "(JSON keys K1, ntk1, A, B, D, F, P, Q; index l-1 is layer l); for two inputs the\n"
-    "keys K1, ntk1, A, B, D, F hold 2 x 2 (K1, ntk1) and 4 x 4 matrices per layer.\n\n",
+    "keys K1, ntk1, A, B, D, F hold 2 x 2 (K1, ntk1) and 4 x 4 matrices per layer, and P,\n"
+    "Q (P_pathwise, Q_pathwise: a kink's sigma'' taken as 0) 4 x 4 matrices, row 2 a0 + a1,\n"
+    "column 2 a2 + a3.\n\n",
     theory_opts, NULL, 0, 0};
 
 /* What theory_run computed, for the report. */
@@ -175,8 +177,9 @@ static int theory_run(wick_act act) {
     }
     /* two inputs: the subleading kernel (docs/theory-finite-width.md) */
     if (n == 2 && !undefined) {
-        /* K1, then Theta1 (4 a layer), A, B, D, F (16 a layer each) */
-        if (!(K1two = malloc(sizeof(double) * 72 * L))) {
+        /* K1, then Theta1 (4 a layer), A, B, D, F (16 a layer each), then
+         * the dNTK's P, Q and their pathwise forms (16 a layer each) */
+        if (!(K1two = malloc(sizeof(double) * 136 * L))) {
             fprintf(stderr, "wick theory: out of memory\n");
             ret = EXIT_FAIL;
             goto done;
@@ -184,7 +187,9 @@ static int theory_run(wick_act act) {
         double g[4] = {G0[0], G0[1], G0[2], G0[3]};
         if ((st = wick_kernel1_two(&cfg, g, K1two)) || (st = wick_ntk_B_two(&cfg, g, K1two + 24 * L)) ||
             (st = wick_ntk_fluct_two(&cfg, g, K1two + 4 * L, K1two + 8 * L, K1two + 40 * L,
-                                     K1two + 56 * L))) {
+                                     K1two + 56 * L)) ||
+            (st = wick_dntk_PQ_two(&cfg, g, K1two + 72 * L, K1two + 88 * L)) ||
+            (st = wick_dntk_PQ_two_pathwise(&cfg, g, K1two + 104 * L, K1two + 120 * L))) {
             ret = cli_fail("theory", st);
             goto done;
         }
@@ -392,9 +397,12 @@ static int theory_json(const theory_out *t) {
         json_object_set_new(root, "K1", arr);
         /* the NTK's mean shift (2 x 2) and A, B, D, F (4 x 4, the layouts of
          * wick_ntk_fluct_two and wick_ntk_B_two) per layer */
-        static const char *k2[5] = {"ntk1", "A", "B", "D", "F"};
-        static const size_t o2[5] = {4, 8, 24, 40, 56};
-        for (int k = 0; k < 5; k++) {
+        /* and the dNTK's P, Q (wick_dntk_PQ_two; row 2 a0 + a1, column 2 a2 + a3)
+         * and their pathwise forms (kink sigma'' = 0: wick_dntk_PQ_two_pathwise) */
+        static const char *k2[9] = {"ntk1", "A", "B", "D", "F", "P", "Q", "P_pathwise",
+                                    "Q_pathwise"};
+        static const size_t o2[9] = {4, 8, 24, 40, 56, 72, 88, 104, 120};
+        for (int k = 0; k < 9; k++) {
             size_t sz = k ? 16 : 4, d = k ? 4 : 2;
             arr = json_array();
             for (size_t l = 0; l < L; l++)
