@@ -148,6 +148,25 @@ static void test_contract_matches_finite_differences(void) {
     fd_check("sin", 0.0, 1.0, 3, 0);
 }
 
+/* The measurement's finite-difference path (eta > 0, which crosses kinks)
+ * against its exact one on a smooth activation: the same networks and
+ * probes, so the two agree to O(eta^2) network by network. */
+static void test_measure_differences_match_recursion(void) {
+    wick_ntk_fluct_config fc = {chk_act("tanh"), 0.1, 1.2, 0.8, 1.3, 1.0, 3, 8, 40, 5};
+    double v0[96], s0[96], v1[96], s1[96];
+    CHECK_OK(wick_dntk_two_measure(&fc, G0, 0.0, v0, s0));
+    CHECK_OK(wick_dntk_two_measure(&fc, G0, 1e-5, v1, s1));
+    double err = 0, big = 0;
+    for (int i = 32; i < 96; i++) {
+        err = fmax(err, fabs(v1[i] - v0[i]));
+        big = fmax(big, fabs(v0[i]));
+    }
+    fprintf(stderr, "  max |fd - exact| = %.2g of max %.3g\n", err, big);
+    CHECK(big > 0.1);
+    CHECK(err < 1e-6 * (1 + big));
+    CHECK(wick_dntk_two_measure(&fc, G0, -1.0, v1, s1) != WICK_OK);
+}
+
 /* Every distinct component (P: 16; Q: 12, Q_{a0a1a2a3} = Q_{a0a2a1a3}) of
  * layers 2..L-1... fitted over widths as c0 + c1/n; the fitted c0 must agree
  * with the prediction within 4 standard errors, and where the fit resolves
@@ -226,6 +245,7 @@ int main(void) {
     RUN(test_deep_linear_by_hand);
     RUN(test_rejects_bad_input);
     RUN(test_contract_matches_finite_differences);
+    RUN(test_measure_differences_match_recursion);
     RUN(test_measured_relu_critical);
     RUN(test_measured_tanh_critical);
     return chk_finish();
