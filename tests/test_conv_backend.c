@@ -38,6 +38,8 @@ static const shape shapes[] = {
     {"2x3x3->2 k5 pad1 (kernel wider than the input)", 2, 2, 3, 3, 2, {.kh = 5, .kw = 5, .pad_h = 1, .pad_w = 1}},
     {"CNN layer 1: 1x28x28->32 k3 pad1", 2, 1, 28, 28, 32, {.kh = 3, .kw = 3, .pad_h = 1, .pad_w = 1}},
     {"CNN layer 2: 32x14x14->64 k3 pad1", 2, 32, 14, 14, 64, {.kh = 3, .kw = 3, .pad_h = 1, .pad_w = 1}},
+    {"16x5x3->24 k3 pad1 (blocked activations, 15 positions a plane)", 3, 16, 5, 3, 24, {.kh = 3, .kw = 3, .pad_h = 1, .pad_w = 1}},
+    {"8x4x4->8 k3 stride2 pad1 (blocked, 4 positions out)", 2, 8, 4, 4, 8, {.kh = 3, .kw = 3, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1}},
 };
 #define NSHAPES ((int)(sizeof shapes / sizeof *shapes))
 
@@ -228,6 +230,42 @@ static void test_threads_agree(void) {
     ref_free(&r);
 }
 
+/* The blocked plan moves activations with at least 8 channels a block
+ * between nchw and oneDNN's nChw8c by wick's own transpose (conv.c
+ * xpose_run): a copy, so every product has the bits of the plan that runs
+ * oneDNN's reorder primitives instead (WICK_CONV_XPOSE=0), on planes that
+ * are and are not a multiple of the 8-position register tile. */
+static void test_xpose_as_onednn_reorders(void) {
+    static const shape sh[] = {
+        {"32x14x14->64", 2, 32, 14, 14, 64, {.kh = 3, .kw = 3, .pad_h = 1, .pad_w = 1}},
+        {"16x5x3->24", 3, 16, 5, 3, 24, {.kh = 3, .kw = 3, .pad_h = 1, .pad_w = 1}},
+        {"8x8x4->16", 2, 8, 8, 4, 16, {.kh = 3, .kw = 3, .pad_h = 1, .pad_w = 1}},
+    };
+    for (int i = 0; i < 3; i++)
+        for (int t = 1; t <= 2; t++) {
+            wick_set_threads(t);
+            ref r;
+            ref_make(&r, &sh[i], 40 + i);
+            float *o[2][4];
+            for (int v = 0; v < 2; v++) {   /* v 0: oneDNN's reorders; 1: xpose_run */
+                setenv("WICK_CONV_XPOSE", v ? "1" : "0", 1);
+                o[v][0] = malloc(sizeof(float) * r.ny); o[v][1] = malloc(sizeof(float) * r.nw);
+                o[v][2] = malloc(sizeof(float) * r.OUT); o[v][3] = malloc(sizeof(float) * r.nx);
+                CHECK(check_plan(&sh[i], &r, WICK_CONV_DNNL_BLOCKED, 1, 1, o[v][0], o[v][1], o[v][2],
+                                 o[v][3]) == 0);
+            }
+            unsetenv("WICK_CONV_XPOSE");
+            size_t n[4] = {r.ny, r.nw, (size_t)r.OUT, r.nx};
+            for (int k = 0; k < 4; k++) {
+                if (memcmp(o[0][k], o[1][k], n[k] * sizeof(float)))
+                    fprintf(stderr, "  %s, %d threads: output %d differs from oneDNN's reorders\n", sh[i].name, t, k);
+                CHECK(memcmp(o[0][k], o[1][k], n[k] * sizeof(float)) == 0);
+                free(o[0][k]); free(o[1][k]);
+            }
+            ref_free(&r);
+        }
+}
+
 static void test_bad_geometry(void) {
     wick_conv *c = NULL;
     wick_conv2d_params p = {.kh = 3, .kw = 3, .groups = 2};
@@ -243,6 +281,7 @@ int main(void) {
     RUN(test_products_1_thread);
     RUN(test_products_2_threads);
     RUN(test_threads_agree);
+    RUN(test_xpose_as_onednn_reorders);
     RUN(test_bad_geometry);
     return chk_finish();
 }

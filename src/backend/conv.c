@@ -24,6 +24,9 @@
 #include <dnnl.h>
 #include <dnnl_debug.h>
 #include <omp.h>
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
 #include <stdio.h>
 #include <string.h>
 
@@ -42,6 +45,10 @@ typedef struct {
     int nargs;
     int is_reorder;
     void *scratch;
+    int xpose;            /* wick's own activation reorder (xpose_run): 1 nchw -> nChw8c, 2 back */
+    int uslot;            /* xpose: the caller's array */
+    float *blk;           /* xpose: the blocked copy */
+    int xc, xhw;          /* xpose: channels, H W */
 } step;
 
 typedef struct {
@@ -60,6 +67,7 @@ struct wick_conv {
     int threads;          /* the OpenMP team at plan time */
     int direct;           /* 1x1, stride 1, no padding: x is its own col */
     int core_only;        /* bench/conv: skip the reorders */
+    int xpose;            /* activations between nchw and nChw8c by xpose_run */
     product p[P_N];
     dnnl_engine_t eng;
     dnnl_stream_t stream;
@@ -148,9 +156,34 @@ static wick_status new_buf(wick_conv *c, product *pr, const dnnl_memory_desc_t *
     return WICK_OK;
 }
 
+/* 1 when md is an activation [B, C, H, W] of this plan in oneDNN's nChw8c
+ * with C a multiple of 8 (no padded channels): xpose_run's layout. */
+static int is_nchw8c(const wick_conv *c, const dnnl_memory_desc_t *md) {
+    if (md->ndims != 4 || md->dims[0] != c->B || md->dims[1] % 8) return 0;
+    dnnl_memory_desc_t b8;
+    if (dnnl_memory_desc_init_by_tag(&b8, 4, md->dims, dnnl_f32, dnnl_nChw8c) != dnnl_success) return 0;
+    return dnnl_memory_desc_equal(md, &b8);
+}
+
 static wick_status reorder(wick_conv *c, product *pr, const dnnl_memory_desc_t *from, int from_slot,
                            void *from_buf, const dnnl_memory_desc_t *to, int to_slot, void *to_buf,
                            const_dnnl_primitive_attr_t attr) {
+    /* An activation between nchw and nChw8c: wick's own transpose (xpose_run),
+       faster than oneDNN 2.6's jit:blk reorder on these shapes (bench/README.md,
+       "conv2's activation reorders"); the weights' reorders stay with oneDNN. */
+    int to8 = from_slot >= 0 && is_nchw8c(c, to), from8 = to_slot >= 0 && is_nchw8c(c, from);
+    if (c->xpose && (to8 || from8)) {
+        if (pr->nst == MAXSTEPS) return wick_fail(WICK_EINVAL, "conv: too many steps");
+        step *s = &pr->st[pr->nst++];
+        const dnnl_memory_desc_t *md = to8 ? to : from;
+        s->is_reorder = 1;
+        s->xpose = to8 ? 1 : 2;
+        s->uslot = to8 ? from_slot : to_slot;
+        s->blk = to8 ? to_buf : from_buf;
+        s->xc = (int)md->dims[1];
+        s->xhw = (int)(md->dims[2] * md->dims[3]);
+        return WICK_OK;
+    }
     dnnl_primitive_desc_t pd;
     TRY(dnnl_reorder_primitive_desc_create(&pd, from, c->eng, to, c->eng, attr), "reorder");
     argspec a[2] = {{DNNL_ARG_FROM, from, from_slot, from_buf}, {DNNL_ARG_TO, to, to_slot, to_buf}};
@@ -267,11 +300,63 @@ static wick_status plan_dnnl(wick_conv *c, int blocked, unsigned need) {
     return s;
 }
 
+static int team(const wick_conv *c);
+
+/* nchw [B, C, HW] <-> nChw8c [B, C/8, HW, 8] (dir 1: to the blocked copy),
+ * 8 channels x 8 positions a register transpose; a pure copy, so the same
+ * bits as oneDNN's reorder. */
+static void xpose_run(const wick_conv *c, const step *s, float *u) {
+    int HW = s->xhw, nb = s->xc / 8, dir = s->xpose;
+    float *blk = s->blk;
+    #pragma omp parallel for schedule(static) num_threads(team(c))
+    for (int t = 0; t < c->B * nb; t++) {
+        float *pl = u + (size_t)t * 8 * HW, *bl = blk + (size_t)t * 8 * HW;
+        int p = 0;
+#ifdef __AVX2__
+        for (; p + 8 <= HW; p += 8) {
+            __m256 r[8], a[8], b[8];
+            if (dir == 1)
+                for (int k = 0; k < 8; k++) r[k] = _mm256_loadu_ps(pl + (size_t)k * HW + p);
+            else
+                for (int k = 0; k < 8; k++) r[k] = _mm256_loadu_ps(bl + (size_t)(p + k) * 8);
+            for (int k = 0; k < 8; k += 2) {
+                a[k] = _mm256_unpacklo_ps(r[k], r[k + 1]);
+                a[k + 1] = _mm256_unpackhi_ps(r[k], r[k + 1]);
+            }
+            for (int k = 0; k < 8; k += 4) {
+                b[k] = _mm256_shuffle_ps(a[k], a[k + 2], 0x44);
+                b[k + 1] = _mm256_shuffle_ps(a[k], a[k + 2], 0xEE);
+                b[k + 2] = _mm256_shuffle_ps(a[k + 1], a[k + 3], 0x44);
+                b[k + 3] = _mm256_shuffle_ps(a[k + 1], a[k + 3], 0xEE);
+            }
+            for (int k = 0; k < 4; k++) {
+                r[k] = _mm256_permute2f128_ps(b[k], b[k + 4], 0x20);
+                r[k + 4] = _mm256_permute2f128_ps(b[k], b[k + 4], 0x31);
+            }
+            if (dir == 1)
+                for (int k = 0; k < 8; k++) _mm256_storeu_ps(bl + (size_t)(p + k) * 8, r[k]);
+            else
+                for (int k = 0; k < 8; k++) _mm256_storeu_ps(pl + (size_t)k * HW + p, r[k]);
+        }
+#endif
+        for (; p < HW; p++)
+            for (int k = 0; k < 8; k++) {
+                if (dir == 1) bl[(size_t)p * 8 + k] = pl[(size_t)k * HW + p];
+                else pl[(size_t)k * HW + p] = bl[(size_t)p * 8 + k];
+            }
+    }
+}
+
 /* Runs the product's steps with the caller's arrays ptr[]. */
 static void run_dnnl(wick_conv *c, product *pr, void *const *ptr) {
     for (int k = 0; k < pr->nst; k++) {
         step *s = &pr->st[k];
         if (s->is_reorder && c->core_only) continue;
+        if (s->xpose) {
+            if (s->xpose == 2) dnnl_stream_wait(c->stream);   /* the convolution's output is complete */
+            xpose_run(c, s, ptr[s->uslot]);
+            continue;
+        }
         for (int i = 0; i < s->nargs; i++)
             if (s->slot[i] >= 0) dnnl_memory_set_data_handle(s->args[i].memory, ptr[s->slot[i]]);
         dnnl_primitive_execute(s->prim, c->stream, s->nargs, s->args);
@@ -471,6 +556,8 @@ wick_status wick_conv_new_impl(wick_conv **out, int batch, int C, int H, int W, 
                      .kh = p->kh, .kw = p->kw, .sh = sh, .sw = sw, .ph = p->pad_h, .pw = p->pad_w,
                      .dh = dh, .dw = dw, .G = G, .Cg = C / G, .Og = OUT / G,
                      .Kg = C / G * p->kh * p->kw, .threads = omp_get_max_threads()};
+    const char *xe = getenv("WICK_CONV_XPOSE");   /* 0: oneDNN's reorders (bench A/B, tests) */
+    c->xpose = !(xe && !strcmp(xe, "0"));
     c->direct = p->kh == 1 && p->kw == 1 && sh == 1 && sw == 1 && p->pad_h == 0 && p->pad_w == 0;
     unsigned need = 0, blocked = 0, im2col_need = 0;
     for (int k = 0; k < P_N; k++) {
