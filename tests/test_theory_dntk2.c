@@ -238,6 +238,54 @@ static void test_measured_tanh_critical(void) {
     else run_fit("tanh", 0.0, 1.0, 1.0, 1.0, 2, ws, Ms, 3, 3);
 }
 
+/* Kink crossings (docs/theory-finite-width.md): ReLU's layer 2 measured by
+ * central differences along finite steps (the NTK is piecewise quadratic in
+ * the parameters at depth 2, so only the crossings differ from the
+ * derivative), extrapolated to eta -> 0 in the full form.  Where the delta
+ * of sigma'' changes a component by over 1, the measurement must agree with
+ * wick_dntk_PQ_two (sigma'' = delta) and reject the pathwise value, except
+ * on the components with a0 = a1 = a2 != a3, where a central difference
+ * weighs the kink with sigma'(0) = 1/2: there 3/4 of the delta's part (full
+ * form only: the two differ by about 0.5). */
+static void test_measured_relu_kink_crossings(void) {
+    wick_theory_config c = wick_theory_defaults(chk_act("relu"), 2);
+    c.cb = 0; c.cw = 2;
+    double P[32], Q[32], Pp[32], Qp[32];
+    CHECK_OK(wick_dntk_PQ_two(&c, G0, P, Q));
+    CHECK_OK(wick_dntk_PQ_two_pathwise(&c, G0, Pp, Qp));
+    size_t n = 32, M = full ? 20000 : 1500;
+    double etas[3] = {0.1, 0.05, 0.025}, y[32][3], e[32][3], val[64], se[64];
+    int ne = full ? 3 : 1;
+    for (int k = 0; k < ne; k++) {
+        double eta = full ? etas[k] : 0.025;
+        wick_ntk_fluct_config fc = {chk_act("relu"), 0, 2, 1, 1, 1.0, 2, n, M, 777};
+        CHECK_OK(wick_dntk_two_measure(&fc, G0, eta, val, se));
+        for (int t = 0; t < 32; t++) { y[t][k] = val[32 + t]; e[t][k] = se[32 + t]; }
+    }
+    int checked = 0;
+    for (int t = 0; t < 32; t++) {
+        double pd = t < 16 ? P[16 + t] : Q[t], pp = t < 16 ? Pp[16 + t] : Qp[t];
+        int a0 = t >> 3 & 1, a1 = t >> 2 & 1, a2 = t >> 1 & 1, a3 = t & 1;
+        if (!(fabs(pd - pp) > 1)) continue;
+        double m = y[t][0], me = e[t][0];
+        if (full) {
+            double sl, sle, chi;
+            CHECK_OK(wick_fit_line(etas, y[t], e[t], 3, &sl, &sle, &m, &me, &chi));
+        }
+        int amb = a0 == a1 && a1 == a2 && a3 != a0;
+        double want = amb ? pp + 0.75 * (pd - pp) : pd;
+        /* n = 32 keeps O(1/n) (about 2 %) and eta = 0.025 an O(eta) bias */
+        double tol = 4 * me + 0.03 * fabs(pd);
+        fprintf(stderr, "  relu %s%d%d%d%d layer 2: delta %.4g pathwise %.4g%s measured %.4g +- %.3g\n",
+                t < 16 ? "P" : "Q", a0, a1, a2, a3, pd, pp, amb ? " (3/4 rule)" : "", m, me);
+        if (amb && !full) continue;
+        checked++;
+        if (!(fabs(m - want) < tol)) FAIL("relu %s%d: measured %g +- %g vs %g", t < 16 ? "P" : "Q", t & 15, m, me, want);
+        if (!(fabs(m - pp) > tol)) FAIL("relu %s%d: the pathwise value %g not rejected (%g +- %g)", t < 16 ? "P" : "Q", t & 15, pp, m, me);
+    }
+    CHECK(checked >= 8);
+}
+
 int main(void) {
     const char *f = getenv("WICK_THEORY_FULL");
     full = f && *f && strcmp(f, "0") != 0;
@@ -248,5 +296,6 @@ int main(void) {
     RUN(test_measure_differences_match_recursion);
     RUN(test_measured_relu_critical);
     RUN(test_measured_tanh_critical);
+    RUN(test_measured_relu_kink_crossings);
     return chk_finish();
 }
