@@ -22,9 +22,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#define SAMPLE 16
 typedef struct {
-    double t;
+    double t, wall, cpu;   /* the step's seconds; the clock and (every SAMPLE steps, else -1)
+                              the process's CPU time after it */
     int team, redo, repack;
 } rec;
 
@@ -34,7 +37,16 @@ static long nrec, cap;
 static void on_step(void *user, long step, int epoch, int b, int nb, double loss) {
     (void)user, (void)step, (void)epoch, (void)b, (void)nb, (void)loss;
     wick_chain_last l = wick_chain_last_step();
-    if (nrec < cap) recs[nrec++] = (rec){l.seconds, l.team, l.redo, l.repack};
+    if (nrec >= cap) return;
+    /* the process's CPU time every SAMPLE steps only: it is a system call,
+       where a loaded machine's scheduler likes to take the core away */
+    double cpu = -1;
+    if (nrec % SAMPLE == 0) {
+        struct timespec c;
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c);
+        cpu = c.tv_sec + 1e-9 * c.tv_nsec;
+    }
+    recs[nrec++] = (rec){l.seconds, now(), cpu, l.team, l.redo, l.repack};
 }
 
 static int cmp(const void *x, const void *y) {
@@ -108,6 +120,18 @@ int main(int argc, char **argv) {
     }
     qsort(dt, n, sizeof *dt, cmp);
     const double med = dt[n / 2];
+    /* the share of their cores the threads got in the steps at the full
+       team (over SAMPLE steps at a time: the team tuner's measure) */
+    double cpu = 0, wall = 0;
+    for (long i = SAMPLE; i < nrec; i += SAMPLE) {
+        int whole = 1;
+        for (long k = i - SAMPLE + 1; k <= i; k++) whole &= recs[k].team == full;
+        if (whole) {
+            cpu += recs[i].cpu - recs[i - SAMPLE].cpu;
+            wall += recs[i].wall - recs[i - SAMPLE].wall;
+        }
+    }
+    const double share = wall > 0 ? cpu / (wall * full) : 0;
     double steps_s = 0, first = 0, fewer = 0, redo = 0, slow = 0, spread = 0;
     long n_fewer = 0, n_redo = 0, n_slow = 0;
     for (long i = 0; i < nrec; i++) {
@@ -131,15 +155,18 @@ int main(int argc, char **argv) {
                "\"median_step_s\": %.7f, \"median_samples_per_s\": %.1f, \"pct_peak_median\": %.2f, "
                "\"at_median_s\": %.6f, \"first_s\": %.6f, \"fewer_s\": %.6f, \"fewer_steps\": %ld, \"redo_s\": %.6f, "
                "\"redo_steps\": %ld, \"slow_s\": %.6f, \"slow_steps\": %ld, \"spread_s\": %.6f, \"outside_s\": %.6f, "
-               "\"team\": %d}\n",
+               "\"team\": %d, \"cpu_share\": %.4f}\n",
                sps, pct, gn, loop_s, nrec, med, batch / med, pct_med, base, first, fewer, n_fewer, redo, n_redo, slow,
-               n_slow, spread, rest, full);
+               n_slow, spread, rest, full, share);
     } else {
         printf("%s %s batch %d, %ld steps: %.0f samples/s (%.1f%% of the %.1f GFLOP/s peak); the median step %.3f ms "
                "would give %.0f (%.1f%%)\n", arch, act, batch, nrec, sps, pct, gn, med * 1e3, batch / med, pct_med);
         printf("  loop %.4f s = steps at the median %.4f (%.1f%%) + first step %+.4f + %ld on fewer threads %+.4f + "
                "%ld with redo %+.4f + %ld slow %+.4f + spread %+.4f + outside the steps %+.4f\n",
                loop_s, base, 100 * base / loop_s, first, n_fewer, fewer, n_redo, redo, n_slow, slow, spread, rest);
+        if (share > 0)
+            printf("  the threads had %.1f%% of their cores' time in the steps at the full team (%d threads)\n",
+                   100 * share, full);
     }
     wick_trainer_free(t);
     wick_mlp_free(m);

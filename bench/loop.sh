@@ -8,8 +8,10 @@
 # which splits the trainer's seconds into the steps at the median step and
 # what the rest costs: the first step (packing), steps on fewer threads (the
 # team tuner), steps with redo, slow steps (> 1.5x the median: preempted),
-# the spread of the others, and the loop outside the steps.  The median
-# step's samples/s is what bench/step_ab.sh measures of the step alone.
+# the spread of the others, and the loop outside the steps; and the share
+# of their cores' time the threads got (process CPU time / (threads x wall
+# time) over the steps at the full team).  The median step's samples/s is
+# what bench/step_ab.sh measures of the step alone.
 #
 #   bench/loop.sh                  5 rounds (~1 min on 2 quiet cores)
 #   REPS=9 BUILD=build-x bench/loop.sh
@@ -46,13 +48,14 @@ fps = 2 * (2 * (784 * 512 + 512 * 512 + 512 * 10) + 512 * 512 + 512 * 10)
 med = statistics.median
 print(f"2-core FMA peak {peak:.1f} GFLOP/s (bench/loop measures its own after each run)")
 print("round  wick train  %peak | bench/loop  %peak  median step (ms, samples/s, %peak) | loop s = at median"
-      " + first + fewer threads (n) + redo (n) + slow (n) + spread + outside")
+      " + first + fewer threads (n) + redo (n) + slow (n) + spread + outside; the share of their cores' time"
+      " the threads got at the full team (the team tuner tries fewer threads only below 90%)")
 for i, (a, b) in enumerate(zip(cli, lp)):
     print(f"{i + 1:5}  {a['samples_per_s']:10.0f} {100 * a['samples_per_s'] * fps / 1e9 / peak:5.1f}% |"
           f" {b['samples_per_s']:10.0f} {b['pct_peak']:5.1f}%  {1e3 * b['median_step_s']:.3f} {b['median_samples_per_s']:6.0f}"
           f" {b['pct_peak_median']:5.1f}% | {b['loop_s']:.4f} = {b['at_median_s']:.4f} {b['first_s']:+.4f}"
           f" {b['fewer_s']:+.4f} ({b['fewer_steps']}) {b['redo_s']:+.4f} ({b['redo_steps']}) {b['slow_s']:+.4f}"
-          f" ({b['slow_steps']}) {b['spread_s']:+.4f} {b['outside_s']:+.4f}")
+          f" ({b['slow_steps']}) {b['spread_s']:+.4f} {b['outside_s']:+.4f}; cores' time {100 * b['cpu_share']:.1f}%")
 k = ["loop_s", "at_median_s", "first_s", "fewer_s", "redo_s", "slow_s", "spread_s", "outside_s"]
 m = {x: med(b[x] for b in lp) for x in k}
 s = med(a["samples_per_s"] for a in cli)

@@ -188,12 +188,21 @@ static void test_detached_run_does_not_wait(void) {
 }
 
 /* The team-size search (core.h wick_team_tuner) against a simulated machine:
- * time per run at team size n as cost(n, run).  Returns the runs at each size. */
+ * time per run at team size n as cost(n, run).  Returns the runs at each size.
+ * Its clocks say that the threads never got their cores (the search by time
+ * alone; test_team_size_no_trial_when_no_core_was_lost simulates the CPU
+ * time too): the process's real CPU time would make these tests depend on
+ * what else the test process runs. */
 typedef double (*cost_fn)(int n, long run);
+static void no_cpu(long *wall_ns, long *cpu_ns) {
+    static long w;
+    *wall_ns = ++w, *cpu_ns = 0;
+}
 static void simulate(cost_fn cost, long runs, long at[3]) {
     wick_team_tuner tt;
     memset(&tt, 0, sizeof tt);
     tt.max = 2;
+    tt.clocks = no_cpu;
     at[0] = at[1] = at[2] = 0;
     for (long r = 0; r < runs; r++) {
         int n = wick_team_size(&tt);
@@ -230,6 +239,7 @@ static void test_team_size_follows_a_neighbour(void) {
     wick_team_tuner tt;
     memset(&tt, 0, sizeof tt);
     tt.max = 2;
+    tt.clocks = no_cpu;
     long one_by = -1, two_by = -1;
     for (long r = 0; r < 9000; r++) {
         int n = wick_team_size(&tt);
@@ -262,6 +272,7 @@ static void test_team_size_trials_early_and_short(void) {
     wick_team_tuner tt;
     memset(&tt, 0, sizeof tt);
     tt.max = 2;
+    tt.clocks = no_cpu;
     long first_one = -1;
     for (long r = 0; r < 100 && first_one < 0; r++) {
         int n = wick_team_size(&tt);
@@ -269,6 +280,73 @@ static void test_team_size_trials_early_and_short(void) {
         wick_team_record(&tt, n, busy(n, r));
     }
     if (first_one < 0 || first_one > 10) FAIL("the first trial of one thread at run %ld", first_one);
+}
+
+/* A simulated machine's clocks for the tuner's CPU-share windows: each run
+ * adds its time to the wall clock and, per thread of the team, that time
+ * times the share of its core the thread got. */
+static long sim_wall, sim_cpu;
+static void sim_clocks(long *wall_ns, long *cpu_ns) { *wall_ns = sim_wall, *cpu_ns = sim_cpu; }
+static void sim_run(int n, double t, double share) {
+    sim_wall += (long)(t * 1e6);
+    sim_cpu += (long)(t * 1e6 * n * share);
+}
+/* the runs at each size on a machine that gives the team's threads `share`
+   of their cores (share(n, r)), with times cost(n, r) */
+typedef double (*share_fn)(int n, long r);
+static void simulate_shares(cost_fn cost, share_fn share, long runs, long at[3]) {
+    wick_team_tuner tt;
+    memset(&tt, 0, sizeof tt);
+    tt.max = 2;
+    tt.clocks = sim_clocks;
+    sim_wall = sim_cpu = 0;
+    at[0] = at[1] = at[2] = 0;
+    for (long r = 0; r < runs; r++) {
+        int n = wick_team_size(&tt);
+        if (n < 1 || n > 2) { FAIL("team size %d of at most 2", n); return; }
+        at[n]++;
+        sim_run(n, cost(n, r), share(n, r));
+        wick_team_record(&tt, n, cost(n, r));
+    }
+}
+/* quiet: every thread has its core, but for a run in 50 that a hiccup (a
+   thread preempted for a whole run) makes 2x slower */
+static double whole(int n, long r) { return r % 50 == 7 ? 0.75 : 0.99; }
+static double hiccups(int n, long r) { return quiet(n, r) * (r % 50 == 7 ? 2.0 : 1.0); }
+/* a neighbour on one core: a 2-thread team gets 3/4 of its cores */
+static double shared(int n, long r) { return n == 2 ? 0.75 : 1.0; }
+static double comes_and_goes_share(int n, long r) { return r >= 2000 && r < 6000 ? shared(n, r) : whole(n, r); }
+
+/* With every thread on its core the whole time, the tuner makes no trial of
+ * fewer threads, not even the first, nor after hiccups; beside a neighbour
+ * it drops as soon as without the CPU-share check, and follows one that
+ * comes and goes. */
+static void test_team_size_no_trial_when_no_core_was_lost(void) {
+    long at[3];
+    simulate_shares(quiet, whole, 20000, at);
+    CHECK(at[1] == 0);
+    simulate_shares(hiccups, whole, 20000, at);
+    CHECK(at[1] == 0);
+    simulate_shares(busy, shared, 20000, at);
+    CHECK(at[2] < 32 + 3 + 20000 / 512 * 3 + 100);
+    CHECK(at[1] > 19500);
+    wick_team_tuner tt;
+    memset(&tt, 0, sizeof tt);
+    tt.max = 2;
+    tt.clocks = sim_clocks;
+    sim_wall = sim_cpu = 0;
+    long first_one = -1, one_by = -1, two_at = 0;
+    for (long r = 0; r < 9000; r++) {
+        int n = wick_team_size(&tt);
+        if (n == 1 && first_one < 0) first_one = r;
+        if (r >= 2000 && r < 6000 && n == 1 && one_by < 0) one_by = r;
+        if (r >= 7500 && n == 2) two_at++;
+        sim_run(n, comes_and_goes(n, r), comes_and_goes_share(n, r));
+        wick_team_record(&tt, n, comes_and_goes(n, r));
+    }
+    if (first_one != one_by || one_by < 2000 || one_by >= 2100 || two_at < 1400)
+        FAIL("first one thread at run %ld, beside the neighbour from %ld; %ld of the last 1500 runs on two",
+             first_one, one_by, two_at);
 }
 
 static void test_team_size_fixed_by_environment(void) {
@@ -301,6 +379,7 @@ int main(void) {
     RUN(test_team_size_drops_beside_a_busy_neighbour);
     RUN(test_team_size_follows_a_neighbour);
     RUN(test_team_size_trials_early_and_short);
+    RUN(test_team_size_no_trial_when_no_core_was_lost);
     RUN(test_team_size_fixed_by_environment);
     return chk_finish();
 }

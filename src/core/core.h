@@ -100,6 +100,16 @@ typedef struct {
     long until;         /* runs of cur before the next trial (-1: only on a slow-down) */
     long period;        /* the spacing of trials while cur < max */
     int down;           /* the next trial goes down (else up) */
+    /* the CPU the process's threads got over windows of runs at max (its
+       CPU time / (team x wall time)): a trial of fewer threads only after a
+       window in which they lost some (a neighbour took a core) */
+    int due;            /* a trial down waits for the window's end */
+    int win_on;         /* a window has started */
+    long win_runs;      /* runs in it so far */
+    long wall0, cpu0;   /* ns at the window's start */
+    double share;       /* the last complete window's (0: none yet) */
+    void (*clocks)(long *wall_ns, long *cpu_ns);   /* NULL: the monotonic clock and the
+                                                       process's CPU time (tests simulate) */
 } wick_team_tuner;
 /* The team size for the next run, and the run's time per unit of work. */
 int wick_team_size(wick_team_tuner *tt);

@@ -297,10 +297,13 @@ long wick_now_ns(void) { return now_ns(); }
  * slower than it by LOSING ends the trial at once (beside a neighbour a
  * trial of the wrong size costs a whole step).  At the largest team it
  * tries a smaller one once, after FIRST runs, and then only
- * when its runs slow down by SLOWER (a neighbour arrived); below it, it tries
+ * when its runs slow down by SLOWER (a neighbour arrived), and either only
+ * if its threads got less than LOST of their cores' time in the last WINDOW
+ * runs (on a quiet machine, none: bench/README.md, "The headline's loop");
+ * below it, it tries
  * a larger one every `period` runs, the period doubling each time the trial
- * loses (the neighbour may have left).  On a quiet machine this costs one
- * trial, a few runs at half speed, in a whole training run. */
+ * loses (the neighbour may have left).  On a quiet machine it costs one
+ * clock read a window and no trial. */
 #define TRIAL 3
 #define FIRST 8
 #define PERIOD_MIN 32
@@ -308,6 +311,8 @@ long wick_now_ns(void) { return now_ns(); }
 #define MARGIN 0.03
 #define SLOWER 1.15
 #define LOSING 1.25   /* a counted trial run this much slower ends the trial */
+#define WINDOW 8      /* runs at the largest team per measure of the CPU it got */
+#define LOST 0.9      /* below this share of team x wall time, a core was taken */
 
 /* WICK_TEAM_TUNE=0 keeps every run at the largest team; WICK_TEAM_SIZE=n
  * fixes the team at n (for A/B runs and the tests).  Read at every run: a
@@ -317,6 +322,29 @@ static int team_fixed(int max) {
     if (e && atoi(e) > 0) return atoi(e) < max ? atoi(e) : max;
     e = getenv("WICK_TEAM_TUNE");
     return e && *e == '0' ? max : 0;
+}
+
+static void real_clocks(long *wall_ns, long *cpu_ns) {
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    *cpu_ns = t.tv_sec * 1000000000L + t.tv_nsec;
+    *wall_ns = now_ns();
+}
+
+/* Counts a run at the largest team into the window; at the window's end,
+ * the share of CPU time its threads got, and 1.  (One clock read of each
+ * kind a window: the process's CPU time is a system call.) */
+static int team_window(wick_team_tuner *tt) {
+    if (tt->win_on && ++tt->win_runs < WINDOW) return 0;
+    long w, c;
+    (tt->clocks ? tt->clocks : real_clocks)(&w, &c);
+    int ended = 0;
+    if (tt->win_on) {
+        tt->share = w > tt->wall0 ? (double)(c - tt->cpu0) / ((double)(w - tt->wall0) * tt->max) : 0;
+        ended = 1;
+    }
+    tt->win_on = 1, tt->win_runs = 0, tt->wall0 = w, tt->cpu0 = c;
+    return ended;
 }
 
 static void team_start_trial(wick_team_tuner *tt) {
@@ -339,6 +367,7 @@ int wick_team_size(wick_team_tuner *tt) {
 void wick_team_record(wick_team_tuner *tt, int n, double t) {
     if (tt->max <= 1 || !tt->cur || !(t > 0)) return;
     if (tt->trial_left > 0 && n == tt->trial) {
+        tt->win_on = 0;   /* the next window starts after the trial */
         if (tt->trial_left-- < TRIAL) {
             tt->trial_sum += t, tt->trial_seen++;
             if (t > LOSING * tt->ema) tt->trial_left = 0;   /* clearly losing */
@@ -357,9 +386,24 @@ void wick_team_record(wick_team_tuner *tt, int n, double t) {
     if (n != tt->cur) return;
     tt->ema = tt->ema > 0 ? 0.875 * tt->ema + 0.125 * t : t;
     if (!(tt->best > 0) || tt->ema < tt->best) tt->best = tt->ema;
-    if (tt->cur == tt->max && tt->until < 0 && tt->ema > SLOWER * tt->best) {
+    if (tt->cur == tt->max && tt->until < 0 && !tt->due && tt->ema > SLOWER * tt->best) {
         tt->until = 0, tt->best = tt->ema;   /* slowed down: try fewer, from this level */
         tt->period = PERIOD_MIN;
     }
-    if (tt->until >= 0 && tt->until-- == 0) team_start_trial(tt);
+    if (tt->cur < tt->max) {
+        tt->win_on = 0;   /* a window counts runs at the largest team only */
+        if (tt->until >= 0 && tt->until-- == 0) team_start_trial(tt);
+        return;
+    }
+    /* At the largest team a trial of fewer threads waits for the end of a
+     * window of runs, and is made only if the threads lost CPU time in it:
+     * when every thread had its core, fewer cannot be faster, and the trial
+     * would cost its runs at half speed for nothing (on a quiet machine the
+     * first trial, and one after each slow step that a hiccup made). */
+    if (tt->until >= 0 && tt->until-- == 0) tt->due = 1, tt->until = -1;
+    if (team_window(tt) && tt->due) {
+        tt->due = 0;
+        if (tt->share < LOST) team_start_trial(tt);
+        else tt->best = tt->ema;   /* this level is the machine's, not a neighbour's */
+    }
 }
