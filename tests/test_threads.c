@@ -198,11 +198,18 @@ static void no_cpu(long *wall_ns, long *cpu_ns) {
     static long w;
     *wall_ns = ++w, *cpu_ns = 0;
 }
+/* ... and that no CPU is ever idle (the machine's /proc/stat would) */
+static int never_idle(long *idle, long *total) {
+    static long t;
+    *idle = 0, *total = t += 100;
+    return 0;
+}
 static void simulate(cost_fn cost, long runs, long at[3]) {
     wick_team_tuner tt;
     memset(&tt, 0, sizeof tt);
     tt.max = 2;
     tt.clocks = no_cpu;
+    tt.idle = never_idle;
     at[0] = at[1] = at[2] = 0;
     for (long r = 0; r < runs; r++) {
         int n = wick_team_size(&tt);
@@ -240,6 +247,7 @@ static void test_team_size_follows_a_neighbour(void) {
     memset(&tt, 0, sizeof tt);
     tt.max = 2;
     tt.clocks = no_cpu;
+    tt.idle = never_idle;
     long one_by = -1, two_by = -1;
     for (long r = 0; r < 9000; r++) {
         int n = wick_team_size(&tt);
@@ -273,6 +281,7 @@ static void test_team_size_trials_early_and_short(void) {
     memset(&tt, 0, sizeof tt);
     tt.max = 2;
     tt.clocks = no_cpu;
+    tt.idle = never_idle;
     long first_one = -1;
     for (long r = 0; r < 100 && first_one < 0; r++) {
         int n = wick_team_size(&tt);
@@ -299,6 +308,7 @@ static void simulate_shares(cost_fn cost, share_fn share, long runs, long at[3])
     memset(&tt, 0, sizeof tt);
     tt.max = 2;
     tt.clocks = sim_clocks;
+    tt.idle = never_idle;
     sim_wall = sim_cpu = 0;
     at[0] = at[1] = at[2] = 0;
     for (long r = 0; r < runs; r++) {
@@ -334,6 +344,7 @@ static void test_team_size_no_trial_when_no_core_was_lost(void) {
     memset(&tt, 0, sizeof tt);
     tt.max = 2;
     tt.clocks = sim_clocks;
+    tt.idle = never_idle;
     sim_wall = sim_cpu = 0;
     long first_one = -1, one_by = -1, two_at = 0;
     for (long r = 0; r < 9000; r++) {
@@ -347,6 +358,52 @@ static void test_team_size_no_trial_when_no_core_was_lost(void) {
     if (first_one != one_by || one_by < 2000 || one_by >= 2100 || two_at < 1400)
         FAIL("first one thread at run %ld, beside the neighbour from %ld; %ld of the last 1500 runs on two",
              first_one, one_by, two_at);
+}
+
+/* A 2-CPU machine's idle time: the CPU that the team leaves free is idle
+ * unless the neighbour (runs 2000-6000 of comes_and_goes) holds it. */
+static long sim_idle, sim_total;
+static int sim_idle_cpus(long *idle, long *total) {
+    *idle = sim_idle, *total = sim_total;
+    return 0;
+}
+static long back_after_neighbour(int with_idle) {
+    wick_team_tuner tt;
+    memset(&tt, 0, sizeof tt);
+    tt.max = 2;
+    tt.clocks = no_cpu;
+    tt.idle = with_idle ? sim_idle_cpus : never_idle;
+    sim_idle = sim_total = 0;
+    long two_by = -1;
+    for (long r = 0; r < 9000; r++) {
+        int n = wick_team_size(&tt);
+        if (r >= 6000 && n == 2 && two_by < 0) {
+            int back = 1;   /* for good, not a trial: as test_team_size_follows_a_neighbour */
+            wick_team_tuner probe = tt;
+            long si = sim_idle, st = sim_total;
+            for (int k = 0; k < 10; k++) {
+                int m = wick_team_size(&probe);
+                wick_team_record(&probe, m, comes_and_goes(m, r + k));
+                if (m != 2) back = 0;
+            }
+            sim_idle = si, sim_total = st;
+            if (back) two_by = r;
+        }
+        const double t = comes_and_goes(n, r);
+        sim_total += (long)(2 * 100 * t);   /* jiffies: 100 a unit of time a CPU */
+        if (n == 1 && !(r >= 2000 && r < 6000)) sim_idle += (long)(100 * t);
+        wick_team_record(&tt, n, t);
+    }
+    return two_by;
+}
+
+/* When the neighbour leaves, the CPU it held goes idle, and the tuner's
+ * trial of two threads comes within a window or two of runs, not after its
+ * period (which its lost trials have doubled up to 512 runs). */
+static void test_team_size_back_when_a_cpu_goes_idle(void) {
+    long with = back_after_neighbour(1), without = back_after_neighbour(0);
+    if (!(with >= 6000 && with < 6040) || !(without > with))
+        FAIL("two threads again from run %ld (with the idle CPUs), %ld (without)", with, without);
 }
 
 static void test_team_size_fixed_by_environment(void) {
@@ -380,6 +437,7 @@ int main(void) {
     RUN(test_team_size_follows_a_neighbour);
     RUN(test_team_size_trials_early_and_short);
     RUN(test_team_size_no_trial_when_no_core_was_lost);
+    RUN(test_team_size_back_when_a_cpu_goes_idle);
     RUN(test_team_size_fixed_by_environment);
     return chk_finish();
 }

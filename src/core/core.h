@@ -110,6 +110,13 @@ typedef struct {
     double share;       /* the last complete window's (0: none yet) */
     void (*clocks)(long *wall_ns, long *cpu_ns);   /* NULL: the monotonic clock and the
                                                        process's CPU time (tests simulate) */
+    /* below max: the CPUs left idle over windows of runs, so that the trial
+       of more threads comes as soon as a neighbour has left */
+    int idle_on;
+    long idle_runs, idle0, total0;   /* runs in the window; the jiffies at its start */
+    int (*idle)(long *idle, long *total);   /* the machine's idle and total CPU time in
+                                               jiffies, summed over its CPUs: 0 if known;
+                                               NULL: /proc/stat (tests simulate) */
 } wick_team_tuner;
 /* The team size for the next run, and the run's time per unit of work. */
 int wick_team_size(wick_team_tuner *tt);

@@ -18,9 +18,11 @@
 #include <stdint.h>
 #include <omp.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 #ifdef __linux__
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #else
@@ -302,8 +304,9 @@ long wick_now_ns(void) { return now_ns(); }
  * runs (on a quiet machine, none: bench/README.md, "The headline's loop");
  * below it, it tries
  * a larger one every `period` runs, the period doubling each time the trial
- * loses (the neighbour may have left).  On a quiet machine it costs one
- * clock read a window and no trial. */
+ * loses (the neighbour may have left), and at once when a CPU was mostly
+ * idle through the last IDLE_WINDOW runs (it has).  On a quiet machine it
+ * costs one clock read a window and no trial. */
 #define TRIAL 3
 #define FIRST 8
 #define PERIOD_MIN 32
@@ -313,6 +316,8 @@ long wick_now_ns(void) { return now_ns(); }
 #define LOSING 1.25   /* a counted trial run this much slower ends the trial */
 #define WINDOW 8      /* runs at the largest team per measure of the CPU it got */
 #define LOST 0.9      /* below this share of team x wall time, a core was taken */
+#define IDLE_WINDOW 16   /* runs below the largest team per look at the idle CPUs */
+#define IDLE_FREE 0.75   /* this much of a CPU idle over a window: try one thread more */
 
 /* WICK_TEAM_TUNE=0 keeps every run at the largest team; WICK_TEAM_SIZE=n
  * fixes the team at n (for A/B runs and the tests).  Read at every run: a
@@ -347,6 +352,44 @@ static int team_window(wick_team_tuner *tt) {
     return ended;
 }
 
+/* The machine's idle (idle + iowait) and total CPU time, summed over its
+ * CPUs, from /proc/stat's first line; 0 when read. */
+static int proc_idle(long *idle, long *total) {
+#ifdef __linux__
+    char buf[256];
+    int fd = open("/proc/stat", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 4 || strncmp(buf, "cpu ", 4)) return -1;
+    buf[n] = 0;
+    long v[8] = {0};
+    char *p = buf + 4;
+    for (int i = 0; i < 8; i++) v[i] = strtol(p, &p, 10);
+    *idle = v[3] + v[4];
+    *total = 0;
+    for (int i = 0; i < 8; i++) *total += v[i];
+    return 0;
+#else
+    (void)idle, (void)total;
+    return -1;
+#endif
+}
+
+/* Below the largest team: counts a run into the window and, at its end,
+ * says whether a CPU was mostly idle through it (the neighbour that made
+ * fewer threads faster has left).  One read of /proc/stat a window. */
+static int team_idle(wick_team_tuner *tt) {
+    if (tt->idle_on && ++tt->idle_runs < IDLE_WINDOW) return 0;
+    long idle, total;
+    if ((tt->idle ? tt->idle : proc_idle)(&idle, &total)) return tt->idle_on = 0;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int free = tt->idle_on && total > tt->total0 && ncpu > 0 &&
+               (double)(idle - tt->idle0) >= IDLE_FREE * (double)(total - tt->total0) / ncpu;
+    tt->idle_on = 1, tt->idle_runs = 0, tt->idle0 = idle, tt->total0 = total;
+    return free;
+}
+
 static void team_start_trial(wick_team_tuner *tt) {
     int down = tt->cur > 1 && (tt->down || tt->cur == tt->max);
     int up = tt->cur < tt->max;
@@ -367,7 +410,7 @@ int wick_team_size(wick_team_tuner *tt) {
 void wick_team_record(wick_team_tuner *tt, int n, double t) {
     if (tt->max <= 1 || !tt->cur || !(t > 0)) return;
     if (tt->trial_left > 0 && n == tt->trial) {
-        tt->win_on = 0;   /* the next window starts after the trial */
+        tt->win_on = tt->idle_on = 0;   /* the next windows start after the trial */
         if (tt->trial_left-- < TRIAL) {
             tt->trial_sum += t, tt->trial_seen++;
             if (t > LOSING * tt->ema) tt->trial_left = 0;   /* clearly losing */
@@ -392,9 +435,14 @@ void wick_team_record(wick_team_tuner *tt, int n, double t) {
     }
     if (tt->cur < tt->max) {
         tt->win_on = 0;   /* a window counts runs at the largest team only */
+        /* the cores it left went idle: the trial of one more thread now,
+           not after the period (up to PERIOD_MAX runs at a fraction of the
+           machine once trials have lost) */
+        if (team_idle(tt) && tt->until > 0) tt->until = 0, tt->down = 0;
         if (tt->until >= 0 && tt->until-- == 0) team_start_trial(tt);
         return;
     }
+    tt->idle_on = 0;
     /* At the largest team a trial of fewer threads waits for the end of a
      * window of runs, and is made only if the threads lost CPU time in it:
      * when every thread had its core, fewer cannot be faster, and the trial
