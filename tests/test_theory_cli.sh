@@ -50,7 +50,7 @@ j=$("$WICK" theory --act relu --depth 3 --json | tail -n 1)
 jcheck "relu: order-1/n tensors per layer" "$j" "j['A'] == [0, 13, 61] and j['B'] == [0, 8, 40] and j['D'] == [0, 14, 42] and j['F'] == [0, 8, 24] and j['K1'] == [0, 0, 0] and j['ntk1'] == [0, 0, 0]"
 # the dNTK's P, Q (ch. 11): P = 2 Theta + P + F/2, Q = 4 Theta + Q + F
 jcheck "relu: dNTK-preactivation P, Q per layer" "$j" "j['P'] == [0, 4, 16] and j['Q'] == [0, 8, 32]"
-# the ddNTK means (ch. 11): sigma'' = 0 a.e., so R = U = 0, S = Theta^2 + B/2 + S, T = Theta + F/4 + Q/4 + T
+# the ddNTK means (ch. 11): sigma'' = 0 a.e., so R = U = 0, S = Theta^2 + B/2 + S, T = Theta + F/4 + Q/2 + T
 jcheck "relu: ddNTK means R, S, T, U per layer" "$j" "j['R'] == [0, 0, 0] and j['S'] == [0, 4, 24] and j['T'] == [0, 2, 12] and j['U'] == [0, 0, 0]"
 j=$("$WICK" theory --act tanh --depth 3 --json | tail -n 1)
 jcheck "tanh: K1 first non-zero at layer 3, negative" "$j" "j['K1'][1] == 0 and j['K1'][2] < -0.03 and len(j['F']) == 3"

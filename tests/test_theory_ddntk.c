@@ -13,8 +13,8 @@ static int full;
 /* Deep linear, C_W = 1, C_b = 0, lambda_b = lambda_W = q = 1 (sigma'' = 0,
  * h = g' = <s'^4> = 1, <s^2 s'^2> = K = 1): layer 1 has Theta = 2, so at
  * layer 2 S = lambda C Theta^2 = 4, T = Theta lambda^2 K = 2, R = U = 0;
- * layer 3 has Theta = 4, B = 4, F = 2, the book-form P = Q/2 = 2, so
- * S = (16 + 4) + S^(2) = 24 and T = 4 + F + 2 P + T^(2) = 4 + 2 + 4 + 2 = 12. */
+ * layer 3 has Theta = 4, B = 4, F = 2, the book's Q_b = Q/2 = 2, so
+ * S = (16 + 4) + S^(2) = 24 and T = 4 + F + 2 Q_b + T^(2) = 4 + 2 + 4 + 2 = 12. */
 static void test_deep_linear_by_hand(void) {
     wick_theory_config c = wick_theory_defaults(chk_act("linear"), 3);
     c.cb = 0; c.cw = 1;
@@ -28,9 +28,9 @@ static void test_deep_linear_by_hand(void) {
 
 /* ReLU at criticality (C_W = 2, K = 2, Theta^(l) = 2 l, A2 = 1/2, A4 = 1/2,
  * chi_perp = 1; B^(l+1) = 2 Theta^2 + B, F^(l+1) = 4 Theta + F, the
- * book-form P = Q/2 with Q^(l+1) = 4 Theta + Q + F): sigma'' = 0 almost
+ * book's Q_b = Q/2 with Q^(l+1) = 4 Theta + Q + F): sigma'' = 0 almost
  * everywhere, so R = U = 0,
- * S^(l+1) = Theta^2 + B/2 + S and T^(l+1) = Theta + F/4 + P_book + T
+ * S^(l+1) = Theta^2 + B/2 + S and T^(l+1) = Theta + F/4 + Q_b + T
  * (<s^2 s'^2> = K/2 = 1). */
 static void test_relu_critical_closed_form(void) {
     wick_theory_config c = wick_theory_defaults(chk_act("relu"), 5);

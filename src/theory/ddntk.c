@@ -10,9 +10,9 @@
  * All four vanish at l = 1 (z is linear in the first layer's parameters).
  *
  * The recursion needs B, F, P, Q of wick_theory_finite (its P, Q are those
- * of the dNTK contracted as sum_mu lambda dz_i0 dH_i1i2/dtheta_mu; the
- * book-form correlators of D^2 z_i0 [G_i1, G_i2] with z_i3 are
- * Pb = Q/2 for the d01 d23 and d02 d13 terms and Qb = P - Q/2 for d03 d12).
+ * of wick's dNTK, sum_mu lambda dz_i0 dH_i1i2/dtheta_mu); the book's form,
+ * E[D^2 z_i0 [G_i1, G_i2] z_i3] = (d03 d12 Pb + (d01 d23 + d02 d13) Qb) / n,
+ * has Qb = Q/2 and Pb = P - Q/2 (0 for the scale-invariant class).
  *
  * Kinks: a ReLU network is piecewise polynomial in its parameters, so its
  * ddNTKs exist almost surely and equal those of sigma'' = sigma''' = 0,
@@ -124,18 +124,18 @@ wick_status wick_theory_ddntk(const wick_theory_config *c, double q, wick_layer_
         if ((st = dd_moments(c->act, o->K, &m))) break;
         double C = dd_cw(c, l + 1), lw = dd_lw(c, l + 1), Th = o->ntk;
         double r = l == 1 ? 1.0 : dd_width(c, l) / dd_width(c, l - 1);  /* n_l / n_{l-1} */
-        double Pb = 0.5 * o->Q, Qb = o->P - 0.5 * o->Q;                 /* the book-form P, Q */
+        double Qb = 0.5 * o->Q, Pb = o->P - 0.5 * o->Q;                 /* the book's P, Q */
         double carry = r * C * C * m.h * m.h;                           /* chi_perp^2 r */
         /* a(z) = lambda_W s s' + C_W Theta s' s'': the mean of a neuron's
          * own second-derivative term in v_ii (T) */
         double a2 = lw * lw * m.sp + 2 * lw * C * Th * m.x3 + C * C * Th * Th * m.e22;
         double a1 = lw * m.g1 + C * Th * m.h1;
-        double nR = lw * C * (Th * Th * m.x3 + r * m.h * (m.ss2 * o->B + m.g1 * Qb)) +
-                    C * C * (Th * Th * Th * m.m31 + r * Th * m.h * (m.d31 * o->B + m.h1 * Qb)) +
+        double nR = lw * C * (Th * Th * m.x3 + r * m.h * (m.ss2 * o->B + m.g1 * Pb)) +
+                    C * C * (Th * Th * Th * m.m31 + r * Th * m.h * (m.d31 * o->B + m.h1 * Pb)) +
                     carry * R;
         double nS = lw * C * (Th * Th * m.p4 + r * m.h * m.h * o->B) +
                     C * C * (Th * Th * Th * m.e22 + r * Th * m.h * m.e2 * o->B) + carry * S;
-        double nT = Th * a2 + r * a1 * a1 * o->F + 2 * r * C * m.h * a1 * Pb + carry * T;
+        double nT = Th * a2 + r * a1 * a1 * o->F + 2 * r * C * m.h * a1 * Qb + carry * T;
         double nU = C * C * Th * Th * Th * m.e22 + carry * U;
         R = nR; S = nS; T = nT; U = nU;
     }
