@@ -91,6 +91,17 @@ ok $? "ntk --order1 --ddntk: ReLU's S, T at layer 2 near the prediction, R = 0"
 $W ntk --dntk > /dev/null 2>"$T/o1d.err"; rc=$?
 [ $rc -eq 2 ] && grep -q "goes with --order1" "$T/o1d.err"
 ok $? "ntk --dntk without --order1: usage error"
+# ntk --order1 --dntk --inputs (two rows): every two-input component of P, Q (4x4 a layer), the
+# measured (pathwise) ones within 4 s.e. + 3 % (O(1/n) at n = 32) of the pathwise prediction, which
+# differs from the delta's where the inputs mix (ReLU), and equals it on the all-equal corner
+printf '1,0,1\n0.5,1,-1\n' > "$T/in2.csv"
+$W ntk --order1 --dntk --inputs "$T/in2.csv" --act relu --width 32 --depth 2 --samples 1500 --json > "$T/o1d2.json" 2>/dev/null
+pyjson "$T/o1d2.json" "all(abs(j[k]['measured'][1][r][c] - j[k]['predicted'][1][r][c]) < 4 * j[k]['stderr'][1][r][c] + 0.03 * abs(j[k]['predicted'][1][r][c]) for k in 'PQ' for r in range(4) for c in range(4)) and abs(j['P']['predicted'][1][0][0] - 20 / 9) < 1e-9 and j['P']['predicted_delta'][1][0][1] > j['P']['predicted'][1][0][1] + 1"
+ok $? "ntk --order1 --dntk --inputs: two-input P, Q at layer 2 within 4 s.e. (+3 %)"
+printf '1,0\n' > "$T/in1.csv"
+$W ntk --order1 --dntk --inputs "$T/in1.csv" > /dev/null 2>"$T/o1d2.err"; rc=$?
+[ $rc -eq 2 ] && grep -q "two inputs" "$T/o1d2.err"
+ok $? "ntk --order1 --dntk --inputs with one row: usage error"
 $W ntk --order1 --depth 2,3 > /dev/null 2>"$T/o1.err"; rc=$?
 [ $rc -eq 2 ] && grep -q "one depth" "$T/o1.err"
 ok $? "ntk --order1 with two depths: usage error"

@@ -155,6 +155,84 @@ static int run_order1(wick_act act, double cb, double cw, double lb, double lw, 
     return ret;
 }
 
+/* --order1 --dntk --inputs (two rows): wick_dntk_two_measure beside
+ * wick_dntk_PQ_two, every component per layer.  The networks see two
+ * inputs of the CSV's Gram (n_0 = 2), which is all the statistics depend on.
+ * The exact measurement is the pathwise dNTK, so the prediction beside it is
+ * the pathwise one; the delta's (wick_dntk_PQ_two) is shown where it differs
+ * (kinked activations; docs/theory-finite-width.md). */
+static int run_dntk2(wick_act act, double cb, double cw, double lb, double lw, const double G0[4],
+                     int L, size_t n, size_t M, uint64_t seed, int json) {
+    wick_theory_config tc = wick_theory_defaults(act, L);
+    tc.cb = cb; tc.cw = cw; tc.lambda_b = lb; tc.lambda_w = lw; tc.width = n;
+    size_t Ls = (size_t)L;
+    double *buf = malloc(sizeof(double) * Ls * 128);
+    if (!buf) { fprintf(stderr, "wick ntk: out of memory\n"); return EXIT_FAIL; }
+    double *P = buf, *Q = P + 16 * Ls, *Pp = Q + 16 * Ls, *Qp = Pp + 16 * Ls, *val = Qp + 16 * Ls,
+           *se = val + 32 * Ls;
+    wick_ntk_fluct_config fc = {act, cb, cw, lb, lw, 1.0, L, n, M, seed};
+    double t0 = now_s();
+    wick_status st = wick_dntk_PQ_two(&tc, G0, P, Q);
+    if (!st) st = wick_dntk_PQ_two_pathwise(&tc, G0, Pp, Qp);
+    if (!st) st = wick_dntk_two_measure(&fc, G0, 0.0, val, se);
+    if (st) { free(buf); return cli_fail("ntk", st); }
+    double sec = now_s() - t0;
+    fprintf(stderr, "wick %s | threads %d | seed %llu | %s\n", wick_version(), wick_threads(),
+            (unsigned long long)seed, wick_library_versions());
+    printf("# wick ntk --order1 --dntk: %s, C_b = %.9g, C_W = %.9g, lambda_b = %.9g, lambda_W = %.9g, "
+           "two inputs of Gram [[%.9g, %.9g], [%.9g, %.9g]], width %zu, depth %d, %zu networks, %.1f s\n",
+           wick_act_name(act), cb, cw, lb, lw, G0[0], G0[1], G0[2], G0[3], n, L, M, sec);
+    printf("# E[dH_{i0i1i2;a0a1a2} z_{i3;a3}] = (d01 d23 P_{a0a1a2a3} + d02 d13 P_{a0a2a1a3} + d03 d12 "
+           "Q_{a0a1a2a3})/n; measured +- standard error [predicted, pathwise] (delta: sigma'' = delta "
+           "at a kink)\n");
+    for (int l = 0; l < L; l++) {
+        printf("layer %d\n", l + 1);
+        for (int t = 0; t < 32; t++) {
+            const double *pr = t < 16 ? P : Q, *pp = t < 16 ? Pp : Qp;
+            size_t i = (size_t)l * 16 + (size_t)(t & 15);
+            printf("  %s%d%d%d%d %14.6g +- %-11.3g [%.6g]", t < 16 ? "P" : "Q", t >> 3 & 1, t >> 2 & 1,
+                   t >> 1 & 1, t & 1, val[(size_t)l * 32 + (size_t)t], se[(size_t)l * 32 + (size_t)t], pp[i]);
+            if (fabs(pr[i] - pp[i]) > 1e-9 * fabs(pp[i])) printf(" delta %.6g", pr[i]);
+            printf("\n");
+        }
+    }
+    int ret = EXIT_OK;
+    if (json) {
+        json_t *root = cli_json_init(act, cb, cw);
+        json_object_set_new(root, "lambda_b", json_real(lb));
+        json_object_set_new(root, "lambda_w", json_real(lw));
+        json_object_set_new(root, "gram", cli_json_matrix(G0, 2, 2));
+        json_object_set_new(root, "width", json_integer((json_int_t)n));
+        json_object_set_new(root, "depth", json_integer(L));
+        json_object_set_new(root, "samples", json_integer((json_int_t)M));
+        json_object_set_new(root, "seed", json_integer((json_int_t)seed));
+        json_object_set_new(root, "seconds", json_real(sec));
+        /* per tensor: 4 x 4 per layer, row 2 a0 + a1, column 2 a2 + a3 */
+        static const char *parts[4] = {"measured", "stderr", "predicted", "predicted_delta"};
+        for (int k = 0; k < 2; k++) {
+            json_t *t = json_object();
+            for (int a = 0; a < 4; a++) {
+                json_t *arr = json_array();
+                for (int l = 0; l < L; l++) {
+                    double m[16];
+                    for (int i = 0; i < 16; i++)
+                        m[i] = a == 0 ? val[(size_t)l * 32 + (size_t)(16 * k + i)]
+                             : a == 1 ? se[(size_t)l * 32 + (size_t)(16 * k + i)]
+                             : a == 2 ? (k ? Qp : Pp)[(size_t)l * 16 + (size_t)i]
+                                      : (k ? Q : P)[(size_t)l * 16 + (size_t)i];
+                    json_array_append_new(arr, cli_json_matrix(m, 4, 4));
+                }
+                json_object_set_new(t, parts[a], arr);
+            }
+            json_object_set_new(root, k ? "Q" : "P", t);
+        }
+        ret = cli_write_json(stdout, "ntk", root, 17);
+        json_decref(root);
+    }
+    free(buf);
+    return ret;
+}
+
 /* What the command line asks for. */
 typedef struct {
     const char *act_name, *inputs, *plot;
@@ -192,7 +270,8 @@ static const cli_opt ntk_opts[] = {
     {"dntk", CLI_BOOL, &A.dntk, 0, 0, 0, NULL, NULL,
      "with --order1, also the dNTK-preactivation correlators P, Q (the\n"
      "book's ch. 11; the dNTK carried by its forward recursion along a\n"
-     "probe: several times --order1's time)", NULL, NULL},
+     "probe: several times --order1's time); with --inputs of two rows,\n"
+     "instead every two-input component of P, Q (only those)", NULL, NULL},
     {"ddntk", CLI_BOOL, &A.ddntk, 0, 0, 0, NULL, NULL,
      "with --order1, also the ddNTK means R, S, T, U (the book's ch. 11;\n"
      "exact third derivatives along two probes; implies --dntk)", NULL, NULL},
@@ -247,6 +326,29 @@ static int ntk_run(void) {
     if ((A.dntk || A.ddntk) && !order1) {
         fprintf(stderr, "wick ntk: --%s goes with --order1\n", A.ddntk ? "ddntk" : "dntk");
         return EXIT_USAGE;
+    }
+    if (order1 && inputs && A.dntk && !A.ddntk && nd == 1 && !plot) {
+        /* two inputs: the dNTK's P, Q with sample indices */
+        double *xi = NULL;
+        size_t rows = 0, cols = 0;
+        int rc2 = cli_csv_rows("ntk", inputs, 64, &xi, &rows, &cols);
+        if (rc2 != EXIT_OK) return rc2;
+        if (rows != 2 || width < 2) {
+            free(xi);
+            fprintf(stderr, "wick ntk: --order1 --dntk --inputs takes two inputs (%zu given) and "
+                    "--width >= 2\n", rows);
+            return EXIT_USAGE;
+        }
+        double G0[4];
+        for (int a = 0; a < 2; a++)
+            for (int b = 0; b < 2; b++) {
+                double g = 0;
+                for (size_t j = 0; j < cols; j++) g += xi[(size_t)a * cols + j] * xi[(size_t)b * cols + j];
+                G0[2 * a + b] = g / (double)cols;
+            }
+        free(xi);
+        return run_dntk2(act, cb, cw, lb, lw, G0, (int)depths[0], (size_t)width, (size_t)samples,
+                         (uint64_t)seed, json);
     }
     if (order1) {
         if (inputs || nd != 1 || plot) {
