@@ -1565,6 +1565,30 @@ WICK_API wick_status wick_bayes_mean1(const double *K, const double *kappa, size
 WICK_API wick_status wick_bayes_linear(double cw, int L, const double *G, size_t m,
                                        const double *y, double noise, double *mean0,
                                        double *mean1);
+/* The posterior mean and covariance of the outputs at nB = m - nA test
+ * inputs (indices nA..m-1) given y[0..nA-1] observed at the training inputs
+ * with Gaussian noise of variance `noise` (docs/theory-bayes.md): prior
+ * covariance K + K1/n (m x m; K1 may be NULL for none) and fourth cumulant
+ * kappa/n (m^4, or NULL).  mean0 [nB] and cov0 [nB x nB] are the Gaussian
+ * process's; mean1 and cov1 the coefficients of 1/n (first-order
+ * Edgeworth).  Any output may be NULL. */
+WICK_API wick_status wick_bayes_posterior(const double *K, const double *K1, const double *kappa,
+                                          size_t m, size_t nA, const double *y, double noise,
+                                          double *mean0, double *mean1, double *cov0,
+                                          double *cov1);
+/* The same for the deep linear net (as wick_bayes_linear, nA training inputs). */
+WICK_API wick_status wick_bayes_linear_posterior(double cw, int L, const double *G, size_t m,
+                                                 size_t nA, const double *y, double noise,
+                                                 double *mean0, double *mean1, double *cov0,
+                                                 double *cov1);
+/* The same for the network c (every hidden width n; c->width unused) from
+ * the input Gram G0 (m x m, |x|^2/n0 scale): depth 2 with 2 to 4 inputs (the
+ * hidden layer's moments by Gauss-Hermite quadrature; K1 = 0), or any depth
+ * with m = 2 (one training and one test input: wick_vertex2 and
+ * wick_kernel1_two at the last layer).  Not for the perceptron. */
+WICK_API wick_status wick_bayes_net(const wick_theory_config *c, const double *G0, size_t m,
+                                    size_t nA, const double *y, double noise, double *mean0,
+                                    double *mean1, double *cov0, double *cov1);
 
 /* Kernel (NNGP) and NTK flows for n inputs from the first layer's input Gram
  * matrix G0[a*n+b] = (1/n0) sum_j x_ja x_jb (n x n, symmetric PSD):

@@ -19,6 +19,8 @@ typedef struct {
     const char *act_name, *inputs, *plot;
     double cb, cw, lb, lw, q;
     double xi, gamma;  /* --residual, --gamma (residual.c) */
+    const char *bayes; /* --bayes Y1,Y2,...: observed outputs at the first inputs (bayes.c) */
+    double noise;
     long depth, width;
     int critical, json;
 } theory_args;
@@ -45,6 +47,10 @@ static const cli_opt theory_opts[] = {
     {"critical", CLI_BOOL, &A.critical, 0, 0, 0, NULL, NULL,
      "print the critical initialisation and universality class\n"
      "(and the large-depth power law of the K*=0 class)", NULL, NULL},
+    {"bayes", CLI_STR, &A.bayes, 0, 0, 0, NULL, "Y1,Y2,...",
+     "finite-width Bayesian inference (with --inputs): the outputs observed at the first inputs; "
+     "the posterior at the rest, Gaussian process and 1/n coefficients (docs/theory-bayes.md)", NULL, NULL},
+    {"noise", CLI_REAL, &A.noise, 0, INFINITY, 0, "0.01", "X", "observation noise variance (with --bayes)", NULL, NULL},
     {"json", CLI_BOOL, &A.json, 0, 0, 0, NULL, NULL, "last line of stdout: one JSON object with per-layer arrays", NULL, NULL},
     {"plot", CLI_STR, &A.plot, 0, 0, 0, NULL, "FILE.png", "draw the flows with gnuplot", NULL, NULL},
     {0}};
@@ -85,6 +91,7 @@ static void theory_print(const theory_out *t);
 static int theory_plot(const theory_out *t, const char *path);
 static int theory_json(const theory_out *t);
 static int residual_run(wick_act act);
+static int bayes_run(wick_act act);
 
 /* What residual_run computed, for its JSON. */
 typedef struct {
@@ -113,6 +120,7 @@ int cmd_theory(int argc, char **argv) {
     wick_status st = wick_act_parse(A.act_name, &act);
     if (st) return cli_fail("theory", st);
     if (isfinite(A.xi)) return residual_run(act);
+    if (A.bayes) return bayes_run(act);
     return theory_run(act);
 }
 
@@ -540,5 +548,93 @@ static int residual_json(const residual_out *r) {
     json_object_set_new(root, "residual", res);
     int ret = cli_write_json(stdout, "theory", root, 17);
     json_decref(root);
+    return ret;
+}
+
+/* --bayes: the posterior of the outputs at the test inputs (the CSV's rows
+ * after the observed ones) at order 1/n (docs/theory-bayes.md): the deep
+ * linear net in closed form, depth 2 with up to 4 inputs, deeper nets with
+ * one training and one test input. */
+static int bayes_run(wick_act act) {
+    if (!A.inputs) {
+        fprintf(stderr, "wick theory: --bayes needs --inputs (training rows first, then test rows)\n");
+        return EXIT_USAGE;
+    }
+    double y[64];
+    size_t nA = 0;
+    for (const char *p = A.bayes; *p && nA < 64;) {
+        char *e;
+        double v = strtod(p, &e);
+        if (e == p || !isfinite(v) || (*e && *e != ',')) {
+            fprintf(stderr, "wick theory: --bayes expects comma-separated numbers, got '%s'\n", A.bayes);
+            return EXIT_USAGE;
+        }
+        y[nA++] = v;
+        p = *e ? e + 1 : e;
+    }
+    double *G0 = NULL;
+    size_t m = 0;
+    int rc = cli_csv_gram("theory", A.inputs, 0, &G0, &m);
+    if (rc != EXIT_OK) return rc;
+    if (nA < 1 || nA >= m) {
+        fprintf(stderr, "wick theory: --bayes gives %zu observations for %zu inputs (need fewer "
+                "observations than inputs: the rows after them are the test inputs)\n", nA, m);
+        free(G0);
+        return EXIT_USAGE;
+    }
+    wick_critical_info crit;
+    wick_status cst = wick_critical(act, &crit);
+    double cb = isnan(A.cb) ? (cst ? 0.0 : crit.cb) : A.cb, cw = isnan(A.cw) ? (cst ? 1.0 : crit.cw) : A.cw;
+    size_t nB = m - nA;
+    double *mo = malloc(sizeof(double) * 2 * nB), *co = malloc(sizeof(double) * 2 * nB * nB);
+    if (!mo || !co) { free(G0); free(mo); free(co); return EXIT_FAIL; }
+    wick_status st;
+    if (act.kind == WICK_ACT_LINEAR && cb == 0)
+        st = wick_bayes_linear_posterior(cw, (int)A.depth, G0, m, nA, y, A.noise, mo, mo + nB, co,
+                                         co + nB * nB);
+    else {
+        wick_theory_config cfg = wick_theory_defaults(act, (int)A.depth);
+        cfg.cb = cb; cfg.cw = cw;
+        st = wick_bayes_net(&cfg, G0, m, nA, y, A.noise, mo, mo + nB, co, co + nB * nB);
+    }
+    free(G0);
+    if (st) { free(mo); free(co); return cli_fail("theory", st); }
+    double n = (double)A.width;
+    printf("# posterior at the %zu test inputs given %zu observations (noise %g), depth %ld, "
+           "C_b %g, C_W %g: GP value, 1/n coefficient, and at width n = %ld\n",
+           nB, nA, A.noise, A.depth, cb, cw, A.width);
+    printf("%-10s %16s %16s %16s\n", "quantity", "GP", "1/n coeff", "width n");
+    for (size_t i = 0; i < nB; i++)
+        printf("mean[%zu]   %16.9g %16.9g %16.9g\n", i, mo[i], mo[nB + i], mo[i] + mo[nB + i] / n);
+    for (size_t i = 0; i < nB; i++)
+        for (size_t j = 0; j < nB; j++)
+            printf("cov[%zu,%zu]   %16.9g %16.9g %16.9g\n", i, j, co[i * nB + j],
+                   co[nB * nB + i * nB + j], co[i * nB + j] + co[nB * nB + i * nB + j] / n);
+    int ret = EXIT_OK;
+    if (A.json) {
+        json_t *root = cli_json_init(act, cb, cw);
+        json_object_set_new(root, "depth", json_integer((json_int_t)A.depth));
+        json_object_set_new(root, "width", json_integer((json_int_t)A.width));
+        json_t *b = json_object();
+        json_object_set_new(b, "noise", json_real(A.noise));
+        json_object_set_new(b, "train", json_integer((json_int_t)nA));
+        json_object_set_new(b, "test", json_integer((json_int_t)nB));
+        const char *mk[2] = {"mean0", "mean1"}, *ck[2] = {"cov0", "cov1"};
+        for (int k = 0; k < 2; k++) {
+            json_t *a = json_array(), *c = json_array();
+            for (size_t i = 0; i < nB; i++) {
+                json_array_append_new(a, cli_jnum(mo[k * nB + i]));
+                json_t *row = json_array();
+                for (size_t j = 0; j < nB; j++) json_array_append_new(row, cli_jnum(co[k * nB * nB + i * nB + j]));
+                json_array_append_new(c, row);
+            }
+            json_object_set_new(b, mk[k], a);
+            json_object_set_new(b, ck[k], c);
+        }
+        json_object_set_new(root, "bayes", b);
+        ret = cli_write_json(stdout, "theory", root, 17);
+        json_decref(root);
+    }
+    free(mo); free(co);
     return ret;
 }
