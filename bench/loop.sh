@@ -16,6 +16,9 @@
 #   bench/loop.sh                  5 rounds (~1 min on 2 quiet cores)
 #   REPS=9 BUILD=build-x bench/loop.sh
 #   DATA=DIR                       the Fashion-MNIST IDX files (default /usr/share/datasets/fashion-mnist)
+#   TRANSIENT=1.0                  a neighbour spinning on core 1 for the first 1.0 s of each run
+#                                  (both kinds; the data load takes ~0.5 s quiet): how long the team
+#                                  tuner stays on fewer threads after it has left ("fewer threads")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPS=${REPS:-5}
@@ -28,13 +31,25 @@ mkdir -p bench/out
 : > "$out"
 "$BUILD/bench/peak" --json > "$out.peak"
 echo "loop.sh: peak $(cat "$out.peak")" >&2
+spinner=""
+stop_spinner() { if [ -n "$spinner" ]; then kill "$spinner" 2>/dev/null || true; fi; spinner=""; }
+trap stop_spinner EXIT
+transient() {   # a neighbour on core 1 for TRANSIENT seconds, from now
+    stop_spinner
+    [ -n "${TRANSIENT:-}" ] || return 0
+    timeout "$TRANSIENT" taskset -c 1 sh -c 'while :; do :; done' &
+    spinner=$!
+}
 for rep in $(seq "$REPS"); do
     echo "loop.sh: round $rep/$REPS (load $(cut -d' ' -f1-3 /proc/loadavg))" >&2
+    transient
     line=$("$BUILD/wick" train --data "$DATA" --arch 784-512-512-10 --act relu --batch 128 --epochs 1 \
         --optimizer sgd --momentum 0.9 --lr 0.05 --json 2>/dev/null | tail -n 1)
     printf '{"run": "wick train", "r": %s}\n' "$line" >> "$out"
     # the wick command re-executes itself with passive OpenMP waits: so does this
+    transient
     line=$(OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive} "$BUILD/bench/loop" --data "$DATA" --json)
+    stop_spinner
     printf '{"run": "bench/loop", "r": %s}\n' "$line" >> "$out"
 done
 echo "loop.sh: raw results in $out" >&2
