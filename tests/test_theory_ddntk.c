@@ -124,10 +124,11 @@ static void test_derivatives_match_finite_differences(void) {
 }
 
 /* Fits y = c0 + c1 x over the widths (x = 1/n) and checks c0 against pred:
- * within 4 standard errors, and pred * 1.2 outside them (a prediction of
- * 0, ReLU's R and U, is checked within 4 standard errors only). */
-static void fit_check(const char *what, int layer, double pred, const double *x, const double *y,
-                      const double *e, size_t nw) {
+ * within 4 standard errors, and wrong (pred * 1.2 unless given) outside
+ * them (a prediction of 0, ReLU's R and U, is checked within 4 standard
+ * errors only). */
+static void fit_check(const char *what, int layer, double pred, double wrong, const double *x,
+                      const double *y, const double *e, size_t nw) {
     double c1, c1e, c0, c0e, chi, emax = 0;
     for (size_t w = 0; w < nw; w++) emax = fmax(emax, e[w]);
     if (emax == 0) {   /* exact per network (ReLU's R at layer 2: no sigma''') */
@@ -137,18 +138,21 @@ static void fit_check(const char *what, int layer, double pred, const double *x,
         return;
     }
     CHECK_OK(wick_fit_line(x, y, e, nw, &c1, &c1e, &c0, &c0e, &chi));
-    double z = (c0 - pred) / c0e, zw = (c0 - 1.2 * pred) / c0e;
-    fprintf(stderr, "  %-10s layer %d: predicted %10.5g  fitted %10.5g +- %-8.3g (%+.1f se; x1.2: "
-            "%+.1f se; chi2/dof %.2f)\n", what, layer, pred, c0, c0e, z, zw, chi);
+    if (isnan(wrong)) wrong = 1.2 * pred;
+    double z = (c0 - pred) / c0e, zw = (c0 - wrong) / c0e;
+    fprintf(stderr, "  %-10s layer %d: predicted %10.5g  fitted %10.5g +- %-8.3g (%+.1f se; %s: "
+            "%+.1f se; chi2/dof %.2f)\n", what, layer, pred, c0, c0e, z,
+            wrong == 1.2 * pred ? "x1.2" : "wrong", zw, chi);
     if (!(fabs(z) <= 4))
         FAIL("%s at layer %d: fitted %g +- %g vs predicted %g", what, layer, c0, c0e, pred);
     if (pred != 0 && !(fabs(zw) > 4))
-        FAIL("%s at layer %d: the fit does not reject 1.2 x the prediction (%g +- %g vs %g)", what,
-             layer, c0, c0e, 1.2 * pred);
+        FAIL("%s at layer %d: the fit does not reject the wrong value (%g +- %g vs %g)", what,
+             layer, c0, c0e, wrong);
 }
 
-static void run_fit_at(const char *act, double cb, double cw, double lb, double lw, int L,
-                       const size_t *ws, const size_t *Ms, size_t nw) {
+/* wrongR: per layer, a wrong R to reject instead of 1.2 R (NULL: 1.2 R) */
+static void run_fit_at_wrong(const char *act, double cb, double cw, double lb, double lw, int L,
+                             const size_t *ws, const size_t *Ms, size_t nw, const double *wrongR) {
     wick_theory_config c = wick_theory_defaults(chk_act(act), L);
     c.cb = cb; c.cw = cw; c.lambda_b = lb; c.lambda_w = lw;
     wick_layer_ddntk o[8];
@@ -170,8 +174,46 @@ static void run_fit_at(const char *act, double cb, double cw, double lb, double 
         for (int t = 0; t < 4; t++) {
             double pred = t == 0 ? o[l].R : t == 1 ? o[l].S : t == 2 ? o[l].T : o[l].U;
             snprintf(nm, sizeof nm, "%s %c", act, nmt[t]);
-            fit_check(nm, l + 1, pred, x, y[t][l], e[t][l], nw);
+            fit_check(nm, l + 1, pred, t == 0 && wrongR ? wrongR[l] : NAN, x, y[t][l], e[t][l], nw);
         }
+}
+
+static void run_fit_at(const char *act, double cb, double cw, double lb, double lw, int L,
+                       const size_t *ws, const size_t *Ms, size_t nw) {
+    run_fit_at_wrong(act, cb, cw, lb, lw, L, ws, Ms, nw, NULL);
+}
+
+/* R's terms in the book's P_b = P - Q/2 (the dNTK's d03 d12 correlator),
+ * r h (lambda_W C_W g' + C_W^2 Theta h') P_b, are about 1 % of R for the odd
+ * activations; softplus (sigma(0) != 0) has a large P_b.  Its R^(3) without
+ * them, from layer 2's Theta, K, P, Q of wick_theory_finite and an
+ * independent midpoint rule for h = <s'^2>, g' = <s'^2 + s s''> and
+ * h' = <z s' s''>/K (Stein), is the wrong value the layer-3 fit must reject
+ * (at layer 2 P_b is still 0: 1.2 R there). */
+static void test_ddntk_measured_softplus_pb(void) {
+    static const size_t ws[] = {16, 32, 64}, Ms[] = {16000, 8000, 4000};
+    static const size_t wf[] = {16, 32, 64, 128}, Mf[] = {40000, 20000, 10000, 5000};
+    double cb = 0, cw = 2, lb = 1, lw = 4;
+    wick_theory_config c = wick_theory_defaults(chk_act("softplus"), 3);
+    c.cb = cb; c.cw = cw; c.lambda_b = lb; c.lambda_w = lw;
+    wick_layer_finite f[3];
+    wick_layer_ddntk o[3];
+    CHECK_OK(wick_theory_finite(&c, 1.0, f));
+    CHECK_OK(wick_theory_ddntk(&c, 1.0, o));
+    double K = f[1].K, Th = f[1].ntk, Pb = f[1].P - 0.5 * f[1].Q, h = 0, g1 = 0, h1 = 0, dz = 1e-3;
+    for (double t = -14; t < 14; t += dz) {
+        double u = t + 0.5 * dz, z = u * sqrt(K), w = exp(-0.5 * u * u) * dz / sqrt(2 * M_PI);
+        double sg = 1 / (1 + exp(-z)), s = log1p(exp(z)), d = sg, e = sg * (1 - sg);
+        h += w * d * d;
+        g1 += w * (d * d + s * e);
+        h1 += w * z * d * e / K;
+    }
+    double dR = h * (lw * cw * g1 + cw * cw * Th * h1) * Pb;
+    fprintf(stderr, "  softplus: P_b^(2) = %.5g, R^(3)'s P_b terms %.5g of %.5g\n", Pb, dR, o[2].R);
+    CHECK(fabs(dR) > 0.5 * fabs(o[2].R));
+    double wrong[3] = {1.2 * o[0].R, 1.2 * o[1].R, o[2].R - dR};
+    if (full) run_fit_at_wrong("softplus", cb, cw, lb, lw, 3, wf, Mf, 4, wrong);
+    else run_fit_at_wrong("softplus", cb, cw, lb, lw, 3, ws, Ms, 3, wrong);
 }
 
 static void test_ddntk_measured_relu_critical(void) {
@@ -215,5 +257,6 @@ int main(void) {
     RUN(test_ddntk_measured_relu_critical);
     RUN(test_ddntk_measured_tanh_critical);
     RUN(test_ddntk_measured_other);
+    RUN(test_ddntk_measured_softplus_pb);
     return chk_finish();
 }
