@@ -866,6 +866,38 @@ static void SFX(gap)(wick_graph *g, node *nd, T *dx, int acc, int back) {
  * build, the same for every thread count. */
 static double SFX(seg_sum)(const T *r, int n, int sq, T m) {
     T s = 0;
+#if IS_FLOAT && defined(__AVX2__)
+    /* four vector sums: one would wait on the add's latency each vector
+       (the two passes over a batch norm's input ran at one vector in 3-4
+       cycles; bench/README.md, "conv2's activation reorders") */
+    if (n >= 32) {
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, mv = _mm256_set1_ps(m);
+        int p = 0;
+        for (; p + 32 <= n; p += 32) {
+            __m256 v0 = _mm256_loadu_ps(r + p), v1 = _mm256_loadu_ps(r + p + 8);
+            __m256 v2 = _mm256_loadu_ps(r + p + 16), v3 = _mm256_loadu_ps(r + p + 24);
+            if (sq) {
+                v0 = _mm256_sub_ps(v0, mv); v1 = _mm256_sub_ps(v1, mv);
+                v2 = _mm256_sub_ps(v2, mv); v3 = _mm256_sub_ps(v3, mv);
+                a0 = _mm256_fmadd_ps(v0, v0, a0); a1 = _mm256_fmadd_ps(v1, v1, a1);
+                a2 = _mm256_fmadd_ps(v2, v2, a2); a3 = _mm256_fmadd_ps(v3, v3, a3);
+            } else {
+                a0 = _mm256_add_ps(a0, v0); a1 = _mm256_add_ps(a1, v1);
+                a2 = _mm256_add_ps(a2, v2); a3 = _mm256_add_ps(a3, v3);
+            }
+        }
+        for (; p + 8 <= n; p += 8) {
+            __m256 v = _mm256_loadu_ps(r + p);
+            if (sq) { v = _mm256_sub_ps(v, mv); a0 = _mm256_fmadd_ps(v, v, a0); }
+            else a0 = _mm256_add_ps(a0, v);
+        }
+        float l[8];
+        _mm256_storeu_ps(l, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+        for (int k = 0; k < 8; k++) s += l[k];
+        for (; p < n; p++) s += sq ? (r[p] - m) * (r[p] - m) : r[p];
+        return s;
+    }
+#endif
     if (!sq) {
         _Pragma("omp simd reduction(+ : s)")
         for (int p = 0; p < n; p++) s += r[p];
