@@ -20,12 +20,17 @@
             "relu,maxpool:2,flatten,dropout:0.25,linear:256,relu,dropout:0.5,linear:10"
 
 /* WICK_PROF_CPU=1: the process's CPU time instead of the wall clock, so that
- * on a loaded machine a 1-thread profile counts the work, not the waiting. */
+ * on a loaded machine a 1-thread profile counts the work, not the waiting.
+ * WICK_PROF_CPU=2: the calling thread's (thread 0's) CPU time alone: with
+ * several threads waiting passively (OMP_WAIT_POLICY=passive), an op whose
+ * work is shared evenly shows 1/T of its process CPU time here, a serial one
+ * all of it, so the ratio to the 1-thread profile says how each op scales
+ * without a quiet machine. */
 static double now(void) {
     static int cpu = -1;
-    if (cpu < 0) cpu = getenv("WICK_PROF_CPU") && atoi(getenv("WICK_PROF_CPU"));
+    if (cpu < 0) cpu = getenv("WICK_PROF_CPU") ? atoi(getenv("WICK_PROF_CPU")) : 0;
     struct timespec t;
-    clock_gettime(cpu ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &t);
+    clock_gettime(cpu == 2 ? CLOCK_THREAD_CPUTIME_ID : cpu ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &t);
     return t.tv_sec + 1e-9 * t.tv_nsec;
 }
 
@@ -127,8 +132,9 @@ int main(int argc, char **argv) {
     for (int k = 0; k < steps; k++) col[k] = tstep[k + 3];
     qsort(col, steps, sizeof *col, cmpd);
     double med = col[steps / 2];
-    printf("# %s\n# batch %d, %d threads, conv path %s, %d steps: median step %.2f ms (%.0f samples/s)\n", arch, B,
-           threads, g->conv_general ? "general" : "plans", steps, 1e3 * med, B / med);
+    printf("# %s\n# batch %d, %d threads, conv path %s, %d steps: median step %.2f ms (%.0f samples/s); "
+           "the first step %.2f ms\n", arch, B, threads, g->conv_general ? "general" : "plans", steps, 1e3 * med,
+           B / med, 1e3 * tstep[0]);
     printf("%-28s %-4s %9s %7s\n", "node", "dir", "ms", "share");
     double sum = 0;
     for (int i = 0; i < n; i++)
