@@ -80,9 +80,11 @@ WICK_API int  wick_threads(void);
  * WICK_SPIN_US microseconds (default 50) and then sleeps: on a machine shared
  * with other work it gives its core to the thread it waits for.  The step
  * also times itself and uses fewer of its threads when that is faster (beside
- * another process holding a core, one thread often is), without changing a
- * bit of the results; WICK_TEAM_SIZE=n fixes the count it uses, and
- * WICK_TEAM_TUNE=0 keeps it at wick_threads().  Once a step has waited for a
+ * another process holding a core, one thread often is; it tries fewer only
+ * after its threads lost CPU time, and more as soon as a CPU went idle),
+ * without changing a bit of the results; WICK_TEAM_SIZE=n fixes the count
+ * it uses, and WICK_TEAM_TUNE=0 keeps it at wick_threads().  Once a step has
+ * waited for a
  * descheduled thread, the steps that follow let any thread redo an item a
  * late one holds (same bits; WICK_REDO=1 always, 0 never).  Everything
  * else runs on OpenMP (libgomp), whose waits spin for GOMP_SPINCOUNT pauses
