@@ -1498,6 +1498,27 @@ WICK_API wick_status wick_dntk_PQ_two(const wick_theory_config *c, const double 
  * sigma(0) = 0). */
 WICK_API wick_status wick_dntk_PQ_two_pathwise(const wick_theory_config *c, const double G0[4],
                                                double *P, double *Q);
+/* The same correlators in the book's form (sigma'' on the differentiated
+ * leg), which the recursion of the two-input ddNTKs needs: with dHb_{i0i1i2}
+ * = D^2 z_{i0;a0}[G_{i1;a1}, G_{i2;a2}] (G = lambda grad z),
+ * E[dHb z_{i3;a3}] = [d03 d12 Pb_{a0a1a2a3} + d01 d23 Qb_{a0a1a2a3}
+ * + d02 d13 Qb_{a0a2a1a3}] / n_{l-1}, layout as wick_dntk_PQ_two; so
+ * P_{a0a1a2a3} = Qb_{a1a0a2a3} + Pb_{a2a0a1a3} and Q_{a0a1a2a3} =
+ * Qb_{a1a2a0a3} + Qb_{a2a1a0a3}.  Kinks pathwise (sigma'' = 0). */
+WICK_API wick_status wick_dntk_PQb_two(const wick_theory_config *c, const double G0[4], double *Pb,
+                                       double *Qb);
+/* The ddNTK means of two inputs (the book's ch. 11; docs/theory-finite-width.md),
+ * per layer l, R[(l-1)*16 + 8 a0 + 4 a1 + 2 a2 + a3] and S, T, U alike:
+ * E[D^3 z_{i0;a0}[G_{i1;a1}, G_{i2;a2}, G_{i3;a3}]] = [d01 d23 R_{a0a1a2a3}
+ * + d02 d13 R_{a0a2a1a3} + d03 d12 R_{a0a3a1a2}] / n_{l-1} and, with
+ * v_{ij;ab} = Hess(z_{i;a}) G_{j;b}, E[<v_{i1i3;a1a3}, lambda v_{i2i4;a2a4}>]
+ * = [d12 d34 S + d13 d24 T + d14 d23 U]_{a1a2a3a4} / n_{l-1}.  0 at l = 1;
+ * the components with every a equal are wick_theory_ddntk's.  Kinks
+ * pathwise (sigma'' = sigma''' = 0: R = U = 0 for the scale-invariant
+ * class).  The inputs must not be parallel (the NTK's F needs it).  Not for
+ * the perceptron. */
+WICK_API wick_status wick_theory_ddntk_two(const wick_theory_config *c, const double G0[4], double *R,
+                                           double *S, double *T, double *U);
 
 /* Residual MLPs (the book's appendix on residual learning;
  * docs/theory-residual.md): z^(1) = b + W x and, for
