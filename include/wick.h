@@ -1221,16 +1221,21 @@ WICK_API wick_status wick_ddntk_probe(const wick_ntk_fluct_config *c, uint64_t k
  *                  each network less its own frozen-NTK step (its mean is
  *                  the order-1/n part beyond Theta1, (a2 + a3)/n);
  *   WICK_GD1_RES2  E[(r(eta) + r(-eta)) / 2], the eta^2 part (a2/n);
- *   WICK_GD1_RES3  E[(r(eta) - r(-eta)) / 2], the eta^3 part (a3/n). */
+ *   WICK_GD1_RES3  E[(r(eta) - r(-eta)) / 2], the eta^3 part (a3/n);
+ *   WICK_GD1_LIN   E[z_lin], each network's own frozen-NTK step (so MEAN =
+ *                  LIN + RES; its order-1/n part is the NTK's, a1). */
 typedef struct {
     wick_net64_config net;      /* n0 = 1 */
     double q, eta;
     const double *y;            /* [net.nout] */
     size_t samples;             /* antithetic pairs, >= 2 */
     uint64_t seed;
+    long steps;                 /* 0 or 1: one step; t > 1: t steps (beside wick_gd_mean_t), r
+                                   is z(t) - z_lin(t), z_lin(t) - y = (1 - eta H(0))^t (z(0) - y)
+                                   with each network's own H(0), RES2 and RES3 are NAN */
 } wick_gd1_config;
 enum { WICK_GD1_MEAN = 0, WICK_GD1_NTK, WICK_GD1_RES, WICK_GD1_RES2, WICK_GD1_RES3,
-       WICK_GD1_COUNT };
+       WICK_GD1_LIN, WICK_GD1_COUNT };
 WICK_API wick_status wick_gd1_measure(const wick_gd1_config *c, double *val, double *se);
 
 /* Weighted least squares y = slope x + intercept with weights 1/err^2 (err
@@ -1449,7 +1454,7 @@ WICK_API wick_status wick_theory_ddntk(const wick_theory_config *c, double q,
  *   a3 = (eta^3 / 2) R (K (nout + 2) + |y|^2),
  * with R the ddNTK's mean, E[ddI_{i0i1i2i3}] = R (d01 d23 + d02 d13 +
  * d03 d12) / n_{L-1}, ddI = sum lambda^3 d^3z_i0 dz_i1 dz_i2 dz_i3 (the
- * book's ch. 11), from the caller (NAN: a3 is NAN). */
+ * book's ch. 11), the caller's or (NAN) wick_theory_ddntk's. */
 typedef struct {
     double K, ntk, ntk1, P, Q, R;   /* the last layer's tensors used */
     double lin, a1, a2, a3;
@@ -1457,6 +1462,22 @@ typedef struct {
 
 WICK_API wick_status wick_gd_mean1(const wick_theory_config *c, double q, size_t nout,
                                    const double *y, double eta, double R, wick_gd1_terms *out);
+/* The same after t steps, one output (docs/theory-finite-width.md): the
+ * step's cubic Taylor map iterated with the NTK and dNTK moving (the book's
+ * ch. 11 and its chapter on the trained network), the mean at order 1/n:
+ *   E[z(t)] = lin + (a_ntk1 + a_var + a_dntk + a_ddI + a_ddII) / n_{L-1},
+ * lin = y (1 - (1 - eta Theta)^t) the frozen NTK's; a_ntk1 from Theta1,
+ * a_var from the NTK's variance A + 2B, a_dntk from P + Q/2, a_ddI from the
+ * ddI mean R, a_ddII from the ddII mean S + T + U (the caller's, or with
+ * NAN wick_theory_ddntk's).  t = 1 is wick_gd_mean1's with nout = 1.
+ * WICK_EINVAL when eta is outside (0, 2/Theta). */
+typedef struct {
+    double K, ntk, ntk1, A, B, P, Q, R, STU;   /* the last layer's tensors used */
+    double lin, a_ntk1, a_var, a_dntk, a_ddI, a_ddII;
+} wick_gdt_terms;
+
+WICK_API wick_status wick_gd_mean_t(const wick_theory_config *c, double q, double y, double eta,
+                                    long t, double R, double STU, wick_gdt_terms *out);
 /* The subleading kernel of two inputs (the book's ch. 4): K1[(l-1)*4 + 2a+b]
  * with E[z_a z_b] = K_ab + K1_ab / n_{l-1} at layer l, from the input Gram G0
  * (2 x 2) through the two-input vertex (wick_vertex2).  The off-diagonal

@@ -76,15 +76,16 @@ static const cli_opt gd_opts[] = {
      "(M must then be even)", NULL, NULL},
     {"threads", CLI_INT, &A.threads, 1, CLI_THREADS_MAX, 0, NULL, "N", "threads (default: OMP_NUM_THREADS, else all cores)", NULL, NULL},
     {"order1", CLI_BOOL, &A.order1, 0, 0, 0, NULL, NULL,
-     "one step from one input of norm --q with targets --target instead of\n"
-     "the data: the order-1/n prediction of E[z(1)] (wick_gd_mean1) beside\n"
-     "its measurement on --samples mirror pairs at each width\n"
-     "(docs/theory-finite-width.md, one step of gradient descent)", NULL, NULL},
+     "--steps t from one input of norm --q with targets --target instead of\n"
+     "the data (t = 1: any number of outputs; t > 1: one): the order-1/n\n"
+     "prediction of E[z(t)] (wick_gd_mean1, wick_gd_mean_t) beside its\n"
+     "measurement on --samples networks (mirror pairs) at each width\n"
+     "(docs/theory-finite-width.md, gradient descent at order 1/n)", NULL, NULL},
     {"target", CLI_REALS, &A.target, -1e6, 1e6, 0, "1", "Y1,Y2,...", "the targets, one per output (with --order1)", NULL, NULL},
     {"q", CLI_REAL, &A.q, 0, INFINITY, 0, "1", "X", "the input's |x|^2/n0 (with --order1)", NULL, NULL},
     {"ddntk-r", CLI_REAL, &A.R, -INFINITY, INFINITY, 0, NULL, "X",
-     "the ddNTK mean R of the last layer (with --order1; default: none, the\n"
-     "eta^3 term is left out of the prediction)", NULL, NULL},
+     "the ddNTK mean R of the last layer (with --order1; default: the\n"
+     "theory engine's, wick_theory_ddntk)", NULL, NULL},
     {"json", CLI_BOOL, &A.json, 0, 0, 0, NULL, NULL, "last line of stdout: one JSON object, arrays over widths", NULL, NULL},
     {"plot", CLI_STR, &A.plot, 0, 0, 0, NULL, "FILE.png", "gap_net, dH and H0-Theta against the width (log-log, +- 1 s.e.)", NULL, NULL},
     {0}};
@@ -155,43 +156,65 @@ static int order1_run(void) {
                 "even number\n", A.samples);
         return EXIT_USAGE;
     }
+    long T = A.steps;
+    if (T < 1 || (T > 1 && no != 1)) {
+        fprintf(stderr, "wick gd: --order1 --steps %ld with %zu targets: one step for any number of "
+                "outputs, t > 1 steps for one output\n", T, no);
+        return EXIT_USAGE;
+    }
     wick_set_threads((int)A.threads);
     wick_theory_config tc = wick_theory_defaults(act, (int)A.depth);
     tc.cb = cb; tc.cw = cw; tc.lambda_b = A.lb; tc.lambda_w = A.lw;
-    wick_gd1_terms t;
-    if ((st = wick_gd_mean1(&tc, A.q, no, y, A.eta, A.R, &t))) return cli_fail("gd", st);
-    double ct = t.a1 + t.a2 + (isfinite(t.a3) ? t.a3 : 0);
-    printf("# one step, depth %ld, C_b %g, C_W %g, q %g, eta %g, %zu output(s):\n"
-           "#   E[z_i(1)] = y_i [lin + (a1 + a2 + a3)/n], lin = eta Theta = %.9g,\n"
-           "#   a1 = eta Theta1 = %.9g, a2 = -eta^2 (P + nout Q/2) = %.9g, a3 = %s%.9g\n"
-           "# per width: n (E[z_0(1)] / y_0 - lin) measured (se) against a1 + a2%s = %.6g;\n"
-           "# its eta^2 and eta^3 parts (steps at +-eta) against a2 and a3\n",
-           A.depth, cb, cw, A.q, A.eta, no, t.lin, t.a1, t.a2,
-           isfinite(t.a3) ? "(eta^3/2) R (K (nout + 2) + |y|^2) = " : "(no R given) ", t.a3,
-           isfinite(t.a3) ? " + a3" : "", ct);
-    printf("%8s %8s %12s %10s %12s %10s %12s %10s %12s\n", "width", "pairs", "n*gap", "se",
-           "n*eta^2", "se", "n*eta^3", "se", "predicted");
+    /* the prediction along output 0: lin y_0 + (frozen + beyond) / n */
+    double lin, pfroz, pbeyond;
+    if (T == 1) {
+        wick_gd1_terms t;
+        if ((st = wick_gd_mean1(&tc, A.q, no, y, A.eta, A.R, &t))) return cli_fail("gd", st);
+        lin = t.lin * y[0]; pfroz = t.a1 * y[0]; pbeyond = (t.a2 + t.a3) * y[0];
+        printf("# one step, depth %ld, C_b %g, C_W %g, q %g, eta %g, %zu output(s):\n"
+               "#   E[z_i(1)] = y_i [eta Theta + (a1 + a2 + a3)/n], eta Theta = %.9g,\n"
+               "#   a1 = eta Theta1 = %.9g, a2 = -eta^2 (P + nout Q/2) = %.9g,\n"
+               "#   a3 = (eta^3/2) R (K (nout + 2) + |y|^2) = %.9g (R = %.9g)\n",
+               A.depth, cb, cw, A.q, A.eta, no, t.lin, t.a1, t.a2, t.a3, t.R);
+    } else {
+        wick_gdt_terms t;
+        if ((st = wick_gd_mean_t(&tc, A.q, y[0], A.eta, T, A.R, NAN, &t))) return cli_fail("gd", st);
+        lin = t.lin; pfroz = t.a_ntk1 + t.a_var; pbeyond = t.a_dntk + t.a_ddI + t.a_ddII;
+        printf("# %ld steps, depth %ld, C_b %g, C_W %g, q %g, eta %g, one output:\n"
+               "#   E[z(t)] = lin + (frozen + beyond)/n, lin = y (1 - (1 - eta Theta)^t) = %.9g,\n"
+               "#   frozen = Theta1 %.9g + NTK variance %.9g,\n"
+               "#   beyond = dNTK %.9g + ddI %.9g + ddII %.9g\n",
+               T, A.depth, cb, cw, A.q, A.eta, t.lin, t.a_ntk1, t.a_var, t.a_dntk, t.a_ddI, t.a_ddII);
+    }
+    printf("# per width, along output 0: n (E[z_lin] - lin) of each network's own frozen-NTK\n"
+           "# trajectory (noisy: its NTK) against 'frozen' = %.6g, n E[z - z_lin] against\n"
+           "# 'beyond' = %.6g%s\n", pfroz, pbeyond,
+           T == 1 ? ", and its eta^2 and eta^3 parts (steps at +-eta)" : "");
+    printf("%8s %8s %12s %10s %12s %10s %12s %10s %12s %10s\n", "width", "pairs", "n*frozen", "se",
+           "n*beyond", "se", "n*eta^2", "se", "n*eta^3", "se");
     json_t *rows = json_array();
     for (int w = 0; w < A.widths.n; w++) {
         size_t n = (size_t)A.widths.v[w];
         wick_gd1_config c = {{act, cb, cw, A.lb, A.lw, (int)A.depth, 1, n, no}, A.q, A.eta, y,
-                             (size_t)A.samples / 2, (uint64_t)A.seed};
+                             (size_t)A.samples / 2, (uint64_t)A.seed, T};
         double *val = malloc(sizeof(double) * WICK_GD1_COUNT * no * 2), *se = val + WICK_GD1_COUNT * no;
         if (!val) { json_decref(rows); return EXIT_FAIL; }
         if ((st = wick_gd1_measure(&c, val, se))) { free(val); json_decref(rows); return cli_fail("gd", st); }
-        double nd = (double)n, y0 = y[0] != 0 ? y[0] : 1;
-        /* the gap along output 0: eta (E[H_00] - Theta) + E[r_0] / y_0, errors added (an upper bound) */
-        double gap = nd * (A.eta * (val[WICK_GD1_NTK * no] - t.ntk) + val[WICK_GD1_RES * no] / y0);
-        double gse = nd * (A.eta * se[WICK_GD1_NTK * no] + se[WICK_GD1_RES * no] / fabs(y0));
-        double e2 = nd * val[WICK_GD1_RES2 * no] / y0, e2s = nd * se[WICK_GD1_RES2 * no] / fabs(y0);
-        double e3 = nd * val[WICK_GD1_RES3 * no] / y0, e3s = nd * se[WICK_GD1_RES3 * no] / fabs(y0);
-        printf("%8zu %8zu %12.6g %10.3g %12.6g %10.3g %12.6g %10.3g %12.6g\n", n, c.samples, gap, gse,
-               e2, e2s, e3, e3s, ct);
+        double nd = (double)n;
+        double fr = nd * (val[WICK_GD1_LIN * no] - lin), frs = nd * se[WICK_GD1_LIN * no];
+        double be = nd * val[WICK_GD1_RES * no], bes = nd * se[WICK_GD1_RES * no];
+        double e2 = nd * val[WICK_GD1_RES2 * no], e2s = nd * se[WICK_GD1_RES2 * no];
+        double e3 = nd * val[WICK_GD1_RES3 * no], e3s = nd * se[WICK_GD1_RES3 * no];
+        printf("%8zu %8zu %12.6g %10.3g %12.6g %10.3g %12.6g %10.3g %12.6g %10.3g\n", n, c.samples,
+               fr, frs, be, bes, e2, e2s, e3, e3s);
         fflush(stdout);
         json_t *r = json_object();
         json_object_set_new(r, "width", json_integer((json_int_t)n));
-        json_object_set_new(r, "n_gap", cli_jnum(gap));
-        json_object_set_new(r, "n_gap_se", cli_jnum(gse));
+        json_object_set_new(r, "pairs", json_integer((json_int_t)c.samples));
+        json_object_set_new(r, "n_frozen", cli_jnum(fr));
+        json_object_set_new(r, "n_frozen_se", cli_jnum(frs));
+        json_object_set_new(r, "n_beyond", cli_jnum(be));
+        json_object_set_new(r, "n_beyond_se", cli_jnum(bes));
         json_object_set_new(r, "n_eta2", cli_jnum(e2));
         json_object_set_new(r, "n_eta2_se", cli_jnum(e2s));
         json_object_set_new(r, "n_eta3", cli_jnum(e3));
@@ -204,10 +227,10 @@ static int order1_run(void) {
         json_t *root = cli_json_init(act, cb, cw);
         json_object_set_new(root, "depth", json_integer((json_int_t)A.depth));
         json_object_set_new(root, "eta", json_real(A.eta));
-        json_object_set_new(root, "lin", cli_jnum(t.lin));
-        json_object_set_new(root, "a1", cli_jnum(t.a1));
-        json_object_set_new(root, "a2", cli_jnum(t.a2));
-        json_object_set_new(root, "a3", cli_jnum(t.a3));
+        json_object_set_new(root, "steps", json_integer((json_int_t)T));
+        json_object_set_new(root, "lin", cli_jnum(lin));
+        json_object_set_new(root, "frozen", cli_jnum(pfroz));
+        json_object_set_new(root, "beyond", cli_jnum(pbeyond));
         json_object_set_new(root, "widths", rows);
         ret = cli_write_json(stdout, "gd", root, 17);
         json_decref(root);

@@ -12,7 +12,7 @@
 #include <omp.h>
 #include <string.h>
 
-enum { PER = 5 };  /* per pair and output: mean, ntk (output 0 only used), res, res2, res3 */
+enum { PER = WICK_GD1_COUNT };  /* per pair and output, the WICK_GD1_ columns */
 
 wick_status wick_gd1_measure(const wick_gd1_config *c, double *val, double *se) {
     if (!c || !val || !se || !c->y)
@@ -42,6 +42,8 @@ wick_status wick_gd1_measure(const wick_gd1_config *c, double *val, double *se) 
     for (int t = 0; t < nt; t++)
         if ((st = wick_net64_new(&nets[t], &c->net, 1))) goto out;
     const double x = sqrt(c->q), eta = c->eta;
+    const long T = c->steps > 1 ? c->steps : 1;
+    if (T > 1000000) { st = wick_fail(WICK_EINVAL, "gd1 measure: %ld steps, at most 1e6", T); goto out; }
     int fail = 0;
     char msg[256] = "";
     #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
@@ -64,7 +66,7 @@ wick_status wick_gd1_measure(const wick_gd1_config *c, double *val, double *se) 
             memcpy(par + off, wick_net64_bias(m, l), sizeof(double) * a); off += a;
         }
         for (int mir = 0; mir < 2 && !s; mir++)
-            for (int sg = 0; sg < 2 && !s; sg++) {
+            for (int sg = 0; sg < (T > 1 ? 1 : 2) && !s; sg++) {
                 off = 0;
                 for (int l = 1; l <= (int)L; l++) {
                     size_t a = l == (int)L ? no : c->net.width, b = l == 1 ? 1 : c->net.width;
@@ -79,6 +81,30 @@ wick_status wick_gd1_measure(const wick_gd1_config *c, double *val, double *se) 
                 /* a step at -eta toward y is the step at +eta toward 2 z(0) - y
                  * (the same gradient, negated), since wick_net64_gd_step takes eta > 0 */
                 for (size_t i = 0; i < no; i++) tg[i] = sg ? 2 * zm[i] - c->y[i] : c->y[i];
+                if (T > 1) {
+                    /* t steps toward y; the frozen-NTK trajectory of this network's
+                     * own H(0): z_lin(t) - y = (1 - eta H)^t (z(0) - y) */
+                    for (long st2 = 0; st2 < T && !s; st2++) s = wick_net64_gd_step(m, &x, c->y, 1, eta, NULL);
+                    if (!s) s = wick_net64_forward(m, &x, 1, z1);
+                    for (size_t i = 0; i < no; i++) rp[i] = zm[i] - c->y[i];
+                    for (long st2 = 0; st2 < T; st2++) {
+                        for (size_t i = 0; i < no; i++) {
+                            double hz = 0;
+                            for (size_t j = 0; j < no; j++) hz += H[i * no + j] * rp[j];
+                            rm[i] = rp[i] - eta * hz;
+                        }
+                        memcpy(rp, rm, sizeof(double) * no);
+                    }
+                    for (size_t i = 0; i < no && !s; i++) {
+                        double lin = c->y[i] + rp[i];
+                        o[i] += 0.5 * z1[i];
+                        o[WICK_GD1_LIN * no + i] += 0.5 * lin;
+                        o[WICK_GD1_RES * no + i] += 0.5 * (z1[i] - lin);
+                        o[WICK_GD1_RES2 * no + i] = NAN;
+                        o[WICK_GD1_RES3 * no + i] = NAN;
+                    }
+                    continue;
+                }
                 s = wick_net64_gd_step(m, &x, tg, 1, eta, NULL);
                 if (!s) s = wick_net64_forward(m, &x, 1, z1);
                 double e = sg ? -eta : eta, *r = sg ? rm : rp;
@@ -86,7 +112,10 @@ wick_status wick_gd1_measure(const wick_gd1_config *c, double *val, double *se) 
                     double hz = 0;
                     for (size_t j = 0; j < no; j++) hz += H[i * no + j] * (zm[j] - c->y[j]);
                     r[i] = z1[i] - (zm[i] - e * hz);
-                    if (!sg) o[i] += 0.5 * z1[i];
+                    if (!sg) {
+                        o[i] += 0.5 * z1[i];
+                        o[WICK_GD1_LIN * no + i] += 0.5 * (zm[i] - e * hz);
+                    }
                 }
                 if (sg && !s)
                     for (size_t i = 0; i < no; i++) {
