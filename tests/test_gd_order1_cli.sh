@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# test_gd_order1_cli.sh — `wick gd --order1`: the order-1/n prediction of the
+# trained mean after t steps from one input (wick_gd_mean1, wick_gd_mean_t)
+# beside its measurement on mirror pairs (docs/theory-finite-width.md), its
+# JSON against the closed forms for ReLU at criticality, and the refusals.
+# Uses $WICK (tests/run.sh exports it).
+set -u
+WICK=${WICK:-build/wick}
+T=${WICK_TEST_TMP:-/tmp}
+. "$(dirname "$0")/check.sh"
+
+jcheck() {  # name, json, python expression over j that must be True
+    if printf '%s' "$2" | /usr/bin/python3 -c "import json,sys,math; j=json.loads(sys.stdin.read()); sys.exit(0 if ($3) else 1)"; then
+        good "$1"; else bad "$1: $3"; fi
+}
+
+# ReLU at criticality, depth 3, eta = 0.08, y = 1: eta Theta = 0.48, Theta1 = 0,
+# beyond = -eta^2 (P + Q/2) = -0.0064 * 32 (R = 0); t = 2: lin = 1 - 0.52^2,
+# frozen = -eta^2 (A + 2B) = -0.0064 * 141
+out=$("$WICK" gd --order1 --act relu --depth 3 --eta 0.08 --steps 1 --target 1 --widths 8 --samples 200 --json 2>"$T/err")
+rc=$?
+[ $rc -eq 0 ] || bad "relu one step: exit code $rc: $(cat "$T/err")"
+j=$(printf '%s\n' "$out" | tail -n 1)
+jcheck "relu one step: prediction" "$j" "abs(j['lin'] - 0.48) < 1e-12 and abs(j['frozen']) < 1e-12 and abs(j['beyond'] + 0.2048) < 1e-12"
+jcheck "relu one step: a measured row" "$j" "j['widths'][0]['width'] == 8 and j['widths'][0]['pairs'] == 100 and math.isfinite(j['widths'][0]['n_eta2'])"
+out=$("$WICK" gd --order1 --act relu --depth 3 --eta 0.08 --steps 2 --target 1 --widths 8 --samples 100 --json 2>"$T/err")
+j=$(printf '%s\n' "$out" | tail -n 1)
+jcheck "relu two steps: prediction" "$j" "abs(j['lin'] - (1 - 0.52**2)) < 1e-12 and abs(j['frozen'] + 0.0064 * 141) < 1e-10 and j['widths'][0]['n_eta2'] is None"
+
+"$WICK" gd --order1 --steps 1 --samples 100 >/dev/null 2>"$T/err"
+[ $? -eq 2 ] && grep -q "needs --eta" "$T/err" && good "no eta: usage error" || bad "no eta: $(cat "$T/err")"
+"$WICK" gd --order1 --eta 0.1 --steps 1 --samples 101 >/dev/null 2>"$T/err"
+[ $? -eq 2 ] && grep -q "mirror pairs" "$T/err" && good "odd samples: usage error" || bad "odd samples: $(cat "$T/err")"
+"$WICK" gd --order1 --eta 0.1 --steps 2 --target 1,2 --samples 100 >/dev/null 2>"$T/err"
+[ $? -eq 2 ] && grep -q "one output" "$T/err" && good "t > 1 with two outputs: usage error" || bad "two outputs: $(cat "$T/err")"
+"$WICK" gd --order1 --act relu --depth 3 --eta 0.5 --steps 2 --samples 100 >/dev/null 2>"$T/err"
+[ $? -ne 0 ] && grep -q "converge" "$T/err" && good "eta above 2/Theta refused" || bad "eta 0.5: $(cat "$T/err")"
+finish
