@@ -1540,6 +1540,15 @@ WICK_API wick_status wick_dntk_PQb_two(const wick_theory_config *c, const double
  * the perceptron. */
 WICK_API wick_status wick_theory_ddntk_two(const wick_theory_config *c, const double G0[4], double *R,
                                            double *S, double *T, double *U);
+/* The two-input ddNTK means measured over c->samples networks (n_0 = 2,
+ * inputs of Gram G0 as wick_dntk_two_measure's, every layer of width n):
+ * val[(l-1)*64 + 16 t + 8 a0 + 4 a1 + 2 a2 + a3] estimates R, S, T, U (t =
+ * 0..3) of wick_theory_ddntk_two (n_{l-1}/n^2 times Hutchinson estimates
+ * from two Rademacher probes of layer l: the tensor + O(1/n)), se their
+ * standard errors; 0 at l = 1.  Exact derivatives (kinks pathwise).
+ * Depth 1..64, width 2..2048, depth x width^2 <= 2^24. */
+WICK_API wick_status wick_ddntk_two_measure(const wick_ntk_fluct_config *c, const double G0[4],
+                                            double *val, double *se);
 
 /* Residual MLPs (the book's appendix on residual learning;
  * docs/theory-residual.md): z^(1) = b + W x and, for

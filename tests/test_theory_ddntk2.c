@@ -90,10 +90,83 @@ static void test_book_form_dntk_against_wick_form(void) {
     book_form(&c, 1);
 }
 
+/* Width fits c0 + c1/n of every component, layers 2..L, against the theory:
+ * within 4 se; where resolved (6 se < 0.2 |pred|), 1.2 x pred rejected
+ * (beyond 4 se).  Zero predictions (ReLU's R, U: sigma'' = sigma''' = 0 on
+ * either side of a kink, which is what exact derivatives see): within 4 se
+ * (U's estimator carries (S + T)/n), or 0 in every network (R). */
+static void fit_two(const char *act, double cw, int L, const size_t *ws, const size_t *Ms, size_t nw) {
+    wick_theory_config c = cfg(act, L, 0, cw, 1, 1);
+    double th[4][16 * 8];
+    CHECK_OK(wick_theory_ddntk_two(&c, G0, th[0], th[1], th[2], th[3]));
+    size_t per = 64 * (size_t)L;
+    double *val = calloc(nw * per, sizeof(double)), *se = calloc(nw * per, sizeof(double));
+    double x[8];
+    for (size_t w = 0; w < nw; w++) {
+        wick_ntk_fluct_config fc = {chk_act(act), 0, cw, 1, 1, 1, L, ws[w], Ms[w], 2027};
+        CHECK_OK(wick_ddntk_two_measure(&fc, G0, val + w * per, se + w * per));
+        x[w] = 1.0 / (double)ws[w];
+    }
+    int nin = 0, nres = 0, nrej = 0, nzero = 0, ntot = 0;
+    double worst = 0;
+    for (int l = 2; l <= L; l++)
+        for (int t = 0; t < 4; t++)
+            for (int i = 0; i < 16; i++) {
+                size_t q = 64 * (size_t)(l - 1) + 16 * (size_t)t + (size_t)i;
+                double pred = th[t][16 * (l - 1) + i], y[8], e[8];
+                for (size_t w = 0; w < nw; w++) { y[w] = val[w * per + q]; e[w] = se[w * per + q]; }
+                ntot++;
+                int exact = pred == 0;
+                for (size_t w = 0; w < nw; w++) exact = exact && y[w] == 0;
+                if (exact) {   /* no sigma''' at all (ReLU's R): 0 in every network */
+                    nzero++;
+                    continue;
+                }
+                double c0, c0e, c1, c1e, chi;
+                CHECK_OK(wick_fit_line(x, y, e, nw, &c1, &c1e, &c0, &c0e, &chi));
+                double z = (c0 - pred) / c0e, zw = (c0 - 1.2 * pred) / c0e;
+                int res = pred != 0 && 6 * c0e < 0.2 * fabs(pred);
+                worst = fmax(worst, fabs(z));
+                if (full || !(fabs(z) <= 4) || (res && !(fabs(zw) > 4)))
+                    fprintf(stderr, "  %s layer %d %c%d%d%d%d: predicted %10.5g fitted %10.5g +- %-8.3g "
+                            "(%+.1f se; x1.2 %+.1f se)\n", act, l, "RSTU"[t], i >> 3, (i >> 2) & 1,
+                            (i >> 1) & 1, i & 1, pred, c0, c0e, z, zw);
+                if (!(fabs(z) <= 4))
+                    FAIL("%s layer %d %c[%d]: fitted %g +- %g vs predicted %g", act, l, "RSTU"[t], i,
+                         c0, c0e, pred);
+                else
+                    nin++;
+                if (res) {
+                    nres++;
+                    if (!(fabs(zw) > 4))
+                        FAIL("%s layer %d %c[%d]: 1.2 x the prediction not rejected (%g +- %g vs %g)",
+                             act, l, "RSTU"[t], i, c0, c0e, 1.2 * pred);
+                    else
+                        nrej++;
+                }
+            }
+    fprintf(stderr, "  %s: %d components, %d within 4 se (worst %.1f), %d exactly 0 as predicted, "
+            "%d resolved, %d of them reject 1.2x\n", act, ntot, nin, worst, nzero, nres, nrej);
+    free(val); free(se);
+}
+
+static void test_measured_tanh_critical(void) {
+    size_t w[3] = {16, 32, 64}, M[3] = {6000, 3000, 1500}, Mf[3] = {40000, 20000, 10000};
+    fit_two("tanh", 1.0, full ? 3 : 2, w, full ? Mf : M, 3);
+}
+
+/* ReLU: exact derivatives see the pathwise ddNTKs (no kink is crossed) */
+static void test_measured_relu_critical_pathwise(void) {
+    size_t w[3] = {16, 32, 64}, M[3] = {6000, 3000, 1500}, Mf[3] = {40000, 20000, 10000};
+    fit_two("relu", 2.0, full ? 3 : 2, w, full ? Mf : M, 3);
+}
+
 int main(void) {
     const char *e = getenv("WICK_THEORY_FULL");
     full = e && *e == '1';
     RUN(test_single_input_limit);
     RUN(test_book_form_dntk_against_wick_form);
+    RUN(test_measured_tanh_critical);
+    RUN(test_measured_relu_critical_pathwise);
     return chk_finish();
 }
