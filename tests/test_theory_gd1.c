@@ -74,7 +74,7 @@ static void eta2_fit(const char *act, double cw, int L, size_t nout, const doubl
 }
 
 static void test_eta2_tanh_critical(void) {
-    static const size_t ws[] = {8, 16, 32}, Ms[] = {24000, 16000, 12000};
+    static const size_t ws[] = {8, 16, 32}, Ms[] = {12000, 8000, 6000};
     static const size_t wf[] = {16, 32, 64, 128, 256}, Mf[] = {64000, 32000, 16000, 8000, 4000};
     double y1[1] = {1.0};
     if (full) eta2_fit("tanh", 1.0, 3, 1, y1, 0.1, wf, Mf, 5, 1);
@@ -83,7 +83,7 @@ static void test_eta2_tanh_critical(void) {
 
 /* nout = 2 takes P + Q instead of P + Q/2 (a2 = 0.0249 against 0.0197). */
 static void test_eta2_tanh_two_outputs(void) {
-    static const size_t ws[] = {8, 16, 32}, Ms[] = {16000, 12000, 8000};
+    static const size_t ws[] = {8, 16, 32}, Ms[] = {8000, 6000, 4000};
     static const size_t wf[] = {16, 32, 64, 128, 256}, Mf[] = {64000, 32000, 16000, 8000, 4000};
     double y2[2] = {1.0, -0.5};
     if (full) eta2_fit("tanh", 1.0, 3, 2, y2, 0.1, wf, Mf, 5, 1);
@@ -94,7 +94,7 @@ static void test_eta2_tanh_two_outputs(void) {
  * at n = 8, 16, 32 against -0.2048): the CI form checks agreement only,
  * the full form also rejects 1.2 x. */
 static void test_eta2_relu_critical(void) {
-    static const size_t ws[] = {16, 32, 64}, Ms[] = {6000, 3000, 1500};
+    static const size_t ws[] = {16, 32, 64}, Ms[] = {3000, 1500, 800};
     static const size_t wf[] = {16, 32, 64, 128, 256}, Mf[] = {128000, 64000, 32000, 16000, 8000};
     double y1[1] = {1.0};
     if (full) eta2_fit("relu", 2.0, 3, 1, y1, 0.08, wf, Mf, 5, 1);
@@ -115,7 +115,7 @@ static void test_eta3_target_dependence_tanh(void) {
     wick_gd1_terms t;
     CHECK_OK(wick_gd_mean1(&tc, 1.0, 1, &y1, 0.1, NAN, &t));
     K = t.K;
-    size_t M = full ? 32000 : 6000, w = 32;
+    size_t M = full ? 32000 : 3000, w = 32;
     double v1[WICK_GD1_COUNT], s1[WICK_GD1_COUNT], v2[WICK_GD1_COUNT], s2[WICK_GD1_COUNT];
     wick_gd1_config c = {{a, 0, 1.0, 1, 1, 3, 1, w, 1}, 1.0, 0.1, &y1, M, 99, 1};
     CHECK_OK(wick_gd1_measure(&c, v1, s1));
@@ -143,7 +143,7 @@ static void test_eta3_target_dependence_tanh(void) {
 static void test_eta3_relu_is_not_order_1_over_n(void) {
     wick_act a = chk_act("relu");
     double y = 1.0, v[3][WICK_GD1_COUNT], s[3][WICK_GD1_COUNT];
-    size_t M = full ? 16000 : 3000;
+    size_t M = full ? 16000 : 2500;
     wick_gd1_config c = {{a, 0, 2.0, 1, 1, 3, 1, 16, 1}, 1.0, 0.08, &y, M, 5, 1};
     CHECK_OK(wick_gd1_measure(&c, v[0], s[0]));
     c.net.width = 64;
@@ -252,7 +252,7 @@ static void steps_fit(long T, const size_t *ws, const size_t *Ms, size_t nw) {
 }
 
 static void test_steps_measured_tanh(void) {
-    static const size_t ws[] = {8, 16, 32}, Ms[] = {16000, 12000, 8000};
+    static const size_t ws[] = {8, 16, 32}, Ms[] = {8000, 6000, 4000};
     static const size_t wf[] = {16, 32, 64, 128, 256}, Mf[] = {32000, 32000, 16000, 8000, 8000};
     if (full) {
         steps_fit(2, wf, Mf, 5);
