@@ -66,7 +66,7 @@ static const cli_cmd theory_cmd = {
     "(JSON keys K1, ntk1, A, B, D, F, P, Q; index l-1 is layer l); for two inputs the\n"
     "keys K1, ntk1, A, B, D, F hold 2 x 2 (K1, ntk1) and 4 x 4 matrices per layer, and P,\n"
     "Q (P_pathwise, Q_pathwise: a kink's sigma'' taken as 0) 4 x 4 matrices, row 2 a0 + a1,\n"
-    "column 2 a2 + a3.\n\n",
+    "column 2 a2 + a3, and the ddNTK means R, S, T, U alike (kinks pathwise).\n\n",
     theory_opts, NULL, 0, 0};
 
 /* What theory_run computed, for the report. */
@@ -186,8 +186,9 @@ static int theory_run(wick_act act) {
     /* two inputs: the subleading kernel (docs/theory-finite-width.md) */
     if (n == 2 && !undefined) {
         /* K1, then Theta1 (4 a layer), A, B, D, F (16 a layer each), then
-         * the dNTK's P, Q and their pathwise forms (16 a layer each) */
-        if (!(K1two = malloc(sizeof(double) * 136 * L))) {
+         * the dNTK's P, Q and their pathwise forms, the ddNTKs' R, S, T, U
+         * (16 a layer each) */
+        if (!(K1two = malloc(sizeof(double) * 200 * L))) {
             fprintf(stderr, "wick theory: out of memory\n");
             ret = EXIT_FAIL;
             goto done;
@@ -197,7 +198,9 @@ static int theory_run(wick_act act) {
             (st = wick_ntk_fluct_two(&cfg, g, K1two + 4 * L, K1two + 8 * L, K1two + 40 * L,
                                      K1two + 56 * L)) ||
             (st = wick_dntk_PQ_two(&cfg, g, K1two + 72 * L, K1two + 88 * L)) ||
-            (st = wick_dntk_PQ_two_pathwise(&cfg, g, K1two + 104 * L, K1two + 120 * L))) {
+            (st = wick_dntk_PQ_two_pathwise(&cfg, g, K1two + 104 * L, K1two + 120 * L)) ||
+            (st = wick_theory_ddntk_two(&cfg, g, K1two + 136 * L, K1two + 152 * L, K1two + 168 * L,
+                                        K1two + 184 * L))) {
             ret = cli_fail("theory", st);
             goto done;
         }
@@ -407,10 +410,11 @@ static int theory_json(const theory_out *t) {
          * wick_ntk_fluct_two and wick_ntk_B_two) per layer */
         /* and the dNTK's P, Q (wick_dntk_PQ_two; row 2 a0 + a1, column 2 a2 + a3)
          * and their pathwise forms (kink sigma'' = 0: wick_dntk_PQ_two_pathwise) */
-        static const char *k2[9] = {"ntk1", "A", "B", "D", "F", "P", "Q", "P_pathwise",
-                                    "Q_pathwise"};
-        static const size_t o2[9] = {4, 8, 24, 40, 56, 72, 88, 104, 120};
-        for (int k = 0; k < 9; k++) {
+        /* and the ddNTK means R, S, T, U (wick_theory_ddntk_two, same layout) */
+        static const char *k2[13] = {"ntk1", "A", "B", "D", "F", "P", "Q", "P_pathwise",
+                                     "Q_pathwise", "R", "S", "T", "U"};
+        static const size_t o2[13] = {4, 8, 24, 40, 56, 72, 88, 104, 120, 136, 152, 168, 184};
+        for (int k = 0; k < 13; k++) {
             size_t sz = k ? 16 : 4, d = k ? 4 : 2;
             arr = json_array();
             for (size_t l = 0; l < L; l++)
