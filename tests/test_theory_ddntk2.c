@@ -162,11 +162,28 @@ static void test_measured_relu_critical_pathwise(void) {
     fit_two("relu", 2.0, 3, w, full ? Mf : M, 3);
 }
 
+/* bad input: one clear error, no output touched beyond it */
+static void test_bad_input(void) {
+    double R[32], S[32], T[32], U[32];
+    wick_theory_config c = cfg("perceptron", 2, 0, 1, 1, 1);
+    CHECK(wick_theory_ddntk_two(&c, G0, R, S, T, U) == WICK_EINVAL);
+    c = cfg("tanh", 2, 0, 1, 1, 1);
+    CHECK(wick_theory_ddntk_two(&c, G0, NULL, S, T, U) == WICK_EINVAL);
+    CHECK(wick_theory_ddntk_two(NULL, G0, R, S, T, U) == WICK_EINVAL);
+    c = cfg("relu", 2, 0, 2, 1, 1);
+    const double par[4] = {1, 1, 1, 1};   /* parallel inputs: K is singular */
+    CHECK(wick_theory_ddntk_two(&c, par, R, S, T, U) != WICK_OK);
+    wick_ntk_fluct_config fc = {chk_act("tanh"), 0, 1, 1, 1, 1, 2, 8, 1, 1};
+    double v[128], e[128];
+    CHECK(wick_ddntk_two_measure(&fc, G0, v, e) == WICK_EINVAL);   /* one network: no error bar */
+}
+
 int main(void) {
     const char *e = getenv("WICK_THEORY_FULL");
     full = e && *e == '1';
     RUN(test_single_input_limit);
     RUN(test_book_form_dntk_against_wick_form);
+    RUN(test_bad_input);
     RUN(test_measured_tanh_critical);
     RUN(test_measured_relu_critical_pathwise);
     return chk_finish();
