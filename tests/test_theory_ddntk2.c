@@ -178,11 +178,42 @@ static void test_bad_input(void) {
     CHECK(wick_ddntk_two_measure(&fc, G0, v, e) == WICK_EINVAL);   /* one network: no error bar */
 }
 
+/* Inputs that coincide: every component (not only the all-equal ones) goes
+ * to the single-input value, linearly in 1 - rho for smooth activations;
+ * the straight line through rho = 1 - 1e-5 and 1 - 1e-6, extrapolated to
+ * rho = 1, lands within 1e-8 (measured ~1e-9; F of nearly parallel inputs
+ * limits it).  ReLU approaches like sqrt(1 - rho) (the arccos kernel), so
+ * it is not extrapolated here. */
+static void test_coincident_inputs_limit(void) {
+    static const char *acts[3] = {"tanh", "gelu", "sin"};
+    for (int k = 0; k < 3; k++) {
+        wick_theory_config c = cfg(acts[k], 4, 0.1, 1.2, 1, 1);
+        wick_layer_ddntk o[4];
+        CHECK_OK(wick_theory_ddntk(&c, 1.0, o));
+        double A[2][4][64];
+        const double e[2] = {1e-5, 1e-6};
+        for (int q = 0; q < 2; q++) {
+            const double g[4] = {1, 1 - e[q], 1 - e[q], 1};
+            CHECK_OK(wick_theory_ddntk_two(&c, g, A[q][0], A[q][1], A[q][2], A[q][3]));
+        }
+        double worst = 0;
+        for (int t = 0; t < 4; t++)
+            for (int l = 0; l < 4; l++)
+                for (int i = 0; i < 16; i++) {
+                    double s[4] = {o[l].R, o[l].S, o[l].T, o[l].U};
+                    double x = (10 * A[1][t][16 * l + i] - A[0][t][16 * l + i]) / 9;
+                    worst = fmax(worst, fabs(x - s[t]) / (1 + fabs(s[t])));
+                }
+        if (!(worst < 1e-8)) FAIL("%s: coincident-input limit off by %g", acts[k], worst);
+    }
+}
+
 int main(void) {
     const char *e = getenv("WICK_THEORY_FULL");
     full = e && *e == '1';
     RUN(test_single_input_limit);
     RUN(test_book_form_dntk_against_wick_form);
+    RUN(test_coincident_inputs_limit);
     RUN(test_bad_input);
     RUN(test_measured_tanh_critical);
     RUN(test_measured_relu_critical_pathwise);
