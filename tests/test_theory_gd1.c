@@ -90,15 +90,16 @@ static void test_eta2_tanh_two_outputs(void) {
     else eta2_fit("tanh", 1.0, 3, 2, y2, 0.1, ws, Ms, 3, 1);
 }
 
-/* ReLU's eta^2 part, at eta = 0.04: at 0.08 a further kink term of higher
- * order in eta shows (the full form fits -0.2242 +- 0.0056 against -0.2048,
- * 3.5 se off; docs/theory-finite-width.md).  Its 1/n^2 term is large, so
- * the CI form checks agreement only, the full form also rejects 1.2 x. */
+/* ReLU's eta^2 part, at eta = 0.04, agreement only: the measured part is
+ * 8-9 % above P + Q/2 at both eta = 0.04 and 0.08 (full form: -0.0553 +-
+ * 0.0015 against -0.0512, -0.2242 +- 0.0056 against -0.2048), an eta^2/n
+ * kink term the pathwise dNTK misses (docs/theory-finite-width.md), so a
+ * 1.2 x alternative is no test of the formula here; tanh's is. */
 static void test_eta2_relu_critical(void) {
     static const size_t ws[] = {16, 32, 64}, Ms[] = {3000, 1500, 800};
     static const size_t wf[] = {16, 32, 64, 128, 256}, Mf[] = {128000, 64000, 32000, 16000, 8000};
     double y1[1] = {1.0};
-    if (full) eta2_fit("relu", 2.0, 3, 1, y1, 0.04, wf, Mf, 5, 1);
+    if (full) eta2_fit("relu", 2.0, 3, 1, y1, 0.04, wf, Mf, 5, 0);
     else eta2_fit("relu", 2.0, 3, 1, y1, 0.04, ws, Ms, 3, 0);
 }
 
