@@ -95,15 +95,16 @@ static void test_book_form_dntk_against_wick_form(void) {
  * (beyond 4 se).  Zero predictions (ReLU's R, U: sigma'' = sigma''' = 0 on
  * either side of a kink, which is what exact derivatives see): within 4 se
  * (U's estimator carries (S + T)/n), or 0 in every network (R). */
-static void fit_two(const char *act, double cw, int L, const size_t *ws, const size_t *Ms, size_t nw) {
-    wick_theory_config c = cfg(act, L, 0, cw, 1, 1);
+static void fit_two_at(const char *act, double cb, double cw, double lb, double lw, int L,
+                       const size_t *ws, const size_t *Ms, size_t nw) {
+    wick_theory_config c = cfg(act, L, cb, cw, lb, lw);
     double th[4][16 * 8];
     CHECK_OK(wick_theory_ddntk_two(&c, G0, th[0], th[1], th[2], th[3]));
     size_t per = 64 * (size_t)L;
     double *val = calloc(nw * per, sizeof(double)), *se = calloc(nw * per, sizeof(double));
     double x[8];
     for (size_t w = 0; w < nw; w++) {
-        wick_ntk_fluct_config fc = {chk_act(act), 0, cw, 1, 1, 1, L, ws[w], Ms[w], 2027};
+        wick_ntk_fluct_config fc = {chk_act(act), cb, cw, lb, lw, 1, L, ws[w], Ms[w], 2027};
         CHECK_OK(wick_ddntk_two_measure(&fc, G0, val + w * per, se + w * per));
         x[w] = 1.0 / (double)ws[w];
     }
@@ -148,6 +149,23 @@ static void fit_two(const char *act, double cw, int L, const size_t *ws, const s
     fprintf(stderr, "  %s: %d components, %d within 4 se (worst %.1f), %d exactly 0 as predicted, "
             "%d resolved, %d of them reject 1.2x\n", act, ntot, nin, worst, nzero, nres, nrej);
     free(val); free(se);
+}
+
+static void fit_two(const char *act, double cw, int L, const size_t *ws, const size_t *Ms, size_t nw) {
+    fit_two_at(act, 0, cw, 1, 1, L, ws, Ms, nw);
+}
+
+/* off criticality, C_b != 0 and lambda_b != lambda_W (the own-weight
+ * terms' lambda_W against the NTK's lambda_b); the full form adds tanh,
+ * sin, swish and leaky ReLU at layer 3 */
+static void test_measured_off_criticality(void) {
+    size_t w[3] = {16, 32, 64}, M[3] = {3000, 1500, 750}, Mf[3] = {16000, 8000, 4000};
+    fit_two_at("gelu", 0.1, 1.6, 0.5, 2.0, full ? 3 : 2, w, full ? Mf : M, 3);
+    if (!full) return;
+    fit_two_at("tanh", 0.2, 1.5, 0.7, 1.3, 3, w, Mf, 3);
+    fit_two_at("sin", 0.1, 1.2, 1.0, 1.0, 3, w, Mf, 3);
+    fit_two_at("swish", 0.0, 1.8, 1.0, 1.0, 3, w, Mf, 3);
+    fit_two_at("leaky_relu", 0.1, 1.7, 0.5, 1.5, 3, w, Mf, 3);
 }
 
 static void test_measured_tanh_critical(void) {
@@ -217,5 +235,6 @@ int main(void) {
     RUN(test_bad_input);
     RUN(test_measured_tanh_critical);
     RUN(test_measured_relu_critical_pathwise);
+    RUN(test_measured_off_criticality);
     return chk_finish();
 }
