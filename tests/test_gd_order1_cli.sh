@@ -35,4 +35,8 @@ jcheck "relu two steps: prediction" "$j" "abs(j['lin'] - (1 - 0.52**2)) < 1e-12 
 [ $? -eq 2 ] && grep -q "one output" "$T/err" && good "t > 1 with two outputs: usage error" || bad "two outputs: $(cat "$T/err")"
 "$WICK" gd --order1 --act relu --depth 3 --eta 0.5 --steps 2 --samples 100 >/dev/null 2>"$T/err"
 [ $? -ne 0 ] && grep -q "converge" "$T/err" && good "eta above 2/Theta refused" || bad "eta 0.5: $(cat "$T/err")"
+"$WICK" gd --order1 --eta 0.1 --steps 1 --samples 100 --train 32 >/dev/null 2>"$T/err"
+[ $? -eq 2 ] && grep -q -- "--train contradicts --order1" "$T/err" && good "--order1 with --train: usage error" || bad "--train: $(cat "$T/err")"
+"$WICK" gd --target 1 --samples 2 >/dev/null 2>"$T/err"
+[ $? -eq 2 ] && grep -q -- "--target needs --order1" "$T/err" && good "--target without --order1: usage error" || bad "--target: $(cat "$T/err")"
 finish

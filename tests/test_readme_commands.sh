@@ -46,6 +46,7 @@ short() {
     "ensemble "*) echo "light --samples 200" ;;
     "sweep "*) echo "light --samples 200" ;;
     "ntk "*) echo "light --samples 8" ;;
+    "gd --order1"*) echo "light --samples 8" ;;
     "gd "*) echo "heavy --samples 2 --steps 5 --train 32 --test 40" ;;
     "kernel "*) echo "heavy --train 60 --test 60 --depths 1 --cbs 0 --noises 0.01" ;;
     "predict "*"--csv"*) echo "light" ;;

@@ -112,7 +112,21 @@ static const cli_cmd gd_cmd = {
 /* The command line into A; CLI_GO, or the exit code. */
 static int gd_parse(int argc, char **argv) {
     A = (gd_args){.cb = NAN, .cw = NAN, .R = NAN};
-    return cli_parse(&gd_cmd, argc, argv, NULL);
+    const char *given[sizeof gd_opts / sizeof gd_opts[0]] = {0};
+    int rc = cli_parse(&gd_cmd, argc, argv, given);
+    if (rc != CLI_GO) return rc;
+    /* The two modes read different flags: one the other ignores is a contradiction, not a no-op. */
+    static const char *const data_only[] = {"data", "train", "test", "classes", "pool", "probes", "antithetic", "plot"};
+    static const char *const order1_only[] = {"target", "q", "ddntk-r"};
+    const char *const *off = A.order1 ? data_only : order1_only;
+    size_t noff = A.order1 ? sizeof data_only / sizeof *data_only : sizeof order1_only / sizeof *order1_only;
+    for (size_t i = 0; i < noff; i++)
+        if (given[cli_row(&gd_cmd, off[i])]) {
+            fprintf(stderr, "wick gd: --%s %s --order1 (%s)\n", off[i], A.order1 ? "contradicts" : "needs",
+                    A.order1 ? "--order1 steps one input of norm --q, not the data" : "the data run ignores it");
+            return EXIT_USAGE;
+        }
+    return CLI_GO;
 }
 
 /* What the ensembles measured, per width, for the report. */
