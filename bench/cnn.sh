@@ -8,7 +8,8 @@
 # Each round runs, in turn: wick train on 1 and 2 threads (the conv plans),
 # the same with WICK_GRAPH_CONV=general (the graph's im2col path, for the
 # A/B), bench/torch_cnn.py with Debian's torch (/usr/bin/python3) and PyPI's
-# (bench/venv, bench/torch_venv.sh; skipped when absent) on 1 and 2 threads;
+# (bench/venv, bench/torch_venv.sh; skipped when absent) on 1 and 2 threads
+# (2 threads with passive and with active OpenMP waits);
 # build/bench/peak runs before the first round and after the last.  The
 # table gives each configuration's median over the rounds: samples/s,
 # GFLOP/s at wick summary's flops_train per sample, % of the FMA peak of
@@ -48,22 +49,25 @@ record() {   # system threads json
 peak() {
     printf '{"system":"peak","result":%s}\n' "$("$BUILD/bench/peak" --json)" >>"$RAW"
 }
-# On 2 threads both wick and torch wait passively (OMP_WAIT_POLICY), as
-# run.sh runs torch: with the second core taken by a neighbour, libgomp's
-# default spinning made wick's 2-thread step 4x slower than its 1-thread one
-# (bench/README.md, "CNN step").  WAIT=active keeps libgomp's default.
-WAIT=${WAIT:-passive}
+# wick runs as a user runs it: the wick command bounds libgomp's spinning
+# waits itself (tools/wick.c; WICK_WAIT=passive|active overrides).  PyTorch's
+# 2-thread runs try both OpenMP wait policies, as run.sh does, and the better
+# counts (TORCH_WAIT="passive active"; one of them to save time): passive
+# wins beside a neighbour, active often on a quiet machine.
+WICK_WAIT=${WICK_WAIT:-}
+TORCH_WAIT=${TORCH_WAIT:-"passive active"}
 wick_run() {   # threads [env...]
-    local t=$1 wait=active; shift
-    [ "$t" -gt 1 ] && wait=$WAIT
-    env OMP_WAIT_POLICY=$wait "$@" "$BUILD/wick" train --arch "$ARCH" --data "$DATA" --epochs 1 --max-steps "$STEPS" \
+    local t=$1; shift
+    env ${WICK_WAIT:+OMP_WAIT_POLICY=$WICK_WAIT} "$@" "$BUILD/wick" train --arch "$ARCH" --data "$DATA" --epochs 1 --max-steps "$STEPS" \
         --json --quiet --val 0 --threads "$t" --batch 128 --momentum 0.9 --lr 0.01 | tail -1
 }
-torch_run() {   # python threads
-    local wait=active
-    [ "$2" -gt 1 ] && wait=$WAIT
-    OMP_NUM_THREADS=$2 MKL_NUM_THREADS=$2 OPENBLAS_NUM_THREADS=$2 OMP_WAIT_POLICY=$wait \
+torch_run() {   # python threads wait
+    OMP_NUM_THREADS=$2 MKL_NUM_THREADS=$2 OPENBLAS_NUM_THREADS=$2 OMP_WAIT_POLICY=$3 \
         "$1" bench/torch_cnn.py --threads "$2" --steps "$STEPS" --warmup 5 --data "$DATA/" | tail -1
+}
+torch_record() {   # system python threads
+    if [ "$3" -eq 1 ]; then record "$1" 1 "$(torch_run "$2" 1 active)"; return; fi
+    for w in $TORCH_WAIT; do record "$1 ($w)" "$3" "$(torch_run "$2" "$3" "$w")"; done
 }
 
 peak
@@ -74,8 +78,8 @@ for r in $(seq "$ROUNDS"); do
             case $s in
             wick) record wick "$t" "$(wick_run "$t")" ;;
             wick-general) record wick-general "$t" "$(wick_run "$t" WICK_GRAPH_CONV=general)" ;;
-            torch-debian) record torch-debian "$t" "$(torch_run /usr/bin/python3 "$t")" ;;
-            torch-pypi) [ -x bench/venv/bin/python ] && record torch-pypi "$t" "$(torch_run bench/venv/bin/python "$t")" ;;
+            torch-debian) torch_record torch-debian /usr/bin/python3 "$t" ;;
+            torch-pypi) [ -x bench/venv/bin/python ] && torch_record torch-pypi bench/venv/bin/python "$t" ;;
             esac
         done
     done

@@ -46,9 +46,9 @@ for rep in $(seq "$REPS"); do
     line=$("$BUILD/wick" train --data "$DATA" --arch 784-512-512-10 --act relu --batch 128 --epochs 1 \
         --optimizer sgd --momentum 0.9 --lr 0.05 --json 2>/dev/null | tail -n 1)
     printf '{"run": "wick train", "r": %s}\n' "$line" >> "$out"
-    # the wick command re-executes itself with passive OpenMP waits: so does this
+    # the wick command re-executes itself with bounded OpenMP spinning (GOMP_SPINCOUNT=1000): so does this
     transient
-    line=$(OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive} "$BUILD/bench/loop" --data "$DATA" --json)
+    line=$(GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-1000} "$BUILD/bench/loop" --data "$DATA" --json)
     stop_spinner
     printf '{"run": "bench/loop", "r": %s}\n' "$line" >> "$out"
 done

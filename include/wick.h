@@ -90,7 +90,7 @@ WICK_API int  wick_threads(void);
  * else runs on OpenMP (libgomp), whose waits spin for GOMP_SPINCOUNT pauses
  * (300,000 unless set: milliseconds) before they sleep; set GOMP_SPINCOUNT or
  * OMP_WAIT_POLICY=passive in the environment to bound them (the wick command
- * sets OMP_WAIT_POLICY=passive itself unless either is set).
+ * sets GOMP_SPINCOUNT=1000, about 50 us, itself unless either is set).
  *
  * Floating-point mode: wick computes with flush-to-zero and
  * denormals-are-zero set (on x86, MXCSR bits 15 and 6): a float denormal

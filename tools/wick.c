@@ -32,22 +32,28 @@ static void usage(FILE *f) {
 
 /* Wherever a thread of an OpenMP region waits (the general executor, the
  * conv nets' oneDNN, the BLAS), libgomp first spins GOMP_SPINCOUNT pauses,
- * 15 ms on a Zen 3; beside a busy neighbour that spins away the core its
- * descheduled partner needs (bench/cnn_wait.sh: the conv net 1.56x faster
- * with passive waits beside a neighbour, the same on a quiet machine).
- * libgomp reads its environment before main, so the CLI sets
- * OMP_WAIT_POLICY=passive and runs itself again, once (the variable is then
- * set: no loop), unless the user chose a policy or a spin count.  If the
- * exec fails the run goes on as it was. */
-static void passive_waits(char **argv) {
+ * 300,000 by default (15 ms on a Zen 3): beside a busy neighbour that spins
+ * away the core its descheduled partner needs, while sleeping at once
+ * (OMP_WAIT_POLICY=passive) pays a wake-up at each of the conv net's ~30
+ * regions a step.  1,000 pauses (~50 us) sleep about as soon as passive
+ * waits beside a neighbour (bench/cnn_wait.sh, the conv net on 2 threads:
+ * 2,037-2,113 samples/s, passive 1,997-2,070, libgomp's spin 1,339-1,343)
+ * and cover the short gaps between regions on a quiet machine, where
+ * spinning beat passive waits in two runs of three (4,121 vs 3,546; the
+ * Zen 3's run-to-run spread, 28-39 ms a step, hides the rest).
+ * libgomp reads its environment before main, so the CLI sets the count and
+ * runs itself again, once (the variable is then set: no loop), unless the
+ * user chose a policy or a spin count.  If the exec fails the run goes on as
+ * it was. */
+static void bounded_waits(char **argv) {
     if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
-    setenv("OMP_WAIT_POLICY", "passive", 1);
+    setenv("GOMP_SPINCOUNT", "1000", 1);
     execv("/proc/self/exe", argv);
-    unsetenv("OMP_WAIT_POLICY");
+    unsetenv("GOMP_SPINCOUNT");
 }
 
 int main(int argc, char **argv) {
-    passive_waits(argv);
+    bounded_waits(argv);
     if (argc < 2) { usage(stderr); return 2; }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) { usage(stdout); return 0; }
     if (!strcmp(argv[1], "--version")) {
