@@ -109,3 +109,23 @@ double wick_act_deriv2(wick_act a, double z) {
     default: return NAN;
     }
 }
+
+/* sigma''' for the ddNTKs (src/experiments/ddnet.c, src/theory/ddntk2.c):
+ * 0 for the piecewise-linear ones (pathwise, beside a kink).  The logistic
+ * is written out rather than through sigmoid() so that the measured and
+ * the predicted values stay bit-identical to what they were. */
+double wick_act_deriv3(wick_act a, double z) {
+    switch (a.kind) {
+    case WICK_ACT_TANH: { double t = tanh(z); return -2 * (1 - t * t) * (1 - 3 * t * t); }
+    case WICK_ACT_SIN: return -cos(z);
+    case WICK_ACT_SIGMOID: case WICK_ACT_SOFTPLUS: case WICK_ACT_SWISH: {
+        double s = 1 / (1 + exp(-z)), d = s * (1 - s), d1 = d * (1 - 2 * s);
+        double d2 = d * (1 - 2 * s) * (1 - 2 * s) - 2 * d * d;
+        if (a.kind == WICK_ACT_SIGMOID) return d2;
+        if (a.kind == WICK_ACT_SOFTPLUS) return d1;
+        return 3 * d1 + z * d2;   /* (z s)''' = 3 s'' + z s''' */
+    }
+    case WICK_ACT_GELU: return exp(-0.5 * z * z) / sqrt(2 * M_PI) * (z * z * z - 4 * z);
+    default: return 0.0;
+    }
+}

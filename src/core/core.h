@@ -23,6 +23,10 @@ void *wick_aligned_alloc(size_t n);     /* 64-byte aligned, free with wick_free 
 void *wick_huge_alloc(size_t n);        /* 2 MiB aligned, huge pages advised; wick_free */
 void  wick_free(void *p);
 
+/* sigma''' of an activation (wick.h's wick_act_deriv2 stops at sigma''); 0
+ * for the piecewise-linear ones and the perceptron.  act.c. */
+double wick_act_deriv3(wick_act a, double z);
+
 /* Test hook: the n-th allocation from now fails (n >= 1); 0 disables.
  * Returns how many allocations have been made since the last call. */
 long  wick_alloc_fail_at(long n);

@@ -34,23 +34,6 @@
  * E[dH_{jk;c1c2} z_{j;c3} z_{k;c4}] n = F alike (wick_ntk_fluct_two) */
 #define BV(B, c1, c2, c3, c4) ((B)[(2 * (c1) + (c3)) * 4 + 2 * (c2) + (c4)])
 
-/* sigma''' (act.c stops at sigma''); the smooth activations wick has */
-static double act3(wick_act a, double z) {
-    switch (a.kind) {
-    case WICK_ACT_TANH: { double t = tanh(z); return -2 * (1 - t * t) * (1 - 3 * t * t); }
-    case WICK_ACT_SIN: return -cos(z);
-    case WICK_ACT_SIGMOID: case WICK_ACT_SOFTPLUS: case WICK_ACT_SWISH: {
-        double s = 1 / (1 + exp(-z)), d = s * (1 - s), d1 = d * (1 - 2 * s);
-        double d2 = d * (1 - 2 * s) * (1 - 2 * s) - 2 * d * d;
-        if (a.kind == WICK_ACT_SIGMOID) return d2;
-        if (a.kind == WICK_ACT_SOFTPLUS) return d1;
-        return 3 * d1 + z * d2;
-    }
-    case WICK_ACT_GELU: return exp(-0.5 * z * z) / sqrt(2 * M_PI) * (z * z * z - 4 * z);
-    default: return 0.0;
-    }
-}
-
 enum { GN = 161 };              /* trapezoid nodes per axis, u in [-10, 10] */
 #define GU 10.0
 enum { PN = 24 };               /* Gauss-Legendre nodes per angular piece */
@@ -133,7 +116,7 @@ static wick_status gm_init(gmom *M, wick_act act, const double K[4]) {
                 d[0] = wick_act_eval(act, z[a]);
                 d[1] = wick_act_deriv(act, z[a]);
                 d[2] = wick_act_deriv2(act, z[a]);
-                d[3] = act3(act, z[a]);
+                d[3] = wick_act_deriv3(act, z[a]);
                 d[4] = z[a];
             }
         }
