@@ -75,9 +75,9 @@ done:
 
 /* The deep linear net (C_b = 0, every hidden width n): K = C_W^L G at the
  * output and V_(ab)(cd) = (L - 1)(K_ac K_bd + K_ad K_bc) (the book's ch. 3),
- * so one output neuron's kappa = 2 (L - 1)(K_ab K_cd + K_ac K_bd + K_ad K_bc)/n. */
-wick_status wick_bayes_linear(double cw, int L, const double *G, size_t m, const double *y,
-                              double noise, double *mean0, double *mean1) {
+ * so one output neuron's kappa = 2 (L - 1)(K_ab K_cd + K_ac K_bd + K_ad K_bc)/n.
+ * *K and *kap are the caller's to free. */
+static wick_status linear_kappa(double cw, int L, const double *G, size_t m, double **Kp, double **kapp) {
     if (!isfinite(cw) || cw <= 0 || L < 1 || !G)
         return wick_fail(WICK_EINVAL, "bayes (deep linear): C_W = %g, depth %d", cw, L);
     if (m < 2 || m > 64)
@@ -93,7 +93,17 @@ wick_status wick_bayes_linear(double cw, int L, const double *G, size_t m, const
                     kap[((a * m + b) * m + c) * m + d] =
                         2.0 * (L - 1) * (K[a * m + b] * K[c * m + d] + K[a * m + c] * K[b * m + d] +
                                          K[a * m + d] * K[b * m + c]);
-    wick_status st = wick_bayes_mean1(K, kap, m, y, noise, mean0, mean1);
+    *Kp = K, *kapp = kap;
+    return WICK_OK;
+}
+
+/* The deep linear net's posterior mean (linear_kappa's K and kappa). */
+wick_status wick_bayes_linear(double cw, int L, const double *G, size_t m, const double *y,
+                              double noise, double *mean0, double *mean1) {
+    double *K, *kap;
+    wick_status st = linear_kappa(cw, L, G, m, &K, &kap);
+    if (st) return st;
+    st = wick_bayes_mean1(K, kap, m, y, noise, mean0, mean1);
     free(K); free(kap);
     return st;
 }
@@ -235,23 +245,10 @@ static void kappa_from_vertex(const double *V, size_t m, double *kap) {
 wick_status wick_bayes_linear_posterior(double cw, int L, const double *G, size_t m, size_t nA,
                                         const double *y, double noise, double *mean0,
                                         double *mean1, double *cov0, double *cov1) {
-    if (!isfinite(cw) || cw <= 0 || L < 1 || !G)
-        return wick_fail(WICK_EINVAL, "bayes (deep linear): C_W = %g, depth %d", cw, L);
-    if (m < 2 || m > 64)
-        return wick_fail(WICK_EINVAL, "bayes (deep linear): %zu inputs (2 to 64)", m);
-    double *K = malloc(sizeof(double) * m * m), *kap = malloc(sizeof(double) * m * m * m * m);
-    if (!K || !kap) { free(K); free(kap); return wick_fail(WICK_ENOMEM, "bayes: %zu inputs", m); }
-    double s = pow(cw, L);
-    for (size_t i = 0; i < m * m; i++) K[i] = s * G[i];
-    /* V_(ab)(cd) = (L - 1)(K_ac K_bd + K_ad K_bc): kappa = 2 (L - 1)(three pairings) */
-    for (size_t a = 0; a < m; a++)
-        for (size_t b = 0; b < m; b++)
-            for (size_t c = 0; c < m; c++)
-                for (size_t d = 0; d < m; d++)
-                    kap[((a * m + b) * m + c) * m + d] =
-                        2.0 * (L - 1) * (K[a * m + b] * K[c * m + d] + K[a * m + c] * K[b * m + d] +
-                                         K[a * m + d] * K[b * m + c]);
-    wick_status st = wick_bayes_posterior(K, NULL, kap, m, nA, y, noise, mean0, mean1, cov0, cov1);
+    double *K, *kap;
+    wick_status st = linear_kappa(cw, L, G, m, &K, &kap);
+    if (st) return st;
+    st = wick_bayes_posterior(K, NULL, kap, m, nA, y, noise, mean0, mean1, cov0, cov1);
     free(K); free(kap);
     return st;
 }
