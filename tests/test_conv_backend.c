@@ -266,6 +266,60 @@ static void test_xpose_as_onednn_reorders(void) {
         }
 }
 
+/* With a team of two, the oneDNN forward and input-gradient products run as
+ * two one-thread plans, one per half of the batch (conv.c split_run), unless
+ * WICK_CONV_SPLIT=0.  oneDNN's kernels sum each output over the same
+ * channels and taps in the same order whoever runs which samples, so the
+ * split plan has the unsplit plan's bits; checked at odd batch sizes (parts
+ * of unequal size), a batch of one (no split) and the CNN's 128. */
+static void test_batch_split_as_unsplit(void) {
+    static const shape sh[] = {
+        {"32x14x14->64, batch 7", 7, 32, 14, 14, 64, {.kh = 3, .kw = 3, .pad_h = 1, .pad_w = 1}},
+        {"32x14x14->64, batch 128", 128, 32, 14, 14, 64, {.kh = 3, .kw = 3, .pad_h = 1, .pad_w = 1}},
+        {"16x5x3->24, batch 3", 3, 16, 5, 3, 24, {.kh = 3, .kw = 3, .pad_h = 1, .pad_w = 1}},
+        {"4x6x7->6 groups2, batch 5", 5, 4, 6, 7, 6, {.kh = 3, .kw = 3, .pad_h = 1, .pad_w = 1, .groups = 2}},
+        {"8x5x6->4 1x1, batch 1", 1, 8, 5, 6, 4, {.kh = 1, .kw = 1}},
+    };
+    wick_set_threads(2);
+    for (int i = 0; i < 5; i++) {
+        const shape *s = &sh[i];
+        int OH = s->H + 2 * s->p.pad_h - s->p.kh + 1, OW = s->W + 2 * s->p.pad_w - s->p.kw + 1;
+        size_t nx = (size_t)s->B * s->C * s->H * s->W, ny = (size_t)s->B * s->OUT * OH * OW;
+        size_t nw = (size_t)s->OUT * s->C / one(s->p.groups) * s->p.kh * s->p.kw;
+        float *x = malloc(sizeof(float) * nx), *dy = malloc(sizeof(float) * ny);
+        float *Wt = malloc(sizeof(float) * nw), *b = malloc(sizeof(float) * s->OUT);
+        wick_fill_normal_f32(x, nx, 0, 1, 60 + i, 1, 0);
+        wick_fill_normal_f32(Wt, nw, 0, 1, 60 + i, 2, 0);
+        wick_fill_normal_f32(b, s->OUT, 0, 1, 60 + i, 3, 0);
+        wick_fill_normal_f32(dy, ny, 0, 1, 60 + i, 4, 0);
+        float *y[2], *dx[2];
+        for (int v = 0; v < 2; v++) {   /* v 0: oneDNN's own team split; 1: the batch split */
+            setenv("WICK_CONV_SPLIT", v ? "1" : "0", 1);
+            wick_conv *c = NULL;
+            CHECK(wick_conv_new_impl(&c, s->B, s->C, s->H, s->W, s->OUT, &s->p, 1, WICK_CONV_DNNL_BLOCKED) ==
+                  WICK_OK);
+            y[v] = malloc(sizeof(float) * ny);
+            dx[v] = malloc(sizeof(float) * nx);
+            poison(y[v], ny);
+            poison(dx[v], nx);
+            if (c) {
+                int parts = strstr(wick_conv_describe(c), "2 parts") != NULL;
+                CHECK(parts == (v && s->B > 1));
+                wick_conv_forward(c, x, Wt, b, y[v]);
+                wick_conv_backward_data(c, dy, Wt, dx[v]);
+            }
+            wick_conv_free(c);
+        }
+        unsetenv("WICK_CONV_SPLIT");
+        if (memcmp(y[0], y[1], sizeof(float) * ny)) fprintf(stderr, "  %s: the forward differs\n", s->name);
+        if (memcmp(dx[0], dx[1], sizeof(float) * nx)) fprintf(stderr, "  %s: the input gradient differs\n", s->name);
+        CHECK(memcmp(y[0], y[1], sizeof(float) * ny) == 0);
+        CHECK(memcmp(dx[0], dx[1], sizeof(float) * nx) == 0);
+        for (int v = 0; v < 2; v++) { free(y[v]); free(dx[v]); }
+        free(x); free(dy); free(Wt); free(b);
+    }
+}
+
 static void test_bad_geometry(void) {
     wick_conv *c = NULL;
     wick_conv2d_params p = {.kh = 3, .kw = 3, .groups = 2};
@@ -282,6 +336,7 @@ int main(void) {
     RUN(test_products_2_threads);
     RUN(test_threads_agree);
     RUN(test_xpose_as_onednn_reorders);
+    RUN(test_batch_split_as_unsplit);
     RUN(test_bad_geometry);
     return chk_finish();
 }

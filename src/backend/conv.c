@@ -9,6 +9,12 @@
  * onednn.c: memory objects for the caller's arrays are created without data
  * and pointed at them on each call; the blocked copies, and a user-managed
  * scratchpad per primitive, are allocated here; bias and ReLU are fused.
+ * With a team of T > 1 the forward and input-gradient primitives are planned
+ * for one thread and T parts of the batch, each thread running its part's
+ * plan (split_run: one parallel region a product, each thread's reorders on
+ * its own samples); oneDNN sums each output in the same order whichever
+ * samples a primitive runs, so the bits are those of one primitive over the
+ * team (test_conv_backend).  WICK_CONV_SPLIT=0 plans that one primitive.
  *
  * im2col path: per sample and group, the receptive fields are unrolled into
  * col [C/g kh kw, OH OW] and one OpenBLAS sgemm does the product (the
@@ -78,6 +84,14 @@ struct wick_conv {
     float *wb;            /* kern: [W | b], OUT x (Kg + 1) */
     float *dwpart;        /* im2col weight gradient: threads - 1 partials of OUT x Kg */
     float *dbpart;        /* threads x OUT */
+    /* The batch split (split_run): with a team of T > 1, oneDNN's forward
+       and input-gradient products run as T one-thread plans, sub[s] for
+       samples [soff[s], soff[s + 1]), one per thread in one parallel region,
+       instead of one oneDNN primitive dividing its work over the team. */
+    int nsub;
+    wick_conv **sub;
+    int *soff;
+    unsigned split;       /* products served by sub[] (1 << P_*) */
     char desc[160];
 };
 
@@ -308,7 +322,8 @@ static int team(const wick_conv *c);
 static void xpose_run(const wick_conv *c, const step *s, float *u) {
     int HW = s->xhw, nb = s->xc / 8, dir = s->xpose;
     float *blk = s->blk;
-    #pragma omp parallel for schedule(static) num_threads(team(c))
+    int nt = team(c);
+    #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (int t = 0; t < c->B * nb; t++) {
         float *pl = u + (size_t)t * 8 * HW, *bl = blk + (size_t)t * 8 * HW;
         int p = 0;
@@ -533,8 +548,10 @@ static void bwd_d_im2col(wick_conv *c, const float *dy, const float *Wt, float *
 
 /* ---- the plan ---------------------------------------------------------- */
 
-wick_status wick_conv_new_impl(wick_conv **out, int batch, int C, int H, int W, int OUT,
-                               const wick_conv2d_params *p, int relu, wick_conv_impl impl) {
+/* sub: a one-thread plan of the batch split (struct wick_conv's sub[]),
+ * planning only the oneDNN forward and input-gradient products. */
+static wick_status conv_create(wick_conv **out, int batch, int C, int H, int W, int OUT,
+                               const wick_conv2d_params *p, int relu, wick_conv_impl impl, int sub) {
     *out = NULL;
     int G = p->groups ? p->groups : 1;
     int sh = p->stride_h ? p->stride_h : 1, sw = p->stride_w ? p->stride_w : 1;
@@ -566,6 +583,17 @@ wick_status wick_conv_new_impl(wick_conv **out, int batch, int C, int H, int W, 
         if (pr->impl == WICK_CONV_IM2COL) im2col_need |= 1u << k;
         else need |= 1u << k;
         if (pr->impl == WICK_CONV_DNNL_BLOCKED) blocked |= 1u << k;
+    }
+    /* The batch split, for oneDNN's forward and input-gradient products (the
+       weight gradient would need partials summed; grouped convolutions only
+       take it from oneDNN).  WICK_CONV_SPLIT=0 turns it off (A/B, tests). */
+    const char *se = getenv("WICK_CONV_SPLIT");
+    if (sub) {
+        need &= (1u << P_FWD) | (1u << P_BWD_D);
+        im2col_need = 0;
+    } else if (c->threads > 1 && batch > 1 && !(se && !strcmp(se, "0"))) {
+        c->split = need & ((1u << P_FWD) | (1u << P_BWD_D));
+        need &= ~c->split;
     }
     wick_status s = WICK_OK;
     size_t T = c->threads, OHW = (size_t)OH * OW;
@@ -604,10 +632,31 @@ wick_status wick_conv_new_impl(wick_conv **out, int batch, int C, int H, int W, 
     /* a plan may mix the blocked and the plain oneDNN paths */
     if (!s && (need & blocked)) s = plan_dnnl(c, 1, need & blocked);
     if (!s && (need & ~blocked)) s = plan_dnnl(c, 0, need & ~blocked);
+    if (!s && c->split) {
+        /* the samples divided as OpenMP's static schedule divides them; each
+           part planned with a team of one, so that oneDNN sizes its blocking
+           and scratchpad for one thread (oneDNN's OpenMP runtime runs a
+           primitive on the calling thread alone inside a parallel region) */
+        int np = c->threads < batch ? c->threads : batch, q = batch / np, r = batch % np;
+        c->sub = wick_calloc(np, sizeof *c->sub);
+        c->soff = wick_calloc(np + 1, sizeof *c->soff);
+        if (!c->sub || !c->soff) s = wick_fail(WICK_ENOMEM, "conv: out of memory");
+        int saved = omp_get_max_threads();
+        if (!s) omp_set_num_threads(1);
+        for (int t = 0; t < np && !s; t++) {
+            c->soff[t + 1] = c->soff[t] + q + (t < r);
+            s = conv_create(&c->sub[t], q + (t < r), C, H, W, OUT, p, relu, impl, 1);
+            if (!s) c->nsub = t + 1;
+        }
+        omp_set_num_threads(saved);
+        for (int k = 0; k < P_N && !s; k++)
+            if (c->split & (1u << k))
+                snprintf(c->p[k].info, sizeof c->p[k].info, "%s, %d parts", c->sub[0]->p[k].info, np);
+    }
     if (s) { wick_conv_free(c); return s; }
     int n = 0;
     static const char *pn[P_N] = {"fwd", "bwd_w", "bwd_d"};
-    for (int k = 0; k < P_N; k++) {
+    for (int k = 0; k < P_N && !sub; k++) {
         product *pr = &c->p[k];
         n += snprintf(c->desc + n, sizeof c->desc - n, "%s%s=%s", k ? " " : "", pn[k], impl_name[pr->impl]);
         if (pr->impl != WICK_CONV_IM2COL && n < (int)sizeof c->desc)
@@ -619,6 +668,11 @@ wick_status wick_conv_new_impl(wick_conv **out, int batch, int C, int H, int W, 
     return WICK_OK;
 }
 
+wick_status wick_conv_new_impl(wick_conv **out, int batch, int C, int H, int W, int OUT,
+                               const wick_conv2d_params *p, int relu, wick_conv_impl impl) {
+    return conv_create(out, batch, C, H, W, OUT, p, relu, impl, 0);
+}
+
 wick_status wick_conv_new(wick_conv **out, int batch, int C, int H, int W, int OUT,
                           const wick_conv2d_params *p, int relu) {
     return wick_conv_new_impl(out, batch, C, H, W, OUT, p, relu, WICK_CONV_AUTO);
@@ -626,6 +680,9 @@ wick_status wick_conv_new(wick_conv **out, int batch, int C, int H, int W, int O
 
 void wick_conv_free(wick_conv *c) {
     if (!c) return;
+    for (int t = 0; t < c->nsub; t++) wick_conv_free(c->sub[t]);
+    wick_free(c->sub);
+    wick_free(c->soff);
     for (int k = 0; k < P_N; k++) {
         product *pr = &c->p[k];
         for (int j = 0; j < pr->nst; j++) {
@@ -647,7 +704,30 @@ void wick_conv_free(wick_conv *c) {
     wick_free(c);
 }
 
+/* The product prod on each part of the batch by its one-thread plan, the
+ * parts divided over the team (one each on the planned team; a smaller team
+ * takes several in turn, with the same bits). */
+static void split_run(wick_conv *c, int prod, const float *a, const float *Wt, const float *b, float *o) {
+    size_t xs = (size_t)c->C * c->H * c->W, ys = (size_t)c->OUT * c->OH * c->OW;
+    size_t as = prod == P_FWD ? xs : ys, os = prod == P_FWD ? ys : xs;
+    int nt = team(c);
+    #pragma omp parallel num_threads(nt) if (nt > 1)
+    for (int t = omp_get_thread_num(); t < c->nsub; t += omp_get_num_threads()) {
+        wick_conv *u = c->sub[t];
+        const float *at = a + c->soff[t] * as;
+        float *ot = o + c->soff[t] * os;
+        if (prod == P_FWD) {
+            void *ptr[] = {(void *)at, (void *)Wt, (void *)(b ? b : c->zero_bias), ot};
+            run_dnnl(u, &u->p[P_FWD], ptr);
+        } else {
+            void *ptr[] = {(void *)at, (void *)Wt, ot};
+            run_dnnl(u, &u->p[P_BWD_D], ptr);
+        }
+    }
+}
+
 void wick_conv_forward(wick_conv *c, const float *x, const float *Wt, const float *b, float *y) {
+    if (c->split & (1u << P_FWD)) { split_run(c, P_FWD, x, Wt, b, y); return; }
     if (c->p[P_FWD].impl == WICK_CONV_IM2COL) { fwd_im2col(c, x, Wt, b, y); return; }
     void *ptr[] = {(void *)x, (void *)Wt, (void *)(b ? b : c->zero_bias), y};
     run_dnnl(c, &c->p[P_FWD], ptr);
@@ -661,6 +741,7 @@ void wick_conv_backward_weights(wick_conv *c, const float *x, const float *dy, f
 }
 
 void wick_conv_backward_data(wick_conv *c, const float *dy, const float *Wt, float *dx) {
+    if (c->split & (1u << P_BWD_D)) { split_run(c, P_BWD_D, dy, Wt, NULL, dx); return; }
     if (c->p[P_BWD_D].impl == WICK_CONV_IM2COL) { bwd_d_im2col(c, dy, Wt, dx); return; }
     void *ptr[] = {(void *)dy, (void *)Wt, dx};
     run_dnnl(c, &c->p[P_BWD_D], ptr);
@@ -677,10 +758,14 @@ double wick_conv_flops(const wick_conv *c) {
 
 const char *wick_conv_describe(const wick_conv *c) { return c->desc; }
 
-void wick_conv_bench_core_only(wick_conv *c, int on) { c->core_only = on; }
+void wick_conv_bench_core_only(wick_conv *c, int on) {
+    c->core_only = on;
+    for (int t = 0; t < c->nsub; t++) c->sub[t]->core_only = on;
+}
 
 int wick_conv_reorders(const wick_conv *c, int prod) {
     int n = 0;
+    if (prod >= 0 && prod < P_N && (c->split & (1u << prod))) return wick_conv_reorders(c->sub[0], prod);
     for (int k = 0; prod >= 0 && prod < P_N && k < c->p[prod].nst; k++) n += c->p[prod].st[k].is_reorder;
     return n;
 }
