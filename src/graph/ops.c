@@ -64,9 +64,10 @@ int op_conv_planned(const wick_graph *g, const node *nd) {
 /* The float weight gradient of an ungrouped conv on wick's kernel (ops_impl.h
  * conv_dw_kern), without the column matrix of the BLAS product:
  *  - SHIFT (stride 1, at least 16 input channels): with the input padded and
- *    its channels last, each tap (i, j) of the kernel reads the input as one
- *    strided matrix shifted by i Wp + j, so dW[:, :, i, j] is one product of
- *    dy (rows padded to the padded width Wp) and that shifted view;
+ *    its channels last, and one copy of it for each kernel column j holding
+ *    the columns under that tap (rows of OW), each tap (i, j) reads copy j as
+ *    one matrix shifted by i OW rows, so dW[:, :, i, j] is one product of dy
+ *    as it is and that shifted view;
  *  - ROWS (C kh kw < 16: a first layer on grey images): the patches as rows,
  *    [OH OW, 16], one product with dy, instead of a BLAS product whose output
  *    is 9 wide; a column of ones beside them gives db in the same product.
@@ -82,18 +83,21 @@ static int conv_dw_mode(const wick_graph *g, const conv_geo *q) {
 }
 
 /* SHIFT's buffers: the padded input, channels last in panels of 16,
- * ceil(C/16) x Hp Wp x 16, and dy with rows of Wp, OUT x ((OH-1) Wp + OW). */
+ * ceil(C/16) x Hp Wp x 16, and for each kernel column j its columns
+ * j dw .. j dw + OW - 1, kw x ceil(C/16) x Hp OW x 16 (conv_dw_kern). */
 static size_t conv_shift_x_elems(const conv_geo *q) {
     return (size_t)(q->C + 15) / 16 * 16 * (q->H + 2 * q->ph) * (q->W + 2 * q->pw);
 }
-static size_t conv_shift_k(const conv_geo *q) { return (size_t)(q->OH - 1) * (q->W + 2 * q->pw) + q->OW; }
+static size_t conv_shift_cols_elems(const conv_geo *q) {
+    return (size_t)q->kw * (q->C + 15) / 16 * 16 * (q->H + 2 * q->ph) * q->OW;
+}
 
 /* One thread's scratch: the column matrix and its gradient, C*kh*kw x P each;
  * for an ungrouped conv, at least twice what conv_dw_kern takes. */
 static size_t conv_slot_elems(const conv_geo *q) {
     size_t e = (size_t)q->C * q->kh * q->kw * q->OH * q->OW;
     if (q->G == 1) {
-        size_t sh = conv_shift_x_elems(q) + (size_t)q->OUT * conv_shift_k(q) + 16;
+        size_t sh = conv_shift_x_elems(q) + conv_shift_cols_elems(q) + 16;
         size_t rw = (size_t)q->OH * q->OW * 16;
         if (sh > e) e = sh;
         if (rw > e) e = rw;

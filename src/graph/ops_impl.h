@@ -410,11 +410,12 @@ static void SFX(dw_sample)(const conv_geo *q, int mode, const T *x, const T *W, 
 static void conv_dw_kern(wick_graph *g, const conv_geo *q, int mode, int B, const float *x, int xcols,
                          const float *dy, int ycols, float *dW, int accw, float *db, int accb) {
     int P = q->OH * q->OW, KG = q->C * q->kh * q->kw, nch = conv_chunks(B);
-    int Hp = q->H + 2 * q->ph, Wp = q->W + 2 * q->pw, K = (int)conv_shift_k(q);
+    int Hp = q->H + 2 * q->ph, Wp = q->W + 2 * q->pw, np16 = (q->C + 15) / 16;
     int nb = mode == CONV_DW_ROWS && db;   /* the column of ones */
     size_t slot = conv_slot_elems(q), xe = conv_shift_x_elems(q);
     size_t wsz = (size_t)q->OUT * (KG + (mode == CONV_DW_ROWS));   /* a partial */
     size_t plane = (size_t)Hp * Wp * 16;   /* one panel of 16 channels */
+    size_t cplane = (size_t)Hp * q->OW * 16;   /* the same in a column copy */
     int nt = conv_threads(g, q, nch);
     float *scr = g->scratch, *part = scr + (size_t)g->scratch_threads * slot;
     _Pragma("omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1)")
@@ -423,10 +424,10 @@ static void conv_dw_kern(wick_graph *g, const conv_geo *q, int mode, int B, cons
         float *pc = part + (size_t)c * wsz;
         int n0 = (int)((long)B * c / nch), n1 = (int)((long)B * (c + 1) / nch);
         if (mode == CONV_DW_SHIFT) {
-            /* the borders, the channels past C and dy's row ends stay zero:
-               each sample below writes only the interior */
-            float *xt = buf, *dyp = buf + xe;
-            memset(buf, 0, (xe + (size_t)q->OUT * K) * sizeof *buf);
+            /* the borders and the channels past C stay zero: each sample
+               below writes only the interior */
+            float *xt = buf, *xj = buf + xe;
+            memset(xt, 0, xe * sizeof *buf);
             for (int n = n0; n < n1; n++) {
                 const float *xs = x + (size_t)n * xcols, *dys = dy + (size_t)n * ycols;
                 for (int ch = 0; ch < q->C; ch++) {
@@ -437,19 +438,23 @@ static void conv_dw_kern(wick_graph *g, const conv_geo *q, int mode, int B, cons
                         for (int ix = 0; ix < q->W; ix++) xr[(size_t)ix * 16] = xc[iy * q->W + ix];
                     }
                 }
-                for (int o = 0; o < q->OUT; o++)
-                    for (int oy = 0; oy < q->OH; oy++)
-                        memcpy(dyp + (size_t)o * K + (size_t)oy * Wp, dys + (size_t)o * P + (size_t)oy * q->OW,
-                               q->OW * sizeof *dyp);
-                /* tap (i, j): position p = oy Wp + ox of dy meets the input at
-                   p + i dh Wp + j dw of the padded plane (ox >= OW: dy's zeros) */
+                /* copy j, row iy: the padded row's columns j dw .. j dw + OW - 1
+                   (so dy needs no padded copy, and no product runs over the
+                   Wp - OW columns past each of its rows) */
+                for (int j = 0; j < q->kw; j++)
+                    for (int pn = 0; pn < np16; pn++)
+                        for (int iy = 0; iy < Hp; iy++)
+                            memcpy(xj + ((size_t)j * np16 + pn) * cplane + (size_t)iy * q->OW * 16,
+                                   xt + pn * plane + ((size_t)iy * Wp + (size_t)j * q->dw) * 16,
+                                   (size_t)q->OW * 16 * sizeof *xj);
+                /* tap (i, j): position p = oy OW + ox of dy meets copy j at
+                   p + i dh OW */
                 for (int i = 0; i < q->kh; i++)
-                    for (int j = 0; j < q->kw; j++) {
-                        size_t off = (size_t)i * q->dh * Wp + (size_t)j * q->dw;
-                        wick_kern_gemm(q->OUT, q->C, K, dyp, K, 1, xt + off * 16, 16, (ptrdiff_t)plane,
-                                       pc + (size_t)(i * q->kw + j) * q->OUT * q->C, q->C, NULL,
-                                       n > n0 ? WICK_KERN_ACC : 0);
-                    }
+                    for (int j = 0; j < q->kw; j++)
+                        wick_kern_gemm(q->OUT, q->C, P, dys, P, 1,
+                                       xj + (size_t)j * np16 * cplane + (size_t)i * q->dh * q->OW * 16, 16,
+                                       (ptrdiff_t)cplane, pc + (size_t)(i * q->kw + j) * q->OUT * q->C, q->C,
+                                       NULL, n > n0 ? WICK_KERN_ACC : 0);
             }
         } else {
             /* the patches as rows: r[p][k] = col[k][p], k < KG <= 16 */
