@@ -133,18 +133,7 @@ wick_status wick_ddntk_measure(const wick_ntk_fluct_config *c, double *val, doub
         ddnet_bind(&N, c, 1, buf, &x, buf + np);
         dd_network(&N, k, buf + dd_doubles(n, c->depth), stats + k * L * 4);
     }
-    /* mean and standard error over networks, in network order */
-    for (size_t q = 0; q < L * 4; q++) {
-        double mu = 0, v = 0;
-        for (size_t k = 0; k < M; k++) mu += stats[k * L * 4 + q];
-        mu /= (double)M;
-        for (size_t k = 0; k < M; k++) {
-            double dlt = stats[k * L * 4 + q] - mu;
-            v += dlt * dlt;
-        }
-        val[q] = mu;
-        se[q] = sqrt(v / ((double)M - 1) / (double)M);
-    }
+    ex_mean_se(stats, M, L * 4, val, se);
     wick_free(bufs); wick_free(stats);
     return WICK_OK;
 }

@@ -113,17 +113,7 @@ wick_status wick_ddntk_two_measure(const wick_ntk_fluct_config *c, const double 
     for (size_t k = 0; k < M; k++)
         d2_network(c, (const double(*)[2])x, k, bufs + per_t * (size_t)omp_get_thread_num(),
                    stats + k * L * 64);
-    for (size_t q = 0; q < L * 64; q++) {
-        double mu = 0, v = 0;
-        for (size_t k = 0; k < M; k++) mu += stats[k * L * 64 + q];
-        mu /= (double)M;
-        for (size_t k = 0; k < M; k++) {
-            double dl = stats[k * L * 64 + q] - mu;
-            v += dl * dl;
-        }
-        val[q] = mu;
-        se[q] = sqrt(v / ((double)M - 1) / (double)M);
-    }
+    ex_mean_se(stats, M, L * 64, val, se);
     wick_free(bufs); wick_free(stats);
     return WICK_OK;
 }

@@ -239,18 +239,7 @@ wick_status wick_dntk_measure(const wick_ntk_fluct_config *c, double *val, doubl
         double *Mx = buf + dn_doubles(n, c->depth), *Mz = Mx + n * n, *xi = Mz + n * n;
         dn_network(c, k, &N, Mx, Mz, xi, stats + k * L * 2);
     }
-    /* mean and standard error over networks, in network order */
-    for (size_t q = 0; q < L * 2; q++) {
-        double mu = 0, v = 0;
-        for (size_t k = 0; k < M; k++) mu += stats[k * L * 2 + q];
-        mu /= (double)M;
-        for (size_t k = 0; k < M; k++) {
-            double dlt = stats[k * L * 2 + q] - mu;
-            v += dlt * dlt;
-        }
-        val[q] = mu;
-        se[q] = sqrt(v / ((double)M - 1) / (double)M);
-    }
+    ex_mean_se(stats, M, L * 2, val, se);
     wick_free(bufs); wick_free(stats);
     return WICK_OK;
 }

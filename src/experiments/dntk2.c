@@ -351,17 +351,7 @@ wick_status wick_dntk_two_measure(const wick_ntk_fluct_config *c, const double G
         double *Mx = buf + d2_doubles(n, c->depth), *Mz = Mx + 3 * n * n, *xi = Mz + 3 * n * n;
         d2_network(c, x, k, eta, &N, Mx, Mz, xi, xi + 2 * n, stats + k * L * D2_STATS);
     }
-    for (size_t q = 0; q < L * D2_STATS; q++) {
-        double mu = 0, var = 0;
-        for (size_t k = 0; k < M; k++) mu += stats[k * L * D2_STATS + q];
-        mu /= (double)M;
-        for (size_t k = 0; k < M; k++) {
-            double dl = stats[k * L * D2_STATS + q] - mu;
-            var += dl * dl;
-        }
-        val[q] = mu;
-        se[q] = sqrt(var / ((double)M - 1) / (double)M);
-    }
+    ex_mean_se(stats, M, L * D2_STATS, val, se);
     wick_free(bufs); wick_free(stats);
     return WICK_OK;
 }

@@ -38,4 +38,9 @@ void ex_draw_layer(double *W, double *b, size_t nout, size_t nin, double cb, dou
  * ridge for collinear controls), and its standard error from the residual.
  * Deterministic order (src/experiments/ntk_ensemble.c). */
 void ex_cv_mean(const double *y, const double *cv, size_t M, int p, double *mean, double *se);
+/* Per statistic q < P of stats[k*P + q] (network k < M, M >= 2): val[q] its
+ * mean over the networks, se[q] the mean's standard error (the sample
+ * variance with M - 1).  Sums in network order, so the result does not
+ * depend on the thread count that filled stats (src/experiments/fit.c). */
+void ex_mean_se(const double *stats, size_t M, size_t P, double *val, double *se);
 #endif

@@ -1,5 +1,6 @@
 /* fit.c — the straight-line fit of the aspect-ratio law (docs/theory.md §6): the
- * normalised deviation from Gaussianity against L/n. */
+ * normalised deviation from Gaussianity against L/n; and the mean and standard
+ * error over networks that the ensemble measurements report. */
 #include "experiments.h"
 #include <math.h>
 
@@ -29,4 +30,18 @@ wick_status wick_fit_line(const double *x, const double *y, const double *err, s
     if (intercept_err) *intercept_err = sqrt(Sxx / D) * scale;
     if (chi2_dof) *chi2_dof = cd;
     return WICK_OK;
+}
+
+void ex_mean_se(const double *stats, size_t M, size_t P, double *val, double *se) {
+    for (size_t q = 0; q < P; q++) {
+        double mu = 0, v = 0;
+        for (size_t k = 0; k < M; k++) mu += stats[k * P + q];
+        mu /= (double)M;
+        for (size_t k = 0; k < M; k++) {
+            double d = stats[k * P + q] - mu;
+            v += d * d;
+        }
+        val[q] = mu;
+        se[q] = sqrt(v / ((double)M - 1) / (double)M);
+    }
 }
