@@ -1237,6 +1237,30 @@ typedef struct {
 enum { WICK_GD1_MEAN = 0, WICK_GD1_NTK, WICK_GD1_RES, WICK_GD1_RES2, WICK_GD1_RES3,
        WICK_GD1_LIN, WICK_GD1_COUNT };
 WICK_API wick_status wick_gd1_measure(const wick_gd1_config *c, double *val, double *se);
+/* Gradient descent on one training input a, read at a test input b, on
+ * c->samples mirror pairs of networks (n_0 = 2, inputs of Gram G0 as
+ * wick_dntk_two_measure's, one output), beside wick_gd_mean_test.  val[e]
+ * and se[e] (standard errors over pairs), with z_lin each network's own
+ * frozen-NTK trajectory z_b(0) - eta H_ba(0) sum_s (1 - eta H_aa(0))^s (z_a(0) - y):
+ *   WICK_GDT_MEAN  E[z_b(t)];         WICK_GDT_LIN  E[z_lin,b(t)] (its 1/n part
+ *                  is the frozen NTK's: a_ntk1 + a_var);
+ *   WICK_GDT_RES   E[z_b(t) - z_lin,b(t)] (a_dntk + a_ddI + a_ddII over n);
+ *   WICK_GDT_RES2, WICK_GDT_RES3  t = 1: its eta^2 and eta^3 parts (steps at
+ *                  +-eta; NAN otherwise);
+ *   WICK_GDT_TRAIN_RES  the same residual at the training input;
+ *   WICK_GDT_NTK_AA, WICK_GDT_NTK_BA  E[H_aa(0)], E[H_ba(0)];
+ *   WICK_GDT_STEPS the steps taken (fully trained: until |z_a - y| < 1e-14 (1 + |y|)). */
+typedef struct {
+    wick_net64_config net;      /* n0 = 2, nout = 1 */
+    double G0[4];               /* the inputs' Gram, input 0 trains, input 1 is read */
+    double y, eta;
+    size_t samples;             /* mirror pairs, >= 2 */
+    uint64_t seed;
+    long steps;                 /* t >= 1, or -1: fully trained */
+} wick_gd_test_config;
+enum { WICK_GDT_MEAN = 0, WICK_GDT_LIN, WICK_GDT_RES, WICK_GDT_RES2, WICK_GDT_RES3,
+       WICK_GDT_TRAIN_RES, WICK_GDT_NTK_AA, WICK_GDT_NTK_BA, WICK_GDT_STEPS, WICK_GDT_COUNT };
+WICK_API wick_status wick_gd_test_measure(const wick_gd_test_config *c, double *val, double *se);
 
 /* Weighted least squares y = slope x + intercept with weights 1/err^2 (err
  * > 0 each): the parameters' standard errors from (X^T W X)^-1, scaled by
@@ -1478,6 +1502,38 @@ typedef struct {
 
 WICK_API wick_status wick_gd_mean_t(const wick_theory_config *c, double q, double y, double eta,
                                     long t, double R, double STU, wick_gdt_terms *out);
+/* The mean after t steps at a TEST input (docs/theory-finite-width.md, "the mean at a test
+ * input"; the book's ch. 11 and its chapter on the trained network): one
+ * output trained on input a = 0 (target y), read at input b = 1, the step's
+ * Taylor map with sample indices iterated.  Its ingredients at the last layer,
+ * each times n_{L-1} (filled by wick_gd_test_tensors_two from the two-input
+ * engine, or by the caller): K = K_aa; ntk, ntk1 = Theta, Theta1 at (aa, ba);
+ * var_aa = n Var(H_aa), cov_ab = n Cov(H_aa, H_ba); xz = n E[X z_a] for
+ * X_{a;aa}, X_{b;aa}, X_{a;ba} (X_{d;bc} = sum l^2 d2z_d dz_b dz_c, the
+ * dNTK in the book's form); ddI = n E[Y] for Y_{a;aaa}, Y_{b;aaa}, Y_{a;baa};
+ * ddII = n E[Z] for Z_{aa;aa}, Z_{ba;aa}, Z_{aa;ba} (Z_{d1d2;b1b2} =
+ * <Hess z_d1 G_b1, lambda Hess z_d2 G_b2>). */
+typedef struct {
+    double K, ntk[2], ntk1[2], var_aa, cov_ab, xz[3], ddI[3], ddII[3];
+} wick_gd_test_tensors;
+/* E[z(t)] = lin + (a_ntk1 + a_var + a_dntk + a_ddI + a_ddII) / n_{L-1}. */
+typedef struct {
+    double lin, a_ntk1, a_var, a_dntk, a_ddI, a_ddII;
+} wick_gd_test_part;
+typedef struct {
+    wick_gd_test_part train, test;  /* at the training input (= wick_gd_mean_t's) and the test input */
+    long steps;                     /* the steps iterated (t, or to convergence) */
+} wick_gd_test_terms;
+/* pq: which dNTK correlators give xz: 0 wick_dntk_PQ_two (sigma'' of a kink
+ * a delta), 1 wick_dntk_PQ_two_pathwise, 2 wick_dntk_PQb_two (the book's
+ * form; pathwise).  The same for smooth activations.  G0: the inputs' Gram
+ * (2 x 2, not parallel), depth >= 2. */
+WICK_API wick_status wick_gd_test_tensors_two(const wick_theory_config *c, const double G0[4], int pq,
+                                              wick_gd_test_tensors *T);
+/* t >= 0 steps, or t = -1: fully trained (the map iterated until every term
+ * has converged to rounding).  WICK_EINVAL when eta is outside (0, 2/Theta_aa). */
+WICK_API wick_status wick_gd_mean_test(const wick_gd_test_tensors *T, double y, double eta, long t,
+                                       wick_gd_test_terms *out);
 /* The subleading kernel of two inputs (the book's ch. 4): K1[(l-1)*4 + 2a+b]
  * with E[z_a z_b] = K_ab + K1_ab / n_{l-1} at layer l, from the input Gram G0
  * (2 x 2) through the two-input vertex (wick_vertex2).  The off-diagonal
