@@ -6,6 +6,7 @@
  * errors, 1.2 x the prediction rejected).  WICK_THEORY_FULL=1 runs the
  * long form (the closing note's table). */
 #include "check.h"
+#include "fit.h"
 #include "lib/testlib.h"
 
 static int full;
@@ -123,13 +124,13 @@ static void test_derivatives_match_finite_differences(void) {
     fd_check("relu", 0.1, 2.0, 3);
 }
 
-/* Fits y = c0 + c1 x over the widths (x = 1/n) and checks c0 against pred:
- * within 4 standard errors, and wrong (pred * 1.2 unless given) outside
- * them (a prediction of 0, ReLU's R and U, is checked within 4 standard
- * errors only). */
+/* Fits y = c0 + c1 x over the widths (x = 1/n, tests/fit.h) and checks c0
+ * against pred: within 4 standard errors, and wrong (pred * 1.2 unless
+ * given) outside them (a prediction of 0, ReLU's R and U, is checked within
+ * 4 standard errors only). */
 static void fit_check(const char *what, int layer, double pred, double wrong, const double *x,
                       const double *y, const double *e, size_t nw) {
-    double c1, c1e, c0, c0e, chi, emax = 0;
+    double emax = 0;
     for (size_t w = 0; w < nw; w++) emax = fmax(emax, e[w]);
     if (emax == 0) {   /* exact per network (ReLU's R at layer 2: no sigma''') */
         fprintf(stderr, "  %-10s layer %d: predicted %10.5g  measured exactly %g at every width\n",
@@ -137,17 +138,7 @@ static void fit_check(const char *what, int layer, double pred, double wrong, co
         for (size_t w = 0; w < nw; w++) CHECK_NEAR(y[w], pred, 0);
         return;
     }
-    CHECK_OK(wick_fit_line(x, y, e, nw, &c1, &c1e, &c0, &c0e, &chi));
-    if (isnan(wrong)) wrong = 1.2 * pred;
-    double z = (c0 - pred) / c0e, zw = (c0 - wrong) / c0e;
-    fprintf(stderr, "  %-10s layer %d: predicted %10.5g  fitted %10.5g +- %-8.3g (%+.1f se; %s: "
-            "%+.1f se; chi2/dof %.2f)\n", what, layer, pred, c0, c0e, z,
-            wrong == 1.2 * pred ? "x1.2" : "wrong", zw, chi);
-    if (!(fabs(z) <= 4))
-        FAIL("%s at layer %d: fitted %g +- %g vs predicted %g", what, layer, c0, c0e, pred);
-    if (pred != 0 && !(fabs(zw) > 4))
-        FAIL("%s at layer %d: the fit does not reject the wrong value (%g +- %g vs %g)", what,
-             layer, c0, c0e, wrong);
+    FIT_CHECK(x, y, e, nw, pred, wrong, pred != 0, "%-10s layer %d", what, layer);
 }
 
 /* wrongR: per layer, a wrong R to reject instead of 1.2 R (NULL: 1.2 R) */

@@ -5,6 +5,7 @@
  * and the prediction against ensembles of real networks over widths.
  * WICK_THEORY_FULL=1 runs the long form (the closing note's table). */
 #include "check.h"
+#include "fit.h"
 #include "lib/testlib.h"
 
 static int full;
@@ -128,22 +129,6 @@ static void test_contract_matches_finite_differences(void) {
     fd_check("sin", 0.0, 1.0, 3);
 }
 
-/* Fits y = c0 + c1 x over the widths (x = 1/n) and checks c0 against pred:
- * within 4 standard errors, and pred * 1.2 outside them. */
-static void fit_check(const char *what, int layer, double pred, const double *x, const double *y,
-                      const double *e, size_t nw) {
-    double c1, c1e, c0, c0e, chi;
-    CHECK_OK(wick_fit_line(x, y, e, nw, &c1, &c1e, &c0, &c0e, &chi));
-    double z = (c0 - pred) / c0e, zw = (c0 - 1.2 * pred) / c0e;
-    fprintf(stderr, "  %-10s layer %d: predicted %10.5g  fitted %10.5g +- %-8.3g (%+.1f se; x1.2: "
-            "%+.1f se; chi2/dof %.2f)\n", what, layer, pred, c0, c0e, z, zw, chi);
-    if (!(fabs(z) <= 4))
-        FAIL("%s at layer %d: fitted %g +- %g vs predicted %g", what, layer, c0, c0e, pred);
-    if (!(fabs(zw) > 4))
-        FAIL("%s at layer %d: the fit does not reject 1.2 x the prediction (%g +- %g vs %g)", what,
-             layer, c0, c0e, 1.2 * pred);
-}
-
 static void run_fit_at(const char *act, double cb, double cw, double lb, double lw, int L,
                        const size_t *ws, const size_t *Ms, size_t nw) {
     wick_theory_config c = wick_theory_defaults(chk_act(act), L);
@@ -161,12 +146,13 @@ static void run_fit_at(const char *act, double cb, double cw, double lb, double 
                 e[t][l][w] = se[l * 2 + t];
             }
     }
+    /* c0 + c1/n over the widths: c0 within 4 se of P (Q), 1.2 P outside them (tests/fit.h) */
     char nm[32];
     for (int l = 1; l < L; l++) {
         snprintf(nm, sizeof nm, "%s P", act);
-        fit_check(nm, l + 1, o[l].P, x, y[0][l], e[0][l], nw);
+        FIT_CHECK(x, y[0][l], e[0][l], nw, o[l].P, NAN, 1, "%-10s layer %d", nm, l + 1);
         snprintf(nm, sizeof nm, "%s Q", act);
-        fit_check(nm, l + 1, o[l].Q, x, y[1][l], e[1][l], nw);
+        FIT_CHECK(x, y[1][l], e[1][l], nw, o[l].Q, NAN, 1, "%-10s layer %d", nm, l + 1);
     }
 }
 

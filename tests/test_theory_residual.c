@@ -8,6 +8,7 @@
  * c0 + c1/n over widths agree with V within 4 standard errors and reject 1.2 V.
  * WICK_THEORY_FULL=1: widths 16..256 and ten times the networks. */
 #include "check.h"
+#include "fit.h"
 #include "lib/testlib.h"
 
 static int full;
@@ -139,19 +140,6 @@ static void test_critical_point(void) {
     }
 }
 
-/* The ensemble fit: n V_meas(n) = c0 + c1/n with c0 = V. */
-static void fit_check(const char *what, int layer, double pred, const double *x, const double *y,
-                      const double *e, size_t nw, double *c0out, double *c0eout) {
-    double c1, c1e, c0, c0e, chi;
-    CHECK_OK(wick_fit_line(x, y, e, nw, &c1, &c1e, &c0, &c0e, &chi));
-    double z = (c0 - pred) / c0e, zw = (c0 - 1.2 * pred) / c0e;
-    fprintf(stderr, "  %-28s layer %d: predicted %10.5g  fitted %10.5g +- %-8.3g (%+.1f se; x1.2: "
-            "%+.1f se; chi2/dof %.2f)\n", what, layer, pred, c0, c0e, z, zw, chi);
-    if (!(fabs(z) <= 4)) FAIL("%s layer %d: fitted %g +- %g vs predicted %g", what, layer, c0, c0e, pred);
-    if (!(fabs(zw) > 4)) FAIL("%s layer %d: 1.2 x prediction not rejected", what, layer);
-    if (c0out) { *c0out = c0; *c0eout = c0e; }
-}
-
 static void run_fit(const char *act, double xi, double gamma, int L, double q) {
     wick_act a = chk_act(act);
     wick_critical_info ci;
@@ -174,8 +162,10 @@ static void run_fit(const char *act, double xi, double gamma, int L, double q) {
     char nm[64];
     snprintf(nm, sizeof nm, "%s xi=%.2f V", act, xi);
     for (int l = 2; l <= L; l++) {
-        double c0, c0e;
-        fit_check(nm, l, r[l - 1].V, x, y[l - 1], e[l - 1], nw, &c0, &c0e);
+        /* the ensemble fit n V_meas(n) = c0 + c1/n with c0 = V (tests/fit.h) */
+        fit_width f = FIT_CHECK(x, y[l - 1], e[l - 1], nw, r[l - 1].V, NAN, 1, "%-28s layer %d", nm,
+                                l);
+        double c0 = f.c0, c0e = f.c0e;
         /* the V-only closure (the MLP's way) is rejected beyond layer 2
          * where it differs from the modes by more than 10% */
         if (l >= 3 && fabs(rc[l - 1].V - r[l - 1].V) > 0.1 * fabs(r[l - 1].V)) {
@@ -234,13 +224,7 @@ static void ntk_fit(const char *act, double xi, double gamma) {
         CHECK_OK(wick_residual_ntk_measure(&c, xi, gamma, 1.1, ws[w], M, 21 + (uint64_t)w, &y[w], &e[w]));
         x[w] = 1.0 / (double)ws[w];
     }
-    double c1, c1e, c0, c0e, chi;
-    CHECK_OK(wick_fit_line(x, y, e, 3, &c1, &c1e, &c0, &c0e, &chi));
-    double z = (c0 - r[3].ntk) / c0e, zw = (c0 - 1.2 * r[3].ntk) / c0e;
-    fprintf(stderr, "  %s xi=%.2f NTK layer 4: predicted %.6g, fitted %.6g +- %.3g (%+.1f se; "
-            "x1.2: %+.1f se; chi2/dof %.2f)\n", act, xi, r[3].ntk, c0, c0e, z, zw, chi);
-    CHECK(fabs(z) <= 4);
-    CHECK(fabs(zw) > 4);
+    FIT_CHECK(x, y, e, 3, r[3].ntk, NAN, 1, "%s xi=%.2f NTK layer 4", act, xi);
 }
 
 static void test_ntk_measured(void) {
@@ -311,13 +295,7 @@ static void test_gram_two_inputs(void) {
         e[w] = sqrt((sum2 / (double)M - m * m) / (double)(M - 1));
         free(W); free(z); free(s);
     }
-    double c1, c1e, c0, c0e, chi;
-    CHECK_OK(wick_fit_line(xs, y, e, 3, &c1, &c1e, &c0, &c0e, &chi));
-    double pred = K[8 + 1];
-    fprintf(stderr, "  relu xi=0.6 two inputs, K_12 at layer 3: predicted %.6g, fitted %.6g +- %.3g "
-            "(%+.1f se; x1.2: %+.1f se)\n", pred, c0, c0e, (c0 - pred) / c0e, (c0 - 1.2 * pred) / c0e);
-    CHECK(fabs(c0 - pred) <= 4 * c0e);
-    CHECK(fabs(c0 - 1.2 * pred) > 4 * c0e);
+    FIT_CHECK(xs, y, e, 3, K[8 + 1], NAN, 1, "relu xi=0.6 two inputs, K_12 at layer 3");
 }
 
 /* The aspect-ratio estimate nu r* = 4/(20 + 3 n_L): ReLU's nu = 5 (the MLP's
