@@ -18,7 +18,8 @@
 #   BASE=/tmp/old/build/wick bash bench/busy.sh   also another wick binary's default
 #                                      (e.g. an older revision's), in the same rounds
 #   REDO_AB=1 bash bench/busy.sh       also wick's default with the step's redo forced
-#                                      on (WICK_REDO=1) and off (WICK_REDO=0)
+#                                      on (WICK_REDO=1) and off (WICK_REDO=0), and both on
+#                                      two threads with the team tuner off (WICK_TEAM_SIZE=2)
 # Raw JSON lines go to bench/out/busy-*.jsonl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -79,6 +80,9 @@ for rep in $(seq "$REPS"); do
             if [ "${REDO_AB:-0}" = 1 ]; then   # the step's redo forced on / off (chain.c)
                 record "wick WICK_REDO=1" "$(WICK_REDO=1 wick_run)"
                 record "wick WICK_REDO=0" "$(WICK_REDO=0 wick_run)"
+                # and with both threads kept (no team tuner): what redo harvests of the shared core
+                record "wick 2 threads WICK_REDO=1" "$(WICK_TEAM_SIZE=2 WICK_REDO=1 wick_run)"
+                record "wick 2 threads WICK_REDO=0" "$(WICK_TEAM_SIZE=2 WICK_REDO=0 wick_run)"
             fi ;;
         torch-pypi) torch_all "$venv_py" "PyPI torch" ;;
         debian) torch_all /usr/bin/python3 "Debian torch" ;;
