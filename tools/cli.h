@@ -160,4 +160,9 @@ json_t *cli_json_matrix(const double *m, size_t r, size_t c);
 int cli_csv_gram(const char *cmd, const char *path, size_t max, double **gram, size_t *n);
 /* The rows of a CSV file into *x (malloc'd: free), rows and cols. */
 int cli_csv_rows(const char *cmd, const char *path, size_t max, double **x, size_t *rows, size_t *cols);
+
+/* `wick gd --order1 --test-gram` (tools/cmd_gd2.c): steps -1 = fully trained. */
+int gd_order1_test(wick_act act, double cb, double cw, double lb, double lw, int depth,
+                   const cli_ints *widths, long samples, long seed, long steps, double eta,
+                   double y, const double g[3], int json);
 #endif

@@ -47,6 +47,8 @@ typedef struct {
     int json, order1;
     cli_reals target;     /* --order1: the targets y (one a output) */
     double q, R;          /* --order1: the input's norm, the ddNTK mean R (NAN: none) */
+    cli_reals test_gram;  /* --order1 --test-gram: the training and test inputs' Gram */
+    int trained;          /* --order1 --test-gram --trained: t -> infinity */
 } gd_args;
 
 static gd_args A;   /* the table's destinations */
@@ -86,6 +88,12 @@ static const cli_opt gd_opts[] = {
     {"ddntk-r", CLI_REAL, &A.R, -INFINITY, INFINITY, 0, NULL, "X",
      "the ddNTK mean R of the last layer (with --order1; default: the\n"
      "theory engine's, wick_theory_ddntk)", NULL, NULL},
+    {"test-gram", CLI_REALS, &A.test_gram, -1e6, 1e6, 0, NULL, "G00,G01,G11",
+     "with --order1: train on input a (|x_a|^2/n0 = G00), read the output at\n"
+     "a test input b (x_a.x_b/n0 = G01, |x_b|^2/n0 = G11), one output\n"
+     "(wick_gd_mean_test beside wick_gd_test_measure; docs/theory-finite-width.md)", NULL, NULL},
+    {"trained", CLI_BOOL, &A.trained, 0, 0, 0, NULL, NULL,
+     "with --test-gram: fully trained (t -> infinity) instead of --steps", NULL, NULL},
     {"json", CLI_BOOL, &A.json, 0, 0, 0, NULL, NULL, "last line of stdout: one JSON object, arrays over widths", NULL, NULL},
     {"plot", CLI_STR, &A.plot, 0, 0, 0, NULL, "FILE.png", "gap_net, dH and H0-Theta against the width (log-log, +- 1 s.e.)", NULL, NULL},
     {0}};
@@ -117,7 +125,7 @@ static int gd_parse(int argc, char **argv) {
     if (rc != CLI_GO) return rc;
     /* The two modes read different flags: one the other ignores is a contradiction, not a no-op. */
     static const char *const data_only[] = {"data", "train", "test", "classes", "pool", "probes", "antithetic", "plot"};
-    static const char *const order1_only[] = {"target", "q", "ddntk-r"};
+    static const char *const order1_only[] = {"target", "q", "ddntk-r", "test-gram", "trained"};
     const char *const *off = A.order1 ? data_only : order1_only;
     size_t noff = A.order1 ? sizeof data_only / sizeof *data_only : sizeof order1_only / sizeof *order1_only;
     for (size_t i = 0; i < noff; i++)
@@ -171,6 +179,16 @@ static int order1_run(void) {
         return EXIT_USAGE;
     }
     long T = A.steps;
+    if (A.test_gram.n || A.trained) {
+        if (A.test_gram.n != 3 || no != 1 || !isnan(A.R) || T < 1) {
+            fprintf(stderr, "wick gd: --test-gram takes G00,G01,G11, one --target, --steps >= 1 or "
+                    "--trained, and no --ddntk-r\n");
+            return EXIT_USAGE;
+        }
+        wick_set_threads((int)A.threads);
+        return gd_order1_test(act, cb, cw, A.lb, A.lw, (int)A.depth, &A.widths, A.samples, A.seed,
+                              A.trained ? -1 : T, A.eta, y[0], A.test_gram.v, A.json);
+    }
     if (T < 1 || (T > 1 && no != 1)) {
         fprintf(stderr, "wick gd: --order1 --steps %ld with %zu targets: one step for any number of "
                 "outputs, t > 1 steps for one output\n", T, no);
