@@ -1237,6 +1237,20 @@ typedef struct {
 enum { WICK_GD1_MEAN = 0, WICK_GD1_NTK, WICK_GD1_RES, WICK_GD1_RES2, WICK_GD1_RES3,
        WICK_GD1_LIN, WICK_GD1_COUNT };
 WICK_API wick_status wick_gd1_measure(const wick_gd1_config *c, double *val, double *se);
+/* The variance across initialisations of the output after c->steps steps
+ * (one output; beside wick_gd_var_t), on the same mirror pairs; at = (1 -
+ * eta Theta)^t of the infinite-width NTK.  val[WICK_GD1V_*], se alike:
+ *   VAR     Var z(t);   VAR0  Var z(0);   MEAN  E[z(t)];
+ *   EXCESS  Var z(t) - at^2 Var z(0) (its 1/n part: all but a^{2t} K1),
+ *   FROZEN  Var z_lin(t) - at^2 Var z(0), z_lin each network's own
+ *           frozen-NTK trajectory (the NTK's Theta1, D + 2F, A + 2B),
+ *   BEYOND  Var z(t) - Var z_lin(t) (the dNTK and ddNTK terms),
+ * each difference estimated as one covariance, Cov(u - w, u + w), so its
+ * error is that of u - w (docs/theory-finite-width.md). */
+enum { WICK_GD1V_VAR = 0, WICK_GD1V_VAR0, WICK_GD1V_MEAN, WICK_GD1V_EXCESS, WICK_GD1V_FROZEN,
+       WICK_GD1V_BEYOND, WICK_GD1V_COUNT };
+WICK_API wick_status wick_gd1_var_measure(const wick_gd1_config *c, double at, double *val,
+                                          double *se);
 /* Gradient descent on one training input a, read at a test input b, on
  * c->samples mirror pairs of networks (n_0 = 2, inputs of Gram G0 as
  * wick_dntk_two_measure's, one output), beside wick_gd_mean_test.  val[e]
@@ -1502,6 +1516,31 @@ typedef struct {
 
 WICK_API wick_status wick_gd_mean_t(const wick_theory_config *c, double q, double y, double eta,
                                     long t, double R, double STU, wick_gdt_terms *out);
+/* The same for nout outputs (targets y): E[z_i(t)] = y_i [lin + (a_ntk1 +
+ * a_var + a_dntk + a_ddI + a_ddII) / n_{L-1}], every term per unit target
+ * (the order-1/n shift is along y for one input); a_var carries
+ * A + (nout + 1) B, a_dntk P and Q through the dNTK's two contractions,
+ * a_ddI and a_ddII R and S + T + U times K (nout + 2) + |y|^2.  Computed by
+ * perturbation about the frozen trajectory (docs/theory-finite-width.md),
+ * independently of wick_gd_mean_t's algebra: nout = 1 gives its terms / y. */
+WICK_API wick_status wick_gd_mean_tn(const wick_theory_config *c, double q, size_t nout,
+                                     const double *y, double eta, long t, double R, double STU,
+                                     wick_gdt_terms *out);
+/* The variance across initialisations of the output after t steps, one
+ * output, at order 1/n (docs/theory-finite-width.md):
+ *   Var z(t) = var + (v_K1 + v_V + v_ntk1 + v_DF + v_var + v_dntk + v_ddI
+ *              + v_ddII) / n_{L-1},   var = (1 - eta Theta)^{2t} K,
+ * from the kernel's shift K1, the vertex V (0: z(t) is linear in z(0) at
+ * leading order), the NTK's mean shift, its correlation with z^2 (D + 2F),
+ * its variance (A + 2B), the dNTK and the two ddNTKs; mean = E[z(t)] at
+ * infinite width.  R, S + T + U as wick_gd_mean_t's. */
+typedef struct {
+    double K, K1, V, ntk, ntk1, A, B, D, F, P, Q, R, STU;   /* the last layer's tensors used */
+    double mean, var, v_K1, v_V, v_ntk1, v_DF, v_var, v_dntk, v_ddI, v_ddII;
+} wick_gdvar_terms;
+
+WICK_API wick_status wick_gd_var_t(const wick_theory_config *c, double q, double y, double eta,
+                                   long t, double R, double STU, wick_gdvar_terms *out);
 /* The mean after t steps at a TEST input (docs/theory-finite-width.md, "the mean at a test
  * input"; the book's ch. 11 and its chapter on the trained network): one
  * output trained on input a = 0 (target y), read at input b = 1, the step's

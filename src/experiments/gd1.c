@@ -149,3 +149,120 @@ out:
     wick_free(nets); wick_free(tbuf); wick_free(per);
     return st;
 }
+
+/* Var z(t) across initialisations, one output, on the same mirror pairs.
+ * The order-1/n part of a variance is a 1/n fraction of it, so what is
+ * fitted is a difference of two variances of nearly equal variables,
+ * estimated as one covariance: Var u - Var w = Cov(u - w, u + w), whose
+ * per-network spread is that of u - w (order 1/sqrt(n) or 1/n, not 1).
+ * Per network: z0 = z(0), zt = z(t), zl = its own frozen-NTK trajectory
+ * y + (1 - eta H(0))^t (z0 - y). */
+enum { V_Z0 = 0, V_ZT, V_ZL, V_N };
+
+/* Cov(u, v) over the 2M networks of M pairs (u, v given per network as
+ * u = cu . x, v = cv . x on the V_N columns) and its standard error from
+ * the pair averages of each network's influence (u - mean u)(v - mean v). */
+static void pair_cov(const double *x, size_t M, const double cu[V_N], const double cv[V_N],
+                     double *val, double *se) {
+    double su = 0, sv = 0, suv = 0, N = 2.0 * (double)M;
+    for (size_t j = 0; j < 2 * M; j++) {
+        const double *p = x + j * V_N;
+        double u = 0, v = 0;
+        for (int k = 0; k < V_N; k++) { u += cu[k] * p[k]; v += cv[k] * p[k]; }
+        su += u; sv += v; suv += u * v;
+    }
+    double mu = su / N, mv = sv / N, c = suv / N - mu * mv, s2 = 0;
+    for (size_t k = 0; k < M; k++) {
+        double g = 0;
+        for (int h = 0; h < 2; h++) {
+            const double *p = x + (2 * k + (size_t)h) * V_N;
+            double u = 0, v = 0;
+            for (int q = 0; q < V_N; q++) { u += cu[q] * p[q]; v += cv[q] * p[q]; }
+            g += 0.5 * ((u - mu) * (v - mv) - c);
+        }
+        s2 += g * g;
+    }
+    *val = c * N / (N - 1);
+    *se = sqrt(s2 / (double)(M - 1) / (double)M);
+}
+
+wick_status wick_gd1_var_measure(const wick_gd1_config *c, double at, double *val, double *se) {
+    if (!c || !val || !se || !c->y)
+        return wick_fail(WICK_EINVAL, "gd1 variance: needs a configuration, a target and outputs");
+    size_t M = c->samples, L = (size_t)c->net.depth;
+    if (c->net.n0 != 1 || c->net.nout != 1 || M < 2 || L < 1 || c->net.width < 1)
+        return wick_fail(WICK_EINVAL, "gd1 variance: needs n0 = 1, one output, depth >= 1 and "
+                         ">= 2 pairs (n0 %zu, nout %zu, depth %zu, pairs %zu)", c->net.n0,
+                         c->net.nout, L, M);
+    if (!(c->eta > 0) || !isfinite(c->eta) || !(c->q >= 0) || !isfinite(c->q) ||
+        !isfinite(c->y[0]) || !isfinite(at))
+        return wick_fail(WICK_EINVAL, "gd1 variance: eta = %g must be positive, q = %g "
+                         "non-negative, the target and a^t = %g finite", c->eta, c->q, at);
+    const long T = c->steps > 1 ? c->steps : 1;
+    if (T > 1000000) return wick_fail(WICK_EINVAL, "gd1 variance: %ld steps, at most 1e6", T);
+    int nt = wick_threads();
+    if ((size_t)nt > M) nt = (int)M;
+    double *x = wick_malloc(sizeof(double) * 2 * M * V_N);
+    wick_net64 **nets = wick_calloc((size_t)nt, sizeof *nets);
+    wick_status st = WICK_OK;
+    if (!x || !nets) { st = wick_fail(WICK_ENOMEM, "gd1 variance: out of memory"); goto out; }
+    for (int t = 0; t < nt; t++)
+        if ((st = wick_net64_new(&nets[t], &c->net, 1))) goto out;
+    const double xin = sqrt(c->q), eta = c->eta, y = c->y[0];
+    int fail = 0;
+    char msg[256] = "";
+    #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+    for (size_t k = 0; k < M; k++) {
+        if (fail) continue;
+        wick_net64 *m = nets[omp_get_thread_num()];
+        wick_status s = WICK_OK;
+        for (int mir = 0; mir < 2 && !s; mir++) {
+            /* the mirror: the same draw with the last layer negated */
+            wick_net64_init(m, c->seed, k);
+            if (mir) {
+                size_t a = c->net.width;
+                double *W = wick_net64_weight(m, (int)L), *b = wick_net64_bias(m, (int)L);
+                for (size_t q = 0; q < (L == 1 ? 1 : a); q++) W[q] = -W[q];
+                b[0] = -b[0];
+            }
+            double z0, zt, H, *p = x + (2 * k + (size_t)mir) * V_N;
+            s = wick_net64_forward(m, &xin, 1, &z0);
+            if (!s) s = wick_net64_ntk(m, &xin, 1, 0, &H);
+            for (long q = 0; q < T && !s; q++) s = wick_net64_gd_step(m, &xin, &y, 1, eta, NULL);
+            if (!s) s = wick_net64_forward(m, &xin, 1, &zt);
+            p[V_Z0] = z0; p[V_ZT] = zt;
+            p[V_ZL] = y + pow(1 - eta * H, (double)T) * (z0 - y);
+        }
+        if (s) {
+            #pragma omp critical(wick_gd1v_err)
+            if (!fail) { fail = 1; snprintf(msg, sizeof msg, "%s", wick_last_error()); }
+        }
+    }
+    if (fail) { st = wick_fail(WICK_ENUMERIC, "gd1 variance: %s", msg); goto out; }
+    {
+        /* u, v pairs per column of WICK_GD1V_*, on (z0, zt, zl) */
+        static const double I[3][V_N] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}};
+        const double dT[V_N] = {-at, 1, 0}, sT[V_N] = {at, 1, 0};
+        const double dL[V_N] = {-at, 0, 1}, sL[V_N] = {at, 0, 1};
+        const double dB[V_N] = {0, 1, -1}, sB[V_N] = {0, 1, 1};
+        pair_cov(x, M, I[V_ZT], I[V_ZT], &val[WICK_GD1V_VAR], &se[WICK_GD1V_VAR]);
+        pair_cov(x, M, I[V_Z0], I[V_Z0], &val[WICK_GD1V_VAR0], &se[WICK_GD1V_VAR0]);
+        pair_cov(x, M, dT, sT, &val[WICK_GD1V_EXCESS], &se[WICK_GD1V_EXCESS]);
+        pair_cov(x, M, dL, sL, &val[WICK_GD1V_FROZEN], &se[WICK_GD1V_FROZEN]);
+        pair_cov(x, M, dB, sB, &val[WICK_GD1V_BEYOND], &se[WICK_GD1V_BEYOND]);
+        /* the mean of zt, over pair averages */
+        double s1 = 0, s2 = 0;
+        for (size_t k = 0; k < M; k++) {
+            double g = 0.5 * (x[2 * k * V_N + V_ZT] + x[(2 * k + 1) * V_N + V_ZT]);
+            s1 += g; s2 += g * g;
+        }
+        double mu = s1 / (double)M;
+        val[WICK_GD1V_MEAN] = mu;
+        se[WICK_GD1V_MEAN] = sqrt(fmax(s2 / (double)M - mu * mu, 0) / (double)(M - 1));
+    }
+out:
+    if (nets)
+        for (int t = 0; t < nt; t++) wick_net64_free(nets[t]);
+    wick_free(nets); wick_free(x);
+    return st;
+}
