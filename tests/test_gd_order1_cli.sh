@@ -31,8 +31,17 @@ jcheck "relu two steps: prediction" "$j" "abs(j['lin'] - (1 - 0.52**2)) < 1e-12 
 [ $? -eq 2 ] && grep -q "needs --eta" "$T/err" && good "no eta: usage error" || bad "no eta: $(cat "$T/err")"
 "$WICK" gd --order1 --eta 0.1 --steps 1 --samples 101 >/dev/null 2>"$T/err"
 [ $? -eq 2 ] && grep -q "mirror pairs" "$T/err" && good "odd samples: usage error" || bad "odd samples: $(cat "$T/err")"
-"$WICK" gd --order1 --eta 0.1 --steps 2 --target 1,2 --samples 100 >/dev/null 2>"$T/err"
-[ $? -eq 2 ] && grep -q "one output" "$T/err" && good "t > 1 with two outputs: usage error" || bad "two outputs: $(cat "$T/err")"
+# two outputs, t = 2 (wick_gd_mean_tn): per unit target, frozen = -eta^2 (A + 3B) = -0.0064 * 181;
+# --variance, one output, t = 2: var = 0.52^4 K, frozen = -4 eta 0.52^3 (D + 2F) + eta^2 0.52^2 (A + 2B) (6K + 4)
+# with K = 2, D + 2F = 90, A + 2B = 141
+out=$("$WICK" gd --order1 --act relu --depth 3 --eta 0.08 --steps 2 --target 1,-0.5 --widths 8 --samples 100 --json 2>"$T/err")
+j=$(printf '%s\n' "$out" | tail -n 1)
+jcheck "relu two steps, two outputs: prediction" "$j" "j['outputs'] == 2 and abs(j['lin'] - (1 - 0.52**2)) < 1e-12 and abs(j['frozen'] + 0.0064 * 181) < 1e-10 and math.isfinite(j['widths'][0]['n_beyond'])"
+out=$("$WICK" gd --order1 --act relu --depth 3 --eta 0.08 --steps 2 --target 1 --widths 8 --samples 100 --variance --json 2>"$T/err")
+j=$(printf '%s\n' "$out" | tail -n 1)
+jcheck "relu two steps, variance: prediction" "$j" "abs(j['var'] - 2 * 0.52**4) < 1e-12 and abs(j['var_frozen'] - (-0.32 * 0.52**3 * 90 + 0.0064 * 0.52**2 * 141 * 16)) < 1e-10 and math.isfinite(j['widths'][0]['n_var_beyond']) and j['widths'][0]['var'] > 0"
+"$WICK" gd --order1 --eta 0.1 --steps 2 --target 1,2 --samples 100 --variance >/dev/null 2>"$T/err"
+[ $? -eq 2 ] && grep -q "one --target" "$T/err" && good "--variance with two outputs: usage error" || bad "variance, two outputs: $(cat "$T/err")"
 "$WICK" gd --order1 --act relu --depth 3 --eta 0.5 --steps 2 --samples 100 >/dev/null 2>"$T/err"
 [ $? -ne 0 ] && grep -q "converge" "$T/err" && good "eta above 2/Theta refused" || bad "eta 0.5: $(cat "$T/err")"
 "$WICK" gd --order1 --eta 0.1 --steps 1 --samples 100 --train 32 >/dev/null 2>"$T/err"

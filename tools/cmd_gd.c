@@ -49,6 +49,7 @@ typedef struct {
     double q, R;          /* --order1: the input's norm, the ddNTK mean R (NAN: none) */
     cli_reals test_gram;  /* --order1 --test-gram: the training and test inputs' Gram */
     int trained;          /* --order1 --test-gram --trained: t -> infinity */
+    int variance;         /* --order1 --variance: Var z(t) too (one output) */
 } gd_args;
 
 static gd_args A;   /* the table's destinations */
@@ -79,8 +80,8 @@ static const cli_opt gd_opts[] = {
     {"threads", CLI_INT, &A.threads, 1, CLI_THREADS_MAX, 0, NULL, "N", "threads (default: OMP_NUM_THREADS, else all cores)", NULL, NULL},
     {"order1", CLI_BOOL, &A.order1, 0, 0, 0, NULL, NULL,
      "--steps t from one input of norm --q with targets --target instead of\n"
-     "the data (t = 1: any number of outputs; t > 1: one): the order-1/n\n"
-     "prediction of E[z(t)] (wick_gd_mean1, wick_gd_mean_t) beside its\n"
+     "the data (any number of outputs): the order-1/n prediction of\n"
+     "E[z(t)] (wick_gd_mean1, wick_gd_mean_t, wick_gd_mean_tn) beside its\n"
      "measurement on --samples networks (mirror pairs) at each width\n"
      "(docs/theory-finite-width.md, gradient descent at order 1/n)", NULL, NULL},
     {"target", CLI_REALS, &A.target, -1e6, 1e6, 0, "1", "Y1,Y2,...", "the targets, one per output (with --order1)", NULL, NULL},
@@ -92,6 +93,10 @@ static const cli_opt gd_opts[] = {
      "with --order1: train on input a (|x_a|^2/n0 = G00), read the output at\n"
      "a test input b (x_a.x_b/n0 = G01, |x_b|^2/n0 = G11), one output\n"
      "(wick_gd_mean_test beside wick_gd_test_measure; docs/theory-finite-width.md)", NULL, NULL},
+    {"variance", CLI_BOOL, &A.variance, 0, 0, 0, NULL, NULL,
+     "with --order1 and one output: also Var z(t) across initialisations,\n"
+     "predicted to order 1/n (wick_gd_var_t) and measured on other mirror\n"
+     "pairs (wick_gd1_var_measure): its frozen-NTK and beyond parts", NULL, NULL},
     {"trained", CLI_BOOL, &A.trained, 0, 0, 0, NULL, NULL,
      "with --test-gram: fully trained (t -> infinity) instead of --steps", NULL, NULL},
     {"json", CLI_BOOL, &A.json, 0, 0, 0, NULL, NULL, "last line of stdout: one JSON object, arrays over widths", NULL, NULL},
@@ -125,7 +130,7 @@ static int gd_parse(int argc, char **argv) {
     if (rc != CLI_GO) return rc;
     /* The two modes read different flags: one the other ignores is a contradiction, not a no-op. */
     static const char *const data_only[] = {"data", "train", "test", "classes", "pool", "probes", "antithetic", "plot"};
-    static const char *const order1_only[] = {"target", "q", "ddntk-r", "test-gram", "trained"};
+    static const char *const order1_only[] = {"target", "q", "ddntk-r", "test-gram", "trained", "variance"};
     const char *const *off = A.order1 ? data_only : order1_only;
     size_t noff = A.order1 ? sizeof data_only / sizeof *data_only : sizeof order1_only / sizeof *order1_only;
     for (size_t i = 0; i < noff; i++)
@@ -179,6 +184,10 @@ static int order1_run(void) {
         return EXIT_USAGE;
     }
     long T = A.steps;
+    if (A.variance && (no != 1 || A.test_gram.n || A.trained)) {
+        fprintf(stderr, "wick gd: --variance takes one --target and no --test-gram/--trained\n");
+        return EXIT_USAGE;
+    }
     if (A.test_gram.n || A.trained) {
         if (A.test_gram.n != 3 || no != 1 || !isnan(A.R) || T < 1) {
             fprintf(stderr, "wick gd: --test-gram takes G00,G01,G11, one --target, --steps >= 1 or "
@@ -189,9 +198,8 @@ static int order1_run(void) {
         return gd_order1_test(act, cb, cw, A.lb, A.lw, (int)A.depth, &A.widths, A.samples, A.seed,
                               A.trained ? -1 : T, A.eta, y[0], A.test_gram.v, A.json);
     }
-    if (T < 1 || (T > 1 && no != 1)) {
-        fprintf(stderr, "wick gd: --order1 --steps %ld with %zu targets: one step for any number of "
-                "outputs, t > 1 steps for one output\n", T, no);
+    if (T < 1) {
+        fprintf(stderr, "wick gd: --order1 --steps %ld: at least one step\n", T);
         return EXIT_USAGE;
     }
     wick_set_threads((int)A.threads);
@@ -208,7 +216,7 @@ static int order1_run(void) {
                "#   a1 = eta Theta1 = %.9g, a2 = -eta^2 (P + nout Q/2) = %.9g,\n"
                "#   a3 = (eta^3/2) R (K (nout + 2) + |y|^2) = %.9g (R = %.9g)\n",
                A.depth, cb, cw, A.q, A.eta, no, t.lin, t.a1, t.a2, t.a3, t.R);
-    } else {
+    } else if (no == 1) {
         wick_gdt_terms t;
         if ((st = wick_gd_mean_t(&tc, A.q, y[0], A.eta, T, A.R, NAN, &t))) return cli_fail("gd", st);
         lin = t.lin; pfroz = t.a_ntk1 + t.a_var; pbeyond = t.a_dntk + t.a_ddI + t.a_ddII;
@@ -217,6 +225,27 @@ static int order1_run(void) {
                "#   frozen = Theta1 %.9g + NTK variance %.9g,\n"
                "#   beyond = dNTK %.9g + ddI %.9g + ddII %.9g\n",
                T, A.depth, cb, cw, A.q, A.eta, t.lin, t.a_ntk1, t.a_var, t.a_dntk, t.a_ddI, t.a_ddII);
+    } else {
+        wick_gdt_terms t;
+        if ((st = wick_gd_mean_tn(&tc, A.q, no, y, A.eta, T, A.R, NAN, &t))) return cli_fail("gd", st);
+        lin = t.lin * y[0]; pfroz = (t.a_ntk1 + t.a_var) * y[0];
+        pbeyond = (t.a_dntk + t.a_ddI + t.a_ddII) * y[0];
+        printf("# %ld steps, depth %ld, C_b %g, C_W %g, q %g, eta %g, %zu outputs:\n"
+               "#   E[z_i(t)] = y_i [lin + (frozen + beyond)/n], lin = 1 - (1 - eta Theta)^t = %.9g,\n"
+               "#   frozen = Theta1 %.9g + NTK variance (A + (nout + 1) B) %.9g,\n"
+               "#   beyond = dNTK %.9g + ddI %.9g + ddII %.9g (per unit target)\n",
+               T, A.depth, cb, cw, A.q, A.eta, no, t.lin, t.a_ntk1, t.a_var, t.a_dntk, t.a_ddI, t.a_ddII);
+    }
+    /* --variance: Var z(t) = var + (frozen + beyond + K1 part)/n */
+    wick_gdvar_terms vt = {0};
+    double at = 0;
+    if (A.variance) {
+        if ((st = wick_gd_var_t(&tc, A.q, y[0], A.eta, T, A.R, NAN, &vt))) return cli_fail("gd", st);
+        at = pow(1 - A.eta * vt.ntk, (double)T);
+        printf("# Var z(t) = var + (K1 part + frozen + beyond)/n, var = (1 - eta Theta)^{2t} K = %.9g,\n"
+               "#   K1 part %.9g, frozen = Theta1 %.9g + D + 2F %.9g + A + 2B %.9g,\n"
+               "#   beyond = dNTK %.9g + ddI %.9g + ddII %.9g (the vertex V: %.3g)\n",
+               vt.var, vt.v_K1, vt.v_ntk1, vt.v_DF, vt.v_var, vt.v_dntk, vt.v_ddI, vt.v_ddII, vt.v_V);
     }
     printf("# per width, along output 0: n (E[z_lin] - lin) of each network's own frozen-NTK\n"
            "# trajectory (noisy: its NTK) against 'frozen' = %.6g, n E[z - z_lin] against\n"
@@ -251,8 +280,25 @@ static int order1_run(void) {
         json_object_set_new(r, "n_eta2_se", cli_jnum(e2s));
         json_object_set_new(r, "n_eta3", cli_jnum(e3));
         json_object_set_new(r, "n_eta3_se", cli_jnum(e3s));
-        json_array_append_new(rows, r);
         free(val);
+        if (A.variance) {
+            /* other networks than the mean's (seed + 1): the two tables' errors are independent */
+            double vv[WICK_GD1V_COUNT], vs[WICK_GD1V_COUNT];
+            c.seed = (uint64_t)A.seed + 1;
+            if ((st = wick_gd1_var_measure(&c, at, vv, vs))) { json_decref(r); json_decref(rows); return cli_fail("gd", st); }
+            printf("%8s variance: n*(Var - var) %.6g +- %.3g, n*frozen %.6g +- %.3g, n*beyond %.6g +- %.3g\n",
+                   "", nd * (vv[WICK_GD1V_VAR] - vt.var), nd * vs[WICK_GD1V_VAR],
+                   nd * vv[WICK_GD1V_FROZEN], nd * vs[WICK_GD1V_FROZEN],
+                   nd * vv[WICK_GD1V_BEYOND], nd * vs[WICK_GD1V_BEYOND]);
+            fflush(stdout);
+            json_object_set_new(r, "var", cli_jnum(vv[WICK_GD1V_VAR]));
+            json_object_set_new(r, "var_se", cli_jnum(vs[WICK_GD1V_VAR]));
+            json_object_set_new(r, "n_var_frozen", cli_jnum(nd * vv[WICK_GD1V_FROZEN]));
+            json_object_set_new(r, "n_var_frozen_se", cli_jnum(nd * vs[WICK_GD1V_FROZEN]));
+            json_object_set_new(r, "n_var_beyond", cli_jnum(nd * vv[WICK_GD1V_BEYOND]));
+            json_object_set_new(r, "n_var_beyond_se", cli_jnum(nd * vs[WICK_GD1V_BEYOND]));
+        }
+        json_array_append_new(rows, r);
     }
     int ret = EXIT_OK;
     if (A.json) {
@@ -263,6 +309,13 @@ static int order1_run(void) {
         json_object_set_new(root, "lin", cli_jnum(lin));
         json_object_set_new(root, "frozen", cli_jnum(pfroz));
         json_object_set_new(root, "beyond", cli_jnum(pbeyond));
+        json_object_set_new(root, "outputs", json_integer((json_int_t)no));
+        if (A.variance) {
+            json_object_set_new(root, "var", cli_jnum(vt.var));
+            json_object_set_new(root, "var_K1", cli_jnum(vt.v_K1));
+            json_object_set_new(root, "var_frozen", cli_jnum(vt.v_ntk1 + vt.v_DF + vt.v_var));
+            json_object_set_new(root, "var_beyond", cli_jnum(vt.v_dntk + vt.v_ddI + vt.v_ddII));
+        }
         json_object_set_new(root, "widths", rows);
         ret = cli_write_json(stdout, "gd", root, 17);
         json_decref(root);
