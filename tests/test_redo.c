@@ -23,6 +23,7 @@ static double now(void) {
  * so that a worker that slept in a step (left out of the steps that follow,
  * chain.c) is back for the next stalled one. */
 typedef struct { double worst, sum, last; } steps;
+static int nap = 1;   /* 0: no sleeps between steps (test_late_worker_joins_the_step_under_way) */
 
 static void on_step(void *user, long step, int epoch, int b, int nb, double loss) {
     steps *s = user;
@@ -31,7 +32,7 @@ static void on_step(void *user, long step, int epoch, int b, int nb, double loss
         if (t - s->last > s->worst) s->worst = t - s->last;
         s->sum += t - s->last;
     }
-    if (step % 2 == 0) {
+    if (nap && step % 2 == 0) {
         struct timespec d = {0, (STALL_US + 5000) * 1000L};
         nanosleep(&d, NULL);
     }
@@ -161,10 +162,31 @@ static void test_redo_on_demand(void) {
     CHECK(memcmp(w, w_plain, sizeof w_plain) == 0);
 }
 
+/* With no pause between steps, a stalled worker wakes when its step has
+ * long ended: it joins the step under way (chain.c's step_redo; with
+ * WICK_REDO_REJOIN=0 it leaves, and this fails), and the weights are still
+ * those of the step without redo. */
+static void test_late_worker_joins_the_step_under_way(void) {
+    static float w[128 * 64];
+    double worst;
+    nap = 0;
+    const long j0 = wick_chain_rejoined(), s0 = wick_chain_test_stalls();
+    double took = run("1", STALL_US, w, &worst);
+    nap = 1;
+    if (took < 0) { SKIP("not on the fast path here"); return; }
+    const long joined = wick_chain_rejoined() - j0, stalls = wick_chain_test_stalls() - s0;
+    printf("# late workers: %ld stalls, %ld steps joined under way, the steps %.1f ms in all\n", stalls, joined,
+           took * 1e3);
+    CHECK(stalls >= 3);
+    CHECK(joined >= 1);
+    CHECK(memcmp(w, w_plain, sizeof w_plain) == 0);
+}
+
 int main(void) {
     RUN(test_stalled_worker_does_not_stall_the_step);
     RUN(test_without_redo_the_step_waits);
     RUN(test_redo_is_bit_identical);
     RUN(test_redo_on_demand);
+    RUN(test_late_worker_joins_the_step_under_way);
     return chk_finish();
 }

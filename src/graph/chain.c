@@ -778,9 +778,10 @@ static int redo_phase(wick_chain *c, const step_args *a, const phase_items *ph, 
     return 1;
 }
 
-/* A thread's part of a redo step: whichever step is current when it starts. */
-static void step_redo(void *arg, int t, int nt) {
-    wick_chain *c = arg;
+/* A thread's part of a redo step: whichever step is current when it starts.
+ * Returns 0 when that step ended under it (it was late), 1 when it saw the
+ * step through. */
+static int redo_one(wick_chain *c, int t) {
     /* the step's arguments: read between two equal even numbers */
     step_args a;
     unsigned long s0;
@@ -793,7 +794,6 @@ static void step_redo(void *arg, int t, int nt) {
     }
     const unsigned long e = s0 / 2;
     const int B = c->g->batch, L = c->L;
-    const unsigned fp = wick_fp_enter();
     view pv;
     priv_view(c, c->priv + (size_t)t * c->priv_stride, &pv);
     long stall_us = t ? a.stall_us : 0;
@@ -806,12 +806,12 @@ static void step_redo(void *arg, int t, int nt) {
     phase_items ph;
     if (a.repack) {
         ph = (phase_items){ITEMS_REPACK, base, repack_items(c)};
-        if (!redo_phase(c, &a, &ph, t, &pv, e, &stall_us)) goto out;
+        if (!redo_phase(c, &a, &ph, t, &pv, e, &stall_us)) return 0;
     }
     base = 0;
     ph = (phase_items){ITEMS_FORWARD, base, a.nf};
     base += ph.n;
-    if (!redo_phase(c, &a, &ph, t, &pv, e, &stall_us)) goto out;
+    if (!redo_phase(c, &a, &ph, t, &pv, e, &stall_us)) return 0;
     double s = 0;
     for (int k = 0; k < a.nf; k++) s += c->part[k];
     s /= B;
@@ -821,9 +821,33 @@ static void step_redo(void *arg, int t, int nt) {
         const int ndx = l && l < L - 1 ? (c->ly[l - 1].N + DXCOLS - 1) / DXCOLS : 0;
         ph = (phase_items){ITEMS_LAYER + l, base, chunks(c, c->ly[l].N) + ndx};
         base += ph.n;
-        if (!redo_phase(c, &a, &ph, t, &pv, e, &stall_us)) goto out;
+        if (!redo_phase(c, &a, &ph, t, &pv, e, &stall_us)) return 0;
     }
-out:
+    return 1;
+}
+
+/* Steps a late worker joined after its own had ended, in this process. */
+static _Atomic long rejoined;
+long wick_chain_rejoined(void) { return atomic_load(&rejoined); }
+
+/* WICK_REDO_REJOIN=0: a late worker leaves (for A/B runs). */
+static int rejoin_on(void) {
+    const char *e = getenv("WICK_REDO_REJOIN");
+    return !(e && *e == '0');
+}
+
+static void step_redo(void *arg, int t, int nt) {
+    (void)nt;
+    wick_chain *c = arg;
+    const unsigned fp = wick_fp_enter();
+    /* A worker that finds, when the OS gives it a core again, that its step
+     * has ended joins the step under way instead of leaving: the pool left
+     * it out of that step (it was still busy), and it would otherwise sit
+     * idle through the rest of it, which beside a neighbour that takes its
+     * core in time slices about as long as a step is most of the time it
+     * has the core.  Its private buffers and scratch are its own (t is its
+     * worker's number, which no other thread of the pool has). */
+    while (!redo_one(c, t) && t && rejoin_on()) atomic_fetch_add_explicit(&rejoined, 1, memory_order_relaxed);
     wick_fp_leave(fp);
 }
 

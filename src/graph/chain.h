@@ -35,6 +35,9 @@ double wick_chain_step(wick_chain *c, const float *X, const int32_t *Y, const ui
 /* How many items, in this process, were committed by a thread other than
  * the one that claimed them (chain.c's redo; for the tests). */
 long wick_chain_redone(void);
+/* How many times, in this process, a worker that found its redo step ended
+ * joined the step under way (chain.c's step_redo; for the tests). */
+long wick_chain_rejoined(void);
 /* How many times a worker slept WICK_TEST_STALL_US in an item (the tests'
  * stand-in for a preemption: the first item a worker takes on every fourth
  * step sleeps that long in its middle). */
