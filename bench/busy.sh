@@ -19,7 +19,8 @@
 #                                      (e.g. an older revision's), in the same rounds
 #   REDO_AB=1 bash bench/busy.sh       also wick's default with the step's redo forced
 #                                      on (WICK_REDO=1) and off (WICK_REDO=0), and both on
-#                                      two threads with the team tuner off (WICK_TEAM_SIZE=2)
+#                                      two threads with the team tuner off (WICK_TEAM_SIZE=2),
+#                                      redo also without a late worker's join (WICK_REDO_REJOIN=0)
 # Raw JSON lines go to bench/out/busy-*.jsonl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -83,6 +84,9 @@ for rep in $(seq "$REPS"); do
                 # and with both threads kept (no team tuner): what redo harvests of the shared core
                 record "wick 2 threads WICK_REDO=1" "$(WICK_TEAM_SIZE=2 WICK_REDO=1 wick_run)"
                 record "wick 2 threads WICK_REDO=0" "$(WICK_TEAM_SIZE=2 WICK_REDO=0 wick_run)"
+                # a late worker leaves instead of joining the step under way (chain.c's step_redo)
+                record "wick 2 threads WICK_REDO=1 REJOIN=0" \
+                    "$(WICK_TEAM_SIZE=2 WICK_REDO=1 WICK_REDO_REJOIN=0 wick_run)"
             fi ;;
         torch-pypi) torch_all "$venv_py" "PyPI torch" ;;
         debian) torch_all /usr/bin/python3 "Debian torch" ;;

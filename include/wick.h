@@ -86,7 +86,9 @@ WICK_API int  wick_threads(void);
  * it uses, and WICK_TEAM_TUNE=0 keeps it at wick_threads().  Once a step has
  * waited for a
  * descheduled thread, the steps that follow let any thread redo an item a
- * late one holds (same bits; WICK_REDO=1 always, 0 never).  Everything
+ * late one holds (same bits; WICK_REDO=1 always, 0 never), and a late
+ * thread joins the step under way when it runs again (WICK_REDO_REJOIN=0:
+ * it waits for the next).  Everything
  * else runs on OpenMP (libgomp), whose waits spin for GOMP_SPINCOUNT pauses
  * (300,000 unless set: milliseconds) before they sleep; set GOMP_SPINCOUNT or
  * OMP_WAIT_POLICY=passive in the environment to bound them (the wick command
