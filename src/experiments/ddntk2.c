@@ -95,10 +95,7 @@ wick_status wick_ddntk_two_measure(const wick_ntk_fluct_config *c, const double 
         return wick_fail(WICK_EINVAL, "two-input ddntk: the Gram matrix is not positive "
                          "semi-definite");
     double x[2][2];   /* x_a . x_b / 2 = G0_ab */
-    x[0][0] = sqrt(2 * G0[0]); x[0][1] = 0;
-    x[1][0] = 2 * G0[1] / x[0][0];
-    double r2 = 2 * G0[3] - x[1][0] * x[1][0];
-    x[1][1] = sqrt(r2 > 0 ? r2 : 0);
+    ex_two_inputs(G0, x);
     size_t n = c->width, L = (size_t)c->depth, M = c->samples, np = ddnet_off(n, 2, c->depth + 1);
     int nt = wick_threads();
     size_t per_t = 23 * np + 2 * n + 2 * ddnet_work(n, c->depth);

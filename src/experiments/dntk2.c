@@ -326,10 +326,7 @@ wick_status wick_dntk_two_measure(const wick_ntk_fluct_config *c, const double G
         return wick_fail(WICK_EINVAL, "two-input dntk ensemble: the input Gram is not symmetric "
                          "positive semi-definite with G0_11 > 0");
     double x[2][2];
-    x[0][0] = sqrt(2 * G0[0]); x[0][1] = 0;
-    x[1][0] = 2 * G0[1] / x[0][0];
-    double r2 = 2 * G0[3] - x[1][0] * x[1][0];
-    x[1][1] = sqrt(r2 > 0 ? r2 : 0);
+    ex_two_inputs(G0, x);
     size_t n = c->width, L = (size_t)c->depth, M = c->samples;
     int nt = wick_threads();
     if (!(eta >= 0) || !isfinite(eta))
@@ -371,10 +368,7 @@ wick_status wick_dntk_two_contract(const wick_ntk_fluct_config *c, const double 
         return wick_fail(WICK_EINVAL, "two-input dntk: the input Gram is not symmetric positive "
                          "semi-definite with G0_11 > 0");
     double x[2][2];
-    x[0][0] = sqrt(2 * G0[0]); x[0][1] = 0;
-    x[1][0] = 2 * G0[1] / x[0][0];
-    double r2 = 2 * G0[3] - x[1][0] * x[1][0];
-    x[1][1] = sqrt(r2 > 0 ? r2 : 0);
+    ex_two_inputs(G0, x);
     size_t n = c->width;
     double *buf = wick_malloc(sizeof(double) * (d2_doubles(n, c->depth) + 3 * n * n));
     if (!buf) return wick_fail(WICK_ENOMEM, "two-input dntk: out of memory (width %zu)", n);

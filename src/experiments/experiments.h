@@ -3,6 +3,7 @@
 #ifndef WICK_EXPERIMENTS_H
 #define WICK_EXPERIMENTS_H
 #include "core/core.h"
+#include <math.h>
 
 /* The Philox stream of network k's layer l (1-based): every network and layer
  * has its own stream, so network k is the same whatever M, the thread count
@@ -43,4 +44,15 @@ void ex_cv_mean(const double *y, const double *cv, size_t M, int p, double *mean
  * variance with M - 1).  Sums in network order, so the result does not
  * depend on the thread count that filled stats (src/experiments/fit.c). */
 void ex_mean_se(const double *stats, size_t M, size_t P, double *val, double *se);
+
+/* The two inputs (n_0 = 2) of the two-input measurements, rows of x, with
+ * x_a . x_b / 2 = G0_ab (G0 row-major 2 x 2, G0_11 > 0; the callers check
+ * it): the Cholesky factor, the second input's remainder clamped at 0 so a
+ * Gram that rounding leaves barely indefinite gives parallel inputs. */
+static inline void ex_two_inputs(const double G0[4], double x[2][2]) {
+    x[0][0] = sqrt(2 * G0[0]); x[0][1] = 0;
+    x[1][0] = 2 * G0[1] / x[0][0];
+    double r2 = 2 * G0[3] - x[1][0] * x[1][0];
+    x[1][1] = sqrt(r2 > 0 ? r2 : 0);
+}
 #endif

@@ -612,10 +612,7 @@ wick_status wick_ntk_fluct_two_measure(const wick_ntk_fluct_config *c, const dou
         return wick_fail(WICK_EINVAL, "two-input NTK tensors: the input Gram is not symmetric "
                          "positive semi-definite with G0_11 > 0");
     double x[2][2];
-    x[0][0] = sqrt(2 * G0[0]); x[0][1] = 0;
-    x[1][0] = 2 * G0[1] / x[0][0];
-    double r2 = 2 * G0[3] - x[1][0] * x[1][0];
-    x[1][1] = sqrt(r2 > 0 ? r2 : 0);
+    ex_two_inputs(G0, x);
     size_t n = c->width, L = (size_t)c->depth, M = c->samples;
     int nt = wick_threads();
     size_t per_t = 6 * n * n + 11 * n;
