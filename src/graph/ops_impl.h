@@ -413,7 +413,7 @@ static void conv_dw_kern(wick_graph *g, const conv_geo *q, int mode, int B, cons
     int Hp = q->H + 2 * q->ph, Wp = q->W + 2 * q->pw, np16 = (q->C + 15) / 16;
     int nb = mode == CONV_DW_ROWS && db;   /* the column of ones */
     size_t slot = conv_slot_elems(q), xe = conv_shift_x_elems(q);
-    size_t wsz = (size_t)q->OUT * (KG + (mode == CONV_DW_ROWS));   /* a partial */
+    size_t wsz = (size_t)q->OUT * (KG + 1);   /* a partial (SHIFT: db's partial after dW's) */
     size_t plane = (size_t)Hp * Wp * 16;   /* one panel of 16 channels */
     size_t cplane = (size_t)Hp * q->OW * 16;   /* the same in a column copy */
     int nt = conv_threads(g, q, nch);
@@ -426,10 +426,21 @@ static void conv_dw_kern(wick_graph *g, const conv_geo *q, int mode, int B, cons
         if (mode == CONV_DW_SHIFT) {
             /* the borders and the channels past C stay zero: each sample
                below writes only the interior */
-            float *xt = buf, *xj = buf + xe;
+            float *xt = buf, *xj = buf + xe, *pdb = pc + (size_t)q->OUT * KG;
             memset(xt, 0, xe * sizeof *buf);
+            if (db) memset(pdb, 0, q->OUT * sizeof *pdb);
             for (int n = n0; n < n1; n++) {
                 const float *xs = x + (size_t)n * xcols, *dys = dy + (size_t)n * ycols;
+                /* db's partial from this sample's dy, which the taps' products
+                   below then find in cache (a pass of its own over dy cost
+                   more: bench/README.md, "SHIFT without padded columns") */
+                for (int o = 0; db && o < q->OUT; o++) {
+                    const float *r = dys + (size_t)o * P;
+                    float sn = 0;
+                    _Pragma("omp simd reduction(+ : sn)")
+                    for (int p = 0; p < P; p++) sn += r[p];
+                    pdb[o] += sn;
+                }
                 for (int ch = 0; ch < q->C; ch++) {
                     float *xp = xt + (size_t)(ch / 16) * plane + ch % 16;
                     const float *xc = xs + (size_t)ch * q->H * q->W;
@@ -509,6 +520,12 @@ static void conv_dw_kern(wick_graph *g, const conv_geo *q, int mode, int B, cons
         for (int k = 0; k < len; k++) dW[e0 + k * es] = s[k];
         if (nb) db[o] = s[KG];
     }
+    if (mode == CONV_DW_SHIFT && db)   /* the chunks' db partials, in chunk order */
+        for (int o = 0; o < q->OUT; o++) {
+            float sb = accb ? db[o] : 0;
+            for (int c = 0; c < nch; c++) sb += part[(size_t)c * wsz + (size_t)q->OUT * KG + o];
+            db[o] = sb;
+        }
 }
 #endif
 
@@ -559,7 +576,7 @@ static void SFX(conv_bwd)(wick_graph *g, node *nd) {
     T *db = bn ? SFX(in_grad)(g, nd, 2, &acc) : NULL;
 #if IS_FLOAT
     T *dbk = NULL;   /* summed by conv_dw_kern in its product */
-    if (db && conv_dw_mode(g, &q) == CONV_DW_ROWS && g->nodes[nd->in[1]].needs_grad) {
+    if (db && conv_dw_mode(g, &q) != CONV_DW_GEMM && g->nodes[nd->in[1]].needs_grad) {
         dbk = db;
         db = NULL;
     }
