@@ -71,11 +71,8 @@ static wick_status check_config(const wick_theory_config *c) {
  * Single input
  * ------------------------------------------------------------------------- */
 
-/* <sigma^2>, <sigma^4>, <sigma'^2> and d<sigma^2>/dK at K (NAN where the
- * perceptron's delta makes them undefined). */
-typedef struct { double s2, s4, s1s1, ds2; } moments1;
-
-static wick_status get_moments1(wick_act act, double K, moments1 *m) {
+/* theory.h: the single-input moments, here and in residual.c */
+wick_status th_moments1(wick_act act, double K, th_mom1 *m) {
     double ap, am;
     if (th_scale_invariant(act, &ap, &am)) {
         double A2 = 0.5 * (ap * ap + am * am), A4 = 0.5 * (ap * ap * ap * ap + am * am * am * am);
@@ -117,8 +114,8 @@ wick_status wick_chi(wick_act a, double cw, double K, double *chi_par, double *c
         return wick_fail(WICK_EINVAL, "chi: K = %g is not a finite non-negative variance", K);
     if (!isfinite(cw) || cw < 0)
         return wick_fail(WICK_EINVAL, "chi: C_W = %g is not a finite non-negative variance", cw);
-    moments1 m;
-    wick_status st = get_moments1(a, K, &m);
+    th_mom1 m;
+    wick_status st = th_moments1(a, K, &m);
     if (st) return st;
     if (chi_par) *chi_par = cw * m.ds2;
     if (chi_perp) *chi_perp = cw * m.s1s1;
@@ -137,8 +134,8 @@ wick_status wick_theory_single(const wick_theory_config *c, double q, wick_layer
     double Th = lb_at(c, 1) + lw_at(c, 1) * q;  /* docs/theory.md §7 */
     double V = 0.0;                             /* docs/theory.md §6: V^(1) = 0 */
     for (int l = 1; l <= c->depth; l++) {
-        moments1 m;
-        if ((st = get_moments1(c->act, K, &m)))
+        th_mom1 m;
+        if ((st = th_moments1(c->act, K, &m)))
             return refail(st, "theory: layer %d (K = %g)", l, K);
         int nx = l < c->depth ? l + 1 : l;
         double cwn = cw_at(c, nx);
@@ -385,9 +382,9 @@ wick_status wick_vertex2(const wick_theory_config *c, const double G0[4], double
         if ((st = th_check_cov(k[0][0], &k[0][1], k[1][1], "vertex")))
             return refail(st, "vertex: layer %d", l);
         k[1][0] = k[0][1];
-        moments1 m[2];
+        th_mom1 m[2];
         for (int a = 0; a < 2; a++)
-            if ((st = get_moments1(c->act, k[a][a], &m[a])))
+            if ((st = th_moments1(c->act, k[a][a], &m[a])))
                 return refail(st, "vertex: layer %d", l);
         /* E4[c] = <sigma_0^c sigma_1^(4-c)>, E2 the two-point functions */
         double E4[5], ss, s1s1, dK00, dK11;

@@ -53,33 +53,6 @@ static wick_status check_residual(const wick_theory_config *c, double xi, double
     return WICK_OK;
 }
 
-/* <sigma^2>, <sigma^4>, <sigma'^2>, d<sigma^2>/dK at K: closed forms for
- * the scale-invariant class and sin (flow.c's reasoning), quadrature else. */
-typedef struct { double s2, s4, s1s1, ds2; } rmom;
-
-static wick_status res_moments(wick_act act, double K, rmom *m) {
-    double ap, am;
-    if (th_scale_invariant(act, &ap, &am)) {
-        double A2 = 0.5 * (ap * ap + am * am), A4 = 0.5 * (ap * ap * ap * ap + am * am * am * am);
-        m->s2 = A2 * K; m->s4 = 3 * A4 * K * K; m->s1s1 = A2; m->ds2 = A2;
-        return WICK_OK;
-    }
-    if (act.kind == WICK_ACT_SIN) {
-        double e2 = exp(-2 * K), e8 = exp(-8 * K);
-        m->s2 = -0.5 * expm1(-2 * K);
-        m->s4 = (3 - 4 * e2 + e8) / 8;
-        m->s1s1 = 0.5 * (1 + e2);
-        m->ds2 = e2;
-        return WICK_OK;
-    }
-    static const int b[4] = {TB_SQ, TB_QUART, TB_S1SQ, TB_SS2};
-    double o[4];
-    wick_status st = th_expect1(act, K, 4, b, o, NULL);
-    if (st) return st;
-    m->s2 = o[0]; m->s4 = o[1]; m->s1s1 = o[2]; m->ds2 = o[2] + o[3];
-    return WICK_OK;
-}
-
 /* The vertex.  A residual layer is not a Gaussian scale mixture of the layer
  * before (z^(l+1)_i keeps xi z_i), so the order-1/n dependence of two
  * neurons is not fixed by V alone: E[f(z_i) g(z_j)] - <f><g> = C(f, g)/n for
@@ -225,8 +198,8 @@ static wick_status residual_single(const wick_theory_config *c, double xi, doubl
         if ((st = modes_new(&md, nm))) return st;
     }
     for (int l = 1; l <= c->depth; l++) {
-        rmom m;
-        if ((st = res_moments(c->act, K, &m))) { if (use_modes) modes_free(&md); return st; }
+        th_mom1 m;   /* the perceptron is refused above */
+        if ((st = th_moments1(c->act, K, &m))) { if (use_modes) modes_free(&md); return st; }
         int nx = l < c->depth ? l + 1 : l;
         double cwn = cw_at(c, nx);
         wick_layer_theory *o = &out[l - 1];

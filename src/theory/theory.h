@@ -74,4 +74,11 @@ wick_status th_check_cov(double K11, double *K12, double K22, const char *what);
  * where one exists. */
 wick_status th_pair_ss(wick_act act, double K11, double K12, double K22, double *ss,
                        double *s1s1);
+
+/* <sigma^2>, <sigma^4>, <sigma'^2> and d<sigma^2>/dK at K, one preactivation
+ * z ~ N(0, K): closed forms for the scale-invariant class and sin, quadrature
+ * else; NAN where the perceptron's delta makes them undefined
+ * (src/theory/flow.c; the MLP's and the residual net's single-input flows). */
+typedef struct { double s2, s4, s1s1, ds2; } th_mom1;
+wick_status th_moments1(wick_act act, double K, th_mom1 *m);
 #endif
