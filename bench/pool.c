@@ -400,6 +400,7 @@ int main(int argc, char **argv) {
                    "2/1 = %.3f (rounds %.3f-%.3f)\n",
                    names[m], m1, u1[rounds / 2], m2, u2[rounds / 2], m2 * mflop * 1e-3, mq, q[0], q[rounds - 1]);
     }
+    for (int r = 0; r < NREG; r++) free(ref[r]);
     if (!json) printf("takeover: %ld items taken over, %ld holders' results dropped; outputs %s\n", takes, drops,
                       bad ? "DIFFER" : "bit-identical to one thread");
     return bad ? 1 : 0;
