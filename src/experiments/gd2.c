@@ -35,11 +35,9 @@ wick_status wick_gd_test_measure(const wick_gd_test_config *c, double *val, doub
         return wick_fail(WICK_EINVAL, "test-input gd measure: %ld steps, expected 1..1e6 or -1 "
                          "(fully trained)", T);
     /* the inputs' rows: the Cholesky factor of n0 G0 (G0 = x x^T / n0) */
-    double x[4];
-    x[0] = sqrt(2 * G0[0]); x[1] = 0;
-    x[2] = 2 * G0[1] / x[0];
-    double r2 = 2 * G0[3] - x[2] * x[2];
-    x[3] = sqrt(r2 > 0 ? r2 : 0);
+    double xr[2][2];
+    ex_two_inputs(G0, xr);
+    const double x[4] = {xr[0][0], xr[0][1], xr[1][0], xr[1][1]};
     size_t np = 0;
     for (size_t l = 1; l <= L; l++) {
         size_t a = l == L ? 1 : n, b = l == 1 ? 2 : n;
