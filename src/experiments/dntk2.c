@@ -122,11 +122,10 @@ static void d2_forward(const wick_ntk_fluct_config *c, const double x[2][2], uin
     }
 }
 
-/* M[q] (blocks 00, 01, 11 of layer l) = M^{a0}[u] for the vector u of layer l. */
-static void d2_contract(const wick_ntk_fluct_config *c, d2_net *N, int l, int a0, const double *u,
-                        double *M) {
-    size_t n = N->n, nn = n * n;
-    double nd = (double)n;
+/* u^(k) = d(u . z^(l))/dz^(k) for k = l .. 1 at sample a0, into N->u: backwards,
+ * u^(k) = (W^(k+1)^T u^(k+1)) times the layer's d (sigma' at sample a0). */
+static void d2_backprop_u(d2_net *N, int l, int a0, const double *u) {
+    size_t n = N->n;
     memcpy(N->u + (size_t)l * n, u, sizeof(double) * n);
     for (int k = l - 1; k >= 1; k--) {
         double *uk = N->u + (size_t)k * n;
@@ -135,6 +134,14 @@ static void d2_contract(const wick_ntk_fluct_config *c, d2_net *N, int l, int a0
         const double *d = D2_V(N, d, k, a0);
         for (size_t i = 0; i < n; i++) uk[i] *= d[i];
     }
+}
+
+/* M[q] (blocks 00, 01, 11 of layer l) = M^{a0}[u] for the vector u of layer l. */
+static void d2_contract(const wick_ntk_fluct_config *c, d2_net *N, int l, int a0, const double *u,
+                        double *M) {
+    size_t n = N->n, nn = n * n;
+    double nd = (double)n;
+    d2_backprop_u(N, l, a0, u);
     memset(M, 0, sizeof(double) * 3 * nn);
     for (int k = 1; k < l; k++) {
         const double *W = D2_W(N, k + 1), *ut = N->u + (size_t)k * n, *un = N->u + (size_t)(k + 1) * n;
@@ -206,15 +213,7 @@ static void d2_fd(const wick_ntk_fluct_config *c, const double x[2][2], d2_net *
                   const double *u, double eta, double *P0, double *Hs, double *M) {
     size_t n = N->n, nn = n * n, Ls = (size_t)N->L;
     double nd = (double)n;
-    /* u^(k) backwards at sample a0 */
-    memcpy(N->u + (size_t)l * n, u, sizeof(double) * n);
-    for (int k = l - 1; k >= 1; k--) {
-        double *uk = N->u + (size_t)k * n;
-        cblas_dgemv(CblasRowMajor, CblasTrans, (int)n, (int)n, 1.0, D2_W(N, k + 1), (int)n,
-                    N->u + (size_t)(k + 1) * n, 1, 0.0, uk, 1);
-        const double *d = D2_V(N, d, k, a0);
-        for (size_t i = 0; i < n; i++) uk[i] *= d[i];
-    }
+    d2_backprop_u(N, l, a0, u);   /* u^(k) backwards at sample a0 */
     /* the step's direction: dW^(k) = lambda_W/n_{k-1} u^(k) h^(k-1)^T, db = lambda_b u^(k) */
     double *G = P0 + Ls * nn + Ls * n;  /* the gradient, same layout as the parameters */
     for (int k = 1; k <= l; k++) {
