@@ -3,7 +3,9 @@
  * CHECKs (or FAILs) failed.  SKIP, in a test or in any helper it calls, ends
  * the test as skipped (unless a check had failed).  The binary's last line is
  * "RESULT passed failed skipped", which tests/run.sh adds up into the suite's
- * closing line.  Helpers that several tests share are in tests/lib/. */
+ * closing line.  Helpers that several tests share are in tests/lib/; the
+ * width fits of the 1/n tests in tests/fit.h (static inline, like this
+ * file, so that their checks count in the including test). */
 #ifndef WICK_CHECK_H
 #define WICK_CHECK_H
 
