@@ -102,16 +102,15 @@ static void test_noiseless_scale_mixture(void) {
     CHECK_FAILS(wick_bayes_linear(1.0, 2, Gd, 3, y, 0.0, &m0, &m1), WICK_ENUMERIC, "noise > 0");
 }
 
-/* The exact posterior mean at width n by quadrature over the prior of
- * U = log(s / C_W^L), the sum of L-1 independent log(chi^2_n / n), whose
- * density log p(u) = (n/2) log(n/2) - lgamma(n/2) + n u/2 - (n/2) e^u is
- * convolved on a grid: deterministic, so the 1/n coefficient can be
- * extrapolated from wide nets (the sampler above is noisy there). */
-static double exact_quadrature(double cw, int L, size_t n, const double *G, const double *y,
-                               double noise) {
-    enum { N = 2000 };
+/* The grid of the quadratures below: u = k h, |k| <= N. */
+enum { N = 2000 };
+
+/* The prior of U = log(s / C_W^L), the sum of L-1 independent
+ * log(chi^2_n / n), whose density log p(u) = (n/2) log(n/2) - lgamma(n/2) +
+ * n u/2 - (n/2) e^u is convolved on the grid: p[k + N] at u = k h; returns h. */
+static double logs_prior(size_t n, int L, double *p) {
     double dn = (double)n, R = 120.0 / dn + 10 * sqrt(2.0 / dn), h = R / N;
-    static double p1[2 * N + 1], p[2 * N + 1], t[2 * N + 1];
+    static double p1[2 * N + 1], t[2 * N + 1];
     for (int k = -N; k <= N; k++) {
         double u = k * h;
         p1[k + N] = exp(0.5 * dn * log(0.5 * dn) - lgamma(0.5 * dn) + 0.5 * dn * u - 0.5 * dn * exp(u));
@@ -126,8 +125,33 @@ static double exact_quadrature(double cw, int L, size_t n, const double *G, cons
             }
             t[k + N] = a * h;
         }
-        memcpy(p, t, sizeof p);
+        memcpy(p, t, sizeof t);
     }
+    return h;
+}
+
+/* The log likelihood of the targets given s = s0 e^{k h}, up to a constant:
+ * ll[k + N], from the training Gram's eigenvalues lam and the targets in its
+ * eigenbasis qy (3 inputs); returns its largest value where the prior p > 0. */
+static double logs_likelihood(double s0, double h, const double *lam, const double *qy,
+                              double noise, const double *p, double *ll) {
+    double lmax = -INFINITY;
+    for (int k = -N; k <= N; k++) {
+        double s = s0 * exp(k * h), v = 0;
+        for (int j = 0; j < 3; j++) { double d = s * lam[j] + noise; v += -0.5 * log(d) - 0.5 * qy[j] * qy[j] / d; }
+        ll[k + N] = v;
+        if (p[k + N] > 0 && v > lmax) lmax = v;
+    }
+    return lmax;
+}
+
+/* The exact posterior mean at width n by quadrature over the prior of U
+ * (logs_prior): deterministic, so the 1/n coefficient can be extrapolated
+ * from wide nets (the sampler above is noisy there). */
+static double exact_quadrature(double cw, int L, size_t n, const double *G, const double *y,
+                               double noise) {
+    static double p[2 * N + 1], ll[2 * N + 1];
+    double h = logs_prior(n, L, p);
     double Q[9], lam[3], qy[3], qg[3];
     for (int i = 0; i < 3; i++) for (int j = 0; j < 3; j++) Q[i * 3 + j] = G[i * 4 + j];
     CHECK(LAPACKE_dsyev(LAPACK_ROW_MAJOR, 'V', 'L', 3, Q, 3, lam) == 0);
@@ -135,13 +159,7 @@ static double exact_quadrature(double cw, int L, size_t n, const double *G, cons
         qy[k] = qg[k] = 0;
         for (int i = 0; i < 3; i++) { qy[k] += Q[i * 3 + k] * y[i]; qg[k] += Q[i * 3 + k] * G[12 + i]; }
     }
-    double sw = 0, swm = 0, s0 = pow(cw, L), lmax = -INFINITY, *ll = t;
-    for (int k = -N; k <= N; k++) {
-        double s = s0 * exp(k * h), v = 0;
-        for (int j = 0; j < 3; j++) { double d = s * lam[j] + noise; v += -0.5 * log(d) - 0.5 * qy[j] * qy[j] / d; }
-        ll[k + N] = v;
-        if (p[k + N] > 0 && v > lmax) lmax = v;
-    }
+    double sw = 0, swm = 0, s0 = pow(cw, L), lmax = logs_likelihood(s0, h, lam, qy, noise, p, ll);
     for (int k = -N; k <= N; k++) {
         double s = s0 * exp(k * h), mu = 0;
         for (int j = 0; j < 3; j++) mu += s * qg[j] * qy[j] / (s * lam[j] + noise);
@@ -209,25 +227,8 @@ static void gram5(double *G) {
  * covariance C(s), so the exact covariance is E[C + mu mu^T | y] - E[mu] E[mu]^T. */
 static void exact_quadrature_post(double cw, int L, size_t n, const double *G, const double *y,
                                   double noise, double *mean, double *cov) {
-    enum { N = 2000 };
-    double dn = (double)n, R = 120.0 / dn + 10 * sqrt(2.0 / dn), h = R / N;
-    static double p1[2 * N + 1], p[2 * N + 1], t[2 * N + 1];
-    for (int k = -N; k <= N; k++) {
-        double u = k * h;
-        p1[k + N] = exp(0.5 * dn * log(0.5 * dn) - lgamma(0.5 * dn) + 0.5 * dn * u - 0.5 * dn * exp(u));
-        p[k + N] = p1[k + N];
-    }
-    for (int l = 1; l < L - 1; l++) {
-        for (int k = -N; k <= N; k++) {
-            double a = 0;
-            for (int j = -N; j <= N; j++) {
-                int d = k - j;
-                if (d >= -N && d <= N) a += p[j + N] * p1[d + N];
-            }
-            t[k + N] = a * h;
-        }
-        memcpy(p, t, sizeof p);
-    }
+    static double p[2 * N + 1], ll[2 * N + 1];
+    double h = logs_prior(n, L, p);
     double Q[9], lam[3], qy[3], qg[2][3];
     for (int i = 0; i < 3; i++) for (int j = 0; j < 3; j++) Q[i * 3 + j] = G[i * 5 + j];
     CHECK(LAPACKE_dsyev(LAPACK_ROW_MAJOR, 'V', 'L', 3, Q, 3, lam) == 0);
@@ -238,13 +239,7 @@ static void exact_quadrature_post(double cw, int L, size_t n, const double *G, c
             for (int b = 0; b < 2; b++) qg[b][k] += Q[i * 3 + k] * G[(3 + b) * 5 + i];
         }
     }
-    double s0 = pow(cw, L), lmax = -INFINITY, *ll = t;
-    for (int k = -N; k <= N; k++) {
-        double s = s0 * exp(k * h), v = 0;
-        for (int j = 0; j < 3; j++) { double d = s * lam[j] + noise; v += -0.5 * log(d) - 0.5 * qy[j] * qy[j] / d; }
-        ll[k + N] = v;
-        if (p[k + N] > 0 && v > lmax) lmax = v;
-    }
+    double s0 = pow(cw, L), lmax = logs_likelihood(s0, h, lam, qy, noise, p, ll);
     double sw = 0, sm[2] = {0, 0}, sS[4] = {0, 0, 0, 0};
     for (int k = -N; k <= N; k++) {
         double s = s0 * exp(k * h), mu[2] = {0, 0}, C[4];
