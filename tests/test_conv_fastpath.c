@@ -142,9 +142,24 @@ static void test_each_shape(void) {
 /* The issue's CNN trained STEPS steps of SGD (lr 0.05) on N(0,1) images with
  * labels r mod 10, the last step a partial batch of 20; returns the
  * parameters and batch norm states, concatenated (*n floats). */
+static int train_bn_dx_off;   /* set: WICK_BN_DX=0 (conv1's dx written by its batch norm) */
+static int train_bn_dx_seen;  /* out: the last backward left a batch norm's dx to its conv */
+static int train_early;       /* set: each parameter updated as soon as its gradient is ready */
+
+/* The SGD update of one parameter (the backward's ready callback, as wick
+ * train overlaps it). */
+static void sgd_param(void *user, wick_node p) {
+    wick_graph *g = user;
+    float *w = wick_graph_value(g, p);
+    const float *dw = wick_graph_grad(g, p);
+    size_t m = (size_t)wick_graph_rows(g, p) * wick_graph_cols(g, p);
+    for (size_t j = 0; j < m; j++) w[j] -= 0.05f * dw[j];
+}
+
 static float *train_cnn(int fast, int threads, size_t *n) {
     wick_set_threads(threads);
     if (!fast) setenv("WICK_GRAPH_CONV", "general", 1);
+    if (train_bn_dx_off) setenv("WICK_BN_DX", "0", 1);
     wick_spec *spec;
     wick_net *net;
     wick_mlp_config cfg;
@@ -153,6 +168,7 @@ static float *train_cnn(int fast, int threads, size_t *n) {
     CHECK_OK(wick_spec_parse(CNN, &spec));
     CHECK_OK(wick_net_new(&net, spec, &cfg, WICK_DT_F32, BATCH));
     unsetenv("WICK_GRAPH_CONV");
+    unsetenv("WICK_BN_DX");
     wick_mlp_init(net, 5);
     wick_graph *g = wick_mlp_graph(net);
     wick_graph_set_seed(g, 9);
@@ -169,14 +185,11 @@ static float *train_cnn(int fast, int threads, size_t *n) {
         int32_t *lab = wick_graph_value(g, wick_mlp_labels(net));
         for (int r = 0; r < rows; r++) lab[r] = (r * 7 + st) % 10;
         wick_graph_forward(g);
-        wick_graph_backward(g, wick_mlp_loss(net), NULL, NULL);
-        for (int k = 0; k < np; k++) {
-            float *w = wick_graph_value(g, params[k]);
-            const float *dw = wick_graph_grad(g, params[k]);
-            size_t m = (size_t)wick_graph_rows(g, params[k]) * wick_graph_cols(g, params[k]);
-            for (size_t j = 0; j < m; j++) w[j] -= 0.05f * dw[j];
-        }
+        wick_graph_backward(g, wick_mlp_loss(net), train_early ? sgd_param : NULL, g);
+        for (int k = 0; k < np && !train_early; k++) sgd_param(g, params[k]);
     }
+    train_bn_dx_seen = 0;
+    for (int i = 0; i < g->n; i++) train_bn_dx_seen |= g->nodes[i].op == OP_CONV2D && g->nodes[i].bn_dx;
     size_t tot = 0;
     for (int k = 0; k < np + ns; k++) {
         wick_node t = k < np ? params[k] : states[k - np];
@@ -214,6 +227,38 @@ static void test_cnn_training(void) {
     free(ref);
     free(again);
     free(two);
+}
+
+/* conv1's output gradient left by its batch norm (+ ReLU + pool) to conv1's
+ * weight-gradient product, which recomputes it a sample at a time (bn_dx,
+ * ops_impl.h bn_bwd), against the batch norm writing it (WICK_BN_DX=0):
+ * the same bits after the steps (full batches and a partial one), on 1 and
+ * 2 threads, each parameter updated as soon as its gradient is ready (so
+ * the batch norm's gamma and beta before conv1's backward runs).  Not on
+ * the general path (WICK_GRAPH_CONV=general), whose weight gradient is the
+ * BLAS product of dy as the batch norm wrote it. */
+static void test_bn_dx_deferred(void) {
+    train_early = 1;
+    for (int fast = 1; fast >= 0; fast--) {
+        size_t n1, n2, n3;
+        train_bn_dx_off = 1;
+        float *off = train_cnn(fast, 1, &n1);
+        CHECK(!train_bn_dx_seen);
+        train_bn_dx_off = 0;
+        float *on = train_cnn(fast, 1, &n2);
+        CHECK(train_bn_dx_seen == fast);   /* the deferred path did run, on plans only */
+        float *two = train_cnn(fast, 2, &n3);
+        CHECK(train_bn_dx_seen == fast);
+        CHECK(n1 == n2 && n1 == n3);
+        if (n1 == n2 && n1 == n3) {
+            CHECK(!memcmp(on, off, n1 * sizeof *on));
+            CHECK(!memcmp(two, off, n1 * sizeof *on));
+        }
+        free(off);
+        free(on);
+        free(two);
+    }
+    train_early = 0;
 }
 
 /* Max pooling's 2x2, stride 2 loop (ops_impl.h maxpool22_fwd) against the
@@ -484,6 +529,7 @@ int main(void) {
     RUN(test_cnn_training);
     RUN(test_maxpool22);
     RUN(test_bn_relu_fused);
+    RUN(test_bn_dx_deferred);
     RUN(test_bn_relu_pool_fused);
     RUN(test_set_after_compile);
     return chk_finish();

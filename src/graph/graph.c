@@ -26,6 +26,8 @@ wick_status wick_graph_new(wick_graph **out, wick_dtype dtype, int max_batch) {
     g->training = 1;
     const char *e = getenv("WICK_GRAPH_CONV");   /* benchmarks: the general path's speed */
     g->conv_general = e && !strcmp(e, "general");
+    e = getenv("WICK_BN_DX");   /* A/B of the deferred batch norm dx (ops_impl.h bn_bwd) */
+    g->bn_dx_off = e && !strcmp(e, "0");
     *out = g;
     return WICK_OK;
 }

@@ -46,6 +46,10 @@ typedef struct {
                            its output (0: none); MAXPOOL2D: the batch norm that computes it */
     int bn_xa;          /* BATCHNORM with bn_pool: the last forward left x at each argmax in
                            its values (float, AVX2: bn_fwd), which bn_bwd's vector loops read */
+    int bn_dx;          /* CONV2D: the batch norm (with bn_pool; its gradient's one taker) whose last
+                           backward left this node's gradient to this node's backward, which
+                           recomputes it a sample at a time beside its weight gradient's
+                           product instead of reading it (0: none; ops_impl.h bn_bwd) */
     int ran_train;      /* BATCHNORM: the last forward used batch statistics;
                            DROPOUT, GAUSS_NOISE: it drew a mask or noise */
     double bn_share;    /* BATCHNORM: this process's share of the rows whose statistics the
@@ -85,6 +89,7 @@ struct wick_graph {
     size_t scratch_bytes;
     int scratch_threads;          /* threads the scratch holds a slot for */
     int conv_general;             /* 1: float convs take the general path, not backend plans */
+    int bn_dx_off;                /* 1 (WICK_BN_DX=0): a batch norm's dx always written (bn_dx) */
     int fwd_end;                  /* the last node the running forward computes */
     /* batch norm over several processes (graph_set_bn_sum): NULL, this one's rows */
     void (*bn_sum)(void *user, double *x, int n);

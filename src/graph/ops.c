@@ -292,6 +292,24 @@ static void bnp_dx_avx2(const float *x, const float *gp, const int32_t *ap, cons
             if (ap[t + l] >= 0) dx[ap[t + l]] = r8[l];
     }
 }
+
+/* Sample n's dx of batch norm bn (deferred: bn_dx), [C][HW] into out, as
+ * bn_bwd would have written it: the same bnp_dx_avx2 call on the same
+ * values, a, bq, k, gamma and beta as bn_bwd kept them (aux after mean,
+ * invstd): gamma and beta themselves may have been updated since (a
+ * parameter's update may start as soon as its gradient is ready). */
+static void bnp_dx_sample(const wick_graph *g, const node *bn, int n, float *out) {
+    const node *xn = &g->nodes[bn->in[0]], *pn = &g->nodes[bn->bn_pool];
+    int C = xn->C, HW = bn->cols / C, P = pn->H * pn->W;
+    const float *mean = bn->aux, *inv = mean + C, *ka = mean + 2 * C, *kbq = ka + C, *kk = kbq + C;
+    const float *gam = kk + C, *bet = gam + C;
+    for (int c = 0; c < C; c++) {
+        size_t o = (size_t)n * bn->cols + (size_t)c * HW, po = (size_t)n * pn->cols + (size_t)c * P;
+        bnp_dx_avx2((const float *)xn->val + o, (const float *)pn->grad + po, (const int32_t *)pn->aux + po,
+                    (const float *)bn->val + po, HW, P, c * HW, mean[c], inv[c], gam[c], bet[c], kk[c], ka[c],
+                    kbq[c], out + (size_t)c * HW);
+    }
+}
 #else
 #define WICK_BNP_AVX2 0
 #endif
@@ -337,9 +355,9 @@ size_t op_aux_elems(const wick_graph *g, const node *nd, size_t *aux2) {
     case OP_XENT: return node_elems(&g->nodes[nd->in[0]]);                    /* p */
     case OP_MAXPOOL2D: return node_elems(nd);                                  /* argmax, int32 */
     case OP_DROPOUT: return node_elems(nd);                                    /* mask */
-    case OP_BATCHNORM: {                                                       /* mean, invstd */
+    case OP_BATCHNORM: {            /* mean, invstd; dx's a, bq, k, gamma, beta (bn_bwd) */
         const node *x = &g->nodes[nd->in[0]];
-        return 2 * (size_t)(x->C > 0 ? x->C : x->cols);
+        return 7 * (size_t)(x->C > 0 ? x->C : x->cols);
     }
     default: return 0;
     }

@@ -399,6 +399,26 @@ static void SFX(dw_sample)(const conv_geo *q, int mode, const T *x, const T *W, 
     }
 }
 
+/* Whether batch norm bn may leave its dx to the conv before it (bn_dx; the
+ * conditions that hold for a whole compiled graph: bn_bwd adds those of the
+ * step).  The conv's scratch slot must hold ROWS's patches and one sample's
+ * dx beside them. */
+static int SFX(bn_dx_ok)(const wick_graph *g, const node *bn) {
+#if IS_FLOAT && WICK_BNP_AVX2
+    const node *cv = &g->nodes[bn->in[0]];
+    if (g->bn_dx_off || !bn->bn_pool || !bn->relu_fused || cv->op != OP_CONV2D || cv->consumers != 1 ||
+        g->nodes[cv->in[0]].needs_grad || !g->nodes[cv->in[1]].needs_grad)
+        return 0;
+    conv_geo q = conv_geo_of(g, cv);
+    size_t P = (size_t)q.OH * q.OW;
+    return conv_dw_mode(g, &q) == CONV_DW_ROWS && P * 16 + (size_t)q.OUT * P <= conv_slot_elems(&q);
+#else
+    (void)g;
+    (void)bn;
+    return 0;
+#endif
+}
+
 #if IS_FLOAT
 /* dW of an ungrouped float conv on wick's kernel, mode SHIFT or ROWS
  * (ops.c conv_dw_mode).  As the general loop: fixed chunks of samples, each
@@ -408,7 +428,8 @@ static void SFX(dw_sample)(const conv_geo *q, int mode, const T *x, const T *W, 
  * with db non-null, ROWS sums it in the same product, from a column of ones
  * beside the patches, instead of reading dy once more). */
 static void conv_dw_kern(wick_graph *g, const conv_geo *q, int mode, int B, const float *x, int xcols,
-                         const float *dy, int ycols, float *dW, int accw, float *db, int accb) {
+                         const float *dy, int ycols, float *dW, int accw, float *db, int accb,
+                         const node *bnf) {
     int P = q->OH * q->OW, KG = q->C * q->kh * q->kw, nch = conv_chunks(B);
     int Hp = q->H + 2 * q->ph, Wp = q->W + 2 * q->pw, np16 = (q->C + 15) / 16;
     int nb = mode == CONV_DW_ROWS && db;   /* the column of ones */
@@ -493,7 +514,14 @@ static void conv_dw_kern(wick_graph *g, const conv_geo *q, int mode, int B, cons
                                 for (int ox = hi; ox < q->OW; ox++) rr[(size_t)ox * 16] = 0;
                             }
                         }
-                wick_kern_gemm(q->OUT, KG + nb, P, dy + (size_t)n * ycols, P, 1, r, 16, 16, pc, KG + 1, NULL,
+                const float *dys = dy + (size_t)n * ycols;
+#if WICK_BNP_AVX2
+                if (bnf) {   /* dy recomputed (bn_dx), after the patches in the slot */
+                    bnp_dx_sample(g, bnf, n, r + (size_t)P * 16);
+                    dys = r + (size_t)P * 16;
+                }
+#endif
+                wick_kern_gemm(q->OUT, KG + nb, P, dys, P, 1, r, 16, 16, pc, KG + 1, NULL,
                                n > n0 ? WICK_KERN_ACC : 0);
             }
         }
@@ -604,7 +632,9 @@ static void SFX(conv_bwd)(wick_graph *g, node *nd) {
     }
     int dwm = dW ? conv_dw_mode(g, &q) : CONV_DW_GEMM;
     if (dwm != CONV_DW_GEMM) {
-        conv_dw_kern(g, &q, dwm, B, x, xn->cols, dy, nd->cols, dW, accw, dbk, acc);
+        /* dy left to this backward by its batch norm (bn_dx, on this path) */
+        const node *bnf = nd->bn_dx && g->nodes[nd->bn_dx].pending >= 0 ? &g->nodes[nd->bn_dx] : NULL;
+        conv_dw_kern(g, &q, dwm, B, x, xn->cols, dy, nd->cols, dW, accw, dbk, acc, bnf);
         dW = NULL;
     }
 #endif
@@ -1086,6 +1116,19 @@ static void SFX(bn_bwd)(wick_graph *g, node *nd) {
        weighted by share, so dx = share^-1 dx_global, whose terms
        share^-1 sum_all / M_all are the weighted sums / this process's M */
     double *st = batch && nd->bn_share > 0 ? g->bn_buf : NULL, share = nd->bn_share;
+    /* deferred dx (bn_dx): where x is a float conv's output whose gradient
+       comes from this node alone, the conv's own input needs no gradient and
+       its weight gradient takes the ROWS product (a first layer on grey
+       images), dx is not written here: this loop keeps each channel's a, bq,
+       k, gamma and beta beside mean and invstd (gamma and beta may be
+       updated before the conv's backward runs), and conv_bwd recomputes dx a
+       sample at a time with the same bnp_dx_avx2 call, into its scratch,
+       just before its product reads it (the same bits; the full-size dx,
+       12.8 MB for the issue's conv1 at batch 128, is never written nor read
+       back: conv1 + batch norm backward -0.6 ms at 2 threads, bench/README.md) */
+    int defer = SFX(bn_dx_ok)(g, nd) && pn && nd->bn_xa && !st && dx && !accx;
+    if (xn->op == OP_CONV2D) ((node *)xn)->bn_dx = defer ? (int)(nd - g->nodes) : 0;
+    T *keep_a = (T *)nd->aux + 2 * C, *keep_bq = keep_a + C, *keep_k = keep_bq + C, *keep_ga = keep_k + C;
     for (int phase = st ? 0 : 1; phase < 2; phase++) {
         if (phase == 1 && st) {
             for (int c = 0; c < 2 * C; c++) st[c] *= share;
@@ -1158,6 +1201,14 @@ static void SFX(bn_bwd)(wick_graph *g, node *nd) {
             }
             if (!dx) continue;
             T k = gam[c] * is, a = batch ? sdy / M : 0, bq = batch ? sdyx / M : 0;
+            if (defer) {
+                keep_a[c] = a;
+                keep_bq[c] = bq;
+                keep_k[c] = k;
+                keep_ga[c] = ga;
+                keep_ga[C + c] = be;
+                continue;
+            }
             int acc = accx;
             T *old = pn ? (T *)g->scratch + (size_t)omp_get_thread_num() * slot : NULL;
             for (int n = 0; n < B; n++) {
