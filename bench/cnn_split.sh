@@ -9,16 +9,19 @@
 # bench/conv_split.c times the two plans' calls alone.
 #   bash bench/cnn_split.sh                 ~1 min on 2 cores
 #   ROUNDS=8 STEPS=100 BUILD=build-x bash bench/cnn_split.sh
+# AB=WICK_BN_DX: the same A/B of another 0/1 switch (the deferred batch norm
+# dx of conv1, src/graph/ops_impl.h bn_bwd; also the same bits).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-4}
 STEPS=${STEPS:-60}
 BUILD=${BUILD:-build}
+AB=${AB:-WICK_CONV_SPLIT}
 ARCH="input:1x28x28,conv2d:32:3:pad=1,batchnorm,relu,maxpool:2,conv2d:64:3:pad=1,batchnorm,relu,maxpool:2,flatten,dropout:0.25,linear:256,relu,dropout:0.5,linear:10"
 DATA=/usr/share/datasets/fashion-mnist
 make -s -j2 BUILD="$BUILD" "$BUILD/wick" >/dev/null
 run() {   # split
-    WICK_CONV_SPLIT=$1 "$BUILD/wick" train --arch "$ARCH" --data "$DATA" --epochs 1 --max-steps "$STEPS" \
+    env "$AB=$1" "$BUILD/wick" train --arch "$ARCH" --data "$DATA" --epochs 1 --max-steps "$STEPS" \
         --json --quiet --val 0 --threads 2 --batch 128 --momentum 0.9 --lr 0.01 2>/dev/null | tail -1 |
         /usr/bin/python3 -c 'import json, sys; print(round(json.load(sys.stdin)["samples_per_s"]))'
 }
@@ -30,10 +33,10 @@ for r in $(seq "$ROUNDS"); do
     for v in $order; do
         s=$(run "$v")
         got[$v]="${got[$v]} $s"
-        echo "round $r split=$v $s samples/s"
+        echo "round $r $AB=$v $s samples/s"
     done
 done
 echo "# $(uptime)"
 for v in 0 1; do
-    echo "split=$v median $(printf '%s\n' ${got[$v]} | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}') samples/s (${got[$v]# })"
+    echo "$AB=$v median $(printf '%s\n' ${got[$v]} | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}') samples/s (${got[$v]# })"
 done
