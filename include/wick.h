@@ -587,7 +587,13 @@ WICK_API wick_node wick_g_counter(wick_graph *g, const char *name);
  * track_running_stats=False (batch statistics in both modes).  torch's
  * defaults: momentum 0.1, eps 1e-5.  When the batch norm's only consumer is
  * a ReLU (wick_g_act), compile fuses the two: the batch norm node's values
- * are then the ReLU's output. */
+ * are then the ReLU's output.  When that ReLU's only reader is a 2x2
+ * stride-2 max pool, the three run as one pass that writes the pooled
+ * values only, and backward skips the gradients inside it: the batch norm's
+ * and the ReLU's values and gradients are not written, nor the gradient of
+ * a first-layer convolution before them (its backward rebuilds it a sample
+ * at a time).  Read gradients of parameters and of nodes outside such a
+ * chain; WICK_BN_DX=0 keeps the convolution's gradient written. */
 WICK_API wick_node wick_g_batchnorm(wick_graph *g, wick_node x, wick_node gamma, wick_node beta,
                                     wick_node running_mean, wick_node running_var,
                                     wick_node num_batches_tracked, double momentum, double eps);
