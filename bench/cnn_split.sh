@@ -19,6 +19,7 @@ BUILD=${BUILD:-build}
 AB=${AB:-WICK_CONV_SPLIT}
 ARCH="input:1x28x28,conv2d:32:3:pad=1,batchnorm,relu,maxpool:2,conv2d:64:3:pad=1,batchnorm,relu,maxpool:2,flatten,dropout:0.25,linear:256,relu,dropout:0.5,linear:10"
 DATA=/usr/share/datasets/fashion-mnist
+bash scripts/setup.sh   # the build's Debian packages and the dataset, as on a fresh machine
 make -s -j2 BUILD="$BUILD" "$BUILD/wick" >/dev/null
 run() {   # split
     env "$AB=$1" "$BUILD/wick" train --arch "$ARCH" --data "$DATA" --epochs 1 --max-steps "$STEPS" \

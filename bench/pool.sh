@@ -16,6 +16,7 @@ cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 CORE=${CORE:-1}
 NEIGHBOUR=${NEIGHBOUR:-1}
+bash scripts/setup.sh --bench   # the bench programs' packages, as on a fresh machine
 make -s -j2 BUILD="$BUILD" "$BUILD/bench/pool" >/dev/null
 mkdir -p bench/out
 out=bench/out/pool-$(date -u +%Y%m%dT%H%M%SZ).txt
