@@ -161,6 +161,12 @@ int cli_csv_gram(const char *cmd, const char *path, size_t max, double **gram, s
 /* The rows of a CSV file into *x (malloc'd: free), rows and cols. */
 int cli_csv_rows(const char *cmd, const char *path, size_t max, double **x, size_t *rows, size_t *cols);
 
+/* The measured parts of `wick gd --order1`, per width (tools/cmd_gd.c):
+ * part = n x {frozen, se, beyond, se, eta^2, se, eta^3, se}: the table's
+ * header and row, and the row's JSON keys n_frozen ... n_eta3_se. */
+void gd_parts_header(void);
+void gd_parts_print(size_t n, size_t pairs, const double part[8]);
+void gd_parts_json(json_t *r, const double part[8]);
 /* `wick gd --order1 --test-gram` (tools/cmd_gd2.c): steps -1 = fully trained. */
 int gd_order1_test(wick_act act, double cb, double cw, double lb, double lw, int depth,
                    const cli_ints *widths, long samples, long seed, long steps, double eta,

@@ -165,6 +165,23 @@ int cmd_gd(int argc, char **argv) {
 /* --order1: one step from one input, predicted to order 1/n and measured per
  * width; the measured gap to the infinite-width step is eta (E[H] - Theta) y
  * + E[r], r each network's residual beyond its own frozen-NTK step. */
+void gd_parts_header(void) {
+    printf("%8s %8s %12s %10s %12s %10s %12s %10s %12s %10s\n", "width", "pairs", "n*frozen", "se",
+           "n*beyond", "se", "n*eta^2", "se", "n*eta^3", "se");
+}
+
+void gd_parts_print(size_t n, size_t pairs, const double part[8]) {
+    printf("%8zu %8zu %12.6g %10.3g %12.6g %10.3g %12.6g %10.3g %12.6g %10.3g\n", n, pairs, part[0], part[1],
+           part[2], part[3], part[4], part[5], part[6], part[7]);
+    fflush(stdout);
+}
+
+void gd_parts_json(json_t *r, const double part[8]) {
+    static const char *const key[8] = {"n_frozen", "n_frozen_se", "n_beyond", "n_beyond_se",
+                                       "n_eta2",   "n_eta2_se",   "n_eta3",   "n_eta3_se"};
+    for (int i = 0; i < 8; i++) json_object_set_new(r, key[i], cli_jnum(part[i]));
+}
+
 static int order1_run(void) {
     wick_act act;
     wick_status st = wick_act_parse(A.act_name, &act);
@@ -251,8 +268,7 @@ static int order1_run(void) {
            "# trajectory (noisy: its NTK) against 'frozen' = %.6g, n E[z - z_lin] against\n"
            "# 'beyond' = %.6g%s\n", pfroz, pbeyond,
            T == 1 ? ", and its eta^2 and eta^3 parts (steps at +-eta)" : "");
-    printf("%8s %8s %12s %10s %12s %10s %12s %10s %12s %10s\n", "width", "pairs", "n*frozen", "se",
-           "n*beyond", "se", "n*eta^2", "se", "n*eta^3", "se");
+    gd_parts_header();
     json_t *rows = json_array();
     for (int w = 0; w < A.widths.n; w++) {
         size_t n = (size_t)A.widths.v[w];
@@ -262,24 +278,15 @@ static int order1_run(void) {
         if (!val) { json_decref(rows); return EXIT_FAIL; }
         if ((st = wick_gd1_measure(&c, val, se))) { free(val); json_decref(rows); return cli_fail("gd", st); }
         double nd = (double)n;
-        double fr = nd * (val[WICK_GD1_LIN * no] - lin), frs = nd * se[WICK_GD1_LIN * no];
-        double be = nd * val[WICK_GD1_RES * no], bes = nd * se[WICK_GD1_RES * no];
-        double e2 = nd * val[WICK_GD1_RES2 * no], e2s = nd * se[WICK_GD1_RES2 * no];
-        double e3 = nd * val[WICK_GD1_RES3 * no], e3s = nd * se[WICK_GD1_RES3 * no];
-        printf("%8zu %8zu %12.6g %10.3g %12.6g %10.3g %12.6g %10.3g %12.6g %10.3g\n", n, c.samples,
-               fr, frs, be, bes, e2, e2s, e3, e3s);
-        fflush(stdout);
+        const double part[8] = {nd * (val[WICK_GD1_LIN * no] - lin), nd * se[WICK_GD1_LIN * no],
+                                nd * val[WICK_GD1_RES * no],         nd * se[WICK_GD1_RES * no],
+                                nd * val[WICK_GD1_RES2 * no],        nd * se[WICK_GD1_RES2 * no],
+                                nd * val[WICK_GD1_RES3 * no],        nd * se[WICK_GD1_RES3 * no]};
+        gd_parts_print(n, c.samples, part);
         json_t *r = json_object();
         json_object_set_new(r, "width", json_integer((json_int_t)n));
         json_object_set_new(r, "pairs", json_integer((json_int_t)c.samples));
-        json_object_set_new(r, "n_frozen", cli_jnum(fr));
-        json_object_set_new(r, "n_frozen_se", cli_jnum(frs));
-        json_object_set_new(r, "n_beyond", cli_jnum(be));
-        json_object_set_new(r, "n_beyond_se", cli_jnum(bes));
-        json_object_set_new(r, "n_eta2", cli_jnum(e2));
-        json_object_set_new(r, "n_eta2_se", cli_jnum(e2s));
-        json_object_set_new(r, "n_eta3", cli_jnum(e3));
-        json_object_set_new(r, "n_eta3_se", cli_jnum(e3s));
+        gd_parts_json(r, part);
         free(val);
         if (A.variance) {
             /* other networks than the mean's (seed + 1): the two tables' errors are independent */

@@ -49,8 +49,7 @@ int gd_order1_test(wick_act act, double cb, double cw, double lb, double lw, int
     printf("# per width: n (E[z_lin,b] - lin) of each network's own frozen-NTK trajectory\n"
            "# (noisy: its NTK) against 'frozen', n E[z_b - z_lin,b] against 'beyond'%s\n",
            steps == 1 ? ", and its eta^2, eta^3 parts" : "");
-    printf("%8s %8s %12s %10s %12s %10s %12s %10s %12s %10s\n", "width", "pairs", "n*frozen", "se",
-           "n*beyond", "se", "n*eta^2", "se", "n*eta^3", "se");
+    gd_parts_header();
     json_t *rows = json_array();
     for (int w = 0; w < widths->n; w++) {
         size_t n = (size_t)widths->v[w];
@@ -59,26 +58,17 @@ int gd_order1_test(wick_act act, double cb, double cw, double lb, double lw, int
         double val[WICK_GDT_COUNT], se[WICK_GDT_COUNT];
         if ((st = wick_gd_test_measure(&c, val, se))) { json_decref(rows); return cli_fail("gd", st); }
         double nd = (double)n;
-        double fr = nd * (val[WICK_GDT_LIN] - p->lin), frs = nd * se[WICK_GDT_LIN];
-        double be = nd * val[WICK_GDT_RES], bes = nd * se[WICK_GDT_RES];
-        double e2 = nd * val[WICK_GDT_RES2], e2s = nd * se[WICK_GDT_RES2];
-        double e3 = nd * val[WICK_GDT_RES3], e3s = nd * se[WICK_GDT_RES3];
-        printf("%8zu %8zu %12.6g %10.3g %12.6g %10.3g %12.6g %10.3g %12.6g %10.3g\n", n, c.samples,
-               fr, frs, be, bes, e2, e2s, e3, e3s);
-        fflush(stdout);
+        const double part[8] = {nd * (val[WICK_GDT_LIN] - p->lin), nd * se[WICK_GDT_LIN],
+                                nd * val[WICK_GDT_RES],            nd * se[WICK_GDT_RES],
+                                nd * val[WICK_GDT_RES2],           nd * se[WICK_GDT_RES2],
+                                nd * val[WICK_GDT_RES3],           nd * se[WICK_GDT_RES3]};
+        gd_parts_print(n, c.samples, part);
         json_t *r = json_object();
         json_object_set_new(r, "width", json_integer((json_int_t)n));
         json_object_set_new(r, "pairs", json_integer((json_int_t)c.samples));
         json_object_set_new(r, "mean", cli_jnum(val[WICK_GDT_MEAN]));
         json_object_set_new(r, "mean_se", cli_jnum(se[WICK_GDT_MEAN]));
-        json_object_set_new(r, "n_frozen", cli_jnum(fr));
-        json_object_set_new(r, "n_frozen_se", cli_jnum(frs));
-        json_object_set_new(r, "n_beyond", cli_jnum(be));
-        json_object_set_new(r, "n_beyond_se", cli_jnum(bes));
-        json_object_set_new(r, "n_eta2", cli_jnum(e2));
-        json_object_set_new(r, "n_eta2_se", cli_jnum(e2s));
-        json_object_set_new(r, "n_eta3", cli_jnum(e3));
-        json_object_set_new(r, "n_eta3_se", cli_jnum(e3s));
+        gd_parts_json(r, part);
         json_object_set_new(r, "steps_taken", cli_jnum(val[WICK_GDT_STEPS]));
         json_array_append_new(rows, r);
     }

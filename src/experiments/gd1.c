@@ -132,17 +132,7 @@ wick_status wick_gd1_measure(const wick_gd1_config *c, double *val, double *se) 
     }
     if (fail) { st = wick_fail(WICK_ENUMERIC, "gd1 measure: %s", msg); goto out; }
     /* reductions in pair order: the same for every thread count */
-    for (size_t q = 0; q < PER * no; q++) {
-        double s = 0, v = 0;
-        for (size_t k = 0; k < M; k++) s += per[k * PER * no + q];
-        double mu = s / (double)M;
-        for (size_t k = 0; k < M; k++) {
-            double d = per[k * PER * no + q] - mu;
-            v += d * d;
-        }
-        val[q] = mu;
-        se[q] = sqrt(v / (double)(M - 1) / (double)M);
-    }
+    ex_mean_se(per, M, PER * no, val, se);
 out:
     if (nets)
         for (int t = 0; t < nt; t++) wick_net64_free(nets[t]);

@@ -59,6 +59,13 @@ static wick_status golub_welsch(int n, const double *off, double mass, double **
     return WICK_OK;
 }
 
+double th_gauss_moment(int k, double K) {
+    if (k % 2) return 0;
+    double m = 1;
+    for (int j = k - 1; j > 0; j -= 2) m *= j * K;
+    return m;
+}
+
 wick_status th_hermite(int n, const double **x, const double **w) {
     if (n < 2 || n > TH_GH_MAX)
         return wick_fail(WICK_EINVAL, "Gauss-Hermite: %d nodes outside [2, %d]", n, TH_GH_MAX);

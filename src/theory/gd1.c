@@ -103,14 +103,6 @@ static int gq_mul(gq *r, const gq *a, const gq *b) {
     return 1;
 }
 
-/* E[z^k], z ~ N(0, K) */
-static double gmom(int k, double K) {
-    if (k % 2) return 0;
-    double m = 1;
-    for (int j = k - 1; j > 0; j -= 2) m *= j * K;
-    return m;
-}
-
 /* z(t) in the algebra: the map above iterated t times from z(0) = z,
  * H(0) = Theta + d.  Returns 0 when a degree overflows. */
 static int gd_iterate(double Th, double y, double eta, long t, gq *zout) {
@@ -171,8 +163,8 @@ wick_status wick_gd_mean_t(const wick_theory_config *c, double q, double y, doub
     if (!ok) return wick_fail(WICK_ENUMERIC, "t-step GD mean: polynomial degree overflow");
     double E[NM] = {0}, EzX = 0;
     for (int m = 0; m < NM; m++)
-        for (int k = 0; k <= PDEG; k++) E[m] += z.c[m][k] * gmom(k, K);
-    for (int k = 0; k <= PDEG; k++) EzX += z.c[MX][k] * gmom(k + 1, K);
+        for (int k = 0; k <= PDEG; k++) E[m] += z.c[m][k] * th_gauss_moment(k, K);
+    for (int k = 0; k <= PDEG; k++) EzX += z.c[MX][k] * th_gauss_moment(k + 1, K);
     out->K = K; out->ntk = Th; out->ntk1 = f.ntk1; out->A = f.A; out->B = f.B;
     out->P = f.P; out->Q = f.Q; out->R = R; out->STU = STU;
     out->lin = E[M1];
@@ -289,11 +281,11 @@ wick_status wick_gd_mean_tn(const wick_theory_config *c, double q, size_t nout, 
  * kernel's shift K1), and E[He4(z/sqrt K) z^k] / (8 K^2) (z(0)'s
  * non-Gaussianity: E[f(z)] gains V/n times it, E[z^4] - 3K^2 = 3V/n). */
 static double gmom_dK(int k, double K) {
-    return k % 2 || k == 0 ? 0 : (double)k / 2 * gmom(k, K) / K;
+    return k % 2 || k == 0 ? 0 : (double)k / 2 * th_gauss_moment(k, K) / K;
 }
 static double gmom_V(int k, double K) {
     if (k % 2) return 0;
-    double u = gmom(k + 4, 1) - 6 * gmom(k + 2, 1) + 3 * gmom(k, 1);
+    double u = th_gauss_moment(k + 4, 1) - 6 * th_gauss_moment(k + 2, 1) + 3 * th_gauss_moment(k, 1);
     return u * pow(K, (double)k / 2 - 2) / 8;
 }
 
@@ -327,14 +319,14 @@ wick_status wick_gd_var_t(const wick_theory_config *c, double q, double y, doubl
         const gq *g = w ? &zz : &z;
         double *e = w ? s : m;
         for (int k = 0; k <= PDEG; k++) {
-            double g0 = gmom(k, K), g2 = gmom(k + 2, K) - K * g0;
+            double g0 = th_gauss_moment(k, K), g2 = th_gauss_moment(k + 2, K) - K * g0;
             e[I0] += g->c[M1][k] * g0;
             e[IK1] += g->c[M1][k] * gmom_dK(k, K) * f.K1;
             e[IV] += g->c[M1][k] * gmom_V(k, K) * f.V;
             e[INTK1] += g->c[MD][k] * g0 * f.ntk1;
             e[IDF] += g->c[MD][k] * g2 * (f.D + 2 * f.F) / (2 * K * K);
             e[IVAR] += g->c[MDD][k] * g0 * (f.A + 2 * f.B);
-            e[IDNTK] += g->c[MX][k] * gmom(k + 1, K) * p / K;
+            e[IDNTK] += g->c[MX][k] * th_gauss_moment(k + 1, K) * p / K;
             e[IDDI] += g->c[MY][k] * g0 * 3 * R;
             e[IDDII] += g->c[MZ][k] * g0 * STU;
         }

@@ -76,14 +76,6 @@ static int gp_mul(gp *r, const gp *a, const gp *b) {
     return 1;
 }
 
-/* E[z^k], z ~ N(0, K) */
-static double gmom(int k, double K) {
-    if (k % 2) return 0;
-    double m = 1;
-    for (int j = k - 1; j > 0; j -= 2) m *= j * K;
-    return m;
-}
-
 /* The order-1/n mean of a quantity carried in the algebra.  d's
  * correlation with z z (the book's D, F) would enter through a d times an
  * even power of z >= 2, which the map never makes (the frozen part is
@@ -92,8 +84,8 @@ static int gp_mean(const gp *z, const wick_gd_test_tensors *T, wick_gd_test_part
     double K = T->K, E[NM] = {0}, Ez[NM] = {0};
     for (int m = 0; m < NM; m++)
         for (int k = 0; k <= PDEG; k++) {
-            E[m] += z->c[m][k] * gmom(k, K);
-            if (k < PDEG) Ez[m] += z->c[m][k] * gmom(k + 1, K);
+            E[m] += z->c[m][k] * th_gauss_moment(k, K);
+            if (k < PDEG) Ez[m] += z->c[m][k] * th_gauss_moment(k + 1, K);
         }
     for (int k = 2; k <= PDEG; k += 2)
         if (z->c[DA][k] != 0 || z->c[DB][k] != 0) return 0;

@@ -43,6 +43,8 @@ typedef struct {
 
 /* Probabilists' Gauss-Hermite nodes and weights (weights sum to 1), and
  * Gauss-Legendre on [-1, 1]; computed once (Golub-Welsch, LAPACKE_dstev). */
+/* E[z^k] for z ~ N(0, K): (k-1)!! K^(k/2), 0 for odd k (the gd algebras' means). */
+double th_gauss_moment(int k, double K);
 wick_status th_hermite(int n, const double **x, const double **w);
 wick_status th_legendre(int m, const double **x, const double **w);
 
