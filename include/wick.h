@@ -1652,6 +1652,36 @@ WICK_API wick_status wick_theory_ddntk_two(const wick_theory_config *c, const do
  * Depth 1..64, width 2..2048, depth x width^2 <= 2^24. */
 WICK_API wick_status wick_ddntk_two_measure(const wick_ntk_fluct_config *c, const double G0[4],
                                             double *val, double *se);
+/* The same order-1/n tensors for m inputs (m = 2 or 3; docs/theory-finite-width.md,
+ * "Three inputs"), from the inputs' Gram G0 (m x m, not singular): each is the
+ * two-input function above with every sample index running over 0..m-1 and
+ * index base m instead of 2, so that with m = 2 they give the *_two functions'
+ * values (to quadrature accuracy), and the entries with only two distinct
+ * sample indices a, b equal the two-input function on the sub-Gram of a, b.
+ * Per layer l, with M2 = m^2 and M4 = m^4:
+ *   V[(l-1)*M4 + (a1 m + a2) m^2 + a3 m + a4]    the vertex (wick_vertex2's layout);
+ *   K1[(l-1)*M2 + a m + b]                        (wick_kernel1_two);
+ *   T1[(l-1)*M2 + a m + b]; A, D [(l-1)*M4 + (a1 m + a2) m^2 + a3 m + a4];
+ *   B, F [(l-1)*M4 + (a1 m + a3) m^2 + a2 m + a4]  (wick_ntk_fluct_two, wick_ntk_B_two);
+ *   P, Q, Pb, Qb, R, S, T, U [(l-1)*M4 + ((a0 m + a1) m + a2) m + a3]
+ *                                 (wick_dntk_PQ_two, wick_dntk_PQb_two, wick_theory_ddntk_two).
+ * Expectations over three distinct preactivations: a rule on the sphere
+ * between the kinks for the scale-invariant class (exact up to rounding for
+ * its piecewise-polynomial integrands), a tensor trapezoid rule in whitened
+ * coordinates for the smooth activations.  Not for the perceptron. */
+WICK_API wick_status wick_vertex_multi(const wick_theory_config *c, int m, const double *G0, double *V);
+WICK_API wick_status wick_kernel1_multi(const wick_theory_config *c, int m, const double *G0, double *K1);
+WICK_API wick_status wick_ntk_B_multi(const wick_theory_config *c, int m, const double *G0, double *B);
+WICK_API wick_status wick_ntk_fluct_multi(const wick_theory_config *c, int m, const double *G0,
+                                          double *T1, double *A, double *D, double *F);
+WICK_API wick_status wick_dntk_PQ_multi(const wick_theory_config *c, int m, const double *G0,
+                                        double *P, double *Q);
+WICK_API wick_status wick_dntk_PQ_multi_pathwise(const wick_theory_config *c, int m, const double *G0,
+                                                 double *P, double *Q);
+WICK_API wick_status wick_dntk_PQb_multi(const wick_theory_config *c, int m, const double *G0,
+                                         double *Pb, double *Qb);
+WICK_API wick_status wick_theory_ddntk_multi(const wick_theory_config *c, int m, const double *G0,
+                                             double *R, double *S, double *T, double *U);
 
 /* Residual MLPs (the book's appendix on residual learning;
  * docs/theory-residual.md): z^(1) = b + W x and, for
