@@ -1581,6 +1581,35 @@ WICK_API wick_status wick_gd_test_tensors_two(const wick_theory_config *c, const
  * has converged to rounding).  WICK_EINVAL when eta is outside (0, 2/Theta_aa). */
 WICK_API wick_status wick_gd_mean_test(const wick_gd_test_tensors *T, double y, double eta, long t,
                                        wick_gd_test_terms *out);
+/* SEVERAL training inputs (docs/theory-finite-width.md, "several training
+ * inputs"; the book's ch. 11 and its chapter on the trained network): m
+ * inputs, the first nt (1 or 2) trained on (targets y, loss weights w: loss
+ * sum_b w_b (z_b - y_b)^2 / 2), the rest read; one output.  The map of
+ * wick_gd_mean_test with one force per training sample.  Ingredients at the
+ * last layer, each times n_{L-1}, every sample index base m: K, ntk, ntk1
+ * [a m + b]; cov[(a1 m + a2) m^2 + a3 m + a4] = n Cov(H_{a1a2}, H_{a3a4});
+ * xz[((a m + b) m + c) m + d] = n E[X_{a;bc} z_d]; ddI[..a0a1a2a3] = n E[Y_{a0;a1a2a3}];
+ * ddII[..a1a2a3a4] = n E[Z_{a1a2;a3a4}] (X, Y, Z as wick_gd_test_tensors'). */
+#define WICK_GDM_MAX 4
+typedef struct {
+    int m, nt;
+    double K[16], ntk[16], ntk1[16];
+    double cov[256], xz[256], ddI[256], ddII[256];
+} wick_gd_multi_tensors;
+typedef struct {
+    wick_gd_test_part at[WICK_GDM_MAX];  /* per input: E[z_a(t)] = lin + (a_...) / n_{L-1} */
+    long steps;
+} wick_gd_multi_terms;
+/* From the engine: m = 2 (wick_*_two) with nt = 1 or 2; pq as
+ * wick_gd_test_tensors_two's.  G0 m x m, not singular. */
+WICK_API wick_status wick_gd_tensors_multi(const wick_theory_config *c, int m, int nt,
+                                           const double *G0, int pq, wick_gd_multi_tensors *T);
+/* t >= 0 steps, or -1: fully trained (every training output then has mean
+ * y_b with no 1/n term).  w NULL: every weight 1.  WICK_EINVAL when some
+ * |1 - eta lambda| >= 1 over the nonzero eigenvalues lambda of Theta_TT W. */
+WICK_API wick_status wick_gd_mean_multi(const wick_gd_multi_tensors *T, const double *y,
+                                        const double *w, double eta, long t,
+                                        wick_gd_multi_terms *out);
 /* The subleading kernel of two inputs (the book's ch. 4): K1[(l-1)*4 + 2a+b]
  * with E[z_a z_b] = K_ab + K1_ab / n_{l-1} at layer l, from the input Gram G0
  * (2 x 2) through the two-input vertex (wick_vertex2).  The off-diagonal
