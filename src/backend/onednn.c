@@ -12,6 +12,8 @@
 #include "core/core.h"
 #include <dnnl.h>
 #include <dnnl_debug.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MAXARGS 5
@@ -148,6 +150,21 @@ static wick_status plan(wick_onednn_dense *d, unsigned need) {
     return s;
 }
 
+/* oneDNN generates its GEMM's JIT kernels (the inner products run on them)
+ * on the process's first GEMM call, not when a primitive is made: ~15 ms on
+ * the Zen 3, which fell in a conv net's first training step (its dense
+ * layer's forward, 17.3 ms against 2.4 after; bench/README.md, "The conv
+ * net's loop against its step").  One small product at the first plan makes
+ * them, once per process, with the plans' other one-time work; the same
+ * kernels run after, so the same bits.  WICK_GEMM_WARM=0 leaves it to the
+ * first product (A/B). */
+static pthread_once_t gemm_once = PTHREAD_ONCE_INIT;
+
+static void gemm_warm(void) {
+    float a[64] = {0}, b[64] = {0}, c[64];
+    dnnl_sgemm('N', 'N', 8, 8, 8, 1.0f, a, 8, b, 8, 0.0f, c, 8);
+}
+
 wick_status wick_onednn_dense_new(wick_onednn_dense **out, int batch, int in, int outdim,
                                   int relu, unsigned need) {
     *out = NULL;
@@ -168,6 +185,7 @@ wick_status wick_onednn_dense_new(wick_onednn_dense **out, int batch, int in, in
     }
     if (!s) s = plan(d, need);
     if (s) { wick_onednn_dense_free(d); return s; }
+    if (!getenv("WICK_GEMM_WARM") || atoi(getenv("WICK_GEMM_WARM"))) pthread_once(&gemm_once, gemm_warm);
     *out = d;
     return WICK_OK;
 }
