@@ -85,4 +85,9 @@ for v in sorted(set(r["ab"] for r in rows if r["run"] != "cnn_prof")):
     print(f"{tag}median split (s): " + ", ".join(f"{x[:-2]} {med(b[x] for b in lp):+.4f}" for x in k)
           + f"; loop / steps at the median {med(b['loop_s'] / b['at_median_s'] for b in lp):.4f};"
           f" wick train / cnn_prof's median step {med(c['samples_per_s'] for c in cli) * med(prof) / 128e3:.4f}")
+    nu = sum(b["unwaited_steps"] for b in lp)
+    if nu:   # the loop as a machine with nothing else on it runs it
+        mu = sum(b["unwaited_steps"] * b["unwaited_mean_s"] for b in lp) / nu
+        print(f"{tag}the {nu} steps (of {sum(b['steps'] - 1 for b in lp)}) whose threads waited under 0.5 ms for a CPU: "
+              f"mean {1e3 * mu:.2f} ms = {128 / mu:.0f} samples/s, {mu / med(prof) * 1e3:.4f}x cnn_prof's median step")
 PY
