@@ -18,6 +18,24 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* CHK_SANITIZED: 1 in the sanitizer builds (make SANITIZE=1, gcc's ASan and
+ * UBSan; make CC=clang SANITIZE=ubsan).  A long statistical test may draw
+ * fewer samples there, through the same code: the sanitizers need each path
+ * taken, and the optimised build's run of the full CI form holds the test's
+ * power (scripts/test.sh runs the suite in all three). */
+#ifndef CHK_SANITIZED
+#if defined(__SANITIZE_ADDRESS__)
+#define CHK_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(undefined_behavior_sanitizer)
+#define CHK_SANITIZED 1
+#endif
+#endif
+#endif
+#ifndef CHK_SANITIZED
+#define CHK_SANITIZED 0
+#endif
+
 static int chk_cur_failed, chk_cur_skipped, chk_passed, chk_failed, chk_skipped;
 static const char *chk_cur_name = "";
 
