@@ -236,8 +236,9 @@ ok $? "a diverged loss ends every rank with exit 3; rank 0 alone writes the last
 rm -f "$T/int.safetensors"
 $MPI -np 2 "$W" train $D --arch 6-16-4 --epochs 1000000 --checkpoint "$T/int.safetensors" >"$T/int.log" 2>&1 &
 mp=$!
-for i in $(seq 100); do [ "$(pgrep -P $mp | wc -l)" = 2 ] && break; sleep 0.1; done
-sleep 1
+# both ranks are past their start-up (SIGINT is then a stop request, not death) once rank 0
+# has written the first epoch's checkpoint (a fixed sleep was too short on a loaded machine)
+for i in $(seq 600); do [ -s "$T/int.safetensors" ] && break; sleep 0.1; done
 kill -INT $(pgrep -P $mp | tail -n 1) 2>/dev/null
 wait $mp; rc=$?
 [ $rc = 130 ] && grep -q "interrupted at step" "$T/int.log" && $W eval --model "$T/int.safetensors" --test-csv "$T/d.csv" >/dev/null 2>&1

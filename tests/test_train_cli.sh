@@ -40,9 +40,15 @@ nfull=$(cat "$T/full.txt" 2>/dev/null | wc -l)
 [ "$na" = 38 ] && [ "$nb" -gt 0 ] && [ $((na + nb)) = "$nfull" ] && cat "$T/a.txt" "$T/b.txt" | cmp -s - "$T/full.txt"
 ok $? "stop at step 38 and resume: the same per-step losses as an uninterrupted run ($na + $nb of $nfull steps)"
 
+# until_file FILE: waits (at most 60 s) for FILE to be written: a run's first epoch is done,
+# so it is past its start-up and takes SIGINT as a stop request (a fixed sleep is too short
+# on a loaded machine, where a run still starting dies of the signal)
+until_file() { for _ in $(seq 600); do [ -s "$1" ] && return; sleep 0.1; done; }
+
 # SIGINT: a checkpoint is left, exit 130
+rm -f "$T/int.safetensors"
 $W train $D --epochs 100000 --checkpoint "$T/int.safetensors" >/dev/null 2>&1 &
-pid=$!; sleep 1; kill -INT $pid; wait $pid; rc=$?
+pid=$!; until_file "$T/int.safetensors"; kill -INT $pid; wait $pid; rc=$?
 [ $rc = 130 ] && [ -s "$T/int.safetensors" ]
 ok $? "SIGINT stops with exit 130 and leaves a checkpoint (exit $rc)"
 
@@ -97,8 +103,8 @@ expect 0 "test accuracy" "... and they are a model eval reads" -- $W eval --mode
 expect 3 "written to $T/dv.safetensors" "divergence with --out writes them there" -- $W train $D --lr 1e4 --epochs 3 --out "$T/dv.safetensors"
 expect 3 "written to $T/dc.last-good.safetensors" "divergence with only --checkpoint writes them beside it" -- $W train $D --lr 1e4 --epochs 3 --checkpoint "$T/dc.safetensors"
 rm -f "$T/cwd/"*
-(cd "$T/cwd" && exec $W train $D --epochs 100000) >/dev/null 2>"$T/int.err" &
-pid=$!; sleep 1.5; kill -INT $pid; wait $pid; rc=$?
+(cd "$T/cwd" && exec $W train $D --epochs 100000 --log "$T/int.jsonl") >/dev/null 2>"$T/int.err" &
+pid=$!; until_file "$T/int.jsonl"; kill -INT $pid; wait $pid; rc=$?
 [ $rc = 130 ] && grep -q "written to wick-last-good.safetensors" "$T/int.err" && [ -s "$T/cwd/wick-last-good.safetensors" ]
 ok $? "SIGINT without --checkpoint writes the weights and says where (exit $rc)"
 
@@ -109,7 +115,7 @@ expect 1 "/dev/full: writing the log failed" "--log on a full disk fails" -- $W 
 
 # two runs on one checkpoint: the second is refused
 $W train $D --epochs 100000 --checkpoint "$T/lock.safetensors" >/dev/null 2>&1 &
-pid=$!; sleep 1.5
+pid=$!; until_file "$T/lock.safetensors"
 expect 1 "locked by another wick run" "a second run on the same checkpoint is refused" -- $W train $D --epochs 1 --checkpoint "$T/lock.safetensors"
 kill -INT $pid; wait $pid
 
