@@ -10,7 +10,9 @@
 #   bash bench/cnn_split.sh                 ~1 min on 2 cores
 #   ROUNDS=8 STEPS=100 BUILD=build-x bash bench/cnn_split.sh
 # AB=WICK_BN_DX: the same A/B of another 0/1 switch (the deferred batch norm
-# dx of conv1, src/graph/ops_impl.h bn_bwd; also the same bits).
+# dx of conv1, src/graph/ops_impl.h bn_bwd; also the same bits); likewise
+# AB=WICK_CONV_BLK (conv2's output left in nChw8c for its batch norm,
+# ops_impl.h bn_fwd_blk; the same bits).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-4}

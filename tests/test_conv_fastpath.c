@@ -145,6 +145,9 @@ static void test_each_shape(void) {
 static int train_bn_dx_off;   /* set: WICK_BN_DX=0 (conv1's dx written by its batch norm) */
 static int train_bn_dx_seen;  /* out: the last backward left a batch norm's dx to its conv */
 static int train_early;       /* set: each parameter updated as soon as its gradient is ready */
+static int train_blk_off;     /* set: WICK_CONV_BLK=0 (conv2's values transposed back to NCHW) */
+static int train_blk_seen;    /* out: a training forward left a conv's values in nChw8c */
+static float *train_probe;    /* set: after training, an eval forward's conv2 values and logits here */
 
 /* The SGD update of one parameter (the backward's ready callback, as wick
  * train overlaps it). */
@@ -160,6 +163,7 @@ static float *train_cnn(int fast, int threads, size_t *n) {
     wick_set_threads(threads);
     if (!fast) setenv("WICK_GRAPH_CONV", "general", 1);
     if (train_bn_dx_off) setenv("WICK_BN_DX", "0", 1);
+    if (train_blk_off) setenv("WICK_CONV_BLK", "0", 1);
     wick_spec *spec;
     wick_net *net;
     wick_mlp_config cfg;
@@ -169,6 +173,7 @@ static float *train_cnn(int fast, int threads, size_t *n) {
     CHECK_OK(wick_net_new(&net, spec, &cfg, WICK_DT_F32, BATCH));
     unsetenv("WICK_GRAPH_CONV");
     unsetenv("WICK_BN_DX");
+    unsetenv("WICK_CONV_BLK");
     wick_mlp_init(net, 5);
     wick_graph *g = wick_mlp_graph(net);
     wick_graph_set_seed(g, 9);
@@ -185,11 +190,25 @@ static float *train_cnn(int fast, int threads, size_t *n) {
         int32_t *lab = wick_graph_value(g, wick_mlp_labels(net));
         for (int r = 0; r < rows; r++) lab[r] = (r * 7 + st) % 10;
         wick_graph_forward(g);
+        for (int i = 0; i < g->n; i++) train_blk_seen |= g->nodes[i].val_blk;
         wick_graph_backward(g, wick_mlp_loss(net), train_early ? sgd_param : NULL, g);
         for (int k = 0; k < np && !train_early; k++) sgd_param(g, params[k]);
     }
     train_bn_dx_seen = 0;
     for (int i = 0; i < g->n; i++) train_bn_dx_seen |= g->nodes[i].op == OP_CONV2D && g->nodes[i].bn_dx;
+    if (train_probe) {   /* eval (running statistics): conv2's values as a caller reads them */
+        wick_graph_set_training(g, 0);
+        CHECK_OK(wick_graph_set_batch(g, BATCH));
+        wick_fill_normal_f32(wick_graph_value(g, wick_mlp_input(net)), (size_t)BATCH * in, 0, 1, 3, 99, 0);
+        wick_graph_forward(g);
+        float *o = train_probe;
+        for (int i = 0; i < g->n; i++)
+            if (g->nodes[i].op == OP_CONV2D && g->nodes[i].C == 64) {
+                memcpy(o, wick_graph_value(g, i), (size_t)BATCH * g->nodes[i].cols * sizeof *o);
+                o += (size_t)BATCH * g->nodes[i].cols;
+            }
+        memcpy(o, wick_graph_value(g, wick_mlp_output(net)), BATCH * 10 * sizeof *o);
+    }
     size_t tot = 0;
     for (int k = 0; k < np + ns; k++) {
         wick_node t = k < np ? params[k] : states[k - np];
@@ -258,6 +277,48 @@ static void test_bn_dx_deferred(void) {
         free(on);
         free(two);
     }
+    train_early = 0;
+}
+
+/* conv2's values left in nChw8c for its batch norm (+ ReLU + pool: conv_blk,
+ * ops_impl.h bn_fwd_blk and bn_bwd's blocked dx) against the transpose to
+ * NCHW (WICK_CONV_BLK=0): the same bits after the steps (full batches and a
+ * partial one, each parameter updated as soon as ready), on 1 and 2 threads;
+ * then an eval forward's conv2 values, read through wick_graph_value (which
+ * brings them back to NCHW), and logits.  The blocked path must have run. */
+#define PROBE (BATCH * (64 * 14 * 14 + 10))
+static void test_conv_blk(void) {
+    train_early = 1;
+    size_t n1, n2, n3;
+    float *p_off = calloc(PROBE, sizeof(float)), *p_on = calloc(PROBE, sizeof(float));
+    float *p_two = calloc(PROBE, sizeof(float));
+    train_blk_off = 1;
+    train_blk_seen = 0;
+    train_probe = p_off;
+    float *off = train_cnn(1, 1, &n1);
+    CHECK(!train_blk_seen);
+    train_blk_off = 0;
+    train_probe = p_on;
+    float *on = train_cnn(1, 1, &n2);
+    CHECK(train_blk_seen);   /* the blocked path did run */
+    train_blk_seen = 0;
+    train_probe = p_two;
+    float *two = train_cnn(1, 2, &n3);
+    CHECK(train_blk_seen);
+    train_probe = NULL;
+    CHECK(n1 == n2 && n1 == n3);
+    if (n1 == n2 && n1 == n3) {
+        CHECK(!memcmp(on, off, n1 * sizeof *on));
+        CHECK(!memcmp(two, off, n1 * sizeof *on));
+    }
+    CHECK(!memcmp(p_on, p_off, PROBE * sizeof *p_on));
+    CHECK(!memcmp(p_two, p_off, PROBE * sizeof *p_on));
+    free(off);
+    free(on);
+    free(two);
+    free(p_off);
+    free(p_on);
+    free(p_two);
     train_early = 0;
 }
 
@@ -530,6 +591,7 @@ int main(void) {
     RUN(test_maxpool22);
     RUN(test_bn_relu_fused);
     RUN(test_bn_dx_deferred);
+    RUN(test_conv_blk);
     RUN(test_bn_relu_pool_fused);
     RUN(test_set_after_compile);
     return chk_finish();

@@ -55,6 +55,8 @@ typedef struct {
     int uslot;            /* xpose: the caller's array */
     float *blk;           /* xpose: the blocked copy */
     int xc, xhw;          /* xpose: channels, H W */
+    int cstep, carg;      /* xpose: the convolution's step and argument that use blk (-1: none) */
+    void *fixed[MAXARGS]; /* the plan-time buffer of each argument with slot < 0 */
 } step;
 
 typedef struct {
@@ -155,6 +157,7 @@ static wick_status add_step(wick_conv *c, product *pr, const_dnnl_primitive_desc
         TRY(dnnl_memory_create(&s->args[s->nargs].memory, x.md, c->eng, DNNL_MEMORY_NONE),
             "memory_create");
         if (x.slot < 0) TRY(dnnl_memory_set_data_handle(s->args[s->nargs].memory, x.fixed), "set handle");
+        s->fixed[s->nargs] = x.slot < 0 ? x.fixed : NULL;
         s->args[s->nargs].arg = x.arg;
         s->slot[s->nargs] = x.slot;
         s->nargs++;
@@ -195,6 +198,7 @@ static wick_status reorder(wick_conv *c, product *pr, const dnnl_memory_desc_t *
         step *s = &pr->st[pr->nst++];
         const dnnl_memory_desc_t *md = to8 ? to : from;
         s->is_reorder = 1;
+        s->cstep = s->carg = -1;   /* plan_product links them */
         s->xpose = to8 ? 1 : 2;
         s->uslot = to8 ? from_slot : to_slot;
         s->blk = to8 ? to_buf : from_buf;
@@ -241,6 +245,18 @@ static wick_status plan_product(wick_conv *c, product *pr, dnnl_primitive_desc_t
     for (int i = 0; i < n && !s; i++)
         if (o[i].out && a[i].slot < 0)
             s = reorder(c, pr, cmd[i], -1, a[i].fixed, o[i].umd, o[i].slot, NULL, attr);
+    /* each transpose's copy, as the convolution's argument: a caller whose
+       array is already in nChw8c has it read or written there directly
+       (run_dnnl's blk) */
+    for (int k = 0; k < pr->nst && !s; k++) {
+        step *t = &pr->st[k];
+        for (int j = 0; j < pr->nst && t->xpose; j++)
+            for (int i = 0; i < pr->st[j].nargs && !pr->st[j].is_reorder; i++)
+                if (pr->st[j].slot[i] < 0 && pr->st[j].fixed[i] == t->blk) {
+                    t->cstep = j;
+                    t->carg = i;
+                }
+    }
     const char *info = NULL;
     dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &info);
     snprintf(pr->info, sizeof pr->info, "%s", info ? info : "?");
@@ -366,11 +382,21 @@ static void xpose_run(const wick_conv *c, const step *s, float *u) {
     }
 }
 
-/* Runs the product's steps with the caller's arrays ptr[]. */
-static void run_dnnl(wick_conv *c, product *pr, void *const *ptr) {
+/* Runs the product's steps with the caller's arrays ptr[]; the arrays of
+ * the slots in the mask blk are in nChw8c already (wick_conv_nchw8c): the
+ * convolution reads or writes them in place of its copy, and their
+ * transposes are skipped. */
+static void run_dnnl(wick_conv *c, product *pr, void *const *ptr, unsigned blk) {
+    for (int k = 0; k < pr->nst; k++) {
+        step *s = &pr->st[k];
+        if (s->xpose && s->cstep >= 0)
+            dnnl_memory_set_data_handle(pr->st[s->cstep].args[s->carg].memory,
+                                        (blk >> s->uslot) & 1 ? ptr[s->uslot] : s->blk);
+    }
     for (int k = 0; k < pr->nst; k++) {
         step *s = &pr->st[k];
         if (s->is_reorder && c->core_only) continue;
+        if (s->xpose && s->cstep >= 0 && ((blk >> s->uslot) & 1)) continue;
         if (s->xpose) {
             if (s->xpose == 2) dnnl_stream_wait(c->stream);   /* the convolution's output is complete */
             xpose_run(c, s, ptr[s->uslot]);
@@ -711,7 +737,8 @@ void wick_conv_free(wick_conv *c) {
 /* The product prod on each part of the batch by its one-thread plan, the
  * parts divided over the team (one each on the planned team; a smaller team
  * takes several in turn, with the same bits). */
-static void split_run(wick_conv *c, int prod, const float *a, const float *Wt, const float *b, float *o) {
+static void split_run(wick_conv *c, int prod, const float *a, const float *Wt, const float *b, float *o,
+                      unsigned blk) {
     size_t xs = (size_t)c->C * c->H * c->W, ys = (size_t)c->OUT * c->OH * c->OW;
     size_t as = prod == P_FWD ? xs : ys, os = prod == P_FWD ? ys : xs;
     int nt = team(c);
@@ -722,33 +749,57 @@ static void split_run(wick_conv *c, int prod, const float *a, const float *Wt, c
         float *ot = o + c->soff[t] * os;
         if (prod == P_FWD) {
             void *ptr[] = {(void *)at, (void *)Wt, (void *)(b ? b : c->zero_bias), ot};
-            run_dnnl(u, &u->p[P_FWD], ptr);
+            run_dnnl(u, &u->p[P_FWD], ptr, blk);
         } else {
             void *ptr[] = {(void *)at, (void *)Wt, ot};
-            run_dnnl(u, &u->p[P_BWD_D], ptr);
+            run_dnnl(u, &u->p[P_BWD_D], ptr, blk);
         }
     }
 }
 
 void wick_conv_forward(wick_conv *c, const float *x, const float *Wt, const float *b, float *y) {
-    if (c->split & (1u << P_FWD)) { split_run(c, P_FWD, x, Wt, b, y); return; }
+    if (c->split & (1u << P_FWD)) { split_run(c, P_FWD, x, Wt, b, y, 0); return; }
     if (c->p[P_FWD].impl == WICK_CONV_IM2COL) { fwd_im2col(c, x, Wt, b, y); return; }
     void *ptr[] = {(void *)x, (void *)Wt, (void *)(b ? b : c->zero_bias), y};
-    run_dnnl(c, &c->p[P_FWD], ptr);
+    run_dnnl(c, &c->p[P_FWD], ptr, 0);
+}
+
+/* 1 when product prod's caller array `slot` goes through a transpose whose
+ * copy the convolution reads or writes (so the caller may pass it in
+ * nChw8c), in every part of a split plan. */
+static int nchw8c_slot(const wick_conv *c, int prod, int slot) {
+    if (c->split & (1u << prod)) {
+        for (int t = 0; t < c->nsub; t++)
+            if (!nchw8c_slot(c->sub[t], prod, slot)) return 0;
+        return c->nsub > 0;
+    }
+    const product *pr = &c->p[prod];
+    if (pr->impl == WICK_CONV_IM2COL) return 0;
+    for (int k = 0; k < pr->nst; k++)
+        if (pr->st[k].xpose && pr->st[k].uslot == slot && pr->st[k].cstep >= 0) return 1;
+    return 0;
+}
+
+int wick_conv_nchw8c_out(const wick_conv *c) { return !c->core_only && nchw8c_slot(c, P_FWD, 3); }
+
+void wick_conv_forward_nchw8c(wick_conv *c, const float *x, const float *Wt, const float *b, float *y) {
+    if (c->split & (1u << P_FWD)) { split_run(c, P_FWD, x, Wt, b, y, 1u << 3); return; }
+    void *ptr[] = {(void *)x, (void *)Wt, (void *)(b ? b : c->zero_bias), y};
+    run_dnnl(c, &c->p[P_FWD], ptr, 1u << 3);
 }
 
 void wick_conv_backward_weights(wick_conv *c, const float *x, const float *dy, float *dW,
                                 float *db) {
     if (c->p[P_BWD_W].impl == WICK_CONV_IM2COL) { bwd_w_im2col(c, x, dy, dW, db); return; }
     void *ptr[] = {(void *)x, (void *)dy, dW, db ? db : c->junk_bias};
-    run_dnnl(c, &c->p[P_BWD_W], ptr);
+    run_dnnl(c, &c->p[P_BWD_W], ptr, 0);
 }
 
 void wick_conv_backward_data(wick_conv *c, const float *dy, const float *Wt, float *dx) {
-    if (c->split & (1u << P_BWD_D)) { split_run(c, P_BWD_D, dy, Wt, NULL, dx); return; }
+    if (c->split & (1u << P_BWD_D)) { split_run(c, P_BWD_D, dy, Wt, NULL, dx, 0); return; }
     if (c->p[P_BWD_D].impl == WICK_CONV_IM2COL) { bwd_d_im2col(c, dy, Wt, dx); return; }
     void *ptr[] = {(void *)dy, (void *)Wt, dx};
-    run_dnnl(c, &c->p[P_BWD_D], ptr);
+    run_dnnl(c, &c->p[P_BWD_D], ptr, 0);
 }
 
 void wick_conv_out_hw(const wick_conv *c, int *OH, int *OW) {

@@ -42,6 +42,13 @@ void wick_conv_free(wick_conv *c);
 
 /* y = conv2d(x, W) + b, then ReLU if planned so; b may be NULL. */
 void wick_conv_forward(wick_conv *c, const float *x, const float *Wt, const float *b, float *y);
+/* The forward with y in oneDNN's nChw8c, [B][OUT/8][OH OW][8], where the
+ * plan's convolution writes that layout (wick_conv_nchw8c_out: 1; OUT a
+ * multiple of 8): the transpose back to NCHW is skipped, for a reader that
+ * takes the blocked layout (the graph's batch norm, ops_impl.h bn_fwd_blk).
+ * The same values as wick_conv_forward's, only placed otherwise. */
+int wick_conv_nchw8c_out(const wick_conv *c);
+void wick_conv_forward_nchw8c(wick_conv *c, const float *x, const float *Wt, const float *b, float *y);
 /* dW = the weight gradient given dy, db = per-channel sums of dy (both
  * overwritten; db may be NULL). */
 void wick_conv_backward_weights(wick_conv *c, const float *x, const float *dy, float *dW,

@@ -28,6 +28,8 @@ wick_status wick_graph_new(wick_graph **out, wick_dtype dtype, int max_batch) {
     g->conv_general = e && !strcmp(e, "general");
     e = getenv("WICK_BN_DX");   /* A/B of the deferred batch norm dx (ops_impl.h bn_bwd) */
     g->bn_dx_off = e && !strcmp(e, "0");
+    e = getenv("WICK_CONV_BLK");   /* A/B of a conv's values left in nChw8c (ops_impl.h bn_fwd_blk) */
+    g->conv_blk_off = e && !strcmp(e, "0");
     *out = g;
     return WICK_OK;
 }
@@ -629,6 +631,13 @@ wick_status wick_graph_compile(wick_graph *g) {
             continue;
         g->nodes[a->in[0]].bn_pool = i;
         p->bn_pool = a->in[0];
+        /* And the conv that that batch norm alone reads: its output may stay
+           in the layout its oneDNN product writes (nChw8c), which the batch
+           norm reads eight channels at a time, instead of being transposed
+           to NCHW and back (bench/README.md, "conv2's output in nChw8c") */
+        int bi = a->in[0], ci = g->nodes[bi].in[0];
+        if (g->nodes[ci].op == OP_CONV2D && users[ci] == 1 && g->nodes[ci].C % 8 == 0)
+            g->nodes[ci].conv_blk = bi;
     }
     wick_free(users);
     /* Pass 1 counts bytes, pass 2 hands out pointers into the arena.  A view
@@ -776,6 +785,7 @@ const char *wick_graph_name(const wick_graph *g, wick_node n) { return n >= 0 &&
 void *wick_graph_value(wick_graph *g, wick_node n) {
     if (n < 0 || n >= g->n) return NULL;
     if (g->nodes[n].op == OP_PARAM) g->param_writes++;   /* the caller may write it */
+    if (g->nodes[n].val_blk) op_conv_unblock(g, &g->nodes[n]);   /* the caller reads NCHW */
     return g->nodes[n].val;
 }
 void *wick_graph_grad(wick_graph *g, wick_node n) { return n >= 0 && n < g->n ? g->nodes[n].grad : NULL; }

@@ -46,6 +46,11 @@ typedef struct {
                            its output (0: none); MAXPOOL2D: the batch norm that computes it */
     int bn_xa;          /* BATCHNORM with bn_pool: the last forward left x at each argmax in
                            its values (float, AVX2: bn_fwd), which bn_bwd's vector loops read */
+    int conv_blk;       /* CONV2D (output channels a multiple of 8): its one reader, a batch norm
+                           fused with ReLU + 2x2 pool, which can read its values in oneDNN's
+                           nChw8c (ops_impl.h bn_fwd_blk; 0: none) */
+    int val_blk;        /* CONV2D: the last forward left its values in nChw8c,
+                           [B][C/8][H W][8], for that batch norm (0: NCHW) */
     int bn_dx;          /* CONV2D: the batch norm (with bn_pool; its gradient's one taker) whose last
                            backward left this node's gradient to this node's backward, which
                            recomputes it a sample at a time beside its weight gradient's
@@ -90,6 +95,7 @@ struct wick_graph {
     int scratch_threads;          /* threads the scratch holds a slot for */
     int conv_general;             /* 1: float convs take the general path, not backend plans */
     int bn_dx_off;                /* 1 (WICK_BN_DX=0): a batch norm's dx always written (bn_dx) */
+    int conv_blk_off;             /* 1 (WICK_CONV_BLK=0): a conv's values always in NCHW (conv_blk) */
     int fwd_end;                  /* the last node the running forward computes */
     /* batch norm over several processes (graph_set_bn_sum): NULL, this one's rows */
     void (*bn_sum)(void *user, double *x, int n);
@@ -116,6 +122,8 @@ wick_status wick_graph_set_conv_fast(wick_graph *g, int on);
 /* Whether a conv node takes the backend plan: float, and not depthwise (whose
  * direct loops serve it, ops.c). */
 int op_conv_planned(const wick_graph *g, const node *nd);
+/* A conv's values left in nChw8c (val_blk) brought back to NCHW in place. */
+void op_conv_unblock(wick_graph *g, node *nd);
 
 /* Per-op kernels (ops.c).  acc: add into the gradient instead of writing it. */
 void op_forward(wick_graph *g, node *nd);

@@ -109,6 +109,10 @@ static size_t conv_slot_elems(const conv_geo *q) {
  * values or gradients, and 16 more that the pool's eight-wide loop may read
  * past a short last row (ops_impl.h maxpool22_plane). */
 static size_t bn_pool_slot(const node *nd) { return ((size_t)nd->H * nd->W + 16 + 15) & ~(size_t)15; }
+/* bn_fwd_blk's planes: a channel's H*W, to a multiple of 8; its room after
+ * bn_pool_slot: 8 such planes, or blk_pool8's 3 x 8 pooled planes. */
+static size_t bn_blk_ld(const node *nd) { return ((size_t)nd->H * nd->W + 7) & ~(size_t)7; }
+static size_t bn_blk_room(const node *nd) { return 8 * bn_blk_ld(nd) + 192; }
 
 /* The weight gradient's chunks of samples: a function of the batch alone, so
  * the sums do not depend on the thread count. */
@@ -211,6 +215,150 @@ static void box_muller(const uint32_t r[4], double z[4]) {
 
 #ifdef __AVX2__
 #define WICK_BNP_AVX2 1
+/* A conv's values in nChw8c (conv_blk, val_blk): the 8 channel planes of
+ * one sample's block, blk [HW][8], into pl[k ld + p] (ld >= HW), with 8 x 8
+ * register transposes as conv.c's xpose_run: a copy, so a batch norm that
+ * reads them there computes on the same values in the same order. */
+static void blk_planes(const float *blk, int HW, int ld, float *pl) {
+    int p = 0;
+    for (; p + 8 <= HW; p += 8) {
+        __m256 r[8], a[8], b[8];
+        for (int k = 0; k < 8; k++) r[k] = _mm256_loadu_ps(blk + (size_t)(p + k) * 8);
+        for (int k = 0; k < 8; k += 2) {
+            a[k] = _mm256_unpacklo_ps(r[k], r[k + 1]);
+            a[k + 1] = _mm256_unpackhi_ps(r[k], r[k + 1]);
+        }
+        for (int k = 0; k < 8; k += 4) {
+            b[k] = _mm256_shuffle_ps(a[k], a[k + 2], 0x44);
+            b[k + 1] = _mm256_shuffle_ps(a[k], a[k + 2], 0xEE);
+            b[k + 2] = _mm256_shuffle_ps(a[k + 1], a[k + 3], 0x44);
+            b[k + 3] = _mm256_shuffle_ps(a[k + 1], a[k + 3], 0xEE);
+        }
+        for (int k = 0; k < 4; k++) {
+            r[k] = _mm256_permute2f128_ps(b[k], b[k + 4], 0x20);
+            r[k + 4] = _mm256_permute2f128_ps(b[k], b[k + 4], 0x31);
+        }
+        for (int k = 0; k < 8; k++) _mm256_storeu_ps(pl + (size_t)k * ld + p, r[k]);
+    }
+    for (; p < HW; p++)
+        for (int k = 0; k < 8; k++) pl[(size_t)k * ld + p] = blk[(size_t)p * 8 + k];
+}
+
+/* ops_impl.h seg_sum of 8 channels' planes at once, read in nChw8c (blk
+ * [HW][8], HW >= 32), s[k] += channel k's sum (sq: of (x - m8[k])^2): each
+ * channel's terms added in seg_sum's order (four chains of eight lanes over
+ * runs of 32, the rest of the runs of 8 into chain 0, the chains paired, the
+ * lanes in turn, then the tail), the channels across the vector's lanes:
+ * the same bits as seg_sum on each plane, with no transpose. */
+static void blk_seg_sum8(const float *blk, int HW, int sq, const float *m8, double *s) {
+    __m256 acc[4][8], mv = _mm256_loadu_ps(m8), t = _mm256_setzero_ps();
+    for (int j = 0; j < 4; j++)
+        for (int l = 0; l < 8; l++) acc[j][l] = _mm256_setzero_ps();
+    int p = 0;
+    for (; p + 32 <= HW; p += 32)
+        for (int j = 0; j < 4; j++)
+            for (int l = 0; l < 8; l++) {
+                __m256 v = _mm256_loadu_ps(blk + (size_t)(p + 8 * j + l) * 8);
+                if (sq) {
+                    v = _mm256_sub_ps(v, mv);
+                    acc[j][l] = _mm256_fmadd_ps(v, v, acc[j][l]);
+                } else {
+                    acc[j][l] = _mm256_add_ps(acc[j][l], v);
+                }
+            }
+    for (; p + 8 <= HW; p += 8)
+        for (int l = 0; l < 8; l++) {
+            __m256 v = _mm256_loadu_ps(blk + (size_t)(p + l) * 8);
+            if (sq) {
+                v = _mm256_sub_ps(v, mv);
+                acc[0][l] = _mm256_fmadd_ps(v, v, acc[0][l]);
+            } else {
+                acc[0][l] = _mm256_add_ps(acc[0][l], v);
+            }
+        }
+    for (int l = 0; l < 8; l++)
+        t = _mm256_add_ps(t, _mm256_add_ps(_mm256_add_ps(acc[0][l], acc[1][l]), _mm256_add_ps(acc[2][l], acc[3][l])));
+    for (; p < HW; p++) {   /* seg_sum's scalar tail: a product, then the add */
+        __m256 v = _mm256_loadu_ps(blk + (size_t)p * 8);
+        if (sq) {
+            v = _mm256_sub_ps(v, mv);
+            v = _mm256_mul_ps(v, v);
+        }
+        t = _mm256_add_ps(t, v);
+    }
+    float r[8];
+    _mm256_storeu_ps(r, t);
+    for (int k = 0; k < 8; k++) s[k] += r[k];
+}
+
+/* bn_fwd's output pass (normalise, ReLU, 2x2 stride-2 max pool, x at each
+ * argmax) for one sample's block of 8 channels read in nChw8c (blk [H W][8]),
+ * the channels across the vector's lanes: each value computed by bn_fwd's
+ * operations, each window's four taps taken by maxpool22_eight's rule, so
+ * the same bits; the pooled values, argmax (counted from the sample's start,
+ * channel c's plane at c H W) and xa go to the 8 channels' NCHW planes of P
+ * values, ld = P apart, through transposes of tmp (3 x 8 x ((P + 7) & ~7)
+ * floats). */
+static void blk_pool8(const float *blk, int H, int W, int OH, int OW, int c0, const float *m_, const float *is_,
+                      const float *ga_, const float *be_, float *y, int32_t *arg, float *xa, float *tmp) {
+    int P = OH * OW, HW = H * W, ld = (P + 7) & ~7;
+    float *tv = tmp, *tx = tmp + (size_t)8 * ld;
+    int32_t *ti = (int32_t *)(tmp + (size_t)16 * ld);
+    __m256 m = _mm256_loadu_ps(m_), is = _mm256_loadu_ps(is_), ga = _mm256_loadu_ps(ga_), be = _mm256_loadu_ps(be_);
+    __m256 z = _mm256_setzero_ps(), ninf = _mm256_set1_ps(-INFINITY);
+    __m256i base = _mm256_mullo_epi32(_mm256_add_epi32(_mm256_set1_epi32(c0), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)),
+                                      _mm256_set1_epi32(HW));
+#define BLK_TAP(q, xv, v)                                                                          \
+    do {                                                                                           \
+        xv = _mm256_loadu_ps(blk + (size_t)(q) * 8);                                                \
+        v = _mm256_add_ps(_mm256_mul_ps(ga, _mm256_mul_ps(_mm256_sub_ps(xv, m), is)), be);          \
+        v = _mm256_and_ps(_mm256_cmp_ps(v, z, _CMP_GT_OQ), v);   /* act_fwd's ReLU: NaN -> 0 */   \
+    } while (0)
+    for (int oy = 0; oy < OH; oy++)
+        for (int ox = 0; ox < OW; ox++) {
+            int k = 2 * oy * W + 2 * ox, t = oy * OW + ox;
+            __m256 xa_, xb, xc, xd, a, b, c2, d;
+            BLK_TAP(k, xa_, a);
+            BLK_TAP(k + 1, xb, b);
+            BLK_TAP(k + W, xc, c2);
+            BLK_TAP(k + W + 1, xd, d);
+            __m256 tb = _mm256_or_ps(_mm256_cmp_ps(b, a, _CMP_GT_OQ), _mm256_cmp_ps(b, b, _CMP_UNORD_Q));
+            __m256 td = _mm256_or_ps(_mm256_cmp_ps(d, c2, _CMP_GT_OQ), _mm256_cmp_ps(d, d, _CMP_UNORD_Q));
+            __m256 u = _mm256_blendv_ps(a, b, tb), l = _mm256_blendv_ps(c2, d, td);
+            __m256 xu = _mm256_blendv_ps(xa_, xb, tb), xl = _mm256_blendv_ps(xc, xd, td);
+            __m256i kk = _mm256_add_epi32(base, _mm256_set1_epi32(k));
+            __m256i iu = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(kk),
+                                             _mm256_castsi256_ps(_mm256_add_epi32(kk, _mm256_set1_epi32(1))), tb));
+            __m256i kw = _mm256_add_epi32(kk, _mm256_set1_epi32(W));
+            __m256i il = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(kw),
+                                             _mm256_castsi256_ps(_mm256_add_epi32(kw, _mm256_set1_epi32(1))), td));
+            __m256 tl = _mm256_or_ps(_mm256_cmp_ps(l, u, _CMP_GT_OQ), _mm256_cmp_ps(l, l, _CMP_UNORD_Q));
+            __m256 mx = _mm256_blendv_ps(u, l, tl), xm = _mm256_blendv_ps(xu, xl, tl);
+            __m256 im = _mm256_blendv_ps(_mm256_castsi256_ps(iu), _mm256_castsi256_ps(il), tl);
+            __m256 none = _mm256_cmp_ps(mx, ninf, _CMP_EQ_OQ);   /* all four -inf: no gradient, xa 0 */
+            _mm256_storeu_ps(tv + (size_t)t * 8, mx);
+            _mm256_storeu_ps((float *)ti + (size_t)t * 8, _mm256_or_ps(im, none));   /* -1: all bits set */
+            _mm256_storeu_ps(tx + (size_t)t * 8, _mm256_andnot_ps(none, xm));
+        }
+#undef BLK_TAP
+    /* [P][8] -> 8 planes of P: blk_planes reads 8 positions at a time */
+    blk_planes(tv, P, P, y);
+    blk_planes((const float *)ti, P, P, (float *)arg);
+    blk_planes(tx, P, P, xa);
+}
+
+void op_conv_unblock(wick_graph *g, node *nd) {
+    /* a sample at a time through the scratch (op_scratch_bytes keeps a
+       sample's room for a conv_blk conv): off the training step's path */
+    int C = nd->C, HW = nd->cols / C;
+    float *t = g->scratch;
+    for (int n = 0; n < nd->rows; n++) {
+        float *v = (float *)nd->val + (size_t)n * nd->cols;
+        for (int cb = 0; cb < C / 8; cb++) blk_planes(v + (size_t)cb * 8 * HW, HW, HW, t + (size_t)cb * 8 * HW);
+        memcpy(v, t, (size_t)nd->cols * sizeof *v);
+    }
+    nd->val_blk = 0;
+}
 /* A batch norm fused with its ReLU and 2x2 stride-2 max pool (bn_pool), its
  * backward in float, eight pooled outputs at a time: the pool's gradient gp,
  * argmax ap and, kept by bn_fwd, x at the argmax xa (P of each), the
@@ -312,6 +460,10 @@ static void bnp_dx_sample(const wick_graph *g, const node *bn, int n, float *out
 }
 #else
 #define WICK_BNP_AVX2 0
+void op_conv_unblock(wick_graph *g, node *nd) {   /* never blocked without AVX2 */
+    (void)g;
+    nd->val_blk = 0;
+}
 #endif
 
 #define T float
@@ -364,12 +516,15 @@ size_t op_aux_elems(const wick_graph *g, const node *nd, size_t *aux2) {
 }
 
 size_t op_scratch_bytes(const wick_graph *g, const node *nd, int threads) {
-    if (nd->op == OP_BATCHNORM && nd->bn_pool) return threads * bn_pool_slot(nd) * g->esize;
+    if (nd->op == OP_BATCHNORM && nd->bn_pool)   /* and bn_fwd_blk's 8 planes */
+        return threads * (bn_pool_slot(nd) + (g->nodes[nd->in[0]].conv_blk ? bn_blk_room(nd) : 0)) * g->esize;
     if (nd->op != OP_CONV2D) return 0;
     conv_geo q = conv_geo_of(g, nd);
     size_t kg = (size_t)q.C / q.G * q.kh * q.kw;
     /* the weight gradient's partials, one a chunk; conv_dw_kern's take db too */
-    return (threads * conv_slot_elems(&q) + (size_t)conv_chunks(g->max_batch) * q.OUT * (kg + 1)) * g->esize;
+    size_t b = (threads * conv_slot_elems(&q) + (size_t)conv_chunks(g->max_batch) * q.OUT * (kg + 1)) * g->esize;
+    if (nd->conv_blk && b < (size_t)nd->cols * g->esize) b = (size_t)nd->cols * g->esize;   /* op_conv_unblock */
+    return b;
 }
 
 /* Row-range kernels for the chain executor (chain.c), float only. */

@@ -557,6 +557,24 @@ static void conv_dw_kern(wick_graph *g, const conv_geo *q, int mode, int B, cons
 }
 #endif
 
+/* Whether conv nd leaves its values in nChw8c this forward (conv_blk): its
+ * batch norm then takes bn_fwd_blk (the pool within this forward, no
+ * synchronised statistics), and the plan's convolution writes that layout. */
+#if IS_FLOAT
+static int conv_blk_ok(const wick_graph *g, const node *nd) {
+#if WICK_BNP_AVX2
+    if (!nd->conv_blk || g->conv_blk_off || !nd->cplan) return 0;
+    const node *bn = &g->nodes[nd->conv_blk];
+    if (!bn->bn_pool || bn->bn_pool > g->fwd_end || !bn->relu_fused || (g->training && g->bn_sum)) return 0;
+    return wick_conv_nchw8c_out(nd->cplan);
+#else
+    (void)g;
+    (void)nd;
+    return 0;
+#endif
+}
+#endif
+
 static void SFX(conv_fwd)(wick_graph *g, node *nd) {
     conv_geo q = conv_geo_of(g, nd);
     const node *xn = &g->nodes[nd->in[0]];
@@ -564,6 +582,11 @@ static void SFX(conv_fwd)(wick_graph *g, node *nd) {
     const T *b = nd->n_in > 2 ? (const T *)g->nodes[nd->in[2]].val : NULL;
     T *y = nd->val;
 #if IS_FLOAT
+    nd->val_blk = conv_blk_ok(g, nd);
+    if (nd->val_blk) {   /* for its batch norm, in the layout the product writes */
+        wick_conv_forward_nchw8c(nd->cplan, x, W, b, y);
+        return;
+    }
     if (nd->cplan) {
         wick_conv_forward(nd->cplan, x, W, b, y);
         return;
@@ -973,8 +996,102 @@ static inline void SFX(plane_prefetch)(const void *p, size_t bytes, int write) {
     }
 }
 
+#if IS_FLOAT && WICK_BNP_AVX2
+/* bn_fwd for a conv's values left in nChw8c (conv_blk, val_blk), fused with
+ * ReLU + 2x2 pool, without synchronised statistics: the channels eight at a
+ * time (one nChw8c block), each sample's block transposed into the thread's
+ * scratch (blk_planes, a copy) and each of its eight planes then taken by
+ * bn_fwd's own calls in bn_fwd's order (the sums over the samples, the
+ * variance's in reverse, the output pass), so the same bits as bn_fwd on the
+ * conv's NCHW values; the conv's transpose back to NCHW (a read and a write
+ * of the whole output) is not run (bench/README.md, "conv2's output in
+ * nChw8c"). */
+static void bn_fwd_blk(wick_graph *g, node *nd) {
+    const node *xn = &g->nodes[nd->in[0]];
+    node *pn = &g->nodes[nd->bn_pool];
+    int B = nd->rows, C = xn->C, HW = nd->cols / C, P = pn->H * pn->W;
+    const float *x = xn->val, *gam = g->nodes[nd->in[1]].val, *bet = g->nodes[nd->in[2]].val;
+    float *y = nd->val, *mean = nd->aux, *inv = mean + C;
+    float *rm = nd->state[0] >= 0 ? (float *)g->nodes[nd->state[0]].val : NULL;
+    float *rv = nd->state[0] >= 0 ? (float *)g->nodes[nd->state[1]].val : NULL;
+    int batch = g->training || !rm;
+    double M = (double)B * HW, mom = nd->scalar, eps = nd->scalar2;
+    nd->ran_train = batch;
+    nd->bn_share = 0;
+    nd->bn_xa = 1;
+    int nt = omp_get_max_threads();
+    if (nt > g->scratch_threads) nt = g->scratch_threads;
+    size_t slot = bn_pool_slot(nd), ld = bn_blk_ld(nd);
+    _Pragma("omp parallel for schedule(static) num_threads(nt) if ((size_t)B * nd->cols > 32768)")
+    for (int cb = 0; cb < C / 8; cb++) {
+        float *buf = (float *)g->scratch + (size_t)omp_get_thread_num() * (slot + bn_blk_room(nd)), *pl = buf + slot;
+        const float *xb = x + (size_t)cb * 8 * HW;
+        double mu[8], var[8];
+        if (batch) {
+            double s[8] = {0}, ss[8] = {0};
+            float m8[8] = {0};
+            /* the sums without transposes where seg_sum takes its vector
+               path (blk_seg_sum8: the same order) */
+            for (int n = 0; n < B; n++) {
+                if (HW >= 32) {
+                    blk_seg_sum8(xb + (size_t)n * nd->cols, HW, 0, m8, s);
+                    continue;
+                }
+                blk_planes(xb + (size_t)n * nd->cols, HW, (int)ld, pl);
+                for (int k = 0; k < 8; k++) s[k] += seg_sum_f32(pl + k * ld, HW, 0, 0);
+            }
+            for (int k = 0; k < 8; k++) {
+                mu[k] = s[k] / M;
+                m8[k] = (float)mu[k];
+            }
+            for (int n = B - 1; n >= 0; n--) {   /* in reverse, as bn_fwd */
+                if (HW >= 32) {
+                    blk_seg_sum8(xb + (size_t)n * nd->cols, HW, 1, m8, ss);
+                    continue;
+                }
+                blk_planes(xb + (size_t)n * nd->cols, HW, (int)ld, pl);
+                for (int k = 0; k < 8; k++) ss[k] += seg_sum_f32(pl + k * ld, HW, 1, m8[k]);
+            }
+            for (int k = 0; k < 8; k++) {
+                int c = cb * 8 + k;
+                var[k] = ss[k] / M;
+                if (rm && g->training) {
+                    rm[c] = (float)((1 - mom) * rm[c] + mom * mu[k]);
+                    rv[c] = (float)((1 - mom) * rv[c] + mom * (M > 1 ? ss[k] / (M - 1) : var[k]));
+                }
+            }
+        } else {
+            for (int k = 0; k < 8; k++) {
+                mu[k] = rm[cb * 8 + k];
+                var[k] = rv[cb * 8 + k];
+            }
+        }
+        for (int k = 0; k < 8; k++) {
+            int c = cb * 8 + k;
+            mean[c] = (float)mu[k];
+            inv[c] = (float)(1 / sqrt(var[k] + eps));
+        }
+        for (int n = 0; n < B; n++) {   /* the channels across the lanes, no transpose of x */
+            size_t po = (size_t)n * pn->cols + (size_t)cb * 8 * P;
+            blk_pool8(xb + (size_t)n * nd->cols, nd->H, nd->W, pn->H, pn->W, cb * 8, mean + cb * 8, inv + cb * 8,
+                      gam + cb * 8, bet + cb * 8, (float *)pn->val + po, (int32_t *)pn->aux + po, y + po, pl);
+        }
+    }
+    if (batch && rm && g->training && nd->state[2] >= 0) ((int64_t *)g->nodes[nd->state[2]].val)[0]++;
+}
+#endif
+
 static void SFX(bn_fwd)(wick_graph *g, node *nd) {
     const node *xn = &g->nodes[nd->in[0]];
+#if IS_FLOAT && WICK_BNP_AVX2
+    if (xn->val_blk) {   /* conv_fwd checked bn_fwd_blk's conditions (conv_blk_ok) */
+        if (nd->bn_pool && nd->bn_pool <= g->fwd_end && nd->relu_fused && !(g->training && g->bn_sum)) {
+            bn_fwd_blk(g, nd);
+            return;
+        }
+        op_conv_unblock(g, (node *)xn);
+    }
+#endif
     int B = nd->rows, C = xn->C > 0 ? xn->C : xn->cols, HW = nd->cols / C;
     const T *x = xn->val, *gam = g->nodes[nd->in[1]].val, *bet = g->nodes[nd->in[2]].val;
     T *y = nd->val, *mean = nd->aux, *inv = mean + C;
@@ -1127,6 +1244,13 @@ static void SFX(bn_bwd)(wick_graph *g, node *nd) {
        12.8 MB for the issue's conv1 at batch 128, is never written nor read
        back: conv1 + batch norm backward -0.6 ms at 2 threads, bench/README.md) */
     int defer = SFX(bn_dx_ok)(g, nd) && pn && nd->bn_xa && !st && dx && !accx;
+    /* x in nChw8c (val_blk): dx in a pass of its own below, by blocks of 8
+       channels (bn_fwd_blk's transposes); the loops here read NCHW */
+    int blk = xn->val_blk;
+    if (blk && !(pn && nd->bn_xa && !st && dx && !accx && !defer)) {
+        op_conv_unblock(g, (node *)xn);
+        blk = 0;
+    }
     if (xn->op == OP_CONV2D) ((node *)xn)->bn_dx = defer ? (int)(nd - g->nodes) : 0;
     T *keep_a = (T *)nd->aux + 2 * C, *keep_bq = keep_a + C, *keep_k = keep_bq + C, *keep_ga = keep_k + C;
     for (int phase = st ? 0 : 1; phase < 2; phase++) {
@@ -1201,7 +1325,7 @@ static void SFX(bn_bwd)(wick_graph *g, node *nd) {
             }
             if (!dx) continue;
             T k = gam[c] * is, a = batch ? sdy / M : 0, bq = batch ? sdyx / M : 0;
-            if (defer) {
+            if (defer || blk) {
                 keep_a[c] = a;
                 keep_bq[c] = bq;
                 keep_k[c] = k;
@@ -1253,6 +1377,28 @@ static void SFX(bn_bwd)(wick_graph *g, node *nd) {
             }
         }
     }
+#if IS_FLOAT && WICK_BNP_AVX2
+    if (blk) {
+        /* each sample's block of 8 channels transposed into the thread's
+           scratch, then the loop above's bnp_dx_avx2 call on each plane,
+           with the values it kept: the same bits as on NCHW values */
+        size_t ld = bn_blk_ld(nd);
+        _Pragma("omp parallel for schedule(static) num_threads(nt) if ((size_t)B * nd->cols > 32768)")
+        for (int cb = 0; cb < C / 8; cb++) {
+            float *pl = (float *)g->scratch + (size_t)omp_get_thread_num() * (slot + bn_blk_room(nd)) + slot;
+            for (int n = 0; n < B; n++) {
+                blk_planes(x + (size_t)n * nd->cols + (size_t)cb * 8 * HW, HW, (int)ld, pl);
+                for (int k = 0; k < 8; k++) {
+                    int c = cb * 8 + k;
+                    size_t o = (size_t)n * nd->cols + (size_t)c * HW, po = (size_t)n * pn->cols + (size_t)c * P;
+                    bnp_dx_avx2(pl + k * ld, (const float *)pn->grad + po, (const int32_t *)pn->aux + po,
+                                (const float *)nd->val + po, HW, P, c * HW, mean[c], inv[c], keep_ga[c],
+                                keep_ga[C + c], keep_k[c], keep_a[c], keep_bq[c], dx + o);
+                }
+            }
+        }
+    }
+#endif
 }
 
 /* ---- dropout, Gaussian noise, L1 ----------------------------------------
