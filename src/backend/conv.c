@@ -781,6 +781,13 @@ static int nchw8c_slot(const wick_conv *c, int prod, int slot) {
 }
 
 int wick_conv_nchw8c_out(const wick_conv *c) { return !c->core_only && nchw8c_slot(c, P_FWD, 3); }
+int wick_conv_nchw8c_dy(const wick_conv *c) { return !c->core_only && nchw8c_slot(c, P_BWD_D, 0); }
+
+void wick_conv_backward_data_nchw8c(wick_conv *c, const float *dy, const float *Wt, float *dx) {
+    if (c->split & (1u << P_BWD_D)) { split_run(c, P_BWD_D, dy, Wt, NULL, dx, 1u << 0); return; }
+    void *ptr[] = {(void *)dy, (void *)Wt, dx};
+    run_dnnl(c, &c->p[P_BWD_D], ptr, 1u << 0);
+}
 
 void wick_conv_forward_nchw8c(wick_conv *c, const float *x, const float *Wt, const float *b, float *y) {
     if (c->split & (1u << P_FWD)) { split_run(c, P_FWD, x, Wt, b, y, 1u << 3); return; }

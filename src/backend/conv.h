@@ -49,6 +49,10 @@ void wick_conv_forward(wick_conv *c, const float *x, const float *Wt, const floa
  * The same values as wick_conv_forward's, only placed otherwise. */
 int wick_conv_nchw8c_out(const wick_conv *c);
 void wick_conv_forward_nchw8c(wick_conv *c, const float *x, const float *Wt, const float *b, float *y);
+/* Likewise the input gradient with dy in nChw8c (wick_conv_nchw8c_dy: 1):
+ * its transpose from NCHW is skipped. */
+int wick_conv_nchw8c_dy(const wick_conv *c);
+void wick_conv_backward_data_nchw8c(wick_conv *c, const float *dy, const float *Wt, float *dx);
 /* dW = the weight gradient given dy, db = per-channel sums of dy (both
  * overwritten; db may be NULL). */
 void wick_conv_backward_weights(wick_conv *c, const float *x, const float *dy, float *dW,

@@ -51,6 +51,8 @@ typedef struct {
                            nChw8c (ops_impl.h bn_fwd_blk; 0: none) */
     int val_blk;        /* CONV2D: the last forward left its values in nChw8c,
                            [B][C/8][H W][8], for that batch norm (0: NCHW) */
+    int grad_blk;       /* CONV2D: the last backward's gradient is also in its aux in nChw8c
+                           (written by that batch norm; conv_bwd's input gradient reads it) */
     int bn_dx;          /* CONV2D: the batch norm (with bn_pool; its gradient's one taker) whose last
                            backward left this node's gradient to this node's backward, which
                            recomputes it a sample at a time beside its weight gradient's

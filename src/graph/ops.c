@@ -441,6 +441,43 @@ static void bnp_dx_avx2(const float *x, const float *gp, const int32_t *ap, cons
     }
 }
 
+/* bn_bwd's dx for one sample's block of 8 channels c0 .. c0 + 7 whose x is
+ * in nChw8c (blk, [HW][8]): bnp_dx_avx2's operations with the channels
+ * across the lanes (the plane's formula, then each argmax position
+ * rewritten), so the same bits, written in nChw8c to out (for the conv's
+ * input-gradient product, which then skips its transpose) and through
+ * transposes into the 8 NCHW planes at dx (HW apart, for its weight
+ * gradient).  v[k][8]: mean, invstd, gamma, beta, k, a, bq of
+ * the 8 channels; gp, ap, xa: their pooled planes, P apart. */
+static void blk_dx8(const float *blk, float *out, int HW, int P, int c0, float v[7][8], const float *gp,
+                    const int32_t *ap, const float *xa, float *dx) {
+    __m256 m = _mm256_loadu_ps(v[0]), is = _mm256_loadu_ps(v[1]), k = _mm256_loadu_ps(v[4]);
+    __m256 a = _mm256_loadu_ps(v[5]), bq = _mm256_loadu_ps(v[6]);
+    for (int p = 0; p < HW; p++) {
+        __m256 xh = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(blk + (size_t)p * 8), m), is);
+        _mm256_storeu_ps(out + (size_t)p * 8,
+                         _mm256_mul_ps(k, _mm256_sub_ps(_mm256_sub_ps(_mm256_setzero_ps(), a), _mm256_mul_ps(xh, bq))));
+    }
+    for (int l = 0; l < 8; l++) {
+        __m256 ml = _mm256_set1_ps(v[0][l]), isl = _mm256_set1_ps(v[1][l]), gal = _mm256_set1_ps(v[2][l]);
+        __m256 bel = _mm256_set1_ps(v[3][l]), kl = _mm256_set1_ps(v[4][l]), al = _mm256_set1_ps(v[5][l]);
+        __m256 bql = _mm256_set1_ps(v[6][l]), xm;
+        const float *gpl = gp + (size_t)l * P, *xal = xa + (size_t)l * P;
+        const int32_t *apl = ap + (size_t)l * P;
+        int base = (c0 + l) * HW;
+        for (int t = 0; t < P; t += 8) {
+            __m256 d = bnp_dy8(gpl, apl, xal, P, t, ml, isl, gal, bel, &xm);
+            __m256 r = _mm256_mul_ps(kl, _mm256_sub_ps(_mm256_sub_ps(d, al), _mm256_mul_ps(_mm256_mul_ps(xm, isl), bql)));
+            float r8[8];
+            _mm256_storeu_ps(r8, r);
+            int n = P - t < 8 ? P - t : 8;
+            for (int q = 0; q < n; q++)
+                if (apl[t + q] >= 0) out[(size_t)(apl[t + q] - base) * 8 + l] = r8[q];
+        }
+    }
+    blk_planes(out, HW, HW, dx);
+}
+
 /* Sample n's dx of batch norm bn (deferred: bn_dx), [C][HW] into out, as
  * bn_bwd would have written it: the same bnp_dx_avx2 call on the same
  * values, a, bq, k, gamma and beta as bn_bwd kept them (aux after mean,
@@ -507,6 +544,7 @@ size_t op_aux_elems(const wick_graph *g, const node *nd, size_t *aux2) {
     case OP_XENT: return node_elems(&g->nodes[nd->in[0]]);                    /* p */
     case OP_MAXPOOL2D: return node_elems(nd);                                  /* argmax, int32 */
     case OP_DROPOUT: return node_elems(nd);                                    /* mask */
+    case OP_CONV2D: return nd->conv_blk ? node_elems(nd) : 0;                 /* grad in nChw8c (grad_blk) */
     case OP_BATCHNORM: {            /* mean, invstd; dx's a, bq, k, gamma, beta (bn_bwd) */
         const node *x = &g->nodes[nd->in[0]];
         return 7 * (size_t)(x->C > 0 ? x->C : x->cols);

@@ -582,6 +582,7 @@ static void SFX(conv_fwd)(wick_graph *g, node *nd) {
     const T *b = nd->n_in > 2 ? (const T *)g->nodes[nd->in[2]].val : NULL;
     T *y = nd->val;
 #if IS_FLOAT
+    nd->grad_blk = 0;
     nd->val_blk = conv_blk_ok(g, nd);
     if (nd->val_blk) {   /* for its batch norm, in the layout the product writes */
         wick_conv_forward_nchw8c(nd->cplan, x, W, b, y);
@@ -649,7 +650,11 @@ static void SFX(conv_bwd)(wick_graph *g, node *nd) {
     int accw = 0, accx = 0;
     T *dW = SFX(in_grad)(g, nd, 1, &accw), *dx = SFX(in_grad)(g, nd, 0, &accx);
 #if IS_FLOAT
-    if (nd->cplan && dx && !accx) {   /* the plan overwrites dx: a first contribution only */
+    if (nd->cplan && dx && !accx && nd->grad_blk && wick_conv_nchw8c_dy(nd->cplan)) {
+        wick_conv_backward_data_nchw8c(nd->cplan, nd->aux, W, dx);   /* dy as its batch norm left it */
+        nd->grad_blk = 0;
+        dx = NULL;
+    } else if (nd->cplan && dx && !accx) {   /* the plan overwrites dx: a first contribution only */
         wick_conv_backward_data(nd->cplan, dy, W, dx);
         dx = NULL;
     }
@@ -1379,24 +1384,25 @@ static void SFX(bn_bwd)(wick_graph *g, node *nd) {
     }
 #if IS_FLOAT && WICK_BNP_AVX2
     if (blk) {
-        /* each sample's block of 8 channels transposed into the thread's
-           scratch, then the loop above's bnp_dx_avx2 call on each plane,
-           with the values it kept: the same bits as on NCHW values */
-        size_t ld = bn_blk_ld(nd);
+        /* each sample's block of 8 channels by bnp_dx_avx2's operations
+           (blk_dx8), the channels across the lanes: the same bits as on
+           NCHW values; dx in NCHW for the conv's weight gradient, and in
+           nChw8c in the conv's aux for its input gradient (grad_blk) */
         _Pragma("omp parallel for schedule(static) num_threads(nt) if ((size_t)B * nd->cols > 32768)")
         for (int cb = 0; cb < C / 8; cb++) {
-            float *pl = (float *)g->scratch + (size_t)omp_get_thread_num() * (slot + bn_blk_room(nd)) + slot;
+            float v[7][8];
+            for (int k = 0; k < 8; k++) {
+                int c = cb * 8 + k;
+                v[0][k] = mean[c], v[1][k] = inv[c], v[2][k] = keep_ga[c], v[3][k] = keep_ga[C + c];
+                v[4][k] = keep_k[c], v[5][k] = keep_a[c], v[6][k] = keep_bq[c];
+            }
             for (int n = 0; n < B; n++) {
-                blk_planes(x + (size_t)n * nd->cols + (size_t)cb * 8 * HW, HW, (int)ld, pl);
-                for (int k = 0; k < 8; k++) {
-                    int c = cb * 8 + k;
-                    size_t o = (size_t)n * nd->cols + (size_t)c * HW, po = (size_t)n * pn->cols + (size_t)c * P;
-                    bnp_dx_avx2(pl + k * ld, (const float *)pn->grad + po, (const int32_t *)pn->aux + po,
-                                (const float *)nd->val + po, HW, P, c * HW, mean[c], inv[c], keep_ga[c],
-                                keep_ga[C + c], keep_k[c], keep_a[c], keep_bq[c], dx + o);
-                }
+                size_t o = (size_t)n * nd->cols + (size_t)cb * 8 * HW, po = (size_t)n * pn->cols + (size_t)cb * 8 * P;
+                blk_dx8(x + o, (float *)xn->aux + o, HW, P, cb * 8, v, (const float *)pn->grad + po, (const int32_t *)pn->aux + po,
+                        (const float *)nd->val + po, dx + o);
             }
         }
+        ((node *)xn)->grad_blk = 1;
     }
 #endif
 }
