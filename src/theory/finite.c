@@ -20,7 +20,7 @@
 /* The Gaussian moments at variance K that the recursions need: g = <s^2>,
  * h = <s'^2> and their first two K-derivatives, <s^4>, <s'^4>, <s^2 s'^2>,
  * and for the dNTK (ch. 11) ss2 = <s s''> and x3 = <s s'^2 s''>. */
-typedef struct { double g, g1, g2, h, h1, h2, s4, p4, sp, ss2, x3; } fmom;
+typedef th_fmom fmom;
 
 static wick_status finite_moments(wick_act act, double K, fmom *m) {
     double ap, am;
@@ -368,7 +368,7 @@ static double mom4(mom2 *m, int nf, const int *al, const int *isd) {
  * symmetric entry K01).  Diagonal pairs from finite_moments (closed forms
  * or quadrature), the off-diagonal one by central differences of
  * th_pair_ss (steps 1e-3 of the scale, about 1e-6 relative). */
-typedef struct { double v[2][4], g[2][4][4], h[2][4][4][4]; } pderiv;
+typedef th_pderiv pderiv;
 
 static wick_status pair_derivs(wick_act act, const double *k, pderiv *P) {
     memset(P, 0, sizeof *P);
@@ -555,4 +555,11 @@ wick_status wick_ntk_fluct_two(const wick_theory_config *c, const double G0[4], 
 out:
     wick_free(V); wick_free(K); wick_free(Th); wick_free(K1); wick_free(m); wick_free(P);
     return st;
+}
+
+/* For the m-input tensors (multi.c): the same moments, not a second copy. */
+wick_status th_finite_moments(wick_act act, double K, th_fmom *m) { return finite_moments(act, K, m); }
+wick_status th_pair_derivs(wick_act act, const double *k, th_pderiv *P) { return pair_derivs(act, k, P); }
+wick_status th_dpow_pair(wick_act act, int p, int q, double k00, double k01, double k11, double *out) {
+    return dpow_pair(act, p, q, k00, k01, k11, out);
 }

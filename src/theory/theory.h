@@ -83,4 +83,18 @@ wick_status th_pair_ss(wick_act act, double K11, double K12, double K22, double 
  * (src/theory/flow.c; the MLP's and the residual net's single-input flows). */
 typedef struct { double s2, s4, s1s1, ds2; } th_mom1;
 wick_status th_moments1(wick_act act, double K, th_mom1 *m);
+
+/* finite.c's one-input moments at variance K: g = <s^2>, h = <s'^2> and
+ * their first two K-derivatives, <s^4>, <s'^4>, <s^2 s'^2>, ss2 = <s s''>,
+ * x3 = <s s'^2 s''> (closed forms where they exist). */
+typedef struct { double g, g1, g2, h, h1, h2, s4, p4, sp, ss2, x3; } th_fmom;
+wick_status th_finite_moments(wick_act act, double K, th_fmom *m);
+/* <u(z_a) u(z_b)> for u = sigma (v[0]) or sigma' (v[1]) over the ordered pairs
+ * p = 2a + b of the 2 x 2 kernel k (k[0], k[1], k[3]): value, gradient and
+ * Hessian in the ordered-pair variables (finite.c: central differences of
+ * th_pair_ss off the diagonal). */
+typedef struct { double v[2][4], g[2][4][4], h[2][4][4][4]; } th_pderiv;
+wick_status th_pair_derivs(wick_act act, const double *k, th_pderiv *P);
+/* <sigma'(z0)^p sigma'(z1)^q> over [[k00, k01], [k01, k11]] (finite.c). */
+wick_status th_dpow_pair(wick_act act, int p, int q, double k00, double k01, double k11, double *out);
 #endif
