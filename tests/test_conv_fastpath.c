@@ -145,7 +145,7 @@ static void test_each_shape(void) {
 static int train_bn_dx_off;   /* set: WICK_BN_DX=0 (conv1's dx written by its batch norm) */
 static int train_bn_dx_seen;  /* out: the last backward left a batch norm's dx to its conv */
 static int train_early;       /* set: each parameter updated as soon as its gradient is ready */
-static int train_blk_off;     /* set: WICK_CONV_BLK=0 (conv2's values transposed back to NCHW) */
+static int train_blk_off;     /* set: WICK_CONV_BLK=0 (conv2's values transposed back to NCHW); 2: =fwd */
 static int train_blk_seen;    /* out: a training forward left a conv's values in nChw8c */
 static float *train_probe;    /* set: after training, an eval forward's conv2 values and logits here */
 
@@ -163,7 +163,7 @@ static float *train_cnn(int fast, int threads, size_t *n) {
     wick_set_threads(threads);
     if (!fast) setenv("WICK_GRAPH_CONV", "general", 1);
     if (train_bn_dx_off) setenv("WICK_BN_DX", "0", 1);
-    if (train_blk_off) setenv("WICK_CONV_BLK", "0", 1);
+    if (train_blk_off) setenv("WICK_CONV_BLK", train_blk_off == 2 ? "fwd" : "0", 1);
     wick_spec *spec;
     wick_net *net;
     wick_mlp_config cfg;
@@ -306,11 +306,17 @@ static void test_conv_blk(void) {
     float *two = train_cnn(1, 2, &n3);
     CHECK(train_blk_seen);
     train_probe = NULL;
-    CHECK(n1 == n2 && n1 == n3);
-    if (n1 == n2 && n1 == n3) {
+    size_t n4;
+    train_blk_off = 2;   /* the forward half alone (WICK_CONV_BLK=fwd) */
+    float *fwd = train_cnn(1, 2, &n4);
+    train_blk_off = 0;
+    CHECK(n1 == n2 && n1 == n3 && n1 == n4);
+    if (n1 == n2 && n1 == n3 && n1 == n4) {
         CHECK(!memcmp(on, off, n1 * sizeof *on));
         CHECK(!memcmp(two, off, n1 * sizeof *on));
+        CHECK(!memcmp(fwd, off, n1 * sizeof *on));
     }
+    free(fwd);
     CHECK(!memcmp(p_on, p_off, PROBE * sizeof *p_on));
     CHECK(!memcmp(p_two, p_off, PROBE * sizeof *p_on));
     free(off);

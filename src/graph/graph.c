@@ -30,6 +30,7 @@ wick_status wick_graph_new(wick_graph **out, wick_dtype dtype, int max_batch) {
     g->bn_dx_off = e && !strcmp(e, "0");
     e = getenv("WICK_CONV_BLK");   /* A/B of a conv's values left in nChw8c (ops_impl.h bn_fwd_blk) */
     g->conv_blk_off = e && !strcmp(e, "0");
+    g->conv_blk_fwd = e && !strcmp(e, "fwd");
     *out = g;
     return WICK_OK;
 }

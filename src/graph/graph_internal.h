@@ -98,6 +98,7 @@ struct wick_graph {
     int conv_general;             /* 1: float convs take the general path, not backend plans */
     int bn_dx_off;                /* 1 (WICK_BN_DX=0): a batch norm's dx always written (bn_dx) */
     int conv_blk_off;             /* 1 (WICK_CONV_BLK=0): a conv's values always in NCHW (conv_blk) */
+    int conv_blk_fwd;             /* 1 (WICK_CONV_BLK=fwd): conv_blk's forward only, no grad_blk */
     int fwd_end;                  /* the last node the running forward computes */
     /* batch norm over several processes (graph_set_bn_sum): NULL, this one's rows */
     void (*bn_sum)(void *user, double *x, int n);

@@ -1396,13 +1396,15 @@ static void SFX(bn_bwd)(wick_graph *g, node *nd) {
                 v[0][k] = mean[c], v[1][k] = inv[c], v[2][k] = keep_ga[c], v[3][k] = keep_ga[C + c];
                 v[4][k] = keep_k[c], v[5][k] = keep_a[c], v[6][k] = keep_bq[c];
             }
+            /* WICK_CONV_BLK=fwd: the blocked dy only in the thread's scratch */
+            float *tmp = (float *)g->scratch + (size_t)omp_get_thread_num() * (slot + bn_blk_room(nd)) + slot;
             for (int n = 0; n < B; n++) {
                 size_t o = (size_t)n * nd->cols + (size_t)cb * 8 * HW, po = (size_t)n * pn->cols + (size_t)cb * 8 * P;
-                blk_dx8(x + o, (float *)xn->aux + o, HW, P, cb * 8, v, (const float *)pn->grad + po, (const int32_t *)pn->aux + po,
+                blk_dx8(x + o, g->conv_blk_fwd ? tmp : (float *)xn->aux + o, HW, P, cb * 8, v, (const float *)pn->grad + po, (const int32_t *)pn->aux + po,
                         (const float *)nd->val + po, dx + o);
             }
         }
-        ((node *)xn)->grad_blk = 1;
+        ((node *)xn)->grad_blk = !g->conv_blk_fwd;
     }
 #endif
 }
