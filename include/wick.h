@@ -1283,6 +1283,26 @@ typedef struct {
 enum { WICK_GDT_MEAN = 0, WICK_GDT_LIN, WICK_GDT_RES, WICK_GDT_RES2, WICK_GDT_RES3,
        WICK_GDT_TRAIN_RES, WICK_GDT_NTK_AA, WICK_GDT_NTK_BA, WICK_GDT_STEPS, WICK_GDT_COUNT };
 WICK_API wick_status wick_gd_test_measure(const wick_gd_test_config *c, double *val, double *se);
+/* Gradient descent on the first nt (1 or 2) of m inputs (2..WICK_GDM_MAX),
+ * read at every input, on c->samples mirror pairs (n_0 = m, inputs of Gram
+ * G0 (m x m, positive definite) as the Cholesky rows of m G0, one output),
+ * beside wick_gd_mean_multi.  val[a * WICK_GDM_PER + col] and se alike per
+ * input a, with z_lin each network's own frozen-NTK trajectory (e(s+1) =
+ * (1 - eta H_TT(0)) e(s), z_lin,a = z_a(0) - eta H_aT(0) sum_s e(s)):
+ * WICK_GDM_MEAN E[z_a(t)], WICK_GDM_LIN E[z_lin,a(t)], WICK_GDM_RES E[z_a - z_lin,a]
+ * (a_dntk + a_ddI + a_ddII over n), WICK_GDM_RES2/RES3 its eta^2 and eta^3
+ * parts at t = 1 (NAN otherwise); val[m * WICK_GDM_PER] the steps taken. */
+typedef struct {
+    wick_net64_config net;      /* n0 = m, nout = 1 */
+    int m, nt;
+    double G0[16];              /* m x m */
+    double y[2], eta;
+    size_t samples;             /* mirror pairs, >= 2 */
+    uint64_t seed;
+    long steps;                 /* t >= 1, or -1: fully trained */
+} wick_gd_multi_config;
+enum { WICK_GDM_MEAN = 0, WICK_GDM_LIN, WICK_GDM_RES, WICK_GDM_RES2, WICK_GDM_RES3, WICK_GDM_PER };
+WICK_API wick_status wick_gd_multi_measure(const wick_gd_multi_config *c, double *val, double *se);
 
 /* Weighted least squares y = slope x + intercept with weights 1/err^2 (err
  * > 0 each): the parameters' standard errors from (X^T W X)^-1, scaled by
