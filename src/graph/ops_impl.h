@@ -1388,17 +1388,17 @@ static void SFX(bn_bwd)(wick_graph *g, node *nd) {
            (blk_dx8), the channels across the lanes: the same bits as on
            NCHW values; dx in NCHW for the conv's weight gradient, and in
            nChw8c in the conv's aux for its input gradient (grad_blk) */
+        /* the samples split as the conv's split input-gradient product
+           splits them (static, in order), so that each thread's part of
+           the blocked dy is in its own cache when its product reads it */
+        const float *vv[7] = {mean, inv, keep_ga, keep_ga + C, keep_k, keep_a, keep_bq};
         _Pragma("omp parallel for schedule(static) num_threads(nt) if ((size_t)B * nd->cols > 32768)")
-        for (int cb = 0; cb < C / 8; cb++) {
-            float v[7][8];
-            for (int k = 0; k < 8; k++) {
-                int c = cb * 8 + k;
-                v[0][k] = mean[c], v[1][k] = inv[c], v[2][k] = keep_ga[c], v[3][k] = keep_ga[C + c];
-                v[4][k] = keep_k[c], v[5][k] = keep_a[c], v[6][k] = keep_bq[c];
-            }
+        for (int n = 0; n < B; n++) {
             /* WICK_CONV_BLK=fwd: the blocked dy only in the thread's scratch */
             float *tmp = (float *)g->scratch + (size_t)omp_get_thread_num() * (slot + bn_blk_room(nd)) + slot;
-            for (int n = 0; n < B; n++) {
+            for (int cb = 0; cb < C / 8; cb++) {
+                float v[7][8];
+                for (int k = 0; k < 7; k++) memcpy(v[k], vv[k] + cb * 8, sizeof v[k]);
                 size_t o = (size_t)n * nd->cols + (size_t)cb * 8 * HW, po = (size_t)n * pn->cols + (size_t)cb * 8 * P;
                 blk_dx8(x + o, g->conv_blk_fwd ? tmp : (float *)xn->aux + o, HW, P, cb * 8, v, (const float *)pn->grad + po, (const int32_t *)pn->aux + po,
                         (const float *)nd->val + po, dx + o);
