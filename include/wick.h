@@ -1620,7 +1620,7 @@ typedef struct {
     wick_gd_test_part at[WICK_GDM_MAX];  /* per input: E[z_a(t)] = lin + (a_...) / n_{L-1} */
     long steps;
 } wick_gd_multi_terms;
-/* From the engine: m = 2 (wick_*_two) with nt = 1 or 2; pq as
+/* From the engine: m = 2 (wick_*_two) or 3 (wick_*_multi), nt = 1 or 2; pq as
  * wick_gd_test_tensors_two's.  G0 m x m, not singular. */
 WICK_API wick_status wick_gd_tensors_multi(const wick_theory_config *c, int m, int nt,
                                            const double *G0, int pq, wick_gd_multi_tensors *T);

@@ -243,6 +243,42 @@ static void test_three_inputs_layout(void) {
     check_part(&o3.at[0], &p, 1e-5);
 }
 
+/* m = 3 from the three-input tensors (two training inputs and a read one):
+ * the training inputs' means are the m = 2 ones (the read input does not
+ * act on them), and with training input 1 at weight 0 the read input's mean
+ * is wick_gd_mean_test's on the pair (0, 2) (gd2.c's algebra on the two-input
+ * engine); fully trained, the training outputs are y. */
+static const double G3[9] = {1.0, 0.5, 0.3, 0.5, 1.5, 0.2, 0.3, 0.2, 1.2};
+static void test_three_inputs_engine(void) {
+    wick_theory_config c = tanh3();
+    wick_gd_multi_tensors T3;
+    CHECK_OK(wick_gd_tensors_multi(&c, 3, 2, G3, 0, &T3));
+    double y[2] = {1.0, 0.5}, w[2] = {1, 0};
+    static const long ts[] = {1, 3, -1};
+    for (int i = 0; i < 3; i++) {
+        wick_gd_multi_terms o3, o2;
+        CHECK_OK(wick_gd_mean_multi(&T3, y, NULL, 0.3, ts[i], &o3));
+        CHECK_OK(wick_gd_mean_multi(tanh3_two(), y, NULL, 0.3, ts[i], &o2));
+        check_part(&o3.at[0], &o2.at[0], 1e-8);
+        check_part(&o3.at[1], &o2.at[1], 1e-8);
+        if (ts[i] < 0)
+            fprintf(stderr, "  three inputs, fully trained (tanh L3, y 1 0.5, eta 0.3): read input "
+                    "lin %.6g ntk1 %.6g var %.6g dntk %.6g ddI %.6g ddII %.6g\n", o3.at[2].lin,
+                    o3.at[2].a_ntk1, o3.at[2].a_var, o3.at[2].a_dntk, o3.at[2].a_ddI, o3.at[2].a_ddII);
+    }
+    const double g02[4] = {G3[0], G3[2], G3[6], G3[8]};
+    wick_gd_test_tensors S;
+    CHECK_OK(wick_gd_test_tensors_two(&c, g02, 0, &S));
+    for (int i = 0; i < 3; i++) {
+        wick_gd_multi_terms o3;
+        wick_gd_test_terms og;
+        CHECK_OK(wick_gd_mean_multi(&T3, y, w, 0.3, ts[i], &o3));
+        CHECK_OK(wick_gd_mean_test(&S, y[0], 0.3, ts[i], &og));
+        check_part(&o3.at[0], &og.train, 1e-8);
+        check_part(&o3.at[2], &og.test, 1e-8);
+    }
+}
+
 /* The measured residual at both training inputs beyond each network's own
  * frozen-NTK trajectory, n E[z_a - z_lin,a] over widths, against the NTK
  * motion's terms.  t = 1: its eta^2 part is the dNTK's, its eta^3 part the
@@ -342,6 +378,7 @@ int main(void) {
     RUN(test_tensors);
     RUN(test_by_hand);
     RUN(test_three_inputs_layout);
+    RUN(test_three_inputs_engine);
     RUN(test_measured);
     return chk_finish();
 }
