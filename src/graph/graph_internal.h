@@ -57,6 +57,10 @@ typedef struct {
                            backward left this node's gradient to this node's backward, which
                            recomputes it a sample at a time beside its weight gradient's
                            product instead of reading it (0: none; ops_impl.h bn_bwd) */
+    int c1_fuse;        /* CONV2D: the batch norm (bn_dx's conditions, one grey input channel,
+                           3x3, pad 1) that computed this conv's output itself in the last
+                           forward, from the batch's patch Gram, without it being written: the
+                           conv's values are stale (0: the conv wrote them; ops_impl.h c1_fwd) */
     int ran_train;      /* BATCHNORM: the last forward used batch statistics;
                            DROPOUT, GAUSS_NOISE: it drew a mask or noise */
     double bn_share;    /* BATCHNORM: this process's share of the rows whose statistics the
@@ -99,6 +103,7 @@ struct wick_graph {
     int bn_dx_off;                /* 1 (WICK_BN_DX=0): a batch norm's dx always written (bn_dx) */
     int conv_blk_off;             /* 1 (WICK_CONV_BLK=0): a conv's values always in NCHW (conv_blk) */
     int conv_blk_fwd;             /* 1 (WICK_CONV_BLK=fwd): conv_blk's forward only, no grad_blk */
+    int c1_fuse_off;              /* 1 (WICK_C1_FUSE=0): a first conv always writes its output (c1_fuse) */
     int fwd_end;                  /* the last node the running forward computes */
     /* batch norm over several processes (graph_set_bn_sum): NULL, this one's rows */
     void (*bn_sum)(void *user, double *x, int n);

@@ -441,6 +441,99 @@ static void bnp_dx_avx2(const float *x, const float *gp, const int32_t *ap, cons
     }
 }
 
+/* ---- a first conv and its batch norm in one pass (c1_fuse) ---------------
+ * One grey input channel, 3x3, stride 1, pad 1: the conv's output plane o is
+ * b_o + sum_k W_ok T_k over the nine tap planes T_k of a sample (its image
+ * shifted by each tap, zero outside), so the batch norm's mean and variance
+ * of channel o are those of a linear map of the patches: W_o pbar + b_o and
+ * W_o Cov W_o^T, from the patches' sums and 9x9 Gram over the batch
+ * (ops_impl.h c1_fwd).  The planes are then computed a sample at a time in
+ * a thread's scratch and go straight into the batch norm, ReLU and pool:
+ * the conv's output (12.8 MB for the issue's conv1 at batch 128) is never
+ * written nor read back (bench/README.md, "conv1 + batch norm 1 forward in
+ * one pass"). */
+static int c1_geo(const conv_geo *q) {
+    return q->C == 1 && q->G == 1 && q->kh == 3 && q->kw == 3 && q->sh == 1 && q->sw == 1 && q->ph == 1 &&
+           q->pw == 1 && q->dh == 1 && q->dw == 1 && q->OH == q->H && q->OW == q->W && q->W >= 2 &&
+           q->H % 2 == 0 && q->W % 2 == 0 && (q->H * q->W) % 8 == 0;
+}
+
+/* The nine tap planes of image x (H x W), T[3 i + j][oy W + ox] =
+ * x[oy + i - 1][ox + j - 1] - s, and -s outside the image: the patches less
+ * s, the batch's mean pixel, so that the Gram's sums are of centred values
+ * (its variances are then differences of numbers of their own size, not of
+ * nearly equal large ones); s = 0 for the conv itself. */
+static void c1_taps(const float *x, int H, int W, float s, float *T) {
+    int P = H * W;
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++) {
+            float *t = T + (size_t)(i * 3 + j) * P;
+            for (int oy = 0; oy < H; oy++) {
+                int iy = oy + i - 1;
+                float *r = t + (size_t)oy * W;
+                if (iy < 0 || iy >= H) {
+                    for (int ox = 0; ox < W; ox++) r[ox] = -s;
+                    continue;
+                }
+                const float *xr = x + (size_t)iy * W;
+                int lo = j == 0, hi = j == 2 ? W - 1 : W;
+                r[0] = r[W - 1] = -s;
+                for (int ox = lo; ox < hi; ox++) r[ox] = xr[ox + j - 1] - s;
+            }
+        }
+}
+
+/* One sample's sums (out[0..9)) and Gram's upper triangle (out[9..54), row
+ * by row) of the tap planes T: row k's products in registers (9 - k
+ * accumulators, each a fixed order over the plane). */
+static inline __attribute__((always_inline)) void c1_gram_row(const float *T, int P, int k, float *out, int *e) {
+    __m256 acc[9], sum = _mm256_setzero_ps();
+    _Pragma("GCC unroll 9")
+    for (int l = k; l < 9; l++) acc[l] = _mm256_setzero_ps();
+    for (int p = 0; p < P; p += 8) {
+        __m256 v = _mm256_loadu_ps(T + (size_t)k * P + p);
+        sum = _mm256_add_ps(sum, v);
+        _Pragma("GCC unroll 9")
+        for (int l = k; l < 9; l++) acc[l] = _mm256_fmadd_ps(v, _mm256_loadu_ps(T + (size_t)l * P + p), acc[l]);
+    }
+    out[k] = bnp_hsum(sum);
+    for (int l = k; l < 9; l++) out[(*e)++] = bnp_hsum(acc[l]);
+}
+static void c1_gram_sample(const float *T, int P, float *out) {
+    int e = 9;
+    c1_gram_row(T, P, 0, out, &e);
+    c1_gram_row(T, P, 1, out, &e);
+    c1_gram_row(T, P, 2, out, &e);
+    c1_gram_row(T, P, 3, out, &e);
+    c1_gram_row(T, P, 4, out, &e);
+    c1_gram_row(T, P, 5, out, &e);
+    c1_gram_row(T, P, 6, out, &e);
+    c1_gram_row(T, P, 7, out, &e);
+    c1_gram_row(T, P, 8, out, &e);
+}
+
+/* A channel's plane y = b + sum_k w_k T_k (the taps in order, one fused
+ * multiply-add each: the same bits wherever it is computed, forward or
+ * backward), and with o non-null the batch norm + ReLU of it, o = max(ga
+ * ((y - m) is) + be, 0) computed as bnp_dy8 computes the ReLU's mask. */
+static void c1_plane(const float *T, int P, const float *w, float b, float m_, float is_, float ga_,
+                     float be_, float *y, float *o) {
+    __m256 wk[9];
+    for (int k = 0; k < 9; k++) wk[k] = _mm256_set1_ps(w[k]);
+    __m256 bv = _mm256_set1_ps(b), m = _mm256_set1_ps(m_), is = _mm256_set1_ps(is_);
+    __m256 ga = _mm256_set1_ps(ga_), be = _mm256_set1_ps(be_), z = _mm256_setzero_ps();
+    for (int p = 0; p < P; p += 8) {
+        __m256 a = bv;
+        _Pragma("GCC unroll 9")
+        for (int k = 0; k < 9; k++) a = _mm256_fmadd_ps(wk[k], _mm256_loadu_ps(T + (size_t)k * P + p), a);
+        _mm256_storeu_ps(y + p, a);
+        if (o) {
+            __m256 v = _mm256_add_ps(_mm256_mul_ps(ga, _mm256_mul_ps(_mm256_sub_ps(a, m), is)), be);
+            _mm256_storeu_ps(o + p, _mm256_and_ps(_mm256_cmp_ps(v, z, _CMP_GT_OQ), v));
+        }
+    }
+}
+
 /* bn_bwd's dx for one sample's block of 8 channels c0 .. c0 + 7 whose x is
  * in nChw8c (blk, [HW][8]): bnp_dx_avx2's operations with the channels
  * across the lanes (the plane's formula, then each argmax position
@@ -482,15 +575,28 @@ static void blk_dx8(const float *blk, float *out, int HW, int P, int c0, float v
  * bn_bwd would have written it: the same bnp_dx_avx2 call on the same
  * values, a, bq, k, gamma and beta as bn_bwd kept them (aux after mean,
  * invstd): gamma and beta themselves may have been updated since (a
- * parameter's update may start as soon as its gradient is ready). */
+ * parameter's update may start as soon as its gradient is ready).  Where
+ * the conv's output was never written (c1_fuse), each plane is computed
+ * again from the sample's image with the forward's W and b (kept in aux
+ * after those), the nine tap planes and the plane after out's C HW. */
 static void bnp_dx_sample(const wick_graph *g, const node *bn, int n, float *out) {
     const node *xn = &g->nodes[bn->in[0]], *pn = &g->nodes[bn->bn_pool];
     int C = xn->C, HW = bn->cols / C, P = pn->H * pn->W;
     const float *mean = bn->aux, *inv = mean + C, *ka = mean + 2 * C, *kbq = ka + C, *kk = kbq + C;
-    const float *gam = kk + C, *bet = gam + C;
+    const float *gam = kk + C, *bet = gam + C, *cw = bet + C, *cb = cw + 9 * C;
+    float *taps = xn->c1_fuse ? out + (size_t)C * HW : NULL, *plane = taps ? taps + 9 * (size_t)HW : NULL;
+    if (taps) {
+        const node *im = &g->nodes[xn->in[0]];
+        c1_taps((const float *)im->val + (size_t)n * im->cols, im->H, im->W, 0, taps);
+    }
     for (int c = 0; c < C; c++) {
         size_t o = (size_t)n * bn->cols + (size_t)c * HW, po = (size_t)n * pn->cols + (size_t)c * P;
-        bnp_dx_avx2((const float *)xn->val + o, (const float *)pn->grad + po, (const int32_t *)pn->aux + po,
+        const float *xp = (const float *)xn->val + o;
+        if (taps) {
+            c1_plane(taps, HW, cw + 9 * (size_t)c, cb[c], 0, 0, 0, 0, plane, NULL);
+            xp = plane;
+        }
+        bnp_dx_avx2(xp, (const float *)pn->grad + po, (const int32_t *)pn->aux + po,
                     (const float *)bn->val + po, HW, P, c * HW, mean[c], inv[c], gam[c], bet[c], kk[c], ka[c],
                     kbq[c], out + (size_t)c * HW);
     }
@@ -545,9 +651,10 @@ size_t op_aux_elems(const wick_graph *g, const node *nd, size_t *aux2) {
     case OP_MAXPOOL2D: return node_elems(nd);                                  /* argmax, int32 */
     case OP_DROPOUT: return node_elems(nd);                                    /* mask */
     case OP_CONV2D: return nd->conv_blk ? node_elems(nd) : 0;                 /* grad in nChw8c (grad_blk) */
-    case OP_BATCHNORM: {            /* mean, invstd; dx's a, bq, k, gamma, beta (bn_bwd) */
+    case OP_BATCHNORM: {            /* mean, invstd; dx's a, bq, k, gamma, beta (bn_bwd); after a
+                                       conv, its W and b as c1_fwd took them (9 + 1 a channel) */
         const node *x = &g->nodes[nd->in[0]];
-        return 7 * (size_t)(x->C > 0 ? x->C : x->cols);
+        return (x->op == OP_CONV2D ? 17 : 7) * (size_t)(x->C > 0 ? x->C : x->cols);
     }
     default: return 0;
     }

@@ -411,10 +411,43 @@ static int SFX(bn_dx_ok)(const wick_graph *g, const node *bn) {
         return 0;
     conv_geo q = conv_geo_of(g, cv);
     size_t P = (size_t)q.OH * q.OW;
-    return conv_dw_mode(g, &q) == CONV_DW_ROWS && P * 16 + (size_t)q.OUT * P <= conv_slot_elems(&q);
+    /* and, for c1_fuse's recomputed planes, the nine tap planes and a plane */
+    size_t need = P * 16 + (size_t)q.OUT * P + (c1_geo(&q) ? 10 * P : 0);
+    return conv_dw_mode(g, &q) == CONV_DW_ROWS && need <= conv_slot_elems(&q);
 #else
     (void)g;
     (void)bn;
+    return 0;
+#endif
+}
+
+/* Whether conv cv's output may be left to the batch norm that reads it, to
+ * compute in one pass with its ReLU and pool (c1_fuse, c1_fwd): a training
+ * forward with the batch's own statistics (not synchronised over processes),
+ * a first 3x3 conv on grey images (c1_geo), read by that batch norm alone,
+ * which this forward takes to its pool, and bn_dx's conditions (so that its
+ * backward never reads the conv's output either: bnp_dx_sample computes each
+ * plane again).  Returns the batch norm's index, or 0. */
+static int SFX(c1_fuse_ok)(const wick_graph *g, const node *cv) {
+#if IS_FLOAT && WICK_BNP_AVX2
+    if (g->c1_fuse_off || !g->training || g->bn_sum) return 0;
+    conv_geo q = conv_geo_of(g, cv);
+    if (!c1_geo(&q)) return 0;
+    int id = (int)(cv - g->nodes), bn = 0, readers = 0;
+    for (int i = id + 1; i < g->n; i++)
+        for (int k = 0; k < g->nodes[i].n_in; k++)
+            if (g->nodes[i].in[k] == id) {
+                readers++;
+                bn = i;
+            }
+    const node *b = &g->nodes[bn];
+    if (readers != 1 || b->op != OP_BATCHNORM || b->in[0] != id || !b->bn_pool || !b->relu_fused ||
+        b->bn_pool > g->fwd_end || !SFX(bn_dx_ok)(g, b))
+        return 0;
+    return bn;
+#else
+    (void)g;
+    (void)cv;
     return 0;
 #endif
 }
@@ -581,6 +614,9 @@ static void SFX(conv_fwd)(wick_graph *g, node *nd) {
     const T *x = xn->val, *W = g->nodes[nd->in[1]].val;
     const T *b = nd->n_in > 2 ? (const T *)g->nodes[nd->in[2]].val : NULL;
     T *y = nd->val;
+    nd->val_blk = 0;
+    nd->c1_fuse = SFX(c1_fuse_ok)(g, nd);
+    if (nd->c1_fuse) return;   /* its batch norm computes it without writing it (c1_fwd) */
 #if IS_FLOAT
     nd->grad_blk = 0;
     nd->val_blk = conv_blk_ok(g, nd);
@@ -1002,6 +1038,117 @@ static inline void SFX(plane_prefetch)(const void *p, size_t bytes, int write) {
 }
 
 #if IS_FLOAT && WICK_BNP_AVX2
+/* A first conv (c1_fuse: cv, its output never written) and batch norm nd,
+ * with its ReLU and 2x2 pool, in one forward (ops.c c1_taps).  The batch's
+ * statistics first: for the patches p (nine taps) and their mean pbar and
+ * covariance Cov over the M = B H W positions, channel o's mean is W_o pbar
+ * + b_o and its (biased) variance W_o Cov W_o^T, in double from the sums and
+ * Gram of p - s (s the batch's mean pixel: the centring keeps Cov = Gram / M
+ * - qbar qbar^T from being a difference of nearly equal numbers where the
+ * pixels' mean is large against their spread), summed as the batch norm
+ * sums its planes: a float sum a sample, in double over fixed chunks of
+ * samples, the chunks in order (the same for every thread count).  Then a
+ * sample at a time, each channel's plane in a thread's scratch, through the
+ * batch norm, ReLU and pool as bn_fwd's fused loop, x at each argmax kept
+ * in nd's values (bn_xa) for the backward.  Against the conv written and
+ * read back the statistics differ in rounding only (test_conv_fastpath
+ * test_c1_fused). */
+static void c1_fwd(wick_graph *g, node *nd) {
+    node *cv = &g->nodes[nd->in[0]], *pn = &g->nodes[nd->bn_pool];
+    const node *im = &g->nodes[cv->in[0]];
+    conv_geo q = conv_geo_of(g, cv);
+    int B = nd->rows, C = q.OUT, H = q.H, W = q.W, HW = H * W, P = pn->H * pn->W, nch = conv_chunks(B);
+    const float *x = im->val, *Wt = g->nodes[cv->in[1]].val;
+    const float *bias = cv->n_in > 2 ? (const float *)g->nodes[cv->in[2]].val : NULL;
+    const float *gam = g->nodes[nd->in[1]].val, *bet = g->nodes[nd->in[2]].val;
+    float *mean = nd->aux, *inv = mean + C, *cw = mean + 7 * C, *cb = cw + 9 * C;
+    float *rm = nd->state[0] >= 0 ? (float *)g->nodes[nd->state[0]].val : NULL;
+    float *rv = nd->state[0] >= 0 ? (float *)g->nodes[nd->state[1]].val : NULL;
+    double M = (double)B * HW, mom = nd->scalar, eps = nd->scalar2;
+    nd->ran_train = 1;
+    nd->bn_share = 0;
+    nd->bn_xa = 1;
+    size_t slot = conv_slot_elems(&q);
+    int nt = omp_get_max_threads();
+    if (nt > g->scratch_threads) nt = g->scratch_threads;
+    float *scr = g->scratch;
+    double s = 0;
+    for (int n = 0; n < B; n++) {
+        const float *xs = x + (size_t)n * im->cols;
+        float sn = 0;
+        _Pragma("omp simd reduction(+ : sn)")
+        for (int p = 0; p < HW; p++) sn += xs[p];
+        s += sn;
+    }
+    s /= M;
+    double part[CONV_CHUNKS][54];
+    _Pragma("omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1)")
+    for (int c = 0; c < nch; c++) {
+        float *Tp = scr + (size_t)omp_get_thread_num() * slot, *gs = Tp + 9 * (size_t)HW;
+        int n0 = (int)((long)B * c / nch), n1 = (int)((long)B * (c + 1) / nch);
+        for (int e = 0; e < 54; e++) part[c][e] = 0;
+        for (int n = n0; n < n1; n++) {
+            c1_taps(x + (size_t)n * im->cols, H, W, (float)s, Tp);
+            c1_gram_sample(Tp, HW, gs);
+            for (int e = 0; e < 54; e++) part[c][e] += gs[e];
+        }
+    }
+    double S[54] = {0}, qb[9], cov[9][9];
+    for (int c = 0; c < nch; c++)
+        for (int e = 0; e < 54; e++) S[e] += part[c][e];
+    for (int k = 0, e = 9; k < 9; k++) {
+        qb[k] = S[k] / M;
+        for (int l = k; l < 9; l++, e++) cov[k][l] = cov[l][k] = S[e] / M - (S[k] / M) * (S[l] / M);
+    }
+    for (int o = 0; o < C; o++) {
+        const float *w = Wt + (size_t)o * 9;
+        double mu = bias ? bias[o] : 0, var = 0;
+        for (int k = 0; k < 9; k++) {
+            mu += w[k] * (qb[k] + s);
+            for (int l = 0; l < 9; l++) var += (double)w[k] * w[l] * cov[k][l];
+        }
+        if (var < 0) var = 0;   /* rounding of a constant channel */
+        if (rm) {
+            rm[o] = (float)((1 - mom) * rm[o] + mom * mu);
+            rv[o] = (float)((1 - mom) * rv[o] + mom * (M > 1 ? var * M / (M - 1) : var));
+        }
+        mean[o] = (float)mu;
+        inv[o] = (float)(1 / sqrt(var + eps));
+        for (int k = 0; k < 9; k++) cw[(size_t)o * 9 + k] = w[k];   /* for the backward (bnp_dx_sample) */
+        cb[o] = bias ? bias[o] : 0;
+    }
+    if (rm && nd->state[2] >= 0) ((int64_t *)g->nodes[nd->state[2]].val)[0]++;
+    _Pragma("omp parallel for schedule(dynamic, 4) num_threads(nt) if (nt > 1)")
+    for (int n = 0; n < B; n++) {
+        float *Tp = scr + (size_t)omp_get_thread_num() * slot, *y = Tp + 9 * (size_t)HW, *o = y + HW;
+        memset(o + HW, 0, 16 * sizeof *o);   /* what the pool's eight-wide loop reads past a short row */
+        c1_taps(x + (size_t)n * im->cols, H, W, 0, Tp);
+        for (int c = 0; c < C; c++) {
+            size_t po = (size_t)n * pn->cols + (size_t)c * P;
+            c1_plane(Tp, HW, cw + (size_t)c * 9, cb[c], mean[c], inv[c], gam[c], bet[c], y, o);
+            maxpool22_plane_f32(o, pn->H, pn->W, W, c * HW, (float *)pn->val + po, (int32_t *)pn->aux + po);
+            bnp_xa_avx2(y, (const int32_t *)pn->aux + po, P, c * HW, (float *)nd->val + po);
+        }
+    }
+}
+
+/* The conv's output written after all (c1_fuse: its batch norm's backward
+ * does not take bn_dx, which c1_fuse_ok's conditions make it take). */
+static void c1_write_x(wick_graph *g, node *cv) {
+    const node *bn = &g->nodes[cv->c1_fuse], *im = &g->nodes[cv->in[0]];
+    int B = bn->rows, C = cv->C, HW = cv->H * cv->W;
+    const float *cw = (const float *)bn->aux + 7 * C, *cb = cw + 9 * C;
+    float *Tp = g->scratch;
+    for (int n = 0; n < B; n++) {
+        c1_taps((const float *)im->val + (size_t)n * im->cols, im->H, im->W, 0, Tp);
+        for (int c = 0; c < C; c++)
+            c1_plane(Tp, HW, cw + (size_t)c * 9, cb[c], 0, 0, 0, 0, (float *)cv->val + (size_t)n * cv->cols + (size_t)c * HW, NULL);
+    }
+    cv->c1_fuse = 0;
+}
+#endif
+
+#if IS_FLOAT && WICK_BNP_AVX2
 /* bn_fwd for a conv's values left in nChw8c (conv_blk, val_blk), fused with
  * ReLU + 2x2 pool, without synchronised statistics: the channels eight at a
  * time (one nChw8c block), each sample's block transposed into the thread's
@@ -1089,6 +1236,10 @@ static void bn_fwd_blk(wick_graph *g, node *nd) {
 static void SFX(bn_fwd)(wick_graph *g, node *nd) {
     const node *xn = &g->nodes[nd->in[0]];
 #if IS_FLOAT && WICK_BNP_AVX2
+    if (xn->op == OP_CONV2D && xn->c1_fuse == (int)(nd - g->nodes)) {
+        c1_fwd(g, nd);
+        return;
+    }
     if (xn->val_blk) {   /* conv_fwd checked bn_fwd_blk's conditions (conv_blk_ok) */
         if (nd->bn_pool && nd->bn_pool <= g->fwd_end && nd->relu_fused && !(g->training && g->bn_sum)) {
             bn_fwd_blk(g, nd);
@@ -1257,6 +1408,9 @@ static void SFX(bn_bwd)(wick_graph *g, node *nd) {
         blk = 0;
     }
     if (xn->op == OP_CONV2D) ((node *)xn)->bn_dx = defer ? (int)(nd - g->nodes) : 0;
+#if IS_FLOAT && WICK_BNP_AVX2
+    if (xn->op == OP_CONV2D && xn->c1_fuse && !defer) c1_write_x(g, (node *)xn);
+#endif
     T *keep_a = (T *)nd->aux + 2 * C, *keep_bq = keep_a + C, *keep_k = keep_bq + C, *keep_ga = keep_k + C;
     for (int phase = st ? 0 : 1; phase < 2; phase++) {
         if (phase == 1 && st) {
