@@ -593,7 +593,11 @@ WICK_API wick_node wick_g_counter(wick_graph *g, const char *name);
  * and the ReLU's values and gradients are not written, nor the gradient of
  * a first-layer convolution before them (its backward rebuilds it a sample
  * at a time).  Read gradients of parameters and of nodes outside such a
- * chain; WICK_BN_DX=0 keeps the convolution's gradient written. */
+ * chain; WICK_BN_DX=0 keeps the convolution's gradient written.  In a
+ * training forward, such a first-layer convolution (one input channel, 3x3,
+ * stride 1, pad 1, read by the batch norm alone) does not write its values
+ * either: the batch norm computes them from the input (WICK_C1_FUSE=0 keeps
+ * them written). */
 WICK_API wick_node wick_g_batchnorm(wick_graph *g, wick_node x, wick_node gamma, wick_node beta,
                                     wick_node running_mean, wick_node running_var,
                                     wick_node num_batches_tracked, double momentum, double eps);
