@@ -49,6 +49,7 @@ typedef struct {
     double q, R;          /* --order1: the input's norm, the ddNTK mean R (NAN: none) */
     cli_reals test_gram;  /* --order1 --test-gram: the training and test inputs' Gram */
     int trained;          /* --order1 --test-gram --trained: t -> infinity */
+    cli_reals train_gram; /* --order1 --train-gram: two training inputs' (and a read input's) Gram */
     int variance;         /* --order1 --variance: Var z(t) too (one output) */
 } gd_args;
 
@@ -93,6 +94,10 @@ static const cli_opt gd_opts[] = {
      "with --order1: train on input a (|x_a|^2/n0 = G00), read the output at\n"
      "a test input b (x_a.x_b/n0 = G01, |x_b|^2/n0 = G11), one output\n"
      "(wick_gd_mean_test beside wick_gd_test_measure; docs/theory-finite-width.md)", NULL, NULL},
+    {"train-gram", CLI_REALS, &A.train_gram, -1e6, 1e6, 0, NULL, "G00,G01,G11[,..]",
+     "with --order1 and two --target values: train on two inputs of Gram\n"
+     "G00,G01,G11, or on inputs 0, 1 read at input 2 (G00,G01,G02,G11,G12,G22),\n"
+     "one output (wick_gd_mean_multi beside wick_gd_multi_measure)", NULL, NULL},
     {"variance", CLI_BOOL, &A.variance, 0, 0, 0, NULL, NULL,
      "with --order1 and one output: also Var z(t) across initialisations,\n"
      "predicted to order 1/n (wick_gd_var_t) and measured on other mirror\n"
@@ -130,7 +135,8 @@ static int gd_parse(int argc, char **argv) {
     if (rc != CLI_GO) return rc;
     /* The two modes read different flags: one the other ignores is a contradiction, not a no-op. */
     static const char *const data_only[] = {"data", "train", "test", "classes", "pool", "probes", "antithetic", "plot"};
-    static const char *const order1_only[] = {"target", "q", "ddntk-r", "test-gram", "trained", "variance"};
+    static const char *const order1_only[] = {"target", "q", "ddntk-r", "test-gram", "trained", "variance",
+                                              "train-gram"};
     const char *const *off = A.order1 ? data_only : order1_only;
     size_t noff = A.order1 ? sizeof data_only / sizeof *data_only : sizeof order1_only / sizeof *order1_only;
     for (size_t i = 0; i < noff; i++)
@@ -204,6 +210,17 @@ static int order1_run(void) {
     if (A.variance && (no != 1 || A.test_gram.n || A.trained)) {
         fprintf(stderr, "wick gd: --variance takes one --target and no --test-gram/--trained\n");
         return EXIT_USAGE;
+    }
+    if (A.train_gram.n) {
+        if ((A.train_gram.n != 3 && A.train_gram.n != 6) || no != 2 || A.test_gram.n || A.variance ||
+            !isnan(A.R) || (T < 1 && !A.trained)) {
+            fprintf(stderr, "wick gd: --train-gram takes 3 or 6 Gram entries, two --target values, "
+                    "--steps >= 1 or --trained, and no --test-gram/--variance/--ddntk-r\n");
+            return EXIT_USAGE;
+        }
+        wick_set_threads((int)A.threads);
+        return gd_order1_multi(act, cb, cw, A.lb, A.lw, (int)A.depth, &A.widths, A.samples, A.seed,
+                               A.trained ? -1 : T, A.eta, y, &A.train_gram, A.json);
     }
     if (A.test_gram.n || A.trained) {
         if (A.test_gram.n != 3 || no != 1 || !isnan(A.R) || T < 1) {
