@@ -152,6 +152,50 @@ static double pair_g(wick_act act, double k00, double k01, double k11, wick_stat
     return ss;
 }
 
+/* The subleading kernel's off-diagonal step (the book's ch. 4) for the pair
+ * (a, b) of kernel entries x = (K_aa, K_ab, K_bb): with G(x) = <sigma_a sigma_b>,
+ * *out = sum_p grad G . k1 + 1/2 sum_pq Hess G . V over the pair's ordered
+ * pairs op = (aa, ab, ba, bb) (indices into k1 and rows of V, stride ld);
+ * gradient and Hessian by central differences of step h (1e-3 of the
+ * scale: 1e-6 relative).  wick_kernel1_two and wick_kernel1_multi share it. */
+wick_status th_kernel1_pair(wick_act act, double k00, double k01, double k11, double h,
+                            const double *k1, const double *V, int ld, const int op[4], double *out) {
+    wick_status st = WICK_OK;
+    double x[3] = {k00, k01, k11};
+    double g0 = pair_g(act, x[0], x[1], x[2], &st), grad[3], hess[3][3];
+    for (int i = 0; i < 3; i++) {
+        double xp[3] = {x[0], x[1], x[2]}, xm[3] = {x[0], x[1], x[2]};
+        xp[i] += h; xm[i] -= h;
+        double gp = pair_g(act, xp[0], xp[1], xp[2], &st);
+        double gm = pair_g(act, xm[0], xm[1], xm[2], &st);
+        grad[i] = (gp - gm) / (2 * h);
+        hess[i][i] = (gp - 2 * g0 + gm) / (h * h);
+    }
+    for (int i = 0; i < 3; i++)
+        for (int j = i + 1; j < 3; j++) {
+            double v[4];
+            for (int s = 0; s < 4; s++) {
+                double y[3] = {x[0], x[1], x[2]};
+                y[i] += (s & 1 ? -h : h); y[j] += (s & 2 ? -h : h);
+                v[s] = pair_g(act, y[0], y[1], y[2], &st);
+            }
+            hess[i][j] = hess[j][i] = (v[0] - v[1] - v[2] + v[3]) / (4 * h * h);
+        }
+    if (st) return st;
+    /* ordered pair p -> variable (aa -> K_aa, ab and ba -> K_ab at half
+     * weight each, bb -> K_bb) */
+    static const int var[4] = {0, 1, 1, 2};
+    static const double wt[4] = {1, 0.5, 0.5, 1};
+    double lin = 0, quad = 0;
+    for (int p = 0; p < 4; p++) {
+        lin += wt[p] * grad[var[p]] * k1[op[p]];
+        for (int q = 0; q < 4; q++)
+            quad += wt[p] * wt[q] * hess[var[p]][var[q]] * V[op[p] * ld + op[q]];
+    }
+    *out = lin + 0.5 * quad;
+    return WICK_OK;
+}
+
 wick_status wick_kernel1_two(const wick_theory_config *c, const double G0[4], double *K1) {
     if (!c || !G0 || !K1) return wick_fail(WICK_EINVAL, "subleading kernel: no input or output");
     if (c->act.kind == WICK_ACT_PERCEPTRON)
@@ -182,43 +226,14 @@ wick_status wick_kernel1_two(const wick_theory_config *c, const double G0[4], do
             if ((st = finite_moments(c->act, Kl[p], &m))) goto out;
             nk[p] = r * cw * (m.g1 * k1[p] + 0.5 * m.g2 * Vl[p * 4 + p]);
         }
-        /* the off-diagonal entry G(K00, K01, K11): gradient and Hessian by
-         * central differences (steps 1e-3 of the scale: 1e-6 relative) */
+        /* the off-diagonal entry G(K00, K01, K11) */
         {
-            double x[3] = {Kl[0], Kl[1], Kl[3]}, h = 1e-3 * sqrt(Kl[0] * Kl[3]);
+            double h = 1e-3 * sqrt(Kl[0] * Kl[3]), g;
             if (!(h > 0)) { st = wick_fail(WICK_EINVAL, "subleading kernel: a zero variance at "
                                            "layer %d", l); goto out; }
-            double g0 = pair_g(c->act, x[0], x[1], x[2], &st), grad[3], hess[3][3];
-            for (int i = 0; i < 3; i++) {
-                double xp[3] = {x[0], x[1], x[2]}, xm[3] = {x[0], x[1], x[2]};
-                xp[i] += h; xm[i] -= h;
-                double gp = pair_g(c->act, xp[0], xp[1], xp[2], &st);
-                double gm = pair_g(c->act, xm[0], xm[1], xm[2], &st);
-                grad[i] = (gp - gm) / (2 * h);
-                hess[i][i] = (gp - 2 * g0 + gm) / (h * h);
-            }
-            for (int i = 0; i < 3; i++)
-                for (int j = i + 1; j < 3; j++) {
-                    double v[4];
-                    for (int s = 0; s < 4; s++) {
-                        double y[3] = {x[0], x[1], x[2]};
-                        y[i] += (s & 1 ? -h : h); y[j] += (s & 2 ? -h : h);
-                        v[s] = pair_g(c->act, y[0], y[1], y[2], &st);
-                    }
-                    hess[i][j] = hess[j][i] = (v[0] - v[1] - v[2] + v[3]) / (4 * h * h);
-                }
-            if (st) goto out;
-            /* ordered pair p -> variable (00 -> K00, 01 and 10 -> K01 at half
-             * weight each, 11 -> K11) */
-            static const int var[4] = {0, 1, 1, 2};
-            static const double wt[4] = {1, 0.5, 0.5, 1};
-            double lin = 0, quad = 0;
-            for (int p = 0; p < 4; p++) {
-                lin += wt[p] * grad[var[p]] * k1[p];
-                for (int q = 0; q < 4; q++)
-                    quad += wt[p] * wt[q] * hess[var[p]][var[q]] * Vl[p * 4 + q];
-            }
-            nk[1] = nk[2] = r * cw * (lin + 0.5 * quad);
+            static const int op[4] = {0, 1, 2, 3};
+            if ((st = th_kernel1_pair(c->act, Kl[0], Kl[1], Kl[3], h, k1, Vl, 4, op, &g))) goto out;
+            nk[1] = nk[2] = r * cw * g;
         }
         memcpy(k1, nk, sizeof k1);
     }

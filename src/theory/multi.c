@@ -625,13 +625,6 @@ out:
  * The subleading kernel (finite.c's wick_kernel1_two with m inputs)
  * ------------------------------------------------------------------------- */
 
-static double pair_g(wick_act act, double k00, double k01, double k11, wick_status *st) {
-    double ss = 0;
-    wick_status s = th_pair_ss(act, k00, k01, k11, &ss, NULL);
-    if (s && !*st) *st = s;
-    return ss;
-}
-
 wick_status wick_kernel1_multi(const wick_theory_config *c, int m, const double *G0, double *K1) {
     wick_status st = check_in(c, m, G0, "m-input subleading kernel");
     if (st) return st;
@@ -659,44 +652,18 @@ wick_status wick_kernel1_multi(const wick_theory_config *c, int m, const double 
         }
         for (int a = 0; a < m; a++)
             for (int b = a + 1; b < m; b++) {
-                double x[3] = {Kl[a * m + a], Kl[a * m + b], Kl[b * m + b]};
-                double h = 1e-3 * sqrt(x[0] * x[2]);
+                double h = 1e-3 * sqrt(Kl[a * m + a] * Kl[b * m + b]), g;
                 if (!(h > 0)) {
                     st = wick_fail(WICK_EINVAL, "m-input subleading kernel: a zero variance at "
                                    "layer %d", l);
                     goto out;
                 }
-                double g0 = pair_g(c->act, x[0], x[1], x[2], &st), grad[3], hess[3][3];
-                for (int i = 0; i < 3; i++) {
-                    double xp[3] = {x[0], x[1], x[2]}, xm[3] = {x[0], x[1], x[2]};
-                    xp[i] += h; xm[i] -= h;
-                    double gp = pair_g(c->act, xp[0], xp[1], xp[2], &st);
-                    double gm = pair_g(c->act, xm[0], xm[1], xm[2], &st);
-                    grad[i] = (gp - gm) / (2 * h);
-                    hess[i][i] = (gp - 2 * g0 + gm) / (h * h);
-                }
-                for (int i = 0; i < 3; i++)
-                    for (int j = i + 1; j < 3; j++) {
-                        double v[4];
-                        for (int s = 0; s < 4; s++) {
-                            double y[3] = {x[0], x[1], x[2]};
-                            y[i] += (s & 1 ? -h : h); y[j] += (s & 2 ? -h : h);
-                            v[s] = pair_g(c->act, y[0], y[1], y[2], &st);
-                        }
-                        hess[i][j] = hess[j][i] = (v[0] - v[1] - v[2] + v[3]) / (4 * h * h);
-                    }
-                if (st) goto out;
-                /* the pair's ordered pairs aa, ab, ba, bb -> K_aa, K_ab, K_bb */
-                int gp[4] = {a * m + a, a * m + b, b * m + a, b * m + b};
-                static const int var[4] = {0, 1, 1, 2};
-                static const double wt[4] = {1, 0.5, 0.5, 1};
-                double lin = 0, quad = 0;
-                for (int p = 0; p < 4; p++) {
-                    lin += wt[p] * grad[var[p]] * k1[gp[p]];
-                    for (int q = 0; q < 4; q++)
-                        quad += wt[p] * wt[q] * hess[var[p]][var[q]] * Vl[gp[p] * M2 + gp[q]];
-                }
-                nk[a * m + b] = nk[b * m + a] = r * cw * (lin + 0.5 * quad);
+                /* the pair's ordered pairs aa, ab, ba, bb */
+                int op[4] = {a * m + a, a * m + b, b * m + a, b * m + b};
+                if ((st = th_kernel1_pair(c->act, Kl[a * m + a], Kl[a * m + b], Kl[b * m + b], h, k1,
+                                          Vl, M2, op, &g)))
+                    goto out;
+                nk[a * m + b] = nk[b * m + a] = r * cw * g;
             }
         memcpy(k1, nk, sizeof(double) * M2);
     }

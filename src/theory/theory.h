@@ -95,6 +95,12 @@ wick_status th_finite_moments(wick_act act, double K, th_fmom *m);
  * th_pair_ss off the diagonal). */
 typedef struct { double v[2][4], g[2][4][4], h[2][4][4][4]; } th_pderiv;
 wick_status th_pair_derivs(wick_act act, const double *k, th_pderiv *P);
+/* The subleading kernel's off-diagonal step at kernel entries (k00, k01, k11)
+ * (finite.c): G = <sigma sigma>'s central-difference gradient (step h) against
+ * k1 plus half its Hessian against V, over the ordered pairs op = (aa, ab, ba,
+ * bb) indexing k1 and V's rows (stride ld). */
+wick_status th_kernel1_pair(wick_act act, double k00, double k01, double k11, double h,
+                            const double *k1, const double *V, int ld, const int op[4], double *out);
 /* <sigma'(z0)^p sigma'(z1)^q> over [[k00, k01], [k01, k11]] (finite.c). */
 wick_status th_dpow_pair(wick_act act, int p, int q, double k00, double k01, double k11, double *out);
 #endif
