@@ -1287,6 +1287,22 @@ typedef struct {
 enum { WICK_GDT_MEAN = 0, WICK_GDT_LIN, WICK_GDT_RES, WICK_GDT_RES2, WICK_GDT_RES3,
        WICK_GDT_TRAIN_RES, WICK_GDT_NTK_AA, WICK_GDT_NTK_BA, WICK_GDT_STEPS, WICK_GDT_COUNT };
 WICK_API wick_status wick_gd_test_measure(const wick_gd_test_config *c, double *val, double *se);
+/* The variance across initialisations at the test input after c->steps
+ * steps (or fully trained), beside wick_gd_var_test, on the same networks
+ * and mirror pairs as wick_gd_test_measure; cinf = c of the infinite-width
+ * frozen NTK, Theta_ba/Theta_aa (1 - (1 - eta Theta_aa)^t) (fully trained:
+ * Theta_ba/Theta_aa).  With w = z_b(0) - cinf (z_a(0) - y) (its variance
+ * carries the kernels' 1/n shift K1 only) and z_lin each network's own
+ * frozen-NTK trajectory, val[WICK_GDTV_*] and se alike:
+ *   VAR     Var z_b(t);   GP  Var w;   MEAN  E[z_b(t)];
+ *   FROZEN  Var z_lin,b - Var w (the NTK's Theta1, D/F, A/B terms),
+ *   BEYOND  Var z_b - Var z_lin,b (the dNTK and ddNTK terms),
+ *   EXCESS  Var z_b - Var w (all but K1);  STEPS  the mean steps taken.
+ * Each difference is one covariance Cov(u - w, u + w) (wick_gd1_var_measure's). */
+enum { WICK_GDTV_VAR = 0, WICK_GDTV_GP, WICK_GDTV_MEAN, WICK_GDTV_FROZEN, WICK_GDTV_BEYOND,
+       WICK_GDTV_EXCESS, WICK_GDTV_STEPS, WICK_GDTV_COUNT };
+WICK_API wick_status wick_gd_test_var_measure(const wick_gd_test_config *c, double cinf,
+                                              double *val, double *se);
 /* Gradient descent on the first nt (1 or 2) of m inputs (2..WICK_GDM_MAX),
  * read at every input, on c->samples mirror pairs (n_0 = m, inputs of Gram
  * G0 (m x m, positive definite) as the Cholesky rows of m G0, one output),
@@ -1605,6 +1621,33 @@ WICK_API wick_status wick_gd_test_tensors_two(const wick_theory_config *c, const
  * has converged to rounding).  WICK_EINVAL when eta is outside (0, 2/Theta_aa). */
 WICK_API wick_status wick_gd_mean_test(const wick_gd_test_tensors *T, double y, double eta, long t,
                                        wick_gd_test_terms *out);
+/* The VARIANCE across initialisations at the test input b after t steps
+ * (docs/theory-finite-width.md, "the variance at a test input"; the book's
+ * ch. 4, 8, 11 and its chapter on the trained network), one output, the map
+ * of wick_gd_mean_test: the ingredients of the mean (base) and, each times
+ * n_{L-1} where of order 1/n: Kab, Kbb = K_ab, K_bb; K1 = K1_aa, K1_ab, K1_bb;
+ * V = V_{(aa)(aa)}, V_{(ba)(aa)}; var_bb = n Var(H_ba); kaa, kab = n
+ * E[dH_x z_a z_a], n E[dH_x z_a z_b] for x = H_aa, H_ba (one output: D + F +
+ * F in the book's three pairings); xzb = n E[X z_b] for X_{a;aa}, X_{b;aa},
+ * X_{a;ba}.  Filled by wick_gd_testvar_tensors_two (pq as wick_gd_test_tensors_two's). */
+typedef struct {
+    wick_gd_test_tensors base;
+    double Kab, Kbb, K1[3], V[2], var_bb, kaa[2], kab[2], xzb[3];
+} wick_gd_testvar_tensors;
+/* Var z_b(t) = var + (v_K1 + v_V + v_ntk1 + v_DF + v_var + v_dntk + v_ddI +
+ * v_ddII) / n_{L-1}: var the frozen-NTK Gaussian process's K_bb - 2 c K_ab +
+ * c^2 K_aa, c = Theta_ba/Theta_aa (1 - (1 - eta Theta_aa)^t); the 1/n parts
+ * from the kernel's shift, the vertex, the NTK's mean shift, its correlation
+ * with z z, its covariance, the dNTK and the two ddNTKs; mean = E[z_b(t)] at
+ * infinite width.  t >= 0, or -1: fully trained. */
+typedef struct {
+    double mean, var, v_K1, v_V, v_ntk1, v_DF, v_var, v_dntk, v_ddI, v_ddII;
+    long steps;
+} wick_gd_testvar_terms;
+WICK_API wick_status wick_gd_testvar_tensors_two(const wick_theory_config *c, const double G0[4],
+                                                 int pq, wick_gd_testvar_tensors *V);
+WICK_API wick_status wick_gd_var_test(const wick_gd_testvar_tensors *V, double y, double eta, long t,
+                                      wick_gd_testvar_terms *out);
 /* SEVERAL training inputs (docs/theory-finite-width.md, "several training
  * inputs"; the book's ch. 11 and its chapter on the trained network): m
  * inputs, the first nt (1 or 2) trained on (targets y, loss weights w: loss
