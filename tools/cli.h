@@ -171,6 +171,11 @@ void gd_parts_json(json_t *r, const double part[8]);
 int gd_order1_test(wick_act act, double cb, double cw, double lb, double lw, int depth,
                    const cli_ints *widths, long samples, long seed, long steps, double eta,
                    double y, const double g[3], int json);
+/* `wick gd --order1 --test-gram --variance` (tools/cmd_gdvar2.c): the variance
+ * at the test input; steps -1 = fully trained. */
+int gd_order1_test_var(wick_act act, double cb, double cw, double lb, double lw, int depth,
+                       const cli_ints *widths, long samples, long seed, long steps, double eta,
+                       double y, const double g[3], int json);
 /* `wick gd --order1 --train-gram` (tools/cmd_gd3.c): two training inputs (g: 3
  * Gram entries) or two training inputs and a read one (6); steps -1 = fully trained. */
 int gd_order1_multi(wick_act act, double cb, double cw, double lb, double lw, int depth,

@@ -101,7 +101,9 @@ static const cli_opt gd_opts[] = {
     {"variance", CLI_BOOL, &A.variance, 0, 0, 0, NULL, NULL,
      "with --order1 and one output: also Var z(t) across initialisations,\n"
      "predicted to order 1/n (wick_gd_var_t) and measured on other mirror\n"
-     "pairs (wick_gd1_var_measure): its frozen-NTK and beyond parts", NULL, NULL},
+     "pairs (wick_gd1_var_measure): its frozen-NTK and beyond parts; with\n"
+     "--test-gram, Var z_b(t) at the test input instead of the mean (wick_gd_var_test\n"
+     "beside wick_gd_test_var_measure; --trained too)", NULL, NULL},
     {"trained", CLI_BOOL, &A.trained, 0, 0, 0, NULL, NULL,
      "with --test-gram: fully trained (t -> infinity) instead of --steps", NULL, NULL},
     {"json", CLI_BOOL, &A.json, 0, 0, 0, NULL, NULL, "last line of stdout: one JSON object, arrays over widths", NULL, NULL},
@@ -207,8 +209,8 @@ static int order1_run(void) {
         return EXIT_USAGE;
     }
     long T = A.steps;
-    if (A.variance && (no != 1 || A.test_gram.n || A.trained)) {
-        fprintf(stderr, "wick gd: --variance takes one --target and no --test-gram/--trained\n");
+    if (A.variance && (no != 1 || (A.trained && !A.test_gram.n))) {
+        fprintf(stderr, "wick gd: --variance takes one --target, and --trained only with --test-gram\n");
         return EXIT_USAGE;
     }
     if (A.train_gram.n) {
@@ -229,6 +231,9 @@ static int order1_run(void) {
             return EXIT_USAGE;
         }
         wick_set_threads((int)A.threads);
+        if (A.variance)
+            return gd_order1_test_var(act, cb, cw, A.lb, A.lw, (int)A.depth, &A.widths, A.samples,
+                                      A.seed, A.trained ? -1 : T, A.eta, y[0], A.test_gram.v, A.json);
         return gd_order1_test(act, cb, cw, A.lb, A.lw, (int)A.depth, &A.widths, A.samples, A.seed,
                               A.trained ? -1 : T, A.eta, y[0], A.test_gram.v, A.json);
     }
