@@ -335,7 +335,8 @@ typedef struct {
     wick_status st;
 } mom2;
 
-static int sd_basis(int s, int d) {
+/* the basis function of th_expect1/2 for s^s s'^d (-1 where none) */
+int th_sd_basis(int s, int d) {
     static const int t[5][5] = {
         {TB_ONE, TB_S1, TB_S1SQ, TB_S1CUBE, TB_S1QUART},
         {TB_S, TB_SS1, TB_SS1SQ, -1, -1},
@@ -358,7 +359,7 @@ static double e2b(mom2 *m, int b0, int b1) {
 
 static double mom(mom2 *m, int s0, int d0, int s1, int d1) {
     if (m->have[s0][d0][s1][d1]) return m->val[s0][d0][s1][d1];
-    int b0 = sd_basis(s0, d0), b1 = sd_basis(s1, d1);
+    int b0 = th_sd_basis(s0, d0), b1 = th_sd_basis(s1, d1);
     double v = 0;
     if (b0 < 0 || b1 < 0) {
         if (!m->st) m->st = wick_fail(WICK_EUNSUPPORTED, "two-input NTK tensors: moment %d %d %d %d "

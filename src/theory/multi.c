@@ -477,20 +477,14 @@ static double mom4(mm *M, const int *al, const int *isd) {
     int found;
     size_t hs = hslot(M, key, &found);
     if (found) return M->hval[hs];
-    static const int tb[5][5] = {
-        {TB_ONE, TB_S1, TB_S1SQ, TB_S1CUBE, TB_S1QUART},
-        {TB_S, TB_SS1, TB_SS1SQ, -1, -1},
-        {TB_SQ, TB_SQS1, TB_SQS1SQ, -1, -1},
-        {TB_CUBE, -1, -1, -1, -1},
-        {TB_QUART, -1, -1, -1, -1}};
     double o = 0;
     wick_status s;
     if (ns == 1) {
-        int a = smp[0], b = tb[cnt[a][0]][cnt[a][1]];
+        int a = smp[0], b = th_sd_basis(cnt[a][0], cnt[a][1]);
         s = th_expect1(M->act, M->K[a][a], 1, &b, &o, NULL);
     } else {
         int a = smp[0], c = smp[1];
-        th_pair p = {tb[cnt[a][0]][cnt[a][1]], tb[cnt[c][0]][cnt[c][1]]};
+        th_pair p = {th_sd_basis(cnt[a][0], cnt[a][1]), th_sd_basis(cnt[c][0], cnt[c][1])};
         s = th_expect2(M->act, M->K[a][a], M->K[a][c], M->K[c][c], 1, &p, &o, NULL);
     }
     mm_fail(M, s);

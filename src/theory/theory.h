@@ -95,6 +95,9 @@ wick_status th_finite_moments(wick_act act, double K, th_fmom *m);
  * th_pair_ss off the diagonal). */
 typedef struct { double v[2][4], g[2][4][4], h[2][4][4][4]; } th_pderiv;
 wick_status th_pair_derivs(wick_act act, const double *k, th_pderiv *P);
+/* th_expect1/2's basis function for sigma^s sigma'^d, s + d <= 4 (finite.c; -1
+ * where there is none). */
+int th_sd_basis(int s, int d);
 /* The subleading kernel's off-diagonal step at kernel entries (k00, k01, k11)
  * (finite.c): G = <sigma sigma>'s central-difference gradient (step h) against
  * k1 plus half its Hessian against V, over the ordered pairs op = (aa, ab, ba,
