@@ -170,14 +170,6 @@ static double gd2(const gmom *M, int b, int a0, int d0, int a1, int d1) {
     return s;
 }
 
-static double cw_at(const wick_theory_config *c, int l) { return c->cw_l ? c->cw_l[l - 1] : c->cw; }
-static double lw_at(const wick_theory_config *c, int l) {
-    return c->lambda_w_l ? c->lambda_w_l[l - 1] : c->lambda_w;
-}
-static double width_at(const wick_theory_config *c, int l) {
-    return (double)(c->width_l ? c->width_l[l] : c->width);
-}
-
 /* Everything per layer; Pb, Qb, R, S, T, U may be NULL where not wanted. */
 static wick_status dd2(const wick_theory_config *c, const double G0[4], double *oPb, double *oQb,
                        double *oR, double *oS, double *oT, double *oU) {
@@ -216,8 +208,8 @@ static wick_status dd2(const wick_theory_config *c, const double G0[4], double *
         if (oU) memcpy(oU + o, U, sizeof U);
         if (l == L) break;
         const double *t = Th + 4 * (size_t)(l - 1), *f = F + o, *bb = B + o;
-        double C = cw_at(c, l + 1), lw = lw_at(c, l + 1);
-        double r = l == 1 ? 1.0 : width_at(c, l) / width_at(c, l - 1);  /* n_l / n_{l-1} */
+        double C = th_cw_at(c, l + 1), lw = th_lw_at(c, l + 1);
+        double r = l == 1 ? 1.0 : th_width_at(c, l) / th_width_at(c, l - 1);  /* n_l / n_{l-1} */
         if ((st = gm_init(M, c->act, K + 4 * (size_t)(l - 1)))) goto out;
         double h[4];   /* <s'_a s'_b> */
         for (int a = 0; a < 2; a++)

@@ -213,14 +213,6 @@ static double e2(dmom *M, int a, int k0, int b, int k1) {
     return ev(M, tm(2, (const int[]){a, b}, (const int[]){k0, k1}));
 }
 
-static double cw_at(const wick_theory_config *c, int l) { return c->cw_l ? c->cw_l[l - 1] : c->cw; }
-static double lw_at(const wick_theory_config *c, int l) {
-    return c->lambda_w_l ? c->lambda_w_l[l - 1] : c->lambda_w;
-}
-static double width_at(const wick_theory_config *c, int l) {
-    return (double)(c->width_l ? c->width_l[l] : c->width);
-}
-
 #define I4(a0, a1, a2, a3) (8 * (a0) + 4 * (a1) + 2 * (a2) + (a3))
 #define IF(a1, b1, a2, b2) ((2 * (a1) + (b1)) * 4 + 2 * (a2) + (b2))
 
@@ -253,8 +245,8 @@ static wick_status pq_two(const wick_theory_config *c, const double G0[4], int p
         if (l == L) break;
         const double *t = Th + 4 * (size_t)(l - 1), *f = F + 16 * (size_t)(l - 1),
                      *bb = B + 16 * (size_t)(l - 1);
-        double cw = cw_at(c, l + 1), lw = lw_at(c, l + 1);
-        double r = l == 1 ? 1.0 : width_at(c, l) / width_at(c, l - 1);
+        double cw = th_cw_at(c, l + 1), lw = th_lw_at(c, l + 1);
+        double r = l == 1 ? 1.0 : th_width_at(c, l) / th_width_at(c, l - 1);
         if ((st = dmom_init(M, c->act, K + 4 * (size_t)(l - 1)))) goto out;
         double ap, am;
         M->no_delta = pathwise && th_scale_invariant(c->act, &ap, &am);

@@ -73,14 +73,6 @@ static wick_status finite_moments(wick_act act, double K, fmom *m) {
     return WICK_OK;
 }
 
-static double cw_at(const wick_theory_config *c, int l) { return c->cw_l ? c->cw_l[l - 1] : c->cw; }
-static double lw_at(const wick_theory_config *c, int l) {
-    return c->lambda_w_l ? c->lambda_w_l[l - 1] : c->lambda_w;
-}
-static double width_at(const wick_theory_config *c, int l) {
-    return (double)(c->width_l ? c->width_l[l] : c->width);
-}
-
 wick_status wick_theory_finite(const wick_theory_config *c, double q, wick_layer_finite *out) {
     if (!c || !out) return wick_fail(WICK_EINVAL, "order-1/n theory: no configuration or output");
     if (c->depth < 1)
@@ -111,8 +103,8 @@ wick_status wick_theory_finite(const wick_theory_config *c, double q, wick_layer
             wick_free(lt);
             return st;
         }
-        double cw = cw_at(c, l + 1), lw = lw_at(c, l + 1);
-        double r = l == 1 ? 1.0 : width_at(c, l) / width_at(c, l - 1);  /* n_l / n_{l-1} */
+        double cw = th_cw_at(c, l + 1), lw = th_lw_at(c, l + 1);
+        double r = l == 1 ? 1.0 : th_width_at(c, l) / th_width_at(c, l - 1);  /* n_l / n_{l-1} */
         double chp = cw * m.g1, chq = cw * m.h;          /* chi_par, chi_perp */
         /* a(z) = lambda_W s^2 + C_W Theta s'^2: the conditional NTK mean's summand */
         double da = lw * m.g1 + cw * Th * m.h1;
@@ -217,7 +209,7 @@ wick_status wick_kernel1_two(const wick_theory_config *c, const double G0[4], do
         memcpy(K1 + 4 * (size_t)(l - 1), k1, sizeof k1);
         if (l == L) break;
         const double *Kl = K + 4 * (size_t)(l - 1), *Vl = V + 16 * (size_t)(l - 1);
-        double cw = cw_at(c, l + 1), r = l == 1 ? 1.0 : width_at(c, l) / width_at(c, l - 1);
+        double cw = th_cw_at(c, l + 1), r = l == 1 ? 1.0 : th_width_at(c, l) / th_width_at(c, l - 1);
         double nk[4];
         /* diagonal entries: functions of their own variance only */
         for (int a = 0; a < 2; a++) {
@@ -289,7 +281,7 @@ wick_status wick_ntk_B_two(const wick_theory_config *c, const double G0[4], doub
         memcpy(B + 16 * (size_t)(l - 1), b, sizeof b);
         if (l == L) break;
         const double *Kl = K + 4 * (size_t)(l - 1), *Tl = T + 4 * (size_t)(l - 1);
-        double cw = cw_at(c, l + 1), r = l == 1 ? 1.0 : width_at(c, l) / width_at(c, l - 1);
+        double cw = th_cw_at(c, l + 1), r = l == 1 ? 1.0 : th_width_at(c, l) / th_width_at(c, l - 1);
         /* <sigma'_a sigma'_b> and the four-way moments by the number of 0s */
         double s11[4], four[5];
         for (int a = 0; a < 2; a++)
@@ -470,8 +462,8 @@ wick_status wick_ntk_fluct_two(const wick_theory_config *c, const double G0[4], 
         if (l == L) break;
         const double *Kl = K + 4 * (size_t)(l - 1), *Tl = Th + 4 * (size_t)(l - 1);
         const double *Vl = V + 16 * (size_t)(l - 1), *k1 = K1 + 4 * (size_t)(l - 1);
-        double cw = cw_at(c, l + 1), lw = lw_at(c, l + 1);
-        double r = l == 1 ? 1.0 : width_at(c, l) / width_at(c, l - 1);
+        double cw = th_cw_at(c, l + 1), lw = th_lw_at(c, l + 1);
+        double r = l == 1 ? 1.0 : th_width_at(c, l) / th_width_at(c, l - 1);
         memset(m, 0, sizeof *m);
         m->act = c->act; m->k = Kl;
         if ((st = pair_derivs(c->act, Kl, P))) goto out;

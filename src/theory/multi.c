@@ -37,14 +37,6 @@
 
 #define MMAX 3
 
-static double cw_at(const wick_theory_config *c, int l) { return c->cw_l ? c->cw_l[l - 1] : c->cw; }
-static double lw_at(const wick_theory_config *c, int l) {
-    return c->lambda_w_l ? c->lambda_w_l[l - 1] : c->lambda_w;
-}
-static double width_at(const wick_theory_config *c, int l) {
-    return (double)(c->width_l ? c->width_l[l] : c->width);
-}
-
 /* ---------------------------------------------------------------------------
  * The moment engine
  * ------------------------------------------------------------------------- */
@@ -531,7 +523,7 @@ wick_status wick_vertex_multi(const wick_theory_config *c, int m, const double *
         memcpy(V + (size_t)(l - 1) * M4, Vc, sizeof(double) * M4);
         if (l == L) break;
         const double *k = K + (size_t)(l - 1) * M2;
-        double cw = cw_at(c, l + 1), ratio = l == 1 ? 1.0 : width_at(c, l) / width_at(c, l - 1);
+        double cw = th_cw_at(c, l + 1), ratio = l == 1 ? 1.0 : th_width_at(c, l) / th_width_at(c, l - 1);
         mm_layer(E, c->act, m, k, 0);
         th_mom1 m1[MMAX];
         for (int a = 0; a < m; a++)
@@ -637,7 +629,7 @@ wick_status wick_kernel1_multi(const wick_theory_config *c, int m, const double 
         memcpy(K1 + (size_t)M2 * (l - 1), k1, sizeof(double) * M2);
         if (l == L) break;
         const double *Kl = K + (size_t)M2 * (l - 1), *Vl = V + (size_t)M4 * (l - 1);
-        double cw = cw_at(c, l + 1), r = l == 1 ? 1.0 : width_at(c, l) / width_at(c, l - 1);
+        double cw = th_cw_at(c, l + 1), r = l == 1 ? 1.0 : th_width_at(c, l) / th_width_at(c, l - 1);
         for (int a = 0; a < m; a++) {
             int p = a * m + a;
             th_fmom fm = {0};
@@ -713,7 +705,7 @@ wick_status wick_ntk_B_multi(const wick_theory_config *c, int m, const double *G
         memcpy(B + (size_t)M4 * (l - 1), b, sizeof(double) * M4);
         if (l == L) break;
         const double *Kl = K + (size_t)M2 * (l - 1), *Tl = T + (size_t)M2 * (l - 1);
-        double cw = cw_at(c, l + 1), r = l == 1 ? 1.0 : width_at(c, l) / width_at(c, l - 1);
+        double cw = th_cw_at(c, l + 1), r = l == 1 ? 1.0 : th_width_at(c, l) / th_width_at(c, l - 1);
         mm_layer(E, c->act, m, Kl, 0);
         double s11[9];
         for (int a = 0; a < m; a++)
@@ -795,8 +787,8 @@ wick_status wick_ntk_fluct_multi(const wick_theory_config *c, int m, const doubl
         if (l == L) break;
         const double *Kl = K + (size_t)M2 * (l - 1), *Tl = Th + (size_t)M2 * (l - 1);
         const double *Vl = V + (size_t)M4 * (l - 1), *k1 = K1 + (size_t)M2 * (l - 1);
-        double cw = cw_at(c, l + 1), lw = lw_at(c, l + 1);
-        double r = l == 1 ? 1.0 : width_at(c, l) / width_at(c, l - 1);
+        double cw = th_cw_at(c, l + 1), lw = th_lw_at(c, l + 1);
+        double r = l == 1 ? 1.0 : th_width_at(c, l) / th_width_at(c, l - 1);
         mm_layer(E, c->act, m, Kl, 0);
         if ((st = multi_derivs(c->act, m, Kl, P))) goto out;
         double da[9][9];
@@ -934,8 +926,8 @@ static wick_status pq_multi(const wick_theory_config *c, int m, const double *G0
         if (l == L) break;
         const double *t = Th + (size_t)M2 * (l - 1), *f = F + (size_t)M4 * (l - 1),
                      *bb = B + (size_t)M4 * (l - 1);
-        double cw = cw_at(c, l + 1), lw = lw_at(c, l + 1);
-        double r = l == 1 ? 1.0 : width_at(c, l) / width_at(c, l - 1);
+        double cw = th_cw_at(c, l + 1), lw = th_lw_at(c, l + 1);
+        double r = l == 1 ? 1.0 : th_width_at(c, l) / th_width_at(c, l - 1);
         mm_layer(E, c->act, m, K + (size_t)M2 * (l - 1), !pathwise);
         for (int a0 = 0; a0 < m; a0++)
             for (int a1 = 0; a1 < m; a1++)
@@ -1054,8 +1046,8 @@ static wick_status dd_multi(const wick_theory_config *c, int m, const double *G0
         if (oU) memcpy(oU + o, U, sz);
         if (l == L) break;
         const double *t = Th + (size_t)M2 * (l - 1), *f = F + o, *bb = B + o;
-        double C = cw_at(c, l + 1), lw = lw_at(c, l + 1);
-        double r = l == 1 ? 1.0 : width_at(c, l) / width_at(c, l - 1);
+        double C = th_cw_at(c, l + 1), lw = th_lw_at(c, l + 1);
+        double r = l == 1 ? 1.0 : th_width_at(c, l) / th_width_at(c, l - 1);
         mm_layer(E, c->act, m, K + (size_t)M2 * (l - 1), 0);
         double h[9];
         for (int a = 0; a < m; a++)

@@ -84,6 +84,18 @@ wick_status th_pair_ss(wick_act act, double K11, double K12, double K22, double 
 typedef struct { double s2, s4, s1s1, ds2; } th_mom1;
 wick_status th_moments1(wick_act act, double K, th_mom1 *m);
 
+/* Layer l's C_W, lambda_W and width n_l: the per-layer array where given,
+ * else the scalar (wick_theory_config). */
+static inline double th_cw_at(const wick_theory_config *c, int l) {
+    return c->cw_l ? c->cw_l[l - 1] : c->cw;
+}
+static inline double th_lw_at(const wick_theory_config *c, int l) {
+    return c->lambda_w_l ? c->lambda_w_l[l - 1] : c->lambda_w;
+}
+static inline double th_width_at(const wick_theory_config *c, int l) {
+    return (double)(c->width_l ? c->width_l[l] : c->width);
+}
+
 /* finite.c's one-input moments at variance K: g = <s^2>, h = <s'^2> and
  * their first two K-derivatives, <s^4>, <s'^4>, <s^2 s'^2>, ss2 = <s s''>,
  * x3 = <s s'^2 s''> (closed forms where they exist). */
