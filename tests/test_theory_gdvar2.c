@@ -230,7 +230,7 @@ static void test_measured_t2(void) {
 }
 
 static void test_measured_fully_trained(void) {
-    static const size_t ws[] = {8, 16, 32}, Ms[] = {3000, 2000, 1500};
+    static const size_t ws[] = {8, 16, 32}, Ms[] = {2000, 1500, 1000};
     static const size_t wf[] = {8, 16, 32, 64}, Mf[] = {12000, 8000, 6000, 4000};
     if (full) measured_fit(-1, 0.4, wf, Mf, 4);
     else measured_fit(-1, 0.4, ws, Ms, 3);
