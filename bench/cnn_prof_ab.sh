@@ -17,7 +17,7 @@ CPU=${CPU:-0}
 BUILD=${BUILD:-build}
 AB=${AB:-WICK_CONV_BLK}
 OPS=${OPS:-conv 32x14x14|batchnorm 64x14x14}
-bash scripts/setup.sh   # the build's Debian packages, as on a fresh machine
+bash scripts/setup.sh --bench >/dev/null   # bench programs link libxsmm, as on a fresh machine
 make -s -j2 BUILD="$BUILD" "$BUILD/bench/cnn_prof" >/dev/null
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
