@@ -898,27 +898,46 @@ out:
 /* F and B's layout: (c1 c3)(c2 c4) */
 #define XF(c1, c3, c2, c4) (((c1) * m + (c3)) * M2 + (c2) * m + (c4))
 
+/* What pq_multi and dd_multi read per layer: the Gram flow's K and Theta,
+ * the NTK's T1, A, D, F (F zero where L = 1) and B, and a moment engine. */
+typedef struct { double *K, *Th, *T1, *A, *D, *F, *B; mm *E; } nt_in;
+
+static void nt_in_free(nt_in *n) {
+    wick_free(n->K); wick_free(n->Th); wick_free(n->T1); wick_free(n->A); wick_free(n->D);
+    wick_free(n->F); wick_free(n->B); mm_free(n->E);
+}
+
+/* Allocates *n and fills K and Theta (what: the caller, for the errors); the
+ * caller computes the NTK's tensors (in its own order) and frees n. */
+static wick_status nt_in_new(const wick_theory_config *c, int m, const double *G0, const char *what,
+                             nt_in *n) {
+    size_t M2 = (size_t)m * m, M4 = M2 * M2, Ls = (size_t)c->depth;
+    n->K = wick_malloc(sizeof(double) * M2 * Ls); n->Th = wick_malloc(sizeof(double) * M2 * Ls);
+    n->T1 = wick_malloc(sizeof(double) * M2 * Ls); n->A = wick_malloc(sizeof(double) * M4 * Ls);
+    n->D = wick_malloc(sizeof(double) * M4 * Ls); n->F = wick_malloc(sizeof(double) * M4 * Ls);
+    n->B = wick_malloc(sizeof(double) * M4 * Ls);
+    n->E = wick_malloc(sizeof *n->E);
+    if (!n->K || !n->Th || !n->T1 || !n->A || !n->D || !n->F || !n->B || !n->E)
+        return wick_fail(WICK_ENOMEM, "%s: out of memory", what);
+    memset(n->E, 0, sizeof *n->E);
+    memset(n->F, 0, sizeof(double) * M4 * Ls);
+    memset(n->B, 0, sizeof(double) * M4 * Ls);
+    return wick_gram_flow(c, G0, (size_t)m, n->K, n->Th);
+}
+
 static wick_status pq_multi(const wick_theory_config *c, int m, const double *G0, int pathwise,
                             double *P, double *Q) {
     wick_status st = check_in(c, m, G0, "m-input dNTK");
     if (st) return st;
     if (!P || !Q) return wick_fail(WICK_EINVAL, "m-input dNTK: no output");
     int L = c->depth, M2 = m * m, M4 = M2 * M2;
-    size_t Ls = (size_t)L;
-    double *K = wick_malloc(sizeof(double) * M2 * Ls), *Th = wick_malloc(sizeof(double) * M2 * Ls);
-    double *T1 = wick_malloc(sizeof(double) * M2 * Ls), *A = wick_malloc(sizeof(double) * M4 * Ls);
-    double *D = wick_malloc(sizeof(double) * M4 * Ls), *F = wick_malloc(sizeof(double) * M4 * Ls);
-    double *B = wick_malloc(sizeof(double) * M4 * Ls);
-    mm *E = wick_malloc(sizeof *E);
-    if (!K || !Th || !T1 || !A || !D || !F || !B || !E) {
-        st = wick_fail(WICK_ENOMEM, "m-input dNTK: out of memory");
+    nt_in in;
+    if ((st = nt_in_new(c, m, G0, "m-input dNTK", &in))) goto out;
+    if (L > 1 && ((st = wick_ntk_fluct_multi(c, m, G0, in.T1, in.A, in.D, in.F)) ||
+                  (st = wick_ntk_B_multi(c, m, G0, in.B))))
         goto out;
-    }
-    memset(E, 0, sizeof *E);
-    if ((st = wick_gram_flow(c, G0, (size_t)m, K, Th))) goto out;
-    if (L > 1 && ((st = wick_ntk_fluct_multi(c, m, G0, T1, A, D, F)) ||
-                  (st = wick_ntk_B_multi(c, m, G0, B))))
-        goto out;
+    const double *K = in.K, *Th = in.Th, *F = in.F, *B = in.B;
+    mm *E = in.E;
     double p[81] = {0}, q[81] = {0}, np_[81], nq[81];
     for (int l = 1; l <= L; l++) {
         memcpy(P + (size_t)M4 * (l - 1), p, sizeof(double) * M4);
@@ -988,8 +1007,7 @@ static wick_status pq_multi(const wick_theory_config *c, int m, const double *G0
         memcpy(q, nq, sizeof(double) * M4);
     }
 out:
-    wick_free(K); wick_free(Th); wick_free(T1); wick_free(A); wick_free(D); wick_free(F);
-    wick_free(B); mm_free(E);
+    nt_in_free(&in);
     return st;
 }
 
@@ -1016,23 +1034,13 @@ static wick_status dd_multi(const wick_theory_config *c, int m, const double *G0
     wick_status st = check_in(c, m, G0, "m-input ddNTK");
     if (st) return st;
     int L = c->depth, M2 = m * m, M4 = M2 * M2;
-    size_t Ls = (size_t)L;
-    double *K = wick_malloc(sizeof(double) * M2 * Ls), *Th = wick_malloc(sizeof(double) * M2 * Ls);
-    double *T1 = wick_malloc(sizeof(double) * M2 * Ls), *A = wick_malloc(sizeof(double) * M4 * Ls);
-    double *D = wick_malloc(sizeof(double) * M4 * Ls), *F = wick_malloc(sizeof(double) * M4 * Ls);
-    double *B = wick_malloc(sizeof(double) * M4 * Ls);
-    mm *E = wick_malloc(sizeof *E);
-    if (!K || !Th || !T1 || !A || !D || !F || !B || !E) {
-        st = wick_fail(WICK_ENOMEM, "m-input ddNTK: out of memory");
+    nt_in in;
+    if ((st = nt_in_new(c, m, G0, "m-input ddNTK", &in))) goto out;
+    if (L > 1 && ((st = wick_ntk_B_multi(c, m, G0, in.B)) ||
+                  (st = wick_ntk_fluct_multi(c, m, G0, in.T1, in.A, in.D, in.F))))
         goto out;
-    }
-    memset(E, 0, sizeof *E);
-    if ((st = wick_gram_flow(c, G0, (size_t)m, K, Th))) goto out;
-    memset(F, 0, sizeof(double) * M4 * Ls);
-    memset(B, 0, sizeof(double) * M4 * Ls);
-    if (L > 1 && ((st = wick_ntk_B_multi(c, m, G0, B)) ||
-                  (st = wick_ntk_fluct_multi(c, m, G0, T1, A, D, F))))
-        goto out;
+    const double *K = in.K, *Th = in.Th, *F = in.F, *B = in.B;
+    mm *E = in.E;
     double pb[81] = {0}, qb[81] = {0}, R[81] = {0}, S[81] = {0}, T[81] = {0}, U[81] = {0};
     double npb[81], nqb[81], nR[81], nS[81], nT[81], nU[81];
     for (int l = 1; l <= L; l++) {
@@ -1120,8 +1128,7 @@ static wick_status dd_multi(const wick_theory_config *c, int m, const double *G0
         memcpy(T, nT, sizeof(double) * M4); memcpy(U, nU, sizeof(double) * M4);
     }
 out:
-    wick_free(K); wick_free(Th); wick_free(T1); wick_free(A); wick_free(D); wick_free(F);
-    wick_free(B); mm_free(E);
+    nt_in_free(&in);
     return st;
 }
 
