@@ -349,25 +349,12 @@ static void xpose_run(const wick_conv *c, const step *s, float *u) {
         int p = 0;
 #ifdef __AVX2__
         for (; p + 8 <= HW; p += 8) {
-            __m256 r[8], a[8], b[8];
+            __m256 r[8];
             if (dir == 1)
                 for (int k = 0; k < 8; k++) r[k] = _mm256_loadu_ps(pl + (size_t)k * HW + p);
             else
                 for (int k = 0; k < 8; k++) r[k] = _mm256_loadu_ps(bl + (size_t)(p + k) * 8);
-            for (int k = 0; k < 8; k += 2) {
-                a[k] = _mm256_unpacklo_ps(r[k], r[k + 1]);
-                a[k + 1] = _mm256_unpackhi_ps(r[k], r[k + 1]);
-            }
-            for (int k = 0; k < 8; k += 4) {
-                b[k] = _mm256_shuffle_ps(a[k], a[k + 2], 0x44);
-                b[k + 1] = _mm256_shuffle_ps(a[k], a[k + 2], 0xEE);
-                b[k + 2] = _mm256_shuffle_ps(a[k + 1], a[k + 3], 0x44);
-                b[k + 3] = _mm256_shuffle_ps(a[k + 1], a[k + 3], 0xEE);
-            }
-            for (int k = 0; k < 4; k++) {
-                r[k] = _mm256_permute2f128_ps(b[k], b[k + 4], 0x20);
-                r[k + 4] = _mm256_permute2f128_ps(b[k], b[k + 4], 0x31);
-            }
+            wick_xpose8(r);
             if (dir == 1)
                 for (int k = 0; k < 8; k++) _mm256_storeu_ps(bl + (size_t)(p + k) * 8, r[k]);
             else

@@ -23,6 +23,30 @@
 
 #include <stddef.h>
 
+#ifdef __AVX2__
+#include <immintrin.h>
+/* An 8 x 8 float transpose in registers (lane j of r[k] <-> lane k of r[j]):
+ * conv.c's nchw <-> nChw8c reorder (xpose_run) and ops.c's blk_planes, one
+ * copy so both move the same values the same way. */
+static inline void wick_xpose8(__m256 r[8]) {
+    __m256 a[8], b[8];
+    for (int k = 0; k < 8; k += 2) {
+        a[k] = _mm256_unpacklo_ps(r[k], r[k + 1]);
+        a[k + 1] = _mm256_unpackhi_ps(r[k], r[k + 1]);
+    }
+    for (int k = 0; k < 8; k += 4) {
+        b[k] = _mm256_shuffle_ps(a[k], a[k + 2], 0x44);
+        b[k + 1] = _mm256_shuffle_ps(a[k], a[k + 2], 0xEE);
+        b[k + 2] = _mm256_shuffle_ps(a[k + 1], a[k + 3], 0x44);
+        b[k + 3] = _mm256_shuffle_ps(a[k + 1], a[k + 3], 0xEE);
+    }
+    for (int k = 0; k < 4; k++) {
+        r[k] = _mm256_permute2f128_ps(b[k], b[k + 4], 0x20);
+        r[k + 4] = _mm256_permute2f128_ps(b[k], b[k + 4], 0x31);
+    }
+}
+#endif
+
 enum {
     WICK_KERN_ACC = 1,    /* C += A B (else C = A B) */
     WICK_KERN_BIAS = 2,   /* C = bias[j] + A B */

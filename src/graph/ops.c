@@ -217,27 +217,14 @@ static void box_muller(const uint32_t r[4], double z[4]) {
 #define WICK_BNP_AVX2 1
 /* A conv's values in nChw8c (conv_blk, val_blk): the 8 channel planes of
  * one sample's block, blk [HW][8], into pl[k ld + p] (ld >= HW), with 8 x 8
- * register transposes as conv.c's xpose_run: a copy, so a batch norm that
- * reads them there computes on the same values in the same order. */
+ * register transposes as conv.c's xpose_run (wick_xpose8): a copy, so a batch
+ * norm that reads them there computes on the same values in the same order. */
 static void blk_planes(const float *blk, int HW, int ld, float *pl) {
     int p = 0;
     for (; p + 8 <= HW; p += 8) {
-        __m256 r[8], a[8], b[8];
+        __m256 r[8];
         for (int k = 0; k < 8; k++) r[k] = _mm256_loadu_ps(blk + (size_t)(p + k) * 8);
-        for (int k = 0; k < 8; k += 2) {
-            a[k] = _mm256_unpacklo_ps(r[k], r[k + 1]);
-            a[k + 1] = _mm256_unpackhi_ps(r[k], r[k + 1]);
-        }
-        for (int k = 0; k < 8; k += 4) {
-            b[k] = _mm256_shuffle_ps(a[k], a[k + 2], 0x44);
-            b[k + 1] = _mm256_shuffle_ps(a[k], a[k + 2], 0xEE);
-            b[k + 2] = _mm256_shuffle_ps(a[k + 1], a[k + 3], 0x44);
-            b[k + 3] = _mm256_shuffle_ps(a[k + 1], a[k + 3], 0xEE);
-        }
-        for (int k = 0; k < 4; k++) {
-            r[k] = _mm256_permute2f128_ps(b[k], b[k + 4], 0x20);
-            r[k + 4] = _mm256_permute2f128_ps(b[k], b[k + 4], 0x31);
-        }
+        wick_xpose8(r);
         for (int k = 0; k < 8; k++) _mm256_storeu_ps(pl + (size_t)k * ld + p, r[k]);
     }
     for (; p < HW; p++)
