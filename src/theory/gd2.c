@@ -187,6 +187,33 @@ wick_status wick_gd_mean_test(const wick_gd_test_tensors *T, double y, double et
     return WICK_OK;
 }
 
+/* Every layer's order-1/n tensors of m = 2 (the wick_*_two functions) or 3
+ * (wick_*_multi) inputs in their layouts: the NTK's T1, A, D, F and B, the
+ * dNTK's P, Q (pq: 0 wick_dntk_PQ_*, 1 its pathwise form, 2 Pb, Qb) and the
+ * ddNTK's R, S, T, U; the GD means of gd2.c and gd3.c read them. */
+wick_status th_gd_tensors_all(const wick_theory_config *c, int m, const double *G0, int pq, double *T1,
+                              double *A, double *D, double *F, double *B, double *P, double *Q,
+                              double *R, double *S, double *Tt, double *U) {
+    wick_status st;
+    if (m == 2) {
+        st = wick_ntk_fluct_two(c, G0, T1, A, D, F);
+        if (!st) st = wick_ntk_B_two(c, G0, B);
+        if (!st) st = pq == 0 ? wick_dntk_PQ_two(c, G0, P, Q)
+                    : pq == 1 ? wick_dntk_PQ_two_pathwise(c, G0, P, Q)
+                              : wick_dntk_PQb_two(c, G0, P, Q);
+        if (!st) st = wick_theory_ddntk_two(c, G0, R, S, Tt, U);
+    } else {
+        /* the same layouts with index base 3 (src/theory/multi.c) */
+        st = wick_ntk_fluct_multi(c, m, G0, T1, A, D, F);
+        if (!st) st = wick_ntk_B_multi(c, m, G0, B);
+        if (!st) st = pq == 0 ? wick_dntk_PQ_multi(c, m, G0, P, Q)
+                    : pq == 1 ? wick_dntk_PQ_multi_pathwise(c, m, G0, P, Q)
+                              : wick_dntk_PQb_multi(c, m, G0, P, Q);
+        if (!st) st = wick_theory_ddntk_multi(c, m, G0, R, S, Tt, U);
+    }
+    return st;
+}
+
 wick_status wick_gd_test_tensors_two(const wick_theory_config *c, const double G0[4], int pq,
                                      wick_gd_test_tensors *T) {
     if (!c || !G0 || !T) return wick_fail(WICK_EINVAL, "test-input GD tensors: null argument");
@@ -202,12 +229,7 @@ wick_status wick_gd_test_tensors_two(const wick_theory_config *c, const double G
            *P = B + 16 * L, *Q = P + 16 * L, *R = Q + 16 * L, *S = R + 16 * L, *Tt = S + 16 * L,
            *U = Tt + 16 * L;
     wick_status st = wick_gram_flow_last(c, G0, 2, K, Th);
-    if (!st) st = wick_ntk_fluct_two(c, G0, T1, A, D, F);
-    if (!st) st = wick_ntk_B_two(c, G0, B);
-    if (!st) st = pq == 0 ? wick_dntk_PQ_two(c, G0, P, Q)
-                : pq == 1 ? wick_dntk_PQ_two_pathwise(c, G0, P, Q)
-                          : wick_dntk_PQb_two(c, G0, P, Q);
-    if (!st) st = wick_theory_ddntk_two(c, G0, R, S, Tt, U);
+    if (!st) st = th_gd_tensors_all(c, 2, G0, pq, T1, A, D, F, B, P, Q, R, S, Tt, U);
     if (!st) {
         memset(T, 0, sizeof *T);
         T->K = K[0];

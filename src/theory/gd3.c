@@ -465,22 +465,7 @@ wick_status wick_gd_tensors_multi(const wick_theory_config *c, int m, int nt, co
            *P = B + M4 * L, *Q = P + M4 * L, *R = Q + M4 * L, *S = R + M4 * L, *Tt = S + M4 * L,
            *U = Tt + M4 * L;
     wick_status st = wick_gram_flow_last(c, G0, (size_t)m, K, Th);
-    if (m == 2) {
-        if (!st) st = wick_ntk_fluct_two(c, G0, T1, A, D, F);
-        if (!st) st = wick_ntk_B_two(c, G0, B);
-        if (!st) st = pq == 0 ? wick_dntk_PQ_two(c, G0, P, Q)
-                    : pq == 1 ? wick_dntk_PQ_two_pathwise(c, G0, P, Q)
-                              : wick_dntk_PQb_two(c, G0, P, Q);
-        if (!st) st = wick_theory_ddntk_two(c, G0, R, S, Tt, U);
-    } else {
-        /* the same layouts with index base 3 (src/theory/multi.c) */
-        if (!st) st = wick_ntk_fluct_multi(c, m, G0, T1, A, D, F);
-        if (!st) st = wick_ntk_B_multi(c, m, G0, B);
-        if (!st) st = pq == 0 ? wick_dntk_PQ_multi(c, m, G0, P, Q)
-                    : pq == 1 ? wick_dntk_PQ_multi_pathwise(c, m, G0, P, Q)
-                              : wick_dntk_PQb_multi(c, m, G0, P, Q);
-        if (!st) st = wick_theory_ddntk_multi(c, m, G0, R, S, Tt, U);
-    }
+    if (!st) st = th_gd_tensors_all(c, m, G0, pq, T1, A, D, F, B, P, Q, R, S, Tt, U);
     if (!st)
         fill(T, m, nt, K, Th, T1 + o2, A + o4, B + o4, P + o4, Q + o4, pq, R + o4, S + o4, Tt + o4,
              U + o4);

@@ -118,4 +118,10 @@ wick_status th_kernel1_pair(wick_act act, double k00, double k01, double k11, do
                             const double *k1, const double *V, int ld, const int op[4], double *out);
 /* <sigma'(z0)^p sigma'(z1)^q> over [[k00, k01], [k01, k11]] (finite.c). */
 wick_status th_dpow_pair(wick_act act, int p, int q, double k00, double k01, double k11, double *out);
+/* Every layer's order-1/n tensors of m = 2 or 3 inputs (wick_*_two or
+ * wick_*_multi, in their layouts) for the GD means (gd2.c); pq: 0 the dNTK's
+ * P, Q, 1 their pathwise form, 2 Pb, Qb. */
+wick_status th_gd_tensors_all(const wick_theory_config *c, int m, const double *G0, int pq, double *T1,
+                              double *A, double *D, double *F, double *B, double *P, double *Q,
+                              double *R, double *S, double *Tt, double *U);
 #endif
