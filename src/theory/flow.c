@@ -19,20 +19,6 @@ wick_theory_config wick_theory_defaults(wick_act act, int depth) {
     return c;
 }
 
-/* Per-layer hyperparameters, l = 1..L. */
-static double cb_at(const wick_theory_config *c, int l) { return c->cb_l ? c->cb_l[l - 1] : c->cb; }
-static double cw_at(const wick_theory_config *c, int l) { return c->cw_l ? c->cw_l[l - 1] : c->cw; }
-static double lb_at(const wick_theory_config *c, int l) {
-    return c->lambda_b_l ? c->lambda_b_l[l - 1] : c->lambda_b;
-}
-static double lw_at(const wick_theory_config *c, int l) {
-    return c->lambda_w_l ? c->lambda_w_l[l - 1] : c->lambda_w;
-}
-/* n_l for l = 0..L */
-static double width_at(const wick_theory_config *c, int l) {
-    return (double)(c->width_l ? c->width_l[l] : c->width);
-}
-
 /* Re-fails with context around the current message; the message is copied
  * first because wick_fail formats into the buffer wick_last_error returns. */
 static wick_status refail(wick_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -53,7 +39,7 @@ static wick_status check_config(const wick_theory_config *c) {
     if (c->depth < 1)
         return wick_fail(WICK_EINVAL, "theory: depth %d, expected at least 1 layer", c->depth);
     for (int l = 1; l <= c->depth; l++) {
-        double v[4] = {cb_at(c, l), cw_at(c, l), lb_at(c, l), lw_at(c, l)};
+        double v[4] = {th_cb_at(c, l), th_cw_at(c, l), th_lb_at(c, l), th_lw_at(c, l)};
         static const char *nm[4] = {"C_b", "C_W", "lambda_b", "lambda_w"};
         for (int k = 0; k < 4; k++)
             if (!isfinite(v[k]) || v[k] < 0)
@@ -62,7 +48,7 @@ static wick_status check_config(const wick_theory_config *c) {
                                  l, nm[k], v[k]);
     }
     for (int l = 1; l < c->depth; l++)
-        if (width_at(c, l) < 1)
+        if (th_width_at(c, l) < 1)
             return wick_fail(WICK_EINVAL, "theory: hidden width n_%d is 0", l);
     return WICK_OK;
 }
@@ -130,15 +116,15 @@ wick_status wick_theory_single(const wick_theory_config *c, double q, wick_layer
         return wick_fail(WICK_EINVAL, "theory: input norm q = |x|^2/n0 = %g must be a finite "
                          "non-negative number", q);
     int undefined = c->act.kind == WICK_ACT_PERCEPTRON;
-    double K = cb_at(c, 1) + cw_at(c, 1) * q;   /* docs/theory.md §3 */
-    double Th = lb_at(c, 1) + lw_at(c, 1) * q;  /* docs/theory.md §7 */
+    double K = th_cb_at(c, 1) + th_cw_at(c, 1) * q;   /* docs/theory.md §3 */
+    double Th = th_lb_at(c, 1) + th_lw_at(c, 1) * q;  /* docs/theory.md §7 */
     double V = 0.0;                             /* docs/theory.md §6: V^(1) = 0 */
     for (int l = 1; l <= c->depth; l++) {
         th_mom1 m;
         if ((st = th_moments1(c->act, K, &m)))
             return refail(st, "theory: layer %d (K = %g)", l, K);
         int nx = l < c->depth ? l + 1 : l;
-        double cwn = cw_at(c, nx);
+        double cwn = th_cw_at(c, nx);
         wick_layer_theory *o = &out[l - 1];
         o->K = K;
         o->chi_par = undefined ? NAN : cwn * m.ds2;
@@ -146,13 +132,13 @@ wick_status wick_theory_single(const wick_theory_config *c, double q, wick_layer
         o->V = undefined ? NAN : V;
         o->ntk = undefined ? NAN : Th;
         if (l == c->depth) break;
-        double ratio = width_at(c, l) / width_at(c, l - 1 >= 0 ? l - 1 : 0);
+        double ratio = th_width_at(c, l) / th_width_at(c, l - 1 >= 0 ? l - 1 : 0);
         if (l == 1) ratio = 1.0;  /* V^(1) = 0: n_0 never matters */
-        double cw1 = cw_at(c, l + 1);
+        double cw1 = th_cw_at(c, l + 1);
         double chi = cw1 * m.ds2;
         V = cw1 * cw1 * (m.s4 - m.s2 * m.s2) + ratio * chi * chi * V;
-        Th = lb_at(c, l + 1) + lw_at(c, l + 1) * m.s2 + cw1 * m.s1s1 * Th;
-        K = cb_at(c, l + 1) + cw1 * m.s2;
+        Th = th_lb_at(c, l + 1) + th_lw_at(c, l + 1) * m.s2 + cw1 * m.s1s1 * Th;
+        K = th_cb_at(c, l + 1) + cw1 * m.s2;
         if (!isfinite(K))
             return wick_fail(WICK_ENUMERIC, "theory: the kernel overflows at layer %d", l + 1);
     }
@@ -251,7 +237,7 @@ static wick_status check_input_gram(const double *G0, size_t n) {
 static wick_status gram_step(const wick_theory_config *c, int l, size_t n, double *K,
                              double *Theta, double *diag, corr_table *tab) {
     wick_status st;
-    double cb = cb_at(c, l + 1), cw = cw_at(c, l + 1), lb = lb_at(c, l + 1), lw = lw_at(c, l + 1);
+    double cb = th_cb_at(c, l + 1), cw = th_cw_at(c, l + 1), lb = th_lb_at(c, l + 1), lw = th_lw_at(c, l + 1);
     for (size_t a = 0; a < n; a++) diag[a] = K[a * n + a];
     /* a constant diagonal makes every entry a function of the correlation */
     int use_tab = 0;
@@ -314,8 +300,8 @@ static wick_status gram_flow(const wick_theory_config *c, const double *G0, size
     if (!wick_mul_size(n, n, &nn)) return wick_fail(WICK_EINVAL, "Gram flow: %zu inputs", n);
     if ((st = check_input_gram(G0, n))) return st;
     for (size_t i = 0; i < nn; i++) {  /* layer 1 */
-        K[i] = cb_at(c, 1) + cw_at(c, 1) * G0[i];
-        if (Theta) Theta[i] = lb_at(c, 1) + lw_at(c, 1) * G0[i];
+        K[i] = th_cb_at(c, 1) + th_cw_at(c, 1) * G0[i];
+        if (Theta) Theta[i] = th_lb_at(c, 1) + th_lw_at(c, 1) * G0[i];
     }
     double ap, am;
     int closed = th_scale_invariant(c->act, &ap, &am) || c->act.kind == WICK_ACT_PERCEPTRON;
@@ -369,16 +355,16 @@ wick_status wick_vertex2(const wick_theory_config *c, const double G0[4], double
         return wick_fail(WICK_EINVAL, "vertex: input Gram is not symmetric (%g vs %g)", G0[1], G0[2]);
     if ((st = th_check_cov(G0[0], &g12, G0[3], "vertex: input Gram"))) return st;
     double k[2][2];
-    k[0][0] = cb_at(c, 1) + cw_at(c, 1) * G0[0];
-    k[1][1] = cb_at(c, 1) + cw_at(c, 1) * G0[3];
-    k[0][1] = k[1][0] = cb_at(c, 1) + cw_at(c, 1) * g12;
+    k[0][0] = th_cb_at(c, 1) + th_cw_at(c, 1) * G0[0];
+    k[1][1] = th_cb_at(c, 1) + th_cw_at(c, 1) * G0[3];
+    k[0][1] = k[1][0] = th_cb_at(c, 1) + th_cw_at(c, 1) * g12;
     double Vc[16] = {0}, ap, am;
     int si = th_scale_invariant(c->act, &ap, &am);
     for (int l = 1; l <= c->depth; l++) {
         memcpy(V + (size_t)(l - 1) * 16, Vc, sizeof Vc);
         if (l == c->depth) break;
-        double cw = cw_at(c, l + 1), cb = cb_at(c, l + 1);
-        double ratio = l == 1 ? 1.0 : width_at(c, l) / width_at(c, l - 1);
+        double cw = th_cw_at(c, l + 1), cb = th_cb_at(c, l + 1);
+        double ratio = l == 1 ? 1.0 : th_width_at(c, l) / th_width_at(c, l - 1);
         if ((st = th_check_cov(k[0][0], &k[0][1], k[1][1], "vertex")))
             return refail(st, "vertex: layer %d", l);
         k[1][0] = k[0][1];

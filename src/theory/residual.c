@@ -15,15 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static double cb_at(const wick_theory_config *c, int l) { return c->cb_l ? c->cb_l[l - 1] : c->cb; }
-static double cw_at(const wick_theory_config *c, int l) { return c->cw_l ? c->cw_l[l - 1] : c->cw; }
-static double lb_at(const wick_theory_config *c, int l) {
-    return c->lambda_b_l ? c->lambda_b_l[l - 1] : c->lambda_b;
-}
-static double lw_at(const wick_theory_config *c, int l) {
-    return c->lambda_w_l ? c->lambda_w_l[l - 1] : c->lambda_w;
-}
-
 static wick_status check_residual(const wick_theory_config *c, double xi, double gamma) {
     if (!c) return wick_fail(WICK_EINVAL, "residual: no configuration given");
     if ((unsigned)c->act.kind >= WICK_ACT_COUNT)
@@ -44,7 +35,7 @@ static wick_status check_residual(const wick_theory_config *c, double xi, double
                                  "%zu); a skip connection needs equal widths",
                                  c->width_l[1], l, c->width_l[l]);
     for (int l = 1; l <= c->depth; l++) {
-        double v[4] = {cb_at(c, l), cw_at(c, l), lb_at(c, l), lw_at(c, l)};
+        double v[4] = {th_cb_at(c, l), th_cw_at(c, l), th_lb_at(c, l), th_lw_at(c, l)};
         for (int k = 0; k < 4; k++)
             if (!isfinite(v[k]) || v[k] < 0)
                 return wick_fail(WICK_EINVAL, "residual: layer %d: C_b, C_W, lambda_b, lambda_W "
@@ -185,8 +176,8 @@ static wick_status residual_single(const wick_theory_config *c, double xi, doubl
         return wick_fail(WICK_EINVAL, "residual: input norm q = %g must be a finite non-negative "
                          "number", q);
     double x2 = xi * xi, g2 = gamma * gamma;
-    double K = cb_at(c, 1) + cw_at(c, 1) * q;
-    double Th = lb_at(c, 1) + lw_at(c, 1) * q;
+    double K = th_cb_at(c, 1) + th_cw_at(c, 1) * q;
+    double Th = th_lb_at(c, 1) + th_lw_at(c, 1) * q;
     double V = 0.0;  /* the first layer is Gaussian at any width */
     res_modes md;
     int use_modes = !closure && c->depth > 2 && xi != 0;
@@ -201,15 +192,15 @@ static wick_status residual_single(const wick_theory_config *c, double xi, doubl
         th_mom1 m;   /* the perceptron is refused above */
         if ((st = th_moments1(c->act, K, &m))) { if (use_modes) modes_free(&md); return st; }
         int nx = l < c->depth ? l + 1 : l;
-        double cwn = cw_at(c, nx);
+        double cwn = th_cw_at(c, nx);
         wick_layer_theory *o = &out[l - 1];
         o->K = K; o->V = V; o->ntk = Th;
         o->chi_par = x2 + g2 * cwn * m.ds2;
         o->chi_perp = x2 + g2 * cwn * m.s1s1;
         if (l == c->depth) break;
-        double cw1 = cw_at(c, l + 1);
+        double cw1 = th_cw_at(c, l + 1);
         double chi = x2 + g2 * cw1 * m.ds2;
-        double Kn = x2 * K + g2 * (cb_at(c, l + 1) + cw1 * m.s2);
+        double Kn = x2 * K + g2 * (th_cb_at(c, l + 1) + cw1 * m.s2);
         if (use_modes) {
             double var;
             modes_project(&md, c->act, K, &var);
@@ -220,7 +211,7 @@ static wick_status residual_single(const wick_theory_config *c, double xi, doubl
             V = chi * chi * V + g2 * g2 * cw1 * cw1 * (m.s4 - m.s2 * m.s2) +
                 4 * x2 * g2 * K * K * cw1 * m.ds2;
         }
-        Th = g2 * (lb_at(c, l + 1) + lw_at(c, l + 1) * m.s2) + (x2 + g2 * cw1 * m.s1s1) * Th;
+        Th = g2 * (th_lb_at(c, l + 1) + th_lw_at(c, l + 1) * m.s2) + (x2 + g2 * cw1 * m.s1s1) * Th;
         K = Kn;
         if (!isfinite(K) || !isfinite(V)) {
             if (use_modes) modes_free(&md);
@@ -282,9 +273,9 @@ static void res_network(const wick_theory_config *c, double xi, double gamma, do
         double *bw = g + n;
         wick_fill_normal_fast(bw, n, seed, k, off); off += n;
         for (size_t i = 0; i < n; i++)
-            z[i] = sqrt(cb_at(c, 1)) * g[i] + sqrt(cw_at(c, 1)) * bw[i] * sqrt(q);
+            z[i] = sqrt(th_cb_at(c, 1)) * g[i] + sqrt(th_cw_at(c, 1)) * bw[i] * sqrt(q);
     } else {
-        double sd = sqrt(cb_at(c, 1) + cw_at(c, 1) * q);
+        double sd = sqrt(th_cb_at(c, 1) + th_cw_at(c, 1) * q);
         for (size_t i = 0; i < n; i++) z[i] = sd * g[i];
     }
     for (int l = 1; l <= L; l++) {
@@ -295,7 +286,7 @@ static void res_network(const wick_theory_config *c, double xi, double gamma, do
         /* Y = mean over pairs i != j of z_i^2 z_j^2 */
         out[2 * (l - 1) + 1] = (G * G - z4) / (dn * (dn - 1));
         if (l == L) break;
-        double cb = cb_at(c, l + 1), cw = cw_at(c, l + 1);
+        double cb = th_cb_at(c, l + 1), cw = th_cw_at(c, l + 1);
         double S = 0;
         for (size_t i = 0; i < n; i++) { s[i] = wick_act_eval(c->act, z[i]); S += s[i] * s[i]; }
         wick_fill_normal_fast(g, nd, seed, k, off); off += nd;
@@ -418,12 +409,12 @@ static double res_ntk_network(const wick_theory_config *c, double xi, double gam
     double *z = Z;
     wick_fill_normal_fast(g, 2 * n, seed, k, off); off += 2 * n;
     for (size_t i = 0; i < n; i++)
-        z[i] = sqrt(cb_at(c, 1)) * g[i] + sqrt(cw_at(c, 1)) * g[n + i] * sqrt(q);
+        z[i] = sqrt(th_cb_at(c, 1)) * g[i] + sqrt(th_cw_at(c, 1)) * g[n + i] * sqrt(q);
     for (int l = 2; l <= L; l++) {
         double *W = Wt + (size_t)(l - 2) * n * n, *zp = Z + (size_t)(l - 2) * n, *zn = zp + n;
         wick_fill_normal_fast(W, n * n, seed, k, off); off += n * n;
         wick_fill_normal_fast(g, n, seed, k, off); off += n;
-        double sw = sqrt(cw_at(c, l) / dn), sb = sqrt(cb_at(c, l));
+        double sw = sqrt(th_cw_at(c, l) / dn), sb = sqrt(th_cb_at(c, l));
         for (size_t j = 0; j < n; j++) h[j] = wick_act_eval(c->act, zp[j]);
         for (size_t i = 0; i < n; i++) {
             double a = 0;
@@ -440,8 +431,8 @@ static double res_ntk_network(const wick_theory_config *c, double xi, double gam
         for (size_t i = 0; i < n; i++) gg += g[i] * g[i];
         for (size_t j = 0; j < n; j++) { double s = wick_act_eval(c->act, zp[j]); ss += s * s; }
         /* W is drawn standard normal and scaled by sqrt(C_W / n) in the forward */
-        H += g2 * gg * (lb_at(c, l) + lw_at(c, l) * ss / dn);
-        double sw = sqrt(cw_at(c, l) / dn);
+        H += g2 * gg * (th_lb_at(c, l) + th_lw_at(c, l) * ss / dn);
+        double sw = sqrt(th_cw_at(c, l) / dn);
         for (size_t j = 0; j < n; j++) {
             double a = 0;
             for (size_t i = 0; i < n; i++) a += W[i * n + j] * g[i];
@@ -451,7 +442,7 @@ static double res_ntk_network(const wick_theory_config *c, double xi, double gam
     }
     double gg = 0;
     for (size_t i = 0; i < n; i++) gg += g[i] * g[i];
-    return H + gg * (lb_at(c, 1) + lw_at(c, 1) * q);
+    return H + gg * (th_lb_at(c, 1) + th_lw_at(c, 1) * q);
 }
 
 wick_status wick_residual_ntk_measure(const wick_theory_config *c, double xi, double gamma,
@@ -509,13 +500,13 @@ wick_status wick_residual_gram(const wick_theory_config *c, double xi, double ga
     size_t nn = n * n;
     double x2 = xi * xi, g2 = gamma * gamma;
     for (size_t i = 0; i < nn; i++) {
-        K[i] = cb_at(c, 1) + cw_at(c, 1) * G0[i];
-        if (Theta) Theta[i] = lb_at(c, 1) + lw_at(c, 1) * G0[i];
+        K[i] = th_cb_at(c, 1) + th_cw_at(c, 1) * G0[i];
+        if (Theta) Theta[i] = th_lb_at(c, 1) + th_lw_at(c, 1) * G0[i];
     }
     for (int l = 1; l < c->depth; l++) {
         const double *Kp = K + (size_t)(l - 1) * nn, *Tp = Theta ? Theta + (size_t)(l - 1) * nn : NULL;
         double *Kn = K + (size_t)l * nn, *Tn = Theta ? Theta + (size_t)l * nn : NULL;
-        double cb = cb_at(c, l + 1), cw = cw_at(c, l + 1), lb = lb_at(c, l + 1), lw = lw_at(c, l + 1);
+        double cb = th_cb_at(c, l + 1), cw = th_cw_at(c, l + 1), lb = th_lb_at(c, l + 1), lw = th_lw_at(c, l + 1);
         for (size_t a = 0; a < n; a++)
             for (size_t b = a; b < n; b++) {
                 double k12 = Kp[a * n + b], ss, s1s1;

@@ -84,10 +84,16 @@ wick_status th_pair_ss(wick_act act, double K11, double K12, double K22, double 
 typedef struct { double s2, s4, s1s1, ds2; } th_mom1;
 wick_status th_moments1(wick_act act, double K, th_mom1 *m);
 
-/* Layer l's C_W, lambda_W and width n_l: the per-layer array where given,
- * else the scalar (wick_theory_config). */
+/* Layer l's C_b, C_W, lambda_b, lambda_W (l = 1..L) and width n_l (l = 0..L):
+ * the per-layer array where given, else the scalar (wick_theory_config). */
+static inline double th_cb_at(const wick_theory_config *c, int l) {
+    return c->cb_l ? c->cb_l[l - 1] : c->cb;
+}
 static inline double th_cw_at(const wick_theory_config *c, int l) {
     return c->cw_l ? c->cw_l[l - 1] : c->cw;
+}
+static inline double th_lb_at(const wick_theory_config *c, int l) {
+    return c->lambda_b_l ? c->lambda_b_l[l - 1] : c->lambda_b;
 }
 static inline double th_lw_at(const wick_theory_config *c, int l) {
     return c->lambda_w_l ? c->lambda_w_l[l - 1] : c->lambda_w;
