@@ -15,60 +15,12 @@
  * mean shift, its correlation with z z (D, F: now with one index at b, since
  * z_b(0) multiplies d), its covariance (A, B), the dNTK's correlation with
  * z_a AND z_b (P, Q), and the ddNTK means (R, S, T, U).  The algebra is a
- * copy of gd2.c's (that one is static there); the map is the same. */
+ * gd2.c's (gd_poly.h); the map is the same. */
 #include "theory.h"
 #include <math.h>
 #include <string.h>
 
-enum { M1 = 0, DA, DB, DAA, DAB, DBB, XA, XB, XC, YA, YB, YC, ZA, ZB, ZC, NM };
-#define PDEG 12
-typedef struct { double c[NM][PDEG + 1]; } gv;
-
-static int mono_prod(int i, int j) {
-    if (i == M1) return j;
-    if (j == M1) return i;
-    if (i == DA && j == DA) return DAA;
-    if (i == DB && j == DB) return DBB;
-    if ((i == DA && j == DB) || (i == DB && j == DA)) return DAB;
-    return -1;
-}
-
-static int gv_nonzero(const gv *a, int m) {
-    for (int k = 0; k <= PDEG; k++)
-        if (a->c[m][k] != 0) return 1;
-    return 0;
-}
-
-static void gv_axpy(gv *r, double a, const gv *x) {
-    for (int m = 0; m < NM; m++)
-        for (int k = 0; k <= PDEG; k++) r->c[m][k] += a * x->c[m][k];
-}
-
-/* r = a * b, products of two small monomials other than d d dropped (the
- * truncation of wick_gd_var_t's); 0 when a degree overflows */
-static int gv_mul(gv *r, const gv *a, const gv *b) {
-    gv t;
-    memset(&t, 0, sizeof t);
-    int nza[NM], nzb[NM];
-    for (int m = 0; m < NM; m++) { nza[m] = gv_nonzero(a, m); nzb[m] = gv_nonzero(b, m); }
-    for (int i = 0; i < NM; i++) {
-        if (!nza[i]) continue;
-        for (int j = 0; j < NM; j++) {
-            int m = nzb[j] ? mono_prod(i, j) : -1;
-            if (m < 0) continue;
-            for (int p = 0; p <= PDEG; p++) {
-                if (a->c[i][p] == 0) continue;
-                for (int q = 0; q <= PDEG; q++) {
-                    if (b->c[j][q] == 0) continue;
-                    if (p + q > PDEG) return 0;
-                    t.c[m][p + q] += a->c[i][p] * b->c[j][q];
-                }
-            }
-        }
-    }
-    *r = t;
-    return 1;
-}
+#include "gd_poly.h"
 
 enum { I0 = 0, IK1, IV, INTK1, IDF, IVAR, IDNTK, IDDI, IDDII, NI };
 
@@ -89,7 +41,7 @@ static double binom(int k, int r) {
  *   d:  E[d g] = Theta1 E[g] + (1/2) sum_{c,e} kappa(d, z_c, z_e) E[d_c d_e g];
  *   X:  linear in the preactivations, E[X g] = sum_c E[X z_c] E[d_c g];
  *   Y, Z: their means. */
-static void gv_expect(const gv *g, int zb, const wick_gd_testvar_tensors *V, double e[NI]) {
+static void gp_expect(const gp *g, int zb, const wick_gd_testvar_tensors *V, double e[NI]) {
     const wick_gd_test_tensors *T = &V->base;
     double K = T->K, Kab = V->Kab;
     double m[PDEG + 2], mk[PDEG + 2], mb[PDEG + 2], mbk[PDEG + 2];
@@ -137,13 +89,13 @@ static void gv_expect(const gv *g, int zb, const wick_gd_testvar_tensors *V, dou
 }
 
 /* Var z_b = E[z_b0^2] + 2 E[z_b0 f] + E[f^2] - E[f]^2 per ingredient */
-static int gv_variance(const gv *f, const wick_gd_testvar_tensors *V, wick_gd_testvar_terms *o) {
-    gv ff;
-    if (!gv_mul(&ff, f, f)) return 0;
+static int gp_variance(const gp *f, const wick_gd_testvar_tensors *V, wick_gd_testvar_terms *o) {
+    gp ff;
+    if (!gp_mul(&ff, f, f)) return 0;
     double ef[NI], ebf[NI], eff[NI];
-    gv_expect(f, 0, V, ef);
-    gv_expect(f, 1, V, ebf);
-    gv_expect(&ff, 0, V, eff);
+    gp_expect(f, 0, V, ef);
+    gp_expect(f, 1, V, ebf);
+    gp_expect(&ff, 0, V, eff);
     double v[NI];
     for (int i = 0; i < NI; i++) v[i] = 2 * ebf[i] + eff[i] - 2 * ef[I0] * ef[i];
     o->mean = ef[I0];
@@ -178,7 +130,7 @@ wick_status wick_gd_var_test(const wick_gd_testvar_tensors *V, double y, double 
     if (!(fabs(1 - eta * Th) < 1))
         return wick_fail(WICK_EINVAL, "test-input GD variance: eta = %g is outside (0, 2/Theta_aa) "
                          "= (0, %g): gradient descent would not converge", eta, 2 / Th);
-    gv za, zb, Ha, Hb, Xa, Xb, Xc, Ya2, Yc, sXa, sXb, sXc, yA, yB, e, e2, e3, tmp;
+    gp za, zb, Ha, Hb, Xa, Xb, Xc, Ya2, Yc, sXa, sXb, sXc, yA, yB, e, e2, e3, tmp;
     memset(&za, 0, sizeof za); memset(&zb, 0, sizeof zb);
     memset(&Ha, 0, sizeof Ha); memset(&Hb, 0, sizeof Hb);
     memset(&Xa, 0, sizeof Xa); memset(&Xb, 0, sizeof Xb); memset(&Xc, 0, sizeof Xc);
@@ -205,29 +157,29 @@ wick_status wick_gd_var_test(const wick_gd_testvar_tensors *V, double y, double 
     long s = 0;
     for (; s < tmax && ok; s++) {
         e = za; e.c[M1][0] -= y;
-        ok &= gv_mul(&e2, &e, &e);
-        ok &= gv_mul(&e3, &e2, &e);
-        gv zan = za, zbn = zb, Han = Ha, Hbn = Hb, Xan = Xa, Xbn = Xb, Xcn = Xc, xs;
-        ok &= gv_mul(&tmp, &Ha, &e);  gv_axpy(&zan, -eta, &tmp);
-        ok &= gv_mul(&tmp, &Xa, &e2); gv_axpy(&zan, eta * eta / 2, &tmp);
-        ok &= gv_mul(&tmp, &yA, &e3); gv_axpy(&zan, -eta * eta * eta / 6, &tmp);
-        ok &= gv_mul(&tmp, &Hb, &e);  gv_axpy(&zbn, -eta, &tmp);
-        ok &= gv_mul(&tmp, &Xb, &e2); gv_axpy(&zbn, eta * eta / 2, &tmp);
-        ok &= gv_mul(&tmp, &yB, &e3); gv_axpy(&zbn, -eta * eta * eta / 6, &tmp);
-        ok &= gv_mul(&tmp, &e, &Xa);  gv_axpy(&Han, -2 * eta, &tmp);
-        ok &= gv_mul(&tmp, &e2, &Ya2); gv_axpy(&Han, eta * eta, &tmp);
-        xs = Xb; gv_axpy(&xs, 1, &Xc);
-        ok &= gv_mul(&tmp, &e, &xs);  gv_axpy(&Hbn, -eta, &tmp);
-        ok &= gv_mul(&tmp, &e2, &Yc); gv_axpy(&Hbn, eta * eta, &tmp);
-        ok &= gv_mul(&tmp, &e, &sXa); gv_axpy(&Xan, -eta, &tmp);
-        ok &= gv_mul(&tmp, &e, &sXb); gv_axpy(&Xbn, -eta, &tmp);
-        ok &= gv_mul(&tmp, &e, &sXc); gv_axpy(&Xcn, -eta, &tmp);
+        ok &= gp_mul(&e2, &e, &e);
+        ok &= gp_mul(&e3, &e2, &e);
+        gp zan = za, zbn = zb, Han = Ha, Hbn = Hb, Xan = Xa, Xbn = Xb, Xcn = Xc, xs;
+        ok &= gp_mul(&tmp, &Ha, &e);  gp_axpy(&zan, -eta, &tmp);
+        ok &= gp_mul(&tmp, &Xa, &e2); gp_axpy(&zan, eta * eta / 2, &tmp);
+        ok &= gp_mul(&tmp, &yA, &e3); gp_axpy(&zan, -eta * eta * eta / 6, &tmp);
+        ok &= gp_mul(&tmp, &Hb, &e);  gp_axpy(&zbn, -eta, &tmp);
+        ok &= gp_mul(&tmp, &Xb, &e2); gp_axpy(&zbn, eta * eta / 2, &tmp);
+        ok &= gp_mul(&tmp, &yB, &e3); gp_axpy(&zbn, -eta * eta * eta / 6, &tmp);
+        ok &= gp_mul(&tmp, &e, &Xa);  gp_axpy(&Han, -2 * eta, &tmp);
+        ok &= gp_mul(&tmp, &e2, &Ya2); gp_axpy(&Han, eta * eta, &tmp);
+        xs = Xb; gp_axpy(&xs, 1, &Xc);
+        ok &= gp_mul(&tmp, &e, &xs);  gp_axpy(&Hbn, -eta, &tmp);
+        ok &= gp_mul(&tmp, &e2, &Yc); gp_axpy(&Hbn, eta * eta, &tmp);
+        ok &= gp_mul(&tmp, &e, &sXa); gp_axpy(&Xan, -eta, &tmp);
+        ok &= gp_mul(&tmp, &e, &sXb); gp_axpy(&Xbn, -eta, &tmp);
+        ok &= gp_mul(&tmp, &e, &sXc); gp_axpy(&Xcn, -eta, &tmp);
         za = zan; zb = zbn; Ha = Han; Hb = Hbn; Xa = Xan; Xb = Xbn; Xc = Xcn;
         if (t < 0 && ok) {
             /* fully trained: the increments fall as s^2 rho^s; stop once rho^s
              * and a step's change are below rounding */
             rs *= rho;
-            if (!gv_variance(&zb, V, &cur)) { ok = 0; break; }
+            if (!gp_variance(&zb, V, &cur)) { ok = 0; break; }
             double d = terms_diff(&cur, &prev), sc = fabs(cur.var) + terms_sum(&cur) + V->Kbb;
             prev = cur;
             if (rs * (double)(s + 1) * (double)(s + 1) < 1e-17 && d <= 1e-16 * sc) { s++; break; }
@@ -236,7 +188,7 @@ wick_status wick_gd_var_test(const wick_gd_testvar_tensors *V, double y, double 
     if (!ok) return wick_fail(WICK_ENUMERIC, "test-input GD variance: polynomial degree overflow");
     if (t < 0 && s >= tmax)
         return wick_fail(WICK_ENUMERIC, "test-input GD variance: no convergence in %ld steps", tmax);
-    if (!gv_variance(&zb, V, out))
+    if (!gp_variance(&zb, V, out))
         return wick_fail(WICK_ENUMERIC, "test-input GD variance: polynomial degree overflow");
     out->steps = s;
     return WICK_OK;
