@@ -44,6 +44,10 @@ void ex_cv_mean(const double *y, const double *cv, size_t M, int p, double *mean
  * variance with M - 1).  Sums in network order, so the result does not
  * depend on the thread count that filled stats (src/experiments/fit.c). */
 void ex_mean_se(const double *stats, size_t M, size_t P, double *val, double *se);
+/* Cov(u, v) and its standard error over M mirror pairs (u = cu . x, v = cv . x
+ * on ncol columns a network; fit.c). */
+void ex_pair_cov(const double *x, size_t M, int ncol, const double *cu, const double *cv,
+                 double *val, double *se);
 
 /* The two inputs (n_0 = 2) of the two-input measurements, rows of x, with
  * x_a . x_b / 2 = G0_ab (G0 row-major 2 x 2, G0_11 > 0; the callers check

@@ -45,3 +45,31 @@ void ex_mean_se(const double *stats, size_t M, size_t P, double *val, double *se
         se[q] = sqrt(v / ((double)M - 1) / (double)M);
     }
 }
+
+/* Cov(u, v) over the 2M networks of M mirror pairs, u = cu . x and v = cv . x
+ * on each network's ncol columns of x (constants a covariance does not see
+ * are left out), and its standard error from the pair averages of each
+ * network's influence (u - mean u)(v - mean v). */
+void ex_pair_cov(const double *x, size_t M, int ncol, const double *cu, const double *cv,
+                 double *val, double *se) {
+    double su = 0, sv = 0, suv = 0, N = 2.0 * (double)M;
+    for (size_t j = 0; j < 2 * M; j++) {
+        const double *p = x + j * (size_t)ncol;
+        double u = 0, v = 0;
+        for (int k = 0; k < ncol; k++) { u += cu[k] * p[k]; v += cv[k] * p[k]; }
+        su += u; sv += v; suv += u * v;
+    }
+    double mu = su / N, mv = sv / N, c = suv / N - mu * mv, s2 = 0;
+    for (size_t k = 0; k < M; k++) {
+        double g = 0;
+        for (int h = 0; h < 2; h++) {
+            const double *p = x + (2 * k + (size_t)h) * (size_t)ncol;
+            double u = 0, v = 0;
+            for (int q = 0; q < ncol; q++) { u += cu[q] * p[q]; v += cv[q] * p[q]; }
+            g += 0.5 * ((u - mu) * (v - mv) - c);
+        }
+        s2 += g * g;
+    }
+    *val = c * N / (N - 1);
+    *se = sqrt(s2 / (double)(M - 1) / (double)M);
+}

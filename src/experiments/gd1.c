@@ -149,33 +149,6 @@ out:
  * y + (1 - eta H(0))^t (z0 - y). */
 enum { V_Z0 = 0, V_ZT, V_ZL, V_N };
 
-/* Cov(u, v) over the 2M networks of M pairs (u, v given per network as
- * u = cu . x, v = cv . x on the V_N columns) and its standard error from
- * the pair averages of each network's influence (u - mean u)(v - mean v). */
-static void pair_cov(const double *x, size_t M, const double cu[V_N], const double cv[V_N],
-                     double *val, double *se) {
-    double su = 0, sv = 0, suv = 0, N = 2.0 * (double)M;
-    for (size_t j = 0; j < 2 * M; j++) {
-        const double *p = x + j * V_N;
-        double u = 0, v = 0;
-        for (int k = 0; k < V_N; k++) { u += cu[k] * p[k]; v += cv[k] * p[k]; }
-        su += u; sv += v; suv += u * v;
-    }
-    double mu = su / N, mv = sv / N, c = suv / N - mu * mv, s2 = 0;
-    for (size_t k = 0; k < M; k++) {
-        double g = 0;
-        for (int h = 0; h < 2; h++) {
-            const double *p = x + (2 * k + (size_t)h) * V_N;
-            double u = 0, v = 0;
-            for (int q = 0; q < V_N; q++) { u += cu[q] * p[q]; v += cv[q] * p[q]; }
-            g += 0.5 * ((u - mu) * (v - mv) - c);
-        }
-        s2 += g * g;
-    }
-    *val = c * N / (N - 1);
-    *se = sqrt(s2 / (double)(M - 1) / (double)M);
-}
-
 wick_status wick_gd1_var_measure(const wick_gd1_config *c, double at, double *val, double *se) {
     if (!c || !val || !se || !c->y)
         return wick_fail(WICK_EINVAL, "gd1 variance: needs a configuration, a target and outputs");
@@ -235,11 +208,11 @@ wick_status wick_gd1_var_measure(const wick_gd1_config *c, double at, double *va
         const double dT[V_N] = {-at, 1, 0}, sT[V_N] = {at, 1, 0};
         const double dL[V_N] = {-at, 0, 1}, sL[V_N] = {at, 0, 1};
         const double dB[V_N] = {0, 1, -1}, sB[V_N] = {0, 1, 1};
-        pair_cov(x, M, I[V_ZT], I[V_ZT], &val[WICK_GD1V_VAR], &se[WICK_GD1V_VAR]);
-        pair_cov(x, M, I[V_Z0], I[V_Z0], &val[WICK_GD1V_VAR0], &se[WICK_GD1V_VAR0]);
-        pair_cov(x, M, dT, sT, &val[WICK_GD1V_EXCESS], &se[WICK_GD1V_EXCESS]);
-        pair_cov(x, M, dL, sL, &val[WICK_GD1V_FROZEN], &se[WICK_GD1V_FROZEN]);
-        pair_cov(x, M, dB, sB, &val[WICK_GD1V_BEYOND], &se[WICK_GD1V_BEYOND]);
+        ex_pair_cov(x, M, V_N, I[V_ZT], I[V_ZT], &val[WICK_GD1V_VAR], &se[WICK_GD1V_VAR]);
+        ex_pair_cov(x, M, V_N, I[V_Z0], I[V_Z0], &val[WICK_GD1V_VAR0], &se[WICK_GD1V_VAR0]);
+        ex_pair_cov(x, M, V_N, dT, sT, &val[WICK_GD1V_EXCESS], &se[WICK_GD1V_EXCESS]);
+        ex_pair_cov(x, M, V_N, dL, sL, &val[WICK_GD1V_FROZEN], &se[WICK_GD1V_FROZEN]);
+        ex_pair_cov(x, M, V_N, dB, sB, &val[WICK_GD1V_BEYOND], &se[WICK_GD1V_BEYOND]);
         /* the mean of zt, over pair averages */
         double s1 = 0, s2 = 0;
         for (size_t k = 0; k < M; k++) {

@@ -14,33 +14,6 @@
 
 enum { C_ZA = 0, C_ZB, C_ZT, C_ZL, C_N };
 
-/* Cov(u, v) over the 2M networks of M pairs, u = cu . x, v = cv . x (plus
- * constants, which a covariance does not see), and its standard error from
- * the pair averages of each network's influence (gd1.c's pair_cov) */
-static void pcov(const double *x, size_t M, const double cu[C_N], const double cv[C_N],
-                 double *val, double *se) {
-    double su = 0, sv = 0, suv = 0, N = 2.0 * (double)M;
-    for (size_t j = 0; j < 2 * M; j++) {
-        const double *p = x + j * C_N;
-        double u = 0, v = 0;
-        for (int k = 0; k < C_N; k++) { u += cu[k] * p[k]; v += cv[k] * p[k]; }
-        su += u; sv += v; suv += u * v;
-    }
-    double mu = su / N, mv = sv / N, c = suv / N - mu * mv, s2 = 0;
-    for (size_t k = 0; k < M; k++) {
-        double g = 0;
-        for (int h = 0; h < 2; h++) {
-            const double *p = x + (2 * k + (size_t)h) * C_N;
-            double u = 0, v = 0;
-            for (int q = 0; q < C_N; q++) { u += cu[q] * p[q]; v += cv[q] * p[q]; }
-            g += 0.5 * ((u - mu) * (v - mv) - c);
-        }
-        s2 += g * g;
-    }
-    *val = c * N / (N - 1);
-    *se = sqrt(s2 / (double)(M - 1) / (double)M);
-}
-
 wick_status wick_gd_test_var_measure(const wick_gd_test_config *c, double cinf, double *val,
                                      double *se) {
     if (!c || !val || !se)
@@ -135,14 +108,14 @@ wick_status wick_gd_test_var_measure(const wick_gd_test_config *c, double cinf, 
         static const double I[C_N][C_N] = {{1, 0, 0, 0}, {0, 1, 0, 0}, {0, 0, 1, 0}, {0, 0, 0, 1}};
         const double w[C_N] = {-cinf, 1, 0, 0};
         double du[C_N], sv[C_N];
-        pcov(col, M, I[C_ZT], I[C_ZT], &val[WICK_GDTV_VAR], &se[WICK_GDTV_VAR]);
-        pcov(col, M, w, w, &val[WICK_GDTV_GP], &se[WICK_GDTV_GP]);
+        ex_pair_cov(col, M, C_N, I[C_ZT], I[C_ZT], &val[WICK_GDTV_VAR], &se[WICK_GDTV_VAR]);
+        ex_pair_cov(col, M, C_N, w, w, &val[WICK_GDTV_GP], &se[WICK_GDTV_GP]);
         for (int q = 0; q < C_N; q++) { du[q] = I[C_ZL][q] - w[q]; sv[q] = I[C_ZL][q] + w[q]; }
-        pcov(col, M, du, sv, &val[WICK_GDTV_FROZEN], &se[WICK_GDTV_FROZEN]);
+        ex_pair_cov(col, M, C_N, du, sv, &val[WICK_GDTV_FROZEN], &se[WICK_GDTV_FROZEN]);
         for (int q = 0; q < C_N; q++) { du[q] = I[C_ZT][q] - I[C_ZL][q]; sv[q] = I[C_ZT][q] + I[C_ZL][q]; }
-        pcov(col, M, du, sv, &val[WICK_GDTV_BEYOND], &se[WICK_GDTV_BEYOND]);
+        ex_pair_cov(col, M, C_N, du, sv, &val[WICK_GDTV_BEYOND], &se[WICK_GDTV_BEYOND]);
         for (int q = 0; q < C_N; q++) { du[q] = I[C_ZT][q] - w[q]; sv[q] = I[C_ZT][q] + w[q]; }
-        pcov(col, M, du, sv, &val[WICK_GDTV_EXCESS], &se[WICK_GDTV_EXCESS]);
+        ex_pair_cov(col, M, C_N, du, sv, &val[WICK_GDTV_EXCESS], &se[WICK_GDTV_EXCESS]);
         double s1 = 0, s2 = 0, ss = 0;
         for (size_t k = 0; k < M; k++) {
             double g = 0.5 * (col[2 * k * C_N + C_ZT] + col[(2 * k + 1) * C_N + C_ZT]);
