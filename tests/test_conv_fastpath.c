@@ -154,6 +154,9 @@ static int train_f64;         /* set: the same net in float64 (general path), pa
 static float train_shift;     /* set: added to every pixel (a large mean against the spread) */
 static size_t train_len[64];  /* out: each parameter's and state's length, in train_cnn's order */
 static int train_nt;
+static int train_dyblk_off;   /* set: WICK_DY_BLK=0 (conv2's dy also written in NCHW by its batch norm) */
+static int train_dyblk_seen;  /* out: a backward left conv2's dy in nChw8c alone (grad_blk 2) */
+static float *train_dy;       /* set: conv2's gradient after the last step (wick_graph_grad), here */
 
 /* The largest over the tensors of max |a - b| / max(max |b|, 1e-3): each
  * tensor against its own largest magnitude (a running mean of 30 does not
@@ -196,6 +199,7 @@ static float *train_cnn(int fast, int threads, size_t *n) {
     if (train_bn_dx_off) setenv("WICK_BN_DX", "0", 1);
     if (train_c1_off) setenv("WICK_C1_FUSE", "0", 1);
     if (train_blk_off) setenv("WICK_CONV_BLK", train_blk_off == 2 ? "fwd" : "0", 1);
+    if (train_dyblk_off) setenv("WICK_DY_BLK", "0", 1);
     wick_dtype dt = train_f64 ? WICK_DT_F64 : WICK_DT_F32;
     wick_spec *spec;
     wick_net *net;
@@ -208,6 +212,7 @@ static float *train_cnn(int fast, int threads, size_t *n) {
     unsetenv("WICK_BN_DX");
     unsetenv("WICK_C1_FUSE");
     unsetenv("WICK_CONV_BLK");
+    unsetenv("WICK_DY_BLK");
     wick_mlp_init(net, 5);
     wick_graph *g = wick_mlp_graph(net);
     wick_graph_set_seed(g, 9);
@@ -249,6 +254,10 @@ static float *train_cnn(int fast, int threads, size_t *n) {
         wick_graph_forward(g);
         for (int i = 0; i < g->n; i++) train_blk_seen |= g->nodes[i].val_blk;
         wick_graph_backward(g, wick_mlp_loss(net), train_early ? sgd_param : NULL, g);
+        for (int i = 0; i < g->n; i++) train_dyblk_seen |= g->nodes[i].op == OP_CONV2D && g->nodes[i].grad_blk == 2;
+        for (int i = 0; i < g->n && train_dy && st == STEPS - 1; i++)
+            if (g->nodes[i].op == OP_CONV2D && g->nodes[i].C == 64)
+                memcpy(train_dy, wick_graph_grad(g, i), (size_t)rows * g->nodes[i].cols * sizeof *train_dy);
         for (int k = 0; k < np && !train_early; k++) sgd_param(g, params[k]);
     }
     free(img);
@@ -447,6 +456,48 @@ static void test_conv_blk(void) {
     free(p_off);
     free(p_on);
     free(p_two);
+    train_early = 0;
+}
+
+/* conv2's dy left by its batch norm in nChw8c alone (WICK_DY_BLK, ops_impl.h
+ * bn_bwd's dy_blk): the plan's input gradient and SHIFT's weight gradient
+ * (conv_dw_kern, each sample's planes transposed in its slot) read it there.
+ * The same bits as with dy also written in NCHW: every parameter and state
+ * after STEPS steps (a partial last batch), 1 and 2 threads, and conv2's
+ * gradient as wick_graph_grad gives it (op_conv_dy_unblock). */
+#define DY_PROBE (20 * 64 * 14 * 14)
+static void test_dy_blk(void) {
+    train_early = 1;
+    size_t n1, n2, n3;
+    float *d_off = calloc(DY_PROBE, sizeof(float)), *d_on = calloc(DY_PROBE, sizeof(float));
+    float *d_two = calloc(DY_PROBE, sizeof(float));
+    train_dyblk_off = 1;
+    train_dyblk_seen = 0;
+    train_dy = d_off;
+    float *off = train_cnn(1, 1, &n1);
+    CHECK(!train_dyblk_seen);
+    train_dyblk_off = 0;
+    train_dy = d_on;
+    float *on = train_cnn(1, 1, &n2);
+    CHECK(train_dyblk_seen);   /* the blocked dy did run */
+    train_dyblk_seen = 0;
+    train_dy = d_two;
+    float *two = train_cnn(1, 2, &n3);
+    CHECK(train_dyblk_seen);
+    train_dy = NULL;
+    CHECK(n1 == n2 && n1 == n3);
+    if (n1 == n2 && n1 == n3) {
+        CHECK(!memcmp(on, off, n1 * sizeof *on));
+        CHECK(!memcmp(two, off, n1 * sizeof *on));
+    }
+    CHECK(!memcmp(d_on, d_off, DY_PROBE * sizeof *d_on));
+    CHECK(!memcmp(d_two, d_off, DY_PROBE * sizeof *d_on));
+    free(off);
+    free(on);
+    free(two);
+    free(d_off);
+    free(d_on);
+    free(d_two);
     train_early = 0;
 }
 
@@ -720,6 +771,7 @@ int main(void) {
     RUN(test_bn_relu_fused);
     RUN(test_bn_dx_deferred);
     RUN(test_conv_blk);
+    RUN(test_dy_blk);
     RUN(test_c1_fused);
     RUN(test_bn_relu_pool_fused);
     RUN(test_set_after_compile);

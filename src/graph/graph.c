@@ -33,6 +33,8 @@ wick_status wick_graph_new(wick_graph **out, wick_dtype dtype, int max_batch) {
     e = getenv("WICK_CONV_BLK");   /* A/B of a conv's values left in nChw8c (ops_impl.h bn_fwd_blk) */
     g->conv_blk_off = e && !strcmp(e, "0");
     g->conv_blk_fwd = e && !strcmp(e, "fwd");
+    e = getenv("WICK_DY_BLK");   /* A/B of conv_blk's dy left in nChw8c alone (ops_impl.h bn_bwd, conv_dw_kern) */
+    g->dy_blk_off = e && !strcmp(e, "0");
     *out = g;
     return WICK_OK;
 }
@@ -791,7 +793,11 @@ void *wick_graph_value(wick_graph *g, wick_node n) {
     if (g->nodes[n].val_blk) op_conv_unblock(g, &g->nodes[n]);   /* the caller reads NCHW */
     return g->nodes[n].val;
 }
-void *wick_graph_grad(wick_graph *g, wick_node n) { return n >= 0 && n < g->n ? g->nodes[n].grad : NULL; }
+void *wick_graph_grad(wick_graph *g, wick_node n) {
+    if (n < 0 || n >= g->n) return NULL;
+    if (g->nodes[n].grad_blk == 2) op_conv_dy_unblock(g, &g->nodes[n]);   /* the caller reads NCHW */
+    return g->nodes[n].grad;
+}
 
 int wick_graph_params(const wick_graph *g, wick_node *out, int max) {
     int k = 0;

@@ -52,7 +52,9 @@ typedef struct {
     int val_blk;        /* CONV2D: the last forward left its values in nChw8c,
                            [B][C/8][H W][8], for that batch norm (0: NCHW) */
     int grad_blk;       /* CONV2D: the last backward's gradient is also in its aux in nChw8c
-                           (written by that batch norm; conv_bwd's input gradient reads it) */
+                           (written by that batch norm; conv_bwd's input gradient reads it);
+                           2: only there (dy_blk: SHIFT's weight gradient reads it there too,
+                           and op_conv_dy_unblock writes the NCHW gradient where it is asked) */
     int bn_dx;          /* CONV2D: the batch norm (with bn_pool; its gradient's one taker) whose last
                            backward left this node's gradient to this node's backward, which
                            recomputes it a sample at a time beside its weight gradient's
@@ -103,6 +105,7 @@ struct wick_graph {
     int bn_dx_off;                /* 1 (WICK_BN_DX=0): a batch norm's dx always written (bn_dx) */
     int conv_blk_off;             /* 1 (WICK_CONV_BLK=0): a conv's values always in NCHW (conv_blk) */
     int conv_blk_fwd;             /* 1 (WICK_CONV_BLK=fwd): conv_blk's forward only, no grad_blk */
+    int dy_blk_off;               /* 1 (WICK_DY_BLK=0): grad_blk's dy also written in NCHW (grad_blk 1) */
     int c1_fuse_off;              /* 1 (WICK_C1_FUSE=0): a first conv always writes its output (c1_fuse) */
     int fwd_end;                  /* the last node the running forward computes */
     /* batch norm over several processes (graph_set_bn_sum): NULL, this one's rows */
@@ -132,6 +135,8 @@ wick_status wick_graph_set_conv_fast(wick_graph *g, int on);
 int op_conv_planned(const wick_graph *g, const node *nd);
 /* A conv's values left in nChw8c (val_blk) brought back to NCHW in place. */
 void op_conv_unblock(wick_graph *g, node *nd);
+/* A conv's gradient left in nChw8c alone (grad_blk 2) written in NCHW too. */
+void op_conv_dy_unblock(wick_graph *g, node *nd);
 
 /* Per-op kernels (ops.c).  acc: add into the gradient instead of writing it. */
 void op_forward(wick_graph *g, node *nd);

@@ -346,6 +346,18 @@ void op_conv_unblock(wick_graph *g, node *nd) {
     }
     nd->val_blk = 0;
 }
+
+void op_conv_dy_unblock(wick_graph *g, node *nd) {
+    (void)g;
+    int C = nd->C, HW = nd->cols / C;
+    _Pragma("omp parallel for schedule(static) if ((size_t)nd->rows * nd->cols > 32768)")
+    for (int n = 0; n < nd->rows; n++)
+        for (int cb = 0; cb < C / 8; cb++) {
+            size_t o = (size_t)n * nd->cols + (size_t)cb * 8 * HW;
+            blk_planes((const float *)nd->aux + o, HW, HW, (float *)nd->grad + o);
+        }
+    nd->grad_blk = 1;
+}
 /* A batch norm fused with its ReLU and 2x2 stride-2 max pool (bn_pool), its
  * backward in float, eight pooled outputs at a time: the pool's gradient gp,
  * argmax ap and, kept by bn_fwd, x at the argmax xa (P of each), the
@@ -555,7 +567,7 @@ static void blk_dx8(const float *blk, float *out, int HW, int P, int c0, float v
                 if (apl[t + q] >= 0) out[(size_t)(apl[t + q] - base) * 8 + l] = r8[q];
         }
     }
-    blk_planes(out, HW, HW, dx);
+    if (dx) blk_planes(out, HW, HW, dx);   /* NULL: dy_blk, the weight gradient reads out */
 }
 
 /* Sample n's dx of batch norm bn (deferred: bn_dx), [C][HW] into out, as
@@ -593,6 +605,10 @@ static void bnp_dx_sample(const wick_graph *g, const node *bn, int n, float *out
 void op_conv_unblock(wick_graph *g, node *nd) {   /* never blocked without AVX2 */
     (void)g;
     nd->val_blk = 0;
+}
+void op_conv_dy_unblock(wick_graph *g, node *nd) {
+    (void)g;
+    nd->grad_blk = 0;
 }
 #endif
 

@@ -462,7 +462,7 @@ static int SFX(c1_fuse_ok)(const wick_graph *g, const node *cv) {
  * beside the patches, instead of reading dy once more). */
 static void conv_dw_kern(wick_graph *g, const conv_geo *q, int mode, int B, const float *x, int xcols,
                          const float *dy, int ycols, float *dW, int accw, float *db, int accb,
-                         const node *bnf) {
+                         const node *bnf, int dy8) {
     int P = q->OH * q->OW, KG = q->C * q->kh * q->kw, nch = conv_chunks(B);
     int Hp = q->H + 2 * q->ph, Wp = q->W + 2 * q->pw, np16 = (q->C + 15) / 16;
     int nb = mode == CONV_DW_ROWS && db;   /* the column of ones */
@@ -485,6 +485,15 @@ static void conv_dw_kern(wick_graph *g, const conv_geo *q, int mode, int B, cons
             if (db) memset(pdb, 0, q->OUT * sizeof *pdb);
             for (int n = n0; n < n1; n++) {
                 const float *xs = x + (size_t)n * xcols, *dys = dy + (size_t)n * ycols;
+#if WICK_BNP_AVX2
+                if (dy8) {   /* dy in nChw8c (dy_blk): its planes into the slot after
+                                the column copies, where the products find them */
+                    float *dt = xj + conv_shift_cols_elems(q);
+                    for (int cb = 0; cb < q->OUT / 8; cb++)
+                        blk_planes(dys + (size_t)cb * 8 * P, P, P, dt + (size_t)cb * 8 * P);
+                    dys = dt;
+                }
+#endif
                 /* db's partial from this sample's dy, which the taps' products
                    below then find in cache (a pass of its own over dy cost
                    more: bench/README.md, "SHIFT without padded columns") */
@@ -668,6 +677,18 @@ static void SFX(conv_bwd)(wick_graph *g, node *nd) {
         dbk = db;
         db = NULL;
     }
+    /* dy in nChw8c alone (grad_blk 2: bn_bwd's dy_blk), where both the
+       plan's input gradient and SHIFT's weight gradient read it; any other
+       reader here takes it in NCHW, written now */
+    int dy8 = 0;
+    if (nd->grad_blk == 2) {
+        int dxb = !xn->needs_grad || (nd->cplan && !xn->grad_begun && wick_conv_nchw8c_dy(nd->cplan));
+        int dwb = !wn->needs_grad || (conv_dw_mode(g, &q) == CONV_DW_SHIFT && q.OUT % 8 == 0 &&
+                                      conv_shift_x_elems(&q) + conv_shift_cols_elems(&q) + (size_t)q.OUT * P <=
+                                          conv_slot_elems(&q));
+        if (db || !dxb || !dwb) op_conv_dy_unblock(g, nd);
+        else dy8 = 1;
+    }
 #endif
     if (db) {   /* db[o] = sum over samples of each sample's vector sum: one order per build */
         _Pragma("omp parallel for schedule(static) if ((size_t)B * nd->cols > 32768)")
@@ -688,7 +709,7 @@ static void SFX(conv_bwd)(wick_graph *g, node *nd) {
 #if IS_FLOAT
     if (nd->cplan && dx && !accx && nd->grad_blk && wick_conv_nchw8c_dy(nd->cplan)) {
         wick_conv_backward_data_nchw8c(nd->cplan, nd->aux, W, dx);   /* dy as its batch norm left it */
-        nd->grad_blk = 0;
+        if (nd->grad_blk == 1) nd->grad_blk = 0;   /* 2: NCHW unwritten (wick_graph_grad writes it) */
         dx = NULL;
     } else if (nd->cplan && dx && !accx) {   /* the plan overwrites dx: a first contribution only */
         wick_conv_backward_data(nd->cplan, dy, W, dx);
@@ -698,7 +719,8 @@ static void SFX(conv_bwd)(wick_graph *g, node *nd) {
     if (dwm != CONV_DW_GEMM) {
         /* dy left to this backward by its batch norm (bn_dx, on this path) */
         const node *bnf = nd->bn_dx && g->nodes[nd->bn_dx].pending >= 0 ? &g->nodes[nd->bn_dx] : NULL;
-        conv_dw_kern(g, &q, dwm, B, x, xn->cols, dy, nd->cols, dW, accw, dbk, acc, bnf);
+        conv_dw_kern(g, &q, dwm, B, x, xn->cols, dy8 ? (const float *)nd->aux : dy, nd->cols, dW, accw, dbk, acc,
+                     bnf, dy8);
         dW = NULL;
     }
 #endif
@@ -1408,6 +1430,7 @@ static void SFX(bn_bwd)(wick_graph *g, node *nd) {
         blk = 0;
     }
     if (xn->op == OP_CONV2D) ((node *)xn)->bn_dx = defer ? (int)(nd - g->nodes) : 0;
+    if (xn->op == OP_CONV2D) ((node *)xn)->grad_blk = 0;   /* the blocked pass below sets it */
 #if IS_FLOAT && WICK_BNP_AVX2
     if (xn->op == OP_CONV2D && xn->c1_fuse && !defer) c1_write_x(g, (node *)xn);
 #endif
@@ -1545,6 +1568,11 @@ static void SFX(bn_bwd)(wick_graph *g, node *nd) {
         /* the samples split as the conv's split input-gradient product
            splits them (static, in order), so that each thread's part of
            the blocked dy is in its own cache when its product reads it */
+        /* dy_blk: dy in nChw8c alone, no NCHW copy (6.4 MB at batch 128 for
+           the issue's conv2): SHIFT's weight gradient reads it there too
+           (conv_dw_kern), and conv_bwd writes NCHW where another reader
+           needs it (op_conv_dy_unblock) */
+        int dyb = !g->conv_blk_fwd && !g->dy_blk_off;
         const float *vv[7] = {mean, inv, keep_ga, keep_ga + C, keep_k, keep_a, keep_bq};
         _Pragma("omp parallel for schedule(static) num_threads(nt) if ((size_t)B * nd->cols > 32768)")
         for (int n = 0; n < B; n++) {
@@ -1555,10 +1583,10 @@ static void SFX(bn_bwd)(wick_graph *g, node *nd) {
                 for (int k = 0; k < 7; k++) memcpy(v[k], vv[k] + cb * 8, sizeof v[k]);
                 size_t o = (size_t)n * nd->cols + (size_t)cb * 8 * HW, po = (size_t)n * pn->cols + (size_t)cb * 8 * P;
                 blk_dx8(x + o, g->conv_blk_fwd ? tmp : (float *)xn->aux + o, HW, P, cb * 8, v, (const float *)pn->grad + po, (const int32_t *)pn->aux + po,
-                        (const float *)nd->val + po, dx + o);
+                        (const float *)nd->val + po, dyb ? NULL : dx + o);
             }
         }
-        ((node *)xn)->grad_blk = !g->conv_blk_fwd;
+        ((node *)xn)->grad_blk = g->conv_blk_fwd ? 0 : dyb ? 2 : 1;
     }
 #endif
 }
