@@ -600,6 +600,67 @@ static void bnp_dx_sample(const wick_graph *g, const node *bn, int n, float *out
                     kbq[c], out + (size_t)c * HW);
     }
 }
+
+/* Sample n's part of c1_dw's sparse sums (ops_impl.h): for each channel c of
+ * the conv before batch norm bn (c1_fuse), out[10 c + k] = sum over the
+ * pooled outputs t of d_t q_k(pos_t) (k < 9) and out[10 c + 9] = sum_t d_t,
+ * d_t the ReLU's input gradient at window t's argmax pos_t as bnp_dy8
+ * computes it (zero where the ReLU was off or there is no argmax) and q_k
+ * tap k of the patch there less s (c1_fwd's centring).  Taps 0..7 of every
+ * position as rows of 8 (the tap planes through 8 x 8 transposes: one load a
+ * window), tap 8 gathered eight windows at a time; four chains, each a fixed
+ * order, so the same bits for every thread count.  buf: 17 HW floats. */
+static void c1_dw_sample(const wick_graph *g, const node *bn, int n, float s, float *buf, float *out) {
+    const node *xn = &g->nodes[bn->in[0]], *pn = &g->nodes[bn->bn_pool], *im = &g->nodes[xn->in[0]];
+    int C = xn->C, HW = bn->cols / C, P = pn->H * pn->W;
+    const float *mean = bn->aux, *inv = mean + C, *gam = mean + 5 * C, *bet = gam + C;
+    float *taps = buf, *rows = buf + 9 * (size_t)HW;
+    const float *t8 = taps + 8 * (size_t)HW;
+    c1_taps((const float *)im->val + (size_t)n * im->cols, im->H, im->W, s, taps);
+    for (int p = 0; p < HW; p += 8) {   /* HW % 8 == 0 (c1_geo) */
+        __m256 r[8];
+        for (int k = 0; k < 8; k++) r[k] = _mm256_loadu_ps(taps + (size_t)k * HW + p);
+        wick_xpose8(r);
+        for (int k = 0; k < 8; k++) _mm256_storeu_ps(rows + (size_t)(p + k) * 8, r[k]);
+    }
+    for (int c = 0; c < C; c++) {
+        size_t po = (size_t)n * pn->cols + (size_t)c * P;
+        const float *gp = (const float *)pn->grad + po, *xa = (const float *)bn->val + po;
+        const int32_t *ap = (const int32_t *)pn->aux + po;
+        __m256 m = _mm256_set1_ps(mean[c]), is = _mm256_set1_ps(inv[c]), ga = _mm256_set1_ps(gam[c]);
+        __m256 be = _mm256_set1_ps(bet[c]), xm, a8 = _mm256_setzero_ps(), ad = _mm256_setzero_ps();
+        __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+        __m256i base = _mm256_set1_epi32(c * HW);
+        for (int t = 0; t < P; t += 8) {
+            __m256 d = bnp_dy8(gp, ap, xa, P, t, m, is, ga, be, &xm);
+            __m256i lanes = _mm256_cmpgt_epi32(_mm256_set1_epi32(P - t), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+            __m256i i8 = _mm256_maskload_epi32(ap + t, lanes);
+            __m256i ok = _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), i8), lanes);
+            __m256i idx = _mm256_and_si256(_mm256_sub_epi32(i8, base), ok);   /* 0 where d is 0 */
+            a8 = _mm256_fmadd_ps(d, _mm256_i32gather_ps(t8, idx, 4), a8);
+            ad = _mm256_add_ps(ad, d);
+            float dl[8];
+            int32_t il[8];
+            _mm256_storeu_ps(dl, d);
+            _mm256_storeu_si256((__m256i *)il, idx);
+            if (P - t >= 8) {
+                _Pragma("GCC unroll 8")
+                for (int l = 0; l < 8; l++)
+                    acc[l & 3] = _mm256_fmadd_ps(_mm256_broadcast_ss(dl + l),
+                                                 _mm256_loadu_ps(rows + (size_t)il[l] * 8), acc[l & 3]);
+            } else {
+                for (int l = 0; l < P - t; l++)
+                    acc[l & 3] = _mm256_fmadd_ps(_mm256_broadcast_ss(dl + l),
+                                                 _mm256_loadu_ps(rows + (size_t)il[l] * 8), acc[l & 3]);
+            }
+        }
+        float r8[8];
+        _mm256_storeu_ps(r8, _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
+        for (int k = 0; k < 8; k++) out[(size_t)c * 10 + k] = r8[k];
+        out[(size_t)c * 10 + 8] = bnp_hsum(a8);
+        out[(size_t)c * 10 + 9] = bnp_hsum(ad);
+    }
+}
 #else
 #define WICK_BNP_AVX2 0
 void op_conv_unblock(wick_graph *g, node *nd) {   /* never blocked without AVX2 */
@@ -657,7 +718,9 @@ size_t op_aux_elems(const wick_graph *g, const node *nd, size_t *aux2) {
     case OP_BATCHNORM: {            /* mean, invstd; dx's a, bq, k, gamma, beta (bn_bwd); after a
                                        conv, its W and b as c1_fwd took them (9 + 1 a channel) */
         const node *x = &g->nodes[nd->in[0]];
-        return (x->op == OP_CONV2D ? 17 : 7) * (size_t)(x->C > 0 ? x->C : x->cols);
+        /* and c1_fwd's sums and Gram of the patches and their centre s, 55
+           doubles (110 floats), for c1_dw */
+        return (x->op == OP_CONV2D ? 17 : 7) * (size_t)(x->C > 0 ? x->C : x->cols) + (x->op == OP_CONV2D ? 110 : 0);
     }
     default: return 0;
     }

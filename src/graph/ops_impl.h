@@ -452,6 +452,84 @@ static int SFX(c1_fuse_ok)(const wick_graph *g, const node *cv) {
 #endif
 }
 
+#if IS_FLOAT && WICK_BNP_AVX2
+/* conv1's weight and bias gradient where its output was never written
+ * (c1_fuse) and its batch norm left dx to it (bn_dx), without the planes:
+ * conv1 is linear in its nine taps, so the sum over positions that the
+ * product would take splits into a sparse sum over the pool's argmax
+ * positions and terms of the patches' sums and Gram that c1_fwd took.
+ *
+ * Per channel o (mean m, invstd is, k = gamma is, a and bq as bn_bwd kept
+ * them), at every position p of every sample, with X_p the patch (nine
+ * taps, zero outside the image) and y_p = b + W.X_p the conv's output:
+ *   dx_p = k (d_p - a - (y_p - m) is bq)                 (bnp_dx_avx2)
+ * d_p being nonzero only at argmax positions with the ReLU on.  c1_fwd's
+ * sums are of q_p = X_p - s (s, in float, the batch's mean pixel; q = -s
+ * outside the image): Q = sum_p q_p (9) and G = sum_p q_p q_p^T (9 x 9),
+ * over the M = B H W positions.  With y_p - m = W.q_p + c, c = b + s sum_l
+ * W_l - m (in double, m the float mean the forward used: so c is the
+ * rounding of m plus -W.Q / M, and the dx above is the one recomputed):
+ *   sum_p dx_p q_kp = k (A_k - a Q_k - bq is E_k)        (k < 9)
+ *   sum_p dx_p      = k (A_9 - a M   - bq is E_9)        (= db)
+ * where A_k = sum over the argmax of d q_k, A_9 = sum d (c1_dw_sample) and
+ * E_k = sum_l W_l G_lk + c Q_k, E_9 = W.Q + M c; and since X = q + s,
+ *   dW_k = sum_p dx_p X_kp = sum_p dx_p q_kp + s db.
+ * (In exact arithmetic a M = A_9 and E_9 = 0, so db is rounding, as the
+ * recompute's; the centring keeps a Q and s db small where the pixels'
+ * mean is large.)  The sparse sums a sample at a time into fixed chunks'
+ * partials, the chunks in order, in double: the same for every thread
+ * count.  Against the recompute (bnp_dx_sample and the 32 x 784 x 10
+ * product), the same values in other roundings: test_conv_fastpath
+ * test_c1_dw against float64; WICK_C1_DW=0 for A/B. */
+static void c1_dw(wick_graph *g, const conv_geo *q, int B, const node *bnf, float *dW, int accw, float *db,
+                  int accb) {
+    int C = q->OUT, HW = q->H * q->W, nch = conv_chunks(B), nt = conv_threads(g, q, nch);
+    const float *mean = bnf->aux, *inv = mean + C, *ka = mean + 2 * C, *kbq = ka + C, *kk = kbq + C;
+    const float *cw = mean + 7 * C, *cb = cw + 9 * C;
+    double S[54], s;
+    memcpy(S, mean + 17 * C, sizeof S);
+    memcpy(&s, mean + 17 * C + 2 * 54, sizeof s);
+    float sf = (float)s;
+    size_t slot = conv_slot_elems(q), wsz = (size_t)C * 10;
+    float *scr = g->scratch, *part = scr + (size_t)g->scratch_threads * slot;
+    _Pragma("omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1)")
+    for (int c = 0; c < nch; c++) {
+        float *buf = scr + (size_t)omp_get_thread_num() * slot, *one = buf + 17 * (size_t)HW;
+        float *pc = part + (size_t)c * wsz;
+        int n0 = (int)((long)B * c / nch), n1 = (int)((long)B * (c + 1) / nch);
+        for (int n = n0; n < n1; n++) {
+            c1_dw_sample(g, bnf, n, sf, buf, n > n0 ? one : pc);
+            if (n > n0)
+                for (size_t e = 0; e < wsz; e++) pc[e] += one[e];
+        }
+    }
+    double G[9][9], M = (double)B * HW;
+    for (int k = 0, e = 9; k < 9; k++)
+        for (int l = k; l < 9; l++, e++) G[k][l] = G[l][k] = S[e];
+    for (int o = 0; o < C; o++) {
+        const float *w = cw + (size_t)o * 9;
+        double A[10] = {0}, E[10], r[10], c = (double)cb[o] - mean[o], sw = 0;
+        for (int ch = 0; ch < nch; ch++)
+            for (int k = 0; k < 10; k++) A[k] += part[(size_t)ch * wsz + (size_t)o * 10 + k];
+        for (int l = 0; l < 9; l++) sw += w[l];
+        c += (double)sf * sw;
+        E[9] = M * c;
+        for (int k = 0; k < 9; k++) {
+            E[k] = c * S[k];
+            for (int l = 0; l < 9; l++) E[k] += (double)w[l] * G[l][k];
+            E[9] += (double)w[k] * S[k];
+        }
+        double bi = (double)kbq[o] * inv[o];
+        for (int k = 0; k < 10; k++) r[k] = (double)kk[o] * (A[k] - (double)ka[o] * (k < 9 ? S[k] : M) - bi * E[k]);
+        for (int k = 0; k < 9; k++) {
+            float v = (float)(r[k] + (double)sf * r[9]);
+            dW[(size_t)o * 9 + k] = accw ? dW[(size_t)o * 9 + k] + v : v;
+        }
+        if (db) db[o] = accb ? db[o] + (float)r[9] : (float)r[9];
+    }
+}
+#endif
+
 #if IS_FLOAT
 /* dW of an ungrouped float conv on wick's kernel, mode SHIFT or ROWS
  * (ops.c conv_dw_mode).  As the general loop: fixed chunks of samples, each
@@ -470,6 +548,12 @@ static void conv_dw_kern(wick_graph *g, const conv_geo *q, int mode, int B, cons
     size_t wsz = (size_t)q->OUT * (KG + 1);   /* a partial (SHIFT: db's partial after dW's) */
     size_t plane = (size_t)Hp * Wp * 16;   /* one panel of 16 channels */
     size_t cplane = (size_t)Hp * q->OW * 16;   /* the same in a column copy */
+#if WICK_BNP_AVX2
+    if (bnf && mode == CONV_DW_ROWS && g->nodes[bnf->in[0]].c1_fuse && !g->c1_dw_off) {
+        c1_dw(g, q, B, bnf, dW, accw, db, accb);   /* without the planes */
+        return;
+    }
+#endif
     int nt = conv_threads(g, q, nch);
     float *scr = g->scratch, *part = scr + (size_t)g->scratch_threads * slot;
     _Pragma("omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1)")
@@ -1122,6 +1206,8 @@ static void c1_fwd(wick_graph *g, node *nd) {
         qb[k] = S[k] / M;
         for (int l = k; l < 9; l++, e++) cov[k][l] = cov[l][k] = S[e] / M - (S[k] / M) * (S[l] / M);
     }
+    memcpy(mean + 17 * C, S, sizeof S);   /* for the weight gradient (c1_dw) */
+    memcpy(mean + 17 * C + 2 * 54, &s, sizeof s);
     for (int o = 0; o < C; o++) {
         const float *w = Wt + (size_t)o * 9;
         double mu = bias ? bias[o] : 0, var = 0;
