@@ -461,6 +461,82 @@ static void test_c1_dw(void) {
     train_early = 0;
 }
 
+/* c1_fwd's planes kept in registers (ops.c c1_pool: the conv's four window
+ * values, their batch norm + ReLU and the pool's choice eight outputs at a
+ * time) against each plane through the thread's scratch (WICK_C1_POOL=0:
+ * c1_plane, maxpool22_plane, bnp_xa_avx2): the same bits in the pool's
+ * values and argmax, x at each argmax and the batch's mean and invstd, for
+ * N(0,1) images and MNIST-like ones (zeros but for a few flat squares: the
+ * pool's windows tie everywhere, the ReLU is off on whole windows), a full
+ * and a partial batch, 1 and 2 threads, the issue's conv1 and a 12 x 10
+ * image (5 x 6 pooled outputs: rows shorter than a vector, a plane not a
+ * multiple of 8). */
+static void test_c1_pool(void) {
+    static const char *arch[] = {CNN, "input:1x12x10,conv2d:8:3:pad=1,batchnorm,relu,maxpool:2,flatten,linear:10"};
+    for (int a = 0; a < 2; a++)
+        for (int threads = 1; threads <= 2; threads++) {
+            wick_set_threads(threads);
+            wick_spec *spec;
+            wick_net *net;
+            wick_mlp_config cfg;
+            memset(&cfg, 0, sizeof cfg);
+            cfg.init = WICK_INIT_HE;
+            CHECK_OK(wick_spec_parse(arch[a], &spec));
+            CHECK_OK(wick_net_new(&net, spec, &cfg, WICK_DT_F32, BATCH));
+            wick_mlp_init(net, 5);
+            wick_graph *g = wick_mlp_graph(net);
+            int in = wick_mlp_inputs(net), bn = 0;
+            for (int i = 0; i < g->n && !bn; i++)
+                if (g->nodes[i].op == OP_BATCHNORM) bn = i;
+            node *b = &g->nodes[bn];
+            float *img = wick_graph_value(g, wick_mlp_input(net));
+            for (int st = 0; st < 4; st++) {
+                int rows = st & 1 ? 20 : BATCH;
+                CHECK_OK(wick_graph_set_batch(g, rows));
+                wick_fill_normal_f32(img, (size_t)rows * in, 0, 1, 3, st, 0);
+                if (st >= 2)   /* MNIST-like */
+                    for (int r = 0; r < rows; r++)
+                        for (int p = 0; p < in; p++) {
+                            int y = p / (in == 784 ? 28 : 10), x = p % (in == 784 ? 28 : 10);
+                            img[(size_t)r * in + p] = (y / 4 + x / 4 + r) % 3 ? 0 : 0.5f + (r % 4);
+                        }
+                int32_t *lab = wick_graph_value(g, wick_mlp_labels(net));
+                for (int r = 0; r < rows; r++) lab[r] = r % 10;
+                node *pn = NULL;
+                size_t np = 0;
+                float *ref = NULL;
+                for (int off = 1; off >= 0; off--) {
+                    g->c1_pool_off = off;
+                    wick_graph_forward(g);
+                    CHECK(g->nodes[b->in[0]].c1_fuse == bn);
+                    pn = &g->nodes[b->bn_pool];
+                    size_t nv = (size_t)rows * pn->cols, C = (size_t)g->nodes[b->in[0]].C;
+                    np = 3 * nv + 2 * C;
+                    float *got = malloc(np * sizeof *got);
+                    memcpy(got, pn->val, nv * sizeof *got);
+                    memcpy(got + nv, pn->aux, nv * sizeof *got);
+                    memcpy(got + 2 * nv, b->val, nv * sizeof *got);
+                    memcpy(got + 3 * nv, b->aux, 2 * C * sizeof *got);
+                    if (off) {
+                        ref = got;
+                        continue;
+                    }
+                    size_t bad = 0;
+                    for (size_t i = 0; i < np; i++) bad += memcmp(got + i, ref + i, sizeof *got) != 0;
+                    if (bad) fprintf(stderr, "  %s, %d threads, step %d: %zu of %zu differ\n", a ? "12x10" : "conv1",
+                                     threads, st, bad, np);
+                    CHECK(!bad);
+                    free(got);
+                }
+                free(ref);
+            }
+            g->c1_pool_off = 0;
+            wick_mlp_free(net);
+            wick_spec_free(spec);
+        }
+    wick_set_threads(0);
+}
+
 /* conv2's values left in nChw8c for its batch norm (+ ReLU + pool: conv_blk,
  * ops_impl.h bn_fwd_blk and bn_bwd's blocked dx) against the transpose to
  * NCHW (WICK_CONV_BLK=0): the same bits after the steps (full batches and a
@@ -823,6 +899,7 @@ int main(void) {
     RUN(test_conv_blk);
     RUN(test_dy_blk);
     RUN(test_c1_fused);
+    RUN(test_c1_pool);
     RUN(test_c1_dw);
     RUN(test_bn_relu_pool_fused);
     RUN(test_set_after_compile);

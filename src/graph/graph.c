@@ -30,6 +30,8 @@ wick_status wick_graph_new(wick_graph **out, wick_dtype dtype, int max_batch) {
     g->bn_dx_off = e && !strcmp(e, "0");
     e = getenv("WICK_C1_FUSE");   /* A/B of conv1 + batch norm in one pass (ops_impl.h c1_fwd) */
     g->c1_fuse_off = e && !strcmp(e, "0");
+    e = getenv("WICK_C1_POOL");   /* A/B of c1_fwd's planes kept in registers (ops.c c1_pool) */
+    g->c1_pool_off = e && !strcmp(e, "0");
     e = getenv("WICK_C1_DW");   /* A/B of conv1's weight gradient from the patches' Gram (ops_impl.h c1_dw) */
     g->c1_dw_off = e && !strcmp(e, "0");
     e = getenv("WICK_CONV_BLK");   /* A/B of a conv's values left in nChw8c (ops_impl.h bn_fwd_blk) */

@@ -107,6 +107,7 @@ struct wick_graph {
     int conv_blk_fwd;             /* 1 (WICK_CONV_BLK=fwd): conv_blk's forward only, no grad_blk */
     int dy_blk_off;               /* 1 (WICK_DY_BLK=0): grad_blk's dy also written in NCHW (grad_blk 1) */
     int c1_fuse_off;              /* 1 (WICK_C1_FUSE=0): a first conv always writes its output (c1_fuse) */
+    int c1_pool_off;              /* 1 (WICK_C1_POOL=0): c1_fwd through each plane in scratch (c1_plane) */
     int c1_dw_off;                /* 1 (WICK_C1_DW=0): c1_fuse's weight gradient from recomputed planes */
     int fwd_end;                  /* the last node the running forward computes */
     /* batch norm over several processes (graph_set_bn_sum): NULL, this one's rows */

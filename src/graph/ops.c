@@ -533,6 +533,123 @@ static void c1_plane(const float *T, int P, const float *w, float b, float m_, f
     }
 }
 
+/* The 16 phase planes of image x (H x W, both even) for the 2x2 pool after
+ * the conv: phase f = 4 r + c of pooled output t = oy OW + ox is x[2 oy + r
+ * - 1][2 ox + c - 1], -0 outside the image (c1_taps's -s at s = 0), so that
+ * tap (i, j) of the conv's output at window position (dy, dx) of output t
+ * is phase 4 (dy + i) + dx + j of t: the nine tap planes, read a window
+ * position at a time, in 16 values a pooled output instead of 36.  Built
+ * as planes in tmp (16 of nb 8), then kept as Q[t / 8][f][t % 8] (nb blocks
+ * of 128: one base and constant offsets for c1_pool's loads); the lanes
+ * past P are zero. */
+static void c1_phase(const float *x, int H, int W, float *tmp, float *Q) {
+    int OH = H / 2, OW = W / 2, nb = (OH * OW + 7) / 8;
+    size_t ld = (size_t)nb * 8;
+    for (int r = 0; r < 4; r++)
+        for (int c = 0; c < 4; c++) {
+            float *q = tmp + (size_t)(4 * r + c) * ld;
+            for (int oy = 0; oy < OH; oy++) {
+                int iy = 2 * oy + r - 1;
+                float *qr = q + (size_t)oy * OW;
+                if (iy < 0 || iy >= H) {
+                    for (int ox = 0; ox < OW; ox++) qr[ox] = -0.0f;
+                    continue;
+                }
+                const float *xr = x + (size_t)iy * W;
+                int lo = c == 0, hi = c == 3 ? OW - 1 : OW;   /* column 2 ox + c - 1 within 0 .. W - 1 */
+                qr[0] = qr[OW - 1] = -0.0f;
+                for (int ox = lo; ox < hi; ox++) qr[ox] = xr[2 * ox + c - 1];
+            }
+            for (size_t t = (size_t)OH * OW; t < ld; t++) q[t] = 0;
+        }
+    for (int b = 0; b < nb; b++)
+        for (int f = 0; f < 16; f++)
+            _mm256_storeu_ps(Q + (size_t)b * 128 + f * 8, _mm256_loadu_ps(tmp + (size_t)f * ld + (size_t)b * 8));
+}
+
+/* c1_pool's batch norm + ReLU and pool of one block of eight pooled
+ * outputs, from the conv's four window values a[0..3] ((0,0) (0,1) (1,0)
+ * (1,1)): v = ga ((a - m) is) + be and max(v, 0) as c1_plane computes the
+ * ReLU (max(v, 0) is v where v > 0, else +0, NaN included: its and-mask),
+ * the pool as maxpool22_eight chooses (a pair's first maximum, the lower
+ * pair's where greater; no NaN after the ReLU), its argmax from the
+ * window's top-left p0 (t's in the plane, plus base) and x there (xa, as
+ * bnp_xa_avx2 gathers it). */
+static inline __attribute__((always_inline)) void c1_pool_post(const __m256 *a, __m256i p0, __m256i wv, __m256 m,
+                                                               __m256 is, __m256 ga, __m256 be, int n, float *y,
+                                                               int32_t *arg, float *xa) {
+    __m256 o[4], z = _mm256_setzero_ps();
+    for (int s = 0; s < 4; s++)
+        o[s] = _mm256_max_ps(_mm256_add_ps(_mm256_mul_ps(ga, _mm256_mul_ps(_mm256_sub_ps(a[s], m), is)), be), z);
+    __m256 tb = _mm256_cmp_ps(o[1], o[0], _CMP_GT_OQ), td = _mm256_cmp_ps(o[3], o[2], _CMP_GT_OQ);
+    __m256 u = _mm256_max_ps(o[1], o[0]), l = _mm256_max_ps(o[3], o[2]);   /* o[1] > o[0] ? o[1] : o[0] */
+    __m256 tl = _mm256_cmp_ps(l, u, _CMP_GT_OQ), mx = _mm256_max_ps(l, u);
+    __m256 xm = _mm256_blendv_ps(_mm256_blendv_ps(a[0], a[1], tb), _mm256_blendv_ps(a[2], a[3], td), tl);
+    /* the masks are -1 where taken: p0 + 1 is p0 - mask */
+    __m256i iu = _mm256_sub_epi32(p0, _mm256_castps_si256(tb));
+    __m256i il = _mm256_sub_epi32(_mm256_add_epi32(p0, wv), _mm256_castps_si256(td));
+    __m256i im = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(iu), _mm256_castsi256_ps(il), tl));
+    if (n >= 8) {
+        _mm256_storeu_ps(y, mx);
+        _mm256_storeu_si256((__m256i *)arg, im);
+        _mm256_storeu_ps(xa, xm);
+    } else {
+        __m256i lanes = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        _mm256_maskstore_ps(y, lanes, mx);
+        _mm256_maskstore_epi32((int *)arg, lanes, im);
+        _mm256_maskstore_ps(xa, lanes, xm);
+    }
+}
+
+/* One channel of one sample from its phase blocks Q (c1_phase) straight
+ * into the pool: the conv's four window values of eight pooled outputs at a
+ * time, y = b + sum_k w_k T_k (the taps in c1_plane's order, one fused
+ * multiply-add each: c1_plane's bits), two blocks at once (eight
+ * independent chains keep both FMA pipes busy), then c1_pool_post: the
+ * pooled values y, argmax arg (counted from `base`; i0: each output's
+ * window's top-left in the plane) and xa (P each) that c1_plane,
+ * maxpool22_plane and bnp_xa_avx2 give, without a plane written, read back
+ * or gathered from (bench/README.md, "conv1 + batch norm 1: the planes in
+ * registers"). */
+static void c1_pool(const float *Q, int P, int W, const int32_t *i0, int base, const float *w, float b, float m_,
+                    float is_, float ga_, float be_, float *y, int32_t *arg, float *xa) {
+    __m256 wk[9];
+    for (int k = 0; k < 9; k++) wk[k] = _mm256_set1_ps(w[k]);
+    __m256 bv = _mm256_set1_ps(b), m = _mm256_set1_ps(m_), is = _mm256_set1_ps(is_);
+    __m256 ga = _mm256_set1_ps(ga_), be = _mm256_set1_ps(be_);
+    __m256i bs = _mm256_set1_epi32(base), wv = _mm256_set1_epi32(W);
+    int t = 0;
+    for (; t + 16 <= P; t += 16, Q += 256) {
+        __m256 a[8] = {bv, bv, bv, bv, bv, bv, bv, bv};   /* block t's four window positions, then t + 8's */
+        _Pragma("GCC unroll 3")
+        for (int i = 0; i < 3; i++)
+            _Pragma("GCC unroll 3")
+            for (int j = 0; j < 3; j++)
+                _Pragma("GCC unroll 8")
+                for (int s = 0; s < 8; s++)
+                    a[s] = _mm256_fmadd_ps(wk[3 * i + j],
+                                           _mm256_loadu_ps(Q + (s >> 2) * 128 + (4 * (i + ((s >> 1) & 1)) + j + (s & 1)) * 8),
+                                           a[s]);
+        __m256i p0 = _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(i0 + t)), bs);
+        c1_pool_post(a, p0, wv, m, is, ga, be, 8, y + t, arg + t, xa + t);
+        p0 = _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(i0 + t + 8)), bs);
+        c1_pool_post(a + 4, p0, wv, m, is, ga, be, P - t - 8, y + t + 8, arg + t + 8, xa + t + 8);
+    }
+    for (; t < P; t += 8, Q += 128) {
+        __m256 a[4] = {bv, bv, bv, bv};
+        _Pragma("GCC unroll 3")
+        for (int i = 0; i < 3; i++)
+            _Pragma("GCC unroll 3")
+            for (int j = 0; j < 3; j++)
+                _Pragma("GCC unroll 4")
+                for (int s = 0; s < 4; s++)
+                    a[s] = _mm256_fmadd_ps(wk[3 * i + j], _mm256_loadu_ps(Q + (4 * (i + (s >> 1)) + j + (s & 1)) * 8),
+                                           a[s]);
+        __m256i p0 = _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(i0 + t)), bs);
+        c1_pool_post(a, p0, wv, m, is, ga, be, P - t, y + t, arg + t, xa + t);
+    }
+}
+
 /* bn_bwd's dx for one sample's block of 8 channels c0 .. c0 + 7 whose x is
  * in nChw8c (blk, [HW][8]): bnp_dx_avx2's operations with the channels
  * across the lanes (the plane's formula, then each argmax position

@@ -1226,9 +1226,24 @@ static void c1_fwd(wick_graph *g, node *nd) {
         cb[o] = bias ? bias[o] : 0;
     }
     if (rm && nd->state[2] >= 0) ((int64_t *)g->nodes[nd->state[2]].val)[0]++;
+    int inreg = !g->c1_pool_off;
+    size_t ld = ((size_t)P + 7) & ~(size_t)7;
     _Pragma("omp parallel for schedule(dynamic, 4) num_threads(nt) if (nt > 1)")
     for (int n = 0; n < B; n++) {
         float *Tp = scr + (size_t)omp_get_thread_num() * slot, *y = Tp + 9 * (size_t)HW, *o = y + HW;
+        if (inreg) {   /* the same values, each plane in registers (ops.c c1_pool) */
+            int32_t *i0 = (int32_t *)(Tp + 32 * ld);   /* after c1_phase's blocks and planes */
+            for (int oy = 0; oy < pn->H; oy++)
+                for (int ox = 0; ox < pn->W; ox++) i0[oy * pn->W + ox] = 2 * oy * W + 2 * ox;
+            for (int t = P; t < (int)ld; t++) i0[t] = 0;
+            c1_phase(x + (size_t)n * im->cols, H, W, Tp + 16 * ld, Tp);
+            for (int c = 0; c < C; c++) {
+                size_t po = (size_t)n * pn->cols + (size_t)c * P;
+                c1_pool(Tp, P, W, i0, c * HW, cw + (size_t)c * 9, cb[c], mean[c], inv[c], gam[c], bet[c],
+                        (float *)pn->val + po, (int32_t *)pn->aux + po, (float *)nd->val + po);
+            }
+            continue;
+        }
         memset(o + HW, 0, 16 * sizeof *o);   /* what the pool's eight-wide loop reads past a short row */
         c1_taps(x + (size_t)n * im->cols, H, W, 0, Tp);
         for (int c = 0; c < C; c++) {
