@@ -447,7 +447,8 @@ static void bnp_dx_avx2(const float *x, const float *gp, const int32_t *ap, cons
  * of channel o are those of a linear map of the patches: W_o pbar + b_o and
  * W_o Cov W_o^T, from the patches' sums and 9x9 Gram over the batch
  * (ops_impl.h c1_fwd).  The planes are then computed a sample at a time in
- * a thread's scratch and go straight into the batch norm, ReLU and pool:
+ * registers (c1_pool; or in a thread's scratch, c1_plane) and go straight
+ * into the batch norm, ReLU and pool:
  * the conv's output (12.8 MB for the issue's conv1 at batch 128) is never
  * written nor read back (bench/README.md, "conv1 + batch norm 1 forward in
  * one pass"). */

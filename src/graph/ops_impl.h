@@ -1154,11 +1154,12 @@ static inline void SFX(plane_prefetch)(const void *p, size_t bytes, int write) {
  * pixels' mean is large against their spread), summed as the batch norm
  * sums its planes: a float sum a sample, in double over fixed chunks of
  * samples, the chunks in order (the same for every thread count).  Then a
- * sample at a time, each channel's plane in a thread's scratch, through the
- * batch norm, ReLU and pool as bn_fwd's fused loop, x at each argmax kept
- * in nd's values (bn_xa) for the backward.  Against the conv written and
- * read back the statistics differ in rounding only (test_conv_fastpath
- * test_c1_fused). */
+ * sample at a time, each channel's plane in registers 16 pooled outputs
+ * at a time (ops.c c1_pool; WICK_C1_POOL=0: in a thread's scratch, the same
+ * bits), through the batch norm, ReLU and pool as bn_fwd's fused loop, x at
+ * each argmax kept in nd's values (bn_xa) for the backward.  Against the
+ * conv written and read back the statistics differ in rounding only
+ * (test_conv_fastpath test_c1_fused). */
 static void c1_fwd(wick_graph *g, node *nd) {
     node *cv = &g->nodes[nd->in[0]], *pn = &g->nodes[nd->bn_pool];
     const node *im = &g->nodes[cv->in[0]];
