@@ -728,6 +728,7 @@ static void bnp_dx_sample(const wick_graph *g, const node *bn, int n, float *out
  * position as rows of 8 (the tap planes through 8 x 8 transposes: one load a
  * window), tap 8 gathered eight windows at a time; four chains, each a fixed
  * order, so the same bits for every thread count.  buf: 17 HW floats. */
+#define C_AHEAD 4
 static void c1_dw_sample(const wick_graph *g, const node *bn, int n, float s, float *buf, float *out) {
     const node *xn = &g->nodes[bn->in[0]], *pn = &g->nodes[bn->bn_pool], *im = &g->nodes[xn->in[0]];
     int C = xn->C, HW = bn->cols / C, P = pn->H * pn->W;
@@ -749,11 +750,28 @@ static void c1_dw_sample(const wick_graph *g, const node *bn, int n, float s, fl
         __m256 be = _mm256_set1_ps(bet[c]), xm, a8 = _mm256_setzero_ps(), ad = _mm256_setzero_ps();
         __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
         __m256i base = _mm256_set1_epi32(c * HW);
+        /* the planes C_AHEAD channels on (the next sample's past the last) */
+        for (int e = 0; e < P; e += 16) {
+            _mm_prefetch((const char *)(gp + (size_t)C_AHEAD * P + e), _MM_HINT_T0);
+            _mm_prefetch((const char *)(ap + (size_t)C_AHEAD * P + e), _MM_HINT_T0);
+            _mm_prefetch((const char *)(xa + (size_t)C_AHEAD * P + e), _MM_HINT_T0);
+        }
         for (int t = 0; t < P; t += 8) {
-            __m256 d = bnp_dy8(gp, ap, xa, P, t, m, is, ga, be, &xm);
-            __m256i lanes = _mm256_cmpgt_epi32(_mm256_set1_epi32(P - t), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-            __m256i i8 = _mm256_maskload_epi32(ap + t, lanes);
-            __m256i ok = _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), i8), lanes);
+            __m256 d;
+            __m256i i8, ok;
+            if (P - t >= 8) {   /* bnp_dy8's operations with plain loads */
+                i8 = _mm256_loadu_si256((const __m256i *)(ap + t));
+                ok = _mm256_cmpgt_epi32(i8, _mm256_set1_epi32(-1));
+                xm = _mm256_sub_ps(_mm256_loadu_ps(xa + t), m);
+                __m256 v = _mm256_add_ps(_mm256_mul_ps(ga, _mm256_mul_ps(xm, is)), be);
+                __m256 keep = _mm256_and_ps(_mm256_castsi256_ps(ok), _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GT_OQ));
+                d = _mm256_add_ps(_mm256_and_ps(keep, _mm256_loadu_ps(gp + t)), _mm256_setzero_ps());
+            } else {
+                d = bnp_dy8(gp, ap, xa, P, t, m, is, ga, be, &xm);
+                __m256i lanes = _mm256_cmpgt_epi32(_mm256_set1_epi32(P - t), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+                i8 = _mm256_maskload_epi32(ap + t, lanes);
+                ok = _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), i8), lanes);
+            }
             __m256i idx = _mm256_and_si256(_mm256_sub_epi32(i8, base), ok);   /* 0 where d is 0 */
             a8 = _mm256_fmadd_ps(d, _mm256_i32gather_ps(t8, idx, 4), a8);
             ad = _mm256_add_ps(ad, d);
