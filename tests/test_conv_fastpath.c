@@ -151,6 +151,8 @@ static float *train_probe;    /* set: after training, an eval forward's conv2 va
 static int train_c1_off;      /* set: WICK_C1_FUSE=0 (conv1 writes its output; BN1 reads it) */
 static int train_c1_seen;     /* out: the last forward left conv1's output to its batch norm */
 static int train_c1_dw_off;   /* set: WICK_C1_DW=0 (conv1's weight gradient from recomputed planes) */
+static int train_drop_off;    /* set: WICK_DROP_FAST=0 (dropout's draws a group at a time, mask as values) */
+static int train_drop_seen;   /* out: a training forward's dropout kept its mask as bits */
 static int train_f64;         /* set: the same net in float64 (general path), parameters cast */
 static float train_shift;     /* set: added to every pixel (a large mean against the spread) */
 static size_t train_len[64];  /* out: each parameter's and state's length, in train_cnn's order */
@@ -201,6 +203,7 @@ static float *train_cnn(int fast, int threads, size_t *n) {
     if (train_c1_off) setenv("WICK_C1_FUSE", "0", 1);
     if (train_c1_dw_off) setenv("WICK_C1_DW", "0", 1);
     if (train_blk_off) setenv("WICK_CONV_BLK", train_blk_off == 2 ? "fwd" : "0", 1);
+    if (train_drop_off) setenv("WICK_DROP_FAST", "0", 1);
     if (train_dyblk_off) setenv("WICK_DY_BLK", "0", 1);
     wick_dtype dt = train_f64 ? WICK_DT_F64 : WICK_DT_F32;
     wick_spec *spec;
@@ -215,6 +218,7 @@ static float *train_cnn(int fast, int threads, size_t *n) {
     unsetenv("WICK_C1_FUSE");
     unsetenv("WICK_C1_DW");
     unsetenv("WICK_CONV_BLK");
+    unsetenv("WICK_DROP_FAST");
     unsetenv("WICK_DY_BLK");
     wick_mlp_init(net, 5);
     wick_graph *g = wick_mlp_graph(net);
@@ -255,7 +259,10 @@ static float *train_cnn(int fast, int threads, size_t *n) {
         int32_t *lab = wick_graph_value(g, wick_mlp_labels(net));
         for (int r = 0; r < rows; r++) lab[r] = (r * 7 + st) % 10;
         wick_graph_forward(g);
-        for (int i = 0; i < g->n; i++) train_blk_seen |= g->nodes[i].val_blk;
+        for (int i = 0; i < g->n; i++) {
+            train_blk_seen |= g->nodes[i].val_blk;
+            train_drop_seen |= g->nodes[i].op == OP_DROPOUT && g->nodes[i].drop_bits;
+        }
         wick_graph_backward(g, wick_mlp_loss(net), train_early ? sgd_param : NULL, g);
         for (int i = 0; i < g->n; i++) train_dyblk_seen |= g->nodes[i].op == OP_CONV2D && g->nodes[i].grad_blk == 2;
         for (int i = 0; i < g->n && train_dy && st == STEPS - 1; i++)
@@ -627,6 +634,99 @@ static void test_dy_blk(void) {
     train_early = 0;
 }
 
+/* Dropout's draws four Philox groups at a time with its mask kept as keep
+ * bits (ops.c drop_bits4, ops_impl.h dropout_fwd and its backward) against
+ * a group at a time with the mask as values (WICK_DROP_FAST=0): the same
+ * bits in the issue's CNN after the steps (full batches and a partial one,
+ * each parameter updated as soon as ready: a wrong word or element changes
+ * every weight after it), on 1 and 2 threads, the fast path having run;
+ * then a dropout's values and gradients alone, written and added into (a
+ * gradient begun by another consumer), float and double, p = 0.25, 0.5, 1
+ * (nothing kept) and 0 (not drawn), sizes that end in a partial group and
+ * a partial four (3 x 37, 7 x 701) and one split over threads (40 x 1001). */
+static void drop_one(int fast, wick_dtype dt, int rows, int cols, double p, int threads, void **out) {
+    wick_set_threads(threads);
+    if (!fast) setenv("WICK_DROP_FAST", "0", 1);
+    wick_graph *g;
+    CHECK_OK(wick_graph_new(&g, dt, 1));
+    unsetenv("WICK_DROP_FAST");
+    wick_node x1 = wick_g_param(g, "x1", rows, cols), x2 = wick_g_param(g, "x2", rows, cols);
+    wick_node c = wick_g_param(g, "c", rows, cols);
+    wick_node d1 = wick_g_dropout(g, x1, p), d2 = wick_g_dropout(g, x2, p);
+    wick_node s = wick_g_add(g, wick_g_mul(g, d1, c), wick_g_add(g, wick_g_mul(g, d2, c), x2));
+    wick_node loss = wick_g_sum(g, s);
+    CHECK_OK(wick_graph_compile(g));
+    size_t n = (size_t)rows * cols, es = dt == WICK_DT_F32 ? 4 : 8;
+    wick_node ps[3] = {x1, x2, c};
+    for (int k = 0; k < 3; k++) {
+        float *f = malloc(n * sizeof *f);
+        wick_fill_normal_f32(f, n, 0, 1, 11, k, 0);
+        for (size_t j = 0; j < n; j++) {
+            if (dt == WICK_DT_F32) ((float *)wick_graph_value(g, ps[k]))[j] = f[j];
+            else ((double *)wick_graph_value(g, ps[k]))[j] = f[j];
+        }
+        free(f);
+    }
+    wick_graph_set_seed(g, 77);
+    wick_graph_set_step(g, 3);
+    wick_graph_forward(g);
+    wick_graph_backward(g, loss, NULL, NULL);
+    CHECK(g->nodes[d1].drop_bits == (fast && p > 0));
+    for (int k = 0; k < 4; k++) {   /* d1, d2 values; x1, x2 gradients */
+        const void *v = k == 0 ? wick_graph_value(g, d1) : k == 1 ? wick_graph_value(g, d2)
+                      : wick_graph_grad(g, k == 2 ? x1 : x2);
+        out[k] = malloc(n * es);
+        memcpy(out[k], v, n * es);
+    }
+    wick_graph_free(g);
+    wick_set_threads(0);
+}
+
+static void test_drop_fast(void) {
+    train_early = 1;
+    size_t n1, n2, n3;
+    train_drop_off = 1;
+    train_drop_seen = 0;
+    float *off = train_cnn(1, 1, &n1);
+    CHECK(!train_drop_seen);
+    train_drop_off = 0;
+    float *on = train_cnn(1, 1, &n2);
+    CHECK(train_drop_seen);
+    train_drop_seen = 0;
+    float *two = train_cnn(1, 2, &n3);
+    CHECK(train_drop_seen);
+    CHECK(n1 == n2 && n1 == n3);
+    if (n1 == n2 && n1 == n3) {
+        CHECK(!memcmp(on, off, n1 * sizeof *on));
+        CHECK(!memcmp(two, off, n1 * sizeof *on));
+    }
+    free(off);
+    free(on);
+    free(two);
+    train_early = 0;
+    static const int sz[3][2] = {{3, 37}, {7, 701}, {40, 1001}};
+    static const double ps[4] = {0.25, 0.5, 1, 0};
+    int bad = 0;
+    for (int d = 0; d < 2; d++)
+        for (int s = 0; s < 3; s++)
+            for (int q = 0; q < 4; q++) {
+                wick_dtype dt = d ? WICK_DT_F64 : WICK_DT_F32;
+                size_t n = (size_t)sz[s][0] * sz[s][1] * (d ? 8 : 4);
+                void *a[4], *b[4], *c[4];
+                drop_one(0, dt, sz[s][0], sz[s][1], ps[q], 1, a);
+                drop_one(1, dt, sz[s][0], sz[s][1], ps[q], 1, b);
+                drop_one(1, dt, sz[s][0], sz[s][1], ps[q], 2, c);
+                for (int k = 0; k < 4; k++) {
+                    bad += memcmp(a[k], b[k], n) != 0;
+                    bad += memcmp(a[k], c[k], n) != 0;
+                    free(a[k]);
+                    free(b[k]);
+                    free(c[k]);
+                }
+            }
+    CHECK(bad == 0);
+}
+
 /* Max pooling's 2x2, stride 2 loop (ops_impl.h maxpool22_fwd) against the
  * four taps taken in row-major order by torch's rule (v > m or v NaN, from
  * m = -inf, no gradient when nothing beats -inf), on inputs full of ties,
@@ -897,6 +997,7 @@ int main(void) {
     RUN(test_bn_relu_fused);
     RUN(test_bn_dx_deferred);
     RUN(test_conv_blk);
+    RUN(test_drop_fast);
     RUN(test_dy_blk);
     RUN(test_c1_fused);
     RUN(test_c1_pool);

@@ -34,6 +34,8 @@ wick_status wick_graph_new(wick_graph **out, wick_dtype dtype, int max_batch) {
     g->c1_pool_off = e && !strcmp(e, "0");
     e = getenv("WICK_C1_DW");   /* A/B of conv1's weight gradient from the patches' Gram (ops_impl.h c1_dw) */
     g->c1_dw_off = e && !strcmp(e, "0");
+    e = getenv("WICK_DROP_FAST");   /* A/B of dropout's interleaved draws and mask bits (ops.c drop_bits4) */
+    g->drop_fast_off = e && !strcmp(e, "0");
     e = getenv("WICK_CONV_BLK");   /* A/B of a conv's values left in nChw8c (ops_impl.h bn_fwd_blk) */
     g->conv_blk_off = e && !strcmp(e, "0");
     g->conv_blk_fwd = e && !strcmp(e, "fwd");

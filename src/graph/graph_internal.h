@@ -63,6 +63,8 @@ typedef struct {
                            3x3, pad 1) that computed this conv's output itself in the last
                            forward, from the batch's patch Gram, without it being written: the
                            conv's values are stale (0: the conv wrote them; ops_impl.h c1_fwd) */
+    int drop_bits;      /* DROPOUT: the last forward kept its mask as bits, one 32-bit word a
+                           group of 32 elements, in its aux (0: as values, keep / (1 - p)) */
     int ran_train;      /* BATCHNORM: the last forward used batch statistics;
                            DROPOUT, GAUSS_NOISE: it drew a mask or noise */
     double bn_share;    /* BATCHNORM: this process's share of the rows whose statistics the
@@ -106,6 +108,8 @@ struct wick_graph {
     int conv_blk_off;             /* 1 (WICK_CONV_BLK=0): a conv's values always in NCHW (conv_blk) */
     int conv_blk_fwd;             /* 1 (WICK_CONV_BLK=fwd): conv_blk's forward only, no grad_blk */
     int dy_blk_off;               /* 1 (WICK_DY_BLK=0): grad_blk's dy also written in NCHW (grad_blk 1) */
+    int drop_fast_off;            /* 1 (WICK_DROP_FAST=0): dropout draws a Philox group at a time,
+                                     its mask kept as values (drop_bits 0) */
     int c1_fuse_off;              /* 1 (WICK_C1_FUSE=0): a first conv always writes its output (c1_fuse) */
     int c1_pool_off;              /* 1 (WICK_C1_POOL=0): c1_fwd through each plane in scratch (c1_plane) */
     int c1_dw_off;                /* 1 (WICK_C1_DW=0): c1_fuse's weight gradient from recomputed planes */

@@ -201,6 +201,61 @@ static uint64_t keep_threshold(double p) {
     return t <= 0 ? 0 : t >= 4294967296.0 ? (uint64_t)1 << 32 : (uint64_t)t;
 }
 
+/* Dropout's keep bits of the groups gi .. gi + 3 (groups of 4 RAND_LANES
+ * elements: element 4 L g + L w + l takes word w of Philox block L g + l,
+ * ops_impl.h dropout_fwd): bit L w + l of bits[j] is set when that element
+ * of group gi + j is kept, its word u >= t32 (none: p = 1, nothing kept).
+ * The same words as rand_lanes, four groups' rounds interleaved: one
+ * group's ten rounds are a chain of dependent products, and rand_lanes
+ * group after group left the vector units half idle (bench/README.md,
+ * "Dropout's draws"). */
+static void drop_bits4(uint64_t seed, uint64_t step, int id, uint64_t gi, uint32_t t32, int none, uint32_t bits[4]) {
+#ifdef __AVX2__
+    __m256i c0[4], c1[4], c2[4], c3[4];
+    const __m256i m0 = _mm256_set1_epi32((int)0xD2511F53u), m1 = _mm256_set1_epi32((int)0xCD9E8D57u);
+    for (int j = 0; j < 4; j++) {
+        c0[j] = _mm256_add_epi32(_mm256_set1_epi32((int)(uint32_t)((gi + j) * RAND_LANES)),
+                                 _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        c1[j] = _mm256_set1_epi32(id);
+        c2[j] = _mm256_set1_epi32((int)(uint32_t)step);
+        c3[j] = _mm256_set1_epi32((int)(uint32_t)(step >> 32));
+    }
+    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+    for (int r = 0; r < 10; r++) {
+        __m256i K0 = _mm256_set1_epi32((int)k0), K1 = _mm256_set1_epi32((int)k1);
+        for (int j = 0; j < 4; j++) {
+            __m256i h0, l0, h1, l1;
+            mulhilo8(c0[j], m0, &h0, &l0);
+            mulhilo8(c2[j], m1, &h1, &l1);
+            c0[j] = _mm256_xor_si256(_mm256_xor_si256(h1, c1[j]), K0);
+            c2[j] = _mm256_xor_si256(_mm256_xor_si256(h0, c3[j]), K1);
+            c1[j] = l1;
+            c3[j] = l0;
+        }
+        k0 += 0x9E3779B9u;
+        k1 += 0xBB67AE85u;
+    }
+    const __m256i t = _mm256_set1_epi32((int)t32);
+    for (int j = 0; j < 4; j++) {
+        __m256i w[4] = {c0[j], c1[j], c2[j], c3[j]};
+        uint32_t b = 0;
+        for (int k = 0; k < 4; k++) {   /* u >= t32 unsigned: max(u, t32) == u */
+            __m256i ge = _mm256_cmpeq_epi32(_mm256_max_epu32(w[k], t), w[k]);
+            b |= (uint32_t)_mm256_movemask_ps(_mm256_castsi256_ps(ge)) << (RAND_LANES * k);
+        }
+        bits[j] = none ? 0 : b;
+    }
+#else
+    for (int j = 0; j < 4; j++) {
+        uint32_t r[4][RAND_LANES], b = 0;
+        rand_lanes(seed, step, id, (gi + j) * RAND_LANES, r);
+        for (int k = 0; k < 4; k++)
+            for (int l = 0; l < RAND_LANES; l++) b |= (uint32_t)(r[k][l] >= t32) << (RAND_LANES * k + l);
+        bits[j] = none ? 0 : b;
+    }
+#endif
+}
+
 /* 32 random bits to a uniform in (0, 1). */
 static double unit32(uint32_t r) { return ((double)r + 0.5) * (1.0 / 4294967296.0); }
 

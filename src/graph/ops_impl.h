@@ -1715,6 +1715,32 @@ static void SFX(dropout_fwd)(wick_graph *g, node *nd) {
     }
     T scale = p < 1 ? (T)(1 / (1 - p)) : 0;
     uint64_t thr = keep_threshold(p);
+    nd->drop_bits = !g->drop_fast_off;
+    if (nd->drop_bits) {
+        /* four groups' draws at once (drop_bits4), the mask kept as their
+           keep bits (one word a group, not 32 values: the backward reads
+           them, a 32nd of the traffic); mask value keep scale and y = x
+           times it, as below, so the same bits */
+        uint32_t *bits = nd->aux, t32 = thr >> 32 ? UINT32_MAX : (uint32_t)thr;
+        int none = thr >> 32 != 0;
+        size_t nq = (ng + 3) / 4;
+        _Pragma("omp parallel for schedule(static) if (n > 32768)")
+        for (size_t q = 0; q < nq; q++) {
+            uint32_t b4[4];
+            drop_bits4(g->seed, g->step, id, 4 * q, t32, none, b4);
+            for (size_t j = 0; j < 4 && 4 * q + j < ng; j++) {
+                size_t gi = 4 * q + j, e0 = gi * 4 * RAND_LANES;
+                uint32_t b = bits[gi] = b4[j];
+                if (n - e0 >= 4 * RAND_LANES) {
+                    _Pragma("omp simd")
+                    for (int k = 0; k < 4 * RAND_LANES; k++) y[e0 + k] = x[e0 + k] * ((T)(int32_t)((b >> k) & 1) * scale);
+                } else {
+                    for (size_t k = 0; k < n - e0; k++) y[e0 + k] = x[e0 + k] * ((T)(int32_t)((b >> k) & 1) * scale);
+                }
+            }
+        }
+        return;
+    }
     _Pragma("omp parallel for schedule(static) if (n > 32768)")
     for (size_t gi = 0; gi < ng; gi++) {
         uint32_t r[4][RAND_LANES];
@@ -1896,7 +1922,24 @@ static void SFX(backward)(wick_graph *g, node *nd) {
     case OP_DROPOUT:
         if ((da = SFX(in_grad)(g, nd, 0, &acc))) {
             const T *mask = nd->aux;
-            if (nd->ran_train) for (size_t i = 0; i < n; i++) ACC(da, i, dy[i] * mask[i]);
+            if (nd->ran_train && nd->drop_bits) {   /* dy times keep scale, dropout_fwd's mask value */
+                const uint32_t *bits = nd->aux;
+                double p = nd->scalar;
+                T scale = p < 1 ? (T)(1 / (1 - p)) : 0;
+                _Pragma("omp parallel for schedule(static) if (n > 32768)")
+                for (size_t gi = 0; gi < (n + 31) / 32; gi++) {
+                    uint32_t kb = bits[gi];
+                    size_t e0 = gi * 32, m = n - e0 < 32 ? n - e0 : 32;
+                    if (acc) {
+                        for (size_t k = 0; k < m; k++) da[e0 + k] += dy[e0 + k] * ((T)(int32_t)((kb >> k) & 1) * scale);
+                    } else if (m == 32) {
+                        _Pragma("omp simd")
+                        for (int k = 0; k < 32; k++) da[e0 + k] = dy[e0 + k] * ((T)(int32_t)((kb >> k) & 1) * scale);
+                    } else {
+                        for (size_t k = 0; k < m; k++) da[e0 + k] = dy[e0 + k] * ((T)(int32_t)((kb >> k) & 1) * scale);
+                    }
+                }
+            } else if (nd->ran_train) for (size_t i = 0; i < n; i++) ACC(da, i, dy[i] * mask[i]);
             else for (size_t i = 0; i < n; i++) ACC(da, i, dy[i]);
         }
         return;
