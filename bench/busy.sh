@@ -21,6 +21,7 @@
 #                                      on (WICK_REDO=1) and off (WICK_REDO=0), and both on
 #                                      two threads with the team tuner off (WICK_TEAM_SIZE=2),
 #                                      redo also without a late worker's join (WICK_REDO_REJOIN=0)
+#                                      and without its race, abandon and overlap (WICK_REDO_RACE=0 ...)
 # Raw JSON lines go to bench/out/busy-*.jsonl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -87,6 +88,10 @@ for rep in $(seq "$REPS"); do
                 # a late worker leaves instead of joining the step under way (chain.c's step_redo)
                 record "wick 2 threads WICK_REDO=1 REJOIN=0" \
                     "$(WICK_TEAM_SIZE=2 WICK_REDO=1 WICK_REDO_REJOIN=0 wick_run)"
+                # redo as it was before the race, the abandon and the overlap (chain.c's redo_late,
+                # redo_watch, redo_one)
+                record "wick 2 threads WICK_REDO=1 RACE,ABANDON,OVERLAP=0" \
+                    "$(WICK_TEAM_SIZE=2 WICK_REDO=1 WICK_REDO_RACE=0 WICK_REDO_ABANDON=0 WICK_REDO_OVERLAP=0 wick_run)"
             fi ;;
         torch-pypi) torch_all "$venv_py" "PyPI torch" ;;
         debian) torch_all /usr/bin/python3 "Debian torch" ;;
@@ -124,5 +129,10 @@ if w and w0:
 if w and torch:
     best = max(torch, key=torch.get)
     print(f"wick default / best PyTorch ({best}, {torch[best]:.0f}): {w / torch[best]:.2f}")
+r2 = med.get("wick 2 threads WICK_REDO=1")
+if r2 and torch:
+    best = max(torch, key=torch.get)
+    print(f"wick 2 threads WICK_REDO=1 / best PyTorch: {r2 / torch[best]:.2f}"
+          + (f"; / wick --threads 1: {r2 / w1:.2f}" if w1 else ""))
 PY
 echo "busy.sh: raw results in $out" >&2

@@ -17,7 +17,11 @@
  *
  *   build/bench/busy_ab [--block K] [--rounds R] [--data DIR] CONFIG...
  *   build/bench/busy_ab 't1:WICK_TEAM_SIZE=1' 'redo:WICK_TEAM_SIZE=2,WICK_REDO=1'
- *   bench/busy_ab.sh starts the neighbour (a spinner on core 1) and runs it. */
+ *   bench/busy_ab.sh starts the neighbour (a spinner on core 1) and runs it.
+ * With WICK_REDO_PROF=1 in the environment it also prints, per configuration,
+ * what became of the redo items each thread computed (chain.h's
+ * wick_chain_fates): CPU ms a step committed, lost (computed to the end
+ * after another thread committed the item) and abandoned (stopped early). */
 #include "graph/chain.h"
 #include "wick.h"
 #include <stdio.h>
@@ -39,6 +43,7 @@ static int ncfg, block = 20, rounds = 40;
 static double *bt;          /* [rounds][ncfg] seconds of each block */
 static double *bcores;      /* its process CPU time over its wall time */
 static long *bredo;         /* items redone in it (chain.h) */
+static wick_chain_redo_fates *bfate, f_start;   /* the redo items' fates in it */
 static double w0, c0;       /* the clocks at the block's start */
 static long r0;
 static long step_in_block, blocks_done;
@@ -78,6 +83,13 @@ static void on_step(void *user, long step, int epoch, int b, int nb, double loss
     clocks(&w, &cp);
     bcores[blocks_done] = w > w0 ? (cp - c0) / (w - w0) : 0;
     bredo[blocks_done] = wick_chain_redone() - r0;
+    const wick_chain_redo_fates f = wick_chain_fates();
+    for (int k = 0; k < 2; k++)
+        for (int j = 0; j < WICK_CHAIN_FATES; j++) {
+            bfate[blocks_done].items[k][j] = f.items[k][j] - f_start.items[k][j];
+            bfate[blocks_done].cpu[k][j] = f.cpu[k][j] - f_start.cpu[k][j];
+        }
+    f_start = f;
     w0 = w, c0 = cp, r0 = wick_chain_redone();
     blocks_done++;
     step_in_block = 0;
@@ -155,9 +167,11 @@ int main(int argc, char **argv) {
     bt = calloc((size_t)rounds * ncfg, sizeof *bt);
     bcores = calloc((size_t)rounds * ncfg, sizeof *bcores);
     bredo = calloc((size_t)rounds * ncfg, sizeof *bredo);
-    if (!bt || !bcores || !bredo) return 1;
+    bfate = calloc((size_t)rounds * ncfg, sizeof *bfate);
+    if (!bt || !bcores || !bredo || !bfate) return 1;
     apply(0);
     clocks(&w0, &c0);
+    f_start = wick_chain_fates();
     if (wick_trainer_new(&t, m, train, val, &c) != WICK_OK || wick_trainer_run(t) != WICK_OK) goto fail;
     const int R = (int)(blocks_done / ncfg);
     if (R < 2) {
@@ -196,6 +210,32 @@ int main(int argc, char **argv) {
         printf("%-16s %10.0f %10.0f %8.3f %8.3f-%-8.3f %6.2f %7.2f\n", cfg[k].label, (double)n * block * batch / sum,
                block * batch / x[n / 2], q[n / 2], q[n / 4], q[3 * n / 4], cores / n, (double)redo / ((double)n * block));
     }
+    /* the redo items' fates: CPU ms a step per thread kind, and items a step */
+    const char *prof = getenv("WICK_REDO_PROF");
+    if (prof && *prof == '1') {
+        printf("redo items' CPU ms a step (WICK_REDO_PROF), thread 0 | workers: committed lost abandoned;"
+               " items a step lost, abandoned (both kinds)\n");
+        for (int k = 0; k < ncfg; k++) {
+            wick_chain_redo_fates s;
+            memset(&s, 0, sizeof s);
+            long steps = 0;
+            for (long b = ncfg; b < (long)R * ncfg; b++) {
+                if (block_cfg(b) != k) continue;
+                steps += block;
+                for (int h = 0; h < 2; h++)
+                    for (int j = 0; j < WICK_CHAIN_FATES; j++)
+                        s.items[h][j] += bfate[b].items[h][j], s.cpu[h][j] += bfate[b].cpu[h][j];
+            }
+            const double ms = 1e3 / (double)steps;
+            printf("%-16s %6.3f %6.3f %6.3f | %6.3f %6.3f %6.3f   %6.3f %6.3f\n", cfg[k].label,
+                   s.cpu[0][WICK_CHAIN_COMMITTED] * ms, s.cpu[0][WICK_CHAIN_LOST] * ms,
+                   s.cpu[0][WICK_CHAIN_ABANDONED] * ms, s.cpu[1][WICK_CHAIN_COMMITTED] * ms,
+                   s.cpu[1][WICK_CHAIN_LOST] * ms, s.cpu[1][WICK_CHAIN_ABANDONED] * ms,
+                   (double)(s.items[0][WICK_CHAIN_LOST] + s.items[1][WICK_CHAIN_LOST]) / (double)steps,
+                   (double)(s.items[0][WICK_CHAIN_ABANDONED] + s.items[1][WICK_CHAIN_ABANDONED]) / (double)steps);
+        }
+    }
+    free(bfate);
     free(x);
     free(q);
     free(bt);

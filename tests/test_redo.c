@@ -2,8 +2,10 @@
  * middle of an item (WICK_TEST_STALL_US, a sleep that stands in for the OS
  * taking its core) does not stall the step, since another thread redoes the
  * item; without redo (WICK_REDO=0) every stalled step waits the stall out;
- * by default redo starts after a step has waited; and the weights are
- * bit-identical with and without redo and stalls. */
+ * by default redo starts after a step has waited; a worker whose item was
+ * committed by another thread while it slept stops it at its next check
+ * instead of computing it to the end (WICK_REDO_ABANDON); and the weights
+ * are bit-identical with and without redo, stalls and abandons. */
 #include "check.h"
 #include "core/core.h"
 #include "graph/chain.h"
@@ -182,11 +184,57 @@ static void test_late_worker_joins_the_step_under_way(void) {
     CHECK(memcmp(w, w_plain, sizeof w_plain) == 0);
 }
 
+/* The stalled worker's item is redone and committed by thread 0 while the
+ * worker sleeps: on waking, the worker sees at its next check (right after
+ * the stall) that the item's state word has moved and stops (abandoned),
+ * where with WICK_REDO_ABANDON=0 it computes the item to its end and loses
+ * the compare-and-swap (lost): the CPU time it spends on such an item is a
+ * fraction of a lost one's (WICK_REDO_PROF=1).  The weights are those of the
+ * step without redo either way (every redo item is computed under the watch,
+ * whose dW and dx products are split in halves: the same numbers). */
+static void test_stalled_item_is_abandoned_not_finished(void) {
+    static float w_on[128 * 64], w_off[128 * 64];
+    double worst;
+    setenv("WICK_REDO_PROF", "1", 1);
+    const wick_chain_redo_fates f0 = wick_chain_fates();
+    long s0 = wick_chain_test_stalls();
+    if (run("1", STALL_US, w_on, &worst) < 0) { SKIP("not on the fast path here"); unsetenv("WICK_REDO_PROF"); return; }
+    const wick_chain_redo_fates f1 = wick_chain_fates();
+    const long stalls_on = wick_chain_test_stalls() - s0;
+    s0 = wick_chain_test_stalls();
+    setenv("WICK_REDO_ABANDON", "0", 1);
+    run("1", STALL_US, w_off, &worst);
+    unsetenv("WICK_REDO_ABANDON");
+    unsetenv("WICK_REDO_PROF");
+    const wick_chain_redo_fates f2 = wick_chain_fates();
+    const long stalls_off = wick_chain_test_stalls() - s0;
+    enum { C = WICK_CHAIN_COMMITTED, LO = WICK_CHAIN_LOST, AB = WICK_CHAIN_ABANDONED };
+    const long ab_on = f1.items[1][AB] - f0.items[1][AB], lost_on = f1.items[1][LO] - f0.items[1][LO];
+    const long ab_off = f2.items[0][AB] + f2.items[1][AB] - f1.items[0][AB] - f1.items[1][AB];
+    const long lost_off = f2.items[1][LO] - f1.items[1][LO];
+    const double cpu_ab = (f1.cpu[1][AB] - f0.cpu[1][AB]) / (ab_on > 0 ? ab_on : 1);
+    const double cpu_lost = (f2.cpu[1][LO] - f1.cpu[1][LO]) / (lost_off > 0 ? lost_off : 1);
+    printf("# abandon on: %ld stalls, the worker abandoned %ld items (%.1f us CPU each), lost %ld, committed %ld;"
+           " off: %ld stalls, %ld abandoned, the worker lost %ld (%.1f us CPU each)\n",
+           stalls_on, ab_on, cpu_ab * 1e6, lost_on, f1.items[1][C] - f0.items[1][C], stalls_off, ab_off,
+           lost_off, cpu_lost * 1e6);
+    CHECK(stalls_on >= 3 && stalls_off >= 3);
+    /* most, not all: on a loaded machine thread 0 itself may lose its core
+       for the length of a stall, and the worker then commits its own item */
+    CHECK(2 * ab_on >= stalls_on);
+    CHECK(ab_off == 0);
+    CHECK(2 * lost_off >= stalls_off);
+    CHECK(cpu_ab < cpu_lost);
+    CHECK(memcmp(w_on, w_plain, sizeof w_plain) == 0);
+    CHECK(memcmp(w_off, w_plain, sizeof w_plain) == 0);
+}
+
 int main(void) {
     RUN(test_stalled_worker_does_not_stall_the_step);
     RUN(test_without_redo_the_step_waits);
     RUN(test_redo_is_bit_identical);
     RUN(test_redo_on_demand);
     RUN(test_late_worker_joins_the_step_under_way);
+    RUN(test_stalled_item_is_abandoned_not_finished);
     return chk_finish();
 }

@@ -120,6 +120,10 @@ typedef struct step_args {
     long stalls;    /* the count of stalls before the step */
     double total;   /* written by thread 0 */
     int went;
+    int abandon;    /* redo: an item stops once another thread committed it (WICK_REDO_ABANDON, redo_watch) */
+    int prof;       /* redo: the items' CPU time by fate (WICK_REDO_PROF=1, chain.h) */
+    int overlap;    /* redo: layer l-1's items start before l's dW items are done (WICK_REDO_OVERLAP, redo_one) */
+    int race;       /* redo: a thread without an item races a claimed one at once (WICK_REDO_RACE=1) */
 } step_args;
 
 struct wick_chain {
@@ -157,7 +161,7 @@ struct wick_chain {
     _Atomic unsigned long long *state;
     _Atomic long *since, *item_ns;
     _Atomic unsigned long *redoing;
-    _Atomic int done[2 + WICK_CHAIN_MAX];
+    _Atomic int done[2 + WICK_CHAIN_MAX], done_dx[2 + WICK_CHAIN_MAX];
     _Atomic unsigned progress, progress_sleepers;
     int nitems;                /* items of the largest step */
     float *priv;               /* [max_threads][priv_stride] */
@@ -394,12 +398,31 @@ static void dx_rows(wick_chain *c, int l, int r0, int r1, int k0, int k1, const 
         }
 }
 
+/* A redo step's item under way (redo_item below): its state word and the
+ * word it is computed against.  Once the word has moved (another thread
+ * committed the item, or the step ended) the result cannot be committed, and
+ * the item stops at its next check (between the forward's layers, between
+ * the halves of a dW or dx item's product) instead of running to its end.
+ * NULL on the step without redo, and with WICK_REDO_ABANDON=0. */
+typedef struct {
+    _Atomic unsigned long long *w;
+    unsigned long long expect;
+    int stopped;
+} redo_watch;
+
+static inline int watch_stop(redo_watch *rw) {
+    if (!rw) return 0;
+    if (__builtin_expect(atomic_load_explicit(rw->w, memory_order_relaxed) != rw->expect, 0)) rw->stopped = 1;
+    return rw->stopped;
+}
+
 /* Forward item: rows [r0, r1) gathered, through every layer, their loss
- * (returned, summed) and the gradient of the logits. */
+ * (returned, summed) and the gradient of the logits.  Under a watch that
+ * stops it, it returns early with its rows unfinished. */
 #define GATHER_AHEAD 4
 static void stall(long us);
 static double forward_rows(wick_chain *c, const float *X, const int32_t *Y, const uint32_t *idx,
-                           size_t first, int r0, int r1, const view *v, long stall_us) {
+                           size_t first, int r0, int r1, const view *v, long stall_us, redo_watch *rw) {
     wick_graph *g = c->g;
     const int B = g->batch, L = c->L, D = c->input->cols, ldx = c->ldx, R = r1 - r0;
     int32_t *lab = v->lab;
@@ -417,6 +440,7 @@ static double forward_rows(wick_chain *c, const float *X, const int32_t *Y, cons
     }
     if (stall_us) stall(stall_us);   /* the tests' stand-in for a preemption mid-item */
     for (int l = 0; l < L; l++) {
+        if (watch_stop(rw)) return 0;
         layer *y = &c->ly[l];
         node *d = c->dense[l];
         const float *x = l ? v->y[l - 1] : v->xin;
@@ -441,7 +465,7 @@ static double forward_rows(wick_chain *c, const float *X, const int32_t *Y, cons
     /* the top layer's input gradient for these rows, here rather than in a
        phase of its own: that phase was a barrier for a product of k = 10
        (W_L-1 is read before its update, from the data-gradient copy) */
-    if (L > 1) dx_rows(c, L - 1, r0, r1, 0, c->ly[L - 2].N, v, v->dz[L - 2]);
+    if (L > 1 && !watch_stop(rw)) dx_rows(c, L - 1, r0, r1, 0, c->ly[L - 2].N, v, v->dz[L - 2]);
     return loss;
 }
 
@@ -456,8 +480,11 @@ static void pack_rows(wick_chain *c, int l, const float *W, int q0, int q1, floa
 /* dW item: rows [q0, q1) of layer l's weight and bias gradients into thread
  * t's scratch (dw_grad, which writes nothing shared), then (dw_commit) the
  * bias gradient into the graph, the optimiser on those rows, and both packed
- * copies of them (the data gradient's into the buffer of the next step). */
-static void dw_grad(wick_chain *c, int l, int q0, int q1, int t) {
+ * copies of them (the data gradient's into the buffer of the next step).
+ * Under a watch (redo) the product is two calls, on halves of the columns,
+ * with a check between them and before the bias gradient: the same numbers
+ * (each element's sum runs over the batch in the same order). */
+static void dw_grad(wick_chain *c, int l, int q0, int q1, int t, redo_watch *rw) {
     const int B = c->g->batch;
     layer *y = &c->ly[l];
     const float *x = l ? c->ly[l - 1].y : c->xin;
@@ -467,7 +494,13 @@ static void dw_grad(wick_chain *c, int l, int q0, int q1, int t) {
     float *gW = c->scratch + (size_t)t * c->scratch_stride;
     float *gb = c->gb + (size_t)t * (c->chunk_max + 16);
     PROF_START(t0);
-    wick_kern_gemm(q1 - q0, y->K, B, y->dz + q0, 1, y->ld, x, lda, 16, gW, y->K, NULL, 0);
+    const int half = rw ? y->K / 32 * 16 : 0;
+    if (half) {
+        wick_kern_gemm(q1 - q0, half, B, y->dz + q0, 1, y->ld, x, lda, 16, gW, y->K, NULL, 0);
+        if (watch_stop(rw)) return;
+    }
+    wick_kern_gemm(q1 - q0, y->K - half, B, y->dz + q0, 1, y->ld, x + half, lda, 16, gW + half, y->K, NULL, 0);
+    if (watch_stop(rw)) return;
     for (int j = 0; j < q1 - q0; j++) gb[j] = 0;
     for (int r = 0; r < B; r++) {
         const float *row = y->dz + (size_t)r * y->ld + q0;
@@ -567,7 +600,7 @@ static void step_thread(void *arg, int t, int nt) {
     long stall_us = t ? a->stall_us : 0;
     for (int i; (i = take(c, ITEMS_FORWARD, nf)) < nf;) {
         int r0 = row_cut(B, T, i), r1 = row_cut(B, T, i + 1);
-        c->part[i] = r1 > r0 ? forward_rows(c, a->X, a->Y, a->idx, a->first, r0, r1, &sv, stall_us) : 0.0;
+        c->part[i] = r1 > r0 ? forward_rows(c, a->X, a->Y, a->idx, a->first, r0, r1, &sv, stall_us, NULL) : 0.0;
         stall_us = 0;
     }
     PROF_ADD(t, WICK_CHAIN_PH_FORWARD, 0, t0);
@@ -589,7 +622,7 @@ static void step_thread(void *arg, int t, int nt) {
             if (stall_us) stall(stall_us), stall_us = 0;
             if (i < ndw) {   /* timed inside, part by part */
                 int q = i * rows;
-                dw_grad(c, l, q, min_int(q + rows, N), t);
+                dw_grad(c, l, q, min_int(q + rows, N), t, NULL);
                 dw_commit(c, l, q, min_int(q + rows, N), a->update, a->user, t);
             } else {
                 PROF_START(t2);
@@ -620,9 +653,11 @@ static void step_thread(void *arg, int t, int nt) {
  * the winner copies its rows into the shared buffers (a dW item: the
  * optimiser and the packing, in place).  A thread that runs out of items
  * while one is claimed but not done after a bound (twice that item's typical
- * time, measured, plus 30 us; WICK_REDO_US fixes it) computes it itself; the
- * late owner's result is dropped when its compare-and-swap fails.  Only a
- * commit is waited for.  Phases end when their count of items done is
+ * time, measured, plus 30 us; WICK_REDO_US fixes it; WICK_REDO_RACE=1: at
+ * once, racing its owner) computes it itself; the loser's result is dropped
+ * when its compare-and-swap fails, and the loser stops computing it at its
+ * next check once the winner has committed (redo_watch; WICK_REDO_ABANDON=0:
+ * it computes it to the end).  Only a commit is waited for.  Phases end when their count of items done is
  * complete (no barrier), and thread 0 returns without waiting for the
  * others (wick_pool_run_detached): a late worker finds, when it runs again,
  * that the step's number moved on, and leaves without writing anything
@@ -637,8 +672,10 @@ enum { ST_FREE, ST_CLAIMED, ST_COMMITTING, ST_DONE };
 #define REDO_SLACK_NS 30000L
 #define REDO_FIRST_NS 2000000L   /* before an item's time is known */
 
-/* Items committed by a thread that did not claim them, in this process. */
-static _Atomic long redone;
+/* Items committed by a thread that did not claim them, in this process;
+ * redone_late: those whose owner was late by the bound above when the redo
+ * began (what keeps redo on: wick_chain_step). */
+static _Atomic long redone, redone_late;
 long wick_chain_redone(void) { return atomic_load(&redone); }
 
 static wick_chain_last last_step;
@@ -647,6 +684,7 @@ wick_chain_last wick_chain_last_step(void) { return last_step; }
 /* One phase's items as the redo step numbers them. */
 typedef struct {
     int phase, base, n;   /* c->done[phase]; state words base .. base + n */
+    int ndx;              /* the last ndx of them are dx items (c->done_dx[phase]) */
 } phase_items;
 
 static long redo_fixed_ns(void) {
@@ -654,38 +692,70 @@ static long redo_fixed_ns(void) {
     return e && *e ? strtol(e, NULL, 10) * 1000 : -1;
 }
 
+/* The redo items' fates, in this process (chain.h): per thread kind (0:
+ * thread 0, 1: the workers) and fate, items and (with WICK_REDO_PROF=1)
+ * their CPU time. */
+static _Atomic long fate_n[2][WICK_CHAIN_FATES], fate_ns[2][WICK_CHAIN_FATES];
+wick_chain_redo_fates wick_chain_fates(void) {
+    wick_chain_redo_fates f;
+    for (int k = 0; k < 2; k++)
+        for (int j = 0; j < WICK_CHAIN_FATES; j++)
+            f.items[k][j] = atomic_load(&fate_n[k][j]), f.cpu[k][j] = atomic_load(&fate_ns[k][j]) * 1e-9;
+    return f;
+}
+static long thread_cpu_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec * 1000000000L + ts.tv_nsec;
+}
+static int fate(const step_args *a, int t, int what, long cpu0) {
+    atomic_fetch_add_explicit(&fate_n[t > 0][what], 1, memory_order_relaxed);
+    if (a->prof) atomic_fetch_add_explicit(&fate_ns[t > 0][what], thread_cpu_ns() - cpu0, memory_order_relaxed);
+    return what == WICK_CHAIN_COMMITTED;
+}
+
 /* Computes item i of the phase into thread t's private buffers (pv), and
- * commits it if `expect` is still its state word; returns 1 if committed. */
+ * commits it if `expect` is still its state word; returns 1 if committed.
+ * With a->abandon, stops early once the word has moved (redo_watch). */
 static int redo_item(wick_chain *c, const step_args *a, const phase_items *ph, int i, int t,
-                     const view *pv, unsigned long long expect, unsigned long e, long stall_us) {
+                     const view *pv, unsigned long long expect, unsigned long e, long stall_us, int late) {
     const int B = c->g->batch, L = c->L;
-    const long t0 = wick_now_ns();
-    int l = 0, q0 = 0, q1 = 0, r0 = 0, r1 = 0, k0 = 0, k1 = 0, kind;
+    const long t0 = wick_now_ns(), cpu0 = a->prof ? thread_cpu_ns() : 0;
+    _Atomic unsigned long long *w = &c->state[ph->base + i];
+    redo_watch watch = {w, expect, 0}, *rw = a->abandon ? &watch : NULL;
+    int l = 0, q0 = 0, q1 = 0, r0 = 0, r1 = 0, k0 = 0, k1 = 0, kind = 0;
     double part = 0;
     if (ph->phase == ITEMS_FORWARD) {
-        kind = 0;
         r0 = row_cut(B, a->T, i), r1 = row_cut(B, a->T, i + 1);
-        if (r1 > r0) part = forward_rows(c, a->X, a->Y, a->idx, a->first, r0, r1, pv, stall_us);
+        if (r1 > r0) part = forward_rows(c, a->X, a->Y, a->idx, a->first, r0, r1, pv, stall_us, rw);
     } else {
         l = ph->phase - ITEMS_LAYER;
         const int N = c->ly[l].N, ndw = chunks(c, N), rows = chunk_rows(c, N);
-        if (i < ndw) {
-            kind = 1;
+        kind = i < ndw ? 1 : 2;
+        if (stall_us) stall(stall_us);
+        if (watch_stop(rw)) {
+        } else if (kind == 1) {
             q0 = i * rows, q1 = min_int(q0 + rows, N);
-            if (stall_us) stall(stall_us);
-            dw_grad(c, l, q0, q1, t);
+            dw_grad(c, l, q0, q1, t, rw);
         } else {
-            kind = 2;
-            if (stall_us) stall(stall_us);
             k0 = (i - ndw) * DXCOLS, k1 = min_int(k0 + DXCOLS, c->ly[l - 1].N);
             const view sv = shared_view(c);
-            dx_rows(c, l, 0, B, k0, k1, &sv, pv->dz[l - 1]);
+            /* under a watch, in two halves of the rows (a multiple of the
+               kernel's 6-row tile), with a check between them */
+            const int h = rw ? B / 12 * 6 : 0;
+            if (h) dx_rows(c, l, 0, h, k0, k1, &sv, pv->dz[l - 1]);
+            if (!watch_stop(rw)) dx_rows(c, l, h, B, k0, k1, &sv, pv->dz[l - 1]);
         }
     }
+    if (watch.stopped) return fate(a, t, WICK_CHAIN_ABANDONED, cpu0);
     const long took = wick_now_ns() - t0;
-    _Atomic unsigned long long *w = &c->state[ph->base + i];
-    if (!atomic_compare_exchange_strong(w, &expect, WORD(e, t, ST_COMMITTING))) return 0;
-    if (WORD_WHO(expect) != t) atomic_fetch_add_explicit(&redone, 1, memory_order_relaxed);
+    if (!atomic_compare_exchange_strong(w, &expect, WORD(e, t, ST_COMMITTING)))
+        return fate(a, t, WICK_CHAIN_LOST, cpu0);
+    fate(a, t, WICK_CHAIN_COMMITTED, cpu0);
+    if (WORD_WHO(expect) != t) {
+        atomic_fetch_add_explicit(&redone, 1, memory_order_relaxed);
+        if (late) atomic_fetch_add_explicit(&redone_late, 1, memory_order_relaxed);
+    }
     /* committing: nobody else writes these rows this step */
     /* the item's typical time: down at once, up slowly (a preempted
        computation is no measure); not on a repack step (the first, cold) */
@@ -718,17 +788,64 @@ static int redo_item(wick_chain *c, const step_args *a, const phase_items *ph, i
                    (size_t)(k1 - k0) * sizeof(float));
     }
     atomic_store_explicit(w, WORD(e, t, ST_DONE), memory_order_release);
+    if (kind == 2) atomic_fetch_add_explicit(&c->done_dx[ph->phase], 1, memory_order_acq_rel);
     atomic_fetch_add_explicit(&c->done[ph->phase], 1, memory_order_acq_rel);
     wick_change_wake(&c->progress, &c->progress_sleepers);
     return 1;
 }
 
-/* Thread t's part of phase ph of step e: claims free items, then, until the
- * phase is done, redoes items claimed by others that are late.  Returns 0
- * when the step has moved on (this thread is late: it leaves). */
-static int redo_phase(wick_chain *c, const step_args *a, const phase_items *ph, int t,
+/* What a thread waits for once it has claimed all it could of a phase
+ * (redo_phase): the phase's items all done; only its dx items (the next
+ * layer's phase reads their output, dz; its dW items read nothing the
+ * later phases write and may still be under way); or every layer phase's
+ * items (the step's end). */
+enum { GATE_PHASE, GATE_DX, GATE_ALL };
+
+static int gate_open(wick_chain *c, const phase_items *phs, int nph, int gate) {
+    const phase_items *ph = &phs[nph - 1];
+    if (gate == GATE_PHASE) return atomic_load_explicit(&c->done[ph->phase], memory_order_acquire) >= ph->n;
+    if (gate == GATE_DX) return atomic_load_explicit(&c->done_dx[ph->phase], memory_order_acquire) >= ph->ndx;
+    for (int k = 0; k < nph; k++)
+        if (atomic_load_explicit(&c->done[phs[k].phase], memory_order_acquire) < phs[k].n) return 0;
+    return 1;
+}
+
+/* Redoes one item of phases phs[0..nph) (the current one first) that
+ * another thread claimed and is late with; returns 1 if it tried one. */
+static int redo_late(wick_chain *c, const step_args *a, const phase_items *phs, int nph, int t,
+                     const view *pv, unsigned long e, long fixed) {
+    const long now = wick_now_ns();
+    for (int p = nph - 1; p >= 0; p--) {
+        const phase_items *ph = &phs[p];
+        for (int i = 0; i < ph->n; i++) {
+            const unsigned long long w = atomic_load_explicit(&c->state[ph->base + i], memory_order_acquire);
+            if (WORD_ST(w) != ST_CLAIMED || WORD_E(w) != e || WORD_WHO(w) == t) continue;
+            const long m = atomic_load_explicit(&c->item_ns[ph->base + i], memory_order_relaxed);
+            const long typical = m ? 2 * m + REDO_SLACK_NS : REDO_FIRST_NS;
+            const long bound = fixed >= 0 ? fixed : a->race ? 0 : typical;
+            const long held = now - atomic_load_explicit(&c->since[ph->base + i], memory_order_relaxed);
+            if (held < bound) continue;
+            /* one redo at a time per item */
+            unsigned long r = atomic_load(&c->redoing[ph->base + i]);
+            if (r == e || !atomic_compare_exchange_strong(&c->redoing[ph->base + i], &r, e)) continue;
+            redo_item(c, a, ph, i, t, pv, w, e, 0, held >= typical);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Thread t's part of phase phs[nph - 1] of step e: claims free items (with
+ * `gate` GATE_DX, the dx items first: the next phase waits for them), then,
+ * until the gate opens, redoes items of phs[0..nph) claimed by others that
+ * are late.  Returns 0 when the step has moved on (this thread is late: it
+ * leaves). */
+static int redo_phase(wick_chain *c, const step_args *a, const phase_items *phs, int nph, int gate, int t,
                       const view *pv, unsigned long e, long *stall_us) {
-    for (int i = 0; i < ph->n; i++) {
+    const phase_items *ph = &phs[nph - 1];
+    const int first = gate == GATE_PHASE ? 0 : ph->n - ph->ndx;
+    for (int k = 0; k < ph->n; k++) {
+        const int i = (first + k) % ph->n;
         _Atomic unsigned long long *w = &c->state[ph->base + i];
         unsigned long long f = WORD(e, 0, ST_FREE);
         if (atomic_load_explicit(w, memory_order_relaxed) != f) continue;
@@ -743,31 +860,17 @@ static int redo_phase(wick_chain *c, const step_args *a, const phase_items *ph, 
             wick_change_wake(&c->progress, &c->progress_sleepers);
         } else {
             if (!atomic_compare_exchange_strong(w, &f, WORD(e, t, ST_CLAIMED))) continue;
-            redo_item(c, a, ph, i, t, pv, WORD(e, t, ST_CLAIMED), e, *stall_us);
+            redo_item(c, a, ph, i, t, pv, WORD(e, t, ST_CLAIMED), e, *stall_us, 0);
             *stall_us = 0;
         }
         if (atomic_load_explicit(&c->seq, memory_order_acquire) != 2 * e) return 0;
     }
     const long fixed = redo_fixed_ns(), spin = wick_spin_ns();
     long idle_since = wick_now_ns();
-    while (atomic_load_explicit(&c->done[ph->phase], memory_order_acquire) < ph->n) {
+    while (!gate_open(c, phs, nph, gate)) {
         if (atomic_load_explicit(&c->seq, memory_order_acquire) != 2 * e) return 0;
         const unsigned seen = atomic_load(&c->progress);
-        const long now = wick_now_ns();
-        int redid = 0;
-        for (int i = 0; i < ph->n && !redid; i++) {
-            const unsigned long long w = atomic_load_explicit(&c->state[ph->base + i], memory_order_acquire);
-            if (WORD_ST(w) != ST_CLAIMED || WORD_E(w) != e || WORD_WHO(w) == t) continue;
-            const long m = atomic_load_explicit(&c->item_ns[ph->base + i], memory_order_relaxed);
-            const long bound = fixed >= 0 ? fixed : m ? 2 * m + REDO_SLACK_NS : REDO_FIRST_NS;
-            if (now - atomic_load_explicit(&c->since[ph->base + i], memory_order_relaxed) < bound) continue;
-            /* one redo at a time per item */
-            unsigned long r = atomic_load(&c->redoing[ph->base + i]);
-            if (r == e || !atomic_compare_exchange_strong(&c->redoing[ph->base + i], &r, e)) continue;
-            redo_item(c, a, ph, i, t, pv, w, e, 0);
-            redid = 1;
-        }
-        if (redid) {
+        if (redo_late(c, a, phs, nph, t, pv, e, fixed)) {
             idle_since = wick_now_ns();
         } else if (wick_now_ns() - idle_since < spin) {
             cpu_pause();
@@ -805,23 +908,28 @@ static int redo_one(wick_chain *c, int t) {
         base += chunks(c, c->ly[l].N) + (l && l < L - 1 ? (c->ly[l - 1].N + DXCOLS - 1) / DXCOLS : 0);
     phase_items ph;
     if (a.repack) {
-        ph = (phase_items){ITEMS_REPACK, base, repack_items(c)};
-        if (!redo_phase(c, &a, &ph, t, &pv, e, &stall_us)) return 0;
+        ph = (phase_items){ITEMS_REPACK, base, repack_items(c), 0};
+        if (!redo_phase(c, &a, &ph, 1, GATE_PHASE, t, &pv, e, &stall_us)) return 0;
     }
     base = 0;
-    ph = (phase_items){ITEMS_FORWARD, base, a.nf};
+    ph = (phase_items){ITEMS_FORWARD, base, a.nf, 0};
     base += ph.n;
-    if (!redo_phase(c, &a, &ph, t, &pv, e, &stall_us)) return 0;
+    if (!redo_phase(c, &a, &ph, 1, GATE_PHASE, t, &pv, e, &stall_us)) return 0;
     double s = 0;
     for (int k = 0; k < a.nf; k++) s += c->part[k];
     s /= B;
     const int go = isfinite(s) && s <= a.max_loss;
     if (t == 0) c->args->total = s, c->args->went = go;
-    for (int l = L - 1; l >= 0 && go; l--) {
+    /* layer phases: with a.overlap, a thread goes on to layer l-1 once
+       layer l's dx items are done, its dW items possibly still under way,
+       and waits for all of them only at the end */
+    phase_items phs[WICK_CHAIN_MAX];
+    for (int l = L - 1, k = 0; l >= 0 && go; l--, k++) {
         const int ndx = l && l < L - 1 ? (c->ly[l - 1].N + DXCOLS - 1) / DXCOLS : 0;
-        ph = (phase_items){ITEMS_LAYER + l, base, chunks(c, c->ly[l].N) + ndx};
-        base += ph.n;
-        if (!redo_phase(c, &a, &ph, t, &pv, e, &stall_us)) return 0;
+        phs[k] = (phase_items){ITEMS_LAYER + l, base, chunks(c, c->ly[l].N) + ndx, ndx};
+        base += phs[k].n;
+        const int gate = !a.overlap ? GATE_PHASE : l ? GATE_DX : GATE_ALL;
+        if (!redo_phase(c, &a, phs, k + 1, gate, t, &pv, e, &stall_us)) return 0;
     }
     return 1;
 }
@@ -857,7 +965,8 @@ static void step_redo(void *arg, int t, int nt) {
  * step runs without redo until two steps within REDO_NEAR take REDO_SLOW
  * times the typical step (a thread was descheduled and the others waited;
  * one such step may be a hiccup), then with redo for REDO_KEEP steps,
- * renewed whenever an item is redone. */
+ * renewed whenever an item is redone whose owner was late by the bound
+ * (redo_late: a race won by an idle thread is no sign of a neighbour). */
 #define REDO_SLOW 3.0
 #define REDO_KEEP 1000
 #define REDO_NEAR 64
@@ -881,7 +990,7 @@ double wick_chain_step(wick_chain *c, const float *X, const int32_t *Y, const ui
     if (T > B) T = B;
     if (T < 1) T = 1;
     step_args a = {c, X, Y, idx, first, max_loss, update, user, T, forward_items(B, T),
-                   !c->fresh || c->gen != g->param_writes, stall_on(c), atomic_load(&stalls), 0, 0};
+                   !c->fresh || c->gen != g->param_writes, stall_on(c), atomic_load(&stalls), 0, 0, 0, 0, 0, 0};
     c->steps++;
     if (c->team.max != T) memset(&c->team, 0, sizeof c->team), c->team.max = T;
     const int team = wick_team_size(&c->team);
@@ -893,19 +1002,28 @@ double wick_chain_step(wick_chain *c, const float *X, const int32_t *Y, const ui
         c->priv = wick_aligned_alloc(c->priv_stride * (size_t)c->max_threads * sizeof(float));
         if (!c->priv) redo = 0;   /* then the step without redo */
     }
-    const long redone_before = wick_chain_redone();
+    const long redone_before = atomic_load(&redone_late);
     const double t0 = omp_get_wtime();
     int nt;
     if (redo) {
         /* the new step's number, its arguments, fresh state words */
         const unsigned long e = atomic_load(&c->seq) / 2 + 1;
         atomic_store(&c->seq, 2 * e - 1);
+        const char *ab = getenv("WICK_REDO_ABANDON"), *pr = getenv("WICK_REDO_PROF"),
+                   *ov = getenv("WICK_REDO_OVERLAP"), *ra = getenv("WICK_REDO_RACE");
+        a.abandon = !(ab && *ab == '0');
+        a.prof = pr && *pr == '1';
+        a.overlap = !(ov && *ov == '0');
+        a.race = ra && *ra == '1';
         *c->args = a;
         for (int k = 0; k < c->nitems; k++) {
             atomic_store_explicit(&c->state[k], WORD(e, 0, ST_FREE), memory_order_relaxed);
             atomic_store_explicit(&c->redoing[k], 0, memory_order_relaxed);
         }
-        for (int k = 0; k < 2 + L; k++) atomic_store_explicit(&c->done[k], 0, memory_order_relaxed);
+        for (int k = 0; k < 2 + L; k++) {
+            atomic_store_explicit(&c->done[k], 0, memory_order_relaxed);
+            atomic_store_explicit(&c->done_dx[k], 0, memory_order_relaxed);
+        }
         atomic_store(&c->seq, 2 * e);
         nt = wick_pool_run_detached(team, step_redo, c);
         a.total = c->args->total, a.went = c->args->went;
@@ -923,7 +1041,7 @@ double wick_chain_step(wick_chain *c, const float *X, const int32_t *Y, const ui
     last_step = (wick_chain_last){nt, redo, a.repack, took};
     if (redo) {
         if (c->redo_left > 0) c->redo_left--;
-        if (wick_chain_redone() != redone_before) c->redo_left = REDO_KEEP;
+        if (atomic_load(&redone_late) != redone_before) c->redo_left = REDO_KEEP;
     } else if (team > 1 && !a.repack) {
         if (c->step_s > 0 && took > REDO_SLOW * c->step_s) {
             if (c->slow_at && c->steps - c->slow_at <= REDO_NEAR) c->redo_left = REDO_KEEP;

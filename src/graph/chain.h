@@ -38,6 +38,18 @@ long wick_chain_redone(void);
 /* How many times, in this process, a worker that found its redo step ended
  * joined the step under way (chain.c's step_redo; for the tests). */
 long wick_chain_rejoined(void);
+/* What became of the items a redo step's threads computed, in this process:
+ * per thread kind ([0]: thread 0, [1]: the workers) and fate, how many and,
+ * with WICK_REDO_PROF=1 set while they ran, the seconds of their thread's
+ * CPU time (from the item's start to its commit's compare-and-swap, or to
+ * where it stopped).  Lost: computed to its end, another thread committed
+ * it first; abandoned: stopped early on seeing that (WICK_REDO_ABANDON). */
+enum { WICK_CHAIN_COMMITTED, WICK_CHAIN_LOST, WICK_CHAIN_ABANDONED, WICK_CHAIN_FATES };
+typedef struct {
+    long items[2][WICK_CHAIN_FATES];
+    double cpu[2][WICK_CHAIN_FATES];
+} wick_chain_redo_fates;
+wick_chain_redo_fates wick_chain_fates(void);
 /* How many times a worker slept WICK_TEST_STALL_US in an item (the tests'
  * stand-in for a preemption: the first item a worker takes on every fourth
  * step sleeps that long in its middle). */
