@@ -8,6 +8,9 @@
 #   bash bench/cnn_prof_ab.sh                       AB=WICK_CONV_BLK, 2 threads, ~1 min
 #   AB=WICK_BN_DX OPS='conv 1x28|batchnorm 32' ROUNDS=6 bash bench/cnn_prof_ab.sh
 #   THREADS=1 CPU=1 BUILD=build-x bash bench/cnn_prof_ab.sh
+#   BASE=/tmp/old/build/bench/cnn_prof OPS=. bash bench/cnn_prof_ab.sh
+#       two engine versions instead of a switch: 0 runs BASE (a cnn_prof built
+#       from another commit), 1 runs this tree's
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-4}
@@ -16,6 +19,8 @@ THREADS=${THREADS:-2}
 CPU=${CPU:-0}
 BUILD=${BUILD:-build}
 AB=${AB:-WICK_CONV_BLK}
+BASE=${BASE:-}
+[ -z "$BASE" ] || { [ -x "$BASE" ] || { echo "cnn_prof_ab.sh: BASE=$BASE is not an executable" >&2; exit 2; }; AB=BASE; }
 OPS=${OPS:-conv 32x14x14|batchnorm 64x14x14}
 bash scripts/setup.sh --bench >/dev/null   # bench programs link libxsmm, as on a fresh machine
 make -s -j2 BUILD="$BUILD" "$BUILD/bench/cnn_prof" >/dev/null
@@ -25,7 +30,9 @@ echo "# $(uptime)"
 for r in $(seq "$ROUNDS"); do
     order="0 1 1 0"
     for v in $order; do
-        o=$(env "$AB=$v" WICK_PROF_CPU="$CPU" "$BUILD/bench/cnn_prof" --threads "$THREADS" --steps "$STEPS" 2>&1)
+        bin=$BUILD/bench/cnn_prof
+        [ -n "$BASE" ] && [ "$v" = 0 ] && bin=$BASE
+        o=$(env "$AB=$v" WICK_PROF_CPU="$CPU" "$bin" --threads "$THREADS" --steps "$STEPS" 2>&1)
         step=$(echo "$o" | grep -o "median step [0-9.]*" | awk '{print $3}')
         ops=$(echo "$o" | grep -E "^($OPS)" | awk '{printf "%s_%s %s ", $2, $3, $4}')
         echo "$v step $step $ops" | tee -a "$out" | sed "s/^/round $r $AB=/"
