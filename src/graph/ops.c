@@ -782,12 +782,16 @@ static void bnp_dx_sample(const wick_graph *g, const node *bn, int n, float *out
  * tap k of the patch there less s (c1_fwd's centring).  Taps 0..7 of every
  * position as rows of 8 (the tap planes through 8 x 8 transposes: one load a
  * window), tap 8 gathered eight windows at a time; four chains, each a fixed
- * order, so the same bits for every thread count.  buf: 17 HW floats. */
+ * order, so the same bits for every thread count.  buf: 17 HW floats.
+ * gam, bet: the batch norm's gamma and beta as its backward reads them.
+ * sb[c]: the sample's sum of d (x - m) as bnp_sums_avx2 takes it (the same
+ * operations in the same order; its sum of d is out[10 c + 9]). */
 #define C_AHEAD 4
-static void c1_dw_sample(const wick_graph *g, const node *bn, int n, float s, float *buf, float *out) {
+static void c1_dw_sample(const wick_graph *g, const node *bn, int n, float s, const float *gam, const float *bet,
+                         float *buf, float *out, float *sb) {
     const node *xn = &g->nodes[bn->in[0]], *pn = &g->nodes[bn->bn_pool], *im = &g->nodes[xn->in[0]];
     int C = xn->C, HW = bn->cols / C, P = pn->H * pn->W;
-    const float *mean = bn->aux, *inv = mean + C, *gam = mean + 5 * C, *bet = gam + C;
+    const float *mean = bn->aux, *inv = mean + C;
     float *taps = buf, *rows = buf + 9 * (size_t)HW;
     const float *t8 = taps + 8 * (size_t)HW;
     c1_taps((const float *)im->val + (size_t)n * im->cols, im->H, im->W, s, taps);
@@ -803,6 +807,7 @@ static void c1_dw_sample(const wick_graph *g, const node *bn, int n, float s, fl
         const int32_t *ap = (const int32_t *)pn->aux + po;
         __m256 m = _mm256_set1_ps(mean[c]), is = _mm256_set1_ps(inv[c]), ga = _mm256_set1_ps(gam[c]);
         __m256 be = _mm256_set1_ps(bet[c]), xm, a8 = _mm256_setzero_ps(), ad = _mm256_setzero_ps();
+        __m256 bd = _mm256_setzero_ps();
         __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
         __m256i base = _mm256_set1_epi32(c * HW);
         /* the planes C_AHEAD channels on (the next sample's past the last) */
@@ -830,6 +835,7 @@ static void c1_dw_sample(const wick_graph *g, const node *bn, int n, float s, fl
             __m256i idx = _mm256_and_si256(_mm256_sub_epi32(i8, base), ok);   /* 0 where d is 0 */
             a8 = _mm256_fmadd_ps(d, _mm256_i32gather_ps(t8, idx, 4), a8);
             ad = _mm256_add_ps(ad, d);
+            bd = _mm256_add_ps(bd, _mm256_mul_ps(d, xm));
             float dl[8];
             int32_t il[8];
             _mm256_storeu_ps(dl, d);
@@ -850,6 +856,7 @@ static void c1_dw_sample(const wick_graph *g, const node *bn, int n, float s, fl
         for (int k = 0; k < 8; k++) out[(size_t)c * 10 + k] = r8[k];
         out[(size_t)c * 10 + 8] = bnp_hsum(a8);
         out[(size_t)c * 10 + 9] = bnp_hsum(ad);
+        sb[c] = bnp_hsum(bd);
     }
 }
 #else
@@ -910,8 +917,10 @@ size_t op_aux_elems(const wick_graph *g, const node *nd, size_t *aux2) {
                                        conv, its W and b as c1_fwd took them (9 + 1 a channel) */
         const node *x = &g->nodes[nd->in[0]];
         /* and c1_fwd's sums and Gram of the patches and their centre s, 55
-           doubles (110 floats), for c1_dw */
-        return (x->op == OP_CONV2D ? 17 : 7) * (size_t)(x->C > 0 ? x->C : x->cols) + (x->op == OP_CONV2D ? 110 : 0);
+           doubles (110 floats), for c1_dw, which keeps its sums after them
+           (ops_impl.h c1_dw_aux: 10 C + 1 doubles, 2 C floats a sample) */
+        size_t C = x->C > 0 ? x->C : x->cols;
+        return x->op == OP_CONV2D ? 17 * C + 110 + 20 * C + 2 + 2 * C * g->max_batch : 7 * C;
     }
     default: return 0;
     }

@@ -480,17 +480,25 @@ static int SFX(c1_fuse_ok)(const wick_graph *g, const node *cv) {
  * partials, the chunks in order, in double: the same for every thread
  * count.  Against the recompute (bnp_dx_sample and the 32 x 784 x 10
  * product), the same values in other roundings: test_conv_fastpath
- * test_c1_dw against float64; WICK_C1_DW=0 for A/B. */
-static void c1_dw(wick_graph *g, const conv_geo *q, int B, const node *bnf, float *dW, int accw, float *db,
-                  int accb) {
-    int C = q->OUT, HW = q->H * q->W, nch = conv_chunks(B), nt = conv_threads(g, q, nch);
-    const float *mean = bnf->aux, *inv = mean + C, *ka = mean + 2 * C, *kbq = ka + C, *kk = kbq + C;
-    const float *cw = mean + 7 * C, *cb = cw + 9 * C;
-    double S[54], s;
-    memcpy(S, mean + 17 * C, sizeof S);
-    memcpy(&s, mean + 17 * C + 2 * 54, sizeof s);
-    float sf = (float)s;
-    size_t slot = conv_slot_elems(q), wsz = (size_t)C * 10;
+ * test_c1_dw against float64; WICK_C1_DW=0 for A/B.
+ *
+ * The sparse pass (c1_dw_pass) runs in the batch norm's backward, which
+ * takes its own sums of d and d (x - m) from it (the same operations as
+ * bnp_sums_avx2, so the same dgamma, dbeta, a and bq) instead of a pass of
+ * its own over the pooled planes; it leaves A in the batch norm's aux
+ * (c1_dw_aux) for this function. */
+/* BN1's aux after c1_fwd's 17 C + 110: A (10 C doubles), a flag (1 double:
+ * A is this backward's), then each sample's sums of d and d (x - m), C each
+ * (ops.c op_aux_elems). */
+static float *c1_dw_aux(const node *bnf, int C) { return (float *)bnf->aux + 17 * (size_t)C + 110; }
+static const float *c1_dw_pass(wick_graph *g, const node *bnf, int B, const float *gam, const float *bet) {
+    const node *cv = &g->nodes[bnf->in[0]];
+    conv_geo q = conv_geo_of(g, cv);
+    int C = q.OUT, HW = q.H * q.W, nch = conv_chunks(B), nt = conv_threads(g, &q, nch);
+    double s, A[10], one_ = 1;
+    memcpy(&s, (const float *)bnf->aux + 17 * C + 2 * 54, sizeof s);
+    float sf = (float)s, *ax = c1_dw_aux(bnf, C), *ab = ax + 20 * (size_t)C + 2;
+    size_t slot = conv_slot_elems(&q), wsz = (size_t)C * 10;
     float *scr = g->scratch, *part = scr + (size_t)g->scratch_threads * slot;
     _Pragma("omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1)")
     for (int c = 0; c < nch; c++) {
@@ -498,19 +506,42 @@ static void c1_dw(wick_graph *g, const conv_geo *q, int B, const node *bnf, floa
         float *pc = part + (size_t)c * wsz;
         int n0 = (int)((long)B * c / nch), n1 = (int)((long)B * (c + 1) / nch);
         for (int n = n0; n < n1; n++) {
-            c1_dw_sample(g, bnf, n, sf, buf, n > n0 ? one : pc);
+            float *o = n > n0 ? one : pc, *sab = ab + (size_t)n * 2 * C;
+            c1_dw_sample(g, bnf, n, sf, gam, bet, buf, o, sab + C);
+            for (int k = 0; k < C; k++) sab[k] = o[(size_t)k * 10 + 9];
             if (n > n0)
                 for (size_t e = 0; e < wsz; e++) pc[e] += one[e];
         }
     }
+    for (int o = 0; o < C; o++) {
+        for (int k = 0; k < 10; k++) A[k] = 0;
+        for (int ch = 0; ch < nch; ch++)
+            for (int k = 0; k < 10; k++) A[k] += part[(size_t)ch * wsz + (size_t)o * 10 + k];
+        memcpy(ax + (size_t)o * 20, A, sizeof A);
+    }
+    memcpy(ax + 20 * (size_t)C, &one_, sizeof one_);
+    return ab;
+}
+static void c1_dw(wick_graph *g, const conv_geo *q, int B, const node *bnf, float *dW, int accw, float *db,
+                  int accb) {
+    int C = q->OUT, HW = q->H * q->W;
+    const float *mean = bnf->aux, *inv = mean + C, *ka = mean + 2 * C, *kbq = ka + C, *kk = kbq + C;
+    const float *cw = mean + 7 * C, *cb = cw + 9 * C;
+    double S[54], s, ok, zero = 0;
+    memcpy(S, mean + 17 * C, sizeof S);
+    memcpy(&s, mean + 17 * C + 2 * 54, sizeof s);
+    float sf = (float)s, *ax = c1_dw_aux(bnf, C);
+    memcpy(&ok, ax + 20 * (size_t)C, sizeof ok);
+    if (ok != 1)   /* not left by the batch norm's backward: gamma and beta as it kept them */
+        c1_dw_pass(g, bnf, B, kk + C, kk + 2 * C);
+    memcpy(ax + 20 * (size_t)C, &zero, sizeof zero);
     double G[9][9], M = (double)B * HW;
     for (int k = 0, e = 9; k < 9; k++)
         for (int l = k; l < 9; l++, e++) G[k][l] = G[l][k] = S[e];
     for (int o = 0; o < C; o++) {
         const float *w = cw + (size_t)o * 9;
-        double A[10] = {0}, E[10], r[10], c = (double)cb[o] - mean[o], sw = 0;
-        for (int ch = 0; ch < nch; ch++)
-            for (int k = 0; k < 10; k++) A[k] += part[(size_t)ch * wsz + (size_t)o * 10 + k];
+        double A[10], E[10], r[10], c = (double)cb[o] - mean[o], sw = 0;
+        memcpy(A, ax + (size_t)o * 20, sizeof A);
         for (int l = 0; l < 9; l++) sw += w[l];
         c += (double)sf * sw;
         E[9] = M * c;
@@ -1535,6 +1566,10 @@ static void SFX(bn_bwd)(wick_graph *g, node *nd) {
     if (xn->op == OP_CONV2D) ((node *)xn)->grad_blk = 0;   /* the blocked pass below sets it */
 #if IS_FLOAT && WICK_BNP_AVX2
     if (xn->op == OP_CONV2D && xn->c1_fuse && !defer) c1_write_x(g, (node *)xn);
+    /* conv1's sparse weight-gradient pass, which gives this loop its sums
+       (c1_dw): one read of the pooled planes instead of two */
+    const float *c1ab = xn->op == OP_CONV2D && xn->c1_fuse && defer && !g->c1_dw_off
+                        ? c1_dw_pass(g, nd, B, (const float *)gam, (const float *)bet) : NULL;
 #endif
     T *keep_a = (T *)nd->aux + 2 * C, *keep_bq = keep_a + C, *keep_k = keep_bq + C, *keep_ga = keep_k + C;
     for (int phase = st ? 0 : 1; phase < 2; phase++) {
@@ -1546,7 +1581,15 @@ static void SFX(bn_bwd)(wick_graph *g, node *nd) {
         for (int c = 0; c < C; c++) {
             T m = mean[c], is = inv[c], ga = gam[c], be = bet[c];
             double sdy_ = 0, sdyx_ = 0;
+#if IS_FLOAT && WICK_BNP_AVX2
+            for (int n = 0; c1ab && n < B; n++) {   /* bnp_sums_avx2's, in its order */
+                sdy_ += c1ab[(size_t)n * 2 * C + c];
+                sdyx_ += c1ab[(size_t)n * 2 * C + C + c];
+            }
+            for (int n = 0; n < B && !(st && phase == 1) && !c1ab; n++) {
+#else
             for (int n = 0; n < B && !(st && phase == 1); n++) {
+#endif
                 size_t o = (size_t)n * nd->cols + (size_t)c * HW;
                 T a = 0, b = 0;
                 if (pn) {
