@@ -160,6 +160,9 @@ static int train_nt;
 static int train_dyblk_off;   /* set: WICK_DY_BLK=0 (conv2's dy also written in NCHW by its batch norm) */
 static int train_dyblk_seen;  /* out: a backward left conv2's dy in nChw8c alone (grad_blk 2) */
 static float *train_dy;       /* set: conv2's gradient after the last step (wick_graph_grad), here */
+static int train_xblk_off;    /* set: WICK_X_BLK=0 (conv2's input, the pool's values, in NCHW) */
+static int train_xblk_seen;   /* out: a training forward left the pool's values in nChw8c for conv2 */
+static float *train_xv;       /* set: the pool's values after the last step (wick_graph_value), here */
 
 /* The largest over the tensors of max |a - b| / max(max |b|, 1e-3): each
  * tensor against its own largest magnitude (a running mean of 30 does not
@@ -205,6 +208,7 @@ static float *train_cnn(int fast, int threads, size_t *n) {
     if (train_blk_off) setenv("WICK_CONV_BLK", train_blk_off == 2 ? "fwd" : "0", 1);
     if (train_drop_off) setenv("WICK_DROP_FAST", "0", 1);
     if (train_dyblk_off) setenv("WICK_DY_BLK", "0", 1);
+    if (train_xblk_off) setenv("WICK_X_BLK", "0", 1);
     wick_dtype dt = train_f64 ? WICK_DT_F64 : WICK_DT_F32;
     wick_spec *spec;
     wick_net *net;
@@ -220,6 +224,7 @@ static float *train_cnn(int fast, int threads, size_t *n) {
     unsetenv("WICK_CONV_BLK");
     unsetenv("WICK_DROP_FAST");
     unsetenv("WICK_DY_BLK");
+    unsetenv("WICK_X_BLK");
     wick_mlp_init(net, 5);
     wick_graph *g = wick_mlp_graph(net);
     wick_graph_set_seed(g, 9);
@@ -260,7 +265,8 @@ static float *train_cnn(int fast, int threads, size_t *n) {
         for (int r = 0; r < rows; r++) lab[r] = (r * 7 + st) % 10;
         wick_graph_forward(g);
         for (int i = 0; i < g->n; i++) {
-            train_blk_seen |= g->nodes[i].val_blk;
+            train_blk_seen |= g->nodes[i].op == OP_CONV2D && g->nodes[i].val_blk;
+            train_xblk_seen |= g->nodes[i].op == OP_MAXPOOL2D && g->nodes[i].val_blk;
             train_drop_seen |= g->nodes[i].op == OP_DROPOUT && g->nodes[i].drop_bits;
         }
         wick_graph_backward(g, wick_mlp_loss(net), train_early ? sgd_param : NULL, g);
@@ -268,6 +274,9 @@ static float *train_cnn(int fast, int threads, size_t *n) {
         for (int i = 0; i < g->n && train_dy && st == STEPS - 1; i++)
             if (g->nodes[i].op == OP_CONV2D && g->nodes[i].C == 64)
                 memcpy(train_dy, wick_graph_grad(g, i), (size_t)rows * g->nodes[i].cols * sizeof *train_dy);
+        for (int i = 0; i < g->n && train_xv && st == STEPS - 1; i++)
+            if (g->nodes[i].op == OP_MAXPOOL2D && g->nodes[i].C == 32)
+                memcpy(train_xv, wick_graph_value(g, i), (size_t)rows * g->nodes[i].cols * sizeof *train_xv);
         for (int k = 0; k < np && !train_early; k++) sgd_param(g, params[k]);
     }
     free(img);
@@ -520,7 +529,7 @@ static void test_c1_pool(void) {
                     size_t nv = (size_t)rows * pn->cols, C = (size_t)g->nodes[b->in[0]].C;
                     np = 3 * nv + 2 * C;
                     float *got = malloc(np * sizeof *got);
-                    memcpy(got, pn->val, nv * sizeof *got);
+                    memcpy(got, wick_graph_value(g, b->bn_pool), nv * sizeof *got);   /* NCHW (x_blk) */
                     memcpy(got + nv, pn->aux, nv * sizeof *got);
                     memcpy(got + 2 * nv, b->val, nv * sizeof *got);
                     memcpy(got + 3 * nv, b->aux, 2 * C * sizeof *got);
@@ -631,6 +640,49 @@ static void test_dy_blk(void) {
     free(d_off);
     free(d_on);
     free(d_two);
+    train_early = 0;
+}
+
+/* conv2's input, the pool's values, left in nChw8c by conv1 + batch norm 1's
+ * fused forward (WICK_X_BLK, ops_impl.h c1_fwd's x_blk): conv2's plan reads
+ * it there and SHIFT's weight gradient copies it from there.  The same bits
+ * as with it in NCHW: every parameter and state after STEPS steps (a
+ * partial last batch, each parameter updated as soon as its gradient is
+ * ready), 1 and 2 threads, and the pool's values as wick_graph_value gives
+ * them (op_conv_unblock). */
+#define XV_PROBE (20 * 32 * 14 * 14)
+static void test_x_blk(void) {
+    train_early = 1;
+    size_t n1, n2, n3;
+    float *v_off = calloc(XV_PROBE, sizeof(float)), *v_on = calloc(XV_PROBE, sizeof(float));
+    float *v_two = calloc(XV_PROBE, sizeof(float));
+    train_xblk_off = 1;
+    train_xblk_seen = 0;
+    train_xv = v_off;
+    float *off = train_cnn(1, 1, &n1);
+    CHECK(!train_xblk_seen);
+    train_xblk_off = 0;
+    train_xv = v_on;
+    float *on = train_cnn(1, 1, &n2);
+    CHECK(train_xblk_seen);   /* the blocked input did run */
+    train_xblk_seen = 0;
+    train_xv = v_two;
+    float *two = train_cnn(1, 2, &n3);
+    CHECK(train_xblk_seen);
+    train_xv = NULL;
+    CHECK(n1 == n2 && n1 == n3);
+    if (n1 == n2 && n1 == n3) {
+        CHECK(!memcmp(on, off, n1 * sizeof *on));
+        CHECK(!memcmp(two, off, n1 * sizeof *on));
+    }
+    CHECK(!memcmp(v_on, v_off, XV_PROBE * sizeof *v_on));
+    CHECK(!memcmp(v_two, v_off, XV_PROBE * sizeof *v_on));
+    free(off);
+    free(on);
+    free(two);
+    free(v_off);
+    free(v_on);
+    free(v_two);
     train_early = 0;
 }
 
@@ -999,6 +1051,7 @@ int main(void) {
     RUN(test_conv_blk);
     RUN(test_drop_fast);
     RUN(test_dy_blk);
+    RUN(test_x_blk);
     RUN(test_c1_fused);
     RUN(test_c1_pool);
     RUN(test_c1_dw);

@@ -769,6 +769,7 @@ static int nchw8c_slot(const wick_conv *c, int prod, int slot) {
 
 int wick_conv_nchw8c_out(const wick_conv *c) { return !c->core_only && nchw8c_slot(c, P_FWD, 3); }
 int wick_conv_nchw8c_dy(const wick_conv *c) { return !c->core_only && nchw8c_slot(c, P_BWD_D, 0); }
+int wick_conv_nchw8c_in(const wick_conv *c) { return !c->core_only && nchw8c_slot(c, P_FWD, 0); }
 
 void wick_conv_backward_data_nchw8c(wick_conv *c, const float *dy, const float *Wt, float *dx) {
     if (c->split & (1u << P_BWD_D)) { split_run(c, P_BWD_D, dy, Wt, NULL, dx, 1u << 0); return; }
@@ -780,6 +781,13 @@ void wick_conv_forward_nchw8c(wick_conv *c, const float *x, const float *Wt, con
     if (c->split & (1u << P_FWD)) { split_run(c, P_FWD, x, Wt, b, y, 1u << 3); return; }
     void *ptr[] = {(void *)x, (void *)Wt, (void *)(b ? b : c->zero_bias), y};
     run_dnnl(c, &c->p[P_FWD], ptr, 1u << 3);
+}
+
+void wick_conv_forward_xblk(wick_conv *c, const float *x, const float *Wt, const float *b, float *y, int yblk) {
+    unsigned blk = 1u << 0 | (yblk ? 1u << 3 : 0);
+    if (c->split & (1u << P_FWD)) { split_run(c, P_FWD, x, Wt, b, y, blk); return; }
+    void *ptr[] = {(void *)x, (void *)Wt, (void *)(b ? b : c->zero_bias), y};
+    run_dnnl(c, &c->p[P_FWD], ptr, blk);
 }
 
 void wick_conv_backward_weights(wick_conv *c, const float *x, const float *dy, float *dW,

@@ -49,6 +49,13 @@ void wick_conv_forward(wick_conv *c, const float *x, const float *Wt, const floa
  * The same values as wick_conv_forward's, only placed otherwise. */
 int wick_conv_nchw8c_out(const wick_conv *c);
 void wick_conv_forward_nchw8c(wick_conv *c, const float *x, const float *Wt, const float *b, float *y);
+/* The forward with x in nChw8c, [B][C/8][H W][8], where the plan's
+ * convolution reads that layout (wick_conv_nchw8c_in: 1; C a multiple of
+ * 8), and y in nChw8c too where yblk: the transpose of x is skipped (the
+ * graph's fused conv1 + batch norm 1 writes conv2's input so, ops_impl.h
+ * c1_fwd).  The same values as wick_conv_forward's. */
+int wick_conv_nchw8c_in(const wick_conv *c);
+void wick_conv_forward_xblk(wick_conv *c, const float *x, const float *Wt, const float *b, float *y, int yblk);
 /* Likewise the input gradient with dy in nChw8c (wick_conv_nchw8c_dy: 1):
  * its transpose from NCHW is skipped. */
 int wick_conv_nchw8c_dy(const wick_conv *c);

@@ -41,6 +41,8 @@ wick_status wick_graph_new(wick_graph **out, wick_dtype dtype, int max_batch) {
     g->conv_blk_fwd = e && !strcmp(e, "fwd");
     e = getenv("WICK_DY_BLK");   /* A/B of conv_blk's dy left in nChw8c alone (ops_impl.h bn_bwd, conv_dw_kern) */
     g->dy_blk_off = e && !strcmp(e, "0");
+    e = getenv("WICK_X_BLK");   /* A/B of conv2's input left in nChw8c by c1_fwd (x_blk) */
+    g->x_blk_off = e && !strcmp(e, "0");
     *out = g;
     return WICK_OK;
 }
@@ -649,6 +651,11 @@ wick_status wick_graph_compile(wick_graph *g) {
         int bi = a->in[0], ci = g->nodes[bi].in[0];
         if (g->nodes[ci].op == OP_CONV2D && users[ci] == 1 && g->nodes[ci].C % 8 == 0)
             g->nodes[ci].conv_blk = bi;
+        /* And the conv that alone reads the pool: its input may come in
+           nChw8c too, where c1_fwd writes the pool (bench/README.md,
+           "conv2's input in nChw8c") */
+        for (int j = i + 1; j < g->n && users[i] == 1 && p->C % 8 == 0; j++)
+            if (g->nodes[j].op == OP_CONV2D && g->nodes[j].in[0] == i) p->x_blk = j;
     }
     wick_free(users);
     /* Pass 1 counts bytes, pass 2 hands out pointers into the arena.  A view

@@ -50,7 +50,10 @@ typedef struct {
                            fused with ReLU + 2x2 pool, which can read its values in oneDNN's
                            nChw8c (ops_impl.h bn_fwd_blk; 0: none) */
     int val_blk;        /* CONV2D: the last forward left its values in nChw8c,
-                           [B][C/8][H W][8], for that batch norm (0: NCHW) */
+                           [B][C/8][H W][8], for that batch norm (0: NCHW); MAXPOOL2D
+                           (x_blk): likewise, for that conv (c1_fwd wrote them so) */
+    int x_blk;          /* MAXPOOL2D with bn_pool (channels a multiple of 8): its one reader, a
+                           conv whose plan can read its values in nChw8c (0: none) */
     int grad_blk;       /* CONV2D: the last backward's gradient is also in its aux in nChw8c
                            (written by that batch norm; conv_bwd's input gradient reads it);
                            2: only there (dy_blk: SHIFT's weight gradient reads it there too,
@@ -108,6 +111,7 @@ struct wick_graph {
     int conv_blk_off;             /* 1 (WICK_CONV_BLK=0): a conv's values always in NCHW (conv_blk) */
     int conv_blk_fwd;             /* 1 (WICK_CONV_BLK=fwd): conv_blk's forward only, no grad_blk */
     int dy_blk_off;               /* 1 (WICK_DY_BLK=0): grad_blk's dy also written in NCHW (grad_blk 1) */
+    int x_blk_off;                /* 1 (WICK_X_BLK=0): a pool's values always in NCHW (x_blk) */
     int drop_fast_off;            /* 1 (WICK_DROP_FAST=0): dropout draws a Philox group at a time,
                                      its mask kept as values (drop_bits 0) */
     int c1_fuse_off;              /* 1 (WICK_C1_FUSE=0): a first conv always writes its output (c1_fuse) */

@@ -286,6 +286,20 @@ static void blk_planes(const float *blk, int HW, int ld, float *pl) {
         for (int k = 0; k < 8; k++) pl[(size_t)k * ld + p] = blk[(size_t)p * 8 + k];
 }
 
+/* blk_planes' inverse: 8 planes pl[k ld + p] into blk [HW][8] (x_blk: the
+ * pool's values for the conv that reads them in nChw8c), a copy. */
+static void planes_blk(const float *pl, int HW, int ld, float *blk) {
+    int p = 0;
+    for (; p + 8 <= HW; p += 8) {
+        __m256 r[8];
+        for (int k = 0; k < 8; k++) r[k] = _mm256_loadu_ps(pl + (size_t)k * ld + p);
+        wick_xpose8(r);
+        for (int k = 0; k < 8; k++) _mm256_storeu_ps(blk + (size_t)(p + k) * 8, r[k]);
+    }
+    for (; p < HW; p++)
+        for (int k = 0; k < 8; k++) blk[(size_t)p * 8 + k] = pl[(size_t)k * ld + p];
+}
+
 /* ops_impl.h seg_sum of 8 channels' planes at once, read in nChw8c (blk
  * [HW][8], HW >= 32), s[k] += channel k's sum (sq: of (x - m8[k])^2): each
  * channel's terms added in seg_sum's order (four chains of eight lanes over

@@ -571,7 +571,7 @@ static void c1_dw(wick_graph *g, const conv_geo *q, int B, const node *bnf, floa
  * beside the patches, instead of reading dy once more). */
 static void conv_dw_kern(wick_graph *g, const conv_geo *q, int mode, int B, const float *x, int xcols,
                          const float *dy, int ycols, float *dW, int accw, float *db, int accb,
-                         const node *bnf, int dy8) {
+                         const node *bnf, int dy8, int x8) {
     int P = q->OH * q->OW, KG = q->C * q->kh * q->kw, nch = conv_chunks(B);
     int Hp = q->H + 2 * q->ph, Wp = q->W + 2 * q->pw, np16 = (q->C + 15) / 16;
     int nb = mode == CONV_DW_ROWS && db;   /* the column of ones */
@@ -619,7 +619,17 @@ static void conv_dw_kern(wick_graph *g, const conv_geo *q, int mode, int B, cons
                     for (int p = 0; p < P; p++) sn += r[p];
                     pdb[o] += sn;
                 }
-                for (int ch = 0; ch < q->C; ch++) {
+                for (int cb = 0; x8 && cb < q->C / 8; cb++) {   /* x in nChw8c (x_blk): 8 channels a pixel */
+                    float *xp = xt + (size_t)(cb / 2) * plane + (cb % 2) * 8;
+                    const float *xc = xs + (size_t)cb * 8 * q->H * q->W;
+                    for (int iy = 0; iy < q->H; iy++) {
+                        float *xr = xp + ((size_t)(iy + q->ph) * Wp + q->pw) * 16;
+                        const float *xi = xc + (size_t)iy * q->W * 8;
+                        for (int ix = 0; ix < q->W; ix++)
+                            for (int k = 0; k < 8; k++) xr[(size_t)ix * 16 + k] = xi[(size_t)ix * 8 + k];
+                    }
+                }
+                for (int ch = 0; !x8 && ch < q->C; ch++) {
                     float *xp = xt + (size_t)(ch / 16) * plane + ch % 16;
                     const float *xc = xs + (size_t)ch * q->H * q->W;
                     for (int iy = 0; iy < q->H; iy++) {
@@ -744,6 +754,13 @@ static void SFX(conv_fwd)(wick_graph *g, node *nd) {
 #if IS_FLOAT
     nd->grad_blk = 0;
     nd->val_blk = conv_blk_ok(g, nd);
+    if (xn->val_blk && xn->op != OP_CONV2D) {   /* x_blk: c1_fwd checked the plan reads x so */
+        if (nd->cplan && wick_conv_nchw8c_in(nd->cplan)) {
+            wick_conv_forward_xblk(nd->cplan, x, W, b, y, nd->val_blk);
+            return;
+        }
+        op_conv_unblock(g, (node *)xn);
+    }
     if (nd->val_blk) {   /* for its batch norm, in the layout the product writes */
         wick_conv_forward_nchw8c(nd->cplan, x, W, b, y);
         return;
@@ -830,12 +847,16 @@ static void SFX(conv_bwd)(wick_graph *g, node *nd) {
         wick_conv_backward_data(nd->cplan, dy, W, dx);
         dx = NULL;
     }
-    int dwm = dW ? conv_dw_mode(g, &q) : CONV_DW_GEMM;
+    int dwm = dW ? conv_dw_mode(g, &q) : CONV_DW_GEMM, x8 = 0;
+    if (xn->val_blk && xn->op != OP_CONV2D) {   /* x_blk: SHIFT copies x from nChw8c; others read NCHW */
+        if (dW && !(dwm == CONV_DW_SHIFT && q.C % 8 == 0)) op_conv_unblock(g, xn);
+        else x8 = 1;
+    }
     if (dwm != CONV_DW_GEMM) {
         /* dy left to this backward by its batch norm (bn_dx, on this path) */
         const node *bnf = nd->bn_dx && g->nodes[nd->bn_dx].pending >= 0 ? &g->nodes[nd->bn_dx] : NULL;
         conv_dw_kern(g, &q, dwm, B, x, xn->cols, dy8 ? (const float *)nd->aux : dy, nd->cols, dW, accw, dbk, acc,
-                     bnf, dy8);
+                     bnf, dy8, x8);
         dW = NULL;
     }
 #endif
@@ -1260,6 +1281,13 @@ static void c1_fwd(wick_graph *g, node *nd) {
     if (rm && nd->state[2] >= 0) ((int64_t *)g->nodes[nd->state[2]].val)[0]++;
     int inreg = !g->c1_pool_off;
     size_t ld = ((size_t)P + 7) & ~(size_t)7;
+    /* x_blk: the pooled values in nChw8c for the conv that alone reads them
+       (its plan then skips its transpose of them), each block of 8
+       channels' planes in the scratch after i0, then transposed there */
+    const node *c2 = pn->x_blk ? &g->nodes[pn->x_blk] : NULL;
+    int xb = inreg && c2 && !g->x_blk_off && C % 8 == 0 && c2->cplan && wick_conv_nchw8c_in(c2->cplan) &&
+             34 * ld + 8 * (size_t)P <= slot;
+    pn->val_blk = xb;
     _Pragma("omp parallel for schedule(dynamic, 4) num_threads(nt) if (nt > 1)")
     for (int n = 0; n < B; n++) {
         float *Tp = scr + (size_t)omp_get_thread_num() * slot, *y = Tp + 9 * (size_t)HW, *o = y + HW;
@@ -1269,10 +1297,13 @@ static void c1_fwd(wick_graph *g, node *nd) {
                 for (int ox = 0; ox < pn->W; ox++) i0[oy * pn->W + ox] = 2 * oy * W + 2 * ox;
             for (int t = P; t < (int)ld; t++) i0[t] = 0;
             c1_phase(x + (size_t)n * im->cols, H, W, Tp + 16 * ld, Tp);
+            float *yb = Tp + 34 * ld;
             for (int c = 0; c < C; c++) {
                 size_t po = (size_t)n * pn->cols + (size_t)c * P;
                 c1_pool(Tp, P, W, i0, c * HW, cw + (size_t)c * 9, cb[c], mean[c], inv[c], gam[c], bet[c],
-                        (float *)pn->val + po, (int32_t *)pn->aux + po, (float *)nd->val + po);
+                        xb ? yb + (size_t)(c % 8) * P : (float *)pn->val + po, (int32_t *)pn->aux + po,
+                        (float *)nd->val + po);
+                if (xb && c % 8 == 7) planes_blk(yb, P, P, (float *)pn->val + po - 7 * (size_t)P);
             }
             continue;
         }
@@ -1390,6 +1421,7 @@ static void bn_fwd_blk(wick_graph *g, node *nd) {
 
 static void SFX(bn_fwd)(wick_graph *g, node *nd) {
     const node *xn = &g->nodes[nd->in[0]];
+    if (nd->bn_pool) g->nodes[nd->bn_pool].val_blk = 0;   /* c1_fwd's x_blk sets it */
 #if IS_FLOAT && WICK_BNP_AVX2
     if (xn->op == OP_CONV2D && xn->c1_fuse == (int)(nd - g->nodes)) {
         c1_fwd(g, nd);
