@@ -98,6 +98,36 @@ static void test_whole_tiles_every_flag(void) {
     CHECK(worst < 1e-6);
 }
 
+/* Each entry of C is one sum in p order from zero (fused multiply-adds),
+ * then C or the bias added: the same bits whatever the tile, so 4-row edge
+ * tiles through steps_rowmajor4 (WICK_KERN_TILE4) give what gcc's loop and
+ * the 6-row tiles give.  Row-major A and packed B (SHIFT's weight gradient:
+ * 64 x 32 x 196 is ten 6-row tiles and one of 4), 4-row tiles alone, a
+ * masked width, k a multiple of 4 and not, with and without ACC. */
+static void test_sums_in_p_order(void) {
+    if (!wick_kern_ok()) SKIP("this CPU has no AVX2/FMA");
+    uint64_t s = 11;
+    static const int shapes[][3] = {{64, 32, 196}, {4, 16, 9}, {10, 20, 100}, {16, 48, 4}, {22, 7, 3}};
+    int bad = 0;
+    for (int sh = 0; sh < 5; sh++)
+        for (int acc = 0; acc < 2; acc++) {
+            int m = shapes[sh][0], n = shapes[sh][1], k = shapes[sh][2], n16 = (n + 15) / 16 * 16;
+            float *A = randv((size_t)m * k, &s), *B = randv((size_t)n16 * k, &s);
+            float *C = randv((size_t)m * n, &s), *C0 = malloc((size_t)m * n * sizeof *C0);
+            memcpy(C0, C, (size_t)m * n * sizeof *C);
+            wick_kern_gemm(m, n, k, A, k, 1, B, 16, 16L * k, C, n, NULL, acc ? WICK_KERN_ACC : 0);
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < n; j++) {
+                    float t = 0;
+                    for (int p = 0; p < k; p++) t = fmaf(A[(size_t)i * k + p], bat(B, 16, 16L * k, p, j), t);
+                    if (acc) t = C0[(size_t)i * n + j] + t;
+                    bad += memcmp(&t, &C[(size_t)i * n + j], sizeof t) != 0;
+                }
+            free(A); free(B); free(C); free(C0);
+        }
+    CHECK(bad == 0);
+}
+
 /* Writes outside C's m x n block: none (the masked edges). */
 static void test_stores_stay_inside(void) {
     if (!wick_kern_ok()) SKIP("this CPU has no AVX2/FMA");
@@ -155,6 +185,7 @@ int main(void) {
     RUN(test_products_match_reference);
     RUN(test_whole_tiles_every_flag);
     RUN(test_stores_stay_inside);
+    RUN(test_sums_in_p_order);
     RUN(test_packings);
     return chk_finish();
 }

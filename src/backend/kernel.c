@@ -190,6 +190,39 @@ TGT static void steps_rowmajor(long trips, const float *a, ptrdiff_t rsa, const 
                      : CLOBBERS);
 }
 
+/* steps_rowmajor for a tile of 4 rows (the edge of M = 64 = 10 x 6 + 4, as
+ * SHIFT's weight gradient, ops_impl.h conv_dw_kern): 8 accumulators, the sums
+ * left in acc (row i's 16 at 16 i) for tile's C code to add to C, each the
+ * same sum in the same order as the C loop's.  gcc's own loop for 4 rows
+ * took B's rows as memory operands of its 8 FMAs (12 loads for 8 FMAs) and
+ * ran at about 60% of the 6-row tile's rate. */
+TGT static void steps_rowmajor4(long trips, const float *a, ptrdiff_t rsa, const float *b,
+                                const float *pf, ptrdiff_t pfs, float *acc) {
+    const float *a3 = a + 3 * rsa;
+    ptrdiff_t rs = rsa * 4;
+#define STEP4(BO, O)                                                                          \
+    "vmovups " #BO "(%[b]), %%ymm12\n\tvmovups " #BO "+32(%[b]), %%ymm13\n\t"                  \
+    BCAST(#O "(%[a0])", "14") F6("0", "1") BCAST(#O "(%[a0],%[rs])", "14") F6("2", "3")      \
+    BCAST(#O "(%[a0],%[rs],2)", "14") F6("4", "5") BCAST(#O "(%[a3])", "14") F6("6", "7")
+    __asm__ volatile("vxorps %%xmm0, %%xmm0, %%xmm0\n\tvxorps %%xmm1, %%xmm1, %%xmm1\n\t"
+                     "vxorps %%xmm2, %%xmm2, %%xmm2\n\tvxorps %%xmm3, %%xmm3, %%xmm3\n\t"
+                     "vxorps %%xmm4, %%xmm4, %%xmm4\n\tvxorps %%xmm5, %%xmm5, %%xmm5\n\t"
+                     "vxorps %%xmm6, %%xmm6, %%xmm6\n\tvxorps %%xmm7, %%xmm7, %%xmm7\n\t"
+                     "1:\n\t"
+                     STEP4(0, 0) STEP4(64, 4) STEP4(128, 8) STEP4(192, 12)
+                     "prefetcht1 (%[pf])\n\tadd %[pfs], %[pf]\n\t"
+                     "add $16, %[a0]\n\tadd $16, %[a3]\n\tadd $256, %[b]\n\t"
+                     "dec %[n]\n\tjnz 1b\n\t"
+                     "vmovaps %%ymm0, (%[acc])\n\tvmovaps %%ymm1, 32(%[acc])\n\t"
+                     "vmovaps %%ymm2, 64(%[acc])\n\tvmovaps %%ymm3, 96(%[acc])\n\t"
+                     "vmovaps %%ymm4, 128(%[acc])\n\tvmovaps %%ymm5, 160(%[acc])\n\t"
+                     "vmovaps %%ymm6, 192(%[acc])\n\tvmovaps %%ymm7, 224(%[acc])\n\t"
+                     : [a0] "+r"(a), [a3] "+r"(a3), [b] "+r"(b), [n] "+r"(trips), [pf] "+r"(pf)
+                     : [rs] "r"(rs), [pfs] "r"(pfs), [acc] "r"(acc)
+                     : CLOBBERS);
+#undef STEP4
+}
+
 TGT static void steps_colmajor(long trips, const float *a, ptrdiff_t csa, const float *b,
                                ptrdiff_t ldb, const float *pf, ptrdiff_t pfs, const epi *ep) {
     /* A(i, p) = a[i + p csa]: steps 0-1 off (a0, b0), 2-3 off (a2, b2) */
@@ -214,7 +247,7 @@ TGT static void steps_colmajor(long trips, const float *a, ptrdiff_t csa, const 
 }
 
 /* The operand layouts with a loop in assembly (for full 6-row tiles). */
-enum { ANY, ROWMAJOR, COLMAJOR };
+enum { ANY, ROWMAJOR, COLMAJOR, ROWMAJOR_GCC4 /* ROWMAJOR with tile4ANY (WICK_KERN_TILE4=0) */ };
 
 /* The accumulators are named variables, not an array: gcc keeps an array of
  * vectors in memory across the loop (a store per FMA), named ones in
@@ -241,6 +274,15 @@ TGT INLINE void tile(const int mr, const int layout, int nr, int kc, const float
         b += done * ldb;
         kc -= done;
 #define LOAD(i) R(i) c##i##0 = _mm256_load_ps(acc + 16 * i), c##i##1 = _mm256_load_ps(acc + 16 * i + 8);
+        ROWS(LOAD)
+    }
+    if (mr == 4 && layout == ROWMAJOR && kc >= 4) {   /* the same, 4 rows (steps_rowmajor4) */
+        float acc[64] __attribute__((aligned(32)));
+        steps_rowmajor4(kc / 4, a, rsa, b, pf, 4 * ldb, acc);
+        const int done = kc / 4 * 4;
+        a += done * csa;
+        b += done * ldb;
+        kc -= done;
         ROWS(LOAD)
     }
     for (int p = 0; p < kc; p++) {
@@ -279,13 +321,14 @@ TGT INLINE void tile(const int mr, const int layout, int nr, int kc, const float
         tile(R, LAYOUT, nr, kc, a, rsa, csa, b, ldb, c, ldc, bias, flags, pf);                \
     }
 TILE(1, ANY) TILE(2, ANY) TILE(3, ANY) TILE(4, ANY) TILE(5, ANY) TILE(6, ANY)
-TILE(6, ROWMAJOR) TILE(6, COLMAJOR)
+TILE(6, ROWMAJOR) TILE(6, COLMAJOR) TILE(4, ROWMAJOR)
 typedef void (*tile_fn)(int, int, const float *, ptrdiff_t, ptrdiff_t, const float *, ptrdiff_t,
                         float *, ptrdiff_t, const float *, int, const float *);
-static const tile_fn tiles[3][MR + 1] = {
+static const tile_fn tiles[4][MR + 1] = {
     {NULL, tile1ANY, tile2ANY, tile3ANY, tile4ANY, tile5ANY, tile6ANY},
-    {NULL, tile1ANY, tile2ANY, tile3ANY, tile4ANY, tile5ANY, tile6ROWMAJOR},
+    {NULL, tile1ANY, tile2ANY, tile3ANY, tile4ROWMAJOR, tile5ANY, tile6ROWMAJOR},
     {NULL, tile1ANY, tile2ANY, tile3ANY, tile4ANY, tile5ANY, tile6COLMAJOR},
+    {NULL, tile1ANY, tile2ANY, tile3ANY, tile4ANY, tile5ANY, tile6ROWMAJOR},
 };
 
 /* The flags of block blk of nb blocks of p: the first starts from C or the
@@ -313,6 +356,19 @@ static int use512(void) {
     return u;
 }
 
+/* 4-row tiles of a row-major A through steps_rowmajor4; WICK_KERN_TILE4=0
+ * keeps gcc's loop (tile4ANY), for an A/B: the same sums either way. */
+static int use_tile4(void) {
+    static int v = -1;   /* threads may race to set it, to the same value */
+    int u = __atomic_load_n(&v, __ATOMIC_RELAXED);
+    if (u < 0) {
+        const char *e = getenv("WICK_KERN_TILE4");
+        u = !(e && !strcmp(e, "0"));
+        __atomic_store_n(&v, u, __ATOMIC_RELAXED);
+    }
+    return u;
+}
+
 TGT void wick_kern_gemm(int m, int n, int k, const float *A, ptrdiff_t rsa, ptrdiff_t csa,
                         const float *B, ptrdiff_t ldb, ptrdiff_t bpanel, float *C, ptrdiff_t ldc,
                         const float *bias, int flags) {
@@ -325,7 +381,8 @@ TGT void wick_kern_gemm(int m, int n, int k, const float *A, ptrdiff_t rsa, ptrd
     int nb = k > 0 ? (k + KC - 1) / KC : 1;
     /* row blocks of equal size, whole tiles */
     int mb = (m + MC - 1) / MC, mc = ((m + mb - 1) / mb + MR - 1) / MR * MR;
-    const tile_fn *tl = tiles[csa == 1 && ldb == NR ? ROWMAJOR : rsa == 1 ? COLMAJOR : ANY];
+    const int lay = csa == 1 && ldb == NR ? ROWMAJOR : rsa == 1 ? COLMAJOR : ANY;
+    const tile_fn *tl = tiles[lay == ROWMAJOR && !use_tile4() ? ROWMAJOR_GCC4 : lay];
     for (int blk = 0; blk < nb; blk++) {
         /* block edges at multiples of 4 (the assembly's trip), k % 4 in the
            last block: the others end in the assembly's epilogue */
