@@ -163,6 +163,8 @@ static float *train_dy;       /* set: conv2's gradient after the last step (wick
 static int train_xblk_off;    /* set: WICK_X_BLK=0 (conv2's input, the pool's values, in NCHW) */
 static int train_xblk_seen;   /* out: a training forward left the pool's values in nChw8c for conv2 */
 static float *train_xv;       /* set: the pool's values after the last step (wick_graph_value), here */
+static int train_xg_seen;     /* out: a backward left the pool's gradient in nChw8c (conv2's dx) */
+static float *train_xg;       /* set: the pool's gradient after the last step (wick_graph_grad), here */
 
 /* The largest over the tensors of max |a - b| / max(max |b|, 1e-3): each
  * tensor against its own largest magnitude (a running mean of 30 does not
@@ -274,9 +276,12 @@ static float *train_cnn(int fast, int threads, size_t *n) {
         for (int i = 0; i < g->n && train_dy && st == STEPS - 1; i++)
             if (g->nodes[i].op == OP_CONV2D && g->nodes[i].C == 64)
                 memcpy(train_dy, wick_graph_grad(g, i), (size_t)rows * g->nodes[i].cols * sizeof *train_dy);
+        for (int i = 0; i < g->n; i++) train_xg_seen |= g->nodes[i].op == OP_MAXPOOL2D && g->nodes[i].grad_blk;
         for (int i = 0; i < g->n && train_xv && st == STEPS - 1; i++)
-            if (g->nodes[i].op == OP_MAXPOOL2D && g->nodes[i].C == 32)
+            if (g->nodes[i].op == OP_MAXPOOL2D && g->nodes[i].C == 32) {
                 memcpy(train_xv, wick_graph_value(g, i), (size_t)rows * g->nodes[i].cols * sizeof *train_xv);
+                memcpy(train_xg, wick_graph_grad(g, i), (size_t)rows * g->nodes[i].cols * sizeof *train_xg);
+            }
         for (int k = 0; k < np && !train_early; k++) sgd_param(g, params[k]);
     }
     free(img);
@@ -645,31 +650,38 @@ static void test_dy_blk(void) {
 
 /* conv2's input, the pool's values, left in nChw8c by conv1 + batch norm 1's
  * fused forward (WICK_X_BLK, ops_impl.h c1_fwd's x_blk): conv2's plan reads
- * it there and SHIFT's weight gradient copies it from there.  The same bits
- * as with it in NCHW: every parameter and state after STEPS steps (a
- * partial last batch, each parameter updated as soon as its gradient is
- * ready), 1 and 2 threads, and the pool's values as wick_graph_value gives
- * them (op_conv_unblock). */
+ * it there and SHIFT's weight gradient copies it from there; conv2's input
+ * gradient stays in nChw8c too for conv1's weight-gradient pass
+ * (c1_dw_sample).  The same bits as with both in NCHW: every parameter and
+ * state after STEPS steps (a partial last batch, each parameter updated as
+ * soon as its gradient is ready), 1 and 2 threads, and the pool's values
+ * and gradient as wick_graph_value and wick_graph_grad give them
+ * (op_conv_unblock, op_pool_grad_unblock). */
 #define XV_PROBE (20 * 32 * 14 * 14)
 static void test_x_blk(void) {
     train_early = 1;
     size_t n1, n2, n3;
     float *v_off = calloc(XV_PROBE, sizeof(float)), *v_on = calloc(XV_PROBE, sizeof(float));
     float *v_two = calloc(XV_PROBE, sizeof(float));
+    float *g_off = calloc(XV_PROBE, sizeof(float)), *g_on = calloc(XV_PROBE, sizeof(float));
+    float *g_two = calloc(XV_PROBE, sizeof(float));
     train_xblk_off = 1;
-    train_xblk_seen = 0;
+    train_xblk_seen = train_xg_seen = 0;
     train_xv = v_off;
+    train_xg = g_off;
     float *off = train_cnn(1, 1, &n1);
-    CHECK(!train_xblk_seen);
+    CHECK(!train_xblk_seen && !train_xg_seen);
     train_xblk_off = 0;
     train_xv = v_on;
+    train_xg = g_on;
     float *on = train_cnn(1, 1, &n2);
-    CHECK(train_xblk_seen);   /* the blocked input did run */
-    train_xblk_seen = 0;
+    CHECK(train_xblk_seen && train_xg_seen);   /* the blocked input and its gradient did run */
+    train_xblk_seen = train_xg_seen = 0;
     train_xv = v_two;
+    train_xg = g_two;
     float *two = train_cnn(1, 2, &n3);
-    CHECK(train_xblk_seen);
-    train_xv = NULL;
+    CHECK(train_xblk_seen && train_xg_seen);
+    train_xv = train_xg = NULL;
     CHECK(n1 == n2 && n1 == n3);
     if (n1 == n2 && n1 == n3) {
         CHECK(!memcmp(on, off, n1 * sizeof *on));
@@ -677,6 +689,11 @@ static void test_x_blk(void) {
     }
     CHECK(!memcmp(v_on, v_off, XV_PROBE * sizeof *v_on));
     CHECK(!memcmp(v_two, v_off, XV_PROBE * sizeof *v_on));
+    CHECK(!memcmp(g_on, g_off, XV_PROBE * sizeof *g_on));
+    CHECK(!memcmp(g_two, g_off, XV_PROBE * sizeof *g_on));
+    free(g_off);
+    free(g_on);
+    free(g_two);
     free(off);
     free(on);
     free(two);

@@ -770,6 +770,14 @@ static int nchw8c_slot(const wick_conv *c, int prod, int slot) {
 int wick_conv_nchw8c_out(const wick_conv *c) { return !c->core_only && nchw8c_slot(c, P_FWD, 3); }
 int wick_conv_nchw8c_dy(const wick_conv *c) { return !c->core_only && nchw8c_slot(c, P_BWD_D, 0); }
 int wick_conv_nchw8c_in(const wick_conv *c) { return !c->core_only && nchw8c_slot(c, P_FWD, 0); }
+int wick_conv_nchw8c_dx(const wick_conv *c) { return !c->core_only && nchw8c_slot(c, P_BWD_D, 2); }
+
+void wick_conv_backward_data_dxblk(wick_conv *c, const float *dy, const float *Wt, float *dx, int dyblk) {
+    unsigned blk = 1u << 2 | (dyblk ? 1u << 0 : 0);
+    if (c->split & (1u << P_BWD_D)) { split_run(c, P_BWD_D, dy, Wt, NULL, dx, blk); return; }
+    void *ptr[] = {(void *)dy, (void *)Wt, dx};
+    run_dnnl(c, &c->p[P_BWD_D], ptr, blk);
+}
 
 void wick_conv_backward_data_nchw8c(wick_conv *c, const float *dy, const float *Wt, float *dx) {
     if (c->split & (1u << P_BWD_D)) { split_run(c, P_BWD_D, dy, Wt, NULL, dx, 1u << 0); return; }

@@ -56,6 +56,10 @@ void wick_conv_forward_nchw8c(wick_conv *c, const float *x, const float *Wt, con
  * c1_fwd).  The same values as wick_conv_forward's. */
 int wick_conv_nchw8c_in(const wick_conv *c);
 void wick_conv_forward_xblk(wick_conv *c, const float *x, const float *Wt, const float *b, float *y, int yblk);
+/* The input gradient with dx in nChw8c too (wick_conv_nchw8c_dx: 1), dy
+ * in nChw8c where dyblk: dx's transpose back to NCHW is skipped. */
+int wick_conv_nchw8c_dx(const wick_conv *c);
+void wick_conv_backward_data_dxblk(wick_conv *c, const float *dy, const float *Wt, float *dx, int dyblk);
 /* Likewise the input gradient with dy in nChw8c (wick_conv_nchw8c_dy: 1):
  * its transpose from NCHW is skipped. */
 int wick_conv_nchw8c_dy(const wick_conv *c);

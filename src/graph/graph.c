@@ -809,6 +809,7 @@ void *wick_graph_value(wick_graph *g, wick_node n) {
 void *wick_graph_grad(wick_graph *g, wick_node n) {
     if (n < 0 || n >= g->n) return NULL;
     if (g->nodes[n].grad_blk == 2) op_conv_dy_unblock(g, &g->nodes[n]);   /* the caller reads NCHW */
+    if (g->nodes[n].op == OP_MAXPOOL2D && g->nodes[n].grad_blk) op_pool_grad_unblock(g, &g->nodes[n]);
     return g->nodes[n].grad;
 }
 

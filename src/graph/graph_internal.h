@@ -57,7 +57,9 @@ typedef struct {
     int grad_blk;       /* CONV2D: the last backward's gradient is also in its aux in nChw8c
                            (written by that batch norm; conv_bwd's input gradient reads it);
                            2: only there (dy_blk: SHIFT's weight gradient reads it there too,
-                           and op_conv_dy_unblock writes the NCHW gradient where it is asked) */
+                           and op_conv_dy_unblock writes the NCHW gradient where it is asked);
+                           MAXPOOL2D (x_blk): 1: its gradient in nChw8c in place (conv_bwd wrote it
+                           so for conv1's weight-gradient pass, c1_dw_sample) */
     int bn_dx;          /* CONV2D: the batch norm (with bn_pool; its gradient's one taker) whose last
                            backward left this node's gradient to this node's backward, which
                            recomputes it a sample at a time beside its weight gradient's
@@ -147,6 +149,8 @@ int op_conv_planned(const wick_graph *g, const node *nd);
 void op_conv_unblock(wick_graph *g, node *nd);
 /* A conv's gradient left in nChw8c alone (grad_blk 2) written in NCHW too. */
 void op_conv_dy_unblock(wick_graph *g, node *nd);
+/* A pool's gradient left in nChw8c by its conv (x_blk, grad_blk) brought back to NCHW in place. */
+void op_pool_grad_unblock(wick_graph *g, node *nd);
 
 /* Per-op kernels (ops.c).  acc: add into the gradient instead of writing it. */
 void op_forward(wick_graph *g, node *nd);

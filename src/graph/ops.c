@@ -416,6 +416,18 @@ void op_conv_unblock(wick_graph *g, node *nd) {
     nd->val_blk = 0;
 }
 
+void op_pool_grad_unblock(wick_graph *g, node *nd) {
+    /* a sample at a time through the scratch, as op_conv_unblock */
+    int C = nd->C, HW = nd->cols / C;
+    float *t = g->scratch;
+    for (int n = 0; n < nd->rows; n++) {
+        float *v = (float *)nd->grad + (size_t)n * nd->cols;
+        for (int cb = 0; cb < C / 8; cb++) blk_planes(v + (size_t)cb * 8 * HW, HW, HW, t + (size_t)cb * 8 * HW);
+        memcpy(v, t, (size_t)nd->cols * sizeof *v);
+    }
+    nd->grad_blk = 0;
+}
+
 void op_conv_dy_unblock(wick_graph *g, node *nd) {
     (void)g;
     int C = nd->C, HW = nd->cols / C;
@@ -809,6 +821,14 @@ static void c1_dw_sample(const wick_graph *g, const node *bn, int n, float s, co
     float *taps = buf, *rows = buf + 9 * (size_t)HW;
     const float *t8 = taps + 8 * (size_t)HW;
     c1_taps((const float *)im->val + (size_t)n * im->cols, im->H, im->W, s, taps);
+    /* the pool's gradient in nChw8c (x_blk: conv2's input gradient left so):
+       this sample's planes after the rows, read from there */
+    const float *gsrc = (const float *)pn->grad + (size_t)n * pn->cols;
+    if (pn->grad_blk) {
+        float *gt = buf + 17 * (size_t)HW + 16 * (size_t)C;   /* after rows and the caller's `one` */
+        for (int cb = 0; cb < C / 8; cb++) blk_planes(gsrc + (size_t)cb * 8 * P, P, P, gt + (size_t)cb * 8 * P);
+        gsrc = gt;
+    }
     for (int p = 0; p < HW; p += 8) {   /* HW % 8 == 0 (c1_geo) */
         __m256 r[8];
         for (int k = 0; k < 8; k++) r[k] = _mm256_loadu_ps(taps + (size_t)k * HW + p);
@@ -817,7 +837,7 @@ static void c1_dw_sample(const wick_graph *g, const node *bn, int n, float s, co
     }
     for (int c = 0; c < C; c++) {
         size_t po = (size_t)n * pn->cols + (size_t)c * P;
-        const float *gp = (const float *)pn->grad + po, *xa = (const float *)bn->val + po;
+        const float *gp = gsrc + (size_t)c * P, *xa = (const float *)bn->val + po;
         const int32_t *ap = (const int32_t *)pn->aux + po;
         __m256 m = _mm256_set1_ps(mean[c]), is = _mm256_set1_ps(inv[c]), ga = _mm256_set1_ps(gam[c]);
         __m256 be = _mm256_set1_ps(bet[c]), xm, a8 = _mm256_setzero_ps(), ad = _mm256_setzero_ps();
@@ -880,6 +900,10 @@ void op_conv_unblock(wick_graph *g, node *nd) {   /* never blocked without AVX2 
     nd->val_blk = 0;
 }
 void op_conv_dy_unblock(wick_graph *g, node *nd) {
+    (void)g;
+    nd->grad_blk = 0;
+}
+void op_pool_grad_unblock(wick_graph *g, node *nd) {
     (void)g;
     nd->grad_blk = 0;
 }

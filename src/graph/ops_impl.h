@@ -839,12 +839,18 @@ static void SFX(conv_bwd)(wick_graph *g, node *nd) {
     int accw = 0, accx = 0;
     T *dW = SFX(in_grad)(g, nd, 1, &accw), *dx = SFX(in_grad)(g, nd, 0, &accx);
 #if IS_FLOAT
+    /* x_blk: dx left in nChw8c too, for conv1's weight-gradient pass
+       (c1_dw_sample); bn_bwd brings it to NCHW for any other reader */
+    int dxb = xn->op == OP_MAXPOOL2D && xn->val_blk && nd->cplan && dx && !accx && wick_conv_nchw8c_dx(nd->cplan);
+    if (xn->op == OP_MAXPOOL2D && dx && !accx) xn->grad_blk = dxb;
     if (nd->cplan && dx && !accx && nd->grad_blk && wick_conv_nchw8c_dy(nd->cplan)) {
-        wick_conv_backward_data_nchw8c(nd->cplan, nd->aux, W, dx);   /* dy as its batch norm left it */
+        if (dxb) wick_conv_backward_data_dxblk(nd->cplan, nd->aux, W, dx, 1);
+        else wick_conv_backward_data_nchw8c(nd->cplan, nd->aux, W, dx);   /* dy as its batch norm left it */
         if (nd->grad_blk == 1) nd->grad_blk = 0;   /* 2: NCHW unwritten (wick_graph_grad writes it) */
         dx = NULL;
     } else if (nd->cplan && dx && !accx) {   /* the plan overwrites dx: a first contribution only */
-        wick_conv_backward_data(nd->cplan, dy, W, dx);
+        if (dxb) wick_conv_backward_data_dxblk(nd->cplan, dy, W, dx, 0);
+        else wick_conv_backward_data(nd->cplan, dy, W, dx);
         dx = NULL;
     }
     int dwm = dW ? conv_dw_mode(g, &q) : CONV_DW_GEMM, x8 = 0;
@@ -1602,6 +1608,7 @@ static void SFX(bn_bwd)(wick_graph *g, node *nd) {
        (c1_dw): one read of the pooled planes instead of two */
     const float *c1ab = xn->op == OP_CONV2D && xn->c1_fuse && defer && !g->c1_dw_off
                         ? c1_dw_pass(g, nd, B, (const float *)gam, (const float *)bet) : NULL;
+    if (pn && pn->grad_blk && !c1ab) op_pool_grad_unblock(g, (node *)pn);   /* the loops below read NCHW */
 #endif
     T *keep_a = (T *)nd->aux + 2 * C, *keep_bq = keep_a + C, *keep_k = keep_bq + C, *keep_ga = keep_k + C;
     for (int phase = st ? 0 : 1; phase < 2; phase++) {
