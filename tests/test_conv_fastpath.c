@@ -210,7 +210,7 @@ static float *train_cnn(int fast, int threads, size_t *n) {
     if (train_blk_off) setenv("WICK_CONV_BLK", train_blk_off == 2 ? "fwd" : "0", 1);
     if (train_drop_off) setenv("WICK_DROP_FAST", "0", 1);
     if (train_dyblk_off) setenv("WICK_DY_BLK", "0", 1);
-    if (train_xblk_off) setenv("WICK_X_BLK", "0", 1);
+    setenv("WICK_X_BLK", train_xblk_off ? "0" : "1", 1);   /* off by default: graph.c */
     wick_dtype dt = train_f64 ? WICK_DT_F64 : WICK_DT_F32;
     wick_spec *spec;
     wick_net *net;
