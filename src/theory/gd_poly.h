@@ -58,4 +58,36 @@ static inline int gp_mul(gp *r, const gp *a, const gp *b) {
     *r = t;
     return 1;
 }
+
+/* One step of gradient descent on the per-network Taylor map of the training
+ * output z_a and the test output z_b with their NTK (Ha, Hb) and dNTK (Xa,
+ * Xb, Xc) components, at rate eta and target y (gd2.c's mean and gdvar2.c's
+ * variance step the same map; the ddNTK terms Ya2, Yc, sXa, sXb, sXc and
+ * yA, yB are constants).  Returns 0 where a product leaves order 1/n. */
+static inline int gp_gd_step(gp *za, gp *zb, gp *Ha, gp *Hb, gp *Xa, gp *Xb, gp *Xc, const gp *yA,
+                             const gp *yB, const gp *Ya2, const gp *Yc, const gp *sXa, const gp *sXb,
+                             const gp *sXc, double eta, double y) {
+    gp e = *za, e2, e3, tmp, xs;
+    int ok = 1;
+    e.c[M1][0] -= y;
+    ok &= gp_mul(&e2, &e, &e);
+    ok &= gp_mul(&e3, &e2, &e);
+    gp zan = *za, zbn = *zb, Han = *Ha, Hbn = *Hb, Xan = *Xa, Xbn = *Xb, Xcn = *Xc;
+    ok &= gp_mul(&tmp, Ha, &e);  gp_axpy(&zan, -eta, &tmp);
+    ok &= gp_mul(&tmp, Xa, &e2); gp_axpy(&zan, eta * eta / 2, &tmp);
+    ok &= gp_mul(&tmp, yA, &e3); gp_axpy(&zan, -eta * eta * eta / 6, &tmp);
+    ok &= gp_mul(&tmp, Hb, &e);  gp_axpy(&zbn, -eta, &tmp);
+    ok &= gp_mul(&tmp, Xb, &e2); gp_axpy(&zbn, eta * eta / 2, &tmp);
+    ok &= gp_mul(&tmp, yB, &e3); gp_axpy(&zbn, -eta * eta * eta / 6, &tmp);
+    ok &= gp_mul(&tmp, &e, Xa);  gp_axpy(&Han, -2 * eta, &tmp);
+    ok &= gp_mul(&tmp, &e2, Ya2); gp_axpy(&Han, eta * eta, &tmp);
+    xs = *Xb; gp_axpy(&xs, 1, Xc);
+    ok &= gp_mul(&tmp, &e, &xs);  gp_axpy(&Hbn, -eta, &tmp);
+    ok &= gp_mul(&tmp, &e2, Yc); gp_axpy(&Hbn, eta * eta, &tmp);
+    ok &= gp_mul(&tmp, &e, sXa); gp_axpy(&Xan, -eta, &tmp);
+    ok &= gp_mul(&tmp, &e, sXb); gp_axpy(&Xbn, -eta, &tmp);
+    ok &= gp_mul(&tmp, &e, sXc); gp_axpy(&Xcn, -eta, &tmp);
+    *za = zan; *zb = zbn; *Ha = Han; *Hb = Hbn; *Xa = Xan; *Xb = Xbn; *Xc = Xcn;
+    return ok;
+}
 #endif

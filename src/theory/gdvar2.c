@@ -130,7 +130,7 @@ wick_status wick_gd_var_test(const wick_gd_testvar_tensors *V, double y, double 
     if (!(fabs(1 - eta * Th) < 1))
         return wick_fail(WICK_EINVAL, "test-input GD variance: eta = %g is outside (0, 2/Theta_aa) "
                          "= (0, %g): gradient descent would not converge", eta, 2 / Th);
-    gp za, zb, Ha, Hb, Xa, Xb, Xc, Ya2, Yc, sXa, sXb, sXc, yA, yB, e, e2, e3, tmp;
+    gp za, zb, Ha, Hb, Xa, Xb, Xc, Ya2, Yc, sXa, sXb, sXc, yA, yB;
     memset(&za, 0, sizeof za); memset(&zb, 0, sizeof zb);
     memset(&Ha, 0, sizeof Ha); memset(&Hb, 0, sizeof Hb);
     memset(&Xa, 0, sizeof Xa); memset(&Xb, 0, sizeof Xb); memset(&Xc, 0, sizeof Xc);
@@ -156,25 +156,7 @@ wick_status wick_gd_var_test(const wick_gd_testvar_tensors *V, double y, double 
     double rho = fabs(1 - eta * Th), rs = 1;
     long s = 0;
     for (; s < tmax && ok; s++) {
-        e = za; e.c[M1][0] -= y;
-        ok &= gp_mul(&e2, &e, &e);
-        ok &= gp_mul(&e3, &e2, &e);
-        gp zan = za, zbn = zb, Han = Ha, Hbn = Hb, Xan = Xa, Xbn = Xb, Xcn = Xc, xs;
-        ok &= gp_mul(&tmp, &Ha, &e);  gp_axpy(&zan, -eta, &tmp);
-        ok &= gp_mul(&tmp, &Xa, &e2); gp_axpy(&zan, eta * eta / 2, &tmp);
-        ok &= gp_mul(&tmp, &yA, &e3); gp_axpy(&zan, -eta * eta * eta / 6, &tmp);
-        ok &= gp_mul(&tmp, &Hb, &e);  gp_axpy(&zbn, -eta, &tmp);
-        ok &= gp_mul(&tmp, &Xb, &e2); gp_axpy(&zbn, eta * eta / 2, &tmp);
-        ok &= gp_mul(&tmp, &yB, &e3); gp_axpy(&zbn, -eta * eta * eta / 6, &tmp);
-        ok &= gp_mul(&tmp, &e, &Xa);  gp_axpy(&Han, -2 * eta, &tmp);
-        ok &= gp_mul(&tmp, &e2, &Ya2); gp_axpy(&Han, eta * eta, &tmp);
-        xs = Xb; gp_axpy(&xs, 1, &Xc);
-        ok &= gp_mul(&tmp, &e, &xs);  gp_axpy(&Hbn, -eta, &tmp);
-        ok &= gp_mul(&tmp, &e2, &Yc); gp_axpy(&Hbn, eta * eta, &tmp);
-        ok &= gp_mul(&tmp, &e, &sXa); gp_axpy(&Xan, -eta, &tmp);
-        ok &= gp_mul(&tmp, &e, &sXb); gp_axpy(&Xbn, -eta, &tmp);
-        ok &= gp_mul(&tmp, &e, &sXc); gp_axpy(&Xcn, -eta, &tmp);
-        za = zan; zb = zbn; Ha = Han; Hb = Hbn; Xa = Xan; Xb = Xbn; Xc = Xcn;
+        ok &= gp_gd_step(&za, &zb, &Ha, &Hb, &Xa, &Xb, &Xc, &yA, &yB, &Ya2, &Yc, &sXa, &sXb, &sXc, eta, y);
         if (t < 0 && ok) {
             /* fully trained: the increments fall as s^2 rho^s; stop once rho^s
              * and a step's change are below rounding */
