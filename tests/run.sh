@@ -54,6 +54,9 @@ add() { names+=("$1"); shift; cmds+=("$(printf '%q ' "$@")"); }
 for t in "$BUILD"/tests/test_*; do [ -x "$t" ] && add "$(basename "$t")" "$t"; done
 # on an AVX-512 CPU the products take the zmm tile: test the AVX2 one too
 grep -qw avx512f /proc/cpuinfo && add test_kernel_avx2 env WICK_KERN_ISA=avx2 "$BUILD/tests/test_kernel"
+# and oneDNN's convolutions take nChw16c, where the conv net's nChw8c paths
+# stand aside: test those with oneDNN held to AVX2 (its nChw8c)
+grep -qw avx512f /proc/cpuinfo && add test_conv_fastpath_avx2 env ONEDNN_MAX_CPU_ISA=AVX2 "$BUILD/tests/test_conv_fastpath"
 for t in tests/test_*.sh; do [ -f "$t" ] && add "$(basename "$t")" bash "$t"; done
 for t in tests/test_*.py; do [ -f "$t" ] && add "$(basename "$t")" /usr/bin/python3 "$t"; done
 # print the reports that are complete, in the list's order
