@@ -46,6 +46,8 @@ p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
 p.add_argument("--seed", type=int, default=0)
 p.add_argument("--data", default="/usr/share/datasets/fashion-mnist/")
 p.add_argument("--limit", type=int, default=0, help="train on the first N samples only (quick probes)")
+p.add_argument("--precision", default="f32", choices=["f32", "bf16"],
+               help="bf16: the forward under torch.autocast('cpu', dtype=torch.bfloat16), float32 weights")
 a = p.parse_args()
 torch.set_num_threads(a.threads)
 torch.manual_seed(a.seed)
@@ -81,7 +83,8 @@ for _ in range(a.epochs):
     for i in range(0, n, a.batch):
         idx = perm[i:i + a.batch]
         opt.zero_grad()
-        loss = loss_fn(model(Xtr[idx]), Ytr[idx])
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.precision == "bf16"):
+            loss = loss_fn(model(Xtr[idx]), Ytr[idx])
         loss.backward()
         opt.step()
         seen += len(idx)
@@ -91,7 +94,7 @@ with torch.no_grad():
     acc = (model(Xte).argmax(1) == Yte).float().mean().item()
 lin = [dims[i] * dims[i + 1] for i in range(len(dims) - 1)]
 flops_per_sample = 2 * (2 * sum(lin) + sum(lin[1:]))
-print(json.dumps({"system": f"torch {torch.__version__}", "arch": a.arch, "act": a.act, "batch": a.batch,
+print(json.dumps({"system": f"torch {torch.__version__}" + (" bf16" if a.precision == "bf16" else ""), "precision": a.precision, "arch": a.arch, "act": a.act, "batch": a.batch,
                   "threads": a.threads, "torch_threads": torch.get_num_threads(),
                   "samples_per_s": round(seen / dt, 1), "gflops": round(flops_per_sample * seen / dt / 1e9, 2),
                   "flops_per_sample": flops_per_sample, "test_acc": round(acc, 4),
