@@ -803,11 +803,15 @@ typedef struct {
     int shards;
 } wick_collective;
 
-/* The products' precision in training.  bfloat16 (products in bf16 with
- * float32 accumulation, float32 master weights, optimiser state and loss)
- * needs AMX (amx_bf16) or AVX512-BF16 (avx512_bf16): wick_trainer_new refuses
- * it with WICK_EUNSUPPORTED on a CPU with neither, and, in this version, on
- * every CPU (no bf16 kernel is built yet: none could be tested). */
+/* The products' precision in training.  bfloat16: every product of the
+ * step (forward, input and weight gradients) takes bf16 operands, rounded to
+ * nearest even, and sums in float32; the weights, their gradients, the
+ * optimiser state and the loss stay float32, and evaluation runs in float32.
+ * It needs AVX512-BF16 (avx512_bf16, with AVX-512 F, BW and VL) and an MLP on
+ * the fast path (dense layers into cross-entropy, one process, no
+ * augmentation, clipping or max-norm): wick_trainer_new refuses it with
+ * WICK_EUNSUPPORTED and the reason otherwise (a CPU with AMX alone included:
+ * no AMX kernel is built). */
 typedef enum { WICK_PRECISION_F32 = 0, WICK_PRECISION_BF16 } wick_precision;
 
 /* This CPU's bf16 product instructions that the OS lets wick use: "amx_bf16",

@@ -419,8 +419,8 @@ static const cli_opt train_opts[O_COUNT + 1] = {
     [O_SHUFFLE] = {"shuffle", CLI_CHOICE, &TA.tc.shuffle, 0, 0, 0, "on", "on|off", "reshuffle every epoch", "off|on", NULL},
     ROW(O_THREADS, "threads", CLI_INT, &TA.threads, 1, CLI_THREADS_MAX, 0, NULL, "N", "threads (else OMP_NUM_THREADS, else all cores)"),
     [O_PRECISION] = {"precision", CLI_CHOICE, &TA.precision, WICK_PRECISION_F32, 0, 0, "f32", "P",
-        "the products' precision: f32, or bf16 (needs AMX or AVX512-BF16;\n"
-        "refused in this version, which has no bf16 kernel yet)", "f32|bf16", NULL},
+        "the products' precision: f32, or bf16 (bf16 operands, float32 sums\n"
+        "and weights; needs AVX512-BF16 and an MLP on the fast path)", "f32|bf16", NULL},
     ROW(O_PATIENCE, "patience", CLI_INT32, &TA.tc.patience, 0, 1 << 30, 0, "=off", "N",
         "early stopping on validation loss, restoring the best weights"),
     [O_SECOND] = {"second-round", CLI_CHOICE, &TA.second, 1, 0, 0, "=off", "KIND",

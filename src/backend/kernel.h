@@ -22,6 +22,7 @@
 #define WICK_BACKEND_KERNEL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __AVX2__
 #include <immintrin.h>
@@ -57,8 +58,8 @@ enum {
 int wick_kern_ok(void);
 
 /* This CPU's bf16 product instructions that the OS lets a program use:
- * "amx_bf16", "avx512_bf16", both separated by a space, or "".  (No kernel
- * uses them yet: wick_cpu_bf16 in wick.h.) */
+ * "amx_bf16", "avx512_bf16", both separated by a space, or "" (wick_cpu_bf16
+ * in wick.h).  WICK_TEST_CPU_BF16 replaces the answer, for the tests. */
 const char *wick_kern_bf16_features(void);
 
 void wick_kern_gemm(int m, int n, int k, const float *A, ptrdiff_t rsa, ptrdiff_t csa,
@@ -80,5 +81,41 @@ size_t wick_kern_fwd_elems(int N, int K);
  * bpanel = 16 N.  Zero beyond K. */
 void wick_kern_pack_bwd(const float *W, int N, int K, int n0, int n1, float *P);
 size_t wick_kern_bwd_elems(int N, int K);
+
+/* ---- bf16 (kernel_bf16.c): products of bfloat16 operands with float32 sums,
+ * on AVX512-BF16 (vdpbf16ps), for the chain's --precision bf16.
+ *
+ * Operands are 32-bit words, each two bf16 entries of consecutive steps of
+ * the sum (p = 2q in the low half, 2q + 1 in the high half), kq = ceil(k/2)
+ * words along it:
+ *   C[i, j] (+)= sum_q A2(i, q) . B2(q, j)
+ *   A2(i, q) = A[i * rsa + q * csa]
+ *   B2(q, j) = B[(j / 16) * bpanel + q * ldb + j % 16]
+ * with the same flags and edge rules as wick_kern_gemm (B's panels readable
+ * to a multiple of 16 columns).  Conversions round to nearest even. */
+int wick_kern_bf16_ok(void);   /* AVX-512 (F, BW, VL) with AVX512-BF16, the OS's consent too */
+uint16_t wick_bf16_round(float x);   /* the scalar rounding every conversion follows */
+void wick_kern_gemm_bf16(int m, int n, int kq, const uint32_t *A, ptrdiff_t rsa, ptrdiff_t csa,
+                         const uint32_t *B, ptrdiff_t ldb, ptrdiff_t bpanel, float *C, ptrdiff_t ldc,
+                         const float *bias, int flags);
+/* Forward layout of W [N, K]: P[(n/16) 16 kq + q 16 + n % 16] = (W[n, 2q], W[n, 2q+1]),
+ * kq = ceil(K/2); ldb = 16, bpanel = 16 kq.  Rows [n0, n1), n0 a multiple of 16. */
+void wick_kern_pack_fwd_bf16(const float *W, int N, int K, int n0, int n1, uint32_t *P);
+size_t wick_kern_fwd_words_bf16(int N, int K);
+/* Data-gradient layout: P[(k/16) 16 nq + q 16 + k % 16] = (W[2q, k], W[2q+1, k]),
+ * nq = ceil(N/2); ldb = 16, bpanel = 16 nq.  Rows [n0, n1), n0 even. */
+void wick_kern_pack_bwd_bf16(const float *W, int N, int K, int n0, int n1, uint32_t *P);
+size_t wick_kern_bwd_words_bf16(int N, int K);
+/* Activations: rows [r0, r1) of x, columns [c0, cols) (c0 even) as column
+ * pairs, dst[r ldd + w] = (x[r, 2w], x[r, 2w+1]) (zero past cols): an A
+ * operand with rsa = ldd, csa = 1. */
+void wick_kern_rows_bf16(const float *x, ptrdiff_t ldx, int r0, int r1, int c0, int cols,
+                         uint32_t *dst, ptrdiff_t ldd);
+/* Rows [r0, r1) (r0 even) of a batch of `rows`, columns [c0, c1), as row
+ * pairs, dst[(r/2) ldd + c] = (x[r, c], x[r+1, c]) (zero for r + 1 = rows):
+ * the weight gradient's operands, summed over the batch (B with ldb = ldd,
+ * bpanel = 16; dy^T as A with rsa = 1, csa = ldd). */
+void wick_kern_rowpairs_bf16(const float *x, ptrdiff_t ldx, int r0, int r1, int rows, int c0,
+                             int c1, uint32_t *dst, ptrdiff_t ldd);
 
 #endif

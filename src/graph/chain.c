@@ -103,6 +103,12 @@ typedef struct {
     float *pf, *pb;      /* W packed for the forward and the data gradient */
     float *pb_next;      /* the data-gradient copy being written this step */
     int direct;          /* ReLU or linear: the forward writes y, no z */
+    /* bf16 (--precision bf16): y and dz as column pairs ([batch][(ld + 1) / 2]
+       words: the A of the next layer's forward and of this layer's input
+       gradient) and as row pairs ([batch / 2][ld]: the weight gradient's
+       operands); W packed in bf16 like pf, pb, pb_next */
+    uint32_t *yb, *yp, *dzb, *dzp;
+    uint32_t *pf16, *pb16, *pb16_next;
 } layer;
 
 /* One step's arguments and results, shared by its threads. */
@@ -135,6 +141,9 @@ struct wick_chain {
     node *input, *labels, *loss;
     float *xin;                /* the gathered batch, [batch, ldx] */
     int ldx;
+    int bf16;                  /* products in bf16 (kernel_bf16.c): no redo */
+    uint32_t *xb, *xp;         /* bf16: the batch as column pairs and as row pairs */
+    void *mem16;               /* the bf16 buffers in one block */
     void *mem;                 /* everything above in one block */
     int fresh;                 /* the packed copies match W as of param_writes == gen */
     unsigned long gen;
@@ -243,11 +252,50 @@ static size_t priv_view(const wick_chain *c, float *p, view *v) {
     return n;
 }
 
-wick_status wick_chain_new(wick_chain **out, wick_graph *g, wick_node loss) {
+/* The bf16 copies (layer's yb .. pb16_next, xb, xp) in one zeroed block:
+ * padding words stay zero, as the kernel's panels need. */
+static wick_status bf16_buffers(wick_chain *c) {
+    const size_t B = (size_t)c->g->max_batch, Bp = (B + 1) / 2, L = (size_t)c->L;
+    size_t total = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        uint32_t *base = pass ? c->mem16 : NULL;
+        size_t off = 0;
+#define TAKE16(dst, count) do { if (pass) (dst) = base + off; off += ((count) + 15) / 16 * 16; } while (0)
+        TAKE16(c->xb, B * (c->ldx + 1) / 2);
+        TAKE16(c->xp, Bp * c->ldx);
+        for (size_t l = 0; l < L; l++) {
+            layer *y = &c->ly[l];
+            const size_t ldw = (y->ld + 1) / 2;
+            if (l < L - 1) {
+                TAKE16(y->yb, B * ldw);
+                TAKE16(y->yp, Bp * y->ld);
+            }
+            TAKE16(y->dzb, B * ldw);
+            TAKE16(y->dzp, Bp * y->ld);
+            TAKE16(y->pf16, wick_kern_fwd_words_bf16(y->N, y->K));
+            if (l) {
+                TAKE16(y->pb16, wick_kern_bwd_words_bf16(y->N, y->K));
+                TAKE16(y->pb16_next, wick_kern_bwd_words_bf16(y->N, y->K));
+            }
+        }
+#undef TAKE16
+        if (!pass) {
+            total = off;
+            c->mem16 = wick_huge_alloc(total * sizeof(uint32_t));
+            if (!c->mem16) return WICK_ENOMEM;
+            memset(c->mem16, 0, total * sizeof(uint32_t));
+        }
+    }
+    c->bf16 = 1;
+    return WICK_OK;
+}
+
+wick_status wick_chain_new(wick_chain **out, wick_graph *g, wick_node loss, int bf16) {
     *out = NULL;
     if (g->dt != WICK_DT_F32 || !g->compiled || loss < 0 || loss >= g->n || g->nodes[loss].op != OP_XENT)
         return wick_fail(WICK_EUNSUPPORTED, "chain: not a float32 graph ending in cross-entropy");
     if (!wick_kern_ok()) return wick_fail(WICK_EUNSUPPORTED, "chain: this CPU has no AVX2/FMA");
+    if (bf16 && !wick_kern_bf16_ok()) return wick_fail(WICK_EUNSUPPORTED, "chain: this CPU has no AVX512-BF16");
     wick_chain *c = wick_calloc(1, sizeof *c);
     if (!c) return wick_fail(WICK_ENOMEM, "chain: out of memory");
     c->g = g;
@@ -342,6 +390,10 @@ wick_status wick_chain_new(wick_chain **out, wick_graph *g, wick_node loss) {
             y->pb_next = p, p += (wick_kern_bwd_elems(y->N, y->K) + 15) / 16 * 16;
         }
     }
+    if (bf16 && bf16_buffers(c) != WICK_OK) {
+        wick_chain_free(c);
+        return wick_fail(WICK_ENOMEM, "chain: out of memory");
+    }
     *out = c;
     return WICK_OK;
 }
@@ -358,6 +410,7 @@ void wick_chain_free(wick_chain *c) {
     wick_free(c->priv);
     wick_free(c->part);
     wick_free(c->mem);
+    wick_free(c->mem16);
     wick_free(c->scratch);
     wick_free(c);
 }
@@ -380,6 +433,16 @@ static int row_cut(int B, int T, int i) {
     return c < B ? c : B;
 }
 
+/* bf16: rows [r0, r1) (r0 even), columns [k0, k1) (k0 even) of a [batch, ld]
+ * float array into its column-pair (b, rows of (ld + 1) / 2 words) and
+ * row-pair (p, rows of ld words) copies. */
+static void to_bf16(const wick_chain *c, int l, const float *x, int ld, int r0, int r1, int k0, int k1,
+                    uint32_t *b, uint32_t *p) {
+    (void)l;
+    if (b) wick_kern_rows_bf16(x, ld, r0, r1, k0, k1, b, (ld + 1) / 2);
+    wick_kern_rowpairs_bf16(x, ld, r0, r1, c->g->batch, k0, k1, p, ld);
+}
+
 /* Rows [r0, r1) and columns [k0, k1) (k0 a multiple of 16) of layer l's
  * input gradient, then layer l-1's activation derivative on them: a dx item
  * is all rows and some columns, the top layer's all columns of a forward
@@ -387,15 +450,24 @@ static int row_cut(int B, int T, int i) {
 static void dx_rows(wick_chain *c, int l, int r0, int r1, int k0, int k1, const view *in,
                     float *out) {
     layer *y = &c->ly[l], *p = &c->ly[l - 1];
-    wick_kern_gemm(r1 - r0, k1 - k0, y->N, in->dz[l] + (size_t)r0 * y->ld, y->ld, 1,
-                   y->pb + (size_t)k0 * y->N, 16, 16L * y->N, out + (size_t)r0 * p->ld + k0,
-                   p->ld, NULL, 0);
+    if (c->bf16) {
+        const int nq = (y->N + 1) / 2, ldw = (y->ld + 1) / 2;
+        wick_kern_gemm_bf16(r1 - r0, k1 - k0, nq, y->dzb + (size_t)r0 * ldw, ldw, 1,
+                            y->pb16 + (size_t)k0 * nq, 16, 16L * nq, out + (size_t)r0 * p->ld + k0,
+                            p->ld, NULL, 0);
+    } else {
+        wick_kern_gemm(r1 - r0, k1 - k0, y->N, in->dz[l] + (size_t)r0 * y->ld, y->ld, 1,
+                       y->pb + (size_t)k0 * y->N, 16, 16L * y->N, out + (size_t)r0 * p->ld + k0,
+                       p->ld, NULL, 0);
+    }
     wick_act a = c->dense[l - 1]->act;
     if (a.kind != WICK_ACT_LINEAR)
         for (int r = r0; r < r1; r++) {
             size_t o = (size_t)r * p->ld + k0;
             op_act_bwd_f32(a, in->z[l - 1] + o, in->y[l - 1] + o, out + o, out + o, k1 - k0);
         }
+    /* bf16: these rows and columns of dz_{l-1} for the products that read them */
+    if (c->bf16) to_bf16(c, l - 1, out, p->ld, r0, r1, k0, k1, l > 1 ? p->dzb : NULL, p->dzp);
 }
 
 /* A redo step's item under way (redo_item below): its state word and the
@@ -439,6 +511,7 @@ static double forward_rows(wick_chain *c, const float *X, const int32_t *Y, cons
         lab[r] = Y[i];
     }
     if (stall_us) stall(stall_us);   /* the tests' stand-in for a preemption mid-item */
+    if (c->bf16) to_bf16(c, -1, v->xin, ldx, r0, r1, 0, D, c->xb, c->xp);
     for (int l = 0; l < L; l++) {
         if (watch_stop(rw)) return 0;
         layer *y = &c->ly[l];
@@ -446,12 +519,20 @@ static double forward_rows(wick_chain *c, const float *X, const int32_t *Y, cons
         const float *x = l ? v->y[l - 1] : v->xin;
         const int lda = l ? c->ly[l - 1].ld : ldx;
         const int relu = d->act.kind == WICK_ACT_RELU;
-        wick_kern_gemm(R, y->N, y->K, x + (size_t)r0 * lda, lda, 1, y->pf, 16, 16L * y->K,
-                       v->z[l] + (size_t)r0 * y->ld, y->ld, g->nodes[c->b[l]].val,
-                       WICK_KERN_BIAS | (relu ? WICK_KERN_RELU : 0));
+        const int flags = WICK_KERN_BIAS | (relu ? WICK_KERN_RELU : 0);
+        if (c->bf16) {
+            const uint32_t *xb = l ? c->ly[l - 1].yb : c->xb;
+            const int ldw = (lda + 1) / 2, kq = (y->K + 1) / 2;
+            wick_kern_gemm_bf16(R, y->N, kq, xb + (size_t)r0 * ldw, ldw, 1, y->pf16, 16, 16L * kq,
+                                v->z[l] + (size_t)r0 * y->ld, y->ld, g->nodes[c->b[l]].val, flags);
+        } else {
+            wick_kern_gemm(R, y->N, y->K, x + (size_t)r0 * lda, lda, 1, y->pf, 16, 16L * y->K,
+                           v->z[l] + (size_t)r0 * y->ld, y->ld, g->nodes[c->b[l]].val, flags);
+        }
         if (!y->direct)
             for (int r = r0; r < r1; r++)
                 op_act_fwd_f32(d->act, v->z[l] + (size_t)r * y->ld, v->y[l] + (size_t)r * y->ld, y->N);
+        if (c->bf16 && l < L - 1) to_bf16(c, l, v->y[l], y->ld, r0, r1, 0, y->N, y->yb, y->yp);
     }
     node *dt = c->dense[L - 1];
     const int C = c->ly[L - 1].N;
@@ -462,6 +543,7 @@ static double forward_rows(wick_chain *c, const float *X, const int32_t *Y, cons
         op_act_bwd_f32(dt->act, v->z[L - 1] + o, v->y[L - 1] + o, (const float *)v->grad + o,
                        v->dz[L - 1] + o, (size_t)R * C);
     }
+    if (c->bf16) to_bf16(c, L - 1, v->dz[L - 1], C, r0, r1, 0, C, c->ly[L - 1].dzb, c->ly[L - 1].dzp);
     /* the top layer's input gradient for these rows, here rather than in a
        phase of its own: that phase was a barrier for a product of k = 10
        (W_L-1 is read before its update, from the data-gradient copy) */
@@ -471,10 +553,15 @@ static double forward_rows(wick_chain *c, const float *X, const int32_t *Y, cons
 
 /* Rows [q0, q1) of layer l's W into its forward copy and, but for the first
  * layer (no data gradient), into the data-gradient copy pb. */
-static void pack_rows(wick_chain *c, int l, const float *W, int q0, int q1, float *pb) {
+static void pack_rows(wick_chain *c, int l, const float *W, int q0, int q1, int next) {
     layer *y = &c->ly[l];
+    if (c->bf16) {
+        wick_kern_pack_fwd_bf16(W, y->N, y->K, q0, q1, y->pf16);
+        if (l) wick_kern_pack_bwd_bf16(W, y->N, y->K, q0, q1, next ? y->pb16_next : y->pb16);
+        return;
+    }
     wick_kern_pack_fwd(W, y->N, y->K, q0, q1, y->pf);
-    if (l) wick_kern_pack_bwd(W, y->N, y->K, q0, q1, pb);
+    if (l) wick_kern_pack_bwd(W, y->N, y->K, q0, q1, next ? y->pb_next : y->pb);
 }
 
 /* dW item: rows [q0, q1) of layer l's weight and bias gradients into thread
@@ -494,12 +581,17 @@ static void dw_grad(wick_chain *c, int l, int q0, int q1, int t, redo_watch *rw)
     float *gW = c->scratch + (size_t)t * c->scratch_stride;
     float *gb = c->gb + (size_t)t * (c->chunk_max + 16);
     PROF_START(t0);
+    if (c->bf16) {   /* no redo (rw is NULL): one product */
+        const uint32_t *xp = l ? c->ly[l - 1].yp : c->xp;
+        wick_kern_gemm_bf16(q1 - q0, y->K, (B + 1) / 2, y->dzp + q0, 1, y->ld, xp, lda, 16, gW, y->K, NULL, 0);
+    }
     const int half = rw ? y->K / 32 * 16 : 0;
     if (half) {
         wick_kern_gemm(q1 - q0, half, B, y->dz + q0, 1, y->ld, x, lda, 16, gW, y->K, NULL, 0);
         if (watch_stop(rw)) return;
     }
-    wick_kern_gemm(q1 - q0, y->K - half, B, y->dz + q0, 1, y->ld, x + half, lda, 16, gW + half, y->K, NULL, 0);
+    if (!c->bf16)
+        wick_kern_gemm(q1 - q0, y->K - half, B, y->dz + q0, 1, y->ld, x + half, lda, 16, gW + half, y->K, NULL, 0);
     if (watch_stop(rw)) return;
     for (int j = 0; j < q1 - q0; j++) gb[j] = 0;
     for (int r = 0; r < B; r++) {
@@ -523,7 +615,7 @@ static void dw_commit(wick_chain *c, int l, int q0, int q1, wick_chain_update_fn
     update(user, c->b[l], b, gb, (size_t)q0, (size_t)q1);
     PROF_ADD(t, WICK_CHAIN_PH_OPT, l, t1);
     PROF_START(t2);
-    pack_rows(c, l, W, q0, q1, y->pb_next);
+    pack_rows(c, l, W, q0, q1, 1);
     PROF_ADD(t, WICK_CHAIN_PH_PACK, l, t2);
 }
 
@@ -571,7 +663,7 @@ static void repack_item(wick_chain *c, int i) {
     int l = 0, k = i;
     while (k >= chunks(c, c->ly[l].N)) k -= chunks(c, c->ly[l].N), l++;
     const int rows = chunk_rows(c, c->ly[l].N), q = k * rows;
-    pack_rows(c, l, c->g->nodes[c->W[l]].val, q, min_int(q + rows, c->ly[l].N), c->ly[l].pb);
+    pack_rows(c, l, c->g->nodes[c->W[l]].val, q, min_int(q + rows, c->ly[l].N), 0);
 }
 
 static int repack_items(const wick_chain *c) {
@@ -995,7 +1087,7 @@ double wick_chain_step(wick_chain *c, const float *X, const int32_t *Y, const ui
     if (c->team.max != T) memset(&c->team, 0, sizeof c->team), c->team.max = T;
     const int team = wick_team_size(&c->team);
     const int want = redo_env();
-    int redo = team > 1 && (want == 1 || (want < 0 && c->redo_left > 0));
+    int redo = team > 1 && !c->bf16 && (want == 1 || (want < 0 && c->redo_left > 0));
     if (redo && !c->priv) {
         view v;
         c->priv_stride = priv_view(c, NULL, &v);
@@ -1060,6 +1152,9 @@ double wick_chain_step(wick_chain *c, const float *X, const int32_t *Y, const ui
             float *p = c->ly[l].pb;
             c->ly[l].pb = c->ly[l].pb_next;
             c->ly[l].pb_next = p;
+            uint32_t *p16 = c->ly[l].pb16;
+            c->ly[l].pb16 = c->ly[l].pb16_next;
+            c->ly[l].pb16_next = p16;
         }
     c->fresh = 1;
     c->gen = g->param_writes;

@@ -10,8 +10,10 @@
 typedef struct wick_chain wick_chain;
 
 /* WICK_EUNSUPPORTED when the graph is not such a chain (the caller then uses
- * the general executor). */
-wick_status wick_chain_new(wick_chain **out, wick_graph *g, wick_node loss);
+ * the general executor).  bf16: every product with bf16 operands and float32
+ * sums (backend/kernel_bf16.c; WICK_EUNSUPPORTED without AVX512-BF16); the
+ * weights, their gradients, the optimiser and the loss stay float32. */
+wick_status wick_chain_new(wick_chain **out, wick_graph *g, wick_node loss, int bf16);
 void wick_chain_free(wick_chain *c);
 
 /* Applies the optimiser to elements [lo, hi) of parameter p, whose gradient

@@ -237,9 +237,16 @@ wick_status wick_trainer_new(wick_trainer **out, wick_mlp *m, const wick_dataset
        cross-entropy and the step is plain; anything else runs on the general
        executor */
     int plain = !wick_augment_active(&c->augment) && c->clip_value == 0 && c->clip_norm == 0 && c->max_norm == 0;
-    if (!c->general_executor && !c->coll && plain && wick_chain_new(&t->chain, m->g, m->loss) == WICK_ENOMEM) {
+    const int bf16 = c->precision == WICK_PRECISION_BF16;
+    if (!c->general_executor && !c->coll && plain && wick_chain_new(&t->chain, m->g, m->loss, bf16) == WICK_ENOMEM) {
         wick_trainer_free(t);
         return WICK_ENOMEM;
+    }
+    if (bf16 && !t->chain) {   /* the bf16 products are the chain's alone */
+        wick_trainer_free(t);
+        return wick_fail(WICK_EUNSUPPORTED, "bf16 trains an MLP on the fast path only (dense layers into "
+                         "cross-entropy, one process, no augmentation, clipping, max-norm or general "
+                         "executor): train this net in float32");
     }
     for (int i = 0; i < nodes; i++) t->slot[i] = -1;
     for (int i = 0; i < t->np; i++) t->slot[t->param[i]] = i;

@@ -1,0 +1,276 @@
+/* kernel_bf16.c — the chain executor's products with bfloat16 operands and
+ * float32 sums, on AVX512-BF16 (see kernel.h, "bf16").
+ *
+ * vdpbf16ps takes 16 pairs of bf16 from each operand and adds each pair's
+ * two products to one float lane: the sum over p runs two steps at a time,
+ * and both operands hold those two steps' entries side by side in a 32-bit
+ * word (even p in the low half).  So A and B here are arrays of words, and
+ * the kernel is gemm5's (kernel.c) with words for floats: an 8 x 32 tile,
+ * 16 zmm sums, two loads of B and eight broadcast words of A per pair of
+ * steps for 16 vdpbf16ps, twice the multiply-adds of a zmm FMA each (this
+ * Zen 5 runs both at two a cycle: 485 against 260 GFLOP/s a core).
+ *
+ * The conversions round to nearest even (vcvtne2ps2bf16), as PyTorch's
+ * autocast does; the tests hold every packer and conversion to a scalar
+ * rounding, bit for bit. */
+#include "backend/kernel.h"
+#include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
+
+#define TGTB __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx512bf16")))
+#define INLINE static inline __attribute__((always_inline))
+
+#define MRB 8
+#define KCB 256   /* pairs of steps per block of p: a 16-word panel of B is 16 KiB */
+#define MCB 128
+
+int wick_kern_bf16_ok(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && strstr(wick_kern_bf16_features(), "avx512_bf16") != NULL;
+}
+
+/* bf16 of x, rounded to nearest even (NaN stays NaN): the scalar rule the
+ * vector conversions follow. */
+uint16_t wick_bf16_round(float x) {
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)(u >> 16 | 0x40);
+    return (uint16_t)((u + 0x7fffu + (u >> 16 & 1)) >> 16);
+}
+
+TGTB INLINE __m512 epib(__m512 x, float *ci, __mmask16 m, __m512 bi, int flags) {
+    if (flags & WICK_KERN_ACC) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, ci));
+    else if (flags & WICK_KERN_BIAS) x = _mm512_add_ps(x, bi);
+    if (flags & WICK_KERN_RELU) x = _mm512_max_ps(x, _mm512_setzero_ps());
+    return x;
+}
+
+#define ROWS8(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+#define R(i) if ((i) < mr)
+
+TGTB INLINE void tileb(const int mr, const int two, int nr, int kq, const uint32_t *a, ptrdiff_t rsa,
+                       ptrdiff_t csa, const uint32_t *b, ptrdiff_t ldb, ptrdiff_t bpanel, float *c,
+                       ptrdiff_t ldc, const float *bias, int flags, const uint32_t *pf) {
+#define DECLB(i) __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = _mm512_setzero_ps();
+    ROWS8(DECLB)
+    const uint32_t *b2 = b + bpanel;
+    _Pragma("GCC unroll 4") for (int q = 0; q < kq; q++) {
+        __m512bh b0 = (__m512bh)_mm512_loadu_si512(b + q * ldb);
+        __m512bh b1 = two ? (__m512bh)_mm512_loadu_si512(b2 + q * ldb) : b0;
+        if (pf) _mm_prefetch((const char *)(pf + q * ldb), _MM_HINT_T1);
+#define DPB(i)                                                                   \
+        R(i) {                                                                   \
+            __m512bh ai = (__m512bh)_mm512_set1_epi32((int)a[i * rsa + q * csa]); \
+            c##i##0 = _mm512_dpbf16_ps(c##i##0, ai, b0);                         \
+            if (two) c##i##1 = _mm512_dpbf16_ps(c##i##1, ai, b1);                \
+        }
+        ROWS8(DPB)
+    }
+    const __mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
+    const __mmask16 m1 = nr >= 32 ? 0xffff : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
+    __m512 bi0 = _mm512_setzero_ps(), bi1 = bi0;
+    if (flags & WICK_KERN_BIAS) {
+        bi0 = _mm512_maskz_loadu_ps(m0, bias);
+        if (two) bi1 = _mm512_maskz_loadu_ps(m1, bias + 16);
+    }
+#define STOREB(i)                                                                            \
+    R(i) {                                                                                   \
+        float *ci = c + i * ldc;                                                             \
+        _mm512_mask_storeu_ps(ci, m0, epib(c##i##0, ci, m0, bi0, flags));                    \
+        if (two) _mm512_mask_storeu_ps(ci + 16, m1, epib(c##i##1, ci + 16, m1, bi1, flags)); \
+    }
+    ROWS8(STOREB)
+}
+
+#define TILEB(RR, T)                                                                            \
+    TGTB static void tileb_##RR##_##T(int nr, int kq, const uint32_t *a, ptrdiff_t rsa,         \
+                                      ptrdiff_t csa, const uint32_t *b, ptrdiff_t ldb,          \
+                                      ptrdiff_t bpanel, float *c, ptrdiff_t ldc,                \
+                                      const float *bias, int flags, const uint32_t *pf) {       \
+        tileb(RR, T, nr, kq, a, rsa, csa, b, ldb, bpanel, c, ldc, bias, flags, pf);             \
+    }
+#define TILEB_ROWS(T) TILEB(1, T) TILEB(2, T) TILEB(3, T) TILEB(4, T) TILEB(5, T) TILEB(6, T) \
+                      TILEB(7, T) TILEB(8, T)
+TILEB_ROWS(0) TILEB_ROWS(1)
+typedef void (*tileb_fn)(int, int, const uint32_t *, ptrdiff_t, ptrdiff_t, const uint32_t *, ptrdiff_t,
+                         ptrdiff_t, float *, ptrdiff_t, const float *, int, const uint32_t *);
+static const tileb_fn tilesb[2][MRB + 1] = {
+    {NULL, tileb_1_0, tileb_2_0, tileb_3_0, tileb_4_0, tileb_5_0, tileb_6_0, tileb_7_0, tileb_8_0},
+    {NULL, tileb_1_1, tileb_2_1, tileb_3_1, tileb_4_1, tileb_5_1, tileb_6_1, tileb_7_1, tileb_8_1},
+};
+
+/* The flags of block blk of nb blocks of p (kernel.c's block_flags). */
+static inline int flags_of(int flags, int blk, int nb) {
+    int f = blk == 0 ? flags & (WICK_KERN_ACC | WICK_KERN_BIAS) : WICK_KERN_ACC;
+    return blk == nb - 1 ? f | (flags & WICK_KERN_RELU) : f;
+}
+
+/* Rows [0, m) of a column-major A (A(i, q) = a[i + q csa]) into tiles of 8
+ * rows: P[t 8 kq + q 8 + i % 8] = A(t 8 + i, q) (gemm5's pack_a5). */
+TGTB static void pack_ab(int m, int kq, const uint32_t *a, ptrdiff_t csa, uint32_t *P) {
+    for (int i0 = 0; i0 < m; i0 += MRB) {
+        const int mr = m - i0 < MRB ? m - i0 : MRB;
+        const __mmask8 mk = (__mmask8)((1u << mr) - 1);
+        uint32_t *dst = P + (ptrdiff_t)i0 * kq;
+        for (int q = 0; q < kq; q++)
+            _mm256_mask_storeu_epi32(dst + q * MRB, mk, _mm256_maskz_loadu_epi32(mk, a + i0 + q * csa));
+    }
+}
+
+TGTB void wick_kern_gemm_bf16(int m, int n, int kq, const uint32_t *A, ptrdiff_t rsa, ptrdiff_t csa,
+                              const uint32_t *B, ptrdiff_t ldb, ptrdiff_t bpanel, float *C, ptrdiff_t ldc,
+                              const float *bias, int flags) {
+    static _Thread_local uint32_t apack[MCB * KCB] __attribute__((aligned(64)));
+    if (m <= 0 || n <= 0) return;
+    int nb = kq > 0 ? (kq + KCB - 1) / KCB : 1;
+    int mb = (m + MCB - 1) / MCB, mc = ((m + mb - 1) / mb + MRB - 1) / MRB * MRB;
+    const int ncol = (n + 31) / 32 * 32;
+    for (int blk = 0; blk < nb; blk++) {
+        int k0 = (int)((long)kq * blk / nb), k1 = (int)((long)kq * (blk + 1) / nb);
+        const int f = flags_of(flags, blk, nb);
+        for (int ib = 0; ib < m; ib += mc) {
+            int ie = ib + mc < m ? ib + mc : m;
+            const uint32_t *ab = A + ib * rsa + (ptrdiff_t)k0 * csa;
+            ptrdiff_t acs = csa, atile = MRB * rsa;
+            if (rsa == 1 && csa > 2 * MRB) {   /* the weight gradient's dy^T: one stream a tile */
+                pack_ab(ie - ib, k1 - k0, ab, csa, apack);
+                ab = apack, acs = MRB, atile = (ptrdiff_t)MRB * (k1 - k0);
+            }
+            for (int j0 = 0; j0 < n; j0 += 32) {
+                int nr = n - j0 < 32 ? n - j0 : 32;
+                const uint32_t *bp = B + (j0 / 16) * bpanel + (ptrdiff_t)k0 * ldb;
+                const float *bj = bias ? bias + j0 : NULL;
+                for (int i0 = ib, t = 0; i0 < ie; i0 += MRB, t++) {
+                    int mr = ie - i0 < MRB ? ie - i0 : MRB;
+                    /* the next column tiles' panels into L2, as gemm5 does */
+                    const int jt = j0 + 32 * (1 + t / 2) + 16 * (t & 1);
+                    const uint32_t *pf = NULL;
+                    if (t < 8 && jt < n) pf = B + (jt / 16) * bpanel + (ptrdiff_t)k0 * ldb;
+                    else if (t < 8 && blk + 1 < nb && ie == m && jt >= ncol && jt - ncol < n)
+                        pf = B + ((jt - ncol) / 16) * bpanel + (ptrdiff_t)k1 * ldb;
+                    tilesb[nr > 16][mr](nr, k1 - k0, ab + t * atile, rsa, acs, bp, ldb, bpanel,
+                                        C + i0 * ldc + j0, ldc, bj, f, pf);
+                }
+            }
+        }
+    }
+}
+
+/* ---- conversions and packing ------------------------------------------- */
+
+/* 16 floats of a and 16 of b (masked loads: zero beyond) as 16 words
+ * (a[j], b[j]): a in the low halves. */
+TGTB INLINE __m512i pair_words(__m512 a, __m512 b) {
+    /* cvtne2ps puts b's 16 bf16 after a's... as [a0..a15 | b0..b15] when
+       called (b, a); then each a_j next to b_j */
+    const __m512i mix = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
+                                         23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    return _mm512_permutexvar_epi16(mix, (__m512i)_mm512_cvtne2ps_pbh(b, a));
+}
+
+TGTB static __mmask16 mask16(int n) { return n >= 16 ? 0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
+
+/* Rows [r0, r1), columns [0, cols) of x as words of column pairs:
+ * dst[r ldd + w] = (x[r, 2w], x[r, 2w + 1]) (zero past cols), w < ceil(cols / 2). */
+TGTB void wick_kern_rows_bf16(const float *x, ptrdiff_t ldx, int r0, int r1, int c0, int cols,
+                              uint32_t *dst, ptrdiff_t ldd) {
+    for (int r = r0; r < r1; r++) {
+        const float *xr = x + r * ldx;
+        uint32_t *dr = dst + r * ldd;
+        for (int c = c0; c < cols; c += 32) {
+            __m512 lo = _mm512_maskz_loadu_ps(mask16(cols - c), xr + c);
+            __m512 hi = _mm512_maskz_loadu_ps(mask16(cols - c - 16), xr + c + 16);
+            const int words = (cols - c + 1) / 2;
+            _mm512_mask_storeu_epi32(dr + c / 2, mask16(words), (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+        }
+    }
+}
+
+/* Rows [r0, r1) (r0 even), columns [c0, c1) of x as words of row pairs:
+ * dst[(r / 2) ldd + c] = (x[r, c], x[r + 1, c]), x[r + 1] zero when r + 1 = rows. */
+TGTB void wick_kern_rowpairs_bf16(const float *x, ptrdiff_t ldx, int r0, int r1, int rows, int c0,
+                                  int c1, uint32_t *dst, ptrdiff_t ldd) {
+    for (int r = r0; r < r1; r += 2) {
+        const float *a = x + r * ldx, *b = a + ldx;
+        const int has_b = r + 1 < rows;
+        uint32_t *dr = dst + (r / 2) * ldd;
+        for (int c = c0; c < c1; c += 16) {
+            const __mmask16 mk = mask16(c1 - c);
+            __m512 va = _mm512_maskz_loadu_ps(mk, a + c);
+            __m512 vb = has_b ? _mm512_maskz_loadu_ps(mk, b + c) : _mm512_setzero_ps();
+            _mm512_mask_storeu_epi32(dr + c, mk, pair_words(va, vb));
+        }
+    }
+}
+
+/* A 16 x 16 transpose of words in registers: lane j of r[k] <-> lane k of r[j]. */
+TGTB INLINE void xpose16(__m512i r[16]) {
+    __m512i t[16];
+    for (int k = 0; k < 16; k += 2) {
+        t[k] = _mm512_unpacklo_epi32(r[k], r[k + 1]);
+        t[k + 1] = _mm512_unpackhi_epi32(r[k], r[k + 1]);
+    }
+    for (int k = 0; k < 16; k += 4) {
+        r[k] = _mm512_unpacklo_epi64(t[k], t[k + 2]);
+        r[k + 1] = _mm512_unpackhi_epi64(t[k], t[k + 2]);
+        r[k + 2] = _mm512_unpacklo_epi64(t[k + 1], t[k + 3]);
+        r[k + 3] = _mm512_unpackhi_epi64(t[k + 1], t[k + 3]);
+    }
+    /* lane L of r[4g + j]: rows 4g..4g+3 of column 4L + j */
+    for (int g = 0; g < 16; g += 8)
+        for (int j = 0; j < 4; j++) {
+            t[g + j] = _mm512_shuffle_i32x4(r[g + j], r[g + 4 + j], 0x88);
+            t[g + 4 + j] = _mm512_shuffle_i32x4(r[g + j], r[g + 4 + j], 0xdd);
+        }
+    for (int j = 0; j < 8; j++) {
+        r[j] = _mm512_shuffle_i32x4(t[j], t[j + 8], 0x88);
+        r[j + 8] = _mm512_shuffle_i32x4(t[j], t[j + 8], 0xdd);
+    }
+}
+
+size_t wick_kern_fwd_words_bf16(int N, int K) { return (size_t)(N + 15) / 16 * 16 * ((K + 1) / 2); }
+size_t wick_kern_bwd_words_bf16(int N, int K) { return (size_t)(K + 15) / 16 * 16 * ((N + 1) / 2); }
+
+/* Forward layout: P[(n / 16) 16 kq + q 16 + n % 16] = (W[n, 2q], W[n, 2q + 1]),
+ * kq = ceil(K / 2): 16 rows' 32 columns as 16 rows of words, transposed. */
+TGTB void wick_kern_pack_fwd_bf16(const float *W, int N, int K, int n0, int n1, uint32_t *P) {
+    const int kq = (K + 1) / 2;
+    for (int p0 = n0; p0 < n1; p0 += 16) {
+        uint32_t *panel = P + (size_t)(p0 / 16) * 16 * kq;
+        const int rows = (n1 - p0 < 16 ? n1 - p0 : 16);
+        for (int k = 0; k < K; k += 32) {
+            __m512i r[16];
+            for (int i = 0; i < 16; i++) {
+                if (i >= rows) {
+                    r[i] = _mm512_setzero_si512();
+                    continue;
+                }
+                const float *w = W + (size_t)(p0 + i) * K + k;
+                __m512 lo = _mm512_maskz_loadu_ps(mask16(K - k), w);
+                __m512 hi = _mm512_maskz_loadu_ps(mask16(K - k - 16), w + 16);
+                r[i] = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
+            }
+            xpose16(r);
+            const int qs = kq - k / 2 < 16 ? kq - k / 2 : 16;
+            for (int q = 0; q < qs; q++) _mm512_storeu_si512(panel + (size_t)(k / 2 + q) * 16, r[q]);
+        }
+    }
+}
+
+/* Data-gradient layout: P[(k / 16) 16 nq + q 16 + k % 16] = (W[2q, k], W[2q + 1, k]),
+ * nq = ceil(N / 2); rows [n0, n1), n0 even. */
+TGTB void wick_kern_pack_bwd_bf16(const float *W, int N, int K, int n0, int n1, uint32_t *P) {
+    const int nq = (N + 1) / 2;
+    for (int n = n0; n < n1; n += 2) {
+        const float *a = W + (size_t)n * K, *b = a + K;
+        const int has_b = n + 1 < N;
+        for (int k = 0; k < K; k += 16) {
+            const __mmask16 mk = mask16(K - k);
+            __m512 va = _mm512_maskz_loadu_ps(mk, a + k);
+            __m512 vb = has_b ? _mm512_maskz_loadu_ps(mk, b + k) : _mm512_setzero_ps();
+            _mm512_storeu_si512(P + (size_t)(k / 16) * 16 * nq + (size_t)(n / 2) * 16, pair_words(va, vb));
+        }
+    }
+}
