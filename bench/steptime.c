@@ -10,7 +10,7 @@
  * issue 7 counts them).
  *
  *   build/bench/steptime [--arch 784-512-512-10] [--act relu] [--batch 128]
- *                        [--steps 400] [--general] [--data DIR]
+ *                        [--steps 400] [--general] [--data DIR] [--precision bf16]
  *
  * --data DIR: the training images of the Fashion-MNIST IDX files in DIR
  * (e.g. /usr/share/datasets/fashion-mnist) instead of random normals. */
@@ -67,7 +67,7 @@ static void print_profile(const wick_mlp_config *mc, int batch, double peak, int
 int main(int argc, char **argv) {
     const char *arch = "784-512-512-10", *act = "relu";
     const char *data = NULL;
-    int batch = 128, general = 0;
+    int batch = 128, general = 0, bf16 = 0;
     long steps = 400;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--arch") && i + 1 < argc) arch = argv[++i];
@@ -75,9 +75,11 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atol(argv[++i]);
         else if (!strcmp(argv[i], "--general")) general = 1;
+        else if (!strcmp(argv[i], "--precision") && i + 1 < argc) bf16 = !strcmp(argv[++i], "bf16");
         else if (!strcmp(argv[i], "--data") && i + 1 < argc) data = argv[++i];
         else {
-            fprintf(stderr, "usage: steptime [--arch A] [--act relu|tanh|...] [--batch B] [--steps N] [--general] [--data DIR]\n");
+            fprintf(stderr, "usage: steptime [--arch A] [--act relu|tanh|...] [--batch B] [--steps N] [--general] [--data DIR]"
+                            " [--precision f32|bf16]\n");
             return 2;
         }
     }
@@ -120,6 +122,7 @@ int main(int argc, char **argv) {
     c.opt.momentum = 0.9;
     c.sched.lr0 = 0.01;
     c.general_executor = general;
+    c.precision = bf16 ? WICK_PRECISION_BF16 : WICK_PRECISION_F32;
     c.on_step = on_step;
     cap = c.epochs * per_epoch + 1;
     stamp = malloc(cap * sizeof *stamp);
@@ -138,6 +141,11 @@ int main(int argc, char **argv) {
     int ntb;
     fma_peak(3, 30, &g1b, &gnb, &ntb);
     if (gnb > gn) gn = gnb, nt = ntb;
+    if (bf16) {   /* the bf16 dot product's peak instead (fma_peak.h) */
+        double b1, bn;
+        bf16_peak(3, 30, &b1, &bn);
+        gn = bn;
+    }
     /* differences of consecutive stamps, within an epoch (evaluation and
        the epoch's bookkeeping fall between epochs) */
     double *dt = malloc(cap * sizeof *dt);
@@ -155,7 +163,7 @@ int main(int argc, char **argv) {
     double p10 = dt[n / 10], med = dt[n / 2];
     printf("%s %s batch %d %s: p10 %.3f ms %.0f samples/s %.1f%% of %.1f GFLOP/s; median %.3f ms %.0f/s %.1f%%;"
            " mean %.3f ms %.0f/s\n",
-           arch, act, batch, general ? "general" : "default", p10 * 1e3, batch / p10,
+           arch, act, batch, general ? "general" : bf16 ? "bf16" : "default", p10 * 1e3, batch / p10,
            100 * flops / p10 / 1e9 / gn, gn, med * 1e3, batch / med, 100 * flops / med / 1e9 / gn,
            mean * 1e3, batch / mean);
     print_profile(&mc, batch, gn, nt);

@@ -369,6 +369,8 @@ static int use_tile4(void) {
     return u;
 }
 
+int wick_kern_tile_rows(void) { return use512() ? 8 : MR; }   /* 8: MR5, the zmm tile below */
+
 TGT void wick_kern_gemm(int m, int n, int k, const float *A, ptrdiff_t rsa, ptrdiff_t csa,
                         const float *B, ptrdiff_t ldb, ptrdiff_t bpanel, float *C, ptrdiff_t ldc,
                         const float *bias, int flags) {

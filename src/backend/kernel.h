@@ -56,6 +56,8 @@ enum {
 
 /* Non-zero when this CPU runs the kernel (AVX2 and FMA). */
 int wick_kern_ok(void);
+/* The rows of the kernel's register tile on this CPU: 6 (AVX2) or 8 (AVX-512). */
+int wick_kern_tile_rows(void);
 
 /* This CPU's bf16 product instructions that the OS lets a program use:
  * "amx_bf16", "avx512_bf16", both separated by a space, or "" (wick_cpu_bf16

@@ -170,7 +170,7 @@ TGTB INLINE __m512i pair_words(__m512 a, __m512 b) {
     return _mm512_permutexvar_epi16(mix, (__m512i)_mm512_cvtne2ps_pbh(b, a));
 }
 
-TGTB static __mmask16 mask16(int n) { return n >= 16 ? 0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
+TGTB INLINE __mmask16 mask16(int n) { return n >= 16 ? 0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
 
 /* Rows [r0, r1), columns [0, cols) of x as words of column pairs:
  * dst[r ldd + w] = (x[r, 2w], x[r, 2w + 1]) (zero past cols), w < ceil(cols / 2). */
@@ -208,23 +208,23 @@ TGTB void wick_kern_rowpairs_bf16(const float *x, ptrdiff_t ldx, int r0, int r1,
 /* A 16 x 16 transpose of words in registers: lane j of r[k] <-> lane k of r[j]. */
 TGTB INLINE void xpose16(__m512i r[16]) {
     __m512i t[16];
-    for (int k = 0; k < 16; k += 2) {
+    _Pragma("GCC unroll 16") for (int k = 0; k < 16; k += 2) {
         t[k] = _mm512_unpacklo_epi32(r[k], r[k + 1]);
         t[k + 1] = _mm512_unpackhi_epi32(r[k], r[k + 1]);
     }
-    for (int k = 0; k < 16; k += 4) {
+    _Pragma("GCC unroll 16") for (int k = 0; k < 16; k += 4) {
         r[k] = _mm512_unpacklo_epi64(t[k], t[k + 2]);
         r[k + 1] = _mm512_unpackhi_epi64(t[k], t[k + 2]);
         r[k + 2] = _mm512_unpacklo_epi64(t[k + 1], t[k + 3]);
         r[k + 3] = _mm512_unpackhi_epi64(t[k + 1], t[k + 3]);
     }
     /* lane L of r[4g + j]: rows 4g..4g+3 of column 4L + j */
-    for (int g = 0; g < 16; g += 8)
-        for (int j = 0; j < 4; j++) {
+    _Pragma("GCC unroll 2") for (int g = 0; g < 16; g += 8)
+        _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
             t[g + j] = _mm512_shuffle_i32x4(r[g + j], r[g + 4 + j], 0x88);
             t[g + 4 + j] = _mm512_shuffle_i32x4(r[g + j], r[g + 4 + j], 0xdd);
         }
-    for (int j = 0; j < 8; j++) {
+    _Pragma("GCC unroll 8") for (int j = 0; j < 8; j++) {
         r[j] = _mm512_shuffle_i32x4(t[j], t[j + 8], 0x88);
         r[j + 8] = _mm512_shuffle_i32x4(t[j], t[j + 8], 0xdd);
     }
@@ -241,20 +241,25 @@ TGTB void wick_kern_pack_fwd_bf16(const float *W, int N, int K, int n0, int n1, 
         uint32_t *panel = P + (size_t)(p0 / 16) * 16 * kq;
         const int rows = (n1 - p0 < 16 ? n1 - p0 : 16);
         for (int k = 0; k < K; k += 32) {
+            /* rows past n1 (a last partial panel) read row 0 and are
+               zeroed by the mask: no branch in the unrolled body */
             __m512i r[16];
-            for (int i = 0; i < 16; i++) {
-                if (i >= rows) {
-                    r[i] = _mm512_setzero_si512();
-                    continue;
-                }
-                const float *w = W + (size_t)(p0 + i) * K + k;
-                __m512 lo = _mm512_maskz_loadu_ps(mask16(K - k), w);
-                __m512 hi = _mm512_maskz_loadu_ps(mask16(K - k - 16), w + 16);
+            const __mmask16 mlo = mask16(K - k), mhi = mask16(K - k - 16);
+            _Pragma("GCC unroll 16") for (int i = 0; i < 16; i++) {
+                const __mmask16 live = i < rows ? 0xffff : 0;
+                const float *w = W + (size_t)(p0 + (i < rows ? i : 0)) * K + k;
+                __m512 lo = _mm512_maskz_loadu_ps(mlo & live, w);
+                __m512 hi = _mm512_maskz_loadu_ps(mhi & live, w + 16);
                 r[i] = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
             }
             xpose16(r);
             const int qs = kq - k / 2 < 16 ? kq - k / 2 : 16;
-            for (int q = 0; q < qs; q++) _mm512_storeu_si512(panel + (size_t)(k / 2 + q) * 16, r[q]);
+            if (qs == 16) {
+                _Pragma("GCC unroll 16") for (int q = 0; q < 16; q++)
+                    _mm512_storeu_si512(panel + (size_t)(k / 2 + q) * 16, r[q]);
+            } else {
+                for (int q = 0; q < qs; q++) _mm512_storeu_si512(panel + (size_t)(k / 2 + q) * 16, r[q]);
+            }
         }
     }
 }

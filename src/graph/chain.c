@@ -142,6 +142,7 @@ struct wick_chain {
     float *xin;                /* the gathered batch, [batch, ldx] */
     int ldx;
     int bf16;                  /* products in bf16 (kernel_bf16.c): no redo */
+    int mr;                    /* the kernel's tile height (row_cut) */
     uint32_t *xb, *xp;         /* bf16: the batch as column pairs and as row pairs */
     void *mem16;               /* the bf16 buffers in one block */
     void *mem;                 /* everything above in one block */
@@ -299,6 +300,7 @@ wick_status wick_chain_new(wick_chain **out, wick_graph *g, wick_node loss, int 
     wick_chain *c = wick_calloc(1, sizeof *c);
     if (!c) return wick_fail(WICK_ENOMEM, "chain: out of memory");
     c->g = g;
+    c->mr = bf16 ? 8 : wick_kern_tile_rows();
     c->loss = &g->nodes[loss];
     c->labels = &g->nodes[c->loss->in[1]];
     /* walk back from the logits: dense, dense, ..., input */
@@ -421,15 +423,16 @@ void wick_chain_free(wick_chain *c) {
  * thread slowed by a neighbour does less (in a quiet window it is level with
  * one item a thread).  Each item streams all of the packed W, so items are
  * few, and below 48 rows a thread each takes one (bench/README.md, "The
- * forward's items").  Start of item i, at a multiple of the kernel's 6-row
- * tile where possible. */
-static int row_cut(int B, int T, int i) {
+ * forward's items").  Start of item i, at a multiple of the kernel's tile
+ * height mr where possible (6 rows for AVX2, 8 for AVX-512 and bf16: a cut
+ * at 6 left 2-row tiles there). */
+static int row_cut(int B, int T, int i, int mr) {
     if (i >= forward_items(B, T)) return B;
     /* T equal items after `start` rows, or all of them when there are only T */
-    const int big = forward_items(B, T) > T ? 3 * B / (4 * T) / 6 * 6 : 0;
+    const int big = forward_items(B, T) > T ? 3 * B / (4 * T) / mr * mr : 0;
     if (i <= T && big) return i * big;
     const int start = T * big, j = big ? i - T : i;
-    int c = start + (int)(((long)(B - start) * j / T + 3) / 6 * 6);
+    int c = start + (int)(((long)(B - start) * j / T + mr / 2) / mr * mr);
     return c < B ? c : B;
 }
 
@@ -691,7 +694,7 @@ static void step_thread(void *arg, int t, int nt) {
     PROF_START(t0);
     long stall_us = t ? a->stall_us : 0;
     for (int i; (i = take(c, ITEMS_FORWARD, nf)) < nf;) {
-        int r0 = row_cut(B, T, i), r1 = row_cut(B, T, i + 1);
+        int r0 = row_cut(B, T, i, c->mr), r1 = row_cut(B, T, i + 1, c->mr);
         c->part[i] = r1 > r0 ? forward_rows(c, a->X, a->Y, a->idx, a->first, r0, r1, &sv, stall_us, NULL) : 0.0;
         stall_us = 0;
     }
@@ -818,7 +821,7 @@ static int redo_item(wick_chain *c, const step_args *a, const phase_items *ph, i
     int l = 0, q0 = 0, q1 = 0, r0 = 0, r1 = 0, k0 = 0, k1 = 0, kind = 0;
     double part = 0;
     if (ph->phase == ITEMS_FORWARD) {
-        r0 = row_cut(B, a->T, i), r1 = row_cut(B, a->T, i + 1);
+        r0 = row_cut(B, a->T, i, c->mr), r1 = row_cut(B, a->T, i + 1, c->mr);
         if (r1 > r0) part = forward_rows(c, a->X, a->Y, a->idx, a->first, r0, r1, pv, stall_us, rw);
     } else {
         l = ph->phase - ITEMS_LAYER;
