@@ -58,7 +58,7 @@ static float fma_run(long iters, float seed) {
  * ceiling.  Its latency is longer than the FMA's: 12 chains reached 485
  * GFLOP/s a core on Zen 5, 16 chains 545, twice the zmm FMA's 273. */
 #define NACC_BF16 16
-__attribute__((target("avx512f,avx512bf16"))) static float bf16_chains(long iters, float seed) {
+__attribute__((target("avx512f,avx512bf16"))) static inline float bf16_chains(long iters, float seed) {
     __m512 acc[NACC_BF16];
     __m512bh a = (__m512bh)_mm512_set1_epi16(0x3f80), b = (__m512bh)_mm512_set1_epi16(0x3380);
     for (int i = 0; i < NACC_BF16; i++) acc[i] = _mm512_set1_ps(seed + i);
@@ -84,7 +84,7 @@ static inline int has_bf16(void) {
 
 /* GFLOP/s of `threads` threads each running `iters` iterations; best of reps.
  * bf16: the dot product's chains instead of the FMA's. */
-static double measure_kind(int threads, long iters, int reps, volatile float *sink, int bf16) {
+static inline double measure_kind(int threads, long iters, int reps, volatile float *sink, int bf16) {
     double best = 0;
     for (int r = 0; r < reps; r++) {
         double t0 = now();
@@ -106,33 +106,34 @@ static double measure(int threads, long iters, int reps, volatile float *sink) {
     return measure_kind(threads, iters, reps, sink, 0);
 }
 
-/* The bf16 dot product's peak on 1 and all threads (0 without AVX512-BF16),
- * about ms per rep. */
-static inline void bf16_peak(int reps, double ms, double *g1, double *gn) {
-    *g1 = *gn = 0;
-    if (!has_bf16()) return;
-    volatile float sink = 0;
+
+/* Iterations of the FMA (bf16 = 0) or bf16 chains that take about ms. */
+static inline long calibrate(double ms, int bf16, volatile float *sink) {
     long iters = 1 << 20;
     double t0 = now();
-    sink += bf16_chains(iters, 1);
+    *sink += bf16 ? bf16_chains(iters, 1) : fma_run(iters, 1);
     double dt = now() - t0;
     iters = (long)(iters * (ms / 1e3) / (dt > 1e-6 ? dt : 1e-6));
-    if (iters < 1000) iters = 1000;
-    *g1 = measure_kind(1, iters, reps, &sink, 1);
-    *gn = measure_kind(omp_get_num_procs(), iters, reps, &sink, 1);
+    return iters < 1000 ? 1000 : iters;
 }
 
 /* Peak GFLOP/s on 1 and all threads, best of reps, about ms per rep. */
 static inline void fma_peak(int reps, double ms, double *g1, double *gn, int *nt) {
     volatile float sink = 0;
     *nt = omp_get_num_procs();
-    long iters = 1 << 20;
-    double t0 = now();
-    sink += fma_run(iters, 1);
-    double dt = now() - t0;
-    iters = (long)(iters * (ms / 1e3) / (dt > 1e-6 ? dt : 1e-6));
-    if (iters < 1000) iters = 1000;
+    long iters = calibrate(ms, 0, &sink);
     *g1 = measure(1, iters, reps, &sink);
     *gn = measure(*nt, iters, reps, &sink);
+}
+
+/* The bf16 dot product's peak on 1 and all threads (0 without AVX512-BF16),
+ * about ms per rep. */
+static inline void bf16_peak(int reps, double ms, double *g1, double *gn) {
+    *g1 = *gn = 0;
+    if (!has_bf16()) return;
+    volatile float sink = 0;
+    long iters = calibrate(ms, 1, &sink);
+    *g1 = measure_kind(1, iters, reps, &sink, 1);
+    *gn = measure_kind(omp_get_num_procs(), iters, reps, &sink, 1);
 }
 #endif

@@ -201,6 +201,17 @@ static void sgd_param(void *user, wick_node p) {
     for (size_t j = 0; j < m; j++) w[j] -= 0.05f * dw[j];
 }
 
+/* The CNN (He init), its spec left in *spec for the caller to free. */
+static wick_net *new_cnn(wick_dtype dt, wick_spec **spec) {
+    wick_mlp_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.init = WICK_INIT_HE;
+    wick_net *net = NULL;
+    CHECK_OK(wick_spec_parse(CNN, spec));
+    CHECK_OK(wick_net_new(&net, *spec, &cfg, dt, BATCH));
+    return net;
+}
+
 static float *train_cnn(int fast, int threads, size_t *n) {
     wick_set_threads(threads);
     if (!fast) setenv("WICK_GRAPH_CONV", "general", 1);
@@ -213,12 +224,7 @@ static float *train_cnn(int fast, int threads, size_t *n) {
     setenv("WICK_X_BLK", train_xblk_off ? "0" : "1", 1);   /* off by default: graph.c */
     wick_dtype dt = train_f64 ? WICK_DT_F64 : WICK_DT_F32;
     wick_spec *spec;
-    wick_net *net;
-    wick_mlp_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.init = WICK_INIT_HE;
-    CHECK_OK(wick_spec_parse(CNN, &spec));
-    CHECK_OK(wick_net_new(&net, spec, &cfg, dt, BATCH));
+    wick_net *net = new_cnn(dt, &spec);
     unsetenv("WICK_GRAPH_CONV");
     unsetenv("WICK_BN_DX");
     unsetenv("WICK_C1_FUSE");
@@ -238,8 +244,8 @@ static float *train_cnn(int fast, int threads, size_t *n) {
     int in = wick_mlp_inputs(net);
     if (train_f64) {   /* the float net's initial parameters (states: zeros and ones either way) */
         wick_graph *g32 = NULL;
-        wick_net *n32;
-        CHECK_OK(wick_net_new(&n32, spec, &cfg, WICK_DT_F32, BATCH));
+        wick_spec *spec32;
+        wick_net *n32 = new_cnn(WICK_DT_F32, &spec32);
         wick_mlp_init(n32, 5);
         g32 = wick_mlp_graph(n32);
         wick_node p32[64];
@@ -251,6 +257,7 @@ static float *train_cnn(int fast, int threads, size_t *n) {
             for (size_t j = 0; j < m; j++) d[j] = a[j];
         }
         wick_mlp_free(n32);
+        wick_spec_free(spec32);
     }
     float *img = malloc((size_t)BATCH * in * sizeof *img);
     for (int st = 0; st < STEPS; st++) {
@@ -565,12 +572,7 @@ static void test_c1_pool(void) {
  * nChw8c) stand aside and the plain ones run. */
 static int conv2_plan8(void) {
     wick_spec *spec;
-    wick_net *net;
-    wick_mlp_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.init = WICK_INIT_HE;
-    CHECK_OK(wick_spec_parse(CNN, &spec));
-    CHECK_OK(wick_net_new(&net, spec, &cfg, WICK_DT_F32, BATCH));
+    wick_net *net = new_cnn(WICK_DT_F32, &spec);
     wick_graph *g = wick_mlp_graph(net);
     int r = 0;
     for (int i = 0; i < g->n; i++)

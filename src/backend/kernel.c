@@ -496,7 +496,7 @@ TGT void wick_kern_pack_bwd(const float *W, int N, int K, int n0, int n1, float 
  * columns (an edge, or a layer of 10) runs the one-panel instance: 8 FMAs a
  * step, no reads past its panel.  Edges: rows by instances of 1..8, columns by
  * the store masks. */
-#define MR5 8
+#define MR5 WICK_KERN_MR5
 #define KC5 256
 #define MC5 128
 #define TGT5 __attribute__((target("avx512f,avx512vl,avx512dq,fma")))
@@ -544,38 +544,42 @@ TGT5 INLINE void tile5(const int mr, const int two, int nr, int kc, const float 
 }
 
 #define TILE5(R, T)                                                                           \
-    TGT5 static void tile5_##R##_##T(int nr, int kc, const float *a, ptrdiff_t rsa,           \
-                                     ptrdiff_t csa, const float *b, ptrdiff_t ldb,            \
+    TGT5 static void tile5_##R##_##T(int nr, int kc, const void *a, ptrdiff_t rsa,            \
+                                     ptrdiff_t csa, const void *b, ptrdiff_t ldb,             \
                                      ptrdiff_t bpanel, float *c, ptrdiff_t ldc,               \
-                                     const float *bias, int flags, const float *pf) {         \
+                                     const float *bias, int flags, const void *pf) {          \
         tile5(R, T, nr, kc, a, rsa, csa, b, ldb, bpanel, c, ldc, bias, flags, pf);            \
     }
 #define TILE5_ROWS(T) TILE5(1, T) TILE5(2, T) TILE5(3, T) TILE5(4, T) TILE5(5, T) TILE5(6, T) \
                       TILE5(7, T) TILE5(8, T)
 TILE5_ROWS(0) TILE5_ROWS(1)
-typedef void (*tile5_fn)(int, int, const float *, ptrdiff_t, ptrdiff_t, const float *, ptrdiff_t,
-                         ptrdiff_t, float *, ptrdiff_t, const float *, int, const float *);
-static const tile5_fn tiles5[2][MR5 + 1] = {
+static const wick_kern_tile_fn tiles5[2][WICK_KERN_MR5 + 1] = {
     {NULL, tile5_1_0, tile5_2_0, tile5_3_0, tile5_4_0, tile5_5_0, tile5_6_0, tile5_7_0, tile5_8_0},
     {NULL, tile5_1_1, tile5_2_1, tile5_3_1, tile5_4_1, tile5_5_1, tile5_6_1, tile5_7_1, tile5_8_1},
 };
 
 /* Rows [0, m) of a column-major A (A(i, p) = a[i + p csa]), p in [0, kc),
- * into tiles of MR5 rows: P[t MR5 kc + p MR5 + i % MR5] = A(t MR5 + i, p). */
-TGT5 static void pack_a5(int m, int kc, const float *a, ptrdiff_t csa, float *P) {
+ * into tiles of MR5 rows: P[t MR5 kc + p MR5 + i % MR5] = A(t MR5 + i, p).
+ * Words of 4 bytes: floats, or kernel_bf16.c's bf16 pairs. */
+TGT5 static void pack_a5(int m, int kc, const uint32_t *a, ptrdiff_t csa, uint32_t *P) {
     for (int i0 = 0; i0 < m; i0 += MR5) {
         const int mr = m - i0 < MR5 ? m - i0 : MR5;
         const __mmask8 mk = (__mmask8)((1u << mr) - 1);
-        float *dst = P + (ptrdiff_t)i0 * kc;
+        uint32_t *dst = P + (ptrdiff_t)i0 * kc;
         for (int p = 0; p < kc; p++)
-            _mm256_mask_storeu_ps(dst + p * MR5, mk, _mm256_maskz_loadu_ps(mk, a + i0 + p * csa));
+            _mm256_mask_storeu_epi32(dst + p * MR5, mk, _mm256_maskz_loadu_epi32(mk, a + i0 + p * csa));
     }
 }
 
-TGT5 static void gemm5(int m, int n, int k, const float *A, ptrdiff_t rsa, ptrdiff_t csa,
-                       const float *B, ptrdiff_t ldb, ptrdiff_t bpanel, float *C, ptrdiff_t ldc,
-                       const float *bias, int flags) {
-    static _Thread_local float apack[MC5 * KC5] __attribute__((aligned(64)));
+/* The zmm tiles' blocking, for the float tiles here and the bf16 ones
+ * (kernel.h, wick_kern_drive8x32): k counts words, a step of p for floats,
+ * two for bf16. */
+TGT5 void wick_kern_drive8x32(const wick_kern_tile_fn tile[2][WICK_KERN_MR5 + 1], int m, int n, int k,
+                              const void *Av, ptrdiff_t rsa, ptrdiff_t csa, const void *Bv, ptrdiff_t ldb,
+                              ptrdiff_t bpanel, float *C, ptrdiff_t ldc, const float *bias, int flags) {
+    static _Thread_local uint32_t apack[MC5 * KC5] __attribute__((aligned(64)));
+    const uint32_t *A = Av, *B = Bv;
+    if (m <= 0 || n <= 0) return;
     int nb = k > 0 ? (k + KC5 - 1) / KC5 : 1;
     int mb = (m + MC5 - 1) / MC5, mc = ((m + mb - 1) / mb + MR5 - 1) / MR5 * MR5;
     const int ncol = (n + 31) / 32 * 32;   /* the columns the tiles span */
@@ -589,7 +593,7 @@ TGT5 static void gemm5(int m, int n, int k, const float *A, ptrdiff_t rsa, ptrdi
                block copied into tiles of 8 x (k1 - k0), 32 bytes a step,
                so that a tile reads one stream rather than a line every
                step at a stride past what the L1 prefetcher follows */
-            const float *ab = A + ib * rsa + (ptrdiff_t)k0 * csa;
+            const uint32_t *ab = A + ib * rsa + (ptrdiff_t)k0 * csa;
             ptrdiff_t acs = csa, atile = MR5 * rsa;
             if (rsa == 1 && csa > 2 * MR5) {
                 pack_a5(ie - ib, k1 - k0, ab, csa, apack);
@@ -597,7 +601,7 @@ TGT5 static void gemm5(int m, int n, int k, const float *A, ptrdiff_t rsa, ptrdi
             }
             for (int j0 = 0; j0 < n; j0 += 32) {
                 int nr = n - j0 < 32 ? n - j0 : 32;
-                const float *bp = B + (j0 / 16) * bpanel + (ptrdiff_t)k0 * ldb;
+                const uint32_t *bp = B + (j0 / 16) * bpanel + (ptrdiff_t)k0 * ldb;
                 const float *bj = bias ? bias + j0 : NULL;
                 for (int i0 = ib, t = 0; i0 < ie; i0 += MR5, t++) {
                     int mr = ie - i0 < MR5 ? ie - i0 : MR5;
@@ -611,14 +615,20 @@ TGT5 static void gemm5(int m, int n, int k, const float *A, ptrdiff_t rsa, ptrdi
                        wait better than one (bench/README.md, "6 December:
                        a Xeon with AVX-512"). */
                     const int jt = j0 + 32 * (1 + t / 2) + 16 * (t & 1);
-                    const float *pf = NULL;
+                    const uint32_t *pf = NULL;
                     if (t < 8 && jt < n) pf = B + (jt / 16) * bpanel + (ptrdiff_t)k0 * ldb;
                     else if (t < 8 && blk + 1 < nb && ie == m && jt >= ncol && jt - ncol < n)
                         pf = B + ((jt - ncol) / 16) * bpanel + (ptrdiff_t)k1 * ldb;
-                    tiles5[nr > 16][mr](nr, k1 - k0, ab + t * atile, rsa, acs, bp, ldb, bpanel,
-                                        C + i0 * ldc + j0, ldc, bj, f, pf);
+                    tile[nr > 16][mr](nr, k1 - k0, ab + t * atile, rsa, acs, bp, ldb, bpanel,
+                                       C + i0 * ldc + j0, ldc, bj, f, pf);
                 }
             }
         }
     }
+}
+
+TGT5 static void gemm5(int m, int n, int k, const float *A, ptrdiff_t rsa, ptrdiff_t csa,
+                       const float *B, ptrdiff_t ldb, ptrdiff_t bpanel, float *C, ptrdiff_t ldc,
+                       const float *bias, int flags) {
+    wick_kern_drive8x32(tiles5, m, n, k, A, rsa, csa, B, ldb, bpanel, C, ldc, bias, flags);
 }

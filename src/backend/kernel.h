@@ -84,6 +84,20 @@ size_t wick_kern_fwd_elems(int N, int K);
 void wick_kern_pack_bwd(const float *W, int N, int K, int n0, int n1, float *P);
 size_t wick_kern_bwd_elems(int N, int K);
 
+/* ---- the AVX-512 kernels' blocking (kernel.c), shared by the float tile
+ * and the bf16 one: p in blocks, rows in blocks of 128 (an A of long stride
+ * copied into tiles first), 32-column tiles of 8 rows, the next panels
+ * prefetched.  Operands are 4-byte words (floats, or pairs of bf16), k counts
+ * words; tiles[two][mr] computes an mr-row tile of 32 (two = 1) or at most
+ * 16 columns (two = 0) over kc words, wick_kern_gemm's flags. */
+#define WICK_KERN_MR5 8
+typedef void (*wick_kern_tile_fn)(int nr, int kc, const void *a, ptrdiff_t rsa, ptrdiff_t csa,
+                                  const void *b, ptrdiff_t ldb, ptrdiff_t bpanel, float *c, ptrdiff_t ldc,
+                                  const float *bias, int flags, const void *pf);
+void wick_kern_drive8x32(const wick_kern_tile_fn tiles[2][WICK_KERN_MR5 + 1], int m, int n, int k,
+                         const void *A, ptrdiff_t rsa, ptrdiff_t csa, const void *B, ptrdiff_t ldb,
+                         ptrdiff_t bpanel, float *C, ptrdiff_t ldc, const float *bias, int flags);
+
 /* ---- bf16 (kernel_bf16.c): products of bfloat16 operands with float32 sums,
  * on AVX512-BF16 (vdpbf16ps), for the chain's --precision bf16.
  *

@@ -5,10 +5,11 @@
  * two products to one float lane: the sum over p runs two steps at a time,
  * and both operands hold those two steps' entries side by side in a 32-bit
  * word (even p in the low half).  So A and B here are arrays of words, and
- * the kernel is gemm5's (kernel.c) with words for floats: an 8 x 32 tile,
- * 16 zmm sums, two loads of B and eight broadcast words of A per pair of
- * steps for 16 vdpbf16ps, twice the multiply-adds of a zmm FMA each (this
- * Zen 5 runs both at two a cycle: 485 against 260 GFLOP/s a core).
+ * the kernel is the float zmm kernel's (kernel.c) with words for floats, on
+ * its blocking (wick_kern_drive8x32): an 8 x 32 tile, 16 zmm sums, two loads
+ * of B and eight broadcast words of A per pair of steps for 16 vdpbf16ps,
+ * twice the multiply-adds of a zmm FMA each (this Zen 5 issues both two a
+ * cycle: build/bench/peak, 543 against 273 GFLOP/s a core).
  *
  * The conversions round to nearest even (vcvtne2ps2bf16), as PyTorch's
  * autocast does; the tests hold every packer and conversion to a scalar
@@ -21,9 +22,7 @@
 #define TGTB __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx512bf16")))
 #define INLINE static inline __attribute__((always_inline))
 
-#define MRB 8
-#define KCB 256   /* pairs of steps per block of p: a 16-word panel of B is 16 KiB */
-#define MCB 128
+#define MRB WICK_KERN_MR5
 
 int wick_kern_bf16_ok(void) {
     __builtin_cpu_init();
@@ -85,77 +84,26 @@ TGTB INLINE void tileb(const int mr, const int two, int nr, int kq, const uint32
 }
 
 #define TILEB(RR, T)                                                                            \
-    TGTB static void tileb_##RR##_##T(int nr, int kq, const uint32_t *a, ptrdiff_t rsa,         \
-                                      ptrdiff_t csa, const uint32_t *b, ptrdiff_t ldb,          \
+    TGTB static void tileb_##RR##_##T(int nr, int kq, const void *a, ptrdiff_t rsa,             \
+                                      ptrdiff_t csa, const void *b, ptrdiff_t ldb,              \
                                       ptrdiff_t bpanel, float *c, ptrdiff_t ldc,                \
-                                      const float *bias, int flags, const uint32_t *pf) {       \
+                                      const float *bias, int flags, const void *pf) {           \
         tileb(RR, T, nr, kq, a, rsa, csa, b, ldb, bpanel, c, ldc, bias, flags, pf);             \
     }
 #define TILEB_ROWS(T) TILEB(1, T) TILEB(2, T) TILEB(3, T) TILEB(4, T) TILEB(5, T) TILEB(6, T) \
                       TILEB(7, T) TILEB(8, T)
 TILEB_ROWS(0) TILEB_ROWS(1)
-typedef void (*tileb_fn)(int, int, const uint32_t *, ptrdiff_t, ptrdiff_t, const uint32_t *, ptrdiff_t,
-                         ptrdiff_t, float *, ptrdiff_t, const float *, int, const uint32_t *);
-static const tileb_fn tilesb[2][MRB + 1] = {
+static const wick_kern_tile_fn tilesb[2][MRB + 1] = {
     {NULL, tileb_1_0, tileb_2_0, tileb_3_0, tileb_4_0, tileb_5_0, tileb_6_0, tileb_7_0, tileb_8_0},
     {NULL, tileb_1_1, tileb_2_1, tileb_3_1, tileb_4_1, tileb_5_1, tileb_6_1, tileb_7_1, tileb_8_1},
 };
 
-/* The flags of block blk of nb blocks of p (kernel.c's block_flags). */
-static inline int flags_of(int flags, int blk, int nb) {
-    int f = blk == 0 ? flags & (WICK_KERN_ACC | WICK_KERN_BIAS) : WICK_KERN_ACC;
-    return blk == nb - 1 ? f | (flags & WICK_KERN_RELU) : f;
-}
-
-/* Rows [0, m) of a column-major A (A(i, q) = a[i + q csa]) into tiles of 8
- * rows: P[t 8 kq + q 8 + i % 8] = A(t 8 + i, q) (gemm5's pack_a5). */
-TGTB static void pack_ab(int m, int kq, const uint32_t *a, ptrdiff_t csa, uint32_t *P) {
-    for (int i0 = 0; i0 < m; i0 += MRB) {
-        const int mr = m - i0 < MRB ? m - i0 : MRB;
-        const __mmask8 mk = (__mmask8)((1u << mr) - 1);
-        uint32_t *dst = P + (ptrdiff_t)i0 * kq;
-        for (int q = 0; q < kq; q++)
-            _mm256_mask_storeu_epi32(dst + q * MRB, mk, _mm256_maskz_loadu_epi32(mk, a + i0 + q * csa));
-    }
-}
-
-TGTB void wick_kern_gemm_bf16(int m, int n, int kq, const uint32_t *A, ptrdiff_t rsa, ptrdiff_t csa,
-                              const uint32_t *B, ptrdiff_t ldb, ptrdiff_t bpanel, float *C, ptrdiff_t ldc,
-                              const float *bias, int flags) {
-    static _Thread_local uint32_t apack[MCB * KCB] __attribute__((aligned(64)));
-    if (m <= 0 || n <= 0) return;
-    int nb = kq > 0 ? (kq + KCB - 1) / KCB : 1;
-    int mb = (m + MCB - 1) / MCB, mc = ((m + mb - 1) / mb + MRB - 1) / MRB * MRB;
-    const int ncol = (n + 31) / 32 * 32;
-    for (int blk = 0; blk < nb; blk++) {
-        int k0 = (int)((long)kq * blk / nb), k1 = (int)((long)kq * (blk + 1) / nb);
-        const int f = flags_of(flags, blk, nb);
-        for (int ib = 0; ib < m; ib += mc) {
-            int ie = ib + mc < m ? ib + mc : m;
-            const uint32_t *ab = A + ib * rsa + (ptrdiff_t)k0 * csa;
-            ptrdiff_t acs = csa, atile = MRB * rsa;
-            if (rsa == 1 && csa > 2 * MRB) {   /* the weight gradient's dy^T: one stream a tile */
-                pack_ab(ie - ib, k1 - k0, ab, csa, apack);
-                ab = apack, acs = MRB, atile = (ptrdiff_t)MRB * (k1 - k0);
-            }
-            for (int j0 = 0; j0 < n; j0 += 32) {
-                int nr = n - j0 < 32 ? n - j0 : 32;
-                const uint32_t *bp = B + (j0 / 16) * bpanel + (ptrdiff_t)k0 * ldb;
-                const float *bj = bias ? bias + j0 : NULL;
-                for (int i0 = ib, t = 0; i0 < ie; i0 += MRB, t++) {
-                    int mr = ie - i0 < MRB ? ie - i0 : MRB;
-                    /* the next column tiles' panels into L2, as gemm5 does */
-                    const int jt = j0 + 32 * (1 + t / 2) + 16 * (t & 1);
-                    const uint32_t *pf = NULL;
-                    if (t < 8 && jt < n) pf = B + (jt / 16) * bpanel + (ptrdiff_t)k0 * ldb;
-                    else if (t < 8 && blk + 1 < nb && ie == m && jt >= ncol && jt - ncol < n)
-                        pf = B + ((jt - ncol) / 16) * bpanel + (ptrdiff_t)k1 * ldb;
-                    tilesb[nr > 16][mr](nr, k1 - k0, ab + t * atile, rsa, acs, bp, ldb, bpanel,
-                                        C + i0 * ldc + j0, ldc, bj, f, pf);
-                }
-            }
-        }
-    }
+/* The blocking is the float kernel's (kernel.c, wick_kern_drive8x32), over
+ * words: kq pairs of steps. */
+void wick_kern_gemm_bf16(int m, int n, int kq, const uint32_t *A, ptrdiff_t rsa, ptrdiff_t csa,
+                         const uint32_t *B, ptrdiff_t ldb, ptrdiff_t bpanel, float *C, ptrdiff_t ldc,
+                         const float *bias, int flags) {
+    wick_kern_drive8x32(tilesb, m, n, kq, A, rsa, csa, B, ldb, bpanel, C, ldc, bias, flags);
 }
 
 /* ---- conversions and packing ------------------------------------------- */
