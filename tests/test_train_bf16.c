@@ -170,7 +170,7 @@ static void test_one_step_matches_rounded_reference(void) {
     CHECK_REL(last_loss, loss, 1e-5);
     for (int l = 0; l < LAYERS; l++) {
         const int n = widths[l] * widths[l + 1];
-        errs e = compare(got[l], dW[l], sc[l], n), e0 = compare(got[l], dW0[l], sc[l], n);
+        errs e = compare(got[l], dW[l], sc[l], n), e0 = compare(got[l], dW0[l], sc0[l], n);
         fprintf(stderr, "  layer %d: against the rounded reference max %.2g mean %.2g; the unrounded one max %.2g mean %.2g\n",
                 l, e.max, e.mean, e0.max, e0.mean);
         /* the update's own float rounding (W - lr dW, then / lr) is ~1e-7 of

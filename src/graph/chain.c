@@ -588,7 +588,7 @@ static void dw_grad(wick_chain *c, int l, int q0, int q1, int t, redo_watch *rw)
         const uint32_t *xp = l ? c->ly[l - 1].yp : c->xp;
         wick_kern_gemm_bf16(q1 - q0, y->K, (B + 1) / 2, y->dzp + q0, 1, y->ld, xp, lda, 16, gW, y->K, NULL, 0);
     }
-    const int half = rw ? y->K / 32 * 16 : 0;
+    const int half = rw && !c->bf16 ? y->K / 32 * 16 : 0;
     if (half) {
         wick_kern_gemm(q1 - q0, half, B, y->dz + q0, 1, y->ld, x, lda, 16, gW, y->K, NULL, 0);
         if (watch_stop(rw)) return;
