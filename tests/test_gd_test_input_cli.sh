@@ -49,6 +49,12 @@ jcheck "tanh one step: lin = eta Theta_ba y, both dNTK forms equal" "$j" "abs(j[
 [ $? -eq 2 ] && grep -q "parallel" "$T/err" && good "parallel inputs: usage error" || bad "parallel: $(cat "$T/err")"
 "$WICK" gd --order1 --eta 0.1 --test-gram 1,.5,1.5 --target 1,2 --samples 40 >/dev/null 2>"$T/err"
 [ $? -eq 2 ] && grep -q "one --target" "$T/err" && good "two targets: usage error" || bad "two targets: $(cat "$T/err")"
+for v in "" --variance; do   # both read the shared check (tools/cmd_gd.c gd_test_gram)
+    "$WICK" gd --order1 --eta 0.1 --test-gram 1,.5,1.5 --depth 1 $v --samples 40 >/dev/null 2>"$T/err"
+    [ $? -eq 2 ] && grep -q -- "--test-gram needs --depth >= 2 (the two-input" "$T/err" && good "depth 1 ${v:-(mean)}: usage error" || bad "depth 1 $v: $(cat "$T/err")"
+done
+"$WICK" gd --order1 --eta 0.1 --train-gram 1,.5,1.5 --target 1,2 --steps 1 --depth 1 --samples 40 >/dev/null 2>"$T/err"
+[ $? -eq 2 ] && grep -q -- "--train-gram needs --depth >= 2 (the several-input" "$T/err" && good "--train-gram depth 1: usage error" || bad "--train-gram depth 1: $(cat "$T/err")"
 "$WICK" gd --trained --samples 2 >/dev/null 2>"$T/err"
 [ $? -eq 2 ] && grep -q -- "--trained needs --order1" "$T/err" && good "--trained without --order1: usage error" || bad "--trained: $(cat "$T/err")"
 finish

@@ -167,6 +167,16 @@ int cli_csv_rows(const char *cmd, const char *path, size_t max, double **x, size
 void gd_parts_header(void);
 void gd_parts_print(size_t n, size_t pairs, const double part[8]);
 void gd_parts_json(json_t *r, const double part[8]);
+/* The theory's configuration of `wick gd --order1`'s several-input runs, or
+ * EXIT_USAGE with the message printed when depth < 2 (the several-input
+ * tensors live on hidden layers; flag names the option that asked for them). */
+int gd_multi_theory(const char *flag, wick_act act, double cb, double cw, double lb, double lw, int depth,
+                    wick_theory_config *tc);
+/* --test-gram's g = (G00, G01, G11) as a 2 x 2 Gram in G0, and the theory's
+ * configuration; EXIT_USAGE with the message printed when the Gram is not
+ * positive definite or depth < 2. */
+int gd_test_gram(const double g[3], wick_act act, double cb, double cw, double lb, double lw, int depth,
+                 double G0[4], wick_theory_config *tc);
 /* `wick gd --order1 --test-gram` (tools/cmd_gd2.c): steps -1 = fully trained. */
 int gd_order1_test(wick_act act, double cb, double cw, double lb, double lw, int depth,
                    const cli_ints *widths, long samples, long seed, long steps, double eta,

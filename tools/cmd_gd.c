@@ -173,6 +173,29 @@ int cmd_gd(int argc, char **argv) {
 /* --order1: one step from one input, predicted to order 1/n and measured per
  * width; the measured gap to the infinite-width step is eta (E[H] - Theta) y
  * + E[r], r each network's residual beyond its own frozen-NTK step. */
+int gd_multi_theory(const char *flag, wick_act act, double cb, double cw, double lb, double lw, int depth,
+                    wick_theory_config *tc) {
+    if (depth < 2) {
+        fprintf(stderr, "wick gd: %s needs --depth >= 2 (the %s tensors live on hidden layers)\n", flag,
+                strcmp(flag, "--test-gram") ? "several-input" : "two-input");
+        return EXIT_USAGE;
+    }
+    *tc = wick_theory_defaults(act, depth);
+    tc->cb = cb, tc->cw = cw, tc->lambda_b = lb, tc->lambda_w = lw;
+    return 0;
+}
+
+int gd_test_gram(const double g[3], wick_act act, double cb, double cw, double lb, double lw, int depth,
+                 double G0[4], wick_theory_config *tc) {
+    if (!(g[0] > 0) || !(g[2] > 0) || !(g[0] * g[2] - g[1] * g[1] > 0)) {
+        fprintf(stderr, "wick gd: --test-gram %g,%g,%g: the inputs' Gram must be positive definite "
+                "(the two inputs not parallel)\n", g[0], g[1], g[2]);
+        return EXIT_USAGE;
+    }
+    G0[0] = g[0], G0[1] = G0[2] = g[1], G0[3] = g[2];
+    return gd_multi_theory("--test-gram", act, cb, cw, lb, lw, depth, tc);
+}
+
 void gd_parts_header(void) {
     printf("%8s %8s %12s %10s %12s %10s %12s %10s %12s %10s\n", "width", "pairs", "n*frozen", "se",
            "n*beyond", "se", "n*eta^2", "se", "n*eta^3", "se");

@@ -20,13 +20,9 @@ int gd_order1_multi(wick_act act, double cb, double cw, double lb, double lw, in
         const double v[9] = {g->v[0], g->v[1], g->v[2], g->v[1], g->v[3], g->v[4], g->v[2], g->v[4], g->v[5]};
         for (int i = 0; i < 9; i++) G0[i] = v[i];
     }
-    if (depth < 2) {
-        fprintf(stderr, "wick gd: --train-gram needs --depth >= 2 (the several-input tensors live on "
-                "hidden layers)\n");
-        return EXIT_USAGE;
-    }
-    wick_theory_config tc = wick_theory_defaults(act, depth);
-    tc.cb = cb; tc.cw = cw; tc.lambda_b = lb; tc.lambda_w = lw;
+    wick_theory_config tc;
+    int bad = gd_multi_theory("--train-gram", act, cb, cw, lb, lw, depth, &tc);
+    if (bad) return bad;
     wick_gd_multi_tensors T;
     wick_gd_multi_terms o;
     wick_status st;

@@ -11,19 +11,10 @@
 int gd_order1_test_var(wick_act act, double cb, double cw, double lb, double lw, int depth,
                        const cli_ints *widths, long samples, long seed, long steps, double eta,
                        double y, const double g[3], int json) {
-    double G0[4] = {g[0], g[1], g[1], g[2]};
-    if (!(g[0] > 0) || !(g[2] > 0) || !(g[0] * g[2] - g[1] * g[1] > 0)) {
-        fprintf(stderr, "wick gd: --test-gram %g,%g,%g: the inputs' Gram must be positive definite "
-                "(the two inputs not parallel)\n", g[0], g[1], g[2]);
-        return EXIT_USAGE;
-    }
-    if (depth < 2) {
-        fprintf(stderr, "wick gd: --test-gram needs --depth >= 2 (the two-input tensors live on "
-                "hidden layers)\n");
-        return EXIT_USAGE;
-    }
-    wick_theory_config tc = wick_theory_defaults(act, depth);
-    tc.cb = cb; tc.cw = cw; tc.lambda_b = lb; tc.lambda_w = lw;
+    double G0[4];
+    wick_theory_config tc;
+    int bad = gd_test_gram(g, act, cb, cw, lb, lw, depth, G0, &tc);
+    if (bad) return bad;
     wick_gd_testvar_tensors V;
     wick_gd_testvar_terms o;
     wick_status st;
