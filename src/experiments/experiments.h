@@ -59,4 +59,13 @@ static inline void ex_two_inputs(const double G0[4], double x[2][2]) {
     double r2 = 2 * G0[3] - x[1][0] * x[1][0];
     x[1][1] = sqrt(r2 > 0 ? r2 : 0);
 }
+
+/* Gradient descent of network k (m) on its nt training inputs (the first nt
+ * rows of x, targets tg) at rate eta: T > 0, T steps; T <= 0, fully trained:
+ * until every training output is within 1e-14 of its target (relative to
+ * 1 + |target|; checked every 8 steps, at most 10^6 steps), and then within
+ * 1e-12 or WICK_ENUMERIC naming network k.  Then z = the outputs at all nx
+ * inputs (the training ones first), *steps the steps taken. */
+wick_status ex_gd_train(wick_net64 *m, const double *x, size_t nx, const double *tg, size_t nt, double eta,
+                        long T, size_t k, double *z, long *steps);
 #endif

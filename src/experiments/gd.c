@@ -13,6 +13,33 @@ void wick_gd_ensemble_free(wick_gd_ensemble_result *r) {
     wick_free(r);
 }
 
+wick_status ex_gd_train(wick_net64 *m, const double *x, size_t nx, const double *tg, size_t nt, double eta,
+                        long T, size_t k, double *z, long *steps) {
+    wick_status s = WICK_OK;
+    long n = 0;
+    if (T > 0) {
+        for (; n < T && !s; n++) s = wick_net64_gd_step(m, x, tg, nt, eta, NULL);
+        if (!s) s = wick_net64_forward(m, x, nx, z);
+        *steps = n;
+        return s;
+    }
+    for (; n < 1000000 && !s; n++) {
+        s = wick_net64_gd_step(m, x, tg, nt, eta, NULL);
+        if (!s && n % 8 == 7) {
+            s = wick_net64_forward(m, x, nx, z);
+            double r = 0;
+            for (size_t b = 0; b < nt; b++) r = fmax(r, fabs(z[b] - tg[b]) / (1 + fabs(tg[b])));
+            if (r <= 1e-14) { n++; break; }
+        }
+    }
+    if (!s) s = wick_net64_forward(m, x, nx, z);
+    for (size_t b = 0; b < nt && !s; b++)
+        if (!(fabs(z[b] - tg[b]) <= 1e-12 * (1 + fabs(tg[b]))))
+            s = wick_fail(WICK_ENUMERIC, "network %zu did not converge in %ld steps", k, n);
+    *steps = n;
+    return s;
+}
+
 static double frob_diff(const double *a, const double *b, size_t n) {
     double s = 0;
     for (size_t i = 0; i < n; i++) s += (a[i] - (b ? b[i] : 0)) * (a[i] - (b ? b[i] : 0));

@@ -90,22 +90,7 @@ wick_status wick_gd_test_measure(const wick_gd_test_config *c, double *val, doub
                 /* a step at -eta toward y is the step at +eta toward 2 z(0) - y */
                 double tg = sg ? 2 * za - y : y, e = sg ? -eta : eta;
                 long steps = 0;
-                if (T > 0) {
-                    for (; steps < T && !s; steps++) s = wick_net64_gd_step(m, x, &tg, 1, eta, NULL);
-                    if (!s) s = wick_net64_forward(m, x, 2, z1);
-                } else {
-                    /* fully trained: until the training output has converged */
-                    for (; steps < 1000000 && !s; steps++) {
-                        s = wick_net64_gd_step(m, x, &tg, 1, eta, NULL);
-                        if (!s && steps % 8 == 7) {
-                            s = wick_net64_forward(m, x, 2, z1);
-                            if (fabs(z1[0] - y) <= 1e-14 * (1 + fabs(y))) { steps++; break; }
-                        }
-                    }
-                    if (!s) s = wick_net64_forward(m, x, 2, z1);
-                    if (!s && !(fabs(z1[0] - y) <= 1e-12 * (1 + fabs(y))))
-                        s = wick_fail(WICK_ENUMERIC, "network %zu did not converge in %ld steps", k, steps);
-                }
+                s = ex_gd_train(m, x, 2, &tg, 1, eta, T, k, z1, &steps);   /* sg only at T = 1 */
                 if (s) break;
                 used += steps;
                 /* this network's own frozen-NTK trajectory: e_a(t) = (1 - e H_aa)^t e_a(0),

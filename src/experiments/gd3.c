@@ -115,28 +115,7 @@ wick_status wick_gd_multi_measure(const wick_gd_multi_config *c, double *val, do
                 for (int b = 0; b < nt; b++) tg[b] = sg ? 2 * za[b] - c->y[b] : c->y[b];
                 const double e = sg ? -eta : eta;
                 long steps = 0;
-                if (T > 0) {
-                    for (; steps < T && !s; steps++)
-                        s = wick_net64_gd_step(net, x, tg, (size_t)nt, eta, NULL);
-                    if (!s) s = wick_net64_forward(net, x, (size_t)m, z1);
-                } else {
-                    /* fully trained: until every training output has converged */
-                    for (; steps < 1000000 && !s; steps++) {
-                        s = wick_net64_gd_step(net, x, tg, (size_t)nt, eta, NULL);
-                        if (!s && steps % 8 == 7) {
-                            s = wick_net64_forward(net, x, (size_t)m, z1);
-                            double r = 0;
-                            for (int b = 0; b < nt; b++)
-                                r = fmax(r, fabs(z1[b] - c->y[b]) / (1 + fabs(c->y[b])));
-                            if (r <= 1e-14) { steps++; break; }
-                        }
-                    }
-                    if (!s) s = wick_net64_forward(net, x, (size_t)m, z1);
-                    for (int b = 0; b < nt && !s; b++)
-                        if (!(fabs(z1[b] - c->y[b]) <= 1e-12 * (1 + fabs(c->y[b]))))
-                            s = wick_fail(WICK_ENUMERIC, "network %zu did not converge in %ld steps",
-                                          k, steps);
-                }
+                s = ex_gd_train(net, x, (size_t)m, tg, (size_t)nt, eta, T, k, z1, &steps);   /* sg only at T = 1 */
                 if (s) break;
                 used += steps;
                 /* this network's own frozen-NTK trajectory */

@@ -68,21 +68,7 @@ wick_status wick_gd_test_var_measure(const wick_gd_test_config *c, double cinf, 
             s = wick_net64_forward(m, x, 2, z0);
             if (!s) s = wick_net64_ntk(m, x, 2, 0, H);
             long steps = 0;
-            if (T > 0) {
-                for (; steps < T && !s; steps++) s = wick_net64_gd_step(m, x, &y, 1, eta, NULL);
-                if (!s) s = wick_net64_forward(m, x, 2, z1);
-            } else {
-                for (; steps < 1000000 && !s; steps++) {
-                    s = wick_net64_gd_step(m, x, &y, 1, eta, NULL);
-                    if (!s && steps % 8 == 7) {
-                        s = wick_net64_forward(m, x, 2, z1);
-                        if (fabs(z1[0] - y) <= 1e-14 * (1 + fabs(y))) { steps++; break; }
-                    }
-                }
-                if (!s) s = wick_net64_forward(m, x, 2, z1);
-                if (!s && !(fabs(z1[0] - y) <= 1e-12 * (1 + fabs(y))))
-                    s = wick_fail(WICK_ENUMERIC, "network %zu did not converge in %ld steps", k, steps);
-            }
+            if (!s) s = ex_gd_train(m, x, 2, &y, 1, eta, T, k, z1, &steps);
             if (s) break;
             used += steps;
             /* this network's own frozen-NTK trajectory, as wick_gd_test_measure's */
