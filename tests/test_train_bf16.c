@@ -3,8 +3,9 @@
  * products take the same bf16-rounded operands (inputs, weights, activations,
  * the gradients of the pre-activations), so that only the float sums'
  * rounding is left; the bf16 net trains like the float32 one within what
- * bf16's rounding implies; runs are bit-identical on 1 and 2 threads; nets
- * off the fast path are refused with the reason.  Skipped on a CPU without
+ * bf16's rounding implies (ReLU and tanh); runs are bit-identical on 1 and 2
+ * threads and across a checkpoint and resume; nets off the fast path are
+ * refused with the reason.  Skipped on a CPU without
  * AVX512-BF16. */
 #include "check.h"
 #include "backend/kernel.h"
@@ -41,9 +42,11 @@ static wick_mlp *make_mlp(int batch) {
 }
 
 static double last_loss;
+static long steps_run;   /* steps of the last run (train below) */
 static void record(void *user, long step, int epoch, int b, int nb, double loss) {
     (void)user, (void)step, (void)epoch, (void)b, (void)nb;
     last_loss = loss;
+    steps_run++;
 }
 
 static wick_train_config sgd(double lr, int batch, wick_precision p) {
@@ -184,18 +187,35 @@ static void test_one_step_matches_rounded_reference(void) {
     wick_dataset_free(d);
 }
 
-/* 30 steps of SGD with momentum, bf16 against float32 from the same start:
- * the losses agree within bf16's rounding; 1 and 2 threads give the same bits. */
-static void train(int threads, wick_precision p, double *losses, float *w) {
+/* 30 steps of SGD with momentum (3 epochs of 10 batches, the last of 12),
+ * from the same start, with activation act: at most max_steps of them
+ * (0: all), writing a checkpoint at the end to ckpt, or resuming from
+ * resume; the final loss and accuracy on the training set, layer 1's W. */
+static void train(int threads, wick_precision p, wick_act_kind act, long max_steps, const char *ckpt,
+                  const char *resume, double *losses, float *w) {
     wick_set_threads(threads);
     wick_dataset *d = make_data(300, 5);
     wick_mlp *m = make_mlp(32);
+    if (act != WICK_ACT_RELU) {   /* the same net with another activation, re-initialised */
+        wick_mlp_free(m);
+        wick_mlp_config mc;
+        memset(&mc, 0, sizeof mc);
+        CHECK_OK(wick_arch_parse("13-48-37-3", &mc));
+        mc.act = (wick_act){act, 0};
+        mc.init = WICK_INIT_BOOK;
+        for (int l = 0; l < mc.layers; l++) mc.cb[l] = 0.1, mc.cw[l] = 1.0;
+        CHECK_OK(wick_mlp_new(&m, &mc, WICK_DT_F32, 32));
+        wick_mlp_init(m, 3);
+    }
     wick_train_config c = sgd(0.05, 32, p);
     c.opt.momentum = 0.9;
-    c.epochs = 3;   /* 10 batches an epoch, the last of 12 */
-    c.on_step = NULL;
+    c.epochs = 3;
+    steps_run = 0;
+    c.max_steps = max_steps;
+    c.checkpoint = ckpt;
     wick_trainer *t;
     CHECK_OK(wick_trainer_new(&t, m, d, NULL, &c));
+    if (resume) CHECK_OK(wick_trainer_resume(t, resume));
     CHECK_OK(wick_trainer_run(t));
     wick_metrics *mt;
     CHECK_OK(wick_evaluate(m, d, &mt, &losses[0]));
@@ -208,22 +228,47 @@ static void train(int threads, wick_precision p, double *losses, float *w) {
     wick_set_threads(0);
 }
 
+/* bf16 against float32 from the same start, ReLU and tanh (whose derivative
+ * reads the float pre-activations): the losses agree within bf16's rounding;
+ * 1 and 2 threads give the same bits. */
 static void test_trains_like_float32(void) {
     if (!wick_kern_bf16_ok()) SKIP("this CPU has no AVX512-BF16");
     static float w32[48 * 37], w1[48 * 37], w2[48 * 37];
-    double l32[2], l1[2], l2[2];
-    train(2, WICK_PRECISION_F32, l32, w32);
-    train(1, WICK_PRECISION_BF16, l1, w1);
-    train(2, WICK_PRECISION_BF16, l2, w2);
-    CHECK(!memcmp(w1, w2, sizeof w1));   /* the thread count changes no bit */
-    CHECK(l1[0] == l2[0]);
-    double dw = 0, ww = 0;
-    for (int i = 0; i < 48 * 37; i++) dw = fmax(dw, fabs(w1[i] - w32[i])), ww = fmax(ww, fabs(w32[i]));
-    fprintf(stderr, "  after 30 steps: loss %.5f (bf16) %.5f (f32), largest weight difference %.3g of %.3g\n",
-            l1[0], l32[0], dw, ww);
-    CHECK_REL(l1[0], l32[0], 0.02);   /* bf16's 2^-9 relative rounding, over 30 steps */
-    CHECK(dw < 0.1 * ww);   /* trajectories drift apart step by step (0.034 of 0.68 seen) */
-    CHECK(dw > 0);   /* and it is not the float32 path */
+    const wick_act_kind acts[] = {WICK_ACT_RELU, WICK_ACT_TANH};
+    for (int a = 0; a < 2; a++) {
+        double l32[2], l1[2], l2[2];
+        train(2, WICK_PRECISION_F32, acts[a], 0, NULL, NULL, l32, w32);
+        train(1, WICK_PRECISION_BF16, acts[a], 0, NULL, NULL, l1, w1);
+        train(2, WICK_PRECISION_BF16, acts[a], 0, NULL, NULL, l2, w2);
+        CHECK(!memcmp(w1, w2, sizeof w1));   /* the thread count changes no bit */
+        CHECK(l1[0] == l2[0]);
+        double dw = 0, ww = 0;
+        for (int i = 0; i < 48 * 37; i++) dw = fmax(dw, fabs(w1[i] - w32[i])), ww = fmax(ww, fabs(w32[i]));
+        fprintf(stderr, "  %s, after 30 steps: loss %.5f (bf16) %.5f (f32), largest weight difference %.3g of %.3g\n",
+                a ? "tanh" : "relu", l1[0], l32[0], dw, ww);
+        CHECK_REL(l1[0], l32[0], 0.02);   /* bf16's 2^-9 relative rounding, over 30 steps */
+        CHECK(dw < 0.1 * ww);   /* trajectories drift apart step by step (0.034 of 0.68 seen) */
+        CHECK(dw > 0);   /* and it is not the float32 path */
+    }
+}
+
+/* A checkpoint after 13 steps (mid-epoch), then a fresh trainer resumes from
+ * it: the same weights as the uninterrupted run, bit for bit (the packed bf16
+ * copies are rebuilt from the float weights on the first step). */
+static void test_resume_bit_identical(void) {
+    if (!wick_kern_bf16_ok()) SKIP("this CPU has no AVX512-BF16");
+    static float wf[48 * 37], wr[48 * 37], wx[48 * 37];
+    double lf[2], lr[2], lx[2];
+    const char *ck = chk_tmp("bf16-resume.safetensors");
+    train(2, WICK_PRECISION_BF16, WICK_ACT_RELU, 0, NULL, NULL, lf, wf);
+    CHECK(steps_run == 30);
+    train(2, WICK_PRECISION_BF16, WICK_ACT_RELU, 13, ck, NULL, lx, wx);
+    CHECK(steps_run == 13);
+    train(2, WICK_PRECISION_BF16, WICK_ACT_RELU, 0, NULL, ck, lr, wr);
+    CHECK(steps_run == 17);   /* it did resume */
+    CHECK(memcmp(wr, wf, sizeof wf) == 0);
+    CHECK(lr[0] == lf[0]);
+    CHECK(memcmp(wx, wf, sizeof wf) != 0);   /* the first part stopped early */
 }
 
 static void test_refused_off_the_fast_path(void) {
@@ -244,6 +289,7 @@ static void test_refused_off_the_fast_path(void) {
 int main(void) {
     RUN(test_one_step_matches_rounded_reference);
     RUN(test_trains_like_float32);
+    RUN(test_resume_bit_identical);
     RUN(test_refused_off_the_fast_path);
     return chk_finish();
 }
