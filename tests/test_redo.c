@@ -26,6 +26,7 @@ static double now(void) {
  * chain.c) is back for the next stalled one. */
 typedef struct { double worst, sum, last; } steps;
 static int nap = 1;   /* 0: no sleeps between steps (test_late_worker_joins_the_step_under_way) */
+static wick_precision prec = WICK_PRECISION_F32;   /* test_bf16_redo: the bf16 products */
 
 static void on_step(void *user, long step, int epoch, int b, int nb, double loss) {
     steps *s = user;
@@ -76,6 +77,7 @@ static double run(const char *redo, long stall_us, float *w, double *worst) {
     c.opt = wick_opt_defaults(WICK_OPT_SGD);
     c.opt.momentum = 0.9;
     c.sched.lr0 = 0.05;
+    c.precision = prec;
     steps st = {0, 0, 0};
     c.on_step = on_step;
     c.user = &st;
@@ -229,6 +231,33 @@ static void test_stalled_item_is_abandoned_not_finished(void) {
     CHECK(memcmp(w_off, w_plain, sizeof w_plain) == 0);
 }
 
+/* bf16 (chain.c's bf16 copies in each thread's private buffers, committed
+ * with the float rows and columns): with redo and stalls, the weights of the
+ * bf16 step without redo, bit for bit, and no step waits a stall out. */
+static void test_bf16_redo(void) {
+    if (wick_precision_supported(WICK_PRECISION_BF16) != WICK_OK) { SKIP("no bf16 on this CPU"); return; }
+    static float w0[128 * 64], w1[128 * 64], w2[128 * 64];
+    double worst;
+    prec = WICK_PRECISION_BF16;
+    double plain = run("0", 0, w0, &worst);
+    const long r0 = wick_chain_redone(), s0 = wick_chain_test_stalls();
+    const double t0 = wick_chain_test_stall_wait();
+    double took = run("1", STALL_US, w1, &worst);
+    const long redone = wick_chain_redone() - r0, stalls = wick_chain_test_stalls() - s0;
+    const double wait = wick_chain_test_stall_wait() - t0;
+    run("1", 0, w2, &worst);
+    prec = WICK_PRECISION_F32;
+    if (plain < 0) { SKIP("not on the fast path here"); return; }
+    printf("# bf16 redo: %ld stalls, %ld items redone, the steps %.1f ms in all (%.1f waiting for the stalls"
+           " to begin)\n", stalls, redone, took * 1e3, wait * 1e3);
+    CHECK(stalls >= 3);
+    CHECK(redone >= stalls);
+    CHECK(took - wait < stalls * STALL_US * 1e-6 / 2);
+    CHECK(memcmp(w1, w0, sizeof w0) == 0);
+    CHECK(memcmp(w2, w0, sizeof w0) == 0);
+    CHECK(memcmp(w0, w_plain, sizeof w0) != 0);   /* and it is not the float32 step */
+}
+
 int main(void) {
     RUN(test_stalled_worker_does_not_stall_the_step);
     RUN(test_without_redo_the_step_waits);
@@ -236,5 +265,6 @@ int main(void) {
     RUN(test_redo_on_demand);
     RUN(test_late_worker_joins_the_step_under_way);
     RUN(test_stalled_item_is_abandoned_not_finished);
+    RUN(test_bf16_redo);
     return chk_finish();
 }

@@ -141,7 +141,7 @@ struct wick_chain {
     node *input, *labels, *loss;
     float *xin;                /* the gathered batch, [batch, ldx] */
     int ldx;
-    int bf16;                  /* products in bf16 (kernel_bf16.c): no redo */
+    int bf16;                  /* products in bf16 (kernel_bf16.c) */
     int mr;                    /* the kernel's tile height (row_cut) */
     uint32_t *xb, *xp;         /* bf16: the batch as column pairs and as row pairs */
     void *mem16;               /* the bf16 buffers in one block */
@@ -192,6 +192,8 @@ typedef struct {
     int32_t *lab;
     float *y[WICK_CHAIN_MAX], *z[WICK_CHAIN_MAX], *dz[WICK_CHAIN_MAX];
     float *prob, *grad;   /* the loss's probabilities, the gradient of the logits */
+    /* bf16: the layer struct's copies (column and row pairs), and the batch's */
+    uint32_t *xb, *xp, *yb[WICK_CHAIN_MAX], *yp[WICK_CHAIN_MAX], *dzb[WICK_CHAIN_MAX], *dzp[WICK_CHAIN_MAX];
 } view;
 
 enum { ITEMS_REPACK, ITEMS_FORWARD, ITEMS_LAYER };
@@ -222,6 +224,9 @@ static view shared_view(const wick_chain *c) {
     for (int l = 0; l < c->L; l++) v.y[l] = c->ly[l].y, v.z[l] = c->ly[l].z, v.dz[l] = c->ly[l].dz;
     v.prob = c->loss->aux;
     v.grad = c->dense[c->L - 1]->grad;
+    v.xb = c->xb, v.xp = c->xp;
+    for (int l = 0; l < c->L; l++)
+        v.yb[l] = c->ly[l].yb, v.yp[l] = c->ly[l].yp, v.dzb[l] = c->ly[l].dzb, v.dzp[l] = c->ly[l].dzp;
     return v;
 }
 
@@ -249,6 +254,23 @@ static size_t priv_view(const wick_chain *c, float *p, view *v) {
     const layer *top = &c->ly[c->L - 1];
     if (top->dz != c->dense[c->L - 1]->grad) TAKE(v->dz[c->L - 1], B * C);
     else if (p) v->dz[c->L - 1] = v->grad;
+    if (c->bf16) {   /* the bf16 copies, as bf16_buffers lays them out (words are floats' size) */
+        const size_t Bp = (B + 1) / 2;
+        float *w = NULL;
+#define TAKE16(dst, count) do { TAKE(w, count); if (p) (dst) = (uint32_t *)w; } while (0)
+        TAKE16(v->xb, B * ((c->ldx + 1) / 2));
+        TAKE16(v->xp, Bp * c->ldx);
+        for (int l = 0; l < c->L; l++) {
+            const layer *y = &c->ly[l];
+            if (l < c->L - 1) {
+                TAKE16(v->yb[l], B * ((y->ld + 1) / 2));
+                TAKE16(v->yp[l], Bp * y->ld);
+            }
+            TAKE16(v->dzb[l], B * ((y->ld + 1) / 2));
+            TAKE16(v->dzp[l], Bp * y->ld);
+        }
+#undef TAKE16
+    }
 #undef TAKE
     return n;
 }
@@ -451,11 +473,12 @@ static void to_bf16(const wick_chain *c, int l, const float *x, int ld, int r0, 
  * is all rows and some columns, the top layer's all columns of a forward
  * item's rows. */
 static void dx_rows(wick_chain *c, int l, int r0, int r1, int k0, int k1, const view *in,
-                    float *out) {
+                    const view *ov) {
     layer *y = &c->ly[l], *p = &c->ly[l - 1];
+    float *out = ov->dz[l - 1];
     if (c->bf16) {
         const int nq = (y->N + 1) / 2, ldw = (y->ld + 1) / 2;
-        wick_kern_gemm_bf16(r1 - r0, k1 - k0, nq, y->dzb + (size_t)r0 * ldw, ldw, 1,
+        wick_kern_gemm_bf16(r1 - r0, k1 - k0, nq, in->dzb[l] + (size_t)r0 * ldw, ldw, 1,
                             y->pb16 + (size_t)k0 * nq, 16, 16L * nq, out + (size_t)r0 * p->ld + k0,
                             p->ld, NULL, 0);
     } else {
@@ -470,7 +493,7 @@ static void dx_rows(wick_chain *c, int l, int r0, int r1, int k0, int k1, const 
             op_act_bwd_f32(a, in->z[l - 1] + o, in->y[l - 1] + o, out + o, out + o, k1 - k0);
         }
     /* bf16: these rows and columns of dz_{l-1} for the products that read them */
-    if (c->bf16) to_bf16(c, l - 1, out, p->ld, r0, r1, k0, k1, l > 1 ? p->dzb : NULL, p->dzp);
+    if (c->bf16) to_bf16(c, l - 1, out, p->ld, r0, r1, k0, k1, l > 1 ? ov->dzb[l - 1] : NULL, ov->dzp[l - 1]);
 }
 
 /* A redo step's item under way (redo_item below): its state word and the
@@ -514,7 +537,7 @@ static double forward_rows(wick_chain *c, const float *X, const int32_t *Y, cons
         lab[r] = Y[i];
     }
     if (stall_us) stall(stall_us);   /* the tests' stand-in for a preemption mid-item */
-    if (c->bf16) to_bf16(c, -1, v->xin, ldx, r0, r1, 0, D, c->xb, c->xp);
+    if (c->bf16) to_bf16(c, -1, v->xin, ldx, r0, r1, 0, D, v->xb, v->xp);
     for (int l = 0; l < L; l++) {
         if (watch_stop(rw)) return 0;
         layer *y = &c->ly[l];
@@ -524,7 +547,7 @@ static double forward_rows(wick_chain *c, const float *X, const int32_t *Y, cons
         const int relu = d->act.kind == WICK_ACT_RELU;
         const int flags = WICK_KERN_BIAS | (relu ? WICK_KERN_RELU : 0);
         if (c->bf16) {
-            const uint32_t *xb = l ? c->ly[l - 1].yb : c->xb;
+            const uint32_t *xb = l ? v->yb[l - 1] : v->xb;
             const int ldw = (lda + 1) / 2, kq = (y->K + 1) / 2;
             wick_kern_gemm_bf16(R, y->N, kq, xb + (size_t)r0 * ldw, ldw, 1, y->pf16, 16, 16L * kq,
                                 v->z[l] + (size_t)r0 * y->ld, y->ld, g->nodes[c->b[l]].val, flags);
@@ -535,7 +558,7 @@ static double forward_rows(wick_chain *c, const float *X, const int32_t *Y, cons
         if (!y->direct)
             for (int r = r0; r < r1; r++)
                 op_act_fwd_f32(d->act, v->z[l] + (size_t)r * y->ld, v->y[l] + (size_t)r * y->ld, y->N);
-        if (c->bf16 && l < L - 1) to_bf16(c, l, v->y[l], y->ld, r0, r1, 0, y->N, y->yb, y->yp);
+        if (c->bf16 && l < L - 1) to_bf16(c, l, v->y[l], y->ld, r0, r1, 0, y->N, v->yb[l], v->yp[l]);
     }
     node *dt = c->dense[L - 1];
     const int C = c->ly[L - 1].N;
@@ -546,11 +569,11 @@ static double forward_rows(wick_chain *c, const float *X, const int32_t *Y, cons
         op_act_bwd_f32(dt->act, v->z[L - 1] + o, v->y[L - 1] + o, (const float *)v->grad + o,
                        v->dz[L - 1] + o, (size_t)R * C);
     }
-    if (c->bf16) to_bf16(c, L - 1, v->dz[L - 1], C, r0, r1, 0, C, c->ly[L - 1].dzb, c->ly[L - 1].dzp);
+    if (c->bf16) to_bf16(c, L - 1, v->dz[L - 1], C, r0, r1, 0, C, v->dzb[L - 1], v->dzp[L - 1]);
     /* the top layer's input gradient for these rows, here rather than in a
        phase of its own: that phase was a barrier for a product of k = 10
        (W_L-1 is read before its update, from the data-gradient copy) */
-    if (L > 1 && !watch_stop(rw)) dx_rows(c, L - 1, r0, r1, 0, c->ly[L - 2].N, v, v->dz[L - 2]);
+    if (L > 1 && !watch_stop(rw)) dx_rows(c, L - 1, r0, r1, 0, c->ly[L - 2].N, v, v);
     return loss;
 }
 
@@ -584,11 +607,11 @@ static void dw_grad(wick_chain *c, int l, int q0, int q1, int t, redo_watch *rw)
     float *gW = c->scratch + (size_t)t * c->scratch_stride;
     float *gb = c->gb + (size_t)t * (c->chunk_max + 16);
     PROF_START(t0);
-    if (c->bf16) {   /* no redo (rw is NULL): one product */
+    if (c->bf16) {   /* one product: under redo no check between halves */
         const uint32_t *xp = l ? c->ly[l - 1].yp : c->xp;
         wick_kern_gemm_bf16(q1 - q0, y->K, (B + 1) / 2, y->dzp + q0, 1, y->ld, xp, lda, 16, gW, y->K, NULL, 0);
     }
-    const int half = rw && !c->bf16 ? y->K / 32 * 16 : 0;
+    const int half = rw && !c->bf16 ? y->K / 32 * 16 : 0;   /* float only */
     if (half) {
         wick_kern_gemm(q1 - q0, half, B, y->dz + q0, 1, y->ld, x, lda, 16, gW, y->K, NULL, 0);
         if (watch_stop(rw)) return;
@@ -722,7 +745,7 @@ static void step_thread(void *arg, int t, int nt) {
             } else {
                 PROF_START(t2);
                 int k = (i - ndw) * DXCOLS;
-                dx_rows(c, l, 0, B, k, min_int(k + DXCOLS, c->ly[l - 1].N), &sv, sv.dz[l - 1]);
+                dx_rows(c, l, 0, B, k, min_int(k + DXCOLS, c->ly[l - 1].N), &sv, &sv);
                 PROF_ADD(t, WICK_CHAIN_PH_DX, l, t2);
             }
         }
@@ -812,6 +835,40 @@ static int fate(const step_args *a, int t, int what, long cpu0) {
 /* Computes item i of the phase into thread t's private buffers (pv), and
  * commits it if `expect` is still its state word; returns 1 if committed.
  * With a->abandon, stops early once the word has moved (redo_watch). */
+/* A committed forward item's bf16 rows [r0, r1) (r0 even), from its
+ * private copies to the shared ones: the batch's and every hidden layer's
+ * column and row pairs, the top layer's δ and, from its input gradient, the
+ * one below's. */
+static void copy_rows16(uint32_t *dst, const uint32_t *src, size_t r0, size_t r1, size_t ld) {
+    memcpy(dst + r0 * ld, src + r0 * ld, (r1 - r0) * ld * sizeof *dst);
+}
+static void commit_bf16_rows(const wick_chain *c, const view *sv, const view *pv, int r0, int r1) {
+    const int L = c->L;
+    const size_t p0 = (size_t)r0 / 2, p1 = ((size_t)r1 + 1) / 2;
+    copy_rows16(sv->xb, pv->xb, r0, r1, (c->ldx + 1) / 2);
+    copy_rows16(sv->xp, pv->xp, p0, p1, c->ldx);
+    for (int k = 0; k < L; k++) {
+        const size_t ld = c->ly[k].ld;
+        if (k < L - 1) {
+            copy_rows16(sv->yb[k], pv->yb[k], r0, r1, (ld + 1) / 2);
+            copy_rows16(sv->yp[k], pv->yp[k], p0, p1, ld);
+        }
+        if (k == L - 1 || (k == L - 2 && k > 0)) copy_rows16(sv->dzb[k], pv->dzb[k], r0, r1, (ld + 1) / 2);
+        if (k >= L - 2) copy_rows16(sv->dzp[k], pv->dzp[k], p0, p1, ld);
+    }
+}
+
+/* A committed input-gradient item's bf16 columns [k0, k1) of layer l's δ
+ * (k0 even), every row. */
+static void commit_bf16_cols(const wick_chain *c, int l, const view *pv, int k0, int k1) {
+    const layer *y = &c->ly[l];
+    const int B = c->g->batch, ld = y->ld, ldw = (ld + 1) / 2, w0 = k0 / 2, w1 = (k1 + 1) / 2;
+    for (int r = 0; r < B && l > 0; r++)
+        memcpy(y->dzb + (size_t)r * ldw + w0, pv->dzb[l] + (size_t)r * ldw + w0, (size_t)(w1 - w0) * 4);
+    for (int q = 0; q < (B + 1) / 2; q++)
+        memcpy(y->dzp + (size_t)q * ld + k0, pv->dzp[l] + (size_t)q * ld + k0, (size_t)(k1 - k0) * 4);
+}
+
 static int redo_item(wick_chain *c, const step_args *a, const phase_items *ph, int i, int t,
                      const view *pv, unsigned long long expect, unsigned long e, long stall_us, int late) {
     const int B = c->g->batch, L = c->L;
@@ -838,8 +895,8 @@ static int redo_item(wick_chain *c, const step_args *a, const phase_items *ph, i
             /* under a watch, in two halves of the rows (a multiple of the
                kernel's 6-row tile), with a check between them */
             const int h = rw ? B / 12 * 6 : 0;
-            if (h) dx_rows(c, l, 0, h, k0, k1, &sv, pv->dz[l - 1]);
-            if (!watch_stop(rw)) dx_rows(c, l, h, B, k0, k1, &sv, pv->dz[l - 1]);
+            if (h) dx_rows(c, l, 0, h, k0, k1, &sv, pv);
+            if (!watch_stop(rw)) dx_rows(c, l, h, B, k0, k1, &sv, pv);
         }
     }
     if (watch.stopped) return fate(a, t, WICK_CHAIN_ABANDONED, cpu0);
@@ -872,6 +929,7 @@ static int redo_item(wick_chain *c, const step_args *a, const phase_items *ph, i
         const size_t C = c->ly[L - 1].N;
         memcpy(sv.prob + r0 * C, pv->prob + r0 * C, R * C * sizeof(float));
         memcpy(sv.grad + r0 * C, pv->grad + r0 * C, R * C * sizeof(float));
+        if (c->bf16) commit_bf16_rows(c, &sv, pv, r0, r1);
         c->part[i] = part;
     } else if (kind == 1) {
         dw_commit(c, l, q0, q1, a->update, a->user, t);
@@ -881,6 +939,7 @@ static int redo_item(wick_chain *c, const step_args *a, const phase_items *ph, i
         for (int r = 0; r < B; r++)
             memcpy(dst + (size_t)r * ld + k0, pv->dz[l - 1] + (size_t)r * ld + k0,
                    (size_t)(k1 - k0) * sizeof(float));
+        if (c->bf16) commit_bf16_cols(c, l - 1, pv, k0, k1);
     }
     atomic_store_explicit(w, WORD(e, t, ST_DONE), memory_order_release);
     if (kind == 2) atomic_fetch_add_explicit(&c->done_dx[ph->phase], 1, memory_order_acq_rel);
@@ -1090,7 +1149,7 @@ double wick_chain_step(wick_chain *c, const float *X, const int32_t *Y, const ui
     if (c->team.max != T) memset(&c->team, 0, sizeof c->team), c->team.max = T;
     const int team = wick_team_size(&c->team);
     const int want = redo_env();
-    int redo = team > 1 && !c->bf16 && (want == 1 || (want < 0 && c->redo_left > 0));
+    int redo = team > 1 && (want == 1 || (want < 0 && c->redo_left > 0));
     if (redo && !c->priv) {
         view v;
         c->priv_stride = priv_view(c, NULL, &v);
