@@ -18,6 +18,11 @@ else
     small_csv "$tmp/d.csv"
     expect 0 "test accuracy" "bf16 trains an MLP here" -- "$WICK" train --precision bf16 --train-csv "$tmp/d.csv" \
         --test-csv "$tmp/d.csv" --arch 6-32-4 --epochs 2 --batch 16
+    expect 0 "backend wick's own kernel (one parallel region a step), bf16 products (AVX512-BF16)" \
+        "the first lines say the products are bf16" -- "$WICK" train --precision bf16 --train-csv "$tmp/d.csv" \
+        --test-csv "$tmp/d.csv" --arch 6-32-4 --epochs 1 --batch 16
+    expect 0 '"precision":"bf16"' "--json names the precision" -- "$WICK" train --precision bf16 --json \
+        --train-csv "$tmp/d.csv" --test-csv "$tmp/d.csv" --arch 6-32-4 --epochs 1 --batch 16
     expect 1 "bf16 trains an MLP on the fast path only" "a conv net in bf16 is refused" -- "$WICK" train \
         --precision bf16 --train-csv "$tmp/d.csv" --test-csv "$tmp/d.csv" --epochs 1 \
         --arch input:1x2x3,conv2d:2:1,relu,flatten,linear:4

@@ -1042,6 +1042,7 @@ typedef struct {
     wick_dist *dist;                           /* data parallel, else NULL */
     const char *out;                           /* the model file, else NULL */
     json_t *reports, *round2;                  /* the epochs' reports; the second round's, or NULL */
+    wick_precision precision;                  /* the products' */
 } train_out;
 
 /* The run's summary on stdout: test metrics, speed, where the model went. */
@@ -1071,6 +1072,7 @@ static void train_json(const train_out *r) {
                           "threads", wick_threads(), "seed", (json_int_t)r->seed, "steps",
                           (json_int_t)r->steps, "train_seconds", r->secs, "samples_per_s", r->sps,
                           "gflops", r->gflops, "load_seconds", r->t_load, "eval_seconds", r->t_eval);
+    json_object_set_new(o, "precision", json_string(r->precision == WICK_PRECISION_BF16 ? "bf16" : "f32"));
     json_t *tl = json_array(), *vl = json_array();
     size_t i;
     json_t *e;
@@ -1431,7 +1433,7 @@ int cmd_train(int argc, char **argv) {
     double sps = secs > 0 ? samples / secs : 0;
     train_out ro = {arch, &mc, tc.batch, tc.seed, wick_trainer_steps(t), wick_trainer_best_epoch(t), secs, sps,
                     sps * wick_mlp_flops_per_sample(m) / 1e9, t_load, t_eval, mt, test, !d.test_csv, test_loss,
-                    dist, out, reports, round2};
+                    dist, out, reports, round2, tc.precision};
     train_print(&ro);
     if (plot && (s = plot_losses(plot, reports, arch))) {
         cli_fail("train", s);   /* a missing gnuplot loses the picture, not the run */

@@ -272,7 +272,10 @@ double wick_trainer_seconds(const wick_trainer *t) { return t->seconds; }
 double wick_trainer_samples(const wick_trainer *t) { return t->samples; }
 int wick_trainer_best_epoch(const wick_trainer *t) { return t->best_epoch; }
 const char *wick_trainer_backend(const wick_trainer *t) {
-    return t->chain ? "wick's own kernel (one parallel region a step)" : wick_graph_backend(t->m->g);
+    if (!t->chain) return wick_graph_backend(t->m->g);
+    return t->c.precision == WICK_PRECISION_BF16
+               ? "wick's own kernel (one parallel region a step), bf16 products (AVX512-BF16)"
+               : "wick's own kernel (one parallel region a step)";
 }
 
 /* ---- one step ---------------------------------------------------------- */
