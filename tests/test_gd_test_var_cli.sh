@@ -12,31 +12,7 @@ WICK=${WICK:-build/wick}
 T=${WICK_TEST_TMP:-/tmp}
 . "$(dirname "$0")/check.sh"
 
-jcheck() {  # name, json, python expression over j that must be True
-    if printf '%s' "$2" | /usr/bin/python3 -c "
-import json,sys,math
-def relu_kh(G, L, cw=2.0):
-    # the book's ch. 7 forward equations for ReLU, C_b = 0, lambda = 1:
-    # <s s> = sqrt(Kaa Kbb) (sin t + (pi - t) cos t) / (2 pi), <s' s'> = (pi - t) / (2 pi)
-    K = [[cw * G[0], cw * G[1]], [cw * G[1], cw * G[2]]]
-    H = [[1 + G[0], 1 + G[1]], [1 + G[1], 1 + G[2]]]
-    for l in range(1, L):
-        Kn = [[0, 0], [0, 0]]; Hn = [[0, 0], [0, 0]]
-        for a in range(2):
-            for b in range(2):
-                r = math.sqrt(K[a][a] * K[b][b]); c = max(-1.0, min(1.0, K[a][b] / r)); t = math.acos(c)
-                ss = r * (math.sin(t) + (math.pi - t) * c) / (2 * math.pi)
-                Kn[a][b] = cw * ss
-                Hn[a][b] = 1 + ss + cw * (math.pi - t) / (2 * math.pi) * H[a][b]
-        K, H = Kn, Hn
-    return K, H
-def gpvar(G, L, eta, t):
-    K, H = relu_kh(G, L); c = H[1][0] / H[0][0]
-    if t > 0: c *= 1 - (1 - eta * H[0][0]) ** t
-    return K[1][1] - 2 * c * K[1][0] + c * c * K[0][0]
-j=json.loads(sys.stdin.read()); sys.exit(0 if ($3) else 1)"; then
-        good "$1"; else bad "$1: $3"; fi
-}
+. "$(dirname "$0")/gd_check.sh"
 
 out=$("$WICK" gd --order1 --act relu --depth 3 --eta 0.15 --target 0.7 --test-gram 1,0.5,1.5 --trained --variance --widths 8 --samples 40 --json 2>"$T/err")
 rc=$?
