@@ -20,6 +20,7 @@
  * On a CPU with AVX-512 the 8 x 32 zmm tile at the end of this file serves
  * every product instead; the packed layouts are the same. */
 #include "backend/kernel.h"
+#include "backend/kernel_zmm.h"
 #include <cpuid.h>
 #include <immintrin.h>
 #include <stdio.h>
@@ -501,14 +502,7 @@ TGT void wick_kern_pack_bwd(const float *W, int N, int K, int n0, int n1, float 
 #define MC5 128
 #define TGT5 __attribute__((target("avx512f,avx512vl,avx512dq,fma")))
 
-TGT5 INLINE __m512 epi5(__m512 x, float *ci, __mmask16 m, __m512 bi, int flags) {
-    if (flags & WICK_KERN_ACC) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, ci));
-    else if (flags & WICK_KERN_BIAS) x = _mm512_add_ps(x, bi);
-    if (flags & WICK_KERN_RELU) x = _mm512_max_ps(x, _mm512_setzero_ps());
-    return x;
-}
-
-#define ROWS8(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+#define ROWS8 ZMM_ROWS8
 
 TGT5 INLINE void tile5(const int mr, const int two, int nr, int kc, const float *a, ptrdiff_t rsa,
                        ptrdiff_t csa, const float *b, ptrdiff_t ldb, ptrdiff_t bpanel, float *c,
@@ -527,20 +521,7 @@ TGT5 INLINE void tile5(const int mr, const int two, int nr, int kc, const float 
         }
         ROWS8(FMA5)
     }
-    const __mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
-    const __mmask16 m1 = nr >= 32 ? 0xffff : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
-    __m512 bi0 = _mm512_setzero_ps(), bi1 = bi0;
-    if (flags & WICK_KERN_BIAS) {
-        bi0 = _mm512_maskz_loadu_ps(m0, bias);
-        if (two) bi1 = _mm512_maskz_loadu_ps(m1, bias + 16);
-    }
-#define STORE5(i)                                                                            \
-    R(i) {                                                                                   \
-        float *ci = c + i * ldc;                                                             \
-        _mm512_mask_storeu_ps(ci, m0, epi5(c##i##0, ci, m0, bi0, flags));                    \
-        if (two) _mm512_mask_storeu_ps(ci + 16, m1, epi5(c##i##1, ci + 16, m1, bi1, flags)); \
-    }
-    ROWS8(STORE5)
+    ZMM_STORE_TILE();
 }
 
 #define TILE5(R, T)                                                                           \

@@ -15,6 +15,7 @@
  * autocast does; the tests hold every packer and conversion to a scalar
  * rounding, bit for bit. */
 #include "backend/kernel.h"
+#include "backend/kernel_zmm.h"
 #include <immintrin.h>
 #include <stdint.h>
 #include <string.h>
@@ -39,14 +40,7 @@ uint16_t wick_bf16_round(float x) {
     return (uint16_t)((u + 0x7fffu + (u >> 16 & 1)) >> 16);
 }
 
-TGTB INLINE __m512 epib(__m512 x, float *ci, __mmask16 m, __m512 bi, int flags) {
-    if (flags & WICK_KERN_ACC) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, ci));
-    else if (flags & WICK_KERN_BIAS) x = _mm512_add_ps(x, bi);
-    if (flags & WICK_KERN_RELU) x = _mm512_max_ps(x, _mm512_setzero_ps());
-    return x;
-}
-
-#define ROWS8(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+#define ROWS8 ZMM_ROWS8
 #define R(i) if ((i) < mr)
 
 TGTB INLINE void tileb(const int mr, const int two, int nr, int kq, const uint32_t *a, ptrdiff_t rsa,
@@ -67,20 +61,7 @@ TGTB INLINE void tileb(const int mr, const int two, int nr, int kq, const uint32
         }
         ROWS8(DPB)
     }
-    const __mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
-    const __mmask16 m1 = nr >= 32 ? 0xffff : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
-    __m512 bi0 = _mm512_setzero_ps(), bi1 = bi0;
-    if (flags & WICK_KERN_BIAS) {
-        bi0 = _mm512_maskz_loadu_ps(m0, bias);
-        if (two) bi1 = _mm512_maskz_loadu_ps(m1, bias + 16);
-    }
-#define STOREB(i)                                                                            \
-    R(i) {                                                                                   \
-        float *ci = c + i * ldc;                                                             \
-        _mm512_mask_storeu_ps(ci, m0, epib(c##i##0, ci, m0, bi0, flags));                    \
-        if (two) _mm512_mask_storeu_ps(ci + 16, m1, epib(c##i##1, ci + 16, m1, bi1, flags)); \
-    }
-    ROWS8(STOREB)
+    ZMM_STORE_TILE();
 }
 
 #define TILEB(RR, T)                                                                            \
