@@ -246,7 +246,7 @@ static void test_trains_like_float32(void) {
         for (int i = 0; i < 48 * 37; i++) dw = fmax(dw, fabs(w1[i] - w32[i])), ww = fmax(ww, fabs(w32[i]));
         fprintf(stderr, "  %s, after 30 steps: loss %.5f (bf16) %.5f (f32), largest weight difference %.3g of %.3g\n",
                 a ? "tanh" : "relu", l1[0], l32[0], dw, ww);
-        CHECK_REL(l1[0], l32[0], 0.02);   /* bf16's 2^-9 relative rounding, over 30 steps */
+        CHECK_REL(l1[0], l32[0], 0.02);   /* bf16's 2^-8 relative rounding, over 30 steps */
         CHECK(dw < 0.1 * ww);   /* trajectories drift apart step by step (0.034 of 0.68 seen) */
         CHECK(dw > 0);   /* and it is not the float32 path */
     }
