@@ -23,6 +23,19 @@ else
         --test-csv "$tmp/d.csv" --arch 6-32-4 --epochs 1 --batch 16
     expect 0 '"precision":"bf16"' "--json names the precision" -- "$WICK" train --precision bf16 --json \
         --train-csv "$tmp/d.csv" --test-csv "$tmp/d.csv" --arch 6-32-4 --epochs 1 --batch 16
+    # a checkpoint keeps the precision: --resume takes it, --precision f32 may change it, and a
+    # CPU without bf16 is told how to go on
+    "$WICK" train --precision bf16 --train-csv "$tmp/d.csv" --test-csv "$tmp/d.csv" --arch 6-32-4 --epochs 1 \
+        --batch 16 --checkpoint "$tmp/ck.safetensors" --quiet >/dev/null 2>&1
+    expect 0 "bf16 products (AVX512-BF16)" "--resume continues in bf16" -- "$WICK" train --resume "$tmp/ck.safetensors" \
+        --train-csv "$tmp/d.csv" --test-csv "$tmp/d.csv" --epochs 2
+    out=$("$WICK" train --resume "$tmp/ck.safetensors" --precision f32 --train-csv "$tmp/d.csv" \
+        --test-csv "$tmp/d.csv" --epochs 2 2>&1); rc=$?
+    [ $rc = 0 ] && ! grep -q "bf16 products" <<<"$out" && good "--resume --precision f32 continues in float32" \
+        || bad "--resume --precision f32: exit $rc: $(tail -n 2 <<<"$out")"
+    expect 1 "trained with bf16 products: bf16 needs a CPU with AMX (amx_bf16) or AVX512-BF16 (avx512_bf16), and this one has neither: train in float32; --precision f32 continues it in float32" \
+        "--resume of a bf16 run on a CPU without bf16" -- env WICK_TEST_CPU_BF16= "$WICK" train \
+        --resume "$tmp/ck.safetensors" --train-csv "$tmp/d.csv" --test-csv "$tmp/d.csv" --epochs 2
     expect 1 "bf16 trains an MLP on the fast path only" "a conv net in bf16 is refused" -- "$WICK" train \
         --precision bf16 --train-csv "$tmp/d.csv" --test-csv "$tmp/d.csv" --epochs 1 \
         --arch input:1x2x3,conv2d:2:1,relu,flatten,linear:4

@@ -606,7 +606,8 @@ static void test_checkpoint_keys_round_trip(void) {
         .best_epoch = 2, .bad_epochs = 1, .sched_bad_epochs = 1, .epoch_loss_sum = 0.1, .first_loss = NAN,
         .best_val = INFINITY, .sched_lr = 1e-300, .sched_best = 0.30000000000000004, .seconds = 1.5,
         .samples = 4e15, .lr = 0.05, .momentum = 0.9, .weight_decay = 5e-324, .label_smoothing = 0.25,
-        .optimizer_steps = "77,77,76", .optimizer = "adamw", .schedule = "plateau", .input = "standardised"};
+        .optimizer_steps = "77,77,76", .optimizer = "adamw", .schedule = "plateau", .input = "standardised",
+        .precision = "bf16"};
     static nn_meta meta;
     meta.n = 0;
     nn_meta_set(&meta, "format", "wick-checkpoint");
@@ -645,6 +646,7 @@ static void test_checkpoint_keys_round_trip(void) {
     CHECK_OK(nn_ckpt_meta_read(f, old, &b));
     CHECK(b.step == 5 && b.epoch == 1 && b.batch_in_epoch == 2 && b.samples == 72 && isinf(b.sched_best));
     CHECK(b.optimizer == NULL && b.graph_step == 0 && !strcmp(b.optimizer_steps, "5,5,5,5"));
+    CHECK(b.precision == NULL);   /* before the key: float32, as every run was then */
     wick_st_free(f);
 }
 

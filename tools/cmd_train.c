@@ -463,7 +463,8 @@ static const cli_opt train_opts[O_COUNT + 1] = {
         "loss, optimiser, lr, schedule, momentum, weight decay, label smoothing,\n"
         "batch, seed and shuffling are the checkpoint's (a flag that says\n"
         "otherwise is refused); what may change: --epochs, --max-steps,\n"
-        "--patience, --threads and the output flags (the data must be the same)"),
+        "--patience, --threads, --precision (else the checkpoint's) and the\n"
+        "output flags (the data must be the same)"),
     ROW(O_LOG, "log", CLI_STR, &TA.log_path, 0, 0, 0, NULL, "FILE",
         "one JSON line per epoch (default: stderr when it is not a terminal)"),
     ROW(O_LOG_STEPS, "log-steps", CLI_STR, &TA.steps_path, 0, 0, 0, NULL, "FILE", "every step's training loss, one per line"),
@@ -659,6 +660,10 @@ static int adopt_file(const char *path, int resume, const char *const *given, ad
         goto done;
     }
     *a->standardize = !strcmp(std, "on");
+    /* the products' precision: the checkpoint's unless --precision says
+       otherwise (a run may move to a CPU without bf16, or to one with it) */
+    if ((v = wick_st_meta(f, "precision")) && !given[O_PRECISION])
+        a->tc->precision = !strcmp(v, "bf16") ? WICK_PRECISION_BF16 : WICK_PRECISION_F32;
     if ((v = wick_st_meta(f, "shuffle"))) {
         const char *sh = !strcmp(v, "0") ? "off" : "on";
         if (given[O_SHUFFLE] && strcmp(given[O_SHUFFLE], sh)) { rc = contradicts("--shuffle", given[O_SHUFFLE], path, "shuffle", sh, 1); goto done; }
@@ -1144,6 +1149,12 @@ int cmd_train(int argc, char **argv) {
         adopt_target at = {&mc, &spec_text, spec_buf, sizeof spec_buf, &lr, &sk, &tc, &standardize};
         int arc = adopt_file(resume ? resume : init_from, resume != NULL, given, &at);
         if (arc != EXIT_OK) return arc;
+        if (resume && tc.precision != WICK_PRECISION_F32 && !given[O_PRECISION] &&
+            wick_precision_supported(tc.precision) != WICK_OK) {   /* before any data is read */
+            fprintf(stderr, "wick train: %s trained with bf16 products: %s; --precision f32 continues it "
+                    "in float32\n", resume, wick_last_error());
+            return EXIT_FAIL;
+        }
     }
     /* flags that would do nothing in this configuration are refused, not ignored */
     const char *idle = NULL;

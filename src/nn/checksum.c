@@ -81,6 +81,7 @@ const nn_meta_key nn_meta_keys[] = {
     {"schedule", NN_KEY_STR, LATER | OPT, 0, 0, F(schedule)},
     {"label_smoothing", NN_KEY_REAL, LATER | OPT, -INFINITY, 0, F(label_smoothing)},
     {"input", NN_KEY_STR, LATER | OPT, 0, 0, F(input)},
+    {"precision", NN_KEY_STR, LATER | OPT, 0, 0, F(precision)},
 };
 const int nn_meta_nkeys = (int)WICK_ARRAY_LEN(nn_meta_keys);
 

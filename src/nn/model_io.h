@@ -87,7 +87,7 @@ typedef struct {
         sched_bad_epochs;
     double epoch_loss_sum, first_loss, best_val, sched_lr, sched_best, seconds, samples, lr, momentum,
         weight_decay, label_smoothing;
-    const char *optimizer_steps, *optimizer, *schedule, *input;
+    const char *optimizer_steps, *optimizer, *schedule, *input, *precision;
 } nn_ckpt_meta;
 
 /* Each field of v under its key, formatted by its type (a NULL string: not

@@ -747,7 +747,8 @@ wick_status wick_trainer_save(wick_trainer *t, const char *path) {
         .seconds = t->seconds, .samples = t->samples, .graph_step = wick_graph_step(m->g),
         .optimizer = opt_kind_names[t->c.opt.kind], .lr = t->c.sched.lr0, .momentum = t->c.opt.momentum,
         .weight_decay = t->c.opt.weight_decay, .schedule = sched_kind_names[t->c.sched.kind],
-        .label_smoothing = m->c.smoothing, .input = t->c.input};
+        .label_smoothing = m->c.smoothing, .input = t->c.input,
+        .precision = t->c.precision == WICK_PRECISION_BF16 ? "bf16" : "f32"};
     nn_ckpt_meta_write(meta, &v);
     s = nn_write(path, ts, n, meta);
 done:
