@@ -223,6 +223,48 @@ static void test_resume_bit_identical(void) {
     CHECK(memcmp(wr, wf, sizeof wf) == 0);
 }
 
+/* A checkpoint whose precision key is neither f32 nor bf16, its checksum
+ * recomputed (as a writer other than wick could): the resume is refused
+ * naming the key and the value, and the run is untouched. */
+static void test_resume_refuses_unknown_precision(void) {
+    static trace first;
+    const char *ck = chk_tmp("prec.safetensors"), *bad = chk_tmp("prec-bad.safetensors");
+    run_trace(2, &first, ck, 0, 13, NULL, NULL);
+    wick_st_file *f = NULL;
+    CHECK_OK(wick_st_read(ck, &f));
+    if (!f) return;
+    CHECK(!strcmp(wick_st_meta(f, "precision"), "f32"));
+    static nn_meta meta;
+    meta.n = 0;
+    for (int i = 0; i < nn_meta_nkeys; i++) {
+        const char *v = wick_st_meta(f, nn_meta_keys[i].name);
+        if (v && strcmp(nn_meta_keys[i].name, "precision")) nn_meta_set(&meta, nn_meta_keys[i].name, v);
+    }
+    nn_meta_set(&meta, "precision", "fp8");
+    const int n = wick_st_count(f);
+    wick_st_tensor *ts = malloc((size_t)n * sizeof *ts);
+    for (int i = 0; i < n; i++) ts[i] = *wick_st_get(f, i);
+    CHECK_OK(nn_write(bad, ts, n, &meta));
+    free(ts);
+    wick_st_free(f);
+    wick_dataset *d = make_data(300, 12, 3, 2, 0);
+    wick_mlp *m = make_mlp("12-48-48-3", WICK_ACT_RELU, 32);
+    wick_train_config c = wick_train_defaults();
+    c.batch = 32;
+    c.seed = 9;
+    c.opt = wick_opt_defaults(WICK_OPT_SGD);
+    c.opt.momentum = 0.9;
+    c.opt.nesterov = 1;
+    c.sched = wick_sched_defaults(WICK_SCHED_STEP);
+    wick_trainer *t = NULL;
+    CHECK_OK(wick_trainer_new(&t, m, d, NULL, &c));
+    CHECK_FAILS(wick_trainer_resume(t, bad), WICK_EFORMAT, "__metadata__ precision = 'fp8' is neither f32 nor bf16");
+    CHECK_OK(wick_trainer_resume(t, ck));   /* the good one still resumes */
+    wick_trainer_free(t);
+    wick_mlp_free(m);
+    wick_dataset_free(d);
+}
+
 /* Interrupt at step 22 (as SIGINT would): a checkpoint is written and the
  * run resumes from it exactly. */
 static void test_interrupt_and_resume(void) {
@@ -658,6 +700,7 @@ int main(void) {
     RUN(test_determinism_across_threads);
     RUN(test_team_size_does_not_change_results);
     RUN(test_resume_bit_identical);
+    RUN(test_resume_refuses_unknown_precision);
     RUN(test_interrupt_and_resume);
     RUN(test_early_stopping_restores_best);
     RUN(test_early_stopping_restores_batchnorm_state);

@@ -662,8 +662,8 @@ static int adopt_file(const char *path, int resume, const char *const *given, ad
     *a->standardize = !strcmp(std, "on");
     /* the products' precision: the checkpoint's unless --precision says
        otherwise (a run may move to a CPU without bf16, or to one with it) */
-    if ((v = wick_st_meta(f, "precision")) && !given[O_PRECISION])
-        a->tc->precision = !strcmp(v, "bf16") ? WICK_PRECISION_BF16 : WICK_PRECISION_F32;
+    if ((v = wick_st_meta(f, "precision")) && !given[O_PRECISION] && !strcmp(v, "bf16"))
+        a->tc->precision = WICK_PRECISION_BF16;   /* another value: the resume refuses it, naming the key */
     if ((v = wick_st_meta(f, "shuffle"))) {
         const char *sh = !strcmp(v, "0") ? "off" : "on";
         if (given[O_SHUFFLE] && strcmp(given[O_SHUFFLE], sh)) { rc = contradicts("--shuffle", given[O_SHUFFLE], path, "shuffle", sh, 1); goto done; }

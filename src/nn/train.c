@@ -837,6 +837,10 @@ static wick_status read_state(wick_trainer *t, meta_rd *r, ckpt_state *k) {
     /* written since the optimiser was recorded: an older checkpoint has none */
     if (!r->s && f.optimizer && strcmp(f.optimizer, opt_kind_names[t->c.opt.kind]))
         meta_bad(r, "optimizer", "differs from this run's optimizer %s", opt_kind_names[t->c.opt.kind]);
+    /* the products' precision may change on resume (a run moves between
+       CPUs: the caller's choice), but it must be one wick writes */
+    if (!r->s && f.precision && strcmp(f.precision, "f32") && strcmp(f.precision, "bf16"))
+        meta_bad(r, "precision", "is neither f32 nor bf16");
     /* the data order */
     k->seed = f.seed;
     k->shuffle = (int)f.shuffle;
