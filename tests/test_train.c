@@ -131,15 +131,12 @@ static void test_learns_to_zero_loss(void) {
     wick_dataset_free(d);
 }
 
-/* Runs `steps` steps of a fixed setup; returns the trainer for inspection. */
-static void run_trace(int threads, trace *tr, const char *ckpt, int ckpt_steps, long max_steps,
-                      const char *resume, float *final_w) {
-    wick_set_threads(threads);
-    wick_dataset *d = make_data(300, 12, 3, 2, 0);
-    wick_mlp *m = make_mlp("12-48-48-3", WICK_ACT_RELU, 32);
+/* run_trace's training: 4 epochs of 10 batches (the last of 12), SGD with
+ * Nesterov momentum on a step schedule. */
+static wick_train_config trace_config(void) {
     wick_train_config c = wick_train_defaults();
     c.epochs = 4;
-    c.batch = 32;     /* 10 batches an epoch, the last of 12 */
+    c.batch = 32;
     c.seed = 9;
     c.opt = wick_opt_defaults(WICK_OPT_SGD);
     c.opt.momentum = 0.9;
@@ -148,6 +145,16 @@ static void run_trace(int threads, trace *tr, const char *ckpt, int ckpt_steps, 
     c.sched.lr0 = 0.05;
     c.sched.step_size = 1;
     c.sched.gamma = 0.7;
+    return c;
+}
+
+/* Runs `steps` steps of a fixed setup; returns the trainer for inspection. */
+static void run_trace(int threads, trace *tr, const char *ckpt, int ckpt_steps, long max_steps,
+                      const char *resume, float *final_w) {
+    wick_set_threads(threads);
+    wick_dataset *d = make_data(300, 12, 3, 2, 0);
+    wick_mlp *m = make_mlp("12-48-48-3", WICK_ACT_RELU, 32);
+    wick_train_config c = trace_config();
     c.checkpoint = ckpt;
     c.checkpoint_steps = ckpt_steps;
     c.max_steps = max_steps;
@@ -249,13 +256,7 @@ static void test_resume_refuses_unknown_precision(void) {
     wick_st_free(f);
     wick_dataset *d = make_data(300, 12, 3, 2, 0);
     wick_mlp *m = make_mlp("12-48-48-3", WICK_ACT_RELU, 32);
-    wick_train_config c = wick_train_defaults();
-    c.batch = 32;
-    c.seed = 9;
-    c.opt = wick_opt_defaults(WICK_OPT_SGD);
-    c.opt.momentum = 0.9;
-    c.opt.nesterov = 1;
-    c.sched = wick_sched_defaults(WICK_SCHED_STEP);
+    wick_train_config c = trace_config();
     wick_trainer *t = NULL;
     CHECK_OK(wick_trainer_new(&t, m, d, NULL, &c));
     CHECK_FAILS(wick_trainer_resume(t, bad), WICK_EFORMAT, "__metadata__ precision = 'fp8' is neither f32 nor bf16");

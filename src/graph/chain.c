@@ -230,6 +230,29 @@ static view shared_view(const wick_chain *c) {
     return v;
 }
 
+/* The bf16 copies of the batch, the activations and the δ's (column and
+ * row pairs), laid out from p into v (p NULL: only counts, in words); the
+ * shared ones (bf16_buffers) and each thread's private ones (priv_view)
+ * alike. */
+static size_t bf16_acts(const wick_chain *c, uint32_t *p, view *v) {
+    const size_t B = (size_t)c->g->max_batch, Bp = (B + 1) / 2;
+    size_t n = 0;
+#define TAKE16(dst, count) do { if (p) (dst) = p + n; n += ((count) + 15) / 16 * 16; } while (0)
+    TAKE16(v->xb, B * ((c->ldx + 1) / 2));
+    TAKE16(v->xp, Bp * c->ldx);
+    for (int l = 0; l < c->L; l++) {
+        const size_t ld = c->ly[l].ld;
+        if (l < c->L - 1) {
+            TAKE16(v->yb[l], B * ((ld + 1) / 2));
+            TAKE16(v->yp[l], Bp * ld);
+        }
+        if (l > 0) TAKE16(v->dzb[l], B * ((ld + 1) / 2));   /* layer 0's δ: row pairs alone (to_bf16) */
+        TAKE16(v->dzp[l], Bp * ld);
+    }
+#undef TAKE16
+    return n;
+}
+
 /* Thread t's private copies, laid out in c->priv as priv_size counts them
  * (p NULL: only counts).  The top layer's z and dz alias y and the gradient
  * where the shared ones do. */
@@ -254,62 +277,39 @@ static size_t priv_view(const wick_chain *c, float *p, view *v) {
     const layer *top = &c->ly[c->L - 1];
     if (top->dz != c->dense[c->L - 1]->grad) TAKE(v->dz[c->L - 1], B * C);
     else if (p) v->dz[c->L - 1] = v->grad;
-    if (c->bf16) {   /* the bf16 copies, as bf16_buffers lays them out (words are floats' size) */
-        const size_t Bp = (B + 1) / 2;
-        float *w = NULL;
-#define TAKE16(dst, count) do { TAKE(w, count); if (p) (dst) = (uint32_t *)w; } while (0)
-        TAKE16(v->xb, B * ((c->ldx + 1) / 2));
-        TAKE16(v->xp, Bp * c->ldx);
-        for (int l = 0; l < c->L; l++) {
-            const layer *y = &c->ly[l];
-            if (l < c->L - 1) {
-                TAKE16(v->yb[l], B * ((y->ld + 1) / 2));
-                TAKE16(v->yp[l], Bp * y->ld);
-            }
-            TAKE16(v->dzb[l], B * ((y->ld + 1) / 2));
-            TAKE16(v->dzp[l], Bp * y->ld);
-        }
-#undef TAKE16
-    }
+    if (c->bf16) n += bf16_acts(c, p ? (uint32_t *)(p + n) : NULL, v);   /* words are floats' size */
 #undef TAKE
     return n;
 }
 
-/* The bf16 copies (layer's yb .. pb16_next, xb, xp) in one zeroed block:
- * padding words stay zero, as the kernel's panels need. */
+/* The shared bf16 copies (bf16_acts) and the weights packed in bf16, in one
+ * zeroed block: padding words stay zero, as the kernel's panels need. */
 static wick_status bf16_buffers(wick_chain *c) {
-    const size_t B = (size_t)c->g->max_batch, Bp = (B + 1) / 2, L = (size_t)c->L;
-    size_t total = 0;
-    for (int pass = 0; pass < 2; pass++) {
-        uint32_t *base = pass ? c->mem16 : NULL;
-        size_t off = 0;
-#define TAKE16(dst, count) do { if (pass) (dst) = base + off; off += ((count) + 15) / 16 * 16; } while (0)
-        TAKE16(c->xb, B * (c->ldx + 1) / 2);
-        TAKE16(c->xp, Bp * c->ldx);
-        for (size_t l = 0; l < L; l++) {
-            layer *y = &c->ly[l];
-            const size_t ldw = (y->ld + 1) / 2;
-            if (l < L - 1) {
-                TAKE16(y->yb, B * ldw);
-                TAKE16(y->yp, Bp * y->ld);
-            }
-            TAKE16(y->dzb, B * ldw);
-            TAKE16(y->dzp, Bp * y->ld);
-            TAKE16(y->pf16, wick_kern_fwd_words_bf16(y->N, y->K));
-            if (l) {
-                TAKE16(y->pb16, wick_kern_bwd_words_bf16(y->N, y->K));
-                TAKE16(y->pb16_next, wick_kern_bwd_words_bf16(y->N, y->K));
-            }
-        }
-#undef TAKE16
-        if (!pass) {
-            total = off;
-            c->mem16 = wick_huge_alloc(total * sizeof(uint32_t));
-            if (!c->mem16) return WICK_ENOMEM;
-            memset(c->mem16, 0, total * sizeof(uint32_t));
+    view v;
+    memset(&v, 0, sizeof v);
+    c->bf16 = 1;
+    const size_t acts = bf16_acts(c, NULL, &v);
+    size_t total = acts;
+    for (int l = 0; l < c->L; l++) {
+        const layer *y = &c->ly[l];
+        total += (wick_kern_fwd_words_bf16(y->N, y->K) + 15) / 16 * 16;
+        if (l) total += 2 * ((wick_kern_bwd_words_bf16(y->N, y->K) + 15) / 16 * 16);
+    }
+    uint32_t *p = c->mem16 = wick_huge_alloc(total * sizeof(uint32_t));
+    if (!p) return WICK_ENOMEM;
+    memset(p, 0, total * sizeof(uint32_t));
+    bf16_acts(c, p, &v);
+    c->xb = v.xb, c->xp = v.xp;
+    p += acts;
+    for (int l = 0; l < c->L; l++) {
+        layer *y = &c->ly[l];
+        y->yb = v.yb[l], y->yp = v.yp[l], y->dzb = v.dzb[l], y->dzp = v.dzp[l];
+        y->pf16 = p, p += (wick_kern_fwd_words_bf16(y->N, y->K) + 15) / 16 * 16;
+        if (l) {
+            y->pb16 = p, p += (wick_kern_bwd_words_bf16(y->N, y->K) + 15) / 16 * 16;
+            y->pb16_next = p, p += (wick_kern_bwd_words_bf16(y->N, y->K) + 15) / 16 * 16;
         }
     }
-    c->bf16 = 1;
     return WICK_OK;
 }
 
@@ -460,10 +460,10 @@ static int row_cut(int B, int T, int i, int mr) {
 
 /* bf16: rows [r0, r1) (r0 even), columns [k0, k1) (k0 even) of a [batch, ld]
  * float array into its column-pair (b, rows of (ld + 1) / 2 words) and
- * row-pair (p, rows of ld words) copies. */
-static void to_bf16(const wick_chain *c, int l, const float *x, int ld, int r0, int r1, int k0, int k1,
-                    uint32_t *b, uint32_t *p) {
-    (void)l;
+ * row-pair (p, rows of ld words) copies; b NULL: the row pairs alone (layer
+ * 0's δ, which no input gradient reads). */
+static void to_bf16(const wick_chain *c, const float *x, int ld, int r0, int r1, int k0, int k1, uint32_t *b,
+                    uint32_t *p) {
     if (b) wick_kern_rows_bf16(x, ld, r0, r1, k0, k1, b, (ld + 1) / 2);
     wick_kern_rowpairs_bf16(x, ld, r0, r1, c->g->batch, k0, k1, p, ld);
 }
@@ -493,7 +493,7 @@ static void dx_rows(wick_chain *c, int l, int r0, int r1, int k0, int k1, const 
             op_act_bwd_f32(a, in->z[l - 1] + o, in->y[l - 1] + o, out + o, out + o, k1 - k0);
         }
     /* bf16: these rows and columns of dz_{l-1} for the products that read them */
-    if (c->bf16) to_bf16(c, l - 1, out, p->ld, r0, r1, k0, k1, l > 1 ? ov->dzb[l - 1] : NULL, ov->dzp[l - 1]);
+    if (c->bf16) to_bf16(c, out, p->ld, r0, r1, k0, k1, l > 1 ? ov->dzb[l - 1] : NULL, ov->dzp[l - 1]);
 }
 
 /* A redo step's item under way (redo_item below): its state word and the
@@ -537,7 +537,7 @@ static double forward_rows(wick_chain *c, const float *X, const int32_t *Y, cons
         lab[r] = Y[i];
     }
     if (stall_us) stall(stall_us);   /* the tests' stand-in for a preemption mid-item */
-    if (c->bf16) to_bf16(c, -1, v->xin, ldx, r0, r1, 0, D, v->xb, v->xp);
+    if (c->bf16) to_bf16(c, v->xin, ldx, r0, r1, 0, D, v->xb, v->xp);
     for (int l = 0; l < L; l++) {
         if (watch_stop(rw)) return 0;
         layer *y = &c->ly[l];
@@ -558,7 +558,7 @@ static double forward_rows(wick_chain *c, const float *X, const int32_t *Y, cons
         if (!y->direct)
             for (int r = r0; r < r1; r++)
                 op_act_fwd_f32(d->act, v->z[l] + (size_t)r * y->ld, v->y[l] + (size_t)r * y->ld, y->N);
-        if (c->bf16 && l < L - 1) to_bf16(c, l, v->y[l], y->ld, r0, r1, 0, y->N, v->yb[l], v->yp[l]);
+        if (c->bf16 && l < L - 1) to_bf16(c, v->y[l], y->ld, r0, r1, 0, y->N, v->yb[l], v->yp[l]);
     }
     node *dt = c->dense[L - 1];
     const int C = c->ly[L - 1].N;
@@ -569,7 +569,7 @@ static double forward_rows(wick_chain *c, const float *X, const int32_t *Y, cons
         op_act_bwd_f32(dt->act, v->z[L - 1] + o, v->y[L - 1] + o, (const float *)v->grad + o,
                        v->dz[L - 1] + o, (size_t)R * C);
     }
-    if (c->bf16) to_bf16(c, L - 1, v->dz[L - 1], C, r0, r1, 0, C, v->dzb[L - 1], v->dzp[L - 1]);
+    if (c->bf16) to_bf16(c, v->dz[L - 1], C, r0, r1, 0, C, v->dzb[L - 1], v->dzp[L - 1]);
     /* the top layer's input gradient for these rows, here rather than in a
        phase of its own: that phase was a barrier for a product of k = 10
        (W_L-1 is read before its update, from the data-gradient copy) */
@@ -610,14 +610,14 @@ static void dw_grad(wick_chain *c, int l, int q0, int q1, int t, redo_watch *rw)
     if (c->bf16) {   /* one product: under redo no check between halves */
         const uint32_t *xp = l ? c->ly[l - 1].yp : c->xp;
         wick_kern_gemm_bf16(q1 - q0, y->K, (B + 1) / 2, y->dzp + q0, 1, y->ld, xp, lda, 16, gW, y->K, NULL, 0);
-    }
-    const int half = rw && !c->bf16 ? y->K / 32 * 16 : 0;   /* float only */
-    if (half) {
-        wick_kern_gemm(q1 - q0, half, B, y->dz + q0, 1, y->ld, x, lda, 16, gW, y->K, NULL, 0);
-        if (watch_stop(rw)) return;
-    }
-    if (!c->bf16)
+    } else {
+        const int half = rw ? y->K / 32 * 16 : 0;
+        if (half) {
+            wick_kern_gemm(q1 - q0, half, B, y->dz + q0, 1, y->ld, x, lda, 16, gW, y->K, NULL, 0);
+            if (watch_stop(rw)) return;
+        }
         wick_kern_gemm(q1 - q0, y->K - half, B, y->dz + q0, 1, y->ld, x + half, lda, 16, gW + half, y->K, NULL, 0);
+    }
     if (watch_stop(rw)) return;
     for (int j = 0; j < q1 - q0; j++) gb[j] = 0;
     for (int r = 0; r < B; r++) {
@@ -832,9 +832,6 @@ static int fate(const step_args *a, int t, int what, long cpu0) {
     return what == WICK_CHAIN_COMMITTED;
 }
 
-/* Computes item i of the phase into thread t's private buffers (pv), and
- * commits it if `expect` is still its state word; returns 1 if committed.
- * With a->abandon, stops early once the word has moved (redo_watch). */
 /* A committed forward item's bf16 rows [r0, r1) (r0 even), from its
  * private copies to the shared ones: the batch's and every hidden layer's
  * column and row pairs, the top layer's δ and, from its input gradient, the
@@ -863,12 +860,16 @@ static void commit_bf16_rows(const wick_chain *c, const view *sv, const view *pv
 static void commit_bf16_cols(const wick_chain *c, int l, const view *pv, int k0, int k1) {
     const layer *y = &c->ly[l];
     const int B = c->g->batch, ld = y->ld, ldw = (ld + 1) / 2, w0 = k0 / 2, w1 = (k1 + 1) / 2;
-    for (int r = 0; r < B && l > 0; r++)
-        memcpy(y->dzb + (size_t)r * ldw + w0, pv->dzb[l] + (size_t)r * ldw + w0, (size_t)(w1 - w0) * 4);
+    if (l > 0)   /* layer 0's δ has no column pairs (to_bf16) */
+        for (int r = 0; r < B; r++)
+            memcpy(y->dzb + (size_t)r * ldw + w0, pv->dzb[l] + (size_t)r * ldw + w0, (size_t)(w1 - w0) * 4);
     for (int q = 0; q < (B + 1) / 2; q++)
         memcpy(y->dzp + (size_t)q * ld + k0, pv->dzp[l] + (size_t)q * ld + k0, (size_t)(k1 - k0) * 4);
 }
 
+/* Computes item i of the phase into thread t's private buffers (pv), and
+ * commits it if `expect` is still its state word; returns 1 if committed.
+ * With a->abandon, stops early once the word has moved (redo_watch). */
 static int redo_item(wick_chain *c, const step_args *a, const phase_items *ph, int i, int t,
                      const view *pv, unsigned long long expect, unsigned long e, long stall_us, int late) {
     const int B = c->g->batch, L = c->L;
@@ -893,8 +894,9 @@ static int redo_item(wick_chain *c, const step_args *a, const phase_items *ph, i
             k0 = (i - ndw) * DXCOLS, k1 = min_int(k0 + DXCOLS, c->ly[l - 1].N);
             const view sv = shared_view(c);
             /* under a watch, in two halves of the rows (a multiple of the
-               kernel's 6-row tile), with a check between them */
-            const int h = rw ? B / 12 * 6 : 0;
+               kernel's tile height, so even: bf16's row pairs), with a
+               check between them */
+            const int h = rw ? B / (2 * c->mr) * c->mr : 0;
             if (h) dx_rows(c, l, 0, h, k0, k1, &sv, pv);
             if (!watch_stop(rw)) dx_rows(c, l, h, B, k0, k1, &sv, pv);
         }
