@@ -502,13 +502,12 @@ TGT void wick_kern_pack_bwd(const float *W, int N, int K, int n0, int n1, float 
 #define MC5 128
 #define TGT5 __attribute__((target("avx512f,avx512vl,avx512dq,fma")))
 
-#define ROWS8 ZMM_ROWS8
 
 TGT5 INLINE void tile5(const int mr, const int two, int nr, int kc, const float *a, ptrdiff_t rsa,
                        ptrdiff_t csa, const float *b, ptrdiff_t ldb, ptrdiff_t bpanel, float *c,
                        ptrdiff_t ldc, const float *bias, int flags, const float *pf) {
 #define DECL5(i) __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = _mm512_setzero_ps();
-    ROWS8(DECL5)
+    ZMM_ROWS8(DECL5)
     const float *b2 = b + bpanel;
     _Pragma("GCC unroll 4") for (int p = 0; p < kc; p++) {
         __m512 b0 = _mm512_loadu_ps(b + p * ldb), b1 = two ? _mm512_loadu_ps(b2 + p * ldb) : b0, ai;
@@ -519,25 +518,12 @@ TGT5 INLINE void tile5(const int mr, const int two, int nr, int kc, const float 
             c##i##0 = _mm512_fmadd_ps(ai, b0, c##i##0);        \
             if (two) c##i##1 = _mm512_fmadd_ps(ai, b1, c##i##1); \
         }
-        ROWS8(FMA5)
+        ZMM_ROWS8(FMA5)
     }
     ZMM_STORE_TILE();
 }
 
-#define TILE5(R, T)                                                                           \
-    TGT5 static void tile5_##R##_##T(int nr, int kc, const void *a, ptrdiff_t rsa,            \
-                                     ptrdiff_t csa, const void *b, ptrdiff_t ldb,             \
-                                     ptrdiff_t bpanel, float *c, ptrdiff_t ldc,               \
-                                     const float *bias, int flags, const void *pf) {          \
-        tile5(R, T, nr, kc, a, rsa, csa, b, ldb, bpanel, c, ldc, bias, flags, pf);            \
-    }
-#define TILE5_ROWS(T) TILE5(1, T) TILE5(2, T) TILE5(3, T) TILE5(4, T) TILE5(5, T) TILE5(6, T) \
-                      TILE5(7, T) TILE5(8, T)
-TILE5_ROWS(0) TILE5_ROWS(1)
-static const wick_kern_tile_fn tiles5[2][WICK_KERN_MR5 + 1] = {
-    {NULL, tile5_1_0, tile5_2_0, tile5_3_0, tile5_4_0, tile5_5_0, tile5_6_0, tile5_7_0, tile5_8_0},
-    {NULL, tile5_1_1, tile5_2_1, tile5_3_1, tile5_4_1, tile5_5_1, tile5_6_1, tile5_7_1, tile5_8_1},
-};
+ZMM_TILES(TGT5, tile5, tiles5)
 
 /* Rows [0, m) of a column-major A (A(i, p) = a[i + p csa]), p in [0, kc),
  * into tiles of MR5 rows: P[t MR5 kc + p MR5 + i % MR5] = A(t MR5 + i, p).

@@ -23,8 +23,6 @@
 #define TGTB __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx512bf16")))
 #define INLINE static inline __attribute__((always_inline))
 
-#define MRB WICK_KERN_MR5
-
 int wick_kern_bf16_ok(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
@@ -40,14 +38,13 @@ uint16_t wick_bf16_round(float x) {
     return (uint16_t)((u + 0x7fffu + (u >> 16 & 1)) >> 16);
 }
 
-#define ROWS8 ZMM_ROWS8
 #define R(i) if ((i) < mr)
 
 TGTB INLINE void tileb(const int mr, const int two, int nr, int kq, const uint32_t *a, ptrdiff_t rsa,
                        ptrdiff_t csa, const uint32_t *b, ptrdiff_t ldb, ptrdiff_t bpanel, float *c,
                        ptrdiff_t ldc, const float *bias, int flags, const uint32_t *pf) {
 #define DECLB(i) __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = _mm512_setzero_ps();
-    ROWS8(DECLB)
+    ZMM_ROWS8(DECLB)
     const uint32_t *b2 = b + bpanel;
     _Pragma("GCC unroll 4") for (int q = 0; q < kq; q++) {
         __m512bh b0 = (__m512bh)_mm512_loadu_si512(b + q * ldb);
@@ -59,25 +56,12 @@ TGTB INLINE void tileb(const int mr, const int two, int nr, int kq, const uint32
             c##i##0 = _mm512_dpbf16_ps(c##i##0, ai, b0);                         \
             if (two) c##i##1 = _mm512_dpbf16_ps(c##i##1, ai, b1);                \
         }
-        ROWS8(DPB)
+        ZMM_ROWS8(DPB)
     }
     ZMM_STORE_TILE();
 }
 
-#define TILEB(RR, T)                                                                            \
-    TGTB static void tileb_##RR##_##T(int nr, int kq, const void *a, ptrdiff_t rsa,             \
-                                      ptrdiff_t csa, const void *b, ptrdiff_t ldb,              \
-                                      ptrdiff_t bpanel, float *c, ptrdiff_t ldc,                \
-                                      const float *bias, int flags, const void *pf) {           \
-        tileb(RR, T, nr, kq, a, rsa, csa, b, ldb, bpanel, c, ldc, bias, flags, pf);             \
-    }
-#define TILEB_ROWS(T) TILEB(1, T) TILEB(2, T) TILEB(3, T) TILEB(4, T) TILEB(5, T) TILEB(6, T) \
-                      TILEB(7, T) TILEB(8, T)
-TILEB_ROWS(0) TILEB_ROWS(1)
-static const wick_kern_tile_fn tilesb[2][MRB + 1] = {
-    {NULL, tileb_1_0, tileb_2_0, tileb_3_0, tileb_4_0, tileb_5_0, tileb_6_0, tileb_7_0, tileb_8_0},
-    {NULL, tileb_1_1, tileb_2_1, tileb_3_1, tileb_4_1, tileb_5_1, tileb_6_1, tileb_7_1, tileb_8_1},
-};
+ZMM_TILES(TGTB, tileb, tilesb)
 
 /* The blocking is the float kernel's (kernel.c, wick_kern_drive8x32), over
  * words: kq pairs of steps. */
